@@ -1,0 +1,52 @@
+# vahti's two quick-start commands: `make demo` and `make test`.
+# Both work on a fresh Debian machine with Python 3.11+, as root or with sudo.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test setup system-deps lint clean
+
+# The main job on embedded defaults: set up the home and key, start the
+# embedded database, and show the status.
+demo: setup
+	$(BIN)/vahti init
+	$(BIN)/vahti status
+
+# Everything the tests need, then the whole suite (unit + integration against
+# a real MongoDB-protocol server; later also a private Tor network).
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+setup: $(BIN)/vahti
+
+$(BIN)/vahti: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian's tor, for the private test network. Its maintainer scripts would
+# start a system tor that reaches the real Tor network: a policy-rc.d that
+# denies every service start prevents that, and is removed again afterwards.
+system-deps:
+	@if ! command -v tor >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  created=0; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $$SUDO chmod 755 /usr/sbin/policy-rc.d; created=1; \
+	  fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends tor >/dev/null; \
+	  rc=$$?; \
+	  [ $$created = 1 ] && $$SUDO rm -f /usr/sbin/policy-rc.d; \
+	  exit $$rc; \
+	fi
+	@if pgrep -f '[t]or-service-defaults-torrc' >/dev/null; then echo "a system tor service is running: stop it" >&2; exit 1; fi
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Identifier detection, keyed hashing and the scan engine. Imports nothing networked."""

@@ -1,0 +1,102 @@
+"""The secret key behind every digest and fingerprint.
+
+A 256-bit random key, kept in a file of mode 0600. Only a short key id (a hash
+of the key, domain-separated so it reveals nothing usable) ever leaves this
+module: it is stored beside digests so that a scan with the wrong key fails
+loudly instead of silently finding nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+KEY_BYTES = 32
+KEY_ID_LABEL = b"vahti key id v1\x00"
+
+
+class KeyFileError(Exception):
+    """A key that cannot be used: missing, unsafe permissions, wrong size."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """The secret key. `repr` never shows the secret."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != KEY_BYTES:
+            raise KeyFileError(f"key must be {KEY_BYTES} bytes, got {len(self.secret)}")
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.secret)
+
+    def __repr__(self) -> str:  # never the secret, also not in tracebacks
+        return f"Key(id={self.key_id})"
+
+    __str__ = __repr__
+
+
+def key_id(secret: bytes) -> str:
+    """A short public name for a key: 16 hex chars of a labelled SHA-256."""
+    return hashlib.sha256(KEY_ID_LABEL + secret).hexdigest()[:16]
+
+
+def create_key_file(path: Path) -> bool:
+    """Write a new random key to `path` (O_EXCL, mode 0600).
+
+    Returns False, changing nothing, when the file already exists: a key is
+    never overwritten, because every digest in the database depends on it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have narrowed it; never widened
+        data = secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n"
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def load_key_file(path: Path) -> Key:
+    """Read a key file, refusing one that group or others can read (as ssh does)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(f"no key at {path}: run `vahti init` or set VAHTI_KEY_FILE") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyFileError(f"key {path} is not a regular file")
+    if st.st_mode & 0o077:
+        raise KeyFileError(
+            f"key {path} has mode {stat.S_IMODE(st.st_mode):04o}: it must not be accessible "
+            f"by group or others (run `chmod 600 {path}`)"
+        )
+    raw = path.read_bytes().strip()
+    try:
+        secret = bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise KeyFileError(f"key {path} is not a hex-encoded key") from None
+    if len(secret) != KEY_BYTES:
+        raise KeyFileError(f"key {path} holds {len(secret)} bytes, expected {KEY_BYTES}")
+    return Key(secret)
+
+
+def derive_subkey(key: Key, label: str) -> bytes:
+    """A 256-bit subkey for one purpose (digests, fragments, ...).
+
+    Separate subkeys keep the uses apart: a fingerprint can never collide with
+    a digest, and a new use never weakens an old one.
+    """
+    return hmac.new(key.secret, b"vahti subkey v1\x00" + label.encode(), hashlib.sha256).digest()

@@ -1,0 +1,1 @@
+"""Weekly exposure reports built from storage queries."""

@@ -1,0 +1,1 @@
+"""APScheduler setup, job definitions and the daemon."""

@@ -1,0 +1,1 @@
+"""vahti's Scrapy project: spiders per source kind, Tor transport, item pipeline."""

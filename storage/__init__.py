@@ -1,0 +1,1 @@
+"""The only code that imports pymongo: collections, indexes, repositories, embedded server."""

@@ -1,0 +1,192 @@
+"""Opening the database: a given MongoDB URI, or the embedded default server.
+
+The same code path serves both; there is no second backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import (
+    CollectionInvalid,
+    ConfigurationError,
+    InvalidURI,
+    OperationFailure,
+    PyMongoError,
+)
+
+from storage import schema
+from storage.clock import now
+from storage.embedded import EmbeddedServer
+from storage.errors import KeyMismatch, SchemaTooNew, StorageError, StorageUnavailable
+from storage.uri import display_uri
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    home: Path
+    uri: str = ""
+    database: str = "vahti"
+    connect_timeout_s: float = 5.0
+    embedded_start_timeout_s: float = 15.0
+    embedded_cache_size: str = "256M"
+
+    @property
+    def mode(self) -> str:
+        return "external" if self.uri else "embedded"
+
+
+class Storage:
+    """An open database with vahti's schema. Use as a context manager or call close()."""
+
+    def __init__(self, client: MongoClient, db: Database, mode: str, uri: str,
+                 server: EmbeddedServer | None) -> None:
+        self.client = client
+        self.db = db
+        self.mode = mode
+        self.display_uri = display_uri(uri)
+        self._server = server
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+        if self._server is not None:
+            self._server.release()
+            self._server = None
+
+    @property
+    def server_log(self) -> Path | None:
+        return self._server.log_path if self._server else None
+
+    def server_version(self) -> str:
+        return str(self.client.server_info().get("version", "unknown"))
+
+    def meta(self) -> dict[str, Any]:
+        return self.db[schema.META].find_one({"_id": schema.META_ID}) or {}
+
+    def bind_key(self, key_id: str) -> None:
+        """Record the key id at first use; refuse a database written with another key."""
+        meta = self.db[schema.META]
+        meta.update_one(
+            {"_id": schema.META_ID, "key_id": {"$exists": False}},
+            {"$set": {"key_id": key_id, "key_bound": now()}},
+        )
+        stored = (meta.find_one({"_id": schema.META_ID}) or {}).get("key_id")
+        if stored != key_id:
+            raise KeyMismatch(str(stored), key_id)
+
+    def check_key(self, key_id: str) -> None:
+        """Like bind_key, without recording: for read-only commands."""
+        stored = self.meta().get("key_id")
+        if stored is not None and stored != key_id:
+            raise KeyMismatch(str(stored), key_id)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            name: self.db[name].count_documents({})
+            for name in schema.COLLECTION_NAMES
+            if name != schema.META
+        }
+
+
+def open_storage(settings: StorageSettings) -> Storage:
+    """Connect (starting the embedded server if no URI is set) and ensure the schema."""
+    server: EmbeddedServer | None = None
+    if settings.uri:
+        uri = settings.uri
+    else:
+        server = EmbeddedServer(
+            settings.home / "db",
+            start_timeout_s=settings.embedded_start_timeout_s,
+            cache_size=settings.embedded_cache_size,
+        )
+        uri = server.acquire().uri
+    shown = display_uri(uri)
+    try:
+        client = _connect(uri, settings.connect_timeout_s)
+        storage = Storage(client, client[settings.database], settings.mode, uri, server)
+    except BaseException:
+        if server is not None:
+            server.release()
+        raise
+    try:
+        ensure_schema(storage.db)
+    except PyMongoError as exc:
+        storage.close()
+        raise StorageError(
+            f"cannot prepare the database at {shown}: {type(exc).__name__}"
+        ) from None
+    except BaseException:
+        storage.close()
+        raise
+    return storage
+
+
+def _connect(uri: str, timeout_s: float) -> MongoClient:
+    shown = display_uri(uri)
+    ms = max(int(timeout_s * 1000), 100)
+    options: dict[str, object] = {}
+    if not any(opt in uri.lower() for opt in ("journal=", "w=")):
+        # Acknowledged means on the journal: without it SecantusDB (like mongod
+        # with j:false) can lose acknowledged writes when killed, which would
+        # break "nothing committed is lost" after a crash.
+        options["journal"] = True
+    try:
+        client: MongoClient = MongoClient(
+            uri,
+            **options,
+            # the whole attempt, selection included, must end within timeout_s
+            serverSelectionTimeoutMS=int(ms * 0.8),
+            connectTimeoutMS=int(ms * 0.8),
+            tz_aware=True,
+            appname="vahti",
+        )
+    except (InvalidURI, ConfigurationError, ValueError):
+        raise StorageError(f"invalid MongoDB URI {shown}") from None
+    try:
+        client.admin.command("ping")
+    except OperationFailure as exc:
+        client.close()
+        raise StorageUnavailable(
+            f"the database at {shown} refused vahti (code {exc.code}): check the credentials"
+        ) from None
+    except PyMongoError:
+        client.close()
+        raise StorageUnavailable(
+            f"cannot reach the database at {shown} within {timeout_s:g} s"
+        ) from None
+    return client
+
+
+def ensure_schema(db: Database) -> None:
+    existing = set(db.list_collection_names())
+    for spec in schema.COLLECTIONS:
+        if spec.name not in existing:
+            try:
+                db.create_collection(spec.name)
+            except CollectionInvalid:
+                pass  # created meanwhile by another process
+        if spec.indexes:
+            db[spec.name].create_indexes(list(spec.indexes))
+    meta = db[schema.META]
+    meta.update_one(
+        {"_id": schema.META_ID},
+        {"$setOnInsert": {"schema_version": schema.SCHEMA_VERSION, "created": now()}},
+        upsert=True,
+    )
+    stored = (meta.find_one({"_id": schema.META_ID}) or {}).get("schema_version", 0)
+    if stored > schema.SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"the database has schema version {stored}, newer than this vahti's "
+            f"{schema.SCHEMA_VERSION}: upgrade vahti"
+        )
+    # Migrations from older versions go here, one function per step.

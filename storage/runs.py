@@ -1,0 +1,36 @@
+"""Runs: one record per crawl or scan, with what it did and what went wrong."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from storage import schema
+from storage.clock import now
+from storage.connection import Storage
+
+
+@dataclass
+class RunStats:
+    pages: int = 0
+    bytes: int = 0
+    hits: int = 0
+    new_sightings: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # error kind -> count
+
+
+def start_run(storage: Storage, source: str, kind: str) -> str:
+    run_id = uuid.uuid4().hex
+    storage.db[schema.RUNS].insert_one(
+        {"run_id": run_id, "source": source, "kind": kind, "started": now(), "state": "running"}
+    )
+    return run_id
+
+
+def finish_run(storage: Storage, run_id: str, stats: RunStats, state: str = "done") -> None:
+    storage.db[schema.RUNS].update_one(
+        {"run_id": run_id},
+        {"$set": {"finished": now(), "state": state, "pages": stats.pages, "bytes": stats.bytes,
+                  "hits": stats.hits, "new_sightings": stats.new_sightings,
+                  "errors": stats.errors}},
+    )

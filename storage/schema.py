@@ -1,0 +1,85 @@
+"""Collections, their indexes and the schema version.
+
+Created idempotently at every open: `create_index` with the same spec is a
+no-op, so a new index added here simply appears on the next start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+SCHEMA_VERSION = 1
+
+WATCHLIST = "watchlist"
+SOURCES = "sources"
+PAGES = "pages"
+SIGHTINGS = "sightings"
+ALERTS = "alerts"
+RUNS = "runs"
+META = "meta"
+
+META_ID = "meta"
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    indexes: tuple[IndexModel, ...]
+
+
+COLLECTIONS: tuple[CollectionSpec, ...] = (
+    CollectionSpec(META, ()),
+    CollectionSpec(
+        WATCHLIST,
+        (
+            IndexModel([("ref", ASCENDING)], unique=True, name="ref_unique"),
+            # every keyed digest of a person, of any type: "is this digest enrolled?"
+            IndexModel([("all_digests", ASCENDING)], name="all_digests"),
+            IndexModel([("key_id", ASCENDING)], name="key_id"),
+        ),
+    ),
+    CollectionSpec(SOURCES, (IndexModel([("name", ASCENDING)], unique=True, name="name_unique"),)),
+    CollectionSpec(
+        PAGES,
+        (
+            IndexModel([("url", ASCENDING)], unique=True, name="url_unique"),
+            IndexModel([("sha256", ASCENDING)], name="sha256"),
+            IndexModel([("source", ASCENDING), ("last_seen", DESCENDING)], name="source_last_seen"),
+        ),
+    ),
+    CollectionSpec(
+        SIGHTINGS,
+        (
+            # one sighting per occurrence: re-scanning the same page adds nothing
+            IndexModel(
+                [("page_url", ASCENDING), ("ref", ASCENDING), ("id_type", ASCENDING),
+                 ("start", ASCENDING)],
+                unique=True,
+                name="occurrence_unique",
+            ),
+            IndexModel([("ref", ASCENDING), ("first_seen", DESCENDING)], name="ref_first_seen"),
+            IndexModel([("first_seen", DESCENDING)], name="first_seen"),
+            IndexModel(
+                [("source", ASCENDING), ("first_seen", DESCENDING)], name="source_first_seen"
+            ),
+        ),
+    ),
+    CollectionSpec(
+        ALERTS,
+        (
+            IndexModel([("alert_key", ASCENDING)], unique=True, name="alert_key_unique"),
+            IndexModel([("created", DESCENDING)], name="created"),
+        ),
+    ),
+    CollectionSpec(
+        RUNS,
+        (
+            IndexModel([("run_id", ASCENDING)], unique=True, name="run_id_unique"),
+            IndexModel([("source", ASCENDING), ("started", DESCENDING)], name="source_started"),
+        ),
+    ),
+)
+
+COLLECTION_NAMES: tuple[str, ...] = tuple(spec.name for spec in COLLECTIONS)

@@ -1,0 +1,68 @@
+"""Sightings: an enrolled person's identifier or record fragment on a page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo import UpdateOne
+
+from storage import schema
+from storage.clock import now
+from storage.connection import Storage
+
+
+@dataclass(frozen=True)
+class Sighting:
+    page_url: str
+    source: str
+    ref: str
+    id_type: str  # hetu, email, ... or "fragment"
+    kind: str  # identifier | fragment
+    start: int
+    end: int
+    score: float
+    page_sha256: str = ""
+    seen_at: datetime | None = None
+
+    @property
+    def occurrence(self) -> tuple[str, str, str, int]:
+        return (self.page_url, self.ref, self.id_type, self.start)
+
+
+def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Sighting]:
+    """Upsert in bulk on the occurrence key; returns the sightings that were new.
+
+    Repeating a write (a rerun after a crash, a rescan) adds nothing: that is
+    what makes "resume without duplicates" hold.
+    """
+    items = list(sightings)
+    if not items:
+        return []
+    ops = []
+    for s in items:
+        seen = s.seen_at or now()
+        page_url, ref, id_type, start = s.occurrence
+        ops.append(
+            UpdateOne(
+                {"page_url": page_url, "ref": ref, "id_type": id_type, "start": start},
+                {
+                    "$setOnInsert": {
+                        "source": s.source,
+                        "kind": s.kind,
+                        "end": s.end,
+                        "first_seen": seen,
+                    },
+                    "$set": {"last_seen": seen, "page_sha256": s.page_sha256},
+                    "$max": {"score": s.score},
+                },
+                upsert=True,
+            )
+        )
+    result = storage.db[schema.SIGHTINGS].bulk_write(ops, ordered=False)
+    return [items[i] for i in sorted(result.upserted_ids)]
+
+
+def count_for_ref(storage: Storage, ref: str) -> int:
+    return storage.db[schema.SIGHTINGS].count_documents({"ref": ref})

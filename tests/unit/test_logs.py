@@ -1,0 +1,40 @@
+import logging
+
+from matchers.redact import REDACTED, redact
+from vahti.logs import setup_logging
+
+SHAPED = [
+    "131052-308T",  # HETU
+    "010594Y9032",  # HETU, 2000s century sign of 2023
+    "19811218-9876",  # Swedish personnummer
+    "matti.meikalainen@example.fi",
+    "matti [at] example.fi",
+    "+358 40 123 4567",
+    "040-1234567",
+]
+
+
+def test_redact_identifier_shapes():
+    for value in SHAPED:
+        out = redact(f"before {value} after")
+        assert value not in out and REDACTED in out, value
+    # ordinary log content survives
+    for text in ("row 1234, column hetu: not a valid identity code",
+                 "listening on 127.0.0.1:27017", "took 12.5 s, 40000 rows"):
+        assert redact(text) == text
+
+
+def test_log_file_and_traceback_are_redacted(tmp_path):
+    setup_logging(tmp_path, "DEBUG", "CRITICAL")
+    log = logging.getLogger("vahti.test")
+    log.info("oops %s", "131052-308T")
+    try:
+        raise ValueError("bad value 131052-308T")
+    except ValueError:
+        log.exception("failed")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = (tmp_path / "logs" / "vahti.log").read_text()
+    assert "131052-308T" not in text
+    assert text.count(REDACTED) >= 2 and "ValueError" in text
+    setup_logging(None)

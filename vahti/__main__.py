@@ -1,0 +1,5 @@
+import sys
+
+from vahti.cli import main
+
+sys.exit(main())

@@ -1,0 +1,224 @@
+"""Configuration: defaults < config.toml < VAHTI_* environment < CLI flags.
+
+Every effective value remembers where it came from, so `vahti config show` can
+answer "why is it set to that?". Secrets are never shown: URIs lose their
+credentials and keys named like secrets are hidden.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from storage.uri import display_uri
+from vahti.errors import VahtiError
+
+# The schema of config.toml: section -> key -> default. A key's type is its
+# default's type; environment strings are converted to it.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "storage": {
+        "uri": "",  # empty: the embedded default server under $VAHTI_HOME/db
+        "database": "vahti",
+        "connect_timeout_s": 5.0,
+        "embedded_start_timeout_s": 15.0,
+        "embedded_cache_size": "256M",
+    },
+    "key": {
+        "file": "",  # empty: $VAHTI_HOME/key
+    },
+    "log": {
+        "level": "INFO",
+        "stderr_level": "WARNING",
+    },
+    "matchers": {
+        "phone_region": "FI",
+        "customer_id_pattern": "",
+    },
+}
+
+# Short environment names users already know; every other key is also
+# reachable as VAHTI_<SECTION>_<KEY>.
+ENV_ALIASES: dict[str, str] = {
+    "VAHTI_MONGO_URI": "storage.uri",
+    "VAHTI_MONGO_DB": "storage.database",
+    "VAHTI_KEY_FILE": "key.file",
+    "VAHTI_LOG_LEVEL": "log.level",
+}
+
+SECRET_KEY_PATTERN = re.compile(r"secret|password|token|passphrase", re.IGNORECASE)
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("vahti", appauthor=False))
+
+
+def resolve_home(flag: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    if flag:
+        return Path(flag).expanduser().absolute()
+    if environ.get("VAHTI_HOME"):
+        return Path(environ["VAHTI_HOME"]).expanduser().absolute()
+    return default_home()
+
+
+@dataclass
+class Config:
+    """Effective configuration with the origin of every value."""
+
+    home: Path
+    home_origin: str
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def get(self, dotted: str) -> Any:
+        return self.values[dotted]
+
+    def set(self, dotted: str, value: Any, origin: str) -> None:
+        if dotted not in self.values:
+            raise VahtiError(f"unknown setting {dotted}")
+        self.values[dotted] = _coerce(dotted, value, origin)
+        self.origins[dotted] = origin
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def key_path(self) -> Path:
+        configured = self.values["key.file"]
+        return Path(configured).expanduser() if configured else self.home / "key"
+
+    def shown(self) -> Iterator[tuple[str, str, str]]:
+        """(setting, printable value, origin) for every setting; secrets hidden."""
+        yield "home", str(self.home), self.home_origin
+        for dotted in sorted(self.values):
+            yield dotted, printable(dotted, self.values[dotted]), self.origins[dotted]
+
+
+def printable(dotted: str, value: Any) -> str:
+    if SECRET_KEY_PATTERN.search(dotted.rsplit(".", 1)[-1]):
+        return "<hidden>" if value else ""
+    if isinstance(value, str) and "://" in value:
+        return display_uri(value)
+    return str(value)
+
+
+def _coerce(dotted: str, value: Any, origin: str) -> Any:
+    section, key = dotted.split(".", 1)
+    default = DEFAULTS[section][key]
+    if type(value) is type(default):
+        return value
+    text = str(value).strip()
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise VahtiError(
+            f"{origin}: {dotted} must be a {type(default).__name__}"
+        ) from None
+    return text
+
+
+def load_config(
+    home_flag: str | None = None,
+    flags: Mapping[str, tuple[Any, str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the effective configuration.
+
+    `flags` maps a dotted setting to (value, flag name) for CLI flags that were
+    given; flags that were not given must not be passed.
+    """
+    environ = os.environ if environ is None else environ
+    if home_flag:
+        home_origin = "flag --home"
+    elif environ.get("VAHTI_HOME"):
+        home_origin = "env VAHTI_HOME"
+    else:
+        home_origin = "default"
+    cfg = Config(home=resolve_home(home_flag, environ), home_origin=home_origin)
+    for section, keys in DEFAULTS.items():
+        for key, default in keys.items():
+            cfg.values[f"{section}.{key}"] = default
+            cfg.origins[f"{section}.{key}"] = "default"
+
+    _apply_file(cfg)
+    _apply_environment(cfg, environ)
+    for dotted, (value, flag_name) in (flags or {}).items():
+        cfg.set(dotted, value, f"flag {flag_name}")
+    return cfg
+
+
+def _apply_file(cfg: Config) -> None:
+    path = cfg.config_path
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message names line and column, never a value
+        raise VahtiError(f"{path}: not valid TOML ({exc})") from None
+    for section, keys in data.items():
+        if section not in DEFAULTS or not isinstance(keys, dict):
+            cfg.warnings.append(f"{path}: unknown section [{section}] ignored")
+            continue
+        for key, value in keys.items():
+            dotted = f"{section}.{key}"
+            if dotted not in cfg.values:
+                cfg.warnings.append(f"{path}: unknown setting {dotted} ignored")
+                continue
+            cfg.set(dotted, value, "config.toml")
+
+
+def _apply_environment(cfg: Config, environ: Mapping[str, str]) -> None:
+    generic = {
+        "VAHTI_" + dotted.replace(".", "_").upper(): dotted for dotted in cfg.values
+    }
+    # generic names first, so the well-known aliases win when both are set
+    for name, dotted in list(generic.items()) + list(ENV_ALIASES.items()):
+        if name in environ:
+            cfg.set(dotted, environ[name], f"env {name}")
+
+
+CONFIG_TEMPLATE = """\
+# vahti configuration. Precedence: CLI flags > VAHTI_* environment > this file > defaults.
+# `vahti config show` prints the effective values and where each came from.
+
+[storage]
+# MongoDB URI. Empty: vahti runs its embedded server (SecantusDB) under
+# $VAHTI_HOME/db, bound to 127.0.0.1. Env: VAHTI_MONGO_URI.
+# uri = "mongodb://vahti:PASSWORD@db1.example,db2.example/?replicaSet=rs0"
+# database = "vahti"
+# connect_timeout_s = 5.0
+
+[key]
+# The 256-bit key behind every digest. Empty: $VAHTI_HOME/key. Env: VAHTI_KEY_FILE.
+# Lose it and every enrolled digest is useless; leak it and digests can be brute-forced.
+# file = "/etc/vahti/key"
+
+[log]
+# Log file: $VAHTI_HOME/logs/vahti.log. Identifier-shaped strings are redacted.
+# level = "INFO"
+# stderr_level = "WARNING"
+
+[matchers]
+# Region for phone numbers written without a country code.
+# phone_region = "FI"
+# Regular expression of the controller's own customer numbers, if any.
+# customer_id_pattern = "ASI-[0-9]{6}"
+"""
