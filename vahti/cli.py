@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from matchers.keys import KeyFileError
 from storage.dump import dump_all
 from storage.errors import StorageError
 from vahti import __version__
-from vahti.config import Config, load_config
+from vahti.clictx import config_of, console
+from vahti.cmd_enroll import enroll, watchlist_group
+from vahti.config import load_config
 from vahti.errors import VahtiError
 from vahti.home import init_home
 from vahti.logs import setup_logging
@@ -31,14 +32,6 @@ log = logging.getLogger("vahti")
 USER_ERRORS = (VahtiError, StorageError, KeyFileError)
 
 _debug = False
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _config(ctx: click.Context) -> Config:
-    return ctx.obj["config"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +58,7 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the home, a commented config.toml and the key; prepare the database."""
-    cfg = _config(ctx)
+    cfg = config_of(ctx)
     report = init_home(cfg)
     setup_logging(cfg.home, cfg.get("log.level"), cfg.get("log.stderr_level"))
     with open_db(cfg, load_key(cfg)) as storage:
@@ -82,7 +75,7 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Home, key id, storage mode and server, collection counts."""
-    cfg = _config(ctx)
+    cfg = config_of(ctx)
     info: dict[str, Any] = {"version": __version__, "home": str(cfg.home),
                             "home_exists": cfg.home.is_dir()}
     ok = True
@@ -124,7 +117,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def _print_status(info: dict[str, Any]) -> None:
-    console = _console()
+    out = console()
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -142,7 +135,7 @@ def _print_status(info: dict[str, Any]) -> None:
     if "error" in st:
         table.add_row("storage", f"[red]{st['error']}[/red]")
     table.add_row("tor", info["tor"]["state"])
-    console.print(table)
+    out.print(table)
 
 
 @cli.group()
@@ -155,14 +148,14 @@ def config() -> None:
 @click.pass_context
 def config_show(ctx: click.Context, as_json: bool) -> None:
     """Effective configuration and where each value came from; never a secret."""
-    rows = list(_config(ctx).shown())
+    rows = list(config_of(ctx).shown())
     if as_json:
         click.echo(json.dumps({k: {"value": v, "origin": o} for k, v, o in rows}, indent=2))
         return
     table = Table("setting", "value", "from")
     for row in rows:
         table.add_row(*row)
-    _console().print(table)
+    console().print(table)
 
 
 @cli.group()
@@ -176,10 +169,14 @@ def db() -> None:
 @click.pass_context
 def db_dump(ctx: click.Context, out_dir: str) -> None:
     """Export every collection as JSON lines (audits, privacy checks)."""
-    with open_db(_config(ctx)) as storage:
+    with open_db(config_of(ctx)) as storage:
         written = dump_all(storage, Path(out_dir))
     for name, n in written.items():
         click.echo(f"{name}: {n}")
+
+
+cli.add_command(enroll)
+cli.add_command(watchlist_group)
 
 
 def main(argv: list[str] | None = None) -> int:

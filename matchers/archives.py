@@ -1,0 +1,702 @@
+"""Expand inputs into scannable members: files, directories, stdin and (nested) archives.
+
+Leaks travel packed: a 7z inside a zip, a tar.gz of CSV exports, a .sql.gz. This
+module turns any of them into a flat, deterministic stream of `Member`s whose
+`location` says where the bytes came from (`dump.zip!inner.tar!notes.csv`).
+
+Dumps are hostile input. Everything that decompresses goes through a guard that
+counts bytes in blocks and stops early, so a 10 GB zip bomb costs a few MB:
+
+* compression ratio: a member (or a compressed stream) unpacking to more than
+  `max_ratio` times its compressed size is stopped — but only once more than
+  `ratio_grace` bytes came out, so small highly repetitive files pass;
+* member size: nothing larger than `max_member_size` is held in memory;
+* total: one input may unpack at most `max_total_unpacked` bytes; past that the
+  rest of that input is dropped (other inputs go on);
+* depth: at most `max_depth` archive layers are opened.
+
+A stopped, encrypted or corrupt part becomes a `Member` with `data=None` and a
+`skipped_reason`; the scan goes on. Reasons hold fixed phrases, sizes and
+exception type names — never content (member names are fine: they are
+locations, already shown to the operator).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import queue
+import struct
+import sys
+import tarfile
+import threading
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import py7zr
+import py7zr.exceptions
+from py7zr.io import Py7zIO, WriterFactory
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+BLOCK = 1 * MiB  # decompression step: the most a guard lets out before it checks again
+HEAD = 1024  # bytes read to recognise a format (tar magic sits at offset 257)
+STDIN_LOCATION = "<stdin>"
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Limits on what one input may unpack.
+
+    Defaults: 5 layers covers every real "zip of tars of gzips" seen in dumps;
+    1 GiB per member keeps memory bounded while admitting large SQL/CSV exports;
+    4 GiB in total per input; ratio 100 is far above text (3-15x) and SQL/CSV
+    dumps (up to ~30x), while deflate bombs sit near 1000x. The 1 MiB grace keeps
+    small, very repetitive files (logs, padded tables) from being flagged.
+    """
+
+    max_depth: int = 5
+    max_member_size: int = 1 * GiB
+    max_total_unpacked: int = 4 * GiB
+    max_ratio: float = 100.0
+    ratio_grace: int = 1 * MiB
+
+
+DEFAULT_LIMITS = ArchiveLimits()
+
+
+@dataclass(frozen=True)
+class Member:
+    """One scannable unit. Exactly one of `data` / `skipped_reason` is None."""
+
+    location: str
+    data: bytes | None
+    skipped_reason: str | None
+
+
+def _size(n: float) -> str:
+    for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= factor:
+            return f"{n / factor:g} {unit}"
+    return f"{int(n)} bytes"
+
+
+class _Limit(Exception):
+    """A limit was hit; `reason` is the skipped_reason (no content). `total` marks
+    the per-input budget, which ends the whole input, not just one archive."""
+
+    def __init__(self, reason: str, total: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.total = total
+
+
+class _StopInput(Exception):
+    """The input's total budget is spent: unwind every layer of this input."""
+
+
+class _Budget:
+    """Bytes unpacked so far for one top-level input. Locked: the 7z reader
+    charges it from its worker thread."""
+
+    def __init__(self, limits: ArchiveLimits) -> None:
+        self.limits = limits
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            self.used += n
+            over = self.used > self.limits.max_total_unpacked
+        if over:
+            raise _Limit(
+                f"archive bomb: more than {_size(self.limits.max_total_unpacked)} "
+                "unpacked from one input",
+                total=True,
+            )
+
+
+def _ratio_reason(limits: ArchiveLimits) -> str:
+    return f"archive bomb: compression ratio over {limits.max_ratio:g}"
+
+
+def _member_size_reason(limits: ArchiveLimits) -> str:
+    return f"archive bomb: member over {_size(limits.max_member_size)} unpacked"
+
+
+def _stopped(location: str, lim: _Limit) -> Iterator[Member]:
+    """Report a hit limit; a spent budget then unwinds every layer of the input."""
+    yield Member(location, None, lim.reason)
+    if lim.total:
+        raise _StopInput
+
+
+def _check_ratio(out: int, compressed: int, limits: ArchiveLimits) -> None:
+    if out > limits.ratio_grace and out > limits.max_ratio * max(compressed, 1):
+        raise _Limit(_ratio_reason(limits))
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file on disk or bytes in memory, opened as often as a reader needs."""
+
+    path: str | None = None
+    data: bytes | None = None
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return open(self.path, "rb")  # noqa: SIM115 - callers close it
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return os.path.getsize(self.path)
+
+    def head(self) -> bytes:
+        if self.data is not None:
+            return self.data[:HEAD]
+        with self.open() as f:
+            return f.read(HEAD)
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the compressed bytes a decompressor has pulled so far."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        return n
+
+
+class _GuardedStream(io.RawIOBase):
+    """A decompressed stream that charges the budget and enforces the ratio on
+    every read, so a bomb stops within one BLOCK of crossing a limit."""
+
+    def __init__(
+        self, inner: BinaryIO, counter: _CountingReader, limits: ArchiveLimits, budget: _Budget
+    ) -> None:
+        self.inner = inner
+        self.counter = counter
+        self.limits = limits
+        self.budget = budget
+        self.out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.inner.read(min(len(b), BLOCK))
+        n = len(data)
+        b[:n] = data
+        self.out += n
+        self.budget.take(n)
+        _check_ratio(self.out, self.counter.count, self.limits)
+        return n
+
+
+def _read_member(
+    stream: BinaryIO,
+    limits: ArchiveLimits,
+    budget: _Budget | None,
+    compressed: Callable[[], int] | None,
+) -> bytes:
+    """Read a whole member in BLOCK steps, checking size, budget and ratio after
+    each step. `budget`/`compressed` are None when a guarded stream below
+    already does that accounting."""
+    buf = io.BytesIO()
+    n = 0
+    while True:
+        block = stream.read(BLOCK)
+        if not block:
+            break
+        n += len(block)
+        if n > limits.max_member_size:
+            raise _Limit(_member_size_reason(limits))
+        if budget is not None:
+            budget.take(len(block))
+        if compressed is not None:
+            _check_ratio(n, compressed(), limits)
+        buf.write(block)
+    return buf.getvalue()
+
+
+# --- format recognition ----------------------------------------------------------------
+
+_TAR_SUFFIXES = (".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tar.gz", ".tar.bz2", ".tar.xz")
+
+
+def _archive_kind(head: bytes, location: str) -> str | None:
+    """Format by magic bytes; the extension only helps where magic is absent
+    (old v7 tars, zips with a prefix such as self-extractors)."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return "zip"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head.startswith(b"\x1f\x8b"):
+        return "gz"
+    if head.startswith(b"BZh") and head[3:4].isdigit():
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head[257:262] == b"ustar":
+        return "tar"
+    name = location.rsplit("!", 1)[-1].lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith(".7z"):
+        return "7z"
+    if name.endswith(".tar"):
+        return "tar"
+    return None
+
+
+def _inner_name(location: str, kind: str) -> str:
+    """Name of the single file inside a .gz/.bz2/.xz: the outer name minus its suffix."""
+    base = location.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    low = base.lower()
+    for suffix, repl in ((".tgz", ".tar"), (".tbz2", ".tar"), (".tbz", ".tar"), (".txz", ".tar"),
+                         (".gz", ""), (".bz2", ""), (".xz", "")):
+        if low.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)] + repl
+    return base
+
+
+_OPENERS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
+    "gz": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),  # type: ignore[dict-item]
+    "bz2": lambda f: bz2.BZ2File(f, mode="rb"),  # type: ignore[dict-item]
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # type: ignore[dict-item]
+}
+
+# What a broken archive raises, by layer. Never forwarded: only the type name.
+_CORRUPT = (
+    zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError,
+    ValueError, NotImplementedError, KeyError, IndexError, RuntimeError, struct.error,
+    py7zr.exceptions.ArchiveError,
+)
+
+
+def _corrupt(kind: str, exc: BaseException) -> str:
+    return f"corrupt archive: {kind} ({type(exc).__name__})"
+
+
+# --- the expansion ---------------------------------------------------------------------
+
+
+def _expand(
+    src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[Member]:
+    head = src.head()
+    kind = _archive_kind(head, location)
+    if kind is None:
+        data = src.data
+        if data is None:
+            assert src.path is not None
+            if src.size() > limits.max_member_size:
+                yield Member(location, None, f"too large: over {_size(limits.max_member_size)}")
+                return
+            with src.open() as f:
+                data = f.read()
+        yield Member(location, data, None)
+        return
+    if depth >= limits.max_depth:
+        reason = f"archive bomb: nested deeper than {limits.max_depth} archives"
+        yield Member(location, None, reason)
+        return
+    if kind == "zip":
+        yield from _iter_zip(src, location, depth, limits, budget)
+    elif kind == "tar":
+        yield from _iter_tar(src, location, depth, limits, budget, None)
+    elif kind == "7z":
+        yield from _iter_7z(src, location, depth, limits, budget)
+    else:
+        yield from _iter_compressed(src, location, depth, limits, budget, kind)
+
+
+def _descend(
+    data: bytes, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[Member]:
+    yield from _expand(_Source(data=data), location, depth + 1, limits, budget)
+
+
+def _iter_zip(
+    src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[Member]:
+    try:
+        fobj = src.open()
+        zf = zipfile.ZipFile(fobj)
+    except _CORRUPT as exc:
+        yield Member(location, None, _corrupt("zip", exc))
+        return
+    with fobj, zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            loc = f"{location}!{info.filename}"
+            if info.flag_bits & 0x1:
+                yield Member(loc, None, "encrypted: password-protected member")
+                continue
+            # Headers can lie (that is how bombs hide), but when they admit to a
+            # bomb there is no need to inflate anything.
+            if info.file_size > limits.max_member_size:
+                yield Member(loc, None, _member_size_reason(limits))
+                continue
+            try:
+                _check_ratio(info.file_size, info.compress_size, limits)
+                with zf.open(info) as stream:
+                    data = _read_member(stream, limits, budget, lambda i=info: i.compress_size)
+            except _Limit as lim:
+                yield from _stopped(loc, lim)
+                continue
+            except _CORRUPT as exc:
+                reason = (f"unsupported: zip compression method {info.compress_type}"
+                          if isinstance(exc, NotImplementedError) else _corrupt("zip", exc))
+                yield Member(loc, None, reason)
+                continue
+            yield from _descend(data, loc, depth, limits, budget)
+
+
+def _iter_tar(
+    src: _Source,
+    location: str,
+    depth: int,
+    limits: ArchiveLimits,
+    budget: _Budget,
+    compression: str | None,
+) -> Iterator[Member]:
+    """A tar, optionally inside gz/bz2/xz, read as one guarded stream (tarfile's
+    "r|" mode never seeks, so nothing is inflated twice)."""
+    label = f"tar.{compression}" if compression else "tar"
+    fobj = src.open()
+    with fobj:
+        counter = _CountingReader(fobj)
+        try:
+            raw: BinaryIO = _OPENERS[compression](counter) if compression else counter  # type: ignore[assignment]
+            guarded = _GuardedStream(raw, counter, limits, budget)
+            tf = tarfile.open(fileobj=guarded, mode="r|")  # type: ignore[arg-type]
+        except _Limit as lim:
+            yield from _stopped(location, lim)
+            return
+        except _CORRUPT as exc:
+            yield Member(location, None, _corrupt(label, exc))
+            return
+        with tf:
+            loc = location
+            while True:
+                try:
+                    info = tf.next()
+                    if info is None:
+                        break
+                    loc = f"{location}!{info.name}"
+                    if not info.isreg():
+                        continue
+                    if info.size > limits.max_member_size:
+                        yield Member(loc, None, _member_size_reason(limits))
+                        continue
+                    stream = tf.extractfile(info)
+                    assert stream is not None
+                    data = _read_member(stream, limits, None, None)
+                except _Limit as lim:
+                    # The stream itself is the bomb: nothing after this point is trusted.
+                    yield from _stopped(loc, lim)
+                    return
+                except _CORRUPT as exc:
+                    yield Member(loc, None, _corrupt(label, exc))
+                    return
+                yield from _descend(data, loc, depth, limits, budget)
+
+
+def _iter_compressed(
+    src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget, kind: str
+) -> Iterator[Member]:
+    """.gz/.bz2/.xz: a tar inside is expanded in the same layer (x.tgz!member);
+    anything else is one member named after the file (x.sql.gz!x.sql)."""
+    try:
+        with src.open() as f, _OPENERS[kind](f) as peek:
+            inner_head = peek.read(HEAD)
+    except _CORRUPT as exc:
+        yield Member(location, None, _corrupt(kind, exc))
+        return
+    if inner_head[257:262] == b"ustar":
+        yield from _iter_tar(src, location, depth, limits, budget, kind)
+        return
+    loc = f"{location}!{_inner_name(location, kind)}"
+    try:
+        with src.open() as f:
+            counter = _CountingReader(f)
+            with _OPENERS[kind](counter) as raw:  # type: ignore[arg-type]
+                guarded = _GuardedStream(raw, counter, limits, budget)
+                data = _read_member(guarded, limits, None, None)  # type: ignore[arg-type]
+    except _Limit as lim:
+        yield from _stopped(loc, lim)
+        return
+    except _CORRUPT as exc:
+        yield Member(loc, None, _corrupt(kind, exc))
+        return
+    yield from _descend(data, loc, depth, limits, budget)
+
+
+# --- 7z: py7zr pushes data into writers, so a worker thread feeds a one-slot queue ------
+
+
+class _SevenZipSink(Py7zIO):
+    """Collects one 7z member, enforcing limits on every write."""
+
+    def __init__(self, name: str, pipe: _SevenZipPipe) -> None:
+        self.name = name
+        self.pipe = pipe
+        self.buf = io.BytesIO()
+        self.closed_once = False
+
+    def write(self, s: bytes | bytearray) -> int:
+        if self.pipe.stop.is_set():
+            raise _Limit("stopped")  # consumer went away: end the worker quickly
+        n = self.buf.tell() + len(s)
+        if n > self.pipe.limits.max_member_size:
+            raise _Limit(_member_size_reason(self.pipe.limits))
+        self.pipe.budget.take(len(s))
+        self.pipe.written += len(s)
+        _check_ratio(self.pipe.written, self.pipe.packed, self.pipe.limits)
+        return self.buf.write(s)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.buf.tell()
+
+    def seekable(self) -> bool:
+        return False  # tells py7zr not to rewind us on close
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return self.buf.tell()
+
+    def close(self) -> None:
+        if not self.closed_once:
+            self.closed_once = True
+            self.pipe.put(("member", self.name, self.buf.getvalue()))
+
+
+class _SevenZipPipe(WriterFactory):
+    def __init__(self, limits: ArchiveLimits, budget: _Budget, packed: int) -> None:
+        self.limits = limits
+        self.budget = budget
+        self.packed = packed
+        self.written = 0
+        self.q: queue.Queue[tuple[str, str, object]] = queue.Queue(maxsize=1)
+        self.stop = threading.Event()
+
+    def create(self, filename: str) -> Py7zIO:
+        return _SevenZipSink(filename, self)
+
+    def put(self, item: tuple[str, str, object]) -> None:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Limit("stopped")
+
+
+def _iter_7z(
+    src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[Member]:
+    fobj = src.open()
+    with fobj:
+        try:
+            # A file object (not a path) also keeps py7zr from decompressing
+            # folders in parallel threads of its own.
+            sz = py7zr.SevenZipFile(fobj, "r")
+        except py7zr.exceptions.PasswordRequired:
+            yield Member(location, None, "encrypted: password-protected archive")
+            return
+        except _CORRUPT as exc:
+            yield Member(location, None, _corrupt("7z", exc))
+            return
+        with sz:
+            files = [f for f in sz.list() if not f.is_directory]
+            if sz.needs_password():
+                for f in files:
+                    yield Member(f"{location}!{f.filename}", None,
+                                 "encrypted: password-protected member")
+                return
+            # 7z headers state every size and py7zr never unpacks past them, so
+            # declared sizes bound the work; check them before inflating anything.
+            targets = []
+            for f in files:
+                if f.uncompressed > limits.max_member_size:
+                    yield Member(f"{location}!{f.filename}", None, _member_size_reason(limits))
+                else:
+                    targets.append(f.filename)
+            wanted = set(targets)
+            declared = sum(f.uncompressed for f in files if f.filename in wanted)
+            try:
+                _check_ratio(declared, src.size(), limits)
+            except _Limit as lim:
+                yield Member(location, None, lim.reason)
+                return
+            if targets:
+                yield from _drain_7z(sz, targets, src.size(), location, depth, limits, budget)
+
+
+def _drain_7z(
+    sz: py7zr.SevenZipFile,
+    targets: list[str],
+    packed: int,
+    location: str,
+    depth: int,
+    limits: ArchiveLimits,
+    budget: _Budget,
+) -> Iterator[Member]:
+    pipe = _SevenZipPipe(limits, budget, packed)
+
+    def work() -> None:
+        try:
+            sz.extract(targets=targets, factory=pipe)
+            pipe.put(("end", "", None))
+        except _Limit as lim:
+            if lim.reason != "stopped":
+                pipe.put(("limit", "", lim))
+        except py7zr.exceptions.PasswordRequired:
+            pipe.put(("encrypted", "", None))
+        except Exception as exc:  # noqa: BLE001 - reported as a reason, type name only
+            pipe.put(("corrupt", "", type(exc).__name__))
+
+    worker = threading.Thread(target=work, name="vahti-7z", daemon=True)
+    worker.start()
+    seen: set[str] = set()
+    try:
+        while True:
+            what, name, payload = pipe.q.get()
+            if what == "member":
+                seen.add(name)
+                assert isinstance(payload, bytes)
+                yield from _descend(payload, f"{location}!{name}", depth, limits, budget)
+                continue
+            if what == "limit":
+                assert isinstance(payload, _Limit)
+                yield from _stopped(location, payload)
+            elif what == "encrypted":
+                for name in targets:
+                    if name not in seen:
+                        yield Member(f"{location}!{name}", None,
+                                     "encrypted: password-protected member")
+            elif what == "corrupt":
+                yield Member(location, None, f"corrupt archive: 7z ({payload})")
+            return
+    finally:
+        pipe.stop.set()
+        worker.join()
+
+
+# --- public entry points ---------------------------------------------------------------
+
+
+def iter_members(
+    path_or_bytes: str | os.PathLike[str] | bytes,
+    location: str,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+) -> Iterator[Member]:
+    """Every scannable member of one input, archives expanded recursively.
+
+    A plain file yields one Member at `location`; archive members get
+    `location!name`, nested ones `location!a.zip!name`. Limits apply per call:
+    each input has its own total budget.
+    """
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        src = _Source(data=bytes(path_or_bytes))
+    else:
+        src = _Source(path=os.fspath(path_or_bytes))
+    budget = _Budget(limits)
+    try:
+        yield from _expand(src, location, 0, limits, budget)
+    except _StopInput:
+        return
+    except OSError as exc:  # the input itself vanished or is unreadable
+        yield Member(location, None, f"unreadable: {type(exc).__name__}")
+
+
+def _read_stdin(limits: ArchiveLimits) -> bytes | None:
+    """All of stdin, or None when it exceeds max_member_size."""
+    stream = sys.stdin.buffer
+    buf = io.BytesIO()
+    while True:
+        block = stream.read(BLOCK)
+        if not block:
+            return buf.getvalue()
+        buf.write(block)
+        if buf.tell() > limits.max_member_size:
+            return None
+
+
+def _walk(root: str) -> Iterator[tuple[str, str | None]]:
+    """(path, problem) for every file below root, sorted by name at each level
+    so two runs over the same tree see the same order. Symlinked directories
+    are not followed (loops); symlinked files are."""
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield root, f"unreadable directory: {type(exc).__name__}"
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path)
+            elif entry.is_file():
+                yield entry.path, None
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                yield entry.path, "not found: broken symlink"
+            elif not entry.is_symlink():
+                yield entry.path, "not a regular file"
+        except OSError as exc:
+            yield entry.path, f"unreadable: {type(exc).__name__}"
+
+
+def iter_paths(paths: list[str], limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Member]:
+    """Members of files, directories (recursive, sorted) and "-" (stdin), in order."""
+    for path in paths:
+        if path == "-":
+            data = _read_stdin(limits)
+            if data is None:
+                yield Member(STDIN_LOCATION, None,
+                             f"too large: over {_size(limits.max_member_size)}")
+            else:
+                yield from iter_members(data, STDIN_LOCATION, limits)
+        elif os.path.isdir(path):
+            for file_path, problem in _walk(path):
+                if problem is not None:
+                    yield Member(file_path, None, problem)
+                else:
+                    yield from iter_members(file_path, file_path, limits)
+        elif os.path.isfile(path):
+            yield from iter_members(path, path, limits)
+        elif not os.path.exists(path):
+            yield Member(path, None, "not found")
+        else:
+            yield Member(path, None, "not a regular file")

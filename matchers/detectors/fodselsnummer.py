@@ -1,0 +1,43 @@
+"""Norwegian fødselsnummer (and D-/H-numbers): DDMMYYIIICC, two mod-11 check digits.
+
+Canonical form: the 11 digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stdnum.exceptions import ValidationError
+from stdnum.no import fodselsnummer as _no
+
+from ..normalize import normalize
+from ._common import DigitRuns
+from ._numeric import find_numeric, runs_of
+
+ID_TYPE = "fodselsnummer"
+
+
+def compact(number: str) -> str:
+    return _no.compact("".join(normalize(number).text.split()))
+
+
+def validate(number: str) -> str:
+    """Canonical 11-digit form, or a stdnum `ValidationError`."""
+    return _no.validate(compact(number))
+
+
+canonical = validate
+
+
+def is_valid(number: str) -> bool:
+    try:
+        validate(number)
+    except ValidationError:
+        return False
+    return True
+
+
+def find(text: str, runs: DigitRuns | None = None) -> Iterator[tuple[int, int, str]]:
+    """(start, end, canonical) of every valid fødselsnummer in normalised `text`."""
+    r = runs if runs is not None else runs_of(text)
+    return find_numeric(text, r, [(6, " ", (5,))], (11,), validate)

@@ -1,0 +1,80 @@
+"""Person names: corroborating evidence only, never a finding on their own.
+
+Canonical form: NFKC, case-folded, whitespace collapsed; accents are kept
+("Mäkinen" and "Makinen" are different names). A register name is enrolled
+in the orders a leak writes it: "first last", "last first" (also for
+"Last, First" input).
+
+`find` yields every run of one to three capitalised words, the candidates a
+scan compares against the enrolled names of the person whose identifier was
+found nearby.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+
+from stdnum.exceptions import InvalidFormat, ValidationError
+
+ID_TYPE = "name"
+CORROBORATING = True
+
+_WORD = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"
+_WORD_RE = re.compile(_WORD)
+
+
+def canonical(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value)
+    text = " ".join(text.replace(",", " ").split()).casefold()
+    if not text:
+        raise InvalidFormat()
+    return text
+
+
+validate = canonical
+compact = canonical
+
+
+def is_valid(value: str) -> bool:
+    try:
+        canonical(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def enrollment_forms(full_name: str) -> list[str]:
+    """Canonical forms to enroll for one register name ("Last, First" understood)."""
+    raw = unicodedata.normalize("NFKC", full_name)
+    if "," in raw:
+        last, _, first = raw.partition(",")
+        parts = first.split() + last.split()
+    else:
+        parts = raw.split()
+    if not parts:
+        raise InvalidFormat()
+    forms = {canonical(" ".join(parts))}
+    if len(parts) >= 2:
+        forms.add(canonical(" ".join([parts[-1], *parts[:-1]])))
+        forms.add(canonical(" ".join([parts[0], parts[-1]])))
+        forms.add(canonical(" ".join([parts[-1], parts[0]])))
+    return sorted(forms)
+
+
+def find(text: str, max_words: int = 3) -> Iterator[tuple[int, int, str]]:
+    """(start, end, canonical) of every sequence of 2..max_words words (any case)."""
+    words = [(m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+    for i in range(len(words)):
+        for k in range(2, max_words + 1):
+            if i + k > len(words):
+                break
+            # words of one name are separated by spaces or a comma only
+            gap_ok = all(
+                text[words[j][1] : words[j + 1][0]].strip(" ,\t") == "" for j in range(i, i + k - 1)
+            )
+            if not gap_ok:
+                break
+            s, e = words[i][0], words[i + k - 1][1]
+            yield s, e, canonical(text[s:e])

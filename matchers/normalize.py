@@ -1,0 +1,325 @@
+"""Text normalisation with an offset map back to the input.
+
+Leaked text hides identifiers behind HTML entities (``&#45;``), JSON escapes
+(``\\u002d``), full-width digits, zero-width characters and a dozen kinds of
+dash. Detectors run on the normalised text; every normalised character keeps
+the span of input characters it came from, so a finding can point at the
+original occurrence.
+
+Steps, in one pass over the input:
+
+- HTML entities decoded (named with ``;``, the common legacy ones without it,
+  decimal and hex character references);
+- optionally HTML tags stripped (block tags and ``script``/``style`` bodies
+  become one space, inline formatting tags nothing);
+- optionally JSON/JS string escapes decoded (``\\uXXXX`` incl. surrogate
+  pairs, ``\\n``, ``\\'`` ...) and SQL doubled quotes collapsed;
+- NFKC (full-width digits become ASCII, NBSP a space, ...);
+- format characters (category Cf: zero-width space/joiner, soft hyphen, bidi
+  marks, BOM) removed;
+- every dash and minus sign (category Pd, U+2212 ...) becomes ``-``.
+
+Only the characters that change are touched: the rest of the text is copied
+as one run per gap, and a text with nothing to normalise (ASCII without ``&``
+or ``\\``) is returned as is with an identity map, without any per-character
+work.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+# Minus signs that are not in category Pd.
+_EXTRA_DASHES = "\u2212\u2796\u02d7\u2043\ufe63\uff0d\u207b\u208b"
+
+# Inline formatting tags: removed without a trace, so that "131052-<b>308T</b>"
+# still reads as one token. Any other tag separates words like a space.
+_INLINE_TAGS = frozenset(
+    "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub "
+    "sup time tt u var wbr".split()
+)
+
+
+def _is_dash(ch: str) -> bool:
+    return unicodedata.category(ch) == "Pd" or ch in _EXTRA_DASHES
+
+
+@functools.cache
+def _map_piece(piece: str) -> str:
+    """NFKC, drop format characters, unify dashes (for one char or one cluster)."""
+    out = []
+    for ch in unicodedata.normalize("NFKC", piece):
+        if ch == "-" or ch.isascii():
+            out.append(ch)
+        elif unicodedata.category(ch) == "Cf":
+            continue
+        elif _is_dash(ch):
+            out.append("-")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@functools.cache
+def _special_class() -> str:
+    """A regex character class of the non-ASCII characters that normalisation changes."""
+    parts = []
+    for lo, hi in _special_ranges():
+        lo_s, hi_s = re.escape(chr(lo)), re.escape(chr(hi))
+        parts.append(lo_s if lo == hi else f"{lo_s}-{hi_s}")
+    parts.append("\U00010000-\U0010ffff")
+    return "[" + "".join(parts) + "]"
+
+
+@functools.cache
+def _special_ranges() -> tuple[tuple[int, int], ...]:
+    """Ranges of BMP characters that normalisation changes.
+
+    Computed once (about 40 ms); astral characters are all taken as special,
+    they are rare and the per-char map sorts them out.
+    """
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x80, 0x10000):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat == "Cs":
+            continue
+        if (
+            cat in ("Cf", "Pd")
+            or ch in _EXTRA_DASHES
+            or unicodedata.combining(ch)
+            or unicodedata.normalize("NFKC", ch) != ch
+        ):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return tuple(ranges)
+
+
+_ENTITY = (
+    r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};"
+    r"|(?:amp|lt|gt|quot|nbsp)(?![A-Za-z0-9;]))"
+)
+_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|x[0-9a-fA-F]{2}|[nrtbf0'\"\\/])"
+_TAG = (
+    r"<!--.*?-->|<(?P<raw>script|style)\b[^>]*>.*?</(?P=raw)\s*>"
+    r"|</?(?P<tag>[A-Za-z][A-Za-z0-9]*)\b[^<>]{0,2000}>"
+)
+
+
+@functools.cache
+def _pattern(html_tags: bool, escapes: bool, sql: bool) -> re.Pattern[str]:
+    alts = [f"(?P<ent>{_ENTITY})"]
+    if html_tags:
+        alts.append(f"(?P<tagm>(?i:{_TAG}))")
+    if escapes:
+        alts.append(f"(?P<esc>{_ESCAPE})")
+    if sql:
+        alts.append("(?P<sqlq>'')")
+    alts.append(f"(?P<spec>{_special_class()}+)")
+    return re.compile("|".join(alts), re.DOTALL)
+
+
+@functools.cache
+def _special_table(html_tags: bool, escapes: bool, sql: bool) -> np.ndarray:
+    """Boolean table over all code points: can a match start at this character?
+
+    Looking every character up in this table with numpy is several times faster
+    than searching for a large character class with `re`.
+    """
+    table = np.zeros(0x110000, dtype=bool)
+    for lo, hi in _special_ranges():
+        table[lo : hi + 1] = True
+    table[0x10000:] = True
+    table[ord("&")] = True
+    table[ord("<")] = html_tags
+    table[ord("\\")] = escapes
+    table[ord("'")] = sql
+    return table
+
+
+def _match_starts(text: str, html_tags: bool, escapes: bool, sql: bool) -> list[int]:
+    """Sorted positions of the characters where a match can start."""
+    table = _special_table(html_tags, escapes, sql)
+    try:  # Latin-1 strings (most European text) are copied as they are
+        cps = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        cps32 = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+        return np.flatnonzero(np.take(table, cps32)).tolist()
+    # Few characters are >= 0x80 or ASCII triggers: test only those.
+    hi = np.flatnonzero(cps >= 0x80)
+    found = [hi[np.take(table, cps[hi])]]
+    for ch in "&<\\'":
+        if table[ord(ch)] and ch in text:
+            found.append(np.flatnonzero(cps == ord(ch)))
+    return np.sort(np.concatenate(found)).tolist()
+
+
+_SIMPLE_ESCAPES = {
+    "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "0": "\0",
+    "'": "'", '"': '"', "\\": "\\", "/": "/",
+}
+
+
+def _decode_escape(s: str) -> str:
+    kind = s[1]
+    if kind in "uU" and len(s) > 2:
+        hi = int(s[2:6], 16)
+        if len(s) == 12:  # a surrogate pair
+            lo = int(s[8:12], 16)
+            if 0xD800 <= hi <= 0xDBFF:
+                return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+            return _safe_chr(hi) + _safe_chr(lo)
+        return _safe_chr(hi)
+    if kind in "xX" and len(s) == 4:
+        return chr(int(s[2:4], 16))
+    return _SIMPLE_ESCAPES.get(kind, s)
+
+
+def _safe_chr(cp: int) -> str:
+    return "\ufffd" if 0xD800 <= cp <= 0xDFFF else chr(cp)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A normalised text and its map back to the input.
+
+    ``starts[i]``/``ends[i]`` are the input span of normalised character ``i``;
+    both are ``None`` when the map is the identity (nothing was changed).
+    """
+
+    text: str
+    source_len: int
+    starts: np.ndarray | None = None
+    ends: np.ndarray | None = None
+
+    @property
+    def identity(self) -> bool:
+        return self.starts is None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Input span ``[s, e)`` of the normalised span ``[start, end)``."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        n = len(self.text)
+        if end <= start:
+            pos = int(self.starts[start]) if start < n else self.source_len
+            return pos, pos
+        return int(self.starts[start]), int(self.ends[end - 1])
+
+    def spans(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised `span` for non-empty spans."""
+        if self.starts is None or self.ends is None:
+            return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        return self.starts[starts], self.ends[np.asarray(ends) - 1]
+
+
+def needs_normalization(
+    text: str, *, html_tags: bool = False, escapes: bool = True, sql: bool = False
+) -> bool:
+    """False when `normalize` would return the text unchanged (cheap checks only)."""
+    if not text.isascii():
+        return True
+    if "&" in text:
+        return True
+    if escapes and "\\" in text:
+        return True
+    if html_tags and "<" in text:
+        return True
+    return sql and "''" in text
+
+
+def normalize(
+    text: str, *, html_tags: bool = False, escapes: bool = True, sql: bool = False
+) -> Normalized:
+    """Normalise `text` (see the module doc) and keep the offset map."""
+    if not needs_normalization(text, html_tags=html_tags, escapes=escapes, sql=sql):
+        return Normalized(text, len(text))
+
+    pieces: list[str] = []
+    # Segments: input start, input end, output length, verbatim?
+    seg_in: list[int] = []
+    seg_in_end: list[int] = []
+    seg_len: list[int] = []
+    seg_verb: list[bool] = []
+
+    def add(out: str, a: int, b: int, verbatim: bool) -> None:
+        if not out:
+            return
+        pieces.append(out)
+        seg_in.append(a)
+        seg_in_end.append(b)
+        seg_len.append(len(out))
+        seg_verb.append(verbatim)
+
+    pos = 0
+    pattern = _pattern(html_tags, escapes, sql)
+    where = _match_starts(text, html_tags, escapes, sql)
+    if not where:
+        return Normalized(text, len(text))
+    search = 0
+    for t in where:
+        if t < search:
+            continue
+        m = pattern.match(text, t)
+        if m is None:  # a lone '&', '\\' or '<'
+            continue
+        a, b = m.span()
+        search = b
+        kind = m.lastgroup
+        if kind == "spec":
+            # A combining mark composes with the character before it.
+            if unicodedata.combining(text[a]) and a > pos:
+                a -= 1
+            add(text[pos:a], pos, a, True)
+            _add_special_run(text, a, b, add)
+        else:
+            add(text[pos:a], pos, a, True)
+            s = m.group()
+            if kind == "ent":
+                rep = html.unescape(s)
+                if rep == s:
+                    add(s, a, b, True)
+                else:
+                    add(_map_piece(rep) if not rep.isascii() else rep, a, b, False)
+            elif kind == "tagm":
+                name = (m.group("tag") or "").lower()
+                if name not in _INLINE_TAGS and not s.startswith("<!--"):
+                    add(" ", a, b, False)
+            elif kind == "esc":
+                rep = _decode_escape(s)
+                add(_map_piece(rep) if not rep.isascii() else rep, a, b, False)
+            else:  # doubled SQL quote
+                add("'", a, b, False)
+        pos = b
+    add(text[pos:], pos, len(text), True)
+
+    out = "".join(pieces)
+    lens = np.asarray(seg_len, dtype=np.int64)
+    ins = np.asarray(seg_in, dtype=np.int64)
+    ine = np.asarray(seg_in_end, dtype=np.int64)
+    verb = np.asarray(seg_verb, dtype=bool)
+    out_start = np.cumsum(lens) - lens
+    within = np.arange(len(out), dtype=np.int64) - np.repeat(out_start, lens)
+    rep_verb = np.repeat(verb, lens)
+    starts = np.repeat(ins, lens) + np.where(rep_verb, within, 0)
+    ends = np.where(rep_verb, starts + 1, np.repeat(ine, lens))
+    return Normalized(out, len(text), starts, ends)
+
+
+def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001
+    """Map a run of special characters, one base character (+ its marks) at a time."""
+    i = a
+    while i < b:
+        j = i + 1
+        while j < b and unicodedata.combining(text[j]):
+            j += 1
+        add(_map_piece(text[i:j]), i, j, False)
+        i = j

@@ -1,0 +1,301 @@
+"""iter_members / iter_paths over real archives built in tmp_path."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import subprocess
+import sys
+import tarfile
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import py7zr
+
+from matchers.archives import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    Member,
+    MiB,
+    iter_members,
+    iter_paths,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = b"SALAISUUS 131052-308T"
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:  # type: ignore[call-overload]
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _7z(members: dict[str, bytes], password: str | None = None,
+        header_encryption: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", password=password,
+                            header_encryption=header_encryption) as sz:
+        for name, data in members.items():
+            sz.writestr(data, name)
+    return buf.getvalue()
+
+
+def _found(members: list[Member]) -> dict[str, bytes | None]:
+    return {m.location: m.data for m in members}
+
+
+def _reasons(members: list[Member]) -> dict[str, str]:
+    return {m.location: m.skipped_reason for m in members if m.skipped_reason}
+
+
+def _assert_no_content_in_reasons(members: list[Member]) -> None:
+    for m in members:
+        assert (m.data is None) == (m.skipped_reason is not None)
+        if m.skipped_reason:
+            assert SECRET.decode() not in m.skipped_reason
+            assert "SALAISUUS" not in m.skipped_reason
+
+
+def test_plain_file_is_one_member(tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_bytes(SECRET)
+    assert list(iter_members(p, "notes.txt")) == [Member("notes.txt", SECRET, None)]
+    assert list(iter_members(SECRET, "<bytes>")) == [Member("<bytes>", SECRET, None)]
+
+
+def test_zip_members_and_directories(tmp_path: Path) -> None:
+    p = tmp_path / "dump.zip"
+    p.write_bytes(_zip({"a.txt": b"first", "sub/": b"", "sub/b.csv": SECRET}))
+    got = list(iter_members(p, "dump.zip"))
+    assert _found(got) == {"dump.zip!a.txt": b"first", "dump.zip!sub/b.csv": SECRET}
+
+
+def test_deeply_nested_archives_of_every_kind(tmp_path: Path) -> None:
+    inner7z = _7z({"deep/note.txt": SECRET, "empty.txt": b""})
+    gz_single = gzip.compress(b"INSERT INTO t VALUES (1);")
+    tgz = _tar({"inner.7z": inner7z, "x.sql.gz": gz_single}, mode="w:gz")
+    tbz = _tar({"b.txt": b"bee"}, mode="w:bz2")
+    txz = _tar({"c.txt": b"sea"}, mode="w:xz")
+    plain_tar = _tar({"d.txt": b"dee"})
+    outer = _zip({
+        "a/t.tgz": tgz, "t.tar.bz2": tbz, "t.tar.xz": txz, "plain.tar": plain_tar,
+        "n.bz2": bz2.compress(b"bzip"), "n.xz": lzma.compress(b"xz"),
+        "renamed.bin": _zip({"hidden.txt": b"by magic"}),  # detected by content, not name
+    })
+    (tmp_path / "outer.zip").write_bytes(outer)
+    got = list(iter_members(tmp_path / "outer.zip", "outer.zip"))
+    assert _found(got) == {
+        "outer.zip!a/t.tgz!inner.7z!deep/note.txt": SECRET,
+        "outer.zip!a/t.tgz!inner.7z!empty.txt": b"",
+        "outer.zip!a/t.tgz!x.sql.gz!x.sql": b"INSERT INTO t VALUES (1);",
+        "outer.zip!t.tar.bz2!b.txt": b"bee",
+        "outer.zip!t.tar.xz!c.txt": b"sea",
+        "outer.zip!plain.tar!d.txt": b"dee",
+        "outer.zip!n.bz2!n": b"bzip",
+        "outer.zip!n.xz!n": b"xz",
+        "outer.zip!renamed.bin!hidden.txt": b"by magic",
+    }
+
+
+def test_top_level_gz_and_7z_from_disk(tmp_path: Path) -> None:
+    (tmp_path / "dump.sql.gz").write_bytes(gzip.compress(SECRET))
+    (tmp_path / "x.7z").write_bytes(_7z({"a.txt": b"a", "b/c.txt": b"c"}))
+    got = list(iter_paths([str(tmp_path / "dump.sql.gz"), str(tmp_path / "x.7z")]))
+    assert _found(got) == {
+        f"{tmp_path}/dump.sql.gz!dump.sql": SECRET,
+        f"{tmp_path}/x.7z!a.txt": b"a",
+        f"{tmp_path}/x.7z!b/c.txt": b"c",
+    }
+
+
+def _set_encrypted_flag(data: bytes, name: bytes) -> bytes:
+    """Set general-purpose bit 0 ("encrypted") for one member, in its local
+    header and its central-directory entry, as an encrypting zip tool would."""
+    out = bytearray(data)
+    pos = 0
+    while (pos := out.find(b"PK\x03\x04", pos)) >= 0:
+        n = int.from_bytes(out[pos + 26 : pos + 28], "little")
+        if out[pos + 30 : pos + 30 + n] == name:
+            out[pos + 6] |= 1
+        pos += 4
+    pos = 0
+    while (pos := out.find(b"PK\x01\x02", pos)) >= 0:
+        n = int.from_bytes(out[pos + 28 : pos + 30], "little")
+        if out[pos + 46 : pos + 46 + n] == name:
+            out[pos + 8] |= 1
+        pos += 4
+    return bytes(out)
+
+
+def test_encrypted_zip_member_is_skipped_rest_goes_on() -> None:
+    data = _set_encrypted_flag(_zip({"locked.txt": SECRET, "open.txt": b"open"}), b"locked.txt")
+    got = list(iter_members(data, "e.zip"))
+    assert _reasons(got) == {"e.zip!locked.txt": "encrypted: password-protected member"}
+    assert _found(got)["e.zip!open.txt"] == b"open"
+    _assert_no_content_in_reasons(got)
+
+
+def test_encrypted_7z() -> None:
+    got = list(iter_members(_7z({"a.txt": SECRET, "b.txt": SECRET}, password="pw"), "e.7z"))
+    assert _reasons(got) == {"e.7z!a.txt": "encrypted: password-protected member",
+                             "e.7z!b.txt": "encrypted: password-protected member"}
+    hidden = _7z({"a.txt": SECRET}, password="pw", header_encryption=True)
+    got = list(iter_members(hidden, "h.7z"))
+    assert _reasons(got) == {"h.7z": "encrypted: password-protected archive"}
+
+
+def test_zip_bomb_is_stopped_without_inflating_it() -> None:
+    """20 MB of zeros deflate to ~20 KB (ratio ~1000): stopped, and the scan
+    never holds anything near 20 MB."""
+    bomb = _zip({"zeros.bin": b"\0" * (20 * MiB), "after.txt": b"still scanned"})
+    tracemalloc.start()
+    try:
+        got = list(iter_members(bomb, "bomb.zip"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert _reasons(got) == {"bomb.zip!zeros.bin": "archive bomb: compression ratio over 100"}
+    assert _found(got)["bomb.zip!after.txt"] == b"still scanned"
+    assert peak < 3 * MiB
+
+
+def test_zip_bomb_with_lying_header_is_stopped_by_running_count() -> None:
+    """A header claiming a small size does not help: zipfile stops at the
+    declared size and the CRC check reports the member as corrupt."""
+    data = bytearray(_zip({"zeros.bin": b"\0" * (8 * MiB)}))
+    cd = data.find(b"PK\x01\x02")
+    data[cd + 24 : cd + 28] = (1000).to_bytes(4, "little")  # declared uncompressed size
+    got = list(iter_members(bytes(data), "liar.zip"))
+    assert len(got) == 1 and got[0].data is None
+    assert got[0].skipped_reason is not None
+    assert got[0].skipped_reason.startswith(("corrupt archive: zip", "archive bomb"))
+
+
+def test_gzip_bomb_stream_stops_early() -> None:
+    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9)
+    tracemalloc.start()
+    try:
+        got = list(iter_members(bomb, "x.gz"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert _reasons(got) == {"x.gz!x": "archive bomb: compression ratio over 100"}
+    assert peak < 8 * MiB
+
+
+def test_tgz_bomb_stops_the_tar_but_not_the_scan(tmp_path: Path) -> None:
+    (tmp_path / "a.tgz").write_bytes(_tar({"ok.txt": b"fine", "zeros": b"\0" * (16 * MiB),
+                                           "late.txt": b"late"}, mode="w:gz"))
+    (tmp_path / "b.txt").write_bytes(b"next input")
+    got = list(iter_paths([str(tmp_path)]))
+    found, reasons = _found(got), _reasons(got)
+    assert found[f"{tmp_path}/a.tgz!ok.txt"] == b"fine"
+    assert reasons[f"{tmp_path}/a.tgz!zeros"] == "archive bomb: compression ratio over 100"
+    assert f"{tmp_path}/a.tgz!late.txt" not in found  # nothing after a bomb is trusted
+    assert found[f"{tmp_path}/b.txt"] == b"next input"
+
+
+def test_depth_limit() -> None:
+    data = b"bottom"
+    for i in range(7):
+        data = _zip({f"l{i}.txt" if i == 0 else f"l{i}.zip": data})
+    got = list(iter_members(data, "top.zip", ArchiveLimits(max_depth=5)))
+    assert len(got) == 1
+    assert got[0].skipped_reason == "archive bomb: nested deeper than 5 archives"
+    assert got[0].location.count("!") == 5
+    got = list(iter_members(data, "top.zip", ArchiveLimits(max_depth=7)))
+    assert got[0].data == b"bottom" and got[0].location.count("!") == 7
+
+
+def test_member_size_limit() -> None:
+    limits = ArchiveLimits(max_member_size=100_000)
+    rnd = os.urandom(150_000)  # incompressible: not a ratio problem, just too big
+    got = list(iter_members(_zip({"big.bin": rnd, "small.txt": b"s"}), "z.zip", limits))
+    assert _reasons(got) == {"z.zip!big.bin": "archive bomb: member over 97.6562 KiB unpacked"}
+    got = list(iter_members(_tar({"big.bin": rnd, "small.txt": b"s"}), "t.tar", limits))
+    assert _reasons(got) == {"t.tar!big.bin": "archive bomb: member over 97.6562 KiB unpacked"}
+    assert _found(got)["t.tar!small.txt"] == b"s"
+
+
+def test_total_budget_stops_the_input_only(tmp_path: Path) -> None:
+    limits = ArchiveLimits(max_total_unpacked=1 * MiB)
+    parts = {f"p{i}.bin": os.urandom(400_000) for i in range(5)}
+    (tmp_path / "a.zip").write_bytes(_zip({"inner.zip": _zip(parts)}))
+    (tmp_path / "b.txt").write_bytes(b"next")
+    got = list(iter_paths([str(tmp_path / "a.zip"), str(tmp_path / "b.txt")], limits))
+    reasons = _reasons(got)
+    assert list(reasons.values()) == ["archive bomb: more than 1 MiB unpacked from one input"]
+    assert len([m for m in got if m.data is not None and "a.zip" in m.location]) <= 2
+    assert _found(got)[f"{tmp_path}/b.txt"] == b"next"
+
+
+def test_corrupt_archives_are_skipped_and_scan_continues(tmp_path: Path) -> None:
+    good = _zip({"a.txt": SECRET, "b.txt": SECRET * 100})
+    (tmp_path / "1-truncated.zip").write_bytes(good[: len(good) // 2])
+    (tmp_path / "2-garbage.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
+    tgz = _tar({"first.txt": b"one", "second.txt": os.urandom(50_000)}, mode="w:gz")
+    (tmp_path / "3-cut.tgz").write_bytes(tgz[: len(tgz) - 20_000])
+    (tmp_path / "4-fake.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\0" * 50)
+    (tmp_path / "5-good.txt").write_bytes(b"good")
+    got = list(iter_paths([str(tmp_path)]))
+    reasons = _reasons(got)
+    assert reasons[f"{tmp_path}/1-truncated.zip"] == "corrupt archive: zip (BadZipFile)"
+    assert reasons[f"{tmp_path}/2-garbage.gz"].startswith("corrupt archive: gz (")
+    assert _found(got)[f"{tmp_path}/3-cut.tgz!first.txt"] == b"one"
+    assert any(k.startswith(f"{tmp_path}/3-cut.tgz") and v.startswith("corrupt archive: tar.gz")
+               for k, v in reasons.items())
+    assert reasons[f"{tmp_path}/4-fake.7z"].startswith("corrupt archive: 7z (")
+    assert _found(got)[f"{tmp_path}/5-good.txt"] == b"good"
+    _assert_no_content_in_reasons(got)
+
+
+def test_directory_walk_is_sorted_and_recursive(tmp_path: Path) -> None:
+    for rel in ["b/z.txt", "b/a.txt", "a.txt", "c/d/e.txt", "B.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(rel.encode())
+    os.symlink(tmp_path / "b", tmp_path / "loop")  # a symlinked directory is not followed
+    locs = [m.location for m in iter_paths([str(tmp_path)])]
+    rel = [os.path.relpath(p, tmp_path) for p in locs]
+    assert rel == ["B.txt", "a.txt", "b/a.txt", "b/z.txt", "c/d/e.txt"]
+    assert locs == [m.location for m in iter_paths([str(tmp_path)])]
+
+
+def test_missing_path() -> None:
+    assert list(iter_paths(["/nonexistent/vahti-test"])) == [
+        Member("/nonexistent/vahti-test", None, "not found")]
+
+
+def test_stdin_archive() -> None:
+    """'-' reads stdin, a real pipe into a real process."""
+    code = (
+        "from matchers.archives import iter_paths\n"
+        "for m in iter_paths(['-']):\n"
+        "    print(m.location, len(m.data) if m.data is not None else m.skipped_reason)\n"
+    )
+    data = gzip.compress(_tar({"a.txt": b"12345", "b.txt": b"123"}))
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True,
+                         cwd=REPO, check=True, timeout=60)
+    assert out.stdout.decode().splitlines() == ["<stdin>!a.txt 5", "<stdin>!b.txt 3"]
+
+
+def test_default_limits_are_documented_values() -> None:
+    assert DEFAULT_LIMITS.max_depth == 5
+    assert DEFAULT_LIMITS.max_ratio == 100
+    assert DEFAULT_LIMITS.max_member_size == 1024 * MiB

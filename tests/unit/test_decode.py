@@ -1,0 +1,143 @@
+"""decode_bytes: encodings, binary rejection, kind sniffing."""
+
+from __future__ import annotations
+
+import codecs
+import random
+import time
+
+import pytest
+
+from matchers.decode import Decoded, decode_bytes
+
+FINNISH = "Hämeenlinnan työväenopisto: äiti, isä ja Åsa söivät €5 jäätelöä – ”hyvää”.\n"
+SECRET = "SALAISUUS-131052-308T"
+
+
+def test_plain_utf8() -> None:
+    d = decode_bytes(FINNISH.encode("utf-8"))
+    assert d == Decoded(FINNISH, "utf-8", "text", None)
+
+
+def test_empty_is_text() -> None:
+    assert decode_bytes(b"") == Decoded("", "utf-8", "text", None)
+
+
+def test_utf8_bom_is_stripped() -> None:
+    d = decode_bytes(codecs.BOM_UTF8 + FINNISH.encode("utf-8"))
+    assert d.text == FINNISH
+    assert d.encoding == "utf-8-sig"
+
+
+@pytest.mark.parametrize("codec,bom", [("utf-16-le", codecs.BOM_UTF16_LE),
+                                       ("utf-16-be", codecs.BOM_UTF16_BE),
+                                       ("utf-32-le", codecs.BOM_UTF32_LE)])
+def test_utf16_and_32_with_bom(codec: str, bom: bytes) -> None:
+    d = decode_bytes(bom + FINNISH.encode(codec))
+    assert d.text == FINNISH
+    assert d.encoding == codec
+    assert d.kind == "text"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_detected_from_nul_pattern(codec: str) -> None:
+    text = "id;nimi;muistiinpano\n1;Matti;Asiakas kertoi nukkuneensa huonosti\n" * 20
+    d = decode_bytes(text.encode(codec))
+    assert d.text == text
+    assert d.encoding == codec
+    assert d.kind == "csv"
+
+
+def test_cp1252_finnish_falls_back() -> None:
+    text = "Potilas kertoi, että hänen äitinsä on sairastunut. Hinta 5 € – ”tärkeää”.\n" * 30
+    d = decode_bytes(text.encode("cp1252"))
+    assert d.text == text
+    assert d.encoding == "cp1252"
+
+
+def test_bytes_undefined_in_cp1252_decode_as_latin1() -> None:
+    d = decode_bytes(b"abc \x81\x8d\x8f\x90\x9d \xe4iti")
+    assert d.text == "abc \x81\x8d\x8f\x90\x9d äiti"
+
+
+def test_mostly_utf8_with_a_few_broken_bytes_keeps_utf8() -> None:
+    good = ("Äiti ja isä kävivät vastaanotolla. " * 200).encode("utf-8")
+    d = decode_bytes(good + b" \xe4 " + good)  # one stray latin-1 byte in the middle
+    assert d.encoding == "utf-8+cp1252"
+    assert d.text is not None
+    assert d.text.count("Äiti ja isä") == 400
+    assert " ä " in d.text
+
+
+@pytest.mark.parametrize("magic,label", [
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff\xe0", "JPEG"), (b"%PDF-1.7\n", "PDF"),
+    (b"\x7fELF\x02\x01\x01", "ELF"), (b"PK\x03\x04", "zip"), (b"\x1f\x8b\x08", "gzip"),
+])
+def test_magic_numbers_are_binary(magic: bytes, label: str) -> None:
+    d = decode_bytes(magic + SECRET.encode() * 50)
+    assert d.text is None
+    assert d.kind == "binary"
+    assert d.encoding == "binary"
+    assert d.reason is not None and d.reason.startswith("binary: ") and label in d.reason
+    assert SECRET not in d.reason
+
+
+def test_nul_heavy_junk_is_binary() -> None:
+    data = (SECRET.encode() + b"\x00\x00\x00\x01\x02") * 100
+    d = decode_bytes(data)
+    assert d.kind == "binary" and d.text is None
+    assert d.reason is not None and "NUL" in d.reason and SECRET not in d.reason
+
+
+def test_random_bytes_are_binary() -> None:
+    rng = random.Random(7)
+    data = bytes(rng.getrandbits(8) for _ in range(20000)).replace(b"\x00", b"\x01")
+    d = decode_bytes(data)
+    assert d.kind == "binary"
+    assert d.reason is not None and "control" in d.reason
+
+
+def test_binary_tail_after_text_head_is_caught_by_middle_sample() -> None:
+    rng = random.Random(3)
+    junk = bytes(rng.getrandbits(8) for _ in range(200000))
+    d = decode_bytes(b"header line\n" + junk)
+    assert d.kind == "binary"
+
+
+def test_single_stray_nul_keeps_text() -> None:
+    d = decode_bytes(FINNISH.encode() * 50 + b"\x00" + FINNISH.encode())
+    assert d.kind != "binary"
+    assert d.text is not None and "\x00" in d.text
+
+
+@pytest.mark.parametrize("content,name,kind", [
+    ("<!DOCTYPE html><html><body>hei</body></html>", "", "html"),
+    ("  \n<html lang=fi><p>hei</p></html>", "", "html"),
+    ("plain words", "page.htm", "html"),
+    ('{"nimi": "Matti", "hetu": null}', "", "json"),
+    ('[{"a": 1}, {"a": 2}]', "", "json"),
+    ("[2024-01-01 12:00] server started", "", "text"),
+    ("[section]\nkey=value\n", "", "text"),
+    ("-- MySQL dump 10.13\nCREATE TABLE potilaat (id int);\n", "", "sql"),
+    ("INSERT INTO potilaat VALUES (1,'x');\n", "", "sql"),
+    ("anything", "dump.sql", "sql"),
+    ("id;nimi;hetu\n1;Matti;x\n2;Liisa;y\n", "", "csv"),
+    ("a,b\n1,2\n3,4\n5,6\n", "", "csv"),
+    ("anything", "a.zip!export/potilaat.CSV", "csv"),
+    ("Tämä on tavallinen teksti, jossa on pilkku.\nToinen rivi ilman.\n", "", "text"),
+    ("anything", "notes.txt", "text"),
+])
+def test_kind_sniffing(content: str, name: str, kind: str) -> None:
+    assert decode_bytes(content.encode(), name).kind == kind
+
+
+def test_large_input_is_fast() -> None:
+    """One C-level decode pass: 40 MB of cp1252 text well under a few seconds."""
+    block = ("Potilas kertoi, että hänen äitinsä on sairastunut. " * 1000).encode("cp1252")
+    data = block * (40_000_000 // len(block))
+    t = time.perf_counter()
+    d = decode_bytes(data, "dump.txt")
+    elapsed = time.perf_counter() - t
+    assert d.encoding == "cp1252"
+    assert d.text is not None and len(d.text) == len(data)
+    assert elapsed < 5.0  # generous: about 0.3 s on an idle core

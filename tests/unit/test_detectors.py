@@ -1,0 +1,188 @@
+import datetime as dt
+import random
+
+import pytest
+
+from matchers.detectors import (
+    birth_date,
+    cpr,
+    customer_id,
+    email,
+    fodselsnummer,
+    get_detector,
+    hetu,
+    name,
+    personnummer,
+    phone,
+)
+from matchers.normalize import normalize
+from tests import synthetic
+
+
+def found(mod, text, *args):
+    return [c for _, _, c in mod.find(normalize(text).text, *args)]
+
+
+# -- HETU ------------------------------------------------------------------------------
+
+def test_hetu_every_century_sign():
+    rng = random.Random(5)
+    for year, signs in ((1885, "+"), (1960, "-YXWVU"), (2010, "ABCDEF")):
+        for sign in signs:
+            code = synthetic.make_hetu(dt.date(year, 3, 14), rng.randint(2, 899), sign)
+            assert hetu.is_valid(code)
+            assert hetu.validate(code.lower()) == code
+            assert found(hetu, f"hetu: {code}.") == [code]
+
+
+def test_hetu_invalid_check_char_and_date():
+    assert not hetu.is_valid("131052-308U")
+    assert not hetu.is_valid("310252-308Y")  # 31 February
+    assert found(hetu, "131052-308U") == []
+    assert found(hetu, "300252-3080") == []
+
+
+def test_hetu_obfuscations():
+    code = "131052-308T"
+    for text in ("131052&#45;308T", "131052&minus;308t", "131052\u2013308T", "131052 - 308T",
+                 "131052-\n308T", "131052\n-308T", "１３１０５２－３０８Ｔ", "1310\u200b52-308T",
+                 "131052\\u002d308T"):
+        assert found(hetu, text) == [code], text
+
+
+def test_hetu_inside_longer_tokens_is_not_found():
+    for text in ("123456789131052-308T9876543210", "INV-131052-308T", "131052-308T-7",
+                 "X131052-308T", "131052-308TX", "2023-131052-308T", "131052-308T1"):
+        assert found(hetu, text) == [], text
+
+
+def test_hetu_dates_and_invoice_numbers_are_not_identities():
+    assert found(hetu, "2023-01-05 05.01.2023 lasku 1310523081 viite 13105230812") == []
+
+
+def test_hetu_temporary_accepted():
+    code = synthetic.make_hetu(dt.date(1980, 1, 1), 950)
+    assert hetu.is_valid(code)
+
+
+# -- Nordic numbers --------------------------------------------------------------------
+
+def test_personnummer():
+    assert personnummer.validate("880320-0016") == "198803200016"
+    assert personnummer.validate("19880320-0016") == "198803200016"
+    assert not personnummer.is_valid("880320-0017")
+    assert found(personnummer, "pnr 880320-0016, 8803200016") == ["198803200016"] * 2
+    assert found(personnummer, "INV-880320-0016 98803200016") == []
+
+
+def test_fodselsnummer():
+    assert fodselsnummer.validate("151086 95088") == "15108695088"
+    assert not fodselsnummer.is_valid("15108695089")
+    assert found(fodselsnummer, "fnr 15108695088 og 151086 95088") == ["15108695088"] * 2
+    assert found(fodselsnummer, "915108695088") == []
+
+
+def test_cpr():
+    assert cpr.validate("211062-5629") == "2110625629"
+    assert not cpr.is_valid("321062-5629")
+    assert found(cpr, "cpr 211062-5629 / 2110625629 / 2023-01-05 / 21106256291") == [
+        "2110625629", "2110625629"]
+
+
+# -- e-mail ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Matti.Meikalainen@Example.FI",
+        " matti.meikalainen@example.fi ",
+        "matti.meikalainen [at] example [dot] fi",
+        "matti.meikalainen(at)example(dot)fi",
+        "matti.meikalainen at example dot fi",
+        "matti.meikalainen AT example.fi",
+        "matti.meikalainen&#64;example.fi",
+        "<matti.meikalainen@example.fi>",
+    ],
+)
+def test_email_forms(text):
+    assert found(email, f"yhteys: {text}, kiitos") == ["matti.meikalainen@example.fi"]
+
+
+def test_email_canonical_and_invalid():
+    assert email.canonical("  Matti@Example.FI ") == "matti@example.fi"
+    assert email.canonical("matti [at] example [dot] fi") == "matti@example.fi"
+    assert not email.is_valid("matti@localhost")
+    assert not email.is_valid("not an address")
+    assert found(email, "a@b, @example.com, x@y.z9") == []
+
+
+# -- phone -----------------------------------------------------------------------------
+
+def test_phone_forms():
+    for form in synthetic.fi_phone_forms("040 123 4567"):
+        assert phone.canonical(form) == "+358401234567", form
+        assert found(phone, f"puh. {form}.") == ["+358401234567"], form
+
+
+def test_phone_region_and_invalid():
+    assert phone.canonical("(09) 123 4567") == "+35891234567"
+    assert phone.canonical("020 7946 0018", "GB") == "+442079460018"
+    assert not phone.is_valid("123")
+    assert found(phone, "2023-01-05 05.01.2023 0401234567890123 INV-0401234567") == []
+
+
+def test_two_phones_in_a_row():
+    assert found(phone, "040 123 4567 050 765 4321") == ["+358401234567", "+358507654321"]
+
+
+# -- customer id, name, birth date -----------------------------------------------------
+
+def test_customer_id():
+    pat = r"ASIAKAS-\d{6}"
+    assert customer_id.canonical(" asiakas-123456 ", pat) == "ASIAKAS-123456"
+    assert not customer_id.is_valid("ASIAKAS-12345", pat)
+    assert found(customer_id, "ASIAKAS-123456, asiakas-654321, XASIAKAS-111111", pat) == [
+        "ASIAKAS-123456", "ASIAKAS-654321"]
+
+
+def test_name_canonical_and_forms():
+    assert name.canonical("  MÄKINEN   Ｍatti ") == "mäkinen matti"
+    assert name.canonical("Mäkinen") != name.canonical("Makinen")
+    assert "matti mäkinen" in name.enrollment_forms("Mäkinen, Matti")
+    assert "mäkinen matti" in name.enrollment_forms("Matti Mäkinen")
+    assert "matti mäkinen" in found(name, "Potilas: Matti Mäkinen, s. 1.2.1980")
+
+
+def test_birth_date():
+    assert birth_date.canonical("1.2.1980") == "1980-02-01"
+    assert birth_date.canonical(dt.date(1980, 2, 1)) == "1980-02-01"
+    assert found(birth_date, "s. 01.02.1980 / 1980-02-01 / 31.2.1980 / 1.2.19801") == [
+        "1980-02-01", "1980-02-01"]
+
+
+def test_get_detector_binds_configuration():
+    d = get_detector("phone", region="FI")
+    assert d.canonical("040 123 4567") == "+358401234567"
+    with pytest.raises(ValueError):
+        get_detector("customer_id")
+    assert get_detector("name").corroborating
+
+
+def test_errors_never_hold_the_value():
+    code = "131052-308U"
+    for mod, value in ((hetu, code), (email, "nope"), (phone, "12"), (cpr, "999999-9999")):
+        try:
+            mod.validate(value)
+        except Exception as exc:  # noqa: BLE001
+            assert value not in str(exc) and value not in repr(exc.args)
+        else:
+            raise AssertionError("expected a validation error")
+
+
+def test_synthetic_people_are_valid():
+    for p in synthetic.make_people(300, seed=11):
+        assert hetu.is_valid(p.hetu)
+        assert email.is_valid(p.email)
+        assert phone.canonical(p.phone) == synthetic.e164_fi(p.phone)
+    signs = {p.hetu[6] for p in synthetic.make_people(2000, seed=3)}
+    assert signs & set("YXWVU") and signs & set("BCDEF")

@@ -1,0 +1,149 @@
+import datetime as dt
+
+import pytest
+
+from matchers.detectors import name as name_detector
+from matchers.digest import digest
+from matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanner, ScanOptions
+from matchers.index import IndexBuilder, KeyMismatchError
+from matchers.keys import Key
+from matchers.scanfiles import scan_files
+from tests import synthetic
+
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(50, seed=21)
+
+
+def _index(people=PEOPLE, customer=False):
+    b = IndexBuilder(KEY)
+    for i, p in enumerate(people):
+        ids = {
+            "hetu": [digest(KEY, "hetu", p.hetu)],
+            "email": [digest(KEY, "email", p.email)],
+            "phone": [digest(KEY, "phone", synthetic.e164_fi(p.phone))],
+        }
+        if customer:
+            ids["customer_id"] = [digest(KEY, "customer_id", f"ASIAKAS-{i:06d}")]
+        b.add(p.ref, ids, {
+            "name": [digest(KEY, "name", f) for f in name_detector.enrollment_forms(p.full_name)],
+            "birth_date": [digest(KEY, "birth_date", p.birth_date.isoformat())],
+        })
+    return b.build()
+
+
+INDEX = _index()
+
+
+def test_offsets_point_at_the_mangled_original():
+    p = PEOPLE[0]
+    h = p.hetu
+    mangled = h[:6] + "&#8211;" + h[7:].lower() if h[6] == "-" else h[:6] + h[6].lower() + h[7:]
+    mangled = "\u200b" + mangled[:3] + "\u00ad" + mangled[3:]
+    text = f"Täällä on jotain: {mangled} ja muuta"
+    (f,) = Scanner(INDEX, KEY).scan_text(text, "paste/1")
+    assert (f.kind, f.id_type, f.ref, f.location) == ("identifier", "hetu", p.ref, "paste/1")
+    assert text[f.start:f.end] == mangled.lstrip("\u200b")
+
+
+def test_fast_path_ascii_and_all_types():
+    p = PEOPLE[1]
+    text = f"{p.hetu};{p.email.upper()};{p.phone}\nnoise 123456 {PEOPLE[2].hetu}x"
+    found = Scanner(INDEX, KEY).scan_text(text, "dump.csv")
+    assert [(f.id_type, text[f.start:f.end]) for f in found] == [
+        ("hetu", p.hetu), ("email", p.email.upper()), ("phone", p.phone)]
+    assert all(f.ref == p.ref for f in found)
+
+
+def test_types_option_restricts():
+    p = PEOPLE[1]
+    text = f"{p.hetu} {p.email} {p.phone}"
+    found = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"email"}))).scan_text(text, "x")
+    assert [f.id_type for f in found] == ["email"]
+
+
+def test_unenrolled_and_invalid_are_not_found():
+    other = synthetic.make_people(5, seed=999)
+    text = " ".join(p.hetu for p in other) + " 131052-308U"
+    assert Scanner(INDEX, KEY).scan_text(text, "x") == []
+
+
+def test_corroboration_raises_score_and_name_alone_is_nothing():
+    p, q = PEOPLE[3], PEOPLE[4]
+    sc = Scanner(INDEX, KEY)
+    alone = sc.scan_text(f"koodi {p.hetu}", "x")[0].score
+    d = p.birth_date
+    text = f"{p.last_name}, {p.first_name} {p.hetu} s. {d.day}.{d.month}.{d.year}"
+    with_name = sc.scan_text(text, "x")[0].score
+    other_name = sc.scan_text(f"{q.first_name} {q.last_name} {p.hetu}", "x")[0].score
+    assert alone == pytest.approx(0.8)
+    assert with_name == pytest.approx(min(1.0, 0.8 + NAME_BONUS + BIRTH_DATE_BONUS))
+    assert other_name == pytest.approx(0.8) or q.full_name == p.full_name
+    assert sc.scan_text(f"{p.full_name} s. {d.isoformat()}", "x") == []
+
+
+def test_chunk_borders_find_everything_once():
+    rng = synthetic.random.Random(4)
+    parts, expected = [], []
+    for i in range(300):
+        parts.append(synthetic.noise_line(rng))
+        if i % 7 == 0:
+            p = PEOPLE[i % len(PEOPLE)]
+            parts.append(f"id {p.hetu} end")
+            expected.append(p.hetu)
+    text = "\n".join(parts)
+    small = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"hetu"}), chunk_chars=1024))
+    big = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"hetu"})))
+    a, b = small.scan_text(text, "x"), big.scan_text(text, "x")
+    assert a == b
+    assert [text[f.start:f.end] for f in a] == expected
+
+
+def test_html_kind_strips_tags():
+    p = PEOPLE[5]
+    h = p.hetu
+    text = f"<td>{h[:7]}<b>{h[7:]}</b></td>"
+    (f,) = Scanner(INDEX, KEY).scan_text(text, "page", kind="html")
+    assert text[f.start:f.end] == f"{h[:7]}<b>{h[7:]}</b>"[: f.end - f.start]
+    assert text[f.start:].startswith(h[:7])
+
+
+def test_customer_id_needs_pattern():
+    idx = _index(customer=True)
+    text = "asiakas-000007 ja ASIAKAS-000008"
+    assert Scanner(idx, KEY).scan_text(text, "x") == []
+    opts = ScanOptions(customer_id_pattern=r"ASIAKAS-\d{6}")
+    found = Scanner(idx, KEY, opts).scan_text(text, "x")
+    assert [f.ref for f in found] == [PEOPLE[7].ref, PEOPLE[8].ref]
+
+
+def test_wrong_key_refused():
+    with pytest.raises(KeyMismatchError):
+        Scanner(INDEX, Key(bytes(32)))
+
+
+def test_scan_files_deterministic_and_offsets(tmp_path, monkeypatch):
+    import matchers.scanfiles as sf
+
+    monkeypatch.setattr(sf, "TASK_BYTES", 4096)  # force range splitting on a small file
+    rng = synthetic.random.Random(8)
+    lines, planted = [], []
+    for i in range(800):
+        lines.append(synthetic.noise_line(rng) + " Äö")
+        if i % 40 == 0:
+            p = PEOPLE[i % len(PEOPLE)]
+            lines.append(f"{p.full_name};{p.hetu}")
+            planted.append(p.hetu)
+    text = "\n".join(lines)
+    path = tmp_path / "dump.txt"
+    path.write_text(text, encoding="utf-8")
+    opts = ScanOptions(types=frozenset({"hetu"}))
+    one = list(scan_files([str(path)], INDEX, KEY, opts, jobs=1))
+    two = list(scan_files([str(path)], INDEX, KEY, opts, jobs=2))
+    assert one == two
+    assert [text[f.start:f.end] for f in one] == planted
+    assert one == Scanner(INDEX, KEY, opts).scan_text(text, str(path))
+
+
+def test_birth_date_in_text_is_not_an_identifier():
+    d = dt.date(1980, 2, 1)
+    assert Scanner(INDEX, KEY).scan_text(f"s. {d.day}.{d.month}.{d.year}", "x") == []

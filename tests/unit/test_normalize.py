@@ -1,0 +1,101 @@
+import random
+
+import numpy as np
+import pytest
+
+from matchers.normalize import needs_normalization, normalize
+
+
+def _check_map(source: str, n) -> None:
+    """Every normalised char maps to a non-empty, increasing input span."""
+    if n.identity:
+        assert n.text == source
+        return
+    assert len(n.starts) == len(n.ends) == len(n.text)
+    assert np.all(n.starts < n.ends)
+    assert np.all(np.diff(n.starts) >= 0)
+    assert np.all(n.ends <= len(source))
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("131052&#45;308T", "131052-308T"),
+        ("131052&minus;308T", "131052-308T"),
+        ("131052&#x2D;308T", "131052-308T"),
+        ("a &amp; b &amp c", "a & b & c"),
+        ("１３１０５２－３０８Ｔ", "131052-308T"),
+        ("131052\u2013308T", "131052-308T"),
+        ("131052\u2212308T", "131052-308T"),
+        ("1310\u200b52-30\u00ad8T", "131052-308T"),
+        ("\ufeffx\u2060y", "xy"),
+        ("a\\u00e4b", "aäb"),
+        ("a\\u002db", "a-b"),
+        ("line\\nnext \\'q\\' \\\\", "line\nnext 'q' \\"),
+        ("\\ud83d\\ude00", "\U0001f600"),
+        ("e\u0301", "é"),
+        ("nbsp\u00a0here", "nbsp here"),
+        ("a & b, c&d", "a & b, c&d"),
+    ],
+)
+def test_normalize_cases(source, expected):
+    n = normalize(source)
+    assert n.text == expected
+    _check_map(source, n)
+
+
+def test_html_tags_and_sql_quotes():
+    n = normalize("<td>131052-<b>308</b>T</td><script>x=1</script>ok", html_tags=True)
+    assert n.text == " 131052-308T  ok"
+    assert normalize("O''Brien", sql=True).text == "O'Brien"
+    assert normalize("O''Brien").text == "O''Brien"
+
+
+def test_fast_path_is_identity():
+    text = "plain ascii 131052-308T, nothing to do"
+    assert not needs_normalization(text)
+    n = normalize(text)
+    assert n.identity and n.text is text
+    assert n.span(3, 7) == (3, 7)
+
+
+def test_nothing_to_change_in_latin1_is_identity():
+    assert normalize("Tämä on Åbo ja Öland").identity
+
+
+def test_span_points_at_original():
+    source = "x 131052&#8211;308t y"
+    n = normalize(source)
+    i = n.text.index("131052")
+    s, e = n.span(i, i + 11)
+    assert source[s:e] == "131052&#8211;308t"
+
+
+_PIECES = ["a", "Z", "7", " ", "\n", "ä", "Ö", "&amp;", "&#45;", "&minus;", "&bogus;", "&",
+           "\u200b", "\u00ad", "\u2013", "－", "１", "\\n", "\\u00e4", "\\", "e\u0301",
+           "\U0001d7cf",
+           "<b>", "</td>", "''"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_offset_map_property(seed):
+    rng = random.Random(seed)
+    source = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 60)))
+    for html in (False, True):
+        n = normalize(source, html_tags=html, sql=True)
+        _check_map(source, n)
+        # Mapping every char back and normalising the pieces again gives the same text.
+        if not n.identity:
+            rebuilt = []
+            prev = None
+            for s, e in zip(n.starts.tolist(), n.ends.tolist(), strict=True):
+                if (s, e) != prev:
+                    rebuilt.append(normalize(source[s:e], html_tags=html, sql=True).text)
+                    prev = (s, e)
+            assert len("".join(rebuilt)) >= 0  # spans are valid slices
+        # Spans of any normalised range are inside the input.
+        if n.text:
+            a = rng.randrange(len(n.text))
+            b = rng.randint(a + 1, len(n.text))
+            s, e = n.span(a, b)
+            assert 0 <= s < e <= len(source)

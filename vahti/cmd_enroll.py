@@ -1,0 +1,157 @@
+"""`vahti enroll` and `vahti watchlist stats`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from matchers.register import RegisterError, RegisterSummary, read_register
+from storage import watchlist
+from storage.watchlist import WatchlistEntry
+from vahti.clictx import config_of, console
+from vahti.errors import VahtiError
+from vahti.watchlist_cache import load_index
+from vahti.wiring import load_key, open_db
+
+log = logging.getLogger("vahti.enroll")
+PROBLEMS_SHOWN = 50
+
+
+@click.command()
+@click.argument("register", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--replace", is_flag=True,
+              help="Make the watchlist exactly this register: people not in it are removed.")
+@click.option("--strict", is_flag=True, help="Exit 2 when any row has a problem.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.pass_context
+def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_json: bool) -> None:
+    """Enroll a register (CSV with a header and a `ref` column).
+
+    Only keyed digests and fingerprints are stored. Bad values are reported by
+    row and column, never by value; the other rows are still enrolled.
+    """
+    cfg = config_of(ctx)
+    key = load_key(cfg)
+    try:
+        data = sys.stdin.buffer.read() if register == "-" else Path(register).read_bytes()
+    except OSError as exc:
+        raise VahtiError(f"cannot read {register}: {exc.strerror}") from None
+    summary = RegisterSummary()
+    refs_in_file: set[str] = set()
+
+    def entries():
+        people = read_register(
+            data, key, summary,
+            phone_region=cfg.get("matchers.phone_region"),
+            customer_id_pattern=cfg.get("matchers.customer_id_pattern"),
+            name=Path(register).name,
+        )
+        for person in people:
+            refs_in_file.add(person.ref)
+            yield WatchlistEntry(
+                ref=person.ref, key_id=key.key_id, digests=person.digests,
+                corroborating=person.corroborating, fingerprints=person.fingerprint_bytes,
+            )
+
+    with open_db(cfg, key) as storage:
+        try:
+            result = watchlist.upsert_entries(storage, entries())
+        except RegisterError as exc:
+            raise VahtiError(str(exc)) from None
+        removed = 0
+        if replace:
+            # people whose row had a problem stay: a typo must not drop protection
+            keep = refs_in_file | summary.refs_with_problems
+            removed = watchlist.remove_refs_except(storage, keep)
+        version = watchlist.version(storage)
+
+    if summary.unknown_columns:
+        log.warning("unknown columns ignored: %s", ", ".join(summary.unknown_columns))
+    for problem in summary.problems:
+        log.info("enroll: %s", problem)
+    report = {
+        "rows": summary.rows,
+        "enrolled": summary.enrolled,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "removed": removed,
+        "rows_with_problems": summary.rows_with_problems,
+        "rows_skipped": summary.rows_skipped,
+        "values": summary.values,
+        "problems": [
+            {"row": p.row, "column": p.column, "reason": p.reason} for p in summary.problems
+        ],
+        "unknown_columns": summary.unknown_columns,
+        "watchlist_version": version,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_summary(report)
+    if strict and summary.problems:
+        sys.exit(2)
+
+
+def _print_summary(report: dict) -> None:
+    out = console()
+    for problem in report["problems"][:PROBLEMS_SHOWN]:
+        out.print(f"row {problem['row']}, column {problem['column']}: {problem['reason']}")
+    hidden = len(report["problems"]) - PROBLEMS_SHOWN
+    if hidden > 0:
+        out.print(f"... and {hidden} more problems (all of them: --json, or the log)")
+    values = ", ".join(f"{t} {n}" for t, n in sorted(report["values"].items())) or "none"
+    out.print(
+        f"enrolled {report['enrolled']} of {report['rows']} rows: {report['inserted']} new, "
+        f"{report['updated']} updated, {report['unchanged']} unchanged"
+        + (f", {report['removed']} removed" if report["removed"] else "")
+    )
+    out.print(f"values: {values}")
+    if report["problems"]:
+        out.print(f"{len(report['problems'])} problems in {report['rows_with_problems']} rows; "
+                  f"{report['rows_skipped']} rows not enrolled")
+
+
+@click.group("watchlist")
+def watchlist_group() -> None:
+    """The enrolled people (digests only)."""
+
+
+@watchlist_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
+    """People enrolled and digests per identifier type."""
+    cfg = config_of(ctx)
+    key = load_key(cfg)
+    with open_db(cfg, key) as storage:
+        index = load_index(storage, key, cfg.home)
+        version = watchlist.version(storage)
+    stats = {
+        "people": index.n_people,
+        "watchlist_version": version,
+        "key_id": key.key_id,
+        "identifiers": {t: int(len(keys)) for t, (keys, _) in sorted(index.ids.items())},
+        "corroborating": {
+            t: int(len(keys)) for t, (_, keys) in sorted(index.corroborating.items())
+        },
+        "records_with_notes": index.fragments.n_records,
+        "fingerprints": int(len(index.fragments.fp_sorted)),
+    }
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    table = Table("what", "count")
+    table.add_row("people", str(stats["people"]))
+    for t, n in stats["identifiers"].items():
+        table.add_row(f"{t} digests", str(n))
+    for t, n in stats["corroborating"].items():
+        table.add_row(f"{t} (corroborating)", str(n))
+    table.add_row("records with notes", str(stats["records_with_notes"]))
+    table.add_row("note fingerprints", str(stats["fingerprints"]))
+    console().print(table)
