@@ -2,7 +2,10 @@
 
     /work/venv/bin/python -m benchmarks.fragments_bench [MB] [records]
 
-Prints text_fingerprints MB/s (CPU time, best of 3, one core), and recall /
+Prints text_fingerprints MB/s (CPU time, best of 3, one core) on prose and on
+paste-like mixed lines (prose, CSV rows, numbers, e-mails, dates: the scan
+benchmark's corpus), enrolment cost per note (`record_fingerprints_many` in
+batches of 1000, as `matchers.register` calls it, and one by one), and recall /
 false positives of `match` on lightly edited 40-word excerpts.
 """
 
@@ -14,6 +17,7 @@ import time
 
 from matchers import fragments as fr
 from matchers.keys import Key
+from tests import synthetic
 from tests.unit.notegen import NoteGen
 
 
@@ -28,6 +32,16 @@ def main() -> None:
     best = min(_cpu(lambda: fr.text_fingerprints(key, text)) for _ in range(3))
     print(f"text_fingerprints: {len(text) / 1e6:.1f} MB (Finnish/English, latin-1 range) "
           f"{len(text) / best / 1e6:.1f} MB/s")
+    rng = random.Random(1)
+    lines: list[str] = []
+    size = 0
+    while size < mb * 1e6:
+        lines.append(synthetic.noise_line(rng))
+        size += len(lines[-1]) + 1
+    mixed = "\n".join(lines)
+    best = min(_cpu(lambda: fr.text_fingerprints(key, mixed)) for _ in range(3))
+    print(f"text_fingerprints: {len(mixed) / 1e6:.1f} MB paste-like mixed lines "
+          f"{len(mixed) / best / 1e6:.1f} MB/s")
     wide = text[: len(text) // 4].replace("a", "α")  # forces the UTF-32 path
     best = min(_cpu(lambda: fr.text_fingerprints(key, wide)) for _ in range(3))
     print(f"text_fingerprints: {len(wide) / 1e6:.1f} M chars beyond latin-1 "
@@ -36,10 +50,20 @@ def main() -> None:
     rng = random.Random(5)
     notes = NoteGen(1)
     records = [notes.note(rng.randint(100, 400)) for _ in range(n_records)]
+    people = synthetic.make_people(5000, seed=5)
+    register_notes = [p.notes[0] for p in people]
+    words = sum(len(n.split()) for n in register_notes) / len(register_notes)
+    batched = min(_cpu(lambda: [fr.record_fingerprints_many(key, register_notes[i : i + 1000])
+                                for i in range(0, len(register_notes), 1000)])
+                  for _ in range(3))
+    single = _cpu(lambda: [fr.record_fingerprints(key, n) for n in register_notes[:1000]])
+    print(f"enrolment, register notes of {words:.0f} words: "
+          f"{batched / len(register_notes) * 1e3:.3f} ms/note in batches of 1000, "
+          f"{single / 1000 * 1e3:.3f} ms/note one by one")
     t = time.process_time()
-    fps = [fr.record_fingerprints(key, r) for r in records]
+    fps = fr.record_fingerprints_many(key, records)
     index = fr.build_index(fps, fr.stop_fingerprints(fps))
-    print(f"enrolled {n_records} notes in {time.process_time() - t:.1f} s, "
+    print(f"enrolled {n_records} notes of 100-400 words in {time.process_time() - t:.2f} s, "
           f"{index.fp_counts.mean():.0f} fingerprints per note kept")
     filler, exg = NoteGen(2), NoteGen(4)
     for edits in (0, 2, 3, 4):

@@ -247,7 +247,7 @@ def _read_member(
 _TAR_SUFFIXES = (".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tar.gz", ".tar.bz2", ".tar.xz")
 
 
-def _archive_kind(head: bytes, location: str) -> str | None:
+def archive_kind(head: bytes, location: str) -> str | None:
     """Format by magic bytes; the extension only helps where magic is absent
     (old v7 tars, zips with a prefix such as self-extractors)."""
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
@@ -308,7 +308,7 @@ def _expand(
     src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
     head = src.head()
-    kind = _archive_kind(head, location)
+    kind = archive_kind(head, location)
     if kind is None:
         data = src.data
         if data is None:

@@ -14,6 +14,7 @@ one block, so a whole chunk's candidates cost a single ECB call.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,6 +38,7 @@ class Digester:
     def __init__(self, key: Key) -> None:
         self._subkey = derive_subkey(key, SUBKEY_LABEL)
         self._cipher = Cipher(algorithms.AES(self._subkey), modes.ECB())
+        self._local = threading.local()  # one encryptor per thread
         l_block = self._ecb(bytes(_BLOCK))
         self._k1 = _dbl(l_block)
         self._k2 = _dbl(self._k1)
@@ -47,8 +49,12 @@ class Digester:
         return "Digester()"
 
     def _ecb(self, data: bytes) -> bytes:
-        enc = self._cipher.encryptor()
-        return enc.update(data) + enc.finalize()
+        # ECB keeps no state between blocks, so one encryptor serves every call
+        # (creating a context costs more than encrypting a small batch).
+        enc = getattr(self._local, "encryptor", None)
+        if enc is None:
+            enc = self._local.encryptor = self._cipher.encryptor()
+        return enc.update(data)
 
     def digest(self, id_type: str, canonical: str) -> bytes:
         """The 16-byte digest of one value (cryptography's CMAC)."""
@@ -80,39 +86,64 @@ class Digester:
         return state
 
     def digest_many(self, id_type: str, canonicals: Sequence[str]) -> np.ndarray:
-        """Digests of many values -> (n, 16) uint8, in input order.
+        """Digests of many values -> (n, 16) uint8, in input order."""
+        n = len(canonicals)
+        if n == 0:
+            return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
+        # One encode for all values; NUL separators give the offsets (values never
+        # hold NUL in practice; if one does, encode them one by one).
+        joined = "\x00".join(canonicals).encode("utf-8") + b"\x00"
+        flat = np.frombuffer(joined, dtype=np.uint8)
+        ends = np.flatnonzero(flat == 0)
+        if len(ends) != n:
+            encoded = [c.encode("utf-8") for c in canonicals]
+            lengths = np.fromiter(map(len, encoded), np.int64, n)
+            flat = np.frombuffer(b"".join(encoded) + b"\x00", dtype=np.uint8)
+            offsets = np.cumsum(lengths) - lengths
+        else:
+            offsets = np.concatenate(([0], ends[:-1] + 1))
+            lengths = ends - offsets
+        width = max(1, int(lengths.max()))
+        idx = np.minimum(offsets[:, None] + np.arange(width), len(flat) - 1)
+        return self.digest_rows(id_type, flat[idx], lengths)
 
-        Messages are grouped by block count (not exact length), each row padded
-        and keyed (K1 or K2) on its own, so a batch of names costs a few AES calls.
+    def digest_rows(self, id_type: str, values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Digests of values given as rows of an (n, W) uint8 array, row i holding
+        `lengths[i]` bytes (the rest is ignored) -> (n, 16) uint8, in row order.
+
+        Variable-length CMAC without a Python loop over rows: every row is padded
+        and keyed (K1/K2) on its own, rows are sorted by block count so that each
+        CBC step is one ECB call over the rows that still have a block.
         """
-        result = np.zeros((len(canonicals), DIGEST_BYTES), dtype=np.uint8)
-        encoded = [message(id_type, c) for c in canonicals]
-        groups: dict[int, list[int]] = {}
-        for i, m in enumerate(encoded):
-            groups.setdefault(max(1, -(-len(m) // _BLOCK)), []).append(i)
-        for nblocks, idx in groups.items():
-            width = nblocks * _BLOCK
-            blocks = np.zeros((len(idx), width), dtype=np.uint8)
-            for row, i in enumerate(idx):
-                m = encoded[i]
-                blocks[row, : len(m)] = np.frombuffer(m, dtype=np.uint8)
-                if len(m) == width:
-                    blocks[row, -_BLOCK:] ^= self._k1_arr
-                else:
-                    blocks[row, len(m)] = 0x80
-                    blocks[row, -_BLOCK:] ^= self._k2_arr
-            result[idx] = self._cbc_mac(blocks)
-        return result
-
-    def _cbc_mac(self, blocks: np.ndarray) -> np.ndarray:
-        """CBC-MAC over rows of already padded and keyed blocks, one ECB call per column."""
-        n, width = blocks.shape
+        n = len(values)
+        if n == 0:
+            return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
+        prefix = np.frombuffer(id_type.encode("ascii") + b"\x00", dtype=np.uint8)
+        p = len(prefix)
+        total = np.asarray(lengths, dtype=np.int64) + p
+        nblocks = np.maximum(1, -(-total // _BLOCK))
+        width = int(nblocks.max()) * _BLOCK
+        msgs = np.zeros((n, width), dtype=np.uint8)
+        msgs[:, :p] = prefix
+        w = min(values.shape[1], width - p)
+        msgs[:, p : p + w] = values[:, :w]
+        msgs[np.arange(width)[None, :] >= total[:, None]] = 0
+        padded = total % _BLOCK != 0
+        rows = np.flatnonzero(padded)
+        msgs[rows, total[rows]] = 0x80
+        last = ((nblocks - 1) * _BLOCK)[:, None] + np.arange(_BLOCK)
+        msgs[np.arange(n)[:, None], last] ^= np.where(padded[:, None], self._k2_arr, self._k1_arr)
+        order = np.argsort(-nblocks, kind="stable")
+        msgs, nb = msgs[order], nblocks[order]
         state = np.zeros((n, _BLOCK), dtype=np.uint8)
-        for i in range(width // _BLOCK):
-            state ^= blocks[:, i * _BLOCK : (i + 1) * _BLOCK]
-            out = self._ecb(state.tobytes())
-            state = np.frombuffer(out, dtype=np.uint8).reshape(n, _BLOCK).copy()
-        return state
+        for i in range(int(nb[0])):
+            m = int(np.count_nonzero(nb > i))  # rows are sorted: the active ones come first
+            block = state[:m] ^ msgs[:m, i * _BLOCK : (i + 1) * _BLOCK]
+            out = self._ecb(block.tobytes())
+            state[:m] = np.frombuffer(out, dtype=np.uint8).reshape(m, _BLOCK)
+        result = np.empty_like(state)
+        result[order] = state
+        return result
 
     def digest_fixed(self, id_type: str, canonicals: np.ndarray) -> np.ndarray:
         """Digests of equal-length ASCII canonicals given as an (n, L) uint8 array (hot path)."""

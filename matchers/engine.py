@@ -1,27 +1,47 @@
 """The scan engine: find a register's people in text, by keyed digests only.
 
-`Scanner.scan_text` works in chunks of about 1 MiB (whole-buffer numpy work is
-slow on large inputs, and chunks are the unit of parallelism). Per chunk:
+Two entry points share one pipeline: `Scanner.scan_text` (a decoded text, e.g.
+an archive member or a crawled page) and `Scanner.scan_bytes` (a byte range of a
+UTF-8 or cp1252 file, used by `matchers.scanfiles` for big files). Both work in
+chunks of 512 Ki characters or bytes (whole-buffer numpy work is slow on large inputs; chunks
+are also the unit of parallelism). Per chunk:
 
-1. Normalise only when needed: an ASCII chunk without ``&`` or ``\\`` (and, for
-   HTML, without ``<``) is scanned as is, with the identity offset map.
-2. Digit runs are found once with numpy; the numeric detectors (HETU,
-   personnummer, fødselsnummer, CPR, phone) start from them. HETU candidates
-   are validated vectorised, keyed in one AES call (a HETU message is one
-   CMAC block), and looked up with `np.searchsorted`.
-3. The other types (e-mail, customer id) use their anchor-driven finders, are
-   keyed in one batch per message length and looked up the same way.
-4. Fragments: the fragment matcher's fingerprints of the chunk against the
-   index's record fingerprints.
+1. Normalise only when needed. A chunk is *clean* when normalisation could not
+   change it: no ``&`` or ``\\`` (HTML: no ``<``; SQL: no ``''``), and every
+   non-ASCII character is one normalisation leaves alone. For bytes this is
+   checked without decoding: cp1252 with a 256-entry table over the few high
+   bytes, UTF-8 by accepting only two-byte sequences led by 0xC3 (U+00C0-U+00FF,
+   the accented letters of Finnish, Swedish, German ... text; none of them is
+   changed by NFKC), which also proves the bytes valid. Anything else goes
+   through `normalize` with its offset map.
+2. The byte path: when only digit-based types are wanted (HETU, personnummer,
+   fødselsnummer, CPR, phone) and no fragments, a clean chunk is scanned as
+   bytes, without decoding it to str at all; byte offsets of the (rare) hits
+   become character offsets by counting the 0xC3 leads before them.
+3. Digit runs are found once with numpy; HETU candidates are validated
+   vectorised and keyed in one AES call (a HETU message is one CMAC block).
+   Phone numbers are not parsed at scan time: every reading of a digit chain
+   is turned into its E.164 form with numpy, all are keyed, and the longest
+   reading found in the index wins (`detectors.phone.candidates`). E-mail
+   addresses of the plain shape are cut out with numpy too
+   (`detectors.email.find_arrays`). Values of one type are keyed in one
+   variable-length CMAC call and looked up with `np.searchsorted`.
+4. Fragments: the fragment matcher's fingerprints of the chunk, reduced to the
+   ones the index holds (one sorted search), matched against its records.
 
-Chunks overlap: each reads some context before its start (token boundaries)
-and after its end (identifiers across the border); it reports only findings
-that start inside it, so nothing is found twice or missed at a border.
+Chunks overlap: each reads context before its start (token boundaries, and the
+corroboration window) and after its end (identifiers across the border); it
+reports only findings that start inside it, so nothing is found twice or missed
+at a border.
 
 Scores. An identifier found alone scores `base_score` (0.8). A corroborating
 name of the same person within `window` characters adds 0.15, a birth date
 0.05 (a HETU already carries the birth date, so the date is weak evidence);
 the score is capped at 1.0. Names and dates never make a finding on their own.
+Corroboration is computed for all hits of a chunk together (one digest call per
+type).
+
+`Scanner.timings` adds up the seconds spent per part (for benchmarks).
 
 Privacy: nothing here logs or raises with a value from the text; findings
 carry only the type, the person's ref, the location and offsets.
@@ -29,31 +49,41 @@ carry only the type, the person's ref, the location and offsets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from .detectors import IDENTIFIER_TYPES, NUMERIC_TYPES, get_detector, hetu
+from . import decode as _decode  # noqa: F401  (registers the "vahti-*" codec error handlers)
+from .detectors import IDENTIFIER_TYPES, NUMERIC_TYPES, email, get_detector, hetu, phone
 from .detectors import birth_date as birth_date_detector
 from .detectors import name as name_detector
 from .detectors._common import DigitRuns, code_points
 from .digest import digester, to_u64
 from .index import WatchlistIndex
 from .keys import Key
-from .normalize import Normalized, normalize
+from .normalize import Normalized, _special_table, normalize
 
-CHUNK_CHARS = 1 << 20
+CHUNK_CHARS = 1 << 19  # 512 Ki: measured fastest here (1 MiB of temporaries spills the L2 cache)
 # Context read before a chunk (token boundary checks look 2 chars back, a
 # phone's "+358 (0)" prefix a few more) and after it (the longest identifier
 # in its loosest spelling, e.g. an e-mail with "[dot]"s, or entity-encoded).
+# The corroboration window comes on top of both.
 CONTEXT_BEFORE = 64
 CONTEXT_AFTER = 512
 FRAGMENT_CONTEXT_AFTER = 64 * 1024
+MAX_BYTES_PER_CHAR = 4
+# Fragment fingerprints are pre-filtered by their top 24 bits (a 16 MB table).
+_FP_TABLE_SHIFT = np.uint64(40)
 
 NAME_BONUS = 0.15
 BIRTH_DATE_BONUS = 0.05
+
+# Error handlers as `matchers.decode` uses them, so a range decodes like the whole file.
+CODEC_ERRORS = {"utf-8": "vahti-cp1252", "cp1252": "vahti-latin1"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,31 @@ class Finding:
     start: int
     end: int
     score: float
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not scanned, and why (never its content)."""
+
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One input (file or archive member) that was read, after its findings.
+
+    `sha256` is of the input's raw bytes; `status` is "ok", or why there was no
+    text to scan ("binary", "empty"); `kind` and `encoding` as `matchers.decode`
+    judged them.
+    """
+
+    location: str
+    size: int
+    sha256: str
+    kind: str
+    encoding: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -82,8 +137,33 @@ class ScanOptions:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-# A hit before scoring: (id_type, start, end, person) in input offsets of a chunk.
-_Hit = tuple[str, int, int, int]
+# Hits before scoring: parallel arrays of type, start, end, person.
+@dataclass
+class _Hits:
+    types: list[str] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    people: list[int] = field(default_factory=list)
+
+    def add(self, t: str, s: np.ndarray, e: np.ndarray, p: np.ndarray) -> None:
+        self.types += [t] * len(s)
+        self.starts += s.tolist()
+        self.ends += e.tolist()
+        self.people += p.tolist()
+
+
+@dataclass
+class _Pending:
+    """A hit to score: type, offsets, person, and the text around it (with the hit's span)."""
+
+    id_type: str
+    start: int
+    end: int
+    person: int
+    near: str
+    near_start: int
+    near_end: int
+    clean: bool  # the text around needs no normalisation
 
 
 class Scanner:
@@ -118,6 +198,20 @@ class Scanner:
             and index.fragments.n_records > 0
             and (wanted is None or "fragment" in wanted)
         )
+        if self.scan_fragments:
+            self._fp_table = np.zeros(1 << (64 - _FP_TABLE_SHIFT), dtype=bool)
+            self._fp_table[np.asarray(index.fragments.fp_sorted) >> _FP_TABLE_SHIFT] = True
+        # Digit-based types only look at ASCII: clean bytes can be scanned as they are.
+        self.byte_path = set(self.types) <= NUMERIC_TYPES and not self.scan_fragments
+        w = max(0, self.options.window)
+        self.context_before = CONTEXT_BEFORE + w
+        self.context_after = CONTEXT_AFTER + w
+        self.timings: dict[str, float] = defaultdict(float)
+
+    @property
+    def context_before_bytes(self) -> int:
+        """Bytes a range scan needs before its start (see `scan_bytes`)."""
+        return self.context_before * MAX_BYTES_PER_CHAR
 
     # -- public ------------------------------------------------------------------
 
@@ -129,119 +223,297 @@ class Scanner:
         self, text: str, lo: int, hi: int, location: str, kind: str = "text"
     ) -> list[Finding]:
         """Findings that start in ``text[lo:hi]`` (the rest of `text` is context)."""
-        hits: list[_Hit] = []
+        found: list[_Pending] = []
         frags: list[tuple[int, float, int, int]] = []
         step = max(1024, self.options.chunk_chars)
         for cs in range(lo, max(hi, lo + 1), step):
             ce = min(hi, cs + step)
             if self.types:
-                ws, we = max(0, cs - CONTEXT_BEFORE), min(len(text), ce + CONTEXT_AFTER)
+                ws = max(0, cs - self.context_before)
+                we = min(len(text), ce + self.context_after)
                 piece = text if (ws == 0 and we == len(text)) else text[ws:we]
-                for t, s, e, person in self._scan_piece(piece, kind):
-                    if cs <= s + ws < ce:
-                        hits.append((t, s + ws, e + ws, person))
+                hits = self._scan_str(piece, cs - ws, ce - ws, kind, clean=None)
+                self._collect(found, _HitWindows(piece, hits), hits, ws, False)
             if self.scan_fragments:
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
-                for rec, score, s, e in self._fragments(text[cs:we]):
-                    if s + cs < ce:
+                for rec, score, s, e in self._fragments(text[cs:we], kind):
+                    if s < ce - cs:
                         frags.append((rec, score, s + cs, e + cs))
-        findings = self._score(text, hits, location, kind)
-        findings += self._fragment_findings(frags, location)
-        findings.sort(key=lambda f: (f.start, f.end, f.kind, f.id_type, f.ref))
-        return findings
+        return self._finish(found, frags, location, kind)
+
+    def scan_bytes(
+        self, data: bytes, lo: int, hi: int, codec: str, location: str, kind: str = "text"
+    ) -> tuple[list[Finding], int]:
+        """Findings that start in bytes ``data[lo:hi]`` of a UTF-8 or cp1252 text.
+
+        `lo` and `hi` must be character starts; the rest of `data` is context
+        (`context_before_bytes` before `lo` are enough). Offsets are character
+        offsets counted from the character at `lo`. Returns the findings and
+        the number of characters in ``data[lo:hi]``.
+        """
+        a = np.frombuffer(data, dtype=np.uint8)
+        utf8 = codec == "utf-8"
+        errors = CODEC_ERRORS.get(codec, "replace")
+        found: list[_Pending] = []
+        frags: list[tuple[int, float, int, int]] = []
+        step = max(1024, self.options.chunk_chars)
+        before_b = self.context_before * MAX_BYTES_PER_CHAR
+        after_b = self.context_after * MAX_BYTES_PER_CHAR
+        base = 0  # characters from lo to cs
+        cs = lo
+        while True:
+            ce = _char_start(a, min(hi, cs + step), utf8) if cs + step < hi else hi
+            t0 = time.perf_counter()
+            ws = _char_start(a, max(0, cs - before_b), utf8)
+            we = _char_start(a, min(len(a), ce + after_b), utf8)
+            win = a[ws:we]
+            clean, leads = _clean_bytes(data, ws, we, utf8, kind)
+            self.timings["decode/normalise"] += time.perf_counter() - t0
+            if clean and self.byte_path:
+                n_chars = (ce - cs) - _count_between(leads, cs - ws, ce - ws)
+                if self.types:
+                    self._scan_clean_bytes(found, data, win, ws, cs, ce, leads, base, codec)
+            else:
+                t0 = time.perf_counter()
+                prefix = data[ws:cs].decode(codec, errors)[-self.context_before:]
+                body = data[cs:ce].decode(codec, errors)
+                tail_b = after_b
+                if self.scan_fragments:
+                    tail_b = max(tail_b, FRAGMENT_CONTEXT_AFTER * 2)
+                tail_end = _char_start(a, min(len(a), ce + tail_b), utf8)
+                tail = data[ce:tail_end].decode(codec, errors)
+                self.timings["decode/normalise"] += time.perf_counter() - t0
+                n_chars = len(body)
+                if self.types:
+                    piece = prefix + body + tail[: self.context_after]
+                    p0 = len(prefix)
+                    # A clean window proves the piece clean: no normalisation.
+                    hits = self._scan_str(piece, p0, p0 + len(body), kind, clean=clean or None)
+                    self._collect(found, _HitWindows(piece, hits), hits, base - p0, bool(clean))
+                if self.scan_fragments:
+                    ftext = body + tail[:FRAGMENT_CONTEXT_AFTER]
+                    for rec, score, s, e in self._fragments(ftext, kind):
+                        if s < len(body):
+                            frags.append((rec, score, s + base, e + base))
+            base += n_chars
+            if ce >= hi:
+                break
+            cs = ce
+        return self._finish(found, frags, location, kind), base
 
     # -- identifiers ---------------------------------------------------------------
 
-    def _scan_piece(self, piece: str, kind: str) -> list[_Hit]:
-        norm = normalize(piece, html_tags=kind == "html", sql=kind == "sql")
-        text = norm.text
-        codes = code_points(text)
-        runs = DigitRuns(codes) if NUMERIC_TYPES.intersection(self.types) else None
-        hits: list[_Hit] = []
-        for t in self.types:
-            if t == "hetu":
-                starts, ends, canon = hetu.find_arrays(codes, text, runs)
-                if not len(starts):
-                    continue
-                keys = to_u64(self._digester.digest_fixed("hetu", canon))
-            else:
-                found = list(self._find(t, text, runs))
-                if not found:
-                    continue
-                starts = np.fromiter((f[0] for f in found), np.int64, len(found))
-                ends = np.fromiter((f[1] for f in found), np.int64, len(found))
-                keys = to_u64(self._digester.digest_many(t, [f[2] for f in found]))
-            where, people = self.index.lookup(t, keys)
-            if not len(where):
-                continue
-            s_in, e_in = norm.spans(starts[where], ends[where])
-            hits += zip(
-                [t] * len(where), s_in.tolist(), e_in.tolist(), people.tolist(), strict=True
-            )
+    def _scan_str(
+        self, piece: str, b0: int, b1: int, kind: str, clean: bool | None
+    ) -> _Hits:
+        """Hits that start in ``piece[b0:b1]``, in offsets of `piece`."""
+        t0 = time.perf_counter()
+        if clean:
+            norm = Normalized(piece, len(piece))
+        else:
+            norm = normalize(piece, html_tags=kind == "html", sql=kind == "sql")
+        codes = code_points(norm.text)
+        self.timings["decode/normalise"] += time.perf_counter() - t0
+        hits = _Hits()
+        for t, s, e, people in self._identify(codes, norm.text):
+            s_in, e_in = norm.spans(s, e)
+            keep = (s_in >= b0) & (s_in < b1)
+            hits.add(t, s_in[keep], e_in[keep], people[keep])
         return hits
 
-    def _find(self, t: str, text: str, runs: DigitRuns | None) -> Iterable[tuple[int, int, str]]:
-        from .detectors import cpr, fodselsnummer, personnummer, phone
+    def _scan_clean_bytes(
+        self, out: list[_Pending], data: bytes, win: np.ndarray, ws: int, cs: int, ce: int,
+        leads: np.ndarray, base: int, codec: str,
+    ) -> None:
+        """The byte path for one clean chunk (see the module doc)."""
+        text = data[ws : ws + len(win)].decode("latin-1")  # one char per byte: same offsets
+        hits = _Hits()
+        for t, s, e, people in self._identify(win, text):
+            keep = (s >= cs - ws) & (s < ce - ws)
+            hits.add(t, s[keep] + ws, e[keep] + ws, people[keep])
+        if not hits.types:
+            return
+        # Byte offsets in data -> character offsets from cs (+ base from lo).
+        cs_chars = (cs - ws) - _count_between(leads, 0, cs - ws)
+        starts = np.asarray(hits.starts) - ws
+        ends = np.asarray(hits.ends) - ws
+        s_chars = starts - np.searchsorted(leads, starts, side="left") - cs_chars + base
+        e_chars = ends - np.searchsorted(leads, ends, side="left") - cs_chars + base
+        windows = _ByteWindows(data, codec, hits.starts, hits.ends)
+        hits.starts, hits.ends = s_chars.tolist(), e_chars.tolist()
+        self._collect(out, windows, hits, 0, True)
+
+    def _identify(
+        self, codes: np.ndarray, text: str
+    ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+        """(type, starts, ends, people) of the enrolled identifiers in `text`
+        (normalised or clean), offsets of `codes`/`text`."""
+        runs = None
+        if NUMERIC_TYPES.intersection(self.types):
+            t0 = time.perf_counter()
+            runs = DigitRuns(codes)
+            self.timings["digit runs"] += time.perf_counter() - t0
+        for t in self.types:
+            t0 = time.perf_counter()
+            if t == "hetu":
+                starts, ends, canon = hetu.find_arrays(codes, text, runs)
+                keys = to_u64(self._digester.digest_fixed("hetu", canon)) if len(starts) else None
+                part = "hetu"
+            elif t == "phone":
+                assert runs is not None
+                yield from self._phones(runs)
+                self.timings["phone"] += time.perf_counter() - t0
+                continue
+            elif t == "email":
+                starts, ends, values, lengths = email.find_arrays(codes, text)
+                keys = (to_u64(self._digester.digest_rows("email", values, lengths))
+                        if len(starts) else None)
+                part = "email"
+            else:
+                found = list(self._find(t, text, runs))
+                starts = np.fromiter((f[0] for f in found), np.int64, len(found))
+                ends = np.fromiter((f[1] for f in found), np.int64, len(found))
+                keys = (to_u64(self._digester.digest_many(t, [f[2] for f in found]))
+                        if found else None)
+                part = "other numeric" if t in NUMERIC_TYPES else "other"
+            if keys is not None:
+                where, people = self.index.lookup(t, keys)
+                if len(where):
+                    yield t, starts[where], ends[where], people
+            self.timings[part] += time.perf_counter() - t0
+
+    def _phones(self, runs: DigitRuns) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+        cands = phone.candidates(runs, self.options.region)
+        if not len(cands.starts):
+            return
+        keys = to_u64(self._digester.digest_rows("phone", cands.values, cands.lengths))
+        where, people = self.index.lookup("phone", keys)
+        if not len(where):
+            return
+        chosen = phone.select(cands, where)
+        keep = np.isin(where, chosen)
+        where, people = where[keep], people[keep]
+        yield "phone", cands.starts[where], cands.ends[where], people
+
+    def _find(self, t: str, text: str, runs: DigitRuns | None):  # noqa: ANN202
+        from .detectors import cpr, fodselsnummer, personnummer
 
         if runs is not None:
-            if t == "phone":
-                return phone.find(text, self.options.region, runs)
             numeric = {"cpr": cpr, "fodselsnummer": fodselsnummer, "personnummer": personnummer}
             if t in numeric:
                 return numeric[t].find(text, runs)
         return self._detectors[t].find(text)
 
-    def _score(self, text: str, hits: list[_Hit], location: str, kind: str) -> list[Finding]:
-        out = []
-        seen = set()
-        for t, s, e, person in hits:
-            if (t, s, e, person) in seen:
-                continue
-            seen.add((t, s, e, person))
-            score = self.options.base_score
-            if self.index.corroborating:
-                score += self._corroboration(text, s, e, person, kind)
-            out.append(
-                Finding("identifier", t, self.index.refs[person], location, s, e, min(1.0, score))
-            )
-        return out
+    # -- scoring -------------------------------------------------------------------
 
-    def _corroboration(self, text: str, s: int, e: int, person: int, kind: str) -> float:
-        """Bonus for the same person's name / birth date near the identifier."""
+    def _collect(
+        self, out: list[_Pending], windows: _Windows, hits: _Hits, shift: int, clean: bool
+    ) -> None:
+        """Add a chunk's hits (deduplicated, offsets + `shift`) with the text around them."""
+        seen = set()
         w = self.options.window
-        a, b = max(0, s - w), min(len(text), e + w)
-        near = normalize(text[a:b], html_tags=kind == "html", sql=kind == "sql")
-        # Leave the identifier itself out (a HETU spells its own birth date).
-        ns, ne = _norm_range(near, s - a, e - a)
-        around = near.text[:ns] + " \n " + near.text[ne:]
-        bonus = 0.0
-        for corr_type, detector, value in (
-            ("name", name_detector, NAME_BONUS),
-            ("birth_date", birth_date_detector, BIRTH_DATE_BONUS),
-        ):
-            enrolled = self.index.corroborating_keys(corr_type, person)
-            if not len(enrolled):
+        for i, h in enumerate(zip(hits.types, hits.starts, hits.ends, hits.people, strict=True)):
+            if h in seen:
                 continue
-            values = sorted({c for _, _, c in detector.find(around)})
-            if values:
-                keys = to_u64(self._digester.digest_many(corr_type, values))
-                if np.isin(keys, enrolled).any():
-                    bonus += value
+            seen.add(h)
+            near = windows.around(i, w) if self.index.corroborating else ("", 0, 0)
+            out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], *near, clean))
+
+    def _score(self, pending: list[_Pending], location: str, kind: str) -> list[Finding]:
+        if not pending:
+            return []
+        bonus = [0.0] * len(pending)
+        if self.index.corroborating:
+            t0 = time.perf_counter()
+            bonus = self._corroboration(pending, kind)
+            self.timings["corroboration"] += time.perf_counter() - t0
+        return [
+            Finding("identifier", p.id_type, self.index.refs[p.person], location, p.start, p.end,
+                    min(1.0, self.options.base_score + b))
+            for p, b in zip(pending, bonus, strict=True)
+        ]
+
+    def _corroboration(self, pending: list[_Pending], kind: str) -> list[float]:
+        """Bonus per hit for the same person's name / birth date near it (one batch)."""
+        found: dict[str, list[set[str]]] = {"name": [], "birth_date": []}
+        for p in pending:
+            norm = (Normalized(p.near, len(p.near)) if p.clean
+                    else normalize(p.near, html_tags=kind == "html", sql=kind == "sql"))
+            # Leave the identifier itself out (a HETU spells its own birth date).
+            ns, ne = _norm_range(norm, p.near_start, p.near_end)
+            around = norm.text[:ns] + " \n " + norm.text[ne:]
+            found["name"].append(name_detector.candidate_values(around))
+            found["birth_date"].append({c for _, _, c in birth_date_detector.find(around)})
+        bonus = [0.0] * len(pending)
+        for corr_type, value in (("name", NAME_BONUS), ("birth_date", BIRTH_DATE_BONUS)):
+            if corr_type not in self.index.corroborating:
+                continue
+            values = sorted(set().union(*found[corr_type]))
+            if not values:
+                continue
+            keys = to_u64(self._digester.digest_many(corr_type, values)).tolist()
+            key_of = dict(zip(values, keys, strict=True))
+            enrolled_of: dict[int, set[int]] = {}
+            for n, p in enumerate(pending):
+                if not found[corr_type][n]:
+                    continue
+                enrolled = enrolled_of.get(p.person)
+                if enrolled is None:
+                    enrolled = enrolled_of[p.person] = set(
+                        self.index.corroborating_keys(corr_type, p.person).tolist())
+                if any(key_of[v] in enrolled for v in found[corr_type][n]):
+                    bonus[n] += value
         return bonus
 
     # -- fragments -------------------------------------------------------------------
 
-    def _fragments(self, text: str) -> list[tuple[int, float, int, int]]:
+    def _fragments(self, text: str, kind: str = "text") -> list[tuple[int, float, int, int]]:
+        """Fragment matches in `text`, with offsets into `text`.
+
+        Words hidden behind entities, string escapes or tags (``k\\u00e4ynti``
+        in JSON, ``&auml;`` in HTML) are only words after normalisation, so such
+        text is normalised first and the offsets mapped back. Plain text,
+        including non-ASCII letters, goes to the tokenizer as it is.
+        """
+        if "\\" in text or "&" in text or (kind == "html" and "<" in text):
+            norm = normalize(text, html_tags=kind == "html", sql=kind == "sql")
+            return [(rec, score, *norm.span(s, e))
+                    for rec, score, s, e in self._fragments_plain(norm.text)]
+        return self._fragments_plain(text)
+
+    def _fragments_plain(self, text: str) -> list[tuple[int, float, int, int]]:
         from . import fragments
 
+        t0 = time.perf_counter()
         hashes, starts, ends = fragments.text_fingerprints(self.key, text)
         f = self.index.fragments
-        return list(
+        # Only fingerprints the index holds can count. A bit table over their top
+        # bits drops most of the others with one lookup; the rest are checked exactly
+        # (sorted, so the search walks the index in order).
+        if len(hashes) and len(f.fp_sorted):
+            maybe = np.flatnonzero(np.take(self._fp_table, hashes >> _FP_TABLE_SHIFT))
+            sub = hashes[maybe]
+            order = np.argsort(sub, kind="stable")
+            pos = np.searchsorted(f.fp_sorted, sub[order])
+            present = f.fp_sorted[np.minimum(pos, len(f.fp_sorted) - 1)] == sub[order]
+            keep = maybe[np.sort(order[present])]
+            hashes, starts, ends = hashes[keep], starts[keep], ends[keep]
+        result = list(
             fragments.match(
                 f.fp_sorted, f.fp_record, f.record_fp_counts, hashes, starts, ends,
                 self.options.fragment_threshold,
             )
         )
+        self.timings["fragments"] += time.perf_counter() - t0
+        return result
+
+    def _finish(
+        self, pending: list[_Pending], frags: list[tuple[int, float, int, int]],
+        location: str, kind: str,
+    ) -> list[Finding]:
+        found = self._score(pending, location, kind) + self._fragment_findings(frags, location)
+        found.sort(key=lambda f: (f.start, f.end, f.kind, f.id_type, f.ref))
+        return found
 
     def _fragment_findings(
         self, frags: list[tuple[int, float, int, int]], location: str
@@ -267,6 +539,47 @@ class Scanner:
         return out
 
 
+# -- text around hits (for corroboration) ----------------------------------------------
+
+
+class _Windows:
+    def around(self, i: int, w: int) -> tuple[str, int, int]:
+        """Text within `w` characters of hit i, and the hit's span in it."""
+        raise NotImplementedError
+
+
+class _HitWindows(_Windows):
+    """Windows of hits given in offsets of a str."""
+
+    def __init__(self, text: str, hits: _Hits) -> None:
+        self.text, self.hits = text, hits
+
+    def around(self, i: int, w: int) -> tuple[str, int, int]:
+        s, e = self.hits.starts[i], self.hits.ends[i]
+        a = max(0, s - w)
+        return self.text[a : min(len(self.text), e + w)], s - a, e - a
+
+
+class _ByteWindows(_Windows):
+    """Windows of hits given in byte offsets of a buffer (the byte path)."""
+
+    def __init__(self, data: bytes, codec: str, starts: list[int], ends: list[int]) -> None:
+        self.data, self.codec = data, codec
+        self.errors = CODEC_ERRORS.get(codec, "replace")
+        self.starts, self.ends = list(starts), list(ends)
+
+    def around(self, i: int, w: int) -> tuple[str, int, int]:
+        s, e = self.starts[i], self.ends[i]
+        a = max(0, s - w * MAX_BYTES_PER_CHAR)
+        while self.codec == "utf-8" and a < s and 0x80 <= self.data[a] < 0xC0:
+            a += 1  # a character start
+        dec = self.codec, self.errors
+        before = self.data[a:s].decode(*dec)[-w:]
+        ident = self.data[s:e].decode(*dec)
+        after = self.data[e : e + w * MAX_BYTES_PER_CHAR].decode(*dec)[:w]
+        return before + ident + after, len(before), len(before) + len(ident)
+
+
 def _norm_range(norm: Normalized, s: int, e: int) -> tuple[int, int]:
     """Normalised offsets covering the input span [s, e)."""
     if norm.starts is None:
@@ -276,22 +589,79 @@ def _norm_range(norm: Normalized, s: int, e: int) -> tuple[int, int]:
     return ns, ne
 
 
+# -- clean chunks ------------------------------------------------------------------------
+
+
+def _cp1252_special() -> np.ndarray:
+    """Bytes >= 0x80 whose cp1252 (or latin-1) character normalisation changes."""
+    table = _special_table(False, True, False)
+    out = np.zeros(256, dtype=bool)
+    for b in range(0x80, 0x100):
+        try:
+            ch = bytes([b]).decode("cp1252")
+        except UnicodeDecodeError:
+            ch = bytes([b]).decode("latin-1")
+        out[b] = table[ord(ch)]
+    return out
+
+
+_CP1252_SPECIAL = _cp1252_special()
+# Every character led by 0xC3 in UTF-8 (U+00C0-U+00FF) is left alone by normalisation.
+assert not _special_table(False, True, False)[0xC0:0x100].any()
+_NO_LEADS = np.zeros(0, dtype=np.int64)
+
+
+def _clean_bytes(
+    data: bytes, ws: int, we: int, utf8: bool, kind: str
+) -> tuple[bool, np.ndarray]:
+    """Is ``data[ws:we]`` clean (see the module doc)? Also the positions of its
+    0xC3 leads (UTF-8), which turn byte offsets into character offsets."""
+    triggers = [b"&", b"\\"] + [b"<"] * (kind == "html") + [b"''"] * (kind == "sql")
+    if any(data.find(t, ws, we) >= 0 for t in triggers):
+        return False, _NO_LEADS
+    win = np.frombuffer(data, dtype=np.uint8, count=we - ws, offset=ws)
+    if win.max(initial=0) < 0x80:
+        return True, _NO_LEADS
+    if not utf8:
+        high = np.flatnonzero(win >= 0x80)
+        return not _CP1252_SPECIAL[win[high]].any(), _NO_LEADS
+    leads = np.flatnonzero(win == 0xC3)
+    n_high = int(np.count_nonzero(win >= 0x80))
+    if n_high != 2 * len(leads) or not len(leads) or leads[-1] + 1 >= len(win):
+        return False, _NO_LEADS
+    # As many high bytes as two per 0xC3 lead, and each lead followed by a
+    # continuation byte: then every high byte is one of those pairs.
+    nxt = win[leads + 1]
+    if not ((nxt >= 0x80) & (nxt < 0xC0)).all():
+        return False, _NO_LEADS
+    return True, leads
+
+
+def _count_between(sorted_pos: np.ndarray, lo: int, hi: int) -> int:
+    if not len(sorted_pos):
+        return 0
+    return int(np.searchsorted(sorted_pos, hi, "left") - np.searchsorted(sorted_pos, lo, "left"))
+
+
+def _char_start(a: np.ndarray, pos: int, utf8: bool) -> int:
+    """`pos`, moved forward past UTF-8 continuation bytes."""
+    if not utf8:
+        return pos
+    n = len(a)
+    while pos < n and 0x80 <= a[pos] < 0xC0:
+        pos += 1
+    return pos
+
+
 def scan_files(
     paths: Sequence[str],
     index: WatchlistIndex,
     key: Key,
     options: ScanOptions | None = None,
     jobs: int = 1,
-) -> Iterator[Finding | Skipped]:
+    progress=None,  # noqa: ANN001
+) -> Iterator[Finding | Scanned | Skipped]:
     """Scan files, directories and archives; see `matchers.scanfiles`."""
     from .scanfiles import scan_files as _scan_files
 
-    return _scan_files(paths, index, key, options, jobs)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An input that was not scanned, and why (never its content)."""
-
-    location: str
-    reason: str
+    return _scan_files(paths, index, key, options, jobs, progress=progress)

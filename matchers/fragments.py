@@ -6,28 +6,43 @@ record's fingerprints appear *together* in it. Nothing stored reveals a word:
 every fingerprint is AES-256 (a PRP under the "fragment" subkey) of one
 16-byte combination of K word hashes, truncated to 64 bits.
 
-Pipeline (numpy, in chunks of 64k characters, small enough to stay in cache):
+Pipeline (numpy, in chunks of 128k characters, so that a chunk's arrays stay in
+cache and no Python code runs per token or per character):
 
 1. Normalise and tokenise with char offsets into the *given* text. A token is
    a run of word characters (letters, digits, marks) after NFKC + casefold;
    punctuation and whitespace separate tokens, except that an apostrophe or
    hyphen between two word characters is dropped ("don't" = "dont",
    "e-mail" = "email"), and invisible format characters (ZWSP, soft hyphen,
-   BOM) are ignored. Characters whose NFKC-casefold is one character go
-   through a lookup table; the rare tokens holding anything else (ligatures,
-   "ß", combining marks, astral letters, joiners) are re-hashed in Python from
-   their exactly normalised string, which gives the same value as the table
-   path would for the equivalent plain text.
-2. Each token gets a 64-bit value: a polynomial over its normalised code points
-   via prefix sums (mod 2^64), then a splitmix64 finaliser.
-3. Each run of K tokens is combined into one 16-byte block and encrypted with
-   AES-ECB in one bulk call per chunk (ECB on purpose: equal k-grams must give
-   equal fingerprints; it is a keyed PRF here, not a cipher mode for secrecy).
+   BOM) are ignored. A latin-1 chunk is classified and case-folded by one
+   `bytes.translate` (one byte per character); other chunks through a uint32
+   table over the BMP. Dropped joiners and ignorables are deleted from the
+   unit buffer in one pass, token boundaries come from one `flatnonzero` over
+   the word mask, and offsets are mapped back to the given text. The rare
+   tokens holding anything else (ligatures, "ß", combining marks, astral
+   letters) are re-hashed in Python from their exactly normalised string,
+   which gives the same value as the fast path for the equivalent plain text.
+2. Each token gets a 64-bit value: a polynomial in Q over its 64-bit lanes (8
+   latin-1 code points per lane; 2 per lane for tokens with any code point
+   beyond latin-1, a separate domain), plus its length, xor a key-derived seed,
+   then a multiply-xorshift finaliser. Lanes are read from the unit buffer with
+   two aligned gathers and shifts, so the cost is per token, not per char.
+3. Each run of K tokens is combined linearly (odd multipliers) into one
+   64-bit value; winnowing runs on these (pseudo-random under the key), and
+   only the selected k-grams are keyed: AES-ECB of the 16-byte block
+   (combination, first token value), one bulk call per chunk, truncated to 64
+   bits (ECB on purpose: equal k-grams must give equal fingerprints; it is a
+   keyed PRF here, not a cipher mode for secrecy).
 4. Winnowing (Schleimer, Wilkerson, Aiken 2003) with window W keeps the
-   minimum of every W consecutive k-gram fingerprints; consecutive selections
+   minimum of every W consecutive k-gram values; consecutive selections
    of the same value collapse to one (the point of their "robust winnowing":
    runs of identical k-grams such as "NULL, NULL, NULL" would otherwise select
    every position).
+
+Enrolment (`record_fingerprints_many`) runs the same pipeline once over a batch
+of records joined by line breaks, drops k-grams and windows that span two
+records, and encrypts the whole batch's selection in one call; each record gets
+exactly the values `text_fingerprints` gives for it alone.
 
 Parameters and why (measured with tests/unit/test_fragments.py's generator:
 notes of 100-400 words, 40-word excerpts with 3 replaced words, one inserted or
@@ -79,21 +94,30 @@ MAX_GAP_CHARS = 300
 MAX_RECORDS_PER_FP = 64  # a fingerprint in more records than this is boilerplate
 DEFAULT_STOP_MAX_RECORDS = 3
 
-CHUNK_CHARS = 1 << 16  # small arrays stay in cache and in malloc's free lists
-_POW_LEN = (1 << 20) + 2  # power tables; CHUNK_CHARS may not exceed 1 << 20
+CHUNK_CHARS = 1 << 17  # arrays of one chunk stay in L2 and in malloc's free lists
+_MAX_CHUNK = 1 << 20
 _CUT_SEARCH = 1 << 12  # look this far back from a chunk end for a separator
+_PAD = 8  # zero units after every unit buffer, so 8-byte lane reads stay inside
 
-# character classes
-_IGN, _JOIN, _COMPLEX = 2, 3, 4  # special classes (see the tables below)
+# Unit values below 4 are classes, not characters (folded word characters are >= "0").
+_SEP, _JOIN, _IGN, _COMPLEX = 0, 1, 2, 3
 _JOINERS = "'\u2019\u02bc-\u2010\u2011"
 
 _U64 = np.uint64
-_B = 0x100000001B3 * 0x9E3779B97F4A7C15 % (1 << 64) | 1  # odd polynomial base
 _MASK64 = (1 << 64) - 1
+# Token values: a polynomial over 64-bit lanes (8 latin-1 units, or 2 code points for
+# tokens with a character beyond latin-1) plus the length, then keyed and mixed.
+_Q = 0x9E3779B97F4A7C15  # odd lane base
+_LEN_NARROW = 0xC2B2AE3D27D4EB4F
+_LEN_WIDE = 0x165667B19E3779F9
 # odd multipliers combining a k-gram's tokens (fixed, public: the key is in AES)
 _M1 = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53,
                 0x94D049BB133111EB, 0xBF58476D1CE4E5B9], dtype=_U64)
+_MASK8 = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [_MASK64], dtype=_U64)
+_EMPTY_U64 = np.empty(0, dtype=_U64)
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
+_ZERO = np.zeros(1, dtype=np.int64)
 
 
 class FragmentIndex(NamedTuple):
@@ -106,12 +130,10 @@ class FragmentIndex(NamedTuple):
 
 # --- tables ----------------------------------------------------------------------------
 #
-# One uint64 per BMP code point: 0 for separators, the folded code point for
-# ordinary word characters, and _SPECIAL | class for the rare rest (joiners,
-# ignorables, characters needing exact normalisation). One gather per char then
-# tells everything; specials are handled sparsely by index.
-
-_SPECIAL = 1 << 63
+# One unit per BMP code point: _SEP for separators, the folded code point for ordinary
+# word characters, _JOIN / _IGN / _COMPLEX for the rare rest (joiners, ignorables,
+# characters needing exact normalisation). Latin-1 text goes through a 256-byte
+# `bytes.translate` table instead (folds beyond latin-1 are _COMPLEX there).
 
 
 def _fold(s: str) -> str:
@@ -123,232 +145,335 @@ def _is_ignorable(ch: str) -> bool:
 
 
 def _entry(ch: str) -> int:
-    """Table entry for one character (see above)."""
+    """Unit of one character (see above)."""
     if ch in _JOINERS:
-        return _SPECIAL | _JOIN
+        return _JOIN
     if _is_ignorable(ch):
-        return _SPECIAL | _IGN
+        return _IGN
     cat = unicodedata.category(ch)
     if cat[0] == "M" or "\u1100" <= ch <= "\u11ff":  # marks and conjoining jamo compose
-        return _SPECIAL | _COMPLEX
+        return _COMPLEX
     folded = _fold(ch)
-    if len(folded) == 1 and folded.isalnum():
+    if len(folded) == 1 and folded.isalnum() and ord(folded) <= 0xFFFF:
         return ord(folded)
     if any(c.isalnum() for c in folded):
-        return _SPECIAL | _COMPLEX
-    return 0
+        return _COMPLEX
+    return _SEP
 
 
 @functools.cache
-def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The BMP table (built once, ~0.1 s) and the polynomial base's power tables."""
-    val = np.zeros(0x10000, dtype=_U64)
+def _tables() -> tuple[np.ndarray, bytes]:
+    """The BMP unit table (uint32, built once, ~0.1 s) and the latin-1 translate table."""
+    units = np.zeros(0x10000, dtype=np.uint32)
     for cp in range(0x10000):
         if not 0xD800 <= cp <= 0xDFFF:  # lone surrogates stay separators
-            val[cp] = _entry(chr(cp))
-    n = _POW_LEN
-    powb = np.empty(n, dtype=_U64)
-    powb[0] = 1
-    powb[1:] = _U64(_B)
-    np.multiply.accumulate(powb, out=powb)
-    powinv = np.empty(n, dtype=_U64)
-    powinv[0] = 1
-    powinv[1:] = _U64(pow(_B, -1, 1 << 64))
-    np.multiply.accumulate(powinv, out=powinv)
-    return val, powb, powinv
+            units[cp] = _entry(chr(cp))
+    latin1 = bytes(u if u < 256 else _COMPLEX for u in units[:256].tolist())
+    return units, latin1
 
 
 @functools.lru_cache(maxsize=4096)
 def _astral_entry(cp: int) -> int:
     entry = _entry(chr(cp))
     # no table row for these: any word character goes the exact (slow) way
-    return _SPECIAL | _COMPLEX if 0 < entry < _SPECIAL else entry
+    return _COMPLEX if entry > _COMPLEX else entry
+
+
+_QPOW = np.ones(1, dtype=_U64)
+
+
+def _qpow(n: int) -> np.ndarray:
+    """Q^0 .. Q^(n-1) (at least), mod 2^64."""
+    global _QPOW
+    if len(_QPOW) < n:
+        p = np.empty(max(n, 2 * len(_QPOW), 256), dtype=_U64)
+        p[0] = 1
+        p[1:] = _U64(_Q)
+        np.multiply.accumulate(p, out=p)
+        _QPOW = p
+    return _QPOW
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads the polynomial's low-entropy bits."""
-    x = x ^ (x >> _U64(30))
-    x = x * _U64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> _U64(27))
-    x = x * _U64(0x94D049BB133111EB)
-    return x ^ (x >> _U64(31))
+    """Multiply-xorshift finaliser, in place: spreads the lanes' low-entropy bits."""
+    x *= _U64(0xBF58476D1CE4E5B9)
+    x ^= x >> _U64(31)
+    x *= _U64(0x94D049BB133111EB)
+    x ^= x >> _U64(29)
+    return x
 
 
-def _py_token_value(token: str) -> tuple[int, int]:
-    """Polynomial value and length of one token, normalised exactly (slow path).
-    For tokens of ordinary characters it equals the vectorised value."""
+def _lane_values(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Unmixed value of each token buf[start : start + len]: sum_j lane_j * Q^j + len * C.
+
+    `buf` is uint8 (narrow tokens: 8 units a lane) or uint32 (wide: 2 a lane), 8-byte
+    aligned, at least _PAD zero units past the last token and a multiple of 8 bytes
+    long. A lane at any unit offset is put together from the two aligned 64-bit words
+    it straddles (aligned gathers are several times faster than unaligned ones); no
+    per-character work.
+    """
+    words = buf.view("<u8")
+    lg = 3 if buf.itemsize == 1 else 1
+    v = _lanes_at(words, starts, lens, lg)
+    long = np.flatnonzero(lens > (1 << lg))
+    if len(long):
+        ls, ll = starts[long], lens[long]
+        extra = (ll - 1) >> lg  # lanes after the first
+        if extra.max() == 1:
+            x = _lanes_at(words, ls + (1 << lg), ll - (1 << lg), lg)
+            x *= _U64(_Q)
+            v[long] += x
+        else:
+            first = np.cumsum(extra) - extra
+            j = np.arange(1, int(first[-1] + extra[-1]) + 1) - np.repeat(first, extra)
+            tid = np.repeat(np.arange(len(long)), extra)
+            off = j << lg
+            x = _lanes_at(words, ls[tid] + off, ll[tid] - off, lg)
+            x *= _qpow(int(extra.max()) + 1)[j]
+            v[long] += np.add.reduceat(x, first)
+    x = lens.view(_U64) * _U64(_LEN_NARROW if lg == 3 else _LEN_WIDE)
+    v += x
+    return v
+
+
+_LANE_MASKS = {
+    3: _MASK8,  # by number of uint8 units kept
+    1: np.array([0, 0xFFFFFFFF, _MASK64], dtype=_U64),  # by number of uint32 units kept
+}
+
+
+def _lanes_at(words: np.ndarray, pos: np.ndarray, rem: np.ndarray, lg: int) -> np.ndarray:
+    """The 64 bits at unit offset `pos` of `words` (2^lg units a word), keeping the first
+    min(rem, 2^lg) units (little-endian: the low bits). pos, rem: int64 >= 0."""
+    q = pos >> lg
+    sh = pos & ((1 << lg) - 1)
+    sh <<= 6 - lg  # bits per unit
+    shu = sh.view(_U64)
+    lane = words[q]
+    lane >>= shu
+    q += 1
+    hi = words[q]
+    np.subtract(_U64(64), shu, out=shu)
+    hi <<= shu  # a shift by 64 gives 0 in numpy
+    lane |= hi
+    lane &= _LANE_MASKS[lg].take(rem, mode="clip")  # clip: rem > 2^lg keeps all
+    return lane
+
+
+def _zeros(n: int, dtype: type) -> np.ndarray:
+    """A zeroed unit buffer for n units plus _PAD, a multiple of 8 bytes long."""
+    return np.zeros(n + _PAD + (-n & 7), dtype=dtype)
+
+
+def _py_token_units(token: str) -> list[int]:
+    """Code points of one token, normalised exactly (the slow path)."""
     folded = _fold("".join(ch for ch in token if ch not in _JOINERS and not _is_ignorable(ch)))
-    value = 0
-    power = 1
-    length = 0
-    for ch in folded:
-        if ch.isalnum() or unicodedata.category(ch)[0] == "M":
-            value = (value + ord(ch) * power) & _MASK64
-            power = (power * _B) & _MASK64
-            length += 1
-    return value, length
+    return [ord(ch) for ch in folded if ch.isalnum() or unicodedata.category(ch)[0] == "M"]
+
+
+def _py_lane_value(units: list[int]) -> int:
+    """`_lane_values` of one token in Python: equal to the vectorised value."""
+    wide = any(u > 0xFF for u in units)
+    upl, bits = (2, 32) if wide else (8, 8)
+    value, q = 0, 1
+    for j in range(0, len(units), upl):
+        lane = 0
+        for i, u in enumerate(units[j : j + upl]):
+            lane |= u << (bits * i)
+        value = (value + lane * q) & _MASK64
+        q = (q * _Q) & _MASK64
+    return (value + len(units) * (_LEN_WIDE if wide else _LEN_NARROW)) & _MASK64
 
 
 # --- tokenisation ----------------------------------------------------------------------
 
 
-def _classify(chunk: str) -> np.ndarray:
-    """Table entries for every character of a chunk."""
-    table, _, _ = _tables()
+def _chunk_units(chunk: str, final: bool) -> tuple[np.ndarray, int, bool]:
+    """Units of a chunk (uint8 when latin-1, else uint32; writable, _PAD zeros appended),
+    where to cut it (just after its last separator, so no token is split) and whether
+    it holds any joiner, ignorable or complex character."""
+    n = len(chunk)
     try:
-        return table[np.frombuffer(chunk.encode("latin-1"), dtype=np.uint8)]
+        raw = chunk.encode("latin-1")
     except UnicodeEncodeError:
-        pass
+        raw = None
+    if raw is not None:
+        fb = bytearray(raw)
+        fb += bytes(_PAD + (-n & 7))
+        fb = fb.translate(_tables()[1])
+        special = b"\x01" in fb or b"\x02" in fb or b"\x03" in fb
+        cut = n
+        if not final:
+            i = fb.rfind(b"\x00", max(0, n - _CUT_SEARCH), n)
+            if i >= 0:
+                cut = i + 1
+        return np.frombuffer(fb, dtype=np.uint8), cut, special
+    table = _tables()[0]
     cp = np.frombuffer(chunk.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    units = _zeros(n, np.uint32)
+    np.take(table, np.minimum(cp, 0xFFFF), out=units[:n])
     astral = np.flatnonzero(cp > 0xFFFF)
-    if len(astral) == 0:
-        return table[cp]
-    entries = table[np.minimum(cp, 0xFFFF)]
-    entries[astral] = [_astral_entry(int(c)) for c in cp[astral]]
-    return entries
+    if len(astral):
+        units[astral] = [_astral_entry(int(c)) for c in cp[astral]]
+    cut = n
+    if not final:
+        tail = units[max(0, n - _CUT_SEARCH) : n]
+        seps = np.flatnonzero(tail == 0)
+        if len(seps):  # else a 4k-char "word": split it, nothing better exists
+            cut = n - len(tail) + int(seps[-1]) + 1
+    return units, cut, True
 
 
-def _cut(entries: np.ndarray, final: bool) -> int:
-    """Where to end this chunk: just after its last separator, so no token is split."""
-    if final:
-        return len(entries)
-    tail = entries[-_CUT_SEARCH:]
-    seps = np.flatnonzero(tail == 0)
-    if len(seps) == 0:
-        return len(entries)  # a 4k-char "word": split it, nothing better exists
-    return len(entries) - len(tail) + int(seps[-1]) + 1
-
-
-def _tokens(text: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _tokens(text: str, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(token values uint64, starts int64, ends int64) per chunk; offsets into `text`."""
     pos = 0
     n_text = len(text)
     while pos < n_text:
-        chunk = text[pos : pos + min(CHUNK_CHARS, _POW_LEN - 2)]
+        chunk = text[pos : pos + min(CHUNK_CHARS, _MAX_CHUNK)]
         final = pos + len(chunk) >= n_text
-        entries = _classify(chunk)
-        cut = _cut(entries, final)
-        if cut < len(chunk):
-            entries, chunk = entries[:cut], chunk[:cut]
-        yield _chunk_tokens(chunk, entries, pos)
+        units, cut, special = _chunk_units(chunk, final)
+        yield _chunk_tokens(chunk, units, cut, pos, seed, special)
         pos += cut
 
 
 def _chunk_tokens(
-    chunk: str, entries: np.ndarray, offset: int
+    chunk: str, units: np.ndarray, n: int, offset: int, seed: int, special: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    _, powb, powinv = _tables()
-    n = len(entries)
-    inword = entries != 0
-    spec = np.flatnonzero(entries >= _U64(_SPECIAL))
-    skip = np.empty(0, dtype=np.int64)  # in-token characters that take no position
-    slow = np.empty(0, dtype=np.int64)  # characters whose token needs the exact path
-    if len(spec):
-        kind = (entries[spec] & _U64(0xFF)).astype(np.uint8)
-        joins = spec[kind == _JOIN]
-        skip = spec[kind == _IGN]
-        slow = spec[kind == _COMPLEX]
-        if len(joins):
-            # an apostrophe/hyphen joins only between two word characters
-            plain_word = inword.copy()
-            plain_word[joins] = False
-            plain_word[skip] = False
-            left = np.where(joins > 0, joins - 1, 0)
-            right = np.where(joins < n - 1, joins + 1, n - 1)
-            ok = (joins > 0) & (joins < n - 1) & plain_word[left] & plain_word[right]
-            inword[joins[~ok]] = False
-            skip = np.concatenate((skip, joins[ok]))
-            skip.sort()
-        entries[spec] = 0
-    padded = np.zeros(n + 2, dtype=bool)
-    padded[1:-1] = inword
-    flips = np.flatnonzero(padded[1:] != padded[:-1])  # token starts and ends alternate
-    starts, ends = flips[0::2], flips[1::2]
-    if len(starts) == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return np.empty(0, dtype=_U64), empty, empty
-    # polynomial of each token by prefix sums: sum(c_i * B^i) over the token,
-    # shifted back to the token's own start with B^-start
-    h = np.empty(n + 1, dtype=_U64)
-    h[0] = 0
-    np.multiply(entries, powb[:n], out=entries)
-    np.cumsum(entries, out=h[1:])
-    value = (h[ends] - h[starts]) * powinv[starts]
-    lengths = ends - starts
-    if len(skip):
-        _close_gaps(skip, starts, ends, h, powinv, value, lengths)
-    if len(slow):
-        for t in np.unique(np.searchsorted(starts, slow, side="right") - 1).tolist():
-            v, ln = _py_token_value(chunk[int(starts[t]) : int(ends[t])])
-            value[t] = v
-            lengths[t] = ln
-    if len(skip) or len(slow):
-        keep = lengths > 0
-        value, lengths, starts, ends = value[keep], lengths[keep], starts[keep], ends[keep]
-    tokval = _mix64(value ^ (lengths.astype(_U64) * _U64(0x9E3779B97F4A7C15)))
-    return tokval, starts + offset, ends + offset
+    """Tokens of chunk[:n] from its units: values (keyed, mixed), starts and ends.
 
-
-def _close_gaps(
-    skip: np.ndarray, starts: np.ndarray, ends: np.ndarray, h: np.ndarray,
-    powinv: np.ndarray, value: np.ndarray, lengths: np.ndarray,
-) -> None:
-    """Recompute, in place, the tokens that contain characters taking no position
-    (joined apostrophes/hyphens, ZWSP, soft hyphens), without a Python loop.
-
-    Such a token [s, e) with skipped characters q_1 < ... < q_m splits into
-    segments [s, q_1), [q_1, q_2), ..., [q_m, e); segment j must be shifted back
-    by j positions, i.e. scaled by B^-(s + j) instead of B^-s. The skipped
-    characters themselves contribute 0 to the prefix sums h.
+    Joined apostrophes/hyphens and ignorables are first deleted from the units (one
+    C-level pass), so that every token is a contiguous run; offsets are mapped back
+    to `chunk` afterwards. Tokens with complex characters are re-done in Python.
     """
-    tok = np.searchsorted(starts, skip, side="right") - 1
-    m = len(skip)
-    first = np.ones(m, dtype=bool)
-    first[1:] = tok[1:] != tok[:-1]
-    last = np.ones(m, dtype=bool)
-    last[:-1] = first[1:]
-    group = np.flatnonzero(first)
-    sizes = np.diff(np.append(group, m))
-    rank = np.arange(1, m + 1) - np.repeat(group, sizes)  # j of the segment after q
-    nxt = np.empty(m, dtype=np.int64)
-    nxt[:-1] = skip[1:]
-    nxt[last] = ends[tok[last]]
-    s = starts[tok]
-    t1 = tok[first]
-    value[t1] = (h[skip[first]] - h[starts[t1]]) * powinv[starts[t1]]
-    np.add.at(value, tok, (h[nxt] - h[skip]) * powinv[s + rank])
-    lengths[t1] -= sizes
+    skip = complex_ = None
+    if special:
+        u = units[:n]
+        sp = np.flatnonzero((u - u.dtype.type(1)) < 3)
+        if len(sp):
+            kind = u[sp]
+            at = np.flatnonzero(kind == _JOIN)
+            if len(at):
+                # an apostrophe/hyphen joins only between two word characters
+                joins = sp[at]
+                # clamp: a joiner at either end of the text is checked below
+                before = u[np.maximum(joins - 1, 0)]
+                after = u[np.minimum(joins + 1, n - 1)]
+                ok = (before >= _COMPLEX) & (after >= _COMPLEX)
+                ok &= joins > 0
+                ok &= joins < n - 1
+                if not ok.all():
+                    u[joins[~ok]] = _SEP
+                    keep = np.ones(len(sp), dtype=bool)
+                    keep[at[~ok]] = False
+                    sp, kind = sp[keep], kind[keep]
+            is_cx = kind == _COMPLEX
+            complex_ = sp[is_cx]
+            skip = sp[~is_cx]
+            if len(skip):
+                units, n = _delete_units(units, n, skip)
+    u = units[:n]
+    inword = u != 0
+    if n == 0 or not inword.any():
+        return _EMPTY_U64, _EMPTY_I64, _EMPTY_I64
+    flips = np.flatnonzero(inword[1:] != inword[:-1])
+    flips += 1
+    head, tail = bool(inword[0]), bool(inword[n - 1])
+    if head or tail:
+        flips = np.concatenate((_ZERO if head else _EMPTY_I64, flips,
+                                np.array([n]) if tail else _EMPTY_I64))
+    starts, ends = flips[0::2], flips[1::2]
+    lens = ends - starts
+    if units.dtype == np.uint8:
+        value = _lane_values(units, starts, lens)
+    else:
+        value = _lane_values(units.astype(np.uint8), starts, lens)
+        wide = np.flatnonzero(u > 0xFF)
+        if len(wide):
+            wide = _dedupe_sorted(np.searchsorted(starts, wide, side="right") - 1)
+            value[wide] = _lane_values(units, starts[wide], lens[wide])
+    if skip is not None and len(skip):
+        # kept unit c of the compacted chunk was chunk[c + (skips before it)]
+        # (a few thousand binary searches into the tokens, not one per token)
+        moved = skip - np.arange(len(skip))
+        nt = len(starts)
+        starts = starts + np.cumsum(np.bincount(
+            np.searchsorted(starts, moved, side="left"), minlength=nt + 1)[:nt])
+        ends = ends + np.cumsum(np.bincount(
+            np.searchsorted(ends, moved, side="right"), minlength=nt + 1)[:nt])
+    if complex_ is not None and len(complex_):
+        at = _dedupe_sorted(np.searchsorted(starts, complex_, side="right") - 1)
+        for t in at.tolist():
+            cps = _py_token_units(chunk[int(starts[t]) : int(ends[t])])
+            value[t] = _py_lane_value(cps)
+            lens[t] = len(cps)
+        keep = lens > 0  # e.g. a lone combining mark
+        if not keep.all():
+            value, starts, ends = value[keep], starts[keep], ends[keep]
+    value ^= _U64(seed)
+    return _mix64(value), starts + offset, ends + offset
+
+
+def _delete_units(units: np.ndarray, n: int, skip: np.ndarray) -> tuple[np.ndarray, int]:
+    """units[:n] without the positions `skip`, zero-padded like `_chunk_units` (what
+    follows position n is kept too, and not read)."""
+    m = n - len(skip)
+    if units.dtype == np.uint8:
+        # every joiner/ignorable left in units[:n] is a skip: delete them in C
+        src = units.base.obj if isinstance(units.base, memoryview) else units.tobytes()
+        kept = src.translate(None, b"\x01\x02")  # the bytearray under `units`
+        kept += bytes(_PAD + (-len(kept) & 7))
+        return np.frombuffer(kept, dtype=np.uint8), m
+    keep = np.ones(n, dtype=bool)
+    keep[skip] = False
+    out = _zeros(m, np.uint32)
+    out[:m] = units[:n][keep]
+    return out, m
+
+
+def _dedupe_sorted(a: np.ndarray) -> np.ndarray:
+    if len(a) < 2:
+        return a
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
 
 
 # --- k-grams, keyed ------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=8)
-def _subkey(key: Key) -> bytes:
-    return derive_subkey(key, "fragment")
+def _keys(key: Key) -> tuple[bytes, int]:
+    """The fragment subkey (AES-256) and a 64-bit seed (a subkey of its own) that keys
+    the token values, so that even which k-grams winnowing selects depends on the key."""
+    subkey = derive_subkey(key, "fragment")
+    seed = int.from_bytes(derive_subkey(key, "fragment-seed")[:8], "little")
+    return subkey, seed
 
 
-def _kgrams(subkey: bytes, tok: np.ndarray) -> np.ndarray:
-    """Keyed 64-bit fingerprint of every run of K consecutive token values.
-
-    The AES block is (sum_j tok[i+j] * M[j], tok[i]): an order-sensitive linear
-    combination of pseudo-random token values collides with probability about
-    2^-64, the same as the truncated output, so one combined lane suffices.
-    """
+def _combine(tok: np.ndarray) -> np.ndarray:
+    """Unkeyed 64-bit combination of every run of K consecutive (keyed) token values:
+    sum_j tok[i+j] * M[j], order-sensitive; colliding with probability about 2^-64."""
     n = len(tok) - K + 1
-    if n <= 0:
-        return np.empty(0, dtype=_U64)
-    blocks = np.empty((n, 2), dtype=_U64)
     g = tok[:n] * _M1[0]
     tmp = np.empty(n, dtype=_U64)
     for j in range(1, K):
         np.multiply(tok[j : j + n], _M1[j], out=tmp)
         g += tmp
-    blocks[:, 0] = g
-    blocks[:, 1] = tok[:n]
-    enc = Cipher(algorithms.AES(subkey), modes.ECB()).encryptor()
-    out = np.frombuffer(enc.update(memoryview(blocks).cast("B")) + enc.finalize(), dtype=_U64)
-    return out[0::2].copy()
+    return g
+
+
+def _encrypt(enc, g: np.ndarray, first: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Fingerprints of selected k-grams: AES-ECB of the 16-byte block (combination,
+    first token value), truncated to 64 bits, in one bulk call.
+
+    ECB on purpose: equal k-grams must give equal fingerprints; it is a keyed PRF
+    (a PRP) here, not a cipher mode for secrecy."""
+    m = len(g)
+    blocks = np.column_stack((g, first))
+    out = np.empty(2 * m + 2, dtype=_U64)  # update_into wants 15 bytes of slack
+    enc.update_into(memoryview(blocks).cast("B"), memoryview(out).cast("B"))
+    return out[0 : 2 * m : 2].copy()
 
 
 # --- winnowing -------------------------------------------------------------------------
@@ -358,7 +483,7 @@ def _winnow_mask(h: np.ndarray, w: int) -> np.ndarray:
     """Positions of h that are the minimum of at least one window h[t:t+w].
 
     The same set as the rightmost-minimum selection, except that ties select
-    every tied position; ties are equal values, which `_Winnower._emit`
+    every tied position; ties are equal values, which `_Stream._emit`
     collapses. Two passes of w shifted array operations, no Python per window.
     """
     nw = len(h) - w + 1
@@ -371,58 +496,67 @@ def _winnow_mask(h: np.ndarray, w: int) -> np.ndarray:
     return sel
 
 
-class _Winnower:
-    """Streaming winnowing over k-gram fingerprints arriving in chunks.
+class _Stream:
+    """k-grams and streaming winnowing over tokens arriving in chunks.
 
-    The last w-1 fingerprints are carried into the next chunk so that every
-    window is evaluated exactly once; positions already emitted are skipped.
+    Winnowing (Schleimer, Wilkerson, Aiken 2003) runs on the k-gram combinations,
+    which are pseudo-random under the key; only the selected k-grams are encrypted.
+    The last K + W - 2 tokens are carried into the next chunk so that every window
+    is evaluated exactly once; positions already emitted are skipped.
     """
 
-    def __init__(self, w: int | None = None) -> None:
-        self.w = W if w is None else w
-        self.buf_h = np.empty(0, dtype=_U64)
-        self.buf_s = np.empty(0, dtype=np.int64)
-        self.buf_e = np.empty(0, dtype=np.int64)
-        self.buf_base = 0  # global k-gram index of buf_h[0]
-        self.seen_windows = False
-        self.last_pos = -1
-        self.last_hash: int | None = None
+    def __init__(self, subkey: bytes) -> None:
+        self.enc = Cipher(algorithms.AES(subkey), modes.ECB()).encryptor()
+        self.t, self.s, self.e = _EMPTY_U64, _EMPTY_I64, _EMPTY_I64
+        self.base = 0  # global token index of self.t[0]
+        self.evaluated = False
+        self.last_pos = -1  # global k-gram index of the last emitted one
+        self.last_g: int | None = None
         self.out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def feed(self, h: np.ndarray, s: np.ndarray, e: np.ndarray) -> None:
-        h = np.concatenate((self.buf_h, h))
-        s = np.concatenate((self.buf_s, s))
-        e = np.concatenate((self.buf_e, e))
-        if len(h) >= self.w:
-            sel = np.flatnonzero(_winnow_mask(h, self.w))
-            sel = sel[sel + self.buf_base > self.last_pos]
+    def feed(self, t: np.ndarray, s: np.ndarray, e: np.ndarray) -> None:
+        if len(self.t):
+            t = np.concatenate((self.t, t))
+            s = np.concatenate((self.s, s))
+            e = np.concatenate((self.e, e))
+        nk = len(t) - K + 1
+        if nk >= W:
+            g = _combine(t)
+            sel = np.flatnonzero(_winnow_mask(g, W))
+            if self.last_pos >= self.base:
+                sel = sel[sel > self.last_pos - self.base]
             if len(sel):
-                self.last_pos = int(sel[-1]) + self.buf_base
-                self._emit(h[sel], s[sel], e[sel])
-            self.seen_windows = True
-            drop = len(h) - (self.w - 1)
-            h, s, e = h[drop:], s[drop:], e[drop:]
-            self.buf_base += drop
-        self.buf_h, self.buf_s, self.buf_e = h, s, e
+                self.last_pos = int(sel[-1]) + self.base
+                self._emit(g[sel], t[sel], s[sel], e[K - 1 :][sel])
+            self.evaluated = True
+            drop = nk - W + 1
+            t, s, e = t[drop:], s[drop:], e[drop:]
+            self.base += drop
+        self.t, self.s, self.e = t, s, e
 
-    def _emit(self, h: np.ndarray, s: np.ndarray, e: np.ndarray) -> None:
+    def _emit(self, g: np.ndarray, t0: np.ndarray, s: np.ndarray, e: np.ndarray) -> None:
         # robust winnowing: consecutive selections of one value collapse to the first
-        keep = np.ones(len(h), dtype=bool)
-        keep[1:] = h[1:] != h[:-1]
-        if self.last_hash is not None and h[0] == self.last_hash:
-            keep[0] = False
-        self.last_hash = int(h[-1])
-        self.out.append((h[keep], s[keep], e[keep]))
+        keep = np.empty(len(g), dtype=bool)
+        keep[0] = self.last_g is None or int(g[0]) != self.last_g
+        np.not_equal(g[1:], g[:-1], out=keep[1:])
+        self.last_g = int(g[-1])
+        if not keep.all():
+            g, t0, s, e = g[keep], t0[keep], s[keep], e[keep]
+        if len(g):
+            self.out.append((_encrypt(self.enc, g, t0), s, e))
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self.seen_windows and len(self.buf_h):
+        nk = len(self.t) - K + 1
+        if not self.evaluated and nk >= 1:
             # shorter than one window: the document is its own window
-            i = len(self.buf_h) - 1 - int(np.argmin(self.buf_h[::-1]))
-            self.out.append((self.buf_h[i : i + 1], self.buf_s[i : i + 1],
-                             self.buf_e[i : i + 1]))
+            g = _combine(self.t)
+            i = nk - 1 - int(np.argmin(g[::-1]))
+            self._emit(g[i : i + 1], self.t[i : i + 1], self.s[i : i + 1],
+                       self.e[i + K - 1 : i + K])
         if not self.out:
-            empty = np.empty(0, dtype=np.int64)
-            return np.empty(0, dtype=_U64), empty, empty.copy()
+            return _EMPTY_U64.copy(), _EMPTY_I64.copy(), _EMPTY_I64.copy()
+        if len(self.out) == 1:
+            return self.out[0]
         h, s, e = (np.concatenate(parts) for parts in zip(*self.out, strict=True))
         return h, s, e
 
@@ -437,28 +571,75 @@ def text_fingerprints(key: Key, text: str) -> tuple[np.ndarray, np.ndarray, np.n
     the char offset in `text` where its first token starts and its last token
     ends (`text[start:end]` is the k-gram as written).
     """
-    subkey = _subkey(key)
-    win = _Winnower()
-    carry_t = np.empty(0, dtype=_U64)
-    carry_s = np.empty(0, dtype=np.int64)
-    carry_e = np.empty(0, dtype=np.int64)
-    for tok, starts, ends in _tokens(text):
-        tok = np.concatenate((carry_t, tok))
-        starts = np.concatenate((carry_s, starts))
-        ends = np.concatenate((carry_e, ends))
-        fp = _kgrams(subkey, tok)
-        if len(fp):
-            win.feed(fp, starts[: len(fp)], ends[K - 1 :])
-        keep = min(K - 1, len(tok))
-        carry_t, carry_s, carry_e = tok[len(tok) - keep :], starts[len(tok) - keep :], \
-            ends[len(tok) - keep :]
-    return win.finish()
+    subkey, seed = _keys(key)
+    stream = _Stream(subkey)
+    for tok, starts, ends in _tokens(text, seed):
+        stream.feed(tok, starts, ends)
+    return stream.finish()
 
 
 def record_fingerprints(key: Key, text: str) -> np.ndarray:
-    """The unique, sorted fingerprints of one record's free text (for enrolment)."""
-    hashes, _, _ = text_fingerprints(key, text)
-    return np.unique(hashes)
+    """The unique, sorted fingerprints of one record's free text (for enrolment);
+    the same values as `np.unique(text_fingerprints(key, text)[0])`."""
+    return record_fingerprints_many(key, [text])[0]
+
+
+def record_fingerprints_many(key: Key, texts: Sequence[str]) -> list[np.ndarray]:
+    """`record_fingerprints` of many records in one vectorised pass.
+
+    The texts are joined with line breaks (tokens never span one), k-grams and
+    winnowing windows that would span two records are dropped, the selected
+    k-grams of all records are encrypted in one call and the result is split.
+    """
+    n_rec = len(texts)
+    if n_rec == 0:
+        return []
+    subkey, seed = _keys(key)
+    joined = "\n".join(texts)
+    rec_start = np.zeros(n_rec, dtype=np.int64)
+    np.cumsum([len(t) + 1 for t in texts[:-1]], out=rec_start[1:])
+    parts = list(_tokens(joined, seed))
+    if not parts:
+        return [_EMPTY_U64.copy() for _ in range(n_rec)]
+    tok = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    starts = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+    nk = len(tok) - K + 1
+    if nk <= 0:
+        return [_EMPTY_U64.copy() for _ in range(n_rec)]
+    rec = np.searchsorted(rec_start, starts, side="right") - 1
+    g = _combine(tok)
+    sel = np.zeros(nk, dtype=bool)
+    nw = nk - W + 1
+    if nw > 0:
+        mn = g[:nw].copy()
+        for j in range(1, W):
+            np.minimum(mn, g[j : j + nw], out=mn)
+        mn[rec[:nw] != rec[K + W - 2 :]] = _MASK64  # windows spanning two records
+        for j in range(W):
+            sel[j : j + nw] |= g[j : j + nw] == mn
+    # a window's minimum can be the all-ones value only by accident (2^-64)
+    k_ok = rec[:nk] == rec[K - 1 :]
+    sel &= k_ok
+    # records with 1 .. W-1 k-grams have no window: each is its own window
+    valid = np.flatnonzero(k_ok)
+    counts = np.bincount(rec[valid], minlength=n_rec)
+    short = np.flatnonzero((counts > 0) & (counts < W))
+    if len(short):
+        lo = np.searchsorted(rec[valid], short, side="left")
+        for r_lo, c in zip(lo.tolist(), counts[short].tolist(), strict=True):
+            span = valid[r_lo : r_lo + c]
+            sel[span[c - 1 - int(np.argmin(g[span][::-1]))]] = True
+    at = np.flatnonzero(sel)
+    enc = Cipher(algorithms.AES(subkey), modes.ECB()).encryptor()
+    fp = _encrypt(enc, g[at], tok[at]) if len(at) else _EMPTY_U64
+    owner = rec[at]
+    order = np.lexsort((fp, owner))
+    fp, owner = fp[order], owner[order]
+    keep = np.ones(len(fp), dtype=bool)
+    keep[1:] = (fp[1:] != fp[:-1]) | (owner[1:] != owner[:-1])
+    fp, owner = fp[keep], owner[keep]
+    bounds = np.searchsorted(owner, np.arange(1, n_rec))
+    return np.split(fp, bounds)
 
 
 def stop_fingerprints(

@@ -28,6 +28,7 @@ from stdnum.exceptions import (
 from matchers import fragments
 from matchers.decode import decode_bytes
 from matchers.detectors import CORROBORATING_TYPES, IDENTIFIER_TYPES, get_detector
+from matchers.detectors import name as name_detector
 from matchers.digest import digester
 from matchers.keys import Key
 
@@ -36,6 +37,7 @@ REF_COLUMN = "ref"
 KNOWN_COLUMNS = (REF_COLUMN, *IDENTIFIER_TYPES, *CORROBORATING_TYPES, NOTES_COLUMN)
 MAX_REF_LENGTH = 200
 DELIMITERS = ",;\t|"
+KEYING_BATCH = 1000
 
 
 # stdnum's own messages speak of "the number" even for e-mail addresses
@@ -139,8 +141,8 @@ def read_register(
         c: get_detector(c, region=phone_region, customer_id_pattern=customer_id_pattern or None)
         for _, c in wanted if c != NOTES_COLUMN
     }
-    dig = digester(key)
     seen_refs: dict[str, int] = {}
+    pending: list[tuple[int, _Pending]] = []
 
     row_number = 1
     while True:
@@ -179,37 +181,88 @@ def read_register(
             continue
         seen_refs[ref] = row_number
 
-        person = EnrolledPerson(ref=ref)
+        person = _Pending(ref=ref)
         for index, column in wanted:
             value = cells[index].strip()
             if not value:
                 continue
             if column == NOTES_COLUMN:
-                person.fingerprints = fragments.record_fingerprints(key, value)
-                if len(person.fingerprints) == 0:
-                    _problem(summary, row_number, column, "too short to fingerprint")
+                person.notes = value
                 continue
             try:
-                canonical = detectors[column].canonical(value)
+                forms = _canonical_forms(column, value, detectors[column])
             except (ValidationError, ValueError) as exc:
                 _problem(summary, row_number, column, _reason(column, exc))
                 continue
-            target = person.corroborating if column in CORROBORATING_TYPES else person.digests
-            target.setdefault(column, []).append(dig.digest(column, canonical))
-        if not person.digests and len(person.fingerprints) == 0:
+            person.canonicals.setdefault(column, []).extend(forms)
+        if not any(c in IDENTIFIER_TYPES for c in person.canonicals) and not person.notes:
             _problem(summary, row_number, "*",
                      "no valid identifier or notes: name and birth date alone are never matched")
             summary.rows_skipped += 1
             summary.refs_with_problems.add(ref)
             _count_row(summary, problems_before)
             continue
-        for column, digests in (*person.digests.items(), *person.corroborating.items()):
-            summary.values[column] = summary.values.get(column, 0) + len(digests)
-        if len(person.fingerprints):
-            summary.values[NOTES_COLUMN] = summary.values.get(NOTES_COLUMN, 0) + 1
         _count_row(summary, problems_before)
+        pending.append((row_number, person))
+        if len(pending) >= KEYING_BATCH:
+            yield from _key_batch(pending, key, summary)
+    yield from _key_batch(pending, key, summary)
+
+
+@dataclass
+class _Pending:
+    """A row validated but not yet keyed; plaintext lives only until its batch is keyed."""
+
+    ref: str
+    canonicals: dict[str, list[str]] = field(default_factory=dict)
+    notes: str = ""
+
+
+def _canonical_forms(column: str, value: str, detector) -> list[str]:
+    if column == "name":
+        return name_detector.enrollment_forms(value)
+    return [detector.canonical(value)]
+
+
+def _key_batch(
+    pending: list[tuple[int, _Pending]], key: Key, summary: RegisterSummary
+) -> Iterator[EnrolledPerson]:
+    """Key a batch of rows at once: one bulk CMAC per type, one fingerprint pass.
+
+    Bulk keying is what makes a 100,000-person register enroll in seconds
+    rather than minutes (one AES call per batch instead of one per value).
+    """
+    if not pending:
+        return
+    dig = digester(key)
+    by_type: dict[str, list[str]] = {}
+    for _, person in pending:
+        for column, forms in person.canonicals.items():
+            by_type.setdefault(column, []).extend(forms)
+    digests = {t: dig.digest_many(t, values) for t, values in by_type.items()}
+    cursor = dict.fromkeys(digests, 0)
+    notes_at = [i for i, (_, person) in enumerate(pending) if person.notes]
+    fps = fragments.record_fingerprints_many(key, [pending[i][1].notes for i in notes_at])
+    fp_of = dict(zip(notes_at, fps, strict=True))
+    for i, (row_number, person) in enumerate(pending):
+        out = EnrolledPerson(ref=person.ref)
+        for column, forms in person.canonicals.items():
+            start = cursor[column]
+            cursor[column] = start + len(forms)
+            keyed = [bytes(d) for d in digests[column][start:start + len(forms)]]
+            target = out.corroborating if column in CORROBORATING_TYPES else out.digests
+            target[column] = keyed
+            summary.values[column] = summary.values.get(column, 0) + 1
+        if i in fp_of:
+            out.fingerprints = fp_of[i]
+            if len(out.fingerprints):
+                summary.values[NOTES_COLUMN] = summary.values.get(NOTES_COLUMN, 0) + 1
+            else:
+                _problem(summary, row_number, NOTES_COLUMN, "too short to fingerprint")
+                summary.rows_with_problems += 1
         summary.enrolled += 1
-        yield person
+        yield out
+    pending.clear()
 
 
 def _problem(summary: RegisterSummary, row: int, column: str, reason: str) -> None:

@@ -1,34 +1,48 @@
 """Scanning files, directories and archives, in parallel over chunks.
 
-Plain text files are cut into byte ranges of `TASK_BYTES` that the worker
-processes read themselves (no file data crosses a pipe); archives are
-expanded by `matchers.archives` in the parent and each member is one task.
-Results come back in task order, so the output is the same for any `jobs`.
+Plain text files larger than `TASK_BYTES` are cut into byte ranges that the
+worker processes read themselves (no file data crosses a pipe) and scan as
+bytes (`Scanner.scan_bytes`); archives are expanded by `matchers.archives` in
+the parent and each member (like each small file) is one task. Results come
+back in task order, so the output is the same for any `jobs`.
 
-A plain file's encoding and kind are judged once from its head
+A big file's encoding and kind are judged once from its head
 (`matchers.decode`). UTF-8 and single-byte files are split; anything else
 (UTF-16, a BOM) is one task decoded whole. Offsets in findings are character
 offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
+
+Every input that was read ends with a `Scanned` event after its findings
+(size, SHA-256 of the raw bytes, kind, encoding, status); `Skipped` is for
+inputs that could not be read at all. The SHA-256 of a split file is computed
+in the parent by a thread reading the file sequentially while the scan runs
+(hashlib releases the GIL), so it costs no scan time on a free core.
+`progress`, if given, is called in the parent with the number of input bytes
+each finished task covered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import archives, decode
-from .engine import CONTEXT_BEFORE, Finding, Scanner, ScanOptions, Skipped
+from .engine import Finding, Scanned, Scanner, ScanOptions, Skipped
 from .index import WatchlistIndex
 from .keys import Key
 
 TASK_BYTES = 8 << 20
 HEAD_BYTES = 64 << 10
-# Bytes read beyond a task's range: identifier context, fragment context.
-TAIL_BYTES = 64 << 10
+# Bytes read beyond a task's range: identifier and corroboration context, fragment context.
+TAIL_BYTES = 160 << 10
+HASH_BLOCK = 1 << 20
 _SPLITTABLE = {"utf-8": "utf-8", "utf-8+cp1252": "utf-8", "cp1252": "cp1252"}
+
+Event = Finding | Scanned | Skipped
 
 
 @dataclass(frozen=True)
@@ -40,12 +54,24 @@ class _RangeTask:
     size: int
     codec: str
     kind: str
+    encoding: str
+    file_id: int
 
 
 @dataclass(frozen=True)
 class _MemberTask:
     location: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class _Result:
+    location: str
+    events: list[Event]  # offsets relative to the task's first character
+    n_chars: int
+    n_bytes: int
+    file_id: int = -1  # a split file's id (see `_Hashes`), -1 otherwise
+    last: bool = False  # the last range of a split file
 
 
 _WORKER: Scanner | None = None
@@ -56,62 +82,92 @@ def _init(index: WatchlistIndex, key: Key, options: ScanOptions) -> None:
     _WORKER = Scanner(index, key, options)
 
 
-def _run(task: _RangeTask | _MemberTask | Skipped) -> tuple[str, list[Finding | Skipped], int]:
-    """(location, findings with offsets relative to the task, characters in the task)."""
+def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
     scanner = _WORKER
     assert scanner is not None
     if isinstance(task, Skipped):
-        return task.location, [task], 0
+        return _Result(task.location, [task], 0, 0)
     if isinstance(task, _MemberTask):
-        dec = decode.decode_bytes(task.data, task.location)
+        data = task.data
+        dec = decode.decode_bytes(data, task.location)
+        events: list[Event] = []
+        status = "ok"
         if dec.text is None:
-            return task.location, [Skipped(task.location, dec.reason or "binary")], 0
-        found = scanner.scan_text(dec.text, task.location, dec.kind)
-        return task.location, list(found), 0
+            status = "binary"
+        elif not data:
+            status = "empty"
+        else:
+            events += scanner.scan_text(dec.text, task.location, dec.kind)
+        events.append(Scanned(task.location, len(data), hashlib.sha256(data).hexdigest(),
+                              dec.kind, dec.encoding, status))
+        return _Result(task.location, events, 0, len(data))
     found, n_chars = _run_range(scanner, task)
-    return task.location, found, n_chars
+    return _Result(task.location, list(found), n_chars, task.hi - task.lo,
+                   task.file_id, task.hi >= task.size)
 
 
-def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[list[Finding | Skipped], int]:
+def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[list[Finding], int]:
     """Scan the characters that start in bytes [lo, hi) of a plain file."""
-    before = CONTEXT_BEFORE * 4 if t.lo else 0
+    before = min(t.lo, scanner.context_before_bytes)
     with open(t.path, "rb") as fh:
         fh.seek(t.lo - before)
         data = fh.read(t.hi - t.lo + before + TAIL_BYTES)
-    body_end = t.hi - t.lo + before
+    body_end = min(len(data), t.hi - t.lo + before)
     if t.codec == "utf-8":
         # Cut at character starts: a continuation byte belongs to the range before.
-        head_cut = _utf8_start(data, 0, before)
-        body_cut = _utf8_start(data, before, len(data)) if t.lo else 0
-        end_cut = _utf8_start(data, body_end, len(data)) if body_end < len(data) else len(data)
+        lo = _utf8_start(data, before) if t.lo else 0
+        hi = _utf8_start(data, body_end) if t.hi < t.size else body_end
     else:
-        head_cut, body_cut, end_cut = 0, before, min(body_end, len(data))
-    prefix = data[head_cut:body_cut].decode(t.codec, errors="replace")
-    body = data[body_cut:end_cut].decode(t.codec, errors="replace")
-    tail = data[end_cut:].decode(t.codec, errors="replace") if t.hi < t.size else ""
-    text = prefix + body + tail
-    lo, hi = len(prefix), len(prefix) + len(body)
-    found = scanner.scan_range(text, lo, hi, t.location, t.kind)
-    shifted: list[Finding | Skipped] = [
-        replace(f, start=f.start - lo, end=f.end - lo) for f in found
-    ]
-    return shifted, len(body)
+        lo, hi = before, body_end
+    return scanner.scan_bytes(data, lo, hi, t.codec, t.location, t.kind)
 
 
-def _utf8_start(data: bytes, pos: int, limit: int) -> int:
-    while pos < limit and pos < len(data) and 0x80 <= data[pos] < 0xC0:
+def _utf8_start(data: bytes, pos: int) -> int:
+    while pos < len(data) and 0x80 <= data[pos] < 0xC0:
         pos += 1
     return pos
 
 
+class _Hashes:
+    """SHA-256 of whole split files, computed by a thread in the parent."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[int, tuple[Future[str], _RangeTask]] = {}
+        self.next_id = 0
+
+    def start(self, task: _RangeTask) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
+        self._pending[task.file_id] = (self._pool.submit(_sha256_file, task.path), task)
+
+    def scanned(self, file_id: int) -> Scanned:
+        future, t = self._pending.pop(file_id)
+        return Scanned(t.location, t.size, future.result(), t.kind, t.encoding, "ok")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        while block := fh.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _tasks(
-    paths: Sequence[str], limits: archives.ArchiveLimits
+    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes
 ) -> Iterator[_RangeTask | _MemberTask | Skipped]:
     for path in paths:
         if path != "-" and os.path.isfile(path):
-            task = _plain_file_tasks(path)
-            if task is not None:
-                yield from task
+            tasks = _plain_file_tasks(path, hashes.next_id)
+            if tasks is not None:
+                hashes.next_id += 1
+                hashes.start(tasks[-1])
+                yield from tasks
                 continue
         for member in archives.iter_paths([path], limits):
             if member.data is None:
@@ -120,13 +176,16 @@ def _tasks(
                 yield _MemberTask(member.location, member.data)
 
 
-def _plain_file_tasks(path: str) -> list[_RangeTask] | None:
-    """Range tasks for a plain text file; None for archives and whole-decode files."""
-    with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    if archives._archive_kind(head[: archives.HEAD], path) is not None:
+def _plain_file_tasks(path: str, file_id: int) -> list[_RangeTask] | None:
+    """Range tasks for a big plain text file; None for archives and whole-decode files."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+        size = os.path.getsize(path)
+    except OSError:
+        return None  # archives.iter_paths reports it
+    if archives.archive_kind(head[: archives.HEAD], path) is not None:
         return None
-    size = os.path.getsize(path)
     if size <= TASK_BYTES:
         return None
     dec = decode.decode_bytes(head, path)
@@ -134,7 +193,8 @@ def _plain_file_tasks(path: str) -> list[_RangeTask] | None:
     if dec.text is None or codec is None:
         return None
     return [
-        _RangeTask(path, path, lo, min(size, lo + TASK_BYTES), size, codec, dec.kind)
+        _RangeTask(path, path, lo, min(size, lo + TASK_BYTES), size, codec, dec.kind,
+                   dec.encoding, file_id)
         for lo in range(0, size, TASK_BYTES)
     ]
 
@@ -146,30 +206,42 @@ def scan_files(
     options: ScanOptions | None = None,
     jobs: int = 1,
     limits: archives.ArchiveLimits = archives.DEFAULT_LIMITS,
-) -> Iterator[Finding | Skipped]:
-    """Findings (and skipped inputs) of every input, in input order, for any `jobs`."""
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Event]:
+    """Findings, `Scanned` and `Skipped` events of every input, in input order, for any `jobs`."""
     index.check_key(key)
     options = options or ScanOptions()
-    tasks = _tasks(list(paths), limits)
-    if jobs <= 1:
-        _init(index, key, options)
-        results = map(_run, tasks)
-        yield from _ordered(results)
-        return
-    # fork: the workers share the (memory-mapped) index instead of pickling it.
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(jobs, initializer=_init, initargs=(index, key, options)) as pool:
-        yield from _ordered(pool.imap(_run, tasks, chunksize=1))
+    hashes = _Hashes()
+    tasks = _tasks(list(paths), limits, hashes)
+    try:
+        if jobs <= 1:
+            _init(index, key, options)
+            yield from _ordered(map(_run, tasks), hashes, progress)
+            return
+        # fork: the workers share the (memory-mapped) index instead of pickling it.
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(jobs, initializer=_init, initargs=(index, key, options)) as pool:
+            yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
+    finally:
+        hashes.close()
 
 
-def _ordered(tasks_results: Iterator[tuple[str, list[Finding | Skipped], int]]
-             ) -> Iterator[Finding | Skipped]:
-    """Turn range-relative offsets into file offsets (ranges of a file come in order)."""
-    base_of: dict[str, int] = {}
-    for location, found, n_chars in tasks_results:
-        base = base_of.get(location, 0)
-        for f in found:
-            if isinstance(f, Finding):
+def _ordered(
+    results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None
+) -> Iterator[Event]:
+    """Turn range-relative offsets into file offsets (ranges of a file come in order),
+    and close every split file with its `Scanned` event."""
+    base_of: dict[int, int] = {}
+    for r in results:
+        base = base_of.get(r.file_id, 0)
+        for f in r.events:
+            if isinstance(f, Finding) and base:
                 f = replace(f, start=f.start + base, end=f.end + base)
             yield f
-        base_of[location] = base + n_chars
+        if r.file_id >= 0:
+            base_of[r.file_id] = base + r.n_chars
+            if r.last:
+                del base_of[r.file_id]
+                yield hashes.scanned(r.file_id)
+        if progress is not None and r.n_bytes:
+            progress(r.n_bytes)

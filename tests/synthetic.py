@@ -14,6 +14,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
+from tests.unit.notegen import NoteGen
+
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 CENTURY_SIGNS = {1800: "+", 1900: "-YXWVU", 2000: "ABCDEF"}
 
@@ -29,22 +31,6 @@ LAST_NAMES = (
     "Öhman Åberg Söderström Meikäläinen Väisänen Pöllänen"
 ).split()
 DOMAINS = ("example.com", "example.org", "example.net", "example.fi", "mail.example.fi")
-NOTE_SENTENCES = (
-    "Asiakas kertoi nukkuneensa huonosti viimeisen viikon ajan.",
-    "Keskustelimme työtilanteesta ja esimiehen kanssa käydyistä riidoista.",
-    "Potilas mainitsi ahdistuksen lisääntyneen kevään aikana.",
-    "Sovittiin seuraava tapaaminen kahden viikon päähän.",
-    "Hän kuvasi suhdetta äitiinsä etäiseksi ja jännitteiseksi.",
-    "Alkoholin käyttö on vähentynyt edellisestä käynnistä.",
-    "Lääkitystä ei muutettu, seurataan tilannetta.",
-    "Client reported panic attacks on the commute to work.",
-    "We discussed the divorce and custody arrangements at length.",
-    "Unessa toistuu sama painajainen lapsuudenkodista.",
-    "Työterveyshuolto on suositellut sairauslomaa kolmeksi viikoksi.",
-    "Asiakas pelkää, että hänen salaisuutensa paljastuvat työpaikalla.",
-    "Itsetuhoisia ajatuksia ei tällä hetkellä ole.",
-    "Puoliso ei tiedä terapiasta mitään.",
-)
 PROSE_WORDS = (
     "the of and to in is was for on that with as it by at from this be are or have not "
     "leak dump database password user login account admin server backup release download "
@@ -152,13 +138,10 @@ def make_people(n: int, seed: int = 1, notes: int = 1) -> list[Person]:
     return [make_person(rng, i, notes) for i in range(n)]
 
 
-def make_note(rng: random.Random, sentences: int = 8) -> str:
-    """A therapy-session-note-like paragraph (long enough for fragment matching)."""
-    picked = [rng.choice(NOTE_SENTENCES) for _ in range(sentences)]
-    # A few person-specific words so that notes differ between people.
-    marker = f"Istunto {rng.randint(1, 60)}, aihe {rng.randint(1000, 9999)}."
-    picked.insert(rng.randint(0, len(picked)), marker)
-    return " ".join(picked)
+def make_note(rng: random.Random, words: int = 120) -> str:
+    """A session-note-like paragraph with varied wording (so notes differ between
+    people like real ones do), long enough for fragment matching."""
+    return NoteGen(0, rng=rng).note(words)
 
 
 def prose(rng: random.Random, words: int) -> str:

@@ -22,6 +22,7 @@ from storage.errors import StorageError
 from vahti import __version__
 from vahti.clictx import config_of, console
 from vahti.cmd_enroll import enroll, watchlist_group
+from vahti.cmd_scan import scan
 from vahti.config import load_config
 from vahti.errors import VahtiError
 from vahti.home import init_home
@@ -176,6 +177,7 @@ def db_dump(ctx: click.Context, out_dir: str) -> None:
 
 
 cli.add_command(enroll)
+cli.add_command(scan)
 cli.add_command(watchlist_group)
 
 

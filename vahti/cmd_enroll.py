@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.table import Table
 
 from matchers.register import RegisterError, RegisterSummary, read_register
@@ -136,9 +137,13 @@ def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
         "people": index.n_people,
         "watchlist_version": version,
         "key_id": key.key_id,
-        "identifiers": {t: int(len(keys)) for t, (keys, _) in sorted(index.ids.items())},
+        # people with at least one value of the type (a name has several forms)
+        "identifiers": {
+            t: int(len(np.unique(people))) for t, (_, people) in sorted(index.ids.items())
+        },
         "corroborating": {
-            t: int(len(keys)) for t, (_, keys) in sorted(index.corroborating.items())
+            t: int(np.count_nonzero(np.diff(ptr)))
+            for t, (ptr, _) in sorted(index.corroborating.items())
         },
         "records_with_notes": index.fragments.n_records,
         "fingerprints": int(len(index.fragments.fp_sorted)),
@@ -146,12 +151,12 @@ def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
-    table = Table("what", "count")
-    table.add_row("people", str(stats["people"]))
+    table = Table("what", "people")
+    table.add_row("enrolled", str(stats["people"]))
     for t, n in stats["identifiers"].items():
-        table.add_row(f"{t} digests", str(n))
+        table.add_row(f"with {t}", str(n))
     for t, n in stats["corroborating"].items():
-        table.add_row(f"{t} (corroborating)", str(n))
-    table.add_row("records with notes", str(stats["records_with_notes"]))
-    table.add_row("note fingerprints", str(stats["fingerprints"]))
+        table.add_row(f"with {t} (corroborating)", str(n))
+    table.add_row("with notes", str(stats["records_with_notes"]))
+    table.add_row("note fingerprints (total)", str(stats["fingerprints"]))
     console().print(table)

@@ -14,9 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from matchers.index import IndexBuilder, IndexError_, WatchlistIndex
+import numpy as np
+
+from matchers.fragments import DEFAULT_STOP_MAX_RECORDS
+from matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistIndex
 from matchers.keys import Key
 from storage import watchlist
 from storage.connection import Storage
@@ -52,15 +56,38 @@ def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
 
 
 def build_index(storage: Storage, key: Key) -> WatchlistIndex:
-    import numpy as np
-
     builder = IndexBuilder(key)
     for entry in watchlist.iter_entries(storage):
         if entry.key_id != key.key_id:
             continue  # bind_key already refuses mixed databases; belt and braces
         fps = np.frombuffer(entry.fingerprints, dtype="<u8") if entry.fingerprints else None
         builder.add(entry.ref, entry.digests, entry.corroborating, fps)
-    return builder.build()
+    index = builder.build()
+    index.fragments = without_common_fingerprints(index.fragments)
+    return index
+
+
+def without_common_fingerprints(
+    arrays: FragmentArrays, max_records: int = DEFAULT_STOP_MAX_RECORDS
+) -> FragmentArrays:
+    """Drop fingerprints shared by more than `max_records` records.
+
+    Shared text between many records is a template ("the client arrived on
+    time"), not a person: it cannot tell whose record leaked, and it would
+    make every dump of boilerplate look like a hit. A record's score counts
+    only its remaining fingerprints.
+    """
+    fps = arrays.fp_sorted
+    if not len(fps):
+        return arrays
+    # fp_sorted holds each record's fingerprints once, so the length of a run
+    # of equal values is the number of records sharing that fingerprint
+    starts = np.flatnonzero(np.r_[True, fps[1:] != fps[:-1]])
+    runs = np.diff(np.r_[starts, len(fps)])
+    keep = np.repeat(runs <= max_records, runs)
+    kept_records = arrays.fp_record[keep]
+    counts = np.bincount(kept_records, minlength=arrays.n_records).astype(np.int32)
+    return replace(arrays, fp_sorted=fps[keep], fp_record=kept_records, record_fp_counts=counts)
 
 
 def _drop_old(root: Path, keep: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import numpy as np
 from stdnum.exceptions import InvalidFormat, ValidationError
 
 from ..normalize import normalize
@@ -89,26 +90,204 @@ def find(text: str) -> Iterator[tuple[int, int, str]]:
     for a in _anchors(text):
         if a < last_end:
             continue
-        # The local part ends at the anchor, maybe after some spaces ("x [at] y").
-        j = a
-        while j > 0 and j > a - 8 and text[j - 1] in " \t":
-            j -= 1
-        if j < a and text[a] == "@":
-            continue  # "x @ y" with spaces around a bare @ is not taken as an address
-        k = j
-        while k > 0 and j - k < _MAX_LOCAL and text[k - 1] in _LOCAL_CHARS:
-            k -= 1
-        if k == j or (k > 0 and (text[k - 1] in _LOCAL_CHARS or text[k - 1].isalnum())):
-            continue
-        local = text[k:j].strip(".'")
-        k += text[k:j].index(local) if local else 0
-        if not local:
-            continue
-        m = _AT_DOMAIN.match(text, j)
-        if not m:
-            continue
-        value = f"{local}@{_DOT_RE.sub('.', m.group('domain'))}".lower()
-        if not _FULL.match(value) or ".." in local:
-            continue
-        last_end = m.end()
-        yield k, m.end(), value
+        m = _match_anchor(text, a)
+        if m is not None:
+            last_end = m[1]
+            yield m
+
+
+def _match_anchor(text: str, a: int) -> tuple[int, int, str] | None:
+    """The address around the anchor at `a` ("@", "[at]", " at " ...), if any."""
+    # The local part ends at the anchor, maybe after some spaces ("x [at] y").
+    j = a
+    while j > 0 and j > a - 8 and text[j - 1] in " \t":
+        j -= 1
+    if j < a and text[a] == "@":
+        return None  # "x @ y" with spaces around a bare @ is not taken as an address
+    k = j
+    while k > 0 and j - k < _MAX_LOCAL and text[k - 1] in _LOCAL_CHARS:
+        k -= 1
+    if k == j or (k > 0 and (text[k - 1] in _LOCAL_CHARS or text[k - 1].isalnum())):
+        return None
+    local = text[k:j].strip(".'")
+    k += text[k:j].index(local) if local else 0
+    if not local:
+        return None
+    m = _AT_DOMAIN.match(text, j)
+    if not m:
+        return None
+    value = f"{local}@{_DOT_RE.sub('.', m.group('domain'))}".lower()
+    if not _FULL.match(value) or ".." in local:
+        return None
+    return k, m.end(), value
+
+
+# -- vectorised scan path ----------------------------------------------------------------
+#
+# A dump holds thousands of plain addresses per MB; reading each with the Python
+# code above costs ~20 µs. `find_arrays` handles the plain shape ("local@a.b.tld"
+# followed by an ordinary character) with numpy over fixed windows around every
+# "@", and hands everything unusual (spaces after "@", "[dot]" forms, a domain
+# the regular expression would cut back, a non-ASCII neighbour) and the spelled-out
+# anchors to `_match_anchor`, so both paths give what `find` gives.
+
+_LOCAL_T = np.zeros(256, dtype=bool)
+_LOCAL_T[np.frombuffer("".join(sorted(_LOCAL_CHARS)).encode(), np.uint8)] = True
+_DOMAIN_T = np.zeros(256, dtype=bool)
+_DOMAIN_T[np.frombuffer(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-",
+                        np.uint8)] = True
+_ALNUM_T = _DOMAIN_T.copy()
+_ALNUM_T[[ord("."), ord("-")]] = False
+_ALPHA_T = _ALNUM_T.copy()
+_ALPHA_T[ord("0") : ord("9") + 1] = False
+_SPACE_T = np.zeros(256, dtype=bool)
+_SPACE_T[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+# After the domain: these may continue it ("[dot]", " dot ") or make the regex back off.
+_SLOW_AFTER = _SPACE_T.copy()
+_SLOW_AFTER[[ord("["), ord("("), ord("_")]] = True
+_SLOW_AFTER[128:] = True
+_DOT_START = np.zeros(256, dtype=bool)
+_DOT_START[[ord("["), ord("("), ord("d"), ord("D")]] = True
+# Window widths: most addresses fit; a longer local part or domain (the run
+# fills its window) takes the slow path.
+_BEFORE = 26  # local part window
+_AFTER = 40  # domain window
+_MAX_DOMAIN = 63
+
+
+def find_arrays(
+    codes: np.ndarray, text: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised `find`: (starts, ends, values, lengths) with the canonical values
+    as rows of an (n, W) uint8 array (row i: `lengths[i]` bytes, the rest ignored).
+
+    `codes` are the code points of `text` (see `_common.code_points`).
+    """
+    cp = codes if codes.dtype == np.uint8 else np.minimum(codes, 255).astype(np.uint8)
+    at = np.flatnonzero(cp == ord("@"))
+    padded = np.concatenate((np.zeros(_BEFORE, np.uint8), cp, np.zeros(_AFTER + 8, np.uint8)))
+    fast = np.zeros(len(at), dtype=bool)
+    slow: list[int] = []
+    k = e = at
+    if len(at):
+        rows = np.arange(len(at))
+        wb = padded[(at + 1)[:, None] + np.arange(-_BEFORE, 0) + _BEFORE - 1]  # ..., at-1
+        lm = np.take(_LOCAL_T, wb)
+        run = np.argmin(lm[:, ::-1], axis=1)  # local chars right before the "@"
+        long_local = lm.all(axis=1)
+        ok = (run >= 1) | long_local
+        # Dots and quotes are stripped from the ends of the local part; a strip
+        # at its right end makes the value non-contiguous: slow path.
+        col = np.arange(_BEFORE)[None, :]
+        inrun = col >= _BEFORE - run[:, None]
+        keep_char = inrun & (wb != ord(".")) & (wb != ord("'"))
+        lead = np.argmax(keep_char, axis=1)
+        k = at - _BEFORE + lead
+        ok &= keep_char.any(axis=1)
+        tail_strip = ~keep_char[:, -1]
+        dots = (wb[:, 1:] == ord(".")) & (wb[:, :-1] == ord(".")) & inrun[:, :-1]
+        dots_bad = (dots & (col[:, 1:] > lead[:, None])).any(axis=1)
+        before_local = wb[rows, np.maximum(_BEFORE - run - 1, 0)]
+
+        wa = padded[(at + _BEFORE + 1)[:, None] + np.arange(_AFTER)]
+        cola = np.arange(_AFTER)[None, :]
+        dm = np.take(_DOMAIN_T, wa)
+        dlen = np.argmin(dm, axis=1)
+        long_domain = dm.all(axis=1) | (dlen > _MAX_DOMAIN)
+        term = wa[rows, dlen]
+        last = wa[rows, np.maximum(dlen - 1, 0)]
+        trailing_dot = (last == ord(".")) & (dlen > 1)
+        dl = dlen - trailing_dot
+        lastc = wa[rows, np.maximum(dl - 1, 0)]
+        # The top-level label: after the last non-letter of the domain, which must be a dot.
+        nonalpha = ~np.take(_ALPHA_T, wa) & (cola < dl[:, None])
+        lastdot = _AFTER - 1 - np.argmax(nonalpha[:, ::-1], axis=1)
+        lastdot[~nonalpha.any(axis=1)] = -1
+        tld_alpha = wa[rows, np.maximum(lastdot, 0)] == ord(".")
+        inside = cola[:, :-1] < (dl[:, None] - 1)
+        a0, a1 = wa[:, :-1], wa[:, 1:]
+        bad_pair = ((a0 == ord(".")) & ((a1 == ord(".")) | (a1 == ord("-"))))
+        bad_pair |= (a0 == ord("-")) & (a1 == ord("."))
+        bad_pair = (bad_pair & inside).any(axis=1)
+        tld_len = dl - lastdot - 1
+        shape_ok = (
+            _ALNUM_T[wa[:, 0]] & _ALPHA_T[lastc] & (lastdot > 0) & ~bad_pair
+            & tld_alpha & (tld_len >= 2) & (tld_len <= 24)
+        )
+        # A space after the domain only matters when "dot" / "[" may follow it.
+        after_space = wa[rows, np.minimum(dlen + 1, _AFTER - 1)]
+        term_slow = _SLOW_AFTER[term] & ~(_SPACE_T[term] & ~_DOT_START[after_space]
+                                          & ~_SPACE_T[after_space])
+        unusual = (
+            long_domain | trailing_dot & (wa[rows, np.maximum(dlen - 2, 0)] == ord("."))
+            | (_SPACE_T[wa[:, 0]]) | (~shape_ok & (dlen > 0) & _ALNUM_T[wa[:, 0]])
+            | term_slow | tail_strip | (before_local >= 128) | long_local
+        )
+        fast = ok & shape_ok & ~unusual & ~dots_bad
+        slow = at[ok & unusual].tolist()
+        e = at + 1 + dl
+    starts, ends = k[fast], e[fast]
+    lengths = ends - starts
+    # Rows as wide as the longest value; bytes past a row's length are ignored.
+    width = int(lengths.max()) if len(lengths) else 1
+    values = cp[np.minimum(starts[:, None] + np.arange(width), len(cp) - 1)]
+    values += ((values - ord("A")) < 26).astype(np.uint8) * 32  # lower-case
+    # Spelled-out anchors and the unusual "@"s, one by one.
+    others = [a for a in _anchors_spelled(text)]
+    if slow or others:
+        found = [(a, m) for a in sorted(set(slow + others)) if (m := _match_anchor(text, a))]
+        if found:
+            # Merge in anchor order; an anchor inside an earlier address is none (as in `find`).
+            merged = sorted(
+                [(int(a), i, None) for i, a in enumerate(at[fast].tolist())]
+                + [(a, -1, m) for a, m in found]
+            )
+            sel, extra, last_end = [], [], -1
+            for a, i, m in merged:
+                if a < last_end:
+                    continue
+                if m is None:
+                    sel.append(i)
+                    last_end = int(ends[i])
+                else:
+                    extra.append(m)
+                    last_end = m[1]
+            idx = np.asarray(sel, dtype=np.int64)
+            starts, ends, values, lengths = starts[idx], ends[idx], values[idx], lengths[idx]
+            if extra:
+                enc = [m[2].encode("utf-8") for m in extra]
+                width = max(values.shape[1], *map(len, enc))
+                v2 = np.zeros((len(extra), width), np.uint8)
+                for i, b in enumerate(enc):
+                    v2[i, : len(b)] = np.frombuffer(b, np.uint8)
+                values = np.pad(values, ((0, 0), (0, width - values.shape[1])))
+                starts = np.concatenate((starts, [m[0] for m in extra]))
+                ends = np.concatenate((ends, [m[1] for m in extra]))
+                values = np.concatenate((values, v2))
+                lengths = np.concatenate((lengths, [len(b) for b in enc]))
+                order = np.argsort(starts, kind="stable")
+                starts, ends = starts[order], ends[order]
+                values, lengths = values[order], lengths[order]
+    return starts.astype(np.int64), ends.astype(np.int64), values, lengths.astype(np.int64)
+
+
+def _anchors_spelled(text: str) -> list[int]:
+    """Positions of "[at]", "(at)", " at " and their upper-case forms (as `_anchors`).
+
+    The bracketed ones are found from their first character (a single-character
+    search is much faster than a four-character one).
+    """
+    found = []
+    for opener in "[(":
+        close = "]" if opener == "[" else ")"
+        i = text.find(opener)
+        while i >= 0:
+            if text[i + 1 : i + 4] in (f"at{close}", f"AT{close}"):
+                found.append(i)
+            i = text.find(opener, i + 1)
+    for word in (" at ", " AT "):
+        i = text.find(word)
+        while i >= 0:
+            found.append(i)
+            i = text.find(word, i + 1)
+    return found

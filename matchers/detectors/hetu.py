@@ -111,7 +111,7 @@ def find_arrays(
             return _validated(*_loose(text, np.zeros(0, np.int64), empty))
         return empty
     r = runs if runs is not None else DigitRuns(codes)
-    q = r.end[r.length == 6]  # padded index of the char after the date
+    q = r.six_ends  # padded index of the char after the date
     if not len(q):
         return empty
     p = q - 6

@@ -78,3 +78,26 @@ def find(text: str, max_words: int = 3) -> Iterator[tuple[int, int, str]]:
                 break
             s, e = words[i][0], words[i + k - 1][1]
             yield s, e, canonical(text[s:e])
+
+
+# Two or more words separated by spaces and commas only (a lone word is no name).
+_RUN_RE = re.compile(rf"{_WORD}(?:[ ,\t]+{_WORD})+")
+
+
+def _canonical_word(word: str) -> str:
+    if word.isascii():
+        return word.casefold()
+    return " ".join(unicodedata.normalize("NFKC", word).split()).casefold()
+
+
+def candidate_values(text: str, max_words: int = 3) -> set[str]:
+    """The canonical values `find` yields, as a set, without re-normalising every
+    sequence: words are canonicalised once and sequences joined from them (the
+    same strings: words of one name are separated by spaces and commas only)."""
+    out: set[str] = set()
+    for run in _RUN_RE.finditer(text):
+        words = [_canonical_word(w) for w in _WORD_RE.findall(run.group())]
+        for k in range(2, max_words + 1):
+            for i in range(len(words) - k + 1):
+                out.add(" ".join(words[i : i + k]))
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import phonenumbers
@@ -135,3 +136,176 @@ def _longest_valid(candidate: str, region: str) -> tuple[int, str] | None:
         if result is not None:
             return len(piece), result
     return None
+
+
+# -- scan-time candidates (no phonenumbers) ----------------------------------------------
+#
+# Parsing every candidate with phonenumbers costs ~50 µs; a dump has thousands of
+# numbers per MB. At scan time the question is only "is this an enrolled number?",
+# and enrolled numbers are E.164 (validated by phonenumbers at enrolment). So the
+# scan derives, with numpy, the E.164 string every plausible reading of a digit
+# chain would have (national "0..." -> "+<cc>...", "+..." and "00..." as
+# international, "(0)" trunk dropped), for every cut at a group boundary, and the
+# engine keys them all and keeps the longest reading found in the index.
+
+MAX_GROUPS = 6  # "+358 (0)40 123 45 67" is six groups
+_MAX_DIGITS = 17  # raw digits of a candidate (with "00" / trunk "0")
+_E164_MAX = 15
+_E164_MIN = 7
+_SEP = ascii_table(" -")
+_AFTER_BAD = ascii_table("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
+@functools.cache
+def _region_prefixes(region: str) -> tuple[bytes, bytes, bytes]:
+    """(country code, national prefix, international call prefix) as ASCII digits."""
+    cc = phonenumbers.country_code_for_region(region)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    national = (meta.national_prefix or "") if meta is not None else ""
+    intl = "00"
+    if meta is not None:
+        for p in (meta.preferred_international_prefix, meta.international_prefix):
+            if p and p.isdigit():
+                intl = p
+                break
+    return str(cc).encode() if cc else b"", national.encode(), intl.encode()
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Readings of digit chains as E.164, many per chain start (`group`).
+
+    `values` rows hold the E.164 strings (ASCII, `lengths` bytes each); starts
+    and ends are offsets in the scanned text; `groups` tells which readings
+    compete (the engine keeps the longest enrolled one per group); `ngroups`
+    is the number of digit groups a reading spans.
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+    lengths: np.ndarray
+    groups: np.ndarray
+    ngroups: np.ndarray
+
+
+def _empty_candidates() -> Candidates:
+    z = np.zeros(0, np.int64)
+    return Candidates(z, z, np.zeros((0, _E164_MAX + 1), np.uint8), z, z, z)
+
+
+def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
+    """E.164 readings of every digit chain that can start a phone number (vectorised).
+
+    Only the few runs that can start a number are looked at, with the
+    MAX_GROUPS runs after each: all arrays are (starts, groups) shaped.
+    """
+    cc, national, intl = _region_prefixes(region)
+    r = runs
+    nr = len(r.start)
+    if nr == 0 or not cc:
+        return _empty_candidates()
+    first = r.at(r.start)
+    before = r.at(r.start - 1)
+    maybe = (before == ord("+")) | (before == ord("("))
+    maybe |= (first == national[0]) if national else ~_BEFORE_BAD[before]
+    s = np.flatnonzero(maybe)
+    bs = before[s]
+    plus, paren = bs == ord("+"), bs == ord("(")
+    prefixed = plus | paren
+    ok = np.where(prefixed, ~_BEFORE_BAD[r.at(r.start[s] - 2)], ~_BEFORE_BAD[bs])
+    s, plus, paren, prefixed = s[ok], plus[ok], paren[ok], prefixed[ok]
+    if not len(s):
+        return _empty_candidates()
+
+    # Groups: the run at each start and the runs after it (one column more, to
+    # know whether the last group is followed by another).
+    g = MAX_GROUPS + 1
+    jj = s[:, None] + np.arange(g)
+    exists = jj < nr
+    jc = np.minimum(jj, nr - 1)
+    st, en, ln = r.start[jc], r.end[jc], r.length[jc]
+    g_open = r.at(st - 1) == ord("(")
+    g0, g1 = r.at(en), r.at(en + 1)
+    # A "(0)" between country code and number: its digit is dropped.
+    trunk = (ln == 1) & (r.at(st) == ord("0")) & g_open & (g0 == ord(")"))
+    # Links from group i to group i + 1 (what _CANDIDATE allows inside a number).
+    gap = st[:, 1:] - en[:, :-1]
+    a0, a1 = g0[:, :-1], g1[:, :-1]
+    closes = g_open[:, :-1] & (a0 == ord(")"))
+    link = (gap == 1) & (_SEP[a0] | closes)
+    link |= (gap == 2) & closes & _SEP[a1]
+    link |= trunk[:, 1:] & ((gap == 1) | ((gap == 2) & (a0 == ord(" "))))
+    link &= exists[:, 1:]
+    reach = np.ones((len(s), g), dtype=bool)
+    reach[:, 1:] = np.logical_and.accumulate(link, axis=1)
+    k = MAX_GROUPS
+    reach, trunk, link = reach[:, :k], trunk[:, :k], link[:, :k]
+    eff = np.where(trunk | ~reach, 0, ln[:, :k])
+    ndig = np.cumsum(eff, axis=1)  # digits up to and including each group
+    valid = reach & ~trunk & (ndig >= 6) & (ndig <= _MAX_DIGITS)
+    valid[:, 0] &= ~paren  # "(09" alone is not a number
+    # The end of a chain must be a token end; inside a chain a separator follows.
+    valid &= link | ~_AFTER_BAD[g0[:, :k]]
+    if not valid.any():
+        return _empty_candidates()
+
+    # Digit rows: the first _MAX_DIGITS digits of each start's chain, trunks left out.
+    capped = np.minimum(ndig, _MAX_DIGITS)
+    eff_c = np.diff(capped, axis=1, prepend=0).ravel()
+    total = int(eff_c.sum())
+    seg_first = np.cumsum(eff_c) - eff_c
+    within = np.arange(total) - np.repeat(seg_first, eff_c)
+    rows = np.repeat(np.arange(len(s) * k) // k, eff_c)
+    cols = np.repeat((capped.ravel() - eff_c), eff_c) + within
+    digits = np.zeros((len(s), _MAX_DIGITS), dtype=np.uint8)
+    digits[rows, cols] = r.cp[np.repeat(st[:, :k].ravel(), eff_c) + within]
+
+    # How each start is read: international after "+" or the call prefix, else national.
+    li = len(intl)
+    has_intl = ~plus & np.all(digits[:, :li] == np.frombuffer(intl, np.uint8), axis=1)
+    nat = ~plus & ~has_intl
+    skip = np.where(has_intl, li, np.where(nat, len(national), 0))
+    head_len = np.where(nat, 1 + len(cc), 1)
+
+    ci, ki = np.nonzero(valid)
+    body = ndig[ci, ki] - skip[ci]
+    total_len = head_len[ci] + body
+    keep = (total_len - 1 >= _E164_MIN) & (total_len - 1 <= _E164_MAX) & (body > 0)
+    ci, ki, total_len = ci[keep], ki[keep], total_len[keep]
+    if not len(ci):
+        return _empty_candidates()
+    # One gather builds every value: the head ("+" and, for national readings,
+    # the country code) from the end of `table`, then the digits after `skip`.
+    # Bytes past a value's length are left as they are (the digest ignores them).
+    width = _E164_MAX + 1
+    head = np.frombuffer(b"+" + cc, np.uint8)
+    table = np.concatenate((digits.ravel(), head, np.zeros(1, np.uint8)))
+    col = np.arange(width)[None, :]
+    hl = head_len[ci][:, None]
+    src = (ci * _MAX_DIGITS + skip[ci])[:, None] + np.minimum(col - hl, _MAX_DIGITS - 1)
+    src = np.where(col < hl, digits.size + np.minimum(col, len(head)), src)
+    values = table[np.clip(src, 0, len(table) - 1)]
+    starts = r.start[s[ci]] - prefixed[ci] - PAD_BEFORE
+    ends = en[ci, ki] - PAD_BEFORE
+    return Candidates(starts, ends, values, total_len, s[ci], ki + 1)
+
+
+def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
+    """Indices of the readings to report among the enrolled ones (`hit`, indices):
+    the longest per chain start, and no reading that starts inside an earlier one."""
+    if not len(hit):
+        return hit
+    hit = np.unique(hit)
+    order = np.lexsort((-cands.ngroups[hit], cands.groups[hit]))
+    hit = hit[order]
+    first = np.ones(len(hit), bool)
+    first[1:] = cands.groups[hit][1:] != cands.groups[hit][:-1]
+    hit = hit[first]
+    hit = hit[np.argsort(cands.starts[hit], kind="stable")]
+    out, last_end = [], -1
+    for i in hit.tolist():
+        if cands.starts[i] >= last_end:
+            out.append(i)
+            last_end = int(cands.ends[i])
+    return np.asarray(out, dtype=np.int64)

@@ -83,8 +83,8 @@ def _zipf_weights(n: int, s: float = 1.0) -> list[float]:
 class NoteGen:
     """Session notes and unrelated text from one seed."""
 
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int, rng: random.Random | None = None) -> None:
+        self.rng = rng or random.Random(seed)
         self.fi = FI_WORDS[:]
         self.en = EN_WORDS[:]
         # each generator has its own frequency order, like different writers

@@ -186,3 +186,18 @@ def test_synthetic_people_are_valid():
         assert phone.canonical(p.phone) == synthetic.e164_fi(p.phone)
     signs = {p.hetu[6] for p in synthetic.make_people(2000, seed=3)}
     assert signs & set("YXWVU") and signs & set("BCDEF")
+
+
+def test_email_find_arrays_agrees_with_find():
+    from matchers.detectors._common import code_points
+
+    rng = random.Random(11)
+    pieces = ["a", "bc", "fi", "x", "@", ".", "-", "_", " ", "[at]", "(dot)", " dot ", "..",
+              "'", "1", "ä", "€", "\n", "example", "com", " at ", "AT", "Ω"]
+    texts = ["\n".join(synthetic.noise_line(rng) for _ in range(40)) for _ in range(20)]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 25))) for _ in range(3000)]
+    for t in texts:
+        s, e, v, n = email.find_arrays(code_points(t), t)
+        rows = zip(s, e, v, n, strict=True)
+        got = [(int(a), int(b), r[:k].tobytes().decode()) for a, b, r, k in rows]
+        assert got == list(email.find(t))

@@ -49,3 +49,20 @@ def test_u64_and_domain_separation():
     assert digest(KEY, "phone", "123") != digest(KEY, "customer_id", "123")
     other = Key(secrets.token_bytes(32))
     assert digest(other, "hetu", "131052-308T") != d
+
+
+def test_digest_rows_and_many_match_one_by_one():
+    from matchers.digest import Digester
+
+    d = Digester(Key(bytes(range(32))))
+    values = ["", "a", "x" * 10, "y" * 11, "z" * 26, "ä" * 20, "q" * 100, "hello@example.fi"]
+    many = d.digest_many("email", values)
+    for v, row in zip(values, many, strict=True):
+        assert row.tobytes() == d.digest("email", v)
+    enc = [v.encode() for v in values]
+    rows = np.zeros((len(enc), 200), np.uint8)
+    for i, b in enumerate(enc):
+        rows[i, : len(b)] = np.frombuffer(b, np.uint8)
+        rows[i, len(b):] = 7  # beyond the length: ignored
+    lengths = np.array([len(b) for b in enc])
+    assert (d.digest_rows("email", rows, lengths) == many).all()

@@ -1,10 +1,11 @@
 import datetime as dt
+import hashlib
 
 import pytest
 
 from matchers.detectors import name as name_detector
 from matchers.digest import digest
-from matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanner, ScanOptions
+from matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanned, Scanner, ScanOptions
 from matchers.index import IndexBuilder, KeyMismatchError
 from matchers.keys import Key
 from matchers.scanfiles import scan_files
@@ -137,13 +138,87 @@ def test_scan_files_deterministic_and_offsets(tmp_path, monkeypatch):
     path = tmp_path / "dump.txt"
     path.write_text(text, encoding="utf-8")
     opts = ScanOptions(types=frozenset({"hetu"}))
-    one = list(scan_files([str(path)], INDEX, KEY, opts, jobs=1))
+    done = []
+    one = list(scan_files([str(path)], INDEX, KEY, opts, jobs=1, progress=done.append))
     two = list(scan_files([str(path)], INDEX, KEY, opts, jobs=2))
     assert one == two
-    assert [text[f.start:f.end] for f in one] == planted
-    assert one == Scanner(INDEX, KEY, opts).scan_text(text, str(path))
+    raw = path.read_bytes()
+    assert sum(done) == len(raw)
+    assert one[-1] == Scanned(str(path), len(raw), hashlib.sha256(raw).hexdigest(),
+                              "text", "utf-8", "ok")
+    found = one[:-1]
+    assert [text[f.start:f.end] for f in found] == planted
+    assert found == Scanner(INDEX, KEY, opts).scan_text(text, str(path))
 
 
 def test_birth_date_in_text_is_not_an_identifier():
     d = dt.date(1980, 2, 1)
     assert Scanner(INDEX, KEY).scan_text(f"s. {d.day}.{d.month}.{d.year}", "x") == []
+
+
+def _mixed_text(seed=6):
+    """Leak-like lines with clean, accented, entity-encoded and odd-dash chunks."""
+    rng = synthetic.random.Random(seed)
+    lines = []
+    for i in range(600):
+        line = synthetic.noise_line(rng)
+        if i % 9 == 0:
+            p = PEOPLE[i % len(PEOPLE)]
+            form = synthetic.fi_phone_forms(p.phone)[i % 6]
+            lines.append(f"{p.full_name};{p.hetu};{p.email};{form}")
+        if i % 97 == 0:
+            line += " &amp; \u00a0\u2013 Ω"  # needs normalising (only in a few chunks)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("types", [frozenset({"hetu"}), frozenset({"hetu", "phone"}), None])
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252"])
+def test_scan_bytes_equals_scan_text(types, codec):
+    text = _mixed_text()
+    if codec == "cp1252":
+        text = text.replace("Ω", "o")
+    data = text.encode(codec)
+    opts = ScanOptions(types=types, chunk_chars=4096)
+    sc = Scanner(INDEX, KEY, opts)
+    expected = sc.scan_text(text, "x")
+    assert sum(f.id_type == "hetu" for f in expected) >= 60
+    found, n_chars = sc.scan_bytes(data, 0, len(data), codec, "x")
+    assert n_chars == len(text)
+    assert found == expected
+    # A range in the middle: offsets count from its first character.
+    lo = text.index("\n", len(text) // 3) + 1
+    hi = text.index("\n", 2 * len(text) // 3) + 1
+    blo, bhi = len(text[:lo].encode(codec)), len(text[:hi].encode(codec))
+    part, n_part = sc.scan_bytes(data, blo, bhi, codec, "x")
+    assert n_part == hi - lo
+    assert [(f.start + lo, f.end + lo) for f in part] == [
+        (f.start, f.end) for f in expected if lo <= f.start < hi]
+
+
+def test_phone_forms_found_without_phonenumbers_at_scan_time():
+    p = PEOPLE[9]
+    sc = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"phone"})))
+    for form in synthetic.fi_phone_forms(p.phone):
+        text = f"soita {form}, kiitos"
+        (f,) = sc.scan_text(text, "x")
+        assert (f.ref, text[f.start:f.end]) == (p.ref, form)
+    other = synthetic.make_people(3, seed=77)
+    assert sc.scan_text(" ".join(q.phone for q in other), "x") == []
+    # Two numbers in a row, the second enrolled.
+    q = PEOPLE[10]
+    found = sc.scan_text(f"040 000 0000 {q.phone}", "x")
+    assert [f.ref for f in found] == [q.ref]
+
+
+def test_scanned_events_for_members_binary_and_empty(tmp_path):
+    (tmp_path / "a.txt").write_text(f"koodi {PEOPLE[0].hetu}\n", encoding="utf-8")
+    (tmp_path / "b.bin").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (tmp_path / "c.txt").write_bytes(b"")
+    events = list(scan_files([str(tmp_path), str(tmp_path / "missing")], INDEX, KEY))
+    kinds = [(type(e).__name__, getattr(e, "status", None)) for e in events]
+    assert kinds == [("Finding", None), ("Scanned", "ok"), ("Scanned", "binary"),
+                     ("Scanned", "empty"), ("Skipped", None)]
+    raw = (tmp_path / "a.txt").read_bytes()
+    assert events[1].sha256 == hashlib.sha256(raw).hexdigest()
+    assert events[1].size == len(raw)

@@ -187,3 +187,77 @@ def test_scattered_fingerprints_do_not_add_up() -> None:
     # the same phrases together are a hit
     together = " ".join(phrases)
     assert [h[0] for h in fr.match(*index, *fr.text_fingerprints(KEY, together))] == [0]
+
+
+def _edge_texts() -> list[str]:
+    gen = NoteGen(12)
+    return [
+        "",
+        "yksi kaksi",
+        "yksi kaksi kolme neljä viisi",  # one k-gram
+        "yksi kaksi kolme neljä viisi kuusi",  # two: shorter than a window
+        gen.note(120),
+        gen.note(40).replace("ä", "a\u0308", 3).replace("e", "e\u00ad", 2) + " ﬁnal Straße",
+        "INV-7225516707;2021-05-20;don't e-mail -x- '' a--b " + gen.note(30),
+        "𝐤𝐞𝐫𝐭𝐨𝐢 " + gen.note(30) + " 漢字 テスト αβγ",
+        " ".join(["supercalifragilisticexpialidocious", "a" * 40, "b" * 16, "c" * 17] * 3),
+        gen.note(300),
+    ]
+
+
+def test_record_fingerprints_many_equals_one_by_one() -> None:
+    texts = _edge_texts()
+    many = fr.record_fingerprints_many(KEY, texts)
+    assert len(many) == len(texts)
+    for text, fps in zip(texts, many, strict=True):
+        assert fps.dtype == np.uint64
+        assert np.array_equal(fps, np.unique(fr.text_fingerprints(KEY, text)[0])), text[:40]
+        assert np.array_equal(fps, fr.record_fingerprints(KEY, text))
+    assert fr.record_fingerprints_many(KEY, []) == []
+    # batches never mix records: the same note gives the same set wherever it sits
+    assert np.array_equal(fr.record_fingerprints_many(KEY, [texts[4], texts[9]])[1],
+                          fr.record_fingerprints_many(KEY, [texts[9]])[0])
+
+
+def test_latin1_and_wide_paths_agree() -> None:
+    """A chunk with any character beyond latin-1 goes the UTF-32 way; tokens of
+    latin-1 characters must hash alike on both."""
+    gen = NoteGen(13)
+    text = gen.note(200) + " " + " ".join(["x" * n for n in (7, 8, 9, 15, 16, 17, 33)] * 2)
+    wide = text.replace(" ", "\u2003", 1)  # an em space: a separator beyond latin-1
+    a, b = fr.text_fingerprints(KEY, text), fr.text_fingerprints(KEY, wide)
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_long_tokens_are_hashed_whole() -> None:
+    words = "alku " + "sana " * 2
+    for length in (8, 9, 16, 17, 24, 25, 40):
+        base = "k" * length
+        changed = [base[:i] + "q" + base[i + 1 :] for i in (0, length // 2, length - 1)]
+        ref = _values(words + base + " loppu sanat")
+        assert ref, length
+        for c in changed:
+            assert _values(words + c + " loppu sanat") != ref, (length, c)
+            wide = _values(words.replace(" ", "\u2003", 1) + c + " loppu sanat")
+            assert wide == _values(words + c + " loppu sanat")
+
+
+def test_offsets_with_joiners_on_paste_like_lines() -> None:
+    text = "\n".join(
+        f"{i};2021-05-{i % 28 + 1:02d};INV-{7225516707 + i};asiakas don't e-mail "
+        f"lin\u00adnan sana{i} -- {'x' * (i % 20)}"
+        for i in range(300)
+    )
+    hashes, starts, ends = fr.text_fingerprints(KEY, text)
+    assert len(hashes) > 300
+    for h, s, e in zip(hashes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        piece = text[s:e]
+        assert piece[0].isalnum() and piece[-1].isalnum()
+        assert _values(piece) == [h]
+
+
+@pytest.mark.parametrize("text", ["x INV-", "a-", "abc'", "-", "'", "word -", "it's-"])
+def test_joiner_at_the_end_of_the_text(text):
+    hashes, starts, ends = fr.text_fingerprints(KEY, text)
+    assert len(hashes) == len(starts) == len(ends)

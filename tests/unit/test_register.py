@@ -98,3 +98,4 @@ def test_same_input_same_output():
     a, _ = read(register_bytes(rows))
     b, _ = read(register_bytes(rows))
     assert a[0].digests == b[0].digests and a[0].fingerprint_bytes == b[0].fingerprint_bytes
+
