@@ -33,6 +33,9 @@ cache and no Python code runs per token or per character):
    (combination, first token value), one bulk call per chunk, truncated to 64
    bits (ECB on purpose: equal k-grams must give equal fingerprints; it is a
    keyed PRF here, not a cipher mode for secrecy).
+   With the C extension (`matchers.native`) steps 1-2 run as one C pass over the
+   units (`_chunk_tokens_native`), giving the same tokens, offsets and values;
+   the numpy code above is the fallback.
 4. Winnowing (Schleimer, Wilkerson, Aiken 2003) with window W keeps the
    minimum of every W consecutive k-gram values; consecutive selections
    of the same value collapse to one (the point of their "robust winnowing":
@@ -83,6 +86,7 @@ from typing import NamedTuple
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from matchers import native
 from matchers.keys import Key, derive_subkey
 
 K = 5
@@ -345,6 +349,9 @@ def _chunk_tokens(
     C-level pass), so that every token is a contiguous run; offsets are mapped back
     to `chunk` afterwards. Tokens with complex characters are re-done in Python.
     """
+    lib = native.lib
+    if lib is not None:
+        return _chunk_tokens_native(lib, chunk, units, n, offset, seed)
     skip = complex_ = None
     if special:
         u = units[:n]
@@ -411,6 +418,28 @@ def _chunk_tokens(
             value, starts, ends = value[keep], starts[keep], ends[keep]
     value ^= _U64(seed)
     return _mix64(value), starts + offset, ends + offset
+
+
+def _chunk_tokens_native(
+    lib, chunk: str, units: np.ndarray, n: int, offset: int, seed: int  # noqa: ANN001
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_chunk_tokens` in one C pass (same values); complex tokens are re-done here."""
+    v_b, s_b, e_b, cx_b = lib.fragment_tokens(units, n, seed)
+    value = np.frombuffer(v_b, dtype=_U64)  # a bytearray: writable
+    starts = np.frombuffer(s_b, dtype=np.int64)
+    ends = np.frombuffer(e_b, dtype=np.int64)
+    if cx_b:
+        keep = np.ones(len(value), dtype=bool)
+        for t in np.frombuffer(cx_b, dtype=np.int64).tolist():
+            cps = _py_token_units(chunk[int(starts[t]) : int(ends[t])])
+            if cps:
+                v = np.array([_py_lane_value(cps) ^ seed], dtype=_U64)
+                value[t] = _mix64(v)[0]
+            else:
+                keep[t] = False  # e.g. a lone combining mark
+        if not keep.all():
+            value, starts, ends = value[keep], starts[keep], ends[keep]
+    return value, starts + offset, ends + offset
 
 
 def _delete_units(units: np.ndarray, n: int, skip: np.ndarray) -> tuple[np.ndarray, int]:

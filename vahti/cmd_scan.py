@@ -47,10 +47,9 @@ def stored_url(location: str, sha256: str) -> str:
 class SightingWriter:
     """Buffers one input's findings until its `Scanned` event gives the page's hash."""
 
-    def __init__(self, storage: Storage, source: str, run_id: str, tally: ScanTally) -> None:
+    def __init__(self, storage: Storage, source: str, tally: ScanTally) -> None:
         self.storage = storage
         self.source = source
-        self.run_id = run_id
         self.tally = tally
         self.version = watchlist.version(storage)
         self.open: dict[str, list[Finding]] = {}
@@ -118,10 +117,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         if index.n_people == 0:
             raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
-        writer = None if no_store else SightingWriter(storage, source, run_id, tally)
+        writer = None if no_store else SightingWriter(storage, source, tally)
         state = "done"
         try:
-            with _progress(paths, quiet=as_json) as advance:
+            with ProgressBar(paths, quiet=as_json) as advance:
                 events = scan_files(list(paths), index, key, options, jobs=jobs, progress=advance)
                 for event in events:
                     _handle(event, tally, writer, shown, as_json)
@@ -165,7 +164,7 @@ def _handle(event, tally: ScanTally, writer: SightingWriter | None, shown: list[
         click.echo(f"vahti: skipped {event.location}: {event.reason}", err=True)
 
 
-class _progress:
+class ProgressBar:
     """A progress bar over the input bytes on stderr, for people at a terminal."""
 
     def __init__(self, paths: tuple[str, ...], quiet: bool) -> None:

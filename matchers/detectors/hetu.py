@@ -12,7 +12,9 @@ Canonical form: upper case as issued, century sign kept (``131052-308T``).
 because it is the hot path of every scan: digit runs of exactly six, followed
 by a century sign, three digits and a check character, validated (date and
 check character) for all candidates at once. A date part followed by spaces
-or a line break around the sign is handed to a regular expression.
+or a line break around the sign is handed to a regular expression. When the C
+extension is built (`matchers.native`), one C pass finds and validates the
+candidates instead; the numpy code is the fallback and gives the same result.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
 from stdnum.fi import hetu as _stdnum_hetu
 
+from .. import native
 from ..normalize import normalize
 from ._common import (
     BOUNDARY_AFTER,
@@ -110,6 +113,9 @@ def find_arrays(
         if len(codes) and text.strip():
             return _validated(*_loose(text, np.zeros(0, np.int64), empty))
         return empty
+    lib = native.lib
+    if lib is not None:
+        return _find_native(lib, codes, text)
     r = runs if runs is not None else DigitRuns(codes)
     q = r.six_ends  # padded index of the char after the date
     if not len(q):
@@ -140,6 +146,20 @@ def find_arrays(
     if loose.any():
         found = _loose(text, p[loose] - PAD_BEFORE, found)
     return _validated(*found)
+
+
+def _find_native(
+    lib, codes: np.ndarray, text: str  # noqa: ANN001
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`find_arrays` with the C scanner: it finds and validates the tight form
+    (in text order); the loose candidates it reports go to the regex here."""
+    s_b, canon_b, loose_b = lib.hetu_find(codes)
+    starts = np.frombuffer(s_b, dtype=np.int64)
+    canon = np.frombuffer(canon_b, dtype=np.uint8).reshape(-1, 11)
+    found = (starts, starts + 11, canon)
+    if not loose_b:
+        return found
+    return _validated(*_loose(text, np.frombuffer(loose_b, dtype=np.int64), found))
 
 
 def _loose(
