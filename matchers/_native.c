@@ -10,6 +10,7 @@
  * hetu_find(codes)            HETU candidates (see matchers/detectors/hetu.py)
  * clean_bytes(...)            the "clean chunk" test of matchers/engine.py
  * fragment_tokens(...)        tokens and token values of matchers/fragments.py
+ * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -733,11 +734,267 @@ static PyObject *fragment_tokens(PyObject *self, PyObject *args)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* email_scan: the anchors of matchers/detectors/email.py, sorted into sure and unsure */
+
+/* Classes as email.py has them: local-part characters, domain-run characters,
+   ASCII letters, and what Python's re takes as \s among code points < 128. */
+static uint8_t T_LOCAL[256], T_DOMAIN[256], T_ALPHA[256], T_RE_SPACE[256];
+
+static void init_email_tables(void)
+{
+    const char *p;
+    for (int c = 0; c < 256; c++) {
+        T_ALPHA[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        T_LOCAL[c] = T_DOMAIN[c] = T_ALNUM[c];
+    }
+    for (p = "._%+-'"; *p; p++)
+        T_LOCAL[(uint8_t)*p] = 1;
+    T_DOMAIN['.'] = T_DOMAIN['-'] = 1;
+    for (int c = 9; c <= 13; c++)
+        T_RE_SPACE[c] = 1;
+    for (int c = 28; c <= 32; c++)
+        T_RE_SPACE[c] = 1;
+}
+
+#define EM_NONE 0 /* no address at this anchor */
+#define EM_SURE 1 /* the plain shape: *start, *end are the address */
+#define EM_UNSURE 2 /* anything unusual: the caller asks email._match_anchor */
+
+/* The domain part b[p:e] of the plain shape: labels of 1-63 letters, digits and
+   inner hyphens, separated by single dots, at least two, the last of 2-24 letters. */
+#define DEFINE_EMAIL(NAME, T)                                                              \
+    static int domain_plain_##NAME(const T *b, Py_ssize_t n, Py_ssize_t p, Py_ssize_t e)  \
+    {                                                                                      \
+        int labels = 0;                                                                    \
+        Py_ssize_t s = p;                                                                  \
+        while (s < e) {                                                                    \
+            Py_ssize_t q = s, alpha = 1;                                                   \
+            while (q < e && at_##NAME(b, n, q) != '.') {                                   \
+                alpha &= T_ALPHA[at_##NAME(b, n, q)];                                      \
+                q++;                                                                       \
+            }                                                                              \
+            Py_ssize_t len = q - s;                                                        \
+            if (len < 1 || len > 63 || at_##NAME(b, n, s) == '-'                           \
+                || at_##NAME(b, n, q - 1) == '-')                                          \
+                return 0;                                                                  \
+            labels++;                                                                      \
+            if (q == e) /* the top-level label */                                          \
+                return labels >= 2 && alpha && len >= 2 && len <= 24;                      \
+            s = q + 1;                                                                     \
+        }                                                                                  \
+        return 0; /* empty, or a dot at the end */                                         \
+    }                                                                                      \
+                                                                                           \
+    /* The "@" at a (see email._match_anchor, whose result EM_SURE reproduces). */        \
+    static int email_at_##NAME(const T *b, Py_ssize_t n, Py_ssize_t a, Py_ssize_t *start,  \
+                               Py_ssize_t *end)                                            \
+    {                                                                                      \
+        unsigned c = at_##NAME(b, n, a - 1);                                               \
+        if (c == ' ' || c == '\t')                                                         \
+            return EM_NONE; /* "x @ y" */                                                  \
+        if (c == '.' || c == '\'')                                                         \
+            return EM_UNSURE; /* stripped from the local part: value not contiguous */   \
+        Py_ssize_t k = a;                                                                  \
+        while (k > 0 && a - k < 64 && T_LOCAL[at_##NAME(b, n, k - 1)])                     \
+            k--;                                                                           \
+        if (k == a)                                                                        \
+            return EM_NONE;                                                                \
+        if (k > 0) {                                                                       \
+            c = at_##NAME(b, n, k - 1);                                                    \
+            if (T_LOCAL[c])                                                                \
+                return EM_NONE; /* longer than 64 */                                       \
+            if (c >= 128)                                                                  \
+                return EM_UNSURE; /* maybe a letter (str.isalnum) */                       \
+        }                                                                                  \
+        while (at_##NAME(b, n, k) == '.' || at_##NAME(b, n, k) == '\'')                    \
+            k++; /* ends before a: b[a - 1] is neither */                                  \
+        for (Py_ssize_t i = k; i + 1 < a; i++)                                             \
+            if (at_##NAME(b, n, i) == '.' && at_##NAME(b, n, i + 1) == '.')                \
+                return EM_NONE;                                                            \
+        Py_ssize_t p = a + 1;                                                              \
+        c = at_##NAME(b, n, p);                                                            \
+        if (T_RE_SPACE[c] || c >= 128)                                                     \
+            return EM_UNSURE;                                                              \
+        if (!T_ALNUM[c])                                                                   \
+            return EM_NONE;                                                                \
+        Py_ssize_t e = p;                                                                  \
+        while (T_DOMAIN[at_##NAME(b, n, e)])                                               \
+            e++;                                                                           \
+        /* What follows the run must end the address for sure: not a word character,  \
+           and no "[dot]" / " dot " that could continue it. */                             \
+        unsigned t = at_##NAME(b, n, e);                                                   \
+        if (t == '_' || t == '[' || t == '(' || t >= 128)                                  \
+            return EM_UNSURE;                                                              \
+        if (T_RE_SPACE[t]) {                                                               \
+            Py_ssize_t q = e;                                                              \
+            while (T_RE_SPACE[at_##NAME(b, n, q)])                                         \
+                q++;                                                                       \
+            unsigned d = at_##NAME(b, n, q);                                               \
+            if (d == '[' || d == '(' || d == 'd' || d == 'D' || d >= 128)                  \
+                return EM_UNSURE;                                                          \
+        }                                                                                  \
+        if (at_##NAME(b, n, e - 1) == '.')                                                 \
+            e--; /* one trailing dot ends a sentence */                                    \
+        if (!domain_plain_##NAME(b, n, p, e))                                              \
+            return EM_UNSURE;                                                              \
+        *start = k;                                                                        \
+        *end = e;                                                                          \
+        return EM_SURE;                                                                    \
+    }                                                                                      \
+                                                                                           \
+    /* Can the domain expression of email._AT_DOMAIN match after a spelled-out anchor   \
+       ending before q? A necessary condition only (1: maybe, 0: surely not): a label, \
+       then a dot in one of its spellings. Code points >= 128 always answer maybe. */    \
+    static int spelled_maybe_##NAME(const T *b, Py_ssize_t n, Py_ssize_t q)               \
+    {                                                                                      \
+        while (T_RE_SPACE[at_##NAME(b, n, q)])                                             \
+            q++;                                                                           \
+        unsigned c = at_##NAME(b, n, q);                                                   \
+        if (c >= 128)                                                                      \
+            return 1;                                                                      \
+        if (!T_ALNUM[c])                                                                   \
+            return 0;                                                                      \
+        while (T_ALNUM[at_##NAME(b, n, q)] || at_##NAME(b, n, q) == '-')                   \
+            q++;                                                                           \
+        c = at_##NAME(b, n, q);                                                            \
+        if (c >= 128 || c == '[' || c == '(')                                              \
+            return 1;                                                                      \
+        if (c == '.') {                                                                    \
+            c = at_##NAME(b, n, q + 1);                                                    \
+            return c >= 128 || T_ALNUM[c];                                                 \
+        }                                                                                  \
+        if (!T_RE_SPACE[c])                                                                \
+            return 0;                                                                      \
+        while (T_RE_SPACE[at_##NAME(b, n, q)])                                             \
+            q++;                                                                           \
+        c = at_##NAME(b, n, q);                                                            \
+        return c >= 128 || c == '[' || c == '(' || c == 'd' || c == 'D';                   \
+    }                                                                                      \
+                                                                                           \
+    /* The position i: an anchor? Then sort it into sure / unsure. */                     \
+    static void email_at_pos_##NAME(const T *b, Py_ssize_t n, Py_ssize_t i, i64vec *sure,  \
+                                    i64vec *unsure)                                        \
+    {                                                                                      \
+        unsigned c = at_##NAME(b, n, i);                                                   \
+        if (c == '@') {                                                                    \
+            Py_ssize_t s = 0, e = 0;                                                       \
+            int r = email_at_##NAME(b, n, i, &s, &e);                                      \
+            if (r == EM_SURE) {                                                            \
+                vec_push(sure, (int64_t)i);                                                \
+                vec_push(sure, (int64_t)s);                                                \
+                vec_push(sure, (int64_t)e);                                                \
+            } else if (r == EM_UNSURE) {                                                   \
+                vec_push(unsure, (int64_t)i);                                              \
+            }                                                                              \
+            return;                                                                        \
+        }                                                                                  \
+        unsigned c1 = at_##NAME(b, n, i + 1), c2 = at_##NAME(b, n, i + 2);                 \
+        unsigned c3 = at_##NAME(b, n, i + 3);                                              \
+        int word = (c1 == 'a' && c2 == 't') || (c1 == 'A' && c2 == 'T');                  \
+        int close = (c == ' ' && c3 == ' ') || (c == '[' && c3 == ']')                     \
+                    || (c == '(' && c3 == ')');                                            \
+        if (word && close && spelled_maybe_##NAME(b, n, i + 4))                            \
+            vec_push(unsure, (int64_t)i);                                                  \
+    }
+
+DEFINE_EMAIL(u8, uint8_t)
+DEFINE_EMAIL(u32, uint32_t)
+
+static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *unsure,
+                          int simd)
+{
+    Py_ssize_t i = 0;
+#if HAVE_SIMD
+    if (simd) {
+        /* 16 positions at a time: an "@", or " " / "[" / "(" with "t" or "T" two on */
+        const __m128i v_at = _mm_set1_epi8('@'), v_sp = _mm_set1_epi8(' ');
+        const __m128i v_sq = _mm_set1_epi8('['), v_par = _mm_set1_epi8('(');
+        const __m128i v_t = _mm_set1_epi8('t'), v_T = _mm_set1_epi8('T');
+        for (; n - i >= 18; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+            __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 2));
+            __m128i open = _mm_or_si128(_mm_cmpeq_epi8(x, v_sp),
+                                        _mm_or_si128(_mm_cmpeq_epi8(x, v_sq),
+                                                     _mm_cmpeq_epi8(x, v_par)));
+            __m128i tt = _mm_or_si128(_mm_cmpeq_epi8(y, v_t), _mm_cmpeq_epi8(y, v_T));
+            __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(x, v_at), _mm_and_si128(open, tt));
+            unsigned m = (unsigned)_mm_movemask_epi8(hit);
+            while (m) {
+                email_at_pos_u8(b, n, i + ctz64(m), sure, unsure);
+                m &= m - 1;
+            }
+        }
+    }
+#else
+    (void)simd;
+#endif
+    for (; i < n; i++) {
+        uint8_t c = b[i];
+        if (c == '@' || c == ' ' || c == '[' || c == '(')
+            email_at_pos_u8(b, n, i, sure, unsure);
+    }
+}
+
+static void email_scan_u32(const uint32_t *b, Py_ssize_t n, i64vec *sure, i64vec *unsure)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t c = b[i];
+        if (c == '@' || c == ' ' || c == '[' || c == '(')
+            email_at_pos_u32(b, n, i, sure, unsure);
+    }
+}
+
+PyDoc_STRVAR(email_scan_doc,
+"email_scan(codes[, simd]) -> (sure, unsure)\n\n"
+"E-mail anchors in a code-point buffer (uint8 or uint32 items), see\n"
+"matchers/detectors/email.py. `sure` (int64 bytes, triples): the \"@\"s of\n"
+"plain addresses, with the address's start and end; `unsure` (int64 bytes):\n"
+"the other \"@\"s and the spelled-out anchors (\" at \", \"[at]\", ...) that\n"
+"may start an address, for email._match_anchor. Anchors that surely start\n"
+"none are left out. Both lists are in text order.");
+
+static PyObject *email_scan(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    int simd = 1; /* 0: the portable loop (for tests) */
+    Py_buffer view;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O|p", &obj, &simd))
+        return NULL;
+    if (get_codes(obj, &view) < 0)
+        return NULL;
+    Py_ssize_t n = view.len / view.itemsize;
+    i64vec sure = {0}, unsure = {0};
+    Py_BEGIN_ALLOW_THREADS
+    if (view.itemsize == 1)
+        email_scan_u8((const uint8_t *)view.buf, n, &sure, &unsure, simd);
+    else
+        email_scan_u32((const uint32_t *)view.buf, n, &sure, &unsure);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *result = NULL;
+    if (sure.failed || unsure.failed) {
+        PyErr_NoMemory();
+    } else {
+        PyObject *a = vec_bytes(&sure);
+        PyObject *b = vec_bytes(&unsure);
+        if (a && b)
+            result = PyTuple_Pack(2, a, b);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+    }
+    free(sure.data);
+    free(unsure.data);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
     {"hetu_find", hetu_find, METH_VARARGS, hetu_find_doc},
     {"clean_bytes", clean_bytes, METH_VARARGS, clean_bytes_doc},
     {"fragment_tokens", fragment_tokens, METH_VARARGS, fragment_tokens_doc},
+    {"email_scan", email_scan, METH_VARARGS, email_scan_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -749,5 +1006,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__native(void)
 {
     init_tables();
+    init_email_tables();
     return PyModule_Create(&module);
 }

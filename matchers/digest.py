@@ -122,22 +122,29 @@ class Digester:
         p = len(prefix)
         total = np.asarray(lengths, dtype=np.int64) + p
         nblocks = np.maximum(1, -(-total // _BLOCK))
-        width = int(nblocks.max()) * _BLOCK
+        # Messages are built in that order (most blocks first), so rows with the same
+        # block count are one slice (for the key of their last block).
+        order = np.argsort(-nblocks, kind="stable")
+        total, nb = total[order], nblocks[order]
+        width = int(nb[0]) * _BLOCK
         msgs = np.zeros((n, width), dtype=np.uint8)
         msgs[:, :p] = prefix
         w = min(values.shape[1], width - p)
-        msgs[:, p : p + w] = values[:, :w]
-        msgs[np.arange(width)[None, :] >= total[:, None]] = 0
+        msgs[:, p : p + w] = values[order, :w]
+        msgs *= np.arange(width)[None, :] < total[:, None]  # zero past each message
         padded = total % _BLOCK != 0
         rows = np.flatnonzero(padded)
         msgs[rows, total[rows]] = 0x80
-        last = ((nblocks - 1) * _BLOCK)[:, None] + np.arange(_BLOCK)
-        msgs[np.arange(n)[:, None], last] ^= np.where(padded[:, None], self._k2_arr, self._k1_arr)
-        order = np.argsort(-nblocks, kind="stable")
-        msgs, nb = msgs[order], nblocks[order]
+        keys = np.where(padded[:, None], self._k2_arr, self._k1_arr)
+        # Rows with more than i blocks: the first active[i] (nb is non-increasing).
+        active = np.searchsorted(-nb, -np.arange(int(nb[0])), side="left")
+        for i in range(int(nb[0])):
+            lo = active[i + 1] if i + 1 < len(active) else 0  # rows whose last block is i
+            hi = active[i]
+            msgs[lo:hi, i * _BLOCK : (i + 1) * _BLOCK] ^= keys[lo:hi]
         state = np.zeros((n, _BLOCK), dtype=np.uint8)
         for i in range(int(nb[0])):
-            m = int(np.count_nonzero(nb > i))  # rows are sorted: the active ones come first
+            m = int(active[i])
             block = state[:m] ^ msgs[:m, i * _BLOCK : (i + 1) * _BLOCK]
             out = self._ecb(block.tobytes())
             state[:m] = np.frombuffer(out, dtype=np.uint8).reshape(m, _BLOCK)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 from stdnum.exceptions import InvalidFormat, ValidationError
 
+from .. import native
 from ..normalize import normalize
 
 ID_TYPE = "email"
@@ -130,6 +131,13 @@ def _match_anchor(text: str, a: int) -> tuple[int, int, str] | None:
 # "@", and hands everything unusual (spaces after "@", "[dot]" forms, a domain
 # the regular expression would cut back, a non-ASCII neighbour) and the spelled-out
 # anchors to `_match_anchor`, so both paths give what `find` gives.
+#
+# With the C extension (`matchers.native`), `_native.email_scan` does the anchor
+# work in one pass instead: it reads each "@" the way `_match_anchor` does and
+# reports the plain ones with their spans, and it drops the spelled-out anchors
+# (hundreds per MB of prose: "... at the end") that no domain can follow, by a
+# necessary condition of `_AT_DOMAIN` (a label, then a dot in one of its
+# spellings); only the rest go to `_match_anchor`.
 
 _LOCAL_T = np.zeros(256, dtype=bool)
 _LOCAL_T[np.frombuffer("".join(sorted(_LOCAL_CHARS)).encode(), np.uint8)] = True
@@ -164,6 +172,13 @@ def find_arrays(
     `codes` are the code points of `text` (see `_common.code_points`).
     """
     cp = codes if codes.dtype == np.uint8 else np.minimum(codes, 255).astype(np.uint8)
+    lib = native.lib
+    if lib is not None:
+        # The C scanner sorts the anchors itself (same rules, see `_native.c`).
+        sure_b, unsure_b = lib.email_scan(codes)
+        sure = np.frombuffer(sure_b, dtype=np.int64).reshape(-1, 3)
+        return _assemble(cp, text, sure[:, 0], sure[:, 1], sure[:, 2],
+                         np.frombuffer(unsure_b, dtype=np.int64).tolist())
     at = np.flatnonzero(cp == ord("@"))
     padded = np.concatenate((np.zeros(_BEFORE, np.uint8), cp, np.zeros(_AFTER + 8, np.uint8)))
     fast = np.zeros(len(at), dtype=bool)
@@ -226,20 +241,28 @@ def find_arrays(
         fast = ok & shape_ok & ~unusual & ~dots_bad
         slow = at[ok & unusual].tolist()
         e = at + 1 + dl
-    starts, ends = k[fast], e[fast]
+    return _assemble(cp, text, at[fast], k[fast], e[fast],
+                     sorted(set(slow + _anchors_spelled(text))))
+
+
+def _assemble(
+    cp: np.ndarray, text: str, fast_at: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+    others: list[int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`find_arrays`'s result from the plain addresses (anchors `fast_at`, spans
+    `starts`:`ends` of `cp`) and the anchors `others` (sorted) to read one by one."""
     lengths = ends - starts
     # Rows as wide as the longest value; bytes past a row's length are ignored.
     width = int(lengths.max()) if len(lengths) else 1
     values = cp[np.minimum(starts[:, None] + np.arange(width), len(cp) - 1)]
     values += ((values - ord("A")) < 26).astype(np.uint8) * 32  # lower-case
     # Spelled-out anchors and the unusual "@"s, one by one.
-    others = [a for a in _anchors_spelled(text)]
-    if slow or others:
-        found = [(a, m) for a in sorted(set(slow + others)) if (m := _match_anchor(text, a))]
+    if others:
+        found = [(a, m) for a in others if (m := _match_anchor(text, a))]
         if found:
             # Merge in anchor order; an anchor inside an earlier address is none (as in `find`).
             merged = sorted(
-                [(int(a), i, None) for i, a in enumerate(at[fast].tolist())]
+                [(int(a), i, None) for i, a in enumerate(fast_at.tolist())]
                 + [(a, -1, m) for a, m in found]
             )
             sel, extra, last_end = [], [], -1

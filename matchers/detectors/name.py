@@ -81,7 +81,9 @@ def find(text: str, max_words: int = 3) -> Iterator[tuple[int, int, str]]:
 
 
 # Two or more words separated by spaces and commas only (a lone word is no name).
-_RUN_RE = re.compile(rf"{_WORD}(?:[ ,\t]+{_WORD})+")
+# A run starts at a word start: the lookbehind only spares the regex from retrying
+# inside every word (from there it would fail where the word's start failed).
+_RUN_RE = re.compile(rf"(?<![^\W\d_]){_WORD}(?:[ ,\t]+{_WORD})+")
 
 
 def _canonical_word(word: str) -> str:
@@ -93,11 +95,16 @@ def _canonical_word(word: str) -> str:
 def candidate_values(text: str, max_words: int = 3) -> set[str]:
     """The canonical values `find` yields, as a set, without re-normalising every
     sequence: words are canonicalised once and sequences joined from them (the
-    same strings: words of one name are separated by spaces and commas only)."""
+    same strings: words of one name are separated by spaces and commas only).
+    An ASCII run is case-folded whole (for ASCII, casefold is lower-casing and
+    changes no word boundary)."""
     out: set[str] = set()
-    for run in _RUN_RE.finditer(text):
-        words = [_canonical_word(w) for w in _WORD_RE.findall(run.group())]
-        for k in range(2, max_words + 1):
-            for i in range(len(words) - k + 1):
-                out.add(" ".join(words[i : i + k]))
+    for run in _RUN_RE.findall(text):
+        if run.isascii():
+            words = _WORD_RE.findall(run.lower())
+        else:
+            words = [_canonical_word(w) for w in _WORD_RE.findall(run)]
+        for k in range(2, min(max_words, len(words)) + 1):
+            # the k-word sequences: zip of the list shifted 0..k-1 (stops at the shortest)
+            out.update(map(" ".join, zip(*(words[i:] for i in range(k)), strict=False)))
     return out

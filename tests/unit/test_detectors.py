@@ -201,3 +201,16 @@ def test_email_find_arrays_agrees_with_find():
         rows = zip(s, e, v, n, strict=True)
         got = [(int(a), int(b), r[:k].tobytes().decode()) for a, b, r, k in rows]
         assert got == list(email.find(t))
+
+
+def test_name_candidate_values_equal_find():
+    from matchers.detectors import name
+
+    rng = random.Random(12)
+    pieces = ["Matti", "virtanen", "ÄKÄS", "o'Neil", "Anna-Liisa", " ", ", ", "\t", "\n", "-",
+              "'", "’", "3", "_", ".", "ﬁ", "Straße", "İ", "Ω", "x", "  ,", ";"]
+    texts = ["\n".join(synthetic.noise_line(rng) for _ in range(10)) for _ in range(20)]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 20))) for _ in range(3000)]
+    for t in texts:
+        for k in (2, 3, 4):
+            assert name.candidate_values(t, k) == {c for _, _, c in name.find(t, k)}

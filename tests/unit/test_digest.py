@@ -66,3 +66,24 @@ def test_digest_rows_and_many_match_one_by_one():
         rows[i, len(b):] = 7  # beyond the length: ignored
     lengths = np.array([len(b) for b in enc])
     assert (d.digest_rows("email", rows, lengths) == many).all()
+
+
+def test_digest_rows_random_lengths_and_orders():
+    """Rows of mixed block counts in any order (grouped by block count inside)."""
+    import random
+
+    from matchers.digest import Digester
+
+    d = Digester(Key(bytes(range(32))))
+    rng = random.Random(4)
+    for _ in range(30):
+        n = rng.randint(1, 40)
+        vals = [bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 70))) for _ in range(n)]
+        rows = np.full((n, 80), 0xAA, np.uint8)
+        for i, b in enumerate(vals):
+            rows[i, : len(b)] = np.frombuffer(b, np.uint8)
+        got = d.digest_rows("phone", rows, np.array([len(b) for b in vals]))
+        for b, row in zip(vals, got, strict=True):
+            c = cmac.CMAC(algorithms.AES(d._subkey))
+            c.update(b"phone\x00" + b)
+            assert row.tobytes() == c.finalize()

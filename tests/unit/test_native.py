@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from matchers import engine, fragments, native
-from matchers.detectors import hetu
+from matchers.detectors import email, hetu
 from matchers.detectors._common import code_points
 from matchers.engine import Scanner, ScanOptions
 from matchers.keys import Key
@@ -159,6 +159,61 @@ def test_fingerprints_and_enrollment_equal_numpy(monkeypatch: pytest.MonkeyPatch
     _assert_arrays_equal(a, b)
 
 
+# -- e-mail ----------------------------------------------------------------------------
+
+# Pieces for awkward texts: every character class email_scan looks at, the spelled
+# anchors and dots, Python-\s characters beyond ASCII space, letters that match
+# [a-z] only case-insensitively (Kelvin sign, long s), long labels and local parts.
+_EMAIL_BITS = [
+    "a", "bc", "fi", "x", "Z", "9", "@", "@", ".", "..", "-", "_", "'", "%", "+", " ", "  ",
+    "\t", "\n", "\x1c", "\x0b", "\xa0", "\u2003", "[at]", "(at)", "[AT]", " at ", " AT ",
+    " At ", "at", "[dot]", "(dot)", " dot ", " DOT ", "[ dot ]", "dot", "[", "(", "]", ")",
+    "example", "com", "ä", "€", "Ω", "\u212a", "\u017f", "é", "x" * 30, "y" * 63, "z" * 64,
+    "q" * 24, "r" * 25, "l" * 70, "<", ">", ",", ";",
+]
+
+
+def _email_text(rng: random.Random) -> str:
+    if rng.random() < 0.1:
+        return "\n".join(synthetic.noise_line(rng) for _ in range(rng.randint(1, 30)))
+    parts = [rng.choice(_EMAIL_BITS) for _ in range(rng.randint(1, 30))]
+    if rng.random() < 0.3:
+        p = synthetic.make_people(1, seed=rng.randrange(10**6))[0]
+        parts.insert(rng.randint(0, len(parts)), rng.choice(
+            [p.email, p.email.upper(), p.email.replace("@", " [at] ").replace(".", " dot ")]))
+    return "".join(parts)
+
+
+def test_email_find_arrays_equals_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C anchor scan gives exactly what `email.find` (the reference) gives."""
+    rng = random.Random(21)
+    found = 0
+    for _ in range(6000):
+        text = _email_text(rng)
+        codes = code_points(text)
+        s, e, v, n = email.find_arrays(codes, text)
+        got = [(int(a), int(b), r[:k].tobytes().decode())
+               for a, b, r, k in zip(s, e, v, n, strict=True)]
+        assert got == list(email.find(text))
+        found += len(got)
+        # The portable loop gives what the SIMD loop gives.
+        assert LIB.email_scan(codes, False) == LIB.email_scan(codes, True)
+        if codes.dtype == np.uint8:  # the same text as code points of four bytes
+            wide = np.ascontiguousarray(codes.astype("<u4"))
+            assert LIB.email_scan(wide) == LIB.email_scan(codes)
+    assert found > 1000
+
+
+def test_email_scan_at_buffer_edges() -> None:
+    for text in ["a@b.fi", "@b.fi", "a@", "@", " at ", "x at y.fi", "[at]b.c", "a@b.fi.",
+                 "a@b.c", "x [at] y [dot] fi", "a" * 70 + "@b.fi"]:
+        codes = code_points(text)
+        s, e, v, n = email.find_arrays(codes, text)
+        got = [(int(a), int(b), r[:k].tobytes().decode())
+               for a, b, r, k in zip(s, e, v, n, strict=True)]
+        assert got == list(email.find(text))
+
+
 # -- the engine, both ways --------------------------------------------------------------
 
 
@@ -195,6 +250,9 @@ def test_random_bytes_do_not_crash() -> None:
                             rng.random() < 0.5, rng.random() < 0.5, rng.random() < 0.5,
                             table, simd)
         LIB.hetu_find(np.frombuffer(data[: n - n % 4], dtype="<u4"))
+        for simd in (True, False):
+            LIB.email_scan(data, simd)
+        LIB.email_scan(np.frombuffer(data[: n - n % 4], dtype="<u4"))
         for buf in (data, np.frombuffer(data[: n - n % 4], dtype="<u4")):
             LIB.fragment_tokens(buf, rng.randint(-5, n + 5), rng.getrandbits(64))
     with pytest.raises(ValueError):
@@ -203,3 +261,5 @@ def test_random_bytes_do_not_crash() -> None:
         LIB.clean_bytes(b"abc", 0, 3, True, False, False, b"short")
     with pytest.raises(TypeError):
         LIB.hetu_find("a str")
+    with pytest.raises(ValueError):
+        LIB.email_scan(np.zeros(4, dtype=np.uint16))
