@@ -13,10 +13,12 @@ demo: setup
 	$(BIN)/vahti init
 	$(BIN)/vahti status
 
-# Everything the tests need, then the whole suite (unit + integration against
-# a real MongoDB-protocol server; later also a private Tor network).
+# Everything the tests need, then the whole suite: unit tests, integration
+# tests against a real MongoDB-protocol server and a private Tor network. The
+# suite runs in a network namespace with nothing but loopback, so no tor it
+# starts can reach the real Tor network.
 test: setup system-deps
-	$(BIN)/python -m pytest
+	tests/tor/run_in_netns.sh $(BIN)/python -m pytest
 
 setup: $(BIN)/vahti
 
@@ -30,7 +32,8 @@ $(BIN)/vahti: pyproject.toml matchers/_native.c
 # start a system tor that reaches the real Tor network: a policy-rc.d that
 # denies every service start prevents that, and is removed again afterwards.
 system-deps:
-	@if ! command -v tor >/dev/null 2>&1; then \
+	@if ! command -v tor >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
+	    || ! PATH="$$PATH:/usr/sbin:/sbin" command -v ip >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  created=0; \
 	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
@@ -38,7 +41,8 @@ system-deps:
 	    $$SUDO chmod 755 /usr/sbin/policy-rc.d; created=1; \
 	  fi; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends tor >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    tor iproute2 util-linux >/dev/null; \
 	  rc=$$?; \
 	  [ $$created = 1 ] && $$SUDO rm -f /usr/sbin/policy-rc.d; \
 	  exit $$rc; \
