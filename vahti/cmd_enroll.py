@@ -106,13 +106,13 @@ def _print_summary(report: dict) -> None:
     hidden = len(report["problems"]) - PROBLEMS_SHOWN
     if hidden > 0:
         out.print(f"... and {hidden} more problems (all of them: --json, or the log)")
-    values = ", ".join(f"{t} {n}" for t, n in sorted(report["values"].items())) or "none"
+    per_type = ", ".join(f"{t} {n}" for t, n in sorted(report["values"].items())) or "none"
     out.print(
         f"enrolled {report['enrolled']} of {report['rows']} rows: {report['inserted']} new, "
         f"{report['updated']} updated, {report['unchanged']} unchanged"
         + (f", {report['removed']} removed" if report["removed"] else "")
     )
-    out.print(f"values: {values}")
+    out.print(f"people per type: {per_type}")
     if report["problems"]:
         out.print(f"{len(report['problems'])} problems in {report['rows_with_problems']} rows; "
                   f"{report['rows_skipped']} rows not enrolled")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
+from stdnum.exceptions import ValidationError
 
 # An identifier is a token of its own. It must not continue a longer token:
 # no letter or digit right before or after it, and no joiner (-, +, /, _)
@@ -124,3 +126,18 @@ class DigitRuns:
 
     def text_slice(self, text: str, p: int, e: int) -> str:
         return text[p - PAD_BEFORE : e - PAD_BEFORE]
+
+
+def validity_check(check: Callable[..., str]) -> Callable[..., bool]:
+    """The stdnum-style `is_valid` of a detector: True when `check` (its
+    `validate` or `canonical`) accepts the value, False on a ValidationError.
+    Extra arguments (a phone region, a customer-id pattern) are passed on."""
+
+    def is_valid(value: str, *args: object) -> bool:
+        try:
+            check(value, *args)
+        except ValidationError:
+            return False
+        return True
+
+    return is_valid

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 from stdnum.exceptions import InvalidComponent, InvalidFormat, ValidationError
 
+from ._common import validity_check
+
 ID_TYPE = "birth_date"
 CORROBORATING = True
 
@@ -33,12 +35,7 @@ validate = canonical
 compact = canonical
 
 
-def is_valid(value: str) -> bool:
-    try:
-        canonical(value)
-    except ValidationError:
-        return False
-    return True
+is_valid = validity_check(canonical)
 
 
 def _iso(m: re.Match[str]) -> str:

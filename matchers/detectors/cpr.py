@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stdnum.dk import cpr as _dk
-from stdnum.exceptions import ValidationError
 
 from ..normalize import normalize
-from ._common import DigitRuns
+from ._common import DigitRuns, validity_check
 from ._numeric import find_numeric, runs_of
 
 ID_TYPE = "cpr"
@@ -31,12 +30,7 @@ def validate(number: str) -> str:
 canonical = validate
 
 
-def is_valid(number: str) -> bool:
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+is_valid = validity_check(validate)
 
 
 def find(text: str, runs: DigitRuns | None = None) -> Iterator[tuple[int, int, str]]:

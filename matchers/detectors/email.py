@@ -16,10 +16,11 @@ import re
 from collections.abc import Iterator
 
 import numpy as np
-from stdnum.exceptions import InvalidFormat, ValidationError
+from stdnum.exceptions import InvalidFormat
 
 from .. import native
 from ..normalize import normalize
+from ._common import validity_check
 
 ID_TYPE = "email"
 
@@ -58,12 +59,7 @@ def validate(address: str) -> str:
 canonical = validate
 
 
-def is_valid(address: str) -> bool:
-    try:
-        validate(address)
-    except ValidationError:
-        return False
-    return True
+is_valid = validity_check(validate)
 
 
 def _anchors(text: str) -> list[int]:

@@ -35,6 +35,7 @@ from ._common import (
     DigitRuns,
     ascii_table,
     code_points,
+    validity_check,
 )
 
 ID_TYPE = "hetu"
@@ -68,12 +69,7 @@ def validate(number: str) -> str:
 canonical = validate
 
 
-def is_valid(number: str) -> bool:
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+is_valid = validity_check(validate)
 
 
 _LOOSE_RE = re.compile(

@@ -16,7 +16,9 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from stdnum.exceptions import InvalidFormat, ValidationError
+from stdnum.exceptions import InvalidFormat
+
+from ._common import validity_check
 
 ID_TYPE = "name"
 CORROBORATING = True
@@ -37,12 +39,7 @@ validate = canonical
 compact = canonical
 
 
-def is_valid(value: str) -> bool:
-    try:
-        canonical(value)
-    except ValidationError:
-        return False
-    return True
+is_valid = validity_check(canonical)
 
 
 def enrollment_forms(full_name: str) -> list[str]:

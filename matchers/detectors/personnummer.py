@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stdnum.exceptions import InvalidFormat, ValidationError
+from stdnum.exceptions import InvalidFormat
 from stdnum.se import personnummer as _se
 
 from ..normalize import normalize
-from ._common import DigitRuns
+from ._common import DigitRuns, validity_check
 from ._numeric import find_numeric, runs_of
 
 ID_TYPE = "personnummer"
@@ -37,12 +37,7 @@ def validate(number: str) -> str:
 canonical = validate
 
 
-def is_valid(number: str) -> bool:
-    try:
-        validate(number)
-    except ValidationError:
-        return False
-    return True
+is_valid = validity_check(validate)
 
 
 def find(text: str, runs: DigitRuns | None = None) -> Iterator[tuple[int, int, str]]:
