@@ -123,3 +123,21 @@ def test_sightings_stored_once_and_nothing_plaintext(scanned):
     written = everything_written(vahti, tmp / "privacy-dump", extra=[
         ("scan stdout", result.stdout), ("scan stderr", result.stderr)])
     assert_no_plaintext(written, values)
+
+
+def test_types_filter_no_store_and_bad_types(scanned):
+    vahti, tmp, _, _, planted, findings, _ = scanned
+    before = json.loads(vahti.run("status", "--json").stdout)["storage"]["counts"]
+    only = vahti.run("scan", str(tmp / "dumps" / "paste.txt"), "--json", "--types", "hetu",
+                     "--no-store")
+    assert only.returncode == 1, only.stderr
+    got = [json.loads(line) for line in only.stdout.splitlines()]
+    assert got and {f["id_type"] for f in got} == {"hetu"}
+    expected = {(loc, ref) for loc, ref, t in planted.expected
+                if t == "hetu" and loc.endswith("/paste.txt")}
+    assert {(f["location"], f["ref"]) for f in got} == expected
+    after = json.loads(vahti.run("status", "--json").stdout)["storage"]["counts"]
+    assert after["sightings"] == before["sightings"] and after["runs"] == before["runs"]
+    bad = vahti.run("scan", str(tmp / "dumps" / "paste.txt"), "--types", "shoe_size")
+    assert bad.returncode == 2 and "unknown identifier types" in bad.stderr
+    assert "Traceback" not in bad.stderr
