@@ -10,7 +10,9 @@ Every generator takes a `random.Random` or a seed, so a run is reproducible.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import random
 from dataclasses import dataclass, field
 
@@ -174,3 +176,21 @@ def noise_line(rng: random.Random) -> str:
     if kind == 5:
         return f"user{rng.randint(1, 10**6)}:{rng.getrandbits(64):016x}:{rng.randint(1000, 9999)}"
     return f"https://example.com/p/{rng.getrandbits(40):x}?ref={rng.randint(1, 999)}"
+
+
+REGISTER_COLUMNS = ["ref", "hetu", "email", "phone", "name", "birth_date", "notes"]
+
+
+def register_csv(people: list[Person], delimiter: str = ",",
+                 extra_column: tuple[str, str] | None = None,
+                 extra_rows: list[list[str]] | tuple = ()) -> str:
+    """A register of `people` as CSV text, optionally with one more column
+    (name, value for every person) and raw extra rows."""
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    w.writerow(REGISTER_COLUMNS + ([extra_column[0]] if extra_column else []))
+    for p in people:
+        w.writerow([p.ref, p.hetu, p.email, p.phone, p.full_name, p.birth_date.isoformat(),
+                    p.notes[0]] + ([extra_column[1]] if extra_column else []))
+    w.writerows(extra_rows)
+    return out.getvalue()

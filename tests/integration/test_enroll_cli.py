@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import pytest
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.synthetic import make_people
+from tests.synthetic import register_csv as synthetic_register
 
 pytestmark = pytest.mark.integration
 
 
 def register_csv(people, extra_rows=()) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, delimiter=";", lineterminator="\n")
-    w.writerow(["ref", "hetu", "email", "phone", "name", "birth_date", "notes", "favourite"])
-    for p in people:
-        w.writerow([p.ref, p.hetu, p.email, p.phone, p.full_name, p.birth_date.isoformat(),
-                    p.notes[0], "x"])
-    for row in extra_rows:
-        w.writerow(row)
-    return out.getvalue()
+    return synthetic_register(people, delimiter=";", extra_column=("favourite", "x"),
+                              extra_rows=extra_rows)
 
 
 def plaintexts(people) -> list[str]:

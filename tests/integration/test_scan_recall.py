@@ -4,8 +4,6 @@ non-enrolled decoys, and measure: identifier recall >= 0.99, fragment recall
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 
@@ -13,21 +11,11 @@ import pytest
 
 from tests.integration.dumps import write_dumps
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.synthetic import make_people
+from tests.synthetic import make_people, register_csv
 
 pytestmark = pytest.mark.integration
 
 PEOPLE = 2000
-
-
-def register_csv(people) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["ref", "hetu", "email", "phone", "name", "birth_date", "notes"])
-    for p in people:
-        w.writerow([p.ref, p.hetu, p.email, p.phone, p.full_name, p.birth_date.isoformat(),
-                    p.notes[0]])
-    return out.getvalue()
 
 
 def distinct_decoys(enrolled, decoys):
