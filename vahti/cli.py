@@ -21,8 +21,11 @@ from storage.dump import dump_all
 from storage.errors import StorageError
 from vahti import __version__
 from vahti.clictx import config_of, console
+from vahti.cmd_crawl import crawl
 from vahti.cmd_enroll import enroll, watchlist_group
 from vahti.cmd_scan import scan
+from vahti.cmd_sources import sources_group
+from vahti.cmd_tor import tor_group
 from vahti.config import load_config
 from vahti.errors import VahtiError
 from vahti.home import init_home
@@ -179,6 +182,9 @@ def db_dump(ctx: click.Context, out_dir: str) -> None:
 cli.add_command(enroll)
 cli.add_command(scan)
 cli.add_command(watchlist_group)
+cli.add_command(sources_group)
+cli.add_command(tor_group)
+cli.add_command(crawl)
 
 
 def main(argv: list[str] | None = None) -> int:

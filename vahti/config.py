@@ -41,6 +41,28 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "phone_region": "FI",
         "customer_id_pattern": "",
     },
+    "tor": {
+        # "launch": vahti starts and owns a tor (data under $VAHTI_HOME/tor);
+        # "external": an existing tor at `socks` and `control`. Setting socks or
+        # control (e.g. VAHTI_TOR_SOCKS=127.0.0.1:9050) selects external mode.
+        "mode": "launch",
+        "socks": "",  # HOST:PORT of an existing tor's SocksPort
+        "control": "",  # HOST:PORT of its ControlPort (cookie auth unless a password file)
+        "control_password_file": "",
+        "binary": "tor",
+        "torrc_extra": "",  # more torrc lines for launch mode, one per line
+        "bootstrap_timeout_s": 90.0,
+        "newnym_after": 3,  # consecutive 403/429/503 answers before a NEWNYM
+    },
+    "crawl": {
+        # defaults for every source; sources.toml may override them per source
+        "concurrency": 8,
+        "delay_s": 0.0,
+        "max_page_bytes": 50 * 1024 * 1024,
+        "download_timeout_s": 120.0,
+        "retries": 2,
+        "user_agent": "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0",
+    },
 }
 
 # Short environment names users already know; every other key is also
