@@ -1,0 +1,93 @@
+"""The Tor download handler against a recording SOCKS5 proxy (no tor needed).
+
+Every test runs a real Scrapy crawl in a child process (`tests.support.handler_crawl`)
+with the project's DOWNLOAD_HANDLERS, so a Scrapy upgrade that routed requests
+any other way would fail here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from spiders.socks5 import auth_request, connect_request, reply_length
+from tests.support.fake_socks import FakeSocks
+from tests.tor.sites import TestSite
+
+HOST = "leaks.vahti-test.invalid"  # .invalid never resolves: success proves no local lookup
+
+
+def crawl(urls: list[str], settings: dict, meta: dict | None = None) -> dict:
+    spec = json.dumps({"urls": urls, "settings": settings, "meta": meta or {}})
+    out = subprocess.run([sys.executable, "-m", "tests.support.handler_crawl", spec],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def site():
+    with TestSite({"/": "<html>front</html>", "/big": (200, "text/plain", b"x" * 300_000)}) as s:
+        yield s
+
+
+def test_requests_go_through_socks_with_the_name_unresolved_and_isolation(site):
+    with FakeSocks({HOST: site.port}) as proxy:
+        results = crawl([f"http://{HOST}/", f"http://{HOST}/big"],
+                        {"VAHTI_TOR_SOCKS": f"127.0.0.1:{proxy.port}",
+                         "VAHTI_TOR_ISOLATION": "pastes-a"})
+    assert results[f"http://{HOST}/"]["status"] == 200
+    assert results[f"http://{HOST}/big"]["bytes"] == 300_000
+    assert proxy.requests, "nothing reached the SOCKS proxy"
+    for r in proxy.requests:
+        assert (r.atyp, r.host, r.port) == (3, HOST, 80)  # a domain name, as given
+        assert r.username == "pastes-a" and r.password == "nym0"
+    # every connection the site saw came from the proxy's forwarding
+    assert {req.path for req in site.requests} == {"/", "/big"}
+
+
+def test_without_a_socks_address_nothing_is_sent(site):
+    results = crawl([site.url("/")], {})
+    assert results[site.url("/")]["error"] == "TorRouteError"
+    assert "nothing falls back to direct" in results[site.url("/")]["message"]
+    assert site.connections == []
+
+
+def test_dead_tor_fails_the_request_and_the_site_sees_nothing(site):
+    with FakeSocks({}) as proxy:
+        dead = proxy.port
+    results = crawl([site.url("/")], {"VAHTI_TOR_SOCKS": f"127.0.0.1:{dead}"})
+    assert results[site.url("/")]["error"] == "SocksError"
+    assert "SOCKS proxy not reachable" in results[site.url("/")]["message"]
+    assert site.connections == []
+
+
+def test_a_proxy_in_request_meta_is_refused(site):
+    with FakeSocks({HOST: site.port}) as proxy:
+        results = crawl([f"http://{HOST}/"], {"VAHTI_TOR_SOCKS": f"127.0.0.1:{proxy.port}"},
+                        meta={"proxy": site.url("/")})
+    assert results[f"http://{HOST}/"]["error"] == "TorRouteError"
+    assert site.connections == [] and proxy.requests == []
+
+
+def test_tor_extended_errors_are_named(site):
+    with FakeSocks({}, reply=0xF0) as proxy:
+        url = "http://" + "a" * 56 + ".onion/"
+        results = crawl([url], {"VAHTI_TOR_SOCKS": f"127.0.0.1:{proxy.port}"})
+    assert "onion service descriptor can not be found" in results[url]["message"]
+
+
+def test_direct_only_when_explicit(site):
+    results = crawl([site.url("/")], {"VAHTI_DIRECT": True})
+    assert results[site.url("/")]["status"] == 200
+
+
+def test_socks_messages():
+    assert connect_request("ab.onion", 80) == b"\x05\x01\x00\x03\x08ab.onion\x00\x50"
+    assert auth_request("src", "nym1") == b"\x01\x03src\x04nym1"
+    assert reply_length(b"\x05\x00\x00\x01\x7f") == 10
+    assert reply_length(b"\x05\x00\x00\x03\x04") == 11
+    assert reply_length(b"\x05\x00") is None
