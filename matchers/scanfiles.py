@@ -88,22 +88,37 @@ def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
     if isinstance(task, Skipped):
         return _Result(task.location, [task], 0, 0)
     if isinstance(task, _MemberTask):
-        data = task.data
-        dec = decode.decode_bytes(data, task.location)
-        events: list[Event] = []
-        status = "ok"
-        if dec.text is None:
-            status = "binary"
-        elif not data:
-            status = "empty"
-        else:
-            events += scanner.scan_text(dec.text, task.location, dec.kind)
-        events.append(Scanned(task.location, len(data), hashlib.sha256(data).hexdigest(),
-                              dec.kind, dec.encoding, status))
-        return _Result(task.location, events, 0, len(data))
+        return _Result(task.location, scan_member(scanner, task.location, task.data), 0,
+                       len(task.data))
     found, n_chars = _run_range(scanner, task)
     return _Result(task.location, list(found), n_chars, task.hi - task.lo,
                    task.file_id, task.hi >= task.size)
+
+
+def scan_member(scanner: Scanner, location: str, data: bytes) -> list[Event]:
+    """Findings in one in-memory input (no archive expansion), then its `Scanned` event."""
+    dec = decode.decode_bytes(data, location)
+    events: list[Event] = []
+    status = "ok"
+    if dec.text is None:
+        status = "binary"
+    elif not data:
+        status = "empty"
+    else:
+        events += scanner.scan_text(dec.text, location, dec.kind)
+    events.append(Scanned(location, len(data), hashlib.sha256(data).hexdigest(),
+                          dec.kind, dec.encoding, status))
+    return events
+
+
+def scan_blob(scanner: Scanner, data: bytes, location: str,
+              limits: archives.ArchiveLimits = archives.DEFAULT_LIMITS) -> Iterator[Event]:
+    """Every event of one downloaded response: archives expanded, members as `location!name`."""
+    for member in archives.iter_members(data, location, limits):
+        if member.data is None:
+            yield Skipped(member.location, member.skipped_reason or "skipped")
+        else:
+            yield from scan_member(scanner, member.location, member.data)
 
 
 def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[list[Finding], int]:

@@ -1,12 +1,46 @@
-"""Scrapy settings for vahti's spiders.
+"""Scrapy settings for vahti's crawls (per-source ones: `spiders.crawlsettings`).
 
-Every request goes through Tor; the Tor download handler and the item pipeline
-into matchers and storage are configured here as they are built.
+Every request goes through Tor: http and https use the Tor download handler,
+every other scheme is switched off, and Scrapy's HTTP proxy middleware is
+removed (a proxy would be a way around Tor). Page bodies never reach a log or
+a disk: items are not logged, and there is no HTTP cache and no JOBDIR (a
+Mongo-backed seen-set makes reruns resume instead).
 """
 
 BOT_NAME = "vahti"
-SPIDER_MODULES = ["spiders.spiders"]
+SPIDER_LOADER_CLASS = "spiders.loader.SourceSpiderLoader"
 NEWSPIDER_MODULE = "spiders.spiders"
+COMMANDS_MODULE = "spiders.commands"
 ROBOTSTXT_OBEY = False
 TELNETCONSOLE_ENABLED = False
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+
+DOWNLOAD_HANDLERS = {
+    "http": "spiders.tor_handler.TorDownloadHandler",
+    "https": "spiders.tor_handler.TorDownloadHandler",
+    "ftp": None,
+    "s3": None,
+    "file": None,
+    "data": None,
+}
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "spiders.middlewares.ConditionalGet": 560,
+    "spiders.middlewares.NewIdentityOnBlock": 590,  # sees answers before RetryMiddleware (550)
+}
+EXTENSIONS = {
+    "spiders.services.CrawlServices": 0,
+    "spiders.middlewares.PageSizeLimit": 10,
+}
+ITEM_PIPELINES = {"spiders.pipeline.ScanPipeline": 300}
+LOG_FORMATTER = "spiders.logformat.QuietLogFormatter"
+LOG_LEVEL = "INFO"
+
+# Cut at the source's max page size by PageSizeLimit, not dropped by Scrapy.
+DOWNLOAD_MAXSIZE = 0
+DOWNLOAD_WARNSIZE = 0
+HTTPCACHE_ENABLED = False
+COOKIES_ENABLED = True
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429, 403]
+# A failed SOCKS handshake is a connection error: retried like one.
+RETRY_ENABLED = True

@@ -116,8 +116,6 @@ class TorDownloadHandler(HTTP11DownloadHandler):
         self._direct = settings.getbool("VAHTI_DIRECT")
         self._isolation = settings.get("VAHTI_TOR_ISOLATION") or "vahti"
         self._route: TorRoute | None = None
-        if self._direct:
-            log.warning("source is marked direct: requests do not go through Tor")
         crawler.signals.connect(self._new_identity, signal=tor_newnym)
 
     @property

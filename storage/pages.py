@@ -23,6 +23,12 @@ class PageRecord:
     hit_counts: dict[str, int] = field(default_factory=dict)  # id_type -> hits
     watchlist_version: int = 0  # the watchlist this page was scanned with
     seen_at: datetime | None = None
+    # Crawled pages only (local scans leave them empty):
+    http_status: int = 0
+    content_type: str = ""
+    etag: str = ""  # validators for the next conditional GET
+    last_modified: str = ""
+    final: bool = False  # content will not change (a raw paste, a full thread page, a file)
 
 
 def upsert_pages(storage: Storage, pages: Iterable[PageRecord]) -> int:
@@ -51,3 +57,36 @@ def scanned_with(storage: Storage, sha256: str, watchlist_version: int) -> bool:
         )
         is not None
     )
+
+
+def page(storage: Storage, url: str) -> dict | None:
+    return storage.db[schema.PAGES].find_one({"url": url}, {"_id": 0})
+
+
+def final_urls(storage: Storage, urls: Iterable[str]) -> set[str]:
+    """Of `urls`, those already fetched whole and marked final: never fetched again."""
+    wanted = list(dict.fromkeys(urls))
+    if not wanted:
+        return set()
+    found = storage.db[schema.PAGES].find({"url": {"$in": wanted}, "final": True}, {"url": 1})
+    return {doc["url"] for doc in found}
+
+
+def touch(storage: Storage, url: str, watchlist_version: int | None = None) -> None:
+    """A page seen again unchanged (304, or the same bytes)."""
+    fields: dict = {"last_seen": now()}
+    if watchlist_version is not None:
+        fields["watchlist_version"] = watchlist_version
+    storage.db[schema.PAGES].update_one({"url": url}, {"$set": fields})
+
+
+def scanned_copy(storage: Storage, sha256: str, watchlist_version: int) -> dict | None:
+    """A page with these bytes already scanned against this watchlist, if any."""
+    return storage.db[schema.PAGES].find_one(
+        {"sha256": sha256, "watchlist_version": watchlist_version}, {"_id": 0})
+
+
+def under(storage: Storage, prefix: str) -> list[dict]:
+    """Page records whose URL starts with `prefix` (an index range, not a regex)."""
+    query = {"url": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}
+    return list(storage.db[schema.PAGES].find(query, {"_id": 0, "url": 1, "final": 1}))

@@ -27,10 +27,21 @@ def start_run(storage: Storage, source: str, kind: str) -> str:
     return run_id
 
 
-def finish_run(storage: Storage, run_id: str, stats: RunStats, state: str = "done") -> None:
+def finish_run(storage: Storage, run_id: str, stats: RunStats, state: str = "done",
+               extra: dict | None = None) -> None:
+    """Close a run; `extra` holds counters of its kind (a crawl's 304s, NEWNYMs, ...)."""
     storage.db[schema.RUNS].update_one(
         {"run_id": run_id},
         {"$set": {"finished": now(), "state": state, "pages": stats.pages, "bytes": stats.bytes,
                   "hits": stats.hits, "new_sightings": stats.new_sightings,
-                  "errors": stats.errors}},
+                  "errors": stats.errors, **(extra or {})}},
     )
+
+
+def get_run(storage: Storage, run_id: str) -> dict | None:
+    return storage.db[schema.RUNS].find_one({"run_id": run_id}, {"_id": 0})
+
+
+def latest_runs(storage: Storage, source: str, limit: int = 10) -> list[dict]:
+    cursor = storage.db[schema.RUNS].find({"source": source}, {"_id": 0})
+    return list(cursor.sort("started", -1).limit(limit))

@@ -66,3 +66,17 @@ def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Si
 
 def count_for_ref(storage: Storage, ref: str) -> int:
     return storage.db[schema.SIGHTINGS].count_documents({"ref": ref})
+
+
+def of_page(storage: Storage, page_url: str) -> list[Sighting]:
+    """The sightings on one page and its archive members ("URL!member"), by the
+    occurrence index's page_url prefix."""
+    members = {"page_url": {"$gte": page_url + "!", "$lt": page_url + '"'}}
+    query = {"$or": [{"page_url": page_url}, members]}
+    return [
+        Sighting(page_url=d["page_url"], source=d.get("source", ""), ref=d["ref"],
+                 id_type=d["id_type"], kind=d.get("kind", ""), start=d["start"],
+                 end=d.get("end", d["start"]), score=d.get("score", 0.0),
+                 page_sha256=d.get("page_sha256", ""))
+        for d in storage.db[schema.SIGHTINGS].find(query, {"_id": 0})
+    ]

@@ -8,6 +8,7 @@ without tor, it fails with a message saying what to do.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,3 +74,16 @@ def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorNetwork
             yield TorNetworkFixture(network, site, onion)
         finally:
             network.stop()
+
+
+@pytest.fixture
+def onion_for(tor_network: TorNetworkFixture):
+    """Put a test site behind a new onion service of the private network:
+    `onion_for(site) -> "http://<56 chars>.onion"`. Returns once it answers."""
+    def add(site) -> str:
+        name = f"site{next(_onion_names)}"
+        return "http://" + tor_network.network.add_onion_service(name, site.port)
+    return add
+
+
+_onion_names = itertools.count(1)

@@ -230,6 +230,21 @@ class PrivateTorNetwork:
                 self._wait_onions([service], time.monotonic() + self.timeout)
         return service.hostname
 
+    def client_torrc_lines(self) -> list[str]:
+        """The torrc lines a further client needs to join this network (after start()):
+        TestingTorNetwork, the DirAuthority lines, no fallback dirs, IPv4 only."""
+        authorities = [a for a in self.nodes if a.role == "authority"]
+        if not authorities:
+            raise RuntimeError("the network has no authorities yet: call start() first")
+        return [
+            "TestingTorNetwork 1",
+            "UseDefaultFallbackDirs 0",
+            *(f"DirAuthority {a.name} orport={a.or_port} no-v2 v3ident={a.v3ident} "
+              f"{LOOPBACK}:{a.dir_port} {a.fingerprint}" for a in authorities),
+            "ClientUseIPv6 0",
+            "PathsNeededToBuildCircuits 0.25",
+        ]
+
     def onion(self, name: str) -> str:
         return self.services[name].hostname
 
@@ -458,6 +473,11 @@ class PrivateTorNetwork:
             ]
         if node.role == "relay":
             lines += ["DirCache 0", "ExitRelay 0"]
+        if node.role == "client":
+            # SafeSocks refuses any SOCKS request that carries an IP address (a client
+            # that resolved the name itself); TestSocks logs how each request named its
+            # destination, which the no-local-DNS test reads.
+            lines += ["SafeSocks 1", "TestSocks 1"]
         if node.role == "hs":
             for service in self.services.values():
                 service_dir = node.dir / "onion" / service.name

@@ -1,0 +1,123 @@
+"""Downloader middlewares and an extension of vahti's crawls.
+
+- `PageSizeLimit`: a response is cut at the source's max page size (Scrapy
+  itself would drop an oversized response whole); the pipeline marks it
+  truncated. Disallowed content types are not downloaded at all.
+- `ConditionalGet`: If-None-Match / If-Modified-Since from the last visit; a
+  304 comes back to the spider as "not modified".
+- `NewIdentityOnBlock`: after `newnym_after` consecutive 403/429/503 answers,
+  a NEWNYM through Tor's control port (rate-limited as tor requires) and new
+  SOCKS credentials, so the retries leave on fresh circuits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from scrapy import signals
+from scrapy.exceptions import StopDownload
+from scrapy.http import Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
+
+from spiders.pipeline import content_type_allowed
+from spiders.tor_handler import tor_newnym
+from storage import pages
+
+log = logging.getLogger(__name__)
+
+BLOCKING_STATUSES = (403, 429, 503)
+
+
+class PageSizeLimit:
+    def __init__(self, crawler):  # noqa: ANN001
+        self.crawler = crawler
+        crawler.signals.connect(self.headers_received, signal=signals.headers_received)
+        crawler.signals.connect(self.bytes_received, signal=signals.bytes_received)
+
+    @classmethod
+    def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+        return cls(crawler)
+
+    def headers_received(self, headers, body_length, request, spider) -> None:  # noqa: ANN001
+        services = getattr(self.crawler, "vahti", None)
+        if services is None:
+            return
+        ctype = (headers.get(b"Content-Type") or b"").decode("latin-1")
+        if request.meta.get("vahti_any_type"):
+            return  # link pages: HTML is always fetched
+        if not content_type_allowed(ctype, services.source):
+            request.meta["vahti_skipped_type"] = True
+            raise StopDownload(fail=False)
+
+    def bytes_received(self, data: bytes, request: Request, spider) -> None:  # noqa: ANN001
+        services = getattr(self.crawler, "vahti", None)
+        if services is None:
+            return
+        limit = request.meta.get("vahti_max_bytes") or services.max_page_bytes
+        got = request.meta.get("vahti_bytes", 0) + len(data)
+        request.meta["vahti_bytes"] = got
+        if limit and got >= limit:
+            request.meta["vahti_truncated"] = True
+            raise StopDownload(fail=False)
+
+
+class ConditionalGet:
+    """Validators from the page record of the last visit (non-final pages only)."""
+
+    def __init__(self, crawler):  # noqa: ANN001
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        services = getattr(self.crawler, "vahti", None)
+        if services is None or services.storage is None or not request.meta.get("conditional"):
+            return None
+        known = pages.page(services.storage, request.url)
+        if not known or known.get("watchlist_version") != services.watchlist_version:
+            return None  # the watchlist changed since: fetch and scan it whole
+        if known.get("etag"):
+            request.headers.setdefault(b"If-None-Match", known["etag"])
+        if known.get("last_modified"):
+            request.headers.setdefault(b"If-Modified-Since", known["last_modified"])
+        handled = set(request.meta.get("handle_httpstatus_list", ())) | {304}
+        request.meta["handle_httpstatus_list"] = sorted(handled)
+        return None
+
+
+class NewIdentityOnBlock:
+    def __init__(self, crawler):  # noqa: ANN001
+        self.crawler = crawler
+        self.after = max(1, crawler.settings.getint("VAHTI_NEWNYM_AFTER", 3))
+        self.blocked_in_a_row = 0
+        self.pending = False
+
+    @classmethod
+    def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+        return cls(crawler)
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        services = getattr(self.crawler, "vahti", None)
+        if services is None or services.source.direct:
+            return response
+        if response.status not in BLOCKING_STATUSES:
+            self.blocked_in_a_row = 0
+            return response
+        self.blocked_in_a_row += 1
+        if self.blocked_in_a_row >= self.after and not self.pending:
+            self.pending = True
+            try:
+                sent = await maybe_deferred_to_future(threads.deferToThread(services.new_identity))
+            finally:
+                self.pending = False
+            if sent:
+                self.blocked_in_a_row = 0
+                with services.tally.lock:
+                    services.tally.newnym += 1
+                self.crawler.signals.send_catch_log(signal=tor_newnym)
+                log.info("%s answered %d: new Tor identity requested", request.url,
+                         response.status)
+        return response

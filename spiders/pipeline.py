@@ -1,0 +1,182 @@
+"""The item pipeline: response bytes -> matchers -> storage, and the text is gone.
+
+For each `PageItem`:
+- a 304 answer or bytes already scanned against the current watchlist are not
+  scanned again (a mirror of known bytes gets the known page's sightings);
+- otherwise the bytes go through the matchers' decoding and archive handling
+  (`matchers.scanfiles.scan_blob`), and the findings become sightings;
+- sightings are stored before the page record, so a page marked as seen
+  always has its sightings: a crawl killed in between rescans that page on the
+  rerun, and the occurrence index keeps the sightings from doubling.
+
+Scanning and database writes run on one worker thread, off the reactor, in
+item order. The item's body is dropped when the item leaves the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+
+from scrapy.exceptions import DropItem
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import reactor
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from matchers.archives import ArchiveLimits
+from matchers.engine import Finding, Scanned, Skipped
+from matchers.scanfiles import scan_blob
+from spiders.items import PageItem
+from spiders.services import CrawlServices
+from storage import pages, sightings
+from storage.pages import PageRecord
+from storage.sightings import Sighting
+
+log = logging.getLogger(__name__)
+
+
+def content_type_allowed(content_type: str, source) -> bool:  # noqa: ANN001
+    """A response without a Content-Type is judged by its bytes (the scan's decoder)."""
+    return not content_type.strip() or source.accepts_content_type(content_type)
+
+
+class ScanPipeline:
+    def __init__(self, crawler):  # noqa: ANN001
+        self.crawler = crawler
+        self._pool = ThreadPool(1, 1, "vahti-scan")
+
+    @classmethod
+    def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+        return cls(crawler)
+
+    @property
+    def services(self) -> CrawlServices:
+        return self.crawler.vahti
+
+    def open_spider(self) -> None:
+        self._pool.start()
+
+    def close_spider(self) -> None:
+        self._pool.stop()
+
+    async def process_item(self, item: PageItem) -> PageItem:
+        if not isinstance(item, PageItem):
+            raise DropItem("not a page")
+        d = deferToThreadPool(reactor, self._pool, self._process, item)
+        try:
+            await maybe_deferred_to_future(d)
+        finally:
+            item.body = b""  # the text goes no further than this
+        return item
+
+    # -- on the worker thread ---------------------------------------------------------
+
+    def _process(self, item: PageItem) -> None:
+        services = self.services
+        storage = services.storage
+        tally = services.tally
+        assert storage is not None and services.scanner is not None
+        if item.not_modified:
+            pages.touch(storage, item.url)
+            with tally.lock:
+                tally.not_modified += 1
+            return
+        body = item.body
+        limit = item.limit or services.max_page_bytes
+        if limit and len(body) > limit:
+            body = body[:limit]
+            item.truncated = True
+        sha = hashlib.sha256(body).hexdigest()
+        version = services.watchlist_version
+        with tally.lock:
+            tally.pages += 1
+            tally.bytes += len(body)
+            tally.truncated += item.truncated
+        status = "truncated" if item.truncated else "ok"
+        record = PageRecord(url=item.url, source=item.source, sha256=sha, size=len(body),
+                            status=status, watchlist_version=version,
+                            http_status=item.http_status, content_type=item.content_type,
+                            etag=item.etag, last_modified=item.last_modified,
+                            final=item.final and not item.truncated)
+        if not content_type_allowed(item.content_type, services.source):
+            record.status = "skipped:content-type"
+            tally.error("content_type")
+            pages.upsert_pages(storage, [record])
+            return
+        known = pages.scanned_copy(storage, sha, version)
+        if known is not None:
+            self._reuse(item, record, known)
+            return
+        found, members = self._scan(item.url, body, record)
+        record.hit_counts = dict(Counter(f.id_type for f in found))
+        item.found = record.hit_counts
+        new = sightings.record_sightings(storage, [
+            Sighting(page_url=f.location, source=item.source, ref=f.ref, id_type=f.id_type,
+                     kind=f.kind, start=f.start, end=f.end, score=f.score, page_sha256=sha)
+            for f in found
+        ])
+        pages.upsert_pages(storage, members + [record])
+        with tally.lock:
+            tally.hits += len(found)
+            tally.new_sightings += len(new)
+        if found:
+            log.info("%s: %d hits of %d people (%d new sightings)", item.url, len(found),
+                     len({f.ref for f in found}), len(new))
+
+    def _scan(self, url: str, body: bytes,
+              record: PageRecord) -> tuple[list[Finding], list[PageRecord]]:
+        """Findings and the records of archive members (the page itself is `record`)."""
+        services = self.services
+        limits = ArchiveLimits(max_member_size=max(services.max_page_bytes, 64 << 20))
+        found: list[Finding] = []
+        members: list[PageRecord] = []
+        for event in scan_blob(services.scanner, body, url, limits):
+            if isinstance(event, Finding):
+                found.append(event)
+            elif isinstance(event, Skipped):
+                kind = event.reason.split(":", 1)[0]
+                services.tally.error(kind)
+                if event.location == url:
+                    record.status = f"skipped:{kind}"
+                else:
+                    members.append(PageRecord(url=event.location, source=record.source,
+                                              sha256="", size=0, status=f"skipped:{kind}",
+                                              watchlist_version=record.watchlist_version))
+            elif isinstance(event, Scanned):
+                if event.location == url:
+                    if event.status != "ok" and record.status == "ok":
+                        record.status = event.status  # binary, empty
+                    if event.status == "binary":
+                        services.tally.error("binary")
+                else:
+                    member_hits = Counter(f.id_type for f in found if f.location == event.location)
+                    members.append(PageRecord(
+                        url=event.location, source=record.source, sha256=event.sha256,
+                        size=event.size, status=event.status, hit_counts=dict(member_hits),
+                        watchlist_version=record.watchlist_version, final=record.final))
+        return found, members
+
+    def _reuse(self, item: PageItem, record: PageRecord, known: dict) -> None:
+        """Same bytes as a page already scanned with this watchlist: no scan."""
+        storage = self.services.storage
+        tally = self.services.tally
+        with tally.lock:
+            tally.skipped_same_bytes += 1
+        record.hit_counts = dict(known.get("hit_counts") or {})
+        record.status = known.get("status", record.status)
+        item.found = record.hit_counts
+        if known["url"] != item.url and record.hit_counts:
+            # a copy elsewhere: the people on it are seen here too
+            copied = [
+                Sighting(page_url=item.url + s.page_url[len(known["url"]):], source=item.source,
+                         ref=s.ref, id_type=s.id_type, kind=s.kind, start=s.start, end=s.end,
+                         score=s.score, page_sha256=record.sha256)
+                for s in sightings.of_page(storage, known["url"])
+            ]
+            new = sightings.record_sightings(storage, copied)
+            with tally.lock:
+                tally.hits += len(copied)
+                tally.new_sightings += len(new)
+        pages.upsert_pages(storage, [record])

@@ -1,0 +1,92 @@
+"""Helpers for the crawl tests: a vahti home wired to the private Tor network,
+enrolled synthetic people, and what the crawl stored."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.connection import StorageSettings, open_storage
+from tests.sites.content import Planted
+from tests.synthetic import Person, make_people, register_csv
+
+
+@dataclass
+class Cast:
+    """The people of one test: enrolled ones (some planted on the site) and decoys."""
+
+    enrolled: list[Person]
+    decoys: list[Person]
+    rng: random.Random
+
+    @classmethod
+    def make(cls, seed: int, enrolled: int = 30, decoys: int = 15) -> Cast:
+        people = make_people(enrolled + decoys, seed=seed)
+        for i, p in enumerate(people[enrolled:]):
+            p.ref = f"DECOY-{seed}-{i}"  # never enrolled
+        return cls(people[:enrolled], people[enrolled:], random.Random(seed))
+
+    def plaintext(self) -> list[str]:
+        values = []
+        for p in self.enrolled + self.decoys:
+            values += [p.hetu, p.email, p.phone, p.full_name, " ".join(p.notes[0].split()[:12])]
+        return values
+
+
+def prepare(vahti, tor_network, cast: Cast, tmp_path: Path) -> None:
+    """init + enroll, and this tor as an external one (VAHTI_TOR_SOCKS/CONTROL)."""
+    vahti.env["VAHTI_TOR_SOCKS"] = f"127.0.0.1:{tor_network.socks_port}"
+    vahti.env["VAHTI_TOR_CONTROL"] = f"127.0.0.1:{tor_network.control_port}"
+    assert vahti.run("init").returncode == 0
+    register = tmp_path / "register.csv"
+    register.write_text(register_csv(cast.enrolled))
+    enrolled = vahti.run("enroll", str(register))
+    assert enrolled.returncode == 0, enrolled.stderr
+    register.unlink()
+
+
+def add_source(vahti, name: str, kind: str, url: str, *extra: str) -> None:
+    added = vahti.run("sources", "add", name, "--kind", kind, "--url", url, *extra)
+    assert added.returncode == 0, added.stderr
+
+
+def crawl(vahti, name: str, *, expect: tuple[int, ...] = (0, 1), timeout: float = 240) -> dict:
+    result = vahti.run("crawl", name, "--json", timeout=timeout)
+    assert result.returncode in expect, (result.returncode, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def stored(vahti, collection: str, query: dict | None = None) -> list[dict]:
+    storage = open_storage(StorageSettings(home=vahti.home, uri=vahti.env["VAHTI_MONGO_URI"],
+                                           database=vahti.env["VAHTI_MONGO_DB"]))
+    try:
+        return list(storage.db[collection].find(query or {}, {"_id": 0}))
+    finally:
+        storage.close()
+
+
+def found_by_type(vahti) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for s in stored(vahti, "sightings"):
+        out.setdefault(s["id_type"], set()).add(s["ref"])
+    return out
+
+
+def assert_found_exactly(vahti, planted: Planted) -> None:
+    """Every planted identifier and notes fragment found, nobody else."""
+    found = found_by_type(vahti)
+    for id_type, refs in planted.refs_by_type.items():
+        if refs:
+            assert found.get(id_type, set()) == refs, (
+                id_type, sorted(refs - found.get(id_type, set()))[:5],
+                sorted(found.get(id_type, set()) - refs)[:5])
+    fragments = found.get("fragment", set())
+    assert fragments <= planted.fragment_refs, sorted(fragments - planted.fragment_refs)[:5]
+    assert len(fragments) >= 0.9 * len(planted.fragment_refs), (
+        len(fragments), len(planted.fragment_refs))
+    everyone = set().union(*found.values()) if found else set()
+    assert not any(ref.startswith("DECOY-") for ref in everyone)
+    assert everyone <= planted.refs
