@@ -10,6 +10,10 @@ from vahti.config import Config
 
 def source_settings(source: Source, cfg: Config) -> dict[str, Any]:
     concurrency = int(source.concurrency or cfg.get("crawl.concurrency"))
+    if source.kind == "forum" and source.concurrency is None:
+        # one session is one sequence of requests: a logged-out answer to a parallel
+        # request clears the session cookie the others are using
+        concurrency = 1
     delay = source.delay_s if source.delay_s is not None else cfg.get("crawl.delay_s")
     settings: dict[str, Any] = {
         "VAHTI_HOME": str(cfg.home),

@@ -13,6 +13,7 @@ NEWSPIDER_MODULE = "spiders.spiders"
 COMMANDS_MODULE = "spiders.commands"
 ROBOTSTXT_OBEY = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19: an HTTP server that runs Python code
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 
 DOWNLOAD_HANDLERS = {
@@ -29,6 +30,8 @@ DOWNLOADER_MIDDLEWARES = {
     "spiders.middlewares.NewIdentityOnBlock": 590,  # sees answers before RetryMiddleware (550)
 }
 EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,  # no control port of any kind
     "spiders.services.CrawlServices": 0,
     "spiders.middlewares.PageSizeLimit": 10,
 }

@@ -17,6 +17,8 @@ import click
 from rich.table import Table
 
 from matchers.keys import KeyFileError
+from spiders.sources import SourcesError
+from spiders.torctl import TorUnavailable
 from storage.dump import dump_all
 from storage.errors import StorageError
 from vahti import __version__
@@ -25,7 +27,7 @@ from vahti.cmd_crawl import crawl
 from vahti.cmd_enroll import enroll, watchlist_group
 from vahti.cmd_scan import scan
 from vahti.cmd_sources import sources_group
-from vahti.cmd_tor import tor_group
+from vahti.cmd_tor import tor_group, tor_info, tor_line
 from vahti.config import load_config
 from vahti.errors import VahtiError
 from vahti.home import init_home
@@ -33,7 +35,7 @@ from vahti.logs import setup_logging
 from vahti.wiring import load_key, open_db
 
 log = logging.getLogger("vahti")
-USER_ERRORS = (VahtiError, StorageError, KeyFileError)
+USER_ERRORS = (VahtiError, StorageError, KeyFileError, TorUnavailable, SourcesError)
 
 _debug = False
 
@@ -111,7 +113,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         info["storage"] = {"mode": "external" if cfg.get("storage.uri") else "embedded",
                            "error": str(exc)}
         ok = False
-    info["tor"] = {"state": "not configured yet"}
+    info["tor"] = tor_info(cfg)  # never starts tor; tor trouble does not change the exit code
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
@@ -138,7 +140,7 @@ def _print_status(info: dict[str, Any]) -> None:
             table.add_row(f"  {name}", str(n))
     if "error" in st:
         table.add_row("storage", f"[red]{st['error']}[/red]")
-    table.add_row("tor", info["tor"]["state"])
+    table.add_row("tor", tor_line(info["tor"]))
     out.print(table)
 
 

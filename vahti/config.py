@@ -243,4 +243,33 @@ CONFIG_TEMPLATE = """\
 # phone_region = "FI"
 # Regular expression of the controller's own customer numbers, if any.
 # customer_id_pattern = "ASI-[0-9]{6}"
+
+[tor]
+# Every crawl goes through tor and stops if tor is not usable (fail closed).
+# "launch": vahti starts its own tor (data under $VAHTI_HOME/tor), shared by the
+# vahti processes on this home and stopped by the last one. "external": an existing
+# tor; setting socks or control selects it (env VAHTI_TOR_SOCKS, VAHTI_TOR_CONTROL).
+# `vahti tor status` shows what vahti sees.
+# mode = "launch"
+# socks = "127.0.0.1:9050"
+# control = "127.0.0.1:9051"
+# Control port authentication: tor's cookie unless this file (mode 0600) holds a password.
+# control_password_file = "/etc/vahti/tor-control-password"
+# binary = "tor"
+# More torrc lines for launch mode, one per line (vahti sets the ports and DataDirectory).
+# torrc_extra = \"\"\"
+# UseBridges 1
+# \"\"\"
+# bootstrap_timeout_s = 90.0
+# Consecutive 403/429/503 answers from a site before vahti asks tor for new circuits.
+# newnym_after = 3
+
+[crawl]
+# Defaults for every source; sources.toml may override them per source.
+# concurrency = 8
+# delay_s = 0.0
+# max_page_bytes = 52428800
+# download_timeout_s = 120.0
+# retries = 2
+# user_agent = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0"
 """

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from matchers.keys import Key, load_key_file
+from spiders.torctl import TorConfigError, TorSettings, build_tor_settings
 from storage.connection import Storage, StorageSettings, open_storage
 from vahti.config import Config
+from vahti.errors import VahtiError
 
 
 def storage_settings(cfg: Config) -> StorageSettings:
@@ -32,3 +34,20 @@ def open_db(cfg: Config, key: Key | None = None) -> Storage:
             storage.close()
             raise
     return storage
+
+
+
+TOR_KEYS = ("mode", "socks", "control", "control_password_file", "binary", "torrc_extra",
+            "bootstrap_timeout_s", "newnym_after")
+
+
+def tor_settings(cfg: Config) -> TorSettings:
+    """The [tor] section as TorSettings; a bad value is a VahtiError naming the setting."""
+    try:
+        return build_tor_settings(
+            cfg.home,
+            {key: cfg.get(f"tor.{key}") for key in TOR_KEYS},
+            {key: cfg.origins[f"tor.{key}"] for key in TOR_KEYS},
+        )
+    except TorConfigError as exc:
+        raise VahtiError(str(exc)) from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import CloseSpider
@@ -30,7 +31,33 @@ log = logging.getLogger(__name__)
 
 PAGE_RE = re.compile(r"[?&]page=(\d+)")
 NEXT_RE = re.compile(rb"""<a\b[^>]*\brel=["']?next["']?[^>]*>""", re.I)
-MAX_LOGINS_IN_A_ROW = 3
+MAX_LOGINS = 50  # per crawl: a session that dies at every page is a failure
+REPLAYED_META = ("conditional", "vahti_any_type", "board_page", "vahti_max_bytes")
+
+
+def find_login_form(response: Response, password_field: str) -> tuple[str, dict[str, str]] | None:
+    """The form holding the password field: its action URL and its other fields'
+    values (hidden CSRF tokens included)."""
+    parser = _Forms()
+    parser.feed(response.text)
+    for action, fields in parser.forms:
+        if password_field in fields:
+            return response.urljoin(action or response.url), fields
+    return None
+
+
+class _Forms(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:  # noqa: ANN001
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append((a.get("action") or "", {}))
+        elif tag == "input" and self.forms and a.get("name"):
+            if a.get("type", "text").lower() not in ("submit", "button", "image", "reset"):
+                self.forms[-1][1][a["name"]] = a.get("value") or ""
 
 
 def page_number(url: str) -> int:
@@ -43,52 +70,68 @@ class ForumSpider(SourceSpider):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.logins_in_a_row = 0
+        self.generation = 0  # one more at every successful login
+        self.logging_in = False
+        self.waiting: list[Request] = []  # requests that found us logged out, until login
         self.logins = 0
+
+    def page_request(self, url: str, callback, **kwargs) -> Request:  # noqa: ANN001
+        """Stamped with the login generation it was sent under."""
+        request = super().page_request(url, callback, **kwargs)
+        request.meta["generation"] = self.generation
+        return request
 
     # -- login -------------------------------------------------------------------------
 
     def first_requests(self) -> Iterator[Request]:
-        if self.source.option("login_url"):
-            yield self.login_request(after=list(self.source.urls))
-        else:
+        if not self.source.option("login_url"):
             yield from self.board_index_requests()
+            return
+        self.waiting = list(self.board_index_requests())
+        yield self.start_login()
 
     def board_index_requests(self) -> Iterator[Request]:
         for url in self.source.urls:
             yield self.page_request(url, self.parse, links=True, conditional=False,
                                     dont_filter=True)
 
-    def login_request(self, after: list[str | Request]) -> Request:
-        self.logins_in_a_row += 1
-        if self.logins_in_a_row > MAX_LOGINS_IN_A_ROW:
+    def start_login(self) -> Request | None:
+        """The login page, unless a login is under way already (one at a time)."""
+        if self.logging_in:
+            return None
+        if self.logins >= MAX_LOGINS:
             raise CloseSpider("login_failed")
+        self.logging_in = True
         return self.page_request(self.source.option("login_url"), self.fill_login,
-                                 conditional=False, links=True, after=after, dont_filter=True)
+                                 conditional=False, links=True, dont_filter=True)
 
     def fill_login(self, response: Response) -> Request:
         credentials = resolve_credentials(self.source)
         if credentials is None:
             raise CloseSpider("no_credentials")
+        form = find_login_form(response, self.source.option("password_field"))
+        if form is None:
+            log.error("%s: no login form at %s", self.source.name, response.url)
+            raise CloseSpider("login_failed")
+        action, fields = form
         username, password = credentials
-        formdata = {self.source.option("username_field"): username,
-                    self.source.option("password_field"): password}
-        return FormRequest.from_response(
-            response, formdata=formdata, callback=self.logged_in, errback=self.fetch_failed,
-            meta={"after": response.meta["after"], "vahti_any_type": True}, dont_filter=True)
+        fields[self.source.option("username_field")] = username
+        fields[self.source.option("password_field")] = password
+        return FormRequest(action, formdata=fields, callback=self.logged_in,
+                           errback=self.fetch_failed, meta={"vahti_any_type": True},
+                           dont_filter=True)
 
     def logged_in(self, response: Response) -> Iterator[Request]:
+        self.logging_in = False
         if self.logged_out(response):
             log.error("%s: login refused", self.source.name)
             self.services.tally.error("login_refused")
             raise CloseSpider("login_failed")
         self.logins += 1
-        for after in response.meta["after"]:
-            if isinstance(after, Request):
-                yield after.replace(dont_filter=True)
-            else:
-                yield self.page_request(after, self.parse, links=True, conditional=False,
-                                        dont_filter=True)
+        self.generation += 1
+        waiting, self.waiting = self.waiting, []
+        for request in waiting:
+            yield self.replay(request)
 
     def logged_out(self, response: Response) -> bool:
         login_path = urlsplit(self.source.option("login_url") or "").path
@@ -97,28 +140,40 @@ class ForumSpider(SourceSpider):
         marker = self.source.option("logged_out_marker")
         return bool(marker) and re.search(marker.encode(), response.body) is not None
 
-    def relogin_if_needed(self, response: Response) -> Request | None:
-        """A request to log in again and then repeat this one, if we were logged out."""
+    def replay(self, request: Request) -> Request:
+        """The same request again, under the current session (vahti's meta only)."""
+        meta = {k: v for k, v in request.meta.items() if k in REPLAYED_META}
+        # a logged-out answer is usually a redirect to the login page: the URL we
+        # wanted is the first one of the redirect chain
+        url = request.meta.get("redirect_urls", [request.url])[0]
+        return self.page_request(url, request.callback, dont_filter=True, **meta)
+
+    def relogin_if_needed(self, response: Response) -> list[Request] | None:
+        """None when the page is a real one; else what to do: log in (once) and repeat it."""
         if not self.source.option("login_url") or not self.logged_out(response):
-            self.logins_in_a_row = 0
             return None
+        sent_under = response.request.meta.get("generation", 0)
+        if sent_under < self.generation and not self.logging_in:
+            return [self.replay(response.request)]  # sent before the last login
         log.info("%s: session expired, logging in again", self.source.name)
-        return self.login_request(after=[response.request])
+        self.waiting.append(response.request)
+        login = self.start_login()
+        return [login] if login is not None else []
 
     # -- boards, threads, posts ----------------------------------------------------------
 
     def parse(self, response: Response) -> Iterator[Request | PageItem]:
         """The board index: boards."""
-        if again := self.relogin_if_needed(response):
-            yield again
+        if (again := self.relogin_if_needed(response)) is not None:
+            yield from again
             return
         for url in self.links(response, self.source.option("board_link")):
             yield self.page_request(url, self.parse_board, links=True, conditional=False,
                                     board_page=1)
 
     def parse_board(self, response: Response) -> Iterator[Request | PageItem]:
-        if again := self.relogin_if_needed(response):
-            yield again
+        if (again := self.relogin_if_needed(response)) is not None:
+            yield from again
             return
         threads = [u for u in self.links(response, self.source.option("thread_link"))
                    if page_number(u) == 1]
@@ -141,8 +196,8 @@ class ForumSpider(SourceSpider):
         return last["url"]
 
     def parse_thread(self, response: Response) -> Iterator[Request | PageItem]:
-        if again := self.relogin_if_needed(response):
-            yield again
+        if (again := self.relogin_if_needed(response)) is not None:
+            yield from again
             return
         following = self.next_links(response)
         yield self.item(response, kind="posts", final=bool(following))

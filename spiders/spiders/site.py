@@ -46,7 +46,7 @@ class SiteSpider(SourceSpider):
             for url in self.unseen(files):
                 yield self.page_request(url, self.parse_file, conditional=False,
                                         vahti_max_bytes=max_file or None)
-        for url in pages:
+        for url in self.unseen(pages):  # a link that turned out to be a file is final
             yield self.page_request(url, self.parse, links=True)
 
     def parse_file(self, response: Response) -> Iterator[PageItem]:
