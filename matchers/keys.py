@@ -70,19 +70,29 @@ def create_key_file(path: Path) -> bool:
     return True
 
 
-def load_key_file(path: Path) -> Key:
-    """Read a key file, refusing one that group or others can read (as ssh does)."""
+def secret_file_problem(path: Path) -> str | None:
+    """Why `path` may not be read as a secret (the key, a password file), or None:
+    missing, not a regular file, or accessible by group or others (as ssh refuses)."""
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise KeyFileError(f"no key at {path}: run `vahti init` or set VAHTI_KEY_FILE") from None
+        return f"{path} does not exist"
+    except OSError as exc:
+        return f"cannot read {path} ({exc.strerror})"
     if not stat.S_ISREG(st.st_mode):
-        raise KeyFileError(f"key {path} is not a regular file")
+        return f"{path} is not a regular file"
     if st.st_mode & 0o077:
-        raise KeyFileError(
-            f"key {path} has mode {stat.S_IMODE(st.st_mode):04o}: it must not be accessible "
-            f"by group or others (run `chmod 600 {path}`)"
-        )
+        return (f"{path} has mode {stat.S_IMODE(st.st_mode):04o}: it must not be accessible "
+                f"by group or others (run `chmod 600 {path}`)")
+    return None
+
+
+def load_key_file(path: Path) -> Key:
+    """Read a key file, refusing one that group or others can read (as ssh does)."""
+    if not path.exists():
+        raise KeyFileError(f"no key at {path}: run `vahti init` or set VAHTI_KEY_FILE")
+    if problem := secret_file_problem(path):
+        raise KeyFileError(f"key {problem}")
     raw = path.read_bytes().strip()
     try:
         secret = bytes.fromhex(raw.decode("ascii"))

@@ -22,6 +22,7 @@ class PageItem:
     not_modified: bool = False  # a 304 to a conditional GET: nothing to scan
     final: bool = False  # will not change: skip it on later runs
     kind: str = "page"  # page | listing | paste | posts | file
+    max_item: int = 0  # the highest item id on the page (forum post ids)
     limit: int = 0  # the byte limit it was fetched under (0: the source's max page size)
     found: dict[str, int] = field(default_factory=dict)  # filled by the pipeline: id_type -> hits
 

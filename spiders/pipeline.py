@@ -99,7 +99,8 @@ class ScanPipeline:
                             status=status, watchlist_version=version,
                             http_status=item.http_status, content_type=item.content_type,
                             etag=item.etag, last_modified=item.last_modified,
-                            final=item.final and not item.truncated)
+                            final=item.final and not item.truncated,
+                            max_item=item.max_item)
         if not content_type_allowed(item.content_type, services.source):
             record.status = "skipped:content-type"
             tally.error("content_type")

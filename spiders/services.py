@@ -32,18 +32,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class CrawlTally:
-    pages: int = 0
-    bytes: int = 0
-    hits: int = 0
-    new_sightings: int = 0
+class CrawlTally(runs.RunStats):
+    """A run's counters, updated from the reactor and the scan thread."""
+
     skipped_same_bytes: int = 0
     not_modified: int = 0
     truncated: int = 0
     newnym: int = 0
     listed: int = 0  # items a listing linked to (pastes)
     new_items: int = 0  # of those, not seen before
-    errors: Counter = field(default_factory=Counter)  # kind -> count
+    errors: Counter = field(default_factory=Counter)  # error kind -> count
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def error(self, kind: str) -> None:
@@ -139,13 +137,9 @@ class CrawlServices:
         try:
             if self.storage is not None and self.run_id:
                 t = self.tally
-                errors = dict(t.errors)
                 if self.tor_error:
-                    errors["tor_unavailable"] = errors.get("tor_unavailable", 0) + 1
-                runs.finish_run(self.storage, self.run_id, runs.RunStats(
-                    pages=t.pages, bytes=t.bytes, hits=t.hits, new_sightings=t.new_sightings,
-                    errors=errors,
-                ), state=_run_state(reason), extra={
+                    t.error("tor_unavailable")
+                runs.finish_run(self.storage, self.run_id, t, state=_run_state(reason), extra={
                     "reason": reason, "not_modified": t.not_modified,
                     "same_bytes": t.skipped_same_bytes, "truncated": t.truncated,
                     "newnym": t.newnym, "direct": self.source.direct,

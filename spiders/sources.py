@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import stat
 import string
 import tempfile
 import tomllib
@@ -37,6 +36,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tomli_w
+
+from matchers.keys import secret_file_problem
 
 KINDS = ("paste_listing", "forum", "site", "url")
 SOURCES_FILE = "sources.toml"
@@ -677,18 +678,8 @@ def read_secret_file(name: str, path: Path) -> str:
     """The first line of a secret file that only its owner can read."""
     where = "options.password_file"
     path = path.expanduser()
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise _fail(name, where, f"secret file {path} does not exist") from None
-    except OSError as exc:
-        raise _fail(name, where, f"cannot read secret file {path} ({exc.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise _fail(name, where, f"secret file {path} is not a regular file")
-    if st.st_mode & 0o077:
-        raise _fail(name, where, f"secret file {path} has mode {stat.S_IMODE(st.st_mode):04o}: "
-                                 f"it must not be accessible by group or others "
-                                 f"(run `chmod 600 {path}`)")
+    if problem := secret_file_problem(path):
+        raise _fail(name, where, f"secret file {problem}")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -50,7 +50,6 @@ import re
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import threading
 import time
@@ -64,6 +63,9 @@ import stem
 import stem.connection
 from stem import Signal
 from stem.control import Controller
+
+from matchers.keys import secret_file_problem
+from storage.processes import alive, runs_with
 
 LOOPBACK = "127.0.0.1"
 CONNECT_TIMEOUT_S = 3.0  # one TCP connect / handshake; a dead port fails well within it
@@ -185,18 +187,8 @@ def parse_host_port(text: str, what: str = "address") -> tuple[str, int]:
 
 def read_password_file(path: Path, what: str = "tor.control_password_file") -> str:
     """The control password; refuses a file that group or others can read (like the key)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise TorConfigError(f"{what}: {path} does not exist") from None
-    except OSError as exc:
-        raise TorConfigError(f"{what}: cannot read {path} ({exc.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise TorConfigError(f"{what}: {path} is not a regular file")
-    if st.st_mode & 0o077:
-        raise TorConfigError(
-            f"{what}: {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must not be "
-            f"accessible by group or others (run `chmod 600 {path}`)")
+    if problem := secret_file_problem(path):
+        raise TorConfigError(f"{what}: {problem}")
     try:
         password = path.read_text(encoding="utf-8").strip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
@@ -1123,26 +1115,9 @@ def _last_problem(log_path: Path) -> str:
     return f" ({text[:200]})"
 
 
-def _alive(pid: int) -> bool:
-    """True for a running process; a zombie counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return fields[0] != b"Z"
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        return False
-
-
 def _is_our_tor(pid: int, torrc_path: Path) -> bool:
     """Is `pid` a live tor started with our torrc? Guards against pid reuse."""
-    if pid <= 0 or not _alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            argv = fh.read().split(b"\0")
-    except OSError:
-        return False
-    return os.fsencode(str(torrc_path)) in argv
+    return runs_with(pid, str(torrc_path))
 
 
 def _terminate(pid: int, grace_s: float) -> None:
@@ -1151,7 +1126,7 @@ def _terminate(pid: int, grace_s: float) -> None:
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         _reap(pid)
-        if not _alive(pid):
+        if not alive(pid):
             _reap(pid)
             return
         time.sleep(0.05)
@@ -1159,7 +1134,7 @@ def _terminate(pid: int, grace_s: float) -> None:
         os.kill(pid, signal.SIGKILL)
     for _ in range(100):
         _reap(pid)
-        if not _alive(pid):
+        if not alive(pid):
             break
         time.sleep(0.02)
 

@@ -33,6 +33,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from storage.errors import StorageUnavailable
+from storage.processes import alive, runs_with
 
 HOST = "127.0.0.1"  # never anything else: the embedded server has no authentication
 
@@ -226,26 +227,9 @@ def _answers(uri: str, timeout_s: float) -> bool:
         client.close()
 
 
-def _alive(pid: int) -> bool:
-    """True for a running process; a zombie counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return fields[0] != b"Z"
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        return False
-
-
 def _is_our_server(pid: int, data_path: Path) -> bool:
     """Is `pid` a SecantusDB server on `data_path`? Guards against pid reuse."""
-    if pid <= 0 or not _alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            argv = fh.read().split(b"\0")
-    except OSError:
-        return False
-    return b"secantus" in argv and os.fsencode(str(data_path)) in argv
+    return runs_with(pid, b"secantus", str(data_path))
 
 
 def _terminate(pid: int, grace_s: float) -> None:
@@ -253,7 +237,7 @@ def _terminate(pid: int, grace_s: float) -> None:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             _reap(pid)
             return
         _reap(pid)

@@ -29,6 +29,7 @@ class PageRecord:
     etag: str = ""  # validators for the next conditional GET
     last_modified: str = ""
     final: bool = False  # content will not change (a raw paste, a full thread page, a file)
+    max_item: int = 0  # the highest item id on the page (a forum's post ids), 0: none
 
 
 def upsert_pages(storage: Storage, pages: Iterable[PageRecord]) -> int:
@@ -89,4 +90,5 @@ def scanned_copy(storage: Storage, sha256: str, watchlist_version: int) -> dict 
 def under(storage: Storage, prefix: str) -> list[dict]:
     """Page records whose URL starts with `prefix` (an index range, not a regex)."""
     query = {"url": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}
-    return list(storage.db[schema.PAGES].find(query, {"_id": 0, "url": 1, "final": 1}))
+    fields = {"_id": 0, "url": 1, "final": 1, "max_item": 1}
+    return list(storage.db[schema.PAGES].find(query, fields))

@@ -74,6 +74,7 @@ class ForumSpider(SourceSpider):
         self.logging_in = False
         self.waiting: list[Request] = []  # requests that found us logged out, until login
         self.logins = 0
+        self.seen_post: dict[str, int] = {}  # thread URL -> highest post id of earlier runs
 
     def page_request(self, url: str, callback, **kwargs) -> Request:  # noqa: ANN001
         """Stamped with the login generation it was sent under."""
@@ -187,20 +188,29 @@ class ForumSpider(SourceSpider):
                                         board_page=page + 1)
 
     def resume_url(self, thread_url: str) -> str:
-        """The thread's first page not known to be full (the last one seen, at most)."""
-        known = pages.under(self.services.storage, thread_url)
-        known = [p for p in known if p["url"].split("?")[0] == thread_url.split("?")[0]]
+        """The thread's first page not known to be full (the last one seen, at most);
+        remembers the highest post id seen in the thread, to count new posts."""
+        thread = thread_url.split("?")[0]
+        known = [p for p in pages.under(self.services.storage, thread)
+                 if p["url"].split("?")[0] == thread]
+        self.seen_post[thread] = max((p.get("max_item") or 0 for p in known), default=0)
         if not known:
             return thread_url
-        last = max(known, key=lambda p: page_number(p["url"]))
-        return last["url"]
+        return max(known, key=lambda p: page_number(p["url"]))["url"]
 
     def parse_thread(self, response: Response) -> Iterator[Request | PageItem]:
         if (again := self.relogin_if_needed(response)) is not None:
             yield from again
             return
         following = self.next_links(response)
-        yield self.item(response, kind="posts", final=bool(following))
+        item = self.item(response, kind="posts", final=bool(following))
+        post_ids = [int(m) for m in re.findall(self.source.option("post_id").encode(),
+                                                response.body)]
+        if post_ids:
+            seen = self.seen_post.get(response.url.split("?")[0], 0)
+            self.services.tally_listing(len(post_ids), sum(1 for p in post_ids if p > seen))
+            item.max_item = max(post_ids)
+        yield item
         for url in following[:1]:
             yield self.page_request(url, self.parse_thread)
 

@@ -43,7 +43,9 @@ class SiteSpider(SourceSpider):
         pages = [u for u in links if not self._is_file(u)]
         if self.source.option("follow_files"):
             max_file = int(self.source.option("max_file_bytes") or 0)
-            for url in self.unseen(files):
+            new_files = self.unseen(files)
+            self.services.tally_listing(len(files), len(new_files))
+            for url in new_files:
                 yield self.page_request(url, self.parse_file, conditional=False,
                                         vahti_max_bytes=max_file or None)
         for url in self.unseen(pages):  # a link that turned out to be a file is final

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from storage.embedded import EmbeddedServer, _alive
+from storage.embedded import EmbeddedServer
+from storage.processes import alive
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def state(vahti) -> dict | None:
 def wait_gone(pid: int, timeout: float = 15) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.05)
     return False
@@ -55,7 +56,7 @@ def test_two_processes_share_one_server_and_the_last_stops_it(vahti_embedded):
         assert f":{a_info['port']}/" in status["storage"]["uri"]
         a.stdin.close()
         assert a.wait(timeout=30) == 0
-        assert _alive(a_info["pid"]), "server stopped while another process used it"
+        assert alive(a_info["pid"]), "server stopped while another process used it"
         assert vahti.run("status").returncode == 0
     finally:
         b.stdin.close()

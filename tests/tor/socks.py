@@ -12,25 +12,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-# Reply codes: RFC 1928, plus tor's extended errors (SocksPort flag ExtendedErrors).
-REPLIES = {
-    0x01: "general SOCKS server failure",
-    0x02: "connection not allowed by ruleset",
-    0x03: "network unreachable",
-    0x04: "host unreachable",
-    0x05: "connection refused",
-    0x06: "TTL expired",
-    0x07: "command not supported",
-    0x08: "address type not supported",
-    0xF0: "onion service descriptor can not be found",
-    0xF1: "onion service descriptor is invalid",
-    0xF2: "onion service introduction failed",
-    0xF3: "onion service rendezvous failed",
-    0xF4: "onion service missing client authorization",
-    0xF5: "onion service wrong client authorization",
-    0xF6: "onion service invalid address",
-    0xF7: "onion service introduction timed out",
-}
+from spiders.socks5 import REPLIES  # RFC 1928 codes and tor's extended errors
 
 
 class SocksError(OSError):

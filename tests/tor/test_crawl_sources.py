@@ -42,6 +42,7 @@ def test_forum_login_sessions_pages_and_incremental(vahti, tor_network, onion_fo
         first = crawl(vahti, "forum", expect=(1,))
         assert first["reason"] == "finished", first
         posts = [p for t in threads for p in t.posts]
+        assert first["new_items"] == len(posts)  # by post id
         assert_found_exactly(vahti, Planted.union(posts))
         assert forum.login_count >= 2 and forum.expired_sessions >= 1  # logged in again
 
@@ -54,6 +55,7 @@ def test_forum_login_sessions_pages_and_incremental(vahti, tor_network, onion_fo
         second = crawl(vahti, "forum", expect=(1,))
         assert second["reason"] == "finished", second
         assert f"/thread/{long_thread}" not in forum.served  # page 1 was full: final
+        assert second["new_items"] == 1
         assert_found_exactly(vahti, Planted.union(posts + [new]))
 
     written = everything_written(vahti, tmp_path / "dump")

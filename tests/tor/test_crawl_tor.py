@@ -235,3 +235,18 @@ def test_launch_mode_crawl_joins_the_network(vahti, tor_network, pastes, tmp_pat
     assert_found_exactly(vahti, planted)
     assert (vahti.home / "tor" / "data").is_dir()
     assert "not running" in vahti.run("tor", "status").stdout  # stopped after the crawl
+
+
+def test_url_source_and_conditional_get(vahti, tor_network, pastes, tmp_path):
+    site, url, cast, planted = pastes
+    prepare(vahti, tor_network, cast, tmp_path)
+    paste_id = site.paste_ids()[0]
+    add_source(vahti, "one", "url", f"{url}raw/{paste_id}")
+    first = crawl(vahti, "one")
+    assert first["pages"] == 1 and first["not_modified"] == 0
+    before = site.raw_not_modified.get(paste_id, 0)
+    second = crawl(vahti, "one", expect=(0,))
+    assert second["not_modified"] == 1 and second["pages"] == 0  # a 304: nothing to scan
+    assert site.raw_not_modified.get(paste_id, 0) == before + 1
+    page = stored(vahti, "pages", {"url": f"{url}raw/{paste_id}"})[0]
+    assert page["etag"] and page["last_modified"] and page["http_status"] == 200

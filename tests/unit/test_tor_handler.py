@@ -91,3 +91,56 @@ def test_socks_messages():
     assert reply_length(b"\x05\x00\x00\x01\x7f") == 10
     assert reply_length(b"\x05\x00\x00\x03\x04") == 11
     assert reply_length(b"\x05\x00") is None
+
+
+@pytest.fixture
+def tls_site(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate."""
+    import datetime as dt
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = b"secret-free over TLS"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_https_is_tls_over_the_socks_stream(tls_site):
+    with FakeSocks({HOST: tls_site}) as proxy:
+        url = f"https://{HOST}:{tls_site}/"
+        results = crawl([url], {"VAHTI_TOR_SOCKS": f"127.0.0.1:{proxy.port}"})
+    assert results[url] == {"status": 200, "bytes": 20, "flags": []}
+    assert [(r.atyp, r.host, r.port) for r in proxy.requests] == [(3, HOST, tls_site)]
