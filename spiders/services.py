@@ -41,6 +41,7 @@ class CrawlTally(runs.RunStats):
     newnym: int = 0
     listed: int = 0  # items a listing linked to (pastes)
     new_items: int = 0  # of those, not seen before
+    pipeline_s: float = 0.0  # time spent scanning and storing (the scan thread)
     errors: Counter = field(default_factory=Counter)  # error kind -> count
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -144,6 +145,7 @@ class CrawlServices:
                     "same_bytes": t.skipped_same_bytes, "truncated": t.truncated,
                     "newnym": t.newnym, "direct": self.source.direct,
                     "listed": t.listed, "new_items": t.new_items,
+                    "pipeline_s": round(t.pipeline_s, 3),
                     "isolation": self.source.isolation_group,
                 })
         finally:

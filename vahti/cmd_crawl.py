@@ -51,6 +51,7 @@ def run_crawl(cfg, name: str) -> dict:  # noqa: ANN001
         "new_sightings": t.new_sightings, "not_modified": t.not_modified,
         "same_bytes": t.skipped_same_bytes, "truncated": t.truncated, "newnym": t.newnym,
         "listed": t.listed, "new_items": t.new_items, "errors": dict(t.errors),
+        "pipeline_s": round(t.pipeline_s, 3),
         "via": "direct" if services.source.direct else "tor",
     }
 
