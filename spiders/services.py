@@ -95,7 +95,8 @@ class CrawlServices:
             region=self.cfg.get("matchers.phone_region"),
             customer_id_pattern=self.cfg.get("matchers.customer_id_pattern") or None,
         ))
-        self.run_id = runs.start_run(self.storage, self.source.name, "crawl")
+        self.run_id = runs.start_run(self.storage, self.source.name, "crawl",
+                                     self.crawler.settings.get("VAHTI_RUN_ID") or "")
         log.info("crawl of %s started (run %s, watchlist version %d, %d people)",
                  self.source.name, self.run_id, self.watchlist_version, index.n_people)
 

@@ -19,8 +19,9 @@ class RunStats:
     errors: dict[str, int] = field(default_factory=dict)  # error kind -> count
 
 
-def start_run(storage: Storage, source: str, kind: str) -> str:
-    run_id = uuid.uuid4().hex
+def start_run(storage: Storage, source: str, kind: str, run_id: str = "") -> str:
+    """Open a run record; `run_id` when the caller (the daemon) chose it."""
+    run_id = run_id or uuid.uuid4().hex
     storage.db[schema.RUNS].insert_one(
         {"run_id": run_id, "source": source, "kind": kind, "started": now(), "state": "running"}
     )

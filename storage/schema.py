@@ -18,6 +18,10 @@ PAGES = "pages"
 SIGHTINGS = "sightings"
 ALERTS = "alerts"
 RUNS = "runs"
+OUTBOX = "outbox"  # alert deliveries per channel: at least once, retried, dead-lettered
+LEASES = "leases"  # who runs a job now (several daemons on one database)
+JOB_COMMANDS = "job_commands"  # vahti jobs run/pause/resume/reload, for the daemon
+JOBS = "jobs"  # APScheduler's MongoDBJobStore
 META = "meta"
 
 META_ID = "meta"
@@ -62,6 +66,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
             IndexModel(
                 [("source", ASCENDING), ("first_seen", DESCENDING)], name="source_first_seen"
             ),
+            # sightings no alert has covered yet (see scheduler/alerting.py)
+            IndexModel([("alerted", ASCENDING), ("page_url", ASCENDING)], name="alerted_page"),
         ),
     ),
     CollectionSpec(
@@ -70,6 +76,18 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
             IndexModel([("alert_key", ASCENDING)], unique=True, name="alert_key_unique"),
             IndexModel([("created", DESCENDING)], name="created"),
         ),
+    ),
+    CollectionSpec(
+        OUTBOX,
+        (
+            IndexModel([("delivery_key", ASCENDING)], unique=True, name="delivery_key_unique"),
+            IndexModel([("state", ASCENDING), ("next_attempt", ASCENDING)], name="state_due"),
+        ),
+    ),
+    CollectionSpec(LEASES, ()),  # _id is the lease name
+    CollectionSpec(
+        JOB_COMMANDS,
+        (IndexModel([("state", ASCENDING), ("created", ASCENDING)], name="state_created"),),
     ),
     CollectionSpec(
         RUNS,

@@ -53,6 +53,7 @@ def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Si
                         "kind": s.kind,
                         "end": s.end,
                         "first_seen": seen,
+                        "alerted": False,  # until an alert covers it (or decides not to)
                     },
                     "$set": {"last_seen": seen, "page_sha256": s.page_sha256},
                     "$max": {"score": s.score},

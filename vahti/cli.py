@@ -23,8 +23,10 @@ from storage.dump import dump_all
 from storage.errors import StorageError
 from vahti import __version__
 from vahti.clictx import config_of, console
+from vahti.cmd_alerts import alerts_group
 from vahti.cmd_crawl import crawl
 from vahti.cmd_enroll import enroll, watchlist_group
+from vahti.cmd_jobs import jobs_group
 from vahti.cmd_scan import scan
 from vahti.cmd_sources import sources_group
 from vahti.cmd_tor import tor_group, tor_info, tor_line
@@ -187,6 +189,8 @@ cli.add_command(watchlist_group)
 cli.add_command(sources_group)
 cli.add_command(tor_group)
 cli.add_command(crawl)
+cli.add_command(alerts_group)
+cli.add_command(jobs_group)
 
 
 def main(argv: list[str] | None = None) -> int:

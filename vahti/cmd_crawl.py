@@ -24,7 +24,7 @@ from vahti.clictx import config_of, console
 from vahti.errors import VahtiError
 
 
-def run_crawl(cfg, name: str) -> dict:  # noqa: ANN001
+def run_crawl(cfg, name: str, run_id: str = "") -> dict:  # noqa: ANN001
     """Crawl one source in this process; returns the run's summary."""
     try:
         sources = load_sources(sources_path(cfg.home))
@@ -35,6 +35,7 @@ def run_crawl(cfg, name: str) -> dict:  # noqa: ANN001
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
     settings.set("VAHTI_HOME", str(cfg.home), priority="cmdline")
+    settings.set("VAHTI_RUN_ID", run_id, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # vahti's redacting logs
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider_class(sources[name], cfg))
@@ -59,14 +60,16 @@ def run_crawl(cfg, name: str) -> dict:  # noqa: ANN001
 @click.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="The run's summary as JSON.")
+@click.option("--run-id", default="", hidden=True,
+              help="Id for the run record (the daemon chooses it, to follow the child).")
 @click.pass_context
-def crawl(ctx: click.Context, name: str, as_json: bool) -> None:
+def crawl(ctx: click.Context, name: str, as_json: bool, run_id: str) -> None:
     """Crawl the source NAME now (through Tor unless the source is direct).
 
     Exit 0 when nobody was found, 1 when enrolled people were, 2 when the crawl
     could not run (Tor not usable: nothing was fetched).
     """
-    summary = run_crawl(config_of(ctx), name)
+    summary = run_crawl(config_of(ctx), name, run_id)
     if summary["reason"] == "tor_unavailable":
         raise VahtiError(f"crawl of {name} stopped before any request, Tor is not usable: "
                          f"{summary['tor_error']}")

@@ -54,6 +54,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "bootstrap_timeout_s": 90.0,
         "newnym_after": 3,  # consecutive 403/429/503 answers before a NEWNYM
     },
+    "alerts": {
+        # delivery from the outbox: at least once, retried with exponential backoff
+        "max_attempts": 8,  # then the delivery is dead-lettered
+        "backoff_base_s": 5.0,
+        "backoff_max_s": 3600.0,
+    },
+    "daemon": {
+        "lease_s": 60.0,  # a job's lease in the database; renewed while it runs
+        "poll_s": 2.0,  # how often the daemon looks for commands (jobs run/pause/...)
+        "stop_grace_s": 30.0,  # on SIGTERM: time for running crawls to checkpoint
+        "deliver_every_s": 10.0,  # outbox delivery pass
+    },
     "crawl": {
         # defaults for every source; sources.toml may override them per source
         "concurrency": 8,
@@ -64,6 +76,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "user_agent": "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0",
     },
 }
+
+# Sections holding named tables ([channels.NAME]) rather than settings: kept
+# as parsed in `Config.tables` and validated by the part that uses them.
+TABLE_SECTIONS = ("channels",)
 
 # Short environment names users already know; every other key is also
 # reachable as VAHTI_<SECTION>_<KEY>.
@@ -97,6 +113,8 @@ class Config:
     values: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # sections of named tables, read as they are (see TABLE_SECTIONS)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def get(self, dotted: str) -> Any:
         return self.values[dotted]
@@ -196,6 +214,12 @@ def _apply_file(cfg: Config) -> None:
         # tomllib's message names line and column, never a value
         raise VahtiError(f"{path}: not valid TOML ({exc})") from None
     for section, keys in data.items():
+        if section in TABLE_SECTIONS:
+            if isinstance(keys, dict):
+                cfg.tables[section] = keys
+            else:
+                cfg.warnings.append(f"{path}: [{section}] must be a table; ignored")
+            continue
         if section not in DEFAULTS or not isinstance(keys, dict):
             cfg.warnings.append(f"{path}: unknown section [{section}] ignored")
             continue
