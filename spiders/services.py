@@ -77,6 +77,7 @@ class CrawlServices:
         sources = load_sources(sources_path(cfg.home))
         if name not in sources:
             raise NotConfigured(f"no source named {name!r} in {sources_path(cfg.home)}")
+        _no_suffix_list_download()
         services = cls(crawler, cfg, sources[name])
         crawler.vahti = services
         crawler.signals.connect(services.spider_closed, signal=signals.spider_closed)
@@ -166,3 +167,13 @@ def _redact_scrapy_logs() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def _no_suffix_list_download() -> None:
+    """Scrapy's cookie middleware must not fetch the public-suffix list (a request
+    outside Tor): its tldextract instance gets no URLs, whatever the import order."""
+    from scrapy.downloadermiddlewares import cookies
+
+    splitter = getattr(cookies, "_split_domain", None)
+    if splitter is not None and getattr(splitter, "suffix_list_urls", ()):
+        splitter.suffix_list_urls = ()

@@ -4,6 +4,7 @@ enrolled synthetic people, and what the crawl stored."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,19 @@ class Cast:
         return values
 
 
+DNS_AUDIT = Path(__file__).resolve().parent.parent / "support" / "dns_audit"
+LOOPBACK_NAMES = {"127.0.0.1", "localhost"}
+
+
 def prepare(vahti, tor_network, cast: Cast, tmp_path: Path) -> None:
-    """init + enroll, and this tor as an external one (VAHTI_TOR_SOCKS/CONTROL)."""
+    """init + enroll, and this tor as an external one (VAHTI_TOR_SOCKS/CONTROL).
+
+    Every vahti process of the test records the names it resolves (an audit hook,
+    `tests/support/dns_audit`); `crawl()` fails on any name but loopback's."""
     vahti.env["VAHTI_TOR_SOCKS"] = f"127.0.0.1:{tor_network.socks_port}"
     vahti.env["VAHTI_TOR_CONTROL"] = f"127.0.0.1:{tor_network.control_port}"
+    vahti.env["PYTHONPATH"] = os.pathsep.join([str(DNS_AUDIT), vahti.env["PYTHONPATH"]])
+    vahti.env["VAHTI_TEST_DNS_LOG"] = str(tmp_path / "dns.log")
     assert vahti.run("init").returncode == 0
     register = tmp_path / "register.csv"
     register.write_text(register_csv(cast.enrolled))
@@ -56,7 +66,15 @@ def crawl(vahti, name: str, *, expect: tuple[int, ...] = (0, 1), timeout: float 
     result = vahti.run("crawl", name, "--json", timeout=timeout)
     assert result.returncode in expect, (result.returncode, result.stderr[-3000:])
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert resolved_names(vahti) <= LOOPBACK_NAMES, resolved_names(vahti)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def resolved_names(vahti) -> set[str]:
+    """Every host name a vahti process of this test asked a resolver about."""
+    log = Path(vahti.env.get("VAHTI_TEST_DNS_LOG", "/nonexistent"))
+    lines = log.read_text().splitlines() if log.exists() else []
+    return {line.split(" ", 1)[1] for line in lines if " " in line}
 
 
 def stored(vahti, collection: str, query: dict | None = None) -> list[dict]:

@@ -8,6 +8,7 @@ any other way would fail here.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -144,3 +145,13 @@ def test_https_is_tls_over_the_socks_stream(tls_site):
         results = crawl([url], {"VAHTI_TOR_SOCKS": f"127.0.0.1:{proxy.port}"})
     assert results[url] == {"status": 200, "bytes": 20, "flags": []}
     assert [(r.atyp, r.host, r.port) for r in proxy.requests] == [(3, HOST, tls_site)]
+
+
+def test_scrapy_cookies_never_download_the_public_suffix_list():
+    """tldextract would fetch it from the internet (outside Tor) on first use."""
+    code = ("import spiders; from scrapy.downloadermiddlewares import cookies; "
+            "print(cookies._split_domain.suffix_list_urls)")
+    env = {k: v for k, v in os.environ.items() if k != "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.stdout.strip() == "()", out.stderr
