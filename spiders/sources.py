@@ -107,6 +107,16 @@ KIND_OPTIONS: dict[str, dict[str, Any]] = {
     "url": {},
 }
 
+# options every kind takes: source health (see scheduler/health.py)
+COMMON_OPTIONS: dict[str, Any] = {
+    # a register ref planted on this source, with the reserved prefix CANARY-
+    "canary": "",
+    # duration like "1d": no sighting of the canary for longer means the source is unhealthy
+    "canary_within": "",
+}
+CANARY_PREFIX = "CANARY-"
+MAX_CANARY_LENGTH = 200  # a register ref's longest
+
 # options that are regular expressions, and how many groups each needs
 REGEX_OPTIONS: dict[str, int] = {
     "paste_link": 1, "logged_out_marker": 0, "board_link": 0, "thread_link": 0, "post_id": 1,
@@ -144,7 +154,8 @@ FILE_HEADER = """\
 #   enabled, direct (fetch without Tor: only when set to true here), concurrency,
 #   delay_s, isolation (Tor stream-isolation group; default the name), max_page_bytes,
 #   content_types, time_limit_s, expect_new_within ("1d": new pages expected that often)
-# and kind-specific options under [sources.NAME.options].
+# and kind-specific options under [sources.NAME.options]; every kind also takes
+# canary = "CANARY-..." (a register ref planted there) and canary_within = "1d".
 # Unset limits come from config.toml [crawl].
 #
 # Never put a password, username, token or cookie here: a forum's options name the
@@ -277,10 +288,34 @@ def refuse_credential_key(name: str, key: str, where: str = "") -> None:
         raise _fail(name, f"{where}{key}", CREDENTIALS_GO)
 
 
+def options_schema(kind: str) -> dict[str, Any]:
+    """The options a kind takes (its own and the common ones), with their defaults."""
+    return {**COMMON_OPTIONS, **KIND_OPTIONS[kind]}
+
+
+def _check_canary(name: str, get: Any) -> None:
+    canary, within = get("canary"), get("canary_within")
+    if canary and (not canary.startswith(CANARY_PREFIX) or len(canary) == len(CANARY_PREFIX)
+                   or len(canary) > MAX_CANARY_LENGTH or canary != canary.strip()):
+        raise _fail(name, "options.canary", f"a register ref starting with {CANARY_PREFIX}, "
+                                            f"like {CANARY_PREFIX}1 (at most "
+                                            f"{MAX_CANARY_LENGTH} characters)")
+    if canary and not within:
+        raise _fail(name, "options.canary_within",
+                    "a canary needs the duration within which it must be seen, like \"1d\"")
+    if within:
+        if not canary:
+            raise _fail(name, "options.canary_within", "set, but options.canary is empty")
+        try:
+            parse_duration(within)
+        except SourcesError as exc:
+            raise _fail(name, "options.canary_within", str(exc)) from None
+
+
 def _check_options(name: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(options, Mapping):
         raise _fail(name, "options", "must be a table")
-    schema = KIND_OPTIONS[kind]
+    schema = options_schema(kind)
     out: dict[str, Any] = {}
     for key, value in options.items():
         refuse_credential_key(name, str(key), "options.")
@@ -311,6 +346,7 @@ def _check_options(name: str, kind: str, options: Mapping[str, Any]) -> dict[str
             out["file_extensions"] = tuple(e.lower() for e in out["file_extensions"])
     if kind == "forum":
         _check_forum_login(name, get)
+    _check_canary(name, get)
     return out
 
 
@@ -440,7 +476,7 @@ class Source:
 
     def option(self, key: str) -> Any:
         """The option's value, or the kind's default; KeyError for an option of another kind."""
-        schema = KIND_OPTIONS[self.kind]
+        schema = options_schema(self.kind)
         if key not in schema:
             raise KeyError(f"source {self.name}: kind {self.kind} has no option {key!r}")
         return self.options.get(key, schema[key])
@@ -721,7 +757,7 @@ def parse_option(kind: str, assignment: str) -> tuple[str, Any]:
         raise SourcesError("--option: expected KEY=VALUE")
     if key not in CREDENTIAL_POINTERS and CREDENTIAL_KEY_RE.search(key):
         raise SourcesError(f"--option {key}: {CREDENTIALS_GO}")
-    schema = KIND_OPTIONS[kind]
+    schema = options_schema(kind)
     if key not in schema:
         known = ", ".join(sorted(schema)) or "none"
         raise SourcesError(f"--option {key}: unknown option for kind {kind} (known: {known})")

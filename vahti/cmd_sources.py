@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from spiders.sources import (
     sources_path,
 )
 from vahti.clictx import config_of, console
+from vahti.config import Config
 from vahti.errors import VahtiError
 
 log = logging.getLogger("vahti.sources")
@@ -214,10 +216,15 @@ class CheckRow:
     transport: str
     problems: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    source: Source | None = field(default=None, repr=False)  # None: the definition is bad
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.extra.get("health") or {}).get("unhealthy", False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "enabled": self.enabled,
@@ -232,7 +239,43 @@ def _definition_cell(row: CheckRow) -> str:
     return "[red]" + "\n".join(p.removeprefix(prefix) for p in row.problems) + "[/red]"
 
 
-# (header, cell) per column of the check table; a source-health column goes here.
+def _health_of(row: CheckRow) -> dict[str, Any] | None:
+    return row.extra.get("health")
+
+
+def _age(when: str | None) -> str:
+    if not when:
+        return "[dim]never[/dim]"
+    from scheduler.health import format_age
+
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(when)).total_seconds()
+    return f"{format_age(seconds)} ago" if seconds >= 0 else when[:16].replace("T", " ")
+
+
+def _last_run_cell(row: CheckRow) -> str:
+    health = _health_of(row) or {}
+    if not health.get("last_run"):
+        return "[dim]never[/dim]"
+    state = "running" if health["running"] else health["last_run_state"]
+    return f"{_age(health['last_run'])} ({state})"
+
+
+def _errors_cell(row: CheckRow) -> str:
+    health = _health_of(row) or {}
+    errors = health.get("errors") or {}
+    if not errors:
+        return "none" if health.get("runs_counted") else "-"
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(errors.items()))
+
+
+def _health_cell(row: CheckRow) -> str:
+    health = _health_of(row) or {}
+    verdict = health.get("verdict", "-")
+    colour = ("red" if health.get("unhealthy") else "green" if verdict == "ok" else "dim")
+    return f"[{colour}]{verdict}[/{colour}]"
+
+
+# (header, cell) per column of the check table: the definitions
 CHECK_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
     ("source", lambda r: r.name),
     ("kind", lambda r: r.kind),
@@ -240,6 +283,25 @@ CHECK_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
     ("transport", lambda r: r.transport),
     ("definition", _definition_cell),
 ]
+# ... and of the health table below it, for the sources whose runs could be read
+# (one table of both would fold every cell on an 80-column terminal)
+HEALTH_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
+    ("source", lambda r: r.name),
+    ("last run", _last_run_cell),
+    ("last success", lambda r: _age((_health_of(r) or {}).get("last_success"))),
+    ("last new item", lambda r: _age((_health_of(r) or {}).get("last_new"))),
+    ("errors, last runs", _errors_cell),
+    ("health", _health_cell),
+]
+
+
+def _table(columns: list[tuple[str, Callable[[CheckRow], str]]], rows: list[CheckRow]) -> Table:
+    table = Table()
+    for header, _ in columns:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(cell(row) for _, cell in columns))
+    return table
 
 
 def check_rows(path: Path, environ: dict[str, str] | None = None) -> list[CheckRow]:
@@ -253,36 +315,77 @@ def check_rows(path: Path, environ: dict[str, str] | None = None) -> list[CheckR
             rows.append(CheckRow(name, "?", None, "?", [read.problems[name]]))
             continue
         rows.append(CheckRow(name, source.kind, source.enabled, _transport(source),
-                             check_source(source, environ)))
+                             check_source(source, environ), source=source))
     return rows
+
+
+def add_health(cfg: Config, rows: list[CheckRow], now: datetime | None = None) -> str:
+    """Put each valid source's health (from the run history) into its row's `extra`.
+
+    Returns "" or, when the database cannot be read, a warning: the rows are left as
+    definitions only.
+    """
+    sources = [row.source for row in rows if row.source is not None]
+    if not sources:
+        return ""
+    from scheduler.health import evaluate
+    from storage.errors import StorageError
+    from vahti.wiring import open_db
+
+    try:
+        with open_db(cfg) as storage:
+            healths = evaluate(storage, sources, now or datetime.now(UTC))
+    except (StorageError, OSError) as exc:
+        return f"source health not checked, the database cannot be read: {exc}"
+    by_name = {h.source: h for h in healths}
+    for row in rows:
+        if row.name in by_name:
+            row.extra["health"] = by_name[row.name].to_dict()
+    return ""
 
 
 @sources_group.command("check")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def sources_check(ctx: click.Context, as_json: bool) -> None:
-    """Validate every source; exit 1 when any has a problem."""
+    """Validate every source and judge its health from its runs; exit 1 when any source
+    has a problem or is unhealthy (failing, stale, canary missing)."""
     path = _path(ctx)
     with _as_vahti_errors():
         rows = check_rows(path)
+    warning = add_health(config_of(ctx), rows)
+    if warning:
+        log.warning("%s", warning)
     ok = all(row.ok for row in rows)
+    healthy = all(row.healthy for row in rows)
     if as_json:
-        click.echo(json.dumps({"path": str(path), "ok": ok,
+        click.echo(json.dumps({"path": str(path), "ok": ok and healthy,
+                               "definitions_ok": ok, "healthy": healthy,
+                               "health_checked": not warning and bool(rows),
                                "sources": [row.to_dict() for row in rows]}, indent=2))
     elif not rows:
         click.echo(f"no sources in {path}")
     else:
-        table = Table()
-        for header, _ in CHECK_COLUMNS:
-            table.add_column(header, overflow="fold")
-        for row in rows:
-            table.add_row(*(cell(row) for _, cell in CHECK_COLUMNS))
-        console().print(table)
+        console().print(_table(CHECK_COLUMNS, rows))
+        judged = [row for row in rows if _health_of(row) is not None]
+        if judged:
+            console().print(_table(HEALTH_COLUMNS, judged))
+            for row in judged:
+                health = _health_of(row) or {}
+                if health["verdict"] != "ok":
+                    click.echo(f"{row.name}: {health['verdict']}: {health['reason']}")
         bad = sum(not row.ok for row in rows)
+        unhealthy = sum(not row.healthy for row in rows)
+        words = [f"{bad} with problems"] if bad else []
+        words += [f"{unhealthy} unhealthy"] if unhealthy else []
         click.echo(f"{len(rows)} source{'s' if len(rows) != 1 else ''}, "
-                   + (f"{bad} with problems" if bad else "all ok"))
+                   + (", ".join(words) if words else "all ok"))
     for row in rows:
         for problem in row.problems:
             log.info("check: %s", problem)
-    if not ok:
+        health = _health_of(row)
+        if health and health["unhealthy"]:
+            log.info("check: source %s is %s: %s", row.name, health["verdict"],
+                     health["reason"])
+    if not (ok and healthy):
         sys.exit(1)

@@ -1,0 +1,150 @@
+"""Raising alerts from sightings (and for source health), idempotently.
+
+A sighting alert says: on this page, these of the controller's people (by their
+pseudonymous refs) turned up for the first time. It holds only `alert_key`,
+`kind`, `created`, `source`, `url`, `page_sha256`, `counts` (identifier hits per
+id_type), `fragment_scores` (per ref the best record-fragment score), `persons`,
+`refs` and `first_seen`: never an identifier, a name or page text.
+
+Writes go alert (upsert on its key) -> outbox rows (upsert on delivery key) ->
+sightings marked `alerted`. The key is a hash of the page URL and the sightings'
+occurrence keys, so a pass that dies anywhere is simply run again: it computes the
+same key, writes nothing twice and finishes the job (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from scheduler.channels.config import as_channels
+from scheduler.channels.message import plain
+from scheduler.delivery import enqueue_deliveries
+from storage import alerts as alerts_repo
+from storage.clock import now as clock_now
+from storage.connection import Storage
+
+log = logging.getLogger("vahti.alerts")
+
+CANARY_PREFIX = "CANARY-"  # canaries are health signals, never person alerts
+ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
+                "fragment_scores", "persons", "refs", "first_seen")
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:40]
+
+
+def occurrence_key(sighting: dict[str, Any]) -> str:
+    return json.dumps([sighting["page_url"], sighting["ref"], sighting["id_type"],
+                       sighting["start"]], ensure_ascii=False, separators=(",", ":"))
+
+
+def sighting_alert_key(page_url: str, sightings: Iterable[dict[str, Any]]) -> str:
+    """Deterministic: the page and the sorted occurrence keys the alert covers."""
+    occurrences = sorted(occurrence_key(s) for s in sightings)
+    return "s-" + _digest("sighting", page_url, *occurrences)
+
+
+def health_alert_key(source: str, problem: str, bucket: str) -> str:
+    return "h-" + _digest("health", source, problem, bucket)
+
+
+def build_sighting_alert(page_url: str, sightings: list[dict[str, Any]],
+                         now: datetime) -> dict[str, Any]:
+    """The alert for these sightings of one page (the persons new on it)."""
+    counts: dict[str, int] = {}
+    best: dict[str, float] = {}
+    for s in sightings:
+        if s.get("kind") == "fragment" or s.get("id_type") == "fragment":
+            best[s["ref"]] = max(best.get(s["ref"], 0.0), float(s.get("score") or 0.0))
+        else:
+            counts[s["id_type"]] = counts.get(s["id_type"], 0) + 1
+    latest = max(sightings, key=lambda s: (_ts(s.get("last_seen")), occurrence_key(s)))
+    refs = sorted({s["ref"] for s in sightings})
+    firsts = [_ts(s["first_seen"]) for s in sightings if s.get("first_seen")]
+    return {
+        "alert_key": sighting_alert_key(page_url, sightings),
+        "kind": "sighting",
+        "created": now,
+        "source": str(latest.get("source", "")),
+        "url": page_url,
+        "page_sha256": str(latest.get("page_sha256", "")),
+        "counts": dict(sorted(counts.items())),
+        "fragment_scores": [{"ref": r, "score": round(best[r], 4)} for r in sorted(best)],
+        "persons": len(refs),
+        "refs": refs,
+        "first_seen": min(firsts) if firsts else now,
+    }
+
+
+def _ts(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def raise_sighting_alerts(storage: Storage, channels: Any, now: datetime | None = None
+                          ) -> list[dict[str, Any]]:
+    """One pass: one alert per page for the persons new on it; returns those alerts.
+
+    `channels`: parsed channels (`parse_channels(cfg.tables.get("channels", {}))`) or
+    the raw tables. Canary refs (CANARY-...) are left untouched for the canary check.
+    """
+    chans = as_channels(channels)
+    now = now or clock_now()
+    by_page: dict[str, list[dict[str, Any]]] = {}
+    for s in alerts_repo.unalerted_sightings(storage, skip_ref_prefix=CANARY_PREFIX):
+        by_page.setdefault(s["page_url"], []).append(s)
+    raised: list[dict[str, Any]] = []
+    for page_url in sorted(by_page):
+        group = by_page[page_url]
+        seen_before = alerts_repo.alerted_refs_on_page(storage, page_url)
+        new = [s for s in group if s["ref"] not in seen_before]
+        if new:
+            alert, created = alerts_repo.upsert_alert(
+                storage, build_sighting_alert(page_url, new, now))
+            enqueue_deliveries(storage, chans, alert, now)
+            raised.append(alert)
+            log.info("alert %s: %d persons on a page of source %s%s", alert["alert_key"],
+                     alert["persons"], alert["source"], "" if created else " (re-raised)")
+        alerts_repo.mark_sightings_alerted(storage, (s["_id"] for s in group))
+    return raised
+
+
+def raise_health_alert(storage: Storage, channels: Any, *, source: str, problem: str,
+                       since: datetime | None, details: dict,
+                       now: datetime | None = None) -> bool:
+    """A source-health or canary alert; returns whether it is new.
+
+    The key is hash(source, problem, `since` or the UTC day), so an ongoing problem
+    alerts once (per day when `since` is not known), not on every run. `details`
+    must hold counts, states and times only, never page text.
+    """
+    chans = as_channels(channels)
+    now = now or clock_now()
+    # whole seconds: a `since` read back from the database has lost its microseconds
+    bucket = (_ts(since).astimezone(UTC).replace(microsecond=0).isoformat() if since
+              else now.astimezone(UTC).date().isoformat())
+    alert = {
+        "alert_key": health_alert_key(source, problem, bucket),
+        "kind": "health",
+        "created": now,
+        "source": source,
+        "problem": problem,
+        "since": since,
+        "details": plain(dict(details or {})),
+    }
+    stored, created = alerts_repo.upsert_alert(storage, alert)
+    enqueue_deliveries(storage, chans, stored, now)  # also after a crash before this step
+    if created:
+        log.info("health alert %s: source %s: %s", stored["alert_key"], source, problem)
+    return created
