@@ -23,6 +23,9 @@ from storage.embedded import EmbeddedServer
 
 REPO = Path(__file__).resolve().parent.parent
 
+# `webhook` and `smtp_server`: loopback receivers for the alert channels
+pytest_plugins = ["tests.support.receivers"]
+
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

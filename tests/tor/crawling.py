@@ -70,11 +70,13 @@ def crawl(vahti, name: str, *, expect: tuple[int, ...] = (0, 1), timeout: float 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def resolved_names(vahti) -> set[str]:
-    """Every host name a vahti process of this test asked a resolver about."""
+def resolved_names(vahti, command: str = "crawl") -> set[str]:
+    """Every host name the `vahti COMMAND` processes of this test asked a resolver
+    about (alert channels may resolve their mail server; crawls resolve nothing)."""
     log = Path(vahti.env.get("VAHTI_TEST_DNS_LOG", "/nonexistent"))
     lines = log.read_text().splitlines() if log.exists() else []
-    return {line.split(" ", 1)[1] for line in lines if " " in line}
+    return {parts[1] for parts in (line.split(" ") for line in lines)
+            if len(parts) >= 3 and parts[2] == command}
 
 
 def stored(vahti, collection: str, query: dict | None = None) -> list[dict]:

@@ -2,7 +2,8 @@
 
 Records every host name the process asks a resolver about (Python's audit
 events for getaddrinfo, gethostbyname, gethostbyname_ex) in the file named by
-VAHTI_TEST_DNS_LOG, one a line. The no-local-DNS test runs a crawl with it.
+VAHTI_TEST_DNS_LOG, one a line with the vahti subcommand that asked ("crawl",
+"daemon", ...). The crawl tests run every vahti process with it.
 """
 
 import os
@@ -18,8 +19,9 @@ def _hook(event, args):
         host = args[0]
         if isinstance(host, bytes):
             host = host.decode("ascii", "replace")
+        command = sys.argv[1] if len(sys.argv) > 1 else "-"
         with open(_LOG, "a") as fh:
-            fh.write(f"{event} {host}\n")
+            fh.write(f"{event} {host} {command}\n")
 
 
 if _LOG:
