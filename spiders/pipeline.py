@@ -66,7 +66,16 @@ class ScanPipeline:
         return self.crawler.vahti
 
     def open_spider(self) -> None:
+        from twisted.internet import reactor  # the one Scrapy installed
+
         self._pool.start()
+        # an unclean shutdown (a second SIGTERM) skips close_spider: the pool's
+        # threads would then keep the process alive
+        reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
+
+    def _stop_pool(self) -> None:
+        if not self._pool.joined:  # stopping twice raises in Twisted
+            self._pool.stop()
 
     async def close_spider(self) -> None:
         from twisted.internet import reactor  # the one Scrapy installed
@@ -74,7 +83,7 @@ class ScanPipeline:
         try:
             await maybe_deferred_to_future(deferToThreadPool(reactor, self._pool, self._flush))
         finally:
-            self._pool.stop()
+            self._stop_pool()
 
     async def process_item(self, item: PageItem) -> PageItem:
         if not isinstance(item, PageItem):

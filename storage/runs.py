@@ -46,3 +46,23 @@ def get_run(storage: Storage, run_id: str) -> dict | None:
 def latest_runs(storage: Storage, source: str, limit: int = 10) -> list[dict]:
     cursor = storage.db[schema.RUNS].find({"source": source}, {"_id": 0})
     return list(cursor.sort("started", -1).limit(limit))
+
+
+def record_run_end(storage: Storage, run_id: str, source: str, *, state: str | None = None,
+                   reason: str | None = None, **fields: object) -> None:
+    """What the daemon saw of a crawl it ran: exit code, its own verdict when the
+    crawl could not give one (killed at its time limit, died), who ran it and
+    for which fire. Creates the run record when the crawl died before writing it."""
+    when = now()
+    update: dict = {**fields, "supervised_end": when}
+    if state is not None:
+        update["state"] = state
+        update["finished"] = when
+    if reason is not None:
+        update["reason"] = reason
+    storage.db[schema.RUNS].update_one(
+        {"run_id": run_id},
+        {"$set": update,
+         "$setOnInsert": {"source": source, "kind": "crawl", "started": when}},
+        upsert=True,
+    )

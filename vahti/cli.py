@@ -26,7 +26,7 @@ from vahti.clictx import config_of, console
 from vahti.cmd_alerts import alerts_group
 from vahti.cmd_crawl import crawl
 from vahti.cmd_enroll import enroll, watchlist_group
-from vahti.cmd_jobs import jobs_group
+from vahti.cmd_jobs import daemon, jobs_group
 from vahti.cmd_scan import scan
 from vahti.cmd_sources import sources_group
 from vahti.cmd_tor import tor_group, tor_info, tor_line
@@ -191,6 +191,7 @@ cli.add_command(tor_group)
 cli.add_command(crawl)
 cli.add_command(alerts_group)
 cli.add_command(jobs_group)
+cli.add_command(daemon)
 
 
 def main(argv: list[str] | None = None) -> int:
