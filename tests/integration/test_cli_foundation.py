@@ -27,7 +27,8 @@ def test_init_creates_home_config_key_and_binds_key(vahti):
     assert status["storage"]["key_id"] == key_id
     assert status["storage"]["mode"] == "external"
     assert set(status["storage"]["counts"]) == {
-        "watchlist", "sources", "pages", "sightings", "alerts", "runs"}
+        "watchlist", "sources", "pages", "sightings", "alerts", "outbox", "leases",
+        "job_commands", "runs"}
 
 
 def test_init_twice_keeps_the_key(vahti):

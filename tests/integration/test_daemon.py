@@ -328,6 +328,9 @@ def test_sigterm_during_a_crawl_then_restart_resumes_it(vahti, st, tmp_path):
     cast = Cast.make(seed=613)
     planted = plant_paste_texts(cast.enrolled[:12], cast.decoys, cast.rng, texts=12)
     prepare(vahti, tmp_path, cast)
+    siem = tmp_path / "alerts.jsonl"  # a stdout-type channel into a file: what a SIEM gets
+    with open(vahti.home / "config.toml", "a") as fh:
+        fh.write(f'\n[channels.siem]\ntype = "stdout"\npath = "{siem}"\n')
     with PasteSite(seed=613, slow_ms=600) as site:
         for item in planted:
             site.add_paste(item.text)
@@ -354,6 +357,13 @@ def test_sigterm_during_a_crawl_then_restart_resumes_it(vahti, st, tmp_path):
         assert stored_sightings(st, "slow") == {
             url: found for url, found in scanned_reference(vahti, site, tmp_path).items()
             if found}
+    # no duplicate alert across the stop: one per page, each delivered once
+    alerts = list(st.db[schema.ALERTS].find({"kind": "sighting"}))
+    pages = [a["url"] for a in alerts]
+    assert pages and len(pages) == len(set(pages))
+    assert set().union(*(a["refs"] for a in alerts)) == Planted.union(planted).refs
+    delivered = [json.loads(line)["alert_key"] for line in siem.read_text().splitlines()]
+    assert sorted(delivered) == sorted(a["alert_key"] for a in alerts)
 
 
 def test_kill_9_of_the_daemon_loses_nothing(vahti, st, tmp_path):
