@@ -439,8 +439,11 @@ class Daemon:
             exit_code=returncode, daemon=self.owner, fire=fire, trigger=trigger,
             **({"stopped_by": terminated} if terminated else {}))
         final = state or child_state or "unknown"
-        if state == "failed" and err_tail:
-            log.warning("crawl of %s (run %s): %s", source.name, run_id, err_tail[-1][:300])
+        # only the crawl's own error lines ("vahti: ..."): they passed its redacting log
+        # filter; anything else a child wrote to stderr is not repeated into our log
+        own = [line for line in err_tail if line.startswith("vahti: ")]
+        if state == "failed" and own:
+            log.warning("crawl of %s (run %s): %s", source.name, run_id, own[-1][:300])
         return Outcome(final, reason or (run or {}).get("reason"), returncode, summary,
                        stopped=terminated == "daemon stop" and final != "done")
 
