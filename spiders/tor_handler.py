@@ -34,6 +34,7 @@ from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
 from spiders.socks5 import Socks5ClientEndpoint
+from spiders.torctl import TorConfigError, parse_host_port
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,6 @@ class TorRoute:
     @property
     def password(self) -> str:
         return f"nym{self.epoch}"
-
-
-def parse_host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.strip().rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise TorRouteError(f"VAHTI_TOR_SOCKS must be HOST:PORT, got {value!r}")
-    return host, int(port)
 
 
 @implementer(IAgentEndpointFactory)
@@ -128,7 +121,10 @@ class TorDownloadHandler(HTTP11DownloadHandler):
             if not socks:
                 raise TorRouteError("not fetched: no Tor SOCKS address (VAHTI_TOR_SOCKS); "
                                     "nothing falls back to direct")
-            host, port = parse_host_port(socks)
+            try:
+                host, port = parse_host_port(socks, "VAHTI_TOR_SOCKS")
+            except TorConfigError as exc:
+                raise TorRouteError(f"not fetched: {exc}") from None
             self._route = TorRoute(host, port, self._isolation)
         return self._route
 

@@ -52,12 +52,7 @@ def upsert_pages(storage: Storage, pages: Iterable[PageRecord]) -> int:
 
 def scanned_with(storage: Storage, sha256: str, watchlist_version: int) -> bool:
     """Was a page with these bytes already scanned against this watchlist?"""
-    return (
-        storage.db[schema.PAGES].find_one(
-            {"sha256": sha256, "watchlist_version": watchlist_version}, {"_id": 1}
-        )
-        is not None
-    )
+    return scanned_copy(storage, sha256, watchlist_version) is not None
 
 
 def page(storage: Storage, url: str) -> dict | None:
@@ -73,12 +68,9 @@ def final_urls(storage: Storage, urls: Iterable[str]) -> set[str]:
     return {doc["url"] for doc in found}
 
 
-def touch(storage: Storage, url: str, watchlist_version: int | None = None) -> None:
-    """A page seen again unchanged (304, or the same bytes)."""
-    fields: dict = {"last_seen": now()}
-    if watchlist_version is not None:
-        fields["watchlist_version"] = watchlist_version
-    storage.db[schema.PAGES].update_one({"url": url}, {"$set": fields})
+def touch(storage: Storage, url: str) -> None:
+    """A page seen again unchanged (a 304 to a conditional GET)."""
+    storage.db[schema.PAGES].update_one({"url": url}, {"$set": {"last_seen": now()}})
 
 
 def scanned_copy(storage: Storage, sha256: str, watchlist_version: int) -> dict | None:

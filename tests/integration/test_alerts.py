@@ -23,7 +23,14 @@ from storage.connection import StorageSettings, open_storage
 from storage.outbox import RetryPolicy
 from storage.sightings import Sighting, record_sightings
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.support.receivers import HOOK_SECRET, SMTP_PASSWORD, SMTP_USER, free_port
+from tests.support.receivers import (
+    HOOK_SECRET,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    free_port,
+    mail_channel,
+    secret_file,
+)
 from tests.synthetic import make_people
 
 pytestmark = pytest.mark.integration
@@ -228,22 +235,10 @@ def test_webhook_gets_one_signed_request_per_alert(vahti, webhook):
 
 def test_smtp_with_starttls_gets_one_email(vahti, smtp_server, tmp_path):
     port, cert, mailbox = smtp_server
-    password_file = tmp_path / "smtp.pw"
-    password_file.write_text(SMTP_PASSWORD + "\n")
-    password_file.chmod(0o600)
-    write_config(vahti, f"""
-[channels.mail]
-type = "email"
-host = "127.0.0.1"
-port = {port}
-security = "starttls"
-ca_file = "{cert}"
-username_env = "SMTP_USER"
-password_file = "{password_file}"
-from = "vahti@example.org"
-to = ["soc@example.org", "dpo@example.org"]
-timeout_s = 10.0
-""")
+    password_file = secret_file(tmp_path / "smtp.pw", SMTP_PASSWORD)
+    write_config(vahti, mail_channel(port, cert, f'password_file = "{password_file}"',
+                                     to=("soc@example.org", "dpo@example.org"),
+                                     extra="timeout_s = 10.0\n"))
     env = {"SMTP_USER": SMTP_USER}
     with runner_storage(vahti) as db:
         record_sightings(db, [seen(PAGE_A, "P1"), seen(PAGE_A, "P7", "fragment", 90,
@@ -433,17 +428,8 @@ def test_nothing_plaintext_written_or_sent(vahti, webhook, smtp_server, tmp_path
     hook = webhook()
     port, cert, mailbox = smtp_server
     siem = tmp_path / "siem.jsonl"
-    write_config(vahti, hook_table("hook", hook.url) + f"""
-[channels.mail]
-type = "email"
-host = "127.0.0.1"
-port = {port}
-ca_file = "{cert}"
-username_env = "SMTP_USER"
-password_env = "SMTP_PASSWORD"
-from = "vahti@example.org"
-to = ["soc@example.org"]
-
+    write_config(vahti, hook_table("hook", hook.url)
+                 + mail_channel(port, cert, 'password_env = "SMTP_PASSWORD"') + f"""
 [channels.siem]
 type = "stdout"
 path = "{siem}"

@@ -144,3 +144,21 @@ def smtp_server(tmp_path):
         yield controller.port, cert, mailbox
     finally:
         controller.stop()
+
+
+def mail_channel(port: int, cert: Path, password: str, to: tuple[str, ...] = ("soc@example.org",),
+                 name: str = "mail", extra: str = "") -> str:
+    """A `[channels.NAME]` e-mail table for the `smtp_server` fixture (STARTTLS, AUTH
+    with SMTP_USER from the environment); `password` is the line naming its source,
+    e.g. `password_env = "SMTP_PASSWORD"` or `password_file = "/path"`."""
+    recipients = ", ".join(f'"{r}"' for r in to)
+    return (f'\n[channels.{name}]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\n'
+            f'security = "starttls"\nca_file = "{cert}"\nusername_env = "SMTP_USER"\n'
+            f'{password}\nfrom = "vahti@example.org"\nto = [{recipients}]\n{extra}')
+
+
+def secret_file(path: Path, value: str) -> Path:
+    """A secret file as vahti accepts it: the value on its first line, mode 0600."""
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return path

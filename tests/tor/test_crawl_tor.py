@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from stem.control import EventType
@@ -31,9 +30,6 @@ from tests.tor.crawling import (
 )
 
 pytestmark = pytest.mark.integration
-
-SUPPORT = Path(__file__).resolve().parent.parent / "support"
-
 
 @pytest.fixture(scope="module")
 def pastes(tor_network):

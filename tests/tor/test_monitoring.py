@@ -18,7 +18,13 @@ from scheduler.channels.webhook import verify
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.sites.content import plant_paste_texts
 from tests.sites.paste import PasteSite
-from tests.support.receivers import HOOK_SECRET, SMTP_PASSWORD, SMTP_USER
+from tests.support.receivers import (
+    HOOK_SECRET,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    mail_channel,
+    secret_file,
+)
 from tests.tor.crawling import Cast, add_source, prepare, resolved_names, stored
 
 pytestmark = pytest.mark.integration
@@ -41,9 +47,7 @@ def test_new_paste_alerts_once_per_channel_with_nothing_plaintext(
     leak = plant_paste_texts([exposed], cast.decoys[:2], cast.rng, texts=1)[0]
     hook = webhook()
     port, cert, mailbox = smtp_server
-    password_file = tmp_path / "smtp.pw"
-    password_file.write_text(SMTP_PASSWORD + "\n")
-    password_file.chmod(0o600)
+    password_file = secret_file(tmp_path / "smtp.pw", SMTP_PASSWORD)
     with PasteSite(seed=1101) as site:
         for item in quiet:
             site.add_paste(item.text)
@@ -55,18 +59,7 @@ def test_new_paste_alerts_once_per_channel_with_nothing_plaintext(
 type = "webhook"
 url = "{hook.url}"
 secret_env = "HOOK_SECRET"
-
-[channels.mail]
-type = "email"
-host = "127.0.0.1"
-port = {port}
-security = "starttls"
-ca_file = "{cert}"
-username_env = "SMTP_USER"
-password_file = "{password_file}"
-from = "vahti@example.org"
-to = ["soc@example.org"]
-""")
+""" + mail_channel(port, cert, f'password_file = "{password_file}"'))
         add_source(vahti, "pastes", "paste_listing", url, "--schedule", "every 10s")
         vahti.env.update({"HOOK_SECRET": HOOK_SECRET, "SMTP_USER": SMTP_USER,
                           "VAHTI_DAEMON_DELIVER_EVERY_S": "2"})
