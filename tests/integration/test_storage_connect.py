@@ -50,6 +50,11 @@ def test_unreachable_uri_fails_within_5s_without_credentials(vahti, kind):
     silent = SilentServer() if kind == "silent" else None
     port = silent.port if silent else closed_port()
     uri = f"mongodb://watcher:pa55word@127.0.0.1:{port}/?authSource=admin"
+    # the same CLI start-up without a database, timed alongside: a loaded CI
+    # machine can take seconds just to import, which is not what is tested here
+    started = time.monotonic()
+    vahti.run("config", "show", extra_env={"VAHTI_MONGO_URI": uri})
+    startup = time.monotonic() - started
     try:
         started = time.monotonic()
         result = vahti.run("status", extra_env={"VAHTI_MONGO_URI": uri})
@@ -58,7 +63,7 @@ def test_unreachable_uri_fails_within_5s_without_credentials(vahti, kind):
         if silent:
             silent.close()
     assert result.returncode == 2
-    assert elapsed < 5.0 + 1.5  # 5 s budget plus interpreter start-up
+    assert elapsed - startup < 5.0 + 1.0, (elapsed, startup)  # 5 s budget
     out = result.stdout + result.stderr
     assert f"127.0.0.1:{port}" in out and "cannot reach" in out
     assert "pa55word" not in out and "watcher" not in out
