@@ -7,16 +7,21 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test setup system-deps lint clean
 
-# The main job on embedded defaults: set up the home and key, start the
-# embedded database, and show the status.
-demo: setup
-	$(BIN)/vahti init
-	$(BIN)/vahti status
+# The main job, on embedded defaults and offline: a fictional clinic's register
+# is enrolled, a private Tor network (loopback only, in a network namespace of
+# its own) serves an onion paste site and leak site where part of it is
+# republished, the daemon raises alerts, then an incident search and the weekly
+# report. Everything runs in a temporary home and is stopped at the end.
+demo: SYSTEM_PKGS = tor iproute2 util-linux
+demo: setup system-deps
+	$(BIN)/vahti demo
 
 # Everything the tests need, then the whole suite: unit tests, integration
 # tests against a real MongoDB-protocol server and a private Tor network. The
 # suite runs in a network namespace with nothing but loopback, so no tor it
 # starts can reach the real Tor network.
+# chromium renders the weekly report in a test
+test: SYSTEM_PKGS = tor iproute2 util-linux chromium
 test: setup system-deps
 	tests/tor/run_in_netns.sh $(BIN)/python -m pytest
 
@@ -28,12 +33,18 @@ $(BIN)/vahti: pyproject.toml matchers/_native.c
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian's tor, for the private test network. Its maintainer scripts would
-# start a system tor that reaches the real Tor network: a policy-rc.d that
-# denies every service start prevents that, and is removed again afterwards.
+# Debian packages (SYSTEM_PKGS, set by the target): tor for the private Tor
+# network, iproute2 and util-linux for its network namespace. Tor's maintainer
+# scripts would start a system tor that reaches the real Tor network: a
+# policy-rc.d that denies every service start prevents that, and is removed
+# again afterwards. A package is installed when its command is missing.
+SYSTEM_PKGS ?= tor iproute2 util-linux
 system-deps:
-	@if ! command -v tor >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
-	    || ! PATH="$$PATH:/usr/sbin:/sbin" command -v ip >/dev/null 2>&1; then \
+	@missing=0; \
+	for cmd in $(patsubst iproute2,ip,$(patsubst util-linux,unshare,$(SYSTEM_PKGS))); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$cmd >/dev/null 2>&1 || missing=1; \
+	done; \
+	if [ $$missing = 1 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  created=0; \
 	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
@@ -42,7 +53,7 @@ system-deps:
 	  fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    tor iproute2 util-linux >/dev/null; \
+	    $(SYSTEM_PKGS) >/dev/null; \
 	  rc=$$?; \
 	  [ $$created = 1 ] && $$SUDO rm -f /usr/sbin/policy-rc.d; \
 	  exit $$rc; \

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from matchers.keys import Key
 from matchers.register import RegisterSummary, read_register
-from tests.synthetic import make_people, register_csv
+from vahti.demo.synthetic import make_people, register_csv
 
 REPO = Path(__file__).resolve().parent.parent
 

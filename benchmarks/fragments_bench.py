@@ -17,8 +17,8 @@ import time
 
 from matchers import fragments as fr
 from matchers.keys import Key
-from tests import synthetic
-from tests.unit.notegen import NoteGen
+from vahti.demo import synthetic
+from vahti.demo.notegen import NoteGen
 
 
 def main() -> None:

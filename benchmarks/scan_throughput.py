@@ -40,7 +40,7 @@ from matchers.engine import Scanned, ScanOptions  # noqa: E402
 from matchers.index import IndexBuilder  # noqa: E402
 from matchers.keys import Key  # noqa: E402
 from matchers.scanfiles import scan_files  # noqa: E402
-from tests import synthetic  # noqa: E402
+from vahti.demo import synthetic  # noqa: E402
 
 BLOCK_MB = 8
 

@@ -67,6 +67,7 @@ from .digest import digester, to_u64
 from .index import WatchlistIndex
 from .keys import Key
 from .normalize import Normalized, _special_table, normalize
+from .retain import FRAGMENT, Retained
 
 CHUNK_CHARS = 1 << 19  # 512 Ki: measured fastest here (1 MiB of temporaries spills the L2 cache)
 # Context read before a chunk (token boundary checks look 2 chars back, a
@@ -123,6 +124,9 @@ class Scanned:
     kind: str
     encoding: str
     status: str
+    # with ScanOptions.retain: the input's candidate keys per type (`matchers.retain`)
+    retained: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
+    partial: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ class ScanOptions:
     fragments: bool = True
     fragment_threshold: float = 0.3
     chunk_chars: int = CHUNK_CHARS
+    # Keep every candidate's key and the text's fingerprints (`matchers.retain`):
+    # all identifier types are then detected, enrolled or not.
+    retain: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -183,10 +190,13 @@ class Scanner:
             unknown = set(wanted) - set(IDENTIFIER_TYPES) - {"fragment"}
             if unknown:
                 raise ValueError(f"unknown identifier types: {sorted(unknown)}")
-        # Only types someone is enrolled with are worth detecting.
+        # Only types someone is enrolled with are worth detecting, unless every
+        # candidate is retained for later retro-hunts.
+        self.retained = Retained() if self.options.retain else None
         self.types = [
             t for t in IDENTIFIER_TYPES
-            if t in index.id_types and (wanted is None or t in wanted)
+            if (t in index.id_types or self.retained is not None)
+            and (wanted is None or t in wanted)
             and (t != "customer_id" or self.options.customer_id_pattern)
         ]
         self._detectors = {
@@ -204,8 +214,12 @@ class Scanner:
         if self.scan_fragments:
             self._fp_table = _bit_table(np.asarray(index.fragments.fp_sorted) >> _FP_TABLE_SHIFT,
                                         _FP_TABLE_BITS)
+        # Retention fingerprints every text, whether or not records are enrolled.
+        self.fingerprint = self.scan_fragments or (
+            self.retained is not None and self.options.fragments
+            and (wanted is None or "fragment" in wanted))
         # Digit-based types only look at ASCII: clean bytes can be scanned as they are.
-        self.byte_path = set(self.types) <= NUMERIC_TYPES and not self.scan_fragments
+        self.byte_path = set(self.types) <= NUMERIC_TYPES and not self.fingerprint
         w = max(0, self.options.window)
         self.context_before = CONTEXT_BEFORE + w
         self.context_after = CONTEXT_AFTER + w
@@ -237,7 +251,7 @@ class Scanner:
                 piece = text if (ws == 0 and we == len(text)) else text[ws:we]
                 hits = self._scan_str(piece, cs - ws, ce - ws, kind, clean=None)
                 self._collect(found, _HitWindows(piece, hits), hits, ws, False)
-            if self.scan_fragments:
+            if self.fingerprint:
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
                 for rec, score, s, e in self._fragments(text[cs:we], kind):
                     if s < ce - cs:
@@ -281,7 +295,7 @@ class Scanner:
                 prefix = data[ws:cs].decode(codec, errors)[-self.context_before:]
                 body = data[cs:ce].decode(codec, errors)
                 tail_b = after_b
-                if self.scan_fragments:
+                if self.fingerprint:
                     tail_b = max(tail_b, FRAGMENT_CONTEXT_AFTER * 2)
                 tail_end = _char_start(a, min(len(a), ce + tail_b), utf8)
                 tail = data[ce:tail_end].decode(codec, errors)
@@ -293,7 +307,7 @@ class Scanner:
                     # A clean window proves the piece clean: no normalisation.
                     hits = self._scan_str(piece, p0, p0 + len(body), kind, clean=clean or None)
                     self._collect(found, _HitWindows(piece, hits), hits, base - p0, bool(clean))
-                if self.scan_fragments:
+                if self.fingerprint:
                     ftext = body + tail[:FRAGMENT_CONTEXT_AFTER]
                     for rec, score, s, e in self._fragments(ftext, kind):
                         if s < len(body):
@@ -384,6 +398,8 @@ class Scanner:
                         if found else None)
                 part = "other numeric" if t in NUMERIC_TYPES else "other"
             if keys is not None:
+                if self.retained is not None:
+                    self.retained.add(t, keys)
                 where, people = self.index.lookup(t, keys)
                 if len(where):
                     yield t, starts[where], ends[where], people
@@ -394,6 +410,8 @@ class Scanner:
         if not len(cands.starts):
             return
         keys = to_u64(self._digester.digest_rows("phone", cands.values, cands.lengths))
+        if self.retained is not None:
+            self.retained.add("phone", keys)  # every reading: a search keys one of them
         where, people = self.index.lookup("phone", keys)
         if not len(where):
             return
@@ -493,6 +511,10 @@ class Scanner:
 
         t0 = time.perf_counter()
         hashes, starts, ends = fragments.text_fingerprints(self.key, text)
+        if self.retained is not None:
+            self.retained.add(FRAGMENT, hashes)
+        if not self.scan_fragments:
+            return []
         f = self.index.fragments
         # Only fingerprints the index holds can count. A bit table over their top
         # bits drops most of the others with one lookup; the rest are checked exactly

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from . import archives, decode
 from .engine import Finding, Scanned, Scanner, ScanOptions, Skipped
 from .index import WatchlistIndex
@@ -72,6 +74,8 @@ class _Result:
     n_bytes: int
     file_id: int = -1  # a split file's id (see `_Hashes`), -1 otherwise
     last: bool = False  # the last range of a split file
+    retained: dict | None = None  # a range's candidate keys (ScanOptions.retain)
+    partial: bool = False
 
 
 _WORKER: Scanner | None = None
@@ -90,9 +94,13 @@ def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
     if isinstance(task, _MemberTask):
         return _Result(task.location, scan_member(scanner, task.location, task.data), 0,
                        len(task.data))
+    if scanner.retained is not None:
+        scanner.retained.clear()
     found, n_chars = _run_range(scanner, task)
+    kept = scanner.retained
     return _Result(task.location, list(found), n_chars, task.hi - task.lo,
-                   task.file_id, task.hi >= task.size)
+                   task.file_id, task.hi >= task.size,
+                   kept.take() if kept is not None else None, bool(kept and kept.partial))
 
 
 def scan_member(scanner: Scanner, location: str, data: bytes) -> list[Event]:
@@ -100,6 +108,9 @@ def scan_member(scanner: Scanner, location: str, data: bytes) -> list[Event]:
     dec = decode.decode_bytes(data, location)
     events: list[Event] = []
     status = "ok"
+    kept = scanner.retained
+    if kept is not None:
+        kept.clear()
     if dec.text is None:
         status = "binary"
     elif not data:
@@ -107,7 +118,9 @@ def scan_member(scanner: Scanner, location: str, data: bytes) -> list[Event]:
     else:
         events += scanner.scan_text(dec.text, location, dec.kind)
     events.append(Scanned(location, len(data), hashlib.sha256(data).hexdigest(),
-                          dec.kind, dec.encoding, status))
+                          dec.kind, dec.encoding, status,
+                          kept.take() if kept is not None else None,
+                          bool(kept and kept.partial)))
     return events
 
 
@@ -241,12 +254,20 @@ def scan_files(
         hashes.close()
 
 
+def _merged(parts: list[_Result]) -> dict[str, np.ndarray]:
+    """The retained keys of a split file's ranges, as one input's."""
+    types = {t for p in parts for t in p.retained or {}}
+    return {t: np.unique(np.concatenate([p.retained[t] for p in parts if t in p.retained]))
+            for t in types}
+
+
 def _ordered(
     results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None
 ) -> Iterator[Event]:
     """Turn range-relative offsets into file offsets (ranges of a file come in order),
     and close every split file with its `Scanned` event."""
     base_of: dict[int, int] = {}
+    kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
     for r in results:
         base = base_of.get(r.file_id, 0)
         for f in r.events:
@@ -255,8 +276,15 @@ def _ordered(
             yield f
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars
+            if r.retained is not None:
+                kept_of.setdefault(r.file_id, []).append(r)
             if r.last:
                 del base_of[r.file_id]
-                yield hashes.scanned(r.file_id)
+                scanned = hashes.scanned(r.file_id)
+                parts = kept_of.pop(r.file_id, [])
+                if parts:
+                    scanned = replace(scanned, retained=_merged(parts),
+                                      partial=any(p.partial for p in parts))
+                yield scanned
         if progress is not None and r.n_bytes:
             progress(r.n_bytes)

@@ -1,5 +1,7 @@
 """What the daemon does besides crawling, after each job and every
-`[daemon] deliver_every_s`: raise alerts for new sightings, raise health alerts
+`[daemon] deliver_every_s`: retro-hunt when the watchlist has changed (new
+people against the candidates retained from pages seen before), raise alerts
+for new sightings, raise health alerts
 for sources that fail or went quiet, and deliver the outbox.
 
 Every pass is idempotent, so an error is logged and the next pass retries; a
@@ -14,6 +16,10 @@ from typing import Any
 from scheduler import alerting, delivery, health
 from spiders.sources import SourcesError, load_sources, sources_path
 from storage.clock import now
+from storage.retention import purge_if_due
+from vahti import retrohunt
+from vahti.watchlist_cache import load_index
+from vahti.wiring import load_key, retention_settings
 
 log = logging.getLogger("vahti.daemon")
 
@@ -25,6 +31,19 @@ def _guarded(what: str, func, *args: Any) -> Any:  # noqa: ANN001
         log.warning("%s failed (%s); retried on the next pass", what, type(exc).__name__,
                     exc_info=True)
         return None
+
+
+def retro_hunt_if_due(storage: Any, cfg: Any) -> Any:
+    def run() -> Any:
+        if not retrohunt.due(storage):
+            return None
+        key = load_key(cfg)
+        result = retrohunt.retro_hunt(storage, load_index(storage, key, cfg.home), cfg.home)
+        log.info("retro-hunt after a watchlist change: %d new sightings of %d people",
+                 len(result.new), len(result.people))
+        return result
+
+    return _guarded("retro-hunt", run)
 
 
 def raise_alerts(storage: Any, cfg: Any) -> Any:
@@ -47,6 +66,7 @@ def deliver(storage: Any, cfg: Any) -> Any:
 
 def after_job(storage: Any, cfg: Any, source_name: str) -> None:
     """After a crawl of `source_name`: alerts for what it found, health, then delivery."""
+    retro_hunt_if_due(storage, cfg)
     raised = raise_alerts(storage, cfg)
     if raised:
         log.info("after the crawl of %s: %d alerts raised", source_name, len(raised))
@@ -56,7 +76,9 @@ def after_job(storage: Any, cfg: Any, source_name: str) -> None:
 
 def periodic(storage: Any, cfg: Any) -> None:
     """Alerts for sightings of crawls and scans run outside the daemon, health, and
-    deliveries that are due (retries included)."""
+    deliveries that are due (retries included); the hourly retention purge."""
+    _guarded("retention purge", purge_if_due, storage, retention_settings(cfg))
+    retro_hunt_if_due(storage, cfg)
     raise_alerts(storage, cfg)
     raise_health_alerts(storage, cfg)
     deliver(storage, cfg)

@@ -4,8 +4,10 @@ For each `PageItem`:
 - a 304 answer or bytes already scanned against the current watchlist are not
   scanned again (a mirror of known bytes gets the known page's sightings);
 - otherwise the bytes go through the matchers' decoding and archive handling
-  (`matchers.scanfiles.scan_blob`), and the findings become sightings;
-- sightings are stored before the page record, so a page marked as seen
+  (`matchers.scanfiles.scan_blob`), and the findings become sightings; the
+  keyed candidates of every identifier on the page, enrolled or not, and its
+  fingerprints are retained for retro-hunts (`storage.candidates`);
+- candidates, then sightings are stored before the page record, so a page marked as seen
   always has its sightings: a crawl killed in between rescans that page on the
   rerun, and the occurrence index keeps the sightings from doubling. Writes are
   batched (at most `FLUSH_PAGES` pages or `FLUSH_SECONDS`), in that order.
@@ -31,7 +33,8 @@ from matchers.engine import Finding, Scanned, Skipped
 from matchers.scanfiles import scan_blob
 from spiders.items import PageItem
 from spiders.services import CrawlServices
-from storage import pages, sightings
+from storage import candidates, pages, sightings
+from storage.candidates import CandidateSet
 from storage.pages import PageRecord
 from storage.sightings import Sighting
 
@@ -54,6 +57,7 @@ class ScanPipeline:
         self._pool = ThreadPool(1, 1, "vahti-scan")
         # the scan thread's pending writes (one bulk write per flush, not per page)
         self._sightings: list[Sighting] = []
+        self._candidates: list[CandidateSet] = []
         self._records: list[PageRecord] = []
         self._pending_since = 0.0
 
@@ -110,12 +114,15 @@ class ScanPipeline:
             with self.services.tally.lock:
                 self.services.tally.pipeline_s += time.perf_counter() - started
 
-    def _store(self, found: list[Sighting], records: list[PageRecord]) -> None:
-        """Queue one page's sightings and records for the next bulk write."""
+    def _store(self, found: list[Sighting], records: list[PageRecord],
+               kept: CandidateSet | None = None) -> None:
+        """Queue one page's sightings, records and retained candidates for the next bulk write."""
         if not self._records:
             self._pending_since = time.perf_counter()
         self._sightings += found
         self._records += records
+        if kept is not None:
+            self._candidates.append(kept)
 
     def _flush(self) -> None:
         """Sightings first, then the page records that say they were seen: a crawl
@@ -123,9 +130,10 @@ class ScanPipeline:
         storage = self.services.storage
         if not self._records or storage is None:
             return
+        candidates.store(storage, self._candidates)
         new = sightings.record_sightings(storage, self._sightings)
         pages.upsert_pages(storage, self._records)
-        self._sightings, self._records = [], []
+        self._sightings, self._records, self._candidates = [], [], []
         with self.services.tally.lock:
             self.services.tally.new_sightings += len(new)
 
@@ -166,22 +174,24 @@ class ScanPipeline:
         if known is not None:
             self._reuse(item, record, known)
             return
-        found, members = self._scan(item.url, body, record)
+        kept = CandidateSet(sha)
+        found, members = self._scan(item.url, body, record, kept)
         record.hit_counts = dict(Counter(f.id_type for f in found))
         item.found = record.hit_counts
         self._store([
             Sighting(page_url=f.location, source=item.source, ref=f.ref, id_type=f.id_type,
                      kind=f.kind, start=f.start, end=f.end, score=f.score, page_sha256=sha)
             for f in found
-        ], members + [record])
+        ], members + [record], kept)
         with tally.lock:
             tally.hits += len(found)
         if found:
             log.info("%s: %d hits of %d people", item.url, len(found), len({f.ref for f in found}))
 
-    def _scan(self, url: str, body: bytes,
-              record: PageRecord) -> tuple[list[Finding], list[PageRecord]]:
-        """Findings and the records of archive members (the page itself is `record`)."""
+    def _scan(self, url: str, body: bytes, record: PageRecord,
+              kept: CandidateSet) -> tuple[list[Finding], list[PageRecord]]:
+        """Findings and the records of archive members (the page itself is `record`);
+        the retained candidates of the page and all its members go to `kept`."""
         services = self.services
         limits = ArchiveLimits(max_member_size=max(services.max_page_bytes, 64 << 20))
         found: list[Finding] = []
@@ -199,6 +209,7 @@ class ScanPipeline:
                                               sha256="", size=0, status=f"skipped:{kind}",
                                               watchlist_version=record.watchlist_version))
             elif isinstance(event, Scanned):
+                kept.add(event.retained, event.partial)
                 if event.location == url:
                     if event.status != "ok" and record.status == "ok":
                         record.status = event.status  # binary, empty

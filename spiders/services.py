@@ -95,6 +95,7 @@ class CrawlServices:
         self.scanner = Scanner(index, key, ScanOptions(
             region=self.cfg.get("matchers.phone_region"),
             customer_id_pattern=self.cfg.get("matchers.customer_id_pattern") or None,
+            retain=True,  # every page's keyed candidates, for retro-hunts (storage/candidates.py)
         ))
         self.run_id = runs.start_run(self.storage, self.source.name, "crawl",
                                      self.crawler.settings.get("VAHTI_RUN_ID") or "")

@@ -35,6 +35,7 @@ from pymongo.errors import PyMongoError
 from storage.errors import StorageUnavailable
 from storage.processes import alive, runs_with
 
+SERVER_MODULE = "storage.embedded_main"  # SecantusDB's CLI, its TTL sweeper off
 HOST = "127.0.0.1"  # never anything else: the embedded server has no authentication
 
 
@@ -154,7 +155,8 @@ class EmbeddedServer:
             try:
                 process = subprocess.Popen(
                     [
-                        sys.executable, "-m", "secantus",
+                        # SecantusDB's CLI with its TTL sweeper off (see the module)
+                        sys.executable, "-m", SERVER_MODULE,
                         "--config", str(config_file),
                         "--host", HOST,
                         "--port", str(port),
@@ -229,7 +231,9 @@ def _answers(uri: str, timeout_s: float) -> bool:
 
 def _is_our_server(pid: int, data_path: Path) -> bool:
     """Is `pid` a SecantusDB server on `data_path`? Guards against pid reuse."""
-    return runs_with(pid, b"secantus", str(data_path))
+    # "secantus": a server started by an earlier vahti (SecantusDB's own module) is
+    # still ours to share and stop after an upgrade
+    return any(runs_with(pid, module, str(data_path)) for module in (SERVER_MODULE, "secantus"))
 
 
 def _terminate(pid: int, grace_s: float) -> None:

@@ -11,6 +11,7 @@ from pymongo import UpdateOne
 from storage import schema
 from storage.clock import now
 from storage.connection import Storage
+from storage.query import find_in
 
 
 @dataclass
@@ -84,3 +85,12 @@ def under(storage: Storage, prefix: str) -> list[dict]:
     query = {"url": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}
     fields = {"_id": 0, "url": 1, "final": 1, "max_item": 1}
     return list(storage.db[schema.PAGES].find(query, fields))
+
+
+def with_sha256(storage: Storage, shas: Iterable[str]) -> dict[str, list[dict]]:
+    """The pages (URL, source, times) holding each of these contents."""
+    out: dict[str, list[dict]] = {}
+    fields = {"_id": 0, "url": 1, "source": 1, "sha256": 1, "first_seen": 1, "last_seen": 1}
+    for d in find_in(storage.db[schema.PAGES], "sha256", shas, fields):
+        out.setdefault(d["sha256"], []).append(d)
+    return out

@@ -22,6 +22,7 @@ OUTBOX = "outbox"  # alert deliveries per channel: at least once, retried, dead-
 LEASES = "leases"  # who runs a job now (several daemons on one database)
 JOB_COMMANDS = "job_commands"  # vahti jobs run/pause/resume/reload, for the daemon
 JOBS = "jobs"  # APScheduler's MongoDBJobStore
+CANDIDATES = "candidates"  # keyed candidates of every page, for retro-hunts (storage/candidates.py)
 META = "meta"
 
 META_ID = "meta"
@@ -82,6 +83,17 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
         (
             IndexModel([("delivery_key", ASCENDING)], unique=True, name="delivery_key_unique"),
             IndexModel([("state", ASCENDING), ("next_attempt", ASCENDING)], name="state_due"),
+        ),
+    ),
+    CollectionSpec(
+        CANDIDATES,
+        # one document per page content (SHA-256) and type; keys are found through
+        # the local candidate index (storage/candidate_index.py), not a database index
+        (
+            IndexModel([("sha256", ASCENDING)], name="sha256"),
+            # what was written lately (the candidate index's freshness check); a compound
+            # key, so that it never clashes with the TTL index on seen_at alone
+            IndexModel([("seen_at", ASCENDING), ("_id", ASCENDING)], name="seen_at_id"),
         ),
     ),
     CollectionSpec(LEASES, ()),  # _id is the lease name

@@ -11,6 +11,7 @@ from pymongo import UpdateOne
 from storage import schema
 from storage.clock import now
 from storage.connection import Storage
+from storage.query import find_in
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Sighting:
     score: float
     page_sha256: str = ""
     seen_at: datetime | None = None
+    via: str = ""  # "retro": found in retained candidates, not by a scan (start is -1)
 
     @property
     def occurrence(self) -> tuple[str, str, str, int]:
@@ -54,6 +56,7 @@ def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Si
                         "end": s.end,
                         "first_seen": seen,
                         "alerted": False,  # until an alert covers it (or decides not to)
+                        **({"via": s.via} if s.via else {}),
                     },
                     "$set": {"last_seen": seen, "page_sha256": s.page_sha256},
                     "$max": {"score": s.score},
@@ -81,3 +84,21 @@ def of_page(storage: Storage, page_url: str) -> list[Sighting]:
                  page_sha256=d.get("page_sha256", ""))
         for d in storage.db[schema.SIGHTINGS].find(query, {"_id": 0})
     ]
+
+
+def known_on_pages(storage: Storage, page_urls: Iterable[str]) -> set[tuple[str, str, str]]:
+    """(page_url, ref, id_type) of every sighting on these pages."""
+    fields = {"page_url": 1, "ref": 1, "id_type": 1}
+    return {(d["page_url"], d["ref"], d["id_type"])
+            for d in find_in(storage.db[schema.SIGHTINGS], "page_url", page_urls, fields)}
+
+
+def of_refs(storage: Storage, refs: Iterable[str], limit: int = 10_000) -> list[dict]:
+    """The sightings of these people (the ref_first_seen index), at most `limit`."""
+    fields = {"_id": 0, "alerted": 0}
+    out = []
+    for d in find_in(storage.db[schema.SIGHTINGS], "ref", refs, fields):
+        out.append(d)
+        if len(out) >= limit:
+            break
+    return out

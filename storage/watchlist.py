@@ -181,15 +181,24 @@ def remove_refs_except(storage: Storage, keep: set[str]) -> int:
 
 def iter_entries(storage: Storage) -> Iterator[WatchlistEntry]:
     for doc in storage.db[schema.WATCHLIST].find({}).sort("_id", 1):
-        yield WatchlistEntry(
-            ref=doc["ref"],
-            key_id=doc["key_id"],
-            digests={t: [bytes(d) for d in ds] for t, ds in doc.get("digests", {}).items()},
-            corroborating={
-                t: [bytes(d) for d in ds] for t, ds in doc.get("corroborating", {}).items()
-            },
-            fingerprints=bytes(doc.get("fingerprints", b"")),
-        )
+        yield _entry(doc)
+
+
+def get_entry(storage: Storage, ref: str) -> WatchlistEntry | None:
+    doc = storage.db[schema.WATCHLIST].find_one({"_id": ref})
+    return _entry(doc) if doc else None
+
+
+def _entry(doc: dict) -> WatchlistEntry:
+    return WatchlistEntry(
+        ref=doc["ref"],
+        key_id=doc["key_id"],
+        digests={t: [bytes(d) for d in ds] for t, ds in doc.get("digests", {}).items()},
+        corroborating={
+            t: [bytes(d) for d in ds] for t, ds in doc.get("corroborating", {}).items()
+        },
+        fingerprints=bytes(doc.get("fingerprints", b"")),
+    )
 
 
 def version(storage: Storage) -> int:

@@ -14,11 +14,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from storage.connection import Storage, StorageSettings, open_storage
 from storage.embedded import EmbeddedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +61,21 @@ class VahtiRunner:
     def popen(self, *args: str, **kw) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-m", "vahti", *args], env=self.env,
                                 text=True, cwd=REPO, **kw)
+
+    @contextmanager
+    def storage(self) -> Iterator[Storage]:
+        """The database this runner's commands use (external URI), opened here to
+        plant or read records."""
+        db = open_storage(StorageSettings(home=self.home, uri=self.env["VAHTI_MONGO_URI"],
+                                          database=self.env["VAHTI_MONGO_DB"]))
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def stored(self, collection: str, query: dict | None = None) -> list[dict]:
+        with self.storage() as db:
+            return list(db.db[collection].find(query or {}, {"_id": 0}))
 
 
 def base_env(home: Path) -> dict[str, str]:

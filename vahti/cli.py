@@ -26,11 +26,16 @@ from vahti.clictx import config_of, console
 from vahti.cmd_alerts import alerts_group
 from vahti.cmd_crawl import crawl
 from vahti.cmd_enroll import enroll, watchlist_group
+from vahti.cmd_forget import forget
+from vahti.cmd_hunt import hunt
 from vahti.cmd_jobs import daemon, jobs_group
+from vahti.cmd_report import report_group
 from vahti.cmd_scan import scan
+from vahti.cmd_search import search_command
 from vahti.cmd_sources import sources_group
 from vahti.cmd_tor import tor_group, tor_info, tor_line
 from vahti.config import load_config
+from vahti.demo.command import demo
 from vahti.errors import VahtiError
 from vahti.home import init_home
 from vahti.logs import setup_logging
@@ -185,6 +190,7 @@ def db_dump(ctx: click.Context, out_dir: str) -> None:
 
 cli.add_command(enroll)
 cli.add_command(scan)
+cli.add_command(search_command)
 cli.add_command(watchlist_group)
 cli.add_command(sources_group)
 cli.add_command(tor_group)
@@ -192,6 +198,10 @@ cli.add_command(crawl)
 cli.add_command(alerts_group)
 cli.add_command(jobs_group)
 cli.add_command(daemon)
+cli.add_command(report_group)
+cli.add_command(hunt)
+cli.add_command(forget)
+cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from storage import watchlist
 from storage.watchlist import WatchlistEntry
 from vahti.clictx import config_of, console
 from vahti.errors import VahtiError
+from vahti.retrohunt import retro_hunt
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, open_db
 
@@ -70,6 +71,7 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
             keep = refs_in_file | summary.refs_with_problems
             removed = watchlist.remove_refs_except(storage, keep)
         version = watchlist.version(storage)
+        exposed = _retro_hunt(storage, key, cfg) if result.inserted or result.updated else None
 
     if summary.unknown_columns:
         log.warning("unknown columns ignored: %s", ", ".join(summary.unknown_columns))
@@ -90,6 +92,9 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
         ],
         "unknown_columns": summary.unknown_columns,
         "watchlist_version": version,
+        # people found in pages seen before (retained candidates), by this enrolment
+        "already_exposed": len(exposed.people) if exposed else 0,
+        "already_exposed_pages": len(exposed.pages) if exposed else 0,
     }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -113,6 +118,9 @@ def _print_summary(report: dict) -> None:
         + (f", {report['removed']} removed" if report["removed"] else "")
     )
     out.print(f"people per type: {per_type}")
+    if report["already_exposed"]:
+        out.print(f"already exposed: {report['already_exposed']} people, on "
+                  f"{report['already_exposed_pages']} pages seen before (vahti search --ref REF)")
     if report["problems"]:
         out.print(f"{len(report['problems'])} problems in {report['rows_with_problems']} rows; "
                   f"{report['rows_skipped']} rows not enrolled")
@@ -160,3 +168,9 @@ def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
     table.add_row("with notes", str(stats["records_with_notes"]))
     table.add_row("note fingerprints (total)", str(stats["fingerprints"]))
     console().print(table)
+
+
+def _retro_hunt(storage, key, cfg):  # noqa: ANN001, ANN202
+    """The new watchlist against every page seen before (see vahti/retrohunt.py)."""
+    index = load_index(storage, key, cfg.home)
+    return retro_hunt(storage, index, cfg.home)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from matchers.engine import Finding, Scanned, ScanOptions, Skipped
 from matchers.scanfiles import scan_files
-from storage import pages, runs, sightings, watchlist
+from storage import candidates, pages, runs, sightings, watchlist
 from storage.connection import Storage
 from vahti.clictx import config_of, console
 from vahti.errors import VahtiError
@@ -55,6 +55,7 @@ class SightingWriter:
         self.open: dict[str, list[Finding]] = {}
         self.pages: list[pages.PageRecord] = []
         self.sightings: list[sightings.Sighting] = []
+        self.kept: list[candidates.CandidateSet] = []
 
     def finding(self, f: Finding) -> None:
         self.open.setdefault(f.location, []).append(f)
@@ -73,11 +74,15 @@ class SightingWriter:
                                page_sha256=s.sha256)
             for f in found
         ]
+        if s.retained is not None and s.status == "ok":
+            self.kept.append(candidates.CandidateSet(s.sha256, s.retained, s.partial))
         if len(self.pages) >= STORE_EVERY:
             self.flush()
 
     def flush(self) -> None:
-        # sightings before pages: a page marked as scanned always has its sightings
+        # candidates and sightings before pages: a page marked as scanned has them all
+        candidates.store(self.storage, self.kept)
+        self.kept = []
         self.tally.new_sightings += len(sightings.record_sightings(self.storage, self.sightings))
         pages.upsert_pages(self.storage, self.pages)
         self.pages, self.sightings = [], []
@@ -90,11 +95,15 @@ class SightingWriter:
               help="Worker processes.")
 @click.option("--types", help="Comma-separated identifier types (and 'fragment') to look for.")
 @click.option("--no-store", is_flag=True, help="Do not record sightings in the database.")
+@click.option("--retain", is_flag=True,
+              help="Also keep the keyed candidates of every identifier and the fingerprints "
+                   "of the text, enrolled or not, for later searches and retro-hunts (slower: "
+                   "every type is detected).")
 @click.option("--source", default="local", show_default=True,
               help="Source name the sightings are recorded under.")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
-         types: str | None, no_store: bool, source: str) -> None:
+         types: str | None, no_store: bool, retain: bool, source: str) -> None:
     """Scan files, directories (recursively), archives or - (stdin).
 
     Exit 0 when nobody was found, 1 when someone was, 2 on error.
@@ -109,6 +118,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         types=wanted,
         region=cfg.get("matchers.phone_region"),
         customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None,
+        retain=retain and not no_store,
     )
     tally = ScanTally()
     shown: list[Finding] = []

@@ -66,6 +66,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stop_grace_s": 30.0,  # on SIGTERM: time for running crawls to checkpoint
         "deliver_every_s": 10.0,  # outbox delivery pass
     },
+    "retention": {
+        # Days before the database deletes a record (a TTL index; 0 keeps it forever).
+        # Sightings are the evidence of an exposure: a year covers the yearly review of
+        # incidents and the controller's record of breaches (GDPR Art. 33(5)), and a
+        # later trend report still sees last year. Pages live as long: a sighting
+        # without its page record loses its URL's history and the crawl's "seen" state.
+        # Candidates (digests of every identifier on a page, also of people never
+        # enrolled) are the least purpose-bound data: kept half a year, enough for
+        # enrolment after an incident to find where the new people were already seen.
+        "pages_days": 365,
+        "sightings_days": 365,
+        "candidates_days": 180,
+    },
     "crawl": {
         # defaults for every source; sources.toml may override them per source
         "concurrency": 8,
@@ -287,6 +300,18 @@ CONFIG_TEMPLATE = """\
 # bootstrap_timeout_s = 90.0
 # Consecutive 403/429/503 answers from a site before vahti asks tor for new circuits.
 # newnym_after = 3
+
+[retention]
+# Days after which the database itself deletes records (TTL indexes; 0 = keep forever).
+# A change takes effect the next time vahti opens the database.
+# Pages (URL, hash, counts): deleted when not fetched again for this long.
+# pages_days = 365
+# Sightings: deleted when a person was not seen again on that page for this long.
+# A year keeps the evidence for the yearly incident review and the record of breaches.
+# sightings_days = 365
+# Retained candidate digests (every identifier on a page, enrolled or not): the least
+# purpose-bound data, kept half a year for retro-hunts after a new enrolment.
+# candidates_days = 180
 
 [crawl]
 # Defaults for every source; sources.toml may override them per source.

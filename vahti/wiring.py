@@ -5,6 +5,7 @@ from __future__ import annotations
 from matchers.keys import Key, load_key_file
 from spiders.torctl import TorConfigError, TorSettings, build_tor_settings
 from storage.connection import Storage, StorageSettings, open_storage
+from storage.retention import RetentionSettings, apply_retention, purge_if_due
 from vahti.config import Config
 from vahti.errors import VahtiError
 
@@ -27,13 +28,24 @@ def load_key(cfg: Config) -> Key:
 def open_db(cfg: Config, key: Key | None = None) -> Storage:
     """Open storage; with a key, bind it (first use) or refuse a mismatched one."""
     storage = open_storage(storage_settings(cfg))
-    if key is not None:
-        try:
+    try:
+        retention = retention_settings(cfg)
+        apply_retention(storage, retention)
+        purge_if_due(storage, retention)
+        if key is not None:
             storage.bind_key(key.key_id)
-        except BaseException:
-            storage.close()
-            raise
+    except BaseException:
+        storage.close()
+        raise
     return storage
+
+
+def retention_settings(cfg: Config) -> RetentionSettings:
+    return RetentionSettings(
+        pages_days=cfg.get("retention.pages_days"),
+        sightings_days=cfg.get("retention.sightings_days"),
+        candidates_days=cfg.get("retention.candidates_days"),
+    )
 
 
 

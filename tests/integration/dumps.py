@@ -23,8 +23,8 @@ from pathlib import Path
 
 import py7zr
 
-from tests.synthetic import Person
-from tests.unit.notegen import NoteGen
+from vahti.demo.notegen import NoteGen
+from vahti.demo.synthetic import Person
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
 import email.policy
 import json
@@ -19,7 +18,6 @@ from scheduler.channels.config import parse_channels
 from scheduler.channels.webhook import verify
 from scheduler.delivery import AlertSettings, deliver_due, period_of
 from storage import outbox, schema
-from storage.connection import StorageSettings, open_storage
 from storage.outbox import RetryPolicy
 from storage.sightings import Sighting, record_sightings
 from tests.privacy import assert_no_plaintext, everything_written
@@ -31,7 +29,7 @@ from tests.support.receivers import (
     mail_channel,
     secret_file,
 )
-from tests.synthetic import make_people
+from vahti.demo.synthetic import make_people
 
 pytestmark = pytest.mark.integration
 
@@ -54,15 +52,6 @@ def seen(page: str, ref: str, id_type: str = "hetu", start: int = 0, score: floa
 # --- helpers ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def runner_storage(vahti):
-    """The database the `vahti` runner uses, opened here to plant sightings."""
-    db = open_storage(StorageSettings(home=vahti.home, uri=vahti.env["VAHTI_MONGO_URI"],
-                                      database=vahti.env["VAHTI_MONGO_DB"]))
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def write_config(vahti, text: str) -> None:
@@ -203,7 +192,7 @@ def test_webhook_gets_one_signed_request_per_alert(vahti, webhook):
     hook = webhook()
     write_config(vahti, hook_table("hook", hook.url))
     env = {"HOOK_SECRET": HOOK_SECRET}
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [seen(PAGE_A, "P1"), seen(PAGE_A, "P2", "email", 20),
                               seen(PAGE_B, "P3", "phone", 3)])
     raised = json.loads(run_ok(vahti, "alerts", "raise", "--json").stdout)
@@ -240,7 +229,7 @@ def test_smtp_with_starttls_gets_one_email(vahti, smtp_server, tmp_path):
                                      to=("soc@example.org", "dpo@example.org"),
                                      extra="timeout_s = 10.0\n"))
     env = {"SMTP_USER": SMTP_USER}
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [seen(PAGE_A, "P1"), seen(PAGE_A, "P7", "fragment", 90,
                                                         score=0.7)])
     run_ok(vahti, "alerts", "raise")
@@ -280,7 +269,7 @@ def test_stdout_channel_writes_json_lines(vahti, tmp_path):
     siem.parent.mkdir()
     write_config(vahti, f'[channels.console]\ntype = "stdout"\n\n'
                         f'[channels.siem]\ntype = "stdout"\npath = "{siem}"\n')
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [seen(PAGE_A, "P1"), seen(PAGE_B, "P2", "email", 1)])
         raise_health_alert(db, parse_channels({"siem": {"type": "stdout", "path": str(siem)}}),
                            source="pastes", problem="no new pages", since=T0, details={"n": 0})
@@ -337,7 +326,7 @@ def deliver_until(vahti, env, state: str, rounds: int = 30) -> None:
     """`vahti alerts deliver` until the only delivery is in `state`."""
     for _ in range(rounds):
         run_ok(vahti, "alerts", "deliver", "--json", extra_env=env)
-        with runner_storage(vahti) as db:
+        with vahti.storage() as db:
             if [r["state"] for r in db.db[schema.OUTBOX].find({}, {"_id": 0})] == [state]:
                 return
         time.sleep(0.1)
@@ -349,7 +338,7 @@ def test_retries_with_backoff_then_one_success(vahti, webhook):
     write_config(vahti, hook_table("hook", hook.url))
     env = {"HOOK_SECRET": HOOK_SECRET, "VAHTI_ALERTS_BACKOFF_BASE_S": "0.5",
            "VAHTI_ALERTS_MAX_ATTEMPTS": "5"}
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [seen(PAGE_A, "P1")])
     run_ok(vahti, "alerts", "raise")
     first = json.loads(run_ok(vahti, "alerts", "deliver", "--json", extra_env=env).stdout)
@@ -371,7 +360,7 @@ def test_a_failing_webhook_ends_dead(vahti, webhook):
     write_config(vahti, hook_table("hook", hook.url))
     env = {"HOOK_SECRET": HOOK_SECRET, "VAHTI_ALERTS_BACKOFF_BASE_S": "0.1",
            "VAHTI_ALERTS_MAX_ATTEMPTS": "3"}
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [seen(PAGE_A, "P1")])
     run_ok(vahti, "alerts", "raise")
     deliver_until(vahti, env, "dead")
@@ -386,7 +375,7 @@ def test_a_failing_webhook_ends_dead(vahti, webhook):
 
 def test_unreachable_and_missing_secret_are_retried(vahti):
     write_config(vahti, hook_table("hook", f"http://127.0.0.1:{free_port()}/x"))
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [seen(PAGE_A, "P1")])
     run_ok(vahti, "alerts", "raise")
     fast = {"VAHTI_ALERTS_BACKOFF_BASE_S": "0"}
@@ -441,7 +430,7 @@ digest = "hourly"
 """)
     env = {"HOOK_SECRET": HOOK_SECRET, "SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD}
     people = make_people(6, seed=61)
-    with runner_storage(vahti) as db:
+    with vahti.storage() as db:
         record_sightings(db, [
             seen(f"http://leakforumexample.onion/t/{i // 2}", p.ref, t, 40 * i + j)
             for i, p in enumerate(people) for j, t in enumerate(("hetu", "email", "phone"))
@@ -451,7 +440,7 @@ digest = "hourly"
                            details={"status": 403})
     outputs = [run_ok(vahti, "alerts", "raise", "--json"),
                run_ok(vahti, "alerts", "deliver", "--json", extra_env=env)]
-    with runner_storage(vahti) as db:  # the digest's hour ends: its summary too
+    with vahti.storage() as db:  # the digest's hour ends: its summary too
         digest = deliver_due(db, AlertSettings.from_config(_config(vahti, env)),
                              datetime.now(UTC) + timedelta(hours=2), environ=env)
     assert digest.summaries == 1

@@ -25,10 +25,10 @@ from spiders.sources import Source, edit_sources
 from storage import leases, schema
 from storage.connection import Storage, StorageSettings, open_storage
 from storage.processes import alive
-from tests.sites.content import Planted, plant_paste_texts
-from tests.sites.paste import PasteSite
-from tests.synthetic import register_csv
 from tests.tor.crawling import Cast, assert_found_exactly
+from vahti.demo.sites.content import Planted, plant_paste_texts
+from vahti.demo.sites.paste import PasteSite
+from vahti.demo.synthetic import register_csv
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.synthetic import make_people
-from tests.synthetic import register_csv as synthetic_register
+from vahti.demo.synthetic import make_people
+from vahti.demo.synthetic import register_csv as synthetic_register
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.dumps import write_dumps
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.synthetic import make_people, register_csv
+from vahti.demo.synthetic import make_people, register_csv
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.tor.guard import NotIsolatedError, assert_loopback_only, assert_loopback_usable
-from tests.tor.network import PrivateTorNetwork, TorNetworkError
 from tests.tor.sites import TestSite
+from vahti.demo.guard import NotIsolatedError, assert_loopback_only, assert_loopback_usable
+from vahti.demo.tornet import PrivateTorNetwork, TorNetworkError
 
 SITE_ROUTES = {
     "/": "<html><body><a href='/paste/1'>paste 1</a></body></html>",

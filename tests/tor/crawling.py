@@ -9,9 +9,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.connection import StorageSettings, open_storage
-from tests.sites.content import Planted
-from tests.synthetic import Person, make_people, register_csv
+from vahti.demo.sites.content import Planted
+from vahti.demo.synthetic import Person, make_people, register_csv
 
 
 @dataclass
@@ -80,12 +79,7 @@ def resolved_names(vahti, command: str = "crawl") -> set[str]:
 
 
 def stored(vahti, collection: str, query: dict | None = None) -> list[dict]:
-    storage = open_storage(StorageSettings(home=vahti.home, uri=vahti.env["VAHTI_MONGO_URI"],
-                                           database=vahti.env["VAHTI_MONGO_DB"]))
-    try:
-        return list(storage.db[collection].find(query or {}, {"_id": 0}))
-    finally:
-        storage.close()
+    return vahti.stored(collection, query)
 
 
 def found_by_type(vahti) -> dict[str, set[str]]:

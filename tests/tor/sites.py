@@ -7,13 +7,13 @@ onion" and, for fail-closed tests, "the server saw no connection at all".
     with TestSite({"/": "<html>hi</html>", "/dump.txt": (200, "text/plain", b"...")}) as site:
         site.port, site.url("/dump.txt"), site.connections, site.requests
 
-The server thread and the recording live in `tests.sites.base`, shared with the
-realistic paste, forum and leak sites of `tests.sites`.
+The server thread and the recording live in `vahti.demo.sites.base`, shared with the
+realistic paste, forum and leak sites of `vahti.demo.sites`.
 """
 
 from __future__ import annotations
 
-from tests.sites.base import Request, Response, SeenConnection, SeenRequest, SiteServer
+from vahti.demo.sites.base import Request, Response, SeenConnection, SeenRequest, SiteServer
 
 __all__ = ["Route", "SeenConnection", "SeenRequest", "TestSite"]
 

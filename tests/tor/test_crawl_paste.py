@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.sites.content import Planted, plant_paste_texts
-from tests.sites.paste import PasteSite
 from tests.tor.crawling import Cast, add_source, assert_found_exactly, crawl, prepare, stored
+from vahti.demo.sites.content import Planted, plant_paste_texts
+from vahti.demo.sites.paste import PasteSite
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.sites.content import Planted, plant_dump_csv, plant_forum_threads, plant_paste_texts
-from tests.sites.forum import ForumSite
-from tests.sites.leak import LeakSite, MiB
 from tests.tor.crawling import (
     Cast,
     add_source,
@@ -17,6 +14,9 @@ from tests.tor.crawling import (
     prepare,
     stored,
 )
+from vahti.demo.sites.content import Planted, plant_dump_csv, plant_forum_threads, plant_paste_texts
+from vahti.demo.sites.forum import ForumSite
+from vahti.demo.sites.leak import LeakSite, MiB
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,6 @@ import pytest
 from stem.control import EventType
 
 from tests.conftest import REPO
-from tests.sites.content import Planted, plant_paste_texts
-from tests.sites.paste import PasteSite
 from tests.tor.crawling import (
     Cast,
     add_source,
@@ -28,6 +26,8 @@ from tests.tor.crawling import (
     resolved_names,
     stored,
 )
+from vahti.demo.sites.content import Planted, plant_paste_texts
+from vahti.demo.sites.paste import PasteSite
 
 pytestmark = pytest.mark.integration
 

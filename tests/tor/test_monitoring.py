@@ -16,8 +16,6 @@ import pytest
 
 from scheduler.channels.webhook import verify
 from tests.privacy import assert_no_plaintext, everything_written
-from tests.sites.content import plant_paste_texts
-from tests.sites.paste import PasteSite
 from tests.support.receivers import (
     HOOK_SECRET,
     SMTP_PASSWORD,
@@ -26,6 +24,8 @@ from tests.support.receivers import (
     secret_file,
 )
 from tests.tor.crawling import Cast, add_source, prepare, resolved_names, stored
+from vahti.demo.sites.content import plant_paste_texts
+from vahti.demo.sites.paste import PasteSite
 
 pytestmark = pytest.mark.integration
 

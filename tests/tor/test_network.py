@@ -9,10 +9,10 @@ import pytest
 from stem.connection import authenticate_cookie
 from stem.control import Controller
 
-from tests.tor.guard import NotIsolatedError, assert_loopback_only, parse_interfaces
-from tests.tor.network import OnionKey, PrivateTorNetwork, TorNetworkError
 from tests.tor.sites import TestSite
-from tests.tor.socks import SocksError, http_get
+from vahti.demo.guard import NotIsolatedError, assert_loopback_only, parse_interfaces
+from vahti.demo.socks import SocksError, http_get
+from vahti.demo.tornet import OnionKey, PrivateTorNetwork, TorNetworkError
 
 integration = pytest.mark.integration
 

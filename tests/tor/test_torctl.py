@@ -27,8 +27,8 @@ from spiders.torctl import (
     tor_status,
 )
 from tests.conftest import REPO, VahtiRunner, base_env
-from tests.tor.guard import assert_loopback_only
-from tests.tor.socks import http_get
+from vahti.demo.guard import assert_loopback_only
+from vahti.demo.socks import http_get
 
 pytestmark = pytest.mark.integration
 
@@ -207,7 +207,7 @@ def test_open_tor_launches_bootstraps_and_stops(tor_network, tmp_path: Path) -> 
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from tests.tor.guard import assert_loopback_only
+    from vahti.demo.guard import assert_loopback_only
     from spiders.torctl import LaunchedTor, build_tor_settings
     assert_loopback_only()
     settings = build_tor_settings(sys.argv[1], {"torrc_extra": sys.stdin.read()})

@@ -16,7 +16,7 @@ from matchers.detectors import (
     phone,
 )
 from matchers.normalize import normalize
-from tests import synthetic
+from vahti.demo import synthetic
 
 
 def found(mod, text, *args):

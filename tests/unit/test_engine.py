@@ -9,7 +9,7 @@ from matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanned, Scanner, Scan
 from matchers.index import IndexBuilder, KeyMismatchError
 from matchers.keys import Key
 from matchers.scanfiles import scan_files
-from tests import synthetic
+from vahti.demo import synthetic
 
 KEY = Key(bytes(range(32)))
 PEOPLE = synthetic.make_people(50, seed=21)

@@ -11,7 +11,7 @@ import pytest
 
 from matchers import fragments as fr
 from matchers.keys import Key
-from tests.unit.notegen import BOILERPLATE, NoteGen
+from vahti.demo.notegen import BOILERPLATE, NoteGen
 
 KEY = Key(bytes(range(32)))
 OTHER_KEY = Key(bytes(range(1, 33)))

@@ -18,8 +18,8 @@ from matchers.detectors import email, hetu
 from matchers.detectors._common import code_points
 from matchers.engine import Scanner, ScanOptions
 from matchers.keys import Key
-from tests import synthetic
 from tests.unit.test_engine import INDEX, KEY, _mixed_text
+from vahti.demo import synthetic
 
 LIB = native.lib
 

@@ -11,7 +11,7 @@ import pytest
 from matchers.digest import digest
 from matchers.keys import Key
 from matchers.register import RegisterError, RegisterSummary, read_register
-from tests.synthetic import make_people
+from vahti.demo.synthetic import make_people
 
 KEY = Key(bytes(range(32)))
 

@@ -1,4 +1,4 @@
-"""The test sites of tests/sites, over real loopback HTTP (no tor): the crawler
+"""The test sites of vahti/demo/sites, over real loopback HTTP (no tor): the crawler
 tests rely on them behaving like the real thing."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import requests
 
 from matchers.detectors import get_detector
 from matchers.normalize import normalize
-from tests.sites import (
+from vahti.demo.sites import (
     ForumSite,
     LeakSite,
     PasteSite,
@@ -34,8 +34,8 @@ from tests.sites import (
     plant_forum_threads,
     plant_paste_texts,
 )
-from tests.sites.content import email_spellings, hetu_spellings, phone_spellings
-from tests.synthetic import make_people
+from vahti.demo.sites.content import email_spellings, hetu_spellings, phone_spellings
+from vahti.demo.synthetic import make_people
 
 NO_REDIRECT = {"allow_redirects": False, "timeout": 5}
 

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import py7zr
 
-from tests.sites.base import (
+from vahti.demo.sites.base import (
     HTML,
     Request,
     Response,
@@ -42,7 +42,7 @@ from tests.sites.base import (
     page,
     redirect,
 )
-from tests.synthetic import noise_line
+from vahti.demo.synthetic import noise_line
 
 MiB = 1 << 20
 EXTERNAL = "http://other.example"

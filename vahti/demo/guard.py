@@ -1,8 +1,9 @@
-"""The rule that keeps test tor off the real Tor network.
+"""The rule that keeps the private network's tor off the real Tor network.
 
-Every tor of the test suite runs inside a network namespace that has nothing but
-loopback (`tests/tor/run_in_netns.sh`). There a tor that somehow ignored its
-private `DirAuthority` lines still could not reach anything: no route leaves the
+Every tor of the test suite and of `vahti demo` runs inside a network namespace
+that has nothing but loopback (`tests/tor/run_in_netns.sh`; the demo re-executes
+itself in one, `vahti.demo.netns`). There a tor that somehow ignored its private
+`DirAuthority` lines still could not reach anything: no route leaves the
 machine. `assert_loopback_only()` checks this before any tor is started, by
 reading the interface list of the namespace this process lives in.
 """
@@ -16,7 +17,8 @@ NET_DEV = Path("/proc/self/net/dev")
 
 HOW_TO = ("run the tests inside a loopback-only network namespace, e.g. "
           "`tests/tor/run_in_netns.sh pytest tests/tor` (as root: "
-          "`unshare -n sh -c 'ip link set lo up && pytest tests/tor'`)")
+          "`unshare -n sh -c 'ip link set lo up && pytest tests/tor'`); "
+          "`vahti demo` enters one by itself")
 
 
 class NotIsolatedError(RuntimeError):

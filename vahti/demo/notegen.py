@@ -1,6 +1,6 @@
 """Deterministic session-note-like text for fragment tests and benchmarks.
 
-Not a person generator (tests/synthetic.py is): just free text that looks like
+Not a person generator (vahti/demo/synthetic.py is): just free text that looks like
 therapy session notes in Finnish with some English, with the features that
 matter for fingerprinting: a Zipf-like word distribution (so common words and
 short phrases repeat across notes), shared boilerplate sentences, punctuation,

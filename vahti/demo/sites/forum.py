@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.sites.base import (
+from vahti.demo.sites.base import (
     Request,
     Response,
     SiteServer,

@@ -1,4 +1,4 @@
-"""Deterministic synthetic people and leak-like text for tests and benchmarks.
+"""Deterministic synthetic people and leak-like text for tests, benchmarks and `vahti demo`.
 
 Nothing here is real: names are drawn from common Finnish first and last
 names, identity codes are generated with valid check characters (including
@@ -16,7 +16,7 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from tests.unit.notegen import NoteGen
+from vahti.demo.notegen import NoteGen
 
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 CENTURY_SIGNS = {1800: "+", 1900: "-YXWVU", 2000: "ABCDEF"}

@@ -15,7 +15,7 @@ restart at P0000000 for every seed, so decoy refs would collide with enrolled
 ones; hence decoys are never recorded by ref, and a decoy that shares an
 identifier value with an enrolled person is left out.
 
-Filler lines come from `tests.synthetic.noise_line`, minus any line that happens
+Filler lines come from `vahti.demo.synthetic.noise_line`, minus any line that happens
 to contain an enrolled person's e-mail or phone.
 """
 
@@ -28,7 +28,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tests.synthetic import Person, fi_phone_forms, noise_line, prose
+from vahti.demo.synthetic import Person, fi_phone_forms, noise_line, prose
 
 ID_TYPES = ("hetu", "email", "phone")
 EXCERPT_WORDS = 40

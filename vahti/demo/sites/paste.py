@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 
-from tests.sites.base import (
+from vahti.demo.sites.base import (
     TEXT,
     Request,
     Response,

@@ -14,8 +14,8 @@ connection and request, `block_next` and `slow_ms`. Use them as context
 managers: `with PasteSite() as site: ...`.
 """
 
-from tests.sites.base import Request, Response, SeenConnection, SeenRequest, SiteServer
-from tests.sites.content import (
+from vahti.demo.sites.base import Request, Response, SeenConnection, SeenRequest, SiteServer
+from vahti.demo.sites.content import (
     Planted,
     PlantedThread,
     dump_csv,
@@ -23,9 +23,9 @@ from tests.sites.content import (
     plant_forum_threads,
     plant_paste_texts,
 )
-from tests.sites.forum import ForumSite
-from tests.sites.leak import LeakSite
-from tests.sites.paste import PasteSite
+from vahti.demo.sites.forum import ForumSite
+from vahti.demo.sites.leak import LeakSite
+from vahti.demo.sites.paste import PasteSite
 
 __all__ = [
     "ForumSite", "LeakSite", "PasteSite", "Planted", "PlantedThread", "Request", "Response",

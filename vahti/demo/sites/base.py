@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-log = logging.getLogger("tests.sites")
+log = logging.getLogger("vahti.demo.sites")
 
 MAX_BODY = 1 << 20  # request bodies are login forms; anything bigger is a client bug
 # A client that drops the connection mid-response (a crawler truncating a big

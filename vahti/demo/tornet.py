@@ -1,4 +1,4 @@
-"""A private Tor network on 127.0.0.1 for the test suite.
+"""A private Tor network on 127.0.0.1 for the test suite and `vahti demo`.
 
     with PrivateTorNetwork(work_dir) as net:          # or net.start() ... net.stop()
         onion = net.add_onion_service("site", site.port)   # before or after start
@@ -51,8 +51,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from stem.control import Controller, EventType
 
-from tests.tor.guard import assert_loopback_only, assert_loopback_usable
-from tests.tor.socks import http_get
+from vahti.demo.guard import assert_loopback_only, assert_loopback_usable
+from vahti.demo.socks import http_get
 
 DEFAULT_TIMEOUT = 120.0
 LOOPBACK = "127.0.0.1"

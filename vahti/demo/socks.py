@@ -3,7 +3,8 @@
 The hostname is always sent to the proxy (address type DOMAINNAME), so tor
 resolves it: `.onion` works and nothing is resolved locally. The optional
 username/password is what tor uses for stream isolation (IsolateSOCKSAuth).
-Only the test suite uses this; vahti's spiders have their own SOCKS path.
+Only the private network (its readiness probes) and the tests use this; vahti's
+spiders have their own SOCKS path.
 """
 
 from __future__ import annotations

@@ -1,0 +1,125 @@
+"""Retained candidates: the keyed candidates of every page content, for retro-hunts.
+
+One document per page content (SHA-256 of the bytes) and type, holding the
+sorted 64-bit keys of every identifier candidate of that type found in it
+(enrolled or not), or for type "fragment" its winnowed keyed fingerprints,
+packed as little-endian uint64. Keys are keyed digests: the documents reveal
+nothing without the key. Content seen at several URLs is kept once; the pages
+collection maps a SHA-256 back to its URLs.
+
+A key is not indexed in the database: millions of index entries per day would
+slow every crawl's writes (measured on the embedded server: 2.4k keys/s with one
+document per key, 16k/s as arrays with a multikey index, far more as packed
+blobs). Searches use the local candidate index instead
+(`storage.candidate_index`), built from these documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from bson import ObjectId
+from bson.binary import Binary
+
+from storage import schema
+from storage.clock import now
+from storage.connection import Storage
+from storage.query import find_in
+
+# 1 Mi keys (8 MiB) per document: well inside MongoDB's 16 MiB document limit.
+MAX_DOC_KEYS = 1 << 20
+
+
+@dataclass
+class CandidateSet:
+    """Everything retained from one page content."""
+
+    sha256: str
+    keys: dict[str, np.ndarray] = field(default_factory=dict)  # type -> sorted uint64
+    partial: bool = False  # the page had more candidates than the scanner keeps
+
+    def add(self, keys: dict[str, np.ndarray] | None, partial: bool = False) -> None:
+        """Add the keys of one more part (an archive member) of the same page."""
+        for id_type, more in (keys or {}).items():
+            have = self.keys.get(id_type)
+            self.keys[id_type] = more if have is None else np.union1d(have, more)
+        self.partial |= partial
+
+
+@dataclass(frozen=True)
+class CandidateDoc:
+    oid: ObjectId
+    sha256: str
+    id_type: str
+    keys: np.ndarray
+
+
+def store(storage: Storage, sets: Iterable[CandidateSet], seen_at: datetime | None = None) -> int:
+    """Insert the sets whose content is not retained yet; returns documents written.
+
+    A rerun after a crash, or the same bytes at another URL, writes nothing new.
+    """
+    wanted = {s.sha256: s for s in sets if s.sha256}
+    if not wanted:
+        return 0
+    known = retained_shas(storage, wanted)
+    stamp = seen_at or now()
+    docs = []
+    for sha, cset in wanted.items():
+        if sha in known:
+            continue
+        for id_type, keys in sorted(cset.keys.items()):
+            packed = np.ascontiguousarray(keys, dtype="<u8")
+            for i in range(0, max(len(packed), 1), MAX_DOC_KEYS):
+                part = packed[i:i + MAX_DOC_KEYS]
+                docs.append({"sha256": sha, "t": id_type, "n": len(part),
+                             "keys": Binary(part.tobytes()), "partial": cset.partial,
+                             "seen_at": stamp})
+        if not cset.keys:  # a page without candidates is retained too: nothing to redo
+            docs.append({"sha256": sha, "t": "", "n": 0, "keys": Binary(b""),
+                         "partial": False, "seen_at": stamp})
+    if docs:
+        storage.db[schema.CANDIDATES].insert_many(docs, ordered=False)
+    return len(docs)
+
+
+def retained_shas(storage: Storage, shas: Iterable[str]) -> set[str]:
+    found = find_in(storage.db[schema.CANDIDATES], "sha256", shas, {"sha256": 1})
+    return {d["sha256"] for d in found}
+
+
+def iter_docs(storage: Storage, batch_size: int = 200) -> Iterator[CandidateDoc]:
+    """Every document with keys, by id."""
+    cursor = storage.db[schema.CANDIDATES].find({"n": {"$gt": 0}}).sort("_id", 1)
+    for d in cursor.batch_size(batch_size):
+        yield _doc(d)
+
+
+def ids_since(storage: Storage, since: datetime) -> list[ObjectId]:
+    """Ids of the documents written at or after `since` (an index-only read)."""
+    found = storage.db[schema.CANDIDATES].find({"seen_at": {"$gte": since}}, {"_id": 1})
+    return [d["_id"] for d in found]
+
+
+def docs_by_id(storage: Storage, oids: Iterable[ObjectId]) -> list[CandidateDoc]:
+    """These documents with their keys (those that have keys), by id."""
+    found = find_in(storage.db[schema.CANDIDATES], "_id", oids)
+    return sorted((_doc(d) for d in found if d.get("n")), key=lambda d: d.oid)
+
+
+def _doc(d: dict) -> CandidateDoc:
+    return CandidateDoc(d["_id"], d["sha256"], d["t"],
+                        np.frombuffer(d["keys"], dtype="<u8").astype(np.uint64))
+
+
+def describe(storage: Storage, oids: Iterable[ObjectId]) -> dict[ObjectId, tuple[str, str]]:
+    """(sha256, type) of the documents that still exist (retention may have removed some)."""
+    found = find_in(storage.db[schema.CANDIDATES], "_id", oids, {"sha256": 1, "t": 1})
+    return {d["_id"]: (d["sha256"], d["t"]) for d in found}
+
+
+def count(storage: Storage) -> int:
+    return storage.db[schema.CANDIDATES].estimated_document_count()

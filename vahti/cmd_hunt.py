@@ -1,0 +1,330 @@
+"""`vahti hunt URL|PATH`: "a new dump was just posted, are our people in it?"
+
+A URL is fetched now, through Tor, as an ad hoc source of kind `url` (not written
+to sources.toml; `--direct` only when given) by the same crawl machinery as
+`vahti crawl`: fail closed when Tor is not usable. A path (file, directory,
+archive, or - for stdin) is read with `vahti scan`'s machinery. Either way the
+page records and sightings are stored, and the findings printed per person ref:
+identifier types and counts, best score, location and the page's SHA-256. Never
+an identifier value: vahti does not have them.
+
+Exit 1 when an enrolled person was found, 0 when nobody was, 2 on error
+(Tor not usable, the URL could not be fetched, an unreadable path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+import click
+from rich.table import Table
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from matchers.engine import Finding, Scanned, ScanOptions, Skipped
+from matchers.scanfiles import scan_files
+from spiders import settings as project_settings
+from spiders.adhoc import (
+    EXTENSION,
+    HUNT_SOURCE,
+    AdHocServices,
+    adhoc_spider_class,
+    hunt_source,
+)
+from spiders.commands.crawl import FAILED_REASONS
+from spiders.sources import SourcesError
+from storage import pages, runs, sightings
+from vahti.clictx import config_of, console
+from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, stored_url
+from vahti.config import Config
+from vahti.errors import VahtiError
+from vahti.watchlist_cache import load_index
+from vahti.wiring import load_key, open_db
+
+TABLE_ROWS = 200
+
+
+@dataclass
+class Place:
+    """One person's findings in one location (a page, file or archive member)."""
+
+    location: str
+    url: str  # as stored in pages/sightings
+    sha256: str = ""
+    types: Counter = field(default_factory=Counter)  # id_type -> findings
+    best_score: float = 0.0
+
+    def add(self, id_type: str, score: float) -> None:
+        self.types[id_type] += 1
+        self.best_score = max(self.best_score, score)
+
+    def to_dict(self) -> dict:
+        return {"location": self.location, "url": self.url, "sha256": self.sha256,
+                "types": dict(sorted(self.types.items())), "count": sum(self.types.values()),
+                "best_score": round(self.best_score, 4)}
+
+
+@dataclass
+class HuntResult:
+    target: str
+    mode: str  # url | path
+    source: str
+    via: str  # tor | direct | local
+    run_id: str = ""
+    people: dict[str, dict[str, Place]] = field(default_factory=dict)  # ref -> location -> place
+    inputs: int = 0
+    bytes: int = 0
+    new_sightings: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)  # page status -> count (URL hunts)
+
+    def place(self, ref: str, location: str, url: str) -> Place:
+        return self.people.setdefault(ref, {}).setdefault(location, Place(location, url))
+
+    @property
+    def findings(self) -> int:
+        return sum(sum(p.types.values()) for places in self.people.values()
+                   for p in places.values())
+
+    def to_dict(self) -> dict:
+        found = []
+        for ref in sorted(self.people):
+            places = sorted(self.people[ref].values(), key=lambda p: p.location)
+            types: Counter = Counter()
+            for p in places:
+                types.update(p.types)
+            found.append({
+                "ref": ref, "types": dict(sorted(types.items())), "count": sum(types.values()),
+                "best_score": round(max(p.best_score for p in places), 4),
+                "locations": [p.to_dict() for p in places],
+            })
+        return {
+            "target": self.target, "mode": self.mode, "source": self.source, "via": self.via,
+            "run_id": self.run_id, "found": found,
+            "totals": {
+                "people": len(self.people), "findings": self.findings,
+                "locations": len({loc for places in self.people.values() for loc in places}),
+                "inputs": self.inputs, "bytes": self.bytes,
+                "new_sightings": self.new_sightings, "skipped": dict(self.skipped),
+                **({"statuses": dict(self.statuses)} if self.statuses else {}),
+            },
+        }
+
+
+def is_url(target: str) -> bool:
+    return target.lower().startswith(("http://", "https://"))
+
+
+@click.command()
+@click.argument("target", metavar="URL|PATH")
+@click.option("--json", "as_json", is_flag=True, help="The findings and totals as JSON.")
+@click.option("--direct", is_flag=True,
+              help="Fetch the URL without Tor (clearnet only; never implied).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes for a local path.")
+@click.option("--source", default=HUNT_SOURCE, show_default=True,
+              help="Source name the pages and sightings are recorded under.")
+@click.pass_context
+def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int,
+         source: str) -> None:
+    """Fetch URL now (through Tor) or read PATH, scan it, store and print who is in it.
+
+    PATH is a file, a directory (recursively), an archive, or - for stdin.
+    Exit 1 when an enrolled person was found, 0 when nobody was, 2 on error.
+    """
+    cfg = config_of(ctx)
+    if is_url(target):
+        result = hunt_url(cfg, target, direct, source)
+    else:
+        if direct:
+            raise VahtiError("--direct is for URLs: a local path is not fetched")
+        if "://" in target:
+            raise VahtiError("only http:// and https:// URLs can be hunted")
+        result = hunt_path(cfg, target, jobs, source, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), sort_keys=True))
+    else:
+        _print_result(result)
+    sys.exit(1 if result.people else 0)
+
+
+# -- a URL, through the crawl machinery ---------------------------------------------------
+
+
+def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
+    try:
+        source = hunt_source(url, direct=direct, name=name)
+    except SourcesError as exc:
+        raise VahtiError(str(exc).replace(f"source {name}: urls[0]", "URL")) from None
+    _require_watchlist(cfg)
+    summary = run_adhoc_crawl(cfg, source)
+    if summary["reason"] == "tor_unavailable":
+        raise VahtiError(f"hunt stopped before any request, Tor is not usable: "
+                         f"{summary['tor_error']}")
+    if summary["reason"] in FAILED_REASONS or summary["reason"] != "finished":
+        raise VahtiError(f"hunt of the URL failed: {summary['reason'].replace('_', ' ')}")
+    if not summary["fetched"]:
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(summary["errors"].items()))
+        raise VahtiError(f"the URL could not be fetched ({errors or 'no response'})")
+    result = HuntResult(target=url, mode="url", source=source.name, via=summary["via"],
+                        run_id=summary["run_id"], inputs=summary["pages"],
+                        bytes=summary["bytes"], new_sightings=summary["new_sightings"],
+                        skipped=Counter(summary["errors"]))
+    with open_db(cfg) as storage:
+        for fetched in dict.fromkeys(summary["fetched"]):
+            _collect_page(storage, result, fetched)
+    return result
+
+
+def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
+    """Crawl an ad hoc source in this process, as `vahti crawl` runs a named one."""
+    settings = Settings()
+    settings.setmodule(project_settings, priority="project")
+    extensions = dict(project_settings.EXTENSIONS)
+    extensions["spiders.services.CrawlServices"] = None  # it reads sources.toml
+    extensions[EXTENSION] = 0
+    settings.set("EXTENSIONS", extensions, priority="cmdline")
+    settings.set("VAHTI_HOME", str(cfg.home), priority="cmdline")
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # vahti's redacting logs
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(adhoc_spider_class(source, cfg))
+    process.crawl(crawler)
+    process.start()
+    reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
+    services = getattr(crawler, "vahti", None)
+    if not isinstance(services, AdHocServices):
+        raise VahtiError("the hunt's crawl did not start")
+    t = services.tally
+    return {
+        "source": source.name, "run_id": services.run_id, "reason": reason or "unknown",
+        "tor_error": services.tor_error, "pages": t.pages, "bytes": t.bytes, "hits": t.hits,
+        "new_sightings": t.new_sightings, "errors": dict(t.errors),
+        "fetched": list(services.fetched), "via": "direct" if source.direct else "tor",
+    }
+
+
+def _collect_page(storage, result: HuntResult, url: str) -> None:  # noqa: ANN001
+    """The stored findings of a page fetched now (and of its archive members): the
+    sightings that carry the page's current hash, whether this crawl wrote them or an
+    earlier scan of the same bytes did."""
+    record = pages.page(storage, url)
+    if record is None:
+        return
+    result.statuses[record.get("status", "ok")] += 1
+    sha = record.get("sha256", "")
+    member_sha: dict[str, str] = {}
+    for s in sightings.of_page(storage, url):
+        if s.page_sha256 != sha:
+            continue  # an older version of the page
+        if s.page_url not in member_sha:
+            member = pages.page(storage, s.page_url) if s.page_url != url else record
+            member_sha[s.page_url] = (member or {}).get("sha256") or sha
+        place = result.place(s.ref, s.page_url, s.page_url)
+        place.sha256 = member_sha[s.page_url]
+        place.add(s.id_type, s.score)
+
+
+def _require_watchlist(cfg: Config) -> None:
+    key = load_key(cfg)
+    with open_db(cfg, key) as storage:
+        if load_index(storage, key, cfg.home).n_people == 0:
+            raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
+
+
+# -- a local path, through the scan machinery ---------------------------------------------
+
+
+def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> HuntResult:
+    if path != "-" and not os.path.exists(path):
+        raise VahtiError(f"no such file or directory: {path}")
+    key = load_key(cfg)
+    # a hunted dump is kept like a crawled page: its keyed candidates serve later
+    # searches and retro-hunts (storage/candidates.py)
+    options = ScanOptions(region=cfg.get("matchers.phone_region"),
+                          customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None,
+                          retain=True)
+    result = HuntResult(target=path, mode="path", source=name, via="local")
+    tally = ScanTally()
+    with open_db(cfg, key) as storage:
+        index = load_index(storage, key, cfg.home)
+        if index.n_people == 0:
+            raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
+        result.run_id = runs.start_run(storage, name, "hunt")
+        writer = SightingWriter(storage, name, tally)
+        open_places: dict[str, list[Place]] = {}
+        state = "done"
+        try:
+            with ProgressBar((path,), quiet=not progress) as advance:
+                for event in scan_files([path], index, key, options, jobs=jobs,
+                                        progress=advance):
+                    if isinstance(event, Finding):
+                        tally.findings += 1
+                        writer.finding(event)
+                        place = result.place(event.ref, event.location, "")
+                        place.add(event.id_type, event.score)
+                        open_places.setdefault(event.location, []).append(place)
+                    elif isinstance(event, Scanned):
+                        tally.inputs += 1
+                        tally.bytes += event.size
+                        writer.scanned(event)
+                        for place in open_places.pop(event.location, []):
+                            place.sha256 = event.sha256
+                            place.url = stored_url(event.location, event.sha256)
+                    elif isinstance(event, Skipped):
+                        tally.skipped[event.reason.split(":", 1)[0]] += 1
+                        click.echo(f"vahti: skipped {event.location}: {event.reason}", err=True)
+        except BaseException:
+            state = "interrupted"
+            raise
+        finally:
+            writer.flush()
+            runs.finish_run(storage, result.run_id, runs.RunStats(
+                pages=tally.inputs, bytes=tally.bytes, hits=tally.findings,
+                new_sightings=tally.new_sightings, errors=dict(tally.skipped),
+            ), state=state)
+    result.inputs, result.bytes = tally.inputs, tally.bytes
+    result.new_sightings, result.skipped = tally.new_sightings, tally.skipped
+    return result
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def _print_result(result: HuntResult) -> None:
+    out = console()
+    data = result.to_dict()
+    rows = [(person, place) for person in data["found"] for place in person["locations"]]
+    if rows:
+        table = Table()
+        table.add_column("ref", no_wrap=True)
+        table.add_column("types", no_wrap=True)
+        table.add_column("count", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("location", overflow="fold")
+        table.add_column("sha256", no_wrap=True)
+        for person, place in rows[:TABLE_ROWS]:
+            types = ", ".join(f"{t} {n}" for t, n in place["types"].items())
+            table.add_row(person["ref"], types, str(place["count"]),
+                          f"{place['best_score']:.2f}", place["location"],
+                          place["sha256"][:16])
+        out.print(table)
+        if len(rows) > TABLE_ROWS:
+            out.print(f"... {len(rows) - TABLE_ROWS} more rows (all of them: --json)")
+    t = data["totals"]
+    skipped = sum(t["skipped"].values())
+    where = f"via {result.via}" if result.mode == "url" else "local"
+    out.print(
+        f"{t['people']} enrolled people found ({t['findings']} findings in {t['locations']} "
+        f"locations) in {t['inputs']} inputs, {t['bytes'] / 1e6:.1f} MB, {where}; "
+        f"{t['new_sightings']} new sightings stored under source {result.source}"
+        + (f"; {skipped} skipped or failed" if skipped else "")
+    )
+    odd = {k: n for k, n in t.get("statuses", {}).items() if k != "ok"}
+    if odd:
+        out.print("pages not scanned whole: " + ", ".join(f"{k} {n}" for k, n in odd.items()))
+    if not result.people:
+        out.print("nobody on the watchlist is in it")

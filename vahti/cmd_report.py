@@ -1,0 +1,87 @@
+"""`vahti report weekly`: the weekly exposure report as HTML, Markdown or JSON."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from reports.week import Week, WeekError
+from spiders.sources import Source, SourcesError, read_sources, sources_path
+from storage.clock import now
+from vahti.clictx import config_of
+from vahti.errors import VahtiError
+from vahti.wiring import open_db
+
+FORMATS = ("html", "md", "json")
+
+
+@click.group("report")
+def report_group() -> None:
+    """Exposure reports for management and the data-protection officer."""
+
+
+@report_group.command("weekly")
+@click.option("--week", "week_text", metavar="YYYY-Www",
+              help="ISO week in UTC, e.g. 2026-W47. Default: the current week.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="html: one self-contained file; md: for tickets; json: see "
+                   "reports/weekly.schema.json.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to this file (mode 0600) instead of stdout.")
+@click.pass_context
+def report_weekly(ctx: click.Context, week_text: str | None, fmt: str, out: str | None) -> None:
+    """Newly exposed persons, sources, pages, alerts, source health and a DPO section.
+
+    Counts and pseudonymous refs only: no identifier value, no page text.
+    """
+    at = now()
+    try:
+        week = Week.parse(week_text) if week_text is not None else Week.containing(at)
+    except WeekError as exc:
+        raise VahtiError(f"--week: {exc}") from None
+    # imported here: matplotlib is slow to import and only this command needs it
+    from reports.render_html import render_html
+    from reports.render_json import render_json
+    from reports.render_md import render_md
+    from reports.weekly import build_weekly
+
+    if out is not None and not Path(out).parent.is_dir():
+        raise VahtiError(f"cannot write {out}: no such directory {Path(out).parent}")
+    cfg = config_of(ctx)
+    sources: list[Source] = []
+    note = ""
+    try:
+        read = read_sources(sources_path(cfg.home))
+    except SourcesError as exc:  # names the file and the place, never a secret
+        note = f"source health not checked: {exc}"
+    else:
+        sources = list(read.sources.values())
+        if read.problems:
+            note = (f"{len(read.problems)} source definitions in sources.toml are invalid "
+                    "and not checked (vahti sources check)")
+    with open_db(cfg) as storage:
+        report = build_weekly(storage, week, sources, at, sources_note=note)
+    render = {"html": render_html, "md": render_md, "json": render_json}[fmt]
+    text = render(report)
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    _write(Path(out), text)
+    click.echo(f"weekly report {week.id} ({fmt}) written to {out}: "
+               f"{report.headline.new_persons} newly exposed persons, "
+               f"{report.headline.total_exposed} exposed to date")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory, then rename: no half report."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise VahtiError(f"cannot write {path}: {exc.strerror}") from None

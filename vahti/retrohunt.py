@@ -1,0 +1,88 @@
+"""Retro-hunt: find the enrolled people in pages seen before, from retained candidates.
+
+Wiring of `matchers.retro` (the matching) with storage (the candidate index,
+pages, sightings). Run after enrolment (`vahti enroll`) and by the daemon when
+the watchlist has changed: pages held only by their hash are not fetched again,
+yet a person enrolled today is found where their identifier or record text
+appeared months ago. Sightings found this way have `via: "retro"` and no
+offset (start -1); a page/person/type already sighted by a scan is left alone.
+Idempotent: a rerun adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matchers import retro
+from matchers.engine import ScanOptions
+from matchers.index import WatchlistIndex
+from storage import candidate_index, candidates, pages, sightings, watchlist
+from storage.connection import Storage
+from storage.sightings import Sighting
+
+META_FIELD = "retro_hunted_version"
+
+
+@dataclass
+class RetroResult:
+    new: list[Sighting] = field(default_factory=list)
+    candidate_keys: int = 0  # keys searched through
+
+    @property
+    def people(self) -> set[str]:
+        return {s.ref for s in self.new}
+
+    @property
+    def pages(self) -> set[str]:
+        return {s.page_url for s in self.new}
+
+
+def retro_hunt(storage: Storage, index: WatchlistIndex, home: Path,
+               options: ScanOptions | None = None) -> RetroResult:
+    options = options or ScanOptions()
+    cand = candidate_index.load(storage, home)
+    result = RetroResult(candidate_keys=cand.n_keys)
+    hits = list(retro.identifier_hits(index, cand.lookup_arrays, options.base_score))
+    if options.fragments:
+        hits += retro.fragment_hits(index, cand.lookup_arrays, options.fragment_threshold)
+    if hits:
+        result.new = _record(storage, index, cand, hits)
+    storage.db["meta"].update_one({"_id": "meta"},
+                                  {"$set": {META_FIELD: watchlist.version(storage)}}, upsert=True)
+    return result
+
+
+def due(storage: Storage) -> bool:
+    """Has the watchlist changed since the last retro-hunt?"""
+    meta = storage.meta()
+    return meta.get(META_FIELD) != meta.get("watchlist_version", 0)
+
+
+def _record(storage: Storage, index: WatchlistIndex, cand: candidate_index.CandidateIndex,
+            hits: list[retro.RetroHit]) -> list[Sighting]:
+    docs = {d: cand.oid(d) for d in {h.doc for h in hits}}
+    described = candidates.describe(storage, docs.values())  # gone when retention removed it
+    shas = {}
+    for d, oid in docs.items():
+        if oid in described:
+            shas[d] = described[oid]
+    held = pages.with_sha256(storage, {sha for sha, _ in shas.values()})
+    found: dict[tuple[str, str, str], Sighting] = {}
+    for h in hits:
+        if h.doc not in shas:
+            continue
+        sha, doc_type = shas[h.doc]
+        if doc_type != h.id_type:
+            continue  # a key of another type (a 64-bit coincidence)
+        ref = index.refs[h.person]
+        kind = "fragment" if h.id_type == "fragment" else "identifier"
+        for page in held.get(sha, []):
+            occ = (page["url"], ref, h.id_type)
+            if occ not in found or found[occ].score < h.score:
+                found[occ] = Sighting(page_url=page["url"], source=page.get("source", ""),
+                                      ref=ref, id_type=h.id_type, kind=kind, start=-1, end=-1,
+                                      score=h.score, page_sha256=sha, via="retro")
+    scanned = sightings.known_on_pages(storage, {occ[0] for occ in found})
+    fresh = [s for occ, s in found.items() if occ not in scanned]
+    return sightings.record_sightings(storage, fresh)

@@ -1,0 +1,164 @@
+"""Incident search: where have these identifiers, or this enrolled person, been seen?
+
+Wiring of matchers (types, canonical forms, keyed digests) with storage
+(watchlist index, sightings, the local candidate index of retained keys,
+pages). An identifier is keyed once per type it reads as; the key tells
+whether someone is enrolled with it (the watchlist index), and the retained
+candidates tell which pages held it, enrolled or not. Answers name input lines
+by number, never by value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matchers.detectors import IDENTIFIER_TYPES, ValidationError, get_detector
+from matchers.digest import digester, to_u64, u64_of
+from matchers.index import WatchlistIndex
+from matchers.keys import Key
+from storage import candidates, pages, sightings, watchlist
+from storage.candidate_index import CandidateIndex
+from storage.connection import Storage
+
+PHONE_SHAPE = re.compile(r"\+?[\d\s().-]{5,}")
+# Answers are capped per query: an identifier on a million pages is answered
+# with the newest ones and the total.
+MAX_ROWS = 1000
+
+
+@dataclass
+class Query:
+    """One identifier (by its input line) or one enrolled person (by ref)."""
+
+    label: str  # "line 3" or the ref
+    # id_type -> 64-bit keys (a person may have two e-mail addresses; an input
+    # line has one key per type it reads as)
+    keys: dict[str, list[int]] = field(default_factory=dict)
+    ref: str | None = None  # --ref: the person asked about
+
+
+@dataclass
+class Answer:
+    label: str
+    types: list[str]
+    enrolled: list[str] = field(default_factory=list)  # refs of people with this identifier
+    sightings: list[dict] = field(default_factory=list)
+    retained: list[dict] = field(default_factory=list)  # pages whose candidates hold it
+    sightings_total: int = 0
+    retained_total: int = 0
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.sightings or self.retained)
+
+
+def parse_lines(lines: Iterable[str], key: Key, region: str = "FI",
+                customer_id_pattern: str | None = None) -> tuple[list[Query], list[str]]:
+    """Identifiers, one per line (blank lines and '#' comments skipped), keyed per
+    type they are valid as; and the problems (line numbers, never values)."""
+    detectors = [get_detector(t, region=region, customer_id_pattern=customer_id_pattern)
+                 for t in IDENTIFIER_TYPES if t != "customer_id" or customer_id_pattern]
+    queries, problems = [], []
+    canonicals: list[dict[str, str]] = []
+    for n, raw in enumerate(lines, 1):
+        value = raw.strip()
+        if not value or value.startswith("#"):
+            continue
+        canon: dict[str, str] = {}
+        for d in detectors:
+            try:
+                canon[d.id_type] = d.canonical(value)
+            except (ValidationError, ValueError):
+                continue
+        if "phone" in canon and (len(canon) > 1 or not PHONE_SHAPE.fullmatch(value)):
+            # phone parsing is lenient (it reads the digits of an identity code as a
+            # number): a line is a phone number only when it looks like one and nothing else
+            del canon["phone"]
+        if not canon:
+            problems.append(f"line {n}: not a recognised identifier")
+            continue
+        queries.append(Query(f"line {n}"))
+        canonicals.append(canon)
+    # keyed in one call per type
+    dig = digester(key)
+    for t in {t for canon in canonicals for t in canon}:
+        which = [i for i, canon in enumerate(canonicals) if t in canon]
+        keys = to_u64(dig.digest_many(t, [canonicals[i][t] for i in which])).tolist()
+        for i, k in zip(which, keys, strict=True):
+            queries[i].keys[t] = [int(k)]
+    return queries, problems
+
+
+def ref_query(storage: Storage, ref: str) -> Query | None:
+    """The query for an enrolled person: their digests of every type."""
+    entry = watchlist.get_entry(storage, ref)
+    if entry is None:
+        return None
+    keys = {t: [u64_of(d) for d in ds] for t, ds in entry.digests.items() if ds}
+    return Query(ref, keys, ref=ref)
+
+
+def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
+           queries: list[Query]) -> list[Answer]:
+    """Answers in query order; one round trip per collection for all queries together."""
+    wanted: list[tuple[int, str, int]] = []  # (query, type, key)
+    for qi, q in enumerate(queries):
+        wanted += [(qi, t, k) for t, ks in q.keys.items() for k in ks]
+    answers = [Answer(q.label, sorted(q.keys), enrolled=[q.ref] if q.ref else [])
+               for q in queries]
+
+    # enrolled people: the watchlist index, by type
+    for qi, t, k in wanted:
+        if queries[qi].ref:
+            continue
+        _, people = index.lookup(t, np.array([k], dtype=np.uint64))
+        for p in people.tolist():
+            ref = index.refs[p]
+            if ref not in answers[qi].enrolled:
+                answers[qi].enrolled.append(ref)
+
+    # sightings of those people
+    refs = {r for a in answers for r in a.enrolled}
+    by_ref: dict[str, list[dict]] = {}
+    for s in sightings.of_refs(storage, refs):
+        by_ref.setdefault(s["ref"], []).append(s)
+    for a in answers:
+        rows = sorted((s for r in a.enrolled for s in by_ref.get(r, [])),
+                      key=lambda s: s.get("first_seen"), reverse=True)
+        a.sightings_total = len(rows)
+        a.sightings = [_sighting_row(s) for s in rows[:MAX_ROWS]]
+
+    # retained candidates: which page contents held the key, enrolled or not
+    keys = np.array([k for _, _, k in wanted], dtype=np.uint64)
+    pos, docs = cand.lookup_arrays(keys)
+    oids = {int(d): cand.oid(int(d)) for d in set(docs.tolist())}
+    described = candidates.describe(storage, oids.values())
+    hits: dict[int, set[str]] = {}
+    for p, d in zip(pos.tolist(), docs.tolist(), strict=True):
+        qi, t, _ = wanted[p]
+        doc = described.get(oids[d])
+        if doc is not None and doc[1] == t:
+            hits.setdefault(qi, set()).add((doc[0], t))
+    held = pages.with_sha256(storage, {sha for found in hits.values() for sha, _ in found})
+    for qi, found in hits.items():
+        rows = [
+            {"id_type": t, "url": pg["url"], "source": pg.get("source", ""), "page_sha256": sha,
+             "first_seen": pg.get("first_seen"), "last_seen": pg.get("last_seen")}
+            for sha, t in found for pg in held.get(sha, [])
+        ]
+        rows.sort(key=lambda r: (r["last_seen"] is None, r["last_seen"]), reverse=True)
+        answers[qi].retained_total = len(rows)
+        answers[qi].retained = rows[:MAX_ROWS]
+    return answers
+
+
+def _sighting_row(s: dict) -> dict:
+    return {"ref": s["ref"], "id_type": s["id_type"], "kind": s.get("kind", ""),
+            "first_seen": s.get("first_seen"), "last_seen": s.get("last_seen"),
+            "source": s.get("source", ""), "url": s["page_url"],
+            "page_sha256": s.get("page_sha256", ""), "score": s.get("score", 0.0),
+            "via": s.get("via", "scan")}
