@@ -11,6 +11,7 @@ failed pass never stops the daemon.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from scheduler import alerting, delivery, health
@@ -22,6 +23,12 @@ from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, retention_settings
 
 log = logging.getLogger("vahti.daemon")
+
+# After-job and periodic passes run on different scheduler threads. Two raise passes
+# at once would each group the sightings they read into an alert per page, and a
+# sighting stored between their reads makes the keys differ: overlapping alerts for
+# one page (seen in the demo). One pass at a time in a daemon.
+_one_pass_at_a_time = threading.Lock()
 
 
 def _guarded(what: str, func, *args: Any) -> Any:  # noqa: ANN001
@@ -66,19 +73,21 @@ def deliver(storage: Any, cfg: Any) -> Any:
 
 def after_job(storage: Any, cfg: Any, source_name: str) -> None:
     """After a crawl of `source_name`: alerts for what it found, health, then delivery."""
-    retro_hunt_if_due(storage, cfg)
-    raised = raise_alerts(storage, cfg)
-    if raised:
-        log.info("after the crawl of %s: %d alerts raised", source_name, len(raised))
-    raise_health_alerts(storage, cfg)
-    deliver(storage, cfg)
+    with _one_pass_at_a_time:
+        retro_hunt_if_due(storage, cfg)
+        raised = raise_alerts(storage, cfg)
+        if raised:
+            log.info("after the crawl of %s: %d alerts raised", source_name, len(raised))
+        raise_health_alerts(storage, cfg)
+        deliver(storage, cfg)
 
 
 def periodic(storage: Any, cfg: Any) -> None:
     """Alerts for sightings of crawls and scans run outside the daemon, health, and
     deliveries that are due (retries included); the hourly retention purge."""
-    _guarded("retention purge", purge_if_due, storage, retention_settings(cfg))
-    retro_hunt_if_due(storage, cfg)
-    raise_alerts(storage, cfg)
-    raise_health_alerts(storage, cfg)
-    deliver(storage, cfg)
+    with _one_pass_at_a_time:
+        _guarded("retention purge", purge_if_due, storage, retention_settings(cfg))
+        retro_hunt_if_due(storage, cfg)
+        raise_alerts(storage, cfg)
+        raise_health_alerts(storage, cfg)
+        deliver(storage, cfg)
