@@ -6,7 +6,6 @@ off, see storage/retention.py), only what expired, at most once an hour."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import timedelta
 
@@ -163,16 +162,17 @@ def test_config_drives_the_indexes_at_the_next_start(vahti, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_the_embedded_server_does_not_sweep(storage):
+def test_the_embedded_server_does_not_sweep(tmp_path):
     """SecantusDB's own TTL sweeper (a scan of every document under the global lock,
-    once a minute) is off: an expired page outlives a sweep interval, until purged."""
-    if os.environ.get("VAHTI_TEST_MONGO_URI"):
-        pytest.skip("about the embedded server; VAHTI_TEST_MONGO_URI points elsewhere")
+    once a minute) is off: an expired page outlives a sweep interval, until purged.
+    An embedded server of the test's own, whatever VAHTI_TEST_MONGO_URI says."""
     settings = RetentionSettings(pages_days=1, sightings_days=1, candidates_days=1)
-    apply_retention(storage, settings)
-    pages.upsert_pages(storage, [pages.PageRecord(url="http://old.example/", source="s",
-                                                  sha256="a" * 64, size=1,
-                                                  seen_at=now() - timedelta(days=3))])
-    time.sleep(65)  # the sweeper would have run once
-    assert storage.db[schema.PAGES].count_documents({}) == 1
-    assert purge_expired(storage, settings)[schema.PAGES] == 1
+    with open_storage(StorageSettings(home=tmp_path)) as storage:
+        assert storage.mode == "embedded"
+        apply_retention(storage, settings)
+        pages.upsert_pages(storage, [pages.PageRecord(url="http://old.example/", source="s",
+                                                      sha256="a" * 64, size=1,
+                                                      seen_at=now() - timedelta(days=3))])
+        time.sleep(65)  # the sweeper would have run once
+        assert storage.db[schema.PAGES].count_documents({}) == 1
+        assert purge_expired(storage, settings)[schema.PAGES] == 1
