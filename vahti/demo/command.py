@@ -18,8 +18,7 @@ import click
                    "temporary one.")
 @click.option("--people", type=click.IntRange(50, 200_000), default=3000, show_default=True,
               help="Patients in the fictional clinic's register.")
-@click.pass_context
-def demo(ctx: click.Context, keep: bool, home: str | None, people: int) -> None:
+def demo(keep: bool, home: str | None, people: int) -> None:
     """The whole story on a fictional clinic, in a few minutes, offline.
 
     A synthetic register is enrolled, a private Tor network (loopback only, in a
@@ -30,7 +29,7 @@ def demo(ctx: click.Context, keep: bool, home: str | None, people: int) -> None:
     """
     from vahti.demo import netns
     from vahti.demo.guard import NotIsolatedError
-    from vahti.demo.story import Options, root_has_command, run_demo
+    from vahti.demo.story import Options, run_demo
 
     try:
         if not os.environ.get(netns.MARK) and not netns.isolated():
@@ -42,4 +41,4 @@ def demo(ctx: click.Context, keep: bool, home: str | None, people: int) -> None:
         click.echo(f"vahti demo: {exc}", err=True)
         sys.exit(2)
     options = Options(home=Path(home) if home else None, keep=keep, people=people)
-    sys.exit(run_demo(options, root_has_command(ctx)))
+    sys.exit(run_demo(options))

@@ -34,7 +34,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +41,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import click
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
@@ -226,11 +224,9 @@ def alert_line(number: int, alert: dict) -> str:
 
 
 class Demo:
-    def __init__(self, options: Options, console: Console,
-                 has_command: Callable[[str, str], bool]) -> None:
+    def __init__(self, options: Options, console: Console) -> None:
         self.o = options
         self.display = Display(console)
-        self.has_command = has_command
         self.home: Path | None = None
         self.created_home = False
         self.report_dir: Path | None = None
@@ -677,10 +673,6 @@ class Demo:
 
     def _search(self, scenario: Scenario) -> None:
         step = self.display.step("vahti search: a few people, exposed and not")
-        if not self.has_command("search", ""):
-            step.fail("vahti search: unavailable (this vahti has no `search` command)")
-            self.results["search"] = None
-            return
         with_code = sorted(scenario.exposed.refs_by_type.get("hetu", set()))
         cases = [SearchCase(scenario.by_ref(ref), "exposed") for ref in with_code[:SEARCH_EXPOSED]]
         cases += [SearchCase(p, "never leaked")
@@ -712,12 +704,6 @@ class Demo:
 
     def _report(self) -> None:
         step = self.display.step("vahti report weekly: HTML, Markdown, JSON")
-        if not self.has_command("report", "weekly"):
-            step.fail("vahti report weekly: unavailable (this vahti has no `report weekly` "
-                      "command)")
-            self.results["report"] = None
-            return
-
         # outside the home, so that it outlives a home removed at the end
         self.report_dir = Path(tempfile.mkdtemp(prefix="vahti-demo-report-"))
 
@@ -763,22 +749,16 @@ class Demo:
             f"{len(scenario.pieces)} pastes); decoys named: {len(decoys)}; "
             f"never-leaked people named: {len(never)}",
         ]
-        search = self.results.get("search")
-        if search is None:
-            lines.append("search: unavailable in this vahti")
-        else:
-            lines.append("search: " + _search_figures(search))
-            for case in search:
-                answer = (f"seen on {case.pages} page{'s' * (case.pages != 1)}" if case.seen
-                          else "not seen")
-                lines.append(f"  {case.person.ref}: {case.group} -> vahti search: {answer}")
-        report = self.results.get("report")
-        if report is None:
-            lines.append("report: unavailable in this vahti")
-        else:
-            lines.append(f"report: {report[0]}")
-            lines.append(f"  also: {report[1]}, {report[2]}")
-            lines += [f"  {line}" for line in _report_headline(self.results.get("report_json"))]
+        search = self.results["search"]
+        lines.append("search: " + _search_figures(search))
+        for case in search:
+            answer = (f"seen on {case.pages} page{'s' * (case.pages != 1)}" if case.seen
+                      else "not seen")
+            lines.append(f"  {case.person.ref}: {case.group} -> vahti search: {answer}")
+        report = self.results["report"]
+        lines.append(f"report: {report[0]}")
+        lines.append(f"  also: {report[1]}, {report[2]}")
+        lines += [f"  {line}" for line in _report_headline(self.results.get("report_json"))]
         lines.append(f"took: {time.monotonic() - self.started:.0f} s ("
                      + ", ".join(f"{k} {v:.0f} s" for k, v in self.times.items()) + ")")
         for line in lines:
@@ -843,23 +823,8 @@ def _report_headline(report: Any) -> list[str]:
     return [f"{k.replace('_', ' ')}: {v}" for k, v in figures[:8]]
 
 
-def run_demo(options: Options, has_command: Callable[[str, str], bool]) -> int:
+def run_demo(options: Options) -> int:
     plain = Console(highlight=False)
     # a terminal gets wrapped lines and live tables; a log or a pipe one line per event
     console = plain if plain.is_terminal else Console(highlight=False, soft_wrap=True)
-    return Demo(options, console, has_command).run()
-
-
-def root_has_command(ctx: click.Context) -> Callable[[str, str], bool]:
-    """`has(name, sub)`: does this vahti have the command `name` (and its subcommand)?"""
-    root = ctx.find_root().command
-
-    def has(name: str, sub: str) -> bool:
-        command = root.get_command(ctx, name) if isinstance(root, click.Group) else None
-        if command is None:
-            return False
-        if not sub:
-            return True
-        return isinstance(command, click.Group) and command.get_command(ctx, sub) is not None
-
-    return has
+    return Demo(options, console).run()
