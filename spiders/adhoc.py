@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
-from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
@@ -49,17 +48,11 @@ class AdHocServices(crawl_services.CrawlServices):
         self.fetched: list[str] = []  # URLs of the responses that reached the pipeline
 
     @classmethod
-    def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+    def configured_source(cls, crawler):  # noqa: ANN001, ANN206
         source = getattr(crawler.spidercls, "source", None)
         if not crawler.settings.getbool(ADHOC_SETTING) or not isinstance(source, Source):
             raise NotConfigured("not an ad hoc crawl")
-        cfg = load_config(home_flag=crawler.settings.get("VAHTI_HOME") or None)
-        crawl_services._no_suffix_list_download()
-        services = cls(crawler, cfg, source)
-        crawler.vahti = services
-        crawler.signals.connect(services.spider_closed, signal=signals.spider_closed)
-        crawl_services._redact_scrapy_logs()
-        return services
+        return load_config(home_flag=crawler.settings.get("VAHTI_HOME") or None), source
 
 
 class HuntSpider(UrlSpider):

@@ -70,6 +70,18 @@ class CrawlServices:
 
     @classmethod
     def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+        cfg, source = cls.configured_source(crawler)
+        _no_suffix_list_download()
+        services = cls(crawler, cfg, source)
+        crawler.vahti = services
+        crawler.signals.connect(services.spider_closed, signal=signals.spider_closed)
+        _redact_scrapy_logs()
+        return services
+
+    @classmethod
+    def configured_source(cls, crawler) -> tuple[Config, Source]:  # noqa: ANN001
+        """The configuration and the crawl's source: the one named by the VAHTI_SOURCE
+        setting in sources.toml (NotConfigured when this is no vahti source crawl)."""
         name = crawler.settings.get("VAHTI_SOURCE")
         if not name:
             raise NotConfigured("not a vahti source crawl")
@@ -77,12 +89,7 @@ class CrawlServices:
         sources = load_sources(sources_path(cfg.home))
         if name not in sources:
             raise NotConfigured(f"no source named {name!r} in {sources_path(cfg.home)}")
-        _no_suffix_list_download()
-        services = cls(crawler, cfg, sources[name])
-        crawler.vahti = services
-        crawler.signals.connect(services.spider_closed, signal=signals.spider_closed)
-        _redact_scrapy_logs()
-        return services
+        return cfg, sources[name]
 
     # -- opened by the spider's start(), before any request ------------------------------
 
