@@ -25,7 +25,7 @@ from rich.table import Table
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from matchers.engine import Finding, Scanned, ScanOptions, Skipped
+from matchers.engine import Finding, Scanned, ScanOptions
 from matchers.scanfiles import scan_files
 from spiders import settings as project_settings
 from spiders.adhoc import (
@@ -39,10 +39,10 @@ from spiders.commands.crawl import FAILED_REASONS
 from spiders.sources import SourcesError
 from storage import pages, runs, sightings
 from vahti.clictx import config_of, console
-from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, stored_url
+from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, record_event, stored_url
 from vahti.config import Config
 from vahti.errors import VahtiError
-from vahti.watchlist_cache import load_index
+from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, open_db
 
 TABLE_ROWS = 200
@@ -231,8 +231,7 @@ def _collect_page(storage, result: HuntResult, url: str) -> None:  # noqa: ANN00
 def _require_watchlist(cfg: Config) -> None:
     key = load_key(cfg)
     with open_db(cfg, key) as storage:
-        if load_index(storage, key, cfg.home).n_people == 0:
-            raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
+        enrolled_index(storage, key, cfg.home)
 
 
 # -- a local path, through the scan machinery ---------------------------------------------
@@ -250,9 +249,7 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
     result = HuntResult(target=path, mode="path", source=name, via="local")
     tally = ScanTally()
     with open_db(cfg, key) as storage:
-        index = load_index(storage, key, cfg.home)
-        if index.n_people == 0:
-            raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
+        index = enrolled_index(storage, key, cfg.home)
         result.run_id = runs.start_run(storage, name, "hunt")
         writer = SightingWriter(storage, name, tally)
         open_places: dict[str, list[Place]] = {}
@@ -261,22 +258,15 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
             with ProgressBar((path,), quiet=not progress) as advance:
                 for event in scan_files([path], index, key, options, jobs=jobs,
                                         progress=advance):
+                    record_event(event, tally, writer)
                     if isinstance(event, Finding):
-                        tally.findings += 1
-                        writer.finding(event)
                         place = result.place(event.ref, event.location, "")
                         place.add(event.id_type, event.score)
                         open_places.setdefault(event.location, []).append(place)
                     elif isinstance(event, Scanned):
-                        tally.inputs += 1
-                        tally.bytes += event.size
-                        writer.scanned(event)
                         for place in open_places.pop(event.location, []):
                             place.sha256 = event.sha256
                             place.url = stored_url(event.location, event.sha256)
-                    elif isinstance(event, Skipped):
-                        tally.skipped[event.reason.split(":", 1)[0]] += 1
-                        click.echo(f"vahti: skipped {event.location}: {event.reason}", err=True)
         except BaseException:
             state = "interrupted"
             raise

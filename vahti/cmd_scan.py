@@ -18,7 +18,7 @@ from storage import candidates, pages, runs, sightings, watchlist
 from storage.connection import Storage
 from vahti.clictx import config_of, console
 from vahti.errors import VahtiError
-from vahti.watchlist_cache import load_index
+from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, open_db
 
 TABLE_ROWS = 200
@@ -123,9 +123,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     tally = ScanTally()
     shown: list[Finding] = []
     with open_db(cfg, key) as storage:
-        index = load_index(storage, key, cfg.home)
-        if index.n_people == 0:
-            raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
+        index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
         writer = None if no_store else SightingWriter(storage, source, tally)
         state = "done"
@@ -154,16 +152,22 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
 
 def _handle(event, tally: ScanTally, writer: SightingWriter | None, shown: list[Finding],
             as_json: bool) -> None:
+    record_event(event, tally, writer)
+    if isinstance(event, Finding):
+        if as_json:
+            click.echo(json.dumps(asdict(event), sort_keys=True))
+        elif len(shown) < TABLE_ROWS:
+            shown.append(event)
+
+
+def record_event(event, tally: ScanTally, writer: SightingWriter | None) -> None:  # noqa: ANN001
+    """Count a scan event, hand it to the writer (when storing), report a skipped input."""
     if isinstance(event, Finding):
         tally.findings += 1
         tally.people.add(event.ref)
         tally.locations.add(event.location)
         if writer is not None:
             writer.finding(event)
-        if as_json:
-            click.echo(json.dumps(asdict(event), sort_keys=True))
-        elif len(shown) < TABLE_ROWS:
-            shown.append(event)
     elif isinstance(event, Scanned):
         tally.inputs += 1
         tally.bytes += event.size

@@ -24,6 +24,7 @@ from matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistI
 from matchers.keys import Key
 from storage import watchlist
 from storage.connection import Storage
+from vahti.errors import VahtiError
 
 
 def cache_root(home: Path) -> Path:
@@ -53,6 +54,14 @@ def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
             raise
     _drop_old(root, keep=target)
     return WatchlistIndex.load(target, key)
+
+
+def enrolled_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
+    """`load_index`, refusing an empty watchlist: a scan for nobody finds nothing."""
+    index = load_index(storage, key, home)
+    if index.n_people == 0:
+        raise VahtiError("the watchlist is empty: enroll a register first (vahti enroll)")
+    return index
 
 
 def build_index(storage: Storage, key: Key) -> WatchlistIndex:
