@@ -10,6 +10,11 @@ Writes go alert (upsert on its key) -> outbox rows (upsert on delivery key) ->
 sightings marked `alerted`. The key is a hash of the page URL and the sightings'
 occurrence keys, so a pass that dies anywhere is simply run again: it computes the
 same key, writes nothing twice and finishes the job (at least once, never lost).
+
+Only one raise pass runs at a time across every process and host on the database
+(the pass lease "pass:raise-alerts"): two passes at once would each group what they
+read into an alert per page, and a sighting stored between their reads makes the keys
+differ, so one page would get overlapping alerts.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ from scheduler.channels.config import as_channels
 from scheduler.channels.message import plain
 from scheduler.delivery import enqueue_deliveries
 from storage import alerts as alerts_repo
+from storage import leases
 from storage.clock import now as clock_now
 from storage.connection import Storage
 
 log = logging.getLogger("vahti.alerts")
 
 CANARY_PREFIX = "CANARY-"  # canaries are health signals, never person alerts
+RAISE_LEASE = "raise-alerts"
+RAISE_LEASE_S = 60.0  # renewed while a pass runs; a holder that died frees it after this
+RAISE_WAIT_S = 60.0  # a pass normally takes well under a second: wait for the other one
 ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
                 "fragment_scores", "persons", "refs", "first_seen")
 
@@ -92,15 +101,25 @@ def _ts(value: Any) -> datetime:
     return datetime.min.replace(tzinfo=UTC)
 
 
-def raise_sighting_alerts(storage: Storage, channels: Any, now: datetime | None = None
-                          ) -> list[dict[str, Any]]:
+def raise_sighting_alerts(storage: Storage, channels: Any, now: datetime | None = None, *,
+                          wait_s: float = RAISE_WAIT_S) -> list[dict[str, Any]]:
     """One pass: one alert per page for the persons new on it; returns those alerts.
 
     `channels`: parsed channels (`parse_channels(cfg.tables.get("channels", {}))`) or
     the raw tables. Canary refs (CANARY-...) are left untouched for the canary check.
+    When another process's pass still runs after `wait_s`, nothing is raised: the
+    sightings stay for the next pass.
     """
-    chans = as_channels(channels)
-    now = now or clock_now()
+    owner = leases.make_owner()
+    with leases.held(storage, RAISE_LEASE, owner, RAISE_LEASE_S, wait_s=wait_s) as ours:
+        if not ours:
+            log.warning("another process is still raising alerts after %gs; "
+                        "this pass is left to the next one", wait_s)
+            return []
+        return _raise_pass(storage, as_channels(channels), now or clock_now())
+
+
+def _raise_pass(storage: Storage, chans: Any, now: datetime) -> list[dict[str, Any]]:
     by_page: dict[str, list[dict[str, Any]]] = {}
     for s in alerts_repo.unalerted_sightings(storage, skip_ref_prefix=CANARY_PREFIX):
         by_page.setdefault(s["page_url"], []).append(s)

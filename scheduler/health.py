@@ -4,8 +4,8 @@ A paste site's API changes, a forum logs us out, tor stops bootstrapping: the cr
 "works" and finds nothing, and silence looks like good news. The verdicts:
 
 - `ok`
-- `failing`: the last `fail_after` runs (3) failed, or the last run failed because Tor was
-  not usable or the login was refused (that will not fix itself)
+- `failing`: the last `fail_after` runs (`[health] fail_after`, 3) failed, or the last run
+  failed because Tor was not usable or the login was refused (that will not fix itself)
 - `canary_missing`: the source's canary (options `canary`, a register ref CANARY-...) was
   not seen on it within `canary_within`; the clock starts at the first run after the canary
   was configured, so a new canary is not missing at once

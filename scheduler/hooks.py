@@ -64,7 +64,8 @@ def raise_health_alerts(storage: Any, cfg: Any) -> Any:
     except SourcesError as exc:
         log.warning("source health not checked: %s", exc)
         return None
-    return _guarded("source health", health.raise_health_alerts, storage, cfg, sources, now())
+    return _guarded("source health", lambda: health.raise_health_alerts(
+        storage, cfg, sources, now(), fail_after=int(cfg.get("health.fail_after"))))
 
 
 def deliver(storage: Any, cfg: Any) -> Any:

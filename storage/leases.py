@@ -14,6 +14,10 @@ same host that sees the holder's process is gone).
 Daemons also keep a heartbeat here (`_id` "daemon:OWNER"), which is how
 `vahti jobs` knows whether a daemon will pick up a command.
 
+Passes that must not run twice at once across processes and hosts (raising
+alerts) hold a lease of kind "pass" (`_id` "pass:NAME") with `held`: taken
+the same way, renewed by a thread while the pass runs, released after.
+
 Owners are "host:pid:uuid". The functions named `can_acquire`, `abandoned`
 and `parse_owner` are the same rules as plain Python, for the unit tests.
 """
@@ -22,8 +26,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +42,7 @@ from storage.clock import now as utcnow
 from storage.connection import Storage
 
 DAEMON_PREFIX = "daemon:"
+PASS_PREFIX = "pass:"
 
 
 # -- pure rules -------------------------------------------------------------------------
@@ -98,7 +106,7 @@ def abandoned(doc: dict | None, host: str, alive: Callable[[int], bool]) -> bool
 
 def acquire(storage: Storage, name: str, owner: str, lease_s: float, *,
             fire: datetime | None = None, run_id: str = "", reason: str = "",
-            now: datetime | None = None) -> dict | None:
+            now: datetime | None = None, kind: str = "job") -> dict | None:
     """Take the lease `name` for `lease_s` seconds; None when it is held, or when
     `fire` is not newer than the fire last handled. The lease returned has
     `taken_over`: the lease as it was when its holder had let it expire (a daemon
@@ -115,13 +123,13 @@ def acquire(storage: Storage, name: str, owner: str, lease_s: float, *,
         update["fire"] = key
     try:
         before = storage.db[schema.LEASES].find_one_and_update(
-            query, {"$set": update, "$setOnInsert": {"kind": "job"}}, upsert=True,
+            query, {"$set": update, "$setOnInsert": {"kind": kind}}, upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
     except DuplicateKeyError:
         return None  # exists and does not match: held, or that fire was handled
     taken_over = before if before and before.get("owner") else None
-    return {"kind": "job", **(before or {}), **update, "_id": name, "taken_over": taken_over}
+    return {"kind": kind, **(before or {}), **update, "_id": name, "taken_over": taken_over}
 
 
 def renew(storage: Storage, name: str, owner: str, lease_s: float, *,
@@ -172,6 +180,42 @@ def break_abandoned(storage: Storage, host: str, alive: Callable[[int], bool],
             if result.modified_count:
                 broken.append(doc)
     return broken
+
+
+# -- pass leases ------------------------------------------------------------------------------
+
+
+@contextmanager
+def held(storage: Storage, name: str, owner: str, lease_s: float, *, wait_s: float = 0.0,
+         poll_s: float = 0.2) -> Iterator[bool]:
+    """Hold the pass lease "pass:NAME" for the block; yields False when another owner
+    still held it after `wait_s` (the block should then skip its work).
+
+    A thread renews the lease every third of `lease_s` while the block runs, so a
+    long pass keeps it and a holder that died frees it within `lease_s`.
+    """
+    lease_id = PASS_PREFIX + name
+    deadline = time.monotonic() + wait_s
+    while acquire(storage, lease_id, owner, lease_s, kind="pass") is None:
+        if time.monotonic() >= deadline:
+            yield False
+            return
+        time.sleep(poll_s)
+    done = threading.Event()
+
+    def keep_renewing() -> None:
+        while not done.wait(lease_s / 3):
+            if not renew(storage, lease_id, owner, lease_s):
+                return  # lost (we stalled past the expiry): nothing left to renew
+
+    renewer = threading.Thread(target=keep_renewing, name=f"lease {lease_id}", daemon=True)
+    renewer.start()
+    try:
+        yield True
+    finally:
+        done.set()
+        renewer.join()
+        release(storage, lease_id, owner)
 
 
 # -- daemon heartbeats ----------------------------------------------------------------------

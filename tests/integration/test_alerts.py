@@ -7,17 +7,18 @@ import email
 import email.policy
 import json
 import stat
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduler.alerting import raise_health_alert, raise_sighting_alerts
+from scheduler.alerting import RAISE_LEASE, raise_health_alert, raise_sighting_alerts
 from scheduler.channels.config import parse_channels
 from scheduler.channels.webhook import verify
 from scheduler.delivery import AlertSettings, deliver_due, period_of
-from storage import outbox, schema
+from storage import leases, outbox, schema
 from storage.outbox import RetryPolicy
 from storage.sightings import Sighting, record_sightings
 from tests.privacy import assert_no_plaintext, everything_written
@@ -471,3 +472,94 @@ def test_every_alert_key_is_unique_per_page_and_set(storage):
     record_sightings(storage, [seen(p, f"P{i % 7}", "hetu", i) for i, p in enumerate(pages)])
     raised = raise_sighting_alerts(storage, chans)
     assert len(raised) == 20 and len({a["alert_key"] for a in raised}) == 20
+
+
+# --- one raise pass at a time across processes ---------------------------------------------
+
+
+def test_a_held_raise_lease_makes_a_pass_wait_then_skip(storage):
+    chans = parse_channels({"siem": {"type": "stdout", "path": "/dev/null"}})
+    record_sightings(storage, [seen(PAGE_A, "P1")])
+    other = leases.make_owner()
+    with leases.held(storage, RAISE_LEASE, other, 30.0) as ours:
+        assert ours
+        started = time.monotonic()
+        assert raise_sighting_alerts(storage, chans, wait_s=0.6) == []
+        assert time.monotonic() - started >= 0.6  # it waited for the holder
+        assert storage.db[schema.ALERTS].count_documents({}) == 0
+        assert sightings_of(storage, alerted=False) != []  # left for the next pass
+        # the lease is not a job: `vahti jobs list` does not see it
+        assert leases.job_leases(storage) == {}
+    # released: the next pass raises what was left
+    raised = raise_sighting_alerts(storage, chans, wait_s=0.0)
+    assert [a["refs"] for a in raised] == [["P1"]]
+    lease = leases.get(storage, leases.PASS_PREFIX + RAISE_LEASE)
+    assert lease["kind"] == "pass" and lease["owner"] is None
+
+
+def test_a_pass_waits_for_a_running_one_instead_of_skipping(storage):
+    chans = parse_channels({"siem": {"type": "stdout", "path": "/dev/null"}})
+    record_sightings(storage, [seen(PAGE_A, "P1")])
+    other = leases.make_owner()
+    results: list = []
+    with leases.held(storage, RAISE_LEASE, other, 30.0):
+        waiter = threading.Thread(
+            target=lambda: results.append(raise_sighting_alerts(storage, chans, wait_s=20)))
+        waiter.start()
+        time.sleep(0.5)
+        assert results == []  # still waiting
+    waiter.join(20)
+    assert [[a["refs"] for a in r] for r in results] == [[["P1"]]]
+
+
+def test_a_long_pass_keeps_its_lease_and_a_dead_holder_frees_it(storage):
+    owner = leases.make_owner()
+    with leases.held(storage, "long", owner, 0.6) as ours:
+        assert ours
+        time.sleep(1.5)  # more than twice the lease: renewed meanwhile
+        assert leases.acquire(storage, leases.PASS_PREFIX + "long", "someone", 0.6,
+                              kind="pass") is None
+    # a holder that stops renewing (died) loses the lease once it expires
+    assert leases.acquire(storage, leases.PASS_PREFIX + "dead", "gone:1:x", 0.3, kind="pass")
+    time.sleep(0.5)
+    with leases.held(storage, "dead", owner, 5.0, wait_s=0) as ours:
+        assert ours
+
+
+def test_two_raisers_at_once_never_alert_one_person_twice_on_a_page(storage):
+    """Two daemons' raise passes while a crawl keeps storing sightings: each person is
+    in exactly one alert per page (without the pass lease, the passes' reads interleave
+    and overlapping alerts appear)."""
+    chans = parse_channels({"siem": {"type": "stdout", "path": "/dev/null"}})
+    pages = [PAGE_A, PAGE_B]
+    writing = threading.Event()
+    writing.set()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i in range(60):
+                record_sightings(storage, [seen(pages[i % 2], f"P{i}", "hetu", i)])
+                time.sleep(0.01)
+        finally:
+            writing.clear()
+
+    def raiser() -> None:
+        try:
+            while writing.is_set():
+                raise_sighting_alerts(storage, chans)
+            raise_sighting_alerts(storage, chans)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (writer, raiser, raiser)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    raise_sighting_alerts(storage, chans)
+    for page in pages:
+        refs = [r for a in storage.db[schema.ALERTS].find({"url": page}) for r in a["refs"]]
+        assert len(refs) == len(set(refs)), f"a person alerted twice on {page}"
+        assert len(refs) == 30

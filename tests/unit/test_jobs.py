@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -217,8 +218,14 @@ def test_fire_time_executor_tells_the_scheduled_time():
         assert done.wait(5)
         assert seen == [("pastes", when, "")]
         assert jobs.current_fire_time() is None
+        # the scheduler thread removes the spent date job after submitting it: shutting
+        # down before that makes its remove_job raise JobLookupError in that thread
+        deadline = time.monotonic() + 5
+        while scheduler.get_jobs() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scheduler.get_jobs() == []
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)
         jobs.set_runner(None)
     with pytest.raises(RuntimeError):
         jobs.run_source("pastes")
