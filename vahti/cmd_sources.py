@@ -334,7 +334,8 @@ def add_health(cfg: Config, rows: list[CheckRow], now: datetime | None = None) -
 
     try:
         with open_db(cfg) as storage:
-            healths = evaluate(storage, sources, now or datetime.now(UTC))
+            healths = evaluate(storage, sources, now or datetime.now(UTC),
+                               fail_after=int(cfg.get("health.fail_after")))
     except (StorageError, OSError) as exc:
         return f"source health not checked, the database cannot be read: {exc}"
     by_name = {h.source: h for h in healths}

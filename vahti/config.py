@@ -60,6 +60,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "backoff_base_s": 5.0,
         "backoff_max_s": 3600.0,
     },
+    "health": {
+        # consecutive failed runs before a source is "failing" (and a health alert);
+        # a run that failed because tor was unusable or the login was refused counts at once
+        "fail_after": 3,
+    },
     "daemon": {
         "lease_s": 60.0,  # a job's lease in the database; renewed while it runs
         "poll_s": 2.0,  # how often the daemon looks for commands (jobs run/pause/...)
@@ -300,6 +305,10 @@ CONFIG_TEMPLATE = """\
 # bootstrap_timeout_s = 90.0
 # Consecutive 403/429/503 answers from a site before vahti asks tor for new circuits.
 # newnym_after = 3
+
+[health]
+# Consecutive failed runs before a source counts as failing and raises a health alert.
+# fail_after = 3
 
 [retention]
 # Days after which the database itself deletes records (TTL indexes; 0 = keep forever).

@@ -99,6 +99,11 @@ def test_check_shows_verdicts_and_exits_1_for_an_unhealthy_source(vahti, db):
     assert not health["healthy"]["unhealthy"] and health["healthy"]["last_new"]
     assert health["fresh"]["reason"] == "no crawl yet" and not health["fresh"]["unhealthy"]
 
+    # [health] fail_after: four failures in a row before a source is failing
+    _, report = check(vahti, extra_env={"VAHTI_HEALTH_FAIL_AFTER": "4"})
+    assert health_of(report)["broken"]["verdict"] == "ok"
+    assert health_of(report)["broken"]["failed_streak"] == 3
+
     table = vahti.run("sources", "check")
     assert table.returncode == 1
     for words in ("failing", "stale", "never_run", "http_503 6", "1d 5h ago",
