@@ -26,9 +26,11 @@ from storage import leases, schema
 from storage.connection import Storage, StorageSettings, open_storage
 from storage.processes import alive
 from tests.tor.crawling import Cast, assert_found_exactly
+from vahti import retrohunt
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import register_csv
+from vahti.retrohunt import META_FIELD
 
 pytestmark = pytest.mark.integration
 
@@ -286,6 +288,63 @@ def test_daemon_crawls_on_schedule_and_answers_jobs_commands(vahti, st, tmp_path
     log = (vahti.home / "logs" / "vahti.log").read_text()
     assert f"job pastes started: run {first[0]['run_id']}" in log
     assert f"job pastes ended: run {first[0]['run_id']}, state done" in log
+
+
+def enroll(vahti, tmp_path: Path, people) -> dict:  # noqa: ANN001
+    register = tmp_path / "register.csv"
+    register.write_text(register_csv(people))
+    result = vahti.run("enroll", str(register), "--json")
+    register.unlink()
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def alerted_refs(st: Storage) -> list[str]:
+    return [r for a in st.db[schema.ALERTS].find({"kind": "sighting"}) for r in a["refs"]]
+
+
+def test_a_watchlist_change_re_hunts_held_pages_without_fetching_them(vahti, st, tmp_path):
+    """The rescan rule: after an enrolment, pastes already crawled are not fetched again;
+    the new people are found in the candidates retained from them and alerted once."""
+    cast = Cast.make(seed=615, enrolled=14)
+    first, newcomers = cast.enrolled[:10], cast.enrolled[10:]
+    planted = plant_paste_texts(cast.enrolled, cast.decoys, cast.rng, texts=5)
+    late_refs = {p.ref for p in newcomers} & Planted.union(planted).refs
+    assert len(late_refs) == 4
+    prepare(vahti, tmp_path)
+    enroll(vahti, tmp_path, first)
+    with PasteSite(seed=615) as site:
+        for item in planted:
+            site.add_paste(item.text)
+        add_source(vahti, "pastes", site.url("/"), "every 5s")
+        with daemon(vahti, tmp_path / "daemon.log") as proc:
+            wait_for("the first crawl", lambda: ended(st, "pastes", state="done"), 30)
+            wait_for("its alerts", lambda: alerted_refs(st), 20)
+            assert not late_refs & set(alerted_refs(st))
+
+            report = enroll(vahti, tmp_path, cast.enrolled)  # the newcomers join
+            assert report["already_exposed"] == 4 and report["already_exposed_pages"] >= 1
+            enrolled_at = datetime.now(UTC)
+            wait_for("the newcomers' alerts",
+                     lambda: late_refs <= set(alerted_refs(st)), 30)
+            wait_for("a crawl after the enrolment", lambda: [
+                r for r in ended(st, "pastes", state="done") if r["started"] > enrolled_at], 20)
+            assert_each_paste_fetched_once(site)  # re-hunted, not re-fetched
+            retro = st.db[schema.SIGHTINGS].find({"ref": {"$in": sorted(late_refs)}})
+            assert {s["via"] for s in retro} == {"retro"}
+
+            # an enrolment whose own retro-hunt never ran (its process died): the
+            # daemon sees the watchlist version is ahead and re-hunts by itself
+            st.db[schema.SIGHTINGS].delete_many({"via": "retro"})
+            st.db[schema.META].update_one({"_id": schema.META_ID}, {"$unset": {META_FIELD: ""}})
+            wait_for("the daemon's retro-hunt", lambda: not retrohunt.due(st)
+                     and st.db[schema.SIGHTINGS].count_documents({"via": "retro"}), 30)
+            time.sleep(6)  # a raise pass runs over them
+            refs = alerted_refs(st)
+            assert len(refs) == len(set(refs))  # nobody alerted twice on a page
+            assert stop(proc) == 0
+        assert_each_paste_fetched_once(site)
+    assert_found_exactly(vahti, Planted.union(planted))
 
 
 # -- several daemons -----------------------------------------------------------------------------
