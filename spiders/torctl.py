@@ -41,7 +41,6 @@ stopped by the last one to leave.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import ipaddress
 import json
@@ -65,7 +64,7 @@ from stem import Signal
 from stem.control import Controller
 
 from matchers.keys import secret_file_problem
-from storage.processes import alive, runs_with
+from storage.processes import SharedUse, alive, runs_with
 
 LOOPBACK = "127.0.0.1"
 CONNECT_TIMEOUT_S = 3.0  # one TCP connect / handshake; a dead port fails well within it
@@ -794,7 +793,7 @@ class LaunchedTor:
         self.log_path = self.dir / settings.log_path.name
         self.state_path = self.dir / "tor.json"
         self.control_port_file = self.dir / "control.port"
-        self._users_fd: int | None = None
+        self._shared = SharedUse(self.dir, "tor.lock")
         self.launch_state: LaunchState | None = None
         self.tor_state: TorState | None = None
         self.started_here = False
@@ -813,12 +812,11 @@ class LaunchedTor:
         deadline = time.monotonic() + timeout
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.dir, 0o700)
-        with self._start_lock():
+        with self._shared.start_lock():
             state = self._adopt_running()
             if state is None:
                 state = self._start(deadline)
-            self._users_fd = os.open(self.dir / "users.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._users_fd, fcntl.LOCK_SH)
+            self._shared.join()
         self.launch_state = state
         try:
             ready = check_ready(self.settings, max(1.0, deadline - time.monotonic()))
@@ -830,21 +828,17 @@ class LaunchedTor:
 
     def release(self) -> None:
         """Leave the tor; stop it when this was the last vahti process using it."""
-        if self._users_fd is None:
+        if not self._shared.joined:
             return
-        with self._start_lock():
-            try:
-                fcntl.flock(self._users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                last_user = True
-            except BlockingIOError:
-                last_user = False
+
+        def stop_current() -> None:
             current = self._read_state()  # the file's, not our memory: tor may be a newer one
-            if last_user and current is not None:
+            if current is not None:
                 self._stop(current)
-            os.close(self._users_fd)
-            self._users_fd = None
-            self.launch_state = None
-            self.tor_state = None
+
+        self._shared.leave(stop_current)
+        self.launch_state = None
+        self.tor_state = None
         _reap_children()
 
     def running_state(self) -> LaunchState | None:
@@ -855,20 +849,8 @@ class LaunchedTor:
         return None
 
     def users(self) -> str:
-        """"in use", "idle" (nobody uses the running tor) or "busy" (being started or
-        stopped right now). Checked under the start lock so that it cannot race a release."""
-        try:
-            fd = os.open(self.dir / "tor.lock", os.O_RDWR)
-        except OSError:
-            return "idle"
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return "busy"
-            return "idle" if self._unused() else "in use"
-        finally:
-            os.close(fd)
+        """"in use", "idle" or "busy" (see `SharedUse.usage`)."""
+        return self._shared.usage()
 
     def __enter__(self) -> TorState:
         return self.acquire()
@@ -877,15 +859,6 @@ class LaunchedTor:
         self.release()
 
     # -- internals --------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _start_lock(self) -> Iterator[None]:
-        fd = os.open(self.dir / "tor.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
     def _read_state(self) -> LaunchState | None:
         try:
@@ -926,7 +899,7 @@ class LaunchedTor:
         if state is None:
             return None
         if _is_our_tor(state.pid, self.torrc_path):
-            if state.torrc_sha256 != self._torrc_hash() and self._unused():
+            if state.torrc_sha256 != self._torrc_hash() and self._shared.unused():
                 # left behind by a crashed process and nobody uses it: replace it by ours
                 _terminate(state.pid, grace_s=10.0)
                 self.state_path.unlink(missing_ok=True)
@@ -949,20 +922,6 @@ class LaunchedTor:
             _terminate(state.pid, grace_s=10.0)
         self.state_path.unlink(missing_ok=True)
         return None
-
-    def _unused(self) -> bool:
-        """No vahti process uses the tor (call with the start lock held)."""
-        try:
-            fd = os.open(self.dir / "users.lock", os.O_RDWR)
-        except OSError:
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
 
     def _start(self, deadline: float) -> LaunchState:
         binary = shutil.which(self.settings.binary)

@@ -8,17 +8,15 @@ Layout under the database directory (`$VAHTI_HOME/db`):
     server.lock      held exclusively while a process starts, adopts or stops the server
     users.lock       held shared by every vahti process using the server
 
-Several vahti processes on one home share one server. The last one to leave
-stops it: it is the one that can take `users.lock` exclusively. Locks held by
-a process that was killed vanish with it (flock), so a crash never leaves the
-server counted as in use; a state file whose pid is gone or is not our server
-is stale and replaced.
+Several vahti processes on one home share one server (`storage.processes.SharedUse`):
+the last one to leave stops it. Locks held by a process that was killed vanish with
+it (flock), so a crash never leaves the server counted as in use; a state file whose
+pid is gone or is not our server is stale and replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -33,7 +31,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from storage.errors import StorageUnavailable
-from storage.processes import alive, runs_with
+from storage.processes import SharedUse, alive, runs_with
 
 SERVER_MODULE = "storage.embedded_main"  # SecantusDB's CLI, its TTL sweeper off
 HOST = "127.0.0.1"  # never anything else: the embedded server has no authentication
@@ -67,7 +65,7 @@ class EmbeddedServer:
         self.start_timeout_s = start_timeout_s
         self.cache_size = cache_size
         self.fixed_port = port
-        self._users_fd: int | None = None
+        self._shared = SharedUse(self.db_dir, "server.lock")
         self._process: subprocess.Popen[bytes] | None = None
         self.state: ServerState | None = None
         self.started_here = False
@@ -79,44 +77,30 @@ class EmbeddedServer:
         if self.state is not None:
             return self.state
         self.db_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self._start_lock():
+        with self._shared.start_lock():
             state = self._adopt_running()
             if state is None:
                 state = self._start()
-            self._users_fd = os.open(self.db_dir / "users.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._users_fd, fcntl.LOCK_SH)
+            self._shared.join()
         self.state = state
         return state
 
     def release(self) -> None:
         """Leave the server; stop it when no other vahti process uses it."""
-        if self._users_fd is None:
+        if not self._shared.joined:
             return
-        with self._start_lock():
-            try:
-                fcntl.flock(self._users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                last_user = True
-            except BlockingIOError:
-                last_user = False
+
+        def stop_current() -> None:
             # the state file, not our memory of it: the server may have been
             # replaced by another process since we joined (after a crash)
             current = self._read_state()
-            if last_user and current is not None:
+            if current is not None:
                 self._stop(current)
-            os.close(self._users_fd)
-            self._users_fd = None
-            self.state = None
+
+        self._shared.leave(stop_current)
+        self.state = None
 
     # -- internals ------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _start_lock(self):
-        fd = os.open(self.db_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def _read_state(self) -> ServerState | None:
         try:
