@@ -8,6 +8,7 @@ line costs nothing, a leaked identity code costs a person.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 REDACTED = "[redacted]"
 
@@ -22,5 +23,30 @@ _SHAPES = re.compile(
 )
 
 
+# A URL or path in a log line (Scrapy's "<GET https://...>", a failed fetch) may hold
+# an identifier percent-encoded ("%40") or glued to a word ("potilas_131052-308T.txt"),
+# which the word boundaries above miss. Such a location is read percent-decoded, with
+# digit boundaries only; stored locations are redacted with a key (matchers.locations).
+_LOCATION = re.compile(r"""[^\s<>"']*[/%][^\s<>"']*""")
+_LOCATION_SHAPES = re.compile(
+    r"""
+      (?<!\d)\d{6}[-+A-FU-Ya-fu-y]\d{3}[0-9A-Ya-y]           # HETU
+    | (?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)                 # SE/NO/DK numbers
+    | [\w.+-]+(?:@|\[at\]|\(at\))[\w-]+(?:\.[\w-]+)+         # e-mail
+    """,
+    re.VERBOSE,
+)
+
+
+def _redact_location(m: re.Match[str]) -> str:
+    location = m.group()
+    decoded = unquote(unquote(location)) if "%" in location else location
+    if _LOCATION_SHAPES.search(decoded) is None:
+        return location
+    return _LOCATION_SHAPES.sub(REDACTED, decoded)
+
+
 def redact(text: str) -> str:
+    if "/" in text or "%" in text:
+        text = _LOCATION.sub(_redact_location, text)
     return _SHAPES.sub(REDACTED, text)

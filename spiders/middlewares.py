@@ -76,7 +76,7 @@ class ConditionalGet:
         services = getattr(self.crawler, "vahti", None)
         if services is None or services.storage is None or not request.meta.get("conditional"):
             return None
-        known = pages.page(services.storage, request.url)
+        known = pages.page(services.storage, services.stored_url(request.url))
         if not known or known.get("watchlist_version") != services.watchlist_version:
             return None  # the watchlist changed since: fetch and scan it whole
         if known.get("etag"):
@@ -118,6 +118,6 @@ class NewIdentityOnBlock:
                 with services.tally.lock:
                     services.tally.newnym += 1
                 self.crawler.signals.send_catch_log(signal=tor_newnym)
-                log.info("%s answered %d: new Tor identity requested", request.url,
-                         response.status)
+                log.info("%s answered %d: new Tor identity requested",
+                         services.stored_url(request.url), response.status)
         return response

@@ -7,6 +7,8 @@ For each `PageItem`:
   (`matchers.scanfiles.scan_blob`), and the findings become sightings; the
   keyed candidates of every identifier on the page, enrolled or not, and its
   fingerprints are retained for retro-hunts (`storage.candidates`);
+- URLs and member locations are stored in their redacted form
+  (`CrawlServices.stored_url`): an identifier in a URL becomes a keyed token;
 - candidates, then sightings are stored before the page record, so a page marked as seen
   always has its sightings: a crawl killed in between rescans that page on the
   rerun, and the occurrence index keeps the sightings from doubling. Writes are
@@ -142,8 +144,9 @@ class ScanPipeline:
         storage = services.storage
         tally = services.tally
         assert storage is not None and services.scanner is not None
+        url = services.stored_url(item.url)
         if item.not_modified:
-            pages.touch(storage, item.url)
+            pages.touch(storage, url)
             with tally.lock:
                 tally.not_modified += 1
             return
@@ -159,7 +162,7 @@ class ScanPipeline:
             tally.bytes += len(body)
             tally.truncated += item.truncated
         status = "truncated" if item.truncated else "ok"
-        record = PageRecord(url=item.url, source=item.source, sha256=sha, size=len(body),
+        record = PageRecord(url=url, source=item.source, sha256=sha, size=len(body),
                             status=status, watchlist_version=version,
                             http_status=item.http_status, content_type=item.content_type,
                             etag=item.etag, last_modified=item.last_modified,
@@ -179,14 +182,15 @@ class ScanPipeline:
         record.hit_counts = dict(Counter(f.id_type for f in found))
         item.found = record.hit_counts
         self._store([
-            Sighting(page_url=f.location, source=item.source, ref=f.ref, id_type=f.id_type,
-                     kind=f.kind, start=f.start, end=f.end, score=f.score, page_sha256=sha)
+            Sighting(page_url=services.stored_url(f.location), source=item.source, ref=f.ref,
+                     id_type=f.id_type, kind=f.kind, start=f.start, end=f.end, score=f.score,
+                     page_sha256=sha)
             for f in found
         ], members + [record], kept)
         with tally.lock:
             tally.hits += len(found)
         if found:
-            log.info("%s: %d hits of %d people", item.url, len(found), len({f.ref for f in found}))
+            log.info("%s: %d hits of %d people", url, len(found), len({f.ref for f in found}))
 
     def _scan(self, url: str, body: bytes, record: PageRecord,
               kept: CandidateSet) -> tuple[list[Finding], list[PageRecord]]:
@@ -205,7 +209,8 @@ class ScanPipeline:
                 if event.location == url:
                     record.status = f"skipped:{kind}"
                 else:
-                    members.append(PageRecord(url=event.location, source=record.source,
+                    members.append(PageRecord(url=services.stored_url(event.location),
+                                              source=record.source,
                                               sha256="", size=0, status=f"skipped:{kind}",
                                               watchlist_version=record.watchlist_version))
             elif isinstance(event, Scanned):
@@ -218,8 +223,9 @@ class ScanPipeline:
                 else:
                     member_hits = Counter(f.id_type for f in found if f.location == event.location)
                     members.append(PageRecord(
-                        url=event.location, source=record.source, sha256=event.sha256,
-                        size=event.size, status=event.status, hit_counts=dict(member_hits),
+                        url=services.stored_url(event.location), source=record.source,
+                        sha256=event.sha256, size=event.size, status=event.status,
+                        hit_counts=dict(member_hits),
                         watchlist_version=record.watchlist_version, final=record.final))
         return found, members
 
@@ -232,10 +238,11 @@ class ScanPipeline:
         record.hit_counts = dict(known.get("hit_counts") or {})
         record.status = known.get("status", record.status)
         item.found = record.hit_counts
-        if known["url"] != item.url and record.hit_counts:
-            # a copy elsewhere: the people on it are seen here too
+        if known["url"] != record.url and record.hit_counts:
+            # a copy elsewhere: the people on it are seen here too (a member's stored
+            # location is its page's stored URL, "!", and its stored member name)
             copied = [
-                Sighting(page_url=item.url + s.page_url[len(known["url"]):], source=item.source,
+                Sighting(page_url=record.url + s.page_url[len(known["url"]):], source=item.source,
                          ref=s.ref, id_type=s.id_type, kind=s.kind, start=s.start, end=s.end,
                          score=s.score, page_sha256=record.sha256)
                 for s in sightings.of_page(storage, known["url"])

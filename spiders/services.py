@@ -1,6 +1,6 @@
 """What one crawl needs outside Scrapy, opened once per crawl: the configuration,
-the key, storage, the watchlist index and scanner, the route through Tor, and
-the run record.
+the key, storage, the watchlist index and scanner, the location redactor, the
+route through Tor, and the run record.
 
 It is a Scrapy extension (`EXTENSIONS` in `spiders/settings.py`) that puts
 itself on the crawler as `crawler.vahti`, so the spider, the pipeline and the
@@ -19,6 +19,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from matchers.engine import Scanner, ScanOptions
+from matchers.locations import LocationRedactor
 from spiders.sources import Source, load_sources, sources_path
 from spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
 from storage import runs, watchlist
@@ -60,6 +61,7 @@ class CrawlServices:
         self.tally = CrawlTally()
         self.storage: Storage | None = None
         self.scanner: Scanner | None = None
+        self.redactor: LocationRedactor | None = None
         self.watchlist_version = 0
         self.run_id = ""
         self.tor_error = ""
@@ -104,10 +106,17 @@ class CrawlServices:
             customer_id_pattern=self.cfg.get("matchers.customer_id_pattern") or None,
             retain=True,  # every page's keyed candidates, for retro-hunts (storage/candidates.py)
         ))
+        self.redactor = LocationRedactor(key)
         self.run_id = runs.start_run(self.storage, self.source.name, "crawl",
                                      self.crawler.settings.get("VAHTI_RUN_ID") or "")
         log.info("crawl of %s started (run %s, watchlist version %d, %d people)",
                  self.source.name, self.run_id, self.watchlist_version, index.n_people)
+
+    def stored_url(self, url: str) -> str:
+        """The form a URL (or `URL!member`) is stored and looked up under: identifiers in
+        it replaced by keyed tokens (matchers.locations), anything else unchanged."""
+        assert self.redactor is not None, "services not opened"
+        return self.redactor.redact(url)
 
     def ensure_tor(self) -> None:
         """The fail-closed gate: raises TorUnavailable unless Tor is reachable and

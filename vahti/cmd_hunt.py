@@ -26,6 +26,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from matchers.engine import Finding, Scanned, ScanOptions
+from matchers.locations import LocationRedactor
 from matchers.scanfiles import scan_files
 from spiders import settings as project_settings
 from spiders.adhoc import (
@@ -39,7 +40,7 @@ from spiders.commands.crawl import FAILED_REASONS
 from spiders.sources import SourcesError
 from storage import pages, runs, sightings
 from vahti.clictx import config_of, console
-from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, record_event, stored_url
+from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, record_event
 from vahti.config import Config
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
@@ -174,9 +175,10 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
                         run_id=summary["run_id"], inputs=summary["pages"],
                         bytes=summary["bytes"], new_sightings=summary["new_sightings"],
                         skipped=Counter(summary["errors"]))
+    redactor = LocationRedactor(load_key(cfg))
     with open_db(cfg) as storage:
         for fetched in dict.fromkeys(summary["fetched"]):
-            _collect_page(storage, result, fetched)
+            _collect_page(storage, result, fetched, redactor.redact(fetched))
     return result
 
 
@@ -207,23 +209,24 @@ def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
     }
 
 
-def _collect_page(storage, result: HuntResult, url: str) -> None:  # noqa: ANN001
+def _collect_page(storage, result: HuntResult, url: str, stored: str) -> None:  # noqa: ANN001
     """The stored findings of a page fetched now (and of its archive members): the
     sightings that carry the page's current hash, whether this crawl wrote them or an
-    earlier scan of the same bytes did."""
-    record = pages.page(storage, url)
+    earlier scan of the same bytes did. `stored` is the URL as stored (redacted); the
+    printed location is the URL fetched, with its members' stored names."""
+    record = pages.page(storage, stored)
     if record is None:
         return
     result.statuses[record.get("status", "ok")] += 1
     sha = record.get("sha256", "")
     member_sha: dict[str, str] = {}
-    for s in sightings.of_page(storage, url):
+    for s in sightings.of_page(storage, stored):
         if s.page_sha256 != sha:
             continue  # an older version of the page
         if s.page_url not in member_sha:
-            member = pages.page(storage, s.page_url) if s.page_url != url else record
+            member = pages.page(storage, s.page_url) if s.page_url != stored else record
             member_sha[s.page_url] = (member or {}).get("sha256") or sha
-        place = result.place(s.ref, s.page_url, s.page_url)
+        place = result.place(s.ref, url + s.page_url[len(stored):], s.page_url)
         place.sha256 = member_sha[s.page_url]
         place.add(s.id_type, s.score)
 
@@ -251,7 +254,7 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         result.run_id = runs.start_run(storage, name, "hunt")
-        writer = SightingWriter(storage, name, tally)
+        writer = SightingWriter(storage, name, tally, LocationRedactor(key))
         open_places: dict[str, list[Place]] = {}
         state = "done"
         try:
@@ -266,7 +269,7 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
                     elif isinstance(event, Scanned):
                         for place in open_places.pop(event.location, []):
                             place.sha256 = event.sha256
-                            place.url = stored_url(event.location, event.sha256)
+                            place.url = writer.stored_url(event)
         except BaseException:
             state = "interrupted"
             raise

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from matchers.engine import Finding, Scanned, ScanOptions, Skipped
+from matchers.locations import LocationRedactor
 from matchers.scanfiles import scan_files
 from storage import candidates, pages, runs, sightings, watchlist
 from storage.connection import Storage
@@ -36,21 +37,24 @@ class ScanTally:
     new_sightings: int = 0
 
 
-def stored_url(location: str, sha256: str) -> str:
-    """The page URL a local input is stored under: absolute, so reruns match."""
-    if location.startswith("<stdin>"):
-        return f"stdin:{sha256}{location[len('<stdin>'):]}"
+def stored_url(location: str, sha256: str, redactor: LocationRedactor) -> str:
+    """The page URL a local input is stored under: absolute, so reruns match, and with
+    any identifier in a directory, file or member name replaced by its keyed token."""
+    if location.startswith("<stdin>"):  # the hash is no name: only the members are
+        return f"stdin:{sha256}" + redactor.redact(location[len("<stdin>"):])
     path, sep, member = location.partition("!")
-    return "file://" + os.path.abspath(path) + sep + member
+    return redactor.redact("file://" + os.path.abspath(path) + sep + member)
 
 
 class SightingWriter:
     """Buffers one input's findings until its `Scanned` event gives the page's hash."""
 
-    def __init__(self, storage: Storage, source: str, tally: ScanTally) -> None:
+    def __init__(self, storage: Storage, source: str, tally: ScanTally,
+                 redactor: LocationRedactor) -> None:
         self.storage = storage
         self.source = source
         self.tally = tally
+        self.redactor = redactor
         self.version = watchlist.version(storage)
         self.open: dict[str, list[Finding]] = {}
         self.pages: list[pages.PageRecord] = []
@@ -62,7 +66,7 @@ class SightingWriter:
 
     def scanned(self, s: Scanned) -> None:
         found = self.open.pop(s.location, [])
-        url = stored_url(s.location, s.sha256)
+        url = self.stored_url(s)
         hit_counts = Counter(f.id_type for f in found)
         self.pages.append(pages.PageRecord(
             url=url, source=self.source, sha256=s.sha256, size=s.size, status=s.status,
@@ -78,6 +82,9 @@ class SightingWriter:
             self.kept.append(candidates.CandidateSet(s.sha256, s.retained, s.partial))
         if len(self.pages) >= STORE_EVERY:
             self.flush()
+
+    def stored_url(self, s: Scanned) -> str:
+        return stored_url(s.location, s.sha256, self.redactor)
 
     def flush(self) -> None:
         # candidates and sightings before pages: a page marked as scanned has them all
@@ -125,7 +132,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
-        writer = None if no_store else SightingWriter(storage, source, tally)
+        writer = None if no_store else SightingWriter(storage, source, tally,
+                                                       LocationRedactor(key))
         state = "done"
         try:
             with ProgressBar(paths, quiet=as_json) as advance:

@@ -67,9 +67,9 @@ class SourceSpider(scrapy.Spider):
 
     def unseen(self, urls: Iterable[str]) -> list[str]:
         """URLs not already fetched whole and final (raw pastes, full thread pages, files)."""
-        urls = list(dict.fromkeys(urls))
-        done = pages.final_urls(self.services.storage, urls)
-        return [u for u in urls if u not in done]
+        stored = {u: self.services.stored_url(u) for u in urls}
+        done = pages.final_urls(self.services.storage, stored.values())
+        return [u for u, s in stored.items() if s not in done]
 
     def item(self, response: Response, kind: str = "page", final: bool = False) -> PageItem:
         headers = response.headers
@@ -109,7 +109,8 @@ class SourceSpider(scrapy.Spider):
             kind = f"http_{failure.value.response.status}"
         self.services.tally.error(kind)
         request = getattr(failure, "request", None)
-        log.warning("fetch failed: %s (%s)", getattr(request, "url", "?"), kind)
+        url = self.services.stored_url(request.url) if request is not None else "?"
+        log.warning("fetch failed: %s (%s)", url, kind)
 
 
 def _header(headers, name: bytes) -> str:  # noqa: ANN001

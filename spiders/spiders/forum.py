@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import CloseSpider
 from scrapy.http import FormRequest, Request, Response
 
+from matchers.locations import is_redacted
 from spiders.items import PageItem
 from spiders.sources import resolve_credentials
 from spiders.spiders.base import SourceSpider
@@ -112,7 +113,8 @@ class ForumSpider(SourceSpider):
             raise CloseSpider("no_credentials")
         form = find_login_form(response, self.source.option("password_field"))
         if form is None:
-            log.error("%s: no login form at %s", self.source.name, response.url)
+            log.error("%s: no login form at %s", self.source.name,
+                      self.services.stored_url(response.url))
             raise CloseSpider("login_failed")
         action, fields = form
         username, password = credentials
@@ -191,12 +193,25 @@ class ForumSpider(SourceSpider):
         """The thread's first page not known to be full (the last one seen, at most);
         remembers the highest post id seen in the thread, to count new posts."""
         thread = thread_url.split("?")[0]
-        known = [p for p in pages.under(self.services.storage, thread)
-                 if p["url"].split("?")[0] == thread]
+        stored_thread = self.services.stored_url(thread)
+        known = [p for p in pages.under(self.services.storage, stored_thread)
+                 if p["url"].split("?")[0] == stored_thread]
         self.seen_post[thread] = max((p.get("max_item") or 0 for p in known), default=0)
         if not known:
             return thread_url
-        return max(known, key=lambda p: page_number(p["url"]))["url"]
+        last = max(known, key=lambda p: page_number(p["url"]))["url"]
+        if not is_redacted(last):
+            return last
+        # An identifier in the URL was stored as a keyed token: the stored URL is no
+        # address and must never be fetched. The live thread URL with the stored tail
+        # ("?page=3") is the page if it redacts to exactly what was stored; otherwise
+        # (the tail held the identifier) the thread is read again from its first page:
+        # more requests (conditional GETs), but its pages' bytes are known, so nothing is
+        # scanned or recorded twice.
+        live = thread + last[len(stored_thread):]
+        if not is_redacted(live) and self.services.stored_url(live) == last:
+            return live
+        return thread_url
 
     def parse_thread(self, response: Response) -> Iterator[Request | PageItem]:
         if (again := self.relogin_if_needed(response)) is not None:

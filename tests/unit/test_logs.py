@@ -38,3 +38,18 @@ def test_log_file_and_traceback_are_redacted(tmp_path):
     assert "131052-308T" not in text
     assert text.count(REDACTED) >= 2 and "ValueError" in text
     setup_logging(None)
+
+
+def test_redact_identifiers_inside_logged_locations():
+    # Scrapy and vahti log URLs: an identifier glued to a word or percent-encoded in
+    # one is missed by the word boundaries of the prose shapes
+    for line in ("Crawled (200) <GET http://x.onion/dump/potilas_131052-308T.txt>",
+                 "fetch failed: http://x.onion/?u=matti%40example.fi (http_404)",
+                 "fetch failed: http://x.onion/?u=matti%2540example.fi (http_404)",
+                 "GET http://x.onion/hetu131052-308T/a", "file:///d/x_19811218-9876.csv"):
+        out = redact(line)
+        assert "131052-308T" not in out and "matti" not in out and "9876" not in out, out
+        assert REDACTED in out
+    for clean in ("GET http://x.onion/raw/Xk3jd8Kd?page=2 (http_404)",
+                  "wrote /tmp/home/logs/vahti.log, 50% of the quota"):
+        assert redact(clean) == clean

@@ -1,0 +1,237 @@
+"""Identifiers in locations never reach storage: a dump whose file, directory and
+archive member names are identity codes and e-mail addresses (one file per patient,
+as in the Vastaamo leak), and hunted URLs whose path and query hold them. The
+contents are found as always; what is stored (pages, sightings, runs, logs, caches)
+holds keyed tokens in place of the identifiers, reruns add nothing, and
+`vahti search` finds the sightings under their stored URLs."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+
+from matchers.keys import Key, load_key_file
+from matchers.locations import LocationRedactor, is_redacted
+from spiders.services import CrawlServices
+from spiders.spiders.forum import ForumSpider
+from storage import schema
+from storage.pages import PageRecord, upsert_pages
+from tests.privacy import assert_no_plaintext, everything_written
+from vahti.demo.sites.base import Response, SiteServer, not_found
+from vahti.demo.synthetic import make_people, register_csv
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = make_people(11, seed=8081)
+A, B, C, D, E, F, G, H, K, J = PEOPLE[:10]  # enrolled
+STRANGER = PEOPLE[10]  # never enrolled: only in a file name
+TOKEN = r"\[(?:hetu|email):[0-9a-f]{16}\]"
+
+
+def enroll(vahti, tmp_path: Path) -> None:
+    assert vahti.run("init").returncode == 0
+    register = tmp_path / "register.csv"
+    register.write_text(register_csv(PEOPLE[:10]), encoding="utf-8")
+    try:
+        result = vahti.run("enroll", str(register))
+    finally:
+        register.unlink()
+    assert result.returncode == 0, result.stderr
+
+
+def write_dump(root: Path) -> dict[str, set[str]]:
+    """The dump; returns the scan location of each input -> refs in its content."""
+    root.mkdir()
+    files = {
+        f"potilas_{A.hetu}.txt": f"Potilas {A.full_name}\nhetu {A.hetu}\n",
+        f"{B.email}.txt": f"{B.hetu}\n",
+        f"{E.hetu.lower()}/rows.csv": f"hetu;email\n{E.hetu};x\n",
+        f"{quote(F.email, safe='')}.csv": f"{F.email}\n",
+        f"vieras_{STRANGER.hetu}.txt": "ei meidän potilaitamme\n",
+        "clean.txt": f"{A.hetu}\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    with zipfile.ZipFile(root / "potilaat.zip", "w") as zf:
+        zf.writestr(f"potilaat/{C.hetu}.txt", f"{C.hetu}\n")
+        zf.writestr(f"{D.email}/muistio.txt", f"yhteys {D.email}\n")
+    return {
+        str(root / f"potilas_{A.hetu}.txt"): {A.ref}, str(root / f"{B.email}.txt"): {B.ref},
+        str(root / f"{E.hetu.lower()}/rows.csv"): {E.ref},
+        str(root / f"{quote(F.email, safe='')}.csv"): {F.ref},
+        str(root / "clean.txt"): {A.ref},
+        str(root / "potilaat.zip") + f"!potilaat/{C.hetu}.txt": {C.ref},
+        str(root / "potilaat.zip") + f"!{D.email}/muistio.txt": {D.ref},
+    }
+
+
+class DumpSite(SiteServer):
+    """Any path under /dump/ is a text file naming G and H; /leak/*.zip an archive whose
+    member names are identity codes."""
+
+    def handle(self, request) -> Response:  # noqa: ANN001
+        if request.path.startswith("/dump/"):
+            return Response(200, f"{G.hetu} {G.full_name}\n{H.email}\n".encode(), "text/plain")
+        if request.path.startswith("/leak/") and request.path.endswith(".zip"):
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zf:
+                zf.writestr(f"{J.hetu}.txt", f"{J.hetu}\n")
+                zf.writestr("notes.txt", f"{K.hetu}\n")
+            return Response(200, buf.getvalue(), "application/zip")
+        return not_found()
+
+
+def refs_by_url(sightings: list[dict]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for s in sightings:
+        out.setdefault(s["page_url"], set()).add(s["ref"])
+    return out
+
+
+def plaintext() -> list[str]:
+    values = [v for p in PEOPLE for v in (p.hetu, p.email)]
+    return values + [quote(F.email, safe=""), quote(H.email, safe="")]
+
+
+def test_identifiers_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
+    enroll(vahti, tmp_path)
+    redactor = LocationRedactor(load_key_file(vahti.home / "key"))
+    dump = tmp_path / "dump"
+    planted = write_dump(dump)
+    printed: list[tuple[str, str]] = []  # stderr of every command (logs, warnings)
+
+    # -- vahti scan: the contents are found as before, the names never stored ----------
+    scan = vahti.run("scan", str(dump), "--json")
+    printed.append(("scan stderr", scan.stderr))
+    assert scan.returncode == 1, scan.stderr
+    findings = [json.loads(line) for line in scan.stdout.splitlines()]
+    found: dict[str, set[str]] = {}
+    for f in findings:  # stdout is the user's terminal: it keeps the real paths
+        found.setdefault(f["location"], set()).add(f["ref"])
+    assert found == planted
+
+    stored = refs_by_url(vahti.stored("sightings"))
+    expected = {redactor.redact("file://" + loc): refs for loc, refs in planted.items()}
+    assert stored == expected
+    assert f"file://{dump}/clean.txt" in stored  # a clean location is stored as it is
+    assert sum(is_redacted(u) for u in stored) == len(planted) - 1
+    assert re.fullmatch(rf"file://{re.escape(str(dump))}/potilas_{TOKEN}\.txt",
+                        redactor.redact(f"file://{dump}/potilas_{A.hetu}.txt"))
+    members = [u for u in stored if "!" in u]
+    zip_url = f"file://{dump}/potilaat.zip"
+    assert sorted(members) == sorted([
+        f"{zip_url}!potilaat/{redactor.token('hetu', C.hetu)}.txt",
+        f"{zip_url}!{redactor.token('email', D.email)}/muistio.txt"])
+    pages = {p["url"] for p in vahti.stored("pages")}
+    assert len(pages) == 8 and set(stored) <= pages  # 7 inputs and the stranger's file
+    assert redactor.redact(f"file://{dump}/vieras_{STRANGER.hetu}.txt") in pages
+
+    # a rerun finds the same stored URLs: nothing new
+    again = vahti.run("scan", str(dump))
+    printed.append(("scan rerun stderr", again.stderr))
+    assert again.returncode == 1 and "0 new sightings stored" in again.stdout
+    assert len(vahti.stored("sightings")) == len(findings)
+    assert {p["url"] for p in vahti.stored("pages")} == pages
+
+    # -- vahti hunt PATH: the same stored URLs, in its JSON too ------------------------
+    hunted = vahti.run("hunt", str(dump), "--json")
+    printed.append(("hunt path stderr", hunted.stderr))
+    assert hunted.returncode == 1, hunted.stderr
+    report = json.loads(hunted.stdout)
+    assert report["totals"]["new_sightings"] == 0
+    hunt_urls = {place["url"] for person in report["found"] for place in person["locations"]}
+    assert hunt_urls == set(stored)
+
+    # -- vahti hunt URL: path, query and archive members ----------------------------------
+    with DumpSite() as site:
+        page_url = site.url(f"/dump/potilas_{G.hetu}.txt?from={quote(H.email, safe='')}")
+        zip_url = site.url(f"/leak/{K.hetu}.zip")
+        reports = {}
+        for url in (page_url, zip_url):
+            result = vahti.run("hunt", url, "--direct", "--json", timeout=180)
+            printed.append((f"hunt {url} stderr", result.stderr))
+            assert result.returncode == 1, result.stderr[-3000:]
+            reports[url] = json.loads(result.stdout)
+
+        stored_page = redactor.redact(page_url)
+        assert stored_page == site.url(
+            f"/dump/potilas_{redactor.token('hetu', G.hetu)}.txt"
+            f"?from={redactor.token('email', H.email)}")
+        stored_zip = site.url(f"/leak/{redactor.token('hetu', K.hetu)}.zip")
+        hunt_sightings = refs_by_url(vahti.stored("sightings", {"source": "hunt"}))
+        assert hunt_sightings == {
+            stored_page: {G.ref, H.ref},
+            f"{stored_zip}!{redactor.token('hetu', J.hetu)}.txt": {J.ref},
+            f"{stored_zip}!notes.txt": {K.ref},
+        }
+        for url, stored_url in ((page_url, stored_page), (zip_url, stored_zip)):
+            (record,) = vahti.stored("pages", {"url": stored_url})
+            assert record["source"] == "hunt" and record["http_status"] == 200
+            places = [pl for person in reports[url]["found"] for pl in person["locations"]]
+            assert all(pl["url"].startswith(stored_url) for pl in places)
+            assert all(pl["location"].startswith(url) for pl in places)  # the terminal's view
+        assert {p["ref"] for p in reports[zip_url]["found"]} == {K.ref, J.ref}
+
+        # hunted again: the token is stable, nothing new, the members still found by prefix
+        n_pages = len(vahti.stored("pages"))
+        for url in (page_url, zip_url):
+            result = vahti.run("hunt", url, "--direct", "--json", timeout=180)
+            printed.append((f"hunt {url} again stderr", result.stderr))
+            assert result.returncode == 1, result.stderr[-3000:]
+            again_report = json.loads(result.stdout)
+            assert again_report["totals"]["new_sightings"] == 0
+            assert again_report["found"] == reports[url]["found"]
+        assert len(vahti.stored("pages")) == n_pages
+        assert site.errors == []
+
+    # -- vahti search: the sightings under their stored URLs -------------------------------
+    query = "\n".join(p.hetu for p in (A, C, G, J)) + "\n"
+    searched = vahti.run("search", "--json", input=query)
+    printed.append(("search stderr", searched.stderr))
+    assert searched.returncode == 1, searched.stderr
+    answers = json.loads(searched.stdout)["answers"]
+    urls = [{s["url"] for s in a["sightings"]} for a in answers]
+    assert urls == [
+        {redactor.redact(f"file://{dump}/potilas_{A.hetu}.txt"), f"file://{dump}/clean.txt"},
+        {f"file://{dump}/potilaat.zip!potilaat/{redactor.token('hetu', C.hetu)}.txt"},
+        {stored_page},
+        {f"{stored_zip}!{redactor.token('hetu', J.hetu)}.txt"},
+    ]
+
+    # -- nothing plaintext anywhere vahti wrote, nor in what it logged ----------------------
+    written = everything_written(vahti, tmp_path / "db-dump", extra=printed)
+    assert_no_plaintext(written, plaintext())
+
+
+def test_forum_resume_never_fetches_a_redacted_url(storage):
+    """A thread whose URL held an identifier is stored under a token; resuming it
+    rebuilds the live URL of its last page, or starts again from its first page."""
+    services = CrawlServices.__new__(CrawlServices)  # the real stored_url, no crawl
+    services.storage, services.redactor = storage, LocationRedactor(Key(bytes(range(32))))
+    spider = ForumSpider.__new__(ForumSpider)
+    spider.crawler, spider.seen_post = SimpleNamespace(vahti=services), {}
+    base = "http://forumexample.onion/thread"
+    plain, named, in_query = f"{base}/7", f"{base}/potilas-{A.hetu}", f"{base}/9"
+    seen = {f"{plain}?page=1": 70, f"{plain}?page=2": 75, named: 80, f"{named}?page=2": 90,
+            f"{named}?page=3": 95, f"{in_query}?page=2&hl={A.hetu}": 99}
+    upsert_pages(storage, [
+        PageRecord(url=services.stored_url(u), source="board", sha256="0" * 64, size=1,
+                   final=not u.endswith(("page=2", "page=3")), max_item=n)
+        for u, n in seen.items()])
+    stored = {p["url"] for p in storage.db[schema.PAGES].find()}
+    assert not any(A.hetu in u for u in stored) and sum(map(is_redacted, stored)) == 4
+
+    assert spider.resume_url(plain) == f"{plain}?page=2"
+    assert spider.resume_url(named) == f"{named}?page=3"  # rebuilt, not the stored one
+    assert spider.seen_post == {plain: 75, named: 95}
+    # the identifier was in the stored tail: no live URL for that page, page 1 again
+    assert spider.resume_url(in_query) == in_query
+    assert spider.seen_post[in_query] == 99
