@@ -16,7 +16,7 @@ _SHAPES = re.compile(
     r"""
       \b\d{6}\s?[-+A-FU-Ya-fu-y\u2010-\u2015\u2212]\s?\d{3}[0-9A-Ya-y]\b   # HETU
     | \b(?:\d{2})?\d{6}[-+]?\d{4}\b                                      # SE/NO/DK numbers
-    | [\w.+-]+\s?(?:@|\[at\]|\(at\))\s?[\w-]+(?:\.[\w-]+)+               # e-mail
+    | (?<![\w.+-])[\w.+-]+\s?(?:@|\[at\]|\(at\))\s?[\w-]+(?:\.[\w-]+)+  # e-mail
     | (?<![\w.:/-])\+?\d[\d \-()]{7,}\d\b                                 # phone-like digit runs
     """,
     re.VERBOSE,
@@ -27,12 +27,12 @@ _SHAPES = re.compile(
 # an identifier percent-encoded ("%40") or glued to a word ("potilas_131052-308T.txt"),
 # which the word boundaries above miss. Such a location is read percent-decoded, with
 # digit boundaries only; stored locations are redacted with a key (matchers.locations).
-_LOCATION = re.compile(r"""[^\s<>"']*[/%][^\s<>"']*""")
+_LOCATION = re.compile(r"""(?<![^\s<>"'])[^\s<>"']*[/%][^\s<>"']*""")
 _LOCATION_SHAPES = re.compile(
     r"""
       (?<!\d)\d{6}[-+A-FU-Ya-fu-y]\d{3}[0-9A-Ya-y]           # HETU
     | (?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)                 # SE/NO/DK numbers
-    | [\w.+-]+(?:@|\[at\]|\(at\))[\w-]+(?:\.[\w-]+)+         # e-mail
+    | (?<![\w.+-])[\w.+-]+(?:@|\[at\]|\(at\))[\w-]+(?:\.[\w-]+)+  # e-mail
     """,
     re.VERBOSE,
 )
