@@ -268,6 +268,11 @@ def canary_settings(source: Source) -> tuple[str, int]:
 # --- from storage ---------------------------------------------------------------------------
 
 
+def fail_after_setting(cfg: Any) -> int:
+    """`[health] fail_after` from vahti's configuration."""
+    return int(cfg.get("health.fail_after"))
+
+
 def _sources(sources: Mapping[str, Source] | Iterable[Source]) -> list[Source]:
     return list(sources.values()) if isinstance(sources, Mapping) else list(sources)
 

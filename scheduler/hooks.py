@@ -65,7 +65,7 @@ def raise_health_alerts(storage: Any, cfg: Any) -> Any:
         log.warning("source health not checked: %s", exc)
         return None
     return _guarded("source health", lambda: health.raise_health_alerts(
-        storage, cfg, sources, now(), fail_after=int(cfg.get("health.fail_after"))))
+        storage, cfg, sources, now(), fail_after=health.fail_after_setting(cfg)))
 
 
 def deliver(storage: Any, cfg: Any) -> Any:

@@ -328,14 +328,14 @@ def add_health(cfg: Config, rows: list[CheckRow], now: datetime | None = None) -
     sources = [row.source for row in rows if row.source is not None]
     if not sources:
         return ""
-    from scheduler.health import evaluate
+    from scheduler.health import evaluate, fail_after_setting
     from storage.errors import StorageError
     from vahti.wiring import open_db
 
     try:
         with open_db(cfg) as storage:
             healths = evaluate(storage, sources, now or datetime.now(UTC),
-                               fail_after=int(cfg.get("health.fail_after")))
+                               fail_after=fail_after_setting(cfg))
     except (StorageError, OSError) as exc:
         return f"source health not checked, the database cannot be read: {exc}"
     by_name = {h.source: h for h in healths}

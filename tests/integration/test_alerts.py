@@ -477,7 +477,7 @@ def test_every_alert_key_is_unique_per_page_and_set(storage):
 # --- one raise pass at a time across processes ---------------------------------------------
 
 
-def test_a_held_raise_lease_makes_a_pass_wait_then_skip(storage):
+def test_a_held_raise_lease_makes_a_pass_wait_then_leave_its_sightings(storage):
     chans = parse_channels({"siem": {"type": "stdout", "path": "/dev/null"}})
     record_sightings(storage, [seen(PAGE_A, "P1")])
     other = leases.make_owner()
@@ -497,7 +497,7 @@ def test_a_held_raise_lease_makes_a_pass_wait_then_skip(storage):
     assert lease["kind"] == "pass" and lease["owner"] is None
 
 
-def test_a_pass_waits_for_a_running_one_instead_of_skipping(storage):
+def test_a_pass_waits_for_a_running_one_to_finish(storage):
     chans = parse_channels({"siem": {"type": "stdout", "path": "/dev/null"}})
     record_sightings(storage, [seen(PAGE_A, "P1")])
     other = leases.make_owner()

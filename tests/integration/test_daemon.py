@@ -30,7 +30,6 @@ from vahti import retrohunt
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import register_csv
-from vahti.retrohunt import META_FIELD
 
 pytestmark = pytest.mark.integration
 
@@ -336,7 +335,8 @@ def test_a_watchlist_change_re_hunts_held_pages_without_fetching_them(vahti, st,
             # an enrolment whose own retro-hunt never ran (its process died): the
             # daemon sees the watchlist version is ahead and re-hunts by itself
             st.db[schema.SIGHTINGS].delete_many({"via": "retro"})
-            st.db[schema.META].update_one({"_id": schema.META_ID}, {"$unset": {META_FIELD: ""}})
+            st.db[schema.META].update_one({"_id": schema.META_ID},
+                                          {"$unset": {retrohunt.META_FIELD: ""}})
             wait_for("the daemon's retro-hunt", lambda: not retrohunt.due(st)
                      and st.db[schema.SIGHTINGS].count_documents({"via": "retro"}), 30)
             time.sleep(6)  # a raise pass runs over them
