@@ -13,7 +13,9 @@ counts bytes in blocks and stops early, so a 10 GB zip bomb costs a few MB:
 * member size: nothing larger than `max_member_size` is held in memory;
 * total: one input may unpack at most `max_total_unpacked` bytes; past that the
   rest of that input is dropped (other inputs go on);
-* depth: at most `max_depth` archive layers are opened.
+* depth: at most `max_depth` archive layers are opened;
+* sparse tar members: their holes never pass through a decompressor, so the
+  declared size is counted against the ratio and the budget before reading.
 
 A stopped, encrypted or corrupt part becomes a `Member` with `data=None` and a
 `skipped_reason`; the scan goes on. Reasons hold fixed phrases, sizes and
@@ -414,6 +416,11 @@ def _iter_tar(
                     if info.size > limits.max_member_size:
                         yield Member(loc, None, _member_size_reason(limits))
                         continue
+                    sparse = _sparse_problem(info, limits, budget)
+                    if sparse is not None:
+                        # the header admits it: skip its stored bytes, read on
+                        yield from _stopped(loc, sparse)
+                        continue
                     stream = tf.extractfile(info)
                     assert stream is not None
                     data = _read_member(stream, limits, None, None)
@@ -425,6 +432,24 @@ def _iter_tar(
                     yield Member(loc, None, _corrupt(label, exc))
                     return
                 yield from _descend(data, loc, depth, limits, budget)
+
+
+def _sparse_problem(info: tarfile.TarInfo, limits: ArchiveLimits,
+                    budget: _Budget) -> _Limit | None:
+    """A sparse member's holes are zeros tarfile makes up, never bytes of the stream, so
+    no guard below sees them: its declared size counts against the ratio (to the bytes
+    it stores) and its holes against the budget, before anything is read."""
+    if info.sparse is None:
+        return None
+    stored = sum(n for _, n in info.sparse)
+    if info.size > limits.ratio_grace and info.size > limits.max_ratio * max(stored, 1):
+        return _Limit(f"archive bomb: sparse member of {_size(info.size)} stores "
+                      f"{_size(stored)}")
+    try:
+        budget.take(max(0, info.size - stored))
+    except _Limit as lim:
+        return lim
+    return None
 
 
 def _iter_compressed(

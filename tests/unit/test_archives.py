@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
 import os
 import subprocess
@@ -15,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import py7zr
+import pytest
 
 from matchers.archives import (
     DEFAULT_LIMITS,
@@ -299,3 +301,51 @@ def test_default_limits_are_documented_values() -> None:
     assert DEFAULT_LIMITS.max_depth == 5
     assert DEFAULT_LIMITS.max_ratio == 100
     assert DEFAULT_LIMITS.max_member_size == 1024 * MiB
+
+
+# -- sparse tar members: holes are unpacked bytes too ---------------------------------
+
+_SPARSE_PROBE = (
+    "import json, resource, sys, time\n"
+    "from matchers.archives import iter_members\n"
+    "t0 = time.perf_counter()\n"
+    "got = [(m.location, m.skipped_reason, None if m.data is None else len(m.data))\n"
+    "       for m in iter_members(sys.argv[1], 'sparse.tar')]\n"
+    "print(json.dumps({'members': got, 'seconds': time.perf_counter() - t0,\n"
+    "                  'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
+)
+
+
+def _sparse_tar(tmp_path: Path, fmt: str) -> Path:
+    """A real GNU tar of two 300 MiB all-hole files (made with truncate) and a small
+    text file: about 10 KB on disk whatever the holes' size."""
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    for name in ("a.dat", "b.dat"):
+        subprocess.run(["truncate", "-s", "300M", str(src / name)], check=True)
+    (src / "small.txt").write_bytes(SECRET)
+    out = tmp_path / f"sparse-{fmt}.tar"
+    opts = (["--format=gnu"] if fmt == "gnu"
+            else ["--format=pax", f"--sparse-version={fmt}"])
+    subprocess.run(["tar", "--sparse", *opts, "-cf", str(out), "-C", str(src),
+                    "a.dat", "b.dat", "small.txt"], check=True)
+    assert out.stat().st_size < 64 * 1024
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "0.0", "0.1", "1.0"])
+def test_sparse_tar_members_are_refused_before_reading(tmp_path: Path, fmt: str) -> None:
+    """Old GNU sparse headers and the pax sparse formats 0.0/0.1/1.0: the declared
+    size counts against the ratio before anything is read, so 600 MiB of holes cost
+    neither time nor memory; the rest of the tar is still read."""
+    tar = _sparse_tar(tmp_path, fmt)
+    out = subprocess.run([sys.executable, "-c", _SPARSE_PROBE, str(tar)], capture_output=True,
+                         cwd=REPO, check=True, timeout=120)
+    probe = json.loads(out.stdout)
+    members = {loc: (reason, size) for loc, reason, size in probe["members"]}
+    assert members["sparse.tar!small.txt"] == (None, len(SECRET))
+    for name in ("a.dat", "b.dat"):
+        reason, size = members[f"sparse.tar!{name}"]
+        assert size is None and reason.startswith("archive bomb: sparse member"), reason
+    assert probe["seconds"] < 5
+    assert probe["peak_rss_kib"] < 200 * 1024, probe["peak_rss_kib"]
