@@ -349,3 +349,33 @@ def test_sparse_tar_members_are_refused_before_reading(tmp_path: Path, fmt: str)
         assert size is None and reason.startswith("archive bomb: sparse member"), reason
     assert probe["seconds"] < 5
     assert probe["peak_rss_kib"] < 200 * 1024, probe["peak_rss_kib"]
+
+
+# -- member count: many tiny members cost a page record and a scan each --------------
+
+def _many(n: int) -> dict[str, bytes]:
+    return {f"m{i:05d}.txt": b"x" for i in range(n)}
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz", "7z"])
+def test_member_count_limit_stops_the_input_and_says_so(kind: str) -> None:
+    build = {"zip": _zip, "tar": _tar, "tgz": lambda m: _tar(m, mode="w:gz"), "7z": _7z}[kind]
+    data = build(_many(30))
+    got = list(iter_members(data, f"many.{kind}", ArchiveLimits(max_members=10)))
+    read = [m.location for m in got if m.data is not None]
+    assert read == [f"many.{kind}!m{i:05d}.txt" for i in range(10)]
+    assert _reasons(got) == {f"many.{kind}": "too many members: more than 10 in one input "
+                                             "(the rest was not read)"}
+
+
+def test_member_count_limit_counts_nested_members_against_the_input() -> None:
+    outer = _zip({"a.zip": _zip(_many(8)), "b.7z": _7z(_many(8)), "c.txt": b"c"})
+    got = list(iter_members(outer, "o.zip", ArchiveLimits(max_members=12)))
+    # every entry counts, archives too: a.zip, its 8, b.7z, then 2 of its members
+    assert len([m for m in got if m.data is not None]) == 10
+    assert _reasons(got) == {"o.zip!b.7z": "too many members: more than 12 in one input "
+                                           "(the rest was not read)"}
+
+
+def test_default_member_limit() -> None:
+    assert DEFAULT_LIMITS.max_members == 10_000
