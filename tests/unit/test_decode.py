@@ -147,7 +147,7 @@ def test_nul_padded_text_is_read_with_nuls_as_spaces() -> None:
     """Fixed-width exports (and database files of many formats) pad fields with NULs:
     when what is left without the NULs is text, it is read, each NUL a space, so
     offsets stay those of the input and a padded field ends a word."""
-    row = "131052-308T".encode() + b"\0" * 9 + "Matti Meikäläinen".encode("cp1252") + b"\0" * 23
+    row = b"131052-308T" + b"\0" * 9 + "Matti Meikäläinen".encode("cp1252") + b"\0" * 23
     d = decode_bytes(row * 200)
     assert d.text is not None and d.reason is None
     assert d.encoding == "cp1252+nul"
