@@ -18,8 +18,9 @@ import matplotlib
 import py7zr
 import pytest
 
+from tests.integration.test_hunt import enroll as enroll_people
 from tests.privacy import assert_no_plaintext, everything_written
-from vahti.demo.synthetic import make_people, register_csv
+from vahti.demo.synthetic import make_people
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,12 +31,7 @@ PEOPLE = make_people(6, seed=1212)
 
 
 def enroll(vahti, tmp_path: Path) -> None:
-    assert vahti.run("init").returncode == 0
-    register = tmp_path / "register.csv"
-    register.write_text(register_csv(PEOPLE), encoding="utf-8")
-    result = vahti.run("enroll", str(register))
-    assert result.returncode == 0, result.stderr
-    register.unlink()
+    enroll_people(vahti, tmp_path, PEOPLE)
 
 
 def plaintext() -> list[str]:
