@@ -13,7 +13,9 @@ counts bytes in blocks and stops early, so a 10 GB zip bomb costs a few MB:
 * member size: nothing larger than `max_member_size` is held in memory;
 * total: one input may unpack at most `max_total_unpacked` bytes; past that the
   rest of that input is dropped (other inputs go on);
-* depth: at most `max_depth` archive layers are opened.
+* depth: at most `max_depth` archive layers are opened;
+* sparse tar members: their holes never pass through a decompressor, so the
+  declared size is counted against the ratio and the budget before reading.
 
 A stopped, encrypted or corrupt part becomes a `Member` with `data=None` and a
 `skipped_reason`; the scan goes on. Reasons hold fixed phrases, sizes and
@@ -36,12 +38,18 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import py7zr
 import py7zr.exceptions
 from py7zr.io import Py7zIO, WriterFactory
+
+from . import documents
+from .documents import ExtractError, Part, TextBudget
+from .documents.office import office_kind, office_parts
+from .documents.pdf import pdf_parts
+from .documents.sqlite import sqlite_parts
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -60,6 +68,10 @@ class ArchiveLimits:
     4 GiB in total per input; ratio 100 is far above text (3-15x) and SQL/CSV
     dumps (up to ~30x), while deflate bombs sit near 1000x. The 1 MiB grace keeps
     small, very repetitive files (logs, padded tables) from being flagged.
+    10,000 members per input: each costs a scan and a page record (about 2 ms;
+    `benchmarks/archive_limits.py`), so a 42 KB archive of 20,000 one-byte files
+    no longer buys 20,000 records; an input with more is read up to the limit and
+    reported as partial.
     """
 
     max_depth: int = 5
@@ -67,6 +79,12 @@ class ArchiveLimits:
     max_total_unpacked: int = 4 * GiB
     max_ratio: float = 100.0
     ratio_grace: int = 1 * MiB
+    max_members: int = 10_000
+    # one document's text extraction (SQLite, PDF, Office); its text may be at most
+    # max_member_size characters
+    document_timeout_s: float = 30.0
+    # passwords to try on encrypted zip members and 7z archives, in order (never shown)
+    passwords: tuple[str, ...] = field(default=(), repr=False)
 
 
 DEFAULT_LIMITS = ArchiveLimits()
@@ -74,11 +92,14 @@ DEFAULT_LIMITS = ArchiveLimits()
 
 @dataclass(frozen=True)
 class Member:
-    """One scannable unit. Exactly one of `data` / `skipped_reason` is None."""
+    """One scannable unit. Exactly one of `data` / `skipped_reason` is None.
+    `text_from` names the document format (sqlite, pdf, docx, ...) when `data` is
+    the UTF-8 text extracted from it rather than the input's own bytes."""
 
     location: str
     data: bytes | None
     skipped_reason: str | None
+    text_from: str | None = None
 
 
 def _size(n: float) -> str:
@@ -109,6 +130,7 @@ class _Budget:
     def __init__(self, limits: ArchiveLimits) -> None:
         self.limits = limits
         self.used = 0
+        self.members = 0
         self._lock = threading.Lock()
 
     def take(self, n: int) -> None:
@@ -121,6 +143,18 @@ class _Budget:
                 "unpacked from one input",
                 total=True,
             )
+
+
+    def allow_members(self, n: int) -> int:
+        """Count up to `n` more members of this input; how many fit under the limit."""
+        allowed = max(0, min(n, self.limits.max_members - self.members))
+        self.members += allowed
+        return allowed
+
+
+def _too_many(limits: ArchiveLimits) -> _Limit:
+    return _Limit(f"too many members: more than {limits.max_members} in one input "
+                  "(the rest was not read)", total=True)
 
 
 def _ratio_reason(limits: ArchiveLimits) -> str:
@@ -318,7 +352,7 @@ def _expand(
                 return
             with src.open() as f:
                 data = f.read()
-        yield Member(location, data, None)
+        yield from _document_or_plain(data, location, limits, budget)
         return
     if depth >= limits.max_depth:
         reason = f"archive bomb: nested deeper than {limits.max_depth} archives"
@@ -350,22 +384,28 @@ def _iter_zip(
         yield Member(location, None, _corrupt("zip", exc))
         return
     with fobj, zf:
+        names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        try:
+            office = office_kind(names, lambda name: _zip_member(zf, name, limits, budget))
+        except (_Limit, ExtractError, *_CORRUPT):
+            office = None  # a damaged or encrypted "mimetype": read it as a plain zip
+        if office is not None:
+            parts = office_parts(office, names,
+                                 lambda name: _zip_member(zf, name, limits, budget),
+                                 _text_budget(limits))
+            yield from _document(parts, office, location, limits, budget)
+            return
         for info in zf.infolist():
             if info.is_dir():
                 continue
+            if not budget.allow_members(1):
+                yield from _stopped(location, _too_many(limits))
             loc = f"{location}!{info.filename}"
-            if info.flag_bits & 0x1:
-                yield Member(loc, None, "encrypted: password-protected member")
-                continue
-            # Headers can lie (that is how bombs hide), but when they admit to a
-            # bomb there is no need to inflate anything.
-            if info.file_size > limits.max_member_size:
-                yield Member(loc, None, _member_size_reason(limits))
-                continue
             try:
-                _check_ratio(info.file_size, info.compress_size, limits)
-                with zf.open(info) as stream:
-                    data = _read_member(stream, limits, budget, lambda i=info: i.compress_size)
+                data = _zip_member(zf, info, limits, budget)
+            except ExtractError as exc:
+                yield Member(loc, None, exc.reason)
+                continue
             except _Limit as lim:
                 yield from _stopped(loc, lim)
                 continue
@@ -375,6 +415,85 @@ def _iter_zip(
                 yield Member(loc, None, reason)
                 continue
             yield from _descend(data, loc, depth, limits, budget)
+
+
+_ZIP_AES = 99  # WinZip AES: zipfile reads only the old ZipCrypto encryption
+
+
+def _zip_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo | str, limits: ArchiveLimits,
+                budget: _Budget) -> bytes:
+    """Inflate one member under the limits, trying the passwords on an encrypted one.
+    Raises _Limit, ExtractError (encrypted) or what zipfile raises."""
+    info = zf.getinfo(member) if isinstance(member, str) else member
+    # Headers can lie (that is how bombs hide), but when they admit to a
+    # bomb there is no need to inflate anything.
+    if info.file_size > limits.max_member_size:
+        raise _Limit(_member_size_reason(limits))
+    _check_ratio(info.file_size, info.compress_size, limits)
+    if not info.flag_bits & 0x1:
+        return _inflate(zf, info, None, limits, budget)
+    if info.compress_type == _ZIP_AES:
+        raise ExtractError("encrypted: AES-encrypted zip member (only ZipCrypto is supported)")
+    for password in limits.passwords:
+        try:
+            return _inflate(zf, info, password.encode("utf-8"), limits, budget)
+        except (RuntimeError, zipfile.BadZipFile):
+            # a wrong password: refused by the check byte, or (1 in 256) by the CRC at the end
+            continue
+    raise ExtractError(f"encrypted: password-protected member{_none_fits(limits)}")
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, password: bytes | None,
+             limits: ArchiveLimits, budget: _Budget) -> bytes:
+    with zf.open(info, pwd=password) as stream:
+        return _read_member(stream, limits, budget, lambda: info.compress_size)
+
+
+# --- documents: their text is the member --------------------------------------------
+
+
+def _text_budget(limits: ArchiveLimits) -> TextBudget:
+    return TextBudget(limits.max_member_size, limits.document_timeout_s)
+
+
+def _document_or_plain(
+    data: bytes, location: str, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[Member]:
+    """A SQLite database or PDF becomes its text parts; anything else is one member."""
+    kind = documents.document_kind(data[:16])
+    if kind == "sqlite":
+        yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, limits,
+                             budget)
+    elif kind == "pdf":
+        yield from _document(pdf_parts(data, _text_budget(limits), limits.passwords), kind,
+                             location, limits, budget)
+    elif kind == "ole2":
+        yield Member(location, None, documents.ole2_reason(data))
+    else:
+        yield Member(location, data, None)
+
+
+def _document(
+    parts: Iterator[Part], fmt: str, location: str, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[Member]:
+    """Each extracted part as a member (`location` + the part's suffix); a failure or a
+    limit after some parts reports the document, the parts before it stand."""
+    try:
+        for part in parts:
+            if part.suffix and not budget.allow_members(1):
+                yield from _stopped(location, _too_many(limits))
+            if part.reason is not None:
+                yield Member(location + part.suffix, None, part.reason)
+                continue
+            text = part.text.encode("utf-8", "replace")
+            budget.take(len(text))
+            yield Member(location + part.suffix, text, None, part.fmt)
+    except ExtractError as exc:
+        yield Member(location, None, exc.reason)
+    except _Limit as lim:
+        yield from _stopped(location, lim)
+    except _CORRUPT as exc:
+        yield Member(location, None, documents.failed(fmt, exc))
 
 
 def _iter_tar(
@@ -408,11 +527,18 @@ def _iter_tar(
                     info = tf.next()
                     if info is None:
                         break
-                    loc = f"{location}!{info.name}"
                     if not info.isreg():
                         continue
+                    if not budget.allow_members(1):
+                        yield from _stopped(location, _too_many(limits))
+                    loc = f"{location}!{info.name}"
                     if info.size > limits.max_member_size:
                         yield Member(loc, None, _member_size_reason(limits))
+                        continue
+                    sparse = _sparse_problem(info, limits, budget)
+                    if sparse is not None:
+                        # the header admits it: skip its stored bytes, read on
+                        yield from _stopped(loc, sparse)
                         continue
                     stream = tf.extractfile(info)
                     assert stream is not None
@@ -425,6 +551,24 @@ def _iter_tar(
                     yield Member(loc, None, _corrupt(label, exc))
                     return
                 yield from _descend(data, loc, depth, limits, budget)
+
+
+def _sparse_problem(info: tarfile.TarInfo, limits: ArchiveLimits,
+                    budget: _Budget) -> _Limit | None:
+    """A sparse member's holes are zeros tarfile makes up, never bytes of the stream, so
+    no guard below sees them: its declared size counts against the ratio (to the bytes
+    it stores) and its holes against the budget, before anything is read."""
+    if info.sparse is None:
+        return None
+    stored = sum(n for _, n in info.sparse)
+    if info.size > limits.ratio_grace and info.size > limits.max_ratio * max(stored, 1):
+        return _Limit(f"archive bomb: sparse member of {_size(info.size)} stores "
+                      f"{_size(stored)}")
+    try:
+        budget.take(max(0, info.size - stored))
+    except _Limit as lim:
+        return lim
+    return None
 
 
 def _iter_compressed(
@@ -523,45 +667,76 @@ class _SevenZipPipe(WriterFactory):
         raise _Limit("stopped")
 
 
+class _WrongPassword(Exception):
+    """A 7z archive failed to decrypt with the password tried."""
+
+
 def _iter_7z(
     src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
-    fobj = src.open()
-    with fobj:
-        try:
-            # A file object (not a path) also keeps py7zr from decompressing
-            # folders in parallel threads of its own.
-            sz = py7zr.SevenZipFile(fobj, "r")
-        except py7zr.exceptions.PasswordRequired:
-            yield Member(location, None, "encrypted: password-protected archive")
-            return
-        except _CORRUPT as exc:
-            yield Member(location, None, _corrupt("7z", exc))
-            return
-        with sz:
-            files = [f for f in sz.list() if not f.is_directory]
-            if sz.needs_password():
-                for f in files:
-                    yield Member(f"{location}!{f.filename}", None,
-                                 "encrypted: password-protected member")
-                return
-            # 7z headers state every size and py7zr never unpacks past them, so
-            # declared sizes bound the work; check them before inflating anything.
-            targets = []
-            for f in files:
-                if f.uncompressed > limits.max_member_size:
-                    yield Member(f"{location}!{f.filename}", None, _member_size_reason(limits))
-                else:
-                    targets.append(f.filename)
-            wanted = set(targets)
-            declared = sum(f.uncompressed for f in files if f.filename in wanted)
+    """An encrypted archive is tried with no password, then each of `limits.passwords`."""
+    for password in (None, *limits.passwords):
+        with src.open() as fobj:
             try:
-                _check_ratio(declared, src.size(), limits)
-            except _Limit as lim:
-                yield Member(location, None, lim.reason)
+                # A file object (not a path) also keeps py7zr from decompressing
+                # folders in parallel threads of its own.
+                sz = py7zr.SevenZipFile(fobj, "r", password=password)
+            except py7zr.exceptions.PasswordRequired:
+                continue  # the headers are encrypted too
+            except Exception as exc:  # noqa: BLE001 - a wrong password garbles encrypted headers
+                if password is not None:
+                    continue
+                if not isinstance(exc, _CORRUPT):
+                    raise
+                yield Member(location, None, _corrupt("7z", exc))
                 return
-            if targets:
-                yield from _drain_7z(sz, targets, src.size(), location, depth, limits, budget)
+            with sz:
+                files = [f for f in sz.list() if not f.is_directory]
+                if sz.needs_password() and password is None and limits.passwords:
+                    continue
+                if sz.needs_password() and password is None:
+                    for f in files:
+                        yield Member(f"{location}!{f.filename}", None,
+                                     "encrypted: password-protected member")
+                    return
+                counted = budget.members
+                try:
+                    yield from _read_7z(sz, files, src, location, depth, limits, budget,
+                                        probe=password is not None)
+                except _WrongPassword:
+                    budget.members = counted
+                    continue
+                return
+    yield Member(location, None, f"encrypted: password-protected archive{_none_fits(limits)}")
+
+
+def _none_fits(limits: ArchiveLimits) -> str:
+    return " (no password of the password file fits)" if limits.passwords else ""
+
+
+def _read_7z(
+    sz: py7zr.SevenZipFile, files: list, src: _Source, location: str, depth: int,
+    limits: ArchiveLimits, budget: _Budget, probe: bool,
+) -> Iterator[Member]:
+    # 7z headers state every size and py7zr never unpacks past them, so
+    # declared sizes bound the work; check them before inflating anything.
+    targets = [f.filename for f in files if f.uncompressed <= limits.max_member_size]
+    too_large = [f.filename for f in files if f.uncompressed > limits.max_member_size]
+    wanted = set(targets)
+    declared = sum(f.uncompressed for f in files if f.filename in wanted)
+    try:
+        _check_ratio(declared, src.size(), limits)
+    except _Limit as lim:
+        yield Member(location, None, lim.reason)
+        return
+    allowed = budget.allow_members(len(targets))
+    if targets[:allowed]:
+        yield from _drain_7z(sz, targets[:allowed], src.size(), location, depth, limits,
+                             budget, probe)
+    for name in too_large:
+        yield Member(f"{location}!{name}", None, _member_size_reason(limits))
+    if allowed < len(targets):
+        yield from _stopped(location, _too_many(limits))
 
 
 def _drain_7z(
@@ -572,7 +747,10 @@ def _drain_7z(
     depth: int,
     limits: ArchiveLimits,
     budget: _Budget,
+    probe: bool = False,
 ) -> Iterator[Member]:
+    """Members as py7zr's worker thread inflates them. With `probe` (a password being
+    tried), a failure before the first member means the password is wrong."""
     pipe = _SevenZipPipe(limits, budget, packed)
 
     def work() -> None:
@@ -598,6 +776,8 @@ def _drain_7z(
                 assert isinstance(payload, bytes)
                 yield from _descend(payload, f"{location}!{name}", depth, limits, budget)
                 continue
+            if probe and not seen and what in ("encrypted", "corrupt"):
+                raise _WrongPassword
             if what == "limit":
                 assert isinstance(payload, _Limit)
                 yield from _stopped(location, payload)

@@ -1,8 +1,9 @@
 """Bytes to text: encoding detection, binary rejection and a cheap content-kind sniff.
 
 Leaked dumps come in every encoding an old system could write: UTF-8 (with or
-without BOM), UTF-16 from Windows tools (with or without BOM) and, very often
-for Finnish data, cp1252/latin-1. Scanning must never stop on a decode error,
+without BOM), UTF-16 from Windows tools (with or without BOM: NULs in every other
+byte), very often for Finnish data cp1252/latin-1, and text padded with NULs
+(fixed-width exports), read with each NUL as a space. Scanning must never stop on a decode error,
 so every input ends either as text or as a reasoned "binary" verdict.
 
 Speed: the whole buffer is only touched by C-level `bytes.decode`; all
@@ -169,6 +170,13 @@ def _binary_reason(sample: bytes) -> str | None:
     return None
 
 
+def _nul_padded_text(sample: bytes) -> bool:
+    """Text padded with NULs (fixed-width exports, the rows inside many database
+    files): without its NULs the sample is text by the usual control-byte rule."""
+    rest = sample.replace(b"\0", b"")
+    return len(rest) >= 64 and _binary_reason(rest) is None
+
+
 def _decode_unicode(data: bytes) -> tuple[str, str]:
     """UTF-8 if it is UTF-8; otherwise decide between "UTF-8 with a few broken
     bytes" (concatenated or truncated dumps) and cp1252 text."""
@@ -260,6 +268,9 @@ def decode_bytes(data: bytes, name: str = "") -> Decoded:
         text = data.decode(utf16, errors="replace")
         return Decoded(text, utf16, sniff_kind(text, name), None)
     reason = _binary_reason(sample)
+    if reason is not None and _nul_padded_text(sample):
+        text, encoding = _decode_unicode(data.replace(b"\0", b" "))
+        return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
     if reason is not None:
         return Decoded(None, "binary", "binary", reason)
     text, encoding = _decode_unicode(data)

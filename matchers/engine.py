@@ -115,7 +115,9 @@ class Scanned:
 
     `sha256` is of the input's raw bytes; `status` is "ok", or why there was no
     text to scan ("binary", "empty"); `kind` and `encoding` as `matchers.decode`
-    judged them.
+    judged them (for text extracted from a document, `encoding` names its format:
+    sqlite, pdf, docx, ...). A "binary" input was not read: `reason` says what it
+    looked like ("binary: PNG image"), as a `Skipped` reason would.
     """
 
     location: str
@@ -127,6 +129,7 @@ class Scanned:
     # with ScanOptions.retain: the input's candidate keys per type (`matchers.retain`)
     retained: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
     partial: bool = field(default=False, compare=False, repr=False)
+    reason: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

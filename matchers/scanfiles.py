@@ -64,6 +64,7 @@ class _RangeTask:
 class _MemberTask:
     location: str
     data: bytes
+    text_from: str | None = None  # data is text extracted from a document of this format
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
     if isinstance(task, Skipped):
         return _Result(task.location, [task], 0, 0)
     if isinstance(task, _MemberTask):
-        return _Result(task.location, scan_member(scanner, task.location, task.data), 0,
+        return _Result(task.location,
+                       scan_member(scanner, task.location, task.data, task.text_from), 0,
                        len(task.data))
     if scanner.retained is not None:
         scanner.retained.clear()
@@ -103,9 +105,15 @@ def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
                    kept.take() if kept is not None else None, bool(kept and kept.partial))
 
 
-def scan_member(scanner: Scanner, location: str, data: bytes) -> list[Event]:
-    """Findings in one in-memory input (no archive expansion), then its `Scanned` event."""
-    dec = decode.decode_bytes(data, location)
+def scan_member(scanner: Scanner, location: str, data: bytes,
+                text_from: str | None = None) -> list[Event]:
+    """Findings in one in-memory input (no archive expansion), then its `Scanned` event.
+    With `text_from`, `data` is UTF-8 text a document of that format was turned into
+    (`matchers.documents`): it is not judged again, and its encoding says where it came from."""
+    if text_from is not None:
+        dec = decode.Decoded(data.decode("utf-8", "replace"), text_from, "text", None)
+    else:
+        dec = decode.decode_bytes(data, location)
     events: list[Event] = []
     status = "ok"
     kept = scanner.retained
@@ -120,7 +128,7 @@ def scan_member(scanner: Scanner, location: str, data: bytes) -> list[Event]:
     events.append(Scanned(location, len(data), hashlib.sha256(data).hexdigest(),
                           dec.kind, dec.encoding, status,
                           kept.take() if kept is not None else None,
-                          bool(kept and kept.partial)))
+                          bool(kept and kept.partial), dec.reason))
     return events
 
 
@@ -131,7 +139,7 @@ def scan_blob(scanner: Scanner, data: bytes, location: str,
         if member.data is None:
             yield Skipped(member.location, member.skipped_reason or "skipped")
         else:
-            yield from scan_member(scanner, member.location, member.data)
+            yield from scan_member(scanner, member.location, member.data, member.text_from)
 
 
 def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[list[Finding], int]:
@@ -201,7 +209,7 @@ def _tasks(
             if member.data is None:
                 yield Skipped(member.location, member.skipped_reason or "skipped")
             else:
-                yield _MemberTask(member.location, member.data)
+                yield _MemberTask(member.location, member.data, member.text_from)
 
 
 def _plain_file_tasks(path: str, file_id: int) -> list[_RangeTask] | None:

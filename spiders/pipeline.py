@@ -33,6 +33,7 @@ from twisted.python.threadpool import ThreadPool
 from matchers.archives import ArchiveLimits
 from matchers.engine import Finding, Scanned, Skipped
 from matchers.scanfiles import scan_blob
+from matchers.skips import reason_kind, skip_reason
 from spiders.items import PageItem
 from spiders.services import CrawlServices
 from storage import candidates, pages, sightings
@@ -197,17 +198,25 @@ class ScanPipeline:
         """Findings and the records of archive members (the page itself is `record`);
         the retained candidates of the page and all its members go to `kept`."""
         services = self.services
-        limits = ArchiveLimits(max_member_size=max(services.max_page_bytes, 64 << 20))
+        limits = ArchiveLimits(max_member_size=max(services.max_page_bytes, 64 << 20),
+                               max_members=services.cfg.get("scan.max_members"),
+                               document_timeout_s=services.cfg.get("scan.document_timeout_s"))
         found: list[Finding] = []
         members: list[PageRecord] = []
+        read = 0
         for event in scan_blob(services.scanner, body, url, limits):
+            reason = skip_reason(event)
+            if reason is not None:
+                self._count_skipped(reason_kind(reason))
+            elif isinstance(event, Scanned):
+                read += 1
             if isinstance(event, Finding):
                 found.append(event)
             elif isinstance(event, Skipped):
-                kind = event.reason.split(":", 1)[0]
-                services.tally.error(kind)
+                kind = reason_kind(event.reason)
                 if event.location == url:
-                    record.status = f"skipped:{kind}"
+                    # a limit hit after some members were read leaves the page partial
+                    record.status = f"{'partial' if read else 'skipped'}:{kind}"
                 else:
                     members.append(PageRecord(url=services.stored_url(event.location),
                                               source=record.source,
@@ -218,8 +227,6 @@ class ScanPipeline:
                 if event.location == url:
                     if event.status != "ok" and record.status == "ok":
                         record.status = event.status  # binary, empty
-                    if event.status == "binary":
-                        services.tally.error("binary")
                 else:
                     member_hits = Counter(f.id_type for f in found if f.location == event.location)
                     members.append(PageRecord(
@@ -227,7 +234,16 @@ class ScanPipeline:
                         sha256=event.sha256, size=event.size, status=event.status,
                         hit_counts=dict(member_hits),
                         watchlist_version=record.watchlist_version, final=record.final))
+        with services.tally.lock:
+            services.tally.read += read
         return found, members
+
+    def _count_skipped(self, kind: str) -> None:
+        """A page or member not read: an error of the run, and a skip by reason."""
+        tally = self.services.tally
+        tally.error(kind)
+        with tally.lock:
+            tally.skipped[kind] = tally.skipped.get(kind, 0) + 1
 
     def _reuse(self, item: PageItem, record: PageRecord, known: dict) -> None:
         """Same bytes as a page already scanned with this watchlist: no scan."""

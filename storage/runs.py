@@ -17,6 +17,10 @@ class RunStats:
     hits: int = 0
     new_sightings: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # error kind -> count
+    # inputs (pages, files, archive members, document parts) whose text was scanned,
+    # and those that were not read, by reason kind (matchers.skips)
+    read: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def start_run(storage: Storage, source: str, kind: str, run_id: str = "") -> str:
@@ -35,7 +39,8 @@ def finish_run(storage: Storage, run_id: str, stats: RunStats, state: str = "don
         {"run_id": run_id},
         {"$set": {"finished": now(), "state": state, "pages": stats.pages, "bytes": stats.bytes,
                   "hits": stats.hits, "new_sightings": stats.new_sightings,
-                  "errors": stats.errors, **(extra or {})}},
+                  "errors": stats.errors, "read": stats.read,
+                  "skipped": dict(stats.skipped), **(extra or {})}},
     )
 
 

@@ -28,6 +28,7 @@ from scrapy.settings import Settings
 from matchers.engine import Finding, Scanned, ScanOptions
 from matchers.locations import LocationRedactor
 from matchers.scanfiles import scan_files
+from matchers.skips import summary
 from spiders import settings as project_settings
 from spiders.adhoc import (
     EXTENSION,
@@ -40,7 +41,14 @@ from spiders.commands.crawl import FAILED_REASONS
 from spiders.sources import SourcesError
 from storage import pages, runs, sightings
 from vahti.clictx import config_of, console
-from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, record_event
+from vahti.cmd_scan import (
+    ProgressBar,
+    ScanTally,
+    SightingWriter,
+    archive_limits,
+    print_not_read,
+    record_event,
+)
 from vahti.config import Config
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
@@ -82,6 +90,9 @@ class HuntResult:
     new_sightings: int = 0
     skipped: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)  # page status -> count (URL hunts)
+    read: int = 0  # inputs whose text was scanned
+    errors: Counter = field(default_factory=Counter)  # URL hunts: the crawl's errors by kind
+    not_read: list[tuple[str, str]] = field(default_factory=list)  # (location, reason)
 
     def place(self, ref: str, location: str, url: str) -> Place:
         return self.people.setdefault(ref, {}).setdefault(location, Place(location, url))
@@ -106,12 +117,14 @@ class HuntResult:
         return {
             "target": self.target, "mode": self.mode, "source": self.source, "via": self.via,
             "run_id": self.run_id, "found": found,
+            "not_read": [{"location": loc, "reason": reason} for loc, reason in self.not_read],
             "totals": {
                 "people": len(self.people), "findings": self.findings,
                 "locations": len({loc for places in self.people.values() for loc in places}),
-                "inputs": self.inputs, "bytes": self.bytes,
+                "inputs": self.inputs, "read": self.read, "bytes": self.bytes,
                 "new_sightings": self.new_sightings, "skipped": dict(self.skipped),
                 **({"statuses": dict(self.statuses)} if self.statuses else {}),
+                **({"errors": dict(self.errors)} if self.errors else {}),
             },
         }
 
@@ -129,27 +142,36 @@ def is_url(target: str) -> bool:
               help="Worker processes for a local path.")
 @click.option("--source", default=HUNT_SOURCE, show_default=True,
               help="Source name the pages and sightings are recorded under.")
+@click.option("--password-file", type=click.Path(dir_okay=False),
+              help="Passwords for encrypted zip, 7z and PDF files of a local PATH, one a "
+                   "line, tried in order (the file must be mode 0600).")
 @click.pass_context
 def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int,
-         source: str) -> None:
+         source: str, password_file: str | None) -> None:
     """Fetch URL now (through Tor) or read PATH, scan it, store and print who is in it.
 
     PATH is a file, a directory (recursively), an archive, or - for stdin.
-    Exit 1 when an enrolled person was found, 0 when nobody was, 2 on error.
+    Exit 1 when an enrolled person was found, 0 when nobody was, 2 on error or when
+    nothing could be read (an encrypted archive, only skipped inputs).
     """
     cfg = config_of(ctx)
     if is_url(target):
+        if password_file:
+            raise VahtiError("--password-file is for a local PATH")
         result = hunt_url(cfg, target, direct, source)
     else:
         if direct:
             raise VahtiError("--direct is for URLs: a local path is not fetched")
         if "://" in target:
             raise VahtiError("only http:// and https:// URLs can be hunted")
-        result = hunt_path(cfg, target, jobs, source, progress=not as_json)
+        result = hunt_path(cfg, target, jobs, source, progress=not as_json,
+                           password_file=password_file)
     if as_json:
         click.echo(json.dumps(result.to_dict(), sort_keys=True))
-    else:
+    elif result.read or not result.skipped:
         _print_result(result)
+    if not result.read and sum(result.skipped.values()):
+        raise VahtiError(f"nothing could be read: {summary(result.skipped)}")
     sys.exit(1 if result.people else 0)
 
 
@@ -174,7 +196,8 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
     result = HuntResult(target=url, mode="url", source=source.name, via=summary["via"],
                         run_id=summary["run_id"], inputs=summary["pages"],
                         bytes=summary["bytes"], new_sightings=summary["new_sightings"],
-                        skipped=Counter(summary["errors"]))
+                        skipped=Counter(summary["skipped"]), errors=Counter(summary["errors"]),
+                        read=summary["read"])
     redactor = LocationRedactor(load_key(cfg))
     with open_db(cfg) as storage:
         for fetched in dict.fromkeys(summary["fetched"]):
@@ -205,6 +228,9 @@ def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
         "source": source.name, "run_id": services.run_id, "reason": reason or "unknown",
         "tor_error": services.tor_error, "pages": t.pages, "bytes": t.bytes, "hits": t.hits,
         "new_sightings": t.new_sightings, "errors": dict(t.errors),
+        "skipped": dict(t.skipped),
+        # pages scanned now, or known from an earlier scan of the same bytes
+        "read": t.read + t.skipped_same_bytes + t.not_modified,
         "fetched": list(services.fetched), "via": "direct" if source.direct else "tor",
     }
 
@@ -240,9 +266,11 @@ def _require_watchlist(cfg: Config) -> None:
 # -- a local path, through the scan machinery ---------------------------------------------
 
 
-def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> HuntResult:
+def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
+              password_file: str | None = None) -> HuntResult:
     if path != "-" and not os.path.exists(path):
         raise VahtiError(f"no such file or directory: {path}")
+    limits = archive_limits(cfg, password_file)
     key = load_key(cfg)
     # a hunted dump is kept like a crawled page: its keyed candidates serve later
     # searches and retro-hunts (storage/candidates.py)
@@ -260,7 +288,7 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
         try:
             with ProgressBar((path,), quiet=not progress) as advance:
                 for event in scan_files([path], index, key, options, jobs=jobs,
-                                        progress=advance):
+                                        limits=limits, progress=advance):
                     record_event(event, tally, writer)
                     if isinstance(event, Finding):
                         place = result.place(event.ref, event.location, "")
@@ -270,17 +298,19 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
                         for place in open_places.pop(event.location, []):
                             place.sha256 = event.sha256
                             place.url = writer.stored_url(event)
+            if tally.nothing_read((path,)):
+                state = "failed"
         except BaseException:
             state = "interrupted"
             raise
         finally:
             writer.flush()
-            runs.finish_run(storage, result.run_id, runs.RunStats(
-                pages=tally.inputs, bytes=tally.bytes, hits=tally.findings,
-                new_sightings=tally.new_sightings, errors=dict(tally.skipped),
-            ), state=state)
-    result.inputs, result.bytes = tally.inputs, tally.bytes
+            runs.finish_run(storage, result.run_id, tally.run_stats(), state=state)
+    result.inputs, result.bytes, result.read = tally.inputs, tally.bytes, tally.read
     result.new_sightings, result.skipped = tally.new_sightings, tally.skipped
+    result.not_read = tally.skips.inputs
+    if not tally.read and not tally.skips.count:
+        raise VahtiError(tally.nothing_read((path,)) or "nothing could be read")
     return result
 
 
@@ -314,10 +344,18 @@ def _print_result(result: HuntResult) -> None:
         f"{t['people']} enrolled people found ({t['findings']} findings in {t['locations']} "
         f"locations) in {t['inputs']} inputs, {t['bytes'] / 1e6:.1f} MB, {where}; "
         f"{t['new_sightings']} new sightings stored under source {result.source}"
-        + (f"; {skipped} skipped or failed" if skipped else "")
+        + (f"; {skipped} skipped" if skipped else "")
+        + (f"; errors: {', '.join(f'{k} {n}' for k, n in sorted(result.errors.items()))}"
+           if result.errors else "")
     )
     odd = {k: n for k, n in t.get("statuses", {}).items() if k != "ok"}
     if odd:
         out.print("pages not scanned whole: " + ", ".join(f"{k} {n}" for k, n in odd.items()))
-    if not result.people:
+    print_not_read(result.skipped)
+    if result.people:
+        return
+    if sum(result.skipped.values()):
+        # never "nobody is in it" when part of it was not read
+        out.print("nobody on the watchlist is in the part that could be read")
+    else:
         out.print("nobody on the watchlist is in it")

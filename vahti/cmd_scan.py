@@ -7,17 +7,22 @@ import os
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from matchers.engine import Finding, Scanned, ScanOptions, Skipped
+from matchers.archives import ArchiveLimits
+from matchers.engine import Finding, Scanned, ScanOptions
+from matchers.keys import secret_file_problem
 from matchers.locations import LocationRedactor
 from matchers.scanfiles import scan_files
+from matchers.skips import SkipTally, skip_reason, summary
 from storage import candidates, pages, runs, sightings, watchlist
 from storage.connection import Storage
 from vahti.clictx import config_of, console
+from vahti.config import Config
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, open_db
@@ -32,9 +37,36 @@ class ScanTally:
     people: set[str] = field(default_factory=set)
     locations: set[str] = field(default_factory=set)
     inputs: int = 0
+    read: int = 0  # inputs whose text was scanned (not binary)
     bytes: int = 0
-    skipped: Counter = field(default_factory=Counter)  # reason kind -> count
+    skips: SkipTally = field(default_factory=SkipTally)
     new_sightings: int = 0
+
+    @property
+    def skipped(self) -> Counter:
+        """Skipped inputs by reason kind."""
+        return self.skips.by_kind
+
+    def nothing_read(self, paths: tuple[str, ...]) -> str | None:
+        """Why the command must not exit as if it had looked: nothing was read."""
+        if self.read:
+            return None
+        if self.skips.count:
+            return f"nothing could be read: {summary(self.skipped)}"
+        return "nothing could be read: no files in " + ", ".join(paths)
+
+    def run_stats(self) -> runs.RunStats:
+        return runs.RunStats(pages=self.inputs, bytes=self.bytes, hits=self.findings,
+                             new_sightings=self.new_sightings, errors=dict(self.skipped),
+                             read=self.read, skipped=dict(self.skipped))
+
+    def summary_json(self) -> dict:
+        """The `--json` summary object: what was read, and every input that was not."""
+        return {"inputs": self.inputs, "read": self.read, "bytes": self.bytes,
+                "findings": self.findings, "skipped": {
+                    "count": self.skips.count, "by_reason": dict(sorted(self.skipped.items())),
+                    "inputs": [{"location": loc, "reason": reason}
+                               for loc, reason in self.skips.inputs]}}
 
 
 def stored_url(location: str, sha256: str, redactor: LocationRedactor) -> str:
@@ -108,15 +140,23 @@ class SightingWriter:
                    "every type is detected).")
 @click.option("--source", default="local", show_default=True,
               help="Source name the sightings are recorded under.")
+@click.option("--password-file", type=click.Path(dir_okay=False),
+              help="Passwords for encrypted zip, 7z and PDF files, one a line, tried in "
+                   "order (the file must be mode 0600).")
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
-         types: str | None, no_store: bool, retain: bool, source: str) -> None:
+         types: str | None, no_store: bool, retain: bool, source: str,
+         password_file: str | None) -> None:
     """Scan files, directories (recursively), archives or - (stdin).
 
-    Exit 0 when nobody was found, 1 when someone was, 2 on error.
+    SQLite databases, PDF and Office files are read as their text. Every input that
+    cannot be read is reported with its reason.
+    Exit 0 when nobody was found, 1 when someone was, 2 on error or when nothing
+    could be read.
     """
     cfg = config_of(ctx)
     key = load_key(cfg)
+    limits = archive_limits(cfg, password_file)
     for path in paths:
         if path != "-" and not os.path.exists(path):
             raise VahtiError(f"no such file or directory: {path}")
@@ -137,9 +177,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         state = "done"
         try:
             with ProgressBar(paths, quiet=as_json) as advance:
-                events = scan_files(list(paths), index, key, options, jobs=jobs, progress=advance)
+                events = scan_files(list(paths), index, key, options, jobs=jobs,
+                                    limits=limits, progress=advance)
                 for event in events:
                     _handle(event, tally, writer, shown, as_json)
+            if tally.nothing_read(paths):
+                state = "failed"
         except ValueError as exc:  # e.g. an unknown --types name
             state = "failed"
             raise VahtiError(str(exc)) from None
@@ -149,13 +192,38 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         finally:
             if writer is not None:
                 writer.flush()
-                runs.finish_run(storage, run_id, runs.RunStats(
-                    pages=tally.inputs, bytes=tally.bytes, hits=tally.findings,
-                    new_sightings=tally.new_sightings, errors=dict(tally.skipped),
-                ), state=state)
+                runs.finish_run(storage, run_id, tally.run_stats(), state=state)
+    if as_json and tally.skips.count:
+        click.echo(json.dumps({"summary": tally.summary_json()}, sort_keys=True))
+    nothing = tally.nothing_read(paths)
+    if nothing:
+        raise VahtiError(nothing)
     if not as_json:
         _print_table(shown, tally, stored=not no_store)
     sys.exit(1 if tally.findings else 0)
+
+
+def archive_limits(cfg: Config, password_file: str | None) -> ArchiveLimits:
+    """The [scan] limits, and the passwords of --password-file (refused unless 0600)."""
+    return ArchiveLimits(max_members=cfg.get("scan.max_members"),
+                         document_timeout_s=cfg.get("scan.document_timeout_s"),
+                         passwords=read_password_file(password_file))
+
+
+def read_password_file(path: str | None) -> tuple[str, ...]:
+    """One password a line, in order; blank lines ignored. Never echoed."""
+    if path is None:
+        return ()
+    problem = secret_file_problem(Path(path))
+    if problem:
+        raise VahtiError(f"--password-file: {problem}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VahtiError(f"--password-file {path}: cannot be read ({type(exc).__name__})"
+                         ) from None
+    return tuple(line for line in lines if line)
 
 
 def _handle(event, tally: ScanTally, writer: SightingWriter | None, shown: list[Finding],
@@ -181,9 +249,12 @@ def record_event(event, tally: ScanTally, writer: SightingWriter | None) -> None
         tally.bytes += event.size
         if writer is not None:
             writer.scanned(event)
-    elif isinstance(event, Skipped):
-        tally.skipped[event.reason.split(":", 1)[0]] += 1
-        click.echo(f"vahti: skipped {event.location}: {event.reason}", err=True)
+    reason = skip_reason(event)
+    if reason is not None:
+        tally.skips.add(event.location, reason)
+        click.echo(f"vahti: skipped {event.location}: {reason}", err=True)
+    elif isinstance(event, Scanned):
+        tally.read += 1
 
 
 class ProgressBar:
@@ -236,3 +307,12 @@ def _print_table(shown: list[Finding], tally: ScanTally, stored: bool) -> None:
         + (f"; {skipped} skipped" if skipped else "")
         + (f"; {tally.new_sightings} new sightings stored" if stored else "; not stored")
     )
+    print_not_read(tally.skipped)
+
+
+def print_not_read(skipped: Counter) -> None:
+    """The line that keeps skipped inputs from passing unnoticed (each one is on stderr)."""
+    if sum(skipped.values()):
+        console().print(f"NOT READ: {summary(skipped)}; nothing in them was looked at "
+                        "(the 'skipped' lines say where and why)", style="bold", markup=False,
+                        highlight=False)

@@ -84,6 +84,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sightings_days": 365,
         "candidates_days": 180,
     },
+    "scan": {
+        # limits on reading one input (scan, hunt and crawled pages alike); see README
+        "max_members": 10_000,  # archive members and document parts per input
+        "document_timeout_s": 30.0,  # one SQLite/PDF/Office document's text extraction
+    },
     "crawl": {
         # defaults for every source; sources.toml may override them per source
         "concurrency": 8,
@@ -321,6 +326,14 @@ CONFIG_TEMPLATE = """\
 # Retained candidate digests (every identifier on a page, enrolled or not): the least
 # purpose-bound data, kept half a year for retro-hunts after a new enrolment.
 # candidates_days = 180
+
+[scan]
+# Limits on reading one input: a file, a crawled page, or stdin (archives included).
+# Archive members and document parts (SQLite tables, spreadsheet sheets) per input;
+# past it the input is reported as partial ("too many members") and the rest not read.
+# max_members = 10000
+# Seconds for extracting one SQLite, PDF or Office document's text ("time limit").
+# document_timeout_s = 30.0
 
 [crawl]
 # Defaults for every source; sources.toml may override them per source.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
 import os
 import subprocess
@@ -15,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import py7zr
+import pytest
 
 from matchers.archives import (
     DEFAULT_LIMITS,
@@ -299,3 +301,83 @@ def test_default_limits_are_documented_values() -> None:
     assert DEFAULT_LIMITS.max_depth == 5
     assert DEFAULT_LIMITS.max_ratio == 100
     assert DEFAULT_LIMITS.max_member_size == 1024 * MiB
+
+
+# -- sparse tar members: holes are unpacked bytes too ---------------------------------
+# (peak RSS from VmHWM: ru_maxrss would carry the forking pytest's over exec)
+
+_SPARSE_PROBE = (
+    "import json, sys, time\n"
+    "from matchers.archives import iter_members\n"
+    "t0 = time.perf_counter()\n"
+    "got = [(m.location, m.skipped_reason, None if m.data is None else len(m.data))\n"
+    "       for m in iter_members(sys.argv[1], 'sparse.tar')]\n"
+    "print(json.dumps({'members': got, 'seconds': time.perf_counter() - t0,\n"
+    "                  'peak_rss_kib': int(open('/proc/self/status').read()\n"
+    "                  .split('VmHWM:')[1].split()[0])}))\n"
+)
+
+
+def _sparse_tar(tmp_path: Path, fmt: str) -> Path:
+    """A real GNU tar of two 300 MiB all-hole files (made with truncate) and a small
+    text file: about 10 KB on disk whatever the holes' size."""
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    for name in ("a.dat", "b.dat"):
+        subprocess.run(["truncate", "-s", "300M", str(src / name)], check=True)
+    (src / "small.txt").write_bytes(SECRET)
+    out = tmp_path / f"sparse-{fmt}.tar"
+    opts = (["--format=gnu"] if fmt == "gnu"
+            else ["--format=pax", f"--sparse-version={fmt}"])
+    subprocess.run(["tar", "--sparse", *opts, "-cf", str(out), "-C", str(src),
+                    "a.dat", "b.dat", "small.txt"], check=True)
+    assert out.stat().st_size < 64 * 1024
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "0.0", "0.1", "1.0"])
+def test_sparse_tar_members_are_refused_before_reading(tmp_path: Path, fmt: str) -> None:
+    """Old GNU sparse headers and the pax sparse formats 0.0/0.1/1.0: the declared
+    size counts against the ratio before anything is read, so 600 MiB of holes cost
+    neither time nor memory; the rest of the tar is still read."""
+    tar = _sparse_tar(tmp_path, fmt)
+    out = subprocess.run([sys.executable, "-c", _SPARSE_PROBE, str(tar)], capture_output=True,
+                         cwd=REPO, check=True, timeout=120)
+    probe = json.loads(out.stdout)
+    members = {loc: (reason, size) for loc, reason, size in probe["members"]}
+    assert members["sparse.tar!small.txt"] == (None, len(SECRET))
+    for name in ("a.dat", "b.dat"):
+        reason, size = members[f"sparse.tar!{name}"]
+        assert size is None and reason.startswith("archive bomb: sparse member"), reason
+    assert probe["seconds"] < 5
+    assert probe["peak_rss_kib"] < 200 * 1024, probe["peak_rss_kib"]
+
+
+# -- member count: many tiny members cost a page record and a scan each --------------
+
+def _many(n: int) -> dict[str, bytes]:
+    return {f"m{i:05d}.txt": b"x" for i in range(n)}
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tgz", "7z"])
+def test_member_count_limit_stops_the_input_and_says_so(kind: str) -> None:
+    build = {"zip": _zip, "tar": _tar, "tgz": lambda m: _tar(m, mode="w:gz"), "7z": _7z}[kind]
+    data = build(_many(30))
+    got = list(iter_members(data, f"many.{kind}", ArchiveLimits(max_members=10)))
+    read = [m.location for m in got if m.data is not None]
+    assert read == [f"many.{kind}!m{i:05d}.txt" for i in range(10)]
+    assert _reasons(got) == {f"many.{kind}": "too many members: more than 10 in one input "
+                                             "(the rest was not read)"}
+
+
+def test_member_count_limit_counts_nested_members_against_the_input() -> None:
+    outer = _zip({"a.zip": _zip(_many(8)), "b.7z": _7z(_many(8)), "c.txt": b"c"})
+    got = list(iter_members(outer, "o.zip", ArchiveLimits(max_members=12)))
+    # every entry counts, archives too: a.zip, its 8, b.7z, then 2 of its members
+    assert len([m for m in got if m.data is not None]) == 10
+    assert _reasons(got) == {"o.zip!b.7z": "too many members: more than 12 in one input "
+                                           "(the rest was not read)"}
+
+
+def test_default_member_limit() -> None:
+    assert DEFAULT_LIMITS.max_members == 10_000

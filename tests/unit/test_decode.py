@@ -141,3 +141,22 @@ def test_large_input_is_fast() -> None:
     assert d.encoding == "cp1252"
     assert d.text is not None and len(d.text) == len(data)
     assert elapsed < 5.0  # generous: about 0.3 s on an idle core
+
+
+def test_nul_padded_text_is_read_with_nuls_as_spaces() -> None:
+    """Fixed-width exports (and database files of many formats) pad fields with NULs:
+    when what is left without the NULs is text, it is read, each NUL a space, so
+    offsets stay those of the input and a padded field ends a word."""
+    row = b"131052-308T" + b"\0" * 9 + "Matti Meikäläinen".encode("cp1252") + b"\0" * 23
+    d = decode_bytes(row * 200)
+    assert d.text is not None and d.reason is None
+    assert d.encoding == "cp1252+nul"
+    assert d.text.startswith("131052-308T" + " " * 9 + "Matti Meikäläinen")
+    assert len(d.text) == len(row) * 200
+
+
+def test_nul_padded_binary_stays_binary() -> None:
+    rng = random.Random(5)
+    data = b"".join(bytes(rng.getrandbits(8) for _ in range(8)) + b"\0" * 8 for _ in range(2000))
+    d = decode_bytes(data)
+    assert d.text is None and d.reason is not None and "NUL" in d.reason

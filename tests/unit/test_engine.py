@@ -222,3 +222,30 @@ def test_scanned_events_for_members_binary_and_empty(tmp_path):
     raw = (tmp_path / "a.txt").read_bytes()
     assert events[1].sha256 == hashlib.sha256(raw).hexdigest()
     assert events[1].size == len(raw)
+
+
+def test_documents_are_scanned_as_text_and_every_unread_input_has_a_reason(tmp_path):
+    """A SQLite table, a NUL-padded export and a PNG: the first two are found where
+    they are (`x.db!table:NAME`), the PNG is reported with why, in both job modes."""
+    import sqlite3
+
+    from matchers.skips import skip_reason
+
+    p, q = PEOPLE[0], PEOPLE[1]
+    conn = sqlite3.connect(tmp_path / "a.db")
+    conn.execute("CREATE TABLE visits (name TEXT, hetu TEXT)")
+    conn.execute("INSERT INTO visits VALUES (?, ?)", (p.full_name, p.hetu))
+    conn.commit()
+    conn.close()
+    (tmp_path / "b.dat").write_bytes((q.hetu.encode() + b"\0" * 21) * 50)
+    (tmp_path / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    for jobs in (1, 2):
+        events = list(scan_files([str(tmp_path)], INDEX, KEY, jobs=jobs))
+        found = {(e.location, e.ref) for e in events if type(e).__name__ == "Finding"}
+        assert found == {(f"{tmp_path}/a.db!table:visits", p.ref),
+                         (f"{tmp_path}/b.dat", q.ref)}
+        scanned = {e.location: e.encoding for e in events if isinstance(e, Scanned)}
+        assert scanned[f"{tmp_path}/a.db!table:visits"] == "sqlite"
+        assert scanned[f"{tmp_path}/b.dat"] == "utf-8+nul"
+        reasons = {e.location: skip_reason(e) for e in events if skip_reason(e)}
+        assert reasons == {f"{tmp_path}/c.png": "binary: PNG image"}

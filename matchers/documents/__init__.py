@@ -1,0 +1,97 @@
+"""Text out of the binary document formats leaks come in.
+
+A stolen patient database is as often a SQLite file, a PDF export or a
+spreadsheet as it is a CSV. Each format here turns into one or more *parts*
+of plain text that the normal scan reads:
+
+* SQLite (`sqlite.py`): one part per table, ``db!table:visits``; every cell,
+  numbers too (phone numbers are stored as integers), blobs that decode as text;
+* PDF (`pdf.py`): the document's text, extracted by pypdf in a child process
+  that a time and a memory limit can end;
+* Office Open XML and OpenDocument (`office.py`): docx/pptx/odt as one text,
+  xlsx/ods one part per sheet, ``book.xlsx!sheet:Potilaat``; the XML is parsed
+  by expat with DTDs refused, so no entity can expand.
+
+Parts come with a location suffix (``""`` for the document itself) that names
+a table or a sheet, never a value. What cannot be extracted raises
+`ExtractError` with a reason of the scan's vocabulary (`matchers.skips`), and a
+document whose text outgrows `TextBudget` is cut there and reported. Nothing
+here logs or raises with content: reasons hold fixed phrases, sizes and
+exception type names.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# An encrypted docx/xlsx/pptx is an OLE2 file holding a stream of this name (UTF-16).
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+@dataclass(frozen=True)
+class Part:
+    """Text of one table, sheet or whole document; `suffix` is appended to the
+    document's location ("" for the document itself)."""
+
+    suffix: str
+    text: str
+    fmt: str  # the format it came from: sqlite, pdf, docx, xlsx, ...
+    reason: str | None = None  # set when this part alone could not be read (text is "")
+
+
+class ExtractError(Exception):
+    """The document cannot be read; `reason` is a skip reason ("kind: detail")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TextBudget:
+    """Bounds one document's extraction: characters of text produced and seconds spent."""
+
+    def __init__(self, max_chars: int, timeout_s: float) -> None:
+        self.max_chars = max_chars
+        self.timeout_s = timeout_s
+        self.used = 0
+        self.deadline = time.monotonic() + timeout_s
+
+    def take(self, n: int) -> None:
+        self.used += n
+        if self.used > self.max_chars:
+            raise ExtractError(f"too large: more than {self.max_chars} characters of text "
+                               "from one document (the rest was not read)")
+
+    def check_time(self, what: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise ExtractError(time_limit(what, self.timeout_s))
+
+
+def time_limit(what: str, seconds: float) -> str:
+    return f"time limit: {what} text extraction over {seconds:g} s"
+
+
+def failed(fmt: str, exc: BaseException | str) -> str:
+    name = exc if isinstance(exc, str) else type(exc).__name__
+    return f"extraction failed: {fmt} ({name})"
+
+
+def document_kind(head: bytes) -> str | None:
+    """"sqlite", "pdf" or "ole2" by magic bytes; Office zips are told by their
+    members (`office.office_kind`)."""
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(OLE2_MAGIC):
+        return "ole2"
+    return None
+
+
+def ole2_reason(data: bytes) -> str:
+    """Why an OLE2 file is not read: an encrypted Office file, or a legacy .doc/.xls."""
+    if _ENCRYPTED_PACKAGE in data[: 1 << 20] or _ENCRYPTED_PACKAGE in data[-(1 << 20):]:
+        return "encrypted: password-protected Office document"
+    return "binary: legacy Office (OLE2) document, not extracted"

@@ -1,0 +1,352 @@
+"""Binary document formats become text members: SQLite, PDF, Office, OpenDocument.
+
+Every document here is made by the real thing: sqlite3 writes the databases,
+matplotlib's PDF backend and pypdf the PDFs, `zip -P` the ZipCrypto archives;
+Office files are zips of the XML parts Word, Excel, PowerPoint and LibreOffice
+write (the smallest sets those programs open).
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import zipfile
+from pathlib import Path
+
+import matplotlib
+import py7zr
+import pypdf
+
+from matchers.archives import ArchiveLimits, Member, MiB, iter_members
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HETU = "131052-308T"
+SECRET = f"Potilas Matti Meikäläinen {HETU} puh 040 1234567"
+
+
+def _texts(members: list[Member]) -> dict[str, str]:
+    return {m.location: m.data.decode() for m in members if m.data is not None}
+
+
+def _reasons(members: list[Member]) -> dict[str, str]:
+    return {m.location: m.skipped_reason for m in members if m.skipped_reason}
+
+
+def _no_content_in_reasons(members: list[Member]) -> None:
+    for m in members:
+        assert (m.data is None) == (m.skipped_reason is not None)
+        assert HETU not in (m.skipped_reason or "") and "Matti" not in (m.skipped_reason or "")
+
+
+# -- SQLite ------------------------------------------------------------------------------
+
+
+def _sqlite(path: Path, build) -> bytes:  # noqa: ANN001
+    conn = sqlite3.connect(path)
+    build(conn)
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+def _patients(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE visits (id INTEGER PRIMARY KEY, name TEXT, hetu TEXT, "
+                 "phone INTEGER, note BLOB)")
+    conn.execute("INSERT INTO visits VALUES (1, 'Matti', ?, 401234567, ?)",
+                 (HETU, "käynti: uni huono".encode("cp1252")))
+    conn.execute("INSERT INTO visits VALUES (2, 'Liisa', NULL, NULL, ?)",
+                 (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",))
+    conn.execute("CREATE TABLE \"odd name\" (x)")
+    conn.execute("INSERT INTO \"odd name\" VALUES ('y')")
+    conn.execute("CREATE VIEW everyone AS SELECT * FROM visits")
+
+
+def test_sqlite_tables_become_text_members_nested_in_a_zip(tmp_path: Path) -> None:
+    db = _sqlite(tmp_path / "patients.db", _patients)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("patients.db", db)
+    got = list(iter_members(buf.getvalue(), "dump.zip"))
+    texts = _texts(got)
+    assert list(texts) == ["dump.zip!patients.db!table:visits",
+                           "dump.zip!patients.db!table:odd name"]  # the view is not read
+    visits = texts["dump.zip!patients.db!table:visits"]
+    assert visits.splitlines() == ["id\tname\thetu\tphone\tnote",
+                                   f"1\tMatti\t{HETU}\t401234567\tkäynti: uni huono",
+                                   "2\tLiisa\t\t\t"]  # a binary blob has no text
+    assert {m.text_from for m in got} == {"sqlite"}
+    _no_content_in_reasons(got)
+
+
+def test_sqlite_in_wal_mode_is_read(tmp_path: Path) -> None:
+    def wal(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode=WAL")
+        _patients(conn)
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    got = list(iter_members(_sqlite(tmp_path / "w.db", wal), "w.db"))
+    assert HETU in _texts(got)["w.db!table:visits"]
+
+
+def test_sqlite_hostile_cell_fails_its_table_only(tmp_path: Path) -> None:
+    """A generated column of a 1 GB zeroblob would allocate a gigabyte per row: the
+    value length limit refuses it, the other tables are read."""
+    def hostile(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE bomb (a, b AS (zeroblob(1000000000)) VIRTUAL)")
+        conn.execute("INSERT INTO bomb (a) VALUES (1)")
+        conn.execute("CREATE TABLE notes (t TEXT)")
+        conn.execute("INSERT INTO notes VALUES (?)", (SECRET,))
+
+    got = list(iter_members(_sqlite(tmp_path / "h.db", hostile), "h.db"))
+    assert _reasons(got)["h.db!table:bomb"].startswith("extraction failed: sqlite (")
+    assert SECRET in _texts(got)["h.db!table:notes"]
+
+
+def test_sqlite_time_limit(tmp_path: Path) -> None:
+    def big(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", ((f"row {i}",) for i in range(200_000)))
+
+    got = list(iter_members(_sqlite(tmp_path / "t.db", big), "t.db",
+                            ArchiveLimits(document_timeout_s=0.001)))
+    assert _reasons(got) == {"t.db": "time limit: SQLite text extraction over 0.001 s"}
+
+
+def test_sqlite_tables_count_as_members(tmp_path: Path) -> None:
+    def many(conn: sqlite3.Connection) -> None:
+        for i in range(30):
+            conn.execute(f"CREATE TABLE t{i:02d} (x)")
+
+    got = list(iter_members(_sqlite(tmp_path / "m.db", many), "m.db",
+                            ArchiveLimits(max_members=10)))
+    assert len(_texts(got)) == 10
+    assert _reasons(got) == {"m.db": "too many members: more than 10 in one input "
+                                     "(the rest was not read)"}
+
+
+def test_damaged_sqlite_is_reported() -> None:
+    got = list(iter_members(b"SQLite format 3\x00" + b"\xff" * 200, "bad.db"))
+    assert _reasons(got) == {"bad.db": "extraction failed: sqlite (DatabaseError)"}
+
+
+# -- PDF ---------------------------------------------------------------------------------
+
+
+def _pdf(text: str) -> bytes:
+    fig = plt.figure()
+    fig.text(0.05, 0.5, text)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="pdf")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _encrypted_pdf(text: str, password: str) -> bytes:
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(_pdf(text))))
+    writer.encrypt(password, algorithm="AES-256")
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_pdf_text_is_the_member() -> None:
+    got = list(iter_members(_pdf(SECRET), "report.pdf"))
+    assert [(m.location, m.text_from) for m in got] == [("report.pdf", "pdf")]
+    assert SECRET in _texts(got)["report.pdf"]
+
+
+def test_encrypted_pdf_is_reported_or_opened_with_a_password() -> None:
+    data = _encrypted_pdf(SECRET, "kissa123")
+    got = list(iter_members(data, "locked.pdf"))
+    assert _reasons(got) == {"locked.pdf": "encrypted: password-protected PDF"}
+    got = list(iter_members(data, "locked.pdf", ArchiveLimits(passwords=("wrong", "kissa123"))))
+    assert SECRET in _texts(got)["locked.pdf"]
+
+
+def test_broken_and_slow_pdfs_are_reported() -> None:
+    got = list(iter_members(b"%PDF-1.7\n" + b"\x00garbage" * 100, "bad.pdf"))
+    assert _reasons(got)["bad.pdf"].startswith("extraction failed: pdf (")
+    got = list(iter_members(_pdf(SECRET), "slow.pdf", ArchiveLimits(document_timeout_s=0.01)))
+    assert _reasons(got) == {"slow.pdf": "time limit: PDF text extraction over 0.01 s"}
+    _no_content_in_reasons(got)
+
+
+def test_pdf_text_over_the_budget_is_cut_and_reported() -> None:
+    got = list(iter_members(_pdf(SECRET), "big.pdf", ArchiveLimits(max_member_size=20)))
+    assert _reasons(got)["big.pdf"].startswith("too large: more than 20 characters")
+
+
+# -- Office Open XML and OpenDocument ----------------------------------------------------
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+S = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+A = 'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+P = 'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"'
+ODF = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+       'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+       'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"')
+XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+
+def _office(parts: dict[str, str | bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        if "mimetype" in parts:  # ODF: first and stored
+            zf.writestr("mimetype", parts["mimetype"], compress_type=zipfile.ZIP_STORED)
+        else:
+            zf.writestr("[Content_Types].xml", XML + "<Types/>")
+        for name, data in parts.items():
+            if name != "mimetype":
+                zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _docx(body: str) -> bytes:
+    return _office({"word/document.xml": f"{XML}<w:document {W}><w:body>{body}</w:body>"
+                                         "</w:document>"})
+
+
+def test_docx_runs_are_joined_into_words() -> None:
+    """Word splits a code across formatting runs; the text joins them again."""
+    body = ("<w:p><w:r><w:t>Potilas Matti</w:t></w:r><w:r><w:tab/></w:r>"
+            "<w:r><w:rPr><w:b/></w:rPr><w:t>131052-</w:t></w:r><w:r><w:t>308T</w:t></w:r></w:p>"
+            "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>puh</w:t></w:r></w:p></w:tc>"
+            "<w:tc><w:p><w:r><w:t xml:space=\"preserve\">040 1234567</w:t></w:r></w:p></w:tc>"
+            "</w:tr></w:tbl>")
+    got = list(iter_members(_docx(body), "notes.docx"))
+    assert [(m.location, m.text_from) for m in got] == [("notes.docx", "docx")]
+    text = _texts(got)["notes.docx"]
+    assert f"Potilas Matti\t{HETU}\n" in text and "040 1234567" in text
+
+
+def test_xlsx_sheets_with_shared_strings_and_numbers() -> None:
+    shared = (f"{XML}<sst {S} count=\"3\"><si><t>nimi</t></si><si><t>Matti</t></si>"
+              f"<si><r><t>131052-</t></r><r><t>308T</t></r><rPh><t>ignored</t></rPh></si></sst>")
+    sheet = (f"{XML}<worksheet {S}><sheetData>"
+             "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row>"
+             "<row r=\"2\"><c r=\"A2\" t=\"s\"><v>1</v></c><c r=\"B2\" t=\"s\"><v>2</v></c>"
+             "<c r=\"C2\"><v>401234567</v></c>"
+             "<c r=\"D2\" t=\"inlineStr\"><is><t>inline text</t></is></c></row>"
+             "</sheetData></worksheet>")
+    data = _office({
+        "xl/workbook.xml": f"{XML}<workbook {S} {R}><sheets>"
+                           "<sheet name=\"Potilaat\" sheetId=\"1\" r:id=\"rId1\"/>"
+                           "<sheet name=\"Tyhjä\" sheetId=\"2\" r:id=\"rId2\"/>"
+                           "</sheets></workbook>",
+        "xl/_rels/workbook.xml.rels":
+            f"{XML}<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/"
+            "relationships\"><Relationship Id=\"rId1\" Target=\"worksheets/sheet1.xml\"/>"
+            "<Relationship Id=\"rId2\" Target=\"/xl/worksheets/sheet2.xml\"/></Relationships>",
+        "xl/sharedStrings.xml": shared,
+        "xl/worksheets/sheet1.xml": sheet,
+        "xl/worksheets/sheet2.xml": f"{XML}<worksheet {S}><sheetData/></worksheet>",
+    })
+    got = list(iter_members(data, "book.xlsx"))
+    texts = _texts(got)
+    assert list(texts) == ["book.xlsx!sheet:Potilaat", "book.xlsx!sheet:Tyhjä"]
+    assert texts["book.xlsx!sheet:Potilaat"].splitlines() == [
+        "nimi\t", f"Matti\t{HETU}\t401234567\tinline text\t"]
+
+
+def test_pptx_slides_in_order() -> None:
+    def slide(text: str) -> str:
+        return (f"{XML}<p:sld {P} {A}><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>{text}"
+                "</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>")
+    data = _office({"ppt/presentation.xml": f"{XML}<p:presentation {P}/>",
+                    "ppt/slides/slide10.xml": slide("ten"), "ppt/slides/slide2.xml": slide(HETU)})
+    assert _texts(list(iter_members(data, "deck.pptx")))["deck.pptx"].split() == [HETU, "ten"]
+
+
+def test_odt_and_ods() -> None:
+    odt = _office({
+        "mimetype": "application/vnd.oasis.opendocument.text",
+        "content.xml": f"{XML}<office:document-content {ODF}><office:body><office:text>"
+                       f"<text:p>Potilas<text:s/>Matti <text:span>131052-</text:span>308T</text:p>"
+                       "</office:text></office:body></office:document-content>",
+    })
+    assert f"Potilas Matti {HETU}" in _texts(list(iter_members(odt, "a.odt")))["a.odt"]
+    ods = _office({
+        "mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+        "content.xml": f"{XML}<office:document-content {ODF}><office:body><office:spreadsheet>"
+                       "<table:table table:name=\"Käynnit\"><table:table-row>"
+                       "<table:table-cell><text:p>Matti</text:p></table:table-cell>"
+                       f"<table:table-cell><text:p>{HETU}</text:p></table:table-cell>"
+                       "<table:table-cell table:number-columns-repeated=\"16000\"/>"
+                       "</table:table-row></table:table></office:spreadsheet></office:body>"
+                       "</office:document-content>",
+    })
+    texts = _texts(list(iter_members(ods, "b.ods")))
+    assert list(texts) == ["b.ods!sheet:Käynnit"]
+    assert texts["b.ods!sheet:Käynnit"].startswith(f"Matti\t\t{HETU}\t\t")
+    assert len(texts["b.ods!sheet:Käynnit"]) < 100  # repeated empty cells are not expanded
+
+
+def test_office_xml_with_a_dtd_is_refused() -> None:
+    """Billion laughs and external entities both need a DTD: none is accepted."""
+    laughs = ('<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa">'
+              '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+              f'<w:document {W}><w:body><w:p><w:r><w:t>&b;</w:t></w:r></w:p></w:body>'
+              '</w:document>')
+    external = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                f'<w:document {W}><w:body><w:p><w:r><w:t>&x;</w:t></w:r></w:p></w:body>'
+                '</w:document>')
+    for xml in (laughs, external):
+        got = list(iter_members(_office({"word/document.xml": xml}), "evil.docx"))
+        assert _reasons(got) == {"evil.docx": "extraction failed: docx (DTD refused)"}
+
+
+def test_office_zip_bomb_is_stopped_by_the_archive_limits() -> None:
+    body = "<w:p><w:r><w:t>" + " " * (30 * MiB) + "</w:t></w:r></w:p>"
+    got = list(iter_members(_docx(body), "bomb.docx"))
+    assert _reasons(got) == {"bomb.docx": "archive bomb: compression ratio over 100"}
+
+
+def test_encrypted_office_documents_are_reported() -> None:
+    ole2 = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1000
+            + "EncryptedPackage".encode("utf-16-le") + b"\0" * 100)
+    assert _reasons(list(iter_members(ole2, "locked.xlsx"))) == {
+        "locked.xlsx": "encrypted: password-protected Office document"}
+    legacy = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2000
+    assert _reasons(list(iter_members(legacy, "old.doc")))["old.doc"].startswith("binary:")
+    odt = _office({"mimetype": "application/vnd.oasis.opendocument.text",
+                   "content.xml": b"\x8f\x01 encrypted bytes",
+                   "META-INF/manifest.xml": "<manifest:encryption-data/>"})
+    assert _reasons(list(iter_members(odt, "locked.odt"))) == {
+        "locked.odt": "encrypted: password-protected OpenDocument"}
+
+
+# -- passwords for zip and 7z ------------------------------------------------------------
+
+
+def test_zipcrypto_members_open_with_a_password_from_the_list(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text(SECRET)
+    subprocess.run(["zip", "-q", "-P", "salasana", "locked.zip", "notes.txt"], cwd=tmp_path,
+                   check=True)
+    data = (tmp_path / "locked.zip").read_bytes()
+    assert _reasons(list(iter_members(data, "l.zip"))) == {
+        "l.zip!notes.txt": "encrypted: password-protected member"}
+    got = list(iter_members(data, "l.zip", ArchiveLimits(passwords=("wrong", "salasana"))))
+    assert _texts(got) == {"l.zip!notes.txt": SECRET}
+    got = list(iter_members(data, "l.zip", ArchiveLimits(passwords=("nope",))))
+    assert _reasons(got) == {"l.zip!notes.txt": "encrypted: password-protected member "
+                                                "(no password of the password file fits)"}
+
+
+def test_7z_opens_with_a_password_from_the_list() -> None:
+    for header_encryption in (False, True):
+        buf = io.BytesIO()
+        with py7zr.SevenZipFile(buf, "w", password="salasana",
+                                header_encryption=header_encryption) as sz:
+            sz.writestr(SECRET.encode(), "a.txt")
+            sz.writestr(b"second", "b.txt")
+        limits = ArchiveLimits(passwords=("wrong", "salasana"))
+        got = list(iter_members(buf.getvalue(), "e.7z", limits))
+        assert _texts(got) == {"e.7z!a.txt": SECRET, "e.7z!b.txt": "second"}
+        got = list(iter_members(buf.getvalue(), "e.7z", ArchiveLimits(passwords=("nope",))))
+        assert _reasons(got) == {"e.7z": "encrypted: password-protected archive "
+                                         "(no password of the password file fits)"}
