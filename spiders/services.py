@@ -228,7 +228,8 @@ class CrawlServices:
             self.state = "failed"
             self.failure = t.no_answer_text()
             outcome = {"reason": NO_ANSWER, "failure": self.failure}
-            log.error("crawl of %s failed: %s", self.source.name, self.failure)
+            # info: the command that ran the crawl says it once, on its own line
+            log.info("crawl of %s failed: %s", self.source.name, self.failure)
         elif t.degraded:
             log.warning("crawl of %s degraded: %s", self.source.name, t.degraded_text())
         try:

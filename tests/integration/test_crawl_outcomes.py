@@ -60,6 +60,7 @@ def test_every_socks_connect_failing_is_a_failed_crawl_and_the_source_fails(vaht
         message = ("crawl of dark failed: no request succeeded: "
                    "3 connection failures (tor: host unreachable)")
         assert message in first.stderr, first.stderr
+        assert first.stderr.count("no request succeeded") == 1  # one line, not two
         assert len(proxy.requests) == 6  # every URL, retried once: all through the proxy
 
         [run] = runs_of(vahti, "dark")
