@@ -3,8 +3,9 @@
 - **Scheduler.** APScheduler's `BackgroundScheduler` with its `MongoDBJobStore` in
   vahti's database (see `scheduler/jobs.py`). The jobs are synced from
   sources.toml at start, on SIGHUP and on `vahti jobs reload`.
-- **Crawls in child processes.** A fire runs `python -m vahti crawl NAME --json
-  --run-id ID` in a new session and supervises it from a worker thread: the
+- **Crawls in child processes.** A fire runs `python -P -m vahti crawl NAME --json
+  --run-id ID` (in vahti's home, so no folder the daemon was started in can shadow
+  the installed package) in a new session and supervises it from a worker thread: the
   daemon itself stays responsive. Past the source's `time_limit_s` the crawl gets
   SIGTERM (Scrapy closes the spider; its pipeline flushes what it scanned), then
   SIGKILL after `[daemon] stop_grace_s`, and its run is recorded as `killed`,
@@ -41,13 +42,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
@@ -58,8 +59,10 @@ from scheduler import hooks, jobs
 from spiders.sources import Source, SourcesError, read_sources, sources_path
 from storage import job_commands, leases, runs
 from storage.connection import Storage
+from storage.health import FAILED_STATES
 from storage.processes import alive
 from vahti.config import Config
+from vahti.selfcmd import vahti_command
 from vahti.wiring import load_key, open_db
 
 log = logging.getLogger("vahti.daemon")
@@ -140,11 +143,46 @@ def _child_setup(parent_pid: int):  # noqa: ANN202
     return setup
 
 
+# settings that name a file: a relative one means the daemon's folder, and the crawls run
+# in the home, so they get the absolute path
+_PATH_SETTINGS = {"key.file": "VAHTI_KEY_FILE",
+                  "tor.control_password_file": "VAHTI_TOR_CONTROL_PASSWORD_FILE"}
+
+
+def _child_env(cfg: Config) -> dict[str, str]:
+    env = dict(os.environ)
+    for dotted, name in _PATH_SETTINGS.items():
+        value = str(cfg.get(dotted) or "")
+        if value and not Path(value).expanduser().is_absolute():
+            env[name] = str(Path(value).expanduser().absolute())
+    return env
+
+
 def _signal(proc: subprocess.Popen, sig: int) -> None:
     try:
         proc.send_signal(sig)  # the crawl itself: a tor it shares with others is not its group's
     except ProcessLookupError:
         pass
+
+
+def _failure_text(reason: str | None, run: dict | None, err_tail: list[str]) -> str:
+    """Why a crawl failed: the daemon's own verdict, else the failure its run record
+    gives, else the crawl's last error line. Only the crawl's own lines ("vahti: ..."),
+    which passed its redacting log filter: anything else it wrote is not repeated."""
+    run = run or {}
+    if reason or run.get("failure"):
+        return str(reason or run["failure"])
+    own = [line for line in err_tail if line.startswith("vahti: ")]
+    if own:
+        return own[-1].removeprefix("vahti: ").removeprefix("error: ")
+    return str(run.get("reason") or "no reason recorded")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Text from a child on one line of the terminal: control characters (escape
+    sequences included) shown as escapes, never interpreted."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 def _last_json_line(data: bytes) -> dict:
@@ -414,10 +452,13 @@ class Daemon:
 
     def _supervise(self, source: Source, run_id: str, fire: datetime | None,
                    trigger: str) -> Outcome:
-        argv = [sys.executable, "-m", "vahti", "--home", str(self.cfg.home), "crawl",
-                source.name, "--json", "--run-id", run_id]
+        argv = vahti_command("--home", str(self.cfg.home), "crawl", source.name, "--json",
+                             "--run-id", run_id)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            # in vahti's home, not the daemon's folder: nothing there can shadow vahti
+            # (`-P` already keeps it off sys.path; a relative PYTHONPATH entry would not)
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    cwd=self.cfg.home, env=_child_env(self.cfg),
                                     start_new_session=True, close_fds=True,
                                     preexec_fn=_child_setup(os.getpid()))
             with self._lock:
@@ -439,11 +480,10 @@ class Daemon:
             exit_code=returncode, daemon=self.owner, fire=fire, trigger=trigger,
             **({"stopped_by": terminated} if terminated else {}))
         final = state or child_state or "unknown"
-        # only the crawl's own error lines ("vahti: ..."): they passed its redacting log
-        # filter; anything else a child wrote to stderr is not repeated into our log
-        own = [line for line in err_tail if line.startswith("vahti: ")]
-        if state == "failed" and own:
-            log.warning("crawl of %s (run %s): %s", source.name, run_id, own[-1][:300])
+        if final in FAILED_STATES:
+            # a warning: on the daemon's terminal as well as in its log
+            log.warning("crawl of %s (run %s) %s: %s", source.name, run_id, final,
+                        _one_line(_failure_text(reason, run, err_tail)))
         return Outcome(final, reason or (run or {}).get("reason"), returncode, summary,
                        stopped=terminated == "daemon stop" and final != "done")
 

@@ -13,6 +13,10 @@ A paste site's API changes, a forum logs us out, tor stops bootstrapping: the cr
   (counted from the first run when it never found anything)
 - `never_run`: no crawl yet; `disabled`: not crawled on its schedule. Neither is alerted.
 
+A crawl in which not one request was answered (every connection failed) is a failed run
+like any other. One that ended with most of its requests failed is not: the verdict stays
+`ok`, with "last run degraded: N of M requests failed" in its reason and `degraded`.
+
 `judge` is a pure function over the run history (`storage.health.RunsOverview`) and the
 canary's facts; `evaluate` gathers those from storage. Reasons hold counts and times only.
 """
@@ -74,6 +78,7 @@ class SourceHealth:
     running: bool = False
     canary: str = ""
     canary_seen: datetime | None = None
+    degraded: str = ""  # "3 of 4 requests failed" when most requests of the last run failed
 
     @property
     def unhealthy(self) -> bool:
@@ -95,6 +100,7 @@ class SourceHealth:
             "running": self.running,
             "canary": self.canary,
             "canary_seen": _iso(self.canary_seen),
+            "degraded": self.degraded,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +139,13 @@ def _when(run: dict | None) -> datetime | None:
     return run.get("finished") or run.get("started")
 
 
+def _degraded(run: dict | None) -> str:
+    """"3 of 4 requests failed" for a run that ended with most of its requests failed."""
+    if not run or not run.get("degraded"):
+        return ""
+    return f"{run.get('failed_requests', 0)} of {run.get('requests', 0)} requests failed"
+
+
 def _run_failure_kind(run: dict) -> str:
     reason = run.get("reason") or ""
     if reason in FATAL_REASONS:
@@ -157,6 +170,10 @@ def judge(source: Source, runs: RunsOverview, now: datetime, *,
         for kind, count in (run.get("errors") or {}).items():
             errors[kind] = errors.get(kind, 0) + int(count)
     last = runs.last_run
+    overdue = overdue_before(source, now)
+    completed = next((r for r in runs.recent
+                      if r.get("state") != store.RUNNING_STATE
+                      or store.is_failure(r, overdue)), None)
     facts = dict(
         source=source.name, enabled=source.enabled,
         last_run=last.get("started") if last else None,
@@ -164,7 +181,7 @@ def judge(source: Source, runs: RunsOverview, now: datetime, *,
         last_success=_when(runs.last_success), last_new=_when(runs.last_new),
         failed_streak=runs.failed_streak, errors=errors, runs_counted=len(runs.recent),
         running=runs.running, canary=canary.ref if canary else "",
-        canary_seen=canary.last_seen if canary else None,
+        canary_seen=canary.last_seen if canary else None, degraded=_degraded(completed),
     )
 
     def verdict(name: str, reason: str, since: datetime | None = None) -> SourceHealth:
@@ -175,14 +192,11 @@ def judge(source: Source, runs: RunsOverview, now: datetime, *,
     if last is None:
         return verdict(NEVER_RUN, "no crawl yet")
 
-    overdue = overdue_before(source, now)
-    completed = next((r for r in runs.recent
-                      if r.get("state") != store.RUNNING_STATE
-                      or store.is_failure(r, overdue)), None)
     if runs.failed_streak >= max(fail_after, 1):
         cause = _run_failure_kind(completed) if completed else ""
         if not cause and completed is not None:
-            cause = completed.get("reason") or completed.get("state", "")
+            cause = (completed.get("failure") or completed.get("reason")
+                     or completed.get("state", ""))
         return verdict(FAILING, f"{runs.failed_streak} failed runs in a row since "
                                 f"{format_time(runs.failing_since)}"
                                 + (f" (last: {cause.replace('_', ' ')})" if cause else ""),
@@ -230,6 +244,8 @@ def judge(source: Source, runs: RunsOverview, now: datetime, *,
     if canary is not None:
         parts.append(f"canary last seen {format_time(canary.last_seen)}"
                      if canary.last_seen else "canary not yet due")
+    if facts["degraded"]:
+        parts.append(f"last run degraded: {facts['degraded']}")
     return verdict(OK, "; ".join(parts))
 
 

@@ -14,13 +14,13 @@ scan's decoder judges what it is).
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from spiders import services as crawl_services
 from spiders.crawlsettings import source_settings
+from spiders.hosts import host_of
 from spiders.items import PageItem
 from spiders.sources import Source
 from spiders.spiders.url import UrlSpider
@@ -34,7 +34,7 @@ EXTENSION = "spiders.adhoc.AdHocServices"
 
 def hunt_source(url: str, direct: bool = False, name: str = HUNT_SOURCE) -> Source:
     """The transient source of one hunted URL (validated like any source)."""
-    host = (urlsplit(url.strip()).hostname or "").lower()
+    host = host_of(url)  # one group per host however it is spelled (X.onion. = x.onion)
     group = "hunt-" + hashlib.sha256(host.encode()).hexdigest()[:12]
     return Source(name=name, kind="url", urls=(url,), direct=direct, isolation=group,
                   content_types=("*/*",), schedule="every 1d", enabled=False)

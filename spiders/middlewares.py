@@ -3,6 +3,8 @@
 - `PageSizeLimit`: a response is cut at the source's max page size (Scrapy
   itself would drop an oversized response whole); the pipeline marks it
   truncated. Disallowed content types are not downloaded at all.
+- `DirectRouteGuard`: a direct source is never redirected to an onion or to a
+  host that is not its own (the handler refuses onion names once more).
 - `ConditionalGet`: If-None-Match / If-Modified-Since from the last visit; a
   304 comes back to the spider as "not modified".
 - `NewIdentityOnBlock`: after `newnym_after` consecutive 403/429/503 answers,
@@ -13,15 +15,18 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from scrapy import signals
-from scrapy.exceptions import StopDownload
+from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
+from spiders.hosts import host_of, never_direct
 from spiders.pipeline import content_type_allowed
-from spiders.tor_handler import tor_newnym
+from spiders.sources import URL_OPTIONS
+from spiders.tor_handler import NeverDirect, tor_newnym
 from storage import pages
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,62 @@ class PageSizeLimit:
         if limit and got >= limit:
             request.meta["vahti_truncated"] = True
             raise StopDownload(fail=False)
+
+
+class RefusedRedirect(IgnoreRequest):
+    kind = "refused_redirect"
+    cause = "redirect from a direct source to another host"
+
+
+class DirectRouteGuard:
+    """A direct source's requests go to its own hosts only, and never to an onion.
+
+    A redirect (HTTP 30x or a meta refresh) can point anywhere; for a direct source
+    every hop is a direct connection, so a redirect to an onion (or `.exit`, `.i2p`)
+    name, in any spelling, or to a host that is not one of the source's own, is
+    refused here, recorded in the run's errors and logged, and nothing is resolved.
+    The download handler refuses special-use names once more where it connects.
+    """
+
+    def __init__(self, crawler):  # noqa: ANN001
+        self.crawler = crawler
+        self._own_hosts: set[str] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):  # noqa: ANN001, ANN206
+        return cls(crawler)
+
+    def own_hosts(self, source) -> set[str]:  # noqa: ANN001
+        """The hosts of the source's URLs and of its URL options (login, raw pastes)."""
+        if self._own_hosts is None:
+            hosts = {host_of(url) for url in source.urls}
+            for key in URL_OPTIONS:
+                template = source.options.get(key)
+                for url in source.urls if template else ():
+                    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+                    hosts.add(host_of(template.format(origin=origin, id="x")))
+            self._own_hosts = hosts
+        return self._own_hosts
+
+    def process_request(self, request: Request) -> None:
+        services = getattr(self.crawler, "vahti", None)
+        if services is None or not services.source.direct:
+            return None
+        came_from = request.meta.get("redirect_urls") or ()
+        host = host_of(request.url)
+        suffix = never_direct(host)
+        if suffix:
+            log.warning("refused: a direct source is redirected to an %s host; nothing was "
+                        "resolved or sent (from %s)" if came_from else
+                        "refused: a direct source would fetch an %s host; nothing was "
+                        "resolved or sent (%s)", suffix,
+                        services.stored_url(came_from[-1] if came_from else request.url))
+            raise NeverDirect(suffix, redirected=bool(came_from))
+        if came_from and host not in self.own_hosts(services.source):
+            log.warning("refused: a direct source is redirected to another host; not "
+                        "fetched (from %s)", services.stored_url(came_from[-1]))
+            raise RefusedRedirect()
+        return None
 
 
 class ConditionalGet:

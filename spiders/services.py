@@ -16,10 +16,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
 from scrapy import signals
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.spidermiddlewares.httperror import HttpError
 
 from matchers.engine import Scanner, ScanOptions
 from matchers.locations import LocationRedactor
+from spiders.socks5 import REPLIES, SocksError
 from spiders.sources import Source, load_sources, sources_path
 from spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
 from storage import runs, watchlist
@@ -44,11 +46,50 @@ class CrawlTally(runs.RunStats):
     new_items: int = 0  # of those, not seen before
     pipeline_s: float = 0.0  # time spent scanning and storing (the scan thread)
     errors: Counter = field(default_factory=Counter)  # error kind -> count
+    answered: int = 0  # requests that got an HTTP answer, whatever its status
+    http_failed: int = 0  # of those, answers the spider could not use (4xx, 5xx)
+    # requests that got no answer: cause ("tor: host unreachable", "TimeoutError") -> count
+    unanswered: Counter = field(default_factory=Counter)
+    refused: Counter = field(default_factory=Counter)  # requests vahti would not send
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def error(self, kind: str) -> None:
         with self.lock:
             self.errors[kind] += 1
+
+    @property
+    def requests(self) -> int:
+        """Requests that ended, answered or not (retries of one request count once)."""
+        return self.answered + sum(self.unanswered.values()) + sum(self.refused.values())
+
+    @property
+    def failed_requests(self) -> int:
+        return self.http_failed + sum(self.unanswered.values()) + sum(self.refused.values())
+
+    @property
+    def nothing_answered(self) -> bool:
+        """Requests were made and not one got an answer: the crawl saw nothing at all."""
+        return self.answered == 0 and self.requests > 0
+
+    @property
+    def degraded(self) -> bool:
+        """Most requests failed, but not all went unanswered (then the crawl failed)."""
+        return not self.nothing_answered and 2 * self.failed_requests > self.requests
+
+    def no_answer_text(self) -> str:
+        """"no request succeeded: 12 connection failures (tor: host unreachable)"."""
+        parts = []
+        for counts, what in ((self.unanswered, "connection failure"), (self.refused, "refused")):
+            n = sum(counts.values())
+            if n:
+                label = what + ("s" if n != 1 and what != "refused" else "")
+                causes = [cause if len(counts) == 1 else f"{cause} {k}"
+                          for cause, k in counts.most_common()]
+                parts.append(f"{n} {label} ({', '.join(causes)})")
+        return "no request succeeded: " + "; ".join(parts)
+
+    def degraded_text(self) -> str:
+        return f"{self.failed_requests} of {self.requests} requests failed"
 
 
 class CrawlServices:
@@ -65,6 +106,8 @@ class CrawlServices:
         self.watchlist_version = 0
         self.run_id = ""
         self.tor_error = ""
+        self.state = ""  # the run's state once the spider closed: done, failed, ...
+        self.failure = ""  # why a crawl that ran to its end failed anyway (one line)
         self.tor: TorSettings | None = None  # set by ensure_tor; None for direct sources
         self.socks_address = crawler.settings.get("VAHTI_TOR_SOCKS") or ""
         self.max_page_bytes = int(source.max_page_bytes or cfg.get("crawl.max_page_bytes"))
@@ -77,6 +120,7 @@ class CrawlServices:
         services = cls(crawler, cfg, source)
         crawler.vahti = services
         crawler.signals.connect(services.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(services.response_received, signal=signals.response_received)
         _redact_scrapy_logs()
         return services
 
@@ -153,22 +197,71 @@ class CrawlServices:
             self.tally.listed += links
             self.tally.new_items += new
 
+    # -- what became of the requests ------------------------------------------------------
+
+    def response_received(self, response, request, spider) -> None:  # noqa: ANN001
+        """Every answer that reaches the spider (a retried one is not: its retry is)."""
+        with self.tally.lock:
+            self.tally.answered += 1
+
+    def request_failed(self, failure) -> str:  # noqa: ANN001
+        """A request's errback: counts it as failed, answered (an HTTP error status) or
+        not (by cause); returns the error kind for the run's error counts."""
+        exc = failure.value
+        tally = self.tally
+        if isinstance(exc, HttpError):
+            with tally.lock:
+                tally.http_failed += 1
+            return f"http_{exc.response.status}"
+        with tally.lock:
+            if isinstance(exc, IgnoreRequest):
+                tally.refused[getattr(exc, "cause", "") or type(exc).__name__] += 1
+            else:
+                tally.unanswered[_no_answer_cause(exc)] += 1
+        return getattr(exc, "kind", "") or type(exc).__name__
+
     def spider_closed(self, spider, reason: str) -> None:  # noqa: ANN001
+        t = self.tally
+        self.state = _run_state(reason)
+        outcome: dict = {"reason": reason}
+        if self.state == "done" and t.nothing_answered:
+            self.state = "failed"
+            self.failure = t.no_answer_text()
+            outcome = {"reason": NO_ANSWER, "failure": self.failure}
+            # info: the command that ran the crawl says it once, on its own line
+            log.info("crawl of %s failed: %s", self.source.name, self.failure)
+        elif t.degraded:
+            log.warning("crawl of %s degraded: %s", self.source.name, t.degraded_text())
         try:
             if self.storage is not None and self.run_id:
-                t = self.tally
                 if self.tor_error:
                     t.error("tor_unavailable")
-                runs.finish_run(self.storage, self.run_id, t, state=_run_state(reason), extra={
-                    "reason": reason, "not_modified": t.not_modified,
+                runs.finish_run(self.storage, self.run_id, t, state=self.state, extra={
+                    **outcome, "not_modified": t.not_modified,
                     "same_bytes": t.skipped_same_bytes, "truncated": t.truncated,
                     "newnym": t.newnym, "direct": self.source.direct,
                     "listed": t.listed, "new_items": t.new_items,
                     "pipeline_s": round(t.pipeline_s, 3),
                     "isolation": self.source.isolation_group,
+                    "requests": t.requests, "failed_requests": t.failed_requests,
+                    "degraded": t.degraded,
                 })
         finally:
             self._stack.close()
+
+
+# the reason of a crawl that ran to its end without a single answer
+NO_ANSWER = "no_response"
+
+
+def _no_answer_cause(exc: BaseException) -> str:
+    """Why a request got no answer, without its host (a name may hold an identifier):
+    tor's SOCKS reply ("tor: host unreachable"), else the error's type."""
+    if isinstance(exc, SocksError):
+        if exc.reply is not None:
+            return "tor: " + REPLIES.get(exc.reply, f"error {exc.reply:#x}")
+        return "tor: " + str(exc.args[0] if exc.args else exc).split(":", 1)[0]
+    return type(exc).__name__
 
 
 def _run_state(reason: str) -> str:

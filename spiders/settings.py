@@ -26,6 +26,7 @@ DOWNLOAD_HANDLERS = {
 }
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "spiders.middlewares.DirectRouteGuard": 50,  # before anything else sees a request
     "spiders.middlewares.ConditionalGet": 560,
     "spiders.middlewares.NewIdentityOnBlock": 590,  # sees answers before RetryMiddleware (550)
 }

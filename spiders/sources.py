@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import tomli_w
 
 from matchers.keys import secret_file_problem
+from spiders.hosts import host_of, never_direct
 
 KINDS = ("paste_listing", "forum", "site", "url")
 SOURCES_FILE = "sources.toml"
@@ -121,6 +122,8 @@ MAX_CANARY_LENGTH = 200  # a register ref's longest
 REGEX_OPTIONS: dict[str, int] = {
     "paste_link": 1, "logged_out_marker": 0, "board_link": 0, "thread_link": 0, "post_id": 1,
 }
+# options holding a URL (raw_url: a template) that a crawl fetches
+URL_OPTIONS = ("login_url", "raw_url")
 # options that must be at least 1 / at least 0
 POSITIVE_OPTIONS = {"listing_pages", "max_board_pages"}
 NON_NEGATIVE_OPTIONS = {"depth", "max_file_bytes"}
@@ -248,9 +251,15 @@ def _check_url(name: str, where: str, url: object) -> str:
     return url
 
 
-def _is_onion(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host.endswith(".onion")
+def _check_direct(name: str, where: str, url: str) -> None:
+    """A direct source's URL must not name an onion (or another name only an overlay
+    network resolves), however it is spelled (spiders.hosts)."""
+    suffix = never_direct(host_of(url))
+    if suffix == "onion":
+        raise _fail(name, where, ".onion addresses can only be fetched through Tor")
+    if suffix:
+        raise _fail(name, where, f".{suffix} names are never resolved locally: "
+                                 "not for a direct source")
 
 
 def _check_number(name: str, where: str, value: object, kind: type, minimum: float,
@@ -435,8 +444,9 @@ class Source:
         for flag in ("enabled", "direct"):
             if not isinstance(getattr(self, flag), bool):
                 raise _fail(name, flag, "must be true or false")
-        if self.direct and any(_is_onion(u) for u in urls):
-            raise _fail(name, "direct", ".onion addresses can only be fetched through Tor")
+        if self.direct:
+            for url in urls:
+                _check_direct(name, "direct", url)
         if self.concurrency is not None:
             _check_number(name, "concurrency", self.concurrency, int, 1)
         if self.delay_s is not None:
@@ -458,6 +468,11 @@ class Source:
             except SourcesError as exc:
                 raise _fail(name, "expect_new_within", str(exc)) from None
         options = _check_options(name, self.kind, self.options)
+        if self.direct:
+            for key in URL_OPTIONS:
+                if options.get(key):
+                    _check_direct(name, f"options.{key}",
+                                  options[key].format(origin="http://listing.example", id="ID"))
         self._set("options", MappingProxyType(options))
 
     def __hash__(self) -> int:  # options is a mapping: hash what identifies the source

@@ -12,7 +12,9 @@ factory.
 Fail closed: without `VAHTI_TOR_SOCKS` and without `VAHTI_DIRECT = True` every
 request fails; a `proxy` in request meta is refused (an HTTP proxy would be a
 way around Tor). `VAHTI_DIRECT` is only ever set from a source that says
-`direct = true`; then the stock Scrapy agent is used unchanged.
+`direct = true`; then Scrapy's stock agent is used, with one guard where it makes
+its connection: a host that is an onion (or `.exit`, `.i2p`) name, in any
+spelling (`spiders.hosts`), is refused before anything is resolved.
 
 Relies on Scrapy 2.19 internals (`_ScrapyAgent` and its `_get_agent`), hence
 the pin in pyproject.toml; `tests/unit/test_tor_handler.py` fails if an
@@ -24,15 +26,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler, _ScrapyAgent
+from scrapy.core.downloader.handlers.http11 import (
+    HTTP11DownloadHandler,
+    _BindAddressAgent,
+    _ScrapyAgent,
+)
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
-from scrapy.utils._download_handlers import wrap_twisted_exceptions
+from scrapy.utils._download_handlers import normalize_bind_address, wrap_twisted_exceptions
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.web.client import Agent
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
+from spiders.hosts import never_direct
 from spiders.socks5 import Socks5ClientEndpoint
 from spiders.torctl import TorConfigError, parse_host_port
 
@@ -44,6 +52,18 @@ tor_newnym = object()
 
 class TorRouteError(RuntimeError):
     """A request could not be routed through Tor, and so was not sent at all."""
+
+
+class NeverDirect(IgnoreRequest):
+    """A direct request to a name only Tor (or I2P) resolves: refused before any lookup.
+    `kind` is its error kind in the run record, `cause` what the failure line says."""
+
+    def __init__(self, suffix: str, redirected: bool = False):
+        super().__init__(f"refused: .{suffix} names are never resolved locally, and this "
+                         "request would have been made directly, without Tor")
+        self.kind = f"refused_{suffix}"
+        self.cause = (f"redirect from a direct source to an {suffix} host" if redirected
+                      else f"direct connection to an {suffix} host")
 
 
 @dataclass
@@ -95,6 +115,31 @@ class _TorScrapyAgent(_ScrapyAgent):
         return Agent.usingEndpointFactory(reactor, factory, pool=self._pool)
 
 
+class _DirectAgent(_BindAddressAgent):
+    """Scrapy's stock agent for a direct source, with the last guard of "onion never
+    direct": the endpoint (whose connect resolves the name) is only made for a host
+    that is not a special-use name, however that is spelled (spiders.hosts)."""
+
+    def _getEndpoint(self, uri):  # noqa: N802 (Twisted's name), ANN001, ANN202
+        host = uri.host.decode("ascii", "replace") if isinstance(uri.host, bytes) else uri.host
+        suffix = never_direct(host)
+        if suffix:
+            log.error("refused a direct connection to a .%s name: nothing was resolved "
+                      "or sent", suffix)
+            raise NeverDirect(suffix)
+        return super()._getEndpoint(uri)
+
+
+class _DirectScrapyAgent(_ScrapyAgent):
+    def _get_agent(self, request: Request, timeout: float) -> Agent:
+        from twisted.internet import reactor
+
+        # what _ScrapyAgent._get_agent does without a proxy (download_request refuses one)
+        bindaddress = normalize_bind_address(request.meta.get("bindaddress") or self._bindAddress)
+        return _DirectAgent(reactor=reactor, contextFactory=self._contextFactory,
+                            connectTimeout=timeout, bindAddress=bindaddress, pool=self._pool)
+
+
 class TorDownloadHandler(HTTP11DownloadHandler):
     """Scrapy's HTTP/1.1 handler, connecting only through Tor's SocksPort.
 
@@ -138,9 +183,15 @@ class TorDownloadHandler(HTTP11DownloadHandler):
         if request.meta.get("proxy"):
             raise TorRouteError("request meta 'proxy' refused: vahti fetches only through Tor")
         if self._direct:
-            return await super().download_request(request)
-        agent = _TorScrapyAgent(
-            route=self.route,
+            agent = _DirectScrapyAgent(bindAddress=self._bind_address, **self._agent_arguments())
+        else:
+            agent = _TorScrapyAgent(route=self.route, **self._agent_arguments())
+        with wrap_twisted_exceptions():
+            return await maybe_deferred_to_future(agent.download_request(request))
+
+    def _agent_arguments(self) -> dict:
+        """What Scrapy's own handler gives its agent (HTTP11DownloadHandler.download_request)."""
+        return dict(
             contextFactory=self._contextFactory,
             pool=self._pool,
             maxsize=self._default_maxsize,
@@ -149,5 +200,3 @@ class TorDownloadHandler(HTTP11DownloadHandler):
             crawler=self._crawler,
             tls_verbose_logging=self._tls_verbose_logging,
         )
-        with wrap_twisted_exceptions():
-            return await maybe_deferred_to_future(agent.download_request(request))

@@ -27,8 +27,8 @@ RUNNING_STATE = "running"
 CRAWL = "crawl"
 
 # what a run summary keeps of a run record
-RUN_FIELDS = ("run_id", "started", "finished", "state", "reason", "errors", "pages",
-              "new_items", "new_sightings")
+RUN_FIELDS = ("run_id", "started", "finished", "state", "reason", "failure", "errors", "pages",
+              "new_items", "new_sightings", "requests", "failed_requests", "degraded")
 _PROJECTION = {"_id": 0, **dict.fromkeys(RUN_FIELDS, 1)}
 
 T = TypeVar("T")

@@ -3,7 +3,8 @@
 The same crawl as `scrapy crawl NAME` from the checkout (Scrapy's own
 CrawlerProcess, the project's settings and spider loader), with vahti's
 logging and exit codes: 0 nobody found, 1 enrolled people found, 2 the crawl
-could not run (Tor unusable: nothing was fetched; a refused login; bad source).
+could not run (Tor unusable: nothing was fetched; a refused login; bad source) or
+ran without a single request answered (every connection failed).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def run_crawl(cfg, name: str, run_id: str = "") -> dict:  # noqa: ANN001
         "listed": t.listed, "new_items": t.new_items, "errors": dict(t.errors),
         "pipeline_s": round(t.pipeline_s, 3),
         "via": "direct" if services.source.direct else "tor",
+        "state": services.state, "failure": services.failure, "requests": t.requests,
+        "failed_requests": t.failed_requests,
+        "degraded": t.degraded_text() if t.degraded else "",
     }
 
 
@@ -67,7 +71,7 @@ def crawl(ctx: click.Context, name: str, as_json: bool, run_id: str) -> None:
     """Crawl the source NAME now (through Tor unless the source is direct).
 
     Exit 0 when nobody was found, 1 when enrolled people were, 2 when the crawl
-    could not run (Tor not usable: nothing was fetched).
+    could not run (Tor not usable: nothing was fetched) or no request was answered.
     """
     summary = run_crawl(config_of(ctx), name, run_id)
     if summary["reason"] == "tor_unavailable":
@@ -75,6 +79,8 @@ def crawl(ctx: click.Context, name: str, as_json: bool, run_id: str) -> None:
                          f"{summary['tor_error']}")
     if summary["reason"] in FAILED_REASONS:
         raise VahtiError(f"crawl of {name} failed: {summary['reason'].replace('_', ' ')}")
+    if summary["failure"]:  # it ran, and not one request was answered
+        raise VahtiError(f"crawl of {name} failed: {summary['failure']}")
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
     else:
@@ -98,6 +104,8 @@ def _print_summary(s: dict) -> None:
     table.add_row("found", f"{s['hits']} hits, {s['new_sightings']} new sightings")
     if s["errors"]:
         table.add_row("errors", ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items())))
+    if s["degraded"]:
+        table.add_row("degraded", s["degraded"])
     if s["newnym"]:
         table.add_row("tor", f"{s['newnym']} new identities after blocking")
     console().print(table)

@@ -373,7 +373,7 @@ def sources_check(ctx: click.Context, as_json: bool) -> None:
             console().print(_table(HEALTH_COLUMNS, judged))
             for row in judged:
                 health = _health_of(row) or {}
-                if health["verdict"] != "ok":
+                if health["verdict"] != "ok" or health.get("degraded"):
                     click.echo(f"{row.name}: {health['verdict']}: {health['reason']}")
         bad = sum(not row.ok for row in rows)
         unhealthy = sum(not row.healthy for row in rows)

@@ -1,7 +1,8 @@
 """`scrapy crawl NAME` as Scrapy's own command, with vahti's exit codes.
 
 Exit 2 when the crawl could not run as it must (Tor unusable: fail closed,
-a refused login), so `scrapy crawl` and `vahti crawl` agree.
+a refused login) or no request of it was answered, so `scrapy crawl` and
+`vahti crawl` agree.
 """
 
 from __future__ import annotations
@@ -25,5 +26,6 @@ class Command(ScrapyCrawl):
         super().run(args, opts)
         for crawler in crawlers:
             reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
-            if reason in FAILED_REASONS:
+            services = getattr(crawler, "vahti", None)
+            if reason in FAILED_REASONS or getattr(services, "failure", ""):
                 self.exitcode = 2

@@ -16,7 +16,6 @@ from urllib.parse import urljoin, urlsplit
 import scrapy
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
-from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
 
@@ -104,9 +103,7 @@ class SourceSpider(scrapy.Spider):
         return list(dict.fromkeys(out))
 
     def fetch_failed(self, failure) -> None:  # noqa: ANN001
-        kind = type(failure.value).__name__
-        if isinstance(failure.value, HttpError):
-            kind = f"http_{failure.value.response.status}"
+        kind = self.services.request_failed(failure)
         self.services.tally.error(kind)
         request = getattr(failure, "request", None)
         url = self.services.stored_url(request.url) if request is not None else "?"

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from storage import leases, schema
 from storage.connection import Storage, StorageSettings, open_storage
 from storage.processes import alive
 from tests.tor.crawling import Cast, assert_found_exactly
+from tests.tor.sites import TestSite
 from vahti import retrohunt
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
@@ -489,3 +491,46 @@ def test_time_limit_kills_a_hung_crawl_and_a_dead_crawl_is_recorded(vahti, st, t
             assert dead[0]["reason"] == "crawl process killed by signal SIGKILL"
             assert dead[0]["exit_code"] == -signal.SIGKILL
             assert stop(proc) == 0
+
+
+def test_crawls_run_from_a_folder_with_a_vahti_folder_and_failures_reach_the_terminal(
+        vahti, st, tmp_path):
+    """The daemon, started (by its console script, as a user would) in a folder that has
+    a `vahti/` package of its own, still runs its crawls with the installed vahti; a
+    crawl that fails prints one line on the daemon's terminal, not only in the log."""
+    prepare(vahti, tmp_path)
+    decoy = tmp_path / "checkout"
+    (decoy / "vahti").mkdir(parents=True)
+    (decoy / "vahti" / "__init__.py").write_text(
+        "raise ImportError('the decoy vahti package in the working directory')\n")
+    script = Path(sys.executable).parent / "vahti"
+    assert script.is_file(), f"{script}: vahti is not installed in this environment"
+    with TestSite() as gone:
+        dead_url = gone.url("/")  # nothing listens there any more
+    with PasteSite(seed=616) as site:
+        site.add_paste("nothing here\n")
+        add_source(vahti, "pastes", site.url("/"), "every 1h")
+        add_source(vahti, "gone", dead_url, "every 1h", kind="url")
+        err_path = tmp_path / "daemon.err"
+        with err_path.open("wb") as err:
+            proc = subprocess.Popen([str(script), "daemon"], cwd=decoy, env={**vahti.env},
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+        try:
+            done = wait_for("the crawl of pastes", lambda: ended(st, "pastes"), 60)
+            assert done[0]["state"] == "done", done[0]
+            assert done[0]["exit_code"] == 0
+            failed = wait_for("the crawl of gone", lambda: ended(st, "gone"), 60)
+            assert failed[0]["state"] == "failed" and failed[0]["exit_code"] == 2
+            assert stop(proc) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    lines = err_path.read_text().splitlines()
+    assert "Traceback" not in "\n".join(lines)
+    shown = [line for line in lines if "gone" in line]
+    assert len(shown) == 1, lines
+    assert failed[0]["run_id"] in shown[0] and "no request succeeded" in shown[0], shown
+    assert shown[0].count("crawl of gone") == 1, shown
+    assert not [line for line in lines if "pastes" in line], lines

@@ -208,3 +208,25 @@ def test_overview_from_runs():
                                           (3 * 86400 + 4 * 3600 + 59, "3d 4h")])
 def test_format_age(seconds, text):
     assert format_age(seconds) == text
+
+
+def test_runs_without_an_answer_fail_with_their_reason_and_degraded_runs_stay_ok():
+    """A crawl in which no request was answered is a failed run with a one-line failure;
+    one with most requests failed is done, and only noted as degraded."""
+    lost = "no request succeeded: 12 connection failures (tor: host unreachable)"
+    failed = [{**run(i * H, "failed", reason="no_response", errors={"SocksError": 12}),
+               "failure": lost} for i in (1, 2, 3)]
+    health = judge_runs(source(), failed, NOW)
+    assert health.verdict == FAILING
+    assert health.reason == f"3 failed runs in a row since 2026-11-20 09:00 UTC (last: {lost})"
+    assert judge_runs(source(), failed[:2], NOW).verdict == OK  # not before fail_after
+
+    def grey(ago: timedelta) -> list[dict]:
+        return [{**run(ago), "requests": 10, "failed_requests": 9, "degraded": True}]
+
+    health = judge_runs(source(), grey(H) + hourly(2, start=2 * H), NOW)
+    assert health.verdict == OK and health.degraded == "9 of 10 requests failed"
+    assert health.reason.endswith("; last run degraded: 9 of 10 requests failed")
+    assert health.details()["degraded"] == "9 of 10 requests failed"
+    recovered = judge_runs(source(), hourly(1) + grey(2 * H), NOW)  # the last run counts
+    assert recovered.degraded == "" and "degraded" not in recovered.reason

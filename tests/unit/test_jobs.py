@@ -15,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler import jobs
-from scheduler.daemon import classify
+from scheduler.daemon import _failure_text, _one_line, classify
 from scheduler.jobs import ExistingJob, JobSpec, build_trigger, misfire_grace_s, plan_sync
 from spiders.sources import Source, SourcesError
 from storage import leases
@@ -229,3 +229,17 @@ def test_fire_time_executor_tells_the_scheduled_time():
         jobs.set_runner(None)
     with pytest.raises(RuntimeError):
         jobs.run_source("pastes")
+
+
+def test_the_failure_line_of_a_crawl_on_the_daemon_terminal():
+    """Why a crawl failed, in one line that no control character can rewrite."""
+    run = {"failure": "no request succeeded: 2 connection failures (tor: host unreachable)",
+           "reason": "no_response"}
+    own = ["Traceback (most recent call last):", "vahti: error: crawl of x failed: boom"]
+    assert _failure_text("time limit", run, own) == "time limit"  # the daemon's verdict
+    assert _failure_text(None, run, own) == run["failure"]
+    assert _failure_text(None, {"reason": "tor_unavailable"}, own) == "crawl of x failed: boom"
+    assert _failure_text(None, None, ["ImportError: decoy"]) == "no reason recorded"
+    shown = _one_line("bad\x1b[2J\x1b]0;title\x07\nname\u202e")
+    assert shown.isprintable() and "\\x1b[2J" in shown and "\\n" in shown
+    assert len(_one_line("x" * 1000)) == 300

@@ -170,6 +170,38 @@ def test_validation_errors_name_source_and_field(kwargs, field, words):
         assert message.startswith("source src: ")
 
 
+ONION = "a" * 56 + ".onion"
+
+
+@pytest.mark.parametrize("host", [
+    f"{ONION}.", ONION.upper(), ONION.replace(".onion", "\u3002onion"),
+    ONION.replace(".onion", "\uff0eonion"), ONION.replace(".onion", "\uff61onion"),
+    ONION.replace(".onion", ".\uff4f\uff4e\uff49\uff4f\uff4e"),
+    ONION.replace(".onion", "%2Eonion"), ONION.replace(".onion", ".xn--onion-"),
+])
+def test_direct_refuses_every_spelling_of_an_onion(host):
+    with pytest.raises(SourcesError, match="direct: .onion addresses can only be fetched "
+                                           "through Tor"):
+        Source("x", "url", (f"http://{host}/",), direct=True)
+    Source("x", "url", (f"http://{host}/",))  # through Tor: fine
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("forum", {"login_url": f"http://{ONION}./login", "username_env": "U",
+               "password_env": "P"}),
+    ("paste_listing", {"raw_url": f"http://{ONION.upper()}/raw/{{id}}"}),
+])
+def test_direct_refuses_an_onion_in_an_url_option(kind, options):
+    with pytest.raises(SourcesError, match="can only be fetched through Tor"):
+        Source("x", kind, ("http://intranet.example/",), direct=True, options=options)
+
+
+@pytest.mark.parametrize("host", ["relay.exit", "site.i2p", "SITE.I2P."])
+def test_direct_refuses_other_special_use_names(host):
+    with pytest.raises(SourcesError, match="never resolved locally"):
+        Source("x", "url", (f"http://{host}/",), direct=True)
+
+
 def test_url_with_credentials_is_refused_without_echo():
     with pytest.raises(SourcesError, match="credentials never go") as err:
         Source("u", "url", (f"https://bob:{SECRET}@a.example/",))

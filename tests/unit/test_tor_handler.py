@@ -15,16 +15,19 @@ import sys
 import pytest
 
 from spiders.socks5 import auth_request, connect_request, reply_length
+from tests.conftest import REPO
 from tests.support.fake_socks import FakeSocks
+from tests.tor.crawling import DNS_AUDIT
 from tests.tor.sites import TestSite
 
 HOST = "leaks.vahti-test.invalid"  # .invalid never resolves: success proves no local lookup
 
 
-def crawl(urls: list[str], settings: dict, meta: dict | None = None) -> dict:
+def crawl(urls: list[str], settings: dict, meta: dict | None = None,
+          env: dict | None = None) -> dict:
     spec = json.dumps({"urls": urls, "settings": settings, "meta": meta or {}})
     out = subprocess.run([sys.executable, "-m", "tests.support.handler_crawl", spec],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -84,6 +87,28 @@ def test_tor_extended_errors_are_named(site):
 def test_direct_only_when_explicit(site):
     results = crawl([site.url("/")], {"VAHTI_DIRECT": True})
     assert results[site.url("/")]["status"] == 200
+
+
+def test_direct_never_connects_to_an_onion_name_however_spelled(site, tmp_path):
+    """The last guard, where the stock handler would make its connection: whatever
+    got past the source checks, no special-use name reaches the local resolver."""
+    log = tmp_path / "dns.log"
+    env = {**os.environ, "VAHTI_TEST_DNS_LOG": str(log),
+           "PYTHONPATH": os.pathsep.join([str(DNS_AUDIT), str(REPO)])}
+    onion = "a" * 56 + ".onion"
+    hosts = [onion, f"{onion}.", onion.upper(), onion.replace(".onion", "\u3002onion"),
+             onion.replace(".onion", "\uff0eonion"), onion.replace(".onion", "%2eonion"),
+             "x.exit", "y.i2p"]
+    urls = [f"http://{host}:{site.port}/" for host in hosts]
+    results = crawl([site.url("/"), *urls], {"VAHTI_DIRECT": True}, env=env)
+    assert results[site.url("/")]["status"] == 200  # a clearnet name still works
+    refused = [r for u, r in results.items() if u != site.url("/")]
+    assert len(refused) >= 4, results  # Scrapy's own URL forms may merge a few spellings
+    assert all(r["error"] == "NeverDirect" and "never resolved locally" in r["message"]
+               for r in refused), refused
+    names = {line.split(" ")[1] for line in log.read_text().splitlines()}
+    assert names <= {"127.0.0.1", "localhost"}, names
+    assert [req.path for req in site.requests] == ["/"]
 
 
 def test_socks_messages():

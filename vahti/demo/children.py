@@ -1,6 +1,6 @@
 """The processes `vahti demo` starts, kept so that every one of them ends.
 
-Each is a `python -m vahti ...` child (the same entry point as the `vahti`
+Each is a `python -P -m vahti ...` child (the same entry point as the `vahti`
 command), with the demo's environment. Each gets a parent-death signal (SIGTERM
 when the demo's thread that started it dies, even by SIGKILL), and `stop_all()`
 ends whatever still runs: SIGTERM, then SIGKILL after a grace period, by PID, each
@@ -14,10 +14,11 @@ import ctypes
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
+
+from vahti.selfcmd import vahti_command
 
 _PR_SET_PDEATHSIG = 1
 try:
@@ -55,7 +56,7 @@ class Children:
             if self._closed:
                 raise Stopped("the demo is stopping")
             env = popen.pop("env", self.env)
-            proc = subprocess.Popen([sys.executable, "-m", "vahti", *args], env=env,
+            proc = subprocess.Popen(vahti_command(*args), env=env,
                                     start_new_session=new_session, close_fds=True,
                                     preexec_fn=_parent_death_signal(os.getpid()), **popen)
             self._procs.append(proc)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from vahti.demo.guard import NotIsolatedError, assert_loopback_only, assert_loopback_usable
+from vahti.selfcmd import vahti_command
 
 # set in the re-executed process: it must not try again (an endless exec loop)
 MARK = "VAHTI_DEMO_NETNS"
@@ -58,7 +59,7 @@ def unshare_command() -> list[str]:
 
 
 def reexec_isolated(argv: Sequence[str]) -> NoReturn:
-    """Replace this process by `python -m vahti ARGV...` in a new loopback-only
+    """Replace this process by `python -P -m vahti ARGV...` in a new loopback-only
     network namespace. Raises NotIsolatedError when that cannot work."""
     if os.environ.get(MARK):
         raise NotIsolatedError("re-executed in a new network namespace, but it still has "
@@ -77,7 +78,7 @@ def reexec_isolated(argv: Sequence[str]) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     env = {**os.environ, MARK: "1"}
-    os.execve(command[0], [*command, "--", sys.executable, "-m", "vahti", *argv], env)
+    os.execve(command[0], [*command, "--", *vahti_command(*argv)], env)
 
 
 def bring_up_loopback() -> None:
