@@ -21,6 +21,7 @@ from spiders.commands.crawl import FAILED_REASONS
 from spiders.loader import spider_class
 from spiders.sources import SourcesError, load_sources, sources_path
 from vahti.clictx import config_of, console
+from vahti.display import echo
 from vahti.errors import VahtiError
 
 
@@ -76,7 +77,7 @@ def crawl(ctx: click.Context, name: str, as_json: bool, run_id: str) -> None:
     if summary["reason"] in FAILED_REASONS:
         raise VahtiError(f"crawl of {name} failed: {summary['reason'].replace('_', ' ')}")
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
+        echo(json.dumps(summary, sort_keys=True))
     else:
         _print_summary(summary)
     if summary["reason"] not in ("finished",):
