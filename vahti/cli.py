@@ -214,30 +214,35 @@ def main(argv: list[str] | None = None) -> int:
         show_error(exc)  # click repeats what it refused: maybe an identifier
         return 2
     except click.Abort:
-        click.echo("vahti: aborted", err=True)
+        echo("vahti: aborted", err=True)
         return 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     except USER_ERRORS as exc:
         log.debug("error", exc_info=True)
-        click.echo(f"vahti: error: {error_text(exc)}", err=True)
+        echo(f"vahti: error: {error_text(exc)}", err=True)
         if _debug:
-            traceback.print_exc()
+            _print_traceback()
         return 2
     except KeyboardInterrupt:
-        click.echo("vahti: interrupted", err=True)
+        echo("vahti: interrupted", err=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last resort keeps tracebacks off the screen
         log.error("internal error", exc_info=True)
-        click.echo(
+        echo(
             f"vahti: internal error ({type(exc).__name__}); details in the log"
             + ("" if _debug else ", or rerun with --debug"),
             err=True,
         )
         if _debug:
-            traceback.print_exc()
+            _print_traceback()
         return 2
     return 0
+
+
+def _print_traceback() -> None:
+    """--debug: the traceback as the log has it (its messages may hold a name or a value)."""
+    echo(error_text(traceback.format_exc()), err=True, nl=False)
 
 
 if __name__ == "__main__":

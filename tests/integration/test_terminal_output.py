@@ -176,6 +176,11 @@ def test_status_and_config_show_with_markup_in_home_and_settings(vahti, tmp_path
     assert '# customer_id_pattern = "ASI-[0-9]{6}"' in text
     config.write_text(text.replace('# customer_id_pattern = "ASI-[0-9]{6}"',
                                    'customer_id_pattern = "[a-z]{2}[0-9]{6}"'), encoding="utf-8")
+    # a channel whose file is named to clear the screen and colour the rest
+    siem = tmp_path / "\x1b[2J[red]siem.jsonl"
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('\n[channels.siem]\ntype = "stdout"\npath = "'
+                 + str(siem).replace("\x1b", "\\u001b") + '"\n')
     for args in (("status",), ("config", "show"), ("init",)):
         result = run(vahti, *env_home, *args)
         assert result.returncode == 0, f"{args}: {result.stderr}"
@@ -183,6 +188,14 @@ def test_status_and_config_show_with_markup_in_home_and_settings(vahti, tmp_path
         assert r"h\x1b[2J[/]ome[red]" in result.stdout
     shown = run(vahti, *env_home, "config", "show").stdout
     assert "[a-z]{2}[0-9]{6}" in shown
+    channels = run(vahti, *env_home, "alerts", "channels")
+    assert channels.returncode == 0, channels.stderr
+    assert_inert("alerts channels", channels.stdout + channels.stderr)
+    assert r"\x1b[2J[red]siem.jsonl" in channels.stdout
+    sent = run(vahti, *env_home, "alerts", "test", "siem")
+    assert sent.returncode == 0, sent.stderr
+    assert_inert("alerts test", sent.stdout + sent.stderr)
+    assert_inert("siem.jsonl", siem.read_text(encoding="utf-8"))
 
 
 def test_identifiers_given_in_the_wrong_place_are_not_echoed(vahti, tmp_path):

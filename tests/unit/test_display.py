@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
+from pathlib import Path
 
 import click
 import pytest
@@ -26,6 +28,7 @@ from vahti.display import (
 )
 
 PERSON = make_people(1, seed=4)[0]
+REPO = Path(__file__).resolve().parents[2]
 
 HOSTILE = [
     ("\x1b[2J", r"\x1b[2J"),  # clear screen
@@ -106,3 +109,23 @@ def test_identifiers_given_as_refs_are_recognised():
     assert looks_like_identifier(PERSON.email)
     for ref in ("P0000001", "1234567897", "patient-42", "ASI-123456", ""):
         assert not looks_like_identifier(ref), ref
+
+
+# Printing that would bypass `clean`: click's echo, a Console of its own, print(),
+# raw writes to the standard streams, rich markup helpers. vahti/demo is left out: it
+# prints its own synthetic story through a Console of its own (escaping what it shows).
+BYPASS = re.compile(r"\bclick\.(?:echo|secho)\(|\bConsole\(|(?<![\w.])print\(|"
+                    r"sys\.std(?:out|err)\.write\(|\brich\.markup\b|\btraceback\.print_")
+PRINTING_PARTS = ("vahti", "scheduler", "reports", "spiders", "storage", "matchers")
+
+
+def test_nothing_prints_around_the_display_module():
+    offenders = []
+    for part in PRINTING_PARTS:
+        for path in sorted((REPO / part).rglob("*.py")):
+            if path == REPO / "vahti" / "display.py" or "demo" in path.parts:
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if BYPASS.search(line.split("#", 1)[0]):
+                    offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not offenders, "print through vahti.display instead:\n" + "\n".join(offenders)
