@@ -105,12 +105,12 @@ def alerts_raise(ctx: click.Context, as_json: bool) -> None:
         raised = raise_sighting_alerts(storage, channels)
     if as_json:
         echo(json.dumps({"alerts": len(raised),
-                               "persons": sum(a["persons"] for a in raised),
-                               "alert_keys": [a["alert_key"] for a in raised]}, indent=2))
+                         "persons": sum(a["persons"] for a in raised),
+                         "alert_keys": [a["alert_key"] for a in raised]}, indent=2))
         return
     persons = sum(a["persons"] for a in raised)
     echo(f"{len(raised)} alerts raised ({persons} persons), "
-               f"queued for {len(channels)} channels")
+         f"queued for {len(channels)} channels")
 
 
 @alerts_group.command("deliver")
@@ -126,7 +126,7 @@ def alerts_deliver(ctx: click.Context, as_json: bool) -> None:
         echo(json.dumps(report.to_dict(), indent=2))
         return
     echo(f"{report.sent} sent ({report.summaries} digest summaries), "
-               f"{report.retrying} to retry, {report.dead} dead")
+         f"{report.retrying} to retry, {report.dead} dead")
     for error in report.errors:
         echo(f"  {error}")
 

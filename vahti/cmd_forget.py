@@ -52,7 +52,7 @@ def forget(ctx: click.Context, ref: str, yes: bool, as_json: bool) -> None:
     dropped = _drop_stale_caches(cfg.home, report.watchlist_version)
     if as_json:
         echo(json.dumps({**report.to_dict(), "cached_indexes_dropped": dropped},
-                              sort_keys=True))
+                        sort_keys=True))
     else:
         _print_report(report, "removed")
 

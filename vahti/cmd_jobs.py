@@ -107,7 +107,7 @@ def _send(cfg: Config, action: str, source: str = "") -> None:
         command_id = job_commands.enqueue(storage, action, source, requested_by="cli")
         if not leases.live_daemons(storage):
             echo(f"{what}: queued; no daemon is running, it is carried out when "
-                       "`vahti daemon` starts")
+                 "`vahti daemon` starts")
             return
         poll_s = float(cfg.get("daemon.poll_s"))
         deadline = time.monotonic() + max(10.0, 4 * poll_s + 5)

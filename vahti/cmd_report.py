@@ -71,8 +71,8 @@ def report_weekly(ctx: click.Context, week_text: str | None, fmt: str, out: str 
         return
     _write(Path(out), text)
     echo(f"weekly report {week.id} ({fmt}) written to {out}: "
-               f"{report.headline.new_persons} newly exposed persons, "
-               f"{report.headline.total_exposed} exposed to date")
+         f"{report.headline.new_persons} newly exposed persons, "
+         f"{report.headline.total_exposed} exposed to date")
 
 
 def _write(path: Path, text: str) -> None:

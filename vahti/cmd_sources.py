@@ -365,9 +365,9 @@ def sources_check(ctx: click.Context, as_json: bool) -> None:
     healthy = all(row.healthy for row in rows)
     if as_json:
         echo(json.dumps({"path": str(path), "ok": ok and healthy,
-                               "definitions_ok": ok, "healthy": healthy,
-                               "health_checked": not warning and bool(rows),
-                               "sources": [row.to_dict() for row in rows]}, indent=2))
+                         "definitions_ok": ok, "healthy": healthy,
+                         "health_checked": not warning and bool(rows),
+                         "sources": [row.to_dict() for row in rows]}, indent=2))
     elif not rows:
         echo(f"no sources in {path}")
     else:
@@ -384,7 +384,7 @@ def sources_check(ctx: click.Context, as_json: bool) -> None:
         words = [f"{bad} with problems"] if bad else []
         words += [f"{unhealthy} unhealthy"] if unhealthy else []
         echo(f"{len(rows)} source{'s' if len(rows) != 1 else ''}, "
-                   + (", ".join(words) if words else "all ok"))
+             + (", ".join(words) if words else "all ok"))
     for row in rows:
         for problem in row.problems:
             log.info("check: %s", problem)

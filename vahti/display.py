@@ -146,14 +146,16 @@ def show_error(exc: click.ClickException) -> None:
     sys.stderr.flush()
 
 
-_STRONG_TYPES = ("hetu", "personnummer", "fodselsnummer", "cpr", "email")
-
-
 IDENTIFIER_AS_REF = (
     "--ref: that looks like an identifier (an identity code or an e-mail address), not "
     "a ref, and is not enrolled as one; to look a person up by identifier, give it on "
     "stdin, never as an argument: `vahti search` (type it, then Ctrl-D) or "
     "`vahti search --file FILE`")
+
+
+# Identity codes and e-mail addresses: the types with a shape of their own (checksums,
+# dates, an "@"). Not phones or names: a ref may be any number or word.
+_STRONG_TYPES = ("hetu", "personnummer", "fodselsnummer", "cpr", "email")
 
 
 def looks_like_identifier(text: str) -> bool:
