@@ -36,6 +36,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from matchers.locations import TOKEN_RE
 from matchers.redact import redact
 
 # Shown escaped although not controls or format characters: invisible letters used
@@ -132,9 +133,17 @@ def shown_location(text: str, redactor: Any) -> str:
 
 
 def error_text(message: object) -> str:
-    """An error or usage message for stderr: identifier-shaped text redacted without
-    a key (the log redactor), then cleaned; line breaks kept (click's usage block)."""
-    return clean(redact(str(message)), one_line=False)
+    """An error, usage or log message: identifier-shaped text redacted without a key
+    (the log redactor), then cleaned; line breaks kept (click's usage block). Keyed
+    tokens already in it are kept whole: the shapes would take a digit run inside one's
+    hex for an identifier (in about 1 of 30 tokens in a path)."""
+    text = str(message)
+    out, pos = [], 0
+    for m in TOKEN_RE.finditer(text) if "[" in text else ():
+        out += [redact(text[pos:m.start()]), m.group()]
+        pos = m.end()
+    out.append(redact(text[pos:]))
+    return clean("".join(out), one_line=False)
 
 
 def show_error(exc: click.ClickException) -> None:

@@ -92,6 +92,17 @@ def test_locations_are_shown_as_stored():
     assert shown == f"dump/potilaat/{redactor.token('hetu', PERSON.hetu)}.txt\\x1b[2J"
 
 
+def test_errors_keep_keyed_tokens_whole():
+    """Tokens in a path, with keys whose hex holds a digit run of an identifier's shape
+    (9 of these 300 were cut by the keyless redactor alone)."""
+    people = make_people(300, seed=9)
+    for i, p in enumerate(people):
+        redactor = LocationRedactor(Key(bytes([i % 256, i // 256]) * 16))
+        shown = shown_location(f"dump/potilaat/{p.hetu}.txt", redactor)
+        assert error_text(f"no such file or directory: {shown}").endswith(shown)
+        assert p.hetu not in error_text(f"dump/{p.hetu}/{shown}")
+
+
 def test_errors_redact_identifiers_without_a_key():
     assert PERSON.hetu not in error_text(f"no such ref {PERSON.hetu}\x1b[2J")
     assert "\x1b" not in error_text("x\x1b[2J")
