@@ -14,6 +14,7 @@ from reports import fmt
 from reports.chart import trend_svg
 from reports.dpo import ART33_HOURS
 from reports.model import WeeklyReport
+from vahti.display import clean
 
 CSS = """
 :root { --ink: #1d2733; --muted: #5b6773; --line: #d5dbe1; --alarm: #b03a2e;
@@ -73,7 +74,8 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px;
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    # controls too: `cat report.html` on a terminal must not run a crafted name's escapes
+    return escape(clean(value, one_line=False), quote=True)
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Iterable[int] = (),

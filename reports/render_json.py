@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 from reports.model import WeeklyReport
+from vahti.display import json_visible
 
 SCHEMA_PATH = Path(__file__).with_name("weekly.schema.json")
 
 
 def render_json(report: WeeklyReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    # readable non-ASCII, but control and bidi characters as JSON escapes
+    return json_visible(json.dumps(report.to_dict(), indent=2, ensure_ascii=False)) + "\n"
 
 
 def load_schema() -> dict:

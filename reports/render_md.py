@@ -1,7 +1,8 @@
 """The weekly report as Markdown, for tickets (GitHub/GitLab/Jira-style tables).
 
 Values from storage (URLs, source names) go into code spans with their backticks and
-table pipes escaped, so a crafted URL cannot break the table or inject markup.
+table pipes escaped, so a crafted URL cannot break the table or inject markup, and
+with control and bidi characters shown as escapes (vahti.display.clean).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from reports import fmt
 from reports.dpo import ART33_HOURS
 from reports.model import WeeklyReport
+from vahti.display import clean
 
 
 def code(value: object) -> str:
     """An inline code span that survives any content (backticks, pipes, newlines)."""
-    text = " ".join(str(value).split()).replace("|", "\\|")
+    text = " ".join(clean(value, one_line=False).split()).replace("|", "\\|")
     fence = "`"
     while fence in text:
         fence += "`"
@@ -25,7 +27,7 @@ def code(value: object) -> str:
 
 def text(value: object) -> str:
     """Plain text in a table cell: pipes escaped, one line, Markdown specials escaped."""
-    out = " ".join(str(value).split())
+    out = " ".join(clean(value, one_line=False).split())
     for ch in "\\`*_[]<>|#":
         out = out.replace(ch, "\\" + ch)
     return out

@@ -36,6 +36,7 @@ from vahti.cmd_sources import sources_group
 from vahti.cmd_tor import tor_group, tor_info, tor_line
 from vahti.config import load_config
 from vahti.demo.command import demo
+from vahti.display import echo, error_text, show_error, styled
 from vahti.errors import VahtiError
 from vahti.home import init_home
 from vahti.logs import setup_logging
@@ -79,7 +80,7 @@ def init(ctx: click.Context) -> None:
             f"database: {storage.mode} at {storage.display_uri}, key id {report.key_id} bound"
         )
     for line in report.lines:
-        click.echo(line)
+        echo(line)
     log.info("init done, key id %s", report.key_id)
 
 
@@ -122,7 +123,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ok = False
     info["tor"] = tor_info(cfg)  # never starts tor; tor trouble does not change the exit code
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         _print_status(info)
     if not ok:
@@ -137,7 +138,7 @@ def _print_status(info: dict[str, Any]) -> None:
     table.add_row("vahti", info["version"])
     table.add_row("home", info["home"] + ("" if info["home_exists"] else "  (missing: vahti init)"))
     key = info["key"]
-    table.add_row("key", f"id {key['id']}" if "id" in key else f"[red]{key['error']}[/red]")
+    table.add_row("key", f"id {key['id']}" if "id" in key else styled(key["error"], "red"))
     st = info["storage"]
     if "server_version" in st:
         table.add_row("storage", f"{st['mode']} {st['uri']} db {st['database']}, "
@@ -146,7 +147,7 @@ def _print_status(info: dict[str, Any]) -> None:
         for name, n in st["counts"].items():
             table.add_row(f"  {name}", str(n))
     if "error" in st:
-        table.add_row("storage", f"[red]{st['error']}[/red]")
+        table.add_row("storage", styled(st["error"], "red"))
     table.add_row("tor", tor_line(info["tor"]))
     out.print(table)
 
@@ -163,7 +164,7 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     """Effective configuration and where each value came from; never a secret."""
     rows = list(config_of(ctx).shown())
     if as_json:
-        click.echo(json.dumps({k: {"value": v, "origin": o} for k, v, o in rows}, indent=2))
+        echo(json.dumps({k: {"value": v, "origin": o} for k, v, o in rows}, indent=2))
         return
     table = Table("setting", "value", "from")
     for row in rows:
@@ -185,7 +186,7 @@ def db_dump(ctx: click.Context, out_dir: str) -> None:
     with open_db(config_of(ctx)) as storage:
         written = dump_all(storage, Path(out_dir))
     for name, n in written.items():
-        click.echo(f"{name}: {n}")
+        echo(f"{name}: {n}")
 
 
 cli.add_command(enroll)
@@ -210,33 +211,38 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        show_error(exc)  # click repeats what it refused: maybe an identifier
         return 2
     except click.Abort:
-        click.echo("vahti: aborted", err=True)
+        echo("vahti: aborted", err=True)
         return 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     except USER_ERRORS as exc:
         log.debug("error", exc_info=True)
-        click.echo(f"vahti: error: {exc}", err=True)
+        echo(f"vahti: error: {error_text(exc)}", err=True)
         if _debug:
-            traceback.print_exc()
+            _print_traceback()
         return 2
     except KeyboardInterrupt:
-        click.echo("vahti: interrupted", err=True)
+        echo("vahti: interrupted", err=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last resort keeps tracebacks off the screen
         log.error("internal error", exc_info=True)
-        click.echo(
+        echo(
             f"vahti: internal error ({type(exc).__name__}); details in the log"
             + ("" if _debug else ", or rerun with --debug"),
             err=True,
         )
         if _debug:
-            traceback.print_exc()
+            _print_traceback()
         return 2
     return 0
+
+
+def _print_traceback() -> None:
+    """--debug: the traceback as the log has it (its messages may hold a name or a value)."""
+    echo(error_text(traceback.format_exc()), err=True, nl=False)
 
 
 if __name__ == "__main__":

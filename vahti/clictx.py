@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
 from vahti.config import Config
+from vahti.display import console  # the one console every command prints with
+
+__all__ = ["config_of", "console"]
 
 
 def config_of(ctx: click.Context) -> Config:
     return ctx.obj["config"]
-
-
-def console(stderr: bool = False) -> Console:
-    return Console(highlight=False, soft_wrap=True, stderr=stderr)

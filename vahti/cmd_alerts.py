@@ -25,6 +25,7 @@ from storage import outbox
 from storage.clock import now
 from vahti.clictx import config_of, console
 from vahti.config import Config
+from vahti.display import echo
 from vahti.errors import VahtiError
 from vahti.wiring import open_db
 
@@ -74,10 +75,10 @@ def alerts_list(ctx: click.Context, as_json: bool, state: str | None, limit: int
         }
         items.append(item)
     if as_json:
-        click.echo(json.dumps(items, indent=2))
+        echo(json.dumps(items, indent=2))
         return
     if not items:
-        click.echo("no alerts" + (f" with a delivery {state}" if state else ""))
+        echo("no alerts" + (f" with a delivery {state}" if state else ""))
         return
     table = Table("created", "kind", "source", "what", "deliveries", "key")
     for item in items:
@@ -103,13 +104,13 @@ def alerts_raise(ctx: click.Context, as_json: bool) -> None:
     with open_db(cfg) as storage:
         raised = raise_sighting_alerts(storage, channels)
     if as_json:
-        click.echo(json.dumps({"alerts": len(raised),
-                               "persons": sum(a["persons"] for a in raised),
-                               "alert_keys": [a["alert_key"] for a in raised]}, indent=2))
+        echo(json.dumps({"alerts": len(raised),
+                         "persons": sum(a["persons"] for a in raised),
+                         "alert_keys": [a["alert_key"] for a in raised]}, indent=2))
         return
     persons = sum(a["persons"] for a in raised)
-    click.echo(f"{len(raised)} alerts raised ({persons} persons), "
-               f"queued for {len(channels)} channels")
+    echo(f"{len(raised)} alerts raised ({persons} persons), "
+         f"queued for {len(channels)} channels")
 
 
 @alerts_group.command("deliver")
@@ -122,12 +123,12 @@ def alerts_deliver(ctx: click.Context, as_json: bool) -> None:
     with open_db(cfg) as storage:
         report = deliver_due(storage, settings)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo(json.dumps(report.to_dict(), indent=2))
         return
-    click.echo(f"{report.sent} sent ({report.summaries} digest summaries), "
-               f"{report.retrying} to retry, {report.dead} dead")
+    echo(f"{report.sent} sent ({report.summaries} digest summaries), "
+         f"{report.retrying} to retry, {report.dead} dead")
     for error in report.errors:
-        click.echo(f"  {error}")
+        echo(f"  {error}")
 
 
 @alerts_group.command("channels")
@@ -140,9 +141,9 @@ def alerts_channels(ctx: click.Context, as_json: bool) -> None:
     for ch in channels.values():
         rows.append({**ch.describe(), "problems": channel_problems(ch)})
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
     elif not rows:
-        click.echo("no channels: add [channels.NAME] tables to config.toml")
+        echo("no channels: add [channels.NAME] tables to config.toml")
     else:
         table = Table("name", "type", "mode", "kinds", "target", "secret", "problems")
         for row in rows:
@@ -169,4 +170,4 @@ def alerts_test(ctx: click.Context, channel: str) -> None:
         send(channels[channel], message)
     except DeliveryError as exc:
         raise VahtiError(f"channel {channel}: test alert not delivered: {exc}") from None
-    click.echo(f"test alert sent to channel {channel} (key {message.idempotency_key})")
+    echo(f"test alert sent to channel {channel} (key {message.idempotency_key})")

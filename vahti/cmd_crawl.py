@@ -22,6 +22,7 @@ from spiders.commands.crawl import FAILED_REASONS
 from spiders.loader import spider_class
 from spiders.sources import SourcesError, load_sources, sources_path
 from vahti.clictx import config_of, console
+from vahti.display import echo
 from vahti.errors import VahtiError
 
 
@@ -82,7 +83,7 @@ def crawl(ctx: click.Context, name: str, as_json: bool, run_id: str) -> None:
     if summary["failure"]:  # it ran, and not one request was answered
         raise VahtiError(f"crawl of {name} failed: {summary['failure']}")
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
+        echo(json.dumps(summary, sort_keys=True))
     else:
         _print_summary(summary)
     if summary["reason"] not in ("finished",):

@@ -15,6 +15,7 @@ from matchers.register import RegisterError, RegisterSummary, read_register
 from storage import watchlist
 from storage.watchlist import WatchlistEntry
 from vahti.clictx import config_of, console
+from vahti.display import echo
 from vahti.errors import VahtiError
 from vahti.retrohunt import retro_hunt
 from vahti.watchlist_cache import load_index
@@ -97,7 +98,7 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
         "already_exposed_pages": len(exposed.pages) if exposed else 0,
     }
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
     else:
         _print_summary(report)
     if strict and summary.problems:
@@ -157,7 +158,7 @@ def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
         "fingerprints": int(len(index.fragments.fp_sorted)),
     }
     if as_json:
-        click.echo(json.dumps(stats, indent=2))
+        echo(json.dumps(stats, indent=2))
         return
     table = Table("what", "people")
     table.add_row("enrolled", str(stats["people"]))

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from storage.forget import ForgetReport, forget_ref, plan_forget
 from vahti.clictx import config_of, console
+from vahti.display import IDENTIFIER_AS_REF, clean, echo, looks_like_identifier
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import cache_root
 from vahti.wiring import open_db
@@ -36,6 +37,8 @@ def forget(ctx: click.Context, ref: str, yes: bool, as_json: bool) -> None:
     cfg = config_of(ctx)
     with open_db(cfg) as storage:
         plan = plan_forget(storage, ref)
+        if not plan.known and looks_like_identifier(ref):
+            raise VahtiError(IDENTIFIER_AS_REF)  # never echoed: it may be someone's
         if not plan.known:
             raise VahtiError(f"unknown ref {ref!r}: not enrolled, no sightings, no alerts")
         if not yes:
@@ -43,13 +46,13 @@ def forget(ctx: click.Context, ref: str, yes: bool, as_json: bool) -> None:
                 raise VahtiError("forget removes data for good: confirm with --yes "
                                  "(stdin is not a terminal)")
             _print_report(plan, "would remove")
-            if not click.confirm(f"Forget {ref}?", default=False, err=True):
+            if not click.confirm(f"Forget {clean(ref)}?", default=False, err=True):
                 raise VahtiError("nothing forgotten")
         report = forget_ref(storage, ref)
     dropped = _drop_stale_caches(cfg.home, report.watchlist_version)
     if as_json:
-        click.echo(json.dumps({**report.to_dict(), "cached_indexes_dropped": dropped},
-                              sort_keys=True))
+        echo(json.dumps({**report.to_dict(), "cached_indexes_dropped": dropped},
+                        sort_keys=True))
     else:
         _print_report(report, "removed")
 

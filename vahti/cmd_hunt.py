@@ -50,6 +50,7 @@ from vahti.cmd_scan import (
     record_event,
 )
 from vahti.config import Config
+from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, open_db
@@ -61,7 +62,7 @@ TABLE_ROWS = 200
 class Place:
     """One person's findings in one location (a page, file or archive member)."""
 
-    location: str
+    location: str  # as shown: identifiers in it as keyed tokens
     url: str  # as stored in pages/sightings
     sha256: str = ""
     types: Counter = field(default_factory=Counter)  # id_type -> findings
@@ -167,7 +168,7 @@ def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int
         result = hunt_path(cfg, target, jobs, source, progress=not as_json,
                            password_file=password_file)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), sort_keys=True))
+        echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.read or not result.skipped:
         _print_result(result)
     if not result.read and sum(result.skipped.values()):
@@ -193,15 +194,15 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
     if not summary["fetched"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(summary["errors"].items()))
         raise VahtiError(f"the URL could not be fetched ({errors or 'no response'})")
-    result = HuntResult(target=url, mode="url", source=source.name, via=summary["via"],
-                        run_id=summary["run_id"], inputs=summary["pages"],
+    redactor = LocationRedactor(load_key(cfg))
+    result = HuntResult(target=redactor.redact(url), mode="url", source=source.name,
+                        via=summary["via"], run_id=summary["run_id"], inputs=summary["pages"],
                         bytes=summary["bytes"], new_sightings=summary["new_sightings"],
                         skipped=Counter(summary["skipped"]), errors=Counter(summary["errors"]),
                         read=summary["read"])
-    redactor = LocationRedactor(load_key(cfg))
     with open_db(cfg) as storage:
         for fetched in dict.fromkeys(summary["fetched"]):
-            _collect_page(storage, result, fetched, redactor.redact(fetched))
+            _collect_page(storage, result, redactor.redact(fetched))
     return result
 
 
@@ -235,11 +236,11 @@ def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
     }
 
 
-def _collect_page(storage, result: HuntResult, url: str, stored: str) -> None:  # noqa: ANN001
+def _collect_page(storage, result: HuntResult, stored: str) -> None:  # noqa: ANN001
     """The stored findings of a page fetched now (and of its archive members): the
     sightings that carry the page's current hash, whether this crawl wrote them or an
-    earlier scan of the same bytes did. `stored` is the URL as stored (redacted); the
-    printed location is the URL fetched, with its members' stored names."""
+    earlier scan of the same bytes did. `stored` is the URL as stored (redacted), and
+    so is the printed location: identifiers in it are keyed tokens."""
     record = pages.page(storage, stored)
     if record is None:
         return
@@ -252,7 +253,7 @@ def _collect_page(storage, result: HuntResult, url: str, stored: str) -> None:  
         if s.page_url not in member_sha:
             member = pages.page(storage, s.page_url) if s.page_url != stored else record
             member_sha[s.page_url] = (member or {}).get("sha256") or sha
-        place = result.place(s.ref, url + s.page_url[len(stored):], s.page_url)
+        place = result.place(s.ref, s.page_url, s.page_url)
         place.sha256 = member_sha[s.page_url]
         place.add(s.id_type, s.score)
 
@@ -268,30 +269,31 @@ def _require_watchlist(cfg: Config) -> None:
 
 def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
               password_file: str | None = None) -> HuntResult:
-    if path != "-" and not os.path.exists(path):
-        raise VahtiError(f"no such file or directory: {path}")
-    limits = archive_limits(cfg, password_file)
     key = load_key(cfg)
+    redactor = LocationRedactor(key)  # locations are shown as they are stored
+    if path != "-" and not os.path.exists(path):
+        raise VahtiError(f"no such file or directory: {shown_location(path, redactor)}")
+    limits = archive_limits(cfg, password_file)
     # a hunted dump is kept like a crawled page: its keyed candidates serve later
     # searches and retro-hunts (storage/candidates.py)
     options = ScanOptions(region=cfg.get("matchers.phone_region"),
                           customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None,
                           retain=True)
-    result = HuntResult(target=path, mode="path", source=name, via="local")
+    result = HuntResult(target=redactor.redact(path), mode="path", source=name, via="local")
     tally = ScanTally()
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         result.run_id = runs.start_run(storage, name, "hunt")
-        writer = SightingWriter(storage, name, tally, LocationRedactor(key))
+        writer = SightingWriter(storage, name, tally, redactor)
         open_places: dict[str, list[Place]] = {}
         state = "done"
         try:
             with ProgressBar((path,), quiet=not progress) as advance:
                 for event in scan_files([path], index, key, options, jobs=jobs,
                                         limits=limits, progress=advance):
-                    record_event(event, tally, writer)
+                    record_event(event, tally, writer, redactor)
                     if isinstance(event, Finding):
-                        place = result.place(event.ref, event.location, "")
+                        place = result.place(event.ref, redactor.redact(event.location), "")
                         place.add(event.id_type, event.score)
                         open_places.setdefault(event.location, []).append(place)
                     elif isinstance(event, Scanned):

@@ -18,6 +18,7 @@ from spiders.sources import SourcesError, read_sources, sources_path
 from storage import job_commands, leases
 from vahti.clictx import config_of, console
 from vahti.config import Config
+from vahti.display import echo, styled
 from vahti.errors import VahtiError
 from vahti.wiring import open_db
 
@@ -37,7 +38,7 @@ def daemon(ctx: click.Context) -> None:
     runner.install_signal_handlers()
 
     def started(owner: str, n_jobs: int) -> None:
-        click.echo(f"vahti daemon {owner}: {n_jobs} jobs; SIGHUP reloads, SIGTERM stops")
+        echo(f"vahti daemon {owner}: {n_jobs} jobs; SIGHUP reloads, SIGTERM stops")
         sys.stdout.flush()
 
     sys.exit(runner.run(started))
@@ -59,12 +60,12 @@ def jobs_list(ctx: click.Context, as_json: bool) -> None:
     with open_db(cfg) as storage:
         info = describe_jobs(storage, cfg.home)
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        echo(json.dumps(info, indent=2, sort_keys=True))
         return
     table = Table("source", "schedule", "next run", "last run", "running now")
     for row in info["jobs"]:
         if row["paused"]:
-            nxt = "[yellow]paused[/yellow]"
+            nxt = styled("paused", "yellow")
         elif not row["scheduled"]:
             nxt = "not scheduled yet (jobs reload)"
         else:
@@ -83,7 +84,7 @@ def jobs_list(ctx: click.Context, as_json: bool) -> None:
     else:
         out.print("no daemon running (vahti daemon)")
     for problem in sorted(info["problems"].values()):
-        out.print(f"[red]{problem}[/red]")
+        out.print(styled(problem, "red"))
 
 
 def _check_source(cfg: Config, name: str, need_enabled: bool) -> None:
@@ -105,20 +106,20 @@ def _send(cfg: Config, action: str, source: str = "") -> None:
     with open_db(cfg) as storage:
         command_id = job_commands.enqueue(storage, action, source, requested_by="cli")
         if not leases.live_daemons(storage):
-            click.echo(f"{what}: queued; no daemon is running, it is carried out when "
-                       "`vahti daemon` starts")
+            echo(f"{what}: queued; no daemon is running, it is carried out when "
+                 "`vahti daemon` starts")
             return
         poll_s = float(cfg.get("daemon.poll_s"))
         deadline = time.monotonic() + max(10.0, 4 * poll_s + 5)
         while time.monotonic() < deadline:
             doc = job_commands.get(storage, command_id) or {}
             if doc.get("state") == job_commands.DONE:
-                click.echo(doc.get("message") or f"{what}: done")
+                echo(doc.get("message") or f"{what}: done")
                 return
             if doc.get("state") == job_commands.FAILED:
                 raise VahtiError(doc.get("message") or f"{what} failed")
             time.sleep(min(0.2, poll_s / 4))
-    click.echo(f"{what}: queued; the daemon has not answered yet (vahti jobs list)")
+    echo(f"{what}: queued; the daemon has not answered yet (vahti jobs list)")
 
 
 @jobs_group.command("run")

@@ -11,6 +11,7 @@ from reports.week import Week, WeekError
 from spiders.sources import Source, SourcesError, read_sources, sources_path
 from storage.clock import now
 from vahti.clictx import config_of
+from vahti.display import echo
 from vahti.errors import VahtiError
 from vahti.wiring import open_db
 
@@ -66,12 +67,12 @@ def report_weekly(ctx: click.Context, week_text: str | None, fmt: str, out: str 
     render = {"html": render_html, "md": render_md, "json": render_json}[fmt]
     text = render(report)
     if out is None:
-        click.echo(text, nl=not text.endswith("\n"))
+        echo(text, nl=not text.endswith("\n"))
         return
     _write(Path(out), text)
-    click.echo(f"weekly report {week.id} ({fmt}) written to {out}: "
-               f"{report.headline.new_persons} newly exposed persons, "
-               f"{report.headline.total_exposed} exposed to date")
+    echo(f"weekly report {week.id} ({fmt}) written to {out}: "
+         f"{report.headline.new_persons} newly exposed persons, "
+         f"{report.headline.total_exposed} exposed to date")
 
 
 def _write(path: Path, text: str) -> None:

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -23,6 +23,7 @@ from storage import candidates, pages, runs, sightings, watchlist
 from storage.connection import Storage
 from vahti.clictx import config_of, console
 from vahti.config import Config
+from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, open_db
@@ -157,9 +158,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     cfg = config_of(ctx)
     key = load_key(cfg)
     limits = archive_limits(cfg, password_file)
+    redactor = LocationRedactor(key)  # locations are shown as they are stored
     for path in paths:
         if path != "-" and not os.path.exists(path):
-            raise VahtiError(f"no such file or directory: {path}")
+            raise VahtiError(f"no such file or directory: {shown_location(path, redactor)}")
     wanted = frozenset(t.strip() for t in types.split(",") if t.strip()) if types else None
     options = ScanOptions(
         types=wanted,
@@ -172,15 +174,14 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
-        writer = None if no_store else SightingWriter(storage, source, tally,
-                                                       LocationRedactor(key))
+        writer = None if no_store else SightingWriter(storage, source, tally, redactor)
         state = "done"
         try:
             with ProgressBar(paths, quiet=as_json) as advance:
                 events = scan_files(list(paths), index, key, options, jobs=jobs,
                                     limits=limits, progress=advance)
                 for event in events:
-                    _handle(event, tally, writer, shown, as_json)
+                    _handle(event, tally, writer, redactor, shown, as_json)
             if tally.nothing_read(paths):
                 state = "failed"
         except ValueError as exc:  # e.g. an unknown --types name
@@ -194,7 +195,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
                 writer.flush()
                 runs.finish_run(storage, run_id, tally.run_stats(), state=state)
     if as_json and tally.skips.count:
-        click.echo(json.dumps({"summary": tally.summary_json()}, sort_keys=True))
+        echo(json.dumps({"summary": tally.summary_json()}, sort_keys=True))
     nothing = tally.nothing_read(paths)
     if nothing:
         raise VahtiError(nothing)
@@ -226,18 +227,22 @@ def read_password_file(path: str | None) -> tuple[str, ...]:
     return tuple(line for line in lines if line)
 
 
-def _handle(event, tally: ScanTally, writer: SightingWriter | None, shown: list[Finding],
-            as_json: bool) -> None:
-    record_event(event, tally, writer)
+def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
+            redactor: LocationRedactor, shown: list[Finding], as_json: bool) -> None:
+    record_event(event, tally, writer, redactor)
     if isinstance(event, Finding):
+        # printed with its location as stored: identifiers in names as keyed tokens
+        event = replace(event, location=redactor.redact(event.location))
         if as_json:
-            click.echo(json.dumps(asdict(event), sort_keys=True))
+            echo(json.dumps(asdict(event), sort_keys=True))
         elif len(shown) < TABLE_ROWS:
             shown.append(event)
 
 
-def record_event(event, tally: ScanTally, writer: SightingWriter | None) -> None:  # noqa: ANN001
-    """Count a scan event, hand it to the writer (when storing), report a skipped input."""
+def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
+                 redactor: LocationRedactor) -> None:
+    """Count a scan event, hand it to the writer (when storing), report a skipped input
+    (its location as stored, see `_handle`)."""
     if isinstance(event, Finding):
         tally.findings += 1
         tally.people.add(event.ref)
@@ -251,8 +256,8 @@ def record_event(event, tally: ScanTally, writer: SightingWriter | None) -> None
             writer.scanned(event)
     reason = skip_reason(event)
     if reason is not None:
-        tally.skips.add(event.location, reason)
-        click.echo(f"vahti: skipped {event.location}: {reason}", err=True)
+        tally.skips.add(redactor.redact(event.location), reason)
+        echo(f"vahti: skipped {shown_location(event.location, redactor)}: {reason}", err=True)
     elif isinstance(event, Scanned):
         tally.read += 1
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from storage import candidate_index
 from vahti.clictx import config_of, console
+from vahti.display import IDENTIFIER_AS_REF, echo, looks_like_identifier
 from vahti.errors import VahtiError
 from vahti.search import Answer, Query, parse_lines, ref_query, search
 from vahti.watchlist_cache import load_index
@@ -55,6 +56,8 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
     with open_db(cfg, key) as storage:
         for ref in refs:
             q = ref_query(storage, ref)
+            if q is None and looks_like_identifier(ref):
+                raise VahtiError(IDENTIFIER_AS_REF)  # never echoed: it may be someone's
             if q is None:
                 raise VahtiError(f"no enrolled person with ref {ref}")
             queries.append(q)
@@ -65,7 +68,7 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
         answers = search(storage, index, cand, queries)
         seconds = time.perf_counter() - started
     if as_json:
-        click.echo(json.dumps({
+        echo(json.dumps({
             "answers": [_as_dict(a) for a in answers], "problems": problems,
             "query_ms": round(seconds * 1000, 3), "retained_keys": cand.n_keys,
         }, indent=2, default=_iso))
@@ -82,7 +85,7 @@ def _read_lines(path: str | None) -> list[str]:
                 data = f.read()
         else:
             if sys.stdin.isatty():
-                click.echo("identifiers, one per line; end with Ctrl-D", err=True)
+                echo("identifiers, one per line; end with Ctrl-D", err=True)
             data = sys.stdin.buffer.read()
     except OSError as exc:
         raise VahtiError(f"cannot read {path}: {exc.strerror}") from None

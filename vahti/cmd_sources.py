@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from spiders.sources import (
     KINDS,
@@ -33,6 +34,7 @@ from spiders.sources import (
 )
 from vahti.clictx import config_of, console
 from vahti.config import Config
+from vahti.display import echo, styled
 from vahti.errors import VahtiError
 
 log = logging.getLogger("vahti.sources")
@@ -129,8 +131,8 @@ def sources_add(ctx: click.Context, name: str, kind: str | None, urls: tuple[str
                                  "(--replace to redefine it)")
             sources[name] = source
     verb = "replaced" if existed else "added"
-    click.echo(f"{verb} source {name}: {_describe(source)}")
-    click.echo(f"written to {path}")
+    echo(f"{verb} source {name}: {_describe(source)}")
+    echo(f"written to {path}")
     log.info("source %s %s", name, verb)
     for problem in check_source(source):
         log.warning("%s (the crawl fails until this is fixed; see `vahti sources check`)",
@@ -146,17 +148,18 @@ def sources_list(ctx: click.Context, as_json: bool) -> None:
     with _as_vahti_errors():
         sources = load_sources(path)
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in sources.values()], indent=2))
+        echo(json.dumps([s.to_dict() for s in sources.values()], indent=2))
         return
     if not sources:
-        click.echo(f"no sources in {path} (add one with `vahti sources add`)")
+        echo(f"no sources in {path} (add one with `vahti sources add`)")
         return
     table = Table()
     for header in ("name", "kind", "urls", "schedule", "enabled", "via", "isolation"):
         table.add_column(header, overflow="fold", no_wrap=header != "urls")
     for s in sources.values():
         table.add_row(s.name, s.kind, "\n".join(s.urls), s.schedule,
-                      "yes" if s.enabled else "[dim]no[/dim]", _transport(s), s.isolation_group)
+                      "yes" if s.enabled else styled("no", "dim"), _transport(s),
+                      s.isolation_group)
     console().print(table)
 
 
@@ -170,7 +173,7 @@ def sources_remove(ctx: click.Context, name: str) -> None:
         if name not in sources:
             raise VahtiError(f"no source {name} in {path}")
         del sources[name]
-    click.echo(f"removed source {name}")
+    echo(f"removed source {name}")
     log.info("source %s removed", name)
 
 
@@ -182,7 +185,7 @@ def _set_enabled(ctx: click.Context, name: str, enabled: bool) -> None:
             raise VahtiError(f"no source {name} in {path}")
         already = sources[name].enabled == enabled
         sources[name] = replace(sources[name], enabled=enabled)
-    click.echo(f"source {name} {'already ' if already else ''}{word}")
+    echo(f"source {name} {'already ' if already else ''}{word}")
     if not already:
         log.info("source %s %s", name, word)
 
@@ -232,30 +235,30 @@ class CheckRow:
                 **self.extra}
 
 
-def _definition_cell(row: CheckRow) -> str:
+def _definition_cell(row: CheckRow) -> Text:
     if row.ok:
-        return "[green]ok[/green]"
+        return styled("ok", "green")
     prefix = f"source {row.name}: "
-    return "[red]" + "\n".join(p.removeprefix(prefix) for p in row.problems) + "[/red]"
+    return styled("\n".join(p.removeprefix(prefix) for p in row.problems), "red")
 
 
 def _health_of(row: CheckRow) -> dict[str, Any] | None:
     return row.extra.get("health")
 
 
-def _age(when: str | None) -> str:
+def _age(when: str | None) -> str | Text:
     if not when:
-        return "[dim]never[/dim]"
+        return styled("never", "dim")
     from scheduler.health import format_age
 
     seconds = (datetime.now(UTC) - datetime.fromisoformat(when)).total_seconds()
     return f"{format_age(seconds)} ago" if seconds >= 0 else when[:16].replace("T", " ")
 
 
-def _last_run_cell(row: CheckRow) -> str:
+def _last_run_cell(row: CheckRow) -> str | Text:
     health = _health_of(row) or {}
     if not health.get("last_run"):
-        return "[dim]never[/dim]"
+        return styled("never", "dim")
     state = "running" if health["running"] else health["last_run_state"]
     return f"{_age(health['last_run'])} ({state})"
 
@@ -268,15 +271,15 @@ def _errors_cell(row: CheckRow) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in sorted(errors.items()))
 
 
-def _health_cell(row: CheckRow) -> str:
+def _health_cell(row: CheckRow) -> Text:
     health = _health_of(row) or {}
     verdict = health.get("verdict", "-")
     colour = ("red" if health.get("unhealthy") else "green" if verdict == "ok" else "dim")
-    return f"[{colour}]{verdict}[/{colour}]"
+    return styled(verdict, colour)
 
 
 # (header, cell) per column of the check table: the definitions
-CHECK_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
+CHECK_COLUMNS: list[tuple[str, Callable[[CheckRow], str | Text]]] = [
     ("source", lambda r: r.name),
     ("kind", lambda r: r.kind),
     ("enabled", lambda r: "?" if r.enabled is None else "yes" if r.enabled else "no"),
@@ -285,7 +288,7 @@ CHECK_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
 ]
 # ... and of the health table below it, for the sources whose runs could be read
 # (one table of both would fold every cell on an 80-column terminal)
-HEALTH_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
+HEALTH_COLUMNS: list[tuple[str, Callable[[CheckRow], str | Text]]] = [
     ("source", lambda r: r.name),
     ("last run", _last_run_cell),
     ("last success", lambda r: _age((_health_of(r) or {}).get("last_success"))),
@@ -295,7 +298,8 @@ HEALTH_COLUMNS: list[tuple[str, Callable[[CheckRow], str]]] = [
 ]
 
 
-def _table(columns: list[tuple[str, Callable[[CheckRow], str]]], rows: list[CheckRow]) -> Table:
+def _table(columns: list[tuple[str, Callable[[CheckRow], str | Text]]],
+           rows: list[CheckRow]) -> Table:
     table = Table()
     for header, _ in columns:
         table.add_column(header, overflow="fold")
@@ -360,12 +364,12 @@ def sources_check(ctx: click.Context, as_json: bool) -> None:
     ok = all(row.ok for row in rows)
     healthy = all(row.healthy for row in rows)
     if as_json:
-        click.echo(json.dumps({"path": str(path), "ok": ok and healthy,
-                               "definitions_ok": ok, "healthy": healthy,
-                               "health_checked": not warning and bool(rows),
-                               "sources": [row.to_dict() for row in rows]}, indent=2))
+        echo(json.dumps({"path": str(path), "ok": ok and healthy,
+                         "definitions_ok": ok, "healthy": healthy,
+                         "health_checked": not warning and bool(rows),
+                         "sources": [row.to_dict() for row in rows]}, indent=2))
     elif not rows:
-        click.echo(f"no sources in {path}")
+        echo(f"no sources in {path}")
     else:
         console().print(_table(CHECK_COLUMNS, rows))
         judged = [row for row in rows if _health_of(row) is not None]
@@ -374,13 +378,13 @@ def sources_check(ctx: click.Context, as_json: bool) -> None:
             for row in judged:
                 health = _health_of(row) or {}
                 if health["verdict"] != "ok" or health.get("degraded"):
-                    click.echo(f"{row.name}: {health['verdict']}: {health['reason']}")
+                    echo(f"{row.name}: {health['verdict']}: {health['reason']}")
         bad = sum(not row.ok for row in rows)
         unhealthy = sum(not row.healthy for row in rows)
         words = [f"{bad} with problems"] if bad else []
         words += [f"{unhealthy} unhealthy"] if unhealthy else []
-        click.echo(f"{len(rows)} source{'s' if len(rows) != 1 else ''}, "
-                   + (", ".join(words) if words else "all ok"))
+        echo(f"{len(rows)} source{'s' if len(rows) != 1 else ''}, "
+             + (", ".join(words) if words else "all ok"))
     for row in rows:
         for problem in row.problems:
             log.info("check: %s", problem)

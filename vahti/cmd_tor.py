@@ -11,12 +11,13 @@ import sys
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from spiders.torctl import tor_status
 from vahti.clictx import config_of, console
 from vahti.config import Config
+from vahti.display import clean, echo, styled
 from vahti.errors import VahtiError
 from vahti.wiring import tor_settings
 
@@ -33,14 +34,14 @@ def tor_info(cfg: Config) -> dict[str, Any]:
     return tor_status(settings)
 
 
-def tor_line(info: dict[str, Any]) -> str:
-    """One line (rich markup) for `vahti status`."""
+def tor_line(info: dict[str, Any]) -> Text:
+    """One line for `vahti status`."""
     where = info.get("socks") or info.get("control") or ""
-    head = f"{info.get('mode')}{' ' + where if where else ''}: "
-    state = escape(str(info.get("state", "")))
+    head = clean(f"{info.get('mode')}{' ' + where if where else ''}: ")
+    state = str(info.get("state", ""))
     if info.get("error"):
-        return head + f"[red]{state}[/red]" + (
-            "" if info["error"] == info.get("state") else f" ({escape(info['error'])})")
+        return Text.assemble(head, styled(state, "red"), (
+            "" if info["error"] == info.get("state") else clean(f" ({info['error']})")))
     if info.get("ready"):
         extra = []
         if info.get("version"):
@@ -49,8 +50,9 @@ def tor_line(info: dict[str, Any]) -> str:
             extra.append(f"{info['circuits']['built']} circuits")
         if info.get("pid"):
             extra.append(f"pid {info['pid']}")
-        return head + f"[green]{state}[/green]" + (f" ({', '.join(extra)})" if extra else "")
-    return head + state
+        return Text.assemble(head, styled(state, "green"),
+                             clean(f" ({', '.join(extra)})") if extra else "")
+    return Text(head + clean(state))
 
 
 def _table(info: dict[str, Any]) -> Table:
@@ -59,7 +61,7 @@ def _table(info: dict[str, Any]) -> Table:
     table.add_column()
     color = "red" if info.get("error") else "green" if info.get("ready") else "yellow"
     table.add_row("mode", str(info.get("mode")))
-    table.add_row("state", f"[{color}]{escape(str(info.get('state', '')))}[/{color}]")
+    table.add_row("state", styled(info.get("state", ""), color))
     for key in ("socks", "control"):
         if info.get(key):
             table.add_row(key, str(info[key]))
@@ -67,9 +69,9 @@ def _table(info: dict[str, Any]) -> Table:
         table.add_row("version", f"tor {info['version']}")
     boot = info.get("bootstrap")
     if boot:
-        text = f"{boot['progress']} % ({escape(boot['summary'] or boot['tag'])})"
+        text = f"{boot['progress']} % ({boot['summary'] or boot['tag']})"
         if boot.get("warning"):
-            text += f", warning: {escape(boot['warning'])}"
+            text += f", warning: {boot['warning']}"
         table.add_row("bootstrap", text)
     if "circuit_established" in info:
         table.add_row("circuit established", "yes" if info["circuit_established"] else "no")
@@ -85,9 +87,9 @@ def _table(info: dict[str, Any]) -> Table:
     if info.get("log"):
         table.add_row("log", str(info["log"]))
     for note in info.get("notes", []):
-        table.add_row("note", escape(note))
+        table.add_row("note", note)
     if info.get("error"):
-        table.add_row("error", f"[red]{escape(info['error'])}[/red]")
+        table.add_row("error", styled(info["error"], "red"))
     return table
 
 
@@ -107,7 +109,7 @@ def tor_status_command(ctx: click.Context, as_json: bool) -> None:
     """
     info = tor_info(config_of(ctx))
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         console().print(_table(info))
     if info.get("error"):

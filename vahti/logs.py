@@ -7,19 +7,20 @@ import logging.handlers
 import os
 from pathlib import Path
 
-from matchers.redact import redact
+from vahti.display import error_text
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites every record so identifier-shaped text never reaches a handler."""
+    """Rewrites every record so identifier-shaped text never reaches a handler, and no
+    escape sequence from a name or URL reaches the terminal (or a `tail -f` of the log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        record.msg = redact(message)
+        record.msg = error_text(message)
         record.args = None
         if record.exc_info:
             # a traceback's message line may carry whatever the exception held
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = error_text(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
 

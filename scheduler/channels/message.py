@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from vahti.display import json_visible
+
 SIGHTING_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
                    "fragment_scores", "persons", "refs", "first_seen")
 HEALTH_FIELDS = ("alert_key", "kind", "created", "source", "problem", "since", "details")
@@ -35,8 +37,9 @@ class Message:
 
 
 def json_bytes(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, default=_json_default).encode("utf-8")
+    # the stdout channel may be a terminal: control and bidi characters as JSON escapes
+    return json_visible(json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False, default=_json_default)).encode("utf-8")
 
 
 def _json_default(value: Any) -> Any:

@@ -106,17 +106,17 @@ def test_identifiers_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
     redactor = LocationRedactor(load_key_file(vahti.home / "key"))
     dump = tmp_path / "dump"
     planted = write_dump(dump)
-    printed: list[tuple[str, str]] = []  # stderr of every command (logs, warnings)
+    printed: list[tuple[str, str]] = []  # what every command printed (output, logs, warnings)
 
     # -- vahti scan: the contents are found as before, the names never stored ----------
     scan = vahti.run("scan", str(dump), "--json")
-    printed.append(("scan stderr", scan.stderr))
+    printed += [("scan stdout", scan.stdout), ("scan stderr", scan.stderr)]
     assert scan.returncode == 1, scan.stderr
     findings = [json.loads(line) for line in scan.stdout.splitlines()]
     found: dict[str, set[str]] = {}
-    for f in findings:  # stdout is the user's terminal: it keeps the real paths
+    for f in findings:  # the terminal shows the locations as stored: tokens in the names
         found.setdefault(f["location"], set()).add(f["ref"])
-    assert found == planted
+    assert found == {redactor.redact(loc): refs for loc, refs in planted.items()}
 
     stored = refs_by_url(vahti.stored("sightings"))
     expected = {redactor.redact("file://" + loc): refs for loc, refs in planted.items()}
@@ -136,14 +136,14 @@ def test_identifiers_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
 
     # a rerun finds the same stored URLs: nothing new
     again = vahti.run("scan", str(dump))
-    printed.append(("scan rerun stderr", again.stderr))
+    printed += [("scan rerun stdout", again.stdout), ("scan rerun stderr", again.stderr)]
     assert again.returncode == 1 and "0 new sightings stored" in again.stdout
     assert len(vahti.stored("sightings")) == len(findings)
     assert {p["url"] for p in vahti.stored("pages")} == pages
 
     # -- vahti hunt PATH: the same stored URLs, in its JSON too ------------------------
     hunted = vahti.run("hunt", str(dump), "--json")
-    printed.append(("hunt path stderr", hunted.stderr))
+    printed += [("hunt path stdout", hunted.stdout), ("hunt path stderr", hunted.stderr)]
     assert hunted.returncode == 1, hunted.stderr
     report = json.loads(hunted.stdout)
     assert report["totals"]["new_sightings"] == 0
@@ -157,7 +157,8 @@ def test_identifiers_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
         reports = {}
         for url in (page_url, zip_url):
             result = vahti.run("hunt", url, "--direct", "--json", timeout=180)
-            printed.append((f"hunt {url} stderr", result.stderr))
+            printed += [(f"hunt {url} stdout", result.stdout),
+                        (f"hunt {url} stderr", result.stderr)]
             assert result.returncode == 1, result.stderr[-3000:]
             reports[url] = json.loads(result.stdout)
 
@@ -177,14 +178,16 @@ def test_identifiers_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
             assert record["source"] == "hunt" and record["http_status"] == 200
             places = [pl for person in reports[url]["found"] for pl in person["locations"]]
             assert all(pl["url"].startswith(stored_url) for pl in places)
-            assert all(pl["location"].startswith(url) for pl in places)  # the terminal's view
+            assert all(pl["location"] == pl["url"] for pl in places)  # the terminal's view
+            assert reports[url]["target"] == stored_url
         assert {p["ref"] for p in reports[zip_url]["found"]} == {K.ref, J.ref}
 
         # hunted again: the token is stable, nothing new, the members still found by prefix
         n_pages = len(vahti.stored("pages"))
         for url in (page_url, zip_url):
             result = vahti.run("hunt", url, "--direct", "--json", timeout=180)
-            printed.append((f"hunt {url} again stderr", result.stderr))
+            printed += [(f"hunt {url} again stdout", result.stdout),
+                        (f"hunt {url} again stderr", result.stderr)]
             assert result.returncode == 1, result.stderr[-3000:]
             again_report = json.loads(result.stdout)
             assert again_report["totals"]["new_sightings"] == 0
@@ -195,7 +198,7 @@ def test_identifiers_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
     # -- vahti search: the sightings under their stored URLs -------------------------------
     query = "\n".join(p.hetu for p in (A, C, G, J)) + "\n"
     searched = vahti.run("search", "--json", input=query)
-    printed.append(("search stderr", searched.stderr))
+    printed += [("search stdout", searched.stdout), ("search stderr", searched.stderr)]
     assert searched.returncode == 1, searched.stderr
     answers = json.loads(searched.stdout)["answers"]
     urls = [{s["url"] for s in a["sightings"]} for a in answers]
