@@ -62,6 +62,7 @@ from storage.connection import Storage
 from storage.health import FAILED_STATES
 from storage.processes import alive
 from vahti.config import Config
+from vahti.display import clean
 from vahti.selfcmd import vahti_command
 from vahti.wiring import load_key, open_db
 
@@ -181,7 +182,7 @@ def _failure_text(reason: str | None, run: dict | None, err_tail: list[str]) -> 
 def _one_line(text: str, limit: int = 300) -> str:
     """Text from a child on one line of the terminal: control characters (escape
     sequences included) shown as escapes, never interpreted."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    shown = clean(text)
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 

@@ -189,6 +189,8 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
     if summary["reason"] == "tor_unavailable":
         raise VahtiError(f"hunt stopped before any request, Tor is not usable: "
                          f"{summary['tor_error']}")
+    if summary["failure"]:  # e.g. "no request succeeded: 1 connection failure (tor: ...)"
+        raise VahtiError(f"the URL could not be fetched: {summary['failure']}")
     if summary["reason"] in FAILED_REASONS or summary["reason"] != "finished":
         raise VahtiError(f"hunt of the URL failed: {summary['reason'].replace('_', ' ')}")
     if not summary["fetched"]:
@@ -227,7 +229,8 @@ def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
     t = services.tally
     return {
         "source": source.name, "run_id": services.run_id, "reason": reason or "unknown",
-        "tor_error": services.tor_error, "pages": t.pages, "bytes": t.bytes, "hits": t.hits,
+        "tor_error": services.tor_error, "failure": services.failure,
+        "pages": t.pages, "bytes": t.bytes, "hits": t.hits,
         "new_sightings": t.new_sightings, "errors": dict(t.errors),
         "skipped": dict(t.skipped),
         # pages scanned now, or known from an earlier scan of the same bytes

@@ -47,9 +47,15 @@ def test_onions_that_do_not_answer_make_failed_crawls_and_a_failing_source(
                 "(tor: general SOCKS server failure)") in result.stderr, result.stderr
         assert result.stderr.count("no request succeeded") == 1  # one line, not two
     assert "Traceback" not in result.stderr
+
+    # `hunt URL` says the same, never "nobody found"
+    hunted = vahti.run("hunt", missing, timeout=240)
+    assert hunted.returncode == 2, (hunted.stdout, hunted.stderr[-3000:])
+    assert ("the URL could not be fetched: no request succeeded: 1 connection failure "
+            "(tor: onion service descriptor can not be found)") in hunted.stderr, hunted.stderr
     assert resolved_names(vahti) <= LOOPBACK_NAMES, resolved_names(vahti)
 
-    runs = stored(vahti, "runs")
+    runs = [r for r in stored(vahti, "runs") if r["source"] in ("missing", "down")]
     assert {(r["source"], r["state"], r["reason"]) for r in runs} == {
         ("missing", "failed", "no_response"), ("down", "failed", "no_response")}
     assert all(r["pages"] == 0 and r["requests"] == 1 and r["failed_requests"] == 1
