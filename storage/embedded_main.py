@@ -92,7 +92,13 @@ class UnixSocketServer(SecantusDBServer):
 
 
 def install_user(server: SecantusDBServer, password: str) -> None:
-    """Make `USER` the server's user with `password` (replacing an older credential)."""
+    """Make `USER` the server's only user, with `password` (replacing an older
+    credential). Any other user goes: one created while the server had no
+    authentication (earlier vahti ran it on TCP without any) would be a way in."""
+    while others := [u for u in server.storage.list_users(limit=1000)
+                     if (u.get("db"), u.get("user")) != ("admin", USER)]:
+        for user in others:
+            server.storage.drop_user(str(user.get("db")), str(user.get("user")))
     creds = derive_credentials(password, mechanism=SCRAM_SHA_256, username=USER)
     server.storage.add_user("admin", USER, {
         "_id": f"admin.{USER}", "user": USER, "db": "admin",

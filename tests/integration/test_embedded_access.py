@@ -23,6 +23,7 @@ from urllib.parse import quote_plus
 import pytest
 from pymongo import MongoClient
 
+from storage.embedded import EmbeddedServer
 from storage.processes import alive
 from tests.conftest import VahtiRunner, base_env
 from tests.integration.test_embedded_server import start_holder, wait_gone
@@ -206,3 +207,24 @@ def test_linger_keeps_the_server_for_the_next_command_then_stops_it(vahti_embedd
     assert server_state(vahti.home)["pid"] == first["pid"], "the next command did not adopt it"
     assert wait_gone(first["pid"], timeout=3 + 10), "a lingering server never stopped"
     assert vahti.run("status").returncode == 0
+
+
+def test_a_user_left_from_before_authentication_is_removed(tmp_path):
+    """Before authentication, anyone could have created a database user: such a user
+    must not outlive the next start of the server."""
+    server = EmbeddedServer(tmp_path / "db")
+    client: MongoClient = MongoClient(server.client_uri())
+    try:
+        client.admin.command("createUser", "intruder", pwd="letmein", roles=["root"])
+        assert {u["user"] for u in client.admin.command("usersInfo")["users"]} == {
+            "intruder", "vahti"}
+    finally:
+        client.close()
+        server.release()
+    server = EmbeddedServer(tmp_path / "db")
+    client = MongoClient(server.client_uri())
+    try:
+        assert [u["user"] for u in client.admin.command("usersInfo")["users"]] == ["vahti"]
+    finally:
+        client.close()
+        server.release()
