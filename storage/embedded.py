@@ -149,7 +149,7 @@ class EmbeddedServer:
             # replaced by another process since we joined (after a crash)
             raw = self._read_state_file()
             if raw is not None:
-                self._stop(int(raw.get("pid", 0)))
+                self._stop(_pid_in(raw))
 
         self._shared.leave(stop_current if self.linger_s == 0 else lambda: None)
         self.state = None
@@ -176,7 +176,7 @@ class EmbeddedServer:
         if raw is None:
             return None
         state = ServerState.from_json(raw)
-        pid = int(raw["pid"]) if isinstance(raw.get("pid"), int) else 0
+        pid = _pid_in(raw)
         ours = _is_our_server(pid, self.data_path)
         if ours and state is not None and self._answers(state, timeout_s=3.0):
             return state
@@ -286,6 +286,11 @@ class EmbeddedServer:
                 self._process.wait(timeout=1)
             self._process = None
         self.state_path.unlink(missing_ok=True)
+
+
+def _pid_in(state: dict[str, Any]) -> int:
+    pid = state.get("pid")
+    return pid if isinstance(pid, int) else 0
 
 
 def _server_environment() -> dict[str, str]:

@@ -144,3 +144,11 @@ def test_server_that_does_not_come_up_names_its_log(tmp_path):
         server.acquire()
     assert str(tmp_path / "db" / "server.log") in str(err.value)
     assert "exited with code" in str(err.value)
+
+
+def test_home_too_long_for_the_socket_is_a_clear_error(tmp_path):
+    deep = tmp_path / ("d" * 100) / "db"
+    deep.parent.mkdir()
+    with pytest.raises(StorageUnavailable) as err:
+        EmbeddedServer(deep).acquire()
+    assert "too long" in str(err.value) and "storage.uri" in str(err.value)
