@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pymongo import MongoClient
 
 from storage.embedded import EmbeddedServer
 from tests.conftest import REPO, VahtiRunner, base_env
@@ -52,12 +53,18 @@ def wait_for(predicate, timeout: float) -> bool:  # noqa: ANN001
 # -- database loss -------------------------------------------------------------------
 
 
-def enroll_and_kill_server(vahti, register: Path, server_pid) -> subprocess.CompletedProcess:  # noqa: ANN001
+def enroll_and_kill_server(vahti, register: Path, server: EmbeddedServer,  # noqa: ANN001
+                           database: str) -> subprocess.CompletedProcess:
+    """Kill `server` (SIGKILL) once `vahti enroll` has written part of the watchlist."""
+    client: MongoClient = MongoClient(server.client_uri())
     proc = vahti.popen("enroll", str(register), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    pid = server_pid()
-    time.sleep(2.5)  # well into writing the watchlist (20,000 people take ~9 s)
+    try:
+        assert wait_for(lambda: client[database]["watchlist"].estimated_document_count() > 0,
+                        timeout=120)
+    finally:
+        client.close()
     assert proc.poll() is None, "enroll finished before the database was killed"
-    os.kill(pid, signal.SIGKILL)
+    os.kill(server.state.pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -66,28 +73,26 @@ def test_embedded_server_killed_mid_command(vahti_embedded, tmp_path):
     vahti = vahti_embedded
     assert vahti.run("init").returncode == 0
     register = write_register(tmp_path / "register.csv", 20_000)
-
-    def server_pid() -> int:
-        path = vahti.home / "db" / "server.json"
-        assert wait_for(path.exists, timeout=30)
-        return json.loads(path.read_text())["pid"]
-
-    result = enroll_and_kill_server(vahti, register, server_pid)
+    server = EmbeddedServer(vahti.home / "db")  # the home's own server, used by enroll too
+    try:
+        result = enroll_and_kill_server(vahti, register, server, "vahti")
+    finally:
+        server.release()
     assert result.returncode == 2, result.stderr
     assert_one_clear_line(result.stderr, "database")
     # the next command starts a new server and sees what was committed
     status = vahti.run("status", "--json")
     assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["storage"]["counts"]["watchlist"] > 0
 
 
 def test_external_database_gone_mid_command(vahti, tmp_path):
     server = EmbeddedServer(tmp_path / "external-db")
-    state = server.acquire()
     try:
         vahti.env["VAHTI_MONGO_URI"] = server.client_uri()
         assert vahti.run("init").returncode == 0
         register = write_register(tmp_path / "register.csv", 20_000)
-        result = enroll_and_kill_server(vahti, register, lambda: state.pid)
+        result = enroll_and_kill_server(vahti, register, server, vahti.env["VAHTI_MONGO_DB"])
     finally:
         server.release()
     assert result.returncode == 2, result.stderr
