@@ -99,7 +99,7 @@ def main() -> None:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("VAHTI_")}
         base_env["PYTHONPATH"] = str(REPO)
         server = EmbeddedServer(tmp / "db")
-        state = server.acquire()
+        db_uri = server.client_uri()
         network = PrivateTorNetwork(tmp / "tor")
         try:
             with PasteSite(seed=7) as site:
@@ -117,7 +117,7 @@ def main() -> None:
                 for _ in range(args.runs):
                     for c in CONCURRENCY:
                         for route, url in routes.items():
-                            rate = crawl_once(base_env, state.uri, register, url,
+                            rate = crawl_once(base_env, db_uri, register, url,
                                               route == "direct", c, tmp, args.pastes)
                             results.setdefault((route, c), []).append(rate)
         finally:

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from matchers.private import private_dir
+
 from .digest import to_u64
 from .keys import Key
 
@@ -165,7 +167,7 @@ class WatchlistIndex:
 
     def save(self, directory: Path | str) -> None:
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
         meta_path = d / "meta.json"
         if meta_path.exists():
             meta_path.unlink()  # the index is incomplete until meta.json is back

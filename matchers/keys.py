@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from matchers.private import private_dir, write_new_private_file
 
 KEY_BYTES = 32
 KEY_ID_LABEL = b"vahti key id v1\x00"
@@ -55,19 +56,8 @@ def create_key_file(path: Path) -> bool:
     Returns False, changing nothing, when the file already exists: a key is
     never overwritten, because every digest in the database depends on it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    try:
-        os.fchmod(fd, 0o600)  # the umask may have narrowed it; never widened
-        data = secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n"
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
+    private_dir(path.parent)
+    return write_new_private_file(path, secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n")
 
 
 def secret_file_problem(path: Path) -> str | None:

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import tomli_w
 
 from matchers.keys import secret_file_problem
+from matchers.private import private_dir
 from spiders.hosts import host_of, never_direct
 
 KINDS = ("paste_listing", "forum", "site", "url")
@@ -650,7 +651,7 @@ def save_sources(path: Path, sources: Mapping[str, Source]) -> None:
         if name != source.name:
             raise SourcesError(f"source {source.name}: saved under the name {name}")
     text = dumps_sources(sources)
-    _ensure_dir(path.parent)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -672,12 +673,6 @@ def save_sources(path: Path, sources: Mapping[str, Source]) -> None:
         os.close(dir_fd)
 
 
-def _ensure_dir(directory: Path) -> None:
-    if not directory.exists():
-        directory.mkdir(parents=True, mode=0o700)
-        os.chmod(directory, 0o700)  # the umask may have narrowed it; be exact
-
-
 @contextmanager
 def edit_sources(path: Path) -> Iterator[dict[str, Source]]:
     """Read-modify-write under an exclusive lock; saved when the block ends without error.
@@ -685,7 +680,7 @@ def edit_sources(path: Path) -> Iterator[dict[str, Source]]:
     The dict yielded is loaded strictly: a file with a bad source must be fixed first.
     """
     path = Path(path)
-    _ensure_dir(path.parent)
+    private_dir(path.parent)
     lock_fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)

@@ -64,6 +64,7 @@ from stem import Signal
 from stem.control import Controller
 
 from matchers.keys import secret_file_problem
+from matchers.private import private_dir
 from storage.processes import SharedUse, alive, runs_with
 
 LOOPBACK = "127.0.0.1"
@@ -810,7 +811,7 @@ class LaunchedTor:
             return self.tor_state
         timeout = self.settings.bootstrap_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.dir)
         os.chmod(self.dir, 0o700)
         with self._shared.start_lock():
             state = self._adopt_running()
@@ -928,7 +929,7 @@ class LaunchedTor:
         if binary is None:
             raise TorUnavailable(f"tor binary {self.settings.binary!r} not found: install tor "
                                  f"or set tor.binary", reason="launch-failed")
-        self.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.data_path)
         os.chmod(self.data_path, 0o700)  # tor refuses a DataDirectory others can read
         _write_private(self.torrc_path, self.torrc_text())
         _write_private(self.defaults_path, "# empty: no system-wide torrc defaults\n")

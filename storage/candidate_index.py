@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from bson import ObjectId
 
+from matchers.private import private_dir
 from storage import candidates
 from storage.connection import Storage
 
@@ -170,7 +171,7 @@ def _rebuild(storage: Storage, target: Path) -> CandidateIndex:
 
 def _write(target: Path, arrays: _Arrays, meta: dict) -> None:
     root = target.parent
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(root)
     # written beside the target and swapped in: readers see the old or the new, whole
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
     np.save(tmp / "keys.npy", arrays.keys)

@@ -34,6 +34,7 @@ class StorageSettings:
     connect_timeout_s: float = 5.0
     embedded_start_timeout_s: float = 15.0
     embedded_cache_size: str = "256M"
+    embedded_linger_s: float = 0.0
 
     @property
     def mode(self) -> str:
@@ -101,6 +102,7 @@ class Storage:
 def open_storage(settings: StorageSettings) -> Storage:
     """Connect (starting the embedded server if no URI is set) and ensure the schema."""
     server: EmbeddedServer | None = None
+    credentials: dict[str, str] = {}  # the embedded server's: never part of a URI string
     if settings.uri:
         uri = settings.uri
     else:
@@ -108,11 +110,13 @@ def open_storage(settings: StorageSettings) -> Storage:
             settings.home / "db",
             start_timeout_s=settings.embedded_start_timeout_s,
             cache_size=settings.embedded_cache_size,
+            linger_s=settings.embedded_linger_s,
         )
         uri = server.acquire().uri
+        credentials = server.credentials()
     shown = display_uri(uri)
     try:
-        client = _connect(uri, settings.connect_timeout_s)
+        client = _connect(uri, settings.connect_timeout_s, credentials)
         storage = Storage(client, client[settings.database], settings.mode, uri, server)
     except BaseException:
         if server is not None:
@@ -131,7 +135,7 @@ def open_storage(settings: StorageSettings) -> Storage:
     return storage
 
 
-def _connect(uri: str, timeout_s: float) -> MongoClient:
+def _connect(uri: str, timeout_s: float, credentials: dict[str, str]) -> MongoClient:
     shown = display_uri(uri)
     ms = max(int(timeout_s * 1000), 100)
     options: dict[str, object] = {}
@@ -144,6 +148,7 @@ def _connect(uri: str, timeout_s: float) -> MongoClient:
         client: MongoClient = MongoClient(
             uri,
             **options,
+            **credentials,
             # the whole attempt, selection included, must end within timeout_s
             serverSelectionTimeoutMS=int(ms * 0.8),
             connectTimeoutMS=int(ms * 0.8),

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from bson import json_util
 
+from matchers.private import private_dir
 from storage.connection import Storage
 
 
 def dump_all(storage: Storage, out_dir: Path) -> dict[str, int]:
     """Write `<collection>.jsonl` per collection; returns documents written per collection."""
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(out_dir)
     written: dict[str, int] = {}
     options = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
     for name in sorted(storage.db.list_collection_names()):

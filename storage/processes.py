@@ -11,7 +11,8 @@ Sharing (`SharedUse`), with two lock files in the server's directory:
 
 The process leaving last stops the server: it is the one that can take `users.lock`
 exclusively. Locks held by a process that died are released by the kernel, so a
-crashed user never keeps a server alive for ever, nor blocks a start.
+crashed user never blocks a start, and a server that watches `users.lock` itself
+(`stop_if_unused`) notices when its last user died without leaving.
 """
 
 from __future__ import annotations
@@ -101,6 +102,23 @@ class SharedUse:
             return True
         except BlockingIOError:
             return False
+        finally:
+            os.close(fd)
+
+    def stop_if_unused(self, stop: Callable[[], None]) -> bool:
+        """For the server itself: call `stop` if nobody uses it and nobody is starting,
+        adopting or leaving it, holding the start lock meanwhile so that nobody adopts
+        a server that is going away. Never waits; True if `stop` was called."""
+        fd = os.open(self.start_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if not self.unused():
+                return False
+            stop()
+            return True
         finally:
             os.close(fd)
 

@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 Integration tests run against a real MongoDB-protocol server: the embedded
-SecantusDB started here on a free loopback port with a throwaway path, or a
+SecantusDB started here on a unix socket in a throwaway path, or a
 real MongoDB given by VAHTI_TEST_MONGO_URI. Each test gets a database of its
 own on that server, so tests never see each other's data. Nothing is mocked,
 and nothing is skipped: a missing server fails the test.
@@ -36,9 +36,8 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     server = EmbeddedServer(tmp_path_factory.mktemp("test-mongo"))
-    state = server.acquire()
     try:
-        yield state.uri
+        yield server.client_uri()  # handed to vahti as an external database
     finally:
         server.release()
 

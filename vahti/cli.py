@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -20,7 +21,7 @@ from matchers.keys import KeyFileError
 from spiders.sources import SourcesError
 from spiders.torctl import TorUnavailable
 from storage.dump import dump_all
-from storage.errors import StorageError
+from storage.errors import StorageError, database_failures
 from vahti import __version__
 from vahti.clictx import config_of, console
 from vahti.cmd_alerts import alerts_group
@@ -37,7 +38,7 @@ from vahti.cmd_tor import tor_group, tor_info, tor_line
 from vahti.config import load_config
 from vahti.demo.command import demo
 from vahti.display import echo, error_text, show_error, styled
-from vahti.errors import VahtiError
+from vahti.errors import VahtiError, disk_failures
 from vahti.home import init_home
 from vahti.logs import setup_logging
 from vahti.wiring import load_key, open_db
@@ -57,6 +58,7 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """vahti watches leak sites for a register's people, storing only keyed digests."""
     global _debug
     _debug = debug
+    os.umask(os.umask(0o077) | 0o077)  # whatever vahti writes is its user's only
     cfg = load_config(home_flag=home)
     setup_logging(
         cfg.home,
@@ -207,7 +209,9 @@ cli.add_command(demo)
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="vahti", standalone_mode=False)
+        # the database lost mid-command, a full disk: one line, exit 2
+        with database_failures(), disk_failures():
+            cli.main(args=argv, prog_name="vahti", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

@@ -29,6 +29,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "connect_timeout_s": 5.0,
         "embedded_start_timeout_s": 15.0,
         "embedded_cache_size": "256M",
+        # seconds the embedded server keeps running after its last user left, so
+        # that commands in a row share one start (like ssh's ControlPersist); it
+        # also stops by itself this long after its users were killed
+        "embedded_linger_s": 0.0,
     },
     "key": {
         "file": "",  # empty: $VAHTI_HOME/key
@@ -270,10 +274,14 @@ CONFIG_TEMPLATE = """\
 
 [storage]
 # MongoDB URI. Empty: vahti runs its embedded server (SecantusDB) under
-# $VAHTI_HOME/db, bound to 127.0.0.1. Env: VAHTI_MONGO_URI.
+# $VAHTI_HOME/db, reachable only by vahti's user: a unix socket in the home (no TCP
+# port) and a generated password in $VAHTI_HOME/db/credential. Env: VAHTI_MONGO_URI.
 # uri = "mongodb://vahti:PASSWORD@db1.example,db2.example/?replicaSet=rs0"
 # database = "vahti"
 # connect_timeout_s = 5.0
+# Seconds the embedded server keeps running after the last vahti command (0: it
+# stops with it). It also stops by itself that long after its users were killed.
+# embedded_linger_s = 0.0
 
 [key]
 # The 256-bit key behind every digest. Empty: $VAHTI_HOME/key. Env: VAHTI_KEY_FILE.

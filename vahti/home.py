@@ -7,6 +7,7 @@ import stat
 from dataclasses import dataclass, field
 
 from matchers.keys import create_key_file, load_key_file
+from matchers.private import private_dir, write_new_private_file
 from vahti.config import CONFIG_TEMPLATE, Config
 
 
@@ -27,19 +28,14 @@ def init_home(cfg: Config) -> InitReport:
         else:
             report.lines.append(f"home {home}: in place")
     else:
-        home.mkdir(parents=True, mode=0o700)
-        os.chmod(home, 0o700)  # mkdir's mode is narrowed by the umask, never widened: be exact
+        private_dir(home)
         report.lines.append(f"home {home}: created")
-    (home / "logs").mkdir(mode=0o700, exist_ok=True)
+    private_dir(home / "logs")
 
-    try:
-        fd = os.open(cfg.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        report.lines.append(f"config {cfg.config_path}: in place, kept")
-    else:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(CONFIG_TEMPLATE)
+    if write_new_private_file(cfg.config_path, CONFIG_TEMPLATE.encode("utf-8")):
         report.lines.append(f"config {cfg.config_path}: written")
+    else:
+        report.lines.append(f"config {cfg.config_path}: in place, kept")
 
     key_path = cfg.key_path
     if cfg.get("key.file"):

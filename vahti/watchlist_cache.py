@@ -22,6 +22,7 @@ import numpy as np
 from matchers.fragments import DEFAULT_STOP_MAX_RECORDS
 from matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistIndex
 from matchers.keys import Key
+from matchers.private import private_dir
 from storage import watchlist
 from storage.connection import Storage
 from vahti.errors import VahtiError
@@ -41,7 +42,7 @@ def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
     except (IndexError_, FileNotFoundError, ValueError, OSError):
         pass  # missing or incomplete: build it
     index = build_index(storage, key)
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(root)
     # Build beside the target and rename: a concurrent command sees either no
     # index or a complete one, never a half-written one.
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))

@@ -18,6 +18,7 @@ def storage_settings(cfg: Config) -> StorageSettings:
         connect_timeout_s=cfg.get("storage.connect_timeout_s"),
         embedded_start_timeout_s=cfg.get("storage.embedded_start_timeout_s"),
         embedded_cache_size=cfg.get("storage.embedded_cache_size"),
+        embedded_linger_s=cfg.get("storage.embedded_linger_s"),
     )
 
 

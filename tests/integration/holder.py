@@ -17,7 +17,7 @@ def main() -> None:
     cfg = load_config()
     storage = open_db(cfg)
     state = storage._server.state if storage._server else None
-    print(json.dumps({"ready": True, "port": state.port if state else None,
+    print(json.dumps({"ready": True, "socket": state.socket if state else None,
                       "pid": state.pid if state else None}), flush=True)
     if mode == "hold":
         sys.stdin.read()

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote_plus
 
 import pytest
 
 from storage.embedded import EmbeddedServer
+from storage.errors import StorageUnavailable
 from storage.processes import alive
 
 pytestmark = pytest.mark.integration
@@ -50,10 +52,10 @@ def test_two_processes_share_one_server_and_the_last_stops_it(vahti_embedded):
     a, a_info = start_holder(vahti, "hold")
     b, b_info = start_holder(vahti, "hold")
     try:
-        assert a_info["pid"] == b_info["pid"] and a_info["port"] == b_info["port"]
+        assert a_info["pid"] == b_info["pid"] and a_info["socket"] == b_info["socket"]
         status = json.loads(vahti.run("status", "--json").stdout)
         assert status["storage"]["mode"] == "embedded"
-        assert f":{a_info['port']}/" in status["storage"]["uri"]
+        assert quote_plus(a_info["socket"]) in status["storage"]["uri"]
         a.stdin.close()
         assert a.wait(timeout=30) == 0
         assert alive(a_info["pid"]), "server stopped while another process used it"
@@ -81,7 +83,8 @@ def test_stale_state_file_is_recovered(vahti_embedded):
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         (vahti.home / "db" / "server.json").write_text(json.dumps(
-            {"pid": bystander.pid, "port": 9, "data_path": str(vahti.home / "db" / "data")}))
+            {"pid": bystander.pid, "socket": str(vahti.home / "db" / "server.sock"),
+             "data_path": str(vahti.home / "db" / "data")}))
         result = vahti.run("status", "--json")
         assert result.returncode == 0, result.stderr
         assert bystander.poll() is None, "vahti signalled a process that was not its server"
@@ -135,14 +138,17 @@ def test_kill_9_mid_write_loses_nothing_committed(vahti_embedded, also_kill_serv
 
 
 def test_server_that_does_not_come_up_names_its_log(tmp_path):
-    # a port that is taken makes the server exit at start
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        server = EmbeddedServer(tmp_path / "db", start_timeout_s=15,
-                                port=taken.getsockname()[1])
-        with pytest.raises(Exception) as err:
-            server.acquire()
+    # a cache size WiredTiger cannot read makes the server exit at start
+    server = EmbeddedServer(tmp_path / "db", start_timeout_s=15, cache_size="lots")
+    with pytest.raises(StorageUnavailable) as err:
+        server.acquire()
     assert str(tmp_path / "db" / "server.log") in str(err.value)
+    assert "exited with code" in str(err.value)
+
+
+def test_home_too_long_for_the_socket_is_a_clear_error(tmp_path):
+    deep = tmp_path / ("d" * 100) / "db"
+    deep.parent.mkdir()
+    with pytest.raises(StorageUnavailable) as err:
+        EmbeddedServer(deep).acquire()
+    assert "too long" in str(err.value) and "storage.uri" in str(err.value)

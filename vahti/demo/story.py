@@ -48,6 +48,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from matchers.private import private_dir
 from vahti.demo.children import Children, Stopped
 from vahti.demo.clinic import CLINIC, Scenario, make_scenario
 
@@ -413,7 +414,7 @@ class Demo:
             raise DemoError(f"{home} exists and is not an empty directory: the demo needs "
                             f"a fresh home (it enrolls fictional people there)")
         self.created_home = True
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(home)
         os.chmod(home, 0o700)
         return home
 

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from stem.control import Controller, EventType
 
+from matchers.private import private_dir
 from vahti.demo.guard import assert_loopback_only, assert_loopback_usable
 from vahti.demo.socks import http_get
 
@@ -364,7 +365,7 @@ class PrivateTorNetwork:
 
     def _plan(self) -> None:
         """Names, directories and ports of every node."""
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.work_dir)
         roles = ([(f"auth{i}", "authority") for i in range(self.n_authorities)]
                  + [(f"relay{i}", "relay") for i in range(self.n_relays)]
                  + [("hs", "hs"), ("client", "client")])
