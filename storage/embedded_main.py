@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     password = args.credential_file.read_text(encoding="ascii").strip()
     if not password:
-        print(f"{args.credential_file} is empty", file=sys.stderr)
+        logging.getLogger("vahti.embedded").error("%s is empty", args.credential_file)
         return 2
     server = UnixSocketServer(
         args.socket,
