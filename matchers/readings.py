@@ -55,6 +55,26 @@ def line_readings(value: str, detectors: Iterable[Detector]) -> dict[str, str]:
     return found
 
 
+# Loose shapes, only to say what an invalid line looked like (never the value).
+_LOOKS_LIKE = (
+    ("identity code", re.compile(r"\d{6}\s*[-+A-FU-Y]\s*\d{3}\s*[0-9A-Y]", re.IGNORECASE)),
+    ("CPR number", re.compile(r"\d{6}-?\d{4}")),
+    ("personnummer", re.compile(r"(?:\d{2})?\d{6}[-+]?\d{4}")),
+    ("fødselsnummer", re.compile(r"\d{6}\s?\d{5}")),
+    ("e-mail address", re.compile(r".*(?:@|\[at\]|\(at\)|\sat\s).*", re.IGNORECASE)),
+    ("phone number", PHONE_SHAPE),
+)
+
+
+def why_invalid(value: str) -> str:
+    """Why a line read as no type: the kinds of identifier it looks like, never the value."""
+    kinds = [kind for kind, shape in _LOOKS_LIKE if shape.fullmatch(value)]
+    if not kinds:
+        return "not a recognised identifier"
+    listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+    return f"not a valid {listed}"
+
+
 def written_forms(id_type: str, canonical: str, region: str) -> list[str]:
     """The usual ways a canonical value is written in a dump or a search line
     (forms that only differ in spaces read the same: the detectors drop them)."""
