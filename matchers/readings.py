@@ -34,6 +34,7 @@ import phonenumbers
 from .detectors import IDENTIFIER_TYPES, Detector, ValidationError, get_detector
 
 PHONE_SHAPE = re.compile(r"\+?[\d\s().-]{5,}")
+_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 def readers(region: str, customer_id_pattern: str | None) -> list[Detector]:
@@ -94,12 +95,12 @@ def other_readings(id_type: str, canonical: str, detectors: Sequence[Detector],
                    region: str) -> dict[str, set[str]]:
     """Other types -> canonical forms that the written forms of this value read as."""
     found: dict[str, set[str]] = {}
+    # stdnum's clean-up costs ~20 us a call, and enrolment reads every identifier's
+    # forms as every type: forms that cannot be valid as a type are left out first
+    others = [(d, _PLAUSIBLE.get(d.id_type, _any)) for d in detectors if d.id_type != id_type]
     for form in written_forms(id_type, canonical, region):
-        digits = "".join(ch for ch in form if ch.isdigit())
-        # stdnum's clean-up costs ~20 us a call, and enrolment reads every identifier's
-        # forms as every type: forms that cannot be valid as a type are left out first
-        plausible = [d for d in detectors if d.id_type != id_type
-                     and _PLAUSIBLE.get(d.id_type, _any)(form, digits)
+        digits = _NOT_DIGIT.sub("", form)
+        plausible = [d for d, could_be in others if could_be(form, digits)
                      and (d.id_type != "phone" or _phone_start(form, region))]
         for t, value in line_readings(form, plausible).items():
             found.setdefault(t, set()).add(value)
