@@ -31,6 +31,7 @@ from matchers.detectors import CORROBORATING_TYPES, IDENTIFIER_TYPES, get_detect
 from matchers.detectors import name as name_detector
 from matchers.digest import digester
 from matchers.keys import Key
+from matchers.readings import other_readings, readers
 
 NOTES_COLUMN = "notes"
 REF_COLUMN = "ref"
@@ -69,6 +70,9 @@ class EnrolledPerson:
     digests: dict[str, list[bytes]] = field(default_factory=dict)
     corroborating: dict[str, list[bytes]] = field(default_factory=dict)
     fingerprints: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    # digests of the other types the identifiers read as (matchers/readings.py): never
+    # matched on; `vahti forget` removes the retained candidates under these keys too
+    readings: dict[str, list[bytes]] = field(default_factory=dict)
 
     @property
     def fingerprint_bytes(self) -> bytes:
@@ -143,6 +147,7 @@ def read_register(
     }
     seen_refs: dict[str, int] = {}
     pending: list[tuple[int, _Pending]] = []
+    reading = _Readings(readers(phone_region, customer_id_pattern or None), phone_region)
 
     row_number = 1
     while True:
@@ -205,8 +210,8 @@ def read_register(
         _count_row(summary, problems_before)
         pending.append((row_number, person))
         if len(pending) >= KEYING_BATCH:
-            yield from _key_batch(pending, key, summary)
-    yield from _key_batch(pending, key, summary)
+            yield from _key_batch(pending, key, summary, reading)
+    yield from _key_batch(pending, key, summary, reading)
 
 
 @dataclass
@@ -224,8 +229,29 @@ def _canonical_forms(column: str, value: str, detector) -> list[str]:
     return [detector.canonical(value)]
 
 
+@dataclass(frozen=True)
+class _Readings:
+    """What reads the other types of an identifier (the phone region, the customer id
+    pattern are the scan's)."""
+
+    detectors: list
+    region: str
+
+    def of(self, person: _Pending) -> dict[str, list[str]]:
+        found: dict[str, set[str]] = {}
+        for column, forms in person.canonicals.items():
+            if column not in IDENTIFIER_TYPES:
+                continue
+            for form in forms:
+                for t, values in other_readings(column, form, self.detectors,
+                                                self.region).items():
+                    found.setdefault(t, set()).update(values)
+        return {t: sorted(values) for t, values in found.items()}
+
+
 def _key_batch(
-    pending: list[tuple[int, _Pending]], key: Key, summary: RegisterSummary
+    pending: list[tuple[int, _Pending]], key: Key, summary: RegisterSummary,
+    reading: _Readings,
 ) -> Iterator[EnrolledPerson]:
     """Key a batch of rows at once: one bulk CMAC per type, one fingerprint pass.
 
@@ -241,11 +267,13 @@ def _key_batch(
             by_type.setdefault(column, []).extend(forms)
     digests = {t: dig.digest_many(t, values) for t, values in by_type.items()}
     cursor = dict.fromkeys(digests, 0)
+    others = [reading.of(person) for _, person in pending]
+    other_digests = _digest_lists(dig, others)
     notes_at = [i for i, (_, person) in enumerate(pending) if person.notes]
     fps = fragments.record_fingerprints_many(key, [pending[i][1].notes for i in notes_at])
     fp_of = dict(zip(notes_at, fps, strict=True))
     for i, (row_number, person) in enumerate(pending):
-        out = EnrolledPerson(ref=person.ref)
+        out = EnrolledPerson(ref=person.ref, readings=other_digests[i])
         for column, forms in person.canonicals.items():
             start = cursor[column]
             cursor[column] = start + len(forms)
@@ -263,6 +291,17 @@ def _key_batch(
         summary.enrolled += 1
         yield out
     pending.clear()
+
+
+def _digest_lists(dig, values: list[dict[str, list[str]]]) -> list[dict[str, list[bytes]]]:
+    """Per person, type -> canonical values, keyed with one bulk call per type."""
+    by_type: dict[str, list[str]] = {}
+    for person in values:
+        for t, canonicals in person.items():
+            by_type.setdefault(t, []).extend(canonicals)
+    keyed = {t: iter(dig.digest_many(t, canonicals)) for t, canonicals in by_type.items()}
+    return [{t: [bytes(next(keyed[t])) for _ in canonicals] for t, canonicals in person.items()}
+            for person in values]
 
 
 def _problem(summary: RegisterSummary, row: int, column: str, reason: str) -> None:

@@ -14,6 +14,9 @@ from memory beside the cache; when they grow past a share of it, the cache is
 rewritten. Documents removed by retention are dropped when hits are resolved
 (`storage.candidates.describe`); once an hour (`SHRINK_CHECK_S`) the
 collection is counted, and the cache rebuilt when it has shrunk noticeably.
+Keys removed from documents (`vahti forget`, `storage.candidates.remove_keys`)
+bump a generation in the database: a cache of an older generation is rebuilt
+at its next use, on every machine, so a forgotten key is never found again.
 """
 
 from __future__ import annotations
@@ -128,6 +131,8 @@ def load(storage: Storage, home: Path) -> CandidateIndex:
     """The candidate index, brought up to date with the database."""
     target = cache_dir(storage, home)
     meta, base = _read(target)
+    if meta is not None and meta.get("generation", 0) != candidates.generation(storage):
+        meta = None  # keys were removed from documents since (forget): rebuild
     if meta is not None and _shrunk(storage, target, meta):
         meta = None  # retention removed many documents: rebuild
     if meta is None:
@@ -157,6 +162,8 @@ def _shrunk(storage: Storage, target: Path, meta: dict) -> bool:
 
 def _rebuild(storage: Storage, target: Path) -> CandidateIndex:
     started = dt.datetime.now(dt.UTC)
+    # read before the documents: a removal meanwhile makes the next load rebuild again
+    generation = candidates.generation(storage)
     total = candidates.count(storage)
     # read before the documents: every id listed here is in the arrays, and what is
     # written meanwhile is "unseen" to the next load, never lost
@@ -164,7 +171,7 @@ def _rebuild(storage: Storage, target: Path) -> CandidateIndex:
         storage, started - dt.timedelta(seconds=MARGIN_S))]
     arrays = _Arrays.of(list(candidates.iter_docs(storage)))
     meta = {"format": FORMAT, "built": started.isoformat(), "total_docs": total,
-            "n_keys": int(len(arrays.keys)), "recent": recent}
+            "n_keys": int(len(arrays.keys)), "recent": recent, "generation": generation}
     _write(target, arrays, meta)
     return CandidateIndex(arrays, _Arrays.empty())
 

@@ -123,3 +123,56 @@ def describe(storage: Storage, oids: Iterable[ObjectId]) -> dict[ObjectId, tuple
 
 def count(storage: Storage) -> int:
     return storage.db[schema.CANDIDATES].estimated_document_count()
+
+
+GENERATION_FIELD = "candidates_generation"  # in the meta document
+
+
+def generation(storage: Storage) -> int:
+    """Changes whenever keys are removed from retained documents (`remove_keys`):
+    every local candidate index built before is stale then, on every machine."""
+    return int(storage.meta().get(GENERATION_FIELD, 0))
+
+
+@dataclass
+class Removal:
+    documents: int = 0  # documents rewritten without the keys
+    keys: int = 0  # keys removed from them
+
+
+def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
+                min_shared: dict[str, int] | None = None,
+                since: datetime | None = None) -> Removal:
+    """Remove these keys (per type) from every retained document of their type.
+
+    The documents are rewritten in place, and the generation is bumped so that
+    every local candidate index is rebuilt before its next use. For a type in
+    `min_shared`, only documents holding at least that many of the keys are
+    touched (a record's fingerprints: a page with fewer never held its text).
+    `since`: only documents written from then on (a second pass over what a crawl
+    retained while the first one ran). Every document of the types is read: no
+    index says which ones hold a key, and a cache could be stale.
+    """
+    wanted = {t: np.unique(np.asarray(k, dtype=np.uint64)) for t, k in keys.items() if len(k)}
+    removal = Removal()
+    if not wanted:
+        return removal
+    coll = storage.db[schema.CANDIDATES]
+    query: dict = {"t": {"$in": sorted(wanted)}, "n": {"$gt": 0}}
+    if since is not None:
+        query["seen_at"] = {"$gte": since}
+    for d in coll.find(query, {"t": 1, "keys": 1}).sort("_id", 1).batch_size(200):
+        have = np.frombuffer(d["keys"], dtype="<u8").astype(np.uint64)
+        drop = np.isin(have, wanted[d["t"]], assume_unique=True)
+        n = int(drop.sum())
+        if not n or n < (min_shared or {}).get(d["t"], 1):
+            continue
+        kept = np.ascontiguousarray(have[~drop], dtype="<u8")
+        coll.update_one({"_id": d["_id"]},
+                        {"$set": {"keys": Binary(kept.tobytes()), "n": len(kept)}})
+        removal.documents += 1
+        removal.keys += n
+    if removal.documents:
+        storage.db[schema.META].update_one({"_id": schema.META_ID},
+                                           {"$inc": {GENERATION_FIELD: 1}}, upsert=True)
+    return removal

@@ -15,7 +15,21 @@ What goes, and what stays:
   its pending deliveries are withdrawn (removed from the outbox, and from the
   digest summaries not yet sent). Deliveries already sent cannot be recalled: they
   are counted per channel, for the data-protection officer's record;
-- page records hold only counts per identifier type, no ref: they stay.
+- page records hold only counts per identifier type, no ref: they stay;
+- the retained candidates (keys of every identifier on every page, enrolled or
+  not, for searches and retro-hunts) lose the person's keys: every identifier of
+  theirs under every type it reads as (the `readings` stored at enrolment: a
+  phone number's digits are a CPR number too), and their note's fingerprints
+  in the pages that hold enough of them to ever match it. The documents are
+  rewritten, and the candidates generation bumped so that every machine's local
+  candidate index is rebuilt before its next use. So a search for them finds
+  nothing, and a later re-enrolment finds only pages seen from then on. This
+  runs first, while the watchlist entry still says which keys are theirs, and
+  once more at the end over what crawls retained meanwhile.
+
+What a forget cannot remove is listed by `vahti forget` itself (`stays`): the
+old bytes in the database files until compaction, the oplog, backups, dumps,
+delivered alerts, keyed location tokens in page URLs.
 
 Each step is idempotent, so a forget that died half-way is completed by running
 it again (the ref stays "known" while any sighting or alert still names it).
@@ -27,11 +41,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from storage import schema, watchlist
+import numpy as np
+from pymongo.errors import OperationFailure
+
+from storage import candidates, schema, watchlist
 from storage.clock import now
 from storage.connection import Storage
 
 ALERT_MODES = ("immediate", "digest")  # outbox rows of one alert (summaries cover several)
+FRAGMENT = "fragment"  # the retained type of note fingerprints (matchers/retain.py)
+# collections a forget changes: what `compact` would rewrite
+CHANGED = (schema.WATCHLIST, schema.SIGHTINGS, schema.CANDIDATES, schema.ALERTS, schema.OUTBOX)
+COMMAND_NOT_FOUND = 59
 
 
 @dataclass
@@ -45,6 +66,10 @@ class ForgetReport:
     deliveries_pending: int = 0  # pending deliveries that will go out without the ref
     deliveries_sent: dict[str, int] = field(default_factory=dict)  # channel -> already sent
     watchlist_version: int = 0  # after the forget (0 in a plan)
+    retained_documents: int = 0  # retained candidate documents rewritten without their keys
+    retained_keys: int = 0  # keys removed from them (identifiers, readings, fingerprints)
+    # False: enrolled before the other readings were stored; keys of those stay
+    readings_known: bool = True
 
     @property
     def known(self) -> bool:
@@ -66,11 +91,23 @@ def plan_forget(storage: Storage, ref: str) -> ForgetReport:
     return report
 
 
-def forget_ref(storage: Storage, ref: str) -> ForgetReport:
-    """Remove the person `ref` and their sightings; scrub the ref from alerts."""
+def forget_ref(storage: Storage, ref: str, fragment_min_shared: int = 1) -> ForgetReport:
+    """Remove the person `ref`, their sightings and their keys from the retained
+    candidates; scrub the ref from alerts.
+
+    `fragment_min_shared`: the note's fingerprints are removed from the pages that
+    hold at least this many of them (the fewest a fragment match needs).
+    """
     db = storage.db
     report = ForgetReport(ref=ref)
-    # the watchlist first: scanners that reload from here on no longer find the person
+    doc = db[schema.WATCHLIST].find_one({"_id": ref})
+    started = now()
+    keys: dict[str, np.ndarray] = {}
+    if doc is not None:
+        report.readings_known = "readings" in doc
+        keys = person_keys(watchlist.get_entry(storage, ref))
+        _remove_retained(storage, report, keys, fragment_min_shared)
+    # then the watchlist: scanners that reload from here on no longer find the person
     report.watchlist = db[schema.WATCHLIST].delete_one({"_id": ref}).deleted_count
     for alert in list(db[schema.ALERTS].find({"refs": ref}, {"_id": 0})):
         _scrub_alert(storage, report, alert)
@@ -78,7 +115,55 @@ def forget_ref(storage: Storage, ref: str) -> ForgetReport:
     report.sightings = db[schema.SIGHTINGS].delete_many({"ref": ref}).deleted_count
     report.watchlist_version = (watchlist.bump_version(storage) if report.known
                                 else watchlist.version(storage))
+    # what crawls retained while this ran (they still had the person's identifiers)
+    _remove_retained(storage, report, keys, fragment_min_shared, since=started)
     return report
+
+
+def person_keys(entry: watchlist.WatchlistEntry) -> dict[str, np.ndarray]:
+    """Every 64-bit key a page's retained candidates can hold for this person: their
+    identifiers (as a scan keys them), the other types those read as, the note's
+    fingerprints."""
+    keys: dict[str, list[int]] = {}
+    for group in (entry.digests, entry.readings):
+        for id_type, digests in group.items():
+            keys.setdefault(id_type, []).extend(
+                int.from_bytes(d[:8], "little") for d in digests)
+    out = {t: np.array(ks, dtype=np.uint64) for t, ks in keys.items()}
+    if entry.fingerprints:
+        out[FRAGMENT] = np.frombuffer(entry.fingerprints, dtype="<u8").astype(np.uint64)
+    return out
+
+
+def _remove_retained(storage: Storage, report: ForgetReport, keys: dict[str, np.ndarray],
+                     fragment_min_shared: int, since=None) -> None:
+    removal = candidates.remove_keys(storage, keys, {FRAGMENT: fragment_min_shared}, since)
+    report.retained_documents += removal.documents
+    report.retained_keys += removal.keys
+
+
+@dataclass
+class Compaction:
+    supported: bool = True
+    compacted: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def compact(storage: Storage) -> Compaction:
+    """Ask the server to rewrite the collections a forget changed, so that their files
+    stop holding the removed bytes (MongoDB's `compact`; not every server has it)."""
+    result = Compaction()
+    for name in CHANGED:
+        try:
+            storage.db.command({"compact": name})
+        except OperationFailure as exc:
+            if exc.code == COMMAND_NOT_FOUND:
+                result.supported = False
+            else:
+                result.error = f"{name}: {exc.code_name or exc.code}"
+            break
+        result.compacted.append(name)
+    return result
 
 
 def _count_deliveries(storage: Storage, report: ForgetReport, alert_key: str,

@@ -32,6 +32,9 @@ class WatchlistEntry:
     digests: dict[str, list[bytes]] = field(default_factory=dict)  # id_type -> 16-byte digests
     corroborating: dict[str, list[bytes]] = field(default_factory=dict)  # name, birth_date
     fingerprints: bytes = b""  # packed little-endian uint64, sorted
+    # digests of the other types the identifiers read as (matchers/readings.py): not
+    # matched on; `vahti forget` removes the retained candidates under them too
+    readings: dict[str, list[bytes]] = field(default_factory=dict)
 
     def content_hash(self) -> str:
         """A hash of everything but times: equal entries need no write."""
@@ -44,6 +47,11 @@ class WatchlistEntry:
                     h.update(digest)
             h.update(b"\1")
         h.update(self.fingerprints)
+        # entries enrolled before readings were stored hash differently: the next
+        # enrolment of the register writes their readings
+        h.update(b"\2readings")
+        for id_type in sorted(self.readings):
+            h.update(id_type.encode() + b"\0" + b"".join(sorted(self.readings[id_type])))
         return h.hexdigest()
 
 
@@ -66,6 +74,7 @@ def _document(entry: WatchlistEntry, content_hash: str, stamp) -> dict:
             t: [Binary(d) for d in sorted(ds)] for t, ds in entry.corroborating.items() if ds
         },
         "fingerprints": Binary(entry.fingerprints),
+        "readings": {t: [Binary(d) for d in sorted(ds)] for t, ds in entry.readings.items() if ds},
         "fingerprint_count": len(entry.fingerprints) // 8,
         "content_hash": content_hash,
         "created": stamp,
@@ -198,6 +207,7 @@ def _entry(doc: dict) -> WatchlistEntry:
             t: [bytes(d) for d in ds] for t, ds in doc.get("corroborating", {}).items()
         },
         fingerprints=bytes(doc.get("fingerprints", b"")),
+        readings={t: [bytes(d) for d in ds] for t, ds in doc.get("readings", {}).items()},
     )
 
 

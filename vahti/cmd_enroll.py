@@ -59,6 +59,7 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
             yield WatchlistEntry(
                 ref=person.ref, key_id=key.key_id, digests=person.digests,
                 corroborating=person.corroborating, fingerprints=person.fingerprint_bytes,
+                readings=person.readings,
             )
 
     with open_db(cfg, key) as storage:

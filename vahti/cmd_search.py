@@ -12,13 +12,14 @@ from rich.table import Table
 
 from storage import candidate_index
 from vahti.clictx import config_of, console
-from vahti.display import IDENTIFIER_AS_REF, echo, looks_like_identifier
+from vahti.display import IDENTIFIER_AS_REF, echo, looks_like_identifier, styled
 from vahti.errors import VahtiError
-from vahti.search import Answer, Query, parse_lines, ref_query, search
+from vahti.search import Answer, LineProblem, Query, Reading, parse_lines, ref_query, search
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, open_db
 
 ROWS_SHOWN = 10
+PROBLEMS_SHOWN = 20  # invalid lines listed one by one; the count is always given
 
 
 @click.command("search")
@@ -45,7 +46,7 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
                          "(arguments end up in shell history and process lists)")
     cfg = config_of(ctx)
     key = load_key(cfg)
-    problems: list[str] = []
+    problems: list[LineProblem] = []
     queries: list[Query] = []
     if not refs:
         queries, problems = parse_lines(
@@ -53,6 +54,11 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
             customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None)
         if not queries and not problems:
             raise VahtiError("no identifiers given (one per line on stdin or in --file)")
+        if not queries:
+            # nothing was looked up: never an exit 0 that reads as "nobody found"
+            _print_problems(console(stderr=True), problems)
+            raise VahtiError(f"no line of the input is a valid identifier: {len(problems)} "
+                             f"lines, e.g. {problems[0]}")
     with open_db(cfg, key) as storage:
         for ref in refs:
             q = ref_query(storage, ref)
@@ -69,7 +75,8 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
         seconds = time.perf_counter() - started
     if as_json:
         echo(json.dumps({
-            "answers": [_as_dict(a) for a in answers], "problems": problems,
+            "answers": [_as_dict(a) for a in answers], "problems": [str(p) for p in problems],
+            "invalid_lines": [{"line": p.line, "reason": p.reason} for p in problems],
             "query_ms": round(seconds * 1000, 3), "retained_keys": cand.n_keys,
         }, indent=2, default=_iso))
     else:
@@ -96,7 +103,14 @@ def _read_lines(path: str | None) -> list[str]:
 def _as_dict(a: Answer) -> dict:
     return {"query": a.label, "types": a.types, "enrolled": a.enrolled, "seen": a.seen,
             "sightings_total": a.sightings_total, "sightings": a.sightings,
-            "retained_total": a.retained_total, "retained": a.retained}
+            "retained_total": a.retained_total, "retained": a.retained,
+            "readings": [_reading_dict(r) for r in a.readings]}
+
+
+def _reading_dict(r: Reading) -> dict:
+    return {"type": r.id_type, "enrolled": r.enrolled, "seen": r.seen,
+            "sightings_total": r.sightings_total, "sightings": r.sightings,
+            "retained_total": r.retained_total, "retained": r.retained}
 
 
 def _iso(value: object) -> str:
@@ -109,31 +123,59 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def _print(answers: list[Answer], problems: list[str], seconds: float) -> None:
+def _print(answers: list[Answer], problems: list[LineProblem], seconds: float) -> None:
     out = console()
-    for p in problems:
-        out.print(p)
+    _print_problems(out, problems)
     for a in answers:
-        who = ", ".join(a.enrolled) if a.enrolled else "not enrolled"
-        if not a.seen:
-            out.print(f"{a.label} ({'/'.join(a.types)}): {who}; not seen")
-            continue
-        out.print(f"{a.label} ({'/'.join(a.types)}): {who}; {a.sightings_total} sightings, "
-                  f"{a.retained_total} pages in retained candidates")
-        if a.sightings:
-            table = Table("first seen", "ref", "type", "source", "url", "page sha256", "score")
-            for s in a.sightings[:ROWS_SHOWN]:
-                table.add_row(_when(s["first_seen"]), s["ref"], s["id_type"], s["source"],
-                              s["url"], s["page_sha256"][:12], f"{s['score']:.2f}")
-            out.print(table)
-        if a.retained:
-            table = Table("last seen", "type", "source", "url", "page sha256")
-            for r in a.retained[:ROWS_SHOWN]:
-                table.add_row(_when(r["last_seen"]), r["id_type"], r["source"], r["url"],
-                              r["page_sha256"][:12])
-            out.print(table)
-        hidden = max(a.sightings_total, a.retained_total) - ROWS_SHOWN
-        if hidden > 0:
-            out.print(f"... {hidden} more (all of them: --json)")
+        if len(a.readings) > 1:
+            # one line, several types: each reading answered on its own
+            out.print(f"{a.label} reads as {len(a.readings)} types, each looked up: "
+                      f"{', '.join(a.types)}")
+            for r in a.readings:
+                _print_found(out, f"  as {r.id_type}", r)
+        else:
+            _print_found(out, f"{a.label} ({'/'.join(a.types)})", a)
     seen = sum(a.seen for a in answers)
-    out.print(f"{seen} of {len(answers)} seen; query {seconds * 1000:.1f} ms")
+    unsearched = ""
+    if problems:
+        lines = ", ".join(str(p.line) for p in problems[:5])
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        unsearched = (f"{len(problems)} line{'s' if len(problems) > 1 else ''} NOT SEARCHED "
+                      f"(not a valid identifier: line{'s' if len(problems) > 1 else ''} "
+                      f"{lines}{more}); ")
+    out.print(f"{seen} of {len(answers)} seen; {unsearched}query {seconds * 1000:.1f} ms")
+
+
+def _print_problems(out, problems: list[LineProblem]) -> None:
+    if not problems:
+        return
+    out.print(styled(f"NOT SEARCHED: {len(problems)} line{'s' if len(problems) > 1 else ''} "
+                     f"read as no valid identifier", "bold"))
+    for p in problems[:PROBLEMS_SHOWN]:
+        out.print(f"  {p}")
+    if len(problems) > PROBLEMS_SHOWN:
+        out.print(f"  ... {len(problems) - PROBLEMS_SHOWN} more (all of them: --json)")
+
+
+def _print_found(out, label: str, a: Answer | Reading) -> None:
+    who = ", ".join(a.enrolled) if a.enrolled else "not enrolled"
+    if not a.seen:
+        out.print(f"{label}: {who}; not seen")
+        return
+    out.print(f"{label}: {who}; {a.sightings_total} sightings, "
+              f"{a.retained_total} pages in retained candidates")
+    if a.sightings:
+        table = Table("first seen", "ref", "type", "source", "url", "page sha256", "score")
+        for s in a.sightings[:ROWS_SHOWN]:
+            table.add_row(_when(s["first_seen"]), s["ref"], s["id_type"], s["source"],
+                          s["url"], s["page_sha256"][:12], f"{s['score']:.2f}")
+        out.print(table)
+    if a.retained:
+        table = Table("last seen", "type", "source", "url", "page sha256")
+        for r in a.retained[:ROWS_SHOWN]:
+            table.add_row(_when(r["last_seen"]), r["id_type"], r["source"], r["url"],
+                          r["page_sha256"][:12])
+        out.print(table)
+    hidden = max(a.sightings_total, a.retained_total) - ROWS_SHOWN
+    if hidden > 0:
+        out.print(f"... {hidden} more (all of them: --json)")

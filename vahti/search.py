@@ -10,21 +10,19 @@ by number, never by value.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from matchers.detectors import IDENTIFIER_TYPES, ValidationError, get_detector
 from matchers.digest import digester, to_u64, u64_of
 from matchers.index import WatchlistIndex
 from matchers.keys import Key
+from matchers.readings import line_readings, readers, why_invalid
 from storage import candidates, pages, sightings, watchlist
 from storage.candidate_index import CandidateIndex
 from storage.connection import Storage
 
-PHONE_SHAPE = re.compile(r"\+?[\d\s().-]{5,}")
 # Answers are capped per query: an identifier on a million pages is answered
 # with the newest ones and the total.
 MAX_ROWS = 1000
@@ -42,12 +40,13 @@ class Query:
 
 
 @dataclass
-class Answer:
-    label: str
-    types: list[str]
-    enrolled: list[str] = field(default_factory=list)  # refs of people with this identifier
+class Reading:
+    """What one reading of an input line (one type it is valid as) found."""
+
+    id_type: str
+    enrolled: list[str] = field(default_factory=list)
     sightings: list[dict] = field(default_factory=list)
-    retained: list[dict] = field(default_factory=list)  # pages whose candidates hold it
+    retained: list[dict] = field(default_factory=list)
     sightings_total: int = 0
     retained_total: int = 0
 
@@ -56,30 +55,51 @@ class Answer:
         return bool(self.sightings or self.retained)
 
 
+@dataclass
+class Answer:
+    label: str
+    types: list[str]
+    enrolled: list[str] = field(default_factory=list)  # refs of people with this identifier
+    sightings: list[dict] = field(default_factory=list)
+    retained: list[dict] = field(default_factory=list)  # pages whose candidates hold it
+    sightings_total: int = 0
+    retained_total: int = 0
+    # an input line: one per type it reads as, each looked up on its own (the fields
+    # above are their union); --ref: none
+    readings: list[Reading] = field(default_factory=list)
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.sightings or self.retained)
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """An input line that was not searched: its number and why, never its value."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
 def parse_lines(lines: Iterable[str], key: Key, region: str = "FI",
-                customer_id_pattern: str | None = None) -> tuple[list[Query], list[str]]:
+                customer_id_pattern: str | None = None
+                ) -> tuple[list[Query], list[LineProblem]]:
     """Identifiers, one per line (blank lines and '#' comments skipped), keyed per
-    type they are valid as; and the problems (line numbers, never values)."""
-    detectors = [get_detector(t, region=region, customer_id_pattern=customer_id_pattern)
-                 for t in IDENTIFIER_TYPES if t != "customer_id" or customer_id_pattern]
+    type they are valid as (every reading, `matchers.readings`); and the lines
+    that are no identifier (numbers and reasons, never values)."""
+    detectors = readers(region, customer_id_pattern)
     queries, problems = [], []
     canonicals: list[dict[str, str]] = []
     for n, raw in enumerate(lines, 1):
         value = raw.strip()
         if not value or value.startswith("#"):
             continue
-        canon: dict[str, str] = {}
-        for d in detectors:
-            try:
-                canon[d.id_type] = d.canonical(value)
-            except (ValidationError, ValueError):
-                continue
-        if "phone" in canon and (len(canon) > 1 or not PHONE_SHAPE.fullmatch(value)):
-            # phone parsing is lenient (it reads the digits of an identity code as a
-            # number): a line is a phone number only when it looks like one and nothing else
-            del canon["phone"]
+        canon = line_readings(value, detectors)
         if not canon:
-            problems.append(f"line {n}: not a recognised identifier")
+            problems.append(LineProblem(n, why_invalid(value)))
             continue
         queries.append(Query(f"line {n}"))
         canonicals.append(canon)
@@ -107,8 +127,9 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
     """Answers in query order; one round trip per collection for all queries together."""
     wanted: list[tuple[int, str, int]] = []  # (query, type, key)
     for qi, q in enumerate(queries):
-        wanted += [(qi, t, k) for t, ks in q.keys.items() for k in ks]
-    answers = [Answer(q.label, sorted(q.keys), enrolled=[q.ref] if q.ref else [])
+        wanted += [(qi, t, k) for t in sorted(q.keys) for k in q.keys[t]]
+    answers = [Answer(q.label, sorted(q.keys), enrolled=[q.ref] if q.ref else [],
+                      readings=[] if q.ref else [Reading(t) for t in sorted(q.keys)])
                for q in queries]
 
     # enrolled people: the watchlist index, by type
@@ -116,21 +137,23 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
         if queries[qi].ref:
             continue
         _, people = index.lookup(t, np.array([k], dtype=np.uint64))
+        reading = next(r for r in answers[qi].readings if r.id_type == t)
         for p in people.tolist():
             ref = index.refs[p]
-            if ref not in answers[qi].enrolled:
-                answers[qi].enrolled.append(ref)
+            for found in (answers[qi], reading):
+                if ref not in found.enrolled:
+                    found.enrolled.append(ref)
 
     # sightings of those people
     refs = {r for a in answers for r in a.enrolled}
     by_ref: dict[str, list[dict]] = {}
     for s in sightings.of_refs(storage, refs):
         by_ref.setdefault(s["ref"], []).append(s)
-    for a in answers:
-        rows = sorted((s for r in a.enrolled for s in by_ref.get(r, [])),
+    for found in (f for a in answers for f in (a, *a.readings)):
+        rows = sorted((s for r in found.enrolled for s in by_ref.get(r, [])),
                       key=lambda s: s.get("first_seen"), reverse=True)
-        a.sightings_total = len(rows)
-        a.sightings = [_sighting_row(s) for s in rows[:MAX_ROWS]]
+        found.sightings_total = len(rows)
+        found.sightings = [_sighting_row(s) for s in rows[:MAX_ROWS]]
 
     # retained candidates: which page contents held the key, enrolled or not
     keys = np.array([k for _, _, k in wanted], dtype=np.uint64)
@@ -153,6 +176,10 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
         rows.sort(key=lambda r: (r["last_seen"] is None, r["last_seen"]), reverse=True)
         answers[qi].retained_total = len(rows)
         answers[qi].retained = rows[:MAX_ROWS]
+        for reading in answers[qi].readings:
+            own = [r for r in rows if r["id_type"] == reading.id_type]
+            reading.retained_total = len(own)
+            reading.retained = own[:MAX_ROWS]
     return answers
 
 

@@ -65,3 +65,29 @@ def test_a_damaged_cache_is_rebuilt(storage, tmp_path):
     candidate_index.load(storage, tmp_path)
     (candidate_index.cache_dir(storage, tmp_path) / "keys.npy").write_bytes(b"junk")
     assert [h.position for h in candidate_index.load(storage, tmp_path).lookup(keys(7))] == [0]
+
+
+def test_removed_keys_are_gone_from_documents_and_from_every_cache(storage, tmp_path):
+    candidates.store(storage, [
+        CandidateSet("a" * 64, {"hetu": keys(1, 2, 3), "fragment": keys(10, 11, 12, 13, 14)}),
+        CandidateSet("b" * 64, {"hetu": keys(2, 5), "fragment": keys(10, 20)}),
+    ])
+    homes = [tmp_path / "here", tmp_path / "another machine"]
+    for home in homes:  # caches built before the removal
+        assert candidate_index.load(storage, home).n_keys == 12
+    removal = candidates.remove_keys(
+        storage, {"hetu": keys(2, 3), "fragment": keys(10, 11, 12, 13)}, min_shared={"fragment": 4})
+    # page b holds only one of the fingerprints: it never held that text, and keeps its own
+    assert (removal.documents, removal.keys) == (3, 7)
+    assert sorted((d.sha256[0], d.id_type, d.keys.tolist())
+                  for d in candidates.iter_docs(storage)) == [
+        ("a", "fragment", [14]), ("a", "hetu", [1]), ("b", "fragment", [10, 20]),
+        ("b", "hetu", [5])]
+    for home in homes:
+        index = candidate_index.load(storage, home)
+        assert [h.position for h in index.lookup(keys(1, 2, 3, 5))] == [0, 3]
+        assert index.n_keys == 5 and not len(index.fresh.keys)
+        cached = np.load(candidate_index.cache_dir(storage, home) / "keys.npy")
+        assert not set(cached.tolist()) & {2, 3, 11, 12, 13}
+    # a second pass over what was written since changes nothing
+    assert candidates.remove_keys(storage, {"hetu": keys(2)}).documents == 0

@@ -5,19 +5,27 @@ left), a rescan no longer finds them, and everyone else is untouched."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+from bson import json_util
 
+from matchers.digest import digester
+from matchers.fragments import record_fingerprints
+from matchers.keys import load_key_file
+from matchers.readings import line_readings, other_readings, readers
 from scheduler.alerting import raise_sighting_alerts
 from scheduler.channels.config import parse_channels
 from scheduler.channels.message import alert_message
 from storage import outbox, schema
 from storage.clock import now
 from storage.connection import StorageSettings, open_storage
+from tests.privacy import Written, assert_no_plaintext, everything_written
 from vahti.demo.sites.content import plant_paste_texts
 from vahti.demo.synthetic import make_people, register_csv
 
@@ -27,6 +35,12 @@ pytestmark = pytest.mark.integration
 def open_db(vahti):
     return open_storage(StorageSettings(home=vahti.home, uri=vahti.env["VAHTI_MONGO_URI"],
                                         database=vahti.env["VAHTI_MONGO_DB"]))
+
+
+def search(vahti, lines: list[str]) -> tuple[int, dict]:
+    result = vahti.run("search", "--json", input="\n".join(lines) + "\n")
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
 
 
 def snapshot(storage, ref: str) -> dict:
@@ -172,3 +186,120 @@ def test_forget_unknown_ref_exits_2(vahti):
     result = vahti.run("forget", "--ref", "NOBODY-1", "--yes")
     assert result.returncode == 2 and "unknown ref" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _walk(value):
+    """Every value inside a (decoded) document."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+    else:
+        yield value
+
+
+def test_forget_removes_the_persons_keys_from_retained_candidates_and_caches(vahti, tmp_path):
+    """Enroll, hunt a dump with the person, forget: no search by any of their
+    identifiers, read as any type, finds anything; no keyed digest of theirs is left in
+    the database (blobs unpacked) or in the caches."""
+    people = make_people(80, seed=909)
+    fi = readers("FI", None)
+    # an identity code that is also a valid CPR number (digit check character, "-")
+    target = next(p for p in people if other_readings("hetu", p.hetu, fi, "FI"))
+    # a mobile number whose digits are a valid CPR number as well (04.01.(20)23)
+    target = dataclasses.replace(target, phone="040 123 4567")
+    others = [p for p in people if p.ref != target.ref][:4]
+    assert vahti.run("init").returncode == 0
+    (tmp_path / "register.csv").write_text(register_csv([target, *others]), encoding="utf-8")
+    assert vahti.run("enroll", str(tmp_path / "register.csv")).returncode == 0
+    (tmp_path / "register.csv").unlink()
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "leak.txt").write_text(
+        f"{target.full_name};{target.hetu};{target.email};0401234567;+358 40 123 4567\n"
+        f"{others[0].full_name};{others[0].hetu};{others[0].email}\n"
+        f"{target.notes[0]}\n", encoding="utf-8")
+    hunted = vahti.run("hunt", str(dump), "--json")
+    assert hunted.returncode == 1, hunted.stderr
+    (dump / "leak.txt").unlink()
+    with open_db(vahti) as storage:
+        channels = parse_channels({"siem": {"type": "stdout",
+                                            "path": str(tmp_path / "siem.log")}})
+        assert raise_sighting_alerts(storage, channels)
+
+    # every spelling of every identifier of theirs, as an analyst would search it
+    lines = [target.hetu, target.hetu.replace("-", ""), target.email, "040 123 4567",
+             "0401234567", "+358401234567", "00358401234567"]
+    code, before = search(vahti, lines)
+    assert code == 1 and all(a["seen"] for a in before["answers"] if a["types"] != ["cpr"])
+    readings = {r["type"] for a in before["answers"] for r in a["readings"]}
+    assert readings == {"hetu", "cpr", "email", "phone"}
+
+    result = vahti.run("forget", "--ref", target.ref, "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    code, after = search(vahti, lines)
+    for answer in after["answers"]:
+        assert answer["enrolled"] == [] and not answer["seen"], answer
+        assert all(not r["seen"] and not r["enrolled"] for r in answer["readings"])
+    assert code == 0
+    report = json.loads(result.stdout)
+    # hetu, its CPR reading, e-mail, phone, its CPR reading, and the note's fingerprints
+    assert report["retained_documents"] >= 4 and report["retained_keys"] >= 10
+    assert report["readings_known"] is True
+    stays = " ".join(report["stays"])
+    for said in ("until compaction", "oplog", "backups", "delivered", "[hetu:...]",
+                 "other machines"):
+        assert said in stays, said
+    # the others are still there
+    code, still = search(vahti, [others[0].hetu])
+    assert code == 1 and still["answers"][0]["retained_total"] == 1
+
+    # compute the person's keys with the key, as an adversary holding it would
+    key = load_key_file(vahti.home / "key")
+    dig = digester(key)
+    digests: set[bytes] = set()
+    for line in lines:
+        for id_type, canonical in line_readings(line, fi).items():
+            digests.add(dig.digest(id_type, canonical))
+    assert len(digests) >= 5
+    prefixes = {d[:8] for d in digests}
+    u64s = {int.from_bytes(p, "little") for p in prefixes}
+    fingerprints = {int(k) for k in record_fingerprints(key, target.notes[0])}
+    assert len(fingerprints) >= 5
+    written = everything_written(vahti, tmp_path / "out")
+    docs = 0
+    for item in written:
+        if item.where.endswith(".jsonl"):
+            for text in item.data.decode().splitlines():
+                doc = json_util.loads(text)
+                docs += 1
+                for value in _walk(doc):
+                    if isinstance(value, bytes):
+                        assert value not in digests and value[:8] not in prefixes, item.where
+                if item.where.endswith("candidates.jsonl") and doc["n"]:
+                    blob = set(np.frombuffer(doc["keys"], dtype="<u8").tolist())
+                    assert not blob & u64s, f"a key of the person in {doc['t']} candidates"
+                    if doc["t"] == "fragment":
+                        assert not blob & fingerprints, "the note's fingerprints retained"
+        for d in digests:
+            for form in (d.hex(), d[:8].hex(), str(int.from_bytes(d[:8], "little"))):
+                assert form.encode() not in item.data, item.where
+        if "/cache/" in item.where:
+            for p in prefixes:
+                assert p not in item.data, f"a key of the person in {item.where}"
+    assert docs > 10
+    assert any("/cache/candidates/" in w.where for w in written)
+    assert_no_plaintext(written + [Written("forget output", result.stdout.encode())],
+                        [target.hetu, target.email, "0401234567", target.notes[0][:60]])
+
+
+def test_forget_says_what_stays_and_that_the_server_cannot_compact(scanned):
+    vahti, _, people, target, _ = scanned
+    result = vahti.run("forget", "--ref", target.ref, "--yes", "--compact")
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())  # the table wraps at the terminal's width
+    assert "What stays" in said and "until compaction" in said
+    assert "has no compact command" in said
+    assert "re-enrolment finds them only in pages seen from then on" in said

@@ -65,6 +65,8 @@ def test_search_finds_enrolled_and_never_enrolled_people(crawled, tmp_path):
                                NEVER.hetu, ENROLLED[1].hetu])
     assert code == 1
     assert out["problems"] == ["line 4: not a recognised identifier"]
+    # the line not searched, by number and reason (never the value)
+    assert out["invalid_lines"] == [{"line": 4, "reason": "not a recognised identifier"}]
     by = {a["query"]: a for a in out["answers"]}
     assert set(by) == {"line 1", "line 2", "line 5", "line 6"}
     # enrolled and sighted: the ref, the sighting with its page, and the page's candidates
@@ -135,6 +137,9 @@ def test_search_reads_a_file_and_never_argv(crawled, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "line 1 (hetu): not enrolled; 0 sightings, 1 pages" in result.stdout
     assert "line 2: not a recognised identifier" in result.stdout
+    # an analyst reading only the last line still learns that a line was not searched
+    assert result.stdout.rstrip().splitlines()[-1].startswith(
+        "1 of 1 seen; 1 line NOT SEARCHED (not a valid identifier: line 2)")
     assert STRANGER.hetu not in result.stdout + result.stderr
     extra = vahti.run("search", STRANGER.hetu)
     assert extra.returncode == 2 and STRANGER.hetu not in extra.stderr
@@ -155,3 +160,63 @@ def test_a_hunted_dump_is_retained_for_people_enrolled_later(vahti, tmp_path):
     plaintext = [STRANGER.hetu, STRANGER.email, NOTE_OWNER.notes[0][:60]]
     written = [w for w in everything_written(vahti, tmp_path / "out")]
     assert_no_plaintext(written, plaintext)
+
+
+AMBIGUOUS = "0401234567"  # a Finnish mobile number, and a valid CPR number (04.01.(20)23)
+
+
+def test_a_line_that_reads_as_several_types_is_looked_up_as_each(vahti, tmp_path):
+    """One line, two readings: each is looked up and answered on its own."""
+    assert vahti.run("init").returncode == 0
+    register = tmp_path / "register.csv"
+    register.write_text("ref,phone,cpr\nPHONE-1,040 123 4567,\nCPR-1,,040123-4567\n")
+    assert vahti.run("enroll", str(register)).returncode == 0
+    register.unlink()
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "calls.txt").write_text(f"soita {AMBIGUOUS} heti\n")
+    hunted = vahti.run("hunt", str(dump), "--json")
+    assert hunted.returncode == 1, hunted.stderr
+    (dump / "calls.txt").unlink()
+
+    code, out = search(vahti, [AMBIGUOUS, "+358 40 123 4567"])
+    assert code == 1
+    both, phone_only = out["answers"]
+    assert both["types"] == ["cpr", "phone"]
+    assert both["enrolled"] == ["CPR-1", "PHONE-1"]
+    readings = {r["type"]: r for r in both["readings"]}
+    assert set(readings) == {"cpr", "phone"}
+    for id_type, ref in (("cpr", "CPR-1"), ("phone", "PHONE-1")):
+        reading = readings[id_type]
+        assert reading["enrolled"] == [ref] and reading["seen"]
+        assert {s["ref"] for s in reading["sightings"]} == {ref}
+        assert reading["retained_total"] == 1 and reading["retained"][0]["id_type"] == id_type
+    assert phone_only["types"] == ["phone"] and phone_only["enrolled"] == ["PHONE-1"]
+    assert [r["type"] for r in phone_only["readings"]] == ["phone"]
+
+    text = vahti.run("search", input=AMBIGUOUS + "\n")
+    assert text.returncode == 1, text.stderr
+    assert "line 1 reads as 2 types, each looked up: cpr, phone" in text.stdout
+    assert "as cpr: CPR-1; 1 sightings, 1 pages in retained candidates" in text.stdout
+    assert "as phone: PHONE-1; 1 sightings, 1 pages in retained candidates" in text.stdout
+
+    written = everything_written(vahti, tmp_path / "out", [("search output", json.dumps(out)),
+                                                           ("text", text.stdout)])
+    assert_no_plaintext(written, [AMBIGUOUS, "+358401234567"])
+
+
+def test_a_search_of_only_invalid_lines_is_an_error(vahti):
+    assert vahti.run("init").returncode == 0
+    lines = "not an id\n131052-308X\nmatti.example.fi@\n"
+    for args in ((), ("--json",)):
+        result = vahti.run("search", *args, input=lines)
+        assert result.returncode == 2, result.stdout
+        assert "Traceback" not in result.stderr
+        assert ("no line of the input is a valid identifier: 3 lines, e.g. line 1: "
+                "not a recognised identifier") in result.stderr
+        assert "line 2: not a valid identity code" in result.stderr
+        for value in ("not an id", "131052-308X", "matti.example.fi"):
+            assert value not in result.stdout + result.stderr
+    for empty in ("", "\n  \n# a comment\n"):
+        result = vahti.run("search", input=empty)
+        assert result.returncode == 2 and "no identifiers given" in result.stderr
