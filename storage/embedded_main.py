@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         args.socket,
         storage_path=args.storage_path,
         require_auth=True,
+        # standalone: no oplog. A replica set's oplog keeps every write as a whole
+        # document for an hour, so a forgotten person's entry would stay readable
+        # there; vahti uses no transactions or change streams that would need it.
+        replica_set_name=None,
         enable_test_commands=False,  # no failpoints: they can close every connection
         ttl_sweep_seconds=0,  # <= 0: no sweeper thread (see the module)
         cache_size=args.cache_size,

@@ -137,8 +137,7 @@ def _stays(storage: Storage, r: ForgetReport, compaction: Compaction | None) -> 
         "database files: the removed and rewritten documents (the watchlist entry, "
         "sightings, the pages' retained candidates as first written) keep their old bytes "
         "in the WiredTiger data files and journal until compaction; " + files,
-        ("oplog: the embedded server keeps every write as a whole document in its oplog "
-         "(local.oplog.rs) for up to an hour or 100,000 writes (SecantusDB's defaults)"
+        ("oplog: none on the embedded server (it runs standalone for this reason)"
          if embedded else
          "oplog: a replica set's oplog (local.oplog.rs, on every member) keeps the writes, "
          "whole documents, until it rolls over"),
