@@ -229,3 +229,19 @@ def test_a_user_left_from_before_authentication_is_removed(tmp_path):
     finally:
         client.close()
         server.release()
+
+
+def test_the_embedded_server_keeps_no_oplog(tmp_path):
+    """A replica set's oplog keeps every write as a whole document (SecantusDB: an hour),
+    so a forgotten person's watchlist entry would stay readable there: the embedded
+    server runs standalone."""
+    server = EmbeddedServer(tmp_path / "db")
+    client: MongoClient = MongoClient(server.client_uri())
+    try:
+        client.t.watchlist.insert_one({"_id": "P-1", "d": b"digest"})
+        client.t.watchlist.delete_one({"_id": "P-1"})
+        assert client.admin.command("hello").get("setName") is None
+        assert client.local["oplog.rs"].count_documents({}) == 0
+    finally:
+        client.close()
+        server.release()
