@@ -222,3 +222,44 @@ def test_scanned_events_for_members_binary_and_empty(tmp_path):
     raw = (tmp_path / "a.txt").read_bytes()
     assert events[1].sha256 == hashlib.sha256(raw).hexdigest()
     assert events[1].size == len(raw)
+
+
+def phone_delimiter_text() -> tuple[str, list[str]]:
+    """Lines with +358401234567 between every delimiter (tests/unit/test_detectors.py), in
+    data formats, and glued where it is no phone; returns the text and what is found."""
+    from tests.unit.test_detectors import (
+        PHONE_DELIMITERS,
+        PHONE_FORMS,
+        PHONE_IN_FORMATS,
+        PHONE_LEADS,
+        PHONE_NOT_FOUND,
+    )
+
+    lines, expected = [], []
+    for i, before in enumerate(PHONE_DELIMITERS + PHONE_LEADS):
+        for j, after in enumerate(PHONE_DELIMITERS):
+            form = PHONE_FORMS[(i + j) % len(PHONE_FORMS)]
+            if before.endswith("+"):  # "tel:+" and an international form
+                before, form = before[:-1], form if form[0] == "+" else "+358" + form[1:]
+            lines.append(f"soita {before}{form}{after} kiitos")
+            expected.append(form)
+    for text, written in PHONE_IN_FORMATS:
+        lines.append(text)
+        expected += [written] * text.count(written)
+    lines += PHONE_NOT_FOUND
+    return "\n".join(lines) + "\n", expected
+
+
+PHONE_INDEX = IndexBuilder(KEY)
+PHONE_INDEX.add("P", {"phone": [digest(KEY, "phone", "+358401234567")]})
+PHONE_INDEX = PHONE_INDEX.build()
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252"])
+def test_phones_between_delimiters_are_found_by_the_scanner(codec):
+    text, expected = phone_delimiter_text()
+    sc = Scanner(PHONE_INDEX, KEY, ScanOptions(types=frozenset({"phone"}), chunk_chars=4096))
+    found = sc.scan_text(text, "x")
+    assert [text[f.start:f.end] for f in found] == expected
+    data = text.encode(codec)
+    assert sc.scan_bytes(data, 0, len(data), codec, "x") == (found, len(text))
