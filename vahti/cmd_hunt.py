@@ -26,7 +26,6 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from matchers.engine import Finding, Scanned, ScanOptions
-from matchers.locations import LocationRedactor
 from matchers.scanfiles import scan_files
 from spiders import settings as project_settings
 from spiders.adhoc import (
@@ -44,7 +43,7 @@ from vahti.cmd_scan import ProgressBar, ScanTally, SightingWriter, record_event
 from vahti.config import Config
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
-from vahti.wiring import load_key, open_db
+from vahti.wiring import load_key, location_redactor, open_db
 
 TABLE_ROWS = 200
 
@@ -175,8 +174,10 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
                         run_id=summary["run_id"], inputs=summary["pages"],
                         bytes=summary["bytes"], new_sightings=summary["new_sightings"],
                         skipped=Counter(summary["errors"]))
-    redactor = LocationRedactor(load_key(cfg))
-    with open_db(cfg) as storage:
+    key = load_key(cfg)
+    with open_db(cfg, key) as storage:
+        # the crawl's stored URLs: redacted with the same watchlist (its cached index)
+        redactor = location_redactor(cfg, key, enrolled_index(storage, key, cfg.home))
         for fetched in dict.fromkeys(summary["fetched"]):
             _collect_page(storage, result, fetched, redactor.redact(fetched))
     return result
@@ -254,7 +255,7 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool) -> H
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         result.run_id = runs.start_run(storage, name, "hunt")
-        writer = SightingWriter(storage, name, tally, LocationRedactor(key))
+        writer = SightingWriter(storage, name, tally, location_redactor(cfg, key, index))
         open_places: dict[str, list[Place]] = {}
         state = "done"
         try:

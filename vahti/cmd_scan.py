@@ -20,7 +20,7 @@ from storage.connection import Storage
 from vahti.clictx import config_of, console
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
-from vahti.wiring import load_key, open_db
+from vahti.wiring import load_key, location_redactor, open_db
 
 TABLE_ROWS = 200
 STORE_EVERY = 200  # pages per database round trip
@@ -133,7 +133,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
         writer = None if no_store else SightingWriter(storage, source, tally,
-                                                       LocationRedactor(key))
+                                                       location_redactor(cfg, key, index))
         state = "done"
         try:
             with ProgressBar(paths, quiet=as_json) as advance:

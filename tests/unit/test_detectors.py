@@ -150,6 +150,9 @@ def test_name_canonical_and_forms():
     assert name.canonical("Mäkinen") != name.canonical("Makinen")
     assert "matti mäkinen" in name.enrollment_forms("Mäkinen, Matti")
     assert "mäkinen matti" in name.enrollment_forms("Matti Mäkinen")
+    # ... and, as file names and URLs spell them, folded (matchers.locations_enrolled)
+    assert {"matti makinen", "makinen matti"} <= set(name.enrollment_forms("Mäkinen, Matti"))
+    assert name.enrollment_forms("Matti Makinen") == ["makinen matti", "matti makinen"]
     assert "matti mäkinen" in found(name, "Potilas: Matti Mäkinen, s. 1.2.1980")
 
 
@@ -279,3 +282,10 @@ def test_phone_in_data_formats(text, written):
 @pytest.mark.parametrize("text", PHONE_NOT_FOUND)
 def test_phone_glued_or_inside_a_longer_number_is_not_found(text):
     assert found(phone, text) == [] and found(phone, f"x {text} y") == []
+
+
+def test_location_form_folds_accents_case_and_joiners():
+    assert name.location_form("Meikäläinen-Virtanen, Anna") == "meikalainen virtanen anna"
+    assert name.location_form("SØREN O'Brien Æsir Straße") == "soren o brien aesir strasse"
+    assert name.location_form("Meika\u0308la\u0308inen") == "meikalainen"  # decomposed
+    assert name.fold_word("Ärrä") == "arra" and name.fold_word("MATTI") == "matti"

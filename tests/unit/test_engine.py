@@ -263,3 +263,12 @@ def test_phones_between_delimiters_are_found_by_the_scanner(codec):
     assert [text[f.start:f.end] for f in found] == expected
     data = text.encode(codec)
     assert sc.scan_bytes(data, 0, len(data), codec, "x") == (found, len(text))
+
+
+def test_a_name_written_without_accents_corroborates():
+    p = next(q for q in PEOPLE if not q.full_name.isascii())
+    sc = Scanner(INDEX, KEY)
+    folded = name_detector.location_form(p.full_name).title()
+    assert folded != p.full_name
+    (f,) = sc.scan_text(f"{folded} {p.hetu}", "x")
+    assert f.score == pytest.approx(0.8 + NAME_BONUS)
