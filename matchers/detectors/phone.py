@@ -41,17 +41,23 @@ DEFAULT_REGION = "FI"
 _CANDIDATE = re.compile(
     r"(?:\+|00|\(0?)?\d(?:\d|[ -](?=[\d(])|\(0\)|\)[ -]?(?=\d)|-(?=\d)){5,22}"
 )
-_ALNUM = ascii_table("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_DIGIT = ascii_table("0123456789")
-_JOINER = ascii_table("-/_+")
+
+
+def _glued_table() -> np.ndarray:
+    """[c1, c2]: is a number that starts after c2 c1 glued to a longer token?"""
+    alnum = ascii_table("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    digit, joiner = ascii_table("0123456789"), ascii_table("-/_+")
+    dot = np.arange(256) == ord(".")
+    return alnum[:, None] | (joiner[:, None] & alnum[None, :]) | (dot[:, None] & digit[None, :])
+
+
+_GLUED = _glued_table()
 
 
 def start_ok(runs: DigitRuns, at: np.ndarray) -> np.ndarray:
     """May a number start at padded index `at` (its first digit, or its "+"/"(")?
     See the module doc: not glued to a longer token, not inside a decimal."""
-    c1, c2 = runs.at(at - 1), runs.at(at - 2)
-    glued = _ALNUM[c1] | (_JOINER[c1] & _ALNUM[c2]) | ((c1 == ord(".")) & _DIGIT[c2])
-    return ~glued
+    return ~_GLUED[runs.at(at - 1), runs.at(at - 2)]
 
 
 def compact(number: str) -> str:
