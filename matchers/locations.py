@@ -10,8 +10,9 @@ digits of HMAC-SHA256(subkey "location", type || 0x00 || canonical value).
 
 - A location without an identifier comes back unchanged, byte for byte (the
   same string): ordinary URLs keep working exactly as before. A cheap probe
-  (a six-digit run or an e-mail anchor, after percent-decoding) decides
-  whether the detectors run at all, because this runs on every page.
+  (a six-digit run or an e-mail anchor, after percent-decoding; with the
+  watchlist also its cached per-segment look for enrolled phones and names)
+  decides whether the detectors run at all, because this runs on every page.
 - Otherwise only the identifier's own characters, however they were written
   in the location (`%2D`, `%40`, `+`, a Unicode dash, full-width digits), are
   replaced; everything else stays as it was. So the redaction of `URL!member`
@@ -37,8 +38,10 @@ Customer ids are not covered (no shape of their own in a URL).
 
 A location's stored form depends on the watchlist for phones and names: the
 same location gives the same string while the watchlist is the same (reruns
-and lookups match); enrolling someone whose phone or name is in an already
-stored location stores it anew, under its token, on the next visit.
+and lookups match). Enrolling someone whose phone or name is in an already
+stored location stores it anew, under its token, on the next visit; the
+records written before keep the location as it was until retention drops
+them (nothing rewrites stored records).
 
 Detection reads the location as a URL, not as prose: the detectors' token
 boundaries reject an identifier glued to a word ("potilas_131052-308T",
