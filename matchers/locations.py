@@ -10,8 +10,9 @@ digits of HMAC-SHA256(subkey "location", type || 0x00 || canonical value).
 
 - A location without an identifier comes back unchanged, byte for byte (the
   same string): ordinary URLs keep working exactly as before. A cheap probe
-  (a six-digit run or an e-mail anchor, after percent-decoding) decides
-  whether the detectors run at all, because this runs on every page.
+  (a six-digit run or an e-mail anchor, after percent-decoding; with the
+  watchlist also its cached per-segment look for enrolled phones and names)
+  decides whether the detectors run at all, because this runs on every page.
 - Otherwise only the identifier's own characters, however they were written
   in the location (`%2D`, `%40`, `+`, a Unicode dash, full-width digits), are
   replaced; everything else stays as it was. So the redaction of `URL!member`
@@ -24,12 +25,23 @@ digits of HMAC-SHA256(subkey "location", type || 0x00 || canonical value).
   identifier stay different (64-bit tokens); without the key the token
   cannot be tried against the ~10^8 plausible identity codes.
 
-Covered: the strong identifiers, hetu, personnummer, fodselsnummer and cpr,
-with the project's detectors (checksums and dates validated), and e-mail
-addresses. Phone numbers are deliberately not: numeric paste, post and file ids
-are digit runs of phone length, and taking them for phones would turn ordinary
-URLs into tokens (a redacted URL can never be fetched again). Names and
-customer ids are not either (no shape of their own in a URL).
+Covered by shape: the strong identifiers, hetu, personnummer, fodselsnummer
+and cpr, with the project's detectors (checksums and dates validated), and
+e-mail addresses. Phone numbers and full names only when they are an enrolled
+person's (`LocationRedactor(key, index)`, matchers.locations_enrolled): numeric
+paste, post and file ids are digit runs of phone length and any two words may
+be a name, so only a reading that is in the watchlist becomes a token
+(`[phone:…]`, `[name:…]`) and every other URL stays fetchable. It wins over a
+shape that covers the same characters ("0401234567" is also a valid CPR
+number). Without an index (the baseline) phones and names stay as written.
+Customer ids are not covered (no shape of their own in a URL).
+
+A location's stored form depends on the watchlist for phones and names: the
+same location gives the same string while the watchlist is the same (reruns
+and lookups match). Enrolling someone whose phone or name is in an already
+stored location stores it anew, under its token, on the next visit; the
+records written before keep the location as it was until retention drops
+them (nothing rewrites stored records).
 
 Detection reads the location as a URL, not as prose: the detectors' token
 boundaries reject an identifier glued to a word ("potilas_131052-308T",
@@ -48,15 +60,20 @@ import re
 from urllib.parse import unquote
 
 from .detectors import get_detector
+from .detectors.phone import DEFAULT_REGION
+from .index import WatchlistIndex
 from .keys import Key, derive_subkey
-from .normalize import normalize
+from .locations_enrolled import EnrolledValues
+from .normalize import needs_normalization, normalize
 
 SUBKEY_LABEL = "location"
 TOKEN_HEX = 16
 # In order of preference when two detections cover the same characters.
 NUMERIC_TYPES = ("hetu", "personnummer", "fodselsnummer", "cpr")
 TYPES = (*NUMERIC_TYPES, "email")
-TOKEN_RE = re.compile(rf"\[(?:{'|'.join(TYPES)}):[0-9a-f]{{{TOKEN_HEX}}}\]")
+ENROLLED_TYPES = ("phone", "name")  # only an enrolled person's (locations_enrolled)
+TOKEN_TYPES = (*ENROLLED_TYPES, *TYPES)
+TOKEN_RE = re.compile(rf"\[(?:{'|'.join(TOKEN_TYPES)}):[0-9a-f]{{{TOKEN_HEX}}}\]")
 MEMBER_SEPARATOR = "!"  # archive members: "dump.zip!inner.zip!member"
 DECODE_ROUNDS = 2  # "%2540" is a "%40" encoded once more: links get encoded twice
 
@@ -76,11 +93,18 @@ Spans = tuple[list[int], list[int]]  # per character: start and end in the input
 
 
 class LocationRedactor:
-    """Replaces identifiers in locations with keyed tokens (see the module doc)."""
+    """Replaces identifiers in locations with keyed tokens (see the module doc).
 
-    def __init__(self, key: Key, cache_size: int = 4096) -> None:
+    With the watchlist `index`, also the enrolled people's phones (read in
+    `region`) and full names; without it only the identifiers that have a shape.
+    """
+
+    def __init__(self, key: Key, index: WatchlistIndex | None = None, *,
+                 region: str = DEFAULT_REGION, cache_size: int = 4096) -> None:
         self._subkey = derive_subkey(key, SUBKEY_LABEL)
         self._finders = [(t, get_detector(t).find) for t in TYPES]
+        enrolled = EnrolledValues(key, index, region) if index is not None else None
+        self._enrolled = enrolled if enrolled is not None and not enrolled.empty else None
         # one page's findings all carry its location: the same string many times
         self.redact = functools.lru_cache(maxsize=cache_size)(self._redact)
 
@@ -94,13 +118,13 @@ class LocationRedactor:
 
     def _redact(self, location: str) -> str:
         """`location` with every identifier replaced by its token; unchanged without one."""
-        if not worth_a_look(location):
+        if not self._worth_a_look(location):
             return location
         if MEMBER_SEPARATOR not in location:
             return self._redact_part(location)
         # part by part: a member's stored location extends its archive's
         parts = location.split(MEMBER_SEPARATOR)
-        redacted = [self._redact_part(p) if worth_a_look(p) else p for p in parts]
+        redacted = [self._redact_part(p) if self._worth_a_look(p) else p for p in parts]
         if all(r is p for r, p in zip(redacted, parts, strict=True)):
             return location
         return MEMBER_SEPARATOR.join(redacted)
@@ -108,7 +132,9 @@ class LocationRedactor:
     def _redact_part(self, raw: str) -> str:
         decoded, (dstarts, dends) = decode_location(raw)
         norm = normalize(decoded)
-        found = self._find(norm.text)
+        # the shape detectors find nothing where the probe sees no shape (most of the
+        # cost: a location with only an enrolled phone or name skips them)
+        found = self._find(norm.text, shapes=worth_a_look(raw))
         if not found:
             return raw
         out, pos = [], 0
@@ -120,12 +146,27 @@ class LocationRedactor:
         out.append(raw[pos:])
         return "".join(out)
 
-    def _find(self, text: str) -> list[tuple[int, int, str, str]]:
+    def _worth_a_look(self, location: str) -> bool:
+        """Cheap: could the location hold an identifier, or an enrolled phone or name?"""
+        if worth_a_look(location):
+            return True
+        if self._enrolled is None:
+            return False
+        text = decoded_text(location)
+        if needs_normalization(text):
+            text = normalize(text).text
+        return self._enrolled.may_hold(without_tokens(text))
+
+    def _find(self, text: str, shapes: bool = True) -> list[tuple[int, int, str, str]]:
         """Identifier spans in the decoded, normalised location, overlaps merged
-        (an e-mail whose local part is a HETU is one token)."""
-        view = numeric_view(text)
+        (an e-mail whose local part is a HETU is one token; an enrolled phone that
+        is also a valid CPR number is the phone)."""
         found = []
-        for rank, (id_type, find) in enumerate(self._finders):
+        if self._enrolled is not None:
+            for start, end, id_type, value in self._enrolled.find(without_tokens(text)):
+                found.append((start, -end, -1, id_type, value))
+        view = numeric_view(text) if shapes else ""
+        for rank, (id_type, find) in enumerate(self._finders if shapes else ()):
             for start, end, canonical in find(view if id_type in NUMERIC_TYPES else text):
                 found.append((start, -end, rank, id_type, canonical))
         found.sort()
@@ -156,6 +197,22 @@ def worth_a_look(location: str) -> bool:
         return True
     low = probe.lower()
     return any(word in low for word in _SPELLED_AT)
+
+
+def decoded_text(raw: str) -> str:
+    """`decode_location(raw)[0]` without the spans (a probe's view)."""
+    query = raw.find("?")
+    text = raw if query < 0 else raw[:query] + raw[query:].replace("+", " ")
+    for _ in range(DECODE_ROUNDS):
+        if "%" not in text:
+            break
+        text = unquote(text)
+    return text
+
+
+def without_tokens(text: str) -> str:
+    """Tokens already in a location read as spaces (same length): redacting is idempotent."""
+    return TOKEN_RE.sub(lambda m: " " * len(m.group()), text) if "[" in text else text
 
 
 def decode_location(raw: str) -> tuple[str, Spans]:
@@ -208,8 +265,7 @@ def numeric_view(text: str) -> str:
     path and word separators ("/", "_") and tokens already in it read as spaces, and
     a "-" or "+" only joins digit runs that may start an identifier (6 or 8 digits),
     so "potilas_131052-308T", "2024-131052-308T" and "131052-308T-2" all hold one."""
-    view = TOKEN_RE.sub(lambda m: " " * len(m.group()), text)
-    view = _WORD_LETTER.sub(" ", view)
+    view = _WORD_LETTER.sub(" ", without_tokens(text))
     view = _SIGN_AFTER_LETTER.sub(" ", view)
     view = _RUN_THEN_SIGN.sub(
         lambda m: m.group(1) + (m.group(2) if len(m.group(1)) in (6, 8) else " "), view)

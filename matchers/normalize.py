@@ -107,7 +107,9 @@ _ENTITY = (
     r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};"
     r"|(?:amp|lt|gt|quot|nbsp)(?![A-Za-z0-9;]))"
 )
-_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|x[0-9a-fA-F]{2}|[nrtbf0'\"\\/])"
+# "\0" is NUL only when no digit follows (JS): "\0401234567" is a backslash and a number
+_ESCAPE = (r"\\(?:u[0-9a-fA-F]{4}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|x[0-9a-fA-F]{2}"
+           r"|[nrtbf'\"\\/]|0(?![0-9]))")
 _TAG = (
     r"<!--.*?-->|<(?P<raw>script|style)\b[^>]*>.*?</(?P=raw)\s*>"
     r"|</?(?P<tag>[A-Za-z][A-Za-z0-9]*)\b[^<>]{0,2000}>"

@@ -8,6 +8,7 @@ line costs nothing, a leaked identity code costs a person.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import unquote
 
 REDACTED = "[redacted]"
@@ -17,7 +18,7 @@ _SHAPES = re.compile(
       \b\d{6}\s?[-+A-FU-Ya-fu-y\u2010-\u2015\u2212]\s?\d{3}[0-9A-Ya-y]\b   # HETU
     | \b(?:\d{2})?\d{6}[-+]?\d{4}\b                                      # SE/NO/DK numbers
     | (?<![\w.+-])[\w.+-]+\s?(?:@|\[at\]|\(at\))\s?[\w-]+(?:\.[\w-]+)+  # e-mail
-    | (?<![\w.:/-])\+?\d[\d \-()]{7,}\d\b                                 # phone-like digit runs
+    | (?<!\w)\+?\d[\d \-()]{7,}\d\b        # phone-like digit runs, also after "tel:", "," "."
     """,
     re.VERBOSE,
 )
@@ -38,8 +39,19 @@ _LOCATION_SHAPES = re.compile(
 )
 
 
+# Enrolled phones and names have no shape: a process that holds the watchlist (a crawl)
+# hands its keyed location redactor (matchers.locations) for logged URLs too.
+_keyed: Callable[[str], str] | None = None
+
+
+def redact_locations_with(redact_location: Callable[[str], str] | None) -> None:
+    """Logged locations also go through `redact_location` (None: shapes only)."""
+    global _keyed
+    _keyed = redact_location
+
+
 def _redact_location(m: re.Match[str]) -> str:
-    location = m.group()
+    location = m.group() if _keyed is None else _keyed(m.group())
     decoded = unquote(unquote(location)) if "%" in location else location
     if _LOCATION_SHAPES.search(decoded) is None:
         return location

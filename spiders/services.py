@@ -21,6 +21,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from matchers.engine import Scanner, ScanOptions
 from matchers.locations import LocationRedactor
+from matchers.redact import redact_locations_with
 from spiders.socks5 import REPLIES, SocksError
 from spiders.sources import Source, load_sources, sources_path
 from spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
@@ -29,7 +30,7 @@ from storage.connection import Storage
 from vahti.config import Config, load_config
 from vahti.logs import RedactingFilter
 from vahti.watchlist_cache import load_index
-from vahti.wiring import load_key, open_db, tor_settings
+from vahti.wiring import load_key, location_redactor, open_db, tor_settings
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,9 @@ class CrawlServices:
             customer_id_pattern=self.cfg.get("matchers.customer_id_pattern") or None,
             retain=True,  # every page's keyed candidates, for retro-hunts (storage/candidates.py)
         ))
-        self.redactor = LocationRedactor(key)
+        self.redactor = location_redactor(self.cfg, key, index)
+        # Scrapy logs URLs (a failed fetch): enrolled phones and names in them too
+        redact_locations_with(self.redactor.redact)
         self.run_id = runs.start_run(self.storage, self.source.name, "crawl",
                                      self.crawler.settings.get("VAHTI_RUN_ID") or "")
         log.info("crawl of %s started (run %s, watchlist version %d, %d people)",

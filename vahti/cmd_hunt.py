@@ -53,7 +53,7 @@ from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
-from vahti.wiring import load_key, open_db
+from vahti.wiring import load_key, location_redactor, open_db
 
 TABLE_ROWS = 200
 
@@ -196,13 +196,16 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
     if not summary["fetched"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(summary["errors"].items()))
         raise VahtiError(f"the URL could not be fetched ({errors or 'no response'})")
-    redactor = LocationRedactor(load_key(cfg))
-    result = HuntResult(target=redactor.redact(url), mode="url", source=source.name,
-                        via=summary["via"], run_id=summary["run_id"], inputs=summary["pages"],
-                        bytes=summary["bytes"], new_sightings=summary["new_sightings"],
-                        skipped=Counter(summary["skipped"]), errors=Counter(summary["errors"]),
-                        read=summary["read"])
-    with open_db(cfg) as storage:
+    key = load_key(cfg)
+    with open_db(cfg, key) as storage:
+        # the crawl's stored URLs: redacted with the same watchlist (its cached index)
+        redactor = location_redactor(cfg, key, enrolled_index(storage, key, cfg.home))
+        result = HuntResult(target=redactor.redact(url), mode="url", source=source.name,
+                            via=summary["via"], run_id=summary["run_id"],
+                            inputs=summary["pages"], bytes=summary["bytes"],
+                            new_sightings=summary["new_sightings"],
+                            skipped=Counter(summary["skipped"]),
+                            errors=Counter(summary["errors"]), read=summary["read"])
         for fetched in dict.fromkeys(summary["fetched"]):
             _collect_page(storage, result, redactor.redact(fetched))
     return result
@@ -273,7 +276,7 @@ def _require_watchlist(cfg: Config) -> None:
 def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
               password_file: str | None = None) -> HuntResult:
     key = load_key(cfg)
-    redactor = LocationRedactor(key)  # locations are shown as they are stored
+    redactor = LocationRedactor(key)  # for the path check; the watchlist-aware one below
     if path != "-" and not os.path.exists(path):
         raise VahtiError(f"no such file or directory: {shown_location(path, redactor)}")
     limits = archive_limits(cfg, password_file)
@@ -287,6 +290,7 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         result.run_id = runs.start_run(storage, name, "hunt")
+        redactor = location_redactor(cfg, key, index)  # enrolled phones and names too
         writer = SightingWriter(storage, name, tally, redactor)
         open_places: dict[str, list[Place]] = {}
         state = "done"

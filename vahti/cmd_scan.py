@@ -26,7 +26,7 @@ from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
 from vahti.watchlist_cache import enrolled_index
-from vahti.wiring import load_key, open_db
+from vahti.wiring import load_key, location_redactor, open_db
 
 TABLE_ROWS = 200
 STORE_EVERY = 200  # pages per database round trip
@@ -158,7 +158,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     cfg = config_of(ctx)
     key = load_key(cfg)
     limits = archive_limits(cfg, password_file)
-    redactor = LocationRedactor(key)  # locations are shown as they are stored
+    redactor = LocationRedactor(key)  # for the path check; the watchlist-aware one below
     for path in paths:
         if path != "-" and not os.path.exists(path):
             raise VahtiError(f"no such file or directory: {shown_location(path, redactor)}")
@@ -174,6 +174,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
+        redactor = location_redactor(cfg, key, index)  # enrolled phones and names too
         writer = None if no_store else SightingWriter(storage, source, tally, redactor)
         state = "done"
         try:

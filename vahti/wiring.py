@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from matchers.index import WatchlistIndex
 from matchers.keys import Key, load_key_file
+from matchers.locations import LocationRedactor
 from spiders.torctl import TorConfigError, TorSettings, build_tor_settings
 from storage.connection import Storage, StorageSettings, open_storage
 from storage.retention import RetentionSettings, apply_retention, purge_if_due
@@ -24,6 +26,12 @@ def storage_settings(cfg: Config) -> StorageSettings:
 
 def load_key(cfg: Config) -> Key:
     return load_key_file(cfg.key_path)
+
+
+def location_redactor(cfg: Config, key: Key, index: WatchlistIndex) -> LocationRedactor:
+    """How locations are stored: identifiers by shape, and the enrolled people's phones
+    (read in the configured region) and names, as keyed tokens (matchers.locations)."""
+    return LocationRedactor(key, index, region=cfg.get("matchers.phone_region"))
 
 
 def open_db(cfg: Config, key: Key | None = None) -> Storage:

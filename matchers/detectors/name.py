@@ -3,7 +3,11 @@
 Canonical form: NFKC, case-folded, whitespace collapsed; accents are kept
 ("Mäkinen" and "Makinen" are different names). A register name is enrolled
 in the orders a leak writes it: "first last", "last first" (also for
-"Last, First" input).
+"Last, First" input), and each of those also in its `location_form`, the
+spelling of file names and URLs: accents folded ("meikäläinen" ->
+"meikalainen", "søren" -> "soren"), and every run of non-letters between
+words ("-", "'", ".") one space ("anna meikäläinen-virtanen" -> "anna
+meikalainen virtanen"). A folded name in text corroborates too.
 
 `find` yields every run of one to three capitalised words, the candidates a
 scan compares against the enrolled names of the person whose identifier was
@@ -57,7 +61,29 @@ def enrollment_forms(full_name: str) -> list[str]:
         forms.add(canonical(" ".join([parts[-1], *parts[:-1]])))
         forms.add(canonical(" ".join([parts[0], parts[-1]])))
         forms.add(canonical(" ".join([parts[-1], parts[0]])))
+    forms |= {location_form(f) for f in forms} - {""}
     return sorted(forms)
+
+
+# Letters NFKD does not decompose, spelled as file names and URLs spell them.
+_FOLD_SPECIAL = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d",
+                               "ł": "l", "þ": "th", "ı": "i", "ŋ": "n"})
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def fold_word(word: str) -> str:
+    """Text as a file name spells it: case-folded, accents dropped ("Ärrä" -> "arra")."""
+    if word.isascii():
+        return word.lower()
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", word).casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFKC", text.translate(_FOLD_SPECIAL))
+
+
+def location_form(name: str) -> str:
+    """A name's words folded (`fold_word`) and joined by single spaces: how a name is
+    compared in a location ("Meikäläinen-Virtanen, Anna" -> "meikalainen virtanen anna")."""
+    return " ".join(_LETTERS.findall(fold_word(name)))
 
 
 def find(text: str, max_words: int = 3) -> Iterator[tuple[int, int, str]]:

@@ -8,6 +8,17 @@ Spaced, dashed and ``(0)`` forms are accepted.
 that begins with the national prefix (``0`` in FI) or follows ``+``/``(``,
 and only those positions go through a regular expression and phonenumbers.
 Parses are cached, because dumps repeat the same numbers.
+
+Where a number may start (`start_ok`, one rule for `find` and `candidates`):
+after anything but a letter or digit, so after every delimiter of a dump, a
+chat or markup (``,`` ``;`` ``:`` ``.`` ``(`` ``)`` brackets, quotes, ``<`` ``>``
+``|`` ``/`` ``\\`` ``=``, tab, newline) and after ``tel:``, ``tel:+``,
+``puh.``, ``p.``. Not when glued to a longer token: right after a letter or
+digit ("abc0401234567" is a product code, not a number; hetu's rule too), after
+``-`` ``/`` ``_`` ``+`` that follow a letter or digit ("INV-0401234567",
+"x/0401234567"), or after a ``.`` that follows a digit (a decimal or a date:
+"1.0401234567"). Digit runs are maximal, so a longer number never yields a
+phone from its middle.
 """
 
 from __future__ import annotations
@@ -30,7 +41,23 @@ DEFAULT_REGION = "FI"
 _CANDIDATE = re.compile(
     r"(?:\+|00|\(0?)?\d(?:\d|[ -](?=[\d(])|\(0\)|\)[ -]?(?=\d)|-(?=\d)){5,22}"
 )
-_BEFORE_BAD = ascii_table("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-/_.,:")
+
+
+def _glued_table() -> np.ndarray:
+    """[c1, c2]: is a number that starts after c2 c1 glued to a longer token?"""
+    alnum = ascii_table("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    digit, joiner = ascii_table("0123456789"), ascii_table("-/_+")
+    dot = np.arange(256) == ord(".")
+    return alnum[:, None] | (joiner[:, None] & alnum[None, :]) | (dot[:, None] & digit[None, :])
+
+
+_GLUED = _glued_table()
+
+
+def start_ok(runs: DigitRuns, at: np.ndarray) -> np.ndarray:
+    """May a number start at padded index `at` (its first digit, or its "+"/"(")?
+    See the module doc: not glued to a longer token, not inside a decimal."""
+    return ~_GLUED[runs.at(at - 1), runs.at(at - 2)]
 
 
 def compact(number: str) -> str:
@@ -87,34 +114,36 @@ def find(
     p = r.start
     before = r.at(p - 1)
     prefix = _national_prefix(region)
-    starts_ok = (before == ord("+")) | (before == ord("("))
-    if prefix:
-        starts_ok |= (r.at(p) == ord(prefix[0])) & ~_BEFORE_BAD[before]
-    else:
-        starts_ok |= ~_BEFORE_BAD[before]
-    # "00" international prefixes start with 0 too; both are taken above.
+    plus = before == ord("+")
+    national = (r.at(p) == ord(prefix[0])) if prefix else np.ones(len(p), bool)
+    # "00" international prefixes start with 0 too; both are taken here.
+    starts_ok = (plus | (before == ord("(")) | national) & start_ok(r, p - plus)
     cand = p[starts_ok] - PAD_BEFORE
     cand_before = before[starts_ok]
     last_end = -1
     for pos, b in zip(cand.tolist(), cand_before.tolist(), strict=True):
-        start = pos - 1 if b in (ord("+"), ord("(")) else pos
-        if start < last_end:
-            continue
-        prefixed = b in (ord("+"), ord("("))
-        if start > 0 and prefixed and _BEFORE_BAD[r.at(np.array(pos - 2 + PAD_BEFORE))]:
-            continue
-        m = _CANDIDATE.match(text, start)
-        if not m:
-            continue
-        hit = _longest_valid(m.group(), region)
-        if hit is None:
-            continue
-        length, e164 = hit
-        end = start + length
-        if end < len(text) and (text[end].isalnum() or text[end] in "_"):
-            continue
-        last_end = end
-        yield start, end, e164
+        # "(09) 123 4567" starts at its "(", "(0401234567)" at its first digit
+        firsts = (pos - 1, pos) if b == ord("(") else (pos - 1,) if b == ord("+") else (pos,)
+        for start in firsts:
+            hit = _valid_at(text, start, region) if start >= last_end else None
+            if hit is not None:
+                last_end = start + hit[0]
+                yield start, last_end, hit[1]
+                break
+
+
+def _valid_at(text: str, start: int, region: str) -> tuple[int, str] | None:
+    """(length, E.164) of the number that starts at `start` and ends a token, or None."""
+    m = _CANDIDATE.match(text, start)
+    if not m:
+        return None
+    hit = _longest_valid(m.group(), region)
+    if hit is None:
+        return None
+    end = start + hit[0]
+    if end < len(text) and (text[end].isalnum() or text[end] in "_"):
+        return None
+    return hit
 
 
 def _longest_valid(candidate: str, region: str) -> tuple[int, str] | None:
@@ -208,13 +237,12 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     first = r.at(r.start)
     before = r.at(r.start - 1)
     maybe = (before == ord("+")) | (before == ord("("))
-    maybe |= (first == national[0]) if national else ~_BEFORE_BAD[before]
+    maybe |= (first == national[0]) if national else True
     s = np.flatnonzero(maybe)
     bs = before[s]
     plus, paren = bs == ord("+"), bs == ord("(")
-    prefixed = plus | paren
-    ok = np.where(prefixed, ~_BEFORE_BAD[r.at(r.start[s] - 2)], ~_BEFORE_BAD[bs])
-    s, plus, paren, prefixed = s[ok], plus[ok], paren[ok], prefixed[ok]
+    ok = start_ok(r, r.start[s] - plus)  # "(" is a delimiter itself
+    s, plus, paren = s[ok], plus[ok], paren[ok]
     if not len(s):
         return _empty_candidates()
 
@@ -244,7 +272,6 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     eff = np.where(trunk | ~reach, 0, ln[:, :k])
     ndig = np.cumsum(eff, axis=1)  # digits up to and including each group
     valid = reach & ~trunk & (ndig >= 6) & (ndig <= _MAX_DIGITS)
-    valid[:, 0] &= ~paren  # "(09" alone is not a number
     # The end of a chain must be a token end; inside a chain a separator follows.
     valid &= link | ~_AFTER_BAD[g0[:, :k]]
     if not valid.any():
@@ -286,7 +313,10 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     src = (ci * _MAX_DIGITS + skip[ci])[:, None] + np.minimum(col - hl, _MAX_DIGITS - 1)
     src = np.where(col < hl, digits.size + np.minimum(col, len(head)), src)
     values = table[np.clip(src, 0, len(table) - 1)]
-    starts = r.start[s[ci]] - prefixed[ci] - PAD_BEFORE
+    # A reading starts at its "+", at the "(" of "(09) 123 4567", else at its first
+    # digit ("(0401234567)" is a number in parentheses).
+    opened = paren & closes[:, 0]
+    starts = r.start[s[ci]] - (plus[ci] | (opened[ci] & (ki > 0))) - PAD_BEFORE
     ends = en[ci, ki] - PAD_BEFORE
     return Candidates(starts, ends, values, total_len, s[ci], ki + 1)
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
+from matchers.detectors import name as name_detector
 from matchers.keys import Key, load_key_file
 from matchers.locations import LocationRedactor, is_redacted
 from spiders.services import CrawlServices
@@ -238,3 +239,129 @@ def test_forum_resume_never_fetches_a_redacted_url(storage):
     # the identifier was in the stored tail: no live URL for that page, page 1 again
     assert spider.resume_url(in_query) == in_query
     assert spider.seen_post[in_query] == 99
+
+
+# -- enrolled phones and full names in locations ------------------------------------------
+
+def e164(p) -> str:  # noqa: ANN001
+    return "+358" + p.phone.replace(" ", "")[1:]
+
+
+def folded(text: str) -> str:
+    return name_detector.location_form(text)
+
+
+NOT_A_PHONE = "4712345678"  # a numeric paste id of phone length, nobody's number
+
+
+class PasteSite(SiteServer):
+    """/dump/* names H, /paste/* names J: the URL is what the test is about."""
+
+    def handle(self, request) -> Response:  # noqa: ANN001
+        if request.path.startswith("/dump/"):
+            return Response(200, f"{H.hetu}\n".encode(), "text/plain")
+        if request.path.startswith("/paste/"):
+            return Response(200, f"{J.hetu}\n".encode(), "text/plain")
+        return not_found()
+
+
+def test_enrolled_phones_and_names_in_locations_are_stored_as_keyed_tokens(vahti, tmp_path):
+    enroll(vahti, tmp_path)
+    tok = LocationRedactor(load_key_file(vahti.home / "key")).token
+    phone, name = (lambda p: tok("phone", e164(p))), (
+        lambda p: tok("name", " ".join(sorted(folded(p.full_name).split()))))
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    digits = {p.ref: p.phone.replace(" ", "") for p in PEOPLE}
+    # (the national form of this number is also a valid CPR number, tokenised as such)
+    stranger = f"vieras_{STRANGER.full_name.replace(' ', '_')}_{e164(STRANGER)}.txt"
+    files = {  # name in the dump: (content, stored name)
+        f"{digits[A.ref]}.txt": (A.hetu, f"{phone(A)}.txt"),
+        f"{B.first_name}_{B.last_name}.txt": (B.hetu, f"{name(B)}.txt"),
+        f"{folded(C.last_name)}-{folded(C.first_name)}.txt": (C.hetu, f"{name(C)}.txt"),
+        f"{D.full_name.upper()}/notes.txt": (D.hetu, f"{name(D)}/notes.txt"),
+        f"+358 {E.phone[1:]}.csv": (f"hetu\n{E.hetu}", f"{phone(E)}.csv"),
+        f"{NOT_A_PHONE}.txt": (A.hetu, f"{NOT_A_PHONE}.txt"),
+        stranger: ("ei meidän potilaitamme", stranger),  # nobody enrolled: as it is
+        "clean.txt": (B.hetu, "clean.txt"),
+    }
+    for file_name, (text, _) in files.items():
+        (dump / file_name).parent.mkdir(exist_ok=True)
+        (dump / file_name).write_text(text + "\n", encoding="utf-8")
+    members = {
+        f"{F.first_name}_{F.last_name}/{digits[F.ref][:3]}-{digits[F.ref][3:]}.txt":
+            (F.hetu, f"{name(F)}/{phone(F)}.txt"),
+        f"{G.full_name} {G.phone}.txt": (G.hetu, f"{name(G)} {phone(G)}.txt"),
+    }
+    with zipfile.ZipFile(dump / "yhteystiedot.zip", "w") as zf:
+        for member, (text, _) in members.items():
+            zf.writestr(member, text + "\n")
+    base = f"file://{dump}/"
+    expected = {base + stored: text for stored, text in (
+        (stored, text) for text, stored in files.values())}
+    expected.update({f"{base}yhteystiedot.zip!{stored}": text
+                     for text, stored in members.values()})
+    ref_of = {p.hetu: p.ref for p in PEOPLE}
+    want_sightings = {url: {ref_of[text.split()[-1]]} for url, text in expected.items()
+                      if text.split()[-1] in ref_of}
+    printed: list[tuple[str, str]] = []
+
+    # -- vahti scan and vahti hunt PATH: exact stored URLs, reruns add nothing -----------
+    scan = vahti.run("scan", str(dump), "--json")
+    printed.append(("scan stderr", scan.stderr))
+    assert scan.returncode == 1, scan.stderr
+    assert refs_by_url(vahti.stored("sightings")) == want_sightings
+    pages = {p["url"] for p in vahti.stored("pages")}
+    assert pages == set(expected)
+    assert f"{base}{NOT_A_PHONE}.txt" in pages and f"{base}{stranger}" in pages
+    again = vahti.run("scan", str(dump))
+    printed.append(("scan rerun stderr", again.stderr))
+    assert again.returncode == 1 and "0 new sightings stored" in again.stdout
+    hunted = vahti.run("hunt", str(dump), "--json")
+    printed.append(("hunt path stderr", hunted.stderr))
+    assert hunted.returncode == 1, hunted.stderr
+    report = json.loads(hunted.stdout)
+    assert report["totals"]["new_sightings"] == 0
+    assert {pl["url"] for person in report["found"] for pl in person["locations"]} == set(
+        want_sightings)
+
+    # -- vahti hunt URL: a name and a phone percent-encoded, a numeric paste id -----------
+    with PasteSite() as site:
+        named = site.url(f"/dump/{quote(H.full_name)}.txt?tel={quote(e164(H), safe='')}")
+        paste = site.url(f"/paste/{NOT_A_PHONE}")
+        for url in (named, paste):
+            result = vahti.run("hunt", url, "--direct", "--json", timeout=180)
+            printed.append((f"hunt URL stderr {len(printed)}", result.stderr))
+            assert result.returncode == 1, result.stderr[-3000:]
+        stored_named = site.url(f"/dump/{name(H)}.txt?tel={phone(H)}")
+        assert refs_by_url(vahti.stored("sightings", {"source": "hunt"})) == {
+            stored_named: {H.ref}, paste: {J.ref}}
+        assert is_redacted(stored_named) and not is_redacted(paste)  # the paste stays fetchable
+        result = vahti.run("hunt", named, "--direct", "--json", timeout=180)
+        printed.append(("hunt URL again stderr", result.stderr))
+        assert json.loads(result.stdout)["totals"]["new_sightings"] == 0  # the same token
+        assert site.errors == []
+
+    # -- vahti search finds the sightings under their stored URLs --------------------------
+    searched = vahti.run("search", "--json", input="\n".join(p.hetu for p in (A, F, H, J)))
+    printed += [("search stdout", searched.stdout), ("search stderr", searched.stderr)]
+    assert searched.returncode == 1, searched.stderr
+    answers = json.loads(searched.stdout)["answers"]
+    assert [{s["url"] for s in a["sightings"]} for a in answers] == [
+        {f"{base}{phone(A)}.txt", f"{base}{NOT_A_PHONE}.txt"},
+        {f"{base}yhteystiedot.zip!{name(F)}/{phone(F)}.txt"}, {stored_named}, {paste}]
+
+    # -- nothing plaintext: database, home, output, reports in every format ---------------
+    for fmt in ("html", "md", "json"):
+        out = tmp_path / f"weekly.{fmt}"
+        weekly = vahti.run("report", "weekly", "--format", fmt, "--out", str(out))
+        assert weekly.returncode == 0, weekly.stderr
+        printed += [(f"report {fmt}", out.read_text(encoding="utf-8")),
+                    (f"report {fmt} stderr", weekly.stderr)]
+    written = everything_written(vahti, tmp_path / "db-dump", extra=printed)
+    plain = []
+    for p in (A, B, C, D, E, F, G, H):
+        plain += [p.phone, e164(p), p.full_name, f"{p.first_name}_{p.last_name}",
+                  f"{p.last_name} {p.first_name}", folded(p.full_name),
+                  f"{folded(p.last_name)}-{folded(p.first_name)}", quote(p.full_name)]
+    assert_no_plaintext(written, plain)

@@ -129,3 +129,45 @@ def test_types_filter_no_store_and_bad_types(scanned):
     bad = vahti.run("scan", str(tmp / "dumps" / "paste.txt"), "--types", "shoe_size")
     assert bad.returncode == 2 and "unknown identifier types" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_every_enrolled_phone_in_a_comma_separated_dump_is_found(vahti, tmp_path):
+    """Phones right after ",", ":", ".", "(", "tel:" (every delimiter of a CSV, a JSON
+    export, an SQL dump, a chat log): every enrolled phone is found, no decoy ever."""
+    from tests.integration.dumps import phone_spellings
+    from tests.unit.test_detectors import PHONE_DELIMITERS, PHONE_LEADS
+
+    enrolled = make_people(400, seed=303)
+    decoys = distinct_decoys(enrolled, make_people(400, seed=404))
+    assert vahti.run("init").returncode == 0
+    (tmp_path / "register.csv").write_text(register_csv(enrolled), encoding="utf-8")
+    assert vahti.run("enroll", str(tmp_path / "register.csv")).returncode == 0
+    (tmp_path / "register.csv").unlink()
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    befores = PHONE_DELIMITERS + [lead for lead in PHONE_LEADS if not lead.endswith("+")]
+    rows = {"contacts.csv": ["id,name,phone,city"], "export.jsonl": [], "dump.sql": [],
+            "chat.log": []}
+    planted: set[tuple[str, str]] = set()
+    for i, p in enumerate(enrolled + decoys):
+        phone = phone_spellings(p.phone)[i % 6]
+        rows["contacts.csv"].append(f"{i},{p.full_name},{phone},Helsinki")
+        rows["export.jsonl"].append(json.dumps({"id": i, "phone": phone}, ensure_ascii=False))
+        rows["dump.sql"].append(f"INSERT INTO c VALUES ({i},'{phone}');")
+        before, after = befores[i % len(befores)], PHONE_DELIMITERS[i % len(PHONE_DELIMITERS)]
+        rows["chat.log"].append(f"[{i}] soita {before}{phone}{after} kiitos")
+        if i < len(enrolled):
+            planted |= {(str(dump / name), p.ref) for name in rows}
+    for name, lines in rows.items():
+        (dump / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = vahti.run("scan", str(dump), "--json", timeout=600)
+    assert result.returncode == 1, result.stderr
+    findings = [json.loads(line) for line in result.stdout.splitlines()]
+    found = {(f["location"], f["ref"]) for f in findings if f["id_type"] == "phone"}
+    missed = Counter(loc.rsplit("/", 1)[-1] for loc, _ in planted - found)
+    assert found == planted, (len(planted - found), missed)  # recall 1.0, nothing else
+    values = [v for p in enrolled + decoys for v in (p.phone, p.full_name)]
+    written = everything_written(vahti, tmp_path / "privacy-dump", extra=[
+        ("scan stdout", result.stdout), ("scan stderr", result.stderr)])
+    assert_no_plaintext(written, values)

@@ -150,6 +150,9 @@ def test_name_canonical_and_forms():
     assert name.canonical("Mäkinen") != name.canonical("Makinen")
     assert "matti mäkinen" in name.enrollment_forms("Mäkinen, Matti")
     assert "mäkinen matti" in name.enrollment_forms("Matti Mäkinen")
+    # ... and, as file names and URLs spell them, folded (matchers.locations_enrolled)
+    assert {"matti makinen", "makinen matti"} <= set(name.enrollment_forms("Mäkinen, Matti"))
+    assert name.enrollment_forms("Matti Makinen") == ["makinen matti", "matti makinen"]
     assert "matti mäkinen" in found(name, "Potilas: Matti Mäkinen, s. 1.2.1980")
 
 
@@ -214,3 +217,75 @@ def test_name_candidate_values_equal_find():
     for t in texts:
         for k in (2, 3, 4):
             assert name.candidate_values(t, k) == {c for _, _, c in name.find(t, k)}
+
+
+# -- phone boundaries: every delimiter a dump or chat puts around a number -------------
+
+# What stands right before and right after a phone number in dumps, chats and markup.
+PHONE_DELIMITERS = [",", ";", ":", ".", "(", ")", "[", "]", "{", "}", '"', "'", "`", "<", ">",
+                    "|", "/", "\\", "=", "\t", "\n", "*", "#", "&", " - ", ""]
+PHONE_LEADS = ["tel:", "tel:+", "phone:", "p.", "puh.", "Puh:", "TEL:", "nro:"]
+PHONE_FORMS = ["0401234567", "040 123 4567", "040-1234567", "+358401234567",
+               "+358 40 123 4567", "+358 (0)40 123 4567"]
+# (text, the phone as written in it): real shapes of exported data
+PHONE_IN_FORMATS = [
+    ('{"name":"Matti","phone":"0401234567"}', "0401234567"),
+    ('{"phone": "+358401234567", "x": 1}', "+358401234567"),
+    ("name,0401234567,email\n", "0401234567"),
+    ("17,0401234567,matti@example.fi\n", "0401234567"),
+    ("17;040 123 4567;x\n", "040 123 4567"),
+    ("INSERT INTO t VALUES('0401234567');", "0401234567"),
+    ("INSERT INTO t VALUES (1,'Matti','+358401234567');", "+358401234567"),
+    ("| Matti | 040 123 4567 |", "040 123 4567"),
+    ("**0401234567**", "0401234567"),
+    ("[0401234567](tel:0401234567)", "0401234567"),
+    ("<td>0401234567</td>", "0401234567"),
+    ('<a href="tel:+358401234567">soita</a>', "+358401234567"),
+    ("soita (0401234567) illalla", "0401234567"),
+    ("Puh.0401234567, kiitos.", "0401234567"),
+    ("p.0401234567", "0401234567"),
+    ("phone=0401234567&x=1", "0401234567"),
+    ("matti\t0401234567\tx", "0401234567"),
+    ("[+358 40 123 4567]", "+358 40 123 4567"),
+    ("<0401234567>", "0401234567"),
+    ("'0401234567'", "0401234567"),
+    ("`0401234567`", "0401234567"),
+]
+# Not phones: glued to a longer token or inside a longer number (the hetu detector's
+# rule: no letter or digit right before, no "-", "/", "_", "+" joined to one, no
+# "." right after a digit, i.e. a decimal or a date).
+PHONE_NOT_FOUND = [
+    "abc0401234567", "0401234567abc", "INV-0401234567", "x/0401234567", "ab_0401234567",
+    "0401234567_x", "1.0401234567", "2024-0401234567", "12345678904012345670",
+    "00401234567012345678901", "3.14,0401234567x",
+]
+
+
+@pytest.mark.parametrize("before", PHONE_DELIMITERS + PHONE_LEADS)
+@pytest.mark.parametrize("after", PHONE_DELIMITERS)
+def test_phone_between_delimiters(before, after):
+    for form in PHONE_FORMS:
+        if before.endswith("+") and not form.startswith("+"):
+            continue
+        written = form[1:] if before.endswith("+") else form
+        for text in (f"{before}{written}{after}", f"soita {before}{written}{after} kiitos"):
+            hits = list(phone.find(normalize(text).text))
+            assert [c for _, _, c in hits] == ["+358401234567"], (text, hits)
+
+
+@pytest.mark.parametrize(("text", "written"), PHONE_IN_FORMATS)
+def test_phone_in_data_formats(text, written):
+    hits = list(phone.find(text))
+    assert hits and {(text[s:e], c) for s, e, c in hits} == {(written, "+358401234567")}
+
+
+@pytest.mark.parametrize("text", PHONE_NOT_FOUND)
+def test_phone_glued_or_inside_a_longer_number_is_not_found(text):
+    assert found(phone, text) == [] and found(phone, f"x {text} y") == []
+
+
+def test_location_form_folds_accents_case_and_joiners():
+    assert name.location_form("Meikäläinen-Virtanen, Anna") == "meikalainen virtanen anna"
+    assert name.location_form("SØREN O'Brien Æsir Straße") == "soren o brien aesir strasse"
+    assert name.location_form("Meika\u0308la\u0308inen") == "meikalainen"  # decomposed
+    assert name.fold_word("Ärrä") == "arra" and name.fold_word("MATTI") == "matti"

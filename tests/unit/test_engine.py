@@ -249,3 +249,53 @@ def test_documents_are_scanned_as_text_and_every_unread_input_has_a_reason(tmp_p
         assert scanned[f"{tmp_path}/b.dat"] == "utf-8+nul"
         reasons = {e.location: skip_reason(e) for e in events if skip_reason(e)}
         assert reasons == {f"{tmp_path}/c.png": "binary: PNG image"}
+
+
+def phone_delimiter_text() -> tuple[str, list[str]]:
+    """Lines with +358401234567 between every delimiter (tests/unit/test_detectors.py), in
+    data formats, and glued where it is no phone; returns the text and what is found."""
+    from tests.unit.test_detectors import (
+        PHONE_DELIMITERS,
+        PHONE_FORMS,
+        PHONE_IN_FORMATS,
+        PHONE_LEADS,
+        PHONE_NOT_FOUND,
+    )
+
+    lines, expected = [], []
+    for i, before in enumerate(PHONE_DELIMITERS + PHONE_LEADS):
+        for j, after in enumerate(PHONE_DELIMITERS):
+            form = PHONE_FORMS[(i + j) % len(PHONE_FORMS)]
+            if before.endswith("+"):  # "tel:+" and an international form
+                before, form = before[:-1], form if form[0] == "+" else "+358" + form[1:]
+            lines.append(f"soita {before}{form}{after} kiitos")
+            expected.append(form)
+    for text, written in PHONE_IN_FORMATS:
+        lines.append(text)
+        expected += [written] * text.count(written)
+    lines += PHONE_NOT_FOUND
+    return "\n".join(lines) + "\n", expected
+
+
+PHONE_INDEX = IndexBuilder(KEY)
+PHONE_INDEX.add("P", {"phone": [digest(KEY, "phone", "+358401234567")]})
+PHONE_INDEX = PHONE_INDEX.build()
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252"])
+def test_phones_between_delimiters_are_found_by_the_scanner(codec):
+    text, expected = phone_delimiter_text()
+    sc = Scanner(PHONE_INDEX, KEY, ScanOptions(types=frozenset({"phone"}), chunk_chars=4096))
+    found = sc.scan_text(text, "x")
+    assert [text[f.start:f.end] for f in found] == expected
+    data = text.encode(codec)
+    assert sc.scan_bytes(data, 0, len(data), codec, "x") == (found, len(text))
+
+
+def test_a_name_written_without_accents_corroborates():
+    p = next(q for q in PEOPLE if not q.full_name.isascii())
+    sc = Scanner(INDEX, KEY)
+    folded = name_detector.location_form(p.full_name).title()
+    assert folded != p.full_name
+    (f,) = sc.scan_text(f"{folded} {p.hetu}", "x")
+    assert f.score == pytest.approx(0.8 + NAME_BONUS)

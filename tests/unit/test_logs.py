@@ -66,3 +66,32 @@ def test_redaction_is_linear_in_a_long_token():
         redact(line)
         assert time.perf_counter() - started < 2.0
     assert redact("a" * 50 + ".matti@example.fi") == REDACTED
+
+
+def test_phones_after_delimiters_are_redacted_in_logs():
+    # the same class as the phone detector's boundaries: "tel:", ",", ".", "(" before
+    for line in ("soita tel:040 123 4567", "puh.040 123 4567", "rivi Matti,040 123 4567,x",
+                 "tel:+358 40 123 4567", "(040 123 4567)", "x=040-123 4567", "[040 123 4567]"):
+        out = redact(line)
+        assert "123 4567" not in out and "1234567" not in out and REDACTED in out, out
+
+
+def test_logged_urls_get_the_keyed_location_redaction_when_a_crawl_has_one():
+    from matchers.digest import digest
+    from matchers.index import IndexBuilder
+    from matchers.keys import Key
+    from matchers.locations import LocationRedactor, is_redacted
+    from matchers.redact import redact_locations_with
+
+    key = Key(bytes(range(32)))
+    b = IndexBuilder(key)
+    b.add("A", {"phone": [digest(key, "phone", "+358401234567")]},
+          {"name": [digest(key, "name", "matti meikalainen")]})
+    line = "Gave up retrying <GET http://x.onion/Matti_Meikalainen.txt?t=0401234567>"
+    assert "Meikalainen" in redact(line)  # no shape: only the watchlist knows the name
+    redact_locations_with(LocationRedactor(key, b.build()).redact)
+    try:
+        out = redact(line)
+    finally:
+        redact_locations_with(None)
+    assert "Meikalainen" not in out and "0401234567" not in out and is_redacted(out), out

@@ -18,7 +18,7 @@ from matchers.detectors import email, hetu
 from matchers.detectors._common import code_points
 from matchers.engine import Scanner, ScanOptions
 from matchers.keys import Key
-from tests.unit.test_engine import INDEX, KEY, _mixed_text
+from tests.unit.test_engine import INDEX, KEY, PHONE_INDEX, _mixed_text, phone_delimiter_text
 from vahti.demo import synthetic
 
 LIB = native.lib
@@ -233,6 +233,21 @@ def test_scanner_equals_numpy(monkeypatch: pytest.MonkeyPatch, types, codec) -> 
     a, b = _both(monkeypatch, scan)
     assert a == b
     assert sum(f.id_type == "hetu" for f in a[0]) >= 60
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252"])
+def test_phone_boundaries_native_equals_numpy(monkeypatch: pytest.MonkeyPatch, codec) -> None:  # noqa: ANN001
+    text, expected = phone_delimiter_text()
+    data = text.encode(codec)
+    opts = ScanOptions(chunk_chars=4096)
+
+    def scan():  # noqa: ANN202
+        sc = Scanner(PHONE_INDEX, KEY, opts)
+        return sc.scan_text(text, "x"), sc.scan_bytes(data, 0, len(data), codec, "x")
+
+    a, b = _both(monkeypatch, scan)
+    assert a == b
+    assert [text[f.start:f.end] for f in a[0] if f.id_type == "phone"] == expected
 
 
 # -- robustness ------------------------------------------------------------------------

@@ -99,3 +99,10 @@ def test_offset_map_property(seed):
             b = rng.randint(a + 1, len(n.text))
             s, e = n.span(a, b)
             assert 0 <= s < e <= len(source)
+
+
+def test_backslash_zero_before_a_digit_is_no_nul_escape():
+    # JS reads "\0" as NUL only when no digit follows: a Windows path or an escaped
+    # backslash before a phone number keeps the number whole
+    assert normalize("a\\0b").text == "a\x00b"
+    assert normalize("C:\\dumps\\0401234567.txt").text == "C:\\dumps\\0401234567.txt"
