@@ -95,6 +95,7 @@ class RegisterSummary:
     problems: list[RowProblem] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)  # header names, as written
     ignored_columns: list[str] = field(default_factory=list)  # --map COLUMN=ignore
+    columns: dict[str, str] = field(default_factory=dict)  # header name -> type read
     # refs of rows not enrolled because of a problem: `--replace` keeps them
     refs_with_problems: set[str] = field(default_factory=set)
     # people whose notes give too few fingerprints to ever match as fragments
@@ -134,6 +135,7 @@ def read_register(
     except RegisterError as exc:
         raise RegisterError(f"{name}: {exc}") from None
     summary.unknown_columns, summary.ignored_columns = plan.unknown, plan.ignored
+    summary.columns = {plan.ref_header: "ref", **{f.header: f.id_type for f in plan.fields}}
     n_columns = plan.width
     detectors = {
         f.id_type: get_detector(f.id_type, region=phone_region,
