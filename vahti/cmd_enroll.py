@@ -14,9 +14,9 @@ from rich.table import Table
 from matchers.register import RegisterError, RegisterSummary, read_register
 from storage import watchlist
 from storage.watchlist import WatchlistEntry
+from vahti import retrohunt
 from vahti.clictx import config_of, console
 from vahti.errors import VahtiError
-from vahti.retrohunt import retro_hunt
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, open_db
 
@@ -70,6 +70,8 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
             )
 
     with open_db(cfg, key) as storage:
+        # an enrolment killed half-way left its mark: its writes stay, the index rebuilds
+        repaired = watchlist.repair_interrupted(storage)
         try:
             result = watchlist.upsert_entries(storage, entries())
         except RegisterError as exc:
@@ -82,7 +84,8 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
             keep = refs_in_file | summary.refs_with_problems
             removed = watchlist.remove_refs_except(storage, keep)
         version = watchlist.version(storage)
-        exposed = _retro_hunt(storage, key, cfg) if result.inserted or result.updated else None
+        # due also after a repair: the interrupted run's people were never retro-hunted
+        exposed = _retro_hunt(storage, key, cfg) if retrohunt.due(storage) else None
 
     _print_problems(summary)
     report = {
@@ -103,6 +106,10 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
         "notes_too_short": summary.notes_too_short,
         "notes_min_words": summary.notes_min_words,
         "watchlist_version": version,
+        # enrolments killed half-way before this one, whose marks this one removed
+        "interrupted_repaired": [
+            {"started": w.started.isoformat(), "host": w.host} for w in repaired
+        ],
         # people found in pages seen before (retained candidates), by this enrolment
         "already_exposed": len(exposed.people) if exposed else 0,
         "already_exposed_pages": len(exposed.pages) if exposed else 0,
@@ -125,6 +132,11 @@ def _print_summary(report: dict) -> None:
         + (f", {report['removed']} removed" if report["removed"] else "")
     )
     out.print(f"people per type: {per_type}")
+    for write in report["interrupted_repaired"]:
+        out.print(f"repaired: the enrolment started {write['started'][:16]} on {write['host']} "
+                  "was interrupted before it finished; the people it wrote are kept (counted "
+                  "above as unchanged when this register holds them alike) and every cached "
+                  "index is rebuilt", markup=False)
     if report["notes_too_short"]:
         out.print(f"notes: {report['notes_too_short']} people's notes are too short to ever "
                   f"match as fragments (need at least {report['notes_min_words']} words)")
@@ -243,4 +255,4 @@ def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
 def _retro_hunt(storage, key, cfg):  # noqa: ANN001, ANN202
     """The new watchlist against every page seen before (see vahti/retrohunt.py)."""
     index = load_index(storage, key, cfg.home)
-    return retro_hunt(storage, index, cfg.home)
+    return retrohunt.retro_hunt(storage, index, cfg.home)
