@@ -63,6 +63,13 @@ def fold(header: str) -> str:
     return "".join(ch for ch in text if ch.isalnum() and ch.isascii())
 
 
+def _printable(name: str) -> str:
+    """A header name fit for a terminal line: control characters shown as escapes."""
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in name)
+
+
 @dataclass(frozen=True)
 class Field:
     """A value read from a row: one column, or first and last name joined."""
@@ -87,7 +94,7 @@ class ColumnPlan:
 
 def plan_columns(header: list[str], column_map: Mapping[str, str] | None = None) -> ColumnPlan:
     """What each column holds; RegisterError when the header cannot make a register."""
-    shown = [h.strip().lstrip("\ufeff").strip() or f"(column {i + 1})"
+    shown = [_printable(h.strip().lstrip("\ufeff").strip()) or f"(column {i + 1})"
              for i, h in enumerate(header)]
     folded = [fold(h) for h in shown]
     types = [_TYPE_OF.get(f) for f in folded]

@@ -349,3 +349,9 @@ def test_encodings_with_and_without_bom(encoding):
     enrolled, summary = read(register_bytes(rows, encoding=encoding))
     assert [e.ref for e in enrolled] == ["Ä1"] and not summary.problems
     assert enrolled[0].digests == read(register_bytes(rows))[0][0].digests
+
+
+def test_header_names_are_named_without_control_characters():
+    data = register_bytes([["ref", "hetu", "x\x1b[2Jy"], ["A1", "131052-308T", "1"]])
+    _, summary = read(data)
+    assert summary.unknown_columns == ["x\\x1b[2Jy"]
