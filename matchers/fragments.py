@@ -95,6 +95,11 @@ MIN_MATCHES = 5
 MIN_REL_MATCHES = 4
 MATCH_THRESHOLD = 0.5
 MAX_GAP_CHARS = 300
+# A record with fewer fingerprints than MIN_REL_MATCHES can never be a hit. Notes of
+# this many (distinct) words always have enough: n words make n - K + 1 k-grams, and
+# every winnowing window of W k-grams selects one, so MIN_REL_MATCHES disjoint windows
+# need K - 1 + W * MIN_REL_MATCHES words.
+MIN_RECORD_WORDS = K - 1 + W * MIN_REL_MATCHES
 MAX_RECORDS_PER_FP = 64  # a fingerprint in more records than this is boilerplate
 DEFAULT_STOP_MAX_RECORDS = 3
 

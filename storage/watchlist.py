@@ -4,25 +4,44 @@ A document holds the register's own opaque `ref`, the keyed digests of each
 identifier type, corroborating digests (name, birth date), the record's
 fragment fingerprints packed as little-endian uint64, the key id and times.
 Nothing in it can be turned back into an identifier without the key.
+
+Every change is bracketed in the `meta` document so that a cached index is
+never taken for the database's watchlist (see vahti/watchlist_cache.py):
+before the first write, an open-write mark (owner, start, last batch) is set
+and the version bumped; after the last write the mark is removed and the
+version bumped again. Each bump also draws a new random `watchlist_state`, so
+two databases at the same version number never look alike. A writer killed
+half-way leaves its mark: readers then build from the database instead of a
+cache and say so, and the next `vahti enroll` removes the mark of a dead
+writer (`repair_interrupted`), which bumps the version once more.
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
+import socket
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bson.binary import Binary
 from pymongo import DeleteOne, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from storage import schema
 from storage.clock import now
 from storage.connection import Storage
+from storage.leases import make_owner, parse_owner
+from storage.processes import alive
 
 BATCH = 1000
+WRITES = "watchlist_writes"  # meta field: open writes, token -> {owner, started, alive}
+# A live writer renews its mark at every batch (seconds apart); one silent this long,
+# or whose process on this host is gone, was interrupted.
+STALE_WRITE = timedelta(minutes=10)
 
 
 @dataclass
@@ -96,7 +115,7 @@ def upsert_entries(storage: Storage, entries: Iterable[WatchlistEntry]) -> Upser
         if coll.estimated_document_count() else {}
     )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
-    with _BatchWriter(coll) as writer:
+    with _BatchWriter(storage) as writer:
         batch_new: list[dict] = []
         batch_changed: list[dict] = []
         for entry in entries:
@@ -117,16 +136,44 @@ def upsert_entries(storage: Storage, entries: Iterable[WatchlistEntry]) -> Upser
                 writer.put(batch_new, batch_changed)
                 batch_new, batch_changed = [], []
         writer.put(batch_new, batch_changed)
-    if counts["inserted"] or counts["updated"]:
-        bump_version(storage)
     return UpsertResult(**counts)
 
 
-class _BatchWriter:
-    """Writes batches on a thread; the first error is raised in the caller."""
+class _WriteMark:
+    """This process's open-write mark in `meta` (see the module's docstring)."""
 
-    def __init__(self, coll) -> None:
-        self.coll = coll
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.token = ""
+
+    def begin(self) -> None:
+        if not self.token:
+            self.token = uuid.uuid4().hex
+            stamp = now()
+            _change(self.storage, {"$set": {f"{WRITES}.{self.token}": {
+                "owner": make_owner(), "started": stamp, "alive": stamp}}})
+
+    def beat(self) -> None:
+        self.storage.db[schema.META].update_one(
+            {"_id": schema.META_ID}, {"$set": {f"{WRITES}.{self.token}.alive": now()}})
+
+    def end(self) -> None:
+        if self.token:
+            try:
+                _change(self.storage, {"$unset": {f"{WRITES}.{self.token}": ""}})
+            except PyMongoError:
+                pass  # the mark stays: readers rebuild, the next enroll removes it
+            self.token = ""
+
+
+class _BatchWriter:
+    """Writes batches on a thread, inside one open-write mark; the first error is
+    raised in the caller. The mark is set before the first batch is handed over,
+    so a process killed at any point after that leaves it behind."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.coll = storage.db[schema.WATCHLIST]
+        self.mark = _WriteMark(storage)
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="watchlist-writer", daemon=True)
@@ -139,11 +186,13 @@ class _BatchWriter:
         if self.error is not None:
             raise self.error
         if new or changed:
+            self.mark.begin()
             self.queue.put((new, changed))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.queue.put(None)
         self.thread.join()
+        self.mark.end()
         if exc is None and self.error is not None:
             raise self.error
 
@@ -153,6 +202,7 @@ class _BatchWriter:
                 continue  # drain: the caller stops at its next put
             try:
                 self._write(*item)
+                self.mark.beat()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 self.error = exc
 
@@ -181,10 +231,15 @@ def remove_refs_except(storage: Storage, keep: set[str]) -> int:
     """Remove every person not in `keep` (for `enroll --replace`)."""
     coll = storage.db[schema.WATCHLIST]
     gone = [d["_id"] for d in coll.find({}, {"_id": 1}) if d["_id"] not in keep]
-    for i in range(0, len(gone), BATCH):
-        coll.bulk_write([DeleteOne({"_id": ref}) for ref in gone[i:i + BATCH]], ordered=False)
-    if gone:
-        bump_version(storage)
+    mark = _WriteMark(storage)
+    try:
+        for i in range(0, len(gone), BATCH):
+            mark.begin()
+            coll.bulk_write([DeleteOne({"_id": ref}) for ref in gone[i:i + BATCH]],
+                            ordered=False)
+            mark.beat()
+    finally:
+        mark.end()
     return len(gone)
 
 
@@ -217,10 +272,76 @@ def version(storage: Storage) -> int:
 
 
 def bump_version(storage: Storage) -> int:
+    return _change(storage, {})
+
+
+def _change(storage: Storage, update: dict) -> int:
+    """Bump the version, draw a new state token, and apply `update` to meta, at once."""
+    update = {**update, "$inc": {"watchlist_version": 1}}
+    update["$set"] = {**update.get("$set", {}), "watchlist_changed": now(),
+                      "watchlist_state": uuid.uuid4().hex}
     doc = storage.db[schema.META].find_one_and_update(
-        {"_id": schema.META_ID},
-        {"$inc": {"watchlist_version": 1}, "$set": {"watchlist_changed": now()}},
-        upsert=True,
-        return_document=True,
-    )
+        {"_id": schema.META_ID}, update, upsert=True, return_document=True)
     return int(doc["watchlist_version"])
+
+
+def count(storage: Storage) -> int:
+    """People enrolled, from the collection's metadata (cheap)."""
+    return storage.db[schema.WATCHLIST].estimated_document_count()
+
+
+@dataclass(frozen=True)
+class OpenWrite:
+    token: str
+    owner: str  # "host:pid:tag"
+    started: datetime
+    alive: datetime  # the last batch written
+
+    @property
+    def host(self) -> str:
+        owner = parse_owner(self.owner)
+        return owner.host if owner else "?"
+
+    def interrupted(self, at: datetime, host: str) -> bool:
+        """Its writer is gone: its process on this host has ended, or it has been
+        silent for longer than any batch takes (a writer on another host)."""
+        owner = parse_owner(self.owner)
+        if owner is not None and owner.host == host and not alive(owner.pid):
+            return True
+        return at - self.alive > STALE_WRITE
+
+
+@dataclass(frozen=True)
+class WatchlistState:
+    version: int
+    token: str  # a new random value at every change
+    writes: tuple[OpenWrite, ...]  # open: in progress, or interrupted
+
+    def interrupted(self) -> list[OpenWrite]:
+        at, host = now(), socket.gethostname()
+        return [w for w in self.writes if w.interrupted(at, host)]
+
+
+def state(storage: Storage) -> WatchlistState:
+    meta = storage.meta()
+    writes = tuple(
+        OpenWrite(token, w.get("owner", ""), _aware(w["started"]), _aware(w["alive"]))
+        for token, w in sorted((meta.get(WRITES) or {}).items())
+    )
+    return WatchlistState(int(meta.get("watchlist_version", 0)),
+                          str(meta.get("watchlist_state", "")), writes)
+
+
+def repair_interrupted(storage: Storage) -> list[OpenWrite]:
+    """Remove the marks of writers that died half-way (their writes are kept): the
+    watchlist is what the database holds, and a new version makes every cache of it
+    rebuild. Returns the writes repaired."""
+    gone = state(storage).interrupted()
+    if gone:
+        _change(storage, {"$unset": {f"{WRITES}.{w.token}": "" for w in gone}})
+    return gone
+
+
+def _aware(stamp: datetime) -> datetime:
+    # pymongo returns naive UTC datetimes unless the client is tz-aware
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=now().tzinfo)

@@ -14,15 +14,16 @@ from rich.table import Table
 from matchers.register import RegisterError, RegisterSummary, read_register
 from storage import watchlist
 from storage.watchlist import WatchlistEntry
+from vahti import retrohunt
 from vahti.clictx import config_of, console
 from vahti.display import echo
 from vahti.errors import VahtiError
-from vahti.retrohunt import retro_hunt
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, open_db
 
 log = logging.getLogger("vahti.enroll")
 PROBLEMS_SHOWN = 50
+COLUMNS_SHOWN = 20
 
 
 @click.command()
@@ -30,15 +31,22 @@ PROBLEMS_SHOWN = 50
 @click.option("--replace", is_flag=True,
               help="Make the watchlist exactly this register: people not in it are removed.")
 @click.option("--strict", is_flag=True, help="Exit 2 when any row has a problem.")
+@click.option("--map", "mappings", multiple=True, metavar="COLUMN=TYPE",
+              help="Read the header column COLUMN as TYPE (hetu, email, phone, notes, ..., "
+                   "or ignore); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.pass_context
-def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_json: bool) -> None:
+def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
+           mappings: tuple[str, ...], as_json: bool) -> None:
     """Enroll a register (CSV with a header and a `ref` column).
 
     Only keyed digests and fingerprints are stored. Bad values are reported by
-    row and column, never by value; the other rows are still enrolled.
+    row and column, never by value; the other rows are still enrolled. Header
+    names in Finnish, Swedish, Norwegian, Danish and English are recognised
+    (henkilötunnus, sähköposti, personnummer, fødselsnummer, cpr-nummer, ...).
     """
     cfg = config_of(ctx)
+    column_map = _column_map(mappings)
     key = load_key(cfg)
     try:
         data = sys.stdin.buffer.read() if register == "-" else Path(register).read_bytes()
@@ -53,6 +61,7 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
             phone_region=cfg.get("matchers.phone_region"),
             customer_id_pattern=cfg.get("matchers.customer_id_pattern"),
             name=Path(register).name,
+            column_map=column_map,
         )
         for person in people:
             refs_in_file.add(person.ref)
@@ -63,22 +72,24 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
             )
 
     with open_db(cfg, key) as storage:
+        # an enrolment killed half-way left its mark: its writes stay, the index rebuilds
+        repaired = watchlist.repair_interrupted(storage)
         try:
             result = watchlist.upsert_entries(storage, entries())
         except RegisterError as exc:
             raise VahtiError(str(exc)) from None
+        if not summary.enrolled:
+            _refuse_nobody(summary, as_json)
         removed = 0
         if replace:
             # people whose row had a problem stay: a typo must not drop protection
             keep = refs_in_file | summary.refs_with_problems
             removed = watchlist.remove_refs_except(storage, keep)
         version = watchlist.version(storage)
-        exposed = _retro_hunt(storage, key, cfg) if result.inserted or result.updated else None
+        # due also after a repair: the interrupted run's people were never retro-hunted
+        exposed = _retro_hunt(storage, key, cfg) if retrohunt.due(storage) else None
 
-    if summary.unknown_columns:
-        log.warning("unknown columns ignored: %s", ", ".join(summary.unknown_columns))
-    for problem in summary.problems:
-        log.info("enroll: %s", problem)
+    _print_problems(summary)
     report = {
         "rows": summary.rows,
         "enrolled": summary.enrolled,
@@ -89,11 +100,18 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
         "rows_with_problems": summary.rows_with_problems,
         "rows_skipped": summary.rows_skipped,
         "values": summary.values,
-        "problems": [
-            {"row": p.row, "column": p.column, "reason": p.reason} for p in summary.problems
-        ],
+        "problems": _problem_dicts(summary),
         "unknown_columns": summary.unknown_columns,
+        "ignored_columns": summary.ignored_columns,
+        "columns": summary.columns,
+        # people whose notes give too few fingerprints to ever be a fragment match
+        "notes_too_short": summary.notes_too_short,
+        "notes_min_words": summary.notes_min_words,
         "watchlist_version": version,
+        # enrolments killed half-way before this one, whose marks this one removed
+        "interrupted_repaired": [
+            {"started": w.started.isoformat(), "host": w.host} for w in repaired
+        ],
         # people found in pages seen before (retained candidates), by this enrolment
         "already_exposed": len(exposed.people) if exposed else 0,
         "already_exposed_pages": len(exposed.pages) if exposed else 0,
@@ -108,11 +126,7 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool, as_js
 
 def _print_summary(report: dict) -> None:
     out = console()
-    for problem in report["problems"][:PROBLEMS_SHOWN]:
-        out.print(f"row {problem['row']}, column {problem['column']}: {problem['reason']}")
-    hidden = len(report["problems"]) - PROBLEMS_SHOWN
-    if hidden > 0:
-        out.print(f"... and {hidden} more problems (all of them: --json, or the log)")
+    _print_problem_lines(out, report["problems"])
     per_type = ", ".join(f"{t} {n}" for t, n in sorted(report["values"].items())) or "none"
     out.print(
         f"enrolled {report['enrolled']} of {report['rows']} rows: {report['inserted']} new, "
@@ -120,12 +134,80 @@ def _print_summary(report: dict) -> None:
         + (f", {report['removed']} removed" if report["removed"] else "")
     )
     out.print(f"people per type: {per_type}")
+    for write in report["interrupted_repaired"]:
+        out.print(f"repaired: the enrolment started {write['started'][:16]} on {write['host']} "
+                  "was interrupted before it finished; the people it wrote are kept (counted "
+                  "above as unchanged when this register holds them alike) and every cached "
+                  "index is rebuilt", markup=False)
+    if report["notes_too_short"]:
+        out.print(f"notes: {report['notes_too_short']} people's notes are too short to ever "
+                  f"match as fragments (need at least {report['notes_min_words']} words)")
     if report["already_exposed"]:
         out.print(f"already exposed: {report['already_exposed']} people, on "
                   f"{report['already_exposed_pages']} pages seen before (vahti search --ref REF)")
     if report["problems"]:
         out.print(f"{len(report['problems'])} problems in {report['rows_with_problems']} rows; "
                   f"{report['rows_skipped']} rows not enrolled")
+
+
+def _column_map(mappings: tuple[str, ...]) -> dict[str, str]:
+    column_map = {}
+    for mapping in mappings:
+        column, _, id_type = mapping.rpartition("=")
+        if not column.strip() or not id_type.strip():
+            raise VahtiError(f"--map {mapping}: expected COLUMN=TYPE, e.g. --map Tunnus=hetu")
+        column_map[column.strip()] = id_type.strip().lower()
+    return column_map
+
+
+def _print_problems(summary: RegisterSummary) -> None:
+    """Columns left out and row problems, to the log (and stderr): names, never values."""
+    for what, names in (("unknown columns ignored", summary.unknown_columns),
+                        ("columns ignored (--map)", summary.ignored_columns)):
+        if names:
+            more = len(names) - COLUMNS_SHOWN
+            log.warning("%s: %s%s", what, ", ".join(names[:COLUMNS_SHOWN]),
+                        f" and {more} more" if more > 0 else "")
+    for problem in summary.problems:
+        log.info("enroll: %s", problem)
+
+
+def _problem_dicts(summary: RegisterSummary) -> list[dict]:
+    return [{"row": p.row, "column": p.column, "reason": p.reason} for p in summary.problems]
+
+
+def _print_problem_lines(out, problems: list[dict]) -> None:  # noqa: ANN001
+    # header names come from the register: printed as they are, never as rich markup
+    for problem in problems[:PROBLEMS_SHOWN]:
+        out.print(f"row {problem['row']}, column {problem['column']}: {problem['reason']}",
+                  markup=False)
+    hidden = len(problems) - PROBLEMS_SHOWN
+    if hidden > 0:
+        out.print(f"... and {hidden} more problems (all of them: --json, or the log)")
+
+
+def _refuse_nobody(summary: RegisterSummary, as_json: bool) -> None:
+    """Enrolling 0 people is never a success: the reason, the problems, exit 2."""
+    reason = _nobody_enrolled(summary)
+    _print_problems(summary)
+    if as_json:
+        click.echo(json.dumps({"error": reason, "rows": summary.rows, "enrolled": 0,
+                               "columns": summary.columns,
+                               "unknown_columns": summary.unknown_columns,
+                               "problems": _problem_dicts(summary)}, indent=2))
+    else:
+        _print_problem_lines(console(stderr=True), _problem_dicts(summary))
+    raise VahtiError(reason)
+
+
+def _nobody_enrolled(summary: RegisterSummary) -> str:
+    """Why a register gave nobody: enrolling 0 people is never a success."""
+    columns = ", ".join(f"{name} ({id_type})" for name, id_type in summary.columns.items())
+    if not summary.rows:
+        return f"nobody enrolled: the register has no rows under its header (columns: {columns})"
+    return (f"nobody enrolled: none of the {summary.rows} rows could be enrolled "
+            f"({len(summary.problems)} problems, by row and column above and in the log; "
+            f"columns read: {columns})")
 
 
 @click.group("watchlist")
@@ -175,4 +257,4 @@ def watchlist_stats(ctx: click.Context, as_json: bool) -> None:
 def _retro_hunt(storage, key, cfg):  # noqa: ANN001, ANN202
     """The new watchlist against every page seen before (see vahti/retrohunt.py)."""
     index = load_index(storage, key, cfg.home)
-    return retro_hunt(storage, index, cfg.home)
+    return retrohunt.retro_hunt(storage, index, cfg.home)

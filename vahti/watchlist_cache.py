@@ -4,13 +4,23 @@ Building the index reads every watchlist document from the database, which
 for a million people takes far longer than a scan should wait. The built
 index is saved as numpy arrays under `$VAHTI_HOME/cache/watchlist/` in a
 directory named by key id and watchlist version; the next command memory-maps
-it in well under a second. The version changes with every enrolment that
-changes something, so a stale index is never used. The cache holds only what
-the database holds: digests, fingerprints and refs.
+it in well under a second. The cache holds only what the database holds:
+digests, fingerprints and refs.
+
+A cached index is used only when it was built from exactly the database's
+watchlist (`source.json`: the state token drawn at every change, and the
+number of people). So an enrolment by another home or host, a second
+database at the same version number, or a write that bypassed vahti (a
+restore, an administrator's delete: the count differs) all make it rebuild.
+While a write is open (an enrolment running, or one killed half-way) the
+index is built from the database and not cached; an interrupted one is
+reported until `vahti enroll` runs again and repairs it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,34 +37,77 @@ from storage import watchlist
 from storage.connection import Storage
 from vahti.errors import VahtiError
 
+log = logging.getLogger("vahti.watchlist")
+SOURCE = "source.json"  # the database state a cached index was built from
+
 
 def cache_root(home: Path) -> Path:
     return home / "cache" / "watchlist"
 
 
 def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
-    """The index of the current watchlist: from the cache, or built and cached."""
-    version = watchlist.version(storage)
+    """The index of the database's watchlist: cached when built from exactly it,
+    else built from the database (and cached when no write is open)."""
+    before = watchlist.state(storage)
+    if before.writes:
+        _say_open_writes(before)
+        return build_index(storage, key)
+    source = {"state": before.token, "people": watchlist.count(storage)}
     root = cache_root(home)
-    target = root / f"{key.key_id}-v{version}"
-    try:
-        return WatchlistIndex.load(target, key)
-    except (IndexError_, FileNotFoundError, ValueError, OSError):
-        pass  # missing or incomplete: build it
+    target = root / f"{key.key_id}-v{before.version}"
+    cached = _cached(target, key, source)
+    if cached is not None:
+        return cached
     index = build_index(storage, key)
+    after = watchlist.state(storage)
+    if after.token != before.token or after.writes:
+        return index  # changed while it was read: right for this command, not for the cache
     private_dir(root)
     # Build beside the target and rename: a concurrent command sees either no
     # index or a complete one, never a half-written one.
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
     index.save(tmp)
+    (tmp / SOURCE).write_text(json.dumps(source) + "\n", encoding="utf-8")
+    _install(tmp, target)
+    _drop_old(root, keep=target)
+    return _cached(target, key, source) or index
+
+
+def _cached(target: Path, key: Key, source: dict) -> WatchlistIndex | None:
+    try:
+        if json.loads((target / SOURCE).read_text(encoding="utf-8")) != source:
+            return None  # built from another database state
+        return WatchlistIndex.load(target, key)
+    except (IndexError_, FileNotFoundError, ValueError, OSError):
+        return None  # missing or incomplete: build it
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Put a built index in place of `target` (an outdated one there is moved aside
+    first; a process that has it memory-mapped keeps reading its files)."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=".old-", dir=target.parent))
+        try:
+            os.rename(target, old / "index")
+        except OSError:
+            pass  # another process moved it first
     try:
         os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)  # another process was faster
-        if not target.exists():
-            raise
-    _drop_old(root, keep=target)
-    return WatchlistIndex.load(target, key)
+
+
+def _say_open_writes(state: watchlist.WatchlistState) -> None:
+    interrupted = state.interrupted()
+    for write in interrupted:
+        log.warning(
+            "an enrolment started %s on %s was interrupted before it finished: the watchlist "
+            "is read from the database as it is (the people written before it stopped); run "
+            "`vahti enroll` with the register again to finish it",
+            write.started.strftime("%Y-%m-%d %H:%M UTC"), write.host)
+    if len(interrupted) < len(state.writes):
+        log.info("an enrolment is writing the watchlist now: the index is read from the "
+                 "database, not from the cache")
 
 
 def enrolled_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:

@@ -1,9 +1,17 @@
-"""The scan-ready index: boilerplate shared by many records never counts."""
+"""The scan-ready index: boilerplate shared by many records never counts; an open
+write whose writer is gone counts as interrupted."""
+
+import os
+import socket
+import subprocess
+from datetime import timedelta
 
 import numpy as np
 
 from matchers.index import IndexBuilder
 from matchers.keys import Key
+from storage.clock import now
+from storage.watchlist import STALE_WRITE, OpenWrite
 from vahti.watchlist_cache import without_common_fingerprints
 
 KEY = Key(bytes(range(32)))
@@ -21,3 +29,18 @@ def test_fingerprints_shared_by_many_records_are_dropped():
     assert arrays.record_fp_counts.tolist() == [4] * 6
     assert np.all(np.diff(arrays.fp_sorted.astype(np.float64)) >= 0)
     assert len(arrays.fp_record) == 24
+
+
+def test_an_open_write_is_interrupted_when_its_process_is_gone_or_it_fell_silent():
+    host, at = socket.gethostname(), now()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = OpenWrite("t1", f"{host}:{finished.pid}:abc", at, at)
+    assert dead.interrupted(at, host)
+    mine = OpenWrite("t2", f"{host}:{os.getpid()}:abc", at, at)
+    assert not mine.interrupted(at, host)
+    # a writer on another host cannot be asked: silence longer than any batch decides
+    remote = OpenWrite("t3", f"elsewhere:{finished.pid}:abc", at, at)
+    assert not remote.interrupted(at + STALE_WRITE - timedelta(seconds=1), host)
+    assert remote.interrupted(at + STALE_WRITE + timedelta(seconds=1), host)
+    assert remote.host == "elsewhere"
