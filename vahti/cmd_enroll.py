@@ -191,7 +191,7 @@ def _refuse_nobody(summary: RegisterSummary, as_json: bool) -> None:
     reason = _nobody_enrolled(summary)
     _print_problems(summary)
     if as_json:
-        click.echo(json.dumps({"error": reason, "rows": summary.rows, "enrolled": 0,
+        echo(json.dumps({"error": reason, "rows": summary.rows, "enrolled": 0,
                                "columns": summary.columns,
                                "unknown_columns": summary.unknown_columns,
                                "problems": _problem_dicts(summary)}, indent=2))
