@@ -2,9 +2,10 @@
 
 A sighting alert says: on this page, these of the controller's people (by their
 pseudonymous refs) turned up for the first time. It holds only `alert_key`,
-`kind`, `created`, `source`, `url`, `page_sha256`, `counts` (identifier hits per
-id_type), `fragment_scores` (per ref the best record-fragment score), `persons`,
-`refs` and `first_seen`: never an identifier, a name or page text.
+`kind`, `created`, `source`, `url`, `page_content_id` (keyed: matchers/contentid.py),
+`counts` (identifier hits per id_type), `fragment_scores` (per ref the best
+record-fragment score), `persons`, `refs` and `first_seen`: never an identifier, a
+name, page text or a plain hash of it.
 
 Writes go alert (upsert on its key) -> outbox rows (upsert on delivery key) ->
 sightings marked `alerted`. The key is a hash of the page URL and the sightings'
@@ -40,8 +41,8 @@ CANARY_PREFIX = "CANARY-"  # canaries are health signals, never person alerts
 RAISE_LEASE = "raise-alerts"
 RAISE_LEASE_S = 60.0  # renewed while a pass runs; a holder that died frees it after this
 RAISE_WAIT_S = 60.0  # a pass normally takes well under a second: wait for the other one
-ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
-                "fragment_scores", "persons", "refs", "first_seen")
+ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_content_id",
+                "counts", "fragment_scores", "persons", "refs", "first_seen")
 
 
 def _digest(*parts: str) -> str:
@@ -86,7 +87,7 @@ def build_sighting_alert(page_url: str, sightings: list[dict[str, Any]],
         "created": now,
         "source": str(latest.get("source", "")),
         "url": page_url,
-        "page_sha256": str(latest.get("page_sha256", "")),
+        "page_content_id": str(latest.get("page_content_id", "")),
         "counts": dict(sorted(counts.items())),
         "fragment_scores": [{"ref": r, "score": round(best[r], 4)} for r in sorted(best)],
         "persons": len(refs),

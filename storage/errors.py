@@ -26,3 +26,7 @@ class KeyMismatch(StorageError):
 
 class SchemaTooNew(StorageError):
     """The database was written by a newer vahti."""
+
+
+class MigrationNeedsKey(StorageError):
+    """An older schema whose migration needs the key, opened without it."""

@@ -43,7 +43,7 @@ URL = "http://pastesiteexample.onion/raw/abc123"
 def sighting(ref: str, id_type: str = "hetu", start: int = 0, kind: str = "identifier",
              score: float = 1.0, **extra) -> dict:
     return {"_id": object(), "page_url": URL, "ref": ref, "id_type": id_type, "kind": kind,
-            "start": start, "score": score, "source": "pastes", "page_sha256": "ab" * 32,
+            "start": start, "score": score, "source": "pastes", "page_content_id": "ab" * 16,
             "first_seen": T0, "last_seen": T0, **extra}
 
 
@@ -73,7 +73,7 @@ def test_sighting_alert_holds_only_allowed_fields():
     found = [sighting("P2", "email", 3), sighting("P1", "hetu", 10), sighting("P1", "hetu", 99),
              sighting("P3", "fragment", 200, kind="fragment", score=0.42),
              sighting("P3", "fragment", 900, kind="fragment", score=0.8,
-                      last_seen=T0 + timedelta(minutes=5), page_sha256="cd" * 32),
+                      last_seen=T0 + timedelta(minutes=5), page_content_id="cd" * 16),
              sighting("P1", "phone", 50, first_seen=T0 - timedelta(days=1))]
     alert = build_sighting_alert(URL, found, T0)
     assert set(alert) == set(ALERT_FIELDS)
@@ -81,7 +81,7 @@ def test_sighting_alert_holds_only_allowed_fields():
     assert alert["counts"] == {"email": 1, "hetu": 2, "phone": 1}
     assert alert["fragment_scores"] == [{"ref": "P3", "score": 0.8}]
     assert alert["refs"] == ["P1", "P2", "P3"] and alert["persons"] == 3
-    assert alert["page_sha256"] == "cd" * 32  # of the latest sighting
+    assert alert["page_content_id"] == "cd" * 16  # of the latest sighting
     assert alert["first_seen"] == T0 - timedelta(days=1)
     assert alert["created"] == T0
 

@@ -1,0 +1,150 @@
+"""Page content ids cannot be brute-forced back to identifiers (issue 12).
+
+A plain SHA-256 of a small or templated content (a file holding one identity code, a
+"No results for <code>" page) gives the code back to anyone who enumerates the
+~10^8 codes through the known template: the sighting then ties the code to the ref,
+and the keyed URL token is undone. Here vahti scans, hunts (a dump and a URL),
+searches, raises and delivers alerts and reports on such content, and an attacker
+without the key brute-forces a candidate set of codes through the templates against
+everything vahti wrote: the database, the home, every output, the alert payloads and
+the reports. With the key, the keyed content ids still link pages, sightings,
+candidates and alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_hunt import enroll
+from tests.privacy import assert_no_plaintext, everything_written
+from vahti.demo.sites.base import SiteServer, html_response, not_found
+from vahti.demo.synthetic import make_people
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = make_people(6, seed=4242)
+A, B, C, D, E = PEOPLE[:5]  # enrolled
+STRANGER = PEOPLE[5]  # never enrolled: retained as a keyed candidate only
+TEMPLATE = ("<!DOCTYPE html>\n<html><head><title>Haku</title></head>\n"
+            "<body><p>No results for {code}</p></body></html>\n")
+ONE_CODE = "{code}\n"
+
+
+class SearchSite(SiteServer):
+    """A site search that echoes the query: the page is the template plus the code."""
+
+    def handle(self, request):  # noqa: ANN001, ANN201
+        if request.path == "/search":
+            return html_response(TEMPLATE.format(code=request.query.get("q", "")))
+        return not_found()
+
+
+def write_dump(root: Path) -> list[bytes]:
+    """One-code files, a templated page and an archive member; returns every content."""
+    root.mkdir()
+    contents = {
+        "a.txt": ONE_CODE.format(code=A.hetu).encode(),
+        "vieras.txt": ONE_CODE.format(code=STRANGER.hetu).encode(),
+        "haku.html": TEMPLATE.format(code=B.hetu).encode(),
+    }
+    for name, data in contents.items():
+        (root / name).write_bytes(data)
+    member = ONE_CODE.format(code=C.hetu).encode()
+    with zipfile.ZipFile(root / "potilaat.zip", "w") as zf:
+        zf.writestr("c.txt", member)
+    return [*contents.values(), member]
+
+
+def brute_force(written, codes: list[str]) -> set[str]:
+    """The attack: every candidate code through every known template, hashed with plain
+    SHA-256, looked for (as a table's 12-digit prefix is enough to confirm) in
+    everything vahti wrote. Returns the codes recovered."""
+    blobs = [w.data.lower() for w in written]
+    recovered = set()
+    for code in codes:
+        for template in (ONE_CODE, TEMPLATE, "{code}"):
+            guess = hashlib.sha256(template.format(code=code).encode()).hexdigest()[:12]
+            if any(guess.encode() in blob for blob in blobs):
+                recovered.add(code)
+    return recovered
+
+
+def run(vahti, printed: list, *args: str, ok=(0, 1), **kw):
+    result = vahti.run(*args, **kw)
+    printed.append((f"output #{len(printed)} of {args[0]}", result.stdout + result.stderr))
+    assert result.returncode in ok, (args, result.stderr[-3000:])
+    return result
+
+
+def test_no_plain_content_hash_of_small_or_templated_pages_anywhere(vahti, tmp_path):
+    enroll(vahti, tmp_path, PEOPLE[:5])
+    (vahti.home / "config.toml").write_text(
+        f'[channels.siem]\ntype = "stdout"\npath = "{tmp_path / "siem.jsonl"}"\n')
+    contents = write_dump(tmp_path / "dump")
+    printed: list[tuple[str, str]] = []
+
+    run(vahti, printed, "scan", str(tmp_path / "dump"), "--retain", "--json")
+    run(vahti, printed, "hunt", str(tmp_path / "dump"), "--json")
+    run(vahti, printed, "hunt", str(tmp_path / "dump"))
+    stdin = ONE_CODE.format(code=D.hetu)
+    contents.append(stdin.encode())
+    run(vahti, printed, "scan", "-", input=stdin)
+    with SearchSite() as site:
+        url = site.url(f"/search?q={E.hetu}")
+        contents.append(TEMPLATE.format(code=E.hetu).encode())
+        url_hunts = [len(printed), len(printed) + 1]
+        run(vahti, printed, "hunt", url, "--direct", "--json", timeout=180)
+        run(vahti, printed, "hunt", url, "--direct", timeout=180)
+    queries = "\n".join(p.hetu for p in PEOPLE) + "\n"
+    run(vahti, printed, "search", "--json", input=queries)
+    run(vahti, printed, "search", input=queries)
+    run(vahti, printed, "alerts", "raise", "--json")
+    run(vahti, printed, "alerts", "deliver")
+    run(vahti, printed, "alerts", "list", "--json")
+    run(vahti, printed, "alerts", "list")
+    for fmt in ("json", "md", "html"):
+        run(vahti, printed, "report", "weekly", "--format", fmt)
+    assert (tmp_path / "siem.jsonl").stat().st_size > 0  # the alert payloads, as delivered
+    written = everything_written(vahti, tmp_path / "db-dump", extra=[
+        *printed, ("siem channel", (tmp_path / "siem.jsonl").read_bytes())])
+
+    # the attacker's candidate set: the planted codes among others of the same shape
+    codes = [p.hetu for p in make_people(300, seed=99)] + [p.hetu for p in PEOPLE]
+    assert brute_force(written, codes) == set()
+    assert_no_plaintext(written, [p.hetu for p in PEOPLE if p is not E], contents=contents)
+    # E's code is in the hunted URL, which the terminal shows as the user typed it
+    # (the stored URL has a keyed token): everything else must not hold it
+    shown_url = {f"output #{i} of hunt" for i in url_hunts}
+    assert_no_plaintext([w for w in written if w.where not in shown_url], [E.hetu])
+
+
+def test_content_ids_link_pages_sightings_candidates_and_alerts(vahti, tmp_path):
+    from matchers.contentid import ContentIds
+    from matchers.keys import load_key_file
+
+    enroll(vahti, tmp_path, PEOPLE[:5])
+    contents = write_dump(tmp_path / "dump")
+    result = vahti.run("hunt", str(tmp_path / "dump"), "--json")
+    assert result.returncode == 1, result.stderr
+    assert vahti.run("alerts", "raise").returncode == 0
+    ids = ContentIds(load_key_file(vahti.home / "key"))
+    wanted = {ids.of_bytes(c) for c in contents}
+    assert all(len(i) == 32 for i in wanted)
+
+    page_ids = {p["content_id"] for p in vahti.stored("pages") if p.get("content_id")}
+    assert page_ids == wanted
+    assert {s["page_content_id"] for s in vahti.stored("sightings")} == {
+        ids.of_bytes(contents[0]), ids.of_bytes(contents[2]), ids.of_bytes(contents[3])}
+    assert {c["content_id"] for c in vahti.stored("candidates")} == wanted
+    alerts = vahti.stored("alerts")
+    assert alerts and {a["page_content_id"] for a in alerts} <= wanted
+    report = json.loads(result.stdout)
+    places = [pl for person in report["found"] for pl in person["locations"]]
+    assert {pl["content_id"] for pl in places} <= wanted
+    for collection in ("pages", "sightings", "candidates", "alerts", "runs"):
+        for doc in vahti.stored(collection):
+            assert not any("sha256" in name for name in doc), (collection, sorted(doc))
