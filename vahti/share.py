@@ -16,8 +16,8 @@ from matchers.contentid import SHARE_MIN_BYTES
 SHARE_HELP = (f"Also print the plain SHA-256 of every input of at least "
               f"{SHARE_MIN_BYTES >> 20} MiB, to match it with other teams (VirusTotal, MISP); "
               "printed only, never stored, withheld for smaller inputs.")
-WITHHELD_REASON = (f"inputs under {SHARE_MIN_BYTES >> 20} MiB: the plain SHA-256 of a small "
-                   "content can be brute-forced back to the identifiers in it")
+WITHHELD_REASON = (f"under {SHARE_MIN_BYTES >> 20} MiB: the plain SHA-256 of a small content "
+                   "can be brute-forced back to the identifiers in it")
 
 
 @dataclass
@@ -40,5 +40,6 @@ class ShareList:
     def lines(self) -> list[str]:
         out = [f"SHA-256 {s['sha256']}  {s['location']} ({s['size']} bytes)" for s in self.shared]
         if self.withheld:
-            out.append(f"SHA-256 withheld for {self.withheld} {WITHHELD_REASON}")
+            inputs = "input" if self.withheld == 1 else "inputs"
+            out.append(f"SHA-256 withheld for {self.withheld} {inputs}, {WITHHELD_REASON}")
         return out

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from matchers.contentid import SHARE_MIN_BYTES
 from tests.integration.test_hunt import enroll
 from tests.privacy import assert_no_plaintext, everything_written
-from vahti.demo.sites.base import SiteServer, html_response, not_found
+from vahti.demo.sites.base import Response, SiteServer, html_response, not_found
 from vahti.demo.synthetic import make_people
 
 pytestmark = pytest.mark.integration
@@ -35,11 +36,16 @@ ONE_CODE = "{code}\n"
 
 
 class SearchSite(SiteServer):
-    """A site search that echoes the query: the page is the template plus the code."""
+    """A site search that echoes the query: the page is the template plus the code;
+    and any `pages` (path -> bytes) as text files."""
+
+    pages: dict[str, bytes] = {}
 
     def handle(self, request):  # noqa: ANN001, ANN201
         if request.path == "/search":
             return html_response(TEMPLATE.format(code=request.query.get("q", "")))
+        if request.path in self.pages:
+            return Response(200, self.pages[request.path], "text/plain")
         return not_found()
 
 
@@ -148,3 +154,48 @@ def test_content_ids_link_pages_sightings_candidates_and_alerts(vahti, tmp_path)
     for collection in ("pages", "sightings", "candidates", "alerts", "runs"):
         for doc in vahti.stored(collection):
             assert not any("sha256" in name for name in doc), (collection, sorted(doc))
+
+
+def test_share_sha256_prints_plain_hashes_of_big_inputs_only_and_never_stores_them(
+        vahti, tmp_path):
+    enroll(vahti, tmp_path, PEOPLE[:5])
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    filler = b"".join(b"rivi %d ilman tunnuksia\n" % i for i in range(60_000))
+    big = filler + ONE_CODE.format(code=A.hetu).encode()
+    assert len(big) >= SHARE_MIN_BYTES
+    small = ONE_CODE.format(code=B.hetu).encode()
+    (dump / "big.txt").write_bytes(big)
+    (dump / "small.txt").write_bytes(small)
+    big_sha = hashlib.sha256(big).hexdigest()
+
+    plain = vahti.run("hunt", str(dump), "--json")  # not asked: no plain hash at all
+    assert plain.returncode == 1 and "share_sha256" not in json.loads(plain.stdout)
+    hunted = vahti.run("hunt", str(dump), "--json", "--share-sha256")
+    assert hunted.returncode == 1, hunted.stderr
+    share = json.loads(hunted.stdout)["share_sha256"]
+    assert share["shared"] == [{"location": f"file://{dump}/big.txt", "size": len(big),
+                                "sha256": big_sha}]
+    assert share["withheld"] == 1 and "1 MiB" in share["withheld_reason"]
+    table = vahti.run("scan", str(dump), "--share-sha256")
+    assert table.returncode == 1, table.stderr
+    assert f"SHA-256 {big_sha}  file://{dump}/big.txt" in table.stdout
+    assert "SHA-256 withheld for 1 input, under 1 MiB" in table.stdout
+    scanned = vahti.run("scan", str(dump), "--json", "--share-sha256", "--no-store")
+    (last,) = [json.loads(x) for x in scanned.stdout.splitlines()
+               if json.loads(x)["kind"] == "share_sha256"]
+    assert [s["sha256"] for s in last["shared"]] == [big_sha]
+    with SearchSite() as site:
+        site.pages = {"/big": big, "/small": small}
+        for path, expected in (("/big", big_sha), ("/small", "")):
+            url = site.url(path)
+            result = vahti.run("hunt", url, "--direct", "--json", "--share-sha256", timeout=180)
+            assert result.returncode == 1, result.stderr[-3000:]
+            share = json.loads(result.stdout)["share_sha256"]
+            assert [s["sha256"] for s in share["shared"]] == ([expected] if expected else [])
+            assert share["withheld"] == (0 if expected else 1)
+
+    # printed on request, stored nowhere
+    written = everything_written(vahti, tmp_path / "db-dump", extra=[
+        ("hunt without the flag", plain.stdout + plain.stderr)])
+    assert_no_plaintext(written, [A.hetu, B.hetu], contents=[big, small])
