@@ -11,6 +11,7 @@ For each `PageItem`:
   (`CrawlServices.stored_url`): an identifier in a URL becomes a keyed token;
 - the bytes are named by their keyed content id (`matchers.contentid`), never by a
   plain hash: a small or templated page's plain SHA-256 gives its identifier back;
+  the server's ETag, often such a hash, is stored sealed (`matchers.sealed`);
 - candidates, then sightings are stored before the page record, so a page marked as seen
   always has its sightings: a crawl killed in between rescans that page on the
   rerun, and the occurrence index keeps the sightings from doubling. Writes are
@@ -146,6 +147,7 @@ class ScanPipeline:
         storage = services.storage
         tally = services.tally
         assert storage is not None and services.scanner is not None
+        assert services.validators is not None
         url = services.stored_url(item.url)
         if item.not_modified:
             pages.touch(storage, url)
@@ -167,7 +169,8 @@ class ScanPipeline:
         record = PageRecord(url=url, source=item.source, content_id=content_id, size=len(body),
                             status=status, watchlist_version=version,
                             http_status=item.http_status, content_type=item.content_type,
-                            etag=item.etag, last_modified=item.last_modified,
+                            etag=services.validators.seal(item.etag),
+                            last_modified=item.last_modified,
                             final=item.final and not item.truncated,
                             max_item=item.max_item)
         if not content_type_allowed(item.content_type, services.source):

@@ -20,6 +20,7 @@ from scrapy.exceptions import NotConfigured
 
 from matchers.engine import Scanner, ScanOptions
 from matchers.locations import LocationRedactor
+from matchers.sealed import ValidatorSeal
 from spiders.sources import Source, load_sources, sources_path
 from spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
 from storage import runs, watchlist
@@ -62,6 +63,7 @@ class CrawlServices:
         self.storage: Storage | None = None
         self.scanner: Scanner | None = None
         self.redactor: LocationRedactor | None = None
+        self.validators: ValidatorSeal | None = None  # ETags are stored sealed
         self.watchlist_version = 0
         self.run_id = ""
         self.tor_error = ""
@@ -107,6 +109,7 @@ class CrawlServices:
             retain=True,  # every page's keyed candidates, for retro-hunts (storage/candidates.py)
         ))
         self.redactor = LocationRedactor(key)
+        self.validators = ValidatorSeal(key)
         self.run_id = runs.start_run(self.storage, self.source.name, "crawl",
                                      self.crawler.settings.get("VAHTI_RUN_ID") or "")
         log.info("crawl of %s started (run %s, watchlist version %d, %d people)",

@@ -6,7 +6,8 @@ the URL of a scanned stdin). For small or templated content that hash gives the
 identifier back by brute force, so schema 2 names content by a keyed content id
 (matchers/contentid.py). The id is keyed over the SHA-256, so every stored hash maps
 to its id with the key (`rekey`), and the links between pages, sightings, candidates
-and alerts survive.
+and alerts survive. Stored ETags (often a plain hash of the body too) are dropped:
+schema 2 keeps them sealed, and a page without one is fetched once unconditionally.
 
 The step is idempotent and resumable: each document is rewritten in one update that
 sets the new field and unsets the old one, guarded by the old value (a document is
@@ -33,6 +34,7 @@ Rekey = Callable[[str], str]  # a stored plain SHA-256 (hex) -> its content id
 
 RENAMED = {"sha256": "content_id", "page_sha256": "page_content_id"}
 URL_FIELDS = ("url", "page_url")  # pages, alerts; sightings
+ETAG = "etag"  # pages: the server's ETag, in the clear in schema 1
 # a new stdin URL has 32 hex digits, then "!" (a member) or its end: never 64
 OLD_STDIN_URL = re.compile(r"^stdin:([0-9a-f]{64})")
 OLD_INDEXES = {schema.PAGES: "sha256", schema.CANDIDATES: "sha256"}
@@ -78,12 +80,13 @@ def _v1_to_v2(storage: Storage, rekey: Rekey) -> dict[str, int]:
 
 def _old_documents_query() -> dict:
     stdin_urls = [{f: {"$regex": OLD_STDIN_URL.pattern}} for f in URL_FIELDS]
-    return {"$or": [{old: {"$exists": True}} for old in RENAMED] + stdin_urls}
+    return {"$or": [{old: {"$exists": True}} for old in RENAMED] + stdin_urls
+            + [{ETAG: {"$nin": ["", None]}}]}
 
 
 def _rewrite_collection(storage: Storage, name: str, rekey: Rekey) -> int:
     col = storage.db[name]
-    fields = {f: 1 for f in (*RENAMED, *URL_FIELDS)}
+    fields = {f: 1 for f in (*RENAMED, *URL_FIELDS, ETAG)}
     ops: list[UpdateOne] = []
     count = 0
     for doc in col.find(_old_documents_query(), fields):
@@ -116,6 +119,9 @@ def _new_fields(doc: dict, rekey: Rekey) -> tuple[dict, dict]:
         if match:
             guard[field] = value
             sets[field] = f"stdin:{rekey(match.group(1))}{value[match.end():]}"
+    if doc.get(ETAG):
+        guard[ETAG] = doc[ETAG]
+        sets[ETAG] = ""
     update = {}
     if sets:
         update["$set"] = sets

@@ -28,7 +28,7 @@ class PageRecord:
     # Crawled pages only (local scans leave them empty):
     http_status: int = 0
     content_type: str = ""
-    etag: str = ""  # validators for the next conditional GET
+    etag: str = ""  # validators for the next conditional GET (the ETag sealed: matchers/sealed.py)
     last_modified: str = ""
     final: bool = False  # content will not change (a raw paste, a full thread page, a file)
     max_item: int = 0  # the highest item id on the page (a forum's post ids), 0: none

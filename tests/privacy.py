@@ -10,7 +10,8 @@ only), and names where one turned up without printing the value itself.
 A plain SHA-256 of fed-in content counts as plaintext too: for a small or
 templated content (a file holding one identity code, a "No results for <code>"
 page) it is brute-forced back to the identifier without the key. So the check
-also looks for the SHA-256 of every value as a one-line file (bare, with "\n" or
+also looks for the SHA-256 (and MD5 and SHA-1, as servers make ETags) of every
+value as a one-line file (bare, with "\n" or
 "\r\n"), and of every content passed as `contents` (the bytes of fed-in files and
 pages), as hex (whole, or its first `HEX_PREFIX` digits, as a table would cut it),
 as raw bytes and as base64.
@@ -66,11 +67,14 @@ HEX_PREFIX = 12
 
 
 def _hash_forms(content: bytes) -> set[bytes]:
-    """How a plain SHA-256 of `content` would show up in what vahti wrote."""
+    """How a plain SHA-256 of `content` would show up in what vahti wrote (and the MD5
+    and SHA-1 that web servers send as ETags)."""
     digest = hashlib.sha256(content).digest()
-    hexed = digest.hex()
-    return {hexed[:HEX_PREFIX].encode(), hexed[:HEX_PREFIX].upper().encode(), digest[:8],
-            base64.b64encode(digest)}
+    forms = {digest[:8], base64.b64encode(digest)}
+    for hexed in (digest.hex(), hashlib.md5(content).hexdigest(),
+                  hashlib.sha1(content).hexdigest()):
+        forms |= {hexed[:HEX_PREFIX].encode(), hexed[:HEX_PREFIX].upper().encode()}
+    return forms
 
 
 def _one_line_files(value: str) -> list[bytes]:

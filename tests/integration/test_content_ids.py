@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from matchers.contentid import SHARE_MIN_BYTES
+from spiders.sources import Source, edit_sources
 from tests.integration.test_hunt import enroll
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.base import Response, SiteServer, html_response, not_found
@@ -43,7 +44,10 @@ class SearchSite(SiteServer):
 
     def handle(self, request):  # noqa: ANN001, ANN201
         if request.path == "/search":
-            return html_response(TEMPLATE.format(code=request.query.get("q", "")))
+            body = TEMPLATE.format(code=request.query.get("q", ""))
+            # as Django's ConditionalGetMiddleware does: the ETag is a plain hash of the body
+            etag = '"' + hashlib.md5(body.encode()).hexdigest() + '"'
+            return html_response(body, headers=[("ETag", etag)])
         if request.path in self.pages:
             return Response(200, self.pages[request.path], "text/plain")
         return not_found()
@@ -67,15 +71,18 @@ def write_dump(root: Path) -> list[bytes]:
 
 def brute_force(written, codes: list[str]) -> set[str]:
     """The attack: every candidate code through every known template, hashed with plain
-    SHA-256, looked for (as a table's 12-digit prefix is enough to confirm) in
-    everything vahti wrote. Returns the codes recovered."""
+    SHA-256 (and the MD5 and SHA-1 that servers use as ETags), looked for (a table's
+    12-digit prefix is enough to confirm) in everything vahti wrote. Returns the codes
+    recovered."""
     blobs = [w.data.lower() for w in written]
     recovered = set()
     for code in codes:
         for template in (ONE_CODE, TEMPLATE, "{code}"):
-            guess = hashlib.sha256(template.format(code=code).encode()).hexdigest()[:12]
-            if any(guess.encode() in blob for blob in blobs):
-                recovered.add(code)
+            content = template.format(code=code).encode()
+            for hashed in (hashlib.sha256, hashlib.sha1, hashlib.md5):
+                guess = hashed(content).hexdigest()[:12].encode()
+                if any(guess in blob for blob in blobs):
+                    recovered.add(code)
     return recovered
 
 
@@ -199,3 +206,40 @@ def test_share_sha256_prints_plain_hashes_of_big_inputs_only_and_never_stores_th
     written = everything_written(vahti, tmp_path / "db-dump", extra=[
         ("hunt without the flag", plain.stdout + plain.stderr)])
     assert_no_plaintext(written, [A.hetu, B.hetu], contents=[big, small])
+
+
+class EtagSite(SiteServer):
+    """One templated page with a hash-of-body ETag and no Last-Modified: 304 when the
+    ETag comes back."""
+
+    code = ""
+    not_modified = 0
+
+    def handle(self, request):  # noqa: ANN001, ANN201
+        body = TEMPLATE.format(code=self.code)
+        etag = '"' + hashlib.sha1(body.encode()).hexdigest() + '"'
+        if request.headers.get("If-None-Match") == etag:
+            self.not_modified += 1
+            return Response(304, b"", None, [("ETag", etag)])
+        return html_response(body, headers=[("ETag", etag)])
+
+
+def test_an_etag_is_stored_sealed_and_still_makes_the_next_get_conditional(vahti, tmp_path):
+    enroll(vahti, tmp_path, PEOPLE[:5])
+    with EtagSite() as site:
+        site.code = A.hetu
+        with edit_sources(vahti.home / "sources.toml") as sources:
+            sources["one"] = Source(name="one", kind="url", urls=(site.url("/page"),),
+                                    direct=True)
+        first = vahti.run("crawl", "one", "--json", timeout=180)
+        assert first.returncode == 1, first.stderr[-3000:]
+        second = vahti.run("crawl", "one", "--json", timeout=180)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert json.loads(second.stdout.splitlines()[-1])["not_modified"] == 1
+        assert site.not_modified == 1
+    (page,) = vahti.stored("pages")
+    server_etag = hashlib.sha1(TEMPLATE.format(code=A.hetu).encode()).hexdigest()
+    assert page["etag"].startswith("sealed1:") and server_etag not in page["etag"]
+    written = everything_written(vahti, tmp_path / "db-dump", extra=[
+        ("crawl output", first.stdout + first.stderr + second.stdout + second.stderr)])
+    assert brute_force(written, [p.hetu for p in PEOPLE]) == set()

@@ -55,7 +55,8 @@ def plant_v1(db, key) -> None:
             "watchlist_version": 1}
     db[schema.PAGES].insert_many([
         {**page, "url": PAGE, "sha256": sha(ONE_CODE), "size": len(ONE_CODE)},
-        {**page, "url": SEARCH, "sha256": sha(TEMPLATED), "size": len(TEMPLATED)},
+        {**page, "url": SEARCH, "sha256": sha(TEMPLATED), "size": len(TEMPLATED),
+         "etag": '"' + hashlib.md5(TEMPLATED).hexdigest() + '"'},  # the server's: a hash
         {**page, "url": f"{ZIP}!rows.csv", "sha256": sha(MEMBER), "size": len(MEMBER)},
         {**page, "url": f"{ZIP}!secret.txt", "sha256": "", "size": 0,
          "status": "skipped:encrypted"},
@@ -137,6 +138,7 @@ def test_a_schema_1_database_is_migrated_with_the_key_and_keeps_its_links(vahti,
     cid = {content: ids.of_bytes(content) for content in CONTENTS}
     new_stdin = f"stdin:{cid[STDIN]}"
     pages = {p["url"]: p.get("content_id") for p in vahti.stored("pages")}
+    assert {p.get("etag", "") for p in vahti.stored("pages")} == {""}  # fetched anew once
     assert pages == {PAGE: cid[ONE_CODE], SEARCH: cid[TEMPLATED], f"{ZIP}!rows.csv": cid[MEMBER],
                      f"{ZIP}!secret.txt": "", new_stdin: cid[STDIN]}
     sightings = {(s["page_url"], s["page_content_id"]) for s in vahti.stored("sightings")}
