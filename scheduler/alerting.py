@@ -8,9 +8,12 @@ record-fragment score), `persons`, `refs` and `first_seen`: never an identifier,
 name, page text or a plain hash of it.
 
 Writes go alert (upsert on its key) -> outbox rows (upsert on delivery key) ->
-sightings marked `alerted`. The key is a hash of the page URL and the sightings'
-occurrence keys, so a pass that dies anywhere is simply run again: it computes the
-same key, writes nothing twice and finishes the job (at least once, never lost).
+sightings marked `alerted`. The key is a hash of the page URL, the sightings'
+occurrence keys and the page's keyed content ids, so a pass that dies anywhere is
+simply run again: it computes the same key, writes nothing twice and finishes the
+job (at least once, never lost). The content ids make it unguessable: an e-mail
+shows the key but not the URL, and a hash of a guessable URL (a forum's sequential
+thread ids) and offsets alone would give the URL back by enumeration.
 
 Only one raise pass runs at a time across every process and host on the database
 (the pass lease "pass:raise-alerts"): two passes at once would each group what they
@@ -59,9 +62,12 @@ def occurrence_key(sighting: dict[str, Any]) -> str:
 
 
 def sighting_alert_key(page_url: str, sightings: Iterable[dict[str, Any]]) -> str:
-    """Deterministic: the page and the sorted occurrence keys the alert covers."""
+    """Deterministic: the page, the sorted occurrence keys the alert covers and the
+    page's keyed content ids (128 secret bits: see the module doc)."""
+    sightings = list(sightings)
     occurrences = sorted(occurrence_key(s) for s in sightings)
-    return "s-" + _digest("sighting", page_url, *occurrences)
+    content_ids = sorted({str(s.get("page_content_id", "")) for s in sightings})
+    return "s-" + _digest("sighting", page_url, *content_ids, "", *occurrences)
 
 
 def health_alert_key(source: str, problem: str, bucket: str) -> str:

@@ -60,6 +60,26 @@ def test_alert_key_is_deterministic_and_order_free():
     assert built["alert_key"] == rebuilt["alert_key"] == key
 
 
+def test_alert_key_cannot_be_brute_forced_from_what_an_email_shows():
+    """An e-mail alert shows the key, refs, types and source but no URL (mail is kept where
+    vahti has no say). Were the key an unkeyed hash of guessable inputs only (a forum's
+    sequential thread URL, offset 0 of a one-code page), enumerating them would give the
+    URL back; the page's keyed content id is in it, so nothing can be enumerated."""
+    forum = "http://forum.example.onion/thread/"
+    one = [sighting("P1", start=0, page_url=forum + "137", page_content_id="cd" * 16)]
+    key = sighting_alert_key(forum + "137", one)
+    assert key != sighting_alert_key(
+        forum + "137", [{**one[0], "page_content_id": "ef" * 16}])  # the content id counts
+    for thread in range(1, 200):  # the attacker's guesses, with the documented recipe
+        for start in range(0, 20):
+            occurrence = json.dumps([forum + str(thread), "P1", "hetu", start],
+                                    separators=(",", ":"))
+            guess = "s-" + hashlib.sha256(b"sighting\0" + (forum + str(thread)).encode()
+                                          + b"\0" + occurrence.encode() + b"\0"
+                                          ).hexdigest()[:40]
+            assert guess != key
+
+
 def test_health_key_buckets():
     k1 = health_alert_key("pastes", "no new pages", "2025-03-04")
     assert k1 == health_alert_key("pastes", "no new pages", "2025-03-04")
