@@ -35,7 +35,7 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
     """Where identifiers (from stdin or --file) or enrolled people (--ref) were seen.
 
     For each: whether the person is enrolled (ref), every sighting (time,
-    source, URL, page hash, fragment score), and pages seen before whose
+    source, URL, page content id, fragment score), and pages seen before whose
     retained candidates hold the identifier, enrolled or not. Inputs are named
     by line number, never echoed. Exit 1 when something was seen.
     """
