@@ -92,11 +92,11 @@ def fill(st: Storage, key: Key, people: int, n_sightings: int, n_candidates: int
     t0 = time.perf_counter()
     for name in (schema.SIGHTINGS, schema.PAGES, schema.CANDIDATES):
         st.db[name].drop_indexes()
-    shas = [f"{i:064x}" for i in range(PAGES)]
+    content_ids = [f"{i:032x}" for i in range(PAGES)]  # keyed ids in real use
     for lo in range(0, PAGES, 10_000):
         st.db[schema.PAGES].insert_many([
             {"url": f"http://leak{i % 50}.onion/p/{i}", "source": f"source{i % 12}",
-             "sha256": shas[i], "size": 4096, "status": "ok",
+             "content_id": content_ids[i], "size": 4096, "status": "ok",
              "first_seen": now - timedelta(minutes=i), "last_seen": now}
             for i in range(lo, min(PAGES, lo + 10_000))], ordered=False)
     for lo in range(0, n_sightings, 10_000):
@@ -105,7 +105,7 @@ def fill(st: Storage, key: Key, people: int, n_sightings: int, n_candidates: int
              "ref": f"P{i % people:07d}", "id_type": "hetu", "start": i, "end": i + 11,
              "source": f"source{i % 12}", "kind": "identifier", "score": 0.8,
              "first_seen": now - timedelta(seconds=i), "last_seen": now, "alerted": True,
-             "page_sha256": shas[(i // 5) % PAGES]}
+             "page_content_id": content_ids[(i // 5) % PAGES]}
             for i in range(lo, min(n_sightings, lo + 10_000))], ordered=False)
     print(f"  pages + sightings {time.perf_counter() - t0:.0f} s", flush=True)
 
@@ -124,7 +124,8 @@ def fill(st: Storage, key: Key, people: int, n_sightings: int, n_candidates: int
         # reads the documents of the last minutes from the database at each use)
         written = now - timedelta(days=30) + timedelta(seconds=10 * d)
         oid = ObjectId(int(written.timestamp()).to_bytes(4, "big") + d.to_bytes(8, "big"))
-        batch.append({"_id": oid, "sha256": shas[d % PAGES], "t": "hetu", "n": KEYS_PER_DOC,
+        batch.append({"_id": oid, "content_id": content_ids[d % PAGES], "t": "hetu",
+                      "n": KEYS_PER_DOC,
                       "keys": Binary(np.sort(keys).astype("<u8").tobytes()), "partial": False,
                       "seen_at": written})
         if len(batch) == 5000:

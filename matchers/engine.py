@@ -59,6 +59,7 @@ import numpy as np
 
 from . import decode as _decode  # noqa: F401  (registers the "vahti-*" codec error handlers)
 from . import native
+from .contentid import ContentIds
 from .detectors import IDENTIFIER_TYPES, NUMERIC_TYPES, email, get_detector, hetu, phone
 from .detectors import birth_date as birth_date_detector
 from .detectors import name as name_detector
@@ -113,16 +114,17 @@ class Skipped:
 class Scanned:
     """One input (file or archive member) that was read, after its findings.
 
-    `sha256` is of the input's raw bytes; `status` is "ok", or why there was no
-    text to scan ("binary", "empty"); `kind` and `encoding` as `matchers.decode`
-    judged them (for text extracted from a document, `encoding` names its format:
-    sqlite, pdf, docx, ...). A "binary" input was not read: `reason` says what it
-    looked like ("binary: PNG image"), as a `Skipped` reason would.
+    `content_id` is the keyed id of the input's raw bytes (`matchers.contentid`);
+    `status` is "ok", or why there was no text to scan ("binary", "empty"); `kind`
+    and `encoding` as `matchers.decode` judged them (for text extracted from a
+    document, `encoding` names its format: sqlite, pdf, docx, ...). A "binary" input
+    was not read: `reason` says what it looked like ("binary: PNG image"), as a
+    `Skipped` reason would.
     """
 
     location: str
     size: int
-    sha256: str
+    content_id: str
     kind: str
     encoding: str
     status: str
@@ -130,6 +132,9 @@ class Scanned:
     retained: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
     partial: bool = field(default=False, compare=False, repr=False)
     reason: str | None = field(default=None, compare=False)
+    # the plain SHA-256, only for inputs of at least contentid.SHARE_MIN_BYTES ("" below):
+    # printed on explicit request (--share-sha256), never stored
+    shareable_sha256: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class Scanner:
         self.key = key
         self.options = options or ScanOptions()
         self._digester = digester(key)
+        self.content_ids = ContentIds(key)
         wanted = self.options.types
         if wanted is not None:
             unknown = set(wanted) - set(IDENTIFIER_TYPES) - {"fragment"}

@@ -13,10 +13,11 @@ offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
 
 Every input that was read ends with a `Scanned` event after its findings
-(size, SHA-256 of the raw bytes, kind, encoding, status); `Skipped` is for
-inputs that could not be read at all. The SHA-256 of a split file is computed
-in the parent by a thread reading the file sequentially while the scan runs
-(hashlib releases the GIL), so it costs no scan time on a free core.
+(size, keyed content id of the raw bytes, kind, encoding, status); `Skipped` is
+for inputs that could not be read at all. The SHA-256 of a split file, which its
+content id is keyed from, is computed in the parent by a thread reading the file
+sequentially while the scan runs (hashlib releases the GIL), so it costs no scan
+time on a free core; the parent keys it.
 `progress`, if given, is called in the parent with the number of input bytes
 each finished task covered.
 """
@@ -33,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import archives, decode
+from .contentid import ContentIds, shareable_sha256
 from .engine import Finding, Scanned, Scanner, ScanOptions, Skipped
 from .index import WatchlistIndex
 from .keys import Key
@@ -125,11 +127,20 @@ def scan_member(scanner: Scanner, location: str, data: bytes,
         status = "empty"
     else:
         events += scanner.scan_text(dec.text, location, dec.kind)
-    events.append(Scanned(location, len(data), hashlib.sha256(data).hexdigest(),
-                          dec.kind, dec.encoding, status,
-                          kept.take() if kept is not None else None,
-                          bool(kept and kept.partial), dec.reason))
+    events.append(scanned_event(scanner.content_ids, location, len(data),
+                                hashlib.sha256(data).digest(), dec.kind, dec.encoding, status,
+                                kept.take() if kept is not None else None,
+                                bool(kept and kept.partial), dec.reason))
     return events
+
+
+def scanned_event(ids: ContentIds, location: str, size: int, sha256_digest: bytes,
+                  kind: str, encoding: str, status: str, retained: dict | None = None,
+                  partial: bool = False, reason: str | None = None) -> Scanned:
+    """The `Scanned` event of an input with this SHA-256: its content id, and the plain
+    hash only where it may be shared."""
+    return Scanned(location, size, ids.of_digest(sha256_digest), kind, encoding, status,
+                   retained, partial, reason, shareable_sha256(size, sha256_digest))
 
 
 def scan_blob(scanner: Scanner, data: bytes, location: str,
@@ -165,11 +176,12 @@ def _utf8_start(data: bytes, pos: int) -> int:
 
 
 class _Hashes:
-    """SHA-256 of whole split files, computed by a thread in the parent."""
+    """SHA-256 of whole split files, computed by a thread in the parent, and keyed."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: ContentIds) -> None:
+        self._ids = ids
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: dict[int, tuple[Future[str], _RangeTask]] = {}
+        self._pending: dict[int, tuple[Future[bytes], _RangeTask]] = {}
         self.next_id = 0
 
     def start(self, task: _RangeTask) -> None:
@@ -179,19 +191,20 @@ class _Hashes:
 
     def scanned(self, file_id: int) -> Scanned:
         future, t = self._pending.pop(file_id)
-        return Scanned(t.location, t.size, future.result(), t.kind, t.encoding, "ok")
+        return scanned_event(self._ids, t.location, t.size, future.result(), t.kind,
+                             t.encoding, "ok")
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _sha256_file(path: str) -> str:
+def _sha256_file(path: str) -> bytes:
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
         while block := fh.read(HASH_BLOCK):
             h.update(block)
-    return h.hexdigest()
+    return h.digest()
 
 
 def _tasks(
@@ -247,7 +260,7 @@ def scan_files(
     """Findings, `Scanned` and `Skipped` events of every input, in input order, for any `jobs`."""
     index.check_key(key)
     options = options or ScanOptions()
-    hashes = _Hashes()
+    hashes = _Hashes(ContentIds(key))
     tasks = _tasks(list(paths), limits, hashes)
     try:
         if jobs <= 1:

@@ -2,14 +2,18 @@
 
 A sighting alert says: on this page, these of the controller's people (by their
 pseudonymous refs) turned up for the first time. It holds only `alert_key`,
-`kind`, `created`, `source`, `url`, `page_sha256`, `counts` (identifier hits per
-id_type), `fragment_scores` (per ref the best record-fragment score), `persons`,
-`refs` and `first_seen`: never an identifier, a name or page text.
+`kind`, `created`, `source`, `url`, `page_content_id` (keyed: matchers/contentid.py),
+`counts` (identifier hits per id_type), `fragment_scores` (per ref the best
+record-fragment score), `persons`, `refs` and `first_seen`: never an identifier, a
+name, page text or a plain hash of it.
 
 Writes go alert (upsert on its key) -> outbox rows (upsert on delivery key) ->
-sightings marked `alerted`. The key is a hash of the page URL and the sightings'
-occurrence keys, so a pass that dies anywhere is simply run again: it computes the
-same key, writes nothing twice and finishes the job (at least once, never lost).
+sightings marked `alerted`. The key is a hash of the page URL, the sightings'
+occurrence keys and the page's keyed content ids, so a pass that dies anywhere is
+simply run again: it computes the same key, writes nothing twice and finishes the
+job (at least once, never lost). The content ids make it unguessable: an e-mail
+shows the key but not the URL, and a hash of a guessable URL (a forum's sequential
+thread ids) and offsets alone would give the URL back by enumeration.
 
 Only one raise pass runs at a time across every process and host on the database
 (the pass lease "pass:raise-alerts"): two passes at once would each group what they
@@ -40,8 +44,8 @@ CANARY_PREFIX = "CANARY-"  # canaries are health signals, never person alerts
 RAISE_LEASE = "raise-alerts"
 RAISE_LEASE_S = 60.0  # renewed while a pass runs; a holder that died frees it after this
 RAISE_WAIT_S = 60.0  # a pass normally takes well under a second: wait for the other one
-ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
-                "fragment_scores", "persons", "refs", "first_seen")
+ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_content_id",
+                "counts", "fragment_scores", "persons", "refs", "first_seen")
 
 
 def _digest(*parts: str) -> str:
@@ -58,9 +62,12 @@ def occurrence_key(sighting: dict[str, Any]) -> str:
 
 
 def sighting_alert_key(page_url: str, sightings: Iterable[dict[str, Any]]) -> str:
-    """Deterministic: the page and the sorted occurrence keys the alert covers."""
+    """Deterministic: the page, the sorted occurrence keys the alert covers and the
+    page's keyed content ids (128 secret bits: see the module doc)."""
+    sightings = list(sightings)
     occurrences = sorted(occurrence_key(s) for s in sightings)
-    return "s-" + _digest("sighting", page_url, *occurrences)
+    content_ids = sorted({str(s.get("page_content_id", "")) for s in sightings})
+    return "s-" + _digest("sighting", page_url, *content_ids, "", *occurrences)
 
 
 def health_alert_key(source: str, problem: str, bucket: str) -> str:
@@ -86,7 +93,7 @@ def build_sighting_alert(page_url: str, sightings: list[dict[str, Any]],
         "created": now,
         "source": str(latest.get("source", "")),
         "url": page_url,
-        "page_sha256": str(latest.get("page_sha256", "")),
+        "page_content_id": str(latest.get("page_content_id", "")),
         "counts": dict(sorted(counts.items())),
         "fragment_scores": [{"ref": r, "score": round(best[r], 4)} for r in sorted(best)],
         "persons": len(refs),

@@ -5,19 +5,25 @@ carries its `Source` on the spider class instead (as `spiders.loader` sets it),
 and `AdHocServices` takes it from there. Everything else is the ordinary crawl:
 the same Tor gate (fail closed), download handler, middlewares and pipeline.
 
-`hunt_source(url)` is the source of one hunted URL: kind `url`, through Tor
+`hunt_source(url, key)` is the source of one hunted URL: kind `url`, through Tor
 unless `direct` was asked for explicitly, its own Tor stream-isolation group
 per host, and every content type accepted (the user pointed at this URL: the
-scan's decoder judges what it is).
+scan's decoder judges what it is). The group is named by a keyed hash of the host:
+it is stored in the run record and logged, and a host name can carry an
+identifier (a person's name or code as a subdomain) that a plain hash would give
+back to a guess.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
+from matchers.contentid import shareable_sha256
+from matchers.keys import Key, derive_subkey
 from spiders import services as crawl_services
 from spiders.crawlsettings import source_settings
 from spiders.hosts import host_of
@@ -30,12 +36,15 @@ HUNT_SOURCE = "hunt"
 ADHOC_SETTING = "VAHTI_ADHOC"
 # the extension that replaces CrawlServices in an ad hoc crawl's EXTENSIONS
 EXTENSION = "spiders.adhoc.AdHocServices"
+# `vahti hunt --share-sha256`: keep the plain SHA-256 of large responses for printing
+SHARE_SETTING = "VAHTI_SHARE_SHA256"
 
 
-def hunt_source(url: str, direct: bool = False, name: str = HUNT_SOURCE) -> Source:
+def hunt_source(url: str, key: Key, direct: bool = False, name: str = HUNT_SOURCE) -> Source:
     """The transient source of one hunted URL (validated like any source)."""
     host = host_of(url)  # one group per host however it is spelled (X.onion. = x.onion)
-    group = "hunt-" + hashlib.sha256(host.encode()).hexdigest()[:12]
+    mac = hmac.new(derive_subkey(key, "isolation"), host.encode(), hashlib.sha256)
+    group = "hunt-" + mac.hexdigest()[:12]
     return Source(name=name, kind="url", urls=(url,), direct=direct, isolation=group,
                   content_types=("*/*",), schedule="every 1d", enabled=False)
 
@@ -46,6 +55,8 @@ class AdHocServices(crawl_services.CrawlServices):
     def __init__(self, crawler, cfg, source):  # noqa: ANN001
         super().__init__(crawler, cfg, source)
         self.fetched: list[str] = []  # URLs of the responses that reached the pipeline
+        # --share-sha256: URL -> (size, plain SHA-256 or "" when withheld); printed only
+        self.shareable: dict[str, tuple[int, str]] = {}
 
     @classmethod
     def configured_source(cls, crawler):  # noqa: ANN001, ANN206
@@ -65,6 +76,10 @@ class HuntSpider(UrlSpider):
 
     def parse(self, response: Response):  # noqa: ANN201
         self.services.fetched.append(response.url)
+        if self.settings.getbool(SHARE_SETTING):
+            body = response.body
+            self.services.shareable[response.url] = (
+                len(body), shareable_sha256(len(body), hashlib.sha256(body).digest()))
         item: PageItem = self.item(response, kind="page")
         yield item
 

@@ -140,8 +140,9 @@ class ConditionalGet:
         known = pages.page(services.storage, services.stored_url(request.url))
         if not known or known.get("watchlist_version") != services.watchlist_version:
             return None  # the watchlist changed since: fetch and scan it whole
-        if known.get("etag"):
-            request.headers.setdefault(b"If-None-Match", known["etag"])
+        etag = services.validators.open(known.get("etag") or "")  # stored sealed
+        if etag:
+            request.headers.setdefault(b"If-None-Match", etag)
         if known.get("last_modified"):
             request.headers.setdefault(b"If-Modified-Since", known["last_modified"])
         handled = set(request.meta.get("handle_httpstatus_list", ())) | {304}

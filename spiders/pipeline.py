@@ -9,6 +9,9 @@ For each `PageItem`:
   fingerprints are retained for retro-hunts (`storage.candidates`);
 - URLs and member locations are stored in their redacted form
   (`CrawlServices.stored_url`): an identifier in a URL becomes a keyed token;
+- the bytes are named by their keyed content id (`matchers.contentid`), never by a
+  plain hash: a small or templated page's plain SHA-256 gives its identifier back;
+  the server's ETag, often such a hash, is stored sealed (`matchers.sealed`);
 - candidates, then sightings are stored before the page record, so a page marked as seen
   always has its sightings: a crawl killed in between rescans that page on the
   rerun, and the occurrence index keeps the sightings from doubling. Writes are
@@ -145,6 +148,7 @@ class ScanPipeline:
         storage = services.storage
         tally = services.tally
         assert storage is not None and services.scanner is not None
+        assert services.validators is not None
         url = services.stored_url(item.url)
         if item.not_modified:
             pages.touch(storage, url)
@@ -156,17 +160,18 @@ class ScanPipeline:
         if limit and len(body) > limit:
             body = body[:limit]
             item.truncated = True
-        sha = hashlib.sha256(body).hexdigest()
+        content_id = services.scanner.content_ids.of_digest(hashlib.sha256(body).digest())
         version = services.watchlist_version
         with tally.lock:
             tally.pages += 1
             tally.bytes += len(body)
             tally.truncated += item.truncated
         status = "truncated" if item.truncated else "ok"
-        record = PageRecord(url=url, source=item.source, sha256=sha, size=len(body),
+        record = PageRecord(url=url, source=item.source, content_id=content_id, size=len(body),
                             status=status, watchlist_version=version,
                             http_status=item.http_status, content_type=item.content_type,
-                            etag=item.etag, last_modified=item.last_modified,
+                            etag=services.validators.seal(item.etag),
+                            last_modified=item.last_modified,
                             final=item.final and not item.truncated,
                             max_item=item.max_item)
         if not content_type_allowed(item.content_type, services.source):
@@ -174,18 +179,18 @@ class ScanPipeline:
             tally.error("content_type")
             self._store([], [record])
             return
-        known = pages.scanned_copy(storage, sha, version)
+        known = pages.scanned_copy(storage, content_id, version)
         if known is not None:
             self._reuse(item, record, known)
             return
-        kept = CandidateSet(sha)
+        kept = CandidateSet(content_id)
         found, members = self._scan(item.url, body, record, kept)
         record.hit_counts = dict(Counter(f.id_type for f in found))
         item.found = record.hit_counts
         self._store([
             Sighting(page_url=services.stored_url(f.location), source=item.source, ref=f.ref,
                      id_type=f.id_type, kind=f.kind, start=f.start, end=f.end, score=f.score,
-                     page_sha256=sha)
+                     page_content_id=content_id)
             for f in found
         ], members + [record], kept)
         with tally.lock:
@@ -220,7 +225,8 @@ class ScanPipeline:
                 else:
                     members.append(PageRecord(url=services.stored_url(event.location),
                                               source=record.source,
-                                              sha256="", size=0, status=f"skipped:{kind}",
+                                              content_id="", size=0,
+                                              status=f"skipped:{kind}",
                                               watchlist_version=record.watchlist_version))
             elif isinstance(event, Scanned):
                 kept.add(event.retained, event.partial)
@@ -231,7 +237,7 @@ class ScanPipeline:
                     member_hits = Counter(f.id_type for f in found if f.location == event.location)
                     members.append(PageRecord(
                         url=services.stored_url(event.location), source=record.source,
-                        sha256=event.sha256, size=event.size, status=event.status,
+                        content_id=event.content_id, size=event.size, status=event.status,
                         hit_counts=dict(member_hits),
                         watchlist_version=record.watchlist_version, final=record.final))
         with services.tally.lock:
@@ -260,7 +266,7 @@ class ScanPipeline:
             copied = [
                 Sighting(page_url=record.url + s.page_url[len(known["url"]):], source=item.source,
                          ref=s.ref, id_type=s.id_type, kind=s.kind, start=s.start, end=s.end,
-                         score=s.score, page_sha256=record.sha256)
+                         score=s.score, page_content_id=record.content_id)
                 for s in sightings.of_page(storage, known["url"])
             ]
             with tally.lock:

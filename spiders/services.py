@@ -22,6 +22,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from matchers.engine import Scanner, ScanOptions
 from matchers.locations import LocationRedactor
 from matchers.redact import redact_locations_with
+from matchers.sealed import ValidatorSeal
 from spiders.socks5 import REPLIES, SocksError
 from spiders.sources import Source, load_sources, sources_path
 from spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
@@ -104,6 +105,7 @@ class CrawlServices:
         self.storage: Storage | None = None
         self.scanner: Scanner | None = None
         self.redactor: LocationRedactor | None = None
+        self.validators: ValidatorSeal | None = None  # ETags are stored sealed
         self.watchlist_version = 0
         self.run_id = ""
         self.tor_error = ""
@@ -154,6 +156,7 @@ class CrawlServices:
         self.redactor = location_redactor(self.cfg, key, index)
         # Scrapy logs URLs (a failed fetch): enrolled phones and names in them too
         redact_locations_with(self.redactor.redact)
+        self.validators = ValidatorSeal(key)
         self.run_id = runs.start_run(self.storage, self.source.name, "crawl",
                                      self.crawler.settings.get("VAHTI_RUN_ID") or "")
         log.info("crawl of %s started (run %s, watchlist version %d, %d people)",

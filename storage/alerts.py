@@ -1,6 +1,6 @@
 """Alerts: what the controller was told, and the sightings' `alerted` flag.
 
-An alert document holds counts, pseudonymous refs, a URL, a page hash and
+An alert document holds counts, pseudonymous refs, a URL, a keyed page content id and
 timestamps (see scheduler/alerting.py); the raiser decides its content, this
 module only reads and writes it, upserting on `alert_key` so a repeated write
 after a crash changes nothing.
@@ -16,7 +16,7 @@ from storage import schema
 from storage.connection import Storage
 
 SIGHTING_FIELDS = {"_id": 1, "page_url": 1, "ref": 1, "id_type": 1, "kind": 1, "start": 1,
-                   "score": 1, "source": 1, "page_sha256": 1, "first_seen": 1, "last_seen": 1}
+                   "score": 1, "source": 1, "page_content_id": 1, "first_seen": 1, "last_seen": 1}
 
 
 def unalerted_sightings(storage: Storage, skip_ref_prefix: str = "") -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
 """Retained candidates: the keyed candidates of every page content, for retro-hunts.
 
-One document per page content (SHA-256 of the bytes) and type, holding the
+One document per page content (its keyed content id) and type, holding the
 sorted 64-bit keys of every identifier candidate of that type found in it
 (enrolled or not), or for type "fragment" its winnowed keyed fingerprints,
 packed as little-endian uint64. Keys are keyed digests: the documents reveal
 nothing without the key. Content seen at several URLs is kept once; the pages
-collection maps a SHA-256 back to its URLs.
+collection maps a content id back to its URLs.
 
 A key is not indexed in the database: millions of index entries per day would
 slow every crawl's writes (measured on the embedded server: 2.4k keys/s with one
@@ -37,7 +37,7 @@ MAX_DOC_KEYS = 1 << 20
 class CandidateSet:
     """Everything retained from one page content."""
 
-    sha256: str
+    content_id: str
     keys: dict[str, np.ndarray] = field(default_factory=dict)  # type -> sorted uint64
     partial: bool = False  # the page had more candidates than the scanner keeps
 
@@ -52,7 +52,7 @@ class CandidateSet:
 @dataclass(frozen=True)
 class CandidateDoc:
     oid: ObjectId
-    sha256: str
+    content_id: str
     id_type: str
     keys: np.ndarray
 
@@ -62,33 +62,33 @@ def store(storage: Storage, sets: Iterable[CandidateSet], seen_at: datetime | No
 
     A rerun after a crash, or the same bytes at another URL, writes nothing new.
     """
-    wanted = {s.sha256: s for s in sets if s.sha256}
+    wanted = {s.content_id: s for s in sets if s.content_id}
     if not wanted:
         return 0
-    known = retained_shas(storage, wanted)
+    known = retained_content_ids(storage, wanted)
     stamp = seen_at or now()
     docs = []
-    for sha, cset in wanted.items():
-        if sha in known:
+    for cid, cset in wanted.items():
+        if cid in known:
             continue
         for id_type, keys in sorted(cset.keys.items()):
             packed = np.ascontiguousarray(keys, dtype="<u8")
             for i in range(0, max(len(packed), 1), MAX_DOC_KEYS):
                 part = packed[i:i + MAX_DOC_KEYS]
-                docs.append({"sha256": sha, "t": id_type, "n": len(part),
+                docs.append({"content_id": cid, "t": id_type, "n": len(part),
                              "keys": Binary(part.tobytes()), "partial": cset.partial,
                              "seen_at": stamp})
         if not cset.keys:  # a page without candidates is retained too: nothing to redo
-            docs.append({"sha256": sha, "t": "", "n": 0, "keys": Binary(b""),
+            docs.append({"content_id": cid, "t": "", "n": 0, "keys": Binary(b""),
                          "partial": False, "seen_at": stamp})
     if docs:
         storage.db[schema.CANDIDATES].insert_many(docs, ordered=False)
     return len(docs)
 
 
-def retained_shas(storage: Storage, shas: Iterable[str]) -> set[str]:
-    found = find_in(storage.db[schema.CANDIDATES], "sha256", shas, {"sha256": 1})
-    return {d["sha256"] for d in found}
+def retained_content_ids(storage: Storage, content_ids: Iterable[str]) -> set[str]:
+    found = find_in(storage.db[schema.CANDIDATES], "content_id", content_ids, {"content_id": 1})
+    return {d["content_id"] for d in found}
 
 
 def iter_docs(storage: Storage, batch_size: int = 200) -> Iterator[CandidateDoc]:
@@ -111,14 +111,15 @@ def docs_by_id(storage: Storage, oids: Iterable[ObjectId]) -> list[CandidateDoc]
 
 
 def _doc(d: dict) -> CandidateDoc:
-    return CandidateDoc(d["_id"], d["sha256"], d["t"],
+    return CandidateDoc(d["_id"], d["content_id"], d["t"],
                         np.frombuffer(d["keys"], dtype="<u8").astype(np.uint64))
 
 
 def describe(storage: Storage, oids: Iterable[ObjectId]) -> dict[ObjectId, tuple[str, str]]:
-    """(sha256, type) of the documents that still exist (retention may have removed some)."""
-    found = find_in(storage.db[schema.CANDIDATES], "_id", oids, {"sha256": 1, "t": 1})
-    return {d["_id"]: (d["sha256"], d["t"]) for d in found}
+    """(content id, type) of the documents that still exist (retention may have removed
+    some)."""
+    found = find_in(storage.db[schema.CANDIDATES], "_id", oids, {"content_id": 1, "t": 1})
+    return {d["_id"]: (d["content_id"], d["t"]) for d in found}
 
 
 def count(storage: Storage) -> int:

@@ -194,4 +194,4 @@ def ensure_schema(db: Database) -> None:
             f"the database has schema version {stored}, newer than this vahti's "
             f"{schema.SCHEMA_VERSION}: upgrade vahti"
         )
-    # Migrations from older versions go here, one function per step.
+    # An older schema is migrated by `storage.migrations`, with the key (vahti/wiring.py).

@@ -92,3 +92,7 @@ def database_failures() -> Iterator[None]:
         yield
     except PyMongoError as exc:
         raise storage_failure(exc) from None
+
+
+class MigrationNeedsKey(StorageError):
+    """An older schema whose migration needs the key, opened without it."""

@@ -1,4 +1,5 @@
-"""Pages seen: URL, source, hash, size, times, status and hit counts. Never text."""
+"""Pages seen: URL, source, keyed content id, size, times, status and hit counts. Never
+text, never a plain hash of it (matchers/contentid.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from storage.query import find_in
 class PageRecord:
     url: str  # for local dumps: the location, e.g. "dump.zip!rows.csv"
     source: str
-    sha256: str
+    content_id: str  # keyed id of the bytes (matchers.contentid), "" when not read
     size: int
     status: str = "ok"  # ok | truncated | binary | error:<kind>
     hit_counts: dict[str, int] = field(default_factory=dict)  # id_type -> hits
@@ -27,7 +28,7 @@ class PageRecord:
     # Crawled pages only (local scans leave them empty):
     http_status: int = 0
     content_type: str = ""
-    etag: str = ""  # validators for the next conditional GET
+    etag: str = ""  # validators for the next conditional GET (the ETag sealed: matchers/sealed.py)
     last_modified: str = ""
     final: bool = False  # content will not change (a raw paste, a full thread page, a file)
     max_item: int = 0  # the highest item id on the page (a forum's post ids), 0: none
@@ -51,9 +52,9 @@ def upsert_pages(storage: Storage, pages: Iterable[PageRecord]) -> int:
     return storage.db[schema.PAGES].bulk_write(ops, ordered=False).upserted_count
 
 
-def scanned_with(storage: Storage, sha256: str, watchlist_version: int) -> bool:
+def scanned_with(storage: Storage, content_id: str, watchlist_version: int) -> bool:
     """Was a page with these bytes already scanned against this watchlist?"""
-    return scanned_copy(storage, sha256, watchlist_version) is not None
+    return scanned_copy(storage, content_id, watchlist_version) is not None
 
 
 def page(storage: Storage, url: str) -> dict | None:
@@ -74,10 +75,10 @@ def touch(storage: Storage, url: str) -> None:
     storage.db[schema.PAGES].update_one({"url": url}, {"$set": {"last_seen": now()}})
 
 
-def scanned_copy(storage: Storage, sha256: str, watchlist_version: int) -> dict | None:
+def scanned_copy(storage: Storage, content_id: str, watchlist_version: int) -> dict | None:
     """A page with these bytes already scanned against this watchlist, if any."""
     return storage.db[schema.PAGES].find_one(
-        {"sha256": sha256, "watchlist_version": watchlist_version}, {"_id": 0})
+        {"content_id": content_id, "watchlist_version": watchlist_version}, {"_id": 0})
 
 
 def under(storage: Storage, prefix: str) -> list[dict]:
@@ -87,10 +88,10 @@ def under(storage: Storage, prefix: str) -> list[dict]:
     return list(storage.db[schema.PAGES].find(query, fields))
 
 
-def with_sha256(storage: Storage, shas: Iterable[str]) -> dict[str, list[dict]]:
+def with_content_ids(storage: Storage, content_ids: Iterable[str]) -> dict[str, list[dict]]:
     """The pages (URL, source, times) holding each of these contents."""
     out: dict[str, list[dict]] = {}
-    fields = {"_id": 0, "url": 1, "source": 1, "sha256": 1, "first_seen": 1, "last_seen": 1}
-    for d in find_in(storage.db[schema.PAGES], "sha256", shas, fields):
-        out.setdefault(d["sha256"], []).append(d)
+    fields = {"_id": 0, "url": 1, "source": 1, "content_id": 1, "first_seen": 1, "last_seen": 1}
+    for d in find_in(storage.db[schema.PAGES], "content_id", content_ids, fields):
+        out.setdefault(d["content_id"], []).append(d)
     return out

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-SCHEMA_VERSION = 1
+# 2: page content named by a keyed content id instead of its plain SHA-256
+# (storage/migrations.py converts a schema 1 database with the key)
+SCHEMA_VERSION = 2
 
 WATCHLIST = "watchlist"
 SOURCES = "sources"
@@ -48,7 +50,7 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
         PAGES,
         (
             IndexModel([("url", ASCENDING)], unique=True, name="url_unique"),
-            IndexModel([("sha256", ASCENDING)], name="sha256"),
+            IndexModel([("content_id", ASCENDING)], name="content_id"),
             IndexModel([("source", ASCENDING), ("last_seen", DESCENDING)], name="source_last_seen"),
         ),
     ),
@@ -87,10 +89,10 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     ),
     CollectionSpec(
         CANDIDATES,
-        # one document per page content (SHA-256) and type; keys are found through
-        # the local candidate index (storage/candidate_index.py), not a database index
+        # one document per page content (keyed content id) and type; keys are found
+        # through the local candidate index (storage/candidate_index.py), not a database index
         (
-            IndexModel([("sha256", ASCENDING)], name="sha256"),
+            IndexModel([("content_id", ASCENDING)], name="content_id"),
             # what was written lately (the candidate index's freshness check); a compound
             # key, so that it never clashes with the TTL index on seen_at alone
             IndexModel([("seen_at", ASCENDING), ("_id", ASCENDING)], name="seen_at_id"),

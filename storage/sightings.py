@@ -24,7 +24,7 @@ class Sighting:
     start: int
     end: int
     score: float
-    page_sha256: str = ""
+    page_content_id: str = ""  # keyed id of the page's bytes (matchers.contentid)
     seen_at: datetime | None = None
     via: str = ""  # "retro": found in retained candidates, not by a scan (start is -1)
 
@@ -58,7 +58,7 @@ def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Si
                         "alerted": False,  # until an alert covers it (or decides not to)
                         **({"via": s.via} if s.via else {}),
                     },
-                    "$set": {"last_seen": seen, "page_sha256": s.page_sha256},
+                    "$set": {"last_seen": seen, "page_content_id": s.page_content_id},
                     "$max": {"score": s.score},
                 },
                 upsert=True,
@@ -81,7 +81,7 @@ def of_page(storage: Storage, page_url: str) -> list[Sighting]:
         Sighting(page_url=d["page_url"], source=d.get("source", ""), ref=d["ref"],
                  id_type=d["id_type"], kind=d.get("kind", ""), start=d["start"],
                  end=d.get("end", d["start"]), score=d.get("score", 0.0),
-                 page_sha256=d.get("page_sha256", ""))
+                 page_content_id=d.get("page_content_id", ""))
         for d in storage.db[schema.SIGHTINGS].find(query, {"_id": 0})
     ]
 

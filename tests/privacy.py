@@ -6,10 +6,21 @@ database's own files), and any captured output. `assert_no_plaintext` then
 searches it for the plaintext values a test fed in, in the spellings a leak
 would use (as given, upper and lower case, UTF-8 and UTF-16 bytes, digits
 only), and names where one turned up without printing the value itself.
+
+A plain SHA-256 of fed-in content counts as plaintext too: for a small or
+templated content (a file holding one identity code, a "No results for <code>"
+page) it is brute-forced back to the identifier without the key. So the check
+also looks for the SHA-256 (and MD5 and SHA-1, as servers make ETags) of every
+value as a one-line file (bare, with "\n" or
+"\r\n"), and of every content passed as `contents` (the bytes of fed-in files and
+pages), as hex (whole, or its first `HEX_PREFIX` digits, as a table would cut it),
+as raw bytes and as base64.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,12 +62,44 @@ def _spellings(value: str) -> set[bytes]:
     return out
 
 
-def assert_no_plaintext(written: list[Written], values: Iterable[str]) -> None:
+# 48 bits: enough to confirm a brute-force guess, and never met by chance in test output
+HEX_PREFIX = 12
+
+
+def _hash_forms(content: bytes) -> set[bytes]:
+    """How a plain SHA-256 of `content` would show up in what vahti wrote (and the MD5
+    and SHA-1 that web servers send as ETags)."""
+    digest = hashlib.sha256(content).digest()
+    forms = {digest[:8], base64.b64encode(digest)}
+    for hexed in (digest.hex(), hashlib.md5(content).hexdigest(),
+                  hashlib.sha1(content).hexdigest()):
+        forms |= {hexed[:HEX_PREFIX].encode(), hexed[:HEX_PREFIX].upper().encode()}
+    return forms
+
+
+def _one_line_files(value: str) -> list[bytes]:
+    """A file holding only this value, as a leak would write it."""
+    return [form.encode("utf-8") + end for form in {value, value.strip()}
+            for end in (b"", b"\n", b"\r\n")]
+
+
+def assert_no_plaintext(written: list[Written], values: Iterable[str],
+                        contents: Iterable[bytes] = ()) -> None:
+    """No value in any spelling, and no plain SHA-256 of a one-value file or of any of
+    `contents`, in anything written."""
     leaks: list[str] = []
     values = list(values)
     assert values, "a privacy check needs the plaintext it fed in"
+    hashed = [(f"plain SHA-256 of a file holding value #{index}",
+               set().union(*(_hash_forms(c) for c in _one_line_files(value))))
+              for index, value in enumerate(values)]
+    hashed += [(f"plain SHA-256 of content #{index}", _hash_forms(content))
+               for index, content in enumerate(contents)]
     for item in written:
         for index, value in enumerate(values):
             if any(form in item.data for form in _spellings(value)):
                 leaks.append(f"plaintext value #{index} found in {item.where}")
+        for what, forms in hashed:
+            if any(form in item.data for form in forms):
+                leaks.append(f"{what} found in {item.where}")
     assert not leaks, "\n".join(leaks[:20])

@@ -5,8 +5,9 @@ to sources.toml; `--direct` only when given) by the same crawl machinery as
 `vahti crawl`: fail closed when Tor is not usable. A path (file, directory,
 archive, or - for stdin) is read with `vahti scan`'s machinery. Either way the
 page records and sightings are stored, and the findings printed per person ref:
-identifier types and counts, best score, location and the page's SHA-256. Never
-an identifier value: vahti does not have them.
+identifier types and counts, best score, location and the page's keyed content
+id. Never an identifier value: vahti does not have them; never a plain hash of the
+content, except on request (`--share-sha256`, printed only, inputs of 1 MiB or more).
 
 Exit 1 when an enrolled person was found, 0 when nobody was, 2 on error
 (Tor not usable, the URL could not be fetched, an unreadable path).
@@ -33,6 +34,7 @@ from spiders import settings as project_settings
 from spiders.adhoc import (
     EXTENSION,
     HUNT_SOURCE,
+    SHARE_SETTING,
     AdHocServices,
     adhoc_spider_class,
     hunt_source,
@@ -52,6 +54,7 @@ from vahti.cmd_scan import (
 from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
+from vahti.share import SHARE_HELP, ShareList
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, location_redactor, open_db
 
@@ -64,7 +67,7 @@ class Place:
 
     location: str  # as shown: identifiers in it as keyed tokens
     url: str  # as stored in pages/sightings
-    sha256: str = ""
+    content_id: str = ""
     types: Counter = field(default_factory=Counter)  # id_type -> findings
     best_score: float = 0.0
 
@@ -73,7 +76,7 @@ class Place:
         self.best_score = max(self.best_score, score)
 
     def to_dict(self) -> dict:
-        return {"location": self.location, "url": self.url, "sha256": self.sha256,
+        return {"location": self.location, "url": self.url, "content_id": self.content_id,
                 "types": dict(sorted(self.types.items())), "count": sum(self.types.values()),
                 "best_score": round(self.best_score, 4)}
 
@@ -94,6 +97,7 @@ class HuntResult:
     read: int = 0  # inputs whose text was scanned
     errors: Counter = field(default_factory=Counter)  # URL hunts: the crawl's errors by kind
     not_read: list[tuple[str, str]] = field(default_factory=list)  # (location, reason)
+    share: ShareList | None = None  # --share-sha256
 
     def place(self, ref: str, location: str, url: str) -> Place:
         return self.people.setdefault(ref, {}).setdefault(location, Place(location, url))
@@ -127,6 +131,7 @@ class HuntResult:
                 **({"statuses": dict(self.statuses)} if self.statuses else {}),
                 **({"errors": dict(self.errors)} if self.errors else {}),
             },
+            **({"share_sha256": self.share.to_dict()} if self.share is not None else {}),
         }
 
 
@@ -146,9 +151,10 @@ def is_url(target: str) -> bool:
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="Passwords for encrypted zip, 7z and PDF files of a local PATH, one a "
                    "line, tried in order (the file must be mode 0600).")
+@click.option("--share-sha256", "share_sha256", is_flag=True, help=SHARE_HELP)
 @click.pass_context
 def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int,
-         source: str, password_file: str | None) -> None:
+         source: str, password_file: str | None, share_sha256: bool) -> None:
     """Fetch URL now (through Tor) or read PATH, scan it, store and print who is in it.
 
     PATH is a file, a directory (recursively), an archive, or - for stdin.
@@ -166,7 +172,7 @@ def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int
         if "://" in target:
             raise VahtiError("only http:// and https:// URLs can be hunted")
         result = hunt_path(cfg, target, jobs, source, progress=not as_json,
-                           password_file=password_file)
+                           password_file=password_file, share_sha256=share_sha256)
     if as_json:
         echo(json.dumps(result.to_dict(), sort_keys=True))
     elif result.read or not result.skipped:
@@ -179,13 +185,15 @@ def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int
 # -- a URL, through the crawl machinery ---------------------------------------------------
 
 
-def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
+def hunt_url(cfg: Config, url: str, direct: bool, name: str,
+             share_sha256: bool = False) -> HuntResult:
+    key = load_key(cfg)
     try:
-        source = hunt_source(url, direct=direct, name=name)
+        source = hunt_source(url, key, direct=direct, name=name)
     except SourcesError as exc:
         raise VahtiError(str(exc).replace(f"source {name}: urls[0]", "URL")) from None
     _require_watchlist(cfg)
-    summary = run_adhoc_crawl(cfg, source)
+    summary = run_adhoc_crawl(cfg, source, share_sha256)
     if summary["reason"] == "tor_unavailable":
         raise VahtiError(f"hunt stopped before any request, Tor is not usable: "
                          f"{summary['tor_error']}")
@@ -196,7 +204,6 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
     if not summary["fetched"]:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(summary["errors"].items()))
         raise VahtiError(f"the URL could not be fetched ({errors or 'no response'})")
-    key = load_key(cfg)
     with open_db(cfg, key) as storage:
         # the crawl's stored URLs: redacted with the same watchlist (its cached index)
         redactor = location_redactor(cfg, key, enrolled_index(storage, key, cfg.home))
@@ -208,10 +215,14 @@ def hunt_url(cfg: Config, url: str, direct: bool, name: str) -> HuntResult:
                             errors=Counter(summary["errors"]), read=summary["read"])
         for fetched in dict.fromkeys(summary["fetched"]):
             _collect_page(storage, result, redactor.redact(fetched))
+    if share_sha256:
+        result.share = ShareList()
+        for fetched, (size, shareable) in summary["shareable"].items():
+            result.share.add(redactor.redact(fetched), size, shareable)
     return result
 
 
-def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
+def run_adhoc_crawl(cfg: Config, source, share_sha256: bool = False) -> dict:  # noqa: ANN001
     """Crawl an ad hoc source in this process, as `vahti crawl` runs a named one."""
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
@@ -221,6 +232,7 @@ def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
     settings.set("EXTENSIONS", extensions, priority="cmdline")
     settings.set("VAHTI_HOME", str(cfg.home), priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # vahti's redacting logs
+    settings.set(SHARE_SETTING, share_sha256, priority="cmdline")
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(adhoc_spider_class(source, cfg))
     process.crawl(crawler)
@@ -239,28 +251,29 @@ def run_adhoc_crawl(cfg: Config, source) -> dict:  # noqa: ANN001
         # pages scanned now, or known from an earlier scan of the same bytes
         "read": t.read + t.skipped_same_bytes + t.not_modified,
         "fetched": list(services.fetched), "via": "direct" if source.direct else "tor",
+        "shareable": dict(services.shareable),
     }
 
 
 def _collect_page(storage, result: HuntResult, stored: str) -> None:  # noqa: ANN001
     """The stored findings of a page fetched now (and of its archive members): the
-    sightings that carry the page's current hash, whether this crawl wrote them or an
+    sightings that carry the page's current content id, whether this crawl wrote them or an
     earlier scan of the same bytes did. `stored` is the URL as stored (redacted), and
     so is the printed location: identifiers in it are keyed tokens."""
     record = pages.page(storage, stored)
     if record is None:
         return
     result.statuses[record.get("status", "ok")] += 1
-    sha = record.get("sha256", "")
-    member_sha: dict[str, str] = {}
+    content_id = record.get("content_id", "")
+    member_id: dict[str, str] = {}
     for s in sightings.of_page(storage, stored):
-        if s.page_sha256 != sha:
+        if s.page_content_id != content_id:
             continue  # an older version of the page
-        if s.page_url not in member_sha:
+        if s.page_url not in member_id:
             member = pages.page(storage, s.page_url) if s.page_url != stored else record
-            member_sha[s.page_url] = (member or {}).get("sha256") or sha
+            member_id[s.page_url] = (member or {}).get("content_id") or content_id
         place = result.place(s.ref, s.page_url, s.page_url)
-        place.sha256 = member_sha[s.page_url]
+        place.content_id = member_id[s.page_url]
         place.add(s.id_type, s.score)
 
 
@@ -274,7 +287,7 @@ def _require_watchlist(cfg: Config) -> None:
 
 
 def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
-              password_file: str | None = None) -> HuntResult:
+              password_file: str | None = None, share_sha256: bool = False) -> HuntResult:
     key = load_key(cfg)
     redactor = LocationRedactor(key)  # for the path check; the watchlist-aware one below
     if path != "-" and not os.path.exists(path):
@@ -285,7 +298,8 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
     options = ScanOptions(region=cfg.get("matchers.phone_region"),
                           customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None,
                           retain=True)
-    result = HuntResult(target=redactor.redact(path), mode="path", source=name, via="local")
+    result = HuntResult(target=redactor.redact(path), mode="path", source=name, via="local",
+                        share=ShareList() if share_sha256 else None)
     tally = ScanTally()
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
@@ -305,8 +319,11 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
                         open_places.setdefault(event.location, []).append(place)
                     elif isinstance(event, Scanned):
                         for place in open_places.pop(event.location, []):
-                            place.sha256 = event.sha256
+                            place.content_id = event.content_id
                             place.url = writer.stored_url(event)
+                        if result.share is not None:
+                            result.share.add(writer.stored_url(event), event.size,
+                                             event.shareable_sha256)
             if tally.nothing_read((path,)):
                 state = "failed"
         except BaseException:
@@ -337,12 +354,12 @@ def _print_result(result: HuntResult) -> None:
         table.add_column("count", justify="right")
         table.add_column("score", justify="right")
         table.add_column("location", overflow="fold")
-        table.add_column("sha256", no_wrap=True)
+        table.add_column("content id", no_wrap=True)
         for person, place in rows[:TABLE_ROWS]:
             types = ", ".join(f"{t} {n}" for t, n in place["types"].items())
             table.add_row(person["ref"], types, str(place["count"]),
                           f"{place['best_score']:.2f}", place["location"],
-                          place["sha256"][:16])
+                          place["content_id"][:16])
         out.print(table)
         if len(rows) > TABLE_ROWS:
             out.print(f"... {len(rows) - TABLE_ROWS} more rows (all of them: --json)")
@@ -361,6 +378,8 @@ def _print_result(result: HuntResult) -> None:
     if odd:
         out.print("pages not scanned whole: " + ", ".join(f"{k} {n}" for k, n in odd.items()))
     print_not_read(result.skipped)
+    for line in result.share.lines() if result.share is not None else ():
+        echo(line)
     if result.people:
         return
     if sum(result.skipped.values()):

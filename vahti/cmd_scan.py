@@ -25,6 +25,7 @@ from vahti.clictx import config_of, console
 from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
+from vahti.share import SHARE_HELP, ShareList
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, location_redactor, open_db
 
@@ -70,17 +71,17 @@ class ScanTally:
                                for loc, reason in self.skips.inputs]}}
 
 
-def stored_url(location: str, sha256: str, redactor: LocationRedactor) -> str:
+def stored_url(location: str, content_id: str, redactor: LocationRedactor) -> str:
     """The page URL a local input is stored under: absolute, so reruns match, and with
     any identifier in a directory, file or member name replaced by its keyed token."""
-    if location.startswith("<stdin>"):  # the hash is no name: only the members are
-        return f"stdin:{sha256}" + redactor.redact(location[len("<stdin>"):])
+    if location.startswith("<stdin>"):  # the content id is no name: only the members are
+        return f"stdin:{content_id}" + redactor.redact(location[len("<stdin>"):])
     path, sep, member = location.partition("!")
     return redactor.redact("file://" + os.path.abspath(path) + sep + member)
 
 
 class SightingWriter:
-    """Buffers one input's findings until its `Scanned` event gives the page's hash."""
+    """Buffers one input's findings until its `Scanned` event gives the page's content id."""
 
     def __init__(self, storage: Storage, source: str, tally: ScanTally,
                  redactor: LocationRedactor) -> None:
@@ -102,22 +103,22 @@ class SightingWriter:
         url = self.stored_url(s)
         hit_counts = Counter(f.id_type for f in found)
         self.pages.append(pages.PageRecord(
-            url=url, source=self.source, sha256=s.sha256, size=s.size, status=s.status,
+            url=url, source=self.source, content_id=s.content_id, size=s.size, status=s.status,
             hit_counts=dict(hit_counts), watchlist_version=self.version,
         ))
         self.sightings += [
             sightings.Sighting(page_url=url, source=self.source, ref=f.ref, id_type=f.id_type,
                                kind=f.kind, start=f.start, end=f.end, score=f.score,
-                               page_sha256=s.sha256)
+                               page_content_id=s.content_id)
             for f in found
         ]
         if s.retained is not None and s.status == "ok":
-            self.kept.append(candidates.CandidateSet(s.sha256, s.retained, s.partial))
+            self.kept.append(candidates.CandidateSet(s.content_id, s.retained, s.partial))
         if len(self.pages) >= STORE_EVERY:
             self.flush()
 
     def stored_url(self, s: Scanned) -> str:
-        return stored_url(s.location, s.sha256, self.redactor)
+        return stored_url(s.location, s.content_id, self.redactor)
 
     def flush(self) -> None:
         # candidates and sightings before pages: a page marked as scanned has them all
@@ -144,10 +145,11 @@ class SightingWriter:
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="Passwords for encrypted zip, 7z and PDF files, one a line, tried in "
                    "order (the file must be mode 0600).")
+@click.option("--share-sha256", "share_sha256", is_flag=True, help=SHARE_HELP)
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
          types: str | None, no_store: bool, retain: bool, source: str,
-         password_file: str | None) -> None:
+         password_file: str | None, share_sha256: bool) -> None:
     """Scan files, directories (recursively), archives or - (stdin).
 
     SQLite databases, PDF and Office files are read as their text. Every input that
@@ -171,6 +173,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     )
     tally = ScanTally()
     shown: list[Finding] = []
+    share = ShareList() if share_sha256 else None
+    redactor = LocationRedactor(key)
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
@@ -183,6 +187,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
                                     limits=limits, progress=advance)
                 for event in events:
                     _handle(event, tally, writer, redactor, shown, as_json)
+                    if share is not None and isinstance(event, Scanned):
+                        share.add(stored_url(event.location, event.content_id, redactor),
+                                  event.size, event.shareable_sha256)
             if tally.nothing_read(paths):
                 state = "failed"
         except ValueError as exc:  # e.g. an unknown --types name
@@ -202,6 +209,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         raise VahtiError(nothing)
     if not as_json:
         _print_table(shown, tally, stored=not no_store)
+    if share is not None:
+        if as_json:
+            echo(json.dumps({"kind": "share_sha256", **share.to_dict()}, sort_keys=True))
+        else:
+            for line in share.lines():
+                echo(line)
     sys.exit(1 if tally.findings else 0)
 
 

@@ -37,7 +37,7 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
     """Where identifiers (from stdin or --file) or enrolled people (--ref) were seen.
 
     For each: whether the person is enrolled (ref), every sighting (time,
-    source, URL, page hash, fragment score), and pages seen before whose
+    source, URL, page content id, fragment score), and pages seen before whose
     retained candidates hold the identifier, enrolled or not. Inputs are named
     by line number, never echoed. Exit 1 when something was seen.
     """
@@ -165,16 +165,16 @@ def _print_found(out, label: str, a: Answer | Reading) -> None:
     out.print(f"{label}: {who}; {a.sightings_total} sightings, "
               f"{a.retained_total} pages in retained candidates")
     if a.sightings:
-        table = Table("first seen", "ref", "type", "source", "url", "page sha256", "score")
+        table = Table("first seen", "ref", "type", "source", "url", "content id", "score")
         for s in a.sightings[:ROWS_SHOWN]:
             table.add_row(_when(s["first_seen"]), s["ref"], s["id_type"], s["source"],
-                          s["url"], s["page_sha256"][:12], f"{s['score']:.2f}")
+                          s["url"], s["page_content_id"][:12], f"{s['score']:.2f}")
         out.print(table)
     if a.retained:
-        table = Table("last seen", "type", "source", "url", "page sha256")
+        table = Table("last seen", "type", "source", "url", "content id")
         for r in a.retained[:ROWS_SHOWN]:
             table.add_row(_when(r["last_seen"]), r["id_type"], r["source"], r["url"],
-                          r["page_sha256"][:12])
+                          r["page_content_id"][:12])
         out.print(table)
     hidden = max(a.sightings_total, a.retained_total) - ROWS_SHOWN
     if hidden > 0:

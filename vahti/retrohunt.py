@@ -2,7 +2,7 @@
 
 Wiring of `matchers.retro` (the matching) with storage (the candidate index,
 pages, sightings). Run after enrolment (`vahti enroll`) and by the daemon when
-the watchlist has changed: pages held only by their hash are not fetched again,
+the watchlist has changed: pages held only by their content id are not fetched again,
 yet a person enrolled today is found where their identifier or record text
 appeared months ago. Sightings found this way have `via: "retro"` and no
 offset (start -1); a page/person/type already sighted by a scan is left alone.
@@ -63,26 +63,24 @@ def _record(storage: Storage, index: WatchlistIndex, cand: candidate_index.Candi
             hits: list[retro.RetroHit]) -> list[Sighting]:
     docs = {d: cand.oid(d) for d in {h.doc for h in hits}}
     described = candidates.describe(storage, docs.values())  # gone when retention removed it
-    shas = {}
-    for d, oid in docs.items():
-        if oid in described:
-            shas[d] = described[oid]
-    held = pages.with_sha256(storage, {sha for sha, _ in shas.values()})
+    contents = {d: described[oid] for d, oid in docs.items() if oid in described}
+    held = pages.with_content_ids(storage, {cid for cid, _ in contents.values()})
     found: dict[tuple[str, str, str], Sighting] = {}
     for h in hits:
-        if h.doc not in shas:
+        if h.doc not in contents:
             continue
-        sha, doc_type = shas[h.doc]
+        content_id, doc_type = contents[h.doc]
         if doc_type != h.id_type:
             continue  # a key of another type (a 64-bit coincidence)
         ref = index.refs[h.person]
         kind = "fragment" if h.id_type == "fragment" else "identifier"
-        for page in held.get(sha, []):
+        for page in held.get(content_id, []):
             occ = (page["url"], ref, h.id_type)
             if occ not in found or found[occ].score < h.score:
                 found[occ] = Sighting(page_url=page["url"], source=page.get("source", ""),
                                       ref=ref, id_type=h.id_type, kind=kind, start=-1, end=-1,
-                                      score=h.score, page_sha256=sha, via="retro")
+                                      score=h.score, page_content_id=content_id,
+                                      via="retro")
     scanned = sightings.known_on_pages(storage, {occ[0] for occ in found})
     fresh = [s for occ, s in found.items() if occ not in scanned]
     return sightings.record_sightings(storage, fresh)

@@ -166,12 +166,13 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
         doc = described.get(oids[d])
         if doc is not None and doc[1] == t:
             hits.setdefault(qi, set()).add((doc[0], t))
-    held = pages.with_sha256(storage, {sha for found in hits.values() for sha, _ in found})
+    held = pages.with_content_ids(storage, {cid for found in hits.values() for cid, _ in found})
     for qi, found in hits.items():
         rows = [
-            {"id_type": t, "url": pg["url"], "source": pg.get("source", ""), "page_sha256": sha,
-             "first_seen": pg.get("first_seen"), "last_seen": pg.get("last_seen")}
-            for sha, t in found for pg in held.get(sha, [])
+            {"id_type": t, "url": pg["url"], "source": pg.get("source", ""),
+             "page_content_id": cid, "first_seen": pg.get("first_seen"),
+             "last_seen": pg.get("last_seen")}
+            for cid, t in found for pg in held.get(cid, [])
         ]
         rows.sort(key=lambda r: (r["last_seen"] is None, r["last_seen"]), reverse=True)
         answers[qi].retained_total = len(rows)
@@ -187,5 +188,5 @@ def _sighting_row(s: dict) -> dict:
     return {"ref": s["ref"], "id_type": s["id_type"], "kind": s.get("kind", ""),
             "first_seen": s.get("first_seen"), "last_seen": s.get("last_seen"),
             "source": s.get("source", ""), "url": s["page_url"],
-            "page_sha256": s.get("page_sha256", ""), "score": s.get("score", 0.0),
+            "page_content_id": s.get("page_content_id", ""), "score": s.get("score", 0.0),
             "via": s.get("via", "scan")}

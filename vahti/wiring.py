@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+from matchers.contentid import ContentIds
 from matchers.index import WatchlistIndex
-from matchers.keys import Key, load_key_file
+from matchers.keys import Key, KeyFileError, load_key_file
 from matchers.locations import LocationRedactor
 from spiders.torctl import TorConfigError, TorSettings, build_tor_settings
+from storage import migrations
 from storage.connection import Storage, StorageSettings, open_storage
+from storage.errors import MigrationNeedsKey
 from storage.retention import RetentionSettings, apply_retention, purge_if_due
 from vahti.config import Config
 from vahti.errors import VahtiError
@@ -34,10 +39,15 @@ def location_redactor(cfg: Config, key: Key, index: WatchlistIndex) -> LocationR
     return LocationRedactor(key, index, region=cfg.get("matchers.phone_region"))
 
 
+log = logging.getLogger(__name__)
+
+
 def open_db(cfg: Config, key: Key | None = None) -> Storage:
-    """Open storage; with a key, bind it (first use) or refuse a mismatched one."""
+    """Open storage, migrated to the current schema; with a key, bind it (first use)
+    or refuse a mismatched one."""
     storage = open_storage(storage_settings(cfg))
     try:
+        migrate(cfg, storage, key)
         retention = retention_settings(cfg)
         apply_retention(storage, retention)
         purge_if_due(storage, retention)
@@ -47,6 +57,28 @@ def open_db(cfg: Config, key: Key | None = None) -> Storage:
         storage.close()
         raise
     return storage
+
+
+def migrate(cfg: Config, storage: Storage, key: Key | None) -> None:
+    """Run a pending schema migration (or resume one that was interrupted). It needs
+    the key (stored plain hashes become keyed content ids): a command that does not
+    use the key reads it for this once, and without it the database is refused."""
+    if not migrations.pending(storage):
+        return
+    if key is None:
+        try:
+            key = load_key(cfg)
+        except KeyFileError:
+            raise MigrationNeedsKey(
+                f"the database has schema {migrations.schema_version(storage)} and needs a "
+                "one-time migration with the key (plain page hashes become keyed content "
+                "ids): run `vahti status` where the key is readable (VAHTI_KEY_FILE)"
+            ) from None
+    storage.check_key(key.key_id)  # the content ids must be those of the database's key
+    rewritten = migrations.migrate(storage, ContentIds(key).of_sha256_hex)
+    log.warning("database migrated to schema %d: page content hashes are keyed content ids "
+                "now (%d documents rewritten)", migrations.schema_version(storage),
+                sum(rewritten.values()))
 
 
 def retention_settings(cfg: Config) -> RetentionSettings:

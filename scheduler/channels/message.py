@@ -17,8 +17,8 @@ from typing import Any
 
 from vahti.display import json_visible
 
-SIGHTING_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
-                   "fragment_scores", "persons", "refs", "first_seen")
+SIGHTING_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_content_id",
+                   "counts", "fragment_scores", "persons", "refs", "first_seen")
 HEALTH_FIELDS = ("alert_key", "kind", "created", "source", "problem", "since", "details")
 ALLOWED_FIELDS = {"sighting": SIGHTING_FIELDS, "health": HEALTH_FIELDS}
 REFS_IN_TEXT = 200  # an e-mail lists at most this many refs; the JSON payload has them all

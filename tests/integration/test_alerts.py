@@ -43,7 +43,7 @@ def seen(page: str, ref: str, id_type: str = "hetu", start: int = 0, score: floa
          source: str = "pastes", at: datetime | None = None) -> Sighting:
     kind = "fragment" if id_type == "fragment" else "identifier"
     return Sighting(page_url=page, source=source, ref=ref, id_type=id_type, kind=kind,
-                    start=start, end=start + 11, score=score, page_sha256="ab" * 32,
+                    start=start, end=start + 11, score=score, page_content_id="ab" * 16,
                     seen_at=at)
 
 
@@ -116,7 +116,7 @@ def test_one_alert_per_page_for_new_persons_only(storage):
     record_sightings(storage, [seen(PAGE_B, "P1", "email", 77)])
     fourth = raise_sighting_alerts(storage, chans)
     assert [(x["url"], x["refs"]) for x in fourth] == [(PAGE_B, ["P1"])]
-    allowed = {"alert_key", "kind", "created", "source", "url", "page_sha256", "counts",
+    allowed = {"alert_key", "kind", "created", "source", "url", "page_content_id", "counts",
                "fragment_scores", "persons", "refs", "first_seen"}
     for doc in storage.db[schema.ALERTS].find({}, {"_id": 0}):
         assert set(doc) == allowed

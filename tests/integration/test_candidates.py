@@ -18,25 +18,25 @@ def keys(*values: int) -> np.ndarray:
 def test_store_is_once_per_content_and_split_at_the_document_limit(storage, monkeypatch):
     monkeypatch.setattr(candidates, "MAX_DOC_KEYS", 3)
     written = candidates.store(storage, [
-        CandidateSet("a" * 64, {"hetu": keys(1, 2, 3, 4), "email": keys(9)}),
-        CandidateSet("b" * 64, {}),
+        CandidateSet("a" * 32, {"hetu": keys(1, 2, 3, 4), "email": keys(9)}),
+        CandidateSet("b" * 32, {}),
     ])
     assert written == 4  # hetu in two parts, email, and the empty page's marker
-    assert candidates.store(storage, [CandidateSet("a" * 64, {"hetu": keys(5)})]) == 0
+    assert candidates.store(storage, [CandidateSet("a" * 32, {"hetu": keys(5)})]) == 0
     docs = list(candidates.iter_docs(storage))
     assert sorted((d.id_type, d.keys.tolist()) for d in docs) == [
         ("email", [9]), ("hetu", [1, 2, 3]), ("hetu", [4])]
-    assert candidates.retained_shas(storage, ["a" * 64, "b" * 64, "c" * 64]) == {
-        "a" * 64, "b" * 64}
+    assert candidates.retained_content_ids(storage, ["a" * 32, "b" * 32, "c" * 32]) == {
+        "a" * 32, "b" * 32}
 
 
 def test_index_sees_new_documents_and_drops_removed_ones(storage, tmp_path, monkeypatch):
     big = 2**63 + 5  # keys use the whole unsigned range
-    candidates.store(storage, [CandidateSet("a" * 64, {"hetu": keys(10, 20, big)})])
+    candidates.store(storage, [CandidateSet("a" * 32, {"hetu": keys(10, 20, big)})])
     first = candidate_index.load(storage, tmp_path)
     assert first.n_keys == 3 and (tmp_path / "cache" / "candidates").is_dir()
     # written after the cache: found from the database, beside the cache
-    candidates.store(storage, [CandidateSet("b" * 64, {"hetu": keys(20, 30)})])
+    candidates.store(storage, [CandidateSet("b" * 32, {"hetu": keys(20, 30)})])
     index = candidate_index.load(storage, tmp_path)
     assert len(index.fresh.keys) == 2 and index.n_keys == 5
     hits = index.lookup(keys(20, 30, big, 99))
@@ -52,7 +52,7 @@ def test_index_sees_new_documents_and_drops_removed_ones(storage, tmp_path, monk
     assert len(rewritten.base.keys) == 5 and not len(rewritten.fresh.keys)
     again = candidate_index.load(storage, tmp_path)  # from the cache, nothing fresh
     assert len(again.base.keys) == 5 and not len(again.fresh.keys)
-    storage.db[schema.CANDIDATES].delete_many({"sha256": "a" * 64})
+    storage.db[schema.CANDIDATES].delete_many({"content_id": "a" * 32})
     assert candidate_index.load(storage, tmp_path).n_keys == 5  # counted once an hour
     monkeypatch.setattr(candidate_index, "SHRINK_CHECK_S", 0)
     rebuilt = candidate_index.load(storage, tmp_path)
@@ -61,7 +61,7 @@ def test_index_sees_new_documents_and_drops_removed_ones(storage, tmp_path, monk
 
 
 def test_a_damaged_cache_is_rebuilt(storage, tmp_path):
-    candidates.store(storage, [CandidateSet("a" * 64, {"email": keys(7)})])
+    candidates.store(storage, [CandidateSet("a" * 32, {"email": keys(7)})])
     candidate_index.load(storage, tmp_path)
     (candidate_index.cache_dir(storage, tmp_path) / "keys.npy").write_bytes(b"junk")
     assert [h.position for h in candidate_index.load(storage, tmp_path).lookup(keys(7))] == [0]
@@ -79,7 +79,7 @@ def test_removed_keys_are_gone_from_documents_and_from_every_cache(storage, tmp_
         storage, {"hetu": keys(2, 3), "fragment": keys(10, 11, 12, 13)}, min_shared={"fragment": 4})
     # page b holds only one of the fingerprints: it never held that text, and keeps its own
     assert (removal.documents, removal.keys) == (3, 7)
-    assert sorted((d.sha256[0], d.id_type, d.keys.tolist())
+    assert sorted((d.content_id[0], d.id_type, d.keys.tolist())
                   for d in candidates.iter_docs(storage)) == [
         ("a", "fragment", [14]), ("a", "hetu", [1]), ("b", "fragment", [10, 20]),
         ("b", "hetu", [5])]

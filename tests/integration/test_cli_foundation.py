@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from matchers.keys import create_key_file, load_key_file
+from storage import schema
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +90,7 @@ def test_db_dump_writes_every_collection(vahti, tmp_path):
     names = {p.stem for p in out.glob("*.jsonl")}
     assert {"meta", "watchlist", "sources", "pages", "sightings", "alerts", "runs"} <= names
     meta = [json.loads(line) for line in (out / "meta.jsonl").read_text().splitlines()]
-    assert meta[0]["schema_version"] == 1 and "key_id" in meta[0]
+    assert meta[0]["schema_version"] == schema.SCHEMA_VERSION and "key_id" in meta[0]
 
 
 def test_exit_codes_and_one_line_errors(vahti):

@@ -4,7 +4,6 @@ identifiers of people nobody enrolled) never reported, nothing plaintext left.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import uuid
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from matchers.contentid import ContentIds
+from matchers.keys import load_key_file
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.content import ID_TYPES, Planted, plant_paste_texts
 from vahti.demo.synthetic import make_people, register_csv
@@ -102,29 +103,30 @@ def test_hunt_path_finds_the_planted_people_exactly_and_stores_them(vahti, tmp_p
     assert set().union(*total.refs_by_type.values()) <= everyone <= total.refs
     assert not any(ref.startswith("DECOY-") for ref in everyone)
 
-    # each person's totals are the sum over their locations, hashes are of the bytes
+    # each person's totals are the sum over their locations, content ids are of the bytes
     member_bytes = zipfile.ZipFile(dump / "leak.zip").read("part2.txt")
-    sha_of = {str(dump / "paste.txt"): hashlib.sha256((dump / "paste.txt").read_bytes()),
-              str(dump / "leak.zip") + "!part2.txt": hashlib.sha256(member_bytes),
-              str(dump / "more" / "rows.csv"):
-                  hashlib.sha256((dump / "more" / "rows.csv").read_bytes())}
+    ids = ContentIds(load_key_file(vahti.home / "key"))
+    id_of = {str(dump / "paste.txt"): ids.of_bytes((dump / "paste.txt").read_bytes()),
+             str(dump / "leak.zip") + "!part2.txt": ids.of_bytes(member_bytes),
+             str(dump / "more" / "rows.csv"):
+                 ids.of_bytes((dump / "more" / "rows.csv").read_bytes())}
     for person in report["found"]:
         assert person["count"] == sum(p["count"] for p in person["locations"])
         assert 0 < person["best_score"] <= 1
         for place in person["locations"]:
-            assert place["sha256"] == sha_of[place["location"]].hexdigest()
+            assert place["content_id"] == id_of[place["location"]]
             assert place["url"].startswith("file://")
     totals = report["totals"]
     assert totals["people"] == len(everyone) and totals["inputs"] == 3
     assert totals["findings"] == sum(p["count"] for p in report["found"])
     assert totals["new_sightings"] == totals["findings"]
 
-    # stored: sightings for exactly those refs, page records with hashes and no text
+    # stored: sightings for exactly those refs, page records with content ids and no text
     sightings = vahti.stored("sightings", {"source": "hunt"})
     assert {s["ref"] for s in sightings} == everyone
     assert len(sightings) == totals["findings"]
     page_records = vahti.stored("pages", {"source": "hunt"})
-    assert {p["sha256"] for p in page_records} >= {h.hexdigest() for h in sha_of.values()}
+    assert {p["content_id"] for p in page_records} >= set(id_of.values())
     assert not any("text" in p or "body" in p for p in page_records)
     runs = vahti.stored("runs", {"source": "hunt"})
     assert [(r["kind"], r["state"], r["hits"]) for r in runs] == [

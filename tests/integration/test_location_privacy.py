@@ -227,7 +227,7 @@ def test_forum_resume_never_fetches_a_redacted_url(storage):
     seen = {f"{plain}?page=1": 70, f"{plain}?page=2": 75, named: 80, f"{named}?page=2": 90,
             f"{named}?page=3": 95, f"{in_query}?page=2&hl={A.hetu}": 99}
     upsert_pages(storage, [
-        PageRecord(url=services.stored_url(u), source="board", sha256="0" * 64, size=1,
+        PageRecord(url=services.stored_url(u), source="board", content_id="0" * 32, size=1,
                    final=not u.endswith(("page=2", "page=3")), max_item=n)
         for u, n in seen.items()])
     stored = {p["url"] for p in storage.db[schema.PAGES].find()}

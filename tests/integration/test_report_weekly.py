@@ -68,11 +68,12 @@ def seen(page: str, ref: str, id_type: str, at: datetime, start: int, source: st
          score: float = 1.0) -> Sighting:
     kind = "fragment" if id_type == "fragment" else "identifier"
     return Sighting(page_url=page, source=source, ref=ref, id_type=id_type, kind=kind,
-                    start=start, end=start + 11, score=score, page_sha256="cd" * 32, seen_at=at)
+                    start=start, end=start + 11, score=score, page_content_id="cd" * 16,
+                    seen_at=at)
 
 
 def page(url: str, source: str, at: datetime) -> PageRecord:
-    return PageRecord(url=url, source=source, sha256="cd" * 32, size=4096, seen_at=at)
+    return PageRecord(url=url, source=source, content_id="cd" * 16, size=4096, seen_at=at)
 
 
 def configure(vahti, tmp_path: Path) -> dict:

@@ -100,9 +100,9 @@ def test_expired_documents_are_purged(storage):
                            seen_at=fresh),
     ])
     pages.upsert_pages(storage, [
-        pages.PageRecord(url="http://old.example/p", source="s", sha256="a" * 64, size=1,
+        pages.PageRecord(url="http://old.example/p", source="s", content_id="a" * 32, size=1,
                          seen_at=old),
-        pages.PageRecord(url="http://new.example/p", source="s", sha256="b" * 64, size=1,
+        pages.PageRecord(url="http://new.example/p", source="s", content_id="b" * 32, size=1,
                          seen_at=fresh),
     ])
     storage.db[CANDIDATES].insert_many([{"digest": b"o" * 16, "seen_at": old},
@@ -171,7 +171,7 @@ def test_the_embedded_server_does_not_sweep(tmp_path):
         assert storage.mode == "embedded"
         apply_retention(storage, settings)
         pages.upsert_pages(storage, [pages.PageRecord(url="http://old.example/", source="s",
-                                                      sha256="a" * 64, size=1,
+                                                      content_id="a" * 32, size=1,
                                                       seen_at=now() - timedelta(days=3))])
         time.sleep(65)  # the sweeper would have run once
         assert storage.db[schema.PAGES].count_documents({}) == 1

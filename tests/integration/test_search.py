@@ -75,7 +75,7 @@ def test_search_finds_enrolled_and_never_enrolled_people(crawled, tmp_path):
     assert first["seen"] and first["sightings_total"] >= 1
     row = first["sightings"][0]
     assert row["source"] == "pastes" and row["url"].startswith("http://127.0.0.1")
-    assert len(row["page_sha256"]) == 64 and row["score"] > 0 and row["via"] == "scan"
+    assert len(row["page_content_id"]) == 32 and row["score"] > 0 and row["via"] == "scan"
     assert first["retained_total"] == 1
     # never enrolled, yet seen: the retained candidates hold the page
     stranger = by["line 2"]

@@ -56,7 +56,7 @@ def test_sightings_upsert_reports_only_new_ones(storage):
 
 
 def test_pages_upsert_keeps_first_seen(storage):
-    page = pages.PageRecord(url="http://x.onion/p/1", source="paste", sha256="ab" * 32, size=10,
+    page = pages.PageRecord(url="http://x.onion/p/1", source="paste", content_id="ab" * 16, size=10,
                             hit_counts={"hetu": 2}, watchlist_version=3)
     assert pages.upsert_pages(storage, [page]) == 1
     first = storage.db[schema.PAGES].find_one({"url": page.url})
@@ -65,8 +65,8 @@ def test_pages_upsert_keeps_first_seen(storage):
     assert second["first_seen"] == first["first_seen"]
     assert second["last_seen"] >= first["last_seen"]
     assert storage.db[schema.PAGES].count_documents({}) == 1
-    assert pages.scanned_with(storage, page.sha256, 3)
-    assert not pages.scanned_with(storage, page.sha256, 4)
+    assert pages.scanned_with(storage, page.content_id, 3)
+    assert not pages.scanned_with(storage, page.content_id, 4)
 
 
 def test_runs_record_start_and_finish(storage):

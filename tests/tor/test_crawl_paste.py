@@ -48,7 +48,7 @@ def test_paste_site_found_incremental_and_nothing_plaintext(vahti, tor_network, 
     assert [r["state"] for r in runs] == ["done", "done", "done"]
     assert all(r["isolation"] == "pastes" and r["direct"] is False for r in runs)
     pages = stored(vahti, "pages", {"source": "pastes"})
-    assert all(set(p) >= {"url", "sha256", "size", "http_status"} for p in pages)
+    assert all(set(p) >= {"url", "content_id", "size", "http_status"} for p in pages)
     assert not any("text" in p or "body" in p for p in pages)
     written = everything_written(vahti, tmp_path / "dump")
     assert_no_plaintext(written, cast.plaintext() + [p.text[:60] for p in planted])

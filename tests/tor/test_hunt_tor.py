@@ -4,12 +4,13 @@ on the site is fetched; and with Tor down it fails closed (exit 2, no request)."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 
 import pytest
 
+from matchers.contentid import ContentIds
+from matchers.keys import load_key_file
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.tor.crawling import LOOPBACK_NAMES, Cast, prepare, resolved_names, stored
 from vahti.demo.sites.content import ID_TYPES, plant_paste_texts
@@ -60,11 +61,12 @@ def test_hunt_one_onion_paste_url(vahti, tor_network, onion_for, tmp_path):
         assert len(fragments) >= 0.9 * len(target.fragment_refs)
         everyone = {p["ref"] for p in report["found"]}
         assert everyone <= target.refs and not any(r.startswith("DECOY-") for r in everyone)
-        page_sha = hashlib.sha256(site.get_paste(target_id).data).hexdigest()
+        content_id = ContentIds(load_key_file(vahti.home / "key")).of_bytes(
+            site.get_paste(target_id).data)
         for person in report["found"]:
             for place in person["locations"]:
                 assert place["location"] == url and place["url"] == url
-                assert place["sha256"] == page_sha
+                assert place["content_id"] == content_id
         assert report["totals"]["people"] == len(everyone)
         assert report["totals"]["new_sightings"] == report["totals"]["findings"]
 
@@ -77,7 +79,8 @@ def test_hunt_one_onion_paste_url(vahti, tor_network, onion_for, tmp_path):
         assert {s["ref"] for s in sightings} == everyone
         assert all(s["page_url"] == url for s in sightings)
         (page,) = stored(vahti, "pages", {"source": "hunt"})
-        assert page["url"] == url and page["http_status"] == 200 and page["sha256"] == page_sha
+        assert page["url"] == url and page["http_status"] == 200
+        assert page["content_id"] == content_id
         assert not any(k in page for k in ("text", "body"))
         runs = stored(vahti, "runs", {"source": "hunt"})
         assert [(r["state"], r["direct"]) for r in runs] == [("done", False)]

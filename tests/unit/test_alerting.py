@@ -43,7 +43,7 @@ URL = "http://pastesiteexample.onion/raw/abc123"
 def sighting(ref: str, id_type: str = "hetu", start: int = 0, kind: str = "identifier",
              score: float = 1.0, **extra) -> dict:
     return {"_id": object(), "page_url": URL, "ref": ref, "id_type": id_type, "kind": kind,
-            "start": start, "score": score, "source": "pastes", "page_sha256": "ab" * 32,
+            "start": start, "score": score, "source": "pastes", "page_content_id": "ab" * 16,
             "first_seen": T0, "last_seen": T0, **extra}
 
 
@@ -60,6 +60,26 @@ def test_alert_key_is_deterministic_and_order_free():
     assert built["alert_key"] == rebuilt["alert_key"] == key
 
 
+def test_alert_key_cannot_be_brute_forced_from_what_an_email_shows():
+    """An e-mail alert shows the key, refs, types and source but no URL (mail is kept where
+    vahti has no say). Were the key an unkeyed hash of guessable inputs only (a forum's
+    sequential thread URL, offset 0 of a one-code page), enumerating them would give the
+    URL back; the page's keyed content id is in it, so nothing can be enumerated."""
+    forum = "http://forum.example.onion/thread/"
+    one = [sighting("P1", start=0, page_url=forum + "137", page_content_id="cd" * 16)]
+    key = sighting_alert_key(forum + "137", one)
+    assert key != sighting_alert_key(
+        forum + "137", [{**one[0], "page_content_id": "ef" * 16}])  # the content id counts
+    for thread in range(1, 200):  # the attacker's guesses, with the documented recipe
+        for start in range(0, 20):
+            occurrence = json.dumps([forum + str(thread), "P1", "hetu", start],
+                                    separators=(",", ":"))
+            guess = "s-" + hashlib.sha256(b"sighting\0" + (forum + str(thread)).encode()
+                                          + b"\0" + occurrence.encode() + b"\0"
+                                          ).hexdigest()[:40]
+            assert guess != key
+
+
 def test_health_key_buckets():
     k1 = health_alert_key("pastes", "no new pages", "2025-03-04")
     assert k1 == health_alert_key("pastes", "no new pages", "2025-03-04")
@@ -73,7 +93,7 @@ def test_sighting_alert_holds_only_allowed_fields():
     found = [sighting("P2", "email", 3), sighting("P1", "hetu", 10), sighting("P1", "hetu", 99),
              sighting("P3", "fragment", 200, kind="fragment", score=0.42),
              sighting("P3", "fragment", 900, kind="fragment", score=0.8,
-                      last_seen=T0 + timedelta(minutes=5), page_sha256="cd" * 32),
+                      last_seen=T0 + timedelta(minutes=5), page_content_id="cd" * 16),
              sighting("P1", "phone", 50, first_seen=T0 - timedelta(days=1))]
     alert = build_sighting_alert(URL, found, T0)
     assert set(alert) == set(ALERT_FIELDS)
@@ -81,7 +101,7 @@ def test_sighting_alert_holds_only_allowed_fields():
     assert alert["counts"] == {"email": 1, "hetu": 2, "phone": 1}
     assert alert["fragment_scores"] == [{"ref": "P3", "score": 0.8}]
     assert alert["refs"] == ["P1", "P2", "P3"] and alert["persons"] == 3
-    assert alert["page_sha256"] == "cd" * 32  # of the latest sighting
+    assert alert["page_content_id"] == "cd" * 16  # of the latest sighting
     assert alert["first_seen"] == T0 - timedelta(days=1)
     assert alert["created"] == T0
 

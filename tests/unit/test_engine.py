@@ -3,6 +3,7 @@ import hashlib
 
 import pytest
 
+from matchers.contentid import ContentIds
 from matchers.detectors import name as name_detector
 from matchers.digest import digest
 from matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanned, Scanner, ScanOptions
@@ -144,8 +145,10 @@ def test_scan_files_deterministic_and_offsets(tmp_path, monkeypatch):
     assert one == two
     raw = path.read_bytes()
     assert sum(done) == len(raw)
-    assert one[-1] == Scanned(str(path), len(raw), hashlib.sha256(raw).hexdigest(),
+    # a split file's hash comes from the parent's thread, keyed there
+    assert one[-1] == Scanned(str(path), len(raw), ContentIds(KEY).of_bytes(raw),
                               "text", "utf-8", "ok")
+    assert one[-1].shareable_sha256 == ""  # under 1 MiB: withheld
     found = one[:-1]
     assert [text[f.start:f.end] for f in found] == planted
     assert found == Scanner(INDEX, KEY, opts).scan_text(text, str(path))
@@ -220,7 +223,8 @@ def test_scanned_events_for_members_binary_and_empty(tmp_path):
     assert kinds == [("Finding", None), ("Scanned", "ok"), ("Scanned", "binary"),
                      ("Scanned", "empty"), ("Skipped", None)]
     raw = (tmp_path / "a.txt").read_bytes()
-    assert events[1].sha256 == hashlib.sha256(raw).hexdigest()
+    assert events[1].content_id == ContentIds(KEY).of_bytes(raw)
+    assert hashlib.sha256(raw).hexdigest() not in repr(events[1])
     assert events[1].size == len(raw)
 
 
