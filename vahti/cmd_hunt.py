@@ -165,7 +165,7 @@ def hunt(ctx: click.Context, target: str, as_json: bool, direct: bool, jobs: int
     if is_url(target):
         if password_file:
             raise VahtiError("--password-file is for a local PATH")
-        result = hunt_url(cfg, target, direct, source)
+        result = hunt_url(cfg, target, direct, source, share_sha256)
     else:
         if direct:
             raise VahtiError("--direct is for URLs: a local path is not fetched")
