@@ -144,7 +144,6 @@ class _Budget:
                 total=True,
             )
 
-
     def allow_members(self, n: int) -> int:
         """Count up to `n` more members of this input; how many fit under the limit."""
         allowed = max(0, min(n, self.limits.max_members - self.members))
@@ -385,14 +384,16 @@ def _iter_zip(
         return
     with fobj, zf:
         names = [i.filename for i in zf.infolist() if not i.is_dir()]
+
+        def read(name: str) -> bytes:
+            return _zip_member(zf, name, limits, budget)
+
         try:
-            office = office_kind(names, lambda name: _zip_member(zf, name, limits, budget))
+            office = office_kind(names, read)
         except (_Limit, ExtractError, *_CORRUPT):
             office = None  # a damaged or encrypted "mimetype": read it as a plain zip
         if office is not None:
-            parts = office_parts(office, names,
-                                 lambda name: _zip_member(zf, name, limits, budget),
-                                 _text_budget(limits))
+            parts = office_parts(office, names, read, _text_budget(limits))
             yield from _document(parts, office, location, limits, budget)
             return
         for info in zf.infolist():

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from pymongo.errors import OperationFailure
 
+from matchers.digest import u64_of
 from storage import candidates, schema, watchlist
 from storage.clock import now
 from storage.connection import Storage
@@ -127,8 +128,7 @@ def person_keys(entry: watchlist.WatchlistEntry) -> dict[str, np.ndarray]:
     keys: dict[str, list[int]] = {}
     for group in (entry.digests, entry.readings):
         for id_type, digests in group.items():
-            keys.setdefault(id_type, []).extend(
-                int.from_bytes(d[:8], "little") for d in digests)
+            keys.setdefault(id_type, []).extend(u64_of(d) for d in digests)
     out = {t: np.array(ks, dtype=np.uint64) for t, ks in keys.items()}
     if entry.fingerprints:
         out[FRAGMENT] = np.frombuffer(entry.fingerprints, dtype="<u8").astype(np.uint64)

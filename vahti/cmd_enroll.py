@@ -138,7 +138,7 @@ def _print_summary(report: dict) -> None:
         out.print(f"repaired: the enrolment started {write['started'][:16]} on {write['host']} "
                   "was interrupted before it finished; the people it wrote are kept (counted "
                   "above as unchanged when this register holds them alike) and every cached "
-                  "index is rebuilt", markup=False)
+                  "index is rebuilt")
     if report["notes_too_short"]:
         out.print(f"notes: {report['notes_too_short']} people's notes are too short to ever "
                   f"match as fragments (need at least {report['notes_min_words']} words)")
@@ -177,10 +177,9 @@ def _problem_dicts(summary: RegisterSummary) -> list[dict]:
 
 
 def _print_problem_lines(out, problems: list[dict]) -> None:  # noqa: ANN001
-    # header names come from the register: printed as they are, never as rich markup
+    # header names come from the register: the console prints them literally (display)
     for problem in problems[:PROBLEMS_SHOWN]:
-        out.print(f"row {problem['row']}, column {problem['column']}: {problem['reason']}",
-                  markup=False)
+        out.print(f"row {problem['row']}, column {problem['column']}: {problem['reason']}")
     hidden = len(problems) - PROBLEMS_SHOWN
     if hidden > 0:
         out.print(f"... and {hidden} more problems (all of them: --json, or the log)")

@@ -162,4 +162,4 @@ def _print_stays(stays: list[str]) -> None:
     out = console()
     out.print("What stays (vahti cannot remove it):")
     for line in stays:
-        out.print(f"  - {line}", markup=False)  # "[hetu:...]" is text, not markup
+        out.print(f"  - {line}")

@@ -298,13 +298,14 @@ def hunt_path(cfg: Config, path: str, jobs: int, name: str, progress: bool,
     options = ScanOptions(region=cfg.get("matchers.phone_region"),
                           customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None,
                           retain=True)
-    result = HuntResult(target=redactor.redact(path), mode="path", source=name, via="local",
+    result = HuntResult(target="", mode="path", source=name, via="local",
                         share=ShareList() if share_sha256 else None)
     tally = ScanTally()
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         result.run_id = runs.start_run(storage, name, "hunt")
         redactor = location_redactor(cfg, key, index)  # enrolled phones and names too
+        result.target = redactor.redact(path)  # as its locations are shown
         writer = SightingWriter(storage, name, tally, redactor)
         open_places: dict[str, list[Place]] = {}
         state = "done"

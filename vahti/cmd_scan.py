@@ -174,7 +174,6 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     tally = ScanTally()
     shown: list[Finding] = []
     share = ShareList() if share_sha256 else None
-    redactor = LocationRedactor(key)
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
         run_id = "" if no_store else runs.start_run(storage, source, "scan")
@@ -333,5 +332,4 @@ def print_not_read(skipped: Counter) -> None:
     """The line that keeps skipped inputs from passing unnoticed (each one is on stderr)."""
     if sum(skipped.values()):
         console().print(f"NOT READ: {summary(skipped)}; nothing in them was looked at "
-                        "(the 'skipped' lines say where and why)", style="bold", markup=False,
-                        highlight=False)
+                        "(the 'skipped' lines say where and why)", style="bold")

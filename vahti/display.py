@@ -162,17 +162,12 @@ IDENTIFIER_AS_REF = (
     "`vahti search --file FILE`")
 
 
-# Identity codes and e-mail addresses: the types with a shape of their own (checksums,
-# dates, an "@"). Not phones or names: a ref may be any number or word.
-_STRONG_TYPES = ("hetu", "personnummer", "fodselsnummer", "cpr", "email")
-
-
 def looks_like_identifier(text: str) -> bool:
-    """Is `text` (a ref given on the command line) an identity code or an e-mail
-    address? The detectors decide (checksums and dates), not a shape: a numeric ref
-    must stay usable."""
-    from matchers.detectors import get_detector
-    from matchers.normalize import normalize
+    """Is `text` (a ref given on the command line) or does it hold an identity code or
+    an e-mail address? The same check that refuses such refs at enrolment
+    (matchers.identifier_check), without its phone reading: a numeric ref must stay
+    usable."""
+    from matchers.identifier_check import identifier_in
 
-    norm = normalize(text.strip()).text
-    return any(list(get_detector(t).find(norm)) for t in _STRONG_TYPES)
+    found = identifier_in(text)
+    return found is not None and found[0] != "phone"

@@ -16,6 +16,8 @@ from storage.retention import RetentionSettings, apply_retention, purge_if_due
 from vahti.config import Config
 from vahti.errors import VahtiError
 
+log = logging.getLogger(__name__)
+
 
 def storage_settings(cfg: Config) -> StorageSettings:
     return StorageSettings(
@@ -37,9 +39,6 @@ def location_redactor(cfg: Config, key: Key, index: WatchlistIndex) -> LocationR
     """How locations are stored: identifiers by shape, and the enrolled people's phones
     (read in the configured region) and names, as keyed tokens (matchers.locations)."""
     return LocationRedactor(key, index, region=cfg.get("matchers.phone_region"))
-
-
-log = logging.getLogger(__name__)
 
 
 def open_db(cfg: Config, key: Key | None = None) -> Storage:

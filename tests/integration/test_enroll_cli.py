@@ -27,6 +27,16 @@ def plaintexts(people) -> list[str]:
     return values
 
 
+def enrolled(vahti, tmp_path, n: int, seed: int):
+    """A home with `n` synthetic people enrolled from r.csv: (people, the register's path)."""
+    vahti.run("init")
+    people = make_people(n, seed=seed)
+    path = tmp_path / "r.csv"
+    path.write_text(register_csv(people))
+    assert vahti.run("enroll", str(path)).returncode == 0
+    return people, path
+
+
 def test_enroll_is_idempotent_reports_problems_and_stores_no_plaintext(vahti, tmp_path):
     assert vahti.run("init").returncode == 0
     people = make_people(300, seed=11)
@@ -63,11 +73,7 @@ def test_enroll_is_idempotent_reports_problems_and_stores_no_plaintext(vahti, tm
 
 
 def test_replace_removes_people_not_in_the_new_register(vahti, tmp_path):
-    vahti.run("init")
-    people = make_people(50, seed=12)
-    path = tmp_path / "r.csv"
-    path.write_text(register_csv(people))
-    assert vahti.run("enroll", str(path)).returncode == 0
+    people, path = enrolled(vahti, tmp_path, 50, seed=12)
     path.write_text(register_csv(people[:20]))
     report = json.loads(vahti.run("enroll", str(path), "--replace", "--json").stdout)
     assert report["removed"] == 30 and report["unchanged"] == 20
@@ -136,11 +142,7 @@ def test_register_in_finnish_with_map_short_notes_and_identifier_refs(vahti, tmp
 
 
 def test_enrolling_nobody_is_an_error_and_removes_nobody(vahti, tmp_path):
-    vahti.run("init")
-    people = make_people(5, seed=22)
-    path = tmp_path / "r.csv"
-    path.write_text(register_csv(people))
-    assert vahti.run("enroll", str(path)).returncode == 0
+    _, path = enrolled(vahti, tmp_path, 5, seed=22)
 
     path.write_text("ref,Nimi,Kengännumero\nA1,Anna Virtanen,41\n")
     run = vahti.run("enroll", str(path), "--replace")
