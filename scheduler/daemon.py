@@ -56,6 +56,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from scheduler import hooks, jobs
+from scheduler.metrics import DaemonMetrics, MetricsSettings
 from spiders.sources import Source, SourcesError, read_sources, sources_path
 from storage import job_commands, leases, runs
 from storage.connection import Storage
@@ -214,6 +215,7 @@ class Daemon:
         self._active = 0  # job and hook calls under way
         self._running: dict[str, subprocess.Popen] = {}
         self._next_housekeeping = 0.0
+        self.metrics: DaemonMetrics | None = None  # [metrics] listen set
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -236,8 +238,12 @@ class Daemon:
     def run(self, started: Any = None) -> int:
         """Run until SIGTERM/SIGINT (or request_stop); returns the exit code."""
         key = load_key(self.cfg)  # fail now, not at the first crawl
+        metrics = MetricsSettings.from_config(self.cfg)  # a bad address: before anything
         self.storage = open_db(self.cfg, key)
         try:
+            if metrics is not None:
+                self.metrics = DaemonMetrics(self.storage, self.cfg, metrics.cache_s)
+                self.metrics.serve(metrics)
             self._store = jobs.job_store(self.storage)
             self.scheduler = BackgroundScheduler(
                 jobstores={jobs.JOBSTORE: self._store,
@@ -344,6 +350,8 @@ class Daemon:
             jobs.set_runner(None)
             if scheduler is not None and scheduler.running:
                 scheduler.shutdown(wait=False)  # the job store leaves storage.client open
+            if self.metrics is not None:
+                self.metrics.close()
             if storage is not None:
                 storage.close()
             log.info("daemon %s stopped", self.owner)
@@ -380,7 +388,7 @@ class Daemon:
         if not self._enter():
             return
         try:
-            hooks.periodic(self.storage, self.cfg)
+            hooks.periodic(self.storage, self.cfg, self.metrics)
         finally:
             self._leave()
 
@@ -449,7 +457,7 @@ class Daemon:
             job_commands.enqueue(storage, "run", name, reason="resume after daemon stop",
                                  requested_by=self.owner)
         if not self._stop.is_set():
-            hooks.after_job(storage, self.cfg, name)
+            hooks.after_job(storage, self.cfg, name, self.metrics)
 
     def _supervise(self, source: Source, run_id: str, fire: datetime | None,
                    trigger: str) -> Outcome:
@@ -481,6 +489,8 @@ class Daemon:
             exit_code=returncode, daemon=self.owner, fire=fire, trigger=trigger,
             **({"stopped_by": terminated} if terminated else {}))
         final = state or child_state or "unknown"
+        if self.metrics is not None:
+            self.metrics.crawl_ended(source.name, final, run)
         if final in FAILED_STATES:
             # a warning: on the daemon's terminal as well as in its log
             log.warning("crawl of %s (run %s) %s: %s", source.name, run_id, final,

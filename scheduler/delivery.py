@@ -68,6 +68,12 @@ class DeliveryReport:
     retrying: int = 0  # failed, to be retried after the backoff
     dead: int = 0  # failed for the last time
     errors: list[str] = field(default_factory=list)  # "channel NAME: reason", no payloads
+    # channel -> result (sent, retrying, dead) -> attempts, for the daemon's metrics
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, channel: str, result: str) -> None:
+        results = self.by_channel.setdefault(channel, {})
+        results[result] = results.get(result, 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,6 +187,7 @@ def deliver_due(storage: Storage, cfg: Any, now: datetime | None = None, *,
         except DeliveryError as exc:
             reason = str(exc)
             state = outbox.mark_failed(storage, row, owner, clock(), reason, settings.policy)
+            report.count(row["channel"], "dead" if state == "dead" else "retrying")
             if state == "dead":
                 report.dead += 1
                 if row["mode"] == "summary":
@@ -198,5 +205,6 @@ def deliver_due(storage: Storage, cfg: Any, now: datetime | None = None, *,
                 outbox.settle_members(storage, row, "sent", clock())
                 report.summaries += 1
             report.sent += 1
+            report.count(row["channel"], "sent")
             log.info("alert delivery %s sent", row["delivery_key"])
     return report

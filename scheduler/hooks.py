@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from scheduler import alerting, delivery, health
+from scheduler.metrics import NO_METRICS
 from spiders.sources import SourcesError, load_sources, sources_path
 from storage.clock import now
 from storage.retention import purge_if_due
@@ -72,23 +73,27 @@ def deliver(storage: Any, cfg: Any) -> Any:
     return _guarded("alert delivery", delivery.deliver_due, storage, cfg)
 
 
-def after_job(storage: Any, cfg: Any, source_name: str) -> None:
-    """After a crawl of `source_name`: alerts for what it found, health, then delivery."""
+def after_job(storage: Any, cfg: Any, source_name: str, metrics: Any = None) -> None:
+    """After a crawl of `source_name`: alerts for what it found, health, then delivery.
+    `metrics`: the daemon's (scheduler.metrics.DaemonMetrics) counts what each pass did."""
+    seen = metrics or NO_METRICS
     with _one_pass_at_a_time:
-        retro_hunt_if_due(storage, cfg)
+        seen.retro_hunted(retro_hunt_if_due(storage, cfg))
         raised = raise_alerts(storage, cfg)
+        seen.alerts_raised(raised)
         if raised:
             log.info("after the crawl of %s: %d alerts raised", source_name, len(raised))
-        raise_health_alerts(storage, cfg)
-        deliver(storage, cfg)
+        seen.health_alerts(raise_health_alerts(storage, cfg))
+        seen.delivered(deliver(storage, cfg))
 
 
-def periodic(storage: Any, cfg: Any) -> None:
+def periodic(storage: Any, cfg: Any, metrics: Any = None) -> None:
     """Alerts for sightings of crawls and scans run outside the daemon, health, and
     deliveries that are due (retries included); the hourly retention purge."""
+    seen = metrics or NO_METRICS
     with _one_pass_at_a_time:
         _guarded("retention purge", purge_if_due, storage, retention_settings(cfg))
-        retro_hunt_if_due(storage, cfg)
-        raise_alerts(storage, cfg)
-        raise_health_alerts(storage, cfg)
-        deliver(storage, cfg)
+        seen.retro_hunted(retro_hunt_if_due(storage, cfg))
+        seen.alerts_raised(raise_alerts(storage, cfg))
+        seen.health_alerts(raise_health_alerts(storage, cfg))
+        seen.delivered(deliver(storage, cfg))

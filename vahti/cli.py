@@ -40,7 +40,7 @@ from vahti.demo.command import demo
 from vahti.display import echo, error_text, show_error, styled
 from vahti.errors import VahtiError, disk_failures
 from vahti.home import init_home
-from vahti.logs import setup_logging
+from vahti.logs import log_options, setup_logging
 from vahti.wiring import load_key, open_db
 
 log = logging.getLogger("vahti")
@@ -64,6 +64,7 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
         cfg.home,
         level="DEBUG" if debug else cfg.get("log.level"),
         stderr_level="DEBUG" if debug else cfg.get("log.stderr_level"),
+        **log_options(cfg),
     )
     for warning in cfg.warnings:
         log.warning(warning)
@@ -76,7 +77,8 @@ def init(ctx: click.Context) -> None:
     """Create the home, a commented config.toml and the key; prepare the database."""
     cfg = config_of(ctx)
     report = init_home(cfg)
-    setup_logging(cfg.home, cfg.get("log.level"), cfg.get("log.stderr_level"))
+    setup_logging(cfg.home, cfg.get("log.level"), cfg.get("log.stderr_level"),
+                  **log_options(cfg))
     with open_db(cfg, load_key(cfg)) as storage:
         report.lines.append(
             f"database: {storage.mode} at {storage.display_uri}, key id {report.key_id} bound"

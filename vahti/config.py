@@ -40,6 +40,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "log": {
         "level": "INFO",
         "stderr_level": "WARNING",
+        # observability (issue 13): where the log goes and in which form
+        "format": "text",  # "text" or "json" (one object a line); both redacted alike
+        "target": "file",  # "file" ($VAHTI_HOME/logs/vahti.log), "journald" or "syslog"
+        "socket": "",  # journald/syslog socket; empty: /run/systemd/journal/socket, /dev/log
+        "max_bytes": 10 * 2**20,  # the file is rotated past this size...
+        "backups": 5,  # ...keeping this many old files (vahti.log.1 ... .5)
+    },
+    "metrics": {
+        # Prometheus metrics of `vahti daemon` (issue 13). Empty: off. A non-loopback
+        # address is refused unless allow_remote = true.
+        "listen": "",  # e.g. "127.0.0.1:9464"
+        "allow_remote": False,
+        "cache_s": 5.0,  # database figures are recomputed at most this often
     },
     "matchers": {
         "phone_region": "FI",
@@ -292,6 +305,23 @@ CONFIG_TEMPLATE = """\
 # Log file: $VAHTI_HOME/logs/vahti.log. Identifier-shaped strings are redacted.
 # level = "INFO"
 # stderr_level = "WARNING"
+# "text", or "json": one object a line (time, level, logger, message, pid, process).
+# format = "text"
+# "file" (vahti.log, shared safely by every vahti process on this home), "journald"
+# (the systemd journal's native socket) or "syslog" (/dev/log, facility daemon).
+# target = "file"
+# socket = ""  # journald or syslog socket, when not the usual one
+# The file is rotated past max_bytes, keeping `backups` old files.
+# max_bytes = 10485760
+# backups = 5
+
+[metrics]
+# Prometheus metrics of `vahti daemon` at http://LISTEN/metrics. Off unless set.
+# Only a loopback address, unless allow_remote = true (then protect it yourself).
+# listen = "127.0.0.1:9464"
+# allow_remote = false
+# Database figures (last success per source, stored counts, outbox) are cached this long.
+# cache_s = 5.0
 
 [matchers]
 # Region for phone numbers written without a country code.
