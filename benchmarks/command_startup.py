@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,21 +38,28 @@ def command_modules() -> list[str]:
     return ["vahti.cli", *found, "vahti.demo.command"]
 
 
-def median_s(argv: list[str], runs: int, env: dict[str, str], stdin: bytes = b"") -> float:
-    times = []
+def medians(argv: list[str], runs: int, env: dict[str, str], stdin: bytes = b"",
+            ) -> tuple[float, float]:
+    """Median wall-clock seconds and median CPU seconds (user + system) of the command
+    itself: on a loaded machine the wall clock also counts the wait for a core."""
+    wall, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(argv, input=stdin, capture_output=True, env=env, cwd=REPO)
-        times.append(time.perf_counter() - started)
+        wall.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode not in (0, 1):  # search: 1 means "seen"
             raise SystemExit(f"{argv[2:]} failed ({done.returncode}): "
                              f"{done.stderr.decode()[-500:]}")
-    return statistics.median(times)
+    return statistics.median(wall), statistics.median(cpu)
 
 
-def row(name: str, value: float, baseline_name: str, baseline: float) -> None:
-    print(f"{name:<28} {value:6.3f} s   {baseline_name:<34} {baseline:6.3f} s   "
-          f"ratio {baseline / value:5.1f}x")
+def row(name: str, value: tuple[float, float], baseline_name: str,
+        baseline: tuple[float, float]) -> None:
+    print(f"{name:<26} {value[0]:6.3f} s (cpu {value[1]:5.3f})   {baseline_name:<34} "
+          f"{baseline[0]:6.3f} s (cpu {baseline[1]:5.3f})   ratio {baseline[0] / value[0]:5.1f}x")
 
 
 def main() -> None:
@@ -76,19 +84,20 @@ def main() -> None:
                            capture_output=True, cwd=REPO)
             one = (people[len(people) // 2].hetu + "\n").encode()
             search = VAHTI + ["search"]
-            median_s(search, 1, lingering, one)  # warm: caches built, server lingering
+            medians(search, 1, lingering, one)  # warm: caches built, server lingering
 
-            floor = median_s([sys.executable, "-c", "pass"], args.runs, env)
-            eager = median_s([sys.executable, "-c", "import " + ", ".join(command_modules())],
-                             args.runs, env)
-            print(f"{args.runs} runs each, medians; {args.people} people enrolled; "
-                  f"interpreter floor (python -c pass) {floor:.3f} s")
-            row("vahti --help", median_s(VAHTI + ["--help"], args.runs, env),
+            floor = medians([sys.executable, "-c", "pass"], args.runs, env)
+            eager = medians([sys.executable, "-c", "import " + ", ".join(command_modules())],
+                            args.runs, env)
+            print(f"{args.runs} runs each, medians; {args.people} people enrolled; interpreter "
+                  f"floor (python -c pass) {floor[0]:.3f} s (cpu {floor[1]:.3f}); "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            row("vahti --help", medians(VAHTI + ["--help"], args.runs, env),
                 "importing every command module", eager)
-            row("vahti --version", median_s(VAHTI + ["--version"], args.runs, env),
+            row("vahti --version", medians(VAHTI + ["--version"], args.runs, env),
                 "importing every command module", eager)
-            warm = median_s(search, args.runs, lingering, one)
-            cold = median_s(search, args.runs, no_linger, one)
+            warm = medians(search, args.runs, lingering, one)
+            cold = medians(search, args.runs, no_linger, one)
             row("vahti search (lingering)", warm, "linger 0 (server started each run)", cold)
         finally:
             # the last user with linger 0 stops the lingering server
