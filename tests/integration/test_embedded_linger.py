@@ -5,6 +5,7 @@ goes away (it must never serve a home or a password that no longer exist)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,11 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from pymongo import MongoClient
 
+from matchers.keys import load_key_file
+from storage import schema
 from storage.embedded import EmbeddedServer
 from storage.processes import alive
 from tests.integration.test_embedded_access import server_state
 from tests.integration.test_embedded_server import wait_gone
+from tests.integration.test_schema_migration import plant_v1
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +94,8 @@ def test_a_lingering_server_stops_when_its_credential_changes(vahti_embedded):
         assert wait_gone(pid, timeout=10), "the server kept serving an old credential"
         assert vahti.run("status").returncode == 0  # a new credential, a new server
         assert server_state(vahti.home)["pid"] != pid
-    vahti.run("status", extra_env={LINGER: "0"})
+        assert vahti.run("status", extra_env={LINGER: "0"}).returncode == 0
+        assert server_state(vahti.home) is None
 
 
 def test_a_lingering_server_is_not_stopped_while_a_command_uses_it(vahti_embedded):
@@ -103,3 +109,24 @@ def test_a_lingering_server_is_not_stopped_while_a_command_uses_it(vahti_embedde
         server.linger_s = 2  # leave it lingering: it stops by itself
         server.release()
         assert wait_gone(pid, timeout=2 + 10)
+
+
+def test_a_schema_migration_runs_on_a_lingering_server(vahti_embedded):
+    """An upgrade's migration needs no server of its own: the next command migrates
+    through the lingering one."""
+    vahti = vahti_embedded
+    with lingering(vahti, "600") as pid:
+        server = EmbeddedServer(vahti.home / "db", linger_s=600)
+        client: MongoClient = MongoClient(server.client_uri())
+        try:
+            plant_v1(client["vahti"], load_key_file(vahti.home / "key"))
+        finally:
+            client.close()
+            server.release()
+        result = vahti.run("status", "--json")
+        assert result.returncode == 0, result.stderr
+        assert "database migrated to schema" in result.stderr
+        assert json.loads(result.stdout)["storage"]["schema_version"] == schema.SCHEMA_VERSION
+        assert server_state(vahti.home)["pid"] == pid
+        assert vahti.run("status", extra_env={LINGER: "0"}).returncode == 0
+        assert wait_gone(pid, timeout=10)
