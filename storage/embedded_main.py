@@ -13,7 +13,9 @@ stopping by itself when nobody uses it.
   (a shared lock each user holds, released by the kernel when the user dies), so a
   server whose users were all killed does not keep running for ever. It also stops the
   server when its disk is nearly full, before WiredTiger corrupts its journal
-  (storage.errors.LOW_DISK).
+  (storage.errors.LOW_DISK), and, without waiting for the linger time, when the
+  database directory is gone (the home removed or moved) or, once nobody uses it, when
+  the credential file was removed or replaced (a password rotation).
 - **No TTL sweeper.** The sweeper reads and decodes every document of every
   TTL-indexed collection once a minute while holding the server's global lock: with
   1.3 million documents that stalled every query for 55 s (benchmarks/search_latency.py).
