@@ -20,9 +20,8 @@ the last one to leave stops it, or, with a linger time (`[storage] embedded_ling
 60 s by default in the CLI), the server stops itself that long after its last user
 left, or as soon as its home or its credential goes (storage.embedded_main). The
 server also watches its users itself, so a server whose users were all killed stops
-too. Locks held by a process that was killed vanish
-with it (flock); a state file whose pid is gone or is not our server is stale and
-replaced.
+too. Locks held by a process that was killed vanish with it (flock); a state file
+whose pid is gone or is not our server is stale and replaced.
 """
 
 from __future__ import annotations
