@@ -68,3 +68,19 @@ def test_an_unknown_command_is_one_line_exit_2():
     result, _ = imported_by("nosuch")
     assert result.returncode == 2
     assert "No such command 'nosuch'" in result.stderr
+
+
+def test_the_errors_shown_as_one_line_are_recognised():
+    """USER_ERRORS names modules as strings: a module that moved must fail here, not turn
+    every user error into an "internal error"."""
+    from matchers.keys import KeyFileError
+    from spiders.sources import SourcesError
+    from spiders.torctl import TorUnavailable
+    from storage.errors import StorageError, StorageUnavailable
+    from vahti.cli import _is_user_error
+    from vahti.errors import VahtiError
+
+    for cls in (KeyFileError, SourcesError, TorUnavailable, StorageError, StorageUnavailable,
+                VahtiError):
+        assert _is_user_error(cls.__new__(cls)), cls
+    assert not _is_user_error(ValueError("x"))
