@@ -63,17 +63,11 @@ from .detectors import get_detector
 from .detectors.phone import DEFAULT_REGION
 from .index import WatchlistIndex
 from .keys import Key, derive_subkey
+from .location_tokens import NUMERIC_TYPES, TOKEN_HEX, TOKEN_RE, TYPES
 from .locations_enrolled import EnrolledValues
 from .normalize import needs_normalization, normalize
 
 SUBKEY_LABEL = "location"
-TOKEN_HEX = 16
-# In order of preference when two detections cover the same characters.
-NUMERIC_TYPES = ("hetu", "personnummer", "fodselsnummer", "cpr")
-TYPES = (*NUMERIC_TYPES, "email")
-ENROLLED_TYPES = ("phone", "name")  # only an enrolled person's (locations_enrolled)
-TOKEN_TYPES = (*ENROLLED_TYPES, *TYPES)
-TOKEN_RE = re.compile(rf"\[(?:{'|'.join(TOKEN_TYPES)}):[0-9a-f]{{{TOKEN_HEX}}}\]")
 MEMBER_SEPARATOR = "!"  # archive members: "dump.zip!inner.zip!member"
 DECODE_ROUNDS = 2  # "%2540" is a "%40" encoded once more: links get encoded twice
 

@@ -16,11 +16,12 @@ handed to it in its file, never on a command line or in an environment (see
 `storage.embedded_main`).
 
 Several vahti processes on one home share one server (`storage.processes.SharedUse`):
-the last one to leave stops it, or, with a linger time, the server stops itself that
-long after its last user left. The server also watches its users itself, so a server
-whose users were all killed stops too. Locks held by a process that was killed vanish
-with it (flock); a state file whose pid is gone or is not our server is stale and
-replaced.
+the last one to leave stops it, or, with a linger time (`[storage] embedded_linger_s`,
+60 s by default in the CLI), the server stops itself that long after its last user
+left, or as soon as its home or its credential goes (storage.embedded_main). The
+server also watches its users itself, so a server whose users were all killed stops
+too. Locks held by a process that was killed vanish with it (flock); a state file
+whose pid is gone or is not our server is stale and replaced.
 """
 
 from __future__ import annotations

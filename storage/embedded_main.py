@@ -13,7 +13,9 @@ stopping by itself when nobody uses it.
   (a shared lock each user holds, released by the kernel when the user dies), so a
   server whose users were all killed does not keep running for ever. It also stops the
   server when its disk is nearly full, before WiredTiger corrupts its journal
-  (storage.errors.LOW_DISK).
+  (storage.errors.LOW_DISK), and, without waiting for the linger time, when the
+  database directory is gone (the home removed or moved) or, once nobody uses it, when
+  the credential file was removed or replaced (a password rotation).
 - **No TTL sweeper.** The sweeper reads and decodes every document of every
   TTL-indexed collection once a minute while holding the server's global lock: with
   1.3 million documents that stalled every query for 55 s (benchmarks/search_latency.py).
@@ -108,10 +110,14 @@ def install_user(server: SecantusDBServer, password: str) -> None:
     }, replace=True)
 
 
-def watch(shared: SharedUse, linger_s: float, data_path: Path, shutdown: Any) -> None:
+def watch(shared: SharedUse, linger_s: float, data_path: Path, credential: Path,
+          shutdown: Any) -> None:
     """Call `shutdown` once nobody has used the server for `linger_s` seconds (holding
     the start lock, so that nobody adopts a server that is going away), or at once when
-    its disk is nearly full (see storage.errors.LOW_DISK)."""
+    its disk is nearly full (see storage.errors.LOW_DISK), or, when nobody uses it, at
+    once when its home was removed or its credential changed: a lingering server must
+    not serve a home or a password that are gone."""
+    started_with = _identity(credential)
     idle_since: float | None = None
     while True:
         time.sleep(WATCH_EVERY_S)
@@ -120,12 +126,38 @@ def watch(shared: SharedUse, linger_s: float, data_path: Path, shutdown: Any) ->
             log.error("stopping before the journal cannot be written: %s", problem)
             shutdown()
             return
-        if shared.usage() != "idle":
+        if not data_path.is_dir():
+            log.warning("stopping: the database directory %s is gone", data_path)
+            shutdown()
+            return
+        usage = shared.usage()
+        if usage != "idle":
             idle_since = None
             continue
         idle_since = idle_since or time.monotonic()
-        if time.monotonic() - idle_since >= linger_s and shared.stop_if_unused(shutdown):
+        outdated = _identity(credential) != started_with
+        linger_over = time.monotonic() - idle_since >= linger_s
+        if (outdated or linger_over) and _stop_if_unused(shared, shutdown):
+            if outdated:
+                log.warning("stopped: the credential %s changed", credential)
             return
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file replaced or rewritten from the one the server started with."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
+def _stop_if_unused(shared: SharedUse, shutdown: Any) -> bool:
+    try:
+        return shared.stop_if_unused(shutdown)
+    except FileNotFoundError:  # the lock files went with the directory, just now
+        shutdown()
+        return True
 
 
 def forget_state(state_file: Path) -> None:
@@ -171,9 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     install_user(server, password)
     del password
     stopped = threading.Event()
+    # the watchdog and the main thread may both shut down: the second waits until the
+    # first is done, so that the process never exits half-way (a state file left behind)
+    stopping = threading.RLock()  # reentrant: a signal may arrive during a shutdown
 
     def shutdown() -> None:
-        if not stopped.is_set():
+        with stopping:
+            if stopped.is_set():
+                return
             stopped.set()
             server.stop()
             with contextlib.suppress(FileNotFoundError):
@@ -188,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     server.start()
     shared = SharedUse(args.socket.parent, "server.lock")
-    threading.Thread(target=watch, args=(shared, args.linger, Path(args.storage_path), shutdown),
-                     name="vahti-watchdog", daemon=True).start()
+    threading.Thread(target=watch, name="vahti-watchdog", daemon=True,
+                     args=(shared, args.linger, Path(args.storage_path), args.credential_file,
+                           shutdown)).start()
     server.wait()
     shutdown()
     return 0

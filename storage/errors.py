@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pymongo.errors import ConnectionFailure, PyMongoError
+if TYPE_CHECKING:
+    from pymongo.errors import PyMongoError
 
 _NO_SPACE = "No space left on device"
 # The embedded server is not started, and stops, with less free space than this on its
@@ -54,6 +57,8 @@ class DatabaseLost(StorageUnavailable):
 def storage_failure(exc: PyMongoError) -> StorageError:
     """A pymongo error as one clear line. The server's own message is never shown: it may
     quote the values of the operation that failed."""
+    from pymongo.errors import ConnectionFailure  # loaded: `exc` is one of its errors
+
     problems = [p for p in map(disk_problem, sorted(EMBEDDED_DIRS)) if p]
     if problems or _NO_SPACE in str(exc):
         return StorageError(f"the database cannot write: {problems[0] if problems else _NO_SPACE}")
@@ -90,8 +95,18 @@ def database_failures() -> Iterator[None]:
     (exit 2, one line) instead of an internal error with a traceback."""
     try:
         yield
-    except PyMongoError as exc:
+    except Exception as exc:
+        if not _is_pymongo_error(exc):
+            raise
         raise storage_failure(exc) from None
+
+
+def _is_pymongo_error(exc: BaseException) -> bool:
+    # pymongo is not imported here: it costs 0.2 s, and commands without a database
+    # (`vahti --help`, `scan`) pass through database_failures too. An exception can be
+    # one of pymongo's only once pymongo has been imported.
+    errors = sys.modules.get("pymongo.errors")
+    return errors is not None and isinstance(exc, errors.PyMongoError)
 
 
 class MigrationNeedsKey(StorageError):

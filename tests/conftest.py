@@ -81,6 +81,9 @@ def base_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAHTI_")}
     env["VAHTI_HOME"] = str(home)
     env["PYTHONPATH"] = str(REPO)
+    # the embedded server stops with the last command, as the tests expect, and no
+    # test leaves one running (tests of the grace period set their own)
+    env["VAHTI_STORAGE_EMBEDDED_LINGER_S"] = "0"
     return env
 
 

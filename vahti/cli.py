@@ -6,60 +6,137 @@ Exit codes: 0 ok, 1 something found, 2 error. Errors are one line on stderr;
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
-from matchers.keys import KeyFileError
-from spiders.sources import SourcesError
-from spiders.torctl import TorUnavailable
-from storage.dump import dump_all
-from storage.errors import StorageError, database_failures
 from vahti import __version__
-from vahti.clictx import config_of, console
-from vahti.cmd_alerts import alerts_group
-from vahti.cmd_crawl import crawl
-from vahti.cmd_enroll import enroll, watchlist_group
-from vahti.cmd_forget import forget
-from vahti.cmd_hunt import hunt
-from vahti.cmd_jobs import daemon, jobs_group
-from vahti.cmd_report import report_group
-from vahti.cmd_scan import scan
-from vahti.cmd_search import search_command
-from vahti.cmd_sources import sources_group
-from vahti.cmd_tor import tor_group, tor_info, tor_line
-from vahti.config import load_config
-from vahti.demo.command import demo
-from vahti.display import echo, error_text, show_error, styled
-from vahti.errors import VahtiError, disk_failures
-from vahti.home import init_home
-from vahti.logs import log_options, setup_logging
-from vahti.wiring import load_key, open_db
+
+if TYPE_CHECKING:
+    from vahti.config import Config
+
+# Subcommands live in modules of their own and are imported only when they run:
+# together they import Scrapy, Twisted, pymongo, numpy and rich (about a second), which
+# `vahti --help` and every other command would otherwise pay for. The help listed by
+# `vahti --help` is this table's, so listing the commands imports none of them.
+# To add a command: one line here, name -> ("module:attribute", one-line help).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "alerts": ("vahti.cmd_alerts:alerts_group",
+               "Alerts and their delivery to the configured channels."),
+    "crawl": ("vahti.cmd_crawl:crawl", "Crawl the source NAME now (through Tor unless the "
+              "source is direct)."),
+    "daemon": ("vahti.cmd_jobs:daemon",
+               "Crawl every enabled source on its schedule, until SIGTERM."),
+    "demo": ("vahti.demo.command:demo",
+             "The whole story on a fictional clinic, in a few minutes, offline."),
+    "enroll": ("vahti.cmd_enroll:enroll",
+               "Enroll a register (CSV with a header and a `ref` column)."),
+    "forget": ("vahti.cmd_forget:forget",
+               "Remove the person REF: watchlist entry, sightings, their locations."),
+    "hunt": ("vahti.cmd_hunt:hunt",
+             "Fetch URL now (through Tor) or read PATH, scan it, store and alert."),
+    "jobs": ("vahti.cmd_jobs:jobs_group", "The daemon's jobs: one per enabled source."),
+    "report": ("vahti.cmd_report:report_group",
+               "Exposure reports for management and the data-protection officer."),
+    "scan": ("vahti.cmd_scan:scan",
+             "Scan files, directories (recursively), archives or - (stdin)."),
+    "search": ("vahti.cmd_search:search_command",
+               "Where identifiers (from stdin or --file) or enrolled people were seen."),
+    "sources": ("vahti.cmd_sources:sources_group",
+                "Sources to crawl: paste listings, forums, sites, single URLs."),
+    "tor": ("vahti.cmd_tor:tor_group", "The tor vahti crawls through."),
+    "watchlist": ("vahti.cmd_enroll:watchlist_group", "The enrolled people (digests only)."),
+}
+
+# The errors shown as one line with exit 2, as (module, class): looked up only once an
+# exception is raised, and only in modules already imported (an exception can be an
+# instance of a class only once its module is loaded), so none is imported for it.
+USER_ERRORS = (("vahti.errors", "VahtiError"), ("storage.errors", "StorageError"),
+               ("matchers.keys", "KeyFileError"), ("spiders.torctl", "TorUnavailable"),
+               ("spiders.sources", "SourcesError"))
 
 log = logging.getLogger("vahti")
-USER_ERRORS = (VahtiError, StorageError, KeyFileError, TorUnavailable, SourcesError)
 
 _debug = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A command group whose subcommands in LAZY_COMMANDS are imported when they run
+    (or their own --help is asked for), not when the group is built or listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            config_of_command(ctx)  # before the import: it decides how pymongo loads
+            module, _, attribute = LAZY_COMMANDS[cmd_name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the table's help for commands not imported yet."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, _shortened(LAZY_COMMANDS[name][1], limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def config_of_command(ctx: click.Context) -> Config:
+    """The configuration, loaded once per command: by the group, or before a command's
+    module is imported (click resolves the command before it calls the group)."""
+    if "vahti.config" not in ctx.meta:
+        from vahti.config import load_config
+
+        cfg = load_config(home_flag=ctx.params.get("home"))
+        if not cfg.get("storage.uri"):
+            from storage.driver import for_embedded_only
+
+            for_embedded_only()  # pymongo without pyOpenSSL: 0.15 s less per command
+        ctx.meta["vahti.config"] = cfg
+    return ctx.meta["vahti.config"]
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` characters, as click shortens a docstring."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    return any(isinstance(exc, getattr(sys.modules[module], name))
+               for module, name in USER_ERRORS if module in sys.modules)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vahti")
 @click.option("--home", type=click.Path(file_okay=False), help="VAHTI_HOME for this command.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """vahti watches leak sites for a register's people, storing only keyed digests."""
+    from vahti.logs import log_options, setup_logging  # lazy like the commands: not for --help
+
     global _debug
     _debug = debug
     os.umask(os.umask(0o077) | 0o077)  # whatever vahti writes is its user's only
-    cfg = load_config(home_flag=home)
+    cfg = config_of_command(ctx)
     setup_logging(
         cfg.home,
         level="DEBUG" if debug else cfg.get("log.level"),
@@ -75,6 +152,13 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the home, a commented config.toml and the key; prepare the database."""
+    # the commands defined here import what they use when they run (see LAZY_COMMANDS)
+    from vahti.clictx import config_of
+    from vahti.display import echo
+    from vahti.home import init_home
+    from vahti.logs import log_options, setup_logging
+    from vahti.wiring import load_key, open_db
+
     cfg = config_of(ctx)
     report = init_home(cfg)
     setup_logging(cfg.home, cfg.get("log.level"), cfg.get("log.stderr_level"),
@@ -93,6 +177,13 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Home, key id, storage mode and server, collection counts."""
+    from matchers.keys import KeyFileError
+    from storage.errors import StorageError
+    from vahti.clictx import config_of
+    from vahti.cmd_tor import tor_info
+    from vahti.display import echo
+    from vahti.wiring import load_key, open_db
+
     cfg = config_of(ctx)
     info: dict[str, Any] = {"version": __version__, "home": str(cfg.home),
                             "home_exists": cfg.home.is_dir()}
@@ -135,6 +226,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def _print_status(info: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from vahti.clictx import console
+    from vahti.cmd_tor import tor_line
+    from vahti.display import styled
+
     out = console()
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -166,6 +263,11 @@ def config() -> None:
 @click.pass_context
 def config_show(ctx: click.Context, as_json: bool) -> None:
     """Effective configuration and where each value came from; never a secret."""
+    from rich.table import Table
+
+    from vahti.clictx import config_of, console
+    from vahti.display import echo
+
     rows = list(config_of(ctx).shown())
     if as_json:
         echo(json.dumps({k: {"value": v, "origin": o} for k, v, o in rows}, indent=2))
@@ -187,29 +289,22 @@ def db() -> None:
 @click.pass_context
 def db_dump(ctx: click.Context, out_dir: str) -> None:
     """Export every collection as JSON lines (audits, privacy checks)."""
+    from storage.dump import dump_all
+    from vahti.clictx import config_of
+    from vahti.display import echo
+    from vahti.wiring import open_db
+
     with open_db(config_of(ctx)) as storage:
         written = dump_all(storage, Path(out_dir))
     for name, n in written.items():
         echo(f"{name}: {n}")
 
 
-cli.add_command(enroll)
-cli.add_command(scan)
-cli.add_command(search_command)
-cli.add_command(watchlist_group)
-cli.add_command(sources_group)
-cli.add_command(tor_group)
-cli.add_command(crawl)
-cli.add_command(alerts_group)
-cli.add_command(jobs_group)
-cli.add_command(daemon)
-cli.add_command(report_group)
-cli.add_command(hunt)
-cli.add_command(forget)
-cli.add_command(demo)
-
-
 def main(argv: list[str] | None = None) -> int:
+    from storage.errors import database_failures
+    from vahti.display import echo, error_text, show_error
+    from vahti.errors import disk_failures
+
     try:
         # the database lost mid-command, a full disk: one line, exit 2
         with database_failures(), disk_failures():
@@ -224,16 +319,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    except USER_ERRORS as exc:
-        log.debug("error", exc_info=True)
-        echo(f"vahti: error: {error_text(exc)}", err=True)
-        if _debug:
-            _print_traceback()
-        return 2
     except KeyboardInterrupt:
         echo("vahti: interrupted", err=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last resort keeps tracebacks off the screen
+        if _is_user_error(exc):
+            log.debug("error", exc_info=True)
+            echo(f"vahti: error: {error_text(exc)}", err=True)
+            if _debug:
+                _print_traceback()
+            return 2
         log.error("internal error", exc_info=True)
         echo(
             f"vahti: internal error ({type(exc).__name__}); details in the log"
@@ -248,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_traceback() -> None:
     """--debug: the traceback as the log has it (its messages may hold a name or a value)."""
+    from vahti.display import echo, error_text
+
     echo(error_text(traceback.format_exc()), err=True, nl=False)
 
 

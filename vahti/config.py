@@ -31,8 +31,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "embedded_cache_size": "256M",
         # seconds the embedded server keeps running after its last user left, so
         # that commands in a row share one start (like ssh's ControlPersist); it
-        # also stops by itself this long after its users were killed
-        "embedded_linger_s": 0.0,
+        # also stops by itself this long after its users were killed. 0: it stops
+        # with its last command. The daemon keeps it while it runs anyway.
+        "embedded_linger_s": 60.0,
     },
     "key": {
         "file": "",  # empty: $VAHTI_HOME/key
@@ -292,9 +293,10 @@ CONFIG_TEMPLATE = """\
 # uri = "mongodb://vahti:PASSWORD@db1.example,db2.example/?replicaSet=rs0"
 # database = "vahti"
 # connect_timeout_s = 5.0
-# Seconds the embedded server keeps running after the last vahti command (0: it
-# stops with it). It also stops by itself that long after its users were killed.
-# embedded_linger_s = 0.0
+# Seconds the embedded server keeps running after the last vahti command, so that
+# commands in a row skip its start (0: it stops with its last command). It stops by
+# itself when they are over, and at once when this home or its credential goes.
+# embedded_linger_s = 60.0
 
 [key]
 # The 256-bit key behind every digest. Empty: $VAHTI_HOME/key. Env: VAHTI_KEY_FILE.

@@ -36,7 +36,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from matchers.locations import TOKEN_RE
+from matchers.location_tokens import TOKEN_RE
 from matchers.redact import redact
 
 # Shown escaped although not controls or format characters: invisible letters used

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from matchers.contentid import ContentIds
 from matchers.index import WatchlistIndex
 from matchers.keys import Key, KeyFileError, load_key_file
 from matchers.locations import LocationRedactor
-from spiders.torctl import TorConfigError, TorSettings, build_tor_settings
 from storage import migrations
 from storage.connection import Storage, StorageSettings, open_storage
 from storage.errors import MigrationNeedsKey
 from storage.retention import RetentionSettings, apply_retention, purge_if_due
 from vahti.config import Config
 from vahti.errors import VahtiError
+
+if TYPE_CHECKING:
+    from spiders.torctl import TorSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,10 @@ TOR_KEYS = ("mode", "socks", "control", "control_password_file", "binary", "torr
 
 def tor_settings(cfg: Config) -> TorSettings:
     """The [tor] section as TorSettings; a bad value is a VahtiError naming the setting."""
+    # imported here: stem and the spiders are for commands that use tor, not for
+    # every command that opens the database (search, status, enroll)
+    from spiders.torctl import TorConfigError, build_tor_settings
+
     try:
         return build_tor_settings(
             cfg.home,
