@@ -40,6 +40,8 @@ from vahti.demo.command import demo
 from vahti.display import echo, error_text, show_error, styled
 from vahti.errors import VahtiError, disk_failures
 from vahti.home import init_home
+from vahti.key_source import chosen_source as chosen_key_source
+from vahti.key_source import load_key as read_key
 from vahti.logs import setup_logging
 from vahti.wiring import load_key, open_db
 
@@ -96,12 +98,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
                             "home_exists": cfg.home.is_dir()}
     ok = True
     key = None
+    source = None
     try:
-        key = load_key(cfg)
-        info["key"] = {"path": str(cfg.key_path), "id": key.key_id}
+        source = chosen_key_source(cfg)
+        key, source = read_key(cfg)
+        info["key"] = {"id": key.key_id}
     except KeyFileError as exc:
-        info["key"] = {"path": str(cfg.key_path), "error": str(exc)}
+        info["key"] = {"error": str(exc)}
         ok = False
+    if source is not None:  # where the key came from (kind and place), never the key
+        info["key"] |= {"source": source.kind, "from": source.describe()}
+        if source.kind in ("file", "credential"):
+            info["key"]["path"] = source.where
     try:
         with open_db(cfg) as storage:
             meta = storage.meta()
@@ -140,7 +148,8 @@ def _print_status(info: dict[str, Any]) -> None:
     table.add_row("vahti", info["version"])
     table.add_row("home", info["home"] + ("" if info["home_exists"] else "  (missing: vahti init)"))
     key = info["key"]
-    table.add_row("key", f"id {key['id']}" if "id" in key else styled(key["error"], "red"))
+    table.add_row("key", f"id {key['id']}, from {key['from']}" if "id" in key
+                  else styled(key["error"], "red"))
     st = info["storage"]
     if "server_version" in st:
         table.add_row("storage", f"{st['mode']} {st['uri']} db {st['database']}, "
