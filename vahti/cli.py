@@ -26,6 +26,7 @@ from vahti import __version__
 from vahti.clictx import config_of, console
 from vahti.cmd_alerts import alerts_group
 from vahti.cmd_crawl import crawl
+from vahti.cmd_db_load import db_load
 from vahti.cmd_enroll import enroll, watchlist_group
 from vahti.cmd_forget import forget
 from vahti.cmd_hunt import hunt
@@ -200,6 +201,7 @@ def db_dump(ctx: click.Context, out_dir: str) -> None:
         echo(f"{name}: {n}")
 
 
+db.add_command(db_load)
 cli.add_command(enroll)
 cli.add_command(scan)
 cli.add_command(search_command)
