@@ -42,6 +42,7 @@ import ctypes
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -160,6 +161,13 @@ _PATH_SETTINGS = {"key.file": "VAHTI_KEY_FILE",
 
 def _child_env(cfg: Config) -> dict[str, str]:
     env = dict(os.environ)
+    # The crawls use the daemon's database and key settings even when config.toml has
+    # changed since it started (they take a restart, see reload_config): a crawl that
+    # wrote its run into another database would look failed to the daemon.
+    for dotted, value in cfg.values.items():
+        if dotted.split(".")[0] in RESTART_SECTIONS:
+            text = shlex.join(map(str, value)) if isinstance(value, list) else str(value)
+            env["VAHTI_" + dotted.replace(".", "_").upper()] = text
     for dotted, name in _PATH_SETTINGS.items():
         value = str(cfg.get(dotted) or "")
         if value and not Path(value).expanduser().is_absolute():
