@@ -239,3 +239,13 @@ def test_describe_never_names_the_key(tmp_path):
     cfg = config(tmp_path, command=[script(tmp_path, f"print({secret.hex()!r})")])
     key, source = key_source.load_key(cfg)
     assert secret.hex() not in source.describe() + repr(source) + repr(key)
+
+
+def test_a_mounted_secret_file_0400_is_the_key_file(tmp_path, monkeypatch):
+    """The container's /run/secrets/vahti-key, through VAHTI_KEY_FILE: 0400 will do."""
+    secret = new_secret()
+    mounted = write_key(tmp_path / "run" / "secrets" / "vahti-key", secret, 0o400)
+    cfg = load_config(environ={"VAHTI_HOME": str(tmp_path / "home"),
+                               "VAHTI_KEY_FILE": str(mounted)})
+    key, source = key_source.load_key(cfg)
+    assert key.key_id == key_id(secret) and (source.kind, source.where) == ("file", str(mounted))
