@@ -83,13 +83,18 @@ def load_key_file(path: Path) -> Key:
         raise KeyFileError(f"no key at {path}: run `vahti init` or set VAHTI_KEY_FILE")
     if problem := secret_file_problem(path):
         raise KeyFileError(f"key {problem}")
-    raw = path.read_bytes().strip()
+    return parse_key(path.read_bytes(), f"key {path}")
+
+
+def parse_key(raw: bytes, what: str) -> Key:
+    """A key from its hex text (surrounding whitespace ignored). `what` names where it
+    came from in the error, which never repeats the text itself."""
     try:
-        secret = bytes.fromhex(raw.decode("ascii"))
+        secret = bytes.fromhex(raw.strip().decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        raise KeyFileError(f"key {path} is not a hex-encoded key") from None
+        raise KeyFileError(f"{what} is not a hex-encoded key") from None
     if len(secret) != KEY_BYTES:
-        raise KeyFileError(f"key {path} holds {len(secret)} bytes, expected {KEY_BYTES}")
+        raise KeyFileError(f"{what} holds {len(secret)} bytes, expected {KEY_BYTES}")
     return Key(secret)
 
 

@@ -27,6 +27,9 @@
   crawls, wait up to `[daemon] stop_grace_s` (then SIGKILL), release the leases,
   exit 0. A crawl stopped this way is queued to run again ("resume"): the next
   daemon to poll runs it, and the crawl resumes from what is stored.
+- **Reloading.** SIGHUP (systemd's ExecReload): config.toml is read again
+  (`Daemon.reload_config`: all but [storage] and [key]; the log file is reopened),
+  then the jobs are synced from sources.toml.
 - After each job and every `[daemon] deliver_every_s`: `scheduler.hooks`
   (alerts for new sightings, outbox delivery).
 
@@ -39,6 +42,7 @@ import ctypes
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -55,6 +59,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from matchers.keys import Key
 from scheduler import hooks, jobs
 from scheduler.metrics import DaemonMetrics, MetricsSettings
 from spiders.sources import Source, SourcesError, read_sources, sources_path
@@ -62,16 +67,20 @@ from storage import job_commands, leases, runs
 from storage.connection import Storage
 from storage.health import FAILED_STATES
 from storage.processes import alive
-from vahti.config import Config
+from vahti import key_source
+from vahti.config import Config, load_config
 from vahti.display import clean
+from vahti.errors import VahtiError
+from vahti.logs import setup_logging
 from vahti.selfcmd import vahti_command
-from vahti.wiring import load_key, open_db
+from vahti.wiring import open_db
 
 log = logging.getLogger("vahti.daemon")
 
 MAX_WORKERS = 32  # crawls (child processes) running at once in one daemon
 TICK_S = 0.25  # how often a supervising thread looks at its child
 HOUSEKEEPING_S = 60.0
+RESTART_SECTIONS = ("storage", "key")  # settings SIGHUP does not change (reload_config)
 COMMANDS_KEPT = timedelta(days=7)
 
 # Linux: the kernel kills a crawl when its daemon dies (kill -9 included), so no crawl goes
@@ -153,6 +162,13 @@ _PATH_SETTINGS = {"key.file": "VAHTI_KEY_FILE",
 
 def _child_env(cfg: Config) -> dict[str, str]:
     env = dict(os.environ)
+    # The crawls use the daemon's database and key settings even when config.toml has
+    # changed since it started (they take a restart, see reload_config): a crawl that
+    # wrote its run into another database would look failed to the daemon.
+    for dotted, value in cfg.values.items():
+        if dotted.split(".")[0] in RESTART_SECTIONS:
+            text = shlex.join(map(str, value)) if isinstance(value, list) else str(value)
+            env["VAHTI_" + dotted.replace(".", "_").upper()] = text
     for dotted, name in _PATH_SETTINGS.items():
         value = str(cfg.get(dotted) or "")
         if value and not Path(value).expanduser().is_absolute():
@@ -203,6 +219,9 @@ class Daemon:
     def __init__(self, cfg: Config, settings: DaemonSettings | None = None) -> None:
         self.cfg = cfg
         self.settings = settings or DaemonSettings.from_config(cfg)
+        self._settings_from_config = settings is None
+        self._key: Key | None = None
+        self._key_source: key_source.KeySource | None = None
         self.host = socket.gethostname()
         self.owner = leases.make_owner(self.host)
         self.storage: Storage | None = None
@@ -237,7 +256,10 @@ class Daemon:
 
     def run(self, started: Any = None) -> int:
         """Run until SIGTERM/SIGINT (or request_stop); returns the exit code."""
-        key = load_key(self.cfg)  # fail now, not at the first crawl
+        # fail now, not at the first crawl; a key from a descriptor or a command is
+        # handed to each crawl through a pipe (key_source.child_key_fd)
+        key, self._key_source = key_source.load_key(self.cfg)
+        self._key = key
         metrics = MetricsSettings.from_config(self.cfg)  # a bad address: before anything
         self.storage = open_db(self.cfg, key)
         try:
@@ -297,6 +319,7 @@ class Daemon:
         try:
             if self._reload.is_set():
                 self._reload.clear()
+                self.reload_config()
                 self.sync("SIGHUP")
             self._heartbeat()
             self._poll_commands()
@@ -355,6 +378,40 @@ class Daemon:
             if storage is not None:
                 storage.close()
             log.info("daemon %s stopped", self.owner)
+
+    def reload_config(self) -> None:
+        """SIGHUP: read config.toml again (the environment still wins over it). What the
+        daemon reads as it goes takes the new values: [daemon] timings, [alerts],
+        [channels], [health], [retention] for the next purge, [crawl] and [tor] for the
+        next crawls, and [log] levels (the log file is opened anew, which also follows a
+        log file moved away). [storage] and [key] are kept until a restart: the daemon
+        holds the database and the key open."""
+        try:
+            new = load_config(home_flag=str(self.cfg.home))
+        except VahtiError as exc:
+            log.error("config not reloaded (SIGHUP): %s; the daemon keeps the one it has", exc)
+            return
+        pinned = sorted(d for d in new.values if d.split(".")[0] in RESTART_SECTIONS
+                        and new.values[d] != self.cfg.values[d])
+        for dotted in pinned:
+            new.values[dotted], new.origins[dotted] = (self.cfg.values[dotted],
+                                                       self.cfg.origins[dotted])
+        self.cfg = new
+        setup_logging(new.home, new.get("log.level"), new.get("log.stderr_level"))
+        for warning in new.warnings:
+            log.warning(warning)
+        if pinned:
+            log.warning("config reloaded (SIGHUP) but %s changed: that takes a restart",
+                        ", ".join(pinned))
+        if self._settings_from_config:
+            old, self.settings = self.settings, DaemonSettings.from_config(new)
+            if (self.scheduler is not None
+                    and old.deliver_every_s != self.settings.deliver_every_s):
+                self.scheduler.reschedule_job("periodic", jobs.LOCAL, trigger="interval",
+                                              seconds=self.settings.deliver_every_s)
+        log.info("config reloaded (SIGHUP): log level %s, poll %gs, lease %gs, delivery "
+                 "every %gs", new.get("log.level"), self.settings.poll_s,
+                 self.settings.lease_s, self.settings.deliver_every_s)
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -466,10 +523,17 @@ class Daemon:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             # in vahti's home, not the daemon's folder: nothing there can shadow vahti
             # (`-P` already keeps it off sys.path; a relative PYTHONPATH entry would not)
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    cwd=self.cfg.home, env=_child_env(self.cfg),
-                                    start_new_session=True, close_fds=True,
-                                    preexec_fn=_child_setup(os.getpid()))
+            env = _child_env(self.cfg)
+            key_fd = key_source.child_key_fd(self._key, self._key_source, env)
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        cwd=self.cfg.home, env=env,
+                                        start_new_session=True, close_fds=True,
+                                        pass_fds=() if key_fd is None else (key_fd,),
+                                        preexec_fn=_child_setup(os.getpid()))
+            finally:
+                if key_fd is not None:
+                    os.close(key_fd)
             with self._lock:
                 self._running[source.name] = proc
             try:

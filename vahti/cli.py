@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -34,6 +33,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
               "source is direct)."),
     "daemon": ("vahti.cmd_jobs:daemon",
                "Crawl every enabled source on its schedule, until SIGTERM."),
+    "db": ("vahti.cmd_db:db_group", "Database tools: dump and load (moving to a MongoDB server)."),
     "demo": ("vahti.demo.command:demo",
              "The whole story on a fictional clinic, in a few minutes, offline."),
     "enroll": ("vahti.cmd_enroll:enroll",
@@ -182,19 +182,27 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from vahti.clictx import config_of
     from vahti.cmd_tor import tor_info
     from vahti.display import echo
-    from vahti.wiring import load_key, open_db
+    from vahti.key_source import chosen_source as chosen_key_source
+    from vahti.key_source import load_key as read_key
+    from vahti.wiring import open_db
 
     cfg = config_of(ctx)
     info: dict[str, Any] = {"version": __version__, "home": str(cfg.home),
                             "home_exists": cfg.home.is_dir()}
     ok = True
     key = None
+    source = None
     try:
-        key = load_key(cfg)
-        info["key"] = {"path": str(cfg.key_path), "id": key.key_id}
+        source = chosen_key_source(cfg)
+        key, source = read_key(cfg)
+        info["key"] = {"id": key.key_id}
     except KeyFileError as exc:
-        info["key"] = {"path": str(cfg.key_path), "error": str(exc)}
+        info["key"] = {"error": str(exc)}
         ok = False
+    if source is not None:  # where the key came from (kind and place), never the key
+        info["key"] |= {"source": source.kind, "from": source.describe()}
+        if source.kind in ("file", "credential"):
+            info["key"]["path"] = source.where
     try:
         with open_db(cfg) as storage:
             meta = storage.meta()
@@ -239,7 +247,8 @@ def _print_status(info: dict[str, Any]) -> None:
     table.add_row("vahti", info["version"])
     table.add_row("home", info["home"] + ("" if info["home_exists"] else "  (missing: vahti init)"))
     key = info["key"]
-    table.add_row("key", f"id {key['id']}" if "id" in key else styled(key["error"], "red"))
+    table.add_row("key", f"id {key['id']}, from {key['from']}" if "id" in key
+                  else styled(key["error"], "red"))
     st = info["storage"]
     if "server_version" in st:
         table.add_row("storage", f"{st['mode']} {st['uri']} db {st['database']}, "
@@ -276,28 +285,6 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     for row in rows:
         table.add_row(*row)
     console().print(table)
-
-
-@cli.group()
-def db() -> None:
-    """Database tools."""
-
-
-@db.command("dump")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory for one <collection>.jsonl per collection.")
-@click.pass_context
-def db_dump(ctx: click.Context, out_dir: str) -> None:
-    """Export every collection as JSON lines (audits, privacy checks)."""
-    from storage.dump import dump_all
-    from vahti.clictx import config_of
-    from vahti.display import echo
-    from vahti.wiring import open_db
-
-    with open_db(config_of(ctx)) as storage:
-        written = dump_all(storage, Path(out_dir))
-    for name, n in written.items():
-        echo(f"{name}: {n}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,8 @@ def daemon(ctx: click.Context) -> None:
     """Crawl every enabled source on its schedule, until SIGTERM.
 
     Several daemons may share one database: each scheduled crawl runs once.
-    SIGHUP reloads sources.toml; SIGTERM stops the running crawls gracefully
+    SIGHUP reloads config.toml (all but [storage] and [key], which take a restart;
+    the log file is reopened) and sources.toml; SIGTERM stops the running crawls gracefully
     (they resume on the next start) and exits 0.
     """
     from scheduler.daemon import Daemon

@@ -37,6 +37,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "key": {
         "file": "",  # empty: $VAHTI_HOME/key
+        # Other key sources (vahti/key_source.py), so the key need not sit on the disk:
+        # a systemd credential ($CREDENTIALS_DIRECTORY/vahti-key) and an inherited file
+        # descriptor (VAHTI_KEY_FD) come first when present; then this command (argv, no
+        # shell) whose stdout is the hex key, e.g. a secrets manager's CLI
+        "command": [],
+        "command_timeout_s": 10.0,
     },
     "log": {
         "level": "INFO",
@@ -302,6 +308,12 @@ CONFIG_TEMPLATE = """\
 # The 256-bit key behind every digest. Empty: $VAHTI_HOME/key. Env: VAHTI_KEY_FILE.
 # Lose it and every enrolled digest is useless; leak it and digests can be brute-forced.
 # file = "/etc/vahti/key"
+# Instead of a file, a command (run without a shell) that prints the hex key, e.g. a
+# secrets manager's CLI. Env: VAHTI_KEY_COMMAND. Before both: a systemd credential
+# $CREDENTIALS_DIRECTORY/vahti-key (LoadCredential=), then VAHTI_KEY_FD=N (an inherited
+# file descriptor). `vahti status` says which one gave the key.
+# command = ["/usr/local/bin/get-vahti-key", "--name", "vahti"]
+# command_timeout_s = 10.0
 
 [log]
 # Log file: $VAHTI_HOME/logs/vahti.log. Identifier-shaped strings are redacted.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from matchers.keys import create_key_file, load_key_file
 from matchers.private import private_dir, write_new_private_file
 from vahti.config import CONFIG_TEMPLATE, Config
+from vahti.key_source import chosen_source, load_key
 
 
 @dataclass
@@ -38,7 +39,13 @@ def init_home(cfg: Config) -> InitReport:
         report.lines.append(f"config {cfg.config_path}: in place, kept")
 
     key_path = cfg.key_path
-    if cfg.get("key.file"):
+    source = chosen_source(cfg)
+    if not source.is_file:
+        # a credential, a descriptor or a command gives the key: no key file is made
+        key = load_key(cfg)[0]
+        report.lines.append(f"key from {source.describe()}: id {key.key_id}; "
+                            "no key file written")
+    elif cfg.get("key.file"):
         # a key kept elsewhere (VAHTI_KEY_FILE): used, never created or replaced here
         key = load_key_file(key_path)
         report.lines.append(f"key {key_path} ({cfg.origins['key.file']}): id {key.key_id}")

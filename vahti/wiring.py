@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from matchers.contentid import ContentIds
 from matchers.index import WatchlistIndex
-from matchers.keys import Key, KeyFileError, load_key_file
+from matchers.keys import Key, KeyFileError
 from matchers.locations import LocationRedactor
 from storage import migrations
 from storage.connection import Storage, StorageSettings, open_storage
 from storage.errors import MigrationNeedsKey
 from storage.retention import RetentionSettings, apply_retention, purge_if_due
+from vahti import key_source
 from vahti.config import Config
 from vahti.errors import VahtiError
 
@@ -35,7 +36,8 @@ def storage_settings(cfg: Config) -> StorageSettings:
 
 
 def load_key(cfg: Config) -> Key:
-    return load_key_file(cfg.key_path)
+    """The key from its source: a credential, a descriptor, a command or the key file."""
+    return key_source.load_key(cfg)[0]
 
 
 def location_redactor(cfg: Config, key: Key, index: WatchlistIndex) -> LocationRedactor:
@@ -74,7 +76,8 @@ def migrate(cfg: Config, storage: Storage, key: Key | None) -> None:
             raise MigrationNeedsKey(
                 f"the database has schema {migrations.schema_version(storage)} and needs a "
                 "one-time migration with the key (plain page hashes become keyed content "
-                "ids): run `vahti status` where the key is readable (VAHTI_KEY_FILE)"
+                "ids): run `vahti status` where the key is readable (VAHTI_KEY_FILE, "
+                "VAHTI_KEY_FD, key.command or a systemd credential)"
             ) from None
     storage.check_key(key.key_id)  # the content ids must be those of the database's key
     rewritten = migrations.migrate(storage, ContentIds(key).of_sha256_hex)

@@ -111,14 +111,15 @@ def row(listing: dict, source: str) -> dict:
 
 
 @contextmanager
-def daemon(vahti, log: Path, extra_env: dict[str, str] | None = None
+def daemon(vahti, log: Path, extra_env: dict[str, str] | None = None, **popen
            ) -> Iterator[subprocess.Popen]:
-    """A running `vahti daemon`; always stopped (by pid) when the block ends."""
+    """A running `vahti daemon` (`popen`: more Popen arguments); always stopped (by pid)
+    when the block ends."""
     saved = dict(vahti.env)
     vahti.env.update(extra_env or {})
     try:
         with log.open("ab") as out:
-            proc = vahti.popen("daemon", stdout=out, stderr=subprocess.STDOUT)
+            proc = vahti.popen("daemon", stdout=out, stderr=subprocess.STDOUT, **popen)
     finally:
         vahti.env.clear()
         vahti.env.update(saved)
