@@ -56,8 +56,7 @@ def create_key_file(path: Path) -> bool:
     Returns False, changing nothing, when the file already exists: a key is
     never overwritten, because every digest in the database depends on it.
     """
-    private_dir(path.parent)
-    return write_new_private_file(path, secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n")
+    return write_key_file(path, new_key())
 
 
 def secret_file_problem(path: Path) -> str | None:
@@ -83,14 +82,37 @@ def load_key_file(path: Path) -> Key:
         raise KeyFileError(f"no key at {path}: run `vahti init` or set VAHTI_KEY_FILE")
     if problem := secret_file_problem(path):
         raise KeyFileError(f"key {problem}")
-    raw = path.read_bytes().strip()
     try:
-        secret = bytes.fromhex(raw.decode("ascii"))
+        secret = bytes.fromhex(key_text(path.read_bytes()))
     except (UnicodeDecodeError, ValueError):
         raise KeyFileError(f"key {path} is not a hex-encoded key") from None
     if len(secret) != KEY_BYTES:
         raise KeyFileError(f"key {path} holds {len(secret)} bytes, expected {KEY_BYTES}")
     return Key(secret)
+
+
+def key_text(data: bytes) -> str:
+    """The hex of a key file: its lines without "#" comments (a backup's header), so
+    that a backup is restored by copying it back. Raises ValueError when not ASCII."""
+    lines = data.decode("ascii").splitlines()
+    return "".join(line.strip() for line in lines if not line.lstrip().startswith("#"))
+
+
+def key_file_bytes(key: Key, comment: str = "") -> bytes:
+    """A key file's content: an optional comment line (never the secret), then the hex."""
+    header = f"# {comment}\n" if comment else ""
+    return (header + key.secret.hex() + "\n").encode("ascii")
+
+
+def write_key_file(path: Path, key: Key, comment: str = "") -> bool:
+    """Write `key` to a new file (O_EXCL, mode 0600); False, changing nothing, when the
+    file exists: a key file is never overwritten."""
+    private_dir(path.parent)
+    return write_new_private_file(path, key_file_bytes(key, comment))
+
+
+def new_key() -> Key:
+    return Key(secrets.token_bytes(KEY_BYTES))
 
 
 def derive_subkey(key: Key, label: str) -> bytes:

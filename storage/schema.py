@@ -12,7 +12,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 # 2: page content named by a keyed content id instead of its plain SHA-256
 # (storage/migrations.py converts a schema 1 database with the key)
-SCHEMA_VERSION = 2
+# 3: every keyed document names its key (`key_id`: storage/keyids.py), so that after a
+# key rotation documents under the old key are told apart until they expire
+SCHEMA_VERSION = 3
 
 WATCHLIST = "watchlist"
 SOURCES = "sources"

@@ -30,6 +30,7 @@ from vahti.cmd_enroll import enroll, watchlist_group
 from vahti.cmd_forget import forget
 from vahti.cmd_hunt import hunt
 from vahti.cmd_jobs import daemon, jobs_group
+from vahti.cmd_key import key_group, key_status
 from vahti.cmd_report import report_group
 from vahti.cmd_scan import scan
 from vahti.cmd_search import search_command
@@ -113,6 +114,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 "schema_version": meta.get("schema_version"),
                 "key_id": meta.get("key_id"),
                 "counts": storage.counts(),
+                # the active key id and the retired ones still in use (vahti key show)
+                "keys": key_status(cfg, storage, key, counts=False),
             }
             if key is not None and meta.get("key_id") not in (None, key.key_id):
                 info["storage"]["error"] = (
@@ -146,6 +149,11 @@ def _print_status(info: dict[str, Any]) -> None:
         table.add_row("storage", f"{st['mode']} {st['uri']} db {st['database']}, "
                       f"server {st['server_version']}, schema {st['schema_version']}")
         table.add_row("database key id", str(st["key_id"]))
+        retired = [k["key_id"] for k in st["keys"]["live"] if k["state"] == "retired"]
+        if retired:
+            table.add_row("retired key ids", ", ".join(retired) + " (vahti key show)")
+        for note in st["keys"]["notes"]:
+            table.add_row("key", styled(note, "yellow"))
         for name, n in st["counts"].items():
             table.add_row(f"  {name}", str(n))
     if "error" in st:
@@ -192,6 +200,7 @@ def db_dump(ctx: click.Context, out_dir: str) -> None:
 
 
 cli.add_command(enroll)
+cli.add_command(key_group)
 cli.add_command(scan)
 cli.add_command(search_command)
 cli.add_command(watchlist_group)

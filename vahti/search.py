@@ -159,7 +159,7 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
     keys = np.array([k for _, _, k in wanted], dtype=np.uint64)
     pos, docs = cand.lookup_arrays(keys)
     oids = {int(d): cand.oid(int(d)) for d in set(docs.tolist())}
-    described = candidates.describe(storage, oids.values())
+    described = candidates.describe(storage, oids.values(), index.key_id)
     hits: dict[int, set[str]] = {}
     for p, d in zip(pos.tolist(), docs.tolist(), strict=True):
         qi, t, _ = wanted[p]

@@ -131,8 +131,11 @@ def test_a_schema_1_database_is_migrated_with_the_key_and_keeps_its_links(vahti,
     status = vahti.run("status", "--json")
     outputs.append(("status", status.stdout + status.stderr))
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["storage"]["schema_version"] == 2
-    assert "migrated to schema 2" in status.stderr
+    assert json.loads(status.stdout)["storage"]["schema_version"] == schema.SCHEMA_VERSION
+    assert f"migrated to schema {schema.SCHEMA_VERSION}" in status.stderr
+    # schema 3: every keyed document names the database's key
+    assert {d.get("key_id") for c in ("pages", "sightings", "candidates", "alerts")
+            for d in vahti.stored(c)} == {key.key_id}
 
     # every link survives, under the keyed id
     cid = {content: ids.of_bytes(content) for content in CONTENTS}
