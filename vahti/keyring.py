@@ -54,6 +54,16 @@ def retired_keys(cfg: Config, storage: Storage) -> list[Key]:
     return [k for kid in keyids.retired(storage) if (k := retired_key(cfg, kid)) is not None]
 
 
+def retired_key_files(cfg: Config) -> list[Key]:
+    """Every retired key in this home's files (each file is deleted when its key is
+    retired for good, so these are the retired keys in use), without the database."""
+    folder = keys_dir(cfg) / "retired"
+    if not folder.is_dir():
+        return []
+    return [k for path in sorted(folder.glob("*.key"))
+            if (k := retired_key(cfg, path.stem)) is not None]
+
+
 def missing_retired(cfg: Config, storage: Storage) -> list[str]:
     """Retired key ids in use whose file is not in this home (another machine's home,
     or deleted by hand): what is under them can no longer be compared with."""

@@ -153,6 +153,10 @@ def test_rotation_end_to_end(vahti, tmp_path):
     searched = json.loads(run(vahti, "search", "--json", input=A.hetu + "\n", ok=(1,)).stdout)
     assert searched["answers"][0]["enrolled"] == [A.ref]
 
+    # B, not enrolled, is searched in what was retained under the old key too
+    stranger = json.loads(run(vahti, "search", "--json", input=B.email + "\n", ok=(1,)).stdout)
+    assert [r["url"] for r in stranger["answers"][0]["retained"]] == [
+        (first / "leak.txt").as_uri()]
     # B, enrolled after the rotation, is found in what was retained under the old key
     enrolled = json.loads(run(vahti, "enroll", str(write_register(tmp_path, [A, B], "ab.csv")),
                               "--json").stdout)
