@@ -149,7 +149,7 @@ class Removal:
 
 def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
                 min_shared: dict[str, int] | None = None,
-                since: datetime | None = None) -> Removal:
+                since: datetime | None = None, key_id: str = "") -> Removal:
     """Remove these keys (per type) from every retained document of their type.
 
     The documents are rewritten in place, and the generation is bumped so that
@@ -157,7 +157,8 @@ def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
     `min_shared`, only documents holding at least that many of the keys are
     touched (a record's fingerprints: a page with fewer never held its text).
     `since`: only documents written from then on (a second pass over what a crawl
-    retained while the first one ran). Every document of the types is read: no
+    retained while the first one ran). `key_id`: only documents under that key (the
+    keys are a person's under that key). Every document of the types is read: no
     index says which ones hold a key, and a cache could be stale.
     """
     wanted = {t: np.unique(np.asarray(k, dtype=np.uint64)) for t, k in keys.items() if len(k)}
@@ -168,6 +169,8 @@ def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
     query: dict = {"t": {"$in": sorted(wanted)}, "n": {"$gt": 0}}
     if since is not None:
         query["seen_at"] = {"$gte": since}
+    if key_id:
+        query["key_id"] = key_id
     for d in coll.find(query, {"t": 1, "keys": 1}).sort("_id", 1).batch_size(200):
         have = np.frombuffer(d["keys"], dtype="<u8").astype(np.uint64)
         drop = np.isin(have, wanted[d["t"]], assume_unique=True)

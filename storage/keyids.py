@@ -35,6 +35,7 @@ KEYED: dict[str, str | None] = {
     schema.SIGHTINGS: "last_seen",
     schema.CANDIDATES: "seen_at",
     schema.ALERTS: None,
+    schema.RETIRED_PEOPLE: None,  # deleted with the retired key (storage/retired_people.py)
 }
 # the collections whose documents keep a retired key alive (alerts do not: see above)
 BLOCKING = (schema.WATCHLIST, schema.PAGES, schema.SIGHTINGS, schema.CANDIDATES)

@@ -27,6 +27,8 @@ LEASES = "leases"  # who runs a job now (several daemons on one database)
 JOB_COMMANDS = "job_commands"  # vahti jobs run/pause/resume/reload, for the daemon
 JOBS = "jobs"  # APScheduler's MongoDBJobStore
 CANDIDATES = "candidates"  # keyed candidates of every page, for retro-hunts (storage/candidates.py)
+# people's candidate keys under a retired key, for `vahti forget` (storage/retired_people.py)
+RETIRED_PEOPLE = "retired_people"
 META = "meta"
 
 META_ID = "meta"
@@ -101,6 +103,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
         ),
     ),
     CollectionSpec(LEASES, ()),  # _id is the lease name
+    CollectionSpec(RETIRED_PEOPLE,  # _id "<key id>:<ref>"
+                   (IndexModel([("ref", ASCENDING)], name="ref"),)),
     CollectionSpec(
         JOB_COMMANDS,
         (IndexModel([("state", ASCENDING), ("created", ASCENDING)], name="state_created"),),

@@ -13,8 +13,9 @@ Rotation steps, each leaving a state a rerun finishes (or `vahti status` explain
      in the key file);
   3. mark the rotation in the database (meta `key_rotation`): from here on every
      command with a key refuses to scan or search until the rotation is finished;
-  4. re-key the watchlist (upsert: every entry changes, the key id is part of it)
-     and drop the missing people when allowed;
+  4. copy each person's candidate keys under the old key (storage/retired_people.py,
+     for `vahti forget`), re-key the watchlist (upsert: every entry changes, the key
+     id is part of it) and drop the missing people when allowed;
   5. copy the old key to keys/retired/<id>.key;
   6. switch the database to the new key id in one update (active key id, retired key
      ids, the rotation mark removed);
@@ -37,9 +38,10 @@ from rich.table import Table
 
 from matchers.keys import Key, load_key_file, new_key, write_key_file
 from matchers.register import RegisterError, RegisterSummary
-from storage import keyids, leases, schema, watchlist
+from storage import keyids, leases, retired_people, schema, watchlist
 from storage.connection import Storage
 from storage.errors import KeyMismatch
+from storage.forget import person_keys
 from vahti import keyring
 from vahti.clictx import config_of, console
 from vahti.cmd_enroll import (
@@ -280,6 +282,10 @@ def _rotate(cfg: Config, storage: Storage, old: Key, register: str | None,
     storage.db[schema.META].update_one({"_id": schema.META_ID}, {"$set": {
         keyids.ROTATION_FIELD: {"from": old.key_id, "to": new.key_id,
                                 "started": datetime.now(UTC)}}})
+    # what forgetting a person needs under the old key, before the entries change
+    retired_people.keep(storage, old.key_id, (
+        (e.ref, person_keys(e)) for e in watchlist.iter_entries(storage)
+        if e.key_id == old.key_id))
     result = watchlist.upsert_entries(storage, entries)
     dropped = watchlist.remove_refs_except(storage, refs) if missing else 0
 
@@ -368,6 +374,14 @@ def _replace_key_file(path: Path, key: Key) -> None:
         os.close(fd)
 
 
+def _until(row: dict) -> str:
+    if row["until"]:
+        return row["until"][:10]
+    if row["collection"] == schema.RETIRED_PEOPLE:
+        return "deleted with the old key"
+    return "kept (no retention)"
+
+
 def _print_rotation(report: dict) -> None:
     out = console()
     verb = "finished" if report["resumed"] else "rotated"
@@ -390,8 +404,7 @@ def _print_rotation(report: dict) -> None:
     if left:
         table = Table("left under the old key id", "documents", "until at the latest")
         for row in left:
-            table.add_row(row["collection"], str(row["documents"]),
-                          row["until"][:10] if row["until"] else "kept (no retention)")
+            table.add_row(row["collection"], str(row["documents"]), _until(row))
         out.print(table)
     else:
         out.print("nothing is left under the old key id", markup=False)

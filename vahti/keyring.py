@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from matchers.keys import Key, KeyFileError, load_key_file
-from storage import keyids, schema
+from storage import keyids, retired_people, schema
 from storage.connection import Storage
 from vahti.config import Config
 
@@ -80,6 +80,7 @@ def retire_unused_keys(cfg: Config, storage: Storage) -> list[str]:
             continue
         alerts = storage.db[schema.ALERTS].count_documents({"key_id": kid})
         retired_path(cfg, kid).unlink(missing_ok=True)  # the key first: never kept longer
+        retired_people.drop_key(storage, kid)  # nothing retained under it to forget from
         keyids.drop_retired(storage, kid)
         log.warning("retired key id %s deleted (%s): no page, sighting or retained "
                     "candidate is under it any more%s", kid, retired_path(cfg, kid),

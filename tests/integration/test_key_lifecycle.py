@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 PEOPLE = make_people(4, seed=1313)
 A, B, C, D = PEOPLE  # A enrolled before the rotation, B only after, C never
-KEYED = ("watchlist", "pages", "sightings", "candidates", "alerts")
+KEYED = ("watchlist", "pages", "sightings", "candidates", "alerts", "retired_people")
 
 
 def write_register(tmp_path: Path, people, name: str = "register.csv") -> Path:
@@ -124,9 +124,11 @@ def test_rotation_end_to_end(vahti, tmp_path):
     assert report["key_installed"] and report["people"] == 1
     # the summary lists exactly what is left under the old key id
     left = under(vahti, old)
-    assert set(left) == {"pages", "sightings", "candidates"}  # the watchlist is re-keyed
+    # the watchlist is re-keyed; A's candidate keys under the old key kept for forget
+    assert set(left) == {"pages", "sightings", "candidates", "retired_people"}
     assert {r["collection"]: r["documents"] for r in report["left_under_old_key"]} == left
-    assert all(r["until"] for r in report["left_under_old_key"])  # each expires
+    assert all(r["until"] for r in report["left_under_old_key"]  # each expires
+               if r["collection"] != "retired_people")  # deleted with the key
     assert under(vahti, new) == {"watchlist": 1}
     retired = vahti.home / "keys" / "retired" / f"{old}.key"
     assert stat.S_IMODE(retired.stat().st_mode) == 0o600
@@ -141,8 +143,7 @@ def test_rotation_end_to_end(vahti, tmp_path):
     status = json.loads(run(vahti, "status", "--json").stdout)
     newest = load_key_file(vahti.home / "key").key_id
     live = {k["key_id"]: k["state"] for k in status["storage"]["keys"]["live"]}
-    assert live == {newest: "active", old: "retired", new: "retired"} or \
-        live == {newest: "active", old: "retired"}  # `new` had nothing left: deleted
+    assert live == {newest: "active", old: "retired"}  # `new` had nothing left: deleted
     shown = run(vahti, "key", "show")
     assert old in shown.stdout and "retired" in shown.stdout
 
@@ -164,6 +165,17 @@ def test_rotation_end_to_end(vahti, tmp_path):
     retro = vahti.stored("sightings", {"ref": B.ref})
     assert retro and {s["via"] for s in retro} == {"retro"}
     assert {s["key_id"] for s in retro} == {old}  # named by the old key's content ids
+
+    # forgetting A removes A's keys from what was retained under the old key too
+    def retained_pages_of_a() -> list:
+        answer = json.loads(run(vahti, "search", "--json", input=A.email + "\n",
+                                ok=(0, 1)).stdout)["answers"][0]
+        return [r["url"] for r in answer["retained"]]
+
+    assert retained_pages_of_a() == [(first / "leak.txt").as_uri()]
+    forgot = json.loads(run(vahti, "forget", "--ref", A.ref, "--yes", "--json").stdout)
+    assert forgot["retired_key_copies"] == 1  # the second retired key had nothing left
+    assert retained_pages_of_a() == []
 
     # retention: everything under the old key ages past its limit; the next command's
     # purge removes it and the retired key file with it, and says so
