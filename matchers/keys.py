@@ -56,8 +56,7 @@ def create_key_file(path: Path) -> bool:
     Returns False, changing nothing, when the file already exists: a key is
     never overwritten, because every digest in the database depends on it.
     """
-    private_dir(path.parent)
-    return write_new_private_file(path, secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n")
+    return write_key_file(path, new_key())
 
 
 def secret_file_problem(path: Path) -> str | None:
@@ -87,15 +86,40 @@ def load_key_file(path: Path) -> Key:
 
 
 def parse_key(raw: bytes, what: str) -> Key:
-    """A key from its hex text (surrounding whitespace ignored). `what` names where it
-    came from in the error, which never repeats the text itself."""
+    """A key from its hex text ("#" comment lines, such as a backup's header, and
+    whitespace ignored). `what` names where it came from in the error, which never
+    repeats the text itself."""
     try:
-        secret = bytes.fromhex(raw.strip().decode("ascii"))
+        secret = bytes.fromhex(key_text(raw))
     except (UnicodeDecodeError, ValueError):
         raise KeyFileError(f"{what} is not a hex-encoded key") from None
     if len(secret) != KEY_BYTES:
         raise KeyFileError(f"{what} holds {len(secret)} bytes, expected {KEY_BYTES}")
     return Key(secret)
+
+
+def key_text(data: bytes) -> str:
+    """The hex of a key file: its lines without "#" comments (a backup's header), so
+    that a backup is restored by copying it back. Raises ValueError when not ASCII."""
+    lines = data.decode("ascii").splitlines()
+    return "".join(line.strip() for line in lines if not line.lstrip().startswith("#"))
+
+
+def key_file_bytes(key: Key, comment: str = "") -> bytes:
+    """A key file's content: an optional comment line (never the secret), then the hex."""
+    header = f"# {comment}\n" if comment else ""
+    return (header + key.secret.hex() + "\n").encode("ascii")
+
+
+def write_key_file(path: Path, key: Key, comment: str = "") -> bool:
+    """Write `key` to a new file (O_EXCL, mode 0600); False, changing nothing, when the
+    file exists: a key file is never overwritten."""
+    private_dir(path.parent)
+    return write_new_private_file(path, key_file_bytes(key, comment))
+
+
+def new_key() -> Key:
+    return Key(secrets.token_bytes(KEY_BYTES))
 
 
 def derive_subkey(key: Key, label: str) -> bytes:

@@ -44,7 +44,7 @@ CANARY_PREFIX = "CANARY-"  # canaries are health signals, never person alerts
 RAISE_LEASE = "raise-alerts"
 RAISE_LEASE_S = 60.0  # renewed while a pass runs; a holder that died frees it after this
 RAISE_WAIT_S = 60.0  # a pass normally takes well under a second: wait for the other one
-ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_content_id",
+ALERT_FIELDS = ("alert_key", "kind", "created", "source", "url", "page_content_id", "key_id",
                 "counts", "fragment_scores", "persons", "refs", "first_seen")
 
 
@@ -94,6 +94,7 @@ def build_sighting_alert(page_url: str, sightings: list[dict[str, Any]],
         "source": str(latest.get("source", "")),
         "url": page_url,
         "page_content_id": str(latest.get("page_content_id", "")),
+        "key_id": str(latest.get("key_id", "")),  # the key that content id is under
         "counts": dict(sorted(counts.items())),
         "fragment_scores": [{"ref": r, "score": round(best[r], 4)} for r in sorted(best)],
         "persons": len(refs),

@@ -16,7 +16,8 @@ from storage import schema
 from storage.connection import Storage
 
 SIGHTING_FIELDS = {"_id": 1, "page_url": 1, "ref": 1, "id_type": 1, "kind": 1, "start": 1,
-                   "score": 1, "source": 1, "page_content_id": 1, "first_seen": 1, "last_seen": 1}
+                   "score": 1, "source": 1, "page_content_id": 1, "key_id": 1, "first_seen": 1,
+                   "last_seen": 1}
 
 
 def unalerted_sightings(storage: Storage, skip_ref_prefix: str = "") -> list[dict[str, Any]]:

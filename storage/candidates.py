@@ -27,6 +27,7 @@ from bson.binary import Binary
 from storage import schema
 from storage.clock import now
 from storage.connection import Storage
+from storage.keyids import key_field
 from storage.query import find_in
 
 # 1 Mi keys (8 MiB) per document: well inside MongoDB's 16 MiB document limit.
@@ -67,6 +68,7 @@ def store(storage: Storage, sets: Iterable[CandidateSet], seen_at: datetime | No
         return 0
     known = retained_content_ids(storage, wanted)
     stamp = seen_at or now()
+    keyed = key_field(storage)
     docs = []
     for cid, cset in wanted.items():
         if cid in known:
@@ -77,10 +79,10 @@ def store(storage: Storage, sets: Iterable[CandidateSet], seen_at: datetime | No
                 part = packed[i:i + MAX_DOC_KEYS]
                 docs.append({"content_id": cid, "t": id_type, "n": len(part),
                              "keys": Binary(part.tobytes()), "partial": cset.partial,
-                             "seen_at": stamp})
+                             "seen_at": stamp, **keyed})
         if not cset.keys:  # a page without candidates is retained too: nothing to redo
             docs.append({"content_id": cid, "t": "", "n": 0, "keys": Binary(b""),
-                         "partial": False, "seen_at": stamp})
+                         "partial": False, "seen_at": stamp, **keyed})
     if docs:
         storage.db[schema.CANDIDATES].insert_many(docs, ordered=False)
     return len(docs)
@@ -115,11 +117,15 @@ def _doc(d: dict) -> CandidateDoc:
                         np.frombuffer(d["keys"], dtype="<u8").astype(np.uint64))
 
 
-def describe(storage: Storage, oids: Iterable[ObjectId]) -> dict[ObjectId, tuple[str, str]]:
+def describe(storage: Storage, oids: Iterable[ObjectId], key_id: str = ""
+             ) -> dict[ObjectId, tuple[str, str]]:
     """(content id, type) of the documents that still exist (retention may have removed
-    some)."""
-    found = find_in(storage.db[schema.CANDIDATES], "_id", oids, {"content_id": 1, "t": 1})
-    return {d["_id"]: (d["content_id"], d["t"]) for d in found}
+    some); with `key_id`, only those under that key (a key of one key's digests found
+    among another key's is a 64-bit coincidence, and their content ids differ)."""
+    found = find_in(storage.db[schema.CANDIDATES], "_id", oids,
+                    {"content_id": 1, "t": 1, "key_id": 1})
+    return {d["_id"]: (d["content_id"], d["t"]) for d in found
+            if not key_id or d.get("key_id", key_id) == key_id}
 
 
 def count(storage: Storage) -> int:
@@ -143,7 +149,7 @@ class Removal:
 
 def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
                 min_shared: dict[str, int] | None = None,
-                since: datetime | None = None) -> Removal:
+                since: datetime | None = None, key_id: str = "") -> Removal:
     """Remove these keys (per type) from every retained document of their type.
 
     The documents are rewritten in place, and the generation is bumped so that
@@ -151,7 +157,8 @@ def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
     `min_shared`, only documents holding at least that many of the keys are
     touched (a record's fingerprints: a page with fewer never held its text).
     `since`: only documents written from then on (a second pass over what a crawl
-    retained while the first one ran). Every document of the types is read: no
+    retained while the first one ran). `key_id`: only documents under that key (the
+    keys are a person's under that key). Every document of the types is read: no
     index says which ones hold a key, and a cache could be stale.
     """
     wanted = {t: np.unique(np.asarray(k, dtype=np.uint64)) for t, k in keys.items() if len(k)}
@@ -162,6 +169,8 @@ def remove_keys(storage: Storage, keys: dict[str, np.ndarray],
     query: dict = {"t": {"$in": sorted(wanted)}, "n": {"$gt": 0}}
     if since is not None:
         query["seen_at"] = {"$gte": since}
+    if key_id:
+        query["key_id"] = key_id
     for d in coll.find(query, {"t": 1, "keys": 1}).sort("_id", 1).batch_size(200):
         have = np.frombuffer(d["keys"], dtype="<u8").astype(np.uint64)
         drop = np.isin(have, wanted[d["t"]], assume_unique=True)

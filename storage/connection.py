@@ -53,6 +53,7 @@ class Storage:
         self.mode = mode
         self.display_uri = display_uri(uri)
         self._server = server
+        self._key_id: str | None = None  # the active key id, once known (active_key_id)
 
     def __enter__(self) -> Storage:
         return self
@@ -87,12 +88,21 @@ class Storage:
         stored = (meta.find_one({"_id": schema.META_ID}) or {}).get("key_id")
         if stored != key_id:
             raise KeyMismatch(str(stored), key_id)
+        self._key_id = key_id
 
     def check_key(self, key_id: str) -> None:
         """Like bind_key, without recording: for read-only commands."""
         stored = self.meta().get("key_id")
         if stored is not None and stored != key_id:
             raise KeyMismatch(str(stored), key_id)
+        self._key_id = key_id
+
+    def active_key_id(self) -> str:
+        """The key id that keyed documents written now are under (their `key_id` field):
+        the key bound at open, else the database's; "" before any key was bound."""
+        if self._key_id is None:
+            self._key_id = str(self.meta().get("key_id") or "")
+        return self._key_id
 
     def counts(self) -> dict[str, int]:
         return {

@@ -111,3 +111,13 @@ def _is_pymongo_error(exc: BaseException) -> bool:
 
 class MigrationNeedsKey(StorageError):
     """An older schema whose migration needs the key, opened without it."""
+
+
+class RotationInterrupted(StorageError):
+    """A key rotation started and did not finish: the watchlist may be half re-keyed."""
+
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__(
+            f"a key rotation from key id {old} to {new} was interrupted: the watchlist may "
+            "be half re-keyed, so nothing is scanned or searched until it is finished; run "
+            "`vahti key rotate --register FILE` again (the same register) to finish it")

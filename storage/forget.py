@@ -45,14 +45,15 @@ import numpy as np
 from pymongo.errors import OperationFailure
 
 from matchers.digest import u64_of
-from storage import candidates, schema, watchlist
+from storage import candidates, retired_people, schema, watchlist
 from storage.clock import now
 from storage.connection import Storage
 
 ALERT_MODES = ("immediate", "digest")  # outbox rows of one alert (summaries cover several)
 FRAGMENT = "fragment"  # the retained type of note fingerprints (matchers/retain.py)
 # collections a forget changes: what `compact` would rewrite
-CHANGED = (schema.WATCHLIST, schema.SIGHTINGS, schema.CANDIDATES, schema.ALERTS, schema.OUTBOX)
+CHANGED = (schema.WATCHLIST, schema.SIGHTINGS, schema.CANDIDATES, schema.ALERTS, schema.OUTBOX,
+           schema.RETIRED_PEOPLE)
 COMMAND_NOT_FOUND = 59
 
 
@@ -71,10 +72,13 @@ class ForgetReport:
     retained_keys: int = 0  # keys removed from them (identifiers, readings, fingerprints)
     # False: enrolled before the other readings were stored; keys of those stay
     readings_known: bool = True
+    # copies of their keys under retired keys (kept by a key rotation for this)
+    retired_key_copies: int = 0
 
     @property
     def known(self) -> bool:
-        return bool(self.watchlist or self.sightings or self.alerts_scrubbed)
+        return bool(self.watchlist or self.sightings or self.alerts_scrubbed
+                    or self.retired_key_copies)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +89,7 @@ def plan_forget(storage: Storage, ref: str) -> ForgetReport:
     db = storage.db
     report = ForgetReport(ref=ref)
     report.watchlist = db[schema.WATCHLIST].count_documents({"_id": ref})
+    report.retired_key_copies = db[schema.RETIRED_PEOPLE].count_documents({"ref": ref})
     report.sightings = db[schema.SIGHTINGS].count_documents({"ref": ref})
     for alert in db[schema.ALERTS].find({"refs": ref}, {"_id": 0, "alert_key": 1, "refs": 1}):
         emptied = set(alert.get("refs", [])) <= {ref}
@@ -108,6 +113,11 @@ def forget_ref(storage: Storage, ref: str, fragment_min_shared: int = 1) -> Forg
         report.readings_known = "readings" in doc
         keys = person_keys(watchlist.get_entry(storage, ref))
         _remove_retained(storage, report, keys, fragment_min_shared)
+    # their keys under each retired key (a key rotation kept them): from what was
+    # retained under that key
+    for key_id, old_keys in retired_people.of_ref(storage, ref):
+        _remove_retained(storage, report, old_keys, fragment_min_shared, key_id=key_id)
+    report.retired_key_copies = retired_people.remove_ref(storage, ref)
     # then the watchlist: scanners that reload from here on no longer find the person
     report.watchlist = db[schema.WATCHLIST].delete_one({"_id": ref}).deleted_count
     for alert in list(db[schema.ALERTS].find({"refs": ref}, {"_id": 0})):
@@ -136,8 +146,9 @@ def person_keys(entry: watchlist.WatchlistEntry) -> dict[str, np.ndarray]:
 
 
 def _remove_retained(storage: Storage, report: ForgetReport, keys: dict[str, np.ndarray],
-                     fragment_min_shared: int, since=None) -> None:
-    removal = candidates.remove_keys(storage, keys, {FRAGMENT: fragment_min_shared}, since)
+                     fragment_min_shared: int, since=None, key_id: str = "") -> None:
+    removal = candidates.remove_keys(storage, keys, {FRAGMENT: fragment_min_shared}, since,
+                                     key_id)
     report.retained_documents += removal.documents
     report.retained_keys += removal.keys
 

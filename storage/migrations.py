@@ -16,6 +16,12 @@ thing once). A collection that is done is recorded in the meta document; the sch
 version becomes 2 only when every collection is done, and until then every command
 opening the database runs (or resumes) the migration first, so no reader ever sees
 a half-migrated database.
+
+Schema 2 -> 3 (issue 13, key rotation): every keyed document names the key it is under
+(`key_id`, storage/keyids.py). Until then one key was all there was: the database's
+(meta `key_id`), set on every keyed document that has no `key_id` yet. Needs no key,
+is idempotent (one `update_many` per collection guarded by the missing field) and
+the version becomes 3 only after every collection is done.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections.abc import Callable
 from pymongo import UpdateOne
 from pymongo.errors import OperationFailure
 
-from storage import schema
+from storage import keyids, schema
 from storage.clock import now
 from storage.connection import Storage
 
@@ -50,13 +56,36 @@ def pending(storage: Storage) -> bool:
     return schema_version(storage) < schema.SCHEMA_VERSION
 
 
+def needs_key(storage: Storage) -> bool:
+    """Does a pending migration need the key (1 -> 2 does: it keys stored hashes)?"""
+    return schema_version(storage) < 2
+
+
 def migrate(storage: Storage, rekey: Rekey) -> dict[str, int]:
     """Bring the database to the current schema; returns documents rewritten per
     collection. Does nothing on a current database."""
     rewritten: dict[str, int] = {}
     if schema_version(storage) == 1:
         rewritten = _v1_to_v2(storage, rekey)
+    if schema_version(storage) == 2:
+        for name, n in _v2_to_v3(storage).items():
+            rewritten[name] = rewritten.get(name, 0) + n
     return rewritten
+
+
+def _v2_to_v3(storage: Storage) -> dict[str, int]:
+    key_id = storage.meta().get("key_id")
+    tagged: dict[str, int] = {}
+    if key_id:  # no key bound yet: nothing keyed was written under one
+        for name in keyids.KEYED:
+            query: dict = {"key_id": {"$exists": False}}
+            if name == schema.ALERTS:
+                query["kind"] = "sighting"  # health alerts hold nothing keyed
+            tagged[name] = storage.db[name].update_many(
+                query, {"$set": {"key_id": key_id}}).modified_count
+    storage.db[schema.META].update_one({"_id": schema.META_ID, "schema_version": 2},
+                                       {"$set": {"schema_version": 3, "migrated_to_3": now()}})
+    return tagged
 
 
 def _v1_to_v2(storage: Storage, rekey: Rekey) -> dict[str, int]:

@@ -12,6 +12,7 @@ from pymongo import UpdateOne
 from storage import schema
 from storage.clock import now
 from storage.connection import Storage
+from storage.keyids import key_field
 from storage.query import find_in
 
 
@@ -37,8 +38,9 @@ class PageRecord:
 def upsert_pages(storage: Storage, pages: Iterable[PageRecord]) -> int:
     """Record pages in bulk, keyed by URL; returns how many were new."""
     ops = []
+    keyed = key_field(storage)  # the content id and URL tokens are under the active key
     for page in pages:
-        fields = asdict(page)
+        fields = {**asdict(page), **keyed}
         seen = fields.pop("seen_at") or now()
         ops.append(
             UpdateOne(

@@ -12,7 +12,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 # 2: page content named by a keyed content id instead of its plain SHA-256
 # (storage/migrations.py converts a schema 1 database with the key)
-SCHEMA_VERSION = 2
+# 3: every keyed document names its key (`key_id`: storage/keyids.py), so that after a
+# key rotation documents under the old key are told apart until they expire
+SCHEMA_VERSION = 3
 
 WATCHLIST = "watchlist"
 SOURCES = "sources"
@@ -25,6 +27,8 @@ LEASES = "leases"  # who runs a job now (several daemons on one database)
 JOB_COMMANDS = "job_commands"  # vahti jobs run/pause/resume/reload, for the daemon
 JOBS = "jobs"  # APScheduler's MongoDBJobStore
 CANDIDATES = "candidates"  # keyed candidates of every page, for retro-hunts (storage/candidates.py)
+# people's candidate keys under a retired key, for `vahti forget` (storage/retired_people.py)
+RETIRED_PEOPLE = "retired_people"
 META = "meta"
 
 META_ID = "meta"
@@ -99,6 +103,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
         ),
     ),
     CollectionSpec(LEASES, ()),  # _id is the lease name
+    CollectionSpec(RETIRED_PEOPLE,  # _id "<key id>:<ref>"
+                   (IndexModel([("ref", ASCENDING)], name="ref"),)),
     CollectionSpec(
         JOB_COMMANDS,
         (IndexModel([("state", ASCENDING), ("created", ASCENDING)], name="state_created"),),

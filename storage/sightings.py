@@ -11,6 +11,7 @@ from pymongo import UpdateOne
 from storage import schema
 from storage.clock import now
 from storage.connection import Storage
+from storage.keyids import key_field
 from storage.query import find_in
 
 
@@ -27,6 +28,9 @@ class Sighting:
     page_content_id: str = ""  # keyed id of the page's bytes (matchers.contentid)
     seen_at: datetime | None = None
     via: str = ""  # "retro": found in retained candidates, not by a scan (start is -1)
+    # the key its page content id is under; "": the active key (a retro-hunt under a
+    # retired key finds pages named under that one)
+    key_id: str = ""
 
     @property
     def occurrence(self) -> tuple[str, str, str, int]:
@@ -43,6 +47,7 @@ def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Si
     if not items:
         return []
     ops = []
+    active = key_field(storage)
     for s in items:
         seen = s.seen_at or now()
         page_url, ref, id_type, start = s.occurrence
@@ -58,7 +63,8 @@ def record_sightings(storage: Storage, sightings: Iterable[Sighting]) -> list[Si
                         "alerted": False,  # until an alert covers it (or decides not to)
                         **({"via": s.via} if s.via else {}),
                     },
-                    "$set": {"last_seen": seen, "page_content_id": s.page_content_id},
+                    "$set": {"last_seen": seen, "page_content_id": s.page_content_id,
+                             **({"key_id": s.key_id} if s.key_id else active)},
                     "$max": {"score": s.score},
                 },
                 upsert=True,

@@ -42,6 +42,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                "Remove the person REF: watchlist entry, sightings, their locations."),
     "hunt": ("vahti.cmd_hunt:hunt",
              "Fetch URL now (through Tor) or read PATH, scan it, store and alert."),
+    "key": ("vahti.cmd_key:key_group", "The secret key: show, backup, rotate, retire."),
     "jobs": ("vahti.cmd_jobs:jobs_group", "The daemon's jobs: one per enabled source."),
     "report": ("vahti.cmd_report:report_group",
                "Exposure reports for management and the data-protection officer."),
@@ -180,6 +181,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from matchers.keys import KeyFileError
     from storage.errors import StorageError
     from vahti.clictx import config_of
+    from vahti.cmd_key import key_status
     from vahti.cmd_tor import tor_info
     from vahti.display import echo
     from vahti.key_source import chosen_source as chosen_key_source
@@ -214,6 +216,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 "schema_version": meta.get("schema_version"),
                 "key_id": meta.get("key_id"),
                 "counts": storage.counts(),
+                # the active key id and the retired ones still in use (vahti key show)
+                "keys": key_status(cfg, storage, key, counts=False),
             }
             if key is not None and meta.get("key_id") not in (None, key.key_id):
                 info["storage"]["error"] = (
@@ -254,6 +258,11 @@ def _print_status(info: dict[str, Any]) -> None:
         table.add_row("storage", f"{st['mode']} {st['uri']} db {st['database']}, "
                       f"server {st['server_version']}, schema {st['schema_version']}")
         table.add_row("database key id", str(st["key_id"]))
+        retired = [k["key_id"] for k in st["keys"]["live"] if k["state"] == "retired"]
+        if retired:
+            table.add_row("retired key ids", ", ".join(retired) + " (vahti key show)")
+        for note in st["keys"]["notes"]:
+            table.add_row("key", styled(note, "yellow"))
         for name, n in st["counts"].items():
             table.add_row(f"  {name}", str(n))
     if "error" in st:

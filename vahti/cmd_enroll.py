@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
 import numpy as np
 from rich.table import Table
 
-from matchers.register import RegisterError, RegisterSummary, read_register
+from matchers.index import IndexBuilder, WatchlistIndex
+from matchers.keys import Key
+from matchers.register import EnrolledPerson, RegisterError, RegisterSummary, read_register
 from storage import watchlist
 from storage.watchlist import WatchlistEntry
-from vahti import retrohunt
+from vahti import keyring, retrohunt
 from vahti.clictx import config_of, console
 from vahti.display import echo
 from vahti.errors import VahtiError
-from vahti.watchlist_cache import load_index
+from vahti.watchlist_cache import load_index, without_common_fingerprints
 from vahti.wiring import load_key, open_db
 
 log = logging.getLogger("vahti.enroll")
@@ -26,14 +29,41 @@ PROBLEMS_SHOWN = 50
 COLUMNS_SHOWN = 20
 
 
+def column_options(command):  # noqa: ANN001, ANN201 - a click decorator
+    """The register column options, shared by `vahti enroll` and `vahti key rotate`."""
+    return click.option(
+        "--map", "mappings", multiple=True, metavar="COLUMN=TYPE",
+        help="Read the header column COLUMN as TYPE (hetu, email, phone, notes, ..., "
+             "or ignore); repeatable.")(command)
+
+
+def read_register_bytes(register: str) -> bytes:
+    """The register's bytes: a file, or stdin for "-"."""
+    try:
+        return sys.stdin.buffer.read() if register == "-" else Path(register).read_bytes()
+    except OSError as exc:
+        raise VahtiError(f"cannot read {register}: {exc.strerror}") from None
+
+
+def register_people(cfg, data: bytes, register: str, key: Key,  # noqa: ANN001
+                    column_map: dict[str, str], summary: RegisterSummary
+                    ) -> Iterator[EnrolledPerson]:
+    """The register's people keyed under `key`, as `vahti enroll` reads them."""
+    return read_register(
+        data, key, summary,
+        phone_region=cfg.get("matchers.phone_region"),
+        customer_id_pattern=cfg.get("matchers.customer_id_pattern"),
+        name=Path(register).name,
+        column_map=column_map,
+    )
+
+
 @click.command()
 @click.argument("register", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--replace", is_flag=True,
               help="Make the watchlist exactly this register: people not in it are removed.")
 @click.option("--strict", is_flag=True, help="Exit 2 when any row has a problem.")
-@click.option("--map", "mappings", multiple=True, metavar="COLUMN=TYPE",
-              help="Read the header column COLUMN as TYPE (hetu, email, phone, notes, ..., "
-                   "or ignore); repeatable.")
+@column_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.pass_context
 def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
@@ -46,36 +76,19 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
     (henkilötunnus, sähköposti, personnummer, fødselsnummer, cpr-nummer, ...).
     """
     cfg = config_of(ctx)
-    column_map = _column_map(mappings)
+    column_map = column_map_of(mappings)
     key = load_key(cfg)
-    try:
-        data = sys.stdin.buffer.read() if register == "-" else Path(register).read_bytes()
-    except OSError as exc:
-        raise VahtiError(f"cannot read {register}: {exc.strerror}") from None
+    data = read_register_bytes(register)
     summary = RegisterSummary()
     refs_in_file: set[str] = set()
-
-    def entries():
-        people = read_register(
-            data, key, summary,
-            phone_region=cfg.get("matchers.phone_region"),
-            customer_id_pattern=cfg.get("matchers.customer_id_pattern"),
-            name=Path(register).name,
-            column_map=column_map,
-        )
-        for person in people:
-            refs_in_file.add(person.ref)
-            yield WatchlistEntry(
-                ref=person.ref, key_id=key.key_id, digests=person.digests,
-                corroborating=person.corroborating, fingerprints=person.fingerprint_bytes,
-                readings=person.readings,
-            )
+    entries = watchlist_entries(register_people(cfg, data, register, key, column_map, summary),
+                                key, refs_in_file)
 
     with open_db(cfg, key) as storage:
         # an enrolment killed half-way left its mark: its writes stay, the index rebuilds
         repaired = watchlist.repair_interrupted(storage)
         try:
-            result = watchlist.upsert_entries(storage, entries())
+            result = watchlist.upsert_entries(storage, entries)
         except RegisterError as exc:
             raise VahtiError(str(exc)) from None
         if not summary.enrolled:
@@ -88,6 +101,13 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
         version = watchlist.version(storage)
         # due also after a repair: the interrupted run's people were never retro-hunted
         exposed = _retro_hunt(storage, key, cfg) if retrohunt.due(storage) else None
+        # what was retained before a key rotation is under the retired key: the register
+        # keyed under that key finds its people there (vahti never keeps the plaintext)
+        for old in keyring.retired_keys(cfg, storage):
+            people = register_people(cfg, data, register, old, column_map, RegisterSummary())
+            found = retrohunt.retro_hunt(storage, index_of(people, old), cfg.home,
+                                         record_done=False)
+            exposed = found if exposed is None else exposed.merged(found)
 
     _print_problems(summary)
     report = {
@@ -150,7 +170,30 @@ def _print_summary(report: dict) -> None:
                   f"{report['rows_skipped']} rows not enrolled")
 
 
-def _column_map(mappings: tuple[str, ...]) -> dict[str, str]:
+def watchlist_entries(people: Iterable[EnrolledPerson], key: Key, refs: set[str]
+                      ) -> Iterator[WatchlistEntry]:
+    """The people as watchlist entries under `key`; their refs are added to `refs`."""
+    for person in people:
+        refs.add(person.ref)
+        yield WatchlistEntry(
+            ref=person.ref, key_id=key.key_id, digests=person.digests,
+            corroborating=person.corroborating, fingerprints=person.fingerprint_bytes,
+            readings=person.readings,
+        )
+
+
+def index_of(people: Iterable[EnrolledPerson], key: Key) -> WatchlistIndex:
+    """An in-memory watchlist index of these people (keyed under `key`)."""
+    builder = IndexBuilder(key)
+    for person in people:
+        builder.add(person.ref, person.digests, person.corroborating,
+                    person.fingerprints if len(person.fingerprints) else None)
+    index = builder.build()
+    index.fragments = without_common_fingerprints(index.fragments)
+    return index
+
+
+def column_map_of(mappings: tuple[str, ...]) -> dict[str, str]:
     column_map = {}
     for mapping in mappings:
         column, _, id_type = mapping.rpartition("=")

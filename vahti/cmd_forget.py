@@ -111,7 +111,9 @@ def _print_report(r: ForgetReport, verb: str) -> None:
                       f"(one per page and type) of the retained candidates (every type the "
                       f"identifiers read as, the note's fingerprints): searches no longer find "
                       f"the person there, and a later re-enrolment finds them only in pages "
-                      f"seen from then on")
+                      f"seen from then on"
+                      + (f"; also under {r.retired_key_copies} retired keys (from before a "
+                         f"key rotation)" if r.retired_key_copies else ""))
     else:
         table.add_row("retained candidates", "the person's keys are removed from every "
                                              "page's retained candidates")

@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from storage import candidate_index
+from vahti import keyring
 from vahti.clictx import config_of, console
 from vahti.display import IDENTIFIER_AS_REF, echo, looks_like_identifier, styled
 from vahti.errors import VahtiError
@@ -51,7 +52,8 @@ def search_command(ctx: click.Context, path: str | None, refs: tuple[str, ...], 
     if not refs:
         queries, problems = parse_lines(
             _read_lines(path), key, region=cfg.get("matchers.phone_region"),
-            customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None)
+            customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None,
+            retired=keyring.retired_key_files(cfg))
         if not queries and not problems:
             raise VahtiError("no identifiers given (one per line on stdin or in --file)")
         if not queries:

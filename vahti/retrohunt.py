@@ -29,6 +29,9 @@ class RetroResult:
     new: list[Sighting] = field(default_factory=list)
     candidate_keys: int = 0  # keys searched through
 
+    def merged(self, other: RetroResult) -> RetroResult:
+        return RetroResult(self.new + other.new, self.candidate_keys + other.candidate_keys)
+
     @property
     def people(self) -> set[str]:
         return {s.ref for s in self.new}
@@ -39,7 +42,11 @@ class RetroResult:
 
 
 def retro_hunt(storage: Storage, index: WatchlistIndex, home: Path,
-               options: ScanOptions | None = None) -> RetroResult:
+               options: ScanOptions | None = None, record_done: bool = True) -> RetroResult:
+    """The people of `index` in the candidates retained under the index's key (after a
+    key rotation, an index of the register keyed under a retired key finds them in what
+    was retained under that one). `record_done`: mark the watchlist version hunted
+    (the active key's watchlist)."""
     options = options or ScanOptions()
     cand = candidate_index.load(storage, home)
     result = RetroResult(candidate_keys=cand.n_keys)
@@ -48,6 +55,8 @@ def retro_hunt(storage: Storage, index: WatchlistIndex, home: Path,
         hits += retro.fragment_hits(index, cand.lookup_arrays, options.fragment_threshold)
     if hits:
         result.new = _record(storage, index, cand, hits)
+    if not record_done:
+        return result
     storage.db["meta"].update_one({"_id": "meta"},
                                   {"$set": {META_FIELD: watchlist.version(storage)}}, upsert=True)
     return result
@@ -62,7 +71,8 @@ def due(storage: Storage) -> bool:
 def _record(storage: Storage, index: WatchlistIndex, cand: candidate_index.CandidateIndex,
             hits: list[retro.RetroHit]) -> list[Sighting]:
     docs = {d: cand.oid(d) for d in {h.doc for h in hits}}
-    described = candidates.describe(storage, docs.values())  # gone when retention removed it
+    # gone when retention removed it; under the index's key only
+    described = candidates.describe(storage, docs.values(), index.key_id)
     contents = {d: described[oid] for d, oid in docs.items() if oid in described}
     held = pages.with_content_ids(storage, {cid for cid, _ in contents.values()})
     found: dict[tuple[str, str, str], Sighting] = {}
@@ -80,7 +90,7 @@ def _record(storage: Storage, index: WatchlistIndex, cand: candidate_index.Candi
                 found[occ] = Sighting(page_url=page["url"], source=page.get("source", ""),
                                       ref=ref, id_type=h.id_type, kind=kind, start=-1, end=-1,
                                       score=h.score, page_content_id=content_id,
-                                      via="retro")
+                                      via="retro", key_id=index.key_id)
     scanned = sightings.known_on_pages(storage, {occ[0] for occ in found})
     fresh = [s for occ, s in found.items() if occ not in scanned]
     return sightings.record_sightings(storage, fresh)

@@ -37,6 +37,9 @@ class Query:
     # line has one key per type it reads as)
     keys: dict[str, list[int]] = field(default_factory=dict)
     ref: str | None = None  # --ref: the person asked about
+    # the same keys under each retired key still in use (key id -> type -> keys): pages
+    # retained before a key rotation are found under the key they were retained with
+    retired: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +88,7 @@ class LineProblem:
 
 
 def parse_lines(lines: Iterable[str], key: Key, region: str = "FI",
-                customer_id_pattern: str | None = None
+                customer_id_pattern: str | None = None, retired: Iterable[Key] = ()
                 ) -> tuple[list[Query], list[LineProblem]]:
     """Identifiers, one per line (blank lines and '#' comments skipped), keyed per
     type they are valid as (every reading, `matchers.readings`); and the lines
@@ -103,14 +106,24 @@ def parse_lines(lines: Iterable[str], key: Key, region: str = "FI",
             continue
         queries.append(Query(f"line {n}"))
         canonicals.append(canon)
-    # keyed in one call per type
+    for i, keys in enumerate(_keyed(canonicals, key)):
+        queries[i].keys = keys
+    for old in retired:
+        for i, keys in enumerate(_keyed(canonicals, old)):
+            queries[i].retired[old.key_id] = keys
+    return queries, problems
+
+
+def _keyed(canonicals: list[dict[str, str]], key: Key) -> list[dict[str, list[int]]]:
+    """Each line's readings keyed under `key` (one call per type)."""
+    out: list[dict[str, list[int]]] = [{} for _ in canonicals]
     dig = digester(key)
     for t in {t for canon in canonicals for t in canon}:
         which = [i for i, canon in enumerate(canonicals) if t in canon]
         keys = to_u64(dig.digest_many(t, [canonicals[i][t] for i in which])).tolist()
         for i, k in zip(which, keys, strict=True):
-            queries[i].keys[t] = [int(k)]
-    return queries, problems
+            out[i][t] = [int(k)]
+    return out
 
 
 def ref_query(storage: Storage, ref: str) -> Query | None:
@@ -155,17 +168,14 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
         found.sightings_total = len(rows)
         found.sightings = [_sighting_row(s) for s in rows[:MAX_ROWS]]
 
-    # retained candidates: which page contents held the key, enrolled or not
-    keys = np.array([k for _, _, k in wanted], dtype=np.uint64)
-    pos, docs = cand.lookup_arrays(keys)
-    oids = {int(d): cand.oid(int(d)) for d in set(docs.tolist())}
-    described = candidates.describe(storage, oids.values())
-    hits: dict[int, set[str]] = {}
-    for p, d in zip(pos.tolist(), docs.tolist(), strict=True):
-        qi, t, _ = wanted[p]
-        doc = described.get(oids[d])
-        if doc is not None and doc[1] == t:
-            hits.setdefault(qi, set()).add((doc[0], t))
+    # retained candidates: which page contents held the key, enrolled or not, under the
+    # active key and under each retired key still in use
+    hits: dict[int, set[tuple[str, str]]] = {}
+    _retained_hits(storage, cand, wanted, index.key_id, hits)
+    for kid in sorted({kid for q in queries for kid in q.retired}):
+        old = [(qi, t, k) for qi, q in enumerate(queries)
+               for t in sorted(q.retired.get(kid, {})) for k in q.retired[kid][t]]
+        _retained_hits(storage, cand, old, kid, hits)
     held = pages.with_content_ids(storage, {cid for found in hits.values() for cid, _ in found})
     for qi, found in hits.items():
         rows = [
@@ -182,6 +192,21 @@ def search(storage: Storage, index: WatchlistIndex, cand: CandidateIndex,
             reading.retained_total = len(own)
             reading.retained = own[:MAX_ROWS]
     return answers
+
+
+def _retained_hits(storage: Storage, cand: CandidateIndex, wanted: list[tuple[int, str, int]],
+                   key_id: str, hits: dict[int, set[tuple[str, str]]]) -> None:
+    """Add (content id, type) per query of the retained documents under `key_id`
+    holding the wanted (query, type, key)s."""
+    keys = np.array([k for _, _, k in wanted], dtype=np.uint64)
+    pos, docs = cand.lookup_arrays(keys)
+    oids = {int(d): cand.oid(int(d)) for d in set(docs.tolist())}
+    described = candidates.describe(storage, oids.values(), key_id)
+    for p, d in zip(pos.tolist(), docs.tolist(), strict=True):
+        qi, t, _ = wanted[p]
+        doc = described.get(oids[d])
+        if doc is not None and doc[1] == t:
+            hits.setdefault(qi, set()).add((doc[0], t))
 
 
 def _sighting_row(s: dict) -> dict:

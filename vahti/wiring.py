@@ -9,13 +9,14 @@ from matchers.contentid import ContentIds
 from matchers.index import WatchlistIndex
 from matchers.keys import Key, KeyFileError
 from matchers.locations import LocationRedactor
-from storage import migrations
+from storage import keyids, migrations
 from storage.connection import Storage, StorageSettings, open_storage
-from storage.errors import MigrationNeedsKey
+from storage.errors import MigrationNeedsKey, RotationInterrupted
 from storage.retention import RetentionSettings, apply_retention, purge_if_due
 from vahti import key_source
 from vahti.config import Config
 from vahti.errors import VahtiError
+from vahti.keyring import retire_unused_keys
 
 if TYPE_CHECKING:
     from spiders.torctl import TorSettings
@@ -46,16 +47,20 @@ def location_redactor(cfg: Config, key: Key, index: WatchlistIndex) -> LocationR
     return LocationRedactor(key, index, region=cfg.get("matchers.phone_region"))
 
 
-def open_db(cfg: Config, key: Key | None = None) -> Storage:
+def open_db(cfg: Config, key: Key | None = None, *, rotating: bool = False) -> Storage:
     """Open storage, migrated to the current schema; with a key, bind it (first use)
-    or refuse a mismatched one."""
+    or refuse a mismatched one, and refuse while a key rotation is unfinished (unless
+    `rotating`: `vahti key rotate` itself)."""
     storage = open_storage(storage_settings(cfg))
     try:
         migrate(cfg, storage, key)
         retention = retention_settings(cfg)
         apply_retention(storage, retention)
-        purge_if_due(storage, retention)
-        if key is not None:
+        if purge_if_due(storage, retention) is not None:
+            retire_unused_keys(cfg, storage)
+        if key is not None and not rotating and (running := keyids.rotation(storage)):
+            raise RotationInterrupted(running.get("from", "?"), running.get("to", "?"))
+        if key is not None and not rotating:
             storage.bind_key(key.key_id)
     except BaseException:
         storage.close()
@@ -68,6 +73,12 @@ def migrate(cfg: Config, storage: Storage, key: Key | None) -> None:
     the key (stored plain hashes become keyed content ids): a command that does not
     use the key reads it for this once, and without it the database is refused."""
     if not migrations.pending(storage):
+        return
+    if not migrations.needs_key(storage):
+        tagged = migrations.migrate(storage, _no_rekey)
+        log.warning("database migrated to schema %d: every keyed document names its key "
+                    "(%d documents tagged)", migrations.schema_version(storage),
+                    sum(tagged.values()))
         return
     if key is None:
         try:
@@ -82,8 +93,12 @@ def migrate(cfg: Config, storage: Storage, key: Key | None) -> None:
     storage.check_key(key.key_id)  # the content ids must be those of the database's key
     rewritten = migrations.migrate(storage, ContentIds(key).of_sha256_hex)
     log.warning("database migrated to schema %d: page content hashes are keyed content ids "
-                "now (%d documents rewritten)", migrations.schema_version(storage),
-                sum(rewritten.values()))
+                "now, and every keyed document names its key (%d documents rewritten)",
+                migrations.schema_version(storage), sum(rewritten.values()))
+
+
+def _no_rekey(sha256_hex: str) -> str:
+    raise AssertionError("the schema 2 -> 3 step keys nothing")  # needs_key said so
 
 
 def retention_settings(cfg: Config) -> RetentionSettings:

@@ -117,7 +117,8 @@ def test_one_alert_per_page_for_new_persons_only(storage):
     fourth = raise_sighting_alerts(storage, chans)
     assert [(x["url"], x["refs"]) for x in fourth] == [(PAGE_B, ["P1"])]
     allowed = {"alert_key", "kind", "created", "source", "url", "page_content_id", "counts",
-               "fragment_scores", "persons", "refs", "first_seen"}
+               "fragment_scores", "persons", "refs", "first_seen",
+               "key_id"}  # the key its page content id is under (storage/keyids.py)
     for doc in storage.db[schema.ALERTS].find({}, {"_id": 0}):
         assert set(doc) == allowed
 

@@ -29,7 +29,7 @@ def test_init_creates_home_config_key_and_binds_key(vahti):
     assert status["storage"]["mode"] == "external"
     assert set(status["storage"]["counts"]) == {
         "watchlist", "sources", "pages", "sightings", "alerts", "outbox", "leases",
-        "job_commands", "runs", "candidates"}
+        "job_commands", "runs", "candidates", "retired_people"}
 
 
 def test_init_twice_keeps_the_key(vahti):

@@ -131,8 +131,11 @@ def test_a_schema_1_database_is_migrated_with_the_key_and_keeps_its_links(vahti,
     status = vahti.run("status", "--json")
     outputs.append(("status", status.stdout + status.stderr))
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["storage"]["schema_version"] == 2
-    assert "migrated to schema 2" in status.stderr
+    assert json.loads(status.stdout)["storage"]["schema_version"] == schema.SCHEMA_VERSION
+    assert f"migrated to schema {schema.SCHEMA_VERSION}" in status.stderr
+    # schema 3: every keyed document names the database's key
+    assert {d.get("key_id") for c in ("pages", "sightings", "candidates", "alerts")
+            for d in vahti.stored(c)} == {key.key_id}
 
     # every link survives, under the keyed id
     cid = {content: ids.of_bytes(content) for content in CONTENTS}
@@ -169,3 +172,34 @@ def test_a_schema_1_database_is_migrated_with_the_key_and_keeps_its_links(vahti,
             assert not {"sha256", "page_sha256"} & set(doc), name
     written = everything_written(vahti, tmp_path / "dump", extra=outputs)
     assert_no_plaintext(written, [p.hetu for p in PEOPLE], contents=CONTENTS)
+
+
+def test_schema_2_gets_the_key_id_on_every_keyed_document_without_the_key(vahti, tmp_path):
+    """2 -> 3 (key rotation): every keyed document names the database's key; the step
+    needs no key, so a command without one runs it; health alerts hold nothing keyed."""
+    enroll(vahti, tmp_path, [A])
+    key_id = load_key_file(vahti.home / "key").key_id
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "a.txt").write_bytes(ONE_CODE + TEMPLATED)
+    assert vahti.run("hunt", str(dump)).returncode == 1
+    keyed = (schema.WATCHLIST, schema.PAGES, schema.SIGHTINGS, schema.CANDIDATES)
+    with vahti.storage() as st:
+        for name in keyed:
+            st.db[name].update_many({}, {"$unset": {"key_id": ""}})
+        st.db[schema.ALERTS].insert_many([
+            {"alert_key": "s-1", "kind": "sighting", "page_content_id": "c" * 32},
+            {"alert_key": "h-1", "kind": "health", "source": "x"}])
+        st.db[schema.META].update_one({"_id": schema.META_ID}, {"$set": {"schema_version": 2}})
+
+    keyless = vahti.run("db", "dump", "--out", str(tmp_path / "out"),
+                        extra_env={"VAHTI_KEY_FILE": str(tmp_path / "none")})
+    assert keyless.returncode == 0, keyless.stderr
+    assert "migrated to schema 3" in keyless.stderr
+    with vahti.storage() as st:
+        assert migrations.schema_version(st) == 3
+        for name in keyed:
+            assert st.db[name].count_documents({}) > 0
+            assert {d.get("key_id") for d in st.db[name].find()} == {key_id}, name
+        assert {a["alert_key"]: a.get("key_id") for a in st.db[schema.ALERTS].find()} == {
+            "s-1": key_id, "h-1": None}

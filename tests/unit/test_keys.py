@@ -9,8 +9,10 @@ from matchers.keys import (
     KeyFileError,
     create_key_file,
     derive_subkey,
+    key_file_bytes,
     key_id,
     load_key_file,
+    write_key_file,
 )
 
 
@@ -62,3 +64,17 @@ def test_subkeys_differ_by_label():
     key = Key(bytes(32))
     assert derive_subkey(key, "digest") != derive_subkey(key, "fragment")
     assert len(derive_subkey(key, "digest")) == 32
+
+
+def test_a_backup_file_with_its_header_is_read_as_the_key_itself(tmp_path):
+    """A backup carries a comment line with the key id; restoring is copying it back."""
+    key = Key(bytes(range(32)))
+    backup = tmp_path / "backup.key"
+    assert write_key_file(backup, key, f"vahti key id {key.key_id} created 2026-01-01")
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    lines = backup.read_text().splitlines()
+    assert lines == [f"# vahti key id {key.key_id} created 2026-01-01", key.secret.hex()]
+    assert load_key_file(backup).key_id == key.key_id
+    assert not write_key_file(backup, Key(bytes(32)))  # never overwritten
+    assert load_key_file(backup).key_id == key.key_id
+    assert key_file_bytes(key) == (key.secret.hex() + "\n").encode()
