@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import unicodedata
 from functools import lru_cache
@@ -132,14 +133,19 @@ def shown_location(text: str, redactor: Any) -> str:
     return clean(redactor.redact(text))
 
 
+# Kept whole by `error_text`: keyed tokens, and key ids (16 hex digits, public names of
+# keys), which are all decimal digits often enough to be taken for an identifier.
+KEPT_WHOLE = re.compile(rf"{TOKEN_RE.pattern}|(?<=key id |has id )[0-9a-f]{{16}}\b")
+
+
 def error_text(message: object) -> str:
     """An error, usage or log message: identifier-shaped text redacted without a key
     (the log redactor), then cleaned; line breaks kept (click's usage block). Keyed
     tokens already in it are kept whole: the shapes would take a digit run inside one's
-    hex for an identifier (in about 1 of 30 tokens in a path)."""
+    hex for an identifier (in about 1 of 30 tokens in a path); key ids are kept too."""
     text = str(message)
     out, pos = [], 0
-    for m in TOKEN_RE.finditer(text) if "[" in text else ():
+    for m in KEPT_WHOLE.finditer(text) if "[" in text or "key id" in text else ():
         out += [redact(text[pos:m.start()]), m.group()]
         pos = m.end()
     out.append(redact(text[pos:]))

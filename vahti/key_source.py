@@ -85,9 +85,9 @@ def load_key(cfg: Config) -> tuple[Key, KeySource]:
         key = _key_from_fd(source)
     elif source.kind == "command":
         key = _key_from_command(key_command(cfg), float(cfg.get("key.command_timeout_s")))
-    else:
-        key = load_key_file(Path(source.where))  # refuses group- or other-readable files
-    _read[source] = key
+    else:  # files are read each time: `vahti key rotate` replaces the key file
+        return load_key_file(Path(source.where)), source  # refuses group/other-readable
+    _read[source] = key  # a descriptor can be read once; a command is not rerun
     return key, source
 
 

@@ -140,3 +140,12 @@ def test_nothing_prints_around_the_display_module():
                 if BYPASS.search(line.split("#", 1)[0]):
                     offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert not offenders, "print through vahti.display instead:\n" + "\n".join(offenders)
+
+
+def test_key_ids_are_kept_whole_even_when_all_digits():
+    """A key id is 16 hex digits, all decimal about once in 2,000 keys: such an id was
+    shown as [redacted] in the key-mismatch error, which then named no key."""
+    text = error_text("written with key id 3643869455462698, the key in use has id "
+                      "6dcdc743c64411c8; 131052-308T")
+    assert "key id 3643869455462698" in text and "has id 6dcdc743c64411c8" in text
+    assert "131052-308T" not in text
