@@ -137,10 +137,10 @@ def open_storage(settings: StorageSettings) -> Storage:
     return storage
 
 
-def _connect(uri: str, timeout_s: float, credentials: dict[str, str]) -> MongoClient:
+def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoClient:
     shown = display_uri(uri)
     ms = max(int(timeout_s * 1000), 100)
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if not any(opt in uri.lower() for opt in ("journal=", "w=")):
         # Acknowledged means on the journal: without it SecantusDB (like mongod
         # with j:false) can lose acknowledged writes when killed, which would
