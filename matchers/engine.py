@@ -189,6 +189,7 @@ class Scanner:
 
     def __init__(self, index: WatchlistIndex, key: Key, options: ScanOptions | None = None):
         index.check_key(key)
+        native.warn_if_missing()
         self.index = index
         self.key = key
         self.options = options or ScanOptions()

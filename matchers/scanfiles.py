@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import archives, decode
+from . import archives, decode, native
 from .contentid import ContentIds, shareable_sha256
 from .engine import Finding, Scanned, Scanner, ScanOptions, Skipped
 from .index import WatchlistIndex
@@ -259,6 +259,7 @@ def scan_files(
 ) -> Iterator[Event]:
     """Findings, `Scanned` and `Skipped` events of every input, in input order, for any `jobs`."""
     index.check_key(key)
+    native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
     hashes = _Hashes(ContentIds(key))
     tasks = _tasks(list(paths), limits, hashes)

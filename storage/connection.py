@@ -6,6 +6,7 @@ The same code path serves both; there is no second backend.
 from __future__ import annotations
 
 import atexit
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from storage.clock import now
 from storage.embedded import EmbeddedServer
 from storage.errors import KeyMismatch, SchemaTooNew, StorageError, StorageUnavailable
 from storage.uri import display_uri
+from vahti import __version__
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,10 @@ def open_storage(settings: StorageSettings) -> Storage:
     return storage
 
 
-def _connect(uri: str, timeout_s: float, credentials: dict[str, str]) -> MongoClient:
+def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoClient:
     shown = display_uri(uri)
     ms = max(int(timeout_s * 1000), 100)
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if not any(opt in uri.lower() for opt in ("journal=", "w=")):
         # Acknowledged means on the journal: without it SecantusDB (like mongod
         # with j:false) can lose acknowledged writes when killed, which would
@@ -211,6 +213,10 @@ def _connect(uri: str, timeout_s: float, credentials: dict[str, str]) -> MongoCl
 
 
 def ensure_schema(db: Database) -> None:
+    """Create what is missing and record this vahti's version in the meta document; a
+    database of a newer schema is refused before anything is written to it."""
+    meta = db[schema.META]
+    refuse_newer_schema(meta.find_one({"_id": schema.META_ID}) or {})
     existing = set(db.list_collection_names())
     for spec in schema.COLLECTIONS:
         if spec.name not in existing:
@@ -220,16 +226,25 @@ def ensure_schema(db: Database) -> None:
                 pass  # created meanwhile by another process
         if spec.indexes:
             db[spec.name].create_indexes(list(spec.indexes))
-    meta = db[schema.META]
     meta.update_one(
         {"_id": schema.META_ID},
         {"$setOnInsert": {"schema_version": schema.SCHEMA_VERSION, "created": now()}},
         upsert=True,
     )
-    stored = (meta.find_one({"_id": schema.META_ID}) or {}).get("schema_version", 0)
+    # a newer vahti may have created it meanwhile; else this vahti is the last writer
+    refuse_newer_schema(meta.find_one({"_id": schema.META_ID}) or {})
+    meta.update_one({"_id": schema.META_ID, "vahti_version": {"$ne": __version__}},
+                    {"$set": {"vahti_version": __version__}})
+
+
+def refuse_newer_schema(meta: dict[str, Any]) -> None:
+    stored = meta.get("schema_version", 0)
     if stored > schema.SCHEMA_VERSION:
+        writer = meta.get("vahti_version")
+        shown = isinstance(writer, str) and re.fullmatch(r"[0-9A-Za-z.+_-]{1,40}", writer)
+        by = f" (written by vahti {writer})" if shown else ""  # a version, nothing else
         raise SchemaTooNew(
-            f"the database has schema version {stored}, newer than this vahti's "
-            f"{schema.SCHEMA_VERSION}: upgrade vahti"
+            f"the database has schema version {stored}{by}, newer than this vahti's "
+            f"{schema.SCHEMA_VERSION} (vahti {__version__}): upgrade vahti"
         )
     # An older schema is migrated by `storage.migrations`, with the key (vahti/wiring.py).

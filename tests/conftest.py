@@ -28,6 +28,19 @@ REPO = Path(__file__).resolve().parent.parent
 # `webhook` and `smtp_server`: loopback receivers for the alert channels
 pytest_plugins = ["tests.support.receivers"]
 
+TOR_TESTS = REPO / "tests" / "tor"
+TOR_FIXTURES = {"tor_network", "onion_for"}  # tests/tor/conftest.py: a private Tor network
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/tor/ (run in the loopback-only network namespace of
+    tests/tor/run_in_netns.sh) and every test using a Tor network fixture is marked
+    `tor`, so `pytest -m "not tor"` runs where there is no tor and no namespace."""
+    for item in items:
+        if item.path.is_relative_to(TOR_TESTS) or TOR_FIXTURES & set(
+                getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.tor)
+
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -42,7 +42,7 @@ def report_weekly(ctx: click.Context, week_text: str | None, fmt: str, out: str 
         week = Week.parse(week_text) if week_text is not None else Week.containing(at)
     except WeekError as exc:
         raise VahtiError(f"--week: {exc}") from None
-    # imported here: matplotlib is slow to import and only this command needs it
+    # imported here: only this command needs them
     from reports.render_html import render_html
     from reports.render_json import render_json
     from reports.render_md import render_md

@@ -356,6 +356,7 @@ def chromium(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.Comp
                                        err.decode(errors="replace"))
 
 
+@pytest.mark.chromium
 def test_html_report_renders_in_headless_chromium(vahti, tmp_path):
     people = enroll(vahti, tmp_path)
     plant_week(vahti, tmp_path, people)

@@ -102,6 +102,11 @@ def test_external_database_gone_mid_command(vahti, tmp_path):
 # -- full disk and read-only home: in a mount namespace of their own ---------------------
 
 
+# `unshare -m` needs root: as root anywhere, otherwise inside tests/tor/run_in_netns.sh
+# (a user namespace's mapped root), like the tor tests, hence their marker
+NAMESPACE = pytest.mark.tor
+
+
 def in_mount_namespace(script: str, env: dict[str, str], timeout: float = 240
                        ) -> subprocess.CompletedProcess[str]:
     """Run a shell script in a private mount namespace: its mounts vanish with it."""
@@ -131,6 +136,7 @@ LEAVE_40MB = ('head -c $(( $(df --output=avail -k "$VAHTI_HOME" | tail -1) - 409
 FILL = 'head -c 64m /dev/zero > "$(mktemp -p "$VAHTI_HOME" fill.XXXXXX)" 2>/dev/null\n'
 
 
+@NAMESPACE
 def test_full_disk(vahti_embedded, tmp_path):
     """A home on a 96 MB tmpfs, filled up after init: enroll with the server running and
     40 MB left (the server stops itself with 32 MB left, before WiredTiger's journal
@@ -178,6 +184,7 @@ def test_full_disk(vahti_embedded, tmp_path):
 EMBEDDED = "env -u VAHTI_MONGO_URI -u VAHTI_MONGO_DB "  # no URI: the embedded default
 
 
+@NAMESPACE
 def test_read_only_home(vahti, tmp_path):
     """`status` on a read-only home: logging falls back to stderr with one warning; an
     external database still answers (exit 0); the embedded one cannot start, which the
