@@ -20,10 +20,9 @@ from collections.abc import Callable
 
 from stdnum import luhn
 from stdnum.no import fodselsnummer as no_fnr
-
-from matchers.detectors import get_detector
-from matchers.detectors.hetu import CHECK_CHARS
-from matchers.readings import other_readings, readers
+from vahti.matchers.detectors import get_detector
+from vahti.matchers.detectors.hetu import CHECK_CHARS
+from vahti.matchers.readings import other_readings, readers
 
 # customer id patterns a clinic might configure: one numeric, one with letters
 PATTERNS = {"digits": r"\d{10}", "letters": r"[A-Z]{2}\d{8}"}

@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matchers.contentid import ContentIds  # noqa: E402
-from matchers.keys import Key  # noqa: E402
+from vahti.matchers.contentid import ContentIds  # noqa: E402
+from vahti.matchers.keys import Key  # noqa: E402
 
 CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 TEMPLATE = ("<!DOCTYPE html>\n<html><head><title>Haku</title></head>\n"

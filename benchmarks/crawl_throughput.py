@@ -32,8 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from storage.connection import StorageSettings, open_storage  # noqa: E402
-from storage.embedded import EmbeddedServer  # noqa: E402
+from vahti.storage.connection import StorageSettings, open_storage  # noqa: E402
+from vahti.storage.embedded import EmbeddedServer  # noqa: E402
+
 from vahti.demo.guard import assert_loopback_only  # noqa: E402
 from vahti.demo.sites.content import plant_paste_texts  # noqa: E402
 from vahti.demo.sites.paste import PasteSite  # noqa: E402

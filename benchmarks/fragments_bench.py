@@ -15,8 +15,9 @@ import random
 import sys
 import time
 
-from matchers import fragments as fr
-from matchers.keys import Key
+from vahti.matchers import fragments as fr
+from vahti.matchers.keys import Key
+
 from vahti.demo import synthetic
 from vahti.demo.notegen import NoteGen
 

@@ -29,11 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from matchers.detectors import name as name_detector  # noqa: E402
-from matchers.digest import digest_many  # noqa: E402
-from matchers.index import IndexBuilder  # noqa: E402
-from matchers.keys import Key  # noqa: E402
-from matchers.locations import LocationRedactor  # noqa: E402
+from vahti.matchers.detectors import name as name_detector  # noqa: E402
+from vahti.matchers.digest import digest_many  # noqa: E402
+from vahti.matchers.index import IndexBuilder  # noqa: E402
+from vahti.matchers.keys import Key  # noqa: E402
+from vahti.matchers.locations import LocationRedactor  # noqa: E402
+
 from vahti.demo import synthetic  # noqa: E402
 
 

@@ -26,10 +26,11 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scheduler.metrics import DaemonMetrics, MetricsSettings, StoredFigures
-from spiders.sources import Source, edit_sources
-from storage import schema
-from storage.connection import Storage, StorageSettings, open_storage
+from vahti.scheduler.metrics import DaemonMetrics, MetricsSettings, StoredFigures
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import schema
+from vahti.storage.connection import Storage, StorageSettings, open_storage
+
 from vahti.config import load_config
 
 

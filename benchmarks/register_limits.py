@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 
-from matchers.keys import Key
-from matchers.register import RegisterError, RegisterSummary, read_register
+from vahti.matchers.keys import Key
+from vahti.matchers.register import RegisterError, RegisterSummary, read_register
 
 CASES = {
     "100,000-column header": (",".join(["ref", "hetu"] + [f"c{i}" for i in range(100_000)])

@@ -33,13 +33,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from matchers import scanfiles  # noqa: E402
-from matchers.detectors import name as name_detector  # noqa: E402
-from matchers.digest import digest  # noqa: E402
-from matchers.engine import Scanned, ScanOptions  # noqa: E402
-from matchers.index import IndexBuilder  # noqa: E402
-from matchers.keys import Key  # noqa: E402
-from matchers.scanfiles import scan_files  # noqa: E402
+from vahti.matchers import scanfiles  # noqa: E402
+from vahti.matchers.detectors import name as name_detector  # noqa: E402
+from vahti.matchers.digest import digest  # noqa: E402
+from vahti.matchers.engine import Scanned, ScanOptions  # noqa: E402
+from vahti.matchers.index import IndexBuilder  # noqa: E402
+from vahti.matchers.keys import Key  # noqa: E402
+from vahti.matchers.scanfiles import scan_files  # noqa: E402
+
 from vahti.demo import synthetic  # noqa: E402
 
 BLOCK_MB = 8
@@ -80,7 +81,7 @@ def build_index(key: Key, people: list[synthetic.Person], with_fragments: bool):
     builder = IndexBuilder(key)
     fragments = None
     if with_fragments:
-        from matchers import fragments
+        from vahti.matchers import fragments
     for p in people:
         fps = fragments.text_fingerprints(key, " ".join(p.notes))[0] if fragments else None
         builder.add(
@@ -119,7 +120,7 @@ def main() -> None:
     ap.add_argument("--skip-parallel", action="store_true")
     args = ap.parse_args()
 
-    have_fragments = importlib.util.find_spec("matchers.fragments") is not None
+    have_fragments = importlib.util.find_spec("vahti.matchers.fragments") is not None
     tmp = Path(tempfile.mkdtemp(prefix="vahti-bench-"))
     try:
         t0 = time.perf_counter()

@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from matchers.index import IndexBuilder
-from matchers.keys import Key
+from vahti.matchers.index import IndexBuilder
+from vahti.matchers.keys import Key
 
 KEY = Key(bytes(range(32)))
 
@@ -30,8 +29,8 @@ CHILD = """
 import sys, time
 t = time.perf_counter()
 import numpy as np
-from matchers.index import WatchlistIndex
-from matchers.keys import Key
+from vahti.matchers.index import WatchlistIndex
+from vahti.matchers.keys import Key
 index = WatchlistIndex.load(sys.argv[1], Key(bytes(range(32))), mmap=sys.argv[2] == "mmap")
 probe = np.asarray(index.ids["hetu"][0][::100000], dtype=np.uint64)
 where, people = index.lookup("hetu", probe)

@@ -85,9 +85,8 @@ from typing import NamedTuple
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-from matchers import native
-from matchers.keys import Key, derive_subkey
+from vahti.matchers import native
+from vahti.matchers.keys import Key, derive_subkey
 
 K = 5
 W = 3

@@ -20,9 +20,8 @@ import functools
 import re
 
 import phonenumbers
-
-from matchers.detectors import ValidationError, email, get_detector, phone
-from matchers.normalize import normalize
+from vahti.matchers.detectors import ValidationError, email, get_detector, phone
+from vahti.matchers.normalize import normalize
 
 DESCRIPTIONS = {
     "hetu": "an identity code (hetu)",

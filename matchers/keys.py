@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from matchers.private import private_dir, write_new_private_file
+from vahti.matchers.private import private_dir, write_new_private_file
 
 KEY_BYTES = 32
 KEY_ID_LABEL = b"vahti key id v1\x00"

@@ -26,7 +26,7 @@ MISSING_WARNING = ("the native scan kernel (matchers._native) is not built: scan
 lib: ModuleType | None = None
 if not DISABLED:
     try:
-        lib = importlib.import_module("matchers._native")
+        lib = importlib.import_module("vahti.matchers._native")
     except ImportError:
         pass
 

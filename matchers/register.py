@@ -24,16 +24,20 @@ from stdnum.exceptions import (
     InvalidLength,
     ValidationError,
 )
-
-from matchers import fragments
-from matchers.decode import decode_bytes
-from matchers.detectors import CORROBORATING_TYPES, IDENTIFIER_TYPES, customer_id, get_detector
-from matchers.detectors import name as name_detector
-from matchers.digest import digester
-from matchers.identifier_check import describe, identifier_in
-from matchers.keys import Key
-from matchers.readings import other_readings, readers
-from matchers.register_columns import (
+from vahti.matchers import fragments
+from vahti.matchers.decode import decode_bytes
+from vahti.matchers.detectors import (
+    CORROBORATING_TYPES,
+    IDENTIFIER_TYPES,
+    customer_id,
+    get_detector,
+)
+from vahti.matchers.detectors import name as name_detector
+from vahti.matchers.digest import digester
+from vahti.matchers.identifier_check import describe, identifier_in
+from vahti.matchers.keys import Key
+from vahti.matchers.readings import other_readings, readers
+from vahti.matchers.register_columns import (
     MAX_HEADER_NAME,
     NOTES,
     ColumnPlan,

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from matchers.detectors import CORROBORATING_TYPES, IDENTIFIER_TYPES
+from vahti.matchers.detectors import CORROBORATING_TYPES, IDENTIFIER_TYPES
 
 REF = "ref"
 NOTES = "notes"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-from reports.model import Day
+from vahti.reports.model import Day
 
 NEW_COLOUR = "#c0392b"
 SEEN_COLOUR = "#2c3e50"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from reports.model import Dpo, WeeklyReport
+from vahti.reports.model import Dpo, WeeklyReport
 
 REFS_SHOWN = 200  # refs listed in HTML/Markdown; the JSON report has all
 

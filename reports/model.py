@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
-from reports.week import Week
+from vahti.reports.week import Week
 
 SCHEMA_ID = "vahti.report.weekly"
 SCHEMA_VERSION = 1

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from reports import fmt
-from reports.chart import trend_svg
-from reports.dpo import ART33_HOURS
-from reports.model import WeeklyReport
+from vahti.reports import fmt
+from vahti.reports.chart import trend_svg
+from vahti.reports.dpo import ART33_HOURS
+from vahti.reports.model import WeeklyReport
+
 from vahti.display import clean
 
 CSS = """

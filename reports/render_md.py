@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from reports import fmt
-from reports.dpo import ART33_HOURS
-from reports.model import WeeklyReport
+from vahti.reports import fmt
+from vahti.reports.dpo import ART33_HOURS
+from vahti.reports.model import WeeklyReport
+
 from vahti.display import clean
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reports.dpo import CATEGORIES, OTHER, art33_mark, category_of
-from reports.model import (
+from vahti.reports.dpo import CATEGORIES, OTHER, art33_mark, category_of
+from vahti.reports.model import (
     AlertRow,
     Alerts,
     CategoryRow,
@@ -34,8 +34,8 @@ from reports.model import (
     TypeRow,
     WeeklyReport,
 )
-from reports.week import Week
-from storage.exposure import FirstSeen
+from vahti.reports.week import Week
+from vahti.storage.exposure import FirstSeen
 
 CANARY_PREFIX = "CANARY-"  # as scheduler.alerting: canaries are never persons
 TOP_PAGES = 10
@@ -270,8 +270,8 @@ def health_from(checked_at: datetime, healths: Iterable[Any], note: str = "") ->
 def build_weekly(storage: Any, week: Week, sources: Iterable[Any], now: datetime,
                  *, sources_note: str = "") -> WeeklyReport:
     """Query storage and judge source health (`sources`: spiders.sources.Source objects)."""
-    from scheduler.health import evaluate
-    from storage import exposure, outbox
+    from vahti.scheduler.health import evaluate
+    from vahti.storage import exposure, outbox
 
     previous = week.previous()
     first = exposure.first_sightings(storage, week.end, skip_ref_prefix=CANARY_PREFIX)

@@ -30,13 +30,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler.channels.config import as_channels
-from scheduler.channels.message import plain
-from scheduler.delivery import enqueue_deliveries
-from storage import alerts as alerts_repo
-from storage import leases
-from storage.clock import now as clock_now
-from storage.connection import Storage
+from vahti.scheduler.channels.config import as_channels
+from vahti.scheduler.channels.message import plain
+from vahti.scheduler.delivery import enqueue_deliveries
+from vahti.storage import alerts as alerts_repo
+from vahti.storage import leases
+from vahti.storage.clock import now as clock_now
+from vahti.storage.connection import Storage
 
 log = logging.getLogger("vahti.alerts")
 

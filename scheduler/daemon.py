@@ -58,15 +58,15 @@ from typing import Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from vahti.matchers.keys import Key
+from vahti.scheduler import hooks, jobs
+from vahti.scheduler.metrics import DaemonMetrics, MetricsSettings
+from vahti.spiders.sources import Source, SourcesError, read_sources, sources_path
+from vahti.storage import job_commands, leases, runs
+from vahti.storage.connection import Storage
+from vahti.storage.health import FAILED_STATES
+from vahti.storage.processes import alive
 
-from matchers.keys import Key
-from scheduler import hooks, jobs
-from scheduler.metrics import DaemonMetrics, MetricsSettings
-from spiders.sources import Source, SourcesError, read_sources, sources_path
-from storage import job_commands, leases, runs
-from storage.connection import Storage
-from storage.health import FAILED_STATES
-from storage.processes import alive
 from vahti import key_source
 from vahti.config import Config, load_config
 from vahti.display import clean

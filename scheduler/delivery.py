@@ -20,14 +20,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scheduler.channels import DeliveryError, send
-from scheduler.channels.config import ChannelConfig, as_channels, parse_channels
-from scheduler.channels.message import Message, alert_message, digest_message
-from storage import alerts as alerts_repo
-from storage import outbox
-from storage.clock import now as clock_now
-from storage.connection import Storage
-from storage.outbox import RetryPolicy
+from vahti.scheduler.channels import DeliveryError, send
+from vahti.scheduler.channels.config import ChannelConfig, as_channels, parse_channels
+from vahti.scheduler.channels.message import Message, alert_message, digest_message
+from vahti.storage import alerts as alerts_repo
+from vahti.storage import outbox
+from vahti.storage.clock import now as clock_now
+from vahti.storage.connection import Storage
+from vahti.storage.outbox import RetryPolicy
 
 log = logging.getLogger("vahti.alerts")
 

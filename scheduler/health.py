@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from spiders.sources import Source, parse_duration
-from storage import health as store
-from storage.health import RunsOverview
+from vahti.spiders.sources import Source, parse_duration
+from vahti.storage import health as store
+from vahti.storage.health import RunsOverview
 
 log = logging.getLogger("vahti.health")
 
@@ -322,7 +322,7 @@ def raise_health_alerts(storage: Any, cfg: Any, sources: Mapping[str, Source] | 
     `scheduler.alerting.raise_health_alert` answered (False: already alerted). `since`
     stays the same while a problem lasts, so an ongoing problem is alerted once.
     """
-    from scheduler.alerting import raise_health_alert
+    from vahti.scheduler.alerting import raise_health_alert
 
     channels = cfg.tables.get("channels", {})
     out = []

@@ -1,7 +1,7 @@
 """Jobs: one APScheduler job per enabled source, kept in vahti's database.
 
 Each job lives in APScheduler's `MongoDBJobStore` (collection `jobs`) with id
-"source:NAME", its function as the text reference "scheduler.jobs:run_source"
+"source:NAME", its function as the text reference "vahti.scheduler.jobs:run_source"
 (so it survives restarts), an `IntervalTrigger` for "every ..." or
 `CronTrigger.from_crontab` (UTC) for a cron line, and APScheduler's own
 `max_instances=1`, `coalesce=True` and `misfire_grace_time` (one period of the
@@ -32,12 +32,17 @@ from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from vahti.spiders.sources import (
+    Source,
+    SourcesError,
+    read_sources,
+    sources_path,
+    validate_schedule,
+)
+from vahti.storage import leases, runs, schema
+from vahti.storage.connection import Storage
 
-from spiders.sources import Source, SourcesError, read_sources, sources_path, validate_schedule
-from storage import leases, runs, schema
-from storage.connection import Storage
-
-JOB_FUNC = "scheduler.jobs:run_source"
+JOB_FUNC = "vahti.scheduler.jobs:run_source"
 JOB_PREFIX = "source:"
 JOBSTORE = "default"  # MongoDB, shared by every daemon on the database
 LOCAL = "local"  # in memory: this daemon's own one-off and housekeeping jobs
@@ -286,7 +291,7 @@ def set_runner(runner: Callable[[str, datetime | None, str], None] | None) -> No
 
 
 def run_source(name: str, command: str = "") -> None:
-    """A job's function (referenced as "scheduler.jobs:run_source")."""
+    """A job's function (referenced as "vahti.scheduler.jobs:run_source")."""
     runner = _runner
     if runner is None:
         raise RuntimeError("scheduler.jobs.run_source runs inside `vahti daemon` only")

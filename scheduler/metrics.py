@@ -41,10 +41,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from vahti.spiders.sources import SourcesError, read_sources, sources_path
+from vahti.spiders.torctl import tor_status
+from vahti.storage import figures
 
-from spiders.sources import SourcesError, read_sources, sources_path
-from spiders.torctl import tor_status
-from storage import figures
 from vahti import __version__
 from vahti.errors import VahtiError
 

@@ -21,21 +21,21 @@ import hmac
 
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
+from vahti.matchers.contentid import shareable_sha256
+from vahti.matchers.keys import Key, derive_subkey
+from vahti.spiders import services as crawl_services
+from vahti.spiders.crawlsettings import source_settings
+from vahti.spiders.hosts import host_of
+from vahti.spiders.items import PageItem
+from vahti.spiders.sources import Source
+from vahti.spiders.spiders.url import UrlSpider
 
-from matchers.contentid import shareable_sha256
-from matchers.keys import Key, derive_subkey
-from spiders import services as crawl_services
-from spiders.crawlsettings import source_settings
-from spiders.hosts import host_of
-from spiders.items import PageItem
-from spiders.sources import Source
-from spiders.spiders.url import UrlSpider
 from vahti.config import load_config
 
 HUNT_SOURCE = "hunt"
 ADHOC_SETTING = "VAHTI_ADHOC"
 # the extension that replaces CrawlServices in an ad hoc crawl's EXTENSIONS
-EXTENSION = "spiders.adhoc.AdHocServices"
+EXTENSION = "vahti.spiders.adhoc.AdHocServices"
 # `vahti hunt --share-sha256`: keep the plain SHA-256 of large responses for printing
 SHARE_SETTING = "VAHTI_SHARE_SHA256"
 

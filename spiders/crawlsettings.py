@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spiders.sources import Source
+from vahti.spiders.sources import Source
+
 from vahti.config import Config
 
 

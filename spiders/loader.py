@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 
 from scrapy.http import Request
 from scrapy.utils.httpobj import urlparse_cached
+from vahti.spiders.crawlsettings import source_settings
+from vahti.spiders.sources import Source, load_sources, sources_path
+from vahti.spiders.spiders.base import SourceSpider
+from vahti.spiders.spiders.forum import ForumSpider
+from vahti.spiders.spiders.paste_listing import PasteListingSpider
+from vahti.spiders.spiders.site import SiteSpider
+from vahti.spiders.spiders.url import UrlSpider
 
-from spiders.crawlsettings import source_settings
-from spiders.sources import Source, load_sources, sources_path
-from spiders.spiders.base import SourceSpider
-from spiders.spiders.forum import ForumSpider
-from spiders.spiders.paste_listing import PasteListingSpider
-from spiders.spiders.site import SiteSpider
-from spiders.spiders.url import UrlSpider
 from vahti.config import Config, load_config
 
 SPIDER_OF_KIND: dict[str, type[SourceSpider]] = {

@@ -22,12 +22,11 @@ from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
-
-from spiders.hosts import host_of, never_direct
-from spiders.pipeline import content_type_allowed
-from spiders.sources import URL_OPTIONS
-from spiders.tor_handler import NeverDirect, tor_newnym
-from storage import pages
+from vahti.spiders.hosts import host_of, never_direct
+from vahti.spiders.pipeline import content_type_allowed
+from vahti.spiders.sources import URL_OPTIONS
+from vahti.spiders.tor_handler import NeverDirect, tor_newnym
+from vahti.storage import pages
 
 log = logging.getLogger(__name__)
 

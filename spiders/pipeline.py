@@ -32,17 +32,16 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
-
-from matchers.archives import ArchiveLimits
-from matchers.engine import Finding, Scanned, Skipped
-from matchers.scanfiles import scan_blob
-from matchers.skips import reason_kind, skip_reason
-from spiders.items import PageItem
-from spiders.services import CrawlServices
-from storage import candidates, pages, sightings
-from storage.candidates import CandidateSet
-from storage.pages import PageRecord
-from storage.sightings import Sighting
+from vahti.matchers.archives import ArchiveLimits
+from vahti.matchers.engine import Finding, Scanned, Skipped
+from vahti.matchers.scanfiles import scan_blob
+from vahti.matchers.skips import reason_kind, skip_reason
+from vahti.spiders.items import PageItem
+from vahti.spiders.services import CrawlServices
+from vahti.storage import candidates, pages, sightings
+from vahti.storage.candidates import CandidateSet
+from vahti.storage.pages import PageRecord
+from vahti.storage.sightings import Sighting
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field, replace
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.spidermiddlewares.httperror import HttpError
+from vahti.matchers.engine import Scanner, ScanOptions
+from vahti.matchers.locations import LocationRedactor
+from vahti.matchers.redact import redact_locations_with
+from vahti.matchers.sealed import ValidatorSeal
+from vahti.spiders.socks5 import REPLIES, SocksError
+from vahti.spiders.sources import Source, load_sources, sources_path
+from vahti.spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
+from vahti.storage import runs, watchlist
+from vahti.storage.connection import Storage
 
-from matchers.engine import Scanner, ScanOptions
-from matchers.locations import LocationRedactor
-from matchers.redact import redact_locations_with
-from matchers.sealed import ValidatorSeal
-from spiders.socks5 import REPLIES, SocksError
-from spiders.sources import Source, load_sources, sources_path
-from spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
-from storage import runs, watchlist
-from storage.connection import Storage
 from vahti.config import Config, load_config
 from vahti.logs import RedactingFilter
 from vahti.watchlist_cache import load_index

@@ -8,17 +8,17 @@ Mongo-backed seen-set makes reruns resume instead).
 """
 
 BOT_NAME = "vahti"
-SPIDER_LOADER_CLASS = "spiders.loader.SourceSpiderLoader"
-NEWSPIDER_MODULE = "spiders.spiders"
-COMMANDS_MODULE = "spiders.commands"
+SPIDER_LOADER_CLASS = "vahti.spiders.loader.SourceSpiderLoader"
+NEWSPIDER_MODULE = "vahti.spiders.spiders"
+COMMANDS_MODULE = "vahti.spiders.commands"
 ROBOTSTXT_OBEY = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19: an HTTP server that runs Python code
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 
 DOWNLOAD_HANDLERS = {
-    "http": "spiders.tor_handler.TorDownloadHandler",
-    "https": "spiders.tor_handler.TorDownloadHandler",
+    "http": "vahti.spiders.tor_handler.TorDownloadHandler",
+    "https": "vahti.spiders.tor_handler.TorDownloadHandler",
     "ftp": None,
     "s3": None,
     "file": None,
@@ -26,18 +26,18 @@ DOWNLOAD_HANDLERS = {
 }
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
-    "spiders.middlewares.DirectRouteGuard": 50,  # before anything else sees a request
-    "spiders.middlewares.ConditionalGet": 560,
-    "spiders.middlewares.NewIdentityOnBlock": 590,  # sees answers before RetryMiddleware (550)
+    "vahti.spiders.middlewares.DirectRouteGuard": 50,  # before anything else sees a request
+    "vahti.spiders.middlewares.ConditionalGet": 560,
+    "vahti.spiders.middlewares.NewIdentityOnBlock": 590,  # sees answers before RetryMiddleware (550)
 }
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,  # no control port of any kind
-    "spiders.services.CrawlServices": 0,
-    "spiders.middlewares.PageSizeLimit": 10,
+    "vahti.spiders.services.CrawlServices": 0,
+    "vahti.spiders.middlewares.PageSizeLimit": 10,
 }
-ITEM_PIPELINES = {"spiders.pipeline.ScanPipeline": 300}
-LOG_FORMATTER = "spiders.logformat.QuietLogFormatter"
+ITEM_PIPELINES = {"vahti.spiders.pipeline.ScanPipeline": 300}
+LOG_FORMATTER = "vahti.spiders.logformat.QuietLogFormatter"
 LOG_LEVEL = "INFO"
 
 # Cut at the source's max page size by PageSizeLimit, not dropped by Scrapy.

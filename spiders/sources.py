@@ -36,10 +36,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tomli_w
-
-from matchers.keys import secret_file_problem
-from matchers.private import private_dir
-from spiders.hosts import host_of, never_direct
+from vahti.matchers.keys import secret_file_problem
+from vahti.matchers.private import private_dir
+from vahti.spiders.hosts import host_of, never_direct
 
 KINDS = ("paste_listing", "forum", "site", "url")
 SOURCES_FILE = "sources.toml"

@@ -38,11 +38,10 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.web.client import Agent
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
+from vahti.spiders.hosts import never_direct
+from vahti.spiders.socks5 import Socks5ClientEndpoint
+from vahti.spiders.torctl import TorConfigError, parse_host_port
 from zope.interface import implementer
-
-from spiders.hosts import never_direct
-from spiders.socks5 import Socks5ClientEndpoint
-from spiders.torctl import TorConfigError, parse_host_port
 
 log = logging.getLogger(__name__)
 

@@ -62,10 +62,9 @@ import stem
 import stem.connection
 from stem import Signal
 from stem.control import Controller
-
-from matchers.keys import secret_file_problem
-from matchers.private import private_dir
-from storage.processes import SharedUse, alive, runs_with
+from vahti.matchers.keys import secret_file_problem
+from vahti.matchers.private import private_dir
+from vahti.storage.processes import SharedUse, alive, runs_with
 
 LOOPBACK = "127.0.0.1"
 CONNECT_TIMEOUT_S = 3.0  # one TCP connect / handshake; a dead port fails well within it

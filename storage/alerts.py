@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from storage import schema
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.connection import Storage
 
 SIGHTING_FIELDS = {"_id": 1, "page_url": 1, "ref": 1, "id_type": 1, "kind": 1, "start": 1,
                    "score": 1, "source": 1, "page_content_id": 1, "key_id": 1, "first_seen": 1,

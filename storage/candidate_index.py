@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 from bson import ObjectId
-
-from matchers.private import private_dir
-from storage import candidates
-from storage.connection import Storage
+from vahti.matchers.private import private_dir
+from vahti.storage import candidates
+from vahti.storage.connection import Storage
 
 MARGIN_S = 600
 FORMAT = 1

@@ -23,12 +23,11 @@ from datetime import datetime
 import numpy as np
 from bson import ObjectId
 from bson.binary import Binary
-
-from storage import schema
-from storage.clock import now
-from storage.connection import Storage
-from storage.keyids import key_field
-from storage.query import find_in
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
+from vahti.storage.keyids import key_field
+from vahti.storage.query import find_in
 
 # 1 Mi keys (8 MiB) per document: well inside MongoDB's 16 MiB document limit.
 MAX_DOC_KEYS = 1 << 20

@@ -21,12 +21,12 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
 )
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.embedded import EmbeddedServer
+from vahti.storage.errors import KeyMismatch, SchemaTooNew, StorageError, StorageUnavailable
+from vahti.storage.uri import display_uri
 
-from storage import schema
-from storage.clock import now
-from storage.embedded import EmbeddedServer
-from storage.errors import KeyMismatch, SchemaTooNew, StorageError, StorageUnavailable
-from storage.uri import display_uri
 from vahti import __version__
 
 

@@ -17,12 +17,11 @@ from typing import Any
 
 from bson import json_util
 from pymongo.errors import BulkWriteError
-
-from matchers.private import private_dir
-from storage import schema
-from storage.clock import now
-from storage.connection import Storage
-from storage.errors import KeyMismatch, SchemaTooNew, StorageError
+from vahti.matchers.private import private_dir
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
+from vahti.storage.errors import KeyMismatch, SchemaTooNew, StorageError
 
 DUMP_OPTIONS = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
 LOAD_BATCH = 500

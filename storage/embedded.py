@@ -41,12 +41,11 @@ from urllib.parse import quote_plus
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+from vahti.matchers.private import private_dir, write_new_private_file
+from vahti.storage.errors import EMBEDDED_DIRS, StorageUnavailable, disk_problem
+from vahti.storage.processes import SharedUse, alive, runs_with
 
-from matchers.private import private_dir, write_new_private_file
-from storage.errors import EMBEDDED_DIRS, StorageUnavailable, disk_problem
-from storage.processes import SharedUse, alive, runs_with
-
-SERVER_MODULE = "storage.embedded_main"  # SecantusDB with authentication, on a unix socket
+SERVER_MODULE = "vahti.storage.embedded_main"  # SecantusDB with authentication, on a unix socket
 USER = "vahti"  # storage.embedded_main.USER: the server's only user
 # sun_path holds 108 bytes with the closing NUL
 MAX_SOCKET_PATH = 107

@@ -42,9 +42,8 @@ from typing import Any
 
 from secantus.auth import SCRAM_SHA_256, derive_credentials
 from secantus.server import SecantusDBServer
-
-from storage.errors import disk_problem
-from storage.processes import SharedUse
+from vahti.storage.errors import disk_problem
+from vahti.storage.processes import SharedUse
 
 USER = "vahti"  # the server's only user, in the admin database
 WATCH_EVERY_S = 0.5
@@ -168,7 +167,7 @@ def forget_state(state_file: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="storage.embedded_main")
+    parser = argparse.ArgumentParser(prog="vahti.storage.embedded_main")
     parser.add_argument("--storage-path", required=True)
     parser.add_argument("--socket", required=True, type=Path)
     parser.add_argument("--credential-file", required=True, type=Path)

@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
-
-from storage import schema
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.connection import Storage
 
 # what a report needs of a sighting (no page hash, no offsets beyond the occurrence)
 SIGHTING_FIELDS = {"_id": 0, "ref": 1, "id_type": 1, "kind": 1, "source": 1, "page_url": 1,

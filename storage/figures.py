@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pymongo import DESCENDING
-
-from storage import schema
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.connection import Storage
 
 CRAWL = "crawl"
 DONE = "done"

@@ -43,11 +43,10 @@ from typing import Any
 
 import numpy as np
 from pymongo.errors import OperationFailure
-
-from matchers.digest import u64_of
-from storage import candidates, retired_people, schema, watchlist
-from storage.clock import now
-from storage.connection import Storage
+from vahti.matchers.digest import u64_of
+from vahti.storage import candidates, retired_people, schema, watchlist
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
 
 ALERT_MODES = ("immediate", "digest")  # outbox rows of one alert (summaries cover several)
 FRAGMENT = "fragment"  # the retained type of note fingerprints (matchers/retain.py)

@@ -16,10 +16,9 @@ from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
-
-from storage import schema
-from storage.connection import Storage
-from storage.errors import StorageError
+from vahti.storage import schema
+from vahti.storage.connection import Storage
+from vahti.storage.errors import StorageError
 
 SUCCESS_STATE = "done"
 FAILED_STATES = ("failed", "killed")

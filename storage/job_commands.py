@@ -13,10 +13,9 @@ import uuid
 from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
-
-from storage import schema
-from storage.clock import now as utcnow
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.clock import now as utcnow
+from vahti.storage.connection import Storage
 
 ACTIONS = ("run", "pause", "resume", "reload")
 QUEUED, TAKEN, DONE, FAILED = "queued", "taken", "done", "failed"

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage import schema
-from storage.connection import Storage
-from storage.retention import RetentionSettings
+from vahti.storage import schema
+from vahti.storage.connection import Storage
+from vahti.storage.retention import RetentionSettings
 
 RETIRED_FIELD = "retired_key_ids"  # in meta: retired keys with documents left under them
 ROTATION_FIELD = "key_rotation"  # in meta while a rotation runs: {from, to, started}

@@ -36,10 +36,9 @@ from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
-
-from storage import schema
-from storage.clock import now as utcnow
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.clock import now as utcnow
+from vahti.storage.connection import Storage
 
 DAEMON_PREFIX = "daemon:"
 PASS_PREFIX = "pass:"

@@ -31,10 +31,9 @@ from collections.abc import Callable
 
 from pymongo import UpdateOne
 from pymongo.errors import OperationFailure
-
-from storage import keyids, schema
-from storage.clock import now
-from storage.connection import Storage
+from vahti.storage import keyids, schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
 
 Rekey = Callable[[str], str]  # a stored plain SHA-256 (hex) -> its content id
 

@@ -23,9 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-
-from storage import schema
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.connection import Storage
 
 STATES = ("pending", "sending", "sent", "dead")
 CLAIMABLE_MODES = ("immediate", "summary")

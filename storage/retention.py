@@ -32,11 +32,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import OperationFailure
-
-from storage import schema
-from storage.clock import now
-from storage.connection import Storage
-from storage.errors import StorageError
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
+from vahti.storage.errors import StorageError
 
 DAY_S = 86400
 # The TTL index of the candidates collection (storage/candidates.py) is created

@@ -17,9 +17,8 @@ from collections.abc import Iterable
 import numpy as np
 from bson.binary import Binary
 from pymongo import ReplaceOne
-
-from storage import schema
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.connection import Storage
 
 BATCH = 1000
 

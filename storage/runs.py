@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from storage import schema
-from storage.clock import now
-from storage.connection import Storage
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
 
 
 @dataclass

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo import UpdateOne
-
-from storage import schema
-from storage.clock import now
-from storage.connection import Storage
-from storage.keyids import key_field
-from storage.query import find_in
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
+from vahti.storage.keyids import key_field
+from vahti.storage.query import find_in
 
 
 @dataclass(frozen=True)

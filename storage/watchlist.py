@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 from bson.binary import Binary
 from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
-
-from storage import schema
-from storage.clock import now
-from storage.connection import Storage
-from storage.leases import make_owner, parse_owner
-from storage.processes import alive
+from vahti.storage import schema
+from vahti.storage.clock import now
+from vahti.storage.connection import Storage
+from vahti.storage.leases import make_owner, parse_owner
+from vahti.storage.processes import alive
 
 BATCH = 1000
 WRITES = "watchlist_writes"  # meta field: open writes, token -> {owner, started, alive}

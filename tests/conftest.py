@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from storage.connection import Storage, StorageSettings, open_storage
-from storage.embedded import EmbeddedServer
+from vahti.storage.connection import Storage, StorageSettings, open_storage
+from vahti.storage.embedded import EmbeddedServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -126,7 +125,7 @@ def vahti_embedded(tmp_path: Path) -> Iterator[VahtiRunner]:
 @pytest.fixture
 def storage(tmp_path: Path, mongo_uri: str):
     """An open Storage on the test server, in a database of its own."""
-    from storage.connection import StorageSettings, open_storage
+    from vahti.storage.connection import StorageSettings, open_storage
 
     db = open_storage(StorageSettings(home=tmp_path, uri=mongo_uri,
                                       database="t_" + uuid.uuid4().hex[:12]))

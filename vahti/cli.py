@@ -59,9 +59,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 # The errors shown as one line with exit 2, as (module, class): looked up only once an
 # exception is raised, and only in modules already imported (an exception can be an
 # instance of a class only once its module is loaded), so none is imported for it.
-USER_ERRORS = (("vahti.errors", "VahtiError"), ("storage.errors", "StorageError"),
-               ("matchers.keys", "KeyFileError"), ("spiders.torctl", "TorUnavailable"),
-               ("spiders.sources", "SourcesError"))
+USER_ERRORS = (("vahti.errors", "VahtiError"), ("vahti.storage.errors", "StorageError"),
+               ("vahti.matchers.keys", "KeyFileError"), ("vahti.spiders.torctl", "TorUnavailable"),
+               ("vahti.spiders.sources", "SourcesError"))
 
 log = logging.getLogger("vahti")
 
@@ -106,7 +106,7 @@ def config_of_command(ctx: click.Context) -> Config:
 
         cfg = load_config(home_flag=ctx.params.get("home"))
         if not cfg.get("storage.uri"):
-            from storage.driver import for_embedded_only
+            from vahti.storage.driver import for_embedded_only
 
             for_embedded_only()  # pymongo without pyOpenSSL: 0.15 s less per command
         ctx.meta["vahti.config"] = cfg
@@ -178,14 +178,14 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Home, key id, storage mode and server, collection counts."""
-    from matchers.keys import KeyFileError
-    from storage.errors import StorageError
     from vahti.clictx import config_of
     from vahti.cmd_key import key_status
     from vahti.cmd_tor import tor_info
     from vahti.display import echo
     from vahti.key_source import chosen_source as chosen_key_source
     from vahti.key_source import load_key as read_key
+    from vahti.matchers.keys import KeyFileError
+    from vahti.storage.errors import StorageError
     from vahti.wiring import open_db
 
     cfg = config_of(ctx)
@@ -297,9 +297,9 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from storage.errors import database_failures
     from vahti.display import echo, error_text, show_error
     from vahti.errors import disk_failures
+    from vahti.storage.errors import database_failures
 
     try:
         # the database lost mid-command, a full disk: one line, exit 2

@@ -10,23 +10,23 @@ from typing import Any
 import click
 from rich.table import Table
 
-from scheduler.alerting import raise_sighting_alerts
-from scheduler.channels import DeliveryError, send
-from scheduler.channels.config import (
+from vahti.clictx import config_of, console
+from vahti.config import Config
+from vahti.display import echo
+from vahti.errors import VahtiError
+from vahti.scheduler.alerting import raise_sighting_alerts
+from vahti.scheduler.channels import DeliveryError, send
+from vahti.scheduler.channels.config import (
     ChannelConfig,
     ChannelConfigError,
     channel_problems,
     parse_channels,
 )
-from scheduler.channels.message import iso, plain, sample_message
-from scheduler.delivery import AlertSettings, deliver_due
-from storage import alerts as alerts_repo
-from storage import outbox
-from storage.clock import now
-from vahti.clictx import config_of, console
-from vahti.config import Config
-from vahti.display import echo
-from vahti.errors import VahtiError
+from vahti.scheduler.channels.message import iso, plain, sample_message
+from vahti.scheduler.delivery import AlertSettings, deliver_due
+from vahti.storage import alerts as alerts_repo
+from vahti.storage import outbox
+from vahti.storage.clock import now
 from vahti.wiring import open_db
 
 STATES = ("pending", "sending", "sent", "dead")

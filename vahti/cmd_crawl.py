@@ -17,13 +17,13 @@ from rich.table import Table
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from spiders import settings as project_settings
-from spiders.commands.crawl import FAILED_REASONS
-from spiders.loader import spider_class
-from spiders.sources import SourcesError, load_sources, sources_path
 from vahti.clictx import config_of, console
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.spiders import settings as project_settings
+from vahti.spiders.commands.crawl import FAILED_REASONS
+from vahti.spiders.loader import spider_class
+from vahti.spiders.sources import SourcesError, load_sources, sources_path
 
 
 def run_crawl(cfg, name: str, run_id: str = "") -> dict:  # noqa: ANN001

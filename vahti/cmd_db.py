@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from storage.dump import dump_all, load_all
 from vahti.clictx import config_of
 from vahti.display import echo
+from vahti.storage.dump import dump_all, load_all
 from vahti.wiring import load_key, open_db
 
 

@@ -12,15 +12,15 @@ import click
 import numpy as np
 from rich.table import Table
 
-from matchers.index import IndexBuilder, WatchlistIndex
-from matchers.keys import Key
-from matchers.register import EnrolledPerson, RegisterError, RegisterSummary, read_register
-from storage import watchlist
-from storage.watchlist import WatchlistEntry
 from vahti import keyring, retrohunt
 from vahti.clictx import config_of, console
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.matchers.index import IndexBuilder, WatchlistIndex
+from vahti.matchers.keys import Key
+from vahti.matchers.register import EnrolledPerson, RegisterError, RegisterSummary, read_register
+from vahti.storage import watchlist
+from vahti.storage.watchlist import WatchlistEntry
 from vahti.watchlist_cache import load_index, without_common_fingerprints
 from vahti.wiring import load_key, open_db
 

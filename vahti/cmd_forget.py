@@ -11,13 +11,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from matchers.fragments import MIN_REL_MATCHES
-from storage import candidate_index
-from storage.connection import Storage
-from storage.forget import CHANGED, Compaction, ForgetReport, compact, forget_ref, plan_forget
 from vahti.clictx import config_of, console
 from vahti.display import IDENTIFIER_AS_REF, clean, echo, looks_like_identifier
 from vahti.errors import VahtiError
+from vahti.matchers.fragments import MIN_REL_MATCHES
+from vahti.storage import candidate_index
+from vahti.storage.connection import Storage
+from vahti.storage.forget import CHANGED, Compaction, ForgetReport, compact, forget_ref, plan_forget
 from vahti.watchlist_cache import cache_root
 from vahti.wiring import open_db
 

@@ -26,22 +26,6 @@ from rich.table import Table
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from matchers.engine import Finding, Scanned, ScanOptions
-from matchers.locations import LocationRedactor
-from matchers.scanfiles import scan_files
-from matchers.skips import summary
-from spiders import settings as project_settings
-from spiders.adhoc import (
-    EXTENSION,
-    HUNT_SOURCE,
-    SHARE_SETTING,
-    AdHocServices,
-    adhoc_spider_class,
-    hunt_source,
-)
-from spiders.commands.crawl import FAILED_REASONS
-from spiders.sources import SourcesError
-from storage import pages, runs, sightings
 from vahti.clictx import config_of, console
 from vahti.cmd_scan import (
     ProgressBar,
@@ -54,7 +38,23 @@ from vahti.cmd_scan import (
 from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
+from vahti.matchers.engine import Finding, Scanned, ScanOptions
+from vahti.matchers.locations import LocationRedactor
+from vahti.matchers.scanfiles import scan_files
+from vahti.matchers.skips import summary
 from vahti.share import SHARE_HELP, ShareList
+from vahti.spiders import settings as project_settings
+from vahti.spiders.adhoc import (
+    EXTENSION,
+    HUNT_SOURCE,
+    SHARE_SETTING,
+    AdHocServices,
+    adhoc_spider_class,
+    hunt_source,
+)
+from vahti.spiders.commands.crawl import FAILED_REASONS
+from vahti.spiders.sources import SourcesError
+from vahti.storage import pages, runs, sightings
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, location_redactor, open_db
 
@@ -227,7 +227,7 @@ def run_adhoc_crawl(cfg: Config, source, share_sha256: bool = False) -> dict:  #
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
     extensions = dict(project_settings.EXTENSIONS)
-    extensions["spiders.services.CrawlServices"] = None  # it reads sources.toml
+    extensions["vahti.spiders.services.CrawlServices"] = None  # it reads sources.toml
     extensions[EXTENSION] = 0
     settings.set("EXTENSIONS", extensions, priority="cmdline")
     settings.set("VAHTI_HOME", str(cfg.home), priority="cmdline")

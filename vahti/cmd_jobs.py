@@ -14,12 +14,12 @@ import time
 import click
 from rich.table import Table
 
-from spiders.sources import SourcesError, read_sources, sources_path
-from storage import job_commands, leases
 from vahti.clictx import config_of, console
 from vahti.config import Config
 from vahti.display import echo, styled
 from vahti.errors import VahtiError
+from vahti.spiders.sources import SourcesError, read_sources, sources_path
+from vahti.storage import job_commands, leases
 from vahti.wiring import open_db
 
 
@@ -33,7 +33,7 @@ def daemon(ctx: click.Context) -> None:
     the log file is reopened) and sources.toml; SIGTERM stops the running crawls gracefully
     (they resume on the next start) and exits 0.
     """
-    from scheduler.daemon import Daemon
+    from vahti.scheduler.daemon import Daemon
 
     runner = Daemon(config_of(ctx))
     runner.install_signal_handlers()
@@ -55,7 +55,7 @@ def jobs_group() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context, as_json: bool) -> None:
     """Jobs: schedule, next run, paused, last run, and who runs one now."""
-    from scheduler.jobs import describe_jobs
+    from vahti.scheduler.jobs import describe_jobs
 
     cfg = config_of(ctx)
     with open_db(cfg) as storage:

@@ -36,12 +36,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from matchers.keys import Key, load_key_file, new_key, write_key_file
-from matchers.register import RegisterError, RegisterSummary
-from storage import keyids, leases, retired_people, schema, watchlist
-from storage.connection import Storage
-from storage.errors import KeyMismatch
-from storage.forget import person_keys
 from vahti import keyring
 from vahti.clictx import config_of, console
 from vahti.cmd_enroll import (
@@ -54,6 +48,12 @@ from vahti.cmd_enroll import (
 from vahti.config import Config
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.matchers.keys import Key, load_key_file, new_key, write_key_file
+from vahti.matchers.register import RegisterError, RegisterSummary
+from vahti.storage import keyids, leases, retired_people, schema, watchlist
+from vahti.storage.connection import Storage
+from vahti.storage.errors import KeyMismatch
+from vahti.storage.forget import person_keys
 from vahti.wiring import load_key, open_db, retention_settings
 
 ROTATE_LEASE = "key-rotate"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from reports.week import Week, WeekError
-from spiders.sources import Source, SourcesError, read_sources, sources_path
-from storage.clock import now
 from vahti.clictx import config_of
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.reports.week import Week, WeekError
+from vahti.spiders.sources import Source, SourcesError, read_sources, sources_path
+from vahti.storage.clock import now
 from vahti.wiring import open_db
 
 FORMATS = ("html", "md", "json")
@@ -43,10 +43,10 @@ def report_weekly(ctx: click.Context, week_text: str | None, fmt: str, out: str 
     except WeekError as exc:
         raise VahtiError(f"--week: {exc}") from None
     # imported here: only this command needs them
-    from reports.render_html import render_html
-    from reports.render_json import render_json
-    from reports.render_md import render_md
-    from reports.weekly import build_weekly
+    from vahti.reports.render_html import render_html
+    from vahti.reports.render_json import render_json
+    from vahti.reports.render_md import render_md
+    from vahti.reports.weekly import build_weekly
 
     if out is not None and not Path(out).parent.is_dir():
         raise VahtiError(f"cannot write {out}: no such directory {Path(out).parent}")

@@ -13,19 +13,19 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from matchers.archives import ArchiveLimits
-from matchers.engine import Finding, Scanned, ScanOptions
-from matchers.keys import secret_file_problem
-from matchers.locations import LocationRedactor
-from matchers.scanfiles import scan_files
-from matchers.skips import SkipTally, skip_reason, summary
-from storage import candidates, pages, runs, sightings, watchlist
-from storage.connection import Storage
 from vahti.clictx import config_of, console
 from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
+from vahti.matchers.archives import ArchiveLimits
+from vahti.matchers.engine import Finding, Scanned, ScanOptions
+from vahti.matchers.keys import secret_file_problem
+from vahti.matchers.locations import LocationRedactor
+from vahti.matchers.scanfiles import scan_files
+from vahti.matchers.skips import SkipTally, skip_reason, summary
 from vahti.share import SHARE_HELP, ShareList
+from vahti.storage import candidates, pages, runs, sightings, watchlist
+from vahti.storage.connection import Storage
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, location_redactor, open_db
 

@@ -10,12 +10,12 @@ from datetime import datetime
 import click
 from rich.table import Table
 
-from storage import candidate_index
 from vahti import keyring
 from vahti.clictx import config_of, console
 from vahti.display import IDENTIFIER_AS_REF, echo, looks_like_identifier, styled
 from vahti.errors import VahtiError
 from vahti.search import Answer, LineProblem, Query, Reading, parse_lines, ref_query, search
+from vahti.storage import candidate_index
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, open_db
 

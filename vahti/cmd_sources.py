@@ -21,7 +21,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from spiders.sources import (
+from vahti.clictx import config_of, console
+from vahti.config import Config
+from vahti.display import echo, styled
+from vahti.errors import VahtiError
+from vahti.spiders.sources import (
     KINDS,
     Source,
     SourcesError,
@@ -32,10 +36,6 @@ from spiders.sources import (
     read_sources,
     sources_path,
 )
-from vahti.clictx import config_of, console
-from vahti.config import Config
-from vahti.display import echo, styled
-from vahti.errors import VahtiError
 
 log = logging.getLogger("vahti.sources")
 
@@ -249,7 +249,7 @@ def _health_of(row: CheckRow) -> dict[str, Any] | None:
 def _age(when: str | None) -> str | Text:
     if not when:
         return styled("never", "dim")
-    from scheduler.health import format_age
+    from vahti.scheduler.health import format_age
 
     seconds = (datetime.now(UTC) - datetime.fromisoformat(when)).total_seconds()
     return f"{format_age(seconds)} ago" if seconds >= 0 else when[:16].replace("T", " ")
@@ -332,8 +332,8 @@ def add_health(cfg: Config, rows: list[CheckRow], now: datetime | None = None) -
     sources = [row.source for row in rows if row.source is not None]
     if not sources:
         return ""
-    from scheduler.health import evaluate, fail_after_setting
-    from storage.errors import StorageError
+    from vahti.scheduler.health import evaluate, fail_after_setting
+    from vahti.storage.errors import StorageError
     from vahti.wiring import open_db
 
     try:

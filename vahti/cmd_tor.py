@@ -14,11 +14,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from spiders.torctl import tor_status
 from vahti.clictx import config_of, console
 from vahti.config import Config
 from vahti.display import clean, echo, styled
 from vahti.errors import VahtiError
+from vahti.spiders.torctl import tor_status
 from vahti.wiring import tor_settings
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import platformdirs
 
-from storage.uri import display_uri
 from vahti.errors import VahtiError
+from vahti.storage.uri import display_uri
 
 # The schema of config.toml: section -> key -> default. A key's type is its
 # default's type; environment strings are converted to it.

@@ -37,8 +37,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from matchers.location_tokens import TOKEN_RE
-from matchers.redact import redact
+from vahti.matchers.location_tokens import TOKEN_RE
+from vahti.matchers.redact import redact
 
 # Shown escaped although not controls or format characters: invisible letters used
 # to hide or pad text (Hangul fillers, the combining grapheme joiner).
@@ -173,7 +173,7 @@ def looks_like_identifier(text: str) -> bool:
     an e-mail address? The same check that refuses such refs at enrolment
     (matchers.identifier_check), without its phone reading: a numeric ref must stay
     usable."""
-    from matchers.identifier_check import identifier_in
+    from vahti.matchers.identifier_check import identifier_in
 
     found = identifier_in(text)
     return found is not None and found[0] != "phone"

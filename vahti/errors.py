@@ -6,7 +6,7 @@ import contextlib
 import errno
 from collections.abc import Iterator
 
-from matchers.redact import redact
+from vahti.matchers.redact import redact
 
 # a full disk or a read-only home: the user can act on these
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})

@@ -6,10 +6,10 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from matchers.keys import create_key_file, load_key_file
-from matchers.private import private_dir, write_new_private_file
 from vahti.config import CONFIG_TEMPLATE, Config
 from vahti.key_source import chosen_source, load_key
+from vahti.matchers.keys import create_key_file, load_key_file
+from vahti.matchers.private import private_dir, write_new_private_file
 
 
 @dataclass

@@ -29,8 +29,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from matchers.keys import Key, KeyFileError, load_key_file, parse_key
 from vahti.config import Config
+from vahti.matchers.keys import Key, KeyFileError, load_key_file, parse_key
 
 CREDENTIAL_NAME = "vahti-key"
 FD_VARIABLE = "VAHTI_KEY_FD"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from matchers.keys import Key, KeyFileError, load_key_file
-from storage import keyids, retired_people, schema
-from storage.connection import Storage
 from vahti.config import Config
+from vahti.matchers.keys import Key, KeyFileError, load_key_file
+from vahti.storage import keyids, retired_people, schema
+from vahti.storage.connection import Storage
 
 log = logging.getLogger("vahti.keys")
 

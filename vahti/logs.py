@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from matchers.private import private_dir
 from vahti.display import error_text
+from vahti.matchers.private import private_dir
 
 FORMATS = ("text", "json")
 TARGETS = ("file", "journald", "syslog")

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matchers import retro
-from matchers.engine import ScanOptions
-from matchers.index import WatchlistIndex
-from storage import candidate_index, candidates, pages, sightings, watchlist
-from storage.connection import Storage
-from storage.sightings import Sighting
+from vahti.matchers import retro
+from vahti.matchers.engine import ScanOptions
+from vahti.matchers.index import WatchlistIndex
+from vahti.storage import candidate_index, candidates, pages, sightings, watchlist
+from vahti.storage.connection import Storage
+from vahti.storage.sightings import Sighting
 
 META_FIELD = "retro_hunted_version"
 

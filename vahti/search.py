@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matchers.digest import digester, to_u64, u64_of
-from matchers.index import WatchlistIndex
-from matchers.keys import Key
-from matchers.readings import line_readings, readers, why_invalid
-from storage import candidates, pages, sightings, watchlist
-from storage.candidate_index import CandidateIndex
-from storage.connection import Storage
+from vahti.matchers.digest import digester, to_u64, u64_of
+from vahti.matchers.index import WatchlistIndex
+from vahti.matchers.keys import Key
+from vahti.matchers.readings import line_readings, readers, why_invalid
+from vahti.storage import candidates, pages, sightings, watchlist
+from vahti.storage.candidate_index import CandidateIndex
+from vahti.storage.connection import Storage
 
 # Answers are capped per query: an identifier on a million pages is answered
 # with the newest ones and the total.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from matchers.contentid import SHARE_MIN_BYTES
+from vahti.matchers.contentid import SHARE_MIN_BYTES
 
 SHARE_HELP = (f"Also print the plain SHA-256 of every input of at least "
               f"{SHARE_MIN_BYTES >> 20} MiB, to match it with other teams (VirusTotal, MISP); "

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from matchers.fragments import DEFAULT_STOP_MAX_RECORDS
-from matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistIndex
-from matchers.keys import Key
-from matchers.private import private_dir
-from storage import watchlist
-from storage.connection import Storage
 from vahti.errors import VahtiError
+from vahti.matchers.fragments import DEFAULT_STOP_MAX_RECORDS
+from vahti.matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistIndex
+from vahti.matchers.keys import Key
+from vahti.matchers.private import private_dir
+from vahti.storage import watchlist
+from vahti.storage.connection import Storage
 
 log = logging.getLogger("vahti.watchlist")
 SOURCE = "source.json"  # the database state a cached index was built from

@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from matchers.contentid import ContentIds
-from matchers.index import WatchlistIndex
-from matchers.keys import Key, KeyFileError
-from matchers.locations import LocationRedactor
-from storage import keyids, migrations
-from storage.connection import Storage, StorageSettings, open_storage
-from storage.errors import MigrationNeedsKey, RotationInterrupted
-from storage.retention import RetentionSettings, apply_retention, purge_if_due
 from vahti import key_source
 from vahti.config import Config
 from vahti.errors import VahtiError
 from vahti.keyring import retire_unused_keys
+from vahti.matchers.contentid import ContentIds
+from vahti.matchers.index import WatchlistIndex
+from vahti.matchers.keys import Key, KeyFileError
+from vahti.matchers.locations import LocationRedactor
+from vahti.storage import keyids, migrations
+from vahti.storage.connection import Storage, StorageSettings, open_storage
+from vahti.storage.errors import MigrationNeedsKey, RotationInterrupted
+from vahti.storage.retention import RetentionSettings, apply_retention, purge_if_due
 
 if TYPE_CHECKING:
-    from spiders.torctl import TorSettings
+    from vahti.spiders.torctl import TorSettings
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def tor_settings(cfg: Config) -> TorSettings:
     """The [tor] section as TorSettings; a bad value is a VahtiError naming the setting."""
     # imported here: stem and the spiders are for commands that use tor, not for
     # every command that opens the database (search, status, enroll)
-    from spiders.torctl import TorConfigError, build_tor_settings
+    from vahti.spiders.torctl import TorConfigError, build_tor_settings
 
     try:
         return build_tor_settings(

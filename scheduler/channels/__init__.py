@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from scheduler.channels.config import ChannelConfig, ChannelConfigError
-from scheduler.channels.errors import DeliveryError
-from scheduler.channels.message import Message
+from vahti.scheduler.channels.config import ChannelConfig, ChannelConfigError
+from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.message import Message
 
 
 def send(channel: ChannelConfig, message: Message,
          environ: Mapping[str, str] | None = None) -> None:
-    from scheduler.channels import smtp, stdout, webhook
+    from vahti.scheduler.channels import smtp, stdout, webhook
 
     senders = {"webhook": webhook.send, "email": smtp.send, "stdout": stdout.send}
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from matchers.keys import secret_file_problem
+from vahti.matchers.keys import secret_file_problem
 
 TYPES = ("webhook", "email", "stdout")
 MODES = ("immediate", "digest")

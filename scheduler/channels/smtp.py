@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from scheduler.channels.config import ChannelConfig, read_secret, read_username, smtp_port
-from scheduler.channels.errors import DeliveryError
-from scheduler.channels.message import Message
+from vahti.scheduler.channels.config import ChannelConfig, read_secret, read_username, smtp_port
+from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.message import Message
 
 
 def message_id(idempotency_key: str, sender: str) -> str:

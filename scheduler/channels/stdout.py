@@ -8,9 +8,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from scheduler.channels.config import ChannelConfig
-from scheduler.channels.errors import DeliveryError
-from scheduler.channels.message import Message, json_bytes
+from vahti.scheduler.channels.config import ChannelConfig
+from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.message import Message, json_bytes
 
 
 def line(message: Message) -> bytes:

@@ -13,10 +13,9 @@ import hmac
 from collections.abc import Mapping
 
 import requests
-
-from scheduler.channels.config import ChannelConfig, read_secret
-from scheduler.channels.errors import DeliveryError
-from scheduler.channels.message import Message
+from vahti.scheduler.channels.config import ChannelConfig, read_secret
+from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.message import Message
 
 SIGNATURE_HEADER = "X-Vahti-Signature"
 IDEMPOTENCY_HEADER = "X-Vahti-Idempotency-Key"

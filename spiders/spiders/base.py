@@ -18,12 +18,11 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
-
-from spiders.items import PageItem
-from spiders.services import CrawlServices
-from spiders.sources import Source
-from spiders.torctl import TorUnavailable
-from storage import pages
+from vahti.spiders.items import PageItem
+from vahti.spiders.services import CrawlServices
+from vahti.spiders.sources import Source
+from vahti.spiders.torctl import TorUnavailable
+from vahti.storage import pages
 
 log = logging.getLogger(__name__)
 

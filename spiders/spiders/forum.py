@@ -21,12 +21,11 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import CloseSpider
 from scrapy.http import FormRequest, Request, Response
-
-from matchers.locations import is_redacted
-from spiders.items import PageItem
-from spiders.sources import resolve_credentials
-from spiders.spiders.base import SourceSpider
-from storage import pages
+from vahti.matchers.locations import is_redacted
+from vahti.spiders.items import PageItem
+from vahti.spiders.sources import resolve_credentials
+from vahti.spiders.spiders.base import SourceSpider
+from vahti.storage import pages
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
-
-from spiders.items import PageItem
-from spiders.spiders.base import SourceSpider
+from vahti.spiders.items import PageItem
+from vahti.spiders.spiders.base import SourceSpider
 
 
 class PasteListingSpider(SourceSpider):

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
-
-from spiders.items import PageItem
-from spiders.spiders.base import SourceSpider
+from vahti.spiders.items import PageItem
+from vahti.spiders.spiders.base import SourceSpider
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 

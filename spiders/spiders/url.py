@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from scrapy.http import Response
-
-from spiders.items import PageItem
-from spiders.spiders.base import SourceSpider
+from vahti.spiders.items import PageItem
+from vahti.spiders.spiders.base import SourceSpider
 
 
 class UrlSpider(SourceSpider):

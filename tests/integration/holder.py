@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
-from storage.sightings import Sighting, record_sightings
+from vahti.storage.sightings import Sighting, record_sightings
+
 from vahti.config import load_config
 from vahti.wiring import open_db
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from storage import candidate_index, candidates, schema
-from storage.candidates import CandidateSet
+from vahti.storage import candidate_index, candidates, schema
+from vahti.storage.candidates import CandidateSet
 
 pytestmark = pytest.mark.integration
 

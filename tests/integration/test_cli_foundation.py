@@ -7,9 +7,8 @@ import os
 import stat
 
 import pytest
-
-from matchers.keys import create_key_file, load_key_file
-from storage import schema
+from vahti.matchers.keys import create_key_file, load_key_file
+from vahti.storage import schema
 
 pytestmark = pytest.mark.integration
 

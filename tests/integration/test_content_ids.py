@@ -18,9 +18,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from vahti.matchers.contentid import SHARE_MIN_BYTES
+from vahti.spiders.sources import Source, edit_sources
 
-from matchers.contentid import SHARE_MIN_BYTES
-from spiders.sources import Source, edit_sources
 from tests.integration.test_hunt import enroll
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.base import Response, SiteServer, html_response, not_found
@@ -136,8 +136,8 @@ def test_no_plain_content_hash_of_small_or_templated_pages_anywhere(vahti, tmp_p
 
 
 def test_content_ids_link_pages_sightings_candidates_and_alerts(vahti, tmp_path):
-    from matchers.contentid import ContentIds
-    from matchers.keys import load_key_file
+    from vahti.matchers.contentid import ContentIds
+    from vahti.matchers.keys import load_key_file
 
     enroll(vahti, tmp_path, PEOPLE[:5])
     contents = write_dump(tmp_path / "dump")

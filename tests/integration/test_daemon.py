@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import leases, schema
+from vahti.storage.connection import Storage, StorageSettings, open_storage
+from vahti.storage.processes import alive
 
-from spiders.sources import Source, edit_sources
-from storage import leases, schema
-from storage.connection import Storage, StorageSettings, open_storage
-from storage.processes import alive
 from tests.tor.crawling import Cast, assert_found_exactly
 from tests.tor.sites import TestSite
 from vahti import retrohunt

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 from pymongo import MongoClient
+from vahti.matchers.keys import load_key_file
+from vahti.storage import schema
+from vahti.storage.embedded import EmbeddedServer
+from vahti.storage.processes import alive
 
-from matchers.keys import load_key_file
-from storage import schema
-from storage.embedded import EmbeddedServer
-from storage.processes import alive
 from tests.integration.test_embedded_access import server_state
 from tests.integration.test_embedded_server import wait_gone
 from tests.integration.test_schema_migration import plant_v1

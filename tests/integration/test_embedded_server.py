@@ -13,10 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
 import pytest
-
-from storage.embedded import EmbeddedServer
-from storage.errors import StorageUnavailable
-from storage.processes import alive
+from vahti.storage.embedded import EmbeddedServer
+from vahti.storage.errors import StorageUnavailable
+from vahti.storage.processes import alive
 
 pytestmark = pytest.mark.integration
 

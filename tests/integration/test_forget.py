@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bson import json_util
+from vahti.matchers.digest import digester
+from vahti.matchers.fragments import record_fingerprints
+from vahti.matchers.keys import load_key_file
+from vahti.matchers.readings import line_readings, other_readings, readers
+from vahti.scheduler.alerting import raise_sighting_alerts
+from vahti.scheduler.channels.config import parse_channels
+from vahti.scheduler.channels.message import alert_message
+from vahti.storage import outbox, schema
+from vahti.storage.clock import now
+from vahti.storage.connection import StorageSettings, open_storage
 
-from matchers.digest import digester
-from matchers.fragments import record_fingerprints
-from matchers.keys import load_key_file
-from matchers.readings import line_readings, other_readings, readers
-from scheduler.alerting import raise_sighting_alerts
-from scheduler.channels.config import parse_channels
-from scheduler.channels.message import alert_message
-from storage import outbox, schema
-from storage.clock import now
-from storage.connection import StorageSettings, open_storage
 from tests.privacy import Written, assert_no_plaintext, everything_written
 from vahti.demo.sites.content import plant_paste_texts
 from vahti.demo.synthetic import make_people, register_csv

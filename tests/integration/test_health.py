@@ -6,12 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-import storage.runs as storage_runs
-from storage import health as store
-from storage.connection import StorageSettings, open_storage
-from storage.runs import RunStats, finish_run, start_run
-from storage.sightings import Sighting, record_sightings
+import vahti.storage.runs as storage_runs
+from vahti.storage import health as store
+from vahti.storage.connection import StorageSettings, open_storage
+from vahti.storage.runs import RunStats, finish_run, start_run
+from vahti.storage.sightings import Sighting, record_sightings
 
 pytestmark = pytest.mark.integration
 
@@ -211,8 +210,8 @@ def test_without_a_database_check_reports_definitions_and_warns(vahti):
 def test_raise_health_alerts_once_per_problem(storage, monkeypatch):
     from types import SimpleNamespace
 
-    from scheduler.health import raise_health_alerts
-    from spiders.sources import Source
+    from vahti.scheduler.health import raise_health_alerts
+    from vahti.spiders.sources import Source
 
     now = datetime.now(UTC).replace(microsecond=0)  # stored times keep milliseconds
     storage.clock = {"now": now}

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from vahti.matchers.keys import load_key_file
+from vahti.storage import keyids, schema
+from vahti.storage.clock import now
+from vahti.storage.retention import PURGED_FIELD
 
-from matchers.keys import load_key_file
-from storage import keyids, schema
-from storage.clock import now
-from storage.retention import PURGED_FIELD
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_people, register_csv
 
@@ -109,7 +109,7 @@ def test_rotation_end_to_end(vahti, tmp_path):
 
     # the daemon must be stopped: a live daemon heartbeat refuses the rotation
     with vahti.storage() as st:
-        from storage import leases
+        from vahti.storage import leases
         leases.heartbeat(st, leases.make_owner(), 60.0)
     busy = run(vahti, "key", "rotate", "--register", str(register_a), ok=(2,))
     assert "stop it before rotating" in busy.stderr
@@ -238,7 +238,7 @@ def crashed_rotation(vahti, tmp_path, monkeypatch, module, step: str):
 
 def test_a_rotation_interrupted_while_re_keying_is_finished_by_a_rerun(vahti, tmp_path,
                                                                        monkeypatch):
-    from storage import watchlist
+    from vahti.storage import watchlist
     register, old, pending = crashed_rotation(vahti, tmp_path, monkeypatch, watchlist,
                                               "upsert_entries")
     assert load_key_file(vahti.home / "key").key_id == old

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from vahti.matchers.keys import key_id
+from vahti.storage import schema
 
-from matchers.keys import key_id
-from storage import schema
 from tests.conftest import REPO
 from tests.integration.test_daemon import FAST, add_source, daemon, ended, stop, wait_for
 from tests.privacy import assert_no_plaintext, everything_written

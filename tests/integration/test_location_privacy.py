@@ -16,14 +16,14 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
+from vahti.matchers.detectors import name as name_detector
+from vahti.matchers.keys import Key, load_key_file
+from vahti.matchers.locations import LocationRedactor, is_redacted
+from vahti.spiders.services import CrawlServices
+from vahti.spiders.spiders.forum import ForumSpider
+from vahti.storage import schema
+from vahti.storage.pages import PageRecord, upsert_pages
 
-from matchers.detectors import name as name_detector
-from matchers.keys import Key, load_key_file
-from matchers.locations import LocationRedactor, is_redacted
-from spiders.services import CrawlServices
-from spiders.spiders.forum import ForumSpider
-from storage import schema
-from storage.pages import PageRecord, upsert_pages
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.base import Response, SiteServer, not_found
 from vahti.demo.synthetic import make_people, register_csv

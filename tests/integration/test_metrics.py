@@ -13,8 +13,8 @@ from datetime import UTC
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from vahti.storage import leases, schema
 
-from storage import leases, schema
 from tests.integration.test_daemon import (
     FAST,
     add_source,

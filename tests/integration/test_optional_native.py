@@ -12,8 +12,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from vahti.matchers.native import MISSING_WARNING
 
-from matchers.native import MISSING_WARNING
 from tests.conftest import REPO
 from vahti import __version__
 from vahti.demo.synthetic import make_people, register_csv
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "vahti", "matchers", "spiders", "storage",
            "scheduler", "reports")
-BUILD_FAILED = 'building extension "matchers._native" failed'
+BUILD_FAILED = 'building extension "vahti.matchers._native" failed'
 
 
 def source_copy(dest: Path) -> Path:

@@ -21,12 +21,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 from PIL import Image
+from vahti.reports.render_json import load_schema
+from vahti.scheduler.alerting import raise_health_alert, raise_sighting_alerts
+from vahti.storage import runs
+from vahti.storage.pages import PageRecord, upsert_pages
+from vahti.storage.sightings import Sighting, record_sightings
 
-from reports.render_json import load_schema
-from scheduler.alerting import raise_health_alert, raise_sighting_alerts
-from storage import runs
-from storage.pages import PageRecord, upsert_pages
-from storage.sightings import Sighting, record_sightings
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.receivers import free_port
 from vahti.demo.synthetic import make_people, register_csv

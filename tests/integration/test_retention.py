@@ -10,12 +10,11 @@ import time
 from datetime import timedelta
 
 import pytest
-
-from storage import pages, schema, sightings
-from storage.clock import now
-from storage.connection import StorageSettings, open_storage
-from storage.errors import StorageError
-from storage.retention import (
+from vahti.storage import pages, schema, sightings
+from vahti.storage.clock import now
+from vahti.storage.connection import StorageSettings, open_storage
+from vahti.storage.errors import StorageError
+from vahti.storage.retention import (
     CANDIDATES,
     DAY_S,
     PURGED_FIELD,

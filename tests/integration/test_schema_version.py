@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 from pymongo import MongoClient
+from vahti.storage import schema
 
-from storage import schema
 from vahti import __version__
 
 pytestmark = pytest.mark.integration

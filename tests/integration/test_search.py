@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import schema
 
-from spiders.sources import Source, edit_sources
-from storage import schema
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import make_people, register_csv

@@ -8,8 +8,8 @@ import sys
 import uuid
 
 import pytest
+from vahti.storage.connection import pymongo_exit_hooks
 
-from storage.connection import pymongo_exit_hooks
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 CLOSE_THEN_EXIT = """
 import atexit, sys, threading
 from pathlib import Path
-from storage.connection import StorageSettings, open_storage
+from vahti.storage.connection import StorageSettings, open_storage
 db = open_storage(StorageSettings(home=Path(sys.argv[1]), uri=sys.argv[2], database=sys.argv[3]))
 db.client.drop_database(db.db.name)
 db.close()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from storage import pages, runs, schema, sightings, watchlist
-from storage.connection import ensure_schema
-from storage.errors import KeyMismatch
+from vahti.storage import pages, runs, schema, sightings, watchlist
+from vahti.storage.connection import ensure_schema
+from vahti.storage.errors import KeyMismatch
 
 pytestmark = pytest.mark.integration
 

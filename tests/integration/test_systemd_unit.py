@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from vahti.matchers.keys import key_id
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import schema
+from vahti.storage.embedded import EmbeddedServer
 
-from matchers.keys import key_id
-from spiders.sources import Source, edit_sources
-from storage import schema
-from storage.embedded import EmbeddedServer
 from tests.conftest import REPO
 from tests.integration.test_daemon import wait_for
 from tests.tor.crawling import Cast

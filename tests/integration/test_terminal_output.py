@@ -17,9 +17,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from vahti.matchers.keys import load_key_file
+from vahti.matchers.locations import LocationRedactor
 
-from matchers.keys import load_key_file
-from matchers.locations import LocationRedactor
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_people, register_csv
 

@@ -18,10 +18,10 @@ import time
 import uuid
 
 import pytest
+from vahti.matchers.keys import Key
+from vahti.storage import schema, watchlist
+from vahti.storage.watchlist import WatchlistEntry
 
-from matchers.keys import Key
-from storage import schema, watchlist
-from storage.watchlist import WatchlistEntry
 from tests.conftest import VahtiRunner
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_hetu

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from scheduler.channels import webhook as webhook_channel
-from scheduler.channels.config import parse_channel
-from scheduler.channels.message import sample_message
+from vahti.scheduler.channels import webhook as webhook_channel
+from vahti.scheduler.channels.config import parse_channel
+from vahti.scheduler.channels.message import sample_message
+
 from tests.support.fake_socks import FakeSocks
 from tests.support.receivers import HOOK_SECRET
 

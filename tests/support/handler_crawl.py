@@ -13,8 +13,7 @@ import sys
 
 import scrapy
 from scrapy.crawler import CrawlerProcess
-
-from spiders import settings as project_settings
+from vahti.spiders import settings as project_settings
 
 
 class BareSpider(scrapy.Spider):

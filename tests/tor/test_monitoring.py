@@ -13,8 +13,8 @@ import subprocess
 import time
 
 import pytest
+from vahti.scheduler.channels.webhook import verify
 
-from scheduler.channels.webhook import verify
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.receivers import (
     HOOK_SECRET,

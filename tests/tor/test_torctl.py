@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from stem.control import Controller
-
-from spiders.torctl import (
+from vahti.spiders.torctl import (
     LaunchedTor,
     TorSettings,
     TorUnavailable,
@@ -26,6 +25,7 @@ from spiders.torctl import (
     request_newnym,
     tor_status,
 )
+
 from tests.conftest import REPO, VahtiRunner, base_env
 from vahti.demo.guard import assert_loopback_only
 from vahti.demo.socks import http_get
@@ -208,7 +208,7 @@ def test_open_tor_launches_bootstraps_and_stops(tor_network, tmp_path: Path) -> 
 HOLDER = textwrap.dedent("""
     import sys, time
     from vahti.demo.guard import assert_loopback_only
-    from spiders.torctl import LaunchedTor, build_tor_settings
+    from vahti.spiders.torctl import LaunchedTor, build_tor_settings
     assert_loopback_only()
     settings = build_tor_settings(sys.argv[1], {"torrc_extra": sys.stdin.read()})
     state = LaunchedTor(settings).acquire()

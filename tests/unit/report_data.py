@@ -18,11 +18,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from reports.model import Health
-from reports.week import Week
-from reports.weekly import assemble, health_from, in_week, top_page_urls
-from scheduler.health import SourceHealth
-from storage.exposure import FirstSeen
+from vahti.reports.model import Health
+from vahti.reports.week import Week
+from vahti.reports.weekly import assemble, health_from, in_week, top_page_urls
+from vahti.scheduler.health import SourceHealth
+from vahti.storage.exposure import FirstSeen
 
 WEEK = Week(2026, 47)
 MONDAY = datetime(2026, 11, 16, tzinfo=UTC)

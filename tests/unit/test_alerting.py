@@ -8,14 +8,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from scheduler.alerting import (
+from vahti.scheduler.alerting import (
     ALERT_FIELDS,
     build_sighting_alert,
     health_alert_key,
     sighting_alert_key,
 )
-from scheduler.channels.config import (
+from vahti.scheduler.channels.config import (
     ChannelConfigError,
     as_channels,
     channel_problems,
@@ -23,17 +22,18 @@ from scheduler.channels.config import (
     parse_channels,
     read_secret,
 )
-from scheduler.channels.message import (
+from vahti.scheduler.channels.message import (
     SIGHTING_FIELDS,
     alert_message,
     build_payload,
     digest_message,
 )
-from scheduler.channels.smtp import build_email, message_id
-from scheduler.channels.stdout import line
-from scheduler.channels.webhook import signature, verify
-from scheduler.delivery import AlertSettings, digest_key, period_of
-from storage.outbox import RetryPolicy
+from vahti.scheduler.channels.smtp import build_email, message_id
+from vahti.scheduler.channels.stdout import line
+from vahti.scheduler.channels.webhook import signature, verify
+from vahti.scheduler.delivery import AlertSettings, digest_key, period_of
+from vahti.storage.outbox import RetryPolicy
+
 from vahti.config import load_config
 
 T0 = datetime(2025, 3, 4, 10, 17, 5, tzinfo=UTC)

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import py7zr
 import pytest
-
-from matchers.archives import (
+from vahti.matchers.archives import (
     DEFAULT_LIMITS,
     ArchiveLimits,
     Member,

@@ -6,10 +6,9 @@ import csv
 import io
 
 import pytest
-
-from matchers.keys import Key
-from matchers.register import RegisterSummary, read_register
-from spiders.sources import (
+from vahti.matchers.keys import Key
+from vahti.matchers.register import RegisterSummary, read_register
+from vahti.spiders.sources import (
     KINDS,
     Source,
     SourcesError,

@@ -4,9 +4,9 @@
 import hashlib
 import hmac
 
-from matchers.contentid import SHARE_MIN_BYTES, ContentIds, shareable_sha256
-from matchers.keys import Key, derive_subkey
-from matchers.scanfiles import scan_files
+from vahti.matchers.contentid import SHARE_MIN_BYTES, ContentIds, shareable_sha256
+from vahti.matchers.keys import Key, derive_subkey
+from vahti.matchers.scanfiles import scan_files
 
 KEY = Key(bytes(range(32)))
 PAGE = b"<p>No results for 131052-308T</p>\n"

@@ -2,8 +2,7 @@ import datetime as dt
 import random
 
 import pytest
-
-from matchers.detectors import (
+from vahti.matchers.detectors import (
     birth_date,
     cpr,
     customer_id,
@@ -15,7 +14,8 @@ from matchers.detectors import (
     personnummer,
     phone,
 )
-from matchers.normalize import normalize
+from vahti.matchers.normalize import normalize
+
 from vahti.demo import synthetic
 
 
@@ -192,7 +192,7 @@ def test_synthetic_people_are_valid():
 
 
 def test_email_find_arrays_agrees_with_find():
-    from matchers.detectors._common import code_points
+    from vahti.matchers.detectors._common import code_points
 
     rng = random.Random(11)
     pieces = ["a", "bc", "fi", "x", "@", ".", "-", "_", " ", "[at]", "(dot)", " dot ", "..",
@@ -207,7 +207,7 @@ def test_email_find_arrays_agrees_with_find():
 
 
 def test_name_candidate_values_equal_find():
-    from matchers.detectors import name
+    from vahti.matchers.detectors import name
 
     rng = random.Random(12)
     pieces = ["Matti", "virtanen", "ÄKÄS", "o'Neil", "Anna-Liisa", " ", ", ", "\t", "\n", "-",

@@ -3,9 +3,8 @@ import secrets
 import numpy as np
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
-
-from matchers.digest import digest, digest_many, digest_u64, digester, message, to_u64
-from matchers.keys import Key, derive_subkey
+from vahti.matchers.digest import digest, digest_many, digest_u64, digester, message, to_u64
+from vahti.matchers.keys import Key, derive_subkey
 
 KEY = Key(bytes(range(32)))
 
@@ -52,7 +51,7 @@ def test_u64_and_domain_separation():
 
 
 def test_digest_rows_and_many_match_one_by_one():
-    from matchers.digest import Digester
+    from vahti.matchers.digest import Digester
 
     d = Digester(Key(bytes(range(32))))
     values = ["", "a", "x" * 10, "y" * 11, "z" * 26, "ä" * 20, "q" * 100, "hello@example.fi"]
@@ -72,7 +71,7 @@ def test_digest_rows_random_lengths_and_orders():
     """Rows of mixed block counts in any order (grouped by block count inside)."""
     import random
 
-    from matchers.digest import Digester
+    from vahti.matchers.digest import Digester
 
     d = Digester(Key(bytes(range(32))))
     rng = random.Random(4)

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 import pytest
 from rich.table import Table
+from vahti.matchers.keys import Key
+from vahti.matchers.locations import LocationRedactor
 
-from matchers.keys import Key
-from matchers.locations import LocationRedactor
 from vahti.demo.synthetic import make_people
 from vahti.display import (
     SafeConsole,

@@ -17,8 +17,7 @@ from pathlib import Path
 import matplotlib
 import py7zr
 import pypdf
-
-from matchers.archives import ArchiveLimits, Member, MiB, iter_members
+from vahti.matchers.archives import ArchiveLimits, Member, MiB, iter_members
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -2,14 +2,14 @@ import datetime as dt
 import hashlib
 
 import pytest
+from vahti.matchers.contentid import ContentIds
+from vahti.matchers.detectors import name as name_detector
+from vahti.matchers.digest import digest
+from vahti.matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanned, Scanner, ScanOptions
+from vahti.matchers.index import IndexBuilder, KeyMismatchError
+from vahti.matchers.keys import Key
+from vahti.matchers.scanfiles import scan_files
 
-from matchers.contentid import ContentIds
-from matchers.detectors import name as name_detector
-from matchers.digest import digest
-from matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Scanned, Scanner, ScanOptions
-from matchers.index import IndexBuilder, KeyMismatchError
-from matchers.keys import Key
-from matchers.scanfiles import scan_files
 from vahti.demo import synthetic
 
 KEY = Key(bytes(range(32)))
@@ -124,7 +124,7 @@ def test_wrong_key_refused():
 
 
 def test_scan_files_deterministic_and_offsets(tmp_path, monkeypatch):
-    import matchers.scanfiles as sf
+    import vahti.matchers.scanfiles as sf
 
     monkeypatch.setattr(sf, "TASK_BYTES", 4096)  # force range splitting on a small file
     rng = synthetic.random.Random(8)
@@ -233,7 +233,7 @@ def test_documents_are_scanned_as_text_and_every_unread_input_has_a_reason(tmp_p
     they are (`x.db!table:NAME`), the PNG is reported with why, in both job modes."""
     import sqlite3
 
-    from matchers.skips import skip_reason
+    from vahti.matchers.skips import skip_reason
 
     p, q = PEOPLE[0], PEOPLE[1]
     conn = sqlite3.connect(tmp_path / "a.db")

@@ -8,9 +8,9 @@ import unicodedata
 
 import numpy as np
 import pytest
+from vahti.matchers import fragments as fr
+from vahti.matchers.keys import Key
 
-from matchers import fragments as fr
-from matchers.keys import Key
 from vahti.demo.notegen import BOILERPLATE, NoteGen
 
 KEY = Key(bytes(range(32)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from scheduler.health import (
+from vahti.scheduler.health import (
     CANARY_MISSING,
     DISABLED,
     FAILING,
@@ -16,8 +15,8 @@ from scheduler.health import (
     format_age,
     judge_runs,
 )
-from spiders.sources import Source
-from storage.health import RunsOverview
+from vahti.spiders.sources import Source
+from vahti.storage.health import RunsOverview
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

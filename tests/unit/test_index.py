@@ -2,10 +2,9 @@ import secrets
 
 import numpy as np
 import pytest
-
-from matchers.digest import digest, to_u64
-from matchers.index import IndexBuilder, IndexError_, KeyMismatchError, WatchlistIndex
-from matchers.keys import Key
+from vahti.matchers.digest import digest, to_u64
+from vahti.matchers.index import IndexBuilder, IndexError_, KeyMismatchError, WatchlistIndex
+from vahti.matchers.keys import Key
 
 KEY = Key(bytes(range(32)))
 

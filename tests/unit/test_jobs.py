@@ -13,12 +13,11 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-
-from scheduler import jobs
-from scheduler.daemon import _failure_text, _one_line, classify
-from scheduler.jobs import ExistingJob, JobSpec, build_trigger, misfire_grace_s, plan_sync
-from spiders.sources import Source, SourcesError
-from storage import leases
+from vahti.scheduler import jobs
+from vahti.scheduler.daemon import _failure_text, _one_line, classify
+from vahti.scheduler.jobs import ExistingJob, JobSpec, build_trigger, misfire_grace_s, plan_sync
+from vahti.spiders.sources import Source, SourcesError
+from vahti.storage import leases
 
 T0 = datetime(2025, 3, 3, 12, 0, 0, 123456, tzinfo=UTC)  # a Monday
 

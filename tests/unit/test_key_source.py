@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from vahti.matchers.keys import KeyFileError, key_id
 
-from matchers.keys import KeyFileError, key_id
 from vahti import key_source
 from vahti.config import load_config
 

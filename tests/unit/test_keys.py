@@ -2,8 +2,7 @@ import os
 import stat
 
 import pytest
-
-from matchers.keys import (
+from vahti.matchers.keys import (
     KEY_BYTES,
     Key,
     KeyFileError,

@@ -8,10 +8,9 @@ import re
 import time
 
 import pytest
-
-from matchers import locations
-from matchers.keys import Key, derive_subkey
-from matchers.locations import LocationRedactor, is_redacted, worth_a_look
+from vahti.matchers import locations
+from vahti.matchers.keys import Key, derive_subkey
+from vahti.matchers.locations import LocationRedactor, is_redacted, worth_a_look
 
 KEY = Key(bytes(range(32)))
 OTHER_KEY = Key(bytes(range(1, 33)))
@@ -184,9 +183,9 @@ def test_probe_sees_through_encodings():
 
 # -- enrolled phones and names (matchers.locations_enrolled) ---------------------------
 
-from matchers.detectors import name as name_detector  # noqa: E402
-from matchers.digest import digest  # noqa: E402
-from matchers.index import IndexBuilder  # noqa: E402
+from vahti.matchers.detectors import name as name_detector  # noqa: E402
+from vahti.matchers.digest import digest  # noqa: E402
+from vahti.matchers.index import IndexBuilder  # noqa: E402
 
 PHONE = "+358401234567"
 NAME = "Matti Meikäläinen"

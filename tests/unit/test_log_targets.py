@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from vahti.matchers.redact import REDACTED
 
-from matchers.redact import REDACTED
 from vahti.logs import JsonFormatter, setup_logging
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,8 @@
 import logging
 import time
 
-from matchers.redact import REDACTED, redact
+from vahti.matchers.redact import REDACTED, redact
+
 from vahti.logs import setup_logging
 
 SHAPED = [
@@ -77,11 +78,11 @@ def test_phones_after_delimiters_are_redacted_in_logs():
 
 
 def test_logged_urls_get_the_keyed_location_redaction_when_a_crawl_has_one():
-    from matchers.digest import digest
-    from matchers.index import IndexBuilder
-    from matchers.keys import Key
-    from matchers.locations import LocationRedactor, is_redacted
-    from matchers.redact import redact_locations_with
+    from vahti.matchers.digest import digest
+    from vahti.matchers.index import IndexBuilder
+    from vahti.matchers.keys import Key
+    from vahti.matchers.locations import LocationRedactor, is_redacted
+    from vahti.matchers.redact import redact_locations_with
 
     key = Key(bytes(range(32)))
     b = IndexBuilder(key)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from vahti.scheduler.metrics import (
+    OTHER,
+    RESULTS,
+    MetricsSettings,
+    is_loopback,
+    label,
+    parse_listen,
+)
 
-from scheduler.metrics import OTHER, RESULTS, MetricsSettings, is_loopback, label, parse_listen
 from vahti.config import load_config
 from vahti.errors import VahtiError
 

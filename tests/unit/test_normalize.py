@@ -2,8 +2,7 @@ import random
 
 import numpy as np
 import pytest
-
-from matchers.normalize import needs_normalization, normalize
+from vahti.matchers.normalize import needs_normalization, normalize
 
 
 def _check_map(source: str, n) -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import random
 
-from benchmarks.ambiguous_readings import GENERATORS
-from matchers.detectors import get_detector
-from matchers.readings import (
+from vahti.matchers.detectors import get_detector
+from vahti.matchers.readings import (
     _phone_start,
     line_readings,
     other_readings,
     readers,
     written_forms,
 )
+
+from benchmarks.ambiguous_readings import GENERATORS
 
 FI = readers("FI", r"\d{10}")
 

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
+from vahti.matchers.digest import digest
+from vahti.matchers.keys import Key
+from vahti.matchers.register import RegisterError, RegisterSummary, read_register
 
-from matchers.digest import digest
-from matchers.keys import Key
-from matchers.register import RegisterError, RegisterSummary, read_register
 from vahti.demo.synthetic import make_people
 
 KEY = Key(bytes(range(32)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from reports.weekly import top_page_urls
+from vahti.reports.weekly import top_page_urls
+
 from tests.unit import report_data as data
 
 

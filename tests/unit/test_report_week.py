@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
-from reports.dpo import ART33_HOURS, art33_mark, category_of
-from reports.week import Week, WeekError
+from vahti.reports.dpo import ART33_HOURS, art33_mark, category_of
+from vahti.reports.week import Week, WeekError
 
 
 def test_parse_gives_monday_to_monday_in_utc():

@@ -1,13 +1,13 @@
 """Retention: a scan keeps every candidate's key, enrolled or not, and the text's fingerprints."""
 
 import numpy as np
+from vahti.matchers.digest import digest, to_u64
+from vahti.matchers.engine import Scanner, ScanOptions
+from vahti.matchers.fragments import record_fingerprints
+from vahti.matchers.index import IndexBuilder
+from vahti.matchers.keys import Key
+from vahti.matchers.retain import FRAGMENT, Retained
 
-from matchers.digest import digest, to_u64
-from matchers.engine import Scanner, ScanOptions
-from matchers.fragments import record_fingerprints
-from matchers.index import IndexBuilder
-from matchers.keys import Key
-from matchers.retain import FRAGMENT, Retained
 from vahti.demo import synthetic
 
 KEY = Key(bytes(range(32)))

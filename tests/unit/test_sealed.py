@@ -3,8 +3,8 @@ the body, so it is stored encrypted under the key and opened only to send it bac
 
 import hashlib
 
-from matchers.keys import Key
-from matchers.sealed import PREFIX, ValidatorSeal
+from vahti.matchers.keys import Key
+from vahti.matchers.sealed import PREFIX, ValidatorSeal
 
 KEY = Key(bytes(range(32)))
 ETAG = '"' + hashlib.md5(b"<p>No results for 131052-308T</p>").hexdigest() + '"'

@@ -21,9 +21,9 @@ from urllib.parse import urljoin, urlsplit
 import py7zr
 import pytest
 import requests
+from vahti.matchers.detectors import get_detector
+from vahti.matchers.normalize import normalize
 
-from matchers.detectors import get_detector
-from matchers.normalize import normalize
 from vahti.demo.sites import (
     ForumSite,
     LeakSite,

@@ -6,8 +6,7 @@ import os
 import stat
 
 import pytest
-
-from spiders.sources import (
+from vahti.spiders.sources import (
     DEFAULT_CONTENT_TYPES,
     KIND_OPTIONS,
     Source,
@@ -23,6 +22,7 @@ from spiders.sources import (
     sources_path,
     validate_schedule,
 )
+
 from vahti.config import load_config
 
 SECRET = "correct-horse-battery-staple-42"

@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
+from vahti.spiders.socks5 import auth_request, connect_request, reply_length
 
-from spiders.socks5 import auth_request, connect_request, reply_length
 from tests.conftest import REPO
 from tests.support.fake_socks import FakeSocks
 from tests.tor.crawling import DNS_AUDIT

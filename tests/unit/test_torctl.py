@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from spiders import torctl
-from spiders.torctl import (
+from vahti.spiders import torctl
+from vahti.spiders.torctl import (
     LaunchedTor,
     TorConfigError,
     TorSettings,
@@ -28,6 +27,7 @@ from spiders.torctl import (
     socks5_greeting,
     tor_status,
 )
+
 from tests.conftest import VahtiRunner, base_env
 from vahti.config import load_config
 from vahti.errors import VahtiError

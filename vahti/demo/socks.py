@@ -13,7 +13,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from spiders.socks5 import REPLIES  # RFC 1928 codes and tor's extended errors
+from vahti.spiders.socks5 import REPLIES  # RFC 1928 codes and tor's extended errors
 
 
 class SocksError(OSError):

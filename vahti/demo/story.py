@@ -48,9 +48,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from matchers.private import private_dir
 from vahti.demo.children import Children, Stopped
 from vahti.demo.clinic import CLINIC, Scenario, make_scenario
+from vahti.matchers.private import private_dir
 
 PASTES, LEAKS = "pastes", "leaks"
 SCHEDULE = "every 10s"
@@ -347,7 +347,7 @@ class Demo:
     def _stop_leftover_database(self) -> None:
         """A vahti command killed half-way may leave the embedded server running with
         nobody to stop it: as its last user, stop it."""
-        from storage.embedded import EmbeddedServer
+        from vahti.storage.embedded import EmbeddedServer
 
         db_dir = self.home / "db"
         if (db_dir / "server.json").exists():

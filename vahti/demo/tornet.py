@@ -51,9 +51,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from stem.control import Controller, EventType
 
-from matchers.private import private_dir
 from vahti.demo.guard import assert_loopback_only, assert_loopback_usable
 from vahti.demo.socks import http_get
+from vahti.matchers.private import private_dir
 
 DEFAULT_TIMEOUT = 120.0
 LOOPBACK = "127.0.0.1"
