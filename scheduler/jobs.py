@@ -18,6 +18,7 @@ of the fire (from `FireTimeExecutor`), to the daemon running in this process.
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from vahti.storage import leases, runs, schema
 from vahti.storage.connection import Storage
 
 JOB_FUNC = "vahti.scheduler.jobs:run_source"
+PRE_NAMESPACE_JOB_FUNC = "scheduler.jobs:run_source"  # as stored by vahti 0.1
 JOB_PREFIX = "source:"
 JOBSTORE = "default"  # MongoDB, shared by every daemon on the database
 LOCAL = "local"  # in memory: this daemon's own one-off and housekeeping jobs
@@ -242,6 +244,15 @@ class VahtiJobStore(MongoDBJobStore):
 
     def shutdown(self) -> None:
         pass
+
+    def _reconstitute_job(self, job_state: bytes) -> Any:
+        # Jobs stored before vahti's parts moved under the `vahti` namespace name
+        # their function "scheduler.jobs:run_source"; the stock store would fail to
+        # import it and delete the job. The old reference is read as the new one.
+        state = pickle.loads(job_state)
+        if state.get("func") == PRE_NAMESPACE_JOB_FUNC:
+            state["func"] = JOB_FUNC
+        return super()._reconstitute_job(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
 
 
 def job_store(storage: Storage) -> VahtiJobStore:

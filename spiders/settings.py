@@ -28,7 +28,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "vahti.spiders.middlewares.DirectRouteGuard": 50,  # before anything else sees a request
     "vahti.spiders.middlewares.ConditionalGet": 560,
-    "vahti.spiders.middlewares.NewIdentityOnBlock": 590,  # sees answers before RetryMiddleware (550)
+    "vahti.spiders.middlewares.NewIdentityOnBlock": 590,  # answers before RetryMiddleware (550)
 }
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,

@@ -242,3 +242,20 @@ def test_the_failure_line_of_a_crawl_on_the_daemon_terminal():
     shown = _one_line("bad\x1b[2J\x1b]0;title\x07\nname\u202e")
     assert shown.isprintable() and "\\x1b[2J" in shown and "\\n" in shown
     assert len(_one_line("x" * 1000)) == 300
+
+
+def test_a_job_stored_before_the_namespace_move_keeps_running():
+    """vahti 0.1 stored jobs naming "scheduler.jobs:run_source"; the stock store cannot
+    import that any more and would delete the job: it is read as the moved function."""
+    import pickle
+
+    scheduler = BackgroundScheduler(jobstores={"default": MemoryJobStore()})
+    job = scheduler.add_job(jobs.JOB_FUNC, IntervalTrigger(minutes=30), args=["paste"],
+                            id="source:paste", misfire_grace_time=60, coalesce=True,
+                            max_instances=1, next_run_time=T0)
+    state = job.__getstate__()
+    state["func"] = "scheduler.jobs:run_source"
+    store = jobs.VahtiJobStore.__new__(jobs.VahtiJobStore)  # no database: only the decoding
+    store._scheduler, store._alias = scheduler, jobs.JOBSTORE
+    restored = store._reconstitute_job(pickle.dumps(state))
+    assert restored.func is jobs.run_source and restored.args == ("paste",)
