@@ -524,6 +524,7 @@ class Daemon:
             # in vahti's home, not the daemon's folder: nothing there can shadow vahti
             # (`-P` already keeps it off sys.path; a relative PYTHONPATH entry would not)
             env = _child_env(self.cfg)
+            assert self._key is not None and self._key_source is not None  # set by run()
             key_fd = key_source.child_key_fd(self._key, self._key_source, env)
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,

@@ -20,4 +20,4 @@ def for_embedded_only() -> None:
     without pyOpenSSL installed), and TLS to another server would still verify its
     certificate, only without OCSP. Once pymongo is imported, changes nothing."""
     if "pymongo" not in sys.modules:
-        sys.modules.setdefault(OPENSSL_CONTEXT, None)  # None: `import` raises ImportError
+        sys.modules.setdefault(OPENSSL_CONTEXT, None)  # type: ignore[arg-type]  # None: `import` raises ImportError

@@ -7,10 +7,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pymongo.errors import PyMongoError
 
 _NO_SPACE = "No space left on device"
 # The embedded server is not started, and stops, with less free space than this on its
@@ -54,7 +50,7 @@ class DatabaseLost(StorageUnavailable):
     """The database went away mid-command: the server stopped, crashed or is unreachable."""
 
 
-def storage_failure(exc: PyMongoError) -> StorageError:
+def storage_failure(exc: Exception) -> StorageError:
     """A pymongo error as one clear line. The server's own message is never shown: it may
     quote the values of the operation that failed."""
     from pymongo.errors import ConnectionFailure  # loaded: `exc` is one of its errors

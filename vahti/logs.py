@@ -249,6 +249,7 @@ class SyslogHandler(_LeaveOnOSError, logging.handlers.SysLogHandler):
 def _target_handler(target: str, home: Path | None, socket_path: str, max_bytes: int,
                     backups: int) -> logging.Handler | None:
     """The handler for `target`, or None (with a warning) when it cannot be opened."""
+    make: type[JournaldHandler] | type[SyslogHandler]
     if target == "journald":
         where, make = socket_path or JOURNALD_SOCKET, JournaldHandler
     elif target == "syslog":
@@ -282,9 +283,9 @@ def setup_logging(home: Path | None, level: str = "INFO", stderr_level: str = "W
                   fmt: str = "text", target: str = "file", socket_path: str = "",
                   max_bytes: int = 10 * 2**20, backups: int = 5) -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
     root.setLevel(logging.DEBUG)
     redactor = RedactingFilter()
 

@@ -65,7 +65,7 @@ def test_broken_compiler_gives_a_numpy_install_that_scans(vahti, tmp_path):
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
          str(wheel)], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr[-3000:]
-    assert not list(site.glob("matchers/_native*.so")), "the extension was built after all"
+    assert not list(site.glob("vahti/matchers/_native*.so")), "the extension was built after all"
     assert (site / f"vahti-{__version__}.dist-info" / "licenses" / "LICENSE").is_file()
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,9 +73,9 @@ def test_broken_compiler_gives_a_numpy_install_that_scans(vahti, tmp_path):
                               capture_output=True, text=True, timeout=300, cwd=tmp_path)
 
     where = subprocess.run(
-        [python, "-c", "import matchers.native as n; print(n.__file__, n.lib)"],
+        [python, "-c", "import vahti.matchers.native as n; print(n.__file__, n.lib)"],
         env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert where.stdout.split() == [str(site / "matchers" / "native.py"), "None"], where
+    assert where.stdout.split() == [str(site / "vahti" / "matchers" / "native.py"), "None"], where
 
     version = run("--version")
     assert version.returncode == 0 and version.stdout.strip() == f"vahti, version {__version__}"
