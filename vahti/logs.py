@@ -117,14 +117,18 @@ class LogFileHandler(_LeaveOnOSError, logging.Handler):
         self.where = str(path)
         self.max_bytes = max_bytes
         self.backups = backups
-        self._lock_fd = os.open(path.with_name(path.name + ".lock"),
-                                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._fd = -1
+        self._lock_fd = self._fd = -1
         with self._locked():
             self._open()
 
     @contextlib.contextmanager
     def _locked(self):  # noqa: ANN202
+        # (re)opened here: a closed handler still in a logger writes on, as logging's
+        # FileHandler does. Scrapy's configure_logging closes every handler through
+        # logging.config without removing them (`_clearExistingHandlers`).
+        if self._lock_fd < 0:
+            self._lock_fd = os.open(self.path.with_name(self.path.name + ".lock"),
+                                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             yield
@@ -137,6 +141,8 @@ class LogFileHandler(_LeaveOnOSError, logging.Handler):
 
     def _current(self) -> os.stat_result:
         """The file at `path` (reopened when another process rotated ours away)."""
+        if self._fd < 0:
+            self._open()
         try:
             st = os.stat(self.path)
             if st.st_ino == os.fstat(self._fd).st_ino:

@@ -183,3 +183,19 @@ def test_an_unusable_target_leaves_stderr_with_one_warning(tmp_path, capsys):
     assert "cannot write the log journald socket" in err and "still here" in err
     setup_logging(tmp_path, "INFO", "WARNING", fmt="yaml", target="file")
     assert "log.format 'yaml' is not one of text, json" in capsys.readouterr().err
+
+
+def test_a_handler_closed_by_logging_config_writes_on(tmp_path):
+    """Scrapy's configure_logging (every crawl) goes through logging.config, which closes
+    every handler without removing it: the log file handler then raised ValueError on
+    each record ("--- Logging error ---" and a traceback on stderr)."""
+    import logging.config
+
+    home = tmp_path / "home"
+    home.mkdir()
+    setup_logging(home, "INFO", "CRITICAL")
+    logging.getLogger("vahti.test").info("before")
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    logging.getLogger("vahti.test").info("after")
+    text = (home / "logs" / "vahti.log").read_text()
+    assert "before" in text and "after" in text
