@@ -217,6 +217,7 @@ def test_leases_in_the_database(storage):
 # -- one daemon --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_daemon_crawls_on_schedule_and_answers_jobs_commands(vahti, st, tmp_path):
     cast = Cast.make(seed=611)
     planted = plant_paste_texts(cast.enrolled[:10], cast.decoys, cast.rng, texts=4)
@@ -305,6 +306,7 @@ def alerted_refs(st: Storage) -> list[str]:
     return [r for a in st.db[schema.ALERTS].find({"kind": "sighting"}) for r in a["refs"]]
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_a_watchlist_change_re_hunts_held_pages_without_fetching_them(vahti, st, tmp_path):
     """The rescan rule: after an enrolment, pastes already crawled are not fetched again;
     the new people are found in the candidates retained from them and alerted once."""

@@ -55,6 +55,7 @@ def jsonl(folder: Path) -> dict[str, list[dict]]:
     return out
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_dump_then_load_into_another_server(homes, tmp_path):
     old, new = homes
     cast = Cast.make(seed=1313, enrolled=12, decoys=4)

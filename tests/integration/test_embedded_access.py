@@ -197,6 +197,7 @@ def test_orphaned_server_stops_by_itself_and_the_next_command_works(vahti_embedd
     assert server_state(vahti.home) is None  # and that command stopped its own server
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_linger_keeps_the_server_for_the_next_command_then_stops_it(vahti_embedded):
     vahti = vahti_embedded
     # long enough for the next command to start up on a loaded machine (seconds)

@@ -85,6 +85,7 @@ def test_backup_and_restore_round_trip(vahti, tmp_path):
     assert status["key"]["id"] == key_id == status["storage"]["key_id"]
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_rotation_end_to_end(vahti, tmp_path):
     run(vahti, "init")
     outputs: list[tuple[str, str]] = []

@@ -161,6 +161,7 @@ def test_config_drives_the_indexes_at_the_next_start(vahti, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_the_embedded_server_does_not_sweep(tmp_path):
     """SecantusDB's own TTL sweeper (a scan of every document under the global lock,
     once a minute) is off: an expired page outlives a sweep interval, until purged.

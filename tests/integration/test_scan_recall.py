@@ -96,6 +96,7 @@ def test_offsets_point_at_the_planted_text(scanned):
     assert checked > 10
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_sightings_stored_once_and_nothing_plaintext(scanned):
     vahti, tmp, enrolled, decoys, _, findings, result = scanned
     status = json.loads(vahti.run("status", "--json").stdout)

@@ -69,6 +69,7 @@ def enroll_and_kill_server(vahti, register: Path, server: EmbeddedServer,  # noq
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_embedded_server_killed_mid_command(vahti_embedded, tmp_path):
     vahti = vahti_embedded
     assert vahti.run("init").returncode == 0
@@ -86,6 +87,7 @@ def test_embedded_server_killed_mid_command(vahti_embedded, tmp_path):
     assert json.loads(status.stdout)["storage"]["counts"]["watchlist"] > 0
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_external_database_gone_mid_command(vahti, tmp_path):
     server = EmbeddedServer(tmp_path / "external-db")
     try:
@@ -136,6 +138,7 @@ LEAVE_40MB = ('head -c $(( $(df --output=avail -k "$VAHTI_HOME" | tail -1) - 409
 FILL = 'head -c 64m /dev/zero > "$(mktemp -p "$VAHTI_HOME" fill.XXXXXX)" 2>/dev/null\n'
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 @NAMESPACE
 def test_full_disk(vahti_embedded, tmp_path):
     """A home on a 96 MB tmpfs, filled up after init: enroll with the server running and

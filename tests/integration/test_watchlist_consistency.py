@@ -108,6 +108,7 @@ def found_refs(run: subprocess.CompletedProcess) -> set[str]:
     return {json.loads(line)["ref"] for line in run.stdout.splitlines() if line.strip()}
 
 
+@pytest.mark.slow  # over 15 s (pytest --durations)
 def test_enroll_killed_half_way_then_scan_and_rerun(vahti, tmp_path):
     assert vahti.run("init").returncode == 0
     small, small_hetus = register(0, 50)
