@@ -71,7 +71,7 @@ from vahti import key_source
 from vahti.config import Config, load_config
 from vahti.display import clean
 from vahti.errors import VahtiError
-from vahti.logs import setup_logging
+from vahti.logs import configure_logging
 from vahti.selfcmd import vahti_command
 from vahti.wiring import open_db
 
@@ -397,7 +397,7 @@ class Daemon:
             new.values[dotted], new.origins[dotted] = (self.cfg.values[dotted],
                                                        self.cfg.origins[dotted])
         self.cfg = new
-        setup_logging(new.home, new.get("log.level"), new.get("log.stderr_level"))
+        configure_logging(new)
         for warning in new.warnings:
             log.warning(warning)
         if pinned:

@@ -132,18 +132,13 @@ def _is_user_error(exc: BaseException) -> bool:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """vahti watches leak sites for a register's people, storing only keyed digests."""
-    from vahti.logs import log_options, setup_logging  # lazy like the commands: not for --help
+    from vahti.logs import configure_logging  # lazy like the commands: not for --help
 
     global _debug
     _debug = debug
     os.umask(os.umask(0o077) | 0o077)  # whatever vahti writes is its user's only
     cfg = config_of_command(ctx)
-    setup_logging(
-        cfg.home,
-        level="DEBUG" if debug else cfg.get("log.level"),
-        stderr_level="DEBUG" if debug else cfg.get("log.stderr_level"),
-        **log_options(cfg),
-    )
+    configure_logging(cfg, debug)
     for warning in cfg.warnings:
         log.warning(warning)
     ctx.obj = {"config": cfg}
@@ -157,13 +152,12 @@ def init(ctx: click.Context) -> None:
     from vahti.clictx import config_of
     from vahti.display import echo
     from vahti.home import init_home
-    from vahti.logs import log_options, setup_logging
+    from vahti.logs import configure_logging
     from vahti.wiring import load_key, open_db
 
     cfg = config_of(ctx)
     report = init_home(cfg)
-    setup_logging(cfg.home, cfg.get("log.level"), cfg.get("log.stderr_level"),
-                  **log_options(cfg))
+    configure_logging(cfg)
     with open_db(cfg, load_key(cfg)) as storage:
         report.lines.append(
             f"database: {storage.mode} at {storage.display_uri}, key id {report.key_id} bound"

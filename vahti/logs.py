@@ -278,11 +278,15 @@ def _target_handler(target: str, home: Path | None, socket_path: str, max_bytes:
         return None
 
 
-def log_options(cfg: Any) -> dict[str, Any]:
-    """setup_logging's keywords from vahti's configuration ([log])."""
-    return {"fmt": cfg.get("log.format"), "target": cfg.get("log.target"),
-            "socket_path": cfg.get("log.socket"), "max_bytes": cfg.get("log.max_bytes"),
-            "backups": cfg.get("log.backups")}
+def configure_logging(cfg: Any, debug: bool = False) -> None:
+    """setup_logging from vahti's configuration ([log]); `debug` (--debug) logs
+    everything, also on stderr. Every command and the daemon's reload come here, so
+    none of them can leave out part of [log]."""
+    setup_logging(cfg.home, "DEBUG" if debug else cfg.get("log.level"),
+                  "DEBUG" if debug else cfg.get("log.stderr_level"),
+                  fmt=cfg.get("log.format"), target=cfg.get("log.target"),
+                  socket_path=cfg.get("log.socket"), max_bytes=cfg.get("log.max_bytes"),
+                  backups=cfg.get("log.backups"))
 
 
 def setup_logging(home: Path | None, level: str = "INFO", stderr_level: str = "WARNING", *,

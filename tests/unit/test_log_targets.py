@@ -199,3 +199,21 @@ def test_a_handler_closed_by_logging_config_writes_on(tmp_path):
     logging.getLogger("vahti.test").info("after")
     text = (home / "logs" / "vahti.log").read_text()
     assert "before" in text and "after" in text
+
+
+def test_the_daemons_reload_keeps_the_configured_log_format(tmp_path):
+    """SIGHUP reopened the log with setup_logging's defaults, not [log]: a daemon
+    configured for JSON (or journald) logged plain text to the file after a reload."""
+    from vahti.config import load_config
+    from vahti.logs import configure_logging
+    from vahti.scheduler.daemon import Daemon
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[log]\nformat = "json"\n')
+    cfg = load_config(home_flag=str(home), environ={})
+    configure_logging(cfg)
+    Daemon(cfg).reload_config()
+    logging.getLogger("vahti.test").info("after the reload")
+    last = (home / "logs" / "vahti.log").read_text().splitlines()[-1]
+    assert json.loads(last)["message"] == "after the reload"
