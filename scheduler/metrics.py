@@ -24,7 +24,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import platform
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +40,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from vahti.spiders.sources import NAME_RE as LABEL_RE  # labels: source and channel names
 from vahti.spiders.sources import SourcesError, read_sources, sources_path
 from vahti.spiders.torctl import tor_status
 from vahti.storage import figures
@@ -50,7 +50,6 @@ from vahti.errors import VahtiError
 
 log = logging.getLogger("vahti.metrics")
 
-LABEL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # spiders.sources.NAME_RE
 OTHER = "other"
 RESULTS = ("done", "failed", "killed", "interrupted", "unknown")
 DELIVERY_RESULTS = ("sent", "retrying", "dead")
