@@ -237,14 +237,15 @@ def ensure_schema(db: Database) -> None:
                     {"$set": {"vahti_version": __version__}})
 
 
-def refuse_newer_schema(meta: dict[str, Any]) -> None:
+def refuse_newer_schema(meta: dict[str, Any], what: str = "the database") -> None:
+    """SchemaTooNew when `meta` (of the database, or of a dump) has a newer schema."""
     stored = meta.get("schema_version", 0)
     if stored > schema.SCHEMA_VERSION:
         writer = meta.get("vahti_version")
         shown = isinstance(writer, str) and re.fullmatch(r"[0-9A-Za-z.+_-]{1,40}", writer)
         by = f" (written by vahti {writer})" if shown else ""  # a version, nothing else
         raise SchemaTooNew(
-            f"the database has schema version {stored}{by}, newer than this vahti's "
+            f"{what} has schema version {stored}{by}, newer than this vahti's "
             f"{schema.SCHEMA_VERSION} (vahti {__version__}): upgrade vahti"
         )
     # An older schema is migrated by `storage.migrations`, with the key (vahti/wiring.py).

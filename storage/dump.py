@@ -20,8 +20,8 @@ from pymongo.errors import BulkWriteError
 from vahti.matchers.private import private_dir
 from vahti.storage import schema
 from vahti.storage.clock import now
-from vahti.storage.connection import Storage
-from vahti.storage.errors import KeyMismatch, SchemaTooNew, StorageError
+from vahti.storage.connection import Storage, refuse_newer_schema
+from vahti.storage.errors import KeyMismatch, StorageError
 
 DUMP_OPTIONS = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=True)
 LOAD_BATCH = 500
@@ -86,9 +86,7 @@ def load_all(storage: Storage, in_dir: Path, key_id: str) -> dict[str, int]:
     dumped_key = meta.get("key_id")
     if dumped_key is not None and dumped_key != key_id:
         raise KeyMismatch(str(dumped_key), key_id)
-    if meta.get("schema_version", 0) > schema.SCHEMA_VERSION:
-        raise SchemaTooNew(f"the dump has schema version {meta['schema_version']}, newer "
-                           f"than this vahti's {schema.SCHEMA_VERSION}: upgrade vahti")
+    refuse_newer_schema(meta, "the dump")
     target = storage.meta()
     resuming = target.get(LOADING, {}).get("key_id") == key_id
     held = {name: storage.db[name].estimated_document_count()
