@@ -48,6 +48,7 @@ from vahti.cmd_enroll import (
 from vahti.config import Config
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.key_source import chosen_source
 from vahti.matchers.keys import Key, load_key_file, new_key, write_key_file
 from vahti.matchers.register import RegisterError, RegisterSummary
 from vahti.storage import keyids, leases, retired_people, schema, watchlist
@@ -82,18 +83,18 @@ def key_show(ctx: click.Context, as_json: bool) -> None:
         echo(json.dumps(info, indent=2, default=str))
         return
     out = console()
-    out.print(f"active key id {info['active']} (from {info['source']})", markup=False)
+    out.print(f"active key id {info['active']} (from {info['source']})")
     for live in info["live"]:
         docs = ", ".join(f"{c} {n}" for c, n in live["documents"].items() if n) or "none"
-        out.print(f"  {live['key_id']} ({live['state']}): documents {docs}", markup=False)
+        out.print(f"  {live['key_id']} ({live['state']}): documents {docs}")
     for line in info["notes"]:
-        out.print(line, markup=False)
+        out.print(line)
 
 
 def key_status(cfg: Config, storage: Storage, key: Key | None, counts: bool) -> dict:
     """The key part of `vahti key show` and `vahti status`."""
     meta_active = keyids.active(storage)
-    info: dict = {"active": meta_active, "source": key_source(cfg, key) if key else "",
+    info: dict = {"active": meta_active, "source": chosen_source(cfg).describe() if key else "",
                   "live": [], "notes": []}
     retention = retention_settings(cfg)
     for kid in keyids.live(storage):
@@ -133,16 +134,10 @@ def key_notes(cfg: Config, storage: Storage, key: Key | None) -> list[str]:
     return notes
 
 
-def key_source(cfg: Config, key: Key) -> str:
-    return f"key file {cfg.key_path}" if in_key_file(cfg, key) else "outside the key file"
-
-
-def in_key_file(cfg: Config, key: Key) -> bool:
-    """Is `key` (loaded by vahti.wiring.load_key) the configured key file's key?"""
-    try:
-        return cfg.key_path.exists() and load_key_file(cfg.key_path).key_id == key.key_id
-    except Exception:  # noqa: BLE001 - an unreadable key file is not where the key lives
-        return False
+def in_key_file(cfg: Config) -> bool:
+    """Does vahti's key come from the key file (not a credential, a descriptor or a
+    command: vahti.key_source)? Only then may a rotation install the new key itself."""
+    return chosen_source(cfg).is_file
 
 
 @key_group.command("backup")
@@ -245,8 +240,7 @@ def _rotate(cfg: Config, storage: Storage, old: Key, register: str | None,
     if register is None:
         raise VahtiError("--register FILE is required: the watchlist is re-keyed from the "
                          "register (vahti never keeps the plaintext)")
-    key_in_file = in_key_file(cfg, old)
-    if not key_in_file and not out:
+    if not in_key_file(cfg) and not out:
         raise VahtiError("the key does not come from the key file "
                          f"{cfg.key_path}: give --out FILE for the new key, to install it "
                          "where the key comes from")
@@ -335,7 +329,7 @@ def _finish(cfg: Config, storage: Storage, old: Key, new: Key, out: str | None,
     """7.: the new key into the key file when it lived there, the pending key removed;
     then what is left under the old key id."""
     installed = False
-    if in_key_file(cfg, old):
+    if in_key_file(cfg):
         _replace_key_file(cfg.key_path, new)
         installed = True
     keyring.pending_path(cfg).unlink(missing_ok=True)
@@ -385,21 +379,20 @@ def _until(row: dict) -> str:
 def _print_rotation(report: dict) -> None:
     out = console()
     verb = "finished" if report["resumed"] else "rotated"
-    out.print(f"key {verb}: key id {report['old_key_id']} -> {report['new_key_id']}",
-              markup=False)
+    out.print(f"key {verb}: key id {report['old_key_id']} -> {report['new_key_id']}")
     if "people" in report:
         out.print(f"watchlist re-keyed: {report['people']} people"
                   + (f", {report['dropped']} not in the register dropped"
-                     if report["dropped"] else ""), markup=False)
+                     if report["dropped"] else ""))
     if report["key_file"]:
         out.print(f"the new key is in {report['key_file']}; back it up: vahti key backup "
-                  "--out FILE", markup=False)
+                  "--out FILE")
     if report["out"]:
         out.print(f"the new key is in {report['out']}: install it where vahti's key comes "
-                  f"from, then {OFFLINE}", markup=False)
+                  f"from, then {OFFLINE}")
     if not report["key_installed"]:
         out.print("vahti does not load the new key yet: until it does, every command "
-                  "refuses the database (key id mismatch)", markup=False)
+                  "refuses the database (key id mismatch)")
     left = report["left_under_old_key"]
     if left:
         table = Table("left under the old key id", "documents", "until at the latest")
@@ -407,11 +400,10 @@ def _print_rotation(report: dict) -> None:
             table.add_row(row["collection"], str(row["documents"]), _until(row))
         out.print(table)
     else:
-        out.print("nothing is left under the old key id", markup=False)
+        out.print("nothing is left under the old key id")
     if report["retired_key_deleted"]:
-        out.print("the old key was deleted: no page, sighting or retained candidate needs it",
-                  markup=False)
+        out.print("the old key was deleted: no page, sighting or retained candidate needs it")
     else:
         out.print(f"the old key is kept in {report['retired_key_file']} until nothing but "
-                  "alerts is under it (then deleted, and said so)", markup=False)
-    out.print(report["retro_hunt"], markup=False)
+                  "alerts is under it (then deleted, and said so)")
+    out.print(report["retro_hunt"])

@@ -286,15 +286,15 @@ def test_a_key_from_elsewhere_is_rotated_to_an_out_file(vahti, tmp_path, monkeyp
     run(vahti, "init")
     register = write_register(tmp_path, [A])
     run(vahti, "enroll", str(register))
-    elsewhere = tmp_path / "credential.key"
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    elsewhere = credentials / "vahti-key"
     shutil.copy(vahti.home / "key", elsewhere)
-    elsewhere.chmod(0o600)
-    from vahti import cmd_key
+    elsewhere.chmod(0o400)
     from vahti.cli import main
 
-    # the key comes from `elsewhere` while the configured key file is another one
-    monkeypatch.setattr(cmd_key, "load_key", lambda cfg: load_key_file(elsewhere))
-    monkeypatch.setattr(cmd_key, "in_key_file", lambda cfg, key: False)
+    # the key comes from a systemd credential while the key file is still there
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
     for name, value in vahti.env.items():
         if name.startswith("VAHTI_"):
             monkeypatch.setenv(name, value)
