@@ -14,7 +14,8 @@ reason, in `.rejected`, and has `.url` (or `.host`/`.port`) and `.close()`:
   parses RFC 5424 strictly (SD escaping) and CEF (header and extension escaping).
 
 `statuses` (HTTP receivers) scripts failures first: e.g. [503] answers the service's
-own "busy" error once. Fixtures: `formats_receivers` (a factory closing them all).
+own "busy" error once. Fixture `formats_receivers` (import `formats_receivers_fixture`):
+a factory of receivers, closed after the test.
 `.requests` keeps every raw request (headers, body) for signature checks.
 """
 
@@ -626,9 +627,10 @@ class SyslogListener:
         self.sock.close()
 
 
-@pytest.fixture
-def formats_receivers():
-    """make(cls, *args, **kw) -> a receiver, closed after the test."""
+@pytest.fixture(name="formats_receivers")
+def formats_receivers_fixture():
+    """make(cls, *args, **kw) -> a receiver, closed after the test. Import
+    `formats_receivers_fixture` into a test module to use `formats_receivers`."""
     made: list[Any] = []
 
     def make(cls: Callable[..., Any], *args: Any, **kw: Any) -> Any:
