@@ -288,8 +288,11 @@ def test_channels_command_shows_no_secret_url_or_token(vahti, formats_receivers,
     assert rows["teams"]["target"] == "URL from env TEAMS_URL"
     assert rows["splunk"]["format"] == "splunk_hec"
     assert rows["sys_tcp"]["target"] == f"tcp://127.0.0.1:{recv['sys_tcp'].port} (cef)"
+    table = vahti.run("alerts", "channels", extra_env={**env, "COLUMNS": "250"})
+    assert table.returncode == 0, table.stderr
+    assert "webhook (splunk_hec)" in table.stdout and "Authorization from file" in table.stdout
     for secret in ("s1ackS3cretPath", "t3amsS1g", HEC_TOKEN, ELASTIC_KEY, HOOK_SECRET):
-        assert secret not in shown.stdout + shown.stderr
+        assert secret not in shown.stdout + shown.stderr + table.stdout + table.stderr
 
 
 def write_tables(vahti, tables: dict) -> None:
