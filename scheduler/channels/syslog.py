@@ -6,6 +6,11 @@ digest itself, since a SIEM correlates alerts, not digests. Severity: the channe
 `severity` for alerts and digests, `info` for tests and state updates. The local log
 (logs.py, `[log] target = "syslog"`) is another thing: the stdlib's RFC 3164 handler
 on /dev/log; what both share is the stdlib's table of facility and severity names.
+
+Text a terminal would act on (escape sequences, bidi controls) is written as visible
+escapes (display.clean), as on vahti's own terminal output: SIEM consoles and a
+`tail -f` of a syslog file show these messages. Line breaks too, except in CEF
+values, whose own `\n` escape keeps them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from vahti.scheduler.channels.siem import payload_time
 from vahti.scheduler.channels.summary import one_line, summarize
 
 from vahti import __version__
+from vahti.display import clean
 
 NAMES = logging.handlers.SysLogHandler
 UDP_MAX = 65_000  # one datagram; a longer message needs tcp or tls
@@ -65,7 +71,7 @@ def fields(payload: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
         if isinstance(value, Mapping):
             yield from fields(value, f"{prefix}{key}.")
         else:
-            yield sd_name(prefix + str(key)), _text(value)
+            yield sd_name(prefix + str(key)), clean(_text(value))
 
 
 def _header(channel: ChannelConfig, severity: int, msgid: str, when: float) -> str:
@@ -81,7 +87,7 @@ def rfc5424(channel: ChannelConfig, severity: int, msgid: str, payload: Mapping[
     params = [*fields(payload), ("idempotency_key", key)]
     sd = "[" + channel.option("sd_id") + "".join(
         f' {name}="{sd_escape(value)}"' for name, value in params) + "]"
-    text = one_line(summarize(dict(payload)))
+    text = clean(one_line(summarize(dict(payload))))
     return (f"{_header(channel, severity, msgid, payload_time(dict(payload)))} {sd} "
             f"{BOM}{text}").encode()
 
@@ -134,9 +140,10 @@ def cef_extension(payload: Mapping[str, Any], key: str) -> list[tuple[str, str]]
 def cef(channel: ChannelConfig, severity: int, msgid: str, payload: Mapping[str, Any],
         key: str) -> bytes:
     p = dict(payload)
-    head = "|".join(cef_header_escape(x) for x in (
+    head = "|".join(cef_header_escape(clean(x)) for x in (
         "vahti", "vahti", __version__, msgid, summarize(p).title))
-    ext = " ".join(f"{k}={cef_value_escape(v)}" for k, v in cef_extension(p, key))
+    ext = " ".join(f"{k}={cef_value_escape(clean(v, one_line=False))}"
+                   for k, v in cef_extension(p, key))
     line = f"CEF:0|{head}|{CEF_SEVERITY[severity]}|{ext}"
     return f"{_header(channel, severity, msgid, payload_time(p))} - {line}".encode()
 

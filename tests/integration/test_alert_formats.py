@@ -37,6 +37,7 @@ from tests.support.formats_receiver import (  # noqa: F401 - the fixture
 )
 from tests.support.receivers import HOOK_SECRET, Webhook, free_port, secret_file, self_signed
 from vahti.demo.synthetic import make_people
+from vahti.display import clean
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +131,8 @@ def test_every_format_gets_every_alert_through_the_outbox(storage, formats_recei
 
     # hostile text: values come back exact from syslog and CEF, inert in chat
     udp = {m["msgid"]: m for m in recv["sys_udp"].received}
-    assert udp["health"]["sd"]["vahti@32473"]["problem"] == HOSTILE
-    assert udp["health"]["sd"]["vahti@32473"]["details.note"] == HOSTILE
+    assert udp["health"]["sd"]["vahti@32473"]["problem"] == clean(HOSTILE)  # \n visible
+    assert udp["health"]["sd"]["vahti@32473"]["details.note"] == clean(HOSTILE)
     urls = {m["sd"]["vahti@32473"].get("url") for m in recv["sys_tls"].received}
     assert HOSTILE_PAGE in urls
     cef = [m["cef"] for m in recv["sys_tcp"].received]
@@ -179,7 +180,7 @@ def test_digest_test_and_update_messages_in_every_format(storage, formats_receiv
     updates = {name: next(m for m in recv[name].received if m["msgid"] == "alert_update")
                for name in ("sys_udp", "sys_tcp")}
     upd = updates["sys_udp"]["sd"]["vahti@32473"]
-    assert upd["comment"] == HOSTILE and upd["state"] == "acknowledged"
+    assert upd["comment"] == clean(HOSTILE) and upd["state"] == "acknowledged"
     assert updates["sys_tcp"]["cef"]["extension"]["cs4"] == "acknowledged"
     for message in recv["slack"].received:
         assert all(slack_markup(t) == [] for t in slack_texts(message))

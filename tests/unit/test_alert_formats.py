@@ -37,7 +37,7 @@ from vahti.scheduler.channels.signing import (
     verify,
     verify_standard,
 )
-from vahti.scheduler.channels.syslog import cef_value_escape, messages, sd_escape
+from vahti.scheduler.channels.syslog import cef_value_escape, messages, sd_escape, send
 
 from tests.support.formats_receiver import (
     ecs_problem,
@@ -50,6 +50,7 @@ from tests.support.formats_receiver import (
     teams_problem,
     teams_runs,
 )
+from vahti.display import clean
 
 T0 = datetime(2025, 3, 4, 10, 17, 5, tzinfo=UTC)
 URL = "http://pastesiteexample.onion/raw/abc123"
@@ -266,7 +267,18 @@ def test_rfc5424_structured_data_escapes_and_parses_back():
     assert "\n" not in parsed["msg"] and "2 persons" in parsed["msg"]
     (update,) = messages(syslog_channel(), update_message(HOSTILE))
     parsed = parse_rfc5424(update)
-    assert parsed["sd"]["vahti@32473"]["comment"] == HOSTILE and parsed["severity"] == 6
+    # exact but for the line breaks, shown as \n: a syslog line stays one line
+    assert parsed["sd"]["vahti@32473"]["comment"] == clean(HOSTILE) and parsed["severity"] == 6
+    assert "a\\nb\\r\\nCEF" in parsed["sd"]["vahti@32473"]["comment"]
+
+
+def test_terminal_controls_are_written_visible_in_syslog_and_cef():
+    evil = "red \x1b[31m bidi \u202e end"
+    for fmt in ("rfc5424", "cef"):
+        h = health_alert(problem=evil, details={"note": evil})
+        (raw,) = messages(syslog_channel(format=fmt), alert_message(h, "h:x"))
+        assert b"\x1b" not in raw and "\u202e".encode() not in raw
+        assert b"\\x1b[31m" in raw or b"\\\\x1b[31m" in raw
 
 
 def test_cef_escapes_header_and_extension_and_parses_back():
@@ -277,7 +289,7 @@ def test_cef_escapes_header_and_extension_and_parses_back():
     assert parsed["sd"] == {}
     cef = parse_cef(parsed["msg"])
     assert cef["signature_id"] == "health" and cef["severity"] == 6
-    assert cef["name"] == "vahti health: board: bad | pipe \\ and = sign next"
+    assert cef["name"] == "vahti health: board: bad | pipe \\ and = sign\\nnext"
     assert cef["extension"]["externalId"] == h["alert_key"]
     update = messages(syslog_channel(format="cef"), update_message(HOSTILE))[0]
     ext = parse_cef(parse_rfc5424(update)["msg"])["extension"]
@@ -289,6 +301,13 @@ def test_cef_escapes_header_and_extension_and_parses_back():
                                alert_message(sighting_alert(url), "s:x"))
     ext = parse_cef(parse_rfc5424(sighting_raw)["msg"])["extension"]
     assert ext["request"] == url and ext["cn1"] == "2" and ext["cs3"] == "P1,P2"
+
+
+def test_a_message_too_long_for_one_datagram_is_refused_before_sending():
+    alert = sighting_alert()
+    alert["refs"] = [f"REF-{i:06d}" for i in range(7000)]
+    with pytest.raises(DeliveryError, match='too long for udp: use transport = "tcp"'):
+        send(syslog_channel(port=9), alert_message(alert, "s:x"))
 
 
 def test_a_digest_is_one_syslog_message_per_alert_and_one_for_itself():
