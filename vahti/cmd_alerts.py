@@ -148,8 +148,10 @@ def alerts_channels(ctx: click.Context, as_json: bool) -> None:
         table = Table("name", "type", "mode", "kinds", "target", "secret", "problems")
         for row in rows:
             mode = row["mode"] + (f" ({row['digest']})" if "digest" in row else "")
-            table.add_row(row["name"], row["type"], mode, ",".join(row["kinds"]),
-                          row["target"], row.get("secret", ""),
+            kind = row["type"] + (f" ({row['format']})" if "format" in row else "")
+            secrets = "; ".join(row[k] for k in ("secret", "auth") if k in row)
+            table.add_row(row["name"], kind, mode, ",".join(row["kinds"]),
+                          row["target"], secrets,
                           "; ".join(row["problems"]) or "ok")
         console().print(table)
     if any(row["problems"] for row in rows):

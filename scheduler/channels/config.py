@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from vahti.matchers.keys import secret_file_problem
 
-TYPES = ("webhook", "email", "stdout")
+TYPES = ("webhook", "email", "stdout", "syslog")
 MODES = ("immediate", "digest")
 DIGESTS = ("hourly", "daily")
 KINDS = ("sighting", "health")
@@ -35,6 +35,23 @@ OPTIONS: dict[str, dict[str, Any]] = {
               "password_env": "", "password_file": "", "from": "", "to": [],
               "timeout_s": 10.0, "ca_file": ""},
     "stdout": {"path": ""},
+}
+# --- issue 14: webhook formats, auth headers, secret URLs, the syslog channel ---------------
+# (checked in _check_formats and _check_syslog at the end of this module)
+WEBHOOK_FORMATS = ("vahti", "splunk_hec", "elastic", "slack", "teams")
+SYSLOG_FORMATS = ("rfc5424", "cef")
+SYSLOG_TRANSPORTS = ("udp", "tcp", "tls")
+OPTIONS["webhook"].update({
+    "format": "vahti",
+    "url_env": "", "url_file": "",  # a URL that is a secret (Slack's, Teams')
+    "auth_env": "", "auth_file": "",  # a token sent as <auth_header>: <auth_scheme> <token>
+    "auth_header": "Authorization", "auth_scheme": "",  # "": the format's (Splunk, ApiKey)
+    "sourcetype": "vahti:alert", "index": "", "host": "",  # splunk_hec's event fields
+})
+OPTIONS["syslog"] = {
+    "host": "", "port": 0, "transport": "udp", "ca_file": "", "format": "rfc5424",
+    "facility": "local0", "severity": "warning", "app_name": "vahti",
+    "sd_id": "vahti@32473", "timeout_s": 10.0,
 }
 # keys that would put a secret in config.toml: refused with a pointer to the right way
 INLINE_SECRETS = ("secret", "password", "token", "username", "api_key", "key")
@@ -73,15 +90,15 @@ class ChannelConfig:
         if self.mode == "digest":
             out["digest"] = self.digest
         if self.type == "webhook":
-            parts = urlsplit(self.option("url"))
-            out["target"] = f"{parts.scheme}://{parts.hostname}" + (
-                f":{parts.port}" if parts.port else "") + "/…"
-            out["secret"] = _pointer(self, "secret_env", "secret_file")
+            describe_webhook(self, out)
         elif self.type == "email":
             out["target"] = (f"{self.option('host')}:{smtp_port(self)} "
                              f"({self.option('security')}), {len(self.option('to'))} recipients")
             if self.option("username_env"):
                 out["secret"] = _pointer(self, "password_env", "password_file")
+        elif self.type == "syslog":
+            out["target"] = (f"{self.option('transport')}://{self.option('host')}:"
+                             f"{syslog_port(self)} ({self.option('format')})")
         else:
             out["target"] = self.option("path") or "stdout"
         return out
@@ -170,7 +187,8 @@ def parse_channel(name: str, table: Any) -> ChannelConfig:
     }
     ch = ChannelConfig(name=name, type=kind, mode=mode, digest=digest,
                        kinds=tuple(dict.fromkeys(kinds)), options=options)
-    {"webhook": _check_webhook, "email": _check_email, "stdout": _check_stdout}[kind](ch)
+    {"webhook": _check_webhook, "email": _check_email, "stdout": _check_stdout,
+     "syslog": _check_syslog}[kind](ch)
     return ch
 
 
@@ -196,14 +214,20 @@ def _check_secret_pointer(ch: ChannelConfig, env_key: str, file_key: str, what: 
         raise _fail(ch.name, env_key, f"{what}: set exactly one of {env_key} and {file_key}")
 
 
-def _check_webhook(ch: ChannelConfig) -> None:
-    url = ch.option("url")
+def _check_url(ch: ChannelConfig, url: str, key: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(ch.name, "url", "must be an http:// or https:// URL")
+        raise _fail(ch.name, key, "must be an http:// or https:// URL")
     if parts.username or parts.password:
-        raise _fail(ch.name, "url", "must not hold credentials (user:password@)")
-    _check_secret_pointer(ch, "secret_env", "secret_file", "the signing secret")
+        raise _fail(ch.name, key, "must not hold credentials (user:password@)")
+
+
+def _check_webhook(ch: ChannelConfig) -> None:
+    _check_formats(ch)
+    if ch.option("url"):
+        _check_url(ch, ch.option("url"), "url")
+    if ch.option("format") == "vahti" or ch.option("secret_env") or ch.option("secret_file"):
+        _check_secret_pointer(ch, "secret_env", "secret_file", "the signing secret")
     _check_timeout(ch)
     _check_abs_path(ch, "ca_file")
     if ch.option("proxy") and urlsplit(ch.option("proxy")).scheme not in (
@@ -283,10 +307,100 @@ def channel_problems(ch: ChannelConfig, environ: Mapping[str, str] | None = None
     problems: list[str] = []
     try:
         if ch.type == "webhook":
-            read_secret(ch, "secret_env", "secret_file", environ)
+            webhook_secrets(ch, environ)
         elif ch.type == "email" and ch.option("username_env"):
             read_username(ch, environ)
             read_secret(ch, "password_env", "password_file", environ)
     except ChannelConfigError as exc:
         problems.append(str(exc))
     return problems
+
+
+# --- issue 14: webhook formats, auth headers, secret URLs, the syslog channel ---------------
+
+
+def describe_webhook(ch: ChannelConfig, out: dict[str, Any]) -> None:
+    """Scheme and host only (the path may be a token); a secret URL not even that."""
+    out["format"] = ch.option("format")
+    if ch.option("url"):
+        parts = urlsplit(ch.option("url"))
+        out["target"] = f"{parts.scheme}://{parts.hostname}" + (
+            f":{parts.port}" if parts.port else "") + "/…"
+    else:
+        out["target"] = "URL from " + _pointer(ch, "url_env", "url_file")
+    if ch.option("secret_env") or ch.option("secret_file"):
+        out["secret"] = _pointer(ch, "secret_env", "secret_file")
+    if ch.option("auth_env") or ch.option("auth_file"):
+        out["auth"] = f"{ch.option('auth_header')} from " + _pointer(ch, "auth_env",
+                                                                      "auth_file")
+
+
+def _check_formats(ch: ChannelConfig) -> None:
+    fmt = ch.option("format")
+    if fmt not in WEBHOOK_FORMATS:
+        raise _fail(ch.name, "format", f"must be one of {', '.join(WEBHOOK_FORMATS)}")
+    if sum(bool(ch.option(k)) for k in ("url", "url_env", "url_file")) != 1:
+        raise _fail(ch.name, "url", "set exactly one of url, url_env and url_file")
+    _check_env(ch, "url_env")
+    _check_abs_path(ch, "url_file")
+    if ch.option("auth_env") or ch.option("auth_file") or fmt in ("splunk_hec", "elastic"):
+        _check_secret_pointer(ch, "auth_env", "auth_file", f"the {fmt} token")
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", ch.option("auth_header")):
+        raise _fail(ch.name, "auth_header", "must be an HTTP header name")
+    if not re.fullmatch(r"[A-Za-z0-9-]{0,32}", ch.option("auth_scheme")):
+        raise _fail(ch.name, "auth_scheme", "must be one word (Splunk, ApiKey, Bearer)")
+    for key in ("sourcetype", "index", "host"):
+        if any(c.isspace() for c in ch.option(key)):
+            raise _fail(ch.name, key, "must not hold spaces")
+
+
+def webhook_url(ch: ChannelConfig, environ: Mapping[str, str] | None = None) -> str:
+    """The URL to post to: from config.toml, or read from its secret now."""
+    if ch.option("url"):
+        return str(ch.option("url"))
+    url = read_secret(ch, "url_env", "url_file", environ).strip()
+    _check_url(ch, url, "url_env" if ch.option("url_env") else "url_file")
+    return url
+
+
+def webhook_secrets(ch: ChannelConfig, environ: Mapping[str, str] | None = None) -> None:
+    """Read every secret the webhook points at (raises the first problem)."""
+    for env_key, file_key in (("secret_env", "secret_file"), ("auth_env", "auth_file")):
+        if ch.option(env_key) or ch.option(file_key):
+            read_secret(ch, env_key, file_key, environ)
+    webhook_url(ch, environ)
+
+
+SYSLOG_PORTS = {"udp": 514, "tcp": 514, "tls": 6514}
+
+
+def syslog_port(ch: ChannelConfig) -> int:
+    return int(ch.option("port")) or SYSLOG_PORTS[ch.option("transport")]
+
+
+def _check_syslog(ch: ChannelConfig) -> None:
+    import logging.handlers
+
+    names = logging.handlers.SysLogHandler
+    if not ch.option("host") or any(c.isspace() for c in ch.option("host")):
+        raise _fail(ch.name, "host", "the syslog server's host name is required")
+    if not 0 <= ch.option("port") <= 65535:
+        raise _fail(ch.name, "port", "must be a port number (0: the transport's default)")
+    if ch.option("transport") not in SYSLOG_TRANSPORTS:
+        raise _fail(ch.name, "transport", f"must be one of {', '.join(SYSLOG_TRANSPORTS)}")
+    if ch.option("format") not in SYSLOG_FORMATS:
+        raise _fail(ch.name, "format", f"must be one of {', '.join(SYSLOG_FORMATS)}")
+    if ch.option("facility") not in names.facility_names:
+        raise _fail(ch.name, "facility", "must be a syslog facility name (local0, daemon...)")
+    if ch.option("severity") not in names.priority_names:
+        raise _fail(ch.name, "severity", "must be a syslog severity name (warning, notice...)")
+    if not re.fullmatch(r"[!-~]{1,48}", ch.option("app_name")):
+        raise _fail(ch.name, "app_name", "1 to 48 printable ASCII characters, no spaces")
+    if not re.fullmatch(r"[!#-<>-\\^-~]{1,32}", ch.option("sd_id")) or "@" not in ch.option(
+            "sd_id"):
+        raise _fail(ch.name, "sd_id", 'an RFC 5424 SD-ID with an enterprise number, '
+                                      'e.g. "vahti@32473"')
+    if ch.option("ca_file") and ch.option("transport") != "tls":
+        raise _fail(ch.name, "ca_file", 'only for transport = "tls"')
+    _check_abs_path(ch, "ca_file")
+    _check_timeout(ch)

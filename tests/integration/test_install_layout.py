@@ -89,3 +89,18 @@ def test_the_installed_command_enrolls_and_finds_beside_them(installed):
     assert found.returncode == 1, found.stderr  # 1: something found
     assert people[3].ref in found.stdout
     assert_no_plaintext(everything_written(vahti, work / "dump"), [people[3].hetu, people[3].email])
+
+
+def test_the_wheel_ships_the_alert_payload_schema(installed):
+    """The published JSON Schema is package data: in the wheel, and loadable installed."""
+    work, env = installed
+    (wheel,) = (work / "wheels").glob("vahti-*.whl")
+    assert "vahti/scheduler/channels/alert-payload.v1.schema.json" in zipfile.ZipFile(
+        wheel).namelist()
+    probe = ("from vahti.scheduler.channels.schema import load_schema, SCHEMA_ID\n"
+             "import vahti.scheduler.channels.schema as s\n"
+             "assert load_schema()['$id'] == SCHEMA_ID, load_schema()['$id']\n"
+             "print(s.__file__)\n")
+    out = run([sys.executable, "-P", "-c", probe], env, work)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(str(work / "site")), out.stdout
