@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from vahti.storage import schema
-from vahti.storage.alert_states import NEW, is_change, state_of
+from vahti.storage.alert_states import FALSE_POSITIVE, NEW, OPEN, is_change, state_of
 from vahti.storage.connection import Storage
 
 KEY_CHARS = re.compile(r"[A-Za-z0-9-]{1,80}")
@@ -88,3 +88,27 @@ def last_change(alert: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
 def new_alert_fields() -> dict[str, Any]:
     """The triage fields of an alert as it is raised."""
     return {"state": NEW, "history": []}
+
+
+# --- for the weekly report -------------------------------------------------------------------
+
+
+def open_before(storage: Storage, start: datetime) -> int:
+    """Alerts created before `start` that are still new or acknowledged."""
+    return storage.db[schema.ALERTS].count_documents(
+        {"state": {"$in": list(OPEN)}, "created": {"$lt": start}})
+
+
+def marked_false_positive_between(storage: Storage, start: datetime, end: datetime) -> int:
+    """Alerts (of any week) with a change to false_positive in [start, end)."""
+    docs = storage.db[schema.ALERTS].find({"history.state": FALSE_POSITIVE},
+                                          {"_id": 0, "history": 1})
+    return sum(1 for d in docs if any(
+        h.get("state") == FALSE_POSITIVE and start <= _aware(h.get("changed"), start) < end
+        for h in d.get("history") or []))
+
+
+def _aware(value: Any, like: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        return like.replace(year=1)
+    return value if value.tzinfo or like.tzinfo is None else value.replace(tzinfo=like.tzinfo)

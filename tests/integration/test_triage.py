@@ -333,3 +333,73 @@ def test_the_raiser_counts_nothing_suppressed_without_records(storage):
     raised = raise_sighting_alerts(storage, {})
     assert len(raised) == 1 and raised[0]["state"] == "new"
     assert storage.db[schema.SIGHTINGS].count_documents({"fp_suppressed": {"$exists": True}}) == 0
+
+
+# --- the weekly report --------------------------------------------------------------------
+
+MONDAY = datetime(2025, 3, 3, tzinfo=UTC)  # 2025-W10
+
+
+def test_weekly_report_shows_open_handled_times_and_false_positives_apart(vahti, tmp_path):
+    import jsonschema
+    from vahti.reports.render_json import load_schema
+    from vahti.scheduler.alerting import raise_health_alert
+    from vahti.scheduler.triage import triage
+
+    # a past week: kept (sightings of 2025 are past the default retention)
+    write_config(vahti, "[retention]\nsightings_days = 0\npages_days = 0\n")
+    hour = timedelta(hours=1)
+    with vahti.storage() as db:
+        def raised(sightings, at):
+            record_sightings(db, [Sighting(**{**s.__dict__, "seen_at": at}) for s in sightings])
+            return raise_sighting_alerts(db, {}, now=at)
+
+        def change(alert, state, at, comment=""):
+            fresh = db.db[schema.ALERTS].find_one({"alert_key": alert["alert_key"]}, {"_id": 0})
+            triage(db, {}, fresh, state, "anna", comment, now=at)
+
+        (older,) = raised([seen("http://old.onion/1", "P9")], MONDAY - timedelta(days=12))
+        (a1,) = raised([seen(PAGE_A, "P1"), seen(PAGE_A, "P2", start=30)], MONDAY + 10 * hour)
+        change(a1, "acknowledged", MONDAY + 12 * hour)  # 2 h to acknowledge
+        change(a1, "resolved", MONDAY + 34 * hour)  # 24 h to resolve
+        (a2,) = raised([seen(PAGE_C, "P3", CONTENT_2)], MONDAY + 34 * hour)
+        change(a2, "false_positive", MONDAY + 35 * hour, "test data")  # 1 h
+        raise_health_alert(db, {}, source="forum-a", problem="failing", since=None,
+                           details={}, now=MONDAY + 50 * hour)
+        # the same content again on a copy, Thursday: not alerted, counted
+        assert raised([seen(PAGE_B, "P3", CONTENT_2)], MONDAY + 80 * hour) == []
+        assert older["state"] == "new"
+
+    out = tmp_path / "weekly.json"
+    result = run_ok(vahti, "report", "weekly", "--week", "2025-W10", "--format", "json",
+                    "--out", str(out))
+    data = json.loads(out.read_text())
+    jsonschema.Draft202012Validator(load_schema()).validate(data)
+    assert data["schema_version"] == 2
+    assert data["triage"] == {
+        "states": {"new": 1, "acknowledged": 0, "false_positive": 1, "resolved": 1},
+        "open": 1, "handled": 2, "open_older": 1, "acknowledged": 2,
+        "median_ack_s": 5400.0, "median_resolve_s": 86400.0,
+        "false_positives_marked": 1, "suppressed_repeats": 1}
+    assert sorted(i["state"] for i in data["alerts"]["items"]) == [
+        "false_positive", "new", "resolved"]
+
+    outputs = [("report json", result.stdout)]
+    for fmt_name in ("md", "html"):
+        path = tmp_path / f"weekly.{fmt_name}"
+        outputs.append((fmt_name, run_ok(vahti, "report", "weekly", "--week", "2025-W10",
+                                         "--format", fmt_name, "--out", str(path)).stdout))
+        text = path.read_text()
+        assert "Triage" in text
+        assert "1 open, 2 handled (1 new, 1 false positive, 1 resolved)" in text
+        assert "1 alert from earlier weeks still open" in text
+        assert "Median time to acknowledge: 1.5 h (2 acknowledged)" in text
+        assert "median time to resolve: 24.0 h" in text
+        assert "1 alert marked false positive this week; 1 repeat not alerted" in text
+        assert "test data" not in text  # comments stay in vahti, not in the report
+    # an analyst's slip the same week: refused, and nowhere in what vahti wrote
+    slip = vahti.run("alerts", "ack", a1["alert_key"], "--comment", f"soitto {PERSON.hetu}")
+    assert slip.returncode == 2
+    outputs.append(("slip", slip.stdout + slip.stderr))
+    written = everything_written(vahti, tmp_path / "dump", outputs)
+    assert_no_plaintext(written, [PERSON.hetu])
