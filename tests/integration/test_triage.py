@@ -403,3 +403,37 @@ def test_weekly_report_shows_open_handled_times_and_false_positives_apart(vahti,
     outputs.append(("slip", slip.stdout + slip.stderr))
     written = everything_written(vahti, tmp_path / "dump", outputs)
     assert_no_plaintext(written, [PERSON.hetu])
+
+
+@pytest.mark.slow  # a real enrolment, hunts and a key rotation
+def test_key_rotation_keeps_false_positives_under_the_old_key_id(vahti, tmp_path):
+    """What a rotation does to false positives (storage/false_positives.py): the records
+    stay under the old key id, listed with what is left there, kept (no retention); a
+    copy of the content read under the old key is suppressed, the same content read under
+    the new key has a new content id and alerts once more."""
+    enroll(vahti, tmp_path, [PERSON])
+    register = tmp_path / "register-again.csv"
+    from vahti.demo.synthetic import register_csv
+    register.write_text(register_csv([PERSON]), encoding="utf-8")
+    old = vahti.stored(schema.META)[0]["key_id"]
+    leak = f"asiakas {PERSON.hetu}\n"
+    for name in ("first", "copy-old", "copy-new"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "leak.txt").write_text(leak, encoding="utf-8")
+    assert vahti.run("hunt", str(tmp_path / "first")).returncode == 1
+    (key,) = run_json(vahti, "alerts", "raise")["alert_keys"]
+    run_ok(vahti, "alerts", "false-positive", key, "--by", "anna")
+    (record,) = vahti.stored(schema.FALSE_POSITIVES)
+    assert record["key_id"] == old and record["ref"] == PERSON.ref
+
+    assert vahti.run("hunt", str(tmp_path / "copy-old")).returncode == 1
+    assert run_json(vahti, "alerts", "raise")["alert_keys"] == []  # same content: suppressed
+
+    rotated = run_json(vahti, "key", "rotate", "--register", str(register))
+    left = {r["collection"]: r for r in rotated["left_under_old_key"]}
+    assert left[schema.FALSE_POSITIVES]["documents"] == 1
+    assert left[schema.FALSE_POSITIVES]["until"] is None  # kept, like alerts
+    assert vahti.stored(schema.FALSE_POSITIVES)[0]["key_id"] == old
+    assert vahti.run("hunt", str(tmp_path / "copy-new")).returncode == 1
+    again = run_json(vahti, "alerts", "raise")["alert_keys"]
+    assert [alert_doc(vahti, k)["refs"] for k in again] == [[PERSON.ref]]
