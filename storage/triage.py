@@ -41,9 +41,10 @@ def find_alert(storage: Storage, given: str) -> dict[str, Any]:
     found = list(col.find({"alert_key": {"$regex": "^" + re.escape(given)}}, {"_id": 0})
                  .limit(2))
     if not found:
-        raise AlertLookupError(f"no alert has a key starting with {given}")
+        raise AlertLookupError("no alert has a key starting with the ID given "
+                               "(see `vahti alerts list`)")
     if len(found) > 1:
-        raise AlertLookupError(f"more than one alert has a key starting with {given}: "
+        raise AlertLookupError("more than one alert has a key starting with the ID given: "
                                "give more of the key")
     return found[0]
 

@@ -115,6 +115,8 @@ def test_unknown_ambiguous_and_malformed_ids_are_one_clear_line(vahti):
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr
     assert PERSON.hetu not in result.stderr
+    digits = vahti.run("alerts", "ack", "19811218-9876")  # a personnummer as the ID
+    assert digits.returncode == 2 and "19811218" not in digits.stderr
     assert {d["state"] for d in vahti.stored(schema.ALERTS)} == {"new"}
 
 
