@@ -52,6 +52,40 @@ def art33_status(dpo: Dpo) -> str:
             f"{hours:.1f} hours after this report.")
 
 
+def duration(seconds: float | None) -> str:
+    """45 s, 12 min, 3.5 h, 2.1 days; "-" when nothing was measured."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+TRIAGE_LABELS = {"new": "new", "acknowledged": "acknowledged",
+                 "false_positive": "false positive", "resolved": "resolved"}
+
+
+def triage_text(report: WeeklyReport) -> list[str]:
+    """The triage figures as sentences (both renderers; each escapes them itself)."""
+    t = report.triage
+    states = ", ".join(f"{n} {TRIAGE_LABELS.get(s, s)}" for s, n in t.states.items() if n)
+    return [
+        f"Of this week's {count(sum(t.states.values()), 'alert')}: {t.open} open, "
+        f"{t.handled} handled ({states or 'none'}). "
+        f"{count(t.open_older, 'alert')} from earlier weeks still open.",
+        f"Median time to acknowledge: {duration(t.median_ack_s)} "
+        f"({t.acknowledged} acknowledged); median time to resolve: "
+        f"{duration(t.median_resolve_s)}.",
+        f"False positives, counted apart: {count(t.false_positives_marked, 'alert')} marked "
+        f"false positive this week; {count(t.suppressed_repeats, 'repeat')} not alerted "
+        "(a person already marked false positive on the same page content).",
+    ]
+
+
 def deliveries_text(states: dict[str, int]) -> str:
     parts = [f"{states[s]} {s}" for s in STATE_ORDER if states.get(s)]
     parts += [f"{n} {s}" for s, n in states.items() if s not in STATE_ORDER and n]

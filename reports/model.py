@@ -14,7 +14,7 @@ from typing import Any
 from vahti.reports.week import Week
 
 SCHEMA_ID = "vahti.report.weekly"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: alert triage (`triage`, the state of each alert item)
 
 
 @dataclass
@@ -123,6 +123,7 @@ class AlertRow:
     url: str  # sighting alerts: the page
     problem: str  # health alerts: failing, stale, canary_missing
     deliveries: list[Delivery] = field(default_factory=list)
+    state: str = "new"  # triage: new, acknowledged, false_positive, resolved
 
 
 @dataclass
@@ -142,6 +143,21 @@ class Alerts:
     undelivered: int = 0  # alerts with no delivery row sent (no channel, or not yet)
     items: list[AlertRow] = field(default_factory=list)  # newest first, at most a limit
     items_total: int = 0
+
+
+@dataclass
+class Triage:
+    """How the analysts handled the alerts (`vahti alerts ack|resolve|false-positive`)."""
+
+    states: dict[str, int] = field(default_factory=dict)  # the week's alerts per state now
+    open: int = 0  # of the week's alerts: still new or acknowledged
+    handled: int = 0  # of the week's alerts: resolved or false positive
+    open_older: int = 0  # alerts of earlier weeks still open at report time
+    acknowledged: int = 0  # of the week's alerts: looked at (left `new`) so far
+    median_ack_s: float | None = None  # created -> first left `new`, the week's alerts
+    median_resolve_s: float | None = None  # created -> first resolved, the week's alerts
+    false_positives_marked: int = 0  # alerts (of any week) marked false positive this week
+    suppressed_repeats: int = 0  # (page, person) pairs not alerted this week: known false positives
 
 
 @dataclass
@@ -194,6 +210,7 @@ class WeeklyReport:
     alerts: Alerts
     trend: list[Day]
     dpo: Dpo
+    triage: Triage = field(default_factory=Triage)
 
     @property
     def empty(self) -> bool:

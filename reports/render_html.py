@@ -238,8 +238,9 @@ def _alerts(r: WeeklyReport) -> str:
         return _e(item.problem.replace("_", " "))
 
     items = _table(
-        ["created", "kind", "source", "what", "deliveries"],
+        ["created", "kind", "source", "what", "state", "deliveries"],
         ([_e(fmt.when(i.created)), _e(i.kind), f"<code>{_e(i.source)}</code>", what(i),
+          _e(fmt.TRIAGE_LABELS.get(i.state, i.state)),
           _e(", ".join(f"{d.channel}: {d.state}" for d in i.deliveries) or "no channel")]
          for i in a.items), empty="no alerts this week")
     more = (f"<p>Showing the newest {len(a.items)} of {a.items_total} alerts.</p>"
@@ -247,6 +248,11 @@ def _alerts(r: WeeklyReport) -> str:
     return f"""<section id="alerts"><h2>Alerts and their delivery</h2>{summary}
 <h3>Delivery state per channel</h3>{channels}
 <h3>Alerts</h3>{items}{more}</section>"""
+
+
+def _triage(r: WeeklyReport) -> str:
+    lines = "".join(f"<p>{_e(line)}</p>" for line in fmt.triage_text(r))
+    return f"""<section id="triage"><h2>Triage</h2>{lines}</section>"""
 
 
 def _health(r: WeeklyReport) -> str:
@@ -273,7 +279,7 @@ def render_html(report: WeeklyReport) -> str:
     empty = ('<p class="notice">Nothing was seen this week: no sightings were first seen '
              "between its start and end.</p>" if r.empty else "")
     body = "\n".join((_headline(r), empty, _dpo(r), _trend(r), _sources(r), _pages(r),
-                      _alerts(r), _health(r)))
+                      _alerts(r), _triage(r), _health(r)))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

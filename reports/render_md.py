@@ -136,15 +136,20 @@ def render_md(report: WeeklyReport) -> str:
             table(["channel", *fmt.STATE_ORDER],
                   ([code(c.channel), *(str(c.states.get(s, 0)) for s in fmt.STATE_ORDER)]
                    for c in a.channels), numeric=(1, 2, 3, 4), empty="no deliveries"), "",
-            table(["created", "kind", "source", "what", "deliveries"],
+            table(["created", "kind", "source", "what", "state", "deliveries"],
                   ([fmt.when(i.created), i.kind, code(i.source),
                     (f"{fmt.count(i.persons, 'person')} on {code(i.url)}" if i.kind == "sighting"
                      else text(i.problem.replace("_", " "))),
+                    fmt.TRIAGE_LABELS.get(i.state, text(i.state)),
                     text(", ".join(f"{x.channel}: {x.state}" for x in i.deliveries)
                          or "no channel")] for i in a.items),
                   empty="no alerts this week"), ""]
     if a.items_total > len(a.items):
         out += [f"Showing the newest {len(a.items)} of {a.items_total} alerts.", ""]
+
+    out += ["## Triage", ""]
+    for line in fmt.triage_text(r):
+        out += [text(line), ""]
 
     out += ["## Source health", "",
             f"As of {fmt.when(r.health.checked_at)}.", "",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from statistics import median
 from typing import Any
 
 from vahti.reports.dpo import CATEGORIES, OTHER, art33_mark, category_of
@@ -31,6 +33,7 @@ from vahti.reports.model import (
     NewSource,
     PageRow,
     SourceRow,
+    Triage,
     TypeRow,
     WeeklyReport,
 )
@@ -41,6 +44,17 @@ CANARY_PREFIX = "CANARY-"  # as scheduler.alerting: canaries are never persons
 TOP_PAGES = 10
 ALERT_ITEMS = 50
 DELIVERY_STATES = ("pending", "sending", "sent", "dead")
+TRIAGE_STATES = ("new", "acknowledged", "false_positive", "resolved")  # storage.alert_states
+HANDLED = ("false_positive", "resolved")
+
+
+@dataclass(frozen=True)
+class TriageCounts:
+    """What the triage part needs beyond the week's alerts (storage queries)."""
+
+    open_older: int = 0  # alerts of earlier weeks still open
+    false_positives_marked: int = 0  # alerts marked false positive in the week
+    suppressed_repeats: int = 0  # (page, person) pairs left unalerted in the week
 
 
 def is_fragment(doc: Mapping[str, Any]) -> bool:
@@ -68,13 +82,14 @@ def top_page_urls(docs: Iterable[Mapping[str, Any]], n: int = TOP_PAGES) -> list
 def assemble(week: Week, now: datetime, first: FirstSeen, window: Sequence[Mapping[str, Any]],
              pages: Mapping[str, Mapping[str, Any]], alerts: Sequence[Mapping[str, Any]],
              deliveries: Mapping[str, Sequence[Mapping[str, Any]]],
-             health: Health) -> WeeklyReport:
+             health: Health, triage_counts: TriageCounts = TriageCounts()) -> WeeklyReport:
     """The report of `week` from the query results.
 
     `first`: first sightings of refs and sources before the end of the week; `window`:
     the sightings first seen in the previous week and this one; `pages`: page records
     of (at least) the top pages; `alerts`: alerts created in the week; `deliveries`:
-    their outbox rows by alert key; `health`: the sources' health at report time.
+    their outbox rows by alert key; `health`: the sources' health at report time;
+    `triage_counts`: the triage figures that are not about the week's alerts.
     """
     previous = week.previous()
     docs = in_week(window, week)
@@ -103,6 +118,7 @@ def assemble(week: Week, now: datetime, first: FirstSeen, window: Sequence[Mappi
         health=health, alerts=alert_part,
         trend=_trend(window, first, week),
         dpo=_dpo(docs, now, new_refs),
+        triage=_triage(alerts, triage_counts),
     )
 
 
@@ -197,7 +213,8 @@ def _alerts(alerts: Sequence[Mapping[str, Any]],
                               source=str(alert.get("source", "")),
                               persons=int(alert.get("persons") or 0),
                               url=str(alert.get("url") or ""),
-                              problem=str(alert.get("problem") or ""), deliveries=rows))
+                              problem=str(alert.get("problem") or ""), deliveries=rows,
+                              state=str(alert.get("state") or "new")))
     out.states = {s: states.get(s, 0) for s in DELIVERY_STATES}
     for state in sorted(set(states) - set(DELIVERY_STATES)):
         out.states[state] = states[state]
@@ -206,6 +223,34 @@ def _alerts(alerts: Sequence[Mapping[str, Any]],
     items.sort(key=lambda a: a.created, reverse=True)
     out.items = items[:ALERT_ITEMS]
     return out
+
+
+def _triage(alerts: Sequence[Mapping[str, Any]], counts: TriageCounts) -> Triage:
+    states = Counter(str(a.get("state") or "new") for a in alerts)
+    to_ack: list[float] = []
+    to_resolve: list[float] = []
+    for alert in alerts:
+        created = _aware(alert["created"])
+        history = alert.get("history") or []
+        acked = next((h for h in history if h.get("previous_state") == "new"), None)
+        resolved = next((h for h in history if h.get("state") == "resolved"), None)
+        if acked is not None:
+            to_ack.append(max((_aware(acked["changed"]) - created).total_seconds(), 0.0))
+        if resolved is not None:
+            to_resolve.append(max((_aware(resolved["changed"]) - created).total_seconds(), 0.0))
+    return Triage(
+        states={s: states.get(s, 0) for s in TRIAGE_STATES},
+        open=sum(n for s, n in states.items() if s not in HANDLED),
+        handled=sum(states.get(s, 0) for s in HANDLED),
+        open_older=counts.open_older, acknowledged=len(to_ack),
+        median_ack_s=float(median(to_ack)) if to_ack else None,
+        median_resolve_s=float(median(to_resolve)) if to_resolve else None,
+        false_positives_marked=counts.false_positives_marked,
+        suppressed_repeats=counts.suppressed_repeats)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _trend(window: Sequence[Mapping[str, Any]], first: FirstSeen, week: Week) -> list[Day]:
@@ -271,7 +316,7 @@ def build_weekly(storage: Any, week: Week, sources: Iterable[Any], now: datetime
                  *, sources_note: str = "") -> WeeklyReport:
     """Query storage and judge source health (`sources`: spiders.sources.Source objects)."""
     from vahti.scheduler.health import evaluate
-    from vahti.storage import exposure, outbox
+    from vahti.storage import exposure, false_positives, outbox, triage
 
     previous = week.previous()
     first = exposure.first_sightings(storage, week.end, skip_ref_prefix=CANARY_PREFIX)
@@ -283,4 +328,9 @@ def build_weekly(storage: Any, week: Week, sources: Iterable[Any], now: datetime
     checked = list(sources)
     note = sources_note or ("" if checked else "no sources configured (sources.toml)")
     health = health_from(now, evaluate(storage, checked, now) if checked else [], note)
-    return assemble(week, now, first, window, pages, alerts, deliveries, health)
+    counts = TriageCounts(
+        open_older=triage.open_before(storage, week.start),
+        false_positives_marked=triage.marked_false_positive_between(storage, week.start,
+                                                                    week.end),
+        suppressed_repeats=false_positives.suppressed_between(storage, week.start, week.end))
+    return assemble(week, now, first, window, pages, alerts, deliveries, health, counts)

@@ -15,6 +15,10 @@ job (at least once, never lost). The content ids make it unguessable: an e-mail
 shows the key but not the URL, and a hash of a guessable URL (a forum's sequential
 thread ids) and offsets alone would give the URL back by enumeration.
 
+A person an analyst marked false positive on a page's content (storage/false_positives.py)
+is not alerted again for that same content: their sightings there are marked alerted
+with `fp_suppressed` (the time), which the weekly report counts.
+
 Only one raise pass runs at a time across every process and host on the database
 (the pass lease "pass:raise-alerts"): two passes at once would each group what they
 read into an alert per page, and a sighting stored between their reads makes the keys
@@ -34,7 +38,7 @@ from vahti.scheduler.channels.config import as_channels
 from vahti.scheduler.channels.message import plain
 from vahti.scheduler.delivery import enqueue_deliveries
 from vahti.storage import alerts as alerts_repo
-from vahti.storage import leases
+from vahti.storage import false_positives, leases
 from vahti.storage.clock import now as clock_now
 from vahti.storage.connection import Storage
 
@@ -135,7 +139,14 @@ def _raise_pass(storage: Storage, chans: Any, now: datetime) -> list[dict[str, A
     for page_url in sorted(by_page):
         group = by_page[page_url]
         seen_before = alerts_repo.alerted_refs_on_page(storage, page_url)
-        new = [s for s in group if s["ref"] not in seen_before]
+        known_false = false_positives.suppressed_pairs(storage, group)
+        suppressed = [s for s in group if false_positives.is_suppressed(s, known_false)]
+        if suppressed:  # before the rest is marked alerted below
+            false_positives.mark_suppressed(storage, (s["_id"] for s in suppressed), now)
+            log.info("%d sightings on a page of source %s left unalerted: known false "
+                     "positives", len(suppressed), suppressed[0].get("source", ""))
+        new = [s for s in group if s["ref"] not in seen_before
+               and not false_positives.is_suppressed(s, known_false)]
         if new:
             alert, created = alerts_repo.upsert_alert(
                 storage, build_sighting_alert(page_url, new, now))

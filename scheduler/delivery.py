@@ -22,7 +22,12 @@ from typing import Any
 
 from vahti.scheduler.channels import DeliveryError, send
 from vahti.scheduler.channels.config import ChannelConfig, as_channels, parse_channels
-from vahti.scheduler.channels.message import Message, alert_message, digest_message
+from vahti.scheduler.channels.message import (
+    Message,
+    alert_message,
+    digest_message,
+    update_message,
+)
 from vahti.storage import alerts as alerts_repo
 from vahti.storage import outbox
 from vahti.storage.clock import now as clock_now
@@ -122,6 +127,25 @@ def enqueue_deliveries(storage: Storage, channels: Any, alert: dict[str, Any],
     return outbox.enqueue(storage, rows)
 
 
+def update_key(alert_key: str, number: int, channel: str) -> str:
+    """One per change and channel: the idempotency key a receiver drops repeats by."""
+    return f"{alert_key}:update{number}:{channel}"
+
+
+def enqueue_updates(storage: Storage, channels: Any, payload: dict[str, Any], number: int,
+                    now: datetime | None = None) -> int:
+    """One outbox row per channel that takes updates (`updates`) and the alert's kind,
+    for the alert_update `payload` of the alert's change `number`; returns rows new.
+    Sent at once, also on digest channels (a change is news about an alert already
+    sent). Enqueueing the same change again adds nothing."""
+    now = now or clock_now()
+    rows = [outbox.new_row(update_key(payload["alert_key"], number, ch.name),
+                           payload["alert_key"], ch.name, payload["kind"], "update", now,
+                           update=payload)
+            for ch in as_channels(channels) if ch.updates and ch.wants(payload["kind"])]
+    return outbox.enqueue(storage, rows)
+
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -151,6 +175,8 @@ def form_digests(storage: Storage, now: datetime) -> int:
 
 
 def _message(storage: Storage, row: dict[str, Any]) -> Message:
+    if row["mode"] == "update":
+        return update_message(row["update"], row["delivery_key"])
     if row["mode"] == "summary":
         alerts = alerts_repo.get_alerts(storage, row.get("alert_keys", []))
         return digest_message(row["channel"], row["digest"], row["period_start"],

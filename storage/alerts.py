@@ -14,6 +14,7 @@ from typing import Any
 
 from vahti.storage import schema
 from vahti.storage.connection import Storage
+from vahti.storage.triage import new_alert_fields
 
 SIGHTING_FIELDS = {"_id": 1, "page_url": 1, "ref": 1, "id_type": 1, "kind": 1, "start": 1,
                    "score": 1, "source": 1, "page_content_id": 1, "key_id": 1, "first_seen": 1,
@@ -49,7 +50,7 @@ def mark_sightings_alerted(storage: Storage, sighting_ids: Iterable[Any]) -> int
 
 def upsert_alert(storage: Storage, alert: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Insert the alert unless its key exists; returns (the stored alert, whether new)."""
-    fields = {k: v for k, v in alert.items() if k != "_id"}
+    fields = {**new_alert_fields(), **{k: v for k, v in alert.items() if k != "_id"}}
     result = storage.db[schema.ALERTS].update_one(
         {"alert_key": fields["alert_key"]}, {"$setOnInsert": fields}, upsert=True
     )
@@ -71,11 +72,14 @@ def get_alerts(storage: Storage, alert_keys: Iterable[str]) -> list[dict[str, An
 
 
 def list_alerts(storage: Storage, limit: int = 50,
-                alert_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Newest first."""
+                alert_keys: Iterable[str] | None = None,
+                state: str | None = None) -> list[dict[str, Any]]:
+    """Newest first; `state`: only alerts in this triage state."""
     query: dict[str, Any] = {}
     if alert_keys is not None:
         query["alert_key"] = {"$in": list(alert_keys)}
+    if state is not None:
+        query["state"] = state
     cursor = storage.db[schema.ALERTS].find(query, {"_id": 0}).sort("created", -1)
     if limit:
         cursor = cursor.limit(limit)

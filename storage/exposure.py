@@ -22,7 +22,8 @@ SIGHTING_FIELDS = {"_id": 0, "ref": 1, "id_type": 1, "kind": 1, "source": 1, "pa
                    "first_seen": 1, "score": 1}
 PAGE_FIELDS = {"_id": 0, "url": 1, "source": 1, "first_seen": 1, "last_seen": 1}
 ALERT_FIELDS = {"_id": 0, "alert_key": 1, "kind": 1, "created": 1, "source": 1, "url": 1,
-                "persons": 1, "problem": 1, "since": 1, "first_seen": 1}
+                "persons": 1, "problem": 1, "since": 1, "first_seen": 1, "state": 1,
+                "history": 1}
 
 
 @dataclass

@@ -15,6 +15,8 @@ What goes, and what stays:
   its pending deliveries are withdrawn (removed from the outbox, and from the
   digest summaries not yet sent). Deliveries already sent cannot be recalled: they
   are counted per channel, for the data-protection officer's record;
+- the false positives remembered for the ref (storage/false_positives.py) go: once
+  re-enrolled, the person is alerted on that content again;
 - page records hold only counts per identifier type, no ref: they stay;
 - the retained candidates (keys of every identifier on every page, enrolled or
   not, for searches and retro-hunts) lose the person's keys: every identifier of
@@ -44,7 +46,7 @@ from typing import Any
 import numpy as np
 from pymongo.errors import OperationFailure
 from vahti.matchers.digest import u64_of
-from vahti.storage import candidates, retired_people, schema, watchlist
+from vahti.storage import candidates, false_positives, retired_people, schema, watchlist
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage
 
@@ -52,7 +54,7 @@ ALERT_MODES = ("immediate", "digest")  # outbox rows of one alert (summaries cov
 FRAGMENT = "fragment"  # the retained type of note fingerprints (matchers/retain.py)
 # collections a forget changes: what `compact` would rewrite
 CHANGED = (schema.WATCHLIST, schema.SIGHTINGS, schema.CANDIDATES, schema.ALERTS, schema.OUTBOX,
-           schema.RETIRED_PEOPLE)
+           schema.RETIRED_PEOPLE, schema.FALSE_POSITIVES)
 COMMAND_NOT_FOUND = 59
 
 
@@ -73,11 +75,12 @@ class ForgetReport:
     readings_known: bool = True
     # copies of their keys under retired keys (kept by a key rotation for this)
     retired_key_copies: int = 0
+    false_positives: int = 0  # (page content, ref) pairs marked false positive
 
     @property
     def known(self) -> bool:
         return bool(self.watchlist or self.sightings or self.alerts_scrubbed
-                    or self.retired_key_copies)
+                    or self.retired_key_copies or self.false_positives)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +93,7 @@ def plan_forget(storage: Storage, ref: str) -> ForgetReport:
     report.watchlist = db[schema.WATCHLIST].count_documents({"_id": ref})
     report.retired_key_copies = db[schema.RETIRED_PEOPLE].count_documents({"ref": ref})
     report.sightings = db[schema.SIGHTINGS].count_documents({"ref": ref})
+    report.false_positives = false_positives.of_ref(storage, ref)
     for alert in db[schema.ALERTS].find({"refs": ref}, {"_id": 0, "alert_key": 1, "refs": 1}):
         emptied = set(alert.get("refs", [])) <= {ref}
         _count_deliveries(storage, report, alert["alert_key"], emptied)
@@ -117,6 +121,7 @@ def forget_ref(storage: Storage, ref: str, fragment_min_shared: int = 1) -> Forg
     for key_id, old_keys in retired_people.of_ref(storage, ref):
         _remove_retained(storage, report, old_keys, fragment_min_shared, key_id=key_id)
     report.retired_key_copies = retired_people.remove_ref(storage, ref)
+    report.false_positives = false_positives.remove_ref(storage, ref)
     # then the watchlist: scanners that reload from here on no longer find the person
     report.watchlist = db[schema.WATCHLIST].delete_one({"_id": ref}).deleted_count
     for alert in list(db[schema.ALERTS].find({"refs": ref}, {"_id": 0})):

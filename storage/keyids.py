@@ -36,6 +36,8 @@ KEYED: dict[str, str | None] = {
     schema.CANDIDATES: "seen_at",
     schema.ALERTS: None,
     schema.RETIRED_PEOPLE: None,  # deleted with the retired key (storage/retired_people.py)
+    # kept like alerts, and like them keeping no retired key alive (storage/false_positives.py)
+    schema.FALSE_POSITIVES: None,
 }
 # the collections whose documents keep a retired key alive (alerts do not: see above)
 BLOCKING = (schema.WATCHLIST, schema.PAGES, schema.SIGHTINGS, schema.CANDIDATES)

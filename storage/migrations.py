@@ -22,6 +22,11 @@ Schema 2 -> 3 (issue 13, key rotation): every keyed document names the key it is
 (meta `key_id`), set on every keyed document that has no `key_id` yet. Needs no key,
 is idempotent (one `update_many` per collection guarded by the missing field) and
 the version becomes 3 only after every collection is done.
+
+Schema 3 -> 4 (issue 14, triage): every alert gets a triage state. The existing ones
+become `new` with an empty history (nobody triaged them in vahti), in one `update_many`
+guarded by the missing state: idempotent, needs no key. The `false_positives`
+collection and the state index appear with the collections' specs (storage/schema.py).
 """
 
 from __future__ import annotations
@@ -69,7 +74,17 @@ def migrate(storage: Storage, rekey: Rekey) -> dict[str, int]:
     if schema_version(storage) == 2:
         for name, n in _v2_to_v3(storage).items():
             rewritten[name] = rewritten.get(name, 0) + n
+    if schema_version(storage) == 3:
+        rewritten[schema.ALERTS] = rewritten.get(schema.ALERTS, 0) + _v3_to_v4(storage)
     return rewritten
+
+
+def _v3_to_v4(storage: Storage) -> int:
+    stated = storage.db[schema.ALERTS].update_many(
+        {"state": {"$exists": False}}, {"$set": {"state": "new", "history": []}}).modified_count
+    storage.db[schema.META].update_one({"_id": schema.META_ID, "schema_version": 3},
+                                       {"$set": {"schema_version": 4, "migrated_to_4": now()}})
+    return stated
 
 
 def _v2_to_v3(storage: Storage) -> dict[str, int]:

@@ -5,6 +5,10 @@ Row: `delivery_key` (alert_key + ":" + channel, unique), `alert_key`, `channel`,
 sending | sent | dead), `attempts`, `next_attempt`, `last_error` (a short reason:
 never a payload or a secret), `lease_owner`, `lease_until`, `created`, `sent_at`.
 
+Update rows (`mode: "update"`, issue 14) carry one triage change of an alert to a
+channel: `update` is the alert_update payload, `delivery_key` is alert key + ":update"
++ the change's number + ":" + channel, so each change is sent once per channel.
+
 Digest rows (`mode: "digest"`) also carry their period (`digest`, `digest_key`,
 `period_start`, `period_end`, and `next_attempt` = the period's end). They are never
 claimed one by one: when their period has closed, a `summary` row is made for the
@@ -27,7 +31,8 @@ from vahti.storage import schema
 from vahti.storage.connection import Storage
 
 STATES = ("pending", "sending", "sent", "dead")
-CLAIMABLE_MODES = ("immediate", "summary")
+# update: an alert's triage change (`update` holds its payload), sent like an immediate row
+CLAIMABLE_MODES = ("immediate", "summary", "update")
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,9 @@ def deliveries_for(storage: Storage, alert_keys: Iterable[str]
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
     if not keys:
         return out
-    docs = storage.db[schema.OUTBOX].find({"alert_key": {"$in": keys}}, {"_id": 0})
+    # the alert's own deliveries: not the rows of its triage changes
+    docs = storage.db[schema.OUTBOX].find({"alert_key": {"$in": keys},
+                                           "mode": {"$ne": "update"}}, {"_id": 0})
     for doc in docs:
         out.setdefault(doc["alert_key"], []).append(doc)
     for rows in out.values():

@@ -14,7 +14,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 # (storage/migrations.py converts a schema 1 database with the key)
 # 3: every keyed document names its key (`key_id`: storage/keyids.py), so that after a
 # key rotation documents under the old key are told apart until they expire
-SCHEMA_VERSION = 3
+# 4: alerts have a triage state (`state`, `history`: storage/alert_states.py) and a false
+# positive is remembered per page content and person (`false_positives`)
+SCHEMA_VERSION = 4
 
 WATCHLIST = "watchlist"
 SOURCES = "sources"
@@ -29,6 +31,8 @@ JOBS = "jobs"  # APScheduler's MongoDBJobStore
 CANDIDATES = "candidates"  # keyed candidates of every page, for retro-hunts (storage/candidates.py)
 # people's candidate keys under a retired key, for `vahti forget` (storage/retired_people.py)
 RETIRED_PEOPLE = "retired_people"
+# (keyed page content id, ref) pairs an analyst marked false positive (storage/false_positives.py)
+FALSE_POSITIVES = "false_positives"
 META = "meta"
 
 META_ID = "meta"
@@ -82,6 +86,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
         (
             IndexModel([("alert_key", ASCENDING)], unique=True, name="alert_key_unique"),
             IndexModel([("created", DESCENDING)], name="created"),
+            # `vahti alerts list --state`, the weekly report's open alerts
+            IndexModel([("state", ASCENDING), ("created", DESCENDING)], name="state_created"),
         ),
     ),
     CollectionSpec(
@@ -105,6 +111,10 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec(LEASES, ()),  # _id is the lease name
     CollectionSpec(RETIRED_PEOPLE,  # _id "<key id>:<ref>"
                    (IndexModel([("ref", ASCENDING)], name="ref"),)),
+    CollectionSpec(FALSE_POSITIVES,  # _id "<key id>:<content id>:<ref>"
+                   (IndexModel([("ref", ASCENDING)], name="ref"),
+                    IndexModel([("alert_key", ASCENDING)], name="alert_key"),
+                    IndexModel([("marked", DESCENDING)], name="marked"))),
     CollectionSpec(
         JOB_COMMANDS,
         (IndexModel([("state", ASCENDING), ("created", ASCENDING)], name="state_created"),),

@@ -102,6 +102,9 @@ def _print_report(r: ForgetReport, verb: str) -> None:
     table.add_row("deliveries", f"{r.deliveries_withdrawn} pending withdrawn (alert about "
                                 f"nobody else), {r.deliveries_pending} pending go out without "
                                 f"the ref")
+    if r.false_positives:
+        table.add_row("false positives", f"{r.false_positives} (page content, ref) pairs "
+                                         "marked false positive: forgotten")
     if r.deliveries_sent:
         sent = ", ".join(f"{ch} {n}" for ch, n in sorted(r.deliveries_sent.items()))
         table.add_row("already sent", f"{sent} (named the ref; cannot be recalled)")

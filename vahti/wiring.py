@@ -76,9 +76,9 @@ def migrate(cfg: Config, storage: Storage, key: Key | None) -> None:
         return
     if not migrations.needs_key(storage):
         tagged = migrations.migrate(storage, _no_rekey)
-        log.warning("database migrated to schema %d: every keyed document names its key "
-                    "(%d documents tagged)", migrations.schema_version(storage),
-                    sum(tagged.values()))
+        log.warning("database migrated to schema %d: every keyed document names its key, "
+                    "every alert has a triage state (%d documents updated)",
+                    migrations.schema_version(storage), sum(tagged.values()))
         return
     if key is None:
         try:

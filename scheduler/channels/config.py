@@ -26,7 +26,12 @@ KINDS = ("sighting", "health")
 SECURITIES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
-COMMON = {"type": "", "mode": "immediate", "digest": "daily", "kinds": list(KINDS)}
+COMMON = {"type": "", "mode": "immediate", "digest": "daily", "kinds": list(KINDS),
+          "updates": True}
+# `updates`: the channel also gets an alert's triage changes (payload type alert_update).
+# Off by default for e-mail: a mail per ack or resolve floods the very inboxes the alert
+# went to, and mail is kept where vahti has no say; on for every other type.
+UPDATES_OFF_BY_DEFAULT = ("email",)
 # per type: key -> default (the default's type is the key's type; None: str, optional)
 OPTIONS: dict[str, dict[str, Any]] = {
     "webhook": {"url": "", "secret_env": "", "secret_file": "", "timeout_s": 10.0,
@@ -76,6 +81,7 @@ class ChannelConfig:
     digest: str = "daily"
     kinds: tuple[str, ...] = KINDS
     options: Mapping[str, Any] = field(default_factory=dict)
+    updates: bool = True  # send alert_update messages (triage changes)
 
     def option(self, key: str) -> Any:
         return self.options.get(key, OPTIONS[self.type][key])
@@ -86,7 +92,7 @@ class ChannelConfig:
     def describe(self) -> dict[str, Any]:
         """What `vahti alerts channels` shows: no secret, no webhook path (it may be one)."""
         out: dict[str, Any] = {"name": self.name, "type": self.type, "mode": self.mode,
-                               "kinds": list(self.kinds)}
+                               "kinds": list(self.kinds), "updates": self.updates}
         if self.mode == "digest":
             out["digest"] = self.digest
         if self.type == "webhook":
@@ -181,12 +187,14 @@ def parse_channel(name: str, table: Any) -> ChannelConfig:
     kinds = _typed(name, "kinds", table.get("kinds", COMMON["kinds"]), [])
     if not kinds or any(k not in KINDS for k in kinds):
         raise _fail(name, "kinds", f"a non-empty list of {', '.join(KINDS)}")
+    updates = _typed(name, "updates", table.get("updates", kind not in UPDATES_OFF_BY_DEFAULT),
+                     True)
     options = {
         key: _typed(name, key, table[key], default)
         for key, default in OPTIONS[kind].items() if key in table
     }
     ch = ChannelConfig(name=name, type=kind, mode=mode, digest=digest,
-                       kinds=tuple(dict.fromkeys(kinds)), options=options)
+                       kinds=tuple(dict.fromkeys(kinds)), options=options, updates=updates)
     {"webhook": _check_webhook, "email": _check_email, "stdout": _check_stdout,
      "syslog": _check_syslog}[kind](ch)
     return ch

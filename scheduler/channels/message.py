@@ -98,6 +98,35 @@ def digest_message(channel: str, digest: str, period_start: datetime, period_end
     return Message(idempotency_key, payload, subject, _text(items, header=subject))
 
 
+UPDATE_FIELDS = ("type", "alert_key", "kind", "state", "previous_state", "changed", "by",
+                 "comment")
+
+
+def update_payload(alert_key: str, kind: str, change: dict[str, Any]) -> dict[str, Any]:
+    """The alert_update payload of one triage change (storage/triage.py); `comment` only
+    when there is one."""
+    payload = {"type": "alert_update", "alert_key": alert_key, "kind": kind,
+               "state": change["state"], "previous_state": change["previous_state"],
+               "changed": iso(change["changed"]), "by": change["by"]}
+    if change.get("comment"):
+        payload["comment"] = change["comment"]
+    return payload
+
+
+def update_message(payload: dict[str, Any], idempotency_key: str) -> Message:
+    """An alert_update as a message: the payload as it is, and a short text (no URL, no
+    refs: the alert key names the alert)."""
+    payload = {k: payload[k] for k in UPDATE_FIELDS if k in payload}
+    subject = (f"vahti alert {payload['alert_key']}: {payload['state']} "
+               f"(was {payload['previous_state']})")
+    lines = [subject, "", f"  {payload['kind']} alert {payload['alert_key']}",
+             f"  now {payload['state']}, was {payload['previous_state']}",
+             f"  changed {payload['changed']} by {payload['by']}"]
+    if "comment" in payload:
+        lines.append(f"  comment: {payload['comment']}")
+    return Message(idempotency_key, payload, subject, "\n".join(lines) + "\n")
+
+
 def sample_message(channel: str, created: datetime, idempotency_key: str) -> Message:
     payload = {"type": "test", "kind": "test", "alert_key": idempotency_key,
                "channel": channel, "created": iso(created)}

@@ -118,7 +118,8 @@ def test_one_alert_per_page_for_new_persons_only(storage):
     assert [(x["url"], x["refs"]) for x in fourth] == [(PAGE_B, ["P1"])]
     allowed = {"alert_key", "kind", "created", "source", "url", "page_content_id", "counts",
                "fragment_scores", "persons", "refs", "first_seen",
-               "key_id"}  # the key its page content id is under (storage/keyids.py)
+               "key_id",  # the key its page content id is under (storage/keyids.py)
+               "state", "history"}  # triage (storage/alert_states.py): "new", []
     for doc in storage.db[schema.ALERTS].find({}, {"_id": 0}):
         assert set(doc) == allowed
 

@@ -28,7 +28,7 @@ def test_init_creates_home_config_key_and_binds_key(vahti):
     assert status["storage"]["mode"] == "external"
     assert set(status["storage"]["counts"]) == {
         "watchlist", "sources", "pages", "sightings", "alerts", "outbox", "leases",
-        "job_commands", "runs", "candidates", "retired_people"}
+        "job_commands", "runs", "candidates", "retired_people", "false_positives"}
 
 
 def test_init_twice_keeps_the_key(vahti):

@@ -195,11 +195,42 @@ def test_schema_2_gets_the_key_id_on_every_keyed_document_without_the_key(vahti,
     keyless = vahti.run("db", "dump", "--out", str(tmp_path / "out"),
                         extra_env={"VAHTI_KEY_FILE": str(tmp_path / "none")})
     assert keyless.returncode == 0, keyless.stderr
-    assert "migrated to schema 3" in keyless.stderr
+    assert f"migrated to schema {schema.SCHEMA_VERSION}" in keyless.stderr
     with vahti.storage() as st:
-        assert migrations.schema_version(st) == 3
+        assert migrations.schema_version(st) == schema.SCHEMA_VERSION
         for name in keyed:
             assert st.db[name].count_documents({}) > 0
             assert {d.get("key_id") for d in st.db[name].find()} == {key_id}, name
         assert {a["alert_key"]: a.get("key_id") for a in st.db[schema.ALERTS].find()} == {
             "s-1": key_id, "h-1": None}
+
+
+def test_schema_3_alerts_become_new_with_an_empty_history(vahti, tmp_path):
+    """3 -> 4 (triage): every existing alert is `new`, nobody changed it yet; an alert
+    that already has a state keeps it; needs no key; then triage works on them."""
+    with vahti.storage() as st:
+        st.db[schema.ALERTS].insert_many([
+            {"alert_key": "s-old1", "kind": "sighting", "refs": ["P1"],
+             "page_content_id": "c" * 32, "created": datetime(2025, 1, 2, tzinfo=UTC)},
+            {"alert_key": "h-old2", "kind": "health", "source": "x",
+             "created": datetime(2025, 1, 3, tzinfo=UTC)},
+            {"alert_key": "s-done", "kind": "sighting", "refs": ["P2"], "state": "resolved",
+             "history": [{"state": "resolved", "previous_state": "new", "by": "a",
+                          "changed": datetime(2025, 1, 4, tzinfo=UTC)}],
+             "created": datetime(2025, 1, 3, tzinfo=UTC)}])
+        st.db[schema.META].update_one({"_id": schema.META_ID}, {"$set": {"schema_version": 3}})
+
+    listed = vahti.run("alerts", "list", "--json",
+                       extra_env={"VAHTI_KEY_FILE": str(tmp_path / "none")})
+    assert listed.returncode == 0, listed.stderr
+    assert "migrated to schema 4" in listed.stderr
+    states = {a["alert_key"]: (a["state"], len(a["history"])) for a in json.loads(listed.stdout)}
+    assert states == {"s-old1": ("new", 0), "h-old2": ("new", 0), "s-done": ("resolved", 1)}
+    with vahti.storage() as st:
+        assert migrations.schema_version(st) == 4
+        assert "state_created" in st.db[schema.ALERTS].index_information()
+        assert "ref" in st.db[schema.FALSE_POSITIVES].index_information()
+        assert migrations.migrate(st, lambda h: h) == {}  # done: nothing again
+    acked = vahti.run("alerts", "ack", "h-old", "--by", "anna")
+    assert acked.returncode == 0, acked.stderr
+    assert vahti.stored(schema.ALERTS, {"alert_key": "h-old2"})[0]["state"] == "acknowledged"

@@ -116,7 +116,7 @@ def test_an_empty_week_is_all_zeros():
 
 def test_json_form_has_iso_times_and_derived_figures():
     out = data.report().to_dict()
-    assert out["schema"] == "vahti.report.weekly" and out["schema_version"] == 1
+    assert out["schema"] == "vahti.report.weekly" and out["schema_version"] == 2
     assert out["week"] == {"id": "2026-W47", "start": "2026-11-16T00:00:00+00:00",
                            "end": "2026-11-23T00:00:00+00:00"}
     assert out["previous_week"]["id"] == "2026-W46"
