@@ -15,9 +15,10 @@ from vahti.scheduler.channels.message import Message
 
 def send(channel: ChannelConfig, message: Message,
          environ: Mapping[str, str] | None = None) -> None:
-    from vahti.scheduler.channels import smtp, stdout, webhook
+    from vahti.scheduler.channels import misp, smtp, stdout, thehive, webhook
 
-    senders = {"webhook": webhook.send, "email": smtp.send, "stdout": stdout.send}
+    senders = {"webhook": webhook.send, "email": smtp.send, "stdout": stdout.send,
+               "misp": misp.send, "thehive": thehive.send}  # misp, thehive: issue 14
     try:
         senders[channel.type](channel, message, environ)
     except ChannelConfigError as exc:  # a secret missing: retried, it may be fixed
