@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from vahti.scheduler.channels.misp_event import VAHTI_NAMESPACE, alert_uuid, when
 
 TLP_NAMES = ("clear", "white", "green", "amber", "red")
+# printable ASCII that may stand in a URI (RFC 3986 reserved and unreserved, and "%")
+URI_SAFE = "".join(c for c in map(chr, range(33, 127)) if c not in '\\"<>^`{|}')
 
 
 def stable_v4(namespace: uuid.UUID, name: str) -> uuid.UUID:
@@ -53,6 +56,12 @@ def tlp_marking(tlp: str) -> Any:
             "red": stix2.v21.TLP_RED}[tlp]
 
 
+def uri(url: str) -> str:
+    """The URL as a valid URI (the url SCO's value must be one): characters a URI cannot
+    hold (a space, a backslash, non-ASCII) percent-encoded, the rest left as it is."""
+    return quote(url, safe=URI_SAFE)
+
+
 def pattern_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -71,13 +80,13 @@ def sighting_objects(payload: dict[str, Any], identity: Any, marking: Any) -> li
                + (", ".join(f"{t} {int(n)}" for t, n in sorted(counts.items())) or "none")
                + f"; record fragments: {len(fragments)}; source: {payload.get('source', '')}; "
                f"vahti alert key {key}")
-    url = stix2.v21.URL(value=payload["url"])
+    url = stix2.v21.URL(value=uri(payload["url"]))
     indicator = stix2.v21.Indicator(
         id=_id("indicator", key), name="Page exposing identifiers of the register",
         description="The page URL (identifiers in it tokenised) where vahti saw "
                     "identifiers of the register.",
         indicator_types=["compromised"], pattern_type="stix",
-        pattern=f"[url:value = {pattern_string(payload['url'])}]", valid_from=first, **common)
+        pattern=f"[url:value = {pattern_string(url.value)}]", valid_from=first, **common)
     observed = stix2.v21.ObservedData(
         id=_id("observed-data", key), first_observed=first, last_observed=created,
         number_observed=1, object_refs=[url.id], **common)

@@ -158,9 +158,8 @@ def _reason(channel: ChannelConfig, exc: BaseException) -> str:
             return "connection failed"
         if isinstance(seen, NoKey):
             return "the API key is empty"
-        if isinstance(seen, MISPServerError):
-            first = str(seen).split(":", 1)[0]  # "Error code 500"
-            return f"MISP server error ({first[:40]})"
+        if isinstance(seen, MISPServerError):  # pymisp says "Error code 500" for any 5xx
+            return "MISP server error (HTTP 5xx)"
         seen = seen.__cause__ or seen.__context__
     if "user settings" in str(exc) or "Unexpected error when initializing" in str(exc):
         return "MISP login refused (check the API key)"

@@ -17,11 +17,13 @@ source, sourceRef, title, description; a repeated (type, source, sourceRef) is r
 
 Both: 127.0.0.1, port 0, `.url`, `.received` (accepted request bodies), `.rejected`
 (reason, body), `.requests` (method, path), `.close()`; `statuses` scripts failures
-(e.g. [503] answers the first request 503). Fixtures: `misp_server`, `thehive_server`.
+(e.g. [503] answers the first request 503). Fixtures `misp_server` and `thehive_server`
+(import `misp_server_fixture`, `thehive_server_fixture`): factories taking `statuses`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import uuid
@@ -140,7 +142,7 @@ class MispServer(_Server):
         """Why MISP would refuse this event ("" if it would not)."""
         try:
             jsonschema.validate({"Event": body.get("Event", body)}, self.schema)
-            pymisp.MISPEvent().load(body)
+            pymisp.MISPEvent().load(copy.deepcopy(body))  # load() consumes its dict
         except Exception as exc:  # noqa: BLE001 - any failure is the reason
             return f"invalid event: {type(exc).__name__}: {str(exc)[:200]}"
         event = body.get("Event", body)
@@ -203,6 +205,12 @@ class MispServer(_Server):
         target["Tag"] = [t for t in tags if t["name"] != body["tag"]]
         self.received.append({"route": "untag", "body": body})
         return 200, {"saved": True, "success": "Tag removed."}
+
+    def event(self, uid: str) -> pymisp.MISPEvent:
+        """The stored event as pymisp loads it."""
+        event = pymisp.MISPEvent()
+        event.load({"Event": copy.deepcopy(self.events[uid])})
+        return event
 
     def tags_of(self, uid: str) -> list[str]:
         target = self.events.get(uid) or self._attribute(uid) or {}
@@ -288,8 +296,8 @@ class TheHiveServer(_Server):
         return 204, None
 
 
-@pytest.fixture
-def misp_server():
+@pytest.fixture(name="misp_server")
+def misp_server_fixture():
     made: list[MispServer] = []
 
     def make(statuses: list[int] | None = None, perm_add: bool = True) -> MispServer:
@@ -301,8 +309,8 @@ def misp_server():
         server.close()
 
 
-@pytest.fixture
-def thehive_server():
+@pytest.fixture(name="thehive_server")
+def thehive_server_fixture():
     made: list[TheHiveServer] = []
 
     def make(statuses: list[int] | None = None) -> TheHiveServer:
