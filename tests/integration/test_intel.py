@@ -357,3 +357,38 @@ def test_config_refuses_inline_keys_and_bad_values():
                                  "key_file": "/etc/vahti/hive.key"}})["h"]
     assert hive.describe()["target"] == "https://hive.example:9000/"
     assert hive.describe()["secret"] == "file /etc/vahti/hive.key"
+
+
+def test_a_digest_delivers_each_alert_and_health_alerts_too(storage, misp_server,
+                                                            thehive_server, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from vahti.scheduler.alerting import raise_health_alert, raise_sighting_alerts
+    from vahti.scheduler.delivery import AlertSettings, deliver_due, period_of
+    from vahti.storage.outbox import RetryPolicy
+
+    misp, hive = misp_server(), thehive_server()
+    key_file = secret_file(tmp_path / "misp.key", MISP_KEY)
+    chans = parse_channels({
+        "m": {"type": "misp", "url": misp.url, "key_file": str(key_file), "mode": "digest",
+              "digest": "hourly"},
+        "h": {"type": "thehive", "url": hive.url, "key_env": "HIVE_KEY", "mode": "digest",
+              "digest": "hourly"}})
+    settings = AlertSettings(tuple(chans.values()), RetryPolicy(3, 1.0, 10.0), 60.0)
+    t0 = datetime(2026, 12, 1, 9, 5, tzinfo=UTC)
+    env = {"HIVE_KEY": HIVE_KEY}
+    record_sightings(storage, [seen(PAGE_A, "P1"), seen(PAGE_B, "P2", "email", 1)])
+    raise_sighting_alerts(storage, chans, now=t0)
+    raise_health_alert(storage, chans, source="pastes", problem="login <b>failed</b>",
+                       since=t0, details={}, now=t0 + timedelta(minutes=5))
+    _, end = period_of(t0, "hourly")
+    report = deliver_due(storage, settings, end + timedelta(seconds=1), environ=env)
+    assert report.sent == 2 and report.summaries == 2, report
+    assert len(misp.events) == 3 and misp.rejected == []
+    infos = sorted(e["info"] for e in misp.events.values())
+    assert infos[0] == "vahti health: pastes: login <b>failed</b>"
+    kinds = sorted(a["type"] for a in hive.alerts.values())
+    assert kinds == ["vahti-health", "vahti-sighting", "vahti-sighting"]
+    health = next(a for a in hive.alerts.values() if a["type"] == "vahti-health")
+    assert r"login \<b\>failed\</b\>" in health["description"]  # inert markdown
+    assert "observables" not in health
