@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from vahti.matchers.keys import secret_file_problem
 
-TYPES = ("webhook", "email", "stdout")
+TYPES = ("webhook", "email", "stdout", "misp", "thehive")  # misp, thehive: issue 14
 MODES = ("immediate", "digest")
 DIGESTS = ("hourly", "daily")
 KINDS = ("sighting", "health")
@@ -300,7 +300,6 @@ def channel_problems(ch: ChannelConfig, environ: Mapping[str, str] | None = None
 # --- issue 14: the misp and thehive channels ----------------------------------------------
 # Both take an API key from key_env or key_file (never inline), an https URL and a CA file.
 INTEL_TYPES = ("misp", "thehive")
-TYPES = (*TYPES, *INTEL_TYPES)
 TLPS = ("clear", "white", "green", "amber", "amber+strict", "red")
 MISP_EVENT_PER = ("alert", "source")
 _INTEL_COMMON = {"url": "", "key_env": "", "key_file": "", "ca_file": "", "timeout_s": 10.0,

@@ -124,8 +124,9 @@ def add_alert(event: MISPEvent, payload: dict[str, Any], settings: MispSettings)
     owner = alert_uuid(key)
 
     def attribute(name: str, category: str, kind: str, value: Any, comment: str) -> None:
-        attr = event.add_attribute(kind, value, category=category, to_ids=False,
-                                   comment=prefix + comment, disable_correlation=kind != "url")
+        added = event.add_attribute(kind, value, category=category, to_ids=False,
+                                    comment=prefix + comment, disable_correlation=kind != "url")
+        attr = added[0] if isinstance(added, list) else added  # a list only for list values
         attr.uuid = str(uuid.uuid5(owner, name))
 
     attribute("alert_key", "Internal reference", "text", key, "vahti alert key")

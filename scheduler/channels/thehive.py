@@ -69,8 +69,9 @@ def _connect(channel: ChannelConfig, key: str) -> Any:
                       organisation=channel.option("organisation") or None,
                       verify=channel.option("ca_file") or True, max_retries=0)
     hive.session.trust_env = False
-    hive.session.request = functools.partial(hive.session.request,
-                                             timeout=channel.option("timeout_s"))
+    # thehive4py sets no timeout: every request of this session gets timeout_s
+    setattr(hive.session, "request", functools.partial(  # noqa: B010 - a method replaced
+        hive.session.request, timeout=channel.option("timeout_s")))
     return hive
 
 

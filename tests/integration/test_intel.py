@@ -392,3 +392,24 @@ def test_a_digest_delivers_each_alert_and_health_alerts_too(storage, misp_server
     health = next(a for a in hive.alerts.values() if a["type"] == "vahti-health")
     assert r"login \<b\>failed\</b\>" in health["description"]  # inert markdown
     assert "observables" not in health
+
+
+def test_https_with_the_channels_ca_file(misp_server, thehive_server, tmp_path):
+    from tests.support.receivers import self_signed
+
+    cert, key = self_signed(tmp_path)
+    misp, hive = misp_server(tls=(cert, key)), thehive_server(tls=(cert, key))
+    key_file = secret_file(tmp_path / "misp.key", MISP_KEY)
+    env = {"HIVE_KEY": HIVE_KEY}
+    tables = {"m": {"type": "misp", "url": misp.url, "key_file": str(key_file)},
+              "h": {"type": "thehive", "url": hive.url, "key_env": "HIVE_KEY"}}
+    test = Message("t", {"type": "test", "kind": "test", "alert_key": "t", "channel": "x",
+                         "created": "2026-12-04T10:00:00Z"}, "", "")
+    for channel in parse_channels(tables).values():  # the system's CAs: refused
+        with pytest.raises(DeliveryError, match=r"^TLS error \(certificate not trusted\?\)$"):
+            send(channel, test, env)
+    trusted = {n: {**t, "ca_file": str(cert)} for n, t in tables.items()}
+    for channel in parse_channels(trusted).values():
+        send(channel, test, env)
+    assert ("GET", "/users/view/me") in misp.requests
+    assert ("GET", "/api/v1/user/current") in hive.requests

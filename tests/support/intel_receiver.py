@@ -18,13 +18,15 @@ source, sourceRef, title, description; a repeated (type, source, sourceRef) is r
 Both: 127.0.0.1, port 0, `.url`, `.received` (accepted request bodies), `.rejected`
 (reason, body), `.requests` (method, path), `.close()`; `statuses` scripts failures
 (e.g. [503] answers the first request 503). Fixtures `misp_server` and `thehive_server`
-(import `misp_server_fixture`, `thehive_server_fixture`): factories taking `statuses`.
+(import `misp_server_fixture`, `thehive_server_fixture`): factories taking `statuses`
+and `tls` (certificate and key paths: the server speaks https).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import ssl
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,7 +47,8 @@ class _Server:
     """A threading http.server whose handler calls `self.handle(method, path, headers, body)`
     -> (status, json body or None)."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.statuses = list(statuses or [])
         self.received: list[dict[str, Any]] = []
         self.rejected: list[tuple[str, Any]] = []
@@ -77,7 +80,13 @@ class _Server:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        scheme = "http"
+        if tls:  # (certificate, key): https, e.g. from receivers.self_signed
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -95,12 +104,13 @@ class _Server:
 
 
 class MispServer(_Server):
-    def __init__(self, statuses: list[int] | None = None, perm_add: bool = True) -> None:
+    def __init__(self, statuses: list[int] | None = None, perm_add: bool = True,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.events: dict[str, dict[str, Any]] = {}  # uuid -> event JSON (as MISP stores)
         self.perm_add = perm_add
         self.schema = json.loads((PYMISP_DATA / "schema.json").read_text())
         self.describe = json.loads((PYMISP_DATA / "describeTypes.json").read_text())
-        super().__init__(statuses)
+        super().__init__(statuses, tls)
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> tuple[int, Any]:
         if headers.get("Authorization") != MISP_KEY:
@@ -221,9 +231,10 @@ ALERT_REQUIRED = ("type", "source", "sourceRef", "title", "description")
 
 
 class TheHiveServer(_Server):
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}  # _id -> alert
-        super().__init__(statuses)
+        super().__init__(statuses, tls)
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> tuple[int, Any]:
         if headers.get("Authorization") != f"Bearer {HIVE_KEY}":
@@ -300,8 +311,9 @@ class TheHiveServer(_Server):
 def misp_server_fixture():
     made: list[MispServer] = []
 
-    def make(statuses: list[int] | None = None, perm_add: bool = True) -> MispServer:
-        made.append(MispServer(statuses, perm_add))
+    def make(statuses: list[int] | None = None, perm_add: bool = True,
+             tls: tuple[Path, Path] | None = None) -> MispServer:
+        made.append(MispServer(statuses, perm_add, tls))
         return made[-1]
 
     yield make
@@ -313,8 +325,9 @@ def misp_server_fixture():
 def thehive_server_fixture():
     made: list[TheHiveServer] = []
 
-    def make(statuses: list[int] | None = None) -> TheHiveServer:
-        made.append(TheHiveServer(statuses))
+    def make(statuses: list[int] | None = None,
+             tls: tuple[Path, Path] | None = None) -> TheHiveServer:
+        made.append(TheHiveServer(statuses, tls))
         return made[-1]
 
     yield make
