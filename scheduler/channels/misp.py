@@ -34,6 +34,8 @@ from vahti.scheduler.channels.misp_event import (
     key_attribute_uuid,
 )
 
+UNKNOWN_SHAPE = "MISP answered in an unknown shape"
+
 
 def send(channel: ChannelConfig, message: Message,
          environ: Mapping[str, str] | None = None) -> None:
@@ -96,7 +98,7 @@ def _deliver(misp: Any, payload: dict[str, Any], settings: MispSettings) -> None
         return  # delivered before
     event = _checked(misp.get_event(uid, pythonify=True), "reading the source's event")
     if not isinstance(event, MISPEvent):
-        raise DeliveryError("MISP answered the source's event in an unknown shape")
+        raise DeliveryError(UNKNOWN_SHAPE)
     if has_alert(event, payload["alert_key"]):
         return
     add_alert(event, payload, settings)
@@ -143,10 +145,12 @@ def _short_errors(channel: ChannelConfig) -> Iterator[None]:
         raise
     except (requests.RequestException, PyMISPError) as exc:
         raise DeliveryError(_reason(channel, exc)) from None
+    except (KeyError, TypeError, ValueError):  # JSON, but not what MISP answers
+        raise DeliveryError(UNKNOWN_SHAPE) from None
 
 
 def _reason(channel: ChannelConfig, exc: BaseException) -> str:
-    from pymisp.exceptions import MISPServerError, NoKey
+    from pymisp.exceptions import MISPServerError, NoKey, PyMISPUnexpectedResponse
 
     seen: BaseException | None = exc
     while seen is not None:  # PyMISP wraps the requests error it met while logging in
@@ -156,6 +160,8 @@ def _reason(channel: ChannelConfig, exc: BaseException) -> str:
             return "TLS error (certificate not trusted?)"
         if isinstance(seen, requests.ConnectionError):
             return "connection failed"
+        if isinstance(seen, PyMISPUnexpectedResponse):  # not JSON
+            return UNKNOWN_SHAPE
         if isinstance(seen, NoKey):
             return "the API key is empty"
         if isinstance(seen, MISPServerError):  # pymisp says "Error code 500" for any 5xx

@@ -60,6 +60,8 @@ def send(channel: ChannelConfig, message: Message,
         raise DeliveryError(_reason(channel, exc)) from None
     except requests.RequestException as exc:
         raise DeliveryError(_reason(channel, exc)) from None
+    except (KeyError, TypeError, ValueError):  # not what TheHive answers (no JSON, no _id)
+        raise DeliveryError("TheHive answered in an unknown shape") from None
 
 
 def _connect(channel: ChannelConfig, key: str) -> Any:
@@ -91,6 +93,8 @@ def _update(hive: Any, payload: dict[str, Any]) -> None:
     from thehive4py.query.filters import Eq
 
     found = hive.alert.find(filters=Eq("sourceRef", payload["alert_key"]))
+    if not isinstance(found, list):  # thehive4py returns the text of a non-JSON answer
+        raise TypeError("not a list")
     if not found:
         raise DeliveryError("no TheHive alert with this sourceRef yet")
     fields: dict[str, Any] = {"addTags": [state_tag(payload["state"])]}

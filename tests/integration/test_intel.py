@@ -413,3 +413,18 @@ def test_https_with_the_channels_ca_file(misp_server, thehive_server, tmp_path):
         send(channel, test, env)
     assert ("GET", "/users/view/me") in misp.requests
     assert ("GET", "/api/v1/user/current") in hive.requests
+
+
+def test_a_broken_answer_is_a_short_delivery_error(misp_server, thehive_server, tmp_path):
+    key_file = secret_file(tmp_path / "misp.key", MISP_KEY)
+    env = {"HIVE_KEY": HIVE_KEY}
+    misp = misp_server(statuses=[(200, b"<html>maintenance</html>")])
+    hive = thehive_server(statuses=[(200, b'[{"no": "id"}]'), (200, b"<html>")])
+    channels = parse_channels({
+        "m": {"type": "misp", "url": misp.url, "key_file": str(key_file)},
+        "h": {"type": "thehive", "url": hive.url, "key_env": "HIVE_KEY"}})
+    with pytest.raises(DeliveryError, match=r"^MISP answered in an unknown shape$"):
+        send(channels["m"], update("k", "resolved", "new"), env)
+    for _ in range(2):  # a listing without ids, then no JSON at all
+        with pytest.raises(DeliveryError, match=r"^TheHive answered in an unknown shape$"):
+            send(channels["h"], update("k", "resolved", "new"), env)

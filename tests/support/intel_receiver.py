@@ -17,9 +17,10 @@ source, sourceRef, title, description; a repeated (type, source, sourceRef) is r
 
 Both: 127.0.0.1, port 0, `.url`, `.received` (accepted request bodies), `.rejected`
 (reason, body), `.requests` (method, path), `.close()`; `statuses` scripts failures
-(e.g. [503] answers the first request 503). Fixtures `misp_server` and `thehive_server`
-(import `misp_server_fixture`, `thehive_server_fixture`): factories taking `statuses`
-and `tls` (certificate and key paths: the server speaks https).
+(e.g. [503] answers the first request 503; an item (200, b"<html>") answers those
+bytes). Fixtures `misp_server` and `thehive_server` (import `misp_server_fixture`,
+`thehive_server_fixture`): factories taking `statuses` and `tls` (certificate and key
+paths: the server speaks https).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class _Server:
     """A threading http.server whose handler calls `self.handle(method, path, headers, body)`
     -> (status, json body or None)."""
 
-    def __init__(self, statuses: list[int] | None = None,
+    def __init__(self, statuses: list[Any] | None = None,
                  tls: tuple[Path, Path] | None = None) -> None:
         self.statuses = list(statuses or [])
         self.received: list[dict[str, Any]] = []
@@ -62,11 +63,15 @@ class _Server:
                 raw = self.rfile.read(length) if length else b""
                 with server.lock:
                     server.requests.append((self.command, self.path))
-                    if server.statuses:
-                        status, body = server.statuses.pop(0), {"message": "scripted"}
-                    else:
+                    scripted = server.statuses.pop(0) if server.statuses else None
+                if isinstance(scripted, tuple):  # (status, raw answer): a broken server
+                    status, data = scripted
+                elif scripted is not None:
+                    status, data = scripted, json.dumps({"message": "scripted"}).encode()
+                else:
+                    with server.lock:
                         status, body = server.handle(self.command, self.path, self.headers, raw)
-                data = b"" if body is None else json.dumps(body).encode()
+                    data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
