@@ -136,6 +136,10 @@ def test_misp_channel_one_event_per_alert_then_updates(vahti, misp_server, tmp_p
     test = run_ok(vahti, "alerts", "test", "misp")
     assert "test alert sent to channel misp" in test.stdout
     assert len(server.events) == 2  # a test creates nothing
+    listed = json.loads(run_ok(vahti, "alerts", "channels", "--json").stdout)
+    assert listed == [{**listed[0], "name": "misp", "type": "misp", "target": server.url,
+                       "secret": f"file {key_file}", "problems": []}]
+    assert MISP_KEY not in run_ok(vahti, "alerts", "channels").stdout
 
 
 def test_misp_per_source_event_collects_alerts(vahti, misp_server, tmp_path):
