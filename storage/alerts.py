@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from vahti.storage import schema
@@ -88,3 +89,12 @@ def list_alerts(storage: Storage, limit: int = 50,
 
 def count_alerts(storage: Storage) -> int:
     return storage.db[schema.ALERTS].count_documents({})
+
+
+def alerts_created_between(storage: Storage, start: datetime, end: datetime
+                           ) -> list[dict[str, Any]]:
+    """Whole alerts created in [start, end), oldest first (for `vahti export`)."""
+    cursor = storage.db[schema.ALERTS].find(
+        {"created": {"$gte": start, "$lt": end}}, {"_id": 0}).sort(
+        [("created", 1), ("alert_key", 1)])
+    return list(cursor)

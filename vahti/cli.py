@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
              "The whole story on a fictional clinic, in a few minutes, offline."),
     "enroll": ("vahti.cmd_enroll:enroll",
                "Enroll a register (CSV with a header and a `ref` column)."),
+    "export": ("vahti.cmd_export:export_group", "Alerts as MISP JSON or a STIX 2.1 bundle file."),
     "forget": ("vahti.cmd_forget:forget",
                "Remove the person REF: watchlist entry, sightings, their locations."),
     "hunt": ("vahti.cmd_hunt:hunt",

@@ -15,10 +15,10 @@ from vahti.scheduler.channels.message import Message
 
 def send(channel: ChannelConfig, message: Message,
          environ: Mapping[str, str] | None = None) -> None:
-    from vahti.scheduler.channels import smtp, stdout, syslog, webhook
+    from vahti.scheduler.channels import misp, smtp, stdout, syslog, thehive, webhook
 
     senders = {"webhook": webhook.send, "email": smtp.send, "stdout": stdout.send,
-               "syslog": syslog.send}  # syslog: issue 14
+               "syslog": syslog.send, "misp": misp.send, "thehive": thehive.send}  # issue 14
     try:
         senders[channel.type](channel, message, environ)
     except ChannelConfigError as exc:  # a secret missing: retried, it may be fixed

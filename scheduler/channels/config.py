@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from vahti.matchers.keys import secret_file_problem
 
-TYPES = ("webhook", "email", "stdout", "syslog")
+TYPES = ("webhook", "email", "stdout", "syslog", "misp", "thehive")  # the last three: issue 14
 MODES = ("immediate", "digest")
 DIGESTS = ("hourly", "daily")
 KINDS = ("sighting", "health")
@@ -105,6 +105,8 @@ class ChannelConfig:
         elif self.type == "syslog":
             out["target"] = (f"{self.option('transport')}://{self.option('host')}:"
                              f"{syslog_port(self)} ({self.option('format')})")
+        elif self.type in INTEL_TYPES:
+            describe_intel(self, out)
         else:
             out["target"] = self.option("path") or "stdout"
         return out
@@ -196,7 +198,7 @@ def parse_channel(name: str, table: Any) -> ChannelConfig:
     ch = ChannelConfig(name=name, type=kind, mode=mode, digest=digest,
                        kinds=tuple(dict.fromkeys(kinds)), options=options, updates=updates)
     {"webhook": _check_webhook, "email": _check_email, "stdout": _check_stdout,
-     "syslog": _check_syslog}[kind](ch)
+     "syslog": _check_syslog, "misp": _check_intel, "thehive": _check_intel}[kind](ch)
     return ch
 
 
@@ -319,6 +321,8 @@ def channel_problems(ch: ChannelConfig, environ: Mapping[str, str] | None = None
         elif ch.type == "email" and ch.option("username_env"):
             read_username(ch, environ)
             read_secret(ch, "password_env", "password_file", environ)
+        elif ch.type in INTEL_TYPES:
+            read_secret(ch, "key_env", "key_file", environ)
     except ChannelConfigError as exc:
         problems.append(str(exc))
     return problems
@@ -412,3 +416,46 @@ def _check_syslog(ch: ChannelConfig) -> None:
         raise _fail(ch.name, "ca_file", 'only for transport = "tls"')
     _check_abs_path(ch, "ca_file")
     _check_timeout(ch)
+
+
+# --- issue 14: the misp and thehive channels ----------------------------------------------
+# Both take an API key from key_env or key_file (never inline), an https URL and a CA file.
+INTEL_TYPES = ("misp", "thehive")
+TLPS = ("clear", "white", "green", "amber", "amber+strict", "red")
+MISP_EVENT_PER = ("alert", "source")
+_INTEL_COMMON = {"url": "", "key_env": "", "key_file": "", "ca_file": "", "timeout_s": 10.0,
+                 "tlp": "amber", "include_refs": False}
+OPTIONS["misp"] = {**_INTEL_COMMON, "event_per": "alert",
+                   "distribution": 0,  # 0 your organisation only ... 3 all communities
+                   "threat_level": 2,  # 1 high, 2 medium, 3 low, 4 undefined
+                   "analysis": 0}  # 0 initial, 1 ongoing, 2 completed
+OPTIONS["thehive"] = {**_INTEL_COMMON, "organisation": "", "pap": "amber",
+                      "severity": 2}  # 1 low, 2 medium, 3 high, 4 critical
+_INTEL_RANGES = {"distribution": (0, 3), "threat_level": (1, 4), "analysis": (0, 2),
+                 "severity": (1, 4)}
+
+
+def _check_intel(ch: ChannelConfig) -> None:
+    parts = urlsplit(ch.option("url"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(ch.name, "url", "must be an http:// or https:// URL")
+    if parts.username or parts.password:
+        raise _fail(ch.name, "url", "must not hold credentials (user:password@)")
+    _check_secret_pointer(ch, "key_env", "key_file", "the API key")
+    _check_timeout(ch)
+    _check_abs_path(ch, "ca_file")
+    for key in ("tlp", "pap"):
+        if key in OPTIONS[ch.type] and ch.option(key) not in TLPS:
+            raise _fail(ch.name, key, f"must be one of {', '.join(TLPS)}")
+    if ch.type == "misp" and ch.option("event_per") not in MISP_EVENT_PER:
+        raise _fail(ch.name, "event_per", f"must be one of {', '.join(MISP_EVENT_PER)}")
+    for key, (low, high) in _INTEL_RANGES.items():
+        if key in OPTIONS[ch.type] and not low <= ch.option(key) <= high:
+            raise _fail(ch.name, key, f"must be from {low} to {high}")
+
+
+def describe_intel(ch: ChannelConfig, out: dict[str, Any]) -> None:
+    parts = urlsplit(ch.option("url"))
+    out["target"] = f"{parts.scheme}://{parts.hostname}" + (
+        f":{parts.port}" if parts.port else "") + "/"
+    out["secret"] = _pointer(ch, "key_env", "key_file")
