@@ -10,7 +10,6 @@ pymisp and stix2 are imported when the command runs, not when the CLI starts.
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ import click
 from vahti.clictx import config_of
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.outfiles import write_private
 from vahti.storage.clock import now
 from vahti.wiring import open_db
 
@@ -66,15 +66,7 @@ def _write(path: Path, text: str, force: bool) -> None:
         raise VahtiError(f"{path} exists: pass --force to replace it")
     if not path.parent.is_dir():
         raise VahtiError(f"cannot write {path}: no such directory {path.parent}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise VahtiError(f"cannot write {path} ({exc.strerror})") from None
+    write_private(path, text)
 
 
 def _options(func: Any) -> Any:

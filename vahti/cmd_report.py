@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ import click
 from vahti.clictx import config_of
 from vahti.display import echo
 from vahti.errors import VahtiError
+from vahti.outfiles import write_private
 from vahti.reports.week import Week, WeekError
 from vahti.spiders.sources import Source, SourcesError, read_sources, sources_path
 from vahti.storage.clock import now
@@ -69,20 +69,7 @@ def report_weekly(ctx: click.Context, week_text: str | None, fmt: str, out: str 
     if out is None:
         echo(text, nl=not text.endswith("\n"))
         return
-    _write(Path(out), text)
+    write_private(Path(out), text)
     echo(f"weekly report {week.id} ({fmt}) written to {out}: "
          f"{report.headline.new_persons} newly exposed persons, "
          f"{report.headline.total_exposed} exposed to date")
-
-
-def _write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory, then rename: no half report."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise VahtiError(f"cannot write {path}: {exc.strerror}") from None

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 from vahti.scheduler.channels.config import ChannelConfig, read_secret
-from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.errors import DeliveryError, connection_reason
 from vahti.scheduler.channels.message import Message
 from vahti.scheduler.channels.misp_event import (
     STATE_TAGS,
@@ -154,12 +154,8 @@ def _reason(channel: ChannelConfig, exc: BaseException) -> str:
 
     seen: BaseException | None = exc
     while seen is not None:  # PyMISP wraps the requests error it met while logging in
-        if isinstance(seen, requests.Timeout):
-            return f"no answer within {channel.option('timeout_s'):g} s"
-        if isinstance(seen, requests.exceptions.SSLError):
-            return "TLS error (certificate not trusted?)"
-        if isinstance(seen, requests.ConnectionError):
-            return "connection failed"
+        if reason := connection_reason(seen, channel.option("timeout_s")):
+            return reason
         if isinstance(seen, PyMISPUnexpectedResponse):  # not JSON
             return UNKNOWN_SHAPE
         if isinstance(seen, NoKey):

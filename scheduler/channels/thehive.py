@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 from vahti.scheduler.channels.config import ChannelConfig, read_secret
-from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.errors import DeliveryError, connection_reason
 from vahti.scheduler.channels.message import Message
 from vahti.scheduler.channels.misp_event import SUBMISSION_TAG, detection_tags, when
 
@@ -163,10 +163,5 @@ def build_alert(payload: dict[str, Any], channel: ChannelConfig) -> dict[str, An
 
 
 def _reason(channel: ChannelConfig, exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return f"no answer within {channel.option('timeout_s'):g} s"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS error (certificate not trusted?)"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return f"TheHive request failed ({type(exc).__name__})"
+    return (connection_reason(exc, channel.option("timeout_s"))
+            or f"TheHive request failed ({type(exc).__name__})")

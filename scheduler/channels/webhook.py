@@ -24,7 +24,7 @@ import requests
 import urllib3
 from vahti.scheduler.channels import chat, siem
 from vahti.scheduler.channels.config import ChannelConfig, read_secret, webhook_url
-from vahti.scheduler.channels.errors import DeliveryError
+from vahti.scheduler.channels.errors import DeliveryError, connection_reason
 from vahti.scheduler.channels.message import Message
 from vahti.scheduler.channels.schema import SCHEMA_ID
 from vahti.scheduler.channels.signing import (  # noqa: F401 - re-exported for receivers
@@ -119,14 +119,9 @@ def post(channel: ChannelConfig, url: str, body: bytes,
                 answer = response.raw.read(ANSWER_MAX, decode_content=True) or b""
             finally:
                 response.close()
-        except requests.Timeout:
-            raise DeliveryError(f"no answer within {timeout:g} s") from None
-        except requests.exceptions.SSLError:
-            raise DeliveryError("TLS error (certificate not trusted?)") from None
-        except requests.ConnectionError:
-            raise DeliveryError("connection failed") from None
         except requests.RequestException as exc:
-            raise DeliveryError(f"request failed ({type(exc).__name__})") from None
+            reason = connection_reason(exc, timeout) or f"request failed ({type(exc).__name__})"
+            raise DeliveryError(reason) from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:  # reading the answer
             raise DeliveryError(f"reading the answer failed ({type(exc).__name__})") from None
     return response.status_code, answer
