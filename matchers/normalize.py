@@ -147,21 +147,28 @@ def _special_table(html_tags: bool, escapes: bool, sql: bool) -> np.ndarray:
     return table
 
 
-def _match_starts(text: str, html_tags: bool, escapes: bool, sql: bool) -> list[int]:
-    """Sorted positions of the characters where a match can start."""
+def match_starts(
+    text: str, *, html_tags: bool = False, escapes: bool = True, sql: bool = False
+) -> np.ndarray:
+    """Sorted positions (int64) of the characters where a normalisation match can
+    start: a text span without any is left as it is by `normalize`."""
     table = _special_table(html_tags, escapes, sql)
     try:  # Latin-1 strings (most European text) are copied as they are
         cps = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
     except UnicodeEncodeError:
         cps32 = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-        return np.flatnonzero(np.take(table, cps32)).tolist()
+        return np.flatnonzero(np.take(table, cps32))
     # Few characters are >= 0x80 or ASCII triggers: test only those.
     hi = np.flatnonzero(cps >= 0x80)
     found = [hi[np.take(table, cps[hi])]]
     for ch in "&<\\'":
         if table[ord(ch)] and ch in text:
             found.append(np.flatnonzero(cps == ord(ch)))
-    return np.sort(np.concatenate(found)).tolist()
+    return np.sort(np.concatenate(found)).astype(np.int64, copy=False)
+
+
+def _match_starts(text: str, html_tags: bool, escapes: bool, sql: bool) -> list[int]:
+    return match_starts(text, html_tags=html_tags, escapes=escapes, sql=sql).tolist()
 
 
 _SIMPLE_ESCAPES = {
@@ -201,6 +208,11 @@ class Normalized:
     source_len: int
     starts: np.ndarray | None = None
     ends: np.ndarray | None = None
+    # The input spans that matched (entities, escapes, tags, runs of special
+    # characters), sorted (n, 2) int64; None with an identity map. A span of the
+    # input that cuts none of them normalises to the same text on its own (but
+    # for a lookahead at its very end: see `engine._HitWindows`).
+    matched: np.ndarray | None = None
 
     @property
     def identity(self) -> bool:
@@ -267,6 +279,7 @@ def normalize(
     if not where:
         return Normalized(text, len(text))
     search = 0
+    matched: list[tuple[int, int]] = []
     for t in where:
         if t < search:
             continue
@@ -280,6 +293,8 @@ def normalize(
             # A combining mark composes with the character before it.
             if unicodedata.combining(text[a]) and a > pos:
                 a -= 1
+        matched.append((a, b))
+        if kind == "spec":
             add(text[pos:a], pos, a, True)
             _add_special_run(text, a, b, add)
         else:
@@ -313,7 +328,8 @@ def normalize(
     rep_verb = np.repeat(verb, lens)
     starts = np.repeat(ins, lens) + np.where(rep_verb, within, 0)
     ends = np.where(rep_verb, starts + 1, np.repeat(ine, lens))
-    return Normalized(out, len(text), starts, ends)
+    return Normalized(out, len(text), starts, ends,
+                      np.asarray(matched, dtype=np.int64).reshape(-1, 2))
 
 
 def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001

@@ -17,7 +17,7 @@ import random
 
 import numpy as np
 import pytest
-from vahti.matchers import native
+from vahti.matchers import engine, native
 from vahti.matchers.detectors import birth_date as birth_date_detector
 from vahti.matchers.detectors import name as name_detector
 from vahti.matchers.detectors._common import code_points
@@ -192,6 +192,14 @@ def kernel(request, monkeypatch):  # noqa: ANN001, ANN201
         monkeypatch.setattr(native, "lib", None)
     elif native.lib is None:
         pytest.fail("matchers._native is not built (pip install -e .)")
+    return request.param
+
+
+@pytest.fixture(params=["chunk", "windows"], autouse=True)
+def corroboration(request, monkeypatch):  # noqa: ANN001, ANN201
+    """Names and dates read once per chunk (dense hits) or per hit's window (sparse):
+    both, whatever the density of the generated text."""
+    monkeypatch.setattr(engine, "DENSE_COVER", 10**9 if request.param == "chunk" else 0)
     return request.param
 
 
