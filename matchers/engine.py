@@ -494,8 +494,10 @@ class Scanner:
             t0 = time.perf_counter()
             bonus = self._corroboration(pending, kind)
             self.timings["corroboration"] += time.perf_counter() - t0
+        refs = self.index.refs
+        ref_of = {person: refs[person] for person in {p.person for p in pending}}
         return [
-            Finding("identifier", p.id_type, self.index.refs[p.person], location, p.start, p.end,
+            Finding("identifier", p.id_type, ref_of[p.person], location, p.start, p.end,
                     min(1.0, self.options.base_score + b))
             for p, b in zip(pending, bonus, strict=True)
         ]
@@ -832,13 +834,6 @@ class _HitWindows(_Windows):
         if norm is not None and norm.identity:
             return np.ones(len(starts), dtype=bool)  # nothing in the text normalises
         triggers = match_starts(text, html_tags=kind == "html", escapes=True, sql=kind == "sql")
-        if kind == "sql" and len(triggers):
-            # only a doubled quote is normalised: a lone one (every SQL value has two) is not
-            quotes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")[triggers] == ord("'")
-            nxt = np.minimum(triggers + 1, len(text) - 1)
-            single = quotes & ((nxt == triggers) | (
-                np.frombuffer(text.encode("utf-32-le"), dtype="<u4")[nxt] != ord("'")))
-            triggers = triggers[~single]
         raw_clean = np.searchsorted(triggers, a, "left") == np.searchsorted(triggers, b, "left")
         if norm is None or norm.matched is None or norm.starts is None:
             return raw_clean

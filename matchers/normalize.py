@@ -163,7 +163,11 @@ def match_starts(
     found = [hi[np.take(table, cps[hi])]]
     for ch in "&<\\'":
         if table[ord(ch)] and ch in text:
-            found.append(np.flatnonzero(cps == ord(ch)))
+            at = np.flatnonzero(cps == ord(ch))
+            if ch == "'":  # only a doubled quote is a match (SQL)
+                at = at[cps[np.minimum(at + 1, len(cps) - 1)] == ord("'")]
+                at = at[at + 1 < len(cps)]
+            found.append(at)
     return np.sort(np.concatenate(found)).astype(np.int64, copy=False)
 
 
@@ -300,21 +304,13 @@ def normalize(
         else:
             add(text[pos:a], pos, a, True)
             s = m.group()
-            if kind == "ent":
-                rep = html.unescape(s)
-                if rep == s:
-                    add(s, a, b, True)
-                else:
-                    add(_map_piece(rep) if not rep.isascii() else rep, a, b, False)
-            elif kind == "tagm":
+            if kind == "tagm":
                 name = (m.group("tag") or "").lower()
                 if name not in _INLINE_TAGS and not s.startswith("<!--"):
                     add(" ", a, b, False)
-            elif kind == "esc":
-                rep = _decode_escape(s)
-                add(_map_piece(rep) if not rep.isascii() else rep, a, b, False)
-            else:  # doubled SQL quote
-                add("'", a, b, False)
+            else:
+                rep, verbatim = _replacement(kind, s)
+                add(rep, a, b, verbatim)
         pos = b
     add(text[pos:], pos, len(text), True)
 
@@ -330,6 +326,20 @@ def normalize(
     ends = np.where(rep_verb, starts + 1, np.repeat(ine, lens))
     return Normalized(out, len(text), starts, ends,
                       np.asarray(matched, dtype=np.int64).reshape(-1, 2))
+
+
+@functools.lru_cache(maxsize=4096)
+def _replacement(kind: str | None, s: str) -> tuple[str, bool]:
+    """What an entity, escape or doubled quote becomes (leaked text repeats a few)."""
+    if kind == "ent":
+        rep = html.unescape(s)
+        if rep == s:
+            return s, True
+    elif kind == "esc":
+        rep = _decode_escape(s)
+    else:  # doubled SQL quote
+        return "'", False
+    return (_map_piece(rep) if not rep.isascii() else rep), False
 
 
 def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001
