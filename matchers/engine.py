@@ -840,6 +840,8 @@ class _HitWindows(_Windows):
         m = norm.matched
 
         def uncut(x: np.ndarray) -> np.ndarray:
+            if not len(m):  # only lone triggers: nothing normalised
+                return np.ones(len(x), dtype=bool)
             j = np.searchsorted(m[:, 0], x, "left") - 1
             return (j < 0) | (m[np.maximum(j, 0), 1] <= x)
 

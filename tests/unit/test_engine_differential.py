@@ -238,7 +238,8 @@ def test_plain_finnish_text_equals_the_reference(codec, kernel):  # noqa: ANN001
         p = rng.choice(PEOPLE + OTHERS)
         rows.append(f"{p.full_name};{_filler(rng, rng.randint(0, 6))};{p.hetu};{p.email};"
                     f"{p.phone};{p.birth_date.day}.{p.birth_date.month}.{p.birth_date.year}")
-    text = "\n".join(rows) + "\n"
+    # A lone "&" now and then: a trigger that matches nothing (not clean, nothing changed)
+    text = "\n".join(r + " R & D" * (i % 50 == 0) for i, r in enumerate(rows)) + "\n"
     for types in (None, frozenset({"hetu"})):
         sc = Scanner(INDEX, KEY, ScanOptions(types=types, fragments=False, chunk_chars=4096))
         expected = reference_findings(sc, text, "text", "x")
