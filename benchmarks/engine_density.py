@@ -24,7 +24,6 @@ import os
 import pstats
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -38,20 +37,11 @@ from vahti.matchers.index import WatchlistIndex  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
 
-from benchmarks.scan_throughput import build_index  # noqa: E402
+from benchmarks.scan_throughput import build_index, timed  # noqa: E402
 from vahti.demo import synthetic  # noqa: E402
 
 NOT_CORPUS = {"codes.txt", "register.csv"}
 MODES = {"hetu": frozenset({"hetu"}), "all": None}
-
-
-def median_time(fn, runs: int) -> tuple[float, object]:  # noqa: ANN001
-    times, result = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -101,13 +91,13 @@ def main() -> None:
                 pstats.Stats(prof).sort_stats("tottime").print_stats(12)
             continue
         run_grep()  # the page cache
-        g_t, _ = median_time(run_grep, args.runs)
+        g_t, _ = timed(run_grep, args.runs)
         print(f"{'run':28} {'median s':>9} {'MB/s':>8} {'findings':>9} {'x grep':>7}")
         print(f"{'grep -F -f codes.txt':28} {g_t:9.3f} {mb / g_t:8.1f} {'-':>9} {1.0:7.2f}")
         t1 = {}
         for mode in MODES:
             for jobs in (1, 2):
-                t, n = median_time(lambda mode=mode, jobs=jobs: run(mode, jobs), args.runs)
+                t, n = timed(lambda mode=mode, jobs=jobs: run(mode, jobs), args.runs)
                 t1[mode, jobs] = t
                 print(f"{f'vahti {mode}, jobs={jobs}':28} {t:9.3f} {mb / t:8.1f} {n:9d} "
                       f"{g_t / t:7.2f}")
