@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--index-dir", type=Path)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--jobs", default="1,2", help="job counts to time, e.g. 1 or 1,2")
     args = ap.parse_args()
 
     key_file = args.index_dir / "bench.key" if args.index_dir else None
@@ -63,6 +64,7 @@ def main() -> None:
         if args.index_dir:
             index.save(args.index_dir)
             key_file.write_bytes(key.secret)
+    job_counts = [int(j) for j in args.jobs.split(",")]
     grep = shutil.which("grep") or "grep"
     env = dict(os.environ, LC_ALL="C")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
@@ -95,13 +97,14 @@ def main() -> None:
         print(f"{'grep -F -f codes.txt':28} {g_t:9.3f} {mb / g_t:8.1f} {'-':>9} {1.0:7.2f}")
         t1 = {}
         for mode in MODES:
-            for jobs in (1, 2):
+            for jobs in job_counts:
                 t, n = timed(lambda mode=mode, jobs=jobs: run(mode, jobs), args.runs)
                 t1[mode, jobs] = t
                 print(f"{f'vahti {mode}, jobs={jobs}':28} {t:9.3f} {mb / t:8.1f} {n:9d} "
                       f"{g_t / t:7.2f}")
-        print("jobs=2 / jobs=1: " + ", ".join(
-            f"{mode} {t1[mode, 1] / t1[mode, 2]:.2f}x" for mode in MODES))
+        if {1, 2} <= set(job_counts):
+            print("jobs=2 / jobs=1: " + ", ".join(
+                f"{mode} {t1[mode, 1] / t1[mode, 2]:.2f}x" for mode in MODES))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
