@@ -669,8 +669,10 @@ class _ChunkText:
     reading the span alone.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lo: np.ndarray, hi: np.ndarray) -> None:
+        """`lo`/`hi`: the spans that will be asked for (only their matches are found)."""
         self.text = text
+        self._spans = _union(lo, hi)
         self._codes: np.ndarray | None = None
         self._tables: dict[str, tuple[list[int], list[int], list[list[str]]]] = {}
 
@@ -684,7 +686,11 @@ class _ChunkText:
                 self._codes = code_points(self.text)
             codes = self._codes
             brk = np.flatnonzero(member(_BREAKS[corr_type], codes)) + 1
-            seg = np.unique(np.searchsorted(brk, _anchors(corr_type, codes), "right") - 1)
+            anchors = _anchors(corr_type, codes)
+            u_lo, u_hi = self._spans
+            k = np.searchsorted(u_lo, anchors, "right") - 1
+            anchors = anchors[(k >= 0) & (anchors < u_hi[np.maximum(k, 0)])]
+            seg = np.unique(np.searchsorted(brk, anchors, "right") - 1)
             lo = np.where(seg >= 0, brk[np.maximum(seg, 0)], 0) if len(brk) else seg * 0
             hi = np.append(brk, len(codes))[seg + 1] if len(brk) else seg * 0 + len(codes)
             # Stretches close together are read in one call (what lies between them
@@ -717,6 +723,17 @@ class _ChunkText:
             out.update(vals[k])
         out |= _span_values(corr_type, self.text[y2:y])
         return out
+
+
+def _union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the spans [lo, hi) as sorted disjoint spans."""
+    order = np.argsort(lo, kind="stable")
+    lo, hi = np.asarray(lo)[order], np.maximum.accumulate(np.asarray(hi)[order])
+    if not len(lo):
+        return lo, hi
+    new = np.concatenate(([True], lo[1:] > hi[:-1]))
+    last = np.append(np.flatnonzero(new)[1:] - 1, len(lo) - 1)
+    return lo[new], hi[last]
 
 
 def _date_values(text: str, a: int, b: int) -> Iterator[tuple[int, list[str]]]:
@@ -815,11 +832,15 @@ class _HitWindows(_Windows):
         if self.cut is not None and self.cut[i]:
             assert self.bounds is not None and self.hits.norm is not None
             if self._norm_text is None:
-                self._norm_text = _ChunkText(self.hits.norm.text)
+                self._norm_text = _ChunkText(self.hits.norm.text, self.bounds[:, 0],
+                                             self.bounds[:, 1])
             na, nb, ns, ne = self.bounds[i].tolist()
             return self._norm_text, (na, ns, ne, nb)
         if self._raw_text is None:
-            self._raw_text = _ChunkText(self.text)
+            starts = np.asarray(self.hits.starts, dtype=np.int64)
+            ends = np.asarray(self.hits.ends, dtype=np.int64)
+            self._raw_text = _ChunkText(self.text, np.maximum(0, starts - w),
+                                        np.minimum(len(self.text), ends + w))
         s, e = self.hits.starts[i], self.hits.ends[i]
         return self._raw_text, (max(0, s - w), s, e, min(len(self.text), e + w))
 
@@ -876,7 +897,9 @@ class _ByteWindows(_Windows):
             return None
         ws, we, _, s_chars, e_chars = self.chunk
         if self._text is None:
-            self._text = _ChunkText(self.data[ws:we].decode(self.codec, self.errors))
+            text = self.data[ws:we].decode(self.codec, self.errors)
+            self._text = _ChunkText(text, np.maximum(0, s_chars - w),
+                                    np.minimum(len(text), e_chars + w))
         s, e = int(s_chars[i]), int(e_chars[i])
         return self._text, (max(0, s - w), s, e, min(len(self._text.text), e + w))
 
