@@ -57,7 +57,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -747,7 +747,8 @@ def _date_values(text: str, a: int, b: int) -> Iterator[tuple[int, list[str]]]:
 
 
 _MERGE_GAP = 64
-_FINDERS = {"name": name_detector.candidate_runs, "birth_date": _date_values}
+_FINDERS: dict[str, Callable[[str, int, int], Iterator[tuple[int, list[str]]]]] = {
+    "name": name_detector.candidate_runs, "birth_date": _date_values}
 _LETTERS = ascii_table("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _GAPS = ascii_table(" ,\t")
 
