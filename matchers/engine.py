@@ -39,7 +39,12 @@ name of the same person within `window` characters adds 0.15, a birth date
 0.05 (a HETU already carries the birth date, so the date is weak evidence);
 the score is capped at 1.0. Names and dates never make a finding on their own.
 Corroboration is computed for all hits of a chunk together (one digest call per
-type).
+type). What it reads is, for each hit, its window normalised on its own with the
+identifier left out; two shortcuts give exactly that at a fraction of the cost
+on dense dumps (tests/unit/test_engine_differential.py holds them to it): a
+window is cut from the chunk's normalised text when no normalisation match
+straddles its ends (`_HitWindows.prepare`), and when hits are dense their
+windows' names and dates come from one pass over the chunk (`_ChunkText`).
 
 `Scanner.timings` adds up the seconds spent per part (for benchmarks).
 
@@ -50,8 +55,9 @@ carry only the type, the person's ref, the location and offsets.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,11 +69,11 @@ from .contentid import ContentIds
 from .detectors import IDENTIFIER_TYPES, NUMERIC_TYPES, email, get_detector, hetu, phone
 from .detectors import birth_date as birth_date_detector
 from .detectors import name as name_detector
-from .detectors._common import DigitRuns, code_points
+from .detectors._common import DigitRuns, ascii_table, code_points, member
 from .digest import digester, to_u64
 from .index import WatchlistIndex
 from .keys import Key
-from .normalize import Normalized, _special_table, normalize
+from .normalize import Normalized, _special_table, match_starts, normalize
 from .retain import FRAGMENT, Retained
 
 CHUNK_CHARS = 1 << 19  # 512 Ki: measured fastest here (1 MiB of temporaries spills the L2 cache)
@@ -84,6 +90,9 @@ MAX_BYTES_PER_CHAR = 4
 _FP_TABLE_BITS = 27
 _FP_TABLE_SHIFT = np.uint64(64 - _FP_TABLE_BITS)
 
+# Corroboration reads the whole chunk once when its hits' windows add up to at least
+# 1/DENSE_COVER of it (see `_ChunkText`).
+DENSE_COVER = 3
 NAME_BONUS = 0.15
 BIRTH_DATE_BONUS = 0.05
 
@@ -162,6 +171,7 @@ class _Hits:
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     people: list[int] = field(default_factory=list)
+    norm: Normalized | None = None  # the normalised text the hits were found in
 
     def add(self, t: str, s: np.ndarray, e: np.ndarray, p: np.ndarray) -> None:
         self.types += [t] * len(s)
@@ -182,6 +192,10 @@ class _Pending:
     near_start: int
     near_end: int
     clean: bool  # the text around needs no normalisation
+    # Or, instead of `near`: the chunk's normalised text and the window's bounds
+    # in it (start, identifier start, identifier end, end); see `_ChunkText`.
+    src: _ChunkText | None = None
+    bounds: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 class Scanner:
@@ -260,7 +274,7 @@ class Scanner:
                 we = min(len(text), ce + self.context_after)
                 piece = text if (ws == 0 and we == len(text)) else text[ws:we]
                 hits = self._scan_str(piece, cs - ws, ce - ws, kind, clean=None)
-                self._collect(found, _HitWindows(piece, hits), hits, ws, False)
+                self._collect(found, _HitWindows(piece, hits), hits, ws, False, kind)
             if self.fingerprint:
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
                 for rec, score, s, e in self._fragments(text[cs:we], kind):
@@ -316,7 +330,8 @@ class Scanner:
                     p0 = len(prefix)
                     # A clean window proves the piece clean: no normalisation.
                     hits = self._scan_str(piece, p0, p0 + len(body), kind, clean=clean or None)
-                    self._collect(found, _HitWindows(piece, hits), hits, base - p0, bool(clean))
+                    self._collect(found, _HitWindows(piece, hits), hits, base - p0, bool(clean),
+                                  kind)
                 if self.fingerprint:
                     ftext = body + tail[:FRAGMENT_CONTEXT_AFTER]
                     for rec, score, s, e in self._fragments(ftext, kind):
@@ -341,7 +356,7 @@ class Scanner:
             norm = normalize(piece, html_tags=kind == "html", sql=kind == "sql")
         codes = code_points(norm.text)
         self.timings["decode/normalise"] += time.perf_counter() - t0
-        hits = _Hits()
+        hits = _Hits(norm=norm)
         for t, s, e, people in self._identify(codes, norm.text):
             s_in, e_in = norm.spans(s, e)
             keep = (s_in >= b0) & (s_in < b1)
@@ -366,7 +381,8 @@ class Scanner:
         ends = np.asarray(hits.ends) - ws
         s_chars = starts - np.searchsorted(leads, starts, side="left") - cs_chars + base
         e_chars = ends - np.searchsorted(leads, ends, side="left") - cs_chars + base
-        windows = _ByteWindows(data, codec, hits.starts, hits.ends)
+        windows = _ByteWindows(data, codec, hits.starts, hits.ends, (
+            ws, ws + len(win), leads, s_chars + cs_chars - base, e_chars + cs_chars - base))
         hits.starts, hits.ends = s_chars.tolist(), e_chars.tolist()
         self._collect(out, windows, hits, 0, True)
 
@@ -442,17 +458,38 @@ class Scanner:
     # -- scoring -------------------------------------------------------------------
 
     def _collect(
-        self, out: list[_Pending], windows: _Windows, hits: _Hits, shift: int, clean: bool
+        self, out: list[_Pending], windows: _Windows, hits: _Hits, shift: int, clean: bool,
+        kind: str = "text",
     ) -> None:
-        """Add a chunk's hits (deduplicated, offsets + `shift`) with the text around them."""
+        """Add a chunk's hits (deduplicated, offsets + `shift`) with the text around them.
+
+        A hit's window needs no normalisation when no character in it can start a
+        normalisation match (`normalize.match_starts`, found once for the chunk): most
+        windows of an unclean chunk (one entity or dash somewhere) are clean.
+        """
         seen = set()
         w = self.options.window
+        window_clean = None
+        if not clean and self.index.corroborating and isinstance(windows, _HitWindows):
+            window_clean = windows.prepare(w, kind)
+        # Dense hits (windows covering much of the text) share one pass over the text
+        # for their names and dates; sparse ones read their own windows.
+        dense = len(hits.starts) * (2 * w + 16) * DENSE_COVER >= windows.size()
         for i, h in enumerate(zip(hits.types, hits.starts, hits.ends, hits.people, strict=True)):
             if h in seen:
                 continue
             seen.add(h)
-            near = windows.around(i, w) if self.index.corroborating else ("", 0, 0)
-            out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], *near, clean))
+            if not self.index.corroborating:
+                out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], "", 0, 0, True))
+                continue
+            c = clean or (window_clean is not None and bool(window_clean[i]))
+            located = windows.locate(i, w) if c and dense else None
+            if located is not None:
+                out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], "", 0, 0, True,
+                                    *located))
+            else:
+                near = windows.around(i, w)
+                out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], *near, c))
 
     def _score(self, pending: list[_Pending], location: str, kind: str) -> list[Finding]:
         if not pending:
@@ -462,8 +499,10 @@ class Scanner:
             t0 = time.perf_counter()
             bonus = self._corroboration(pending, kind)
             self.timings["corroboration"] += time.perf_counter() - t0
+        refs = self.index.refs
+        ref_of = {person: refs[person] for person in {p.person for p in pending}}
         return [
-            Finding("identifier", p.id_type, self.index.refs[p.person], location, p.start, p.end,
+            Finding("identifier", p.id_type, ref_of[p.person], location, p.start, p.end,
                     min(1.0, self.options.base_score + b))
             for p, b in zip(pending, bonus, strict=True)
         ]
@@ -472,6 +511,13 @@ class Scanner:
         """Bonus per hit for the same person's name / birth date near it (one batch)."""
         found: dict[str, list[set[str]]] = {"name": [], "birth_date": []}
         for p in pending:
+            if p.src is not None:
+                # The identifier left out: the text before it and the text after it.
+                a, s, e, b = p.bounds
+                found["name"].append(p.src.values("name", a, s) | p.src.values("name", e, b))
+                found["birth_date"].append(p.src.values("birth_date", a, s)
+                                           | p.src.values("birth_date", e, b))
+                continue
             norm = (Normalized(p.near, len(p.near)) if p.clean
                     else normalize(p.near, html_tags=kind == "html", sql=kind == "sql"))
             # Leave the identifier itself out (a HETU spells its own birth date).
@@ -605,26 +651,263 @@ class _Windows:
         """Text within `w` characters of hit i, and the hit's span in it."""
         raise NotImplementedError
 
+    def size(self) -> int:
+        """Characters (or bytes) of the text the windows are cut from."""
+        raise NotImplementedError
+
+    def locate(self, i: int, w: int) -> tuple[_ChunkText, tuple[int, int, int, int]] | None:
+        """Hit i's window (needing no normalisation) as bounds in a `_ChunkText`:
+        window start, hit start, hit end, window end. None: use `around`."""
+        return None
+
+
+class _ChunkText:
+    """The corroborating values (names, birth dates) of spans of one chunk's text,
+    found with one pass over the whole text instead of one per hit's window.
+
+    A break is a character that no match of the type's expression can hold and
+    whose lookarounds read it like the end of the text (see `_BREAKS`): a span's
+    values are then those of its stretch up to its first break, of the whole text's
+    matches between its first and last break, and of its stretch after its last
+    break; the two stretches are short and read on their own (a word or date cut
+    by the window reads as the window cuts it), so the result is exactly that of
+    reading the span alone.
+    """
+
+    def __init__(self, text: str, lo: np.ndarray, hi: np.ndarray) -> None:
+        """`lo`/`hi`: the spans that will be asked for (only their matches are found)."""
+        self.text = text
+        self._spans = _union(lo, hi)
+        self._codes: np.ndarray | None = None
+        self._tables: dict[str, tuple[list[int], list[int], list[list[str]]]] = {}
+
+    def _table(self, corr_type: str) -> tuple[list[int], list[int], list[list[str]]]:
+        """Break positions (after each break character), and the start and values of
+        every match in the text. The expression runs only over the stretches between
+        breaks that hold an anchor (`_anchors`): no match lies anywhere else."""
+        table = self._tables.get(corr_type)
+        if table is None:
+            if self._codes is None:
+                self._codes = code_points(self.text)
+            codes = self._codes
+            brk = np.flatnonzero(member(_BREAKS[corr_type], codes)) + 1
+            anchors = _anchors(corr_type, codes)
+            u_lo, u_hi = self._spans
+            k = np.searchsorted(u_lo, anchors, "right") - 1
+            anchors = anchors[(k >= 0) & (anchors < u_hi[np.maximum(k, 0)])]
+            seg = np.unique(np.searchsorted(brk, anchors, "right") - 1)
+            lo = np.where(seg >= 0, brk[np.maximum(seg, 0)], 0) if len(brk) else seg * 0
+            hi = np.append(brk, len(codes))[seg + 1] if len(brk) else seg * 0 + len(codes)
+            # Stretches close together are read in one call (what lies between them
+            # holds no match): fewer calls.
+            if len(lo) > 1:
+                new = np.concatenate(([True], lo[1:] - hi[:-1] > _MERGE_GAP))
+                lo, hi = lo[new], np.append(hi[np.flatnonzero(new)[1:] - 1], hi[-1])
+            starts: list[int] = []
+            vals: list[list[str]] = []
+            finder = _FINDERS[corr_type]
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                for start, values in finder(self.text, a, b):
+                    starts.append(start)
+                    vals.append(values)
+            table = self._tables[corr_type] = (brk.tolist(), starts, vals)
+        return table
+
+    def values(self, corr_type: str, x: int, y: int) -> set[str]:
+        """The values of `corr_type` in ``text[x:y]`` read alone."""
+        if x >= y:
+            return set()
+        breaks, starts, vals = self._table(corr_type)
+        i1 = bisect_left(breaks, x)
+        i2 = bisect_right(breaks, y) - 1
+        if i1 > i2:
+            return _span_values(corr_type, self.text[x:y])
+        x1, y2 = breaks[i1], breaks[i2]
+        out = _span_values(corr_type, self.text[x:x1])
+        for k in range(bisect_left(starts, x1), bisect_left(starts, y2)):
+            out.update(vals[k])
+        out |= _span_values(corr_type, self.text[y2:y])
+        return out
+
+
+def _union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the spans [lo, hi) as sorted disjoint spans."""
+    order = np.argsort(lo, kind="stable")
+    lo, hi = np.asarray(lo)[order], np.maximum.accumulate(np.asarray(hi)[order])
+    if not len(lo):
+        return lo, hi
+    new = np.concatenate(([True], lo[1:] > hi[:-1]))
+    last = np.append(np.flatnonzero(new)[1:] - 1, len(lo) - 1)
+    return lo[new], hi[last]
+
+
+def _date_values(text: str, a: int, b: int) -> Iterator[tuple[int, list[str]]]:
+    for s, _, c in birth_date_detector.find(text, a, b):
+        yield s, [c]
+
+
+_MERGE_GAP = 64
+_FINDERS: dict[str, Callable[[str, int, int], Iterator[tuple[int, list[str]]]]] = {
+    "name": name_detector.candidate_runs, "birth_date": _date_values}
+_LETTERS = ascii_table("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_GAPS = ascii_table(" ,\t")
+
+
+def _anchors(corr_type: str, codes: np.ndarray) -> np.ndarray:
+    """Positions that every match holds one of (sorted; more are harmless).
+
+    A run of names holds a letter, spaces/commas/tabs, a letter (any character
+    beyond ASCII may be a letter). A birth date holds a year "18", "19" or "20"
+    that no ASCII digit precedes.
+    """
+    if corr_type == "name":
+        letter = member(_LETTERS, codes) | (codes >= 0x80)
+        gap = member(_GAPS, codes)
+        # gap runs: first and last position
+        edge = np.flatnonzero(np.diff(np.concatenate(([False], gap, [False])).astype(np.int8)))
+        first, last = edge[0::2], edge[1::2] - 1
+        n = len(codes)
+        ok = (first > 0) & (last + 1 < n)
+        first, last = first[ok], last[ok]
+        return first[letter[first - 1] & letter[last + 1]]
+    c = codes[:-1].astype(np.int64) if len(codes) else codes.astype(np.int64)
+    nxt = codes[1:]
+    year = ((c == ord("1")) & ((nxt == ord("8")) | (nxt == ord("9")))) | (
+        (c == ord("2")) & (nxt == ord("0")))
+    pos = np.flatnonzero(year)
+    before = codes[np.maximum(pos - 1, 0)]
+    return pos[(pos == 0) | ~((before >= ord("0")) & (before <= ord("9")))]
+
+
+def _span_values(corr_type: str, text: str) -> set[str]:
+    if corr_type == "name":
+        # two words need a space, comma or tab between them
+        if " " not in text and "," not in text and "\t" not in text:
+            return set()
+        return name_detector.candidate_values(text)
+    if len(text) < 8:  # the shortest date: 1.1.1900
+        return set()
+    return {c for _, _, c in birth_date_detector.find(text)}
+
+
+# Break characters (ASCII only, see `_ChunkText`). Names: a run of words holds
+# letters, a word's joiners (' ’ -) and spaces, commas, tabs; anything else ends it.
+# Birth dates: digits, white space and . / - make a date, and \w . - / in the
+# lookarounds: the remaining punctuation is safe.
+# Any subset of them would do (fewer: longer stretches read alone); these are the
+# field and markup separators of dumps, whose stretches are short.
+_BREAKS = {
+    "name": ascii_table("\n\r!\"#$%&()*+:;<=>?@[]^`{|}~"),
+    "birth_date": ascii_table("!\"#$%&()*+,:;<=>?@[]^`{|}~"),
+}
+
 
 class _HitWindows(_Windows):
-    """Windows of hits given in offsets of a str."""
+    """Windows of hits given in offsets of a str.
+
+    After `prepare`, a window that needs normalising is, where possible, cut from
+    the normalised text the hits were found in instead of being normalised on its
+    own (the cost per hit of dense text full of entities or escapes): that gives
+    the same text when no normalisation match straddles the window's ends, and
+    no entity or escape ends it (``&amp`` or ``\\0`` cut at the window's end
+    would read differently there).
+    """
+
+    HAZARD = 8  # characters before a window's end that must hold no trigger
 
     def __init__(self, text: str, hits: _Hits) -> None:
         self.text, self.hits = text, hits
+        self.cut: np.ndarray | None = None  # per hit: use the normalised text?
+        self.bounds: np.ndarray | None = None  # per hit: its window and span, normalised
+        self._norm_text: _ChunkText | None = None
+        self._raw_text: _ChunkText | None = None
 
     def around(self, i: int, w: int) -> tuple[str, int, int]:
+        if self.cut is not None and self.cut[i]:
+            assert self.bounds is not None and self.hits.norm is not None
+            na, nb, ns, ne = self.bounds[i].tolist()
+            return self.hits.norm.text[na:nb], ns - na, ne - na
         s, e = self.hits.starts[i], self.hits.ends[i]
         a = max(0, s - w)
         return self.text[a : min(len(self.text), e + w)], s - a, e - a
+
+    def size(self) -> int:
+        return len(self.text)
+
+    def locate(self, i: int, w: int) -> tuple[_ChunkText, tuple[int, int, int, int]] | None:
+        if self.cut is not None and self.cut[i]:
+            assert self.bounds is not None and self.hits.norm is not None
+            if self._norm_text is None:
+                self._norm_text = _ChunkText(self.hits.norm.text, self.bounds[:, 0],
+                                             self.bounds[:, 1])
+            na, nb, ns, ne = self.bounds[i].tolist()
+            return self._norm_text, (na, ns, ne, nb)
+        if self._raw_text is None:
+            starts = np.asarray(self.hits.starts, dtype=np.int64)
+            ends = np.asarray(self.hits.ends, dtype=np.int64)
+            self._raw_text = _ChunkText(self.text, np.maximum(0, starts - w),
+                                        np.minimum(len(self.text), ends + w))
+        s, e = self.hits.starts[i], self.hits.ends[i]
+        return self._raw_text, (max(0, s - w), s, e, min(len(self.text), e + w))
+
+    def prepare(self, w: int, kind: str) -> np.ndarray:
+        """Per hit: is its window (as `around` gives it) already normalised?"""
+        text = self.text
+        starts = np.asarray(self.hits.starts, dtype=np.int64)
+        ends = np.asarray(self.hits.ends, dtype=np.int64)
+        a = np.maximum(0, starts - w)
+        b = np.minimum(len(text), ends + w)
+        norm = self.hits.norm
+        if norm is not None and norm.identity:
+            return np.ones(len(starts), dtype=bool)  # nothing in the text normalises
+        triggers = match_starts(text, html_tags=kind == "html", escapes=True, sql=kind == "sql")
+        raw_clean = np.searchsorted(triggers, a, "left") == np.searchsorted(triggers, b, "left")
+        if norm is None or norm.matched is None or norm.starts is None:
+            return raw_clean
+        m = norm.matched
+
+        def uncut(x: np.ndarray) -> np.ndarray:
+            if not len(m):  # only lone triggers: nothing normalised
+                return np.ones(len(x), dtype=bool)
+            j = np.searchsorted(m[:, 0], x, "left") - 1
+            return (j < 0) | (m[np.maximum(j, 0), 1] <= x)
+
+        near_end = (np.searchsorted(triggers, b, "left")
+                    - np.searchsorted(triggers, b - self.HAZARD, "left")) > 0
+        cut = uncut(a) & uncut(b) & (~near_end | (b == len(text)))
+        ns = norm.starts
+        self.cut = cut
+        self.bounds = np.stack([np.searchsorted(ns, x, "left") for x in (a, b, starts, ends)],
+                               axis=1)
+        return raw_clean | cut
 
 
 class _ByteWindows(_Windows):
     """Windows of hits given in byte offsets of a buffer (the byte path)."""
 
-    def __init__(self, data: bytes, codec: str, starts: list[int], ends: list[int]) -> None:
+    def __init__(self, data: bytes, codec: str, starts: list[int], ends: list[int],
+                 chunk: tuple[int, int, np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> None:
         self.data, self.codec = data, codec
         self.errors = CODEC_ERRORS.get(codec, "replace")
         self.starts, self.ends = list(starts), list(ends)
+        # the clean chunk: its bytes [ws, we) and the hits' character offsets in it
+        self.chunk = chunk
+        self._text: _ChunkText | None = None
+
+    def size(self) -> int:
+        return len(self.data) if self.chunk is None else self.chunk[1] - self.chunk[0]
+
+    def locate(self, i: int, w: int) -> tuple[_ChunkText, tuple[int, int, int, int]] | None:
+        if self.chunk is None:
+            return None
+        ws, we, _, s_chars, e_chars = self.chunk
+        if self._text is None:
+            text = self.data[ws:we].decode(self.codec, self.errors)
+            self._text = _ChunkText(text, np.maximum(0, s_chars - w),
+                                    np.minimum(len(text), e_chars + w))
+        s, e = int(s_chars[i]), int(e_chars[i])
+        return self._text, (max(0, s - w), s, e, min(len(self._text.text), e + w))
 
     def around(self, i: int, w: int) -> tuple[str, int, int]:
         s, e = self.starts[i], self.ends[i]

@@ -147,21 +147,32 @@ def _special_table(html_tags: bool, escapes: bool, sql: bool) -> np.ndarray:
     return table
 
 
-def _match_starts(text: str, html_tags: bool, escapes: bool, sql: bool) -> list[int]:
-    """Sorted positions of the characters where a match can start."""
+def match_starts(
+    text: str, *, html_tags: bool = False, escapes: bool = True, sql: bool = False
+) -> np.ndarray:
+    """Sorted positions (int64) of the characters where a normalisation match can
+    start: a text span without any is left as it is by `normalize`."""
     table = _special_table(html_tags, escapes, sql)
     try:  # Latin-1 strings (most European text) are copied as they are
         cps = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
     except UnicodeEncodeError:
         cps32 = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-        return np.flatnonzero(np.take(table, cps32)).tolist()
+        return np.flatnonzero(np.take(table, cps32))
     # Few characters are >= 0x80 or ASCII triggers: test only those.
     hi = np.flatnonzero(cps >= 0x80)
     found = [hi[np.take(table, cps[hi])]]
     for ch in "&<\\'":
         if table[ord(ch)] and ch in text:
-            found.append(np.flatnonzero(cps == ord(ch)))
-    return np.sort(np.concatenate(found)).tolist()
+            at = np.flatnonzero(cps == ord(ch))
+            if ch == "'":  # only a doubled quote is a match (SQL)
+                at = at[cps[np.minimum(at + 1, len(cps) - 1)] == ord("'")]
+                at = at[at + 1 < len(cps)]
+            found.append(at)
+    return np.sort(np.concatenate(found)).astype(np.int64, copy=False)
+
+
+def _match_starts(text: str, html_tags: bool, escapes: bool, sql: bool) -> list[int]:
+    return match_starts(text, html_tags=html_tags, escapes=escapes, sql=sql).tolist()
 
 
 _SIMPLE_ESCAPES = {
@@ -201,6 +212,11 @@ class Normalized:
     source_len: int
     starts: np.ndarray | None = None
     ends: np.ndarray | None = None
+    # The input spans that matched (entities, escapes, tags, runs of special
+    # characters), sorted (n, 2) int64; None with an identity map. A span of the
+    # input that cuts none of them normalises to the same text on its own (but
+    # for a lookahead at its very end: see `engine._HitWindows`).
+    matched: np.ndarray | None = None
 
     @property
     def identity(self) -> bool:
@@ -267,6 +283,7 @@ def normalize(
     if not where:
         return Normalized(text, len(text))
     search = 0
+    matched: list[tuple[int, int]] = []
     for t in where:
         if t < search:
             continue
@@ -280,26 +297,20 @@ def normalize(
             # A combining mark composes with the character before it.
             if unicodedata.combining(text[a]) and a > pos:
                 a -= 1
+        matched.append((a, b))
+        if kind == "spec":
             add(text[pos:a], pos, a, True)
             _add_special_run(text, a, b, add)
         else:
             add(text[pos:a], pos, a, True)
             s = m.group()
-            if kind == "ent":
-                rep = html.unescape(s)
-                if rep == s:
-                    add(s, a, b, True)
-                else:
-                    add(_map_piece(rep) if not rep.isascii() else rep, a, b, False)
-            elif kind == "tagm":
+            if kind == "tagm":
                 name = (m.group("tag") or "").lower()
                 if name not in _INLINE_TAGS and not s.startswith("<!--"):
                     add(" ", a, b, False)
-            elif kind == "esc":
-                rep = _decode_escape(s)
-                add(_map_piece(rep) if not rep.isascii() else rep, a, b, False)
-            else:  # doubled SQL quote
-                add("'", a, b, False)
+            else:
+                rep, verbatim = _replacement(kind, s)
+                add(rep, a, b, verbatim)
         pos = b
     add(text[pos:], pos, len(text), True)
 
@@ -313,7 +324,22 @@ def normalize(
     rep_verb = np.repeat(verb, lens)
     starts = np.repeat(ins, lens) + np.where(rep_verb, within, 0)
     ends = np.where(rep_verb, starts + 1, np.repeat(ine, lens))
-    return Normalized(out, len(text), starts, ends)
+    return Normalized(out, len(text), starts, ends,
+                      np.asarray(matched, dtype=np.int64).reshape(-1, 2))
+
+
+@functools.lru_cache(maxsize=4096)
+def _replacement(kind: str | None, s: str) -> tuple[str, bool]:
+    """What an entity, escape or doubled quote becomes (leaked text repeats a few)."""
+    if kind == "ent":
+        rep = html.unescape(s)
+        if rep == s:
+            return s, True
+    elif kind == "esc":
+        rep = _decode_escape(s)
+    else:  # doubled SQL quote
+        return "'", False
+    return (_map_piece(rep) if not rep.isascii() else rep), False
 
 
 def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001

@@ -49,8 +49,10 @@ def _iso(m: re.Match[str]) -> str:
         raise InvalidComponent() from None
 
 
-def find(text: str) -> Iterator[tuple[int, int, str]]:
-    for m in _RE.finditer(text):
+def find(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int, str]]:
+    """(start, end, canonical) of the dates in ``text[pos:endpos]`` (read as if the
+    text ended at `endpos`; the lookbehind sees the character before `pos`)."""
+    for m in _RE.finditer(text, pos, len(text) if endpos is None else endpos):
         try:
             yield m.start(), m.end(), _iso(m)
         except ValidationError:

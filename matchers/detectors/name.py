@@ -123,11 +123,29 @@ def candidate_values(text: str, max_words: int = 3) -> set[str]:
     changes no word boundary)."""
     out: set[str] = set()
     for run in _RUN_RE.findall(text):
-        if run.isascii():
-            words = _WORD_RE.findall(run.lower())
-        else:
-            words = [_canonical_word(w) for w in _WORD_RE.findall(run)]
-        for k in range(2, min(max_words, len(words)) + 1):
-            # the k-word sequences: zip of the list shifted 0..k-1 (stops at the shortest)
-            out.update(map(" ".join, zip(*(words[i:] for i in range(k)), strict=False)))
+        out.update(run_values(run, max_words))
+    return out
+
+
+def candidate_runs(
+    text: str, pos: int = 0, endpos: int | None = None, max_words: int = 3
+) -> Iterator[tuple[int, list[str]]]:
+    """(start, values) of each run of words in ``text[pos:endpos]``: `candidate_values`
+    is the union of the values. A run holds letters, the joiners of a word and spaces,
+    commas and tabs only: a text cut after any other character gives the same runs."""
+    end = len(text) if endpos is None else endpos
+    for m in _RUN_RE.finditer(text, pos, end):
+        yield m.start(), run_values(m.group(), max_words)
+
+
+def run_values(run: str, max_words: int = 3) -> list[str]:
+    """The canonical 2..max_words word sequences of one run of words."""
+    if run.isascii():
+        words = _WORD_RE.findall(run.lower())
+    else:
+        words = [_canonical_word(w) for w in _WORD_RE.findall(run)]
+    out: list[str] = []
+    for k in range(2, min(max_words, len(words)) + 1):
+        # the k-word sequences: zip of the list shifted 0..k-1 (stops at the shortest)
+        out.extend(map(" ".join, zip(*(words[i:] for i in range(k)), strict=False)))
     return out
