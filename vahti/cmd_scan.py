@@ -200,11 +200,13 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
             state = "interrupted"
             raise
         finally:
-            if lines is not None:
-                lines.flush()
-            if writer is not None:
-                writer.flush()
-                runs.finish_run(storage, run_id, tally.run_stats(), state=state)
+            try:
+                if writer is not None:
+                    writer.flush()
+                    runs.finish_run(storage, run_id, tally.run_stats(), state=state)
+            finally:  # after the writes: a closed stdout must not cost the stored findings
+                if lines is not None:
+                    lines.flush()
     if as_json and tally.skips.count:
         echo(json.dumps({"summary": tally.summary_json()}, sort_keys=True))
     nothing = tally.nothing_read(paths)
