@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from dataclasses import asdict, replace
 
 import pytest
@@ -52,3 +53,29 @@ def test_json_lines_are_the_json_dump_of_every_finding(vahti, tmp_path):
         assert expected.count("\n") > 500
         assert result.stdout == expected
         assert_no_plaintext([Written("stdout", result.stdout.encode())], [named])
+
+
+def test_a_reader_that_stops_early_costs_no_stored_finding(vahti, tmp_path):
+    """`vahti scan --json a b | head -1`: the pipe closes under the scan of b; the
+    sightings of a, scanned whole before that, are stored, and the run is recorded
+    as interrupted (the lines are flushed after the writes, not before)."""
+    corpus = leak_corpus.generate(tmp_path / "corpus", size_mb=0.5, people=30, seed=4,
+                                  kinds=["csv"])
+    big = corpus.files[0]
+    small = tmp_path / "small.csv"
+    small.write_text("".join(big.read_text().splitlines(keepends=True)[:21]))
+    assert vahti.run("init").returncode == 0
+    assert vahti.run("enroll", str(corpus.register)).returncode == 0
+    in_small = vahti.run("scan", "--json", "--no-store", str(small)).stdout.count("\n")
+    assert in_small > 10
+    scan = vahti.popen("scan", "--json", "--jobs", "1", str(small), str(big),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert scan.stdout.readline().startswith('{"end": ')
+    scan.stdout.close()
+    scan.wait(timeout=120)
+    stderr = scan.stderr.read()
+    scan.stderr.close()
+    assert scan.returncode != 0, stderr
+    (run,) = vahti.stored("runs")
+    assert run["state"] == "interrupted", stderr
+    assert len(vahti.stored("sightings")) == in_small
