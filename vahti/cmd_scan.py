@@ -249,8 +249,8 @@ def read_password_file(path: str | None) -> tuple[str, ...]:
 def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
             redactor: LocationRedactor, shown: list[Finding],
             lines: FindingLines | None) -> None:
-    if lines is not None and not isinstance(event, Finding):
-        lines.flush()  # the lines so far before a "skipped" line on stderr
+    if lines is not None and not isinstance(event, Finding) and skip_reason(event):
+        lines.flush()  # the lines so far before the "skipped" line on stderr
     record_event(event, tally, writer, redactor)
     if isinstance(event, Finding):
         # printed with its location as stored: identifiers in names as keyed tokens
@@ -258,6 +258,8 @@ def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN
             lines.add(event, redactor.redact(event.location))
         elif len(shown) < TABLE_ROWS:
             shown.append(replace(event, location=redactor.redact(event.location)))
+    elif lines is not None:
+        lines.flush()  # an input is done (and handed to the writer first): its lines out
 
 
 def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
