@@ -1,25 +1,44 @@
 """Scan throughput: vahti's keyed scan against plaintext `grep -F -f`, in one run.
 
-Generates a paste-like corpus (prose, CSV rows, e-mails, phones, dates,
-numbers, with some enrolled identity codes planted) and a register of 40,000
-synthetic people in a temporary directory, then times, each at least three
-times (medians printed):
+Two corpora, each printed with its own table:
 
-- ``LC_ALL=C grep -F -c -f codes.txt`` over the plaintext identity codes;
+- **realistic** (the default, first): leak-like text from `benchmarks/leak_corpus.py`,
+  dense CSV and SQL dumps (identifiers on every row), forum HTML with entities,
+  JSON exports with escapes, chat logs, Finnish/Swedish prose, pastes, with
+  non-enrolled decoys;
+- **paste**: the earlier paste-like corpus (prose, CSV rows, e-mails, phones, dates,
+  numbers, with some enrolled identity codes planted; few identifiers per MB).
+
+A register of `--people` synthetic people is made once; for each corpus, each
+figure at least `--runs` times (medians), in one run:
+
+- ``LC_ALL=C grep -F -c -f codes.txt`` over the plaintext identity codes (and
+  ``rg -F -c -f`` when ripgrep is installed);
 - vahti, HETU only, one core;
 - vahti, every identifier type (+ fragments when `matchers.fragments` exists), one core;
-- the same with ``jobs=2``.
+- the same with ``jobs=2``, and HETU only with ``jobs=2``.
+
+Then a density sweep on the realistic corpus (1 identifier per 10 kB, per 1 kB,
+per 100 B; `--sweep-mb` each): grep against vahti HETU-only, one core.
+``--profile`` prints cProfile's top entries of one HETU-only, one-core scan of
+the realistic corpus.
 
     python benchmarks/scan_throughput.py [--size-mb 200] [--people 40000] [--runs 3]
+        [--corpus realistic|paste|both] [--sweep-mb 20] [--no-sweep] [--profile]
+        [--skip-parallel] [--seed 7]
 
-Targets: HETU-only >= 1.5x grep's MB/s; all types >= 0.15x grep; jobs=2 >= 1.7x jobs=1.
+Targets (issue 15, realistic corpus): HETU-only >= 1.5x grep's MB/s; all types +
+fragments >= 0.3x grep; jobs=2 >= 1.8x jobs=1. The machine may be shared: the
+load average is printed with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib.util
 import os
+import pstats
 import random
 import secrets
 import shutil
@@ -41,6 +60,7 @@ from vahti.matchers.index import IndexBuilder  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
 
+from benchmarks import leak_corpus  # noqa: E402
 from vahti.demo import synthetic  # noqa: E402
 
 BLOCK_MB = 8
@@ -111,6 +131,114 @@ def timed(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def plaintext_tool(argv: list[str], codes: Path, files: list[Path]):
+    """A function running a plaintext search over `files`; returns its count of
+    matching lines (per file counts summed)."""
+    env = dict(os.environ, LC_ALL="C")
+
+    def run() -> int:
+        out = subprocess.run([*argv, str(codes), *map(str, files)], env=env,
+                             capture_output=True, text=True, check=False)
+        return sum(int(n) for n in out.stdout.split() if n.isdigit())
+    return run
+
+
+def plaintext_tools() -> list[tuple[str, list[str]]]:
+    tools = [("grep -F -f (plaintext codes)", [shutil.which("grep") or "grep", "-F", "-c",
+                                               "-h", "-f"])]
+    if shutil.which("rg"):
+        tools.append(("rg -F -f (plaintext codes)", [shutil.which("rg"), "-F", "-c", "-I",
+                                                     "--no-config", "-f"]))
+    return tools
+
+
+def vahti_scan(files: list[Path], index, key: Key, splits: dict | None = None):  # noqa: ANN001
+    """A function scanning `files` in this process; returns the number of findings."""
+    paths = [str(f) for f in files]
+
+    def run(types: frozenset[str] | None, jobs: int) -> int:
+        opts = ScanOptions(types=types)
+        n = sum(1 for e in scan_files(paths, index, key, opts, jobs=jobs)
+                if not isinstance(e, Scanned))
+        if splits is not None and jobs == 1 and scanfiles._WORKER is not None:
+            splits["hetu" if types else "all"] = dict(scanfiles._WORKER.timings)  # in-process
+        return n
+    return run
+
+
+HETU = frozenset({"hetu"})
+
+
+def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa: ANN001
+            args: argparse.Namespace, have_fragments: bool) -> None:
+    """One corpus: the plaintext tools, then vahti, medians and ratios to grep."""
+    mb = sum(f.stat().st_size for f in files) / 1e6
+    splits: dict[str, dict[str, float]] = {}
+    scan = vahti_scan(files, index, key, splits)
+    tools = [(label, plaintext_tool(argv, codes, files)) for label, argv in plaintext_tools()]
+    tools[0][1]()  # warm the page cache
+    g_t, g_n = timed(tools[0][1], args.runs)
+    rows = [(tools[0][0], g_t, g_n, 1.0)]
+    for label, fn in tools[1:]:
+        t, n = timed(fn, args.runs)
+        rows.append((label, t, n, g_t / t))
+    h_t, h_n = timed(lambda: scan(HETU, 1), args.runs)
+    a_t, a_n = timed(lambda: scan(None, 1), args.runs)
+    rows += [("vahti hetu, 1 core", h_t, h_n, g_t / h_t),
+             ("vahti all types" + (" + fragments" if have_fragments else "") + ", 1 core",
+              a_t, a_n, g_t / a_t)]
+    if not args.skip_parallel:
+        p_t, p_n = timed(lambda: scan(None, 2), args.runs)
+        hp_t, hp_n = timed(lambda: scan(HETU, 2), args.runs)
+        rows += [("vahti all types, jobs=2", p_t, p_n, g_t / p_t),
+                 ("vahti hetu, jobs=2", hp_t, hp_n, g_t / hp_t)]
+    print(f"\n== {title}: {mb:.0f} MB in {len(files)} file(s); load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"{'run':44} {'median s':>9} {'MB/s':>8} {'hits':>8} {'x grep':>7}")
+    for label, t, n, ratio in rows:
+        print(f"{label:44} {t:9.3f} {mb / t:8.1f} {n:8d} {ratio:7.2f}")
+    print("(grep and rg count matching lines, vahti findings)")
+    if not args.skip_parallel:
+        print(f"speedup jobs=2 / jobs=1: all types {a_t / p_t:.2f}x, hetu {h_t / hp_t:.2f}x")
+    # Where the time goes (last jobs=1 run; seconds and ms per MB).
+    for label, split in splits.items():
+        parts = sorted(split.items(), key=lambda kv: -kv[1])
+        print(f"split {label}: " + ", ".join(
+            f"{k} {v:.2f} s ({v * 1e3 / mb:.1f} ms/MB)" for k, v in parts))
+
+
+def density_sweep(tmp: Path, people: list[synthetic.Person], index, key: Key,  # noqa: ANN001
+                  args: argparse.Namespace) -> None:
+    """grep and vahti HETU-only (one core) on the realistic corpus at three densities."""
+    print(f"\n== density sweep: realistic corpus, {args.sweep_mb} MB each, hetu, 1 core")
+    print(f"{'identifiers':18} {'grep s':>8} {'vahti s':>8} {'vahti MB/s':>10} "
+          f"{'findings':>8} {'x grep':>7}")
+    grep = plaintext_tools()[0][1]
+    for label, per_kb in (("1 per 10 kB", 0.1), ("1 per 1 kB", 1.0), ("1 per 100 B", 10.0)):
+        corpus = leak_corpus.generate(tmp / f"sweep-{per_kb:g}", size_mb=args.sweep_mb,
+                                      people=people, density=per_kb, seed=args.seed + 3)
+        files = corpus.files
+        mb = corpus.size / 1e6
+        g = plaintext_tool(grep, corpus.codes, files)
+        g()
+        g_t, _ = timed(g, args.runs)
+        v_t, v_n = timed(lambda f=files: vahti_scan(f, index, key)(HETU, 1), args.runs)
+        print(f"{label:18} {g_t:8.3f} {v_t:8.3f} {mb / v_t:10.1f} {v_n:8d} {g_t / v_t:7.2f}")
+        shutil.rmtree(corpus.out_dir, ignore_errors=True)
+
+
+def profile_scan(files: list[Path], index, key: Key, top: int = 30) -> None:  # noqa: ANN001
+    scan = vahti_scan(files, index, key)
+    prof = cProfile.Profile()
+    prof.enable()
+    scan(HETU, 1)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    for order in ("cumulative", "tottime"):
+        print(f"\n== profile: realistic corpus, hetu, 1 core; top {top} by {order}")
+        stats.sort_stats(order).print_stats(top)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=int, default=200)
@@ -118,6 +246,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-parallel", action="store_true")
+    ap.add_argument("--corpus", choices=("realistic", "paste", "both"), default="both")
+    ap.add_argument("--sweep-mb", type=float, default=20)
+    ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--profile", action="store_true",
+                    help="print cProfile's top entries of a realistic-corpus scan")
     args = ap.parse_args()
 
     have_fragments = importlib.util.find_spec("vahti.matchers.fragments") is not None
@@ -125,66 +258,37 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         people = synthetic.make_people(args.people, seed=args.seed)
-        corpus = tmp / "corpus.txt"
-        planted = build_corpus(corpus, args.size_mb, people, args.seed + 1000)
-        codes = tmp / "codes.txt"
-        codes.write_text("".join(p.hetu + "\n" for p in people), encoding="ascii")
         key = Key(secrets.token_bytes(32))
         index = build_index(key, people, have_fragments)
-        mb = corpus.stat().st_size / 1e6
-        print(f"corpus {mb:.0f} MB, {args.people} people, {planted} planted; "
-              f"setup {time.perf_counter() - t0:.1f} s; fragments: "
-              f"{'yes' if have_fragments else 'no (matchers.fragments missing)'}")
-
-        env = dict(os.environ, LC_ALL="C")
-        grep = shutil.which("grep") or "grep"
-
-        def run_grep() -> int:
-            out = subprocess.run(
-                [grep, "-F", "-c", "-f", str(codes), str(corpus)],
-                env=env, capture_output=True, text=True, check=False,
-            )
-            return int(out.stdout.strip() or 0)
-
-        splits: dict[str, dict[str, float]] = {}
-
-        def run_vahti(types: frozenset[str] | None, jobs: int) -> int:
-            opts = ScanOptions(types=types)
-            n = sum(1 for e in scan_files([str(corpus)], index, key, opts, jobs=jobs)
-                    if not isinstance(e, Scanned))
-            if jobs == 1 and scanfiles._WORKER is not None:  # jobs=1 scans in this process
-                splits["hetu" if types else "all"] = dict(scanfiles._WORKER.timings)
-            return n
-
-        run_grep()  # warm the page cache
-        g_t, g_n = timed(run_grep, args.runs)
-        h_t, h_n = timed(lambda: run_vahti(frozenset({"hetu"}), 1), args.runs)
-        a_t, a_n = timed(lambda: run_vahti(None, 1), args.runs)
-        rows = [
-            ("grep -F -f (plaintext codes)", g_t, g_n, None),
-            ("vahti hetu, 1 core", h_t, h_n, g_t / h_t),
-            ("vahti all types" + (" + fragments" if have_fragments else "") + ", 1 core",
-             a_t, a_n, g_t / a_t),
-        ]
-        if not args.skip_parallel:
-            p_t, p_n = timed(lambda: run_vahti(None, 2), args.runs)
-            rows.append(("vahti all types, jobs=2", p_t, p_n, g_t / p_t))
-            hp_t, hp_n = timed(lambda: run_vahti(frozenset({"hetu"}), 2), args.runs)
-            rows.append(("vahti hetu, jobs=2", hp_t, hp_n, g_t / hp_t))
-        print(f"{'run':44} {'median s':>9} {'MB/s':>8} {'hits':>7} {'x grep':>7}")
-        for label, t, n, ratio in rows:
-            r = f"{ratio:7.2f}" if ratio is not None else "      -"
-            print(f"{label:44} {t:9.3f} {mb / t:8.1f} {n:7d} {r}")
-        if not args.skip_parallel:
-            print(f"speedup jobs=2 / jobs=1: all types {a_t / p_t:.2f}x, hetu {h_t / hp_t:.2f}x")
-        # Where the time goes (last jobs=1 run; seconds and ms per MB).
-        for label, split in splits.items():
-            parts = sorted(split.items(), key=lambda kv: -kv[1])
-            print(f"split {label}: " + ", ".join(
-                f"{k} {v:.2f} s ({v * 1e3 / mb:.1f} ms/MB)" for k, v in parts))
-        sha_t, _ = timed(lambda: scanfiles._sha256_file(str(corpus)), 1)
-        print(f"sha256 of the corpus alone: {sha_t:.2f} s ({sha_t * 1e3 / mb:.2f} ms/MB; "
-              "done by a parent thread while the scan runs)")
+        codes = tmp / "codes.txt"
+        codes.write_text("".join(p.hetu + "\n" for p in people), encoding="ascii")
+        realistic = paste = None
+        if args.corpus in ("realistic", "both"):
+            realistic = leak_corpus.generate(tmp / "realistic", size_mb=args.size_mb,
+                                             people=people, seed=args.seed + 2000)
+        if args.corpus in ("paste", "both"):
+            paste = tmp / "corpus.txt"
+            planted = build_corpus(paste, args.size_mb, people, args.seed + 1000)
+        print(f"{args.people} people; setup {time.perf_counter() - t0:.1f} s; fragments: "
+              f"{'yes' if have_fragments else 'no (matchers.fragments missing)'}; "
+              f"{args.runs} runs each, medians")
+        if realistic is not None:
+            s = realistic.summary()
+            measure(f"realistic corpus ({s['density_per_kb']} identifiers/kB, "
+                    f"{sum(s['planted'].values())} enrolled and {sum(s['decoys'].values())} "
+                    "decoy identifiers)", realistic.files, codes, index, key, args,
+                    have_fragments)
+        if paste is not None:
+            measure(f"paste corpus ({planted} planted)", [paste], codes, index, key, args,
+                    have_fragments)
+            sha_t, _ = timed(lambda: scanfiles._sha256_file(str(paste)), 1)
+            print(f"sha256 of the paste corpus alone: {sha_t:.2f} s "
+                  f"({sha_t * 1e3 / (paste.stat().st_size / 1e6):.2f} ms/MB; "
+                  "done by a parent thread while the scan runs)")
+        if not args.no_sweep:
+            density_sweep(tmp, people, index, key, args)
+        if args.profile and realistic is not None:
+            profile_scan(realistic.files, index, key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

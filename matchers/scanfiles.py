@@ -293,8 +293,9 @@ def _ordered(
     for r in results:
         base = base_of.get(r.file_id, 0)
         for f in r.events:
-            if isinstance(f, Finding) and base:
-                f = replace(f, start=f.start + base, end=f.end + base)
+            if base and isinstance(f, Finding):  # not dataclasses.replace: 5x slower a finding
+                f = Finding(f.kind, f.id_type, f.ref, f.location, f.start + base, f.end + base,
+                            f.score)
             yield f
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars

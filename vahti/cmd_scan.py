@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -23,6 +23,7 @@ from vahti.matchers.keys import secret_file_problem
 from vahti.matchers.locations import LocationRedactor
 from vahti.matchers.scanfiles import scan_files
 from vahti.matchers.skips import SkipTally, skip_reason, summary
+from vahti.scan_output import FindingLines
 from vahti.share import SHARE_HELP, ShareList
 from vahti.storage import candidates, pages, runs, sightings, watchlist
 from vahti.storage.connection import Storage
@@ -173,6 +174,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     )
     tally = ScanTally()
     shown: list[Finding] = []
+    lines = FindingLines() if as_json else None
     share = ShareList() if share_sha256 else None
     with open_db(cfg, key) as storage:
         index = enrolled_index(storage, key, cfg.home)
@@ -185,7 +187,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
                 events = scan_files(list(paths), index, key, options, jobs=jobs,
                                     limits=limits, progress=advance)
                 for event in events:
-                    _handle(event, tally, writer, redactor, shown, as_json)
+                    _handle(event, tally, writer, redactor, shown, lines)
                     if share is not None and isinstance(event, Scanned):
                         share.add(stored_url(event.location, event.content_id, redactor),
                                   event.size, event.shareable_sha256)
@@ -198,9 +200,13 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
             state = "interrupted"
             raise
         finally:
-            if writer is not None:
-                writer.flush()
-                runs.finish_run(storage, run_id, tally.run_stats(), state=state)
+            try:
+                if writer is not None:
+                    writer.flush()
+                    runs.finish_run(storage, run_id, tally.run_stats(), state=state)
+            finally:  # after the writes: a closed stdout must not cost the stored findings
+                if lines is not None:
+                    lines.flush()
     if as_json and tally.skips.count:
         echo(json.dumps({"summary": tally.summary_json()}, sort_keys=True))
     nothing = tally.nothing_read(paths)
@@ -241,15 +247,19 @@ def read_password_file(path: str | None) -> tuple[str, ...]:
 
 
 def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
-            redactor: LocationRedactor, shown: list[Finding], as_json: bool) -> None:
+            redactor: LocationRedactor, shown: list[Finding],
+            lines: FindingLines | None) -> None:
+    if lines is not None and not isinstance(event, Finding) and skip_reason(event):
+        lines.flush()  # the lines so far before the "skipped" line on stderr
     record_event(event, tally, writer, redactor)
     if isinstance(event, Finding):
         # printed with its location as stored: identifiers in names as keyed tokens
-        event = replace(event, location=redactor.redact(event.location))
-        if as_json:
-            echo(json.dumps(asdict(event), sort_keys=True))
+        if lines is not None:
+            lines.add(event, redactor.redact(event.location))
         elif len(shown) < TABLE_ROWS:
-            shown.append(event)
+            shown.append(replace(event, location=redactor.redact(event.location)))
+    elif lines is not None:
+        lines.flush()  # an input is done (and handed to the writer first): its lines out
 
 
 def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001

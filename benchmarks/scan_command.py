@@ -1,0 +1,211 @@
+"""The whole `vahti scan` command against the in-process scan of the same files, in one run.
+
+Generates dense leak dumps (`benchmarks/leak_corpus.py`: CSV and SQL, an identity
+code on every row) and a register of `--people` synthetic people, makes a vahti
+home in a temporary directory (`vahti init`, `vahti enroll`: the real embedded
+database), then times, each `--runs` times (medians, and the CPU seconds of the
+command itself, since the machine may be shared):
+
+- in process: `scan_files` over the files with the index the home holds (loaded
+  once, before the clock starts), HETU only, one core;
+- the command: ``vahti scan --types hetu --no-store --jobs 1 --json FILES``
+  (stdout to a file), with the embedded server lingering from the run before, as
+  it does by default;
+- with ``--store``: the storing command (``--json``, no ``--no-store``) once on the
+  first `--store-mb` MB of the CSV dump in a fresh database, then once again
+  (a rescan: every sighting already known), beside the in-process scan of that part.
+
+Target (issue 15): the whole command within 1.5x of the in-process figure.
+
+    python benchmarks/scan_command.py [--size-mb 155] [--people 5000] [--runs 3]
+        [--store] [--store-mb 20] [--profile] [--seed 7]
+
+``--profile`` runs the command once more under cProfile and prints its top entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pstats
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from vahti.matchers.engine import Finding, ScanOptions  # noqa: E402
+from vahti.matchers.scanfiles import scan_files  # noqa: E402
+
+from benchmarks import leak_corpus  # noqa: E402
+from vahti.config import load_config  # noqa: E402
+from vahti.watchlist_cache import enrolled_index  # noqa: E402
+from vahti.wiring import load_key, open_db  # noqa: E402
+
+VAHTI = [sys.executable, "-m", "vahti"]
+
+
+def home_env(home: Path, linger_s: float | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAHTI_")}
+    env["VAHTI_HOME"] = str(home)
+    env["PYTHONPATH"] = str(REPO)
+    if linger_s is not None:
+        env["VAHTI_STORAGE_EMBEDDED_LINGER_S"] = f"{linger_s:g}"
+    return env
+
+
+def vahti(env: dict[str, str], *args: str, stdout=subprocess.DEVNULL) -> int:  # noqa: ANN001
+    done = subprocess.run(VAHTI + list(args), env=env, cwd=REPO, stdout=stdout,
+                          stderr=subprocess.PIPE)
+    if done.returncode not in (0, 1):  # scan: 1 means someone was found
+        raise SystemExit(f"vahti {args[0]} failed ({done.returncode}): "
+                         f"{done.stderr.decode()[-800:]}")
+    return done.returncode
+
+
+def make_home(home: Path, register: Path) -> dict[str, str]:
+    env = home_env(home)
+    vahti(env, "init")
+    vahti(env, "enroll", str(register))
+    return env
+
+
+def in_process(env: dict[str, str], files: list[str], types: frozenset[str] | None):
+    """A function scanning `files` in this process as the command would, with the
+    home's index loaded once (before any clock starts); returns the finding count."""
+    cfg = load_config(environ=env)
+    key = load_key(cfg)
+    with open_db(cfg, key) as storage:
+        index = enrolled_index(storage, key, cfg.home)
+    options = ScanOptions(types=types, region=cfg.get("matchers.phone_region"),
+                          customer_id_pattern=cfg.get("matchers.customer_id_pattern") or None)
+
+    def run() -> int:
+        return sum(isinstance(e, Finding) for e in scan_files(files, index, key, options))
+    return run
+
+
+def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
+    """Median wall seconds, median CPU seconds (this process and its children), result."""
+    wall, cpu, result = [], [], None
+    for _ in range(runs):
+        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+            resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        result = fn()
+        wall.append(time.perf_counter() - t0)
+        r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+            resource.RUSAGE_CHILDREN)
+        cpu.append(sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
+                       for a, b in ((r0, r1), (c0, c1))))
+    return statistics.median(wall), statistics.median(cpu), result
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def command(env: dict[str, str], out: Path, args: list[str]):
+    def run() -> int:
+        with open(out, "wb") as fh:
+            vahti(env, "scan", *args, stdout=fh)
+        return count_lines(out)
+    return run
+
+
+def head_of(src: Path, dst: Path, size: int) -> Path:
+    """The first `size` bytes of `src`, cut after a line."""
+    with open(src, "rb") as fh:
+        data = fh.read(size)
+    dst.write_bytes(data[: data.rfind(b"\n") + 1])
+    return dst
+
+
+def profile(env: dict[str, str], args: list[str], out: Path, top: int = 25) -> None:
+    prof = out.with_suffix(".prof")
+    with open(out, "wb") as fh:
+        done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "vahti",
+                               "scan", *args], env=env, cwd=REPO, stdout=fh,
+                              stderr=subprocess.PIPE)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"profiled scan failed: {done.stderr.decode()[-800:]}")
+    stats = pstats.Stats(str(prof))
+    for order in ("cumulative", "tottime"):
+        print(f"--- profile of the command, top {top} by {order}")
+        stats.sort_stats(order).print_stats(top)
+
+
+def row(label: str, t: float, cpu: float, n: int, mb: float, base: float | None) -> None:
+    ratio = f"{t / base:7.2f}" if base else "      -"
+    print(f"{label:58} {t:8.2f} {cpu:8.2f} {mb / t:7.1f} {n:8d} {ratio}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size-mb", type=float, default=155)
+    ap.add_argument("--people", type=int, default=5000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--store", action="store_true", help="also time the storing command")
+    ap.add_argument("--store-mb", type=float, default=20)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="vahti-bench-"))
+    env = home_env(tmp / "home")
+    try:
+        t0 = time.perf_counter()
+        corpus = leak_corpus.generate(tmp / "corpus", size_mb=args.size_mb, people=args.people,
+                                      kinds=leak_corpus.DENSE_KINDS, seed=args.seed)
+        files = [str(p) for p in corpus.files]
+        mb = corpus.size / 1e6
+        env = make_home(tmp / "home", corpus.register)
+        hetu = frozenset({"hetu"})
+        scan_inproc = in_process(env, files, hetu)
+        print(f"dense dumps {mb:.0f} MB ({', '.join(p.name for p in corpus.files)}), "
+              f"{corpus.density():.1f} identifiers/kB, {args.people} enrolled, "
+              f"{corpus.planted['hetu']} enrolled codes planted; setup "
+              f"{time.perf_counter() - t0:.0f} s; load average "
+              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.runs} runs, medians")
+        args_cmd = ["--types", "hetu", "--no-store", "--jobs", "1", "--json", *files]
+        out = tmp / "out.jsonl"
+        command(env, out, args_cmd)()  # warm: page cache, caches, the server lingering
+        i_t, i_cpu, i_n = timed(scan_inproc, args.runs)
+        c_t, c_cpu, c_n = timed(command(env, out, args_cmd), args.runs)
+        print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
+        row("in process: scan_files, hetu, 1 core", i_t, i_cpu, i_n, mb, None)
+        row("vahti scan --types hetu --no-store --jobs 1 --json", c_t, c_cpu, c_n, mb, i_t)
+        if c_n != i_n:
+            print(f"MISMATCH: the command printed {c_n} lines, the scan found {i_n}")
+        if args.store:
+            part = head_of(corpus.files[0], tmp / "part.csv", int(args.store_mb * 1e6))
+            part_mb = part.stat().st_size / 1e6
+            store_env = make_home(tmp / "home-store", corpus.register)
+            p_t, p_cpu, p_n = timed(in_process(store_env, [str(part)], hetu), args.runs)
+            store_args = ["--types", "hetu", "--jobs", "1", "--json", str(part)]
+            s_t, s_cpu, s_n = timed(command(store_env, out, store_args), 1)
+            r_t, r_cpu, r_n = timed(command(store_env, out, store_args), 1)
+            row(f"in process, first {part_mb:.0f} MB of the CSV dump", p_t, p_cpu, p_n,
+                part_mb, None)
+            row("vahti scan --types hetu --json (storing), new database", s_t, s_cpu, s_n,
+                part_mb, p_t)
+            row("the same again (every sighting known)", r_t, r_cpu, r_n, part_mb, p_t)
+        if args.profile:
+            profile(env, args_cmd, out)
+    finally:
+        vahti(home_env(tmp / "home", 0), "status")  # the last user with linger 0 stops it
+        if (tmp / "home-store").exists():
+            vahti(home_env(tmp / "home-store", 0), "status")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`vahti scan --json` lines: byte for byte what echo(json.dumps(asdict(...))) printed,
+written in blocks rather than flushed line by line."""
+
+import io
+import json
+from dataclasses import asdict, replace
+
+import pytest
+from vahti.matchers.engine import Finding
+
+from vahti.display import clean
+from vahti.scan_output import FindingLines
+
+LOCATIONS = [
+    "/srv/leaks/dump.csv",
+    "/srv/leaks/vuoto-äöå/tiedosto.sql",
+    "file:///x.zip!inner/\"quoted\"\\back.json",
+    "/tmp/\x1b[2Jclear\x7fdel\u202eRTL\u200bzw\ttab\nnl",
+    "/tmp/undecodable-\udcff\udce4.txt",
+    "/tmp/[hetu:0123456789abcdef0123].txt",
+    "/tmp/emoji-\U0001f600-name.txt",
+]
+SCORES = [0.8, 0.9500000000000001, 1.0, 0.85, 1, 0.1 + 0.2]
+
+
+def _before(f: Finding, location: str) -> str:
+    """What the command printed per finding (display.echo of the JSON dump)."""
+    return clean(json.dumps(asdict(replace(f, location=location)), sort_keys=True),
+                 one_line=False)
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_a_line_is_what_the_json_dump_printed(location):
+    lines = FindingLines()
+    for score in SCORES:
+        for kind, id_type, ref in [("identifier", "hetu", "P0000001"),
+                                   ("fragment", "fragment", "ref-ä\"\x01"),
+                                   ("identifier", "email", "R/1\\2")]:
+            f = Finding(kind, id_type, ref, "/raw/path", 12345678901, 12345678912, score)
+            assert lines.line(f, location) == _before(f, location)
+
+
+class _Counting(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def test_lines_are_written_in_blocks_and_all_of_them_on_flush():
+    out = _Counting()
+    lines = FindingLines(out, block_chars=1 << 14)
+    found = [Finding("identifier", "hetu", f"P{i:07d}", "/x", i * 20, i * 20 + 11, 0.8)
+             for i in range(5000)]
+    for f in found:
+        lines.add(f, "/x")
+    lines.flush()
+    assert out.getvalue() == "".join(_before(f, "/x") + "\n" for f in found)
+    assert out.writes < 50  # was one write (and flush) per line

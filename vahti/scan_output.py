@@ -1,0 +1,76 @@
+"""`vahti scan --json`: one JSON object per finding, one a line, written in blocks.
+
+A dense dump has a finding on every row: hundreds of thousands of lines. Each
+line is exactly what ``echo(json.dumps(asdict(finding), sort_keys=True))`` wrote
+(the same keys, separators, number forms and ASCII escapes, then `display.clean`),
+but built from the encodings of its few strings, which repeat from line to line
+(location, ref, type), and written to stdout in blocks instead of flushed one by one.
+
+Privacy: a line holds what it held before: the type, kind, the person's ref, the
+location as stored (identifiers in names as keyed tokens) and the offsets.
+"""
+
+from __future__ import annotations
+
+import sys
+from json.encoder import encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
+from typing import TextIO
+
+from vahti.display import clean
+from vahti.matchers.engine import Finding
+
+BLOCK_CHARS = 1 << 16
+
+
+def _float(x: float) -> str:
+    """A score as json.dumps writes it."""
+    if isinstance(x, int):
+        return int.__repr__(x)
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    return float.__repr__(x)
+
+
+class FindingLines:
+    """Buffered `--json` finding lines on `stream` (stdout by default)."""
+
+    def __init__(self, stream: TextIO | None = None, block_chars: int = BLOCK_CHARS) -> None:
+        self.stream = stream
+        self.block_chars = block_chars
+        self.parts: list[str] = []
+        self.size = 0
+        self._strings: dict[str, str] = {}
+
+    def _str(self, s: str) -> str:
+        """A string as a JSON value, cleaned for the terminal like the whole line was."""
+        out = self._strings.get(s)
+        if out is None:
+            if len(self._strings) > 100_000:  # many small inputs: keep the cache small
+                self._strings.clear()
+            out = self._strings[s] = clean(encode_basestring_ascii(s), one_line=False)
+        return out
+
+    def line(self, f: Finding, location: str) -> str:
+        """The line of `f` shown under `location` (as stored), without its newline."""
+        s = self._str
+        # sorted keys, as json.dumps(asdict(f), sort_keys=True)
+        return (f'{{"end": {int.__repr__(f.end)}, "id_type": {s(f.id_type)}, '
+                f'"kind": {s(f.kind)}, "location": {s(location)}, "ref": {s(f.ref)}, '
+                f'"score": {_float(f.score)}, "start": {int.__repr__(f.start)}}}')
+
+    def add(self, f: Finding, location: str) -> None:
+        text = self.line(f, location) + "\n"
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= self.block_chars:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered (before anything else is printed, and at the end)."""
+        if self.parts:
+            stream = self.stream or sys.stdout
+            stream.write("".join(self.parts))
+            stream.flush()
+            self.parts, self.size = [], 0
