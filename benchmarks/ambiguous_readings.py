@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from stdnum import luhn
 from stdnum.no import fodselsnummer as no_fnr
+
 from vahti.matchers.detectors import get_detector
 from vahti.matchers.detectors.hetu import CHECK_CHARS
 from vahti.matchers.readings import other_readings, readers

@@ -28,14 +28,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import py7zr  # noqa: E402
+
+from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members  # noqa: E402
 from vahti.matchers.detectors import name as name_detector  # noqa: E402
 from vahti.matchers.digest import digest  # noqa: E402
 from vahti.matchers.index import IndexBuilder  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
-
-from vahti.demo import synthetic  # noqa: E402
 
 NO_LIMIT = 10**9
 

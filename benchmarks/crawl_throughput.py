@@ -32,14 +32,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vahti.storage.connection import StorageSettings, open_storage  # noqa: E402
-from vahti.storage.embedded import EmbeddedServer  # noqa: E402
-
 from vahti.demo.guard import assert_loopback_only  # noqa: E402
 from vahti.demo.sites.content import plant_paste_texts  # noqa: E402
 from vahti.demo.sites.paste import PasteSite  # noqa: E402
 from vahti.demo.synthetic import make_people, register_csv  # noqa: E402
 from vahti.demo.tornet import PrivateTorNetwork  # noqa: E402
+from vahti.storage.connection import StorageSettings, open_storage  # noqa: E402
+from vahti.storage.embedded import EmbeddedServer  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 

@@ -31,13 +31,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.scan_throughput import build_index, timed  # noqa: E402
+from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers.engine import Scanned, ScanOptions  # noqa: E402
 from vahti.matchers.index import WatchlistIndex  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
-
-from benchmarks.scan_throughput import build_index, timed  # noqa: E402
-from vahti.demo import synthetic  # noqa: E402
 
 NOT_CORPUS = {"codes.txt", "register.csv"}
 MODES = {"hetu": frozenset({"hetu"}), "all": None}

@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from vahti.demo.synthetic import make_people, register_csv
 from vahti.matchers.keys import Key
 from vahti.matchers.register import RegisterSummary, read_register
-
-from vahti.demo.synthetic import make_people, register_csv
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,11 +15,10 @@ import random
 import sys
 import time
 
-from vahti.matchers import fragments as fr
-from vahti.matchers.keys import Key
-
 from vahti.demo import synthetic
 from vahti.demo.notegen import NoteGen
+from vahti.matchers import fragments as fr
+from vahti.matchers.keys import Key
 
 
 def main() -> None:

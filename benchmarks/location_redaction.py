@@ -29,13 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers.detectors import name as name_detector  # noqa: E402
 from vahti.matchers.digest import digest_many  # noqa: E402
 from vahti.matchers.index import IndexBuilder  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.locations import LocationRedactor  # noqa: E402
-
-from vahti.demo import synthetic  # noqa: E402
 
 
 def build_index(key: Key, people: list[synthetic.Person]):

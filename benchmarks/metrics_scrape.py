@@ -26,12 +26,11 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vahti.config import load_config
 from vahti.scheduler.metrics import DaemonMetrics, MetricsSettings, StoredFigures
 from vahti.spiders.sources import Source, edit_sources
 from vahti.storage import schema
 from vahti.storage.connection import Storage, StorageSettings, open_storage
-
-from vahti.config import load_config
 
 
 def fill(st: Storage, sources: list[str], runs: int, pages: int, sightings: int,

@@ -41,11 +41,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from vahti.matchers.engine import Finding, ScanOptions  # noqa: E402
-from vahti.matchers.scanfiles import scan_files  # noqa: E402
-
 from benchmarks import leak_corpus  # noqa: E402
 from vahti.config import load_config  # noqa: E402
+from vahti.matchers.engine import Finding, ScanOptions  # noqa: E402
+from vahti.matchers.scanfiles import scan_files  # noqa: E402
 from vahti.watchlist_cache import enrolled_index  # noqa: E402
 from vahti.wiring import load_key, open_db  # noqa: E402
 

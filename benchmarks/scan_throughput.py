@@ -52,6 +52,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks import leak_corpus  # noqa: E402
+from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers import scanfiles  # noqa: E402
 from vahti.matchers.detectors import name as name_detector  # noqa: E402
 from vahti.matchers.digest import digest  # noqa: E402
@@ -59,9 +61,6 @@ from vahti.matchers.engine import Scanned, ScanOptions  # noqa: E402
 from vahti.matchers.index import IndexBuilder  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
-
-from benchmarks import leak_corpus  # noqa: E402
-from vahti.demo import synthetic  # noqa: E402
 
 BLOCK_MB = 8
 

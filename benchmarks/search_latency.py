@@ -40,14 +40,14 @@ from pathlib import Path
 import numpy as np
 from bson import ObjectId
 from bson.binary import Binary
+
+from vahti.demo.synthetic import make_hetu
 from vahti.matchers.digest import digest_many, to_u64
 from vahti.matchers.keys import Key, load_key_file
+from vahti.search import parse_lines, search
 from vahti.storage import candidate_index, schema, watchlist
 from vahti.storage.connection import Storage, StorageSettings, open_storage
 from vahti.storage.watchlist import WatchlistEntry
-
-from vahti.demo.synthetic import make_hetu
-from vahti.search import parse_lines, search
 from vahti.watchlist_cache import load_index
 
 REPO = Path(__file__).resolve().parent.parent

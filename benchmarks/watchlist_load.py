@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from vahti.matchers.index import IndexBuilder
 from vahti.matchers.keys import Key
 

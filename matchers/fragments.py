@@ -85,6 +85,7 @@ from typing import NamedTuple
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from vahti.matchers import native
 from vahti.matchers.keys import Key, derive_subkey
 

@@ -20,6 +20,7 @@ import functools
 import re
 
 import phonenumbers
+
 from vahti.matchers.detectors import ValidationError, email, get_detector, phone
 from vahti.matchers.normalize import normalize
 

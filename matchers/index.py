@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from vahti.matchers.private import private_dir
 
 from .digest import to_u64

@@ -24,6 +24,7 @@ from stdnum.exceptions import (
     InvalidLength,
     ValidationError,
 )
+
 from vahti.matchers import fragments
 from vahti.matchers.decode import decode_bytes
 from vahti.matchers.detectors import (

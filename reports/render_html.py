@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from vahti.display import clean
 from vahti.reports import fmt
 from vahti.reports.chart import trend_svg
 from vahti.reports.dpo import ART33_HOURS
 from vahti.reports.model import WeeklyReport
-
-from vahti.display import clean
 
 CSS = """
 :root { --ink: #1d2733; --muted: #5b6773; --line: #d5dbe1; --alarm: #b03a2e;

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vahti.reports.model import WeeklyReport
-
 from vahti.display import json_visible
+from vahti.reports.model import WeeklyReport
 
 SCHEMA_PATH = Path(__file__).with_name("weekly.schema.json")
 

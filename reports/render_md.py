@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from vahti.display import clean
 from vahti.reports import fmt
 from vahti.reports.dpo import ART33_HOURS
 from vahti.reports.model import WeeklyReport
-
-from vahti.display import clean
 
 
 def code(value: object) -> str:

@@ -58,21 +58,21 @@ from typing import Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from vahti.matchers.keys import Key
-from vahti.scheduler import hooks, jobs
-from vahti.scheduler.metrics import DaemonMetrics, MetricsSettings
-from vahti.spiders.sources import Source, SourcesError, read_sources, sources_path
-from vahti.storage import job_commands, leases, runs
-from vahti.storage.connection import Storage
-from vahti.storage.health import FAILED_STATES
-from vahti.storage.processes import alive
 
 from vahti import key_source
 from vahti.config import Config, load_config
 from vahti.display import clean
 from vahti.errors import VahtiError
 from vahti.logs import configure_logging
+from vahti.matchers.keys import Key
+from vahti.scheduler import hooks, jobs
+from vahti.scheduler.metrics import DaemonMetrics, MetricsSettings
 from vahti.selfcmd import vahti_command
+from vahti.spiders.sources import Source, SourcesError, read_sources, sources_path
+from vahti.storage import job_commands, leases, runs
+from vahti.storage.connection import Storage
+from vahti.storage.health import FAILED_STATES
+from vahti.storage.processes import alive
 from vahti.wiring import open_db
 
 log = logging.getLogger("vahti.daemon")

@@ -14,13 +14,12 @@ import logging
 import threading
 from typing import Any
 
+from vahti import retrohunt
 from vahti.scheduler import alerting, delivery, health
 from vahti.scheduler.metrics import NO_METRICS
 from vahti.spiders.sources import SourcesError, load_sources, sources_path
 from vahti.storage.clock import now
 from vahti.storage.retention import purge_if_due
-
-from vahti import retrohunt
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, retention_settings
 

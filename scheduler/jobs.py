@@ -33,6 +33,7 @@ from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+
 from vahti.spiders.sources import (
     Source,
     SourcesError,

@@ -40,13 +40,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from vahti import __version__
+from vahti.errors import VahtiError
 from vahti.spiders.sources import NAME_RE as LABEL_RE  # labels: source and channel names
 from vahti.spiders.sources import SourcesError, read_sources, sources_path
 from vahti.spiders.torctl import tor_status
 from vahti.storage import figures
-
-from vahti import __version__
-from vahti.errors import VahtiError
 
 log = logging.getLogger("vahti.metrics")
 

@@ -21,6 +21,8 @@ import hmac
 
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
+
+from vahti.config import load_config
 from vahti.matchers.contentid import shareable_sha256
 from vahti.matchers.keys import Key, derive_subkey
 from vahti.spiders import services as crawl_services
@@ -29,8 +31,6 @@ from vahti.spiders.hosts import host_of
 from vahti.spiders.items import PageItem
 from vahti.spiders.sources import Source
 from vahti.spiders.spiders.url import UrlSpider
-
-from vahti.config import load_config
 
 HUNT_SOURCE = "hunt"
 ADHOC_SETTING = "VAHTI_ADHOC"

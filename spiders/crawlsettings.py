@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vahti.spiders.sources import Source
-
 from vahti.config import Config
+from vahti.spiders.sources import Source
 
 
 def source_settings(source: Source, cfg: Config) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from scrapy.http import Request
 from scrapy.utils.httpobj import urlparse_cached
+
+from vahti.config import Config, load_config
 from vahti.spiders.crawlsettings import source_settings
 from vahti.spiders.sources import Source, load_sources, sources_path
 from vahti.spiders.spiders.base import SourceSpider
@@ -18,8 +20,6 @@ from vahti.spiders.spiders.forum import ForumSpider
 from vahti.spiders.spiders.paste_listing import PasteListingSpider
 from vahti.spiders.spiders.site import SiteSpider
 from vahti.spiders.spiders.url import UrlSpider
-
-from vahti.config import Config, load_config
 
 SPIDER_OF_KIND: dict[str, type[SourceSpider]] = {
     "paste_listing": PasteListingSpider,

@@ -22,6 +22,7 @@ from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
+
 from vahti.spiders.hosts import host_of, never_direct
 from vahti.spiders.pipeline import content_type_allowed
 from vahti.spiders.sources import URL_OPTIONS

@@ -32,6 +32,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
+
 from vahti.matchers.archives import ArchiveLimits
 from vahti.matchers.engine import Finding, Scanned, Skipped
 from vahti.matchers.scanfiles import scan_blob

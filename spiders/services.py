@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, replace
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.spidermiddlewares.httperror import HttpError
+
+from vahti.config import Config, load_config
+from vahti.logs import RedactingFilter
 from vahti.matchers.engine import Scanner, ScanOptions
 from vahti.matchers.locations import LocationRedactor
 from vahti.matchers.redact import redact_locations_with
@@ -27,9 +30,6 @@ from vahti.spiders.sources import Source, load_sources, sources_path
 from vahti.spiders.torctl import TorSettings, TorUnavailable, check_ready, open_tor, request_newnym
 from vahti.storage import runs, watchlist
 from vahti.storage.connection import Storage
-
-from vahti.config import Config, load_config
-from vahti.logs import RedactingFilter
 from vahti.watchlist_cache import load_index
 from vahti.wiring import load_key, location_redactor, open_db, tor_settings
 

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tomli_w
+
 from vahti.matchers.keys import secret_file_problem
 from vahti.matchers.private import private_dir
 from vahti.spiders.hosts import host_of, never_direct

@@ -38,10 +38,11 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.web.client import Agent
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
+from zope.interface import implementer
+
 from vahti.spiders.hosts import never_direct
 from vahti.spiders.socks5 import Socks5ClientEndpoint
 from vahti.spiders.torctl import TorConfigError, parse_host_port
-from zope.interface import implementer
 
 log = logging.getLogger(__name__)
 

@@ -62,6 +62,7 @@ import stem
 import stem.connection
 from stem import Signal
 from stem.control import Controller
+
 from vahti.matchers.keys import secret_file_problem
 from vahti.matchers.private import private_dir
 from vahti.storage.processes import SharedUse, alive, runs_with

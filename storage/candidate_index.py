@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from bson import ObjectId
+
 from vahti.matchers.private import private_dir
 from vahti.storage import candidates
 from vahti.storage.connection import Storage

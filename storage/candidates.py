@@ -23,6 +23,7 @@ from datetime import datetime
 import numpy as np
 from bson import ObjectId
 from bson.binary import Binary
+
 from vahti.storage import schema
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage

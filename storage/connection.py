@@ -21,13 +21,13 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
 )
+
+from vahti import __version__
 from vahti.storage import schema
 from vahti.storage.clock import now
 from vahti.storage.embedded import EmbeddedServer
 from vahti.storage.errors import KeyMismatch, SchemaTooNew, StorageError, StorageUnavailable
 from vahti.storage.uri import display_uri
-
-from vahti import __version__
 
 
 @dataclass(frozen=True)

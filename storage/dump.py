@@ -17,6 +17,7 @@ from typing import Any
 
 from bson import json_util
 from pymongo.errors import BulkWriteError
+
 from vahti.matchers.private import private_dir
 from vahti.storage import schema
 from vahti.storage.clock import now

@@ -41,6 +41,7 @@ from urllib.parse import quote_plus
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+
 from vahti.matchers.private import private_dir, write_new_private_file
 from vahti.storage.errors import EMBEDDED_DIRS, StorageUnavailable, disk_problem
 from vahti.storage.processes import SharedUse, alive, runs_with

@@ -42,6 +42,7 @@ from typing import Any
 
 from secantus.auth import SCRAM_SHA_256, derive_credentials
 from secantus.server import SecantusDBServer
+
 from vahti.storage.errors import disk_problem
 from vahti.storage.processes import SharedUse
 

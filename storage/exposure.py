@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+
 from vahti.storage import schema
 from vahti.storage.connection import Storage
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pymongo import DESCENDING
+
 from vahti.storage import schema
 from vahti.storage.connection import Storage
 

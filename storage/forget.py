@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 from pymongo.errors import OperationFailure
+
 from vahti.matchers.digest import u64_of
 from vahti.storage import candidates, false_positives, retired_people, schema, watchlist
 from vahti.storage.clock import now

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import PyMongoError
+
 from vahti.storage import schema
 from vahti.storage.connection import Storage
 from vahti.storage.errors import StorageError

@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
+
 from vahti.storage import schema
 from vahti.storage.clock import now as utcnow
 from vahti.storage.connection import Storage

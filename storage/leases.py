@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
+
 from vahti.storage import schema
 from vahti.storage.clock import now as utcnow
 from vahti.storage.connection import Storage

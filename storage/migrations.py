@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 from pymongo import UpdateOne
 from pymongo.errors import OperationFailure
+
 from vahti.storage import keyids, schema
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage

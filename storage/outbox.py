@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
+
 from vahti.storage import schema
 from vahti.storage.connection import Storage
 

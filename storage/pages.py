@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from pymongo import UpdateOne
+
 from vahti.storage import schema
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import OperationFailure
+
 from vahti.storage import schema
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 from bson.binary import Binary
 from pymongo import ReplaceOne
+
 from vahti.storage import schema
 from vahti.storage.connection import Storage
 

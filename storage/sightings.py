@@ -10,6 +10,7 @@ from datetime import datetime
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
+
 from vahti.storage import schema
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage

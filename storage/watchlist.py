@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from bson.binary import Binary
 from pymongo import DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
+
 from vahti.storage import schema
 from vahti.storage.clock import now
 from vahti.storage.connection import Storage

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from vahti.storage.connection import Storage, StorageSettings, open_storage
 from vahti.storage.embedded import EmbeddedServer
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
+
 from vahti.scheduler.channels.config import ChannelConfig, read_secret
 from vahti.scheduler.channels.errors import DeliveryError, connection_reason
 from vahti.scheduler.channels.message import Message

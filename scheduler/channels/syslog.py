@@ -24,14 +24,13 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from vahti import __version__
+from vahti.display import clean
 from vahti.scheduler.channels.config import ChannelConfig, syslog_port
 from vahti.scheduler.channels.errors import DeliveryError
 from vahti.scheduler.channels.message import Message
 from vahti.scheduler.channels.siem import payload_time
 from vahti.scheduler.channels.summary import one_line, summarize
-
-from vahti import __version__
-from vahti.display import clean
 
 NAMES = logging.handlers.SysLogHandler
 UDP_MAX = 65_000  # one datagram; a longer message needs tcp or tls

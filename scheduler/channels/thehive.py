@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+
 from vahti.scheduler.channels.config import ChannelConfig, read_secret
 from vahti.scheduler.channels.errors import DeliveryError, connection_reason
 from vahti.scheduler.channels.message import Message

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import requests
 import urllib3
+
 from vahti.scheduler.channels import chat, siem
 from vahti.scheduler.channels.config import ChannelConfig, read_secret, webhook_url
 from vahti.scheduler.channels.errors import DeliveryError, connection_reason

@@ -18,6 +18,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import threads
+
 from vahti.spiders.items import PageItem
 from vahti.spiders.services import CrawlServices
 from vahti.spiders.sources import Source

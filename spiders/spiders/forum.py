@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import CloseSpider
 from scrapy.http import FormRequest, Request, Response
+
 from vahti.matchers.locations import is_redacted
 from vahti.spiders.items import PageItem
 from vahti.spiders.sources import resolve_credentials

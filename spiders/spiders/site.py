@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
+
 from vahti.spiders.items import PageItem
 from vahti.spiders.spiders.base import SourceSpider
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from scrapy.http import Response
+
 from vahti.spiders.items import PageItem
 from vahti.spiders.spiders.base import SourceSpider
 

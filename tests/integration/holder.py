@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
-from vahti.storage.sightings import Sighting, record_sightings
-
 from vahti.config import load_config
+from vahti.storage.sightings import Sighting, record_sightings
 from vahti.wiring import open_db
 
 

@@ -8,17 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from vahti.scheduler.alerting import raise_health_alert, raise_sighting_alerts
-from vahti.scheduler.channels import DeliveryError, send
-from vahti.scheduler.channels.config import parse_channels
-from vahti.scheduler.channels.message import Message, digest_message, sample_message
-from vahti.scheduler.channels.schema import SCHEMA_ID, load_schema
-from vahti.scheduler.channels.signing import WebhookVerificationError, verify, verify_standard
-from vahti.scheduler.delivery import AlertSettings, deliver_due
-from vahti.storage import alerts as alerts_repo
-from vahti.storage import schema
-from vahti.storage.outbox import RetryPolicy
-from vahti.storage.sightings import Sighting, record_sightings
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.formats_receiver import (  # noqa: F401 - the fixture
@@ -38,6 +27,17 @@ from tests.support.formats_receiver import (  # noqa: F401 - the fixture
 from tests.support.receivers import HOOK_SECRET, Webhook, free_port, secret_file, self_signed
 from vahti.demo.synthetic import make_people
 from vahti.display import clean
+from vahti.scheduler.alerting import raise_health_alert, raise_sighting_alerts
+from vahti.scheduler.channels import DeliveryError, send
+from vahti.scheduler.channels.config import parse_channels
+from vahti.scheduler.channels.message import Message, digest_message, sample_message
+from vahti.scheduler.channels.schema import SCHEMA_ID, load_schema
+from vahti.scheduler.channels.signing import WebhookVerificationError, verify, verify_standard
+from vahti.scheduler.delivery import AlertSettings, deliver_due
+from vahti.storage import alerts as alerts_repo
+from vahti.storage import schema
+from vahti.storage.outbox import RetryPolicy
+from vahti.storage.sightings import Sighting, record_sightings
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from vahti.scheduler.alerting import RAISE_LEASE, raise_health_alert, raise_sighting_alerts
-from vahti.scheduler.channels.config import parse_channels
-from vahti.scheduler.channels.webhook import verify
-from vahti.scheduler.delivery import AlertSettings, deliver_due, period_of
-from vahti.storage import leases, outbox, schema
-from vahti.storage.outbox import RetryPolicy
-from vahti.storage.sightings import Sighting, record_sightings
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.receivers import (
@@ -31,6 +24,13 @@ from tests.support.receivers import (
     secret_file,
 )
 from vahti.demo.synthetic import make_people
+from vahti.scheduler.alerting import RAISE_LEASE, raise_health_alert, raise_sighting_alerts
+from vahti.scheduler.channels.config import parse_channels
+from vahti.scheduler.channels.webhook import verify
+from vahti.scheduler.delivery import AlertSettings, deliver_due, period_of
+from vahti.storage import leases, outbox, schema
+from vahti.storage.outbox import RetryPolicy
+from vahti.storage.sightings import Sighting, record_sightings
 
 pytestmark = pytest.mark.integration
 

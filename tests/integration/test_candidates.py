@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from vahti.storage import candidate_index, candidates, schema
 from vahti.storage.candidates import CandidateSet
 

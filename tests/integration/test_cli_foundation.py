@@ -7,6 +7,7 @@ import os
 import stat
 
 import pytest
+
 from vahti.matchers.keys import create_key_file, load_key_file
 from vahti.storage import schema
 

@@ -18,13 +18,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from vahti.matchers.contentid import SHARE_MIN_BYTES
-from vahti.spiders.sources import Source, edit_sources
 
 from tests.integration.test_hunt import enroll
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.base import Response, SiteServer, html_response, not_found
 from vahti.demo.synthetic import make_people
+from vahti.matchers.contentid import SHARE_MIN_BYTES
+from vahti.spiders.sources import Source, edit_sources
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from vahti.spiders.sources import Source, edit_sources
-from vahti.storage import leases, schema
-from vahti.storage.connection import Storage, StorageSettings, open_storage
-from vahti.storage.processes import alive
 
 from tests.tor.crawling import Cast, assert_found_exactly
 from tests.tor.sites import TestSite
@@ -32,6 +28,10 @@ from vahti import retrohunt
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import register_csv
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import leases, schema
+from vahti.storage.connection import Storage, StorageSettings, open_storage
+from vahti.storage.processes import alive
 
 pytestmark = pytest.mark.integration
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 from bson import json_util
-from vahti.matchers.keys import create_key_file
-from vahti.storage import schema
-from vahti.storage.dump import LOADING, dump_meta
-from vahti.storage.embedded import EmbeddedServer
-from vahti.storage.retention import PURGED_FIELD
 
 from tests.conftest import VahtiRunner, base_env
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.tor.crawling import Cast
 from vahti.demo.synthetic import register_csv
+from vahti.matchers.keys import create_key_file
+from vahti.storage import schema
+from vahti.storage.dump import LOADING, dump_meta
+from vahti.storage.embedded import EmbeddedServer
+from vahti.storage.retention import PURGED_FIELD
 
 pytestmark = pytest.mark.integration
 

@@ -22,11 +22,11 @@ from urllib.parse import quote_plus
 
 import pytest
 from pymongo import MongoClient
-from vahti.storage.embedded import EmbeddedServer
-from vahti.storage.processes import alive
 
 from tests.conftest import VahtiRunner, base_env
 from tests.integration.test_embedded_server import start_holder, wait_gone
+from vahti.storage.embedded import EmbeddedServer
+from vahti.storage.processes import alive
 
 pytestmark = pytest.mark.integration
 

@@ -15,14 +15,14 @@ from contextlib import contextmanager
 
 import pytest
 from pymongo import MongoClient
-from vahti.matchers.keys import load_key_file
-from vahti.storage import schema
-from vahti.storage.embedded import EmbeddedServer
-from vahti.storage.processes import alive
 
 from tests.integration.test_embedded_access import server_state
 from tests.integration.test_embedded_server import wait_gone
 from tests.integration.test_schema_migration import plant_v1
+from vahti.matchers.keys import load_key_file
+from vahti.storage import schema
+from vahti.storage.embedded import EmbeddedServer
+from vahti.storage.processes import alive
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
 import pytest
+
 from vahti.storage.embedded import EmbeddedServer
 from vahti.storage.errors import StorageUnavailable
 from vahti.storage.processes import alive

@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bson import json_util
+
+from tests.privacy import Written, assert_no_plaintext, everything_written
+from vahti.demo.sites.content import plant_paste_texts
+from vahti.demo.synthetic import make_people, register_csv
 from vahti.matchers.digest import digester
 from vahti.matchers.fragments import record_fingerprints
 from vahti.matchers.keys import load_key_file
@@ -24,10 +28,6 @@ from vahti.scheduler.channels.message import alert_message
 from vahti.storage import outbox, schema
 from vahti.storage.clock import now
 from vahti.storage.connection import StorageSettings, open_storage
-
-from tests.privacy import Written, assert_no_plaintext, everything_written
-from vahti.demo.sites.content import plant_paste_texts
-from vahti.demo.synthetic import make_people, register_csv
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 import vahti.storage.runs as storage_runs
 from vahti.storage import health as store
 from vahti.storage.connection import StorageSettings, open_storage

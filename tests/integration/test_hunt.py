@@ -11,12 +11,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from vahti.matchers.contentid import ContentIds
-from vahti.matchers.keys import load_key_file
 
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.content import ID_TYPES, Planted, plant_paste_texts
 from vahti.demo.synthetic import make_people, register_csv
+from vahti.matchers.contentid import ContentIds
+from vahti.matchers.keys import load_key_file
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,6 @@ import stat
 import pymisp
 import pytest
 import stix2validator
-from vahti.scheduler.channels import DeliveryError, send
-from vahti.scheduler.channels.config import parse_channels
-from vahti.scheduler.channels.message import Message
-from vahti.scheduler.channels.misp_event import alert_uuid, key_attribute_uuid
-from vahti.storage.sightings import Sighting, record_sightings
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.intel_receiver import (  # noqa: F401 - fixtures
@@ -26,6 +21,11 @@ from tests.support.intel_receiver import (  # noqa: F401 - fixtures
 )
 from tests.support.receivers import secret_file
 from vahti.demo.synthetic import make_people
+from vahti.scheduler.channels import DeliveryError, send
+from vahti.scheduler.channels.config import parse_channels
+from vahti.scheduler.channels.message import Message
+from vahti.scheduler.channels.misp_event import alert_uuid, key_attribute_uuid
+from vahti.storage.sightings import Sighting, record_sightings
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from tests.privacy import assert_no_plaintext, everything_written
+from vahti.demo.synthetic import make_people, register_csv
 from vahti.matchers.keys import load_key_file
 from vahti.storage import keyids, schema
 from vahti.storage.clock import now
 from vahti.storage.retention import PURGED_FIELD
-
-from tests.privacy import assert_no_plaintext, everything_written
-from vahti.demo.synthetic import make_people, register_csv
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from vahti.matchers.keys import key_id
-from vahti.storage import schema
 
 from tests.conftest import REPO
 from tests.integration.test_daemon import FAST, add_source, daemon, ended, stop, wait_for
@@ -22,6 +20,8 @@ from tests.tor.crawling import Cast
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import register_csv
+from vahti.matchers.keys import key_id
+from vahti.storage import schema
 
 pytestmark = pytest.mark.integration
 

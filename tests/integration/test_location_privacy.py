@@ -16,6 +16,10 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
+
+from tests.privacy import assert_no_plaintext, everything_written
+from vahti.demo.sites.base import Response, SiteServer, not_found
+from vahti.demo.synthetic import make_people, register_csv
 from vahti.matchers.detectors import name as name_detector
 from vahti.matchers.keys import Key, load_key_file
 from vahti.matchers.locations import LocationRedactor, is_redacted
@@ -23,10 +27,6 @@ from vahti.spiders.services import CrawlServices
 from vahti.spiders.spiders.forum import ForumSpider
 from vahti.storage import schema
 from vahti.storage.pages import PageRecord, upsert_pages
-
-from tests.privacy import assert_no_plaintext, everything_written
-from vahti.demo.sites.base import Response, SiteServer, not_found
-from vahti.demo.synthetic import make_people, register_csv
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,6 @@ from datetime import UTC
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from vahti.storage import leases, schema
 
 from tests.integration.test_daemon import (
     FAST,
@@ -29,6 +28,7 @@ from tests.tor.crawling import Cast
 from vahti import __version__
 from vahti.demo.sites.content import plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
+from vahti.storage import leases, schema
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from vahti.matchers.native import MISSING_WARNING
 
 from tests.conftest import REPO
 from vahti import __version__
 from vahti.demo.synthetic import make_people, register_csv
+from vahti.matchers.native import MISSING_WARNING
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

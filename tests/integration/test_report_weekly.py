@@ -21,15 +21,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 from PIL import Image
+
+from tests.privacy import assert_no_plaintext, everything_written
+from tests.support.receivers import free_port
+from vahti.demo.synthetic import make_people, register_csv
 from vahti.reports.render_json import load_schema
 from vahti.scheduler.alerting import raise_health_alert, raise_sighting_alerts
 from vahti.storage import runs
 from vahti.storage.pages import PageRecord, upsert_pages
 from vahti.storage.sightings import Sighting, record_sightings
-
-from tests.privacy import assert_no_plaintext, everything_written
-from tests.support.receivers import free_port
-from vahti.demo.synthetic import make_people, register_csv
 
 pytestmark = pytest.mark.integration
 

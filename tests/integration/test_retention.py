@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+
 from vahti.storage import pages, schema, sightings
 from vahti.storage.clock import now
 from vahti.storage.connection import StorageSettings, open_storage

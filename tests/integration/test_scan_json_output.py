@@ -9,13 +9,13 @@ import subprocess
 from dataclasses import asdict, replace
 
 import pytest
-from vahti.matchers.engine import Finding, ScanOptions
-from vahti.matchers.scanfiles import scan_files
 
 from benchmarks import leak_corpus
 from tests.privacy import Written, assert_no_plaintext
 from vahti.config import load_config
 from vahti.display import clean
+from vahti.matchers.engine import Finding, ScanOptions
+from vahti.matchers.scanfiles import scan_files
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, location_redactor, open_db
 

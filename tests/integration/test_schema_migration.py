@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 import pytest
 from bson.binary import Binary
 from pymongo import ASCENDING, IndexModel
-from vahti.matchers.contentid import ContentIds
-from vahti.matchers.digest import digest_many, to_u64
-from vahti.matchers.keys import load_key_file
-from vahti.storage import migrations, schema
 
 from tests.integration.test_hunt import enroll
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_people
+from vahti.matchers.contentid import ContentIds
+from vahti.matchers.digest import digest_many, to_u64
+from vahti.matchers.keys import load_key_file
+from vahti.storage import migrations, schema
 
 pytestmark = pytest.mark.integration
 

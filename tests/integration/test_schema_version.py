@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from pymongo import MongoClient
-from vahti.storage import schema
 
 from vahti import __version__
+from vahti.storage import schema
 
 pytestmark = pytest.mark.integration
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from vahti.spiders.sources import Source, edit_sources
-from vahti.storage import schema
 
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import make_people, register_csv
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import schema
 
 pytestmark = pytest.mark.integration
 

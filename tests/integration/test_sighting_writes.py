@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import UpdateOne, monitoring
+
 from vahti.storage import schema, sightings
 from vahti.storage.connection import ensure_schema
 from vahti.storage.keyids import key_field

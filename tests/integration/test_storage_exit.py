@@ -8,9 +8,9 @@ import sys
 import uuid
 
 import pytest
-from vahti.storage.connection import pymongo_exit_hooks
 
 from tests.conftest import REPO
+from vahti.storage.connection import pymongo_exit_hooks
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
-from vahti.storage.embedded import EmbeddedServer
 
 from tests.conftest import REPO, VahtiRunner, base_env
 from vahti.demo.synthetic import make_person, register_csv
+from vahti.storage.embedded import EmbeddedServer
 
 pytestmark = pytest.mark.integration
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vahti.storage import pages, runs, schema, sightings, watchlist
 from vahti.storage.connection import ensure_schema
 from vahti.storage.errors import KeyMismatch

@@ -17,10 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vahti.matchers.keys import key_id
-from vahti.spiders.sources import Source, edit_sources
-from vahti.storage import schema
-from vahti.storage.embedded import EmbeddedServer
 
 from tests.conftest import REPO
 from tests.integration.test_daemon import wait_for
@@ -28,6 +24,10 @@ from tests.tor.crawling import Cast
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
 from vahti.demo.synthetic import register_csv
+from vahti.matchers.keys import key_id
+from vahti.spiders.sources import Source, edit_sources
+from vahti.storage import schema
+from vahti.storage.embedded import EmbeddedServer
 
 pytestmark = pytest.mark.integration
 

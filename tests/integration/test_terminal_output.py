@@ -17,11 +17,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from vahti.matchers.keys import load_key_file
-from vahti.matchers.locations import LocationRedactor
 
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_people, register_csv
+from vahti.matchers.keys import load_key_file
+from vahti.matchers.locations import LocationRedactor
 
 pytestmark = pytest.mark.integration
 

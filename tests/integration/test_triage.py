@@ -9,16 +9,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from vahti.scheduler.alerting import raise_sighting_alerts
-from vahti.scheduler.channels.webhook import verify
-from vahti.storage import false_positives, keyids, schema
-from vahti.storage.sightings import Sighting, record_sightings
 
 from tests.conftest import VahtiRunner, base_env
 from tests.integration.test_hunt import enroll
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.receivers import HOOK_SECRET, mail_channel
 from vahti.demo.synthetic import make_people
+from vahti.scheduler.alerting import raise_sighting_alerts
+from vahti.scheduler.channels.webhook import verify
+from vahti.storage import false_positives, keyids, schema
+from vahti.storage.sightings import Sighting, record_sightings
 
 pytestmark = pytest.mark.integration
 
@@ -344,6 +344,7 @@ MONDAY = datetime(2025, 3, 3, tzinfo=UTC)  # 2025-W10
 
 def test_weekly_report_shows_open_handled_times_and_false_positives_apart(vahti, tmp_path):
     import jsonschema
+
     from vahti.reports.render_json import load_schema
     from vahti.scheduler.alerting import raise_health_alert
     from vahti.scheduler.triage import triage

@@ -18,13 +18,13 @@ import time
 import uuid
 
 import pytest
-from vahti.matchers.keys import Key
-from vahti.storage import schema, watchlist
-from vahti.storage.watchlist import WatchlistEntry
 
 from tests.conftest import VahtiRunner
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_hetu
+from vahti.matchers.keys import Key
+from vahti.storage import schema, watchlist
+from vahti.storage.watchlist import WatchlistEntry
 from vahti.watchlist_cache import cache_root, load_index
 
 pytestmark = pytest.mark.integration

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests.support.fake_socks import FakeSocks
+from tests.support.receivers import HOOK_SECRET
 from vahti.scheduler.channels import webhook as webhook_channel
 from vahti.scheduler.channels.config import parse_channel
 from vahti.scheduler.channels.message import sample_message
-
-from tests.support.fake_socks import FakeSocks
-from tests.support.receivers import HOOK_SECRET
 
 RECEIVER_NAME = "hooks.receiver.test"  # known only to the proxy: nothing resolves it here
 

@@ -13,6 +13,7 @@ import sys
 
 import scrapy
 from scrapy.crawler import CrawlerProcess
+
 from vahti.spiders import settings as project_settings
 
 

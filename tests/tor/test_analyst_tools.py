@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import pymisp
 import pytest
 import stix2validator
-from vahti.scheduler.channels.misp_event import alert_uuid
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.formats_receiver import (  # noqa: F401 - fixture
@@ -39,6 +38,7 @@ from tests.tor.crawling import Cast, add_source, prepare, stored
 from tests.tor.test_monitoring import wait_for
 from vahti.demo.sites.content import plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
+from vahti.scheduler.channels.misp_event import alert_uuid
 
 pytestmark = pytest.mark.integration
 

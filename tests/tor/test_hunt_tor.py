@@ -8,13 +8,13 @@ import json
 import socket
 
 import pytest
-from vahti.matchers.contentid import ContentIds
-from vahti.matchers.keys import load_key_file
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.tor.crawling import LOOPBACK_NAMES, Cast, prepare, resolved_names, stored
 from vahti.demo.sites.content import ID_TYPES, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
+from vahti.matchers.contentid import ContentIds
+from vahti.matchers.keys import load_key_file
 
 pytestmark = pytest.mark.integration
 

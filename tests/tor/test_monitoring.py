@@ -13,7 +13,6 @@ import subprocess
 import time
 
 import pytest
-from vahti.scheduler.channels.webhook import verify
 
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.support.receivers import (
@@ -26,6 +25,7 @@ from tests.support.receivers import (
 from tests.tor.crawling import Cast, add_source, prepare, resolved_names, stored
 from vahti.demo.sites.content import plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
+from vahti.scheduler.channels.webhook import verify
 
 pytestmark = pytest.mark.integration
 

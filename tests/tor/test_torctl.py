@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 from stem.control import Controller
+
+from tests.conftest import REPO, VahtiRunner, base_env
+from vahti.demo.guard import assert_loopback_only
+from vahti.demo.socks import http_get
 from vahti.spiders.torctl import (
     LaunchedTor,
     TorSettings,
@@ -25,10 +29,6 @@ from vahti.spiders.torctl import (
     request_newnym,
     tor_status,
 )
-
-from tests.conftest import REPO, VahtiRunner, base_env
-from vahti.demo.guard import assert_loopback_only
-from vahti.demo.socks import http_get
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,19 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
+
+from tests.support.formats_receiver import (
+    ecs_problem,
+    parse_cef,
+    parse_rfc5424,
+    slack_blocks_problem,
+    slack_markup,
+    slack_texts,
+    teams_markdown_texts,
+    teams_problem,
+    teams_runs,
+)
+from vahti.display import clean
 from vahti.scheduler.alerting import build_sighting_alert
 from vahti.scheduler.channels.chat import slack_message, teams_message
 from vahti.scheduler.channels.config import (
@@ -38,19 +51,6 @@ from vahti.scheduler.channels.signing import (
     verify_standard,
 )
 from vahti.scheduler.channels.syslog import cef_value_escape, messages, sd_escape, send
-
-from tests.support.formats_receiver import (
-    ecs_problem,
-    parse_cef,
-    parse_rfc5424,
-    slack_blocks_problem,
-    slack_markup,
-    slack_texts,
-    teams_markdown_texts,
-    teams_problem,
-    teams_runs,
-)
-from vahti.display import clean
 
 T0 = datetime(2025, 3, 4, 10, 17, 5, tzinfo=UTC)
 URL = "http://pastesiteexample.onion/raw/abc123"

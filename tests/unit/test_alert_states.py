@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from vahti.matchers.free_text import holds_identifier
 from vahti.scheduler.channels.config import ChannelConfigError, parse_channels
 from vahti.scheduler.channels.message import update_message, update_payload

@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from vahti.config import load_config
 from vahti.scheduler.alerting import (
     ALERT_FIELDS,
     build_sighting_alert,
@@ -33,8 +35,6 @@ from vahti.scheduler.channels.stdout import line
 from vahti.scheduler.channels.webhook import signature, verify
 from vahti.scheduler.delivery import AlertSettings, digest_key, period_of
 from vahti.storage.outbox import RetryPolicy
-
-from vahti.config import load_config
 
 T0 = datetime(2025, 3, 4, 10, 17, 5, tzinfo=UTC)
 URL = "http://pastesiteexample.onion/raw/abc123"

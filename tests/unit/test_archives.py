@@ -17,6 +17,7 @@ from pathlib import Path
 
 import py7zr
 import pytest
+
 from vahti.matchers.archives import (
     DEFAULT_LIMITS,
     ArchiveLimits,

@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+
 from vahti.matchers.keys import Key
 from vahti.matchers.register import RegisterSummary, read_register
 from vahti.spiders.sources import (

@@ -73,13 +73,12 @@ def test_an_unknown_command_is_one_line_exit_2():
 def test_the_errors_shown_as_one_line_are_recognised():
     """USER_ERRORS names modules as strings: a module that moved must fail here, not turn
     every user error into an "internal error"."""
+    from vahti.cli import _is_user_error
+    from vahti.errors import VahtiError
     from vahti.matchers.keys import KeyFileError
     from vahti.spiders.sources import SourcesError
     from vahti.spiders.torctl import TorUnavailable
     from vahti.storage.errors import StorageError, StorageUnavailable
-
-    from vahti.cli import _is_user_error
-    from vahti.errors import VahtiError
 
     for cls in (KeyFileError, SourcesError, TorUnavailable, StorageError, StorageUnavailable,
                 VahtiError):

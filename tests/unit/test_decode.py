@@ -7,6 +7,7 @@ import random
 import time
 
 import pytest
+
 from vahti.matchers.decode import Decoded, decode_bytes
 
 FINNISH = "Hämeenlinnan työväenopisto: äiti, isä ja Åsa söivät €5 jäätelöä – ”hyvää”.\n"

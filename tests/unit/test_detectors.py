@@ -2,6 +2,8 @@ import datetime as dt
 import random
 
 import pytest
+
+from vahti.demo import synthetic
 from vahti.matchers.detectors import (
     birth_date,
     cpr,
@@ -15,8 +17,6 @@ from vahti.matchers.detectors import (
     phone,
 )
 from vahti.matchers.normalize import normalize
-
-from vahti.demo import synthetic
 
 
 def found(mod, text, *args):

@@ -3,6 +3,7 @@ import secrets
 import numpy as np
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
+
 from vahti.matchers.digest import digest, digest_many, digest_u64, digester, message, to_u64
 from vahti.matchers.keys import Key, derive_subkey
 

@@ -12,8 +12,6 @@ from pathlib import Path
 import click
 import pytest
 from rich.table import Table
-from vahti.matchers.keys import Key
-from vahti.matchers.locations import LocationRedactor
 
 from vahti.demo.synthetic import make_people
 from vahti.display import (
@@ -26,6 +24,8 @@ from vahti.display import (
     shown_location,
     styled,
 )
+from vahti.matchers.keys import Key
+from vahti.matchers.locations import LocationRedactor
 
 PERSON = make_people(1, seed=4)[0]
 REPO = Path(__file__).resolve().parents[2]

@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib
 import py7zr
 import pypdf
+
 from vahti.matchers.archives import ArchiveLimits, Member, MiB, iter_members
 
 matplotlib.use("Agg")

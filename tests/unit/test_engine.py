@@ -2,6 +2,9 @@ import datetime as dt
 import hashlib
 
 import pytest
+
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
 from vahti.matchers.contentid import ContentIds
 from vahti.matchers.detectors import name as name_detector
 from vahti.matchers.digest import digest
@@ -10,27 +13,12 @@ from vahti.matchers.index import IndexBuilder, KeyMismatchError
 from vahti.matchers.keys import Key
 from vahti.matchers.scanfiles import scan_files
 
-from vahti.demo import synthetic
-
 KEY = Key(bytes(range(32)))
 PEOPLE = synthetic.make_people(50, seed=21)
 
 
 def _index(people=PEOPLE, customer=False):
-    b = IndexBuilder(KEY)
-    for i, p in enumerate(people):
-        ids = {
-            "hetu": [digest(KEY, "hetu", p.hetu)],
-            "email": [digest(KEY, "email", p.email)],
-            "phone": [digest(KEY, "phone", synthetic.e164_fi(p.phone))],
-        }
-        if customer:
-            ids["customer_id"] = [digest(KEY, "customer_id", f"ASIAKAS-{i:06d}")]
-        b.add(p.ref, ids, {
-            "name": [digest(KEY, "name", f) for f in name_detector.enrollment_forms(p.full_name)],
-            "birth_date": [digest(KEY, "birth_date", p.birth_date.isoformat())],
-        })
-    return b.build()
+    return synthetic_index(KEY, people, customer)
 
 
 INDEX = _index()

@@ -17,17 +17,17 @@ import random
 
 import numpy as np
 import pytest
+
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
 from vahti.matchers import engine, native
 from vahti.matchers.detectors import birth_date as birth_date_detector
 from vahti.matchers.detectors import name as name_detector
 from vahti.matchers.detectors._common import code_points
-from vahti.matchers.digest import digest, to_u64
+from vahti.matchers.digest import to_u64
 from vahti.matchers.engine import BIRTH_DATE_BONUS, NAME_BONUS, Finding, Scanner, ScanOptions
-from vahti.matchers.index import IndexBuilder
 from vahti.matchers.keys import Key
 from vahti.matchers.normalize import normalize
-
-from vahti.demo import synthetic
 
 KEY = Key(bytes(range(32)))
 PEOPLE = synthetic.make_people(60, seed=31)
@@ -35,17 +35,7 @@ OTHERS = synthetic.make_people(20, seed=32)  # identifier-shaped, not enrolled
 
 
 def _index():
-    b = IndexBuilder(KEY)
-    for p in PEOPLE:
-        b.add(p.ref, {
-            "hetu": [digest(KEY, "hetu", p.hetu)],
-            "email": [digest(KEY, "email", p.email)],
-            "phone": [digest(KEY, "phone", synthetic.e164_fi(p.phone))],
-        }, {
-            "name": [digest(KEY, "name", f) for f in name_detector.enrollment_forms(p.full_name)],
-            "birth_date": [digest(KEY, "birth_date", p.birth_date.isoformat())],
-        })
-    return b.build()
+    return synthetic_index(KEY, PEOPLE)
 
 
 INDEX = _index()

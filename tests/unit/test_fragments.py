@@ -8,10 +8,10 @@ import unicodedata
 
 import numpy as np
 import pytest
-from vahti.matchers import fragments as fr
-from vahti.matchers.keys import Key
 
 from vahti.demo.notegen import BOILERPLATE, NoteGen
+from vahti.matchers import fragments as fr
+from vahti.matchers.keys import Key
 
 KEY = Key(bytes(range(32)))
 OTHER_KEY = Key(bytes(range(1, 33)))

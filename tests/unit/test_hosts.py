@@ -4,6 +4,7 @@ is one name, and ordinary names are left alone."""
 from __future__ import annotations
 
 import pytest
+
 from vahti.spiders.hosts import host_of, never_direct, normalise_host
 
 

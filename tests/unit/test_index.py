@@ -2,6 +2,7 @@ import secrets
 
 import numpy as np
 import pytest
+
 from vahti.matchers.digest import digest, to_u64
 from vahti.matchers.index import IndexBuilder, IndexError_, KeyMismatchError, WatchlistIndex
 from vahti.matchers.keys import Key

@@ -13,6 +13,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+
 from vahti.scheduler import jobs
 from vahti.scheduler.daemon import _failure_text, _one_line, classify
 from vahti.scheduler.jobs import ExistingJob, JobSpec, build_trigger, misfire_grace_s, plan_sync

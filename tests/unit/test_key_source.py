@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from vahti.matchers.keys import KeyFileError, key_id
 
 from vahti import key_source
 from vahti.config import load_config
+from vahti.matchers.keys import KeyFileError, key_id
 
 
 @pytest.fixture(autouse=True)

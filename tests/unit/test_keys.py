@@ -2,6 +2,7 @@ import os
 import stat
 
 import pytest
+
 from vahti.matchers.keys import (
     KEY_BYTES,
     Key,

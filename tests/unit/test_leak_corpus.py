@@ -4,32 +4,19 @@ and every planted enrolled identifier found by the scan (exactly those, offsets 
 from collections import Counter
 
 import pytest
-from vahti.matchers.detectors import hetu as hetu_detector
-from vahti.matchers.detectors import name as name_detector
-from vahti.matchers.digest import digest
-from vahti.matchers.engine import Finding, ScanOptions
-from vahti.matchers.index import IndexBuilder
-from vahti.matchers.keys import Key
-from vahti.matchers.scanfiles import scan_files
 
 from benchmarks import leak_corpus
-from vahti.demo import synthetic
+from tests.support.index import synthetic_index
+from vahti.matchers.detectors import hetu as hetu_detector
+from vahti.matchers.engine import Finding, ScanOptions
+from vahti.matchers.keys import Key
+from vahti.matchers.scanfiles import scan_files
 
 KEY = Key(bytes(range(32)))
 
 
 def _index(people):
-    b = IndexBuilder(KEY)
-    for p in people:
-        b.add(p.ref, {
-            "hetu": [digest(KEY, "hetu", p.hetu)],
-            "email": [digest(KEY, "email", p.email)],
-            "phone": [digest(KEY, "phone", synthetic.e164_fi(p.phone))],
-        }, {
-            "name": [digest(KEY, "name", f) for f in name_detector.enrollment_forms(p.full_name)],
-            "birth_date": [digest(KEY, "birth_date", p.birth_date.isoformat())],
-        })
-    return b.build()
+    return synthetic_index(KEY, people)
 
 
 def _files(corpus):

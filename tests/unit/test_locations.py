@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+
 from vahti.matchers import locations
 from vahti.matchers.keys import Key, derive_subkey
 from vahti.matchers.locations import LocationRedactor, is_redacted, worth_a_look

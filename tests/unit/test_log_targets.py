@@ -15,9 +15,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from vahti.matchers.redact import REDACTED
 
 from vahti.logs import JsonFormatter, setup_logging
+from vahti.matchers.redact import REDACTED
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANTED_ID = "131052-308T"
@@ -204,10 +204,9 @@ def test_a_handler_closed_by_logging_config_writes_on(tmp_path):
 def test_the_daemons_reload_keeps_the_configured_log_format(tmp_path):
     """SIGHUP reopened the log with setup_logging's defaults, not [log]: a daemon
     configured for JSON (or journald) logged plain text to the file after a reload."""
-    from vahti.scheduler.daemon import Daemon
-
     from vahti.config import load_config
     from vahti.logs import configure_logging
+    from vahti.scheduler.daemon import Daemon
 
     home = tmp_path / "home"
     home.mkdir()

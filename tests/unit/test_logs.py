@@ -1,9 +1,8 @@
 import logging
 import time
 
-from vahti.matchers.redact import REDACTED, redact
-
 from vahti.logs import setup_logging
+from vahti.matchers.redact import REDACTED, redact
 
 SHAPED = [
     "131052-308T",  # HETU

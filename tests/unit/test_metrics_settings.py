@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
+from vahti.config import load_config
+from vahti.errors import VahtiError
 from vahti.scheduler.metrics import (
     OTHER,
     RESULTS,
@@ -11,9 +14,6 @@ from vahti.scheduler.metrics import (
     label,
     parse_listen,
 )
-
-from vahti.config import load_config
-from vahti.errors import VahtiError
 
 
 def settings(tmp_path, **env: str) -> MetricsSettings | None:

@@ -12,14 +12,14 @@ import random
 
 import numpy as np
 import pytest
+
+from tests.unit.test_engine import INDEX, KEY, PHONE_INDEX, _mixed_text, phone_delimiter_text
+from vahti.demo import synthetic
 from vahti.matchers import engine, fragments, native
 from vahti.matchers.detectors import email, hetu
 from vahti.matchers.detectors._common import code_points
 from vahti.matchers.engine import Scanner, ScanOptions
 from vahti.matchers.keys import Key
-
-from tests.unit.test_engine import INDEX, KEY, PHONE_INDEX, _mixed_text, phone_delimiter_text
-from vahti.demo import synthetic
 
 LIB = native.lib
 

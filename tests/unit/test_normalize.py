@@ -2,6 +2,7 @@ import random
 
 import numpy as np
 import pytest
+
 from vahti.matchers.normalize import needs_normalization, normalize
 
 

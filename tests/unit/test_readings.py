@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from benchmarks.ambiguous_readings import GENERATORS
 from vahti.matchers.detectors import get_detector
 from vahti.matchers.readings import (
     _phone_start,
@@ -12,8 +13,6 @@ from vahti.matchers.readings import (
     readers,
     written_forms,
 )
-
-from benchmarks.ambiguous_readings import GENERATORS
 
 FI = readers("FI", r"\d{10}")
 

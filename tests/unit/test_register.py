@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
+
+from vahti.demo.synthetic import make_people
 from vahti.matchers.digest import digest
 from vahti.matchers.keys import Key
 from vahti.matchers.register import RegisterError, RegisterSummary, read_register
-
-from vahti.demo.synthetic import make_people
 
 KEY = Key(bytes(range(32)))
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from vahti.reports.weekly import top_page_urls
-
 from tests.unit import report_data as data
+from vahti.reports.weekly import top_page_urls
 
 
 def test_headline_counts_first_sightings_ever():

@@ -9,12 +9,12 @@ from xml.etree import ElementTree
 
 import jsonschema
 import pytest
+
+from tests.unit import report_data as data
 from vahti.reports.chart import tick_step, trend_svg
 from vahti.reports.render_html import render_html
 from vahti.reports.render_json import SCHEMA_PATH, load_schema, render_json
 from vahti.reports.render_md import code, render_md
-
-from tests.unit import report_data as data
 
 SVG_NS = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from vahti.reports.dpo import ART33_HOURS, art33_mark, category_of
 from vahti.reports.week import Week, WeekError
 

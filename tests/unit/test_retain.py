@@ -1,14 +1,14 @@
 """Retention: a scan keeps every candidate's key, enrolled or not, and the text's fingerprints."""
 
 import numpy as np
+
+from vahti.demo import synthetic
 from vahti.matchers.digest import digest, to_u64
 from vahti.matchers.engine import Scanner, ScanOptions
 from vahti.matchers.fragments import record_fingerprints
 from vahti.matchers.index import IndexBuilder
 from vahti.matchers.keys import Key
 from vahti.matchers.retain import FRAGMENT, Retained
-
-from vahti.demo import synthetic
 
 KEY = Key(bytes(range(32)))
 PEOPLE = synthetic.make_people(6, seed=5)

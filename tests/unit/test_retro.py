@@ -1,13 +1,13 @@
 """Retro-hunt matching over retained keys (matchers/retro.py): pure arrays."""
 
 import numpy as np
+
+from vahti.demo import synthetic
 from vahti.matchers.digest import digest
 from vahti.matchers.fragments import record_fingerprints
 from vahti.matchers.index import IndexBuilder
 from vahti.matchers.keys import Key
 from vahti.matchers.retro import fragment_hits, identifier_hits
-
-from vahti.demo import synthetic
 
 KEY = Key(bytes(range(32)))
 PEOPLE = synthetic.make_people(4, seed=9)

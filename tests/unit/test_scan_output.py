@@ -6,9 +6,9 @@ import json
 from dataclasses import asdict, replace
 
 import pytest
-from vahti.matchers.engine import Finding
 
 from vahti.display import clean
+from vahti.matchers.engine import Finding
 from vahti.scan_output import FindingLines
 
 LOCATIONS = [

@@ -21,8 +21,6 @@ from urllib.parse import urljoin, urlsplit
 import py7zr
 import pytest
 import requests
-from vahti.matchers.detectors import get_detector
-from vahti.matchers.normalize import normalize
 
 from vahti.demo.sites import (
     ForumSite,
@@ -36,6 +34,8 @@ from vahti.demo.sites import (
 )
 from vahti.demo.sites.content import email_spellings, hetu_spellings, phone_spellings
 from vahti.demo.synthetic import make_people
+from vahti.matchers.detectors import get_detector
+from vahti.matchers.normalize import normalize
 
 NO_REDIRECT = {"allow_redirects": False, "timeout": 5}
 

@@ -6,6 +6,8 @@ import os
 import stat
 
 import pytest
+
+from vahti.config import load_config
 from vahti.spiders.sources import (
     DEFAULT_CONTENT_TYPES,
     KIND_OPTIONS,
@@ -22,8 +24,6 @@ from vahti.spiders.sources import (
     sources_path,
     validate_schedule,
 )
-
-from vahti.config import load_config
 
 SECRET = "correct-horse-battery-staple-42"
 

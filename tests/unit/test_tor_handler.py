@@ -13,12 +13,12 @@ import subprocess
 import sys
 
 import pytest
-from vahti.spiders.socks5 import auth_request, connect_request, reply_length
 
 from tests.conftest import REPO
 from tests.support.fake_socks import FakeSocks
 from tests.tor.crawling import DNS_AUDIT
 from tests.tor.sites import TestSite
+from vahti.spiders.socks5 import auth_request, connect_request, reply_length
 
 HOST = "leaks.vahti-test.invalid"  # .invalid never resolves: success proves no local lookup
 

@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import VahtiRunner, base_env
+from vahti.config import load_config
+from vahti.errors import VahtiError
 from vahti.spiders import torctl
 from vahti.spiders.torctl import (
     LaunchedTor,
@@ -27,10 +31,6 @@ from vahti.spiders.torctl import (
     socks5_greeting,
     tor_status,
 )
-
-from tests.conftest import VahtiRunner, base_env
-from vahti.config import load_config
-from vahti.errors import VahtiError
 from vahti.wiring import tor_settings
 
 

@@ -7,11 +7,11 @@ import subprocess
 from datetime import timedelta
 
 import numpy as np
+
 from vahti.matchers.index import IndexBuilder
 from vahti.matchers.keys import Key
 from vahti.storage.clock import now
 from vahti.storage.watchlist import STALE_WRITE, OpenWrite
-
 from vahti.watchlist_cache import without_common_fingerprints
 
 KEY = Key(bytes(range(32)))
