@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import reaped
 from tests.tor.crawling import Cast, assert_found_exactly
 from tests.tor.sites import TestSite
 from vahti import retrohunt
@@ -519,17 +520,13 @@ def test_crawls_run_from_a_folder_with_a_vahti_folder_and_failures_reach_the_ter
             proc = subprocess.Popen([str(script), "daemon"], cwd=decoy, env={**vahti.env},
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=err)
-        try:
+        with reaped(proc):
             done = wait_for("the crawl of pastes", lambda: ended(st, "pastes"), 60)
             assert done[0]["state"] == "done", done[0]
             assert done[0]["exit_code"] == 0
             failed = wait_for("the crawl of gone", lambda: ended(st, "gone"), 60)
             assert failed[0]["state"] == "failed" and failed[0]["exit_code"] == 2
             assert stop(proc) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     lines = err_path.read_text().splitlines()
     assert "Traceback" not in "\n".join(lines)
     shown = [line for line in lines if "gone" in line]

@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.test_daemon import wait_for
+from tests.support.processes import reaped
 from tests.tor.crawling import Cast
 from vahti.demo.sites.content import Planted, plant_paste_texts
 from vahti.demo.sites.paste import PasteSite
@@ -148,8 +149,7 @@ def test_daemon_in_the_units_environment(service, tmp_path):
         with edit_sources(home / "sources.toml") as sources:
             sources["pastes"] = Source(name="pastes", kind="paste_listing",
                                        urls=(site.url("/"),), schedule="every 1h", direct=True)
-        proc = as_service(service, "daemon", stdout=out, stderr=subprocess.STDOUT)
-        try:
+        with reaped(as_service(service, "daemon", stdout=out, stderr=subprocess.STDOUT)) as proc:
             wait_for("the daemon", lambda: b"SIGHUP reloads" in journal.read_bytes(), 60)
             listing = json.loads(run_as_service(service, "jobs", "list", "--json").stdout)
             assert [d["pid"] for d in listing["daemons"]] == [proc.pid]
@@ -192,10 +192,6 @@ def test_daemon_in_the_units_environment(service, tmp_path):
 
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert f"daemon {listing['daemons'][0]['owner']} stopped" in log.read_text()
 
     found = run_as_service(service, "search", "--ref", cast.enrolled[0].ref, "--json")

@@ -33,6 +33,7 @@ from tests.support.intel_receiver import (  # noqa: F401 - fixtures
     misp_server_fixture,
     thehive_server_fixture,
 )
+from tests.support.processes import reaped
 from tests.support.receivers import secret_file
 from tests.tor.crawling import Cast, add_source, prepare, stored
 from tests.tor.test_monitoring import wait_for
@@ -104,19 +105,13 @@ def test_one_crawled_alert_reaches_misp_thehive_splunk_slack_and_syslog(
             fh.write(channels_toml(misp, hive, splunk, slack, syslog, tmp_path))
         add_source(vahti, "pastes", "paste_listing", url, "--schedule", "every 10s")
         vahti.env.update({"HIVE_KEY": HIVE_KEY, "VAHTI_DAEMON_DELIVER_EVERY_S": "2"})
-        log = open(tmp_path / "daemon.log", "w")
-        daemon = vahti.popen("daemon", stdout=log, stderr=subprocess.STDOUT)
-        try:
+        with (open(tmp_path / "daemon.log", "w") as log,
+              reaped(vahti.popen("daemon", stdout=log, stderr=subprocess.STDOUT)) as daemon):
             wait_for("the alert in every channel", lambda: (
                 misp.events and hive.alerts and splunk.received and slack.received
                 and syslog.received), 150)
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(60) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait(10)
-            log.close()
 
     # one alert, each receiver got it once and refused nothing
     alerts = run_json(vahti, "alerts", "list")

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.privacy import assert_no_plaintext, everything_written
+from tests.support.processes import reaped
 from tests.support.receivers import (
     HOOK_SECRET,
     SMTP_PASSWORD,
@@ -63,9 +64,8 @@ secret_env = "HOOK_SECRET"
         add_source(vahti, "pastes", "paste_listing", url, "--schedule", "every 10s")
         vahti.env.update({"HOOK_SECRET": HOOK_SECRET, "SMTP_USER": SMTP_USER,
                           "VAHTI_DAEMON_DELIVER_EVERY_S": "2"})
-        log = open(tmp_path / "daemon.log", "w")
-        daemon = vahti.popen("daemon", stdout=log, stderr=subprocess.STDOUT)
-        try:
+        with (open(tmp_path / "daemon.log", "w") as log,
+              reaped(vahti.popen("daemon", stdout=log, stderr=subprocess.STDOUT)) as daemon):
             wait_for("a first crawl", lambda: stored(
                 vahti, "runs", {"source": "pastes", "state": "done"}), 90)
             assert hook.requests == [] and mailbox.messages == []  # nobody of ours yet
@@ -75,11 +75,6 @@ secret_env = "HOOK_SECRET"
             time.sleep(25)  # two more crawl cycles: nothing new, nothing repeated
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(60) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait(10)
-            log.close()
 
     assert len(hook.requests) == 1 and len(mailbox.messages) == 1
     request = hook.requests[0]
