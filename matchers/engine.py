@@ -467,6 +467,8 @@ class Scanner:
         normalisation match (`normalize.match_starts`, found once for the chunk): most
         windows of an unclean chunk (one entity or dash somewhere) are clean.
         """
+        if not hits.starts:  # a chunk with no hit: no window to look at (prepare is a pass)
+            return
         seen = set()
         w = self.options.window
         window_clean = None

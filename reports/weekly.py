@@ -38,14 +38,13 @@ from vahti.reports.model import (
     WeeklyReport,
 )
 from vahti.reports.week import Week
+from vahti.storage.alert_states import CLOSED, NEW, RESOLVED, STATES, state_of
 from vahti.storage.exposure import FirstSeen
 
 CANARY_PREFIX = "CANARY-"  # as scheduler.alerting: canaries are never persons
 TOP_PAGES = 10
 ALERT_ITEMS = 50
 DELIVERY_STATES = ("pending", "sending", "sent", "dead")
-TRIAGE_STATES = ("new", "acknowledged", "false_positive", "resolved")  # storage.alert_states
-HANDLED = ("false_positive", "resolved")
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ def _alerts(alerts: Sequence[Mapping[str, Any]],
                               persons=int(alert.get("persons") or 0),
                               url=str(alert.get("url") or ""),
                               problem=str(alert.get("problem") or ""), deliveries=rows,
-                              state=str(alert.get("state") or "new")))
+                              state=state_of(alert)))
     out.states = {s: states.get(s, 0) for s in DELIVERY_STATES}
     for state in sorted(set(states) - set(DELIVERY_STATES)):
         out.states[state] = states[state]
@@ -226,22 +225,22 @@ def _alerts(alerts: Sequence[Mapping[str, Any]],
 
 
 def _triage(alerts: Sequence[Mapping[str, Any]], counts: TriageCounts) -> Triage:
-    states = Counter(str(a.get("state") or "new") for a in alerts)
+    states = Counter(state_of(a) for a in alerts)
     to_ack: list[float] = []
     to_resolve: list[float] = []
     for alert in alerts:
         created = _aware(alert["created"])
         history = alert.get("history") or []
-        acked = next((h for h in history if h.get("previous_state") == "new"), None)
-        resolved = next((h for h in history if h.get("state") == "resolved"), None)
+        acked = next((h for h in history if h.get("previous_state") == NEW), None)
+        resolved = next((h for h in history if h.get("state") == RESOLVED), None)
         if acked is not None:
             to_ack.append(max((_aware(acked["changed"]) - created).total_seconds(), 0.0))
         if resolved is not None:
             to_resolve.append(max((_aware(resolved["changed"]) - created).total_seconds(), 0.0))
     return Triage(
-        states={s: states.get(s, 0) for s in TRIAGE_STATES},
-        open=sum(n for s, n in states.items() if s not in HANDLED),
-        handled=sum(states.get(s, 0) for s in HANDLED),
+        states={s: states.get(s, 0) for s in STATES},
+        open=sum(n for s, n in states.items() if s not in CLOSED),
+        handled=sum(states.get(s, 0) for s in CLOSED),
         open_older=counts.open_older, acknowledged=len(to_ack),
         median_ack_s=float(median(to_ack)) if to_ack else None,
         median_resolve_s=float(median(to_resolve)) if to_resolve else None,

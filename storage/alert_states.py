@@ -23,6 +23,9 @@ repeated command, or one run again after a crash).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 NEW = "new"
 ACKNOWLEDGED = "acknowledged"
 FALSE_POSITIVE = "false_positive"
@@ -46,7 +49,7 @@ class TransitionRefused(ValueError):
     """A change the state machine does not allow; the message says what to do instead."""
 
 
-def state_of(alert: dict) -> str:
+def state_of(alert: Mapping[str, Any]) -> str:
     """An alert's state (one written before schema 4 and not migrated yet: new)."""
     return str(alert.get("state") or NEW)
 

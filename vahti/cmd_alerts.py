@@ -28,7 +28,7 @@ from vahti.scheduler.channels.message import iso, plain, sample_message
 from vahti.scheduler.delivery import AlertSettings, deliver_due
 from vahti.storage import alerts as alerts_repo
 from vahti.storage import outbox
-from vahti.storage.alert_states import COMMANDS, FALSE_POSITIVE
+from vahti.storage.alert_states import COMMANDS, FALSE_POSITIVE, state_of
 from vahti.storage.alert_states import STATES as TRIAGE_STATES
 from vahti.storage.clock import now
 from vahti.wiring import open_db
@@ -104,7 +104,7 @@ def alerts_list(ctx: click.Context, as_json: bool, state: str | None, limit: int
 
 
 def _state_shown(item: dict[str, Any]) -> str:
-    state = str(item.get("state") or "new")
+    state = state_of(item)
     if item.get("state_by"):
         state += f" by {item['state_by']} {str(item.get('state_changed') or '')[:16]}"
     if item.get("state_comment"):
