@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vahti.scheduler.channels.config import as_channels
 from vahti.scheduler.channels.message import iso, update_payload
 from vahti.scheduler.delivery import enqueue_updates
 from vahti.storage import false_positives
@@ -89,7 +88,6 @@ def triage(storage: Storage, channels: Any, alert: dict[str, Any], target: str, 
         result.false_positives_forgotten = false_positives.forget_alert(storage,
                                                                         alert["alert_key"])
     payload = update_payload(alert["alert_key"], alert["kind"], change)
-    result.updates_queued = enqueue_updates(storage, as_channels(channels), payload, number,
-                                            now)
+    result.updates_queued = enqueue_updates(storage, channels, payload, number, now)
     return result
 

@@ -21,12 +21,12 @@ from vahti.clictx import config_of
 from vahti.display import echo
 from vahti.errors import VahtiError
 from vahti.outfiles import write_private
+from vahti.scheduler.stix_bundle import TLP_NAMES
 from vahti.storage.clock import now
 from vahti.wiring import open_db
 
 RELATIVE_RE = re.compile(r"(\d{1,5})([hdw])")
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-TLPS = ("clear", "white", "green", "amber", "red")
 
 
 def parse_when(text: str, at: datetime) -> datetime:
@@ -47,7 +47,7 @@ def parse_when(text: str, at: datetime) -> datetime:
 
 
 def _payloads(ctx: click.Context, since: str, until: str | None) -> tuple[list[dict], str]:
-    from vahti.scheduler.channels.message import build_payload
+    from vahti.scheduler.channels.message import build_payload, iso
     from vahti.storage.alerts import alerts_created_between
 
     at = now()
@@ -57,7 +57,7 @@ def _payloads(ctx: click.Context, since: str, until: str | None) -> tuple[list[d
         raise VahtiError("--since must be before --until")
     with open_db(config_of(ctx)) as storage:
         alerts = alerts_created_between(storage, start, end)
-    span = f"{start.isoformat().replace('+00:00', 'Z')} to {end.isoformat().replace('+00:00', 'Z')}"
+    span = f"{iso(start)} to {iso(end)}"
     return [build_payload(a) for a in alerts if a.get("kind") == "sighting"], span
 
 
@@ -77,7 +77,7 @@ def _options(func: Any) -> Any:
         click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
                      help="The file to write (mode 0600)."),
         click.option("--force", is_flag=True, help="Replace --out if it exists."),
-        click.option("--tlp", type=click.Choice(TLPS), default="amber", show_default=True,
+        click.option("--tlp", type=click.Choice(TLP_NAMES), default="amber", show_default=True,
                      help="Traffic Light Protocol marking."),
     )):
         func = option(func)
