@@ -27,7 +27,7 @@ test: setup system-deps
 
 setup: $(BIN)/vahti
 
-$(BIN)/vahti: pyproject.toml matchers/_native.c
+$(BIN)/vahti: pyproject.toml $(wildcard matchers/_native*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

@@ -11,6 +11,9 @@
  * clean_bytes(...)            the "clean chunk" test of matchers/engine.py
  * fragment_tokens(...)        tokens and token values of matchers/fragments.py
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
+ *
+ * The module is one translation unit: _native_norm.c (normalisation) and
+ * _native_corr.c (corroboration) are included near the end of this file.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -989,12 +992,20 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* The other source files of this module (one translation unit: they share the helpers). */
+
+#include "_native_norm.c"
+#include "_native_corr.c"
+
+/* ---------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
     {"hetu_find", hetu_find, METH_VARARGS, hetu_find_doc},
     {"clean_bytes", clean_bytes, METH_VARARGS, clean_bytes_doc},
     {"fragment_tokens", fragment_tokens, METH_VARARGS, fragment_tokens_doc},
     {"email_scan", email_scan, METH_VARARGS, email_scan_doc},
+    NORM_METHODS
+    CORR_METHODS
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,5 @@
+/* Text normalisation (matchers/normalize.py) in C. Part of the unity build of
+ * matchers/_native.c, which includes this file: the helpers defined there
+ * (i64vec, u8vec, ...) are in scope. */
+
+#define NORM_METHODS /* the entries of this file for _native.c's method table */
