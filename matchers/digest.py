@@ -103,6 +103,17 @@ class Digester:
         else:
             offsets = np.concatenate(([0], ends[:-1] + 1))
             lengths = ends - offsets
+        return self.digest_packed(id_type, flat, offsets, lengths)
+
+    def digest_packed(
+        self, id_type: str, flat: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
+        """Digests of UTF-8 values packed in `flat` (uint8): value i is the `lengths[i]`
+        bytes at `offsets[i]` -> (n, 16) uint8, in that order."""
+        if not len(offsets):
+            return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
+        if not len(flat):
+            flat = np.zeros(1, dtype=np.uint8)
         width = max(1, int(lengths.max()))
         idx = np.minimum(offsets[:, None] + np.arange(width), len(flat) - 1)
         return self.digest_rows(id_type, flat[idx], lengths)

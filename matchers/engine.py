@@ -90,6 +90,9 @@ MAX_BYTES_PER_CHAR = 4
 _FP_TABLE_BITS = 27
 _FP_TABLE_SHIFT = np.uint64(64 - _FP_TABLE_BITS)
 
+# Canonical forms of non-ASCII words, for the C reader of names (cleared when full).
+_WORD_CACHE: dict[str, str] = {}
+_WORD_CACHE_MAX = 200_000
 # Corroboration reads the whole chunk once when its hits' windows add up to at least
 # 1/DENSE_COVER of it (see `_ChunkText`).
 DENSE_COVER = 3
@@ -181,21 +184,19 @@ class _Hits:
 
 
 @dataclass
-class _Pending:
-    """A hit to score: type, offsets, person, and the text around it (with the hit's span)."""
+class _Scored:
+    """One chunk's hits to score: deduplicated, in final offsets, and where each hit's
+    corroboration window is read: ``bounds[i]`` = (window start, hit start, hit end,
+    window end) in ``texts[text_of[i]]`` (a chunk's text, or a window's own
+    normalised text). No texts when nothing corroborates."""
 
-    id_type: str
-    start: int
-    end: int
-    person: int
-    near: str
-    near_start: int
-    near_end: int
-    clean: bool  # the text around needs no normalisation
-    # Or, instead of `near`: the chunk's normalised text and the window's bounds
-    # in it (start, identifier start, identifier end, end); see `_ChunkText`.
-    src: _ChunkText | None = None
-    bounds: tuple[int, int, int, int] = (0, 0, 0, 0)
+    types: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    people: np.ndarray
+    texts: list[str] = field(default_factory=list)
+    text_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    bounds: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
 
 
 class Scanner:
@@ -264,7 +265,7 @@ class Scanner:
         self, text: str, lo: int, hi: int, location: str, kind: str = "text"
     ) -> list[Finding]:
         """Findings that start in ``text[lo:hi]`` (the rest of `text` is context)."""
-        found: list[_Pending] = []
+        found: list[_Scored] = []
         frags: list[tuple[int, float, int, int]] = []
         step = max(1024, self.options.chunk_chars)
         for cs in range(lo, max(hi, lo + 1), step):
@@ -295,7 +296,7 @@ class Scanner:
         a = np.frombuffer(data, dtype=np.uint8)
         utf8 = codec == "utf-8"
         errors = CODEC_ERRORS.get(codec, "replace")
-        found: list[_Pending] = []
+        found: list[_Scored] = []
         frags: list[tuple[int, float, int, int]] = []
         step = max(1024, self.options.chunk_chars)
         before_b = self.context_before * MAX_BYTES_PER_CHAR
@@ -364,7 +365,7 @@ class Scanner:
         return hits
 
     def _scan_clean_bytes(
-        self, out: list[_Pending], data: bytes, win: np.ndarray, ws: int, cs: int, ce: int,
+        self, out: list[_Scored], data: bytes, win: np.ndarray, ws: int, cs: int, ce: int,
         leads: np.ndarray, base: int, codec: str,
     ) -> None:
         """The byte path for one clean chunk (see the module doc)."""
@@ -458,76 +459,113 @@ class Scanner:
     # -- scoring -------------------------------------------------------------------
 
     def _collect(
-        self, out: list[_Pending], windows: _Windows, hits: _Hits, shift: int, clean: bool,
+        self, out: list[_Scored], windows: _Windows, hits: _Hits, shift: int, clean: bool,
         kind: str = "text",
     ) -> None:
-        """Add a chunk's hits (deduplicated, offsets + `shift`) with the text around them.
-
-        A hit's window needs no normalisation when no character in it can start a
-        normalisation match (`normalize.match_starts`, found once for the chunk): most
-        windows of an unclean chunk (one entity or dash somewhere) are clean.
-        """
-        if not hits.starts:  # a chunk with no hit: no window to look at (prepare is a pass)
+        """Add a chunk's hits (deduplicated, offsets + `shift`) with where their windows
+        are read (`_Windows.readings`)."""
+        if not hits.starts:  # a chunk with no hit: no window to look at
             return
-        seen = set()
-        w = self.options.window
-        window_clean = None
-        if not clean and self.index.corroborating and isinstance(windows, _HitWindows):
-            window_clean = windows.prepare(w, kind)
-        # Dense hits (windows covering much of the text) share one pass over the text
-        # for their names and dates; sparse ones read their own windows.
-        dense = len(hits.starts) * (2 * w + 16) * DENSE_COVER >= windows.size()
-        for i, h in enumerate(zip(hits.types, hits.starts, hits.ends, hits.people, strict=True)):
-            if h in seen:
-                continue
-            seen.add(h)
-            if not self.index.corroborating:
-                out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], "", 0, 0, True))
-                continue
-            c = clean or (window_clean is not None and bool(window_clean[i]))
-            located = windows.locate(i, w) if c and dense else None
-            if located is not None:
-                out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], "", 0, 0, True,
-                                    *located))
-            else:
-                near = windows.around(i, w)
-                out.append(_Pending(h[0], h[1] + shift, h[2] + shift, h[3], *near, c))
+        starts = np.asarray(hits.starts, dtype=np.int64)
+        ends = np.asarray(hits.ends, dtype=np.int64)
+        people = np.asarray(hits.people, dtype=np.int64)
+        keep = _first_of_each(hits.types, starts, ends, people)
+        types = [hits.types[i] for i in keep.tolist()]
+        scored = _Scored(types, starts[keep] + shift, ends[keep] + shift, people[keep])
+        if self.index.corroborating:
+            scored.texts, scored.text_of, scored.bounds = windows.readings(
+                keep, self.options.window, clean, kind)
+        out.append(scored)
 
-    def _score(self, pending: list[_Pending], location: str, kind: str) -> list[Finding]:
-        if not pending:
+    def _score(self, batches: list[_Scored], location: str) -> list[Finding]:
+        if not batches:
             return []
-        bonus = [0.0] * len(pending)
+        types = [t for b in batches for t in b.types]
+        people = np.concatenate([b.people for b in batches])
+        scores = np.full(len(types), self.options.base_score)
         if self.index.corroborating:
             t0 = time.perf_counter()
-            bonus = self._corroboration(pending, kind)
+            scores = np.minimum(1.0, scores + self._corroboration(batches, people))
             self.timings["corroboration"] += time.perf_counter() - t0
-        refs = self.index.refs
-        ref_of = {person: refs[person] for person in {p.person for p in pending}}
+        persons = np.unique(people)
+        ref_of = dict(zip(persons.tolist(), self.index.refs.many(persons), strict=True))
         return [
-            Finding("identifier", p.id_type, ref_of[p.person], location, p.start, p.end,
-                    min(1.0, self.options.base_score + b))
-            for p, b in zip(pending, bonus, strict=True)
+            Finding("identifier", t, ref_of[p], location, s, e, score)
+            for t, p, s, e, score in zip(
+                types, people.tolist(), np.concatenate([b.starts for b in batches]).tolist(),
+                np.concatenate([b.ends for b in batches]).tolist(), scores.tolist(), strict=True)
         ]
 
-    def _corroboration(self, pending: list[_Pending], kind: str) -> list[float]:
-        """Bonus per hit for the same person's name / birth date near it (one batch)."""
-        found: dict[str, list[set[str]]] = {"name": [], "birth_date": []}
-        for p in pending:
-            if p.src is not None:
-                # The identifier left out: the text before it and the text after it.
-                a, s, e, b = p.bounds
-                found["name"].append(p.src.values("name", a, s) | p.src.values("name", e, b))
-                found["birth_date"].append(p.src.values("birth_date", a, s)
-                                           | p.src.values("birth_date", e, b))
+    def _corroboration(self, batches: list[_Scored], people: np.ndarray) -> np.ndarray:
+        """Bonus per hit for the same person's name / birth date in its window (one
+        batch): the values of the window's two spans (before and after the
+        identifier, each read on its own), digested once, against the person's
+        corroborating keys."""
+        texts: list[str] = []
+        text_of, bounds = [], []
+        for b in batches:
+            text_of.append(b.text_of + len(texts))
+            texts += b.texts
+            bounds.append(b.bounds)
+        text_of_all = np.concatenate(text_of)
+        bounds_all = np.ascontiguousarray(np.concatenate(bounds), dtype=np.int64)
+        if native.lib is not None:
+            return self._corroboration_native(texts, text_of_all, bounds_all, people)
+        return self._corroboration_python(texts, text_of_all, bounds_all, people)
+
+    def _corroboration_native(
+        self, texts: list[str], text_of: np.ndarray, bounds: np.ndarray, people: np.ndarray
+    ) -> np.ndarray:
+        lib = native.lib
+        assert lib is not None
+        wanted = self.index.corroborating
+        names, dates = lib.corr_values(
+            texts, text_of, bounds, "name" in wanted, "birth_date" in wanted, _WORD_CACHE,
+            name_detector.canonical_word)
+        if len(_WORD_CACHE) > _WORD_CACHE_MAX:
+            _WORD_CACHE.clear()
+        bonus = np.zeros(len(people))
+        for corr_type, value, found in (("name", NAME_BONUS, names),
+                                        ("birth_date", BIRTH_DATE_BONUS, dates)):
+            if found is None:
                 continue
-            norm = (Normalized(p.near, len(p.near)) if p.clean
-                    else normalize(p.near, html_tags=kind == "html", sql=kind == "sql"))
-            # Leave the identifier itself out (a HETU spells its own birth date).
-            ns, ne = _norm_range(norm, p.near_start, p.near_end)
-            around = norm.text[:ns] + " \n " + norm.text[ne:]
-            found["name"].append(name_detector.candidate_values(around))
-            found["birth_date"].append({c for _, _, c in birth_date_detector.find(around)})
-        bonus = [0.0] * len(pending)
+            blob, offsets, hit_ptr, ids = found
+            offsets = np.frombuffer(offsets, dtype=np.int64)
+            if len(offsets) < 2:
+                continue
+            keys = to_u64(self._digester.digest_packed(
+                corr_type, np.frombuffer(blob, dtype=np.uint8), offsets[:-1], np.diff(offsets)))
+            ptr, enrolled = wanted[corr_type]
+            hit = lib.corr_member(np.ascontiguousarray(ptr, dtype=np.int64),
+                                  np.ascontiguousarray(enrolled, dtype=np.uint64),
+                                  people, hit_ptr, ids, keys)
+            bonus += np.frombuffer(hit, dtype=np.uint8) * value
+        return bonus
+
+    def _corroboration_python(
+        self, texts: list[str], text_of: np.ndarray, bounds: np.ndarray, people: np.ndarray
+    ) -> np.ndarray:
+        """`_corroboration_native` in Python: a text with dense windows is read once
+        for all of them (`_ChunkText`), others span by span."""
+        w = self.options.window
+        counts = np.bincount(text_of, minlength=len(texts))
+        readers: dict[int, _ChunkText | _SpanReader] = {}
+        found: dict[str, list[set[str]]] = {"name": [], "birth_date": []}
+        for t, (a, s, e, b) in zip(text_of.tolist(), bounds.tolist(), strict=True):
+            reader = readers.get(t)
+            if reader is None:
+                text = texts[t]
+                if counts[t] * (2 * w + 16) * DENSE_COVER >= len(text):
+                    mine = text_of == t
+                    reader = _ChunkText(text, bounds[mine, 0], bounds[mine, 3])
+                else:
+                    reader = _SpanReader(text)
+                readers[t] = reader
+            for corr_type in found:
+                found[corr_type].append(reader.values(corr_type, a, s)
+                                        | reader.values(corr_type, e, b))
+        bonus = np.zeros(len(people))
+        person_of = people.tolist()
         for corr_type, value in (("name", NAME_BONUS), ("birth_date", BIRTH_DATE_BONUS)):
             if corr_type not in self.index.corroborating:
                 continue
@@ -537,13 +575,13 @@ class Scanner:
             keys = to_u64(self._digester.digest_many(corr_type, values)).tolist()
             key_of = dict(zip(values, keys, strict=True))
             enrolled_of: dict[int, set[int]] = {}
-            for n, p in enumerate(pending):
+            for n, person in enumerate(person_of):
                 if not found[corr_type][n]:
                     continue
-                enrolled = enrolled_of.get(p.person)
+                enrolled = enrolled_of.get(person)
                 if enrolled is None:
-                    enrolled = enrolled_of[p.person] = set(
-                        self.index.corroborating_keys(corr_type, p.person).tolist())
+                    enrolled = enrolled_of[person] = set(
+                        self.index.corroborating_keys(corr_type, person).tolist())
                 if any(key_of[v] in enrolled for v in found[corr_type][n]):
                     bonus[n] += value
         return bonus
@@ -595,10 +633,10 @@ class Scanner:
         return result
 
     def _finish(
-        self, pending: list[_Pending], frags: list[tuple[int, float, int, int]],
+        self, pending: list[_Scored], frags: list[tuple[int, float, int, int]],
         location: str, kind: str,
     ) -> list[Finding]:
-        found = self._score(pending, location, kind) + self._fragment_findings(frags, location)
+        found = self._score(pending, location) + self._fragment_findings(frags, location)
         found.sort(key=lambda f: (f.start, f.end, f.kind, f.id_type, f.ref))
         return found
 
@@ -649,18 +687,42 @@ def _bit_test(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 class _Windows:
-    def around(self, i: int, w: int) -> tuple[str, int, int]:
-        """Text within `w` characters of hit i, and the hit's span in it."""
+    def readings(
+        self, idx: np.ndarray, w: int, clean: bool, kind: str
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Where the windows (`w` characters on each side, normalised) of hits `idx`
+        are read: texts, and per hit the index of its text and its bounds in it
+        (window start, hit start, hit end, window end); see `_Scored`. `clean`: the
+        whole chunk needs no normalisation."""
         raise NotImplementedError
 
-    def size(self) -> int:
-        """Characters (or bytes) of the text the windows are cut from."""
-        raise NotImplementedError
 
-    def locate(self, i: int, w: int) -> tuple[_ChunkText, tuple[int, int, int, int]] | None:
-        """Hit i's window (needing no normalisation) as bounds in a `_ChunkText`:
-        window start, hit start, hit end, window end. None: use `around`."""
-        return None
+def _first_of_each(
+    types: list[str], starts: np.ndarray, ends: np.ndarray, people: np.ndarray
+) -> np.ndarray:
+    """Indices of the first of each distinct (type, start, end, person) hit, in order."""
+    code = {t: i for i, t in enumerate(dict.fromkeys(types))}
+    rows = np.stack([np.fromiter(map(code.__getitem__, types), np.int64, len(types)),
+                     starts, ends, people], axis=1)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return np.sort(first)
+
+
+def _windows_in(text: str, starts: np.ndarray, ends: np.ndarray, w: int) -> np.ndarray:
+    """Bounds of the windows of hits [starts, ends) of `text`."""
+    return np.stack([np.maximum(0, starts - w), starts, ends,
+                     np.minimum(len(text), ends + w)], axis=1).astype(np.int64, copy=False)
+
+
+class _SpanReader:
+    """The corroborating values of spans of a text, each span read on its own
+    (what `_ChunkText` gives, for texts with few windows)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def values(self, corr_type: str, x: int, y: int) -> set[str]:
+        return _span_values(corr_type, self.text[x:y]) if x < y else set()
 
 
 class _ChunkText:
@@ -821,39 +883,37 @@ class _HitWindows(_Windows):
         self.text, self.hits = text, hits
         self.cut: np.ndarray | None = None  # per hit: use the normalised text?
         self.bounds: np.ndarray | None = None  # per hit: its window and span, normalised
-        self._norm_text: _ChunkText | None = None
-        self._raw_text: _ChunkText | None = None
 
-    def around(self, i: int, w: int) -> tuple[str, int, int]:
-        if self.cut is not None and self.cut[i]:
+    def readings(
+        self, idx: np.ndarray, w: int, clean: bool, kind: str
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        text = self.text
+        starts = np.asarray(self.hits.starts, dtype=np.int64)[idx]
+        ends = np.asarray(self.hits.ends, dtype=np.int64)[idx]
+        bounds = _windows_in(text, starts, ends, w)
+        text_of = np.zeros(len(idx), dtype=np.int64)
+        if clean:
+            return [text], text_of, bounds
+        ready = self.prepare(w, kind)[idx]
+        texts = [text]
+        if self.cut is not None and self.cut[idx].any():
             assert self.bounds is not None and self.hits.norm is not None
-            na, nb, ns, ne = self.bounds[i].tolist()
-            return self.hits.norm.text[na:nb], ns - na, ne - na
-        s, e = self.hits.starts[i], self.hits.ends[i]
-        a = max(0, s - w)
-        return self.text[a : min(len(self.text), e + w)], s - a, e - a
-
-    def size(self) -> int:
-        return len(self.text)
-
-    def locate(self, i: int, w: int) -> tuple[_ChunkText, tuple[int, int, int, int]] | None:
-        if self.cut is not None and self.cut[i]:
-            assert self.bounds is not None and self.hits.norm is not None
-            if self._norm_text is None:
-                self._norm_text = _ChunkText(self.hits.norm.text, self.bounds[:, 0],
-                                             self.bounds[:, 1])
-            na, nb, ns, ne = self.bounds[i].tolist()
-            return self._norm_text, (na, ns, ne, nb)
-        if self._raw_text is None:
-            starts = np.asarray(self.hits.starts, dtype=np.int64)
-            ends = np.asarray(self.hits.ends, dtype=np.int64)
-            self._raw_text = _ChunkText(self.text, np.maximum(0, starts - w),
-                                        np.minimum(len(self.text), ends + w))
-        s, e = self.hits.starts[i], self.hits.ends[i]
-        return self._raw_text, (max(0, s - w), s, e, min(len(self.text), e + w))
+            cut = self.cut[idx]
+            texts.append(self.hits.norm.text)
+            text_of[cut] = 1
+            bounds[cut] = self.bounds[idx][cut][:, [0, 2, 3, 1]]
+        for j in np.flatnonzero(~ready).tolist():  # normalised on its own
+            a, s, e, b = bounds[j].tolist()
+            norm = normalize(text[a:b], html_tags=kind == "html", sql=kind == "sql")
+            ns, ne = _norm_range(norm, s - a, e - a)
+            text_of[j] = len(texts)
+            texts.append(norm.text)
+            bounds[j] = (0, ns, ne, len(norm.text))
+        return texts, text_of, bounds
 
     def prepare(self, w: int, kind: str) -> np.ndarray:
-        """Per hit: is its window (as `around` gives it) already normalised?"""
+        """Per hit: can its window be read without normalising it on its own (it is
+        clean, or `cut` from the normalised text)?"""
         text = self.text
         starts = np.asarray(self.hits.starts, dtype=np.int64)
         ends = np.asarray(self.hits.ends, dtype=np.int64)
@@ -895,21 +955,25 @@ class _ByteWindows(_Windows):
         self.starts, self.ends = list(starts), list(ends)
         # the clean chunk: its bytes [ws, we) and the hits' character offsets in it
         self.chunk = chunk
-        self._text: _ChunkText | None = None
 
-    def size(self) -> int:
-        return len(self.data) if self.chunk is None else self.chunk[1] - self.chunk[0]
-
-    def locate(self, i: int, w: int) -> tuple[_ChunkText, tuple[int, int, int, int]] | None:
-        if self.chunk is None:
-            return None
-        ws, we, _, s_chars, e_chars = self.chunk
-        if self._text is None:
+    def readings(
+        self, idx: np.ndarray, w: int, clean: bool, kind: str
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        size = len(self.data) if self.chunk is None else self.chunk[1] - self.chunk[0]
+        # Dense hits (windows covering much of the chunk) are read from the decoded
+        # chunk; sparse ones from their own decoded windows.
+        if self.chunk is not None and len(idx) * (2 * w + 16) * DENSE_COVER >= size:
+            ws, we, _, s_chars, e_chars = self.chunk
             text = self.data[ws:we].decode(self.codec, self.errors)
-            self._text = _ChunkText(text, np.maximum(0, s_chars - w),
-                                    np.minimum(len(text), e_chars + w))
-        s, e = int(s_chars[i]), int(e_chars[i])
-        return self._text, (max(0, s - w), s, e, min(len(self._text.text), e + w))
+            return ([text], np.zeros(len(idx), dtype=np.int64),
+                    _windows_in(text, s_chars[idx], e_chars[idx], w))
+        texts = []
+        bounds = np.zeros((len(idx), 4), dtype=np.int64)
+        for j, i in enumerate(idx.tolist()):
+            near, s, e = self.around(i, w)
+            texts.append(near)
+            bounds[j] = (0, s, e, len(near))
+        return texts, np.arange(len(idx), dtype=np.int64), bounds
 
     def around(self, i: int, w: int) -> tuple[str, int, int]:
         s, e = self.starts[i], self.ends[i]

@@ -69,6 +69,14 @@ class Refs(Sequence[str]):
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         return bytes(self._blob[a:b]).decode("utf-8")
 
+    def many(self, people: np.ndarray) -> list[str]:
+        """The refs of person indices `people` (in range), in that order."""
+        offsets = self._offsets
+        starts = np.asarray(offsets[people], dtype=np.int64).tolist()
+        ends = np.asarray(offsets[np.asarray(people) + 1], dtype=np.int64).tolist()
+        blob = memoryview(self._blob.data)
+        return [str(blob[a:b], "utf-8") for a, b in zip(starts, ends, strict=True)]
+
     @classmethod
     def from_list(cls, refs: Sequence[str]) -> Refs:
         encoded = [r.encode("utf-8") for r in refs]

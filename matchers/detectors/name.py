@@ -109,7 +109,8 @@ def find(text: str, max_words: int = 3) -> Iterator[tuple[int, int, str]]:
 _RUN_RE = re.compile(rf"(?<![^\W\d_]){_WORD}(?:[ ,\t]+{_WORD})+")
 
 
-def _canonical_word(word: str) -> str:
+def canonical_word(word: str) -> str:
+    """One word as `run_values` writes it in a value (case-folded, NFKC)."""
     if word.isascii():
         return word.casefold()
     return " ".join(unicodedata.normalize("NFKC", word).split()).casefold()
@@ -143,7 +144,7 @@ def run_values(run: str, max_words: int = 3) -> list[str]:
     if run.isascii():
         words = _WORD_RE.findall(run.lower())
     else:
-        words = [_canonical_word(w) for w in _WORD_RE.findall(run)]
+        words = [canonical_word(w) for w in _WORD_RE.findall(run)]
     out: list[str] = []
     for k in range(2, min(max_words, len(words)) + 1):
         # the k-word sequences: zip of the list shifted 0..k-1 (stops at the shortest)
