@@ -465,12 +465,34 @@ static Py_ssize_t date_at(const utext *t, Py_ssize_t x, Py_ssize_t p, Py_ssize_t
     return p + 10;
 }
 
+/* The first year "18", "19" or "20" at or after i (a date's year starts so), or -1. */
+static Py_ssize_t next_year(const utext *t, Py_ssize_t i, Py_ssize_t y)
+{
+    for (; i + 4 <= y; i++) {
+        Py_UCS4 c0 = CH(t, i);
+        if (c0 == '1' || c0 == '2') {
+            Py_UCS4 c1 = CH(t, i + 1);
+            if ((c0 == '1' && (c1 == '8' || c1 == '9')) || (c0 == '2' && c1 == '0'))
+                return i;
+        }
+    }
+    return -1;
+}
+
+/* The furthest a date's year starts from the date's start: "dd . mm . " */
+#define YEAR_REACH 10
+
 /* The birth dates of text[x:y] read on its own. */
 static int span_dates(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64vec *ids)
 {
     char iso[16];
-    Py_ssize_t p = x;
+    Py_ssize_t p = x, year = -1;
     while (p < y) {
+        /* No date starts more than YEAR_REACH before a year: skip to there. */
+        if (year < p && (year = next_year(t, p, y)) < 0)
+            break;
+        if (year - p > YEAR_REACH)
+            p = year - YEAR_REACH;
         Py_UCS4 c = CH(t, p);
         /* every date starts with a digit */
         if (!is_decimal(c)) {
