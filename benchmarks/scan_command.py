@@ -179,9 +179,17 @@ def main() -> None:
         command(env, out, args_cmd)()  # warm: page cache, caches, the server lingering
         i_t, i_cpu, i_n = timed(scan_inproc, args.runs)
         c_t, c_cpu, c_n = timed(command(env, out, args_cmd), args.runs)
+        empty = tmp / "empty.txt"
+        empty.write_text("nothing here\n")
+        e_t, e_cpu, _ = timed(command(env, tmp / "empty.jsonl",
+                                      args_cmd[: args_cmd.index("--json") + 1] + [str(empty)]),
+                              args.runs)
         print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
         row("in process: scan_files, hetu, 1 core", i_t, i_cpu, i_n, mb, None)
         row("vahti scan --types hetu --no-store --jobs 1 --json", c_t, c_cpu, c_n, mb, i_t)
+        row("the same on a one-line file (start-up: imports, index)", e_t, e_cpu, 0, 0, None)
+        print(f"the command beyond start-up: {c_t - e_t:.2f} s, {(c_t - e_t) / i_t:.2f}x in "
+              f"process; per finding {(c_t - e_t - i_t) / max(1, c_n) * 1e6:.2f} us on top")
         if c_n != i_n:
             print(f"MISMATCH: the command printed {c_n} lines, the scan found {i_n}")
         if args.store:

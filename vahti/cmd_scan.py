@@ -249,16 +249,18 @@ def read_password_file(path: str | None) -> tuple[str, ...]:
 def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
             redactor: LocationRedactor, shown: list[Finding],
             lines: FindingLines | None) -> None:
-    if lines is not None and not isinstance(event, Finding) and skip_reason(event):
-        lines.flush()  # the lines so far before the "skipped" line on stderr
-    record_event(event, tally, writer, redactor)
-    if isinstance(event, Finding):
+    if type(event) is Finding:  # most events: one a row of a dump
+        record_event(event, tally, writer, redactor)
         # printed with its location as stored: identifiers in names as keyed tokens
         if lines is not None:
             lines.add(event, redactor.redact(event.location))
         elif len(shown) < TABLE_ROWS:
             shown.append(replace(event, location=redactor.redact(event.location)))
-    elif lines is not None:
+        return
+    if lines is not None and skip_reason(event):
+        lines.flush()  # the lines so far before the "skipped" line on stderr
+    record_event(event, tally, writer, redactor)
+    if lines is not None:
         lines.flush()  # an input is done (and handed to the writer first): its lines out
 
 
@@ -266,13 +268,14 @@ def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa
                  redactor: LocationRedactor) -> None:
     """Count a scan event, hand it to the writer (when storing), report a skipped input
     (its location as stored, see `_handle`)."""
-    if isinstance(event, Finding):
+    if type(event) is Finding:
         tally.findings += 1
         tally.people.add(event.ref)
         tally.locations.add(event.location)
         if writer is not None:
             writer.finding(event)
-    elif isinstance(event, Scanned):
+        return  # a finding is no skip
+    if isinstance(event, Scanned):
         tally.inputs += 1
         tally.bytes += event.size
         if writer is not None:

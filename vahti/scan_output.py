@@ -42,6 +42,9 @@ class FindingLines:
         self.parts: list[str] = []
         self.size = 0
         self._strings: dict[str, str] = {}
+        # the middle of a line ("id_type" to "ref"), per type, kind, location and ref
+        self._middles: dict[tuple[str, str, str, str], str] = {}
+        self._scores: dict[float, str] = {}
 
     def _str(self, s: str) -> str:
         """A string as a JSON value, cleaned for the terminal like the whole line was."""
@@ -54,11 +57,23 @@ class FindingLines:
 
     def line(self, f: Finding, location: str) -> str:
         """The line of `f` shown under `location` (as stored), without its newline."""
-        s = self._str
+        key = (f.id_type, f.kind, location, f.ref)
+        middle = self._middles.get(key)
+        if middle is None:
+            if len(self._middles) > 100_000:
+                self._middles.clear()
+            s = self._str
+            middle = self._middles[key] = (
+                f'"id_type": {s(f.id_type)}, "kind": {s(f.kind)}, "location": {s(location)}, '
+                f'"ref": {s(f.ref)}')
+        score = self._scores.get(f.score) if type(f.score) is float else None
+        if score is None:  # (1 == 1.0: only floats are cached)
+            score = _float(f.score)
+            if type(f.score) is float:
+                self._scores[f.score] = score
         # sorted keys, as json.dumps(asdict(f), sort_keys=True)
-        return (f'{{"end": {int.__repr__(f.end)}, "id_type": {s(f.id_type)}, '
-                f'"kind": {s(f.kind)}, "location": {s(location)}, "ref": {s(f.ref)}, '
-                f'"score": {_float(f.score)}, "start": {int.__repr__(f.start)}}}')
+        return (f'{{"end": {int.__repr__(f.end)}, {middle}, "score": {score}, '
+                f'"start": {int.__repr__(f.start)}}}')
 
     def add(self, f: Finding, location: str) -> None:
         text = self.line(f, location) + "\n"
