@@ -513,12 +513,22 @@ class Scanner:
             return self._corroboration_native(texts, text_of_all, bounds_all, people)
         return self._corroboration_python(texts, text_of_all, bounds_all, people)
 
+    def _dense(self, texts: list[str], text_of: np.ndarray) -> np.ndarray:
+        """Per text: do its hits' windows cover enough of it (1/DENSE_COVER) to read it
+        once for all of them rather than window by window? (The same values either way.)"""
+        counts = np.bincount(text_of, minlength=len(texts))
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        return counts * (2 * self.options.window + 16) * DENSE_COVER >= lengths
+
     def _corroboration_native(
         self, texts: list[str], text_of: np.ndarray, bounds: np.ndarray, people: np.ndarray
     ) -> np.ndarray:
         lib = native.lib
         assert lib is not None
         wanted = self.index.corroborating
+        # Each window read on its own, also where windows overlap: reading a dense
+        # chunk once (as the Python path does) measured slower in C, since all of the
+        # chunk's values are then digested.
         names, dates = lib.corr_values(
             texts, text_of, bounds, "name" in wanted, "birth_date" in wanted, _WORD_CACHE,
             name_detector.canonical_word)
@@ -547,19 +557,17 @@ class Scanner:
     ) -> np.ndarray:
         """`_corroboration_native` in Python: a text with dense windows is read once
         for all of them (`_ChunkText`), others span by span."""
-        w = self.options.window
-        counts = np.bincount(text_of, minlength=len(texts))
+        dense = self._dense(texts, text_of)
         readers: dict[int, _ChunkText | _SpanReader] = {}
         found: dict[str, list[set[str]]] = {"name": [], "birth_date": []}
         for t, (a, s, e, b) in zip(text_of.tolist(), bounds.tolist(), strict=True):
             reader = readers.get(t)
             if reader is None:
-                text = texts[t]
-                if counts[t] * (2 * w + 16) * DENSE_COVER >= len(text):
+                if dense[t]:
                     mine = text_of == t
-                    reader = _ChunkText(text, bounds[mine, 0], bounds[mine, 3])
+                    reader = _ChunkText(texts[t], bounds[mine, 0], bounds[mine, 3])
                 else:
-                    reader = _SpanReader(text)
+                    reader = _SpanReader(texts[t])
                 readers[t] = reader
             for corr_type in found:
                 found[corr_type].append(reader.values(corr_type, a, s)
