@@ -59,6 +59,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Literal
 
 import numpy as np
@@ -112,6 +113,22 @@ class Finding:
     start: int
     end: int
     score: float
+
+
+# The order of a scan's findings.
+FINDING_ORDER = attrgetter("start", "end", "kind", "id_type", "ref")
+
+
+def _merged(found: list[Finding], more: list[Finding]) -> list[Finding]:
+    """Two lists in FINDING_ORDER as one (`more` short: each placed by bisection)."""
+    out: list[Finding] = []
+    i = 0
+    for f in more:
+        j = bisect_left(found, FINDING_ORDER(f), lo=i, key=FINDING_ORDER)
+        out += found[i:j]
+        out.append(f)
+        i = j
+    return out + found[i:]
 
 
 @dataclass(frozen=True)
@@ -488,13 +505,21 @@ class Scanner:
             scores = np.minimum(1.0, scores + self._corroboration(batches, people))
             self.timings["corroboration"] += time.perf_counter() - t0
         persons = np.unique(people)
-        ref_of = dict(zip(persons.tolist(), self.index.refs.many(persons), strict=True))
-        return [
-            Finding("identifier", t, ref_of[p], location, s, e, score)
-            for t, p, s, e, score in zip(
-                types, people.tolist(), np.concatenate([b.starts for b in batches]).tolist(),
-                np.concatenate([b.ends for b in batches]).tolist(), scores.tolist(), strict=True)
-        ]
+        refs = self.index.refs.many(persons)
+        starts = np.concatenate([b.starts for b in batches])
+        ends = np.concatenate([b.ends for b in batches])
+        # In FINDING_ORDER (start, end, type, ref: all are identifiers), ties in hit order.
+        type_rank = {t: i for i, t in enumerate(sorted(set(types)))}
+        rank_of = {r: i for i, r in enumerate(sorted(set(refs)))}
+        ref_rank = np.fromiter(map(rank_of.__getitem__, refs), np.int64, len(refs))
+        order = np.lexsort((ref_rank[np.searchsorted(persons, people)],
+                            np.fromiter(map(type_rank.__getitem__, types), np.int64, len(types)),
+                            ends, starts)).tolist()
+        ref_of = dict(zip(persons.tolist(), refs, strict=True))
+        person_of, start_of, end_of, score_of = (
+            people.tolist(), starts.tolist(), ends.tolist(), scores.tolist())
+        return [Finding("identifier", types[i], ref_of[person_of[i]], location, start_of[i],
+                        end_of[i], score_of[i]) for i in order]
 
     def _corroboration(self, batches: list[_Scored], people: np.ndarray) -> np.ndarray:
         """Bonus per hit for the same person's name / birth date in its window (one
@@ -644,9 +669,12 @@ class Scanner:
         self, pending: list[_Scored], frags: list[tuple[int, float, int, int]],
         location: str, kind: str,
     ) -> list[Finding]:
-        found = self._score(pending, location) + self._fragment_findings(frags, location)
-        found.sort(key=lambda f: (f.start, f.end, f.kind, f.id_type, f.ref))
-        return found
+        found = self._score(pending, location)  # in FINDING_ORDER already
+        fragments = self._fragment_findings(frags, location)
+        if not fragments:
+            return found
+        fragments.sort(key=FINDING_ORDER)
+        return _merged(found, fragments)
 
     def _fragment_findings(
         self, frags: list[tuple[int, float, int, int]], location: str

@@ -291,3 +291,21 @@ def test_a_name_written_without_accents_corroborates():
     assert folded != p.full_name
     (f,) = sc.scan_text(f"{folded} {p.hetu}", "x")
     assert f.score == pytest.approx(0.8 + NAME_BONUS)
+
+
+def test_findings_merge_in_their_order():
+    """`_merged` places fragment findings among identifier findings exactly as sorting
+    the two lists together did."""
+    import random
+
+    from vahti.matchers.engine import FINDING_ORDER, Finding, _merged
+
+    rng = random.Random(5)
+    for _ in range(200):
+        def one(kind: str) -> Finding:
+            id_type = "fragment" if kind == "fragment" else rng.choice(["hetu", "email"])
+            return Finding(kind, id_type, rng.choice("ABC"), "x", rng.randint(0, 9),
+                           rng.randint(9, 12), 0.8)
+        ident = sorted((one("identifier") for _ in range(rng.randint(0, 12))), key=FINDING_ORDER)
+        frags = sorted((one("fragment") for _ in range(rng.randint(1, 4))), key=FINDING_ORDER)
+        assert _merged(ident, frags) == sorted(ident + frags, key=FINDING_ORDER)
