@@ -55,6 +55,7 @@ carry only the type, the person's ref, the location and offsets.
 from __future__ import annotations
 
 import time
+import weakref
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -90,6 +91,7 @@ MAX_BYTES_PER_CHAR = 4
 # (as big as a byte table over 24 bits, but eight times fewer false hits to search).
 _FP_TABLE_BITS = 27
 _FP_TABLE_SHIFT = np.uint64(64 - _FP_TABLE_BITS)
+_FP_TABLES: weakref.WeakKeyDictionary[WatchlistIndex, np.ndarray] = weakref.WeakKeyDictionary()
 
 # Canonical forms of non-ASCII words, for the C reader of names (cleared when full).
 _WORD_CACHE: dict[str, str] = {}
@@ -254,8 +256,10 @@ class Scanner:
             and (wanted is None or "fragment" in wanted)
         )
         if self.scan_fragments:
-            self._fp_table = _bit_table(np.asarray(index.fragments.fp_sorted) >> _FP_TABLE_SHIFT,
-                                        _FP_TABLE_BITS)
+            self._fp_table = _FP_TABLES.get(index)
+            if self._fp_table is None:  # built once per index (a daemon scans with one often)
+                self._fp_table = _FP_TABLES[index] = _bit_table(
+                    np.asarray(index.fragments.fp_sorted) >> _FP_TABLE_SHIFT, _FP_TABLE_BITS)
         # Retention fingerprints every text, whether or not records are enrolled.
         self.fingerprint = self.scan_fragments or (
             self.retained is not None and self.options.fragments
