@@ -193,7 +193,7 @@ static inline int is_gap(Py_UCS4 c)
 }
 
 /* End of the word starting at i (text[i] is a letter), not reading past y. */
-static Py_ssize_t word_end(const utext *t, Py_ssize_t i, Py_ssize_t y)
+static inline __attribute__((always_inline)) Py_ssize_t word_end_k(const utext *t, Py_ssize_t i, Py_ssize_t y)
 {
     i++;
     while (i < y) {
@@ -209,7 +209,7 @@ static Py_ssize_t word_end(const utext *t, Py_ssize_t i, Py_ssize_t y)
 }
 
 /* Append the canonical form of word text[a:b] to st->words; -1 on error. */
-static int add_word(name_state *st, PyObject *text, const utext *t, Py_ssize_t a, Py_ssize_t b)
+static inline __attribute__((always_inline)) int add_word_k(name_state *st, PyObject *text, const utext *t, Py_ssize_t a, Py_ssize_t b)
 {
     int ascii = 1;
     for (Py_ssize_t i = a; i < b; i++) {
@@ -283,7 +283,7 @@ static int add_run_values(name_state *st, int nwords, vset *set, i64vec *ids)
 }
 
 /* The name values of text[x:y] read on its own. */
-static int span_names(name_state *st, PyObject *text, const utext *t, Py_ssize_t x,
+static inline __attribute__((always_inline)) int span_names_k(name_state *st, PyObject *text, const utext *t, Py_ssize_t x,
                       Py_ssize_t y, vset *set, i64vec *ids)
 {
     Py_ssize_t p = x;
@@ -295,7 +295,7 @@ static int span_names(name_state *st, PyObject *text, const utext *t, Py_ssize_t
         }
         /* A word; a run needs gaps and another word after it. A failed run
          * resumes after the word: a run from inside it would fail the same way. */
-        Py_ssize_t we = word_end(t, p, y);
+        Py_ssize_t we = word_end_k(t, p, y);
         Py_ssize_t g = we;
         while (g < y && is_gap(CH(t, g)))
             g++;
@@ -309,7 +309,7 @@ static int span_names(name_state *st, PyObject *text, const utext *t, Py_ssize_t
         int nwords = 0;
         Py_ssize_t a = p, b = we;
         for (;;) {
-            if (add_word(st, text, t, a, b) < 0)
+            if (add_word_k(st, text, t, a, b) < 0)
                 return -1;
             vec_push(&st->wstart, (int64_t)st->words.len);
             if (st->wstart.failed)
@@ -321,7 +321,7 @@ static int span_names(name_state *st, PyObject *text, const utext *t, Py_ssize_t
             if (g == b || g >= y || !is_letter(CH(t, g)))
                 break;
             a = g;
-            b = word_end(t, g, y);
+            b = word_end_k(t, g, y);
         }
         if (add_run_values(st, nwords, set, ids) < 0)
             return -1;
@@ -365,7 +365,7 @@ static inline int dec_value(Py_UCS4 c)
 }
 
 /* (?:18|19|20)\d\d at i (4 characters before y); its value or -1. */
-static int year_at(const utext *t, Py_ssize_t i, Py_ssize_t y)
+static inline __attribute__((always_inline)) int year_at_k(const utext *t, Py_ssize_t i, Py_ssize_t y)
 {
     if (i + 4 > y)
         return -1;
@@ -378,7 +378,7 @@ static int year_at(const utext *t, Py_ssize_t i, Py_ssize_t y)
 }
 
 /* The lookahead (?![\w\-/]|\.\d) at i. */
-static int date_may_end(const utext *t, Py_ssize_t i, Py_ssize_t y)
+static inline __attribute__((always_inline)) int date_may_end_k(const utext *t, Py_ssize_t i, Py_ssize_t y)
 {
     if (i >= y)
         return 1;
@@ -389,7 +389,7 @@ static int date_may_end(const utext *t, Py_ssize_t i, Py_ssize_t y)
 }
 
 /* [lo]?\d at i: the value, with *len 2 (first choice) or 1; -1 when it does not fit. */
-static int small_number(const utext *t, Py_ssize_t i, Py_ssize_t y, Py_UCS4 hi, int two)
+static inline __attribute__((always_inline)) int small_number_k(const utext *t, Py_ssize_t i, Py_ssize_t y, Py_UCS4 hi, int two)
 {
     if (two) {
         if (i + 2 > y)
@@ -406,7 +406,7 @@ static int small_number(const utext *t, Py_ssize_t i, Py_ssize_t y, Py_UCS4 hi, 
 
 /* \s?[./]\s? at i: the position after it, or -1. (Each \s? takes a space when there is
  * one: leaving it would put the space where [./] or a digit must be.) */
-static Py_ssize_t date_sep(const utext *t, Py_ssize_t i, Py_ssize_t y)
+static inline __attribute__((always_inline)) Py_ssize_t date_sep_k(const utext *t, Py_ssize_t i, Py_ssize_t y)
 {
     if (i < y && is_space(CH(t, i)))
         i++;
@@ -420,7 +420,7 @@ static Py_ssize_t date_sep(const utext *t, Py_ssize_t i, Py_ssize_t y)
 
 /* A date match at p in text[x:y] (the regex's backtracking order): its end, or -1.
  * *iso gets "YYYY-MM-DD" when the date is valid, else "" (a match all the same). */
-static Py_ssize_t date_at(const utext *t, Py_ssize_t x, Py_ssize_t p, Py_ssize_t y,
+static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t, Py_ssize_t x, Py_ssize_t p, Py_ssize_t y,
                           char *iso)
 {
     iso[0] = 0;
@@ -430,34 +430,34 @@ static Py_ssize_t date_at(const utext *t, Py_ssize_t x, Py_ssize_t p, Py_ssize_t
             return -1;
     }
     for (int dtwo = 1; dtwo >= 0; dtwo--) {
-        int d = small_number(t, p, y, '3', dtwo);
+        int d = small_number_k(t, p, y, '3', dtwo);
         if (d < 0)
             continue;
-        Py_ssize_t q = date_sep(t, p + 1 + dtwo, y);
+        Py_ssize_t q = date_sep_k(t, p + 1 + dtwo, y);
         if (q < 0)
             continue;
         for (int mtwo = 1; mtwo >= 0; mtwo--) {
-            int m = small_number(t, q, y, '1', mtwo);
+            int m = small_number_k(t, q, y, '1', mtwo);
             if (m < 0)
                 continue;
-            Py_ssize_t r = date_sep(t, q + 1 + mtwo, y);
+            Py_ssize_t r = date_sep_k(t, q + 1 + mtwo, y);
             if (r < 0)
                 continue;
-            int year = year_at(t, r, y);
-            if (year < 0 || !date_may_end(t, r + 4, y))
+            int year = year_at_k(t, r, y);
+            if (year < 0 || !date_may_end_k(t, r + 4, y))
                 continue;
             if (valid_date(year, m, d))
                 write_iso(iso, year, m, d);
             return r + 4;
         }
     }
-    int year = year_at(t, p, y);
+    int year = year_at_k(t, p, y);
     if (year < 0 || p + 10 > y || CH(t, p + 4) != '-' || CH(t, p + 7) != '-')
         return -1;
     Py_UCS4 m0 = CH(t, p + 5), m1 = CH(t, p + 6), d0 = CH(t, p + 8), d1 = CH(t, p + 9);
     if (m0 < '0' || m0 > '1' || !is_decimal(m1) || d0 < '0' || d0 > '3' || !is_decimal(d1))
         return -1;
-    if (!date_may_end(t, p + 10, y))
+    if (!date_may_end_k(t, p + 10, y))
         return -1;
     int m = (int)(m0 - '0') * 10 + dec_value(m1), d = (int)(d0 - '0') * 10 + dec_value(d1);
     if (valid_date(year, m, d))
@@ -465,14 +465,17 @@ static Py_ssize_t date_at(const utext *t, Py_ssize_t x, Py_ssize_t p, Py_ssize_t
     return p + 10;
 }
 
-/* The first year "18", "19" or "20" at or after i (a date's year starts so), or -1. */
-static Py_ssize_t next_year(const utext *t, Py_ssize_t i, Py_ssize_t y)
+/* The first year at or after i in text[x:y], or -1: "18", "19" or "20" and two more
+ * digits, after no \w (a date's year follows [./] or a space, or starts the date,
+ * whose lookbehind refuses \w). */
+static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext *t, Py_ssize_t x, Py_ssize_t i, Py_ssize_t y)
 {
     for (; i + 4 <= y; i++) {
         Py_UCS4 c0 = CH(t, i);
         if (c0 == '1' || c0 == '2') {
             Py_UCS4 c1 = CH(t, i + 1);
-            if ((c0 == '1' && (c1 == '8' || c1 == '9')) || (c0 == '2' && c1 == '0'))
+            if (((c0 == '1' && (c1 == '8' || c1 == '9')) || (c0 == '2' && c1 == '0'))
+                && (i == x || !is_word(CH(t, i - 1))))
                 return i;
         }
     }
@@ -483,13 +486,13 @@ static Py_ssize_t next_year(const utext *t, Py_ssize_t i, Py_ssize_t y)
 #define YEAR_REACH 10
 
 /* The birth dates of text[x:y] read on its own. */
-static int span_dates(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64vec *ids)
+static inline __attribute__((always_inline)) int span_dates_k(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64vec *ids)
 {
     char iso[16];
     Py_ssize_t p = x, year = -1;
     while (p < y) {
         /* No date starts more than YEAR_REACH before a year: skip to there. */
-        if (year < p && (year = next_year(t, p, y)) < 0)
+        if (year < p && (year = next_year_k(t, x, p, y)) < 0)
             break;
         if (year - p > YEAR_REACH)
             p = year - YEAR_REACH;
@@ -499,7 +502,7 @@ static int span_dates(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64
             p++;
             continue;
         }
-        Py_ssize_t end = date_at(t, x, p, y, iso);
+        Py_ssize_t end = date_at_k(t, x, p, y, iso);
         if (end < 0) {
             p++;
             continue;
@@ -513,6 +516,33 @@ static int span_dates(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64
         p = end;
     }
     return ids->failed ? -1 : 0;
+}
+
+/* The readers above, compiled once per str kind (the kind a constant in each copy). */
+static int span_names(name_state *st, PyObject *text, const utext *t, Py_ssize_t x,
+                      Py_ssize_t y, vset *set, i64vec *ids)
+{
+    const void *d = t->data;
+    switch (t->kind) {
+    case PyUnicode_1BYTE_KIND:
+        return span_names_k(st, text, &(const utext){PyUnicode_1BYTE_KIND, d}, x, y, set, ids);
+    case PyUnicode_2BYTE_KIND:
+        return span_names_k(st, text, &(const utext){PyUnicode_2BYTE_KIND, d}, x, y, set, ids);
+    default:
+        return span_names_k(st, text, &(const utext){PyUnicode_4BYTE_KIND, d}, x, y, set, ids);
+    }
+}
+
+static int span_dates(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64vec *ids)
+{
+    switch (t->kind) {
+    case PyUnicode_1BYTE_KIND:
+        return span_dates_k(&(const utext){PyUnicode_1BYTE_KIND, t->data}, x, y, set, ids);
+    case PyUnicode_2BYTE_KIND:
+        return span_dates_k(&(const utext){PyUnicode_2BYTE_KIND, t->data}, x, y, set, ids);
+    default:
+        return span_dates_k(&(const utext){PyUnicode_4BYTE_KIND, t->data}, x, y, set, ids);
+    }
 }
 
 /* ---------------------------------------------------------------------------------- */
