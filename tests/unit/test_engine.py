@@ -309,3 +309,19 @@ def test_findings_merge_in_their_order():
         ident = sorted((one("identifier") for _ in range(rng.randint(0, 12))), key=FINDING_ORDER)
         frags = sorted((one("fragment") for _ in range(rng.randint(1, 4))), key=FINDING_ORDER)
         assert _merged(ident, frags) == sorted(ident + frags, key=FINDING_ORDER)
+
+
+def test_a_finding_made_the_fast_way_is_the_same_finding():
+    import pickle
+    from dataclasses import asdict, replace
+
+    from vahti.matchers.engine import Finding, _new_finding
+
+    args = ("identifier", "hetu", "P1", "/x", 3, 14, 0.95)
+    fast, slow = _new_finding(*args), Finding(*args)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert asdict(fast) == asdict(slow)
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    assert replace(fast, start=4) == Finding(*args[:4], 4, *args[5:])
+    with pytest.raises(AttributeError):
+        fast.start = 5  # type: ignore[misc]
