@@ -12,8 +12,9 @@
  * fragment_tokens(...)        tokens and token values of matchers/fragments.py
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
  *
- * The module is one translation unit: _native_norm.c (normalisation) and
- * _native_corr.c (corroboration) are included near the end of this file.
+ * The module is one translation unit: _native_norm.c (normalisation),
+ * _native_corr.c (corroboration) and _native_phone.c (phone readings) are included
+ * near the end of this file.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -996,6 +997,7 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 
 #include "_native_norm.c"
 #include "_native_corr.c"
+#include "_native_phone.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1006,6 +1008,7 @@ static PyMethodDef methods[] = {
     {"email_scan", email_scan, METH_VARARGS, email_scan_doc},
     NORM_METHODS
     CORR_METHODS
+    PHONE_METHODS
     {NULL, NULL, 0, NULL},
 };
 

@@ -32,6 +32,7 @@ import numpy as np
 import phonenumbers
 from stdnum.exceptions import InvalidFormat, ValidationError
 
+from .. import native
 from ..normalize import normalize
 from ._common import PAD_BEFORE, DigitRuns, ascii_table, code_points
 
@@ -234,6 +235,9 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     nr = len(r.start)
     if nr == 0 or not cc:
         return _empty_candidates()
+    lib = native.lib
+    if lib is not None:
+        return _candidates_native(lib, r, cc, national, intl)
     first = r.at(r.start)
     before = r.at(r.start - 1)
     maybe = (before == ord("+")) | (before == ord("("))
@@ -319,6 +323,28 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     starts = r.start[s[ci]] - (plus[ci] | (opened[ci] & (ki > 0))) - PAD_BEFORE
     ends = en[ci, ki] - PAD_BEFORE
     return Candidates(starts, ends, values, total_len, s[ci], ki + 1)
+
+
+_GLUED_BYTES = _GLUED.astype(np.uint8).tobytes()
+_SEP_BYTES = _SEP.astype(np.uint8).tobytes()
+_AFTER_BAD_BYTES = _AFTER_BAD.astype(np.uint8).tobytes()
+
+
+def _candidates_native(lib, r: DigitRuns, cc: bytes, national: bytes,  # noqa: ANN001
+                       intl: bytes) -> Candidates:
+    """`candidates` in C (matchers/_native_phone.c): the same readings, in the same order."""
+    starts, ends, values, lengths, groups, ngroups = lib.phone_candidates(
+        r.cp, np.ascontiguousarray(r.start, dtype=np.int64),
+        np.ascontiguousarray(r.end, dtype=np.int64), cc, national, intl, _GLUED_BYTES,
+        _SEP_BYTES, _AFTER_BAD_BYTES, MAX_GROUPS, _MAX_DIGITS, _E164_MIN, _E164_MAX,
+        PAD_BEFORE)
+    if not starts:
+        return _empty_candidates()
+    return Candidates(
+        np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64),
+        np.frombuffer(values, dtype=np.uint8).reshape(-1, _E164_MAX + 1),
+        np.frombuffer(lengths, dtype=np.int64), np.frombuffer(groups, dtype=np.int64),
+        np.frombuffer(ngroups, dtype=np.int64))
 
 
 def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
