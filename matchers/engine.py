@@ -21,7 +21,7 @@ are also the unit of parallelism). Per chunk:
 3. Digit runs are found once with numpy; HETU candidates are validated
    vectorised and keyed in one AES call (a HETU message is one CMAC block).
    Phone numbers are not parsed at scan time: every reading of a digit chain
-   is turned into its E.164 form with numpy, all are keyed, and the longest
+   is turned into its E.164 form (in C, or with numpy), all are keyed, and the longest
    reading found in the index wins (`detectors.phone.candidates`). E-mail
    addresses of the plain shape are cut out with numpy too
    (`detectors.email.find_arrays`). Values of one type are keyed in one
@@ -38,13 +38,16 @@ Scores. An identifier found alone scores `base_score` (0.8). A corroborating
 name of the same person within `window` characters adds 0.15, a birth date
 0.05 (a HETU already carries the birth date, so the date is weak evidence);
 the score is capped at 1.0. Names and dates never make a finding on their own.
-Corroboration is computed for all hits of a chunk together (one digest call per
+Corroboration is computed for all hits of a scan together (one digest call per
 type). What it reads is, for each hit, its window normalised on its own with the
-identifier left out; two shortcuts give exactly that at a fraction of the cost
-on dense dumps (tests/unit/test_engine_differential.py holds them to it): a
-window is cut from the chunk's normalised text when no normalisation match
-straddles its ends (`_HitWindows.prepare`), and when hits are dense their
-windows' names and dates come from one pass over the chunk (`_ChunkText`).
+identifier left out: the span before the identifier and the span after it, each
+read on its own. A window is cut from the chunk's normalised text when no
+normalisation match straddles its ends (`_HitWindows.prepare`), so few windows
+are normalised on their own. The spans are read in C (`matchers/_native_corr.c`,
+the detectors' expressions exactly) and the values looked up per person in C;
+without the extension, dense chunks are read once for all their windows
+(`_ChunkText`). tests/unit/test_engine_differential.py holds all of it to the
+plain algorithm, with and without the extension.
 
 `Scanner.timings` adds up the seconds spent per part (for benchmarks).
 
@@ -96,8 +99,9 @@ _FP_TABLES: weakref.WeakKeyDictionary[WatchlistIndex, np.ndarray] = weakref.Weak
 # Canonical forms of non-ASCII words, for the C reader of names (cleared when full).
 _WORD_CACHE: dict[str, str] = {}
 _WORD_CACHE_MAX = 200_000
-# Corroboration reads the whole chunk once when its hits' windows add up to at least
-# 1/DENSE_COVER of it (see `_ChunkText`).
+# A text whose hits' windows add up to at least 1/DENSE_COVER of it is read once for all
+# of them: by the Python reader of names and dates (`_ChunkText`), and a byte-path chunk
+# is decoded whole rather than window by window.
 DENSE_COVER = 3
 NAME_BONUS = 0.15
 BIRTH_DATE_BONUS = 0.05
