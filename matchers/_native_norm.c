@@ -39,6 +39,8 @@ typedef struct {
        escape or doubled quote */
     PyObject *pieces, *fill_piece, *matches, *fill_match;
     PyObject *tag_at;                /* (text, t) -> None | (end, space) */
+    const char *inline_names;        /* " a abbr b ... ": the inline tags */
+    Py_ssize_t inline_len;
     /* output: code points and, per code point, its input span */
     Py_UCS4 *out;
     PyObject *starts, *ends; /* bytearrays of int64 */
@@ -262,7 +264,7 @@ NC_INLINE Py_ssize_t nc_escape(const normctx *c, int kind, Py_ssize_t t)
 
 /* normalize._TAG at t (text[t] == '<'), through the Python callback: its end or -1
    (-2: error), and whether it becomes a space */
-static Py_ssize_t nc_tag(normctx *c, Py_ssize_t t, int *space)
+static Py_ssize_t nc_tag_python(normctx *c, Py_ssize_t t, int *space)
 {
     PyObject *r = PyObject_CallFunction(c->tag_at, "On", c->text, t);
     if (r == NULL)
@@ -289,6 +291,65 @@ static Py_ssize_t nc_tag(normctx *c, Py_ssize_t t, int *space)
     return end;
 }
 
+/* Is the lower-cased ASCII name one of normalize._INLINE_TAGS (`inline_names`: the
+   names, each between spaces)? */
+static int nc_inline(const normctx *c, const char *name, Py_ssize_t len)
+{
+    const char *names = c->inline_names;
+    for (Py_ssize_t i = 0; i + len + 1 < c->inline_len; i++)
+        if (names[i] == ' ' && names[i + len + 1] == ' ' && memcmp(names + i + 1, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The common tags in C: "<name" or "</name" in ASCII, then up to 2000 characters
+   other than "<" and ">", then ">". -1: no tag here. -3: leave it to the regex, for
+   what needs its case folding, \b or bodies: a non-ASCII character in or right
+   after the name, comments ("<!"), and <script> / <style>. */
+NC_INLINE Py_ssize_t nc_tag_ascii(const normctx *c, int kind, Py_ssize_t t, int *space)
+{
+    Py_ssize_t k = t + 1;
+    int closing = nc_at(c, kind, k) == '/';
+    k += closing;
+    Py_UCS4 ch = nc_at(c, kind, k);
+    if (ch >= 128 || ch == '!')
+        return -3;
+    if (!NC_ALPHA(ch))
+        return -1;
+    char name[16];
+    Py_ssize_t len = 0;
+    while (NC_ALNUM(ch)) {
+        if (len < (Py_ssize_t)sizeof name)
+            name[len] = (char)(ch | 0x20);
+        len++;
+        ch = nc_at(c, kind, ++k);
+    }
+    if (ch >= 128)
+        return -3;
+    if (ch == '_') /* no word boundary after the name, at any length of it */
+        return -1;
+    if (!closing && ((len == 6 && memcmp(name, "script", 6) == 0)
+                     || (len == 5 && memcmp(name, "style", 5) == 0)))
+        return -3;
+    for (Py_ssize_t limit = k + 2000; k <= limit && k < c->n; k++) {
+        ch = nc_read(kind, c->data, k);
+        if (ch == '>') {
+            *space = len > (Py_ssize_t)sizeof name || !nc_inline(c, name, len);
+            return k + 1;
+        }
+        if (ch == '<')
+            break;
+    }
+    return -1;
+}
+
+/* normalize._TAG at t: its end or -1 (-2: error), and whether it becomes a space */
+NC_INLINE Py_ssize_t nc_tag(normctx *c, int kind, Py_ssize_t t, int *space)
+{
+    Py_ssize_t end = nc_tag_ascii(c, kind, t, space);
+    return end == -3 ? nc_tag_python(c, t, space) : end;
+}
+
 /* a run of special characters from t: one cluster (base + marks) at a time; a mark
    at its start composes with the character before, unless a match ends there */
 NC_INLINE int nc_special_run(normctx *c, int kind, Py_ssize_t t, Py_ssize_t pos,
@@ -313,6 +374,29 @@ NC_INLINE int nc_special_run(normctx *c, int kind, Py_ssize_t t, Py_ssize_t pos,
     return 0;
 }
 
+/* The first position from t where a match can start (n if none). Latin-1 text is
+   skipped 8 characters at a time while no byte is high or a trigger (clean_scan's
+   test, which also stops at any backslash: the table decides). */
+NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
+{
+    const Py_ssize_t n = c->n;
+    for (;;) {
+        if (kind == PyUnicode_1BYTE_KIND) {
+            const uint8_t *b = (const uint8_t *)c->data;
+            uint64_t w;
+            while (n - t >= 8) {
+                memcpy(&w, b + t, 8);
+                if (word_interesting(w, c->html, c->sql))
+                    break;
+                t += 8;
+            }
+        }
+        if (t >= n || nc_trigger(c, nc_read(kind, c->data, t)))
+            return t;
+        t++;
+    }
+}
+
 /* The loop of normalize.normalize. 1: nothing where a match can start (identity),
    0: done, -1: error. */
 NC_INLINE int nc_scan(normctx *c, const int kind)
@@ -321,8 +405,7 @@ NC_INLINE int nc_scan(normctx *c, const int kind)
     Py_ssize_t pos = 0, t = 0;
     int any = 0; /* normalize.match_starts found something */
     for (;;) {
-        while (t < n && !nc_trigger(c, nc_read(kind, c->data, t)))
-            t++;
+        t = nc_next_trigger(c, kind, t);
         if (t >= n)
             break;
         Py_UCS4 ch = nc_read(kind, c->data, t);
@@ -344,7 +427,7 @@ NC_INLINE int nc_scan(normctx *c, const int kind)
             } else if (ch == '\\') {
                 b = nc_escape(c, kind, t);
             } else if (ch == '<') {
-                b = nc_tag(c, t, &space);
+                b = nc_tag(c, kind, t, &space);
                 if (b == -2)
                     return -1;
                 if (b >= 0) {
@@ -402,13 +485,15 @@ static int nc_has_surrogate(int kind, const void *d, Py_ssize_t n)
 }
 
 PyDoc_STRVAR(normalize_text_doc,
-"normalize_text(text, html_tags, escapes, sql, table, pieces, fill_piece, matches,\n"
-"               fill_match, tag_at) -> (out, starts, ends, matched) | None | NotImplemented\n\n"
+"normalize_text(text, html_tags, escapes, sql, (table, pieces, fill_piece, matches,\n"
+"               fill_match, tag_at, inline_names))\n"
+"    -> (out, starts, ends, matched) | None | NotImplemented\n\n"
 "normalize.normalize's loop (see there). `table`: 0x110000 bytes, bit 1 special\n"
 "(normalize._special_class), bit 2 combining. `pieces`: cluster of special\n"
 "characters -> (replacement, verbatim), `fill_piece(cluster)` on a miss;\n"
 "`matches`: the same for an entity, escape or doubled quote, `fill_match`;\n"
-"`tag_at(text, t)` -> None or (end, space) for a tag at t (html_tags).\n"
+"`tag_at(text, t)` -> None or (end, space) for a tag at t (html_tags) that is\n"
+"not plain ASCII; `inline_names`: b\" a abbr ... \", the tags that become nothing.\n"
 "`out` is the normalised str; `starts`, `ends` (int64 per output character) and\n"
 "`matched` (int64 pairs) are bytearrays. None: nothing where a match can start (an\n"
 "identity map). NotImplemented: a lone surrogate (the Python path raises).");
@@ -420,8 +505,9 @@ static PyObject *normalize_text(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     (void)self;
     memset(&c, 0, sizeof c);
-    if (!PyArg_ParseTuple(args, "Upppy*OOOOO", &c.text, &c.html, &c.escapes, &c.sql, &table,
-                          &c.pieces, &c.fill_piece, &c.matches, &c.fill_match, &c.tag_at))
+    if (!PyArg_ParseTuple(args, "Uppp(y*OOOOOy#)", &c.text, &c.html, &c.escapes, &c.sql,
+                          &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
+                          &c.tag_at, &c.inline_names, &c.inline_len))
         return NULL;
     if (table.len != NC_TABLE_LEN) {
         PyBuffer_Release(&table);

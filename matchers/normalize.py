@@ -273,8 +273,7 @@ def normalize(
         return Normalized(text, len(text))
     lib = native.lib
     if use_native and lib is not None:
-        got = lib.normalize_text(text, html_tags, escapes, sql, _native_table(), _PIECES,
-                                 _fill_piece, _MATCHES, _fill_match, _tag_at)
+        got = lib.normalize_text(text, html_tags, escapes, sql, _native_context())
         if got is None:  # nothing where a match can start
             return Normalized(text, len(text))
         if got is not NotImplemented:  # (a lone surrogate: the Python path raises)
@@ -410,12 +409,21 @@ def _tag_pattern() -> re.Pattern[str]:
 
 
 def _tag_at(text: str, t: int) -> tuple[int, bool] | None:
-    """The HTML tag at `text[t]` ("<"): its end, and whether it becomes a space."""
+    """The HTML tag at `text[t]` ("<"): its end, and whether it becomes a space (for the
+    tags that normalize_text does not match itself)."""
     m = _tag_pattern().match(text, t)
     if m is None:
         return None
     name = (m.group("tag") or "").lower()
     return m.end(), name not in _INLINE_TAGS and not text.startswith("<!--", t)
+
+
+@functools.cache
+def _native_context() -> tuple:
+    """What normalize_text reads besides the text (see its doc)."""
+    inline_names = (" " + " ".join(sorted(_INLINE_TAGS)) + " ").encode("ascii")
+    return (_native_table(), _PIECES, _fill_piece, _MATCHES, _fill_match, _tag_at,
+            inline_names)
 
 
 @functools.cache

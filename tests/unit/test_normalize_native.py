@@ -94,7 +94,12 @@ TAGS = [
     "<b>", "</b>", "<td>", "</td>", "<TD class='x'>", "<!-- c -->", "<!--", "<!-- unclosed",
     "<script>x<y</script>", "<SCRIPT>a</script >", "<script>never closed", "<style>p{}</style>",
     "<span>", "<br/>", "<", "< b>", "<a href=x>", "<1>", "<b", "<b<i>", "<p " + "x" * 2100 + ">",
-    "<p " + "x" * 1990 + ">", "<\u212abd>", "<ſpan>", "<scripts>", "<wbr>", "<Font color=red>",
+    "<p " + "x" * 1990 + ">", "<p" + " " * 2000 + ">", "<p" + " " * 2001 + ">",
+    "</p" + "\n" * 2000 + ">", "<b_x>", "<b1>", "<h1 id=a>", "<Em>", "<SUP>", "<strongest>",
+    "<b\u00e4>", "<b\u00a0>", "<b\u2013>", "<bä x>", "<b x=ä>", "</script>", "</STYLE >",
+    "<styles>", "<script", "<!doctype html>", "<!->", "</>", "</ b>", "<b/>", "<a\nhref=x>",
+    "<" + "b" * 20 + ">", "<xscript>",
+    "<\u212abd>", "<ſpan>", "<scripts>", "<wbr>", "<Font color=red>",
 ]
 PLAIN = ["a", "Z", "7", " ", "\n", "ä", "Ö", "ÿ", "Ā", "中", "131052-308T", ";", "#", "x"]
 
@@ -151,17 +156,18 @@ def test_errors_from_c_carry_no_text():
     secret = "131052-308T&amp;"
     table = normalize._native_table()
     with pytest.raises(ValueError) as err:
-        LIB.normalize_text(secret, False, True, False, b"short", {}, str, {}, str, str)
+        LIB.normalize_text(secret, False, True, False, (b"short", {}, str, {}, str, str, b" "))
     assert secret not in str(err.value) and "131052" not in str(err.value)
 
     def bad_fill(s):  # noqa: ANN001, ANN202
         return s  # not a (replacement, verbatim) pair
 
     with pytest.raises(TypeError) as err:
-        LIB.normalize_text(secret, False, True, False, table, {}, str, {}, bad_fill, str)
+        LIB.normalize_text(secret, False, True, False, (table, {}, str, {}, bad_fill, str, b" "))
     assert "131052" not in str(err.value) and "amp" not in str(err.value)
     with pytest.raises(TypeError) as err:
-        LIB.normalize_text("x\u2013y", False, True, False, table, {}, len, {}, bad_fill, str)
+        LIB.normalize_text("x\u2013y", False, True, False,
+                           (table, {}, len, {}, bad_fill, str, b" "))
     assert "2013" not in str(err.value)
 
 
