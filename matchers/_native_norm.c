@@ -143,6 +143,18 @@ static int nc_emit(normctx *c, PyObject *rep, Py_ssize_t a, Py_ssize_t b, int ve
     return 0;
 }
 
+/* a tag that separates words: one space for the input span [a, b) */
+static int nc_space(normctx *c, Py_ssize_t a, Py_ssize_t b)
+{
+    if (nc_reserve(c, 1) < 0)
+        return -1;
+    c->out[c->len] = ' ';
+    NC_STARTS(c)[c->len] = a;
+    NC_ENDS(c)[c->len] = b;
+    c->len++;
+    return 0;
+}
+
 static int nc_add_match(normctx *c, Py_ssize_t a, Py_ssize_t b)
 {
     vec_push(&c->matched, (int64_t)a);
@@ -431,16 +443,9 @@ NC_INLINE int nc_scan(normctx *c, const int kind)
                 if (b == -2)
                     return -1;
                 if (b >= 0) {
-                    if (nc_add_match(c, t, b) < 0 || nc_verbatim(c, kind, pos, t) < 0)
+                    if (nc_add_match(c, t, b) < 0 || nc_verbatim(c, kind, pos, t) < 0
+                        || (space && nc_space(c, t, b) < 0))
                         return -1;
-                    if (space && nc_reserve(c, 1) < 0)
-                        return -1;
-                    if (space) {
-                        c->out[c->len] = ' ';
-                        NC_STARTS(c)[c->len] = t;
-                        NC_ENDS(c)[c->len] = b;
-                        c->len++;
-                    }
                     pos = t = b;
                     continue;
                 }

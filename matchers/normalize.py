@@ -271,9 +271,10 @@ def normalize(
     """Normalise `text` (see the module doc) and keep the offset map."""
     if not needs_normalization(text, html_tags=html_tags, escapes=escapes, sql=sql):
         return Normalized(text, len(text))
-    lib = native.lib
-    if use_native and lib is not None:
-        got = lib.normalize_text(text, html_tags, escapes, sql, _native_context())
+    # (an extension built before normalize_text existed has none: the Python loop)
+    c_loop = getattr(native.lib, "normalize_text", None) if use_native else None
+    if c_loop is not None:
+        got = c_loop(text, html_tags, escapes, sql, _native_context())
         if got is None:  # nothing where a match can start
             return Normalized(text, len(text))
         if got is not NotImplemented:  # (a lone surrogate: the Python path raises)

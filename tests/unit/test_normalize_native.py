@@ -11,7 +11,11 @@ is missing.
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +144,17 @@ def test_c_path_is_taken_and_python_path_is_the_fallback(monkeypatch):  # noqa: 
     monkeypatch.setattr(normalize, "use_native", False)
     assert normalize.normalize("a&#45;b").text == "a-b"
     assert calls == [1]
+
+
+def test_environment_switches_off_only_the_c_normaliser():
+    code = "from vahti.matchers import native, normalize; print(normalize.use_native, " \
+           "native.lib is not None)"
+    for value, expected in (("1", "False True"), ("", "True True")):
+        env = dict(os.environ, VAHTI_NO_NATIVE_NORMALIZE=value)
+        env.pop("VAHTI_NO_NATIVE", None)
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+        assert run.stdout.split() == expected.split()
 
 
 def test_lone_surrogates_fail_like_the_python_path(monkeypatch):  # noqa: ANN001
