@@ -331,8 +331,7 @@ def _normalize_python(text: str, html_tags: bool, escapes: bool, sql: bool) -> N
             add(text[pos:a], pos, a, True)
             s = m.group()
             if kind == "tagm":
-                name = (m.group("tag") or "").lower()
-                if name not in _INLINE_TAGS and not s.startswith("<!--"):
+                if _tag_separates(m):
                     add(" ", a, b, False)
             else:
                 rep, verbatim = _replacement(kind, s)
@@ -366,6 +365,12 @@ def _replacement(kind: str | None, s: str) -> tuple[str, bool]:
     else:  # doubled SQL quote
         return "'", False
     return (_map_piece(rep) if not rep.isascii() else rep), False
+
+
+def _tag_separates(m: re.Match[str]) -> bool:
+    """Does the matched tag become a space? Not inline formatting tags, nor comments."""
+    name = (m.group("tag") or "").lower()
+    return name not in _INLINE_TAGS and not m.string.startswith("<!--", m.start())
 
 
 def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001
@@ -413,10 +418,7 @@ def _tag_at(text: str, t: int) -> tuple[int, bool] | None:
     """The HTML tag at `text[t]` ("<"): its end, and whether it becomes a space (for the
     tags that normalize_text does not match itself)."""
     m = _tag_pattern().match(text, t)
-    if m is None:
-        return None
-    name = (m.group("tag") or "").lower()
-    return m.end(), name not in _INLINE_TAGS and not text.startswith("<!--", t)
+    return None if m is None else (m.end(), _tag_separates(m))
 
 
 @functools.cache
