@@ -69,6 +69,11 @@ def alternating(fn, runs: int) -> tuple[float, float]:  # noqa: ANN001
     return statistics.median(times[True]), statistics.median(times[False])
 
 
+def fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("corpus", type=Path)
@@ -77,10 +82,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     if native.lib is None or not hasattr(native.lib, "normalize_text"):
-        sys.exit("matchers._native (with normalize_text) is not built")
+        fail("matchers._native (with normalize_text) is not built")
     key_file = args.index_dir / "bench.key"
     if not key_file.exists():
-        sys.exit(f"no index in {args.index_dir}: run benchmarks/engine_density.py "
+        fail(f"no index in {args.index_dir}: run benchmarks/engine_density.py "
                  f"{args.corpus} --index-dir {args.index_dir} first")
     key = Key(key_file.read_bytes())
     index = WatchlistIndex.load(args.index_dir, key)
@@ -97,7 +102,7 @@ def main() -> None:
     python_result = normalize_all(pieces)
     normalize.use_native = True
     if not all(map(same, normalize_all(pieces), python_result)):
-        sys.exit("the C and the Python normaliser differ on this corpus")
+        fail("the C and the Python normaliser differ on this corpus")
     c_t, py_t = alternating(lambda: normalize_all(pieces), args.runs)
     print(f"{'run':34} {'C s':>8} {'Python s':>9} {'Python/C':>9}")
     print(f"{'normalize, every chunk':34} {c_t:8.3f} {py_t:9.3f} {py_t / c_t:9.1f}")
