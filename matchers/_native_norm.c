@@ -1,5 +1,577 @@
 /* Text normalisation (matchers/normalize.py) in C. Part of the unity build of
  * matchers/_native.c, which includes this file: the helpers defined there
- * (i64vec, u8vec, ...) are in scope. */
+ * (i64vec, u8vec, ...) are in scope.
+ *
+ * normalize_text does what normalize.normalize's Python loop does, with the same
+ * result: it walks the text, matches the alternatives of normalize._pattern at each
+ * character where one can start (entity, tag, escape, SQL doubled quote, run of
+ * special characters, in that order), copies the gaps between matches as they are
+ * and builds the output text with its offset maps. What the matches become stays
+ * Python's: replacements come from dicts that Python fills on a miss (html.unescape,
+ * escape decoding, NFKC...), and HTML tags (case-insensitive, comments, script
+ * bodies) are matched by a Python callback with the tag regex. Only the fully
+ * specified ASCII syntax of entities, escapes and quotes is matched here.
+ *
+ * The GIL is held throughout (the callbacks need it). Exceptions raised here carry
+ * no text. */
 
-#define NORM_METHODS /* the entries of this file for _native.c's method table */
+/* bits of the code-point table that normalize._native_table() passes (0x110000 bytes) */
+#define NC_SPECIAL 1   /* in normalize._special_class: starts or continues a special run */
+#define NC_COMBINING 2 /* unicodedata.combining() != 0: composes with the char before */
+#define NC_TABLE_LEN 0x110000
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NC_INLINE static inline __attribute__((always_inline))
+#else
+#define NC_INLINE static inline
+#endif
+
+typedef struct {
+    /* input */
+    PyObject *text;
+    int kind;
+    const void *data;
+    Py_ssize_t n;
+    int html, escapes, sql;
+    const uint8_t *table;
+    uint8_t trigger[256]; /* code points < 256 where a match can start */
+    /* -> (replacement, verbatim): a cluster of special characters, and an entity,
+       escape or doubled quote */
+    PyObject *pieces, *fill_piece, *matches, *fill_match;
+    PyObject *tag_at;                /* (text, t) -> None | (end, space) */
+    const char *inline_names;        /* " a abbr b ... ": the inline tags */
+    Py_ssize_t inline_len;
+    /* output: code points and, per code point, its input span */
+    Py_UCS4 *out;
+    PyObject *starts, *ends; /* bytearrays of int64 */
+    Py_ssize_t len, cap;
+    i64vec matched; /* (a, b) pairs */
+} normctx;
+
+NC_INLINE Py_UCS4 nc_read(int kind, const void *d, Py_ssize_t i)
+{
+    if (kind == PyUnicode_1BYTE_KIND)
+        return ((const Py_UCS1 *)d)[i];
+    if (kind == PyUnicode_2BYTE_KIND)
+        return ((const Py_UCS2 *)d)[i];
+    return ((const Py_UCS4 *)d)[i];
+}
+
+/* the code point at i, or 0 past the end (0 is in none of the classes below, like
+   the end of the text for the regex) */
+NC_INLINE Py_UCS4 nc_at(const normctx *c, int kind, Py_ssize_t i)
+{
+    return i < c->n ? nc_read(kind, c->data, i) : 0;
+}
+
+NC_INLINE int nc_trigger(const normctx *c, Py_UCS4 ch)
+{
+    return ch < 256 ? c->trigger[ch] : (c->table[ch] & NC_SPECIAL);
+}
+
+#define NC_DIGIT(ch) ((ch) >= '0' && (ch) <= '9')
+#define NC_ALPHA(ch) (((ch) | 0x20) >= 'a' && ((ch) | 0x20) <= 'z')
+#define NC_ALNUM(ch) (NC_DIGIT(ch) || NC_ALPHA(ch))
+#define NC_HEX(ch) (NC_DIGIT(ch) || (((ch) | 0x20) >= 'a' && ((ch) | 0x20) <= 'f'))
+
+/* -- output ------------------------------------------------------------------------ */
+
+static int nc_reserve(normctx *c, Py_ssize_t extra)
+{
+    if (c->len + extra <= c->cap)
+        return 0;
+    Py_ssize_t cap = c->cap;
+    while (cap < c->len + extra) {
+        if (cap > PY_SSIZE_T_MAX / 16) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    Py_UCS4 *out = (Py_UCS4 *)PyMem_Realloc(c->out, (size_t)cap * sizeof(Py_UCS4));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->out = out;
+    if (PyByteArray_Resize(c->starts, cap * 8) < 0 || PyByteArray_Resize(c->ends, cap * 8) < 0)
+        return -1;
+    c->cap = cap;
+    return 0;
+}
+
+#define NC_STARTS(c) ((int64_t *)(void *)PyByteArray_AS_STRING((c)->starts))
+#define NC_ENDS(c) ((int64_t *)(void *)PyByteArray_AS_STRING((c)->ends))
+
+/* text[a:b] as it is: each code point maps to itself */
+NC_INLINE int nc_verbatim(normctx *c, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    if (b <= a)
+        return 0;
+    if (nc_reserve(c, b - a) < 0)
+        return -1;
+    Py_UCS4 *out = c->out + c->len;
+    int64_t *s = NC_STARTS(c) + c->len, *e = NC_ENDS(c) + c->len;
+    for (Py_ssize_t i = a; i < b; i++) {
+        *out++ = nc_read(kind, c->data, i);
+        *s++ = i;
+        *e++ = i + 1;
+    }
+    c->len += b - a;
+    return 0;
+}
+
+/* rep for the input span [a, b): every code point maps to the whole span, or, when
+   verbatim (rep is text[a:b] itself), each to its own input position */
+static int nc_emit(normctx *c, PyObject *rep, Py_ssize_t a, Py_ssize_t b, int verbatim)
+{
+    Py_ssize_t m = PyUnicode_GET_LENGTH(rep);
+    if (m == 0)
+        return 0;
+    if (nc_reserve(c, m) < 0)
+        return -1;
+    int rkind = PyUnicode_KIND(rep);
+    const void *rdata = PyUnicode_DATA(rep);
+    Py_UCS4 *out = c->out + c->len;
+    int64_t *s = NC_STARTS(c) + c->len, *e = NC_ENDS(c) + c->len;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        out[k] = PyUnicode_READ(rkind, rdata, k);
+        s[k] = verbatim ? a + k : a;
+        e[k] = verbatim ? a + k + 1 : b;
+    }
+    c->len += m;
+    return 0;
+}
+
+/* a tag that separates words: one space for the input span [a, b) */
+static int nc_space(normctx *c, Py_ssize_t a, Py_ssize_t b)
+{
+    if (nc_reserve(c, 1) < 0)
+        return -1;
+    c->out[c->len] = ' ';
+    NC_STARTS(c)[c->len] = a;
+    NC_ENDS(c)[c->len] = b;
+    c->len++;
+    return 0;
+}
+
+static int nc_add_match(normctx *c, Py_ssize_t a, Py_ssize_t b)
+{
+    vec_push(&c->matched, (int64_t)a);
+    vec_push(&c->matched, (int64_t)b);
+    if (c->matched.failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* the cached value of text[a:b] in `cache`, else fill(text[a:b]) (new references) */
+static PyObject *nc_lookup(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
+                           Py_ssize_t b)
+{
+    PyObject *key = PyUnicode_Substring(c->text, a, b);
+    if (key == NULL)
+        return NULL;
+    PyObject *value = PyDict_GetItemWithError(cache, key);
+    if (value != NULL)
+        Py_INCREF(value);
+    else if (!PyErr_Occurred())
+        value = PyObject_CallOneArg(fill, key);
+    Py_DECREF(key);
+    return value;
+}
+
+/* the replacement of text[a:b] (an entity, escape or doubled quote, or a cluster of
+   special characters), from `cache` or `fill`: a (str, verbatim) pair */
+static int nc_replace(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
+                      Py_ssize_t b)
+{
+    PyObject *pair = nc_lookup(c, cache, fill, a, b);
+    if (pair == NULL)
+        return -1;
+    int rc = -1;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2
+        || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "normalize_text: a replacement must be a (str, bool) pair");
+    } else {
+        int verbatim = PyObject_IsTrue(PyTuple_GET_ITEM(pair, 1));
+        if (verbatim >= 0)
+            rc = nc_emit(c, PyTuple_GET_ITEM(pair, 0), a, b, verbatim);
+    }
+    Py_DECREF(pair);
+    return rc;
+}
+
+/* -- the alternatives of normalize._pattern ------------------------------------------ */
+
+/* normalize._ENTITY at t (text[t] == '&'): its end, or -1 */
+NC_INLINE Py_ssize_t nc_entity(const normctx *c, int kind, Py_ssize_t t)
+{
+    Py_UCS4 c1 = nc_at(c, kind, t + 1);
+    if (c1 == '#') {
+        Py_UCS4 c2 = nc_at(c, kind, t + 2);
+        Py_ssize_t k;
+        if (NC_DIGIT(c2)) { /* #[0-9]{1,7};? */
+            for (k = t + 3; k < t + 9 && NC_DIGIT(nc_at(c, kind, k)); k++)
+                ;
+        } else if (c2 == 'x' || c2 == 'X') { /* #[xX][0-9a-fA-F]{1,6};? */
+            for (k = t + 3; k < t + 9 && NC_HEX(nc_at(c, kind, k)); k++)
+                ;
+            if (k == t + 3)
+                return -1;
+        } else {
+            return -1;
+        }
+        return nc_at(c, kind, k) == ';' ? k + 1 : k;
+    }
+    if (!NC_ALPHA(c1))
+        return -1;
+    /* [A-Za-z][A-Za-z0-9]{1,31}; : the whole alphanumeric run, then ';' */
+    Py_ssize_t k = t + 2;
+    while (k < t + 34 && NC_ALNUM(nc_at(c, kind, k)))
+        k++;
+    if (k > t + 2 && k < t + 34 && nc_at(c, kind, k) == ';')
+        return k + 1;
+    /* (?:amp|lt|gt|quot|nbsp)(?![A-Za-z0-9;]) */
+    static const char *const legacy[] = {"amp", "lt", "gt", "quot", "nbsp"};
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) {
+        const char *name = legacy[i];
+        Py_ssize_t j = 0;
+        while (name[j] && nc_at(c, kind, t + 1 + j) == (Py_UCS4)(uint8_t)name[j])
+            j++;
+        if (name[j] == '\0') {
+            Py_UCS4 next = nc_at(c, kind, t + 1 + j);
+            return NC_ALNUM(next) || next == ';' ? -1 : t + 1 + j;
+        }
+    }
+    return -1;
+}
+
+/* normalize._ESCAPE at t (text[t] == '\\'): its end, or -1 */
+NC_INLINE Py_ssize_t nc_escape(const normctx *c, int kind, Py_ssize_t t)
+{
+    Py_UCS4 c1 = nc_at(c, kind, t + 1);
+    if (c1 == 'u') { /* u[0-9a-fA-F]{4}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})? */
+        for (Py_ssize_t k = t + 2; k < t + 6; k++)
+            if (!NC_HEX(nc_at(c, kind, k)))
+                return -1;
+        Py_ssize_t k = t + 6;
+        Py_UCS4 d = nc_at(c, kind, k + 2) | 0x20, e = nc_at(c, kind, k + 3) | 0x20;
+        if (nc_at(c, kind, k) == '\\' && nc_at(c, kind, k + 1) == 'u' && d == 'd'
+            && e >= 'c' && e <= 'f' && NC_HEX(nc_at(c, kind, k + 4))
+            && NC_HEX(nc_at(c, kind, k + 5)))
+            return k + 6;
+        return k;
+    }
+    if (c1 == 'x') /* x[0-9a-fA-F]{2} */
+        return NC_HEX(nc_at(c, kind, t + 2)) && NC_HEX(nc_at(c, kind, t + 3)) ? t + 4 : -1;
+    if (c1 != 0 && c1 < 128 && strchr("nrtbf'\"\\/", (int)c1) != NULL)
+        return t + 2;
+    if (c1 == '0' && !NC_DIGIT(nc_at(c, kind, t + 2))) /* 0(?![0-9]) */
+        return t + 2;
+    return -1;
+}
+
+/* normalize._TAG at t (text[t] == '<'), through the Python callback: its end or -1
+   (-2: error), and whether it becomes a space */
+static Py_ssize_t nc_tag_python(normctx *c, Py_ssize_t t, int *space)
+{
+    PyObject *r = PyObject_CallFunction(c->tag_at, "On", c->text, t);
+    if (r == NULL)
+        return -2;
+    Py_ssize_t end = -1;
+    if (r != Py_None) {
+        if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2) {
+            PyErr_SetString(PyExc_TypeError, "normalize_text: tag_at must give (end, space)");
+            end = -2;
+        } else {
+            end = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 0));
+            *space = end == -1 ? 0 : PyObject_IsTrue(PyTuple_GET_ITEM(r, 1));
+            if (end == -1 && PyErr_Occurred()) {
+                end = -2;
+            } else if (*space < 0) {
+                end = -2;
+            } else if (end <= t || end > c->n) {
+                PyErr_SetString(PyExc_ValueError, "normalize_text: tag end out of range");
+                end = -2;
+            }
+        }
+    }
+    Py_DECREF(r);
+    return end;
+}
+
+/* Is the lower-cased ASCII name one of normalize._INLINE_TAGS (`inline_names`: the
+   names, each between spaces)? */
+static int nc_inline(const normctx *c, const char *name, Py_ssize_t len)
+{
+    const char *names = c->inline_names;
+    for (Py_ssize_t i = 0; i + len + 1 < c->inline_len; i++)
+        if (names[i] == ' ' && names[i + len + 1] == ' ' && memcmp(names + i + 1, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The common tags in C: "<name" or "</name" in ASCII, then up to 2000 characters
+   other than "<" and ">", then ">". -1: no tag here. -3: leave it to the regex, for
+   what needs its case folding, \b or bodies: a non-ASCII character in or right
+   after the name, comments ("<!"), and <script> / <style>. */
+NC_INLINE Py_ssize_t nc_tag_ascii(const normctx *c, int kind, Py_ssize_t t, int *space)
+{
+    Py_ssize_t k = t + 1;
+    int closing = nc_at(c, kind, k) == '/';
+    k += closing;
+    Py_UCS4 ch = nc_at(c, kind, k);
+    if (ch >= 128 || ch == '!')
+        return -3;
+    if (!NC_ALPHA(ch))
+        return -1;
+    char name[16];
+    Py_ssize_t len = 0;
+    while (NC_ALNUM(ch)) {
+        if (len < (Py_ssize_t)sizeof name)
+            name[len] = (char)(ch | 0x20);
+        len++;
+        ch = nc_at(c, kind, ++k);
+    }
+    if (ch >= 128)
+        return -3;
+    if (ch == '_') /* no word boundary after the name, at any length of it */
+        return -1;
+    if (!closing && ((len == 6 && memcmp(name, "script", 6) == 0)
+                     || (len == 5 && memcmp(name, "style", 5) == 0)))
+        return -3;
+    for (Py_ssize_t limit = k + 2000; k <= limit && k < c->n; k++) {
+        ch = nc_read(kind, c->data, k);
+        if (ch == '>') {
+            *space = len > (Py_ssize_t)sizeof name || !nc_inline(c, name, len);
+            return k + 1;
+        }
+        if (ch == '<')
+            break;
+    }
+    return -1;
+}
+
+/* normalize._TAG at t: its end or -1 (-2: error), and whether it becomes a space */
+NC_INLINE Py_ssize_t nc_tag(normctx *c, int kind, Py_ssize_t t, int *space)
+{
+    Py_ssize_t end = nc_tag_ascii(c, kind, t, space);
+    return end == -3 ? nc_tag_python(c, t, space) : end;
+}
+
+/* a run of special characters from t: one cluster (base + marks) at a time; a mark
+   at its start composes with the character before, unless a match ends there */
+NC_INLINE int nc_special_run(normctx *c, int kind, Py_ssize_t t, Py_ssize_t pos,
+                             Py_ssize_t *end)
+{
+    Py_ssize_t a = t, b = t + 1;
+    while (b < c->n && (c->table[nc_read(kind, c->data, b)] & NC_SPECIAL))
+        b++;
+    if ((c->table[nc_read(kind, c->data, a)] & NC_COMBINING) && a > pos)
+        a--;
+    if (nc_add_match(c, a, b) < 0 || nc_verbatim(c, kind, pos, a) < 0)
+        return -1;
+    for (Py_ssize_t i = a; i < b;) {
+        Py_ssize_t j = i + 1;
+        while (j < b && (c->table[nc_read(kind, c->data, j)] & NC_COMBINING))
+            j++;
+        if (nc_replace(c, c->pieces, c->fill_piece, i, j) < 0)
+            return -1;
+        i = j;
+    }
+    *end = b;
+    return 0;
+}
+
+/* The first position from t where a match can start (n if none). Latin-1 text is
+   skipped 8 characters at a time while no byte is high or a trigger (clean_scan's
+   test, which also stops at any backslash: the table decides). */
+NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
+{
+    const Py_ssize_t n = c->n;
+    for (;;) {
+        if (kind == PyUnicode_1BYTE_KIND) {
+            const uint8_t *b = (const uint8_t *)c->data;
+            uint64_t w;
+            while (n - t >= 8) {
+                memcpy(&w, b + t, 8);
+                if (word_interesting(w, c->html, c->sql))
+                    break;
+                t += 8;
+            }
+        }
+        if (t >= n || nc_trigger(c, nc_read(kind, c->data, t)))
+            return t;
+        t++;
+    }
+}
+
+/* The loop of normalize.normalize. 1: nothing where a match can start (identity),
+   0: done, -1: error. */
+NC_INLINE int nc_scan(normctx *c, const int kind)
+{
+    const Py_ssize_t n = c->n;
+    Py_ssize_t pos = 0, t = 0;
+    int any = 0; /* normalize.match_starts found something */
+    for (;;) {
+        t = nc_next_trigger(c, kind, t);
+        if (t >= n)
+            break;
+        Py_UCS4 ch = nc_read(kind, c->data, t);
+        Py_ssize_t b = -1;
+        int space = 0;
+        if (ch == '\'') {
+            /* match_starts counts every quote, but only doubled ones in latin-1 text */
+            int doubled = nc_at(c, kind, t + 1) == '\'';
+            any |= doubled || kind != PyUnicode_1BYTE_KIND;
+            if (!doubled) {
+                t++;
+                continue;
+            }
+            b = t + 2;
+        } else {
+            any = 1;
+            if (ch == '&') {
+                b = nc_entity(c, kind, t);
+            } else if (ch == '\\') {
+                b = nc_escape(c, kind, t);
+            } else if (ch == '<') {
+                b = nc_tag(c, kind, t, &space);
+                if (b == -2)
+                    return -1;
+                if (b >= 0) {
+                    if (nc_add_match(c, t, b) < 0 || nc_verbatim(c, kind, pos, t) < 0
+                        || (space && nc_space(c, t, b) < 0))
+                        return -1;
+                    pos = t = b;
+                    continue;
+                }
+            } else {
+                if (nc_special_run(c, kind, t, pos, &b) < 0)
+                    return -1;
+                pos = t = b;
+                continue;
+            }
+        }
+        if (b < 0) { /* a lone '&', '\\' or '<' */
+            t++;
+            continue;
+        }
+        /* an entity, an escape or a doubled quote */
+        if (nc_add_match(c, t, b) < 0 || nc_verbatim(c, kind, pos, t) < 0
+            || nc_replace(c, c->matches, c->fill_match, t, b) < 0)
+            return -1;
+        pos = t = b;
+    }
+    if (!any)
+        return 1;
+    return nc_verbatim(c, kind, pos, n);
+}
+
+static int nc_scan_ucs1(normctx *c) { return nc_scan(c, PyUnicode_1BYTE_KIND); }
+static int nc_scan_ucs2(normctx *c) { return nc_scan(c, PyUnicode_2BYTE_KIND); }
+static int nc_scan_ucs4(normctx *c) { return nc_scan(c, PyUnicode_4BYTE_KIND); }
+
+/* Does the text hold a lone surrogate? (The Python path raises UnicodeEncodeError.) */
+static int nc_has_surrogate(int kind, const void *d, Py_ssize_t n)
+{
+    int found = 0;
+    if (kind == PyUnicode_2BYTE_KIND) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            found |= (Py_UCS4)((const Py_UCS2 *)d)[i] - 0xD800u < 0x800u;
+    } else if (kind == PyUnicode_4BYTE_KIND) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            found |= ((const Py_UCS4 *)d)[i] - 0xD800u < 0x800u;
+    }
+    return found;
+}
+
+PyDoc_STRVAR(normalize_text_doc,
+"normalize_text(text, html_tags, escapes, sql, (table, pieces, fill_piece, matches,\n"
+"               fill_match, tag_at, inline_names))\n"
+"    -> (out, starts, ends, matched) | None | NotImplemented\n\n"
+"normalize.normalize's loop (see there). `table`: 0x110000 bytes, bit 1 special\n"
+"(normalize._special_class), bit 2 combining. `pieces`: cluster of special\n"
+"characters -> (replacement, verbatim), `fill_piece(cluster)` on a miss;\n"
+"`matches`: the same for an entity, escape or doubled quote, `fill_match`;\n"
+"`tag_at(text, t)` -> None or (end, space) for a tag at t (html_tags) that is\n"
+"not plain ASCII; `inline_names`: b\" a abbr ... \", the tags that become nothing.\n"
+"`out` is the normalised str; `starts`, `ends` (int64 per output character) and\n"
+"`matched` (int64 pairs) are bytearrays. None: nothing where a match can start (an\n"
+"identity map). NotImplemented: a lone surrogate (the Python path raises).");
+
+static PyObject *normalize_text(PyObject *self, PyObject *args)
+{
+    normctx c;
+    Py_buffer table;
+    PyObject *result = NULL;
+    (void)self;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "Uppp(y*OOOOOy#)", &c.text, &c.html, &c.escapes, &c.sql,
+                          &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
+                          &c.tag_at, &c.inline_names, &c.inline_len))
+        return NULL;
+    if (table.len != NC_TABLE_LEN) {
+        PyBuffer_Release(&table);
+        PyErr_SetString(PyExc_ValueError, "normalize_text: table must be 0x110000 bytes");
+        return NULL;
+    }
+    if (!PyDict_Check(c.pieces) || !PyDict_Check(c.matches)) {
+        PyBuffer_Release(&table);
+        PyErr_SetString(PyExc_TypeError, "normalize_text: the caches must be dicts");
+        return NULL;
+    }
+    if (PyUnicode_READY(c.text) < 0) {
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    c.kind = PyUnicode_KIND(c.text);
+    c.data = PyUnicode_DATA(c.text);
+    c.n = PyUnicode_GET_LENGTH(c.text);
+    c.table = (const uint8_t *)table.buf;
+    for (int ch = 0; ch < 256; ch++)
+        c.trigger[ch] = (c.table[ch] & NC_SPECIAL) || ch == '&' || (c.html && ch == '<')
+                        || (c.escapes && ch == '\\') || (c.sql && ch == '\'');
+    if (nc_has_surrogate(c.kind, c.data, c.n)) {
+        PyBuffer_Release(&table);
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    c.cap = c.n + 16;
+    c.out = (Py_UCS4 *)PyMem_Malloc((size_t)c.cap * sizeof(Py_UCS4));
+    c.starts = PyByteArray_FromStringAndSize(NULL, c.cap * 8);
+    c.ends = PyByteArray_FromStringAndSize(NULL, c.cap * 8);
+    if (c.out == NULL || c.starts == NULL || c.ends == NULL) {
+        if (c.out == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    int rc = c.kind == PyUnicode_1BYTE_KIND   ? nc_scan_ucs1(&c)
+             : c.kind == PyUnicode_2BYTE_KIND ? nc_scan_ucs2(&c)
+                                              : nc_scan_ucs4(&c);
+    if (rc < 0)
+        goto done;
+    if (rc == 1) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, c.out, c.len);
+    PyObject *matched = PyByteArray_FromStringAndSize(
+        (const char *)c.matched.data, c.matched.len * (Py_ssize_t)sizeof(int64_t));
+    if (out && matched && PyByteArray_Resize(c.starts, c.len * 8) == 0
+        && PyByteArray_Resize(c.ends, c.len * 8) == 0)
+        result = PyTuple_Pack(4, out, c.starts, c.ends, matched);
+    Py_XDECREF(out);
+    Py_XDECREF(matched);
+done:
+    PyBuffer_Release(&table);
+    PyMem_Free(c.out);
+    Py_XDECREF(c.starts);
+    Py_XDECREF(c.ends);
+    free(c.matched.data);
+    return result;
+}
+
+#define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc},

@@ -23,17 +23,28 @@ Only the characters that change are touched: the rest of the text is copied
 as one run per gap, and a text with nothing to normalise (ASCII without ``&``
 or ``\\``) is returned as is with an identity map, without any per-character
 work.
+
+The loop runs in C (``matchers._native.normalize_text``) when the extension is
+built, with the same result; what a match becomes (html.unescape, escape
+decoding, NFKC) stays this module's, through caches that C reads. The Python
+loop is the fallback, and ``VAHTI_NO_NATIVE_NORMALIZE=1`` (or `use_native` set to
+False) selects it on its own, for benchmarks.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import native
+
+use_native = os.environ.get("VAHTI_NO_NATIVE_NORMALIZE", "") not in ("1", "true", "yes")
 
 # Minus signs that are not in category Pd.
 _EXTRA_DASHES = "\u2212\u2796\u02d7\u2043\ufe63\uff0d\u207b\u208b"
@@ -260,7 +271,22 @@ def normalize(
     """Normalise `text` (see the module doc) and keep the offset map."""
     if not needs_normalization(text, html_tags=html_tags, escapes=escapes, sql=sql):
         return Normalized(text, len(text))
+    # (an extension built before normalize_text existed has none: the Python loop)
+    c_loop = getattr(native.lib, "normalize_text", None) if use_native else None
+    if c_loop is not None:
+        got = c_loop(text, html_tags, escapes, sql, _native_context())
+        if got is None:  # nothing where a match can start
+            return Normalized(text, len(text))
+        if got is not NotImplemented:  # (a lone surrogate: the Python path raises)
+            out, starts, ends, matched = got
+            return Normalized(out, len(text), np.frombuffer(starts, dtype=np.int64),
+                              np.frombuffer(ends, dtype=np.int64),
+                              np.frombuffer(matched, dtype=np.int64).reshape(-1, 2))
+    return _normalize_python(text, html_tags, escapes, sql)
 
+
+def _normalize_python(text: str, html_tags: bool, escapes: bool, sql: bool) -> Normalized:
+    """The loop of `normalize` in Python (without the C extension)."""
     pieces: list[str] = []
     # Segments: input start, input end, output length, verbatim?
     seg_in: list[int] = []
@@ -305,8 +331,7 @@ def normalize(
             add(text[pos:a], pos, a, True)
             s = m.group()
             if kind == "tagm":
-                name = (m.group("tag") or "").lower()
-                if name not in _INLINE_TAGS and not s.startswith("<!--"):
+                if _tag_separates(m):
                     add(" ", a, b, False)
             else:
                 rep, verbatim = _replacement(kind, s)
@@ -342,6 +367,12 @@ def _replacement(kind: str | None, s: str) -> tuple[str, bool]:
     return (_map_piece(rep) if not rep.isascii() else rep), False
 
 
+def _tag_separates(m: re.Match[str]) -> bool:
+    """Does the matched tag become a space? Not inline formatting tags, nor comments."""
+    name = (m.group("tag") or "").lower()
+    return name not in _INLINE_TAGS and not m.string.startswith("<!--", m.start())
+
+
 def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001
     """Map a run of special characters, one base character (+ its marks) at a time."""
     i = a
@@ -351,3 +382,60 @@ def _add_special_run(text: str, a: int, b: int, add) -> None:  # noqa: ANN001
             j += 1
         add(_map_piece(text[i:j]), i, j, False)
         i = j
+
+
+# -- what the C loop (matchers._native.normalize_text) reads ------------------------------
+
+# Replacements by source text, filled on a miss (leaked text repeats a few entities and
+# escapes); cleared when full, so that no text can make them grow without bound.
+_CACHE_LIMIT = 1 << 16
+# Values: (replacement, verbatim), see `_replacement`.
+_PIECES: dict[str, tuple[str, bool]] = {}  # a special character (+ its marks): _map_piece
+_MATCHES: dict[str, tuple[str, bool]] = {}  # an entity, escape or doubled quote
+_KIND_OF = {"&": "ent", "\\": "esc", "'": "sqlq"}
+
+
+def _fill_piece(piece: str) -> tuple[str, bool]:
+    if len(_PIECES) >= _CACHE_LIMIT:
+        _PIECES.clear()
+    rep = _PIECES[piece] = (_map_piece(piece), False)
+    return rep
+
+
+def _fill_match(source: str) -> tuple[str, bool]:
+    if len(_MATCHES) >= _CACHE_LIMIT:
+        _MATCHES.clear()
+    rep = _MATCHES[source] = _replacement(_KIND_OF[source[0]], source)
+    return rep
+
+
+@functools.cache
+def _tag_pattern() -> re.Pattern[str]:
+    return re.compile(f"(?i:{_TAG})", re.DOTALL)
+
+
+def _tag_at(text: str, t: int) -> tuple[int, bool] | None:
+    """The HTML tag at `text[t]` ("<"): its end, and whether it becomes a space (for the
+    tags that normalize_text does not match itself)."""
+    m = _tag_pattern().match(text, t)
+    return None if m is None else (m.end(), _tag_separates(m))
+
+
+@functools.cache
+def _native_context() -> tuple:
+    """What normalize_text reads besides the text (see its doc)."""
+    inline_names = (" " + " ".join(sorted(_INLINE_TAGS)) + " ").encode("ascii")
+    return (_native_table(), _PIECES, _fill_piece, _MATCHES, _fill_match, _tag_at,
+            inline_names)
+
+
+@functools.cache
+def _native_table() -> bytes:
+    """Per code point: bit 1 special (a character of `_special_class`), bit 2 combining."""
+    table = np.zeros(0x110000, dtype=np.uint8)
+    for lo, hi in _special_ranges():
+        table[lo : hi + 1] = 1
+    table[0x10000:] = 1
+    combining = bytes(map(unicodedata.combining, map(chr, range(0x110000))))
+    table |= (np.frombuffer(combining, dtype=np.uint8) != 0).astype(np.uint8) << 1
+    return table.tobytes()
