@@ -272,10 +272,11 @@ class Scanner:
             and (wanted is None or "fragment" in wanted)
         )
         if self.scan_fragments:
-            self._fp_table = _FP_TABLES.get(index)
-            if self._fp_table is None:  # built once per index (a daemon scans with one often)
-                self._fp_table = _FP_TABLES[index] = _bit_table(
+            table = _FP_TABLES.get(index)
+            if table is None:  # built once per index (a daemon scans with one often)
+                table = _FP_TABLES[index] = _bit_table(
                     np.asarray(index.fragments.fp_sorted) >> _FP_TABLE_SHIFT, _FP_TABLE_BITS)
+            self._fp_table = table
         # Retention fingerprints every text, whether or not records are enrolled.
         self.fingerprint = self.scan_fragments or (
             self.retained is not None and self.options.fragments
