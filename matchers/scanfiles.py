@@ -12,6 +12,15 @@ A big file's encoding and kind are judged once from its head
 offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
 
+Ranges are `RANGE_BYTES` when the scan looks for identifiers only, and then
+files between `RANGE_BYTES` and `TASK_BYTES` are cut too (judged on their
+whole bytes, as a member is): a few big files then keep every worker busy
+to the end. Identifier findings do not depend on where text is cut (each
+hit is scored from the text around it). Fragment findings do: a chunk
+reports each record's best region (`fragments.match`), so a scan that
+fingerprints (fragments, retention) keeps the cuts it always had, and its
+findings stay what they were.
+
 Every input that was read ends with a `Scanned` event after its findings
 (size, keyed content id of the raw bytes, kind, encoding, status); `Skipped` is
 for inputs that could not be read at all. The SHA-256 of a split file, which its
@@ -29,7 +38,8 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 
 import numpy as np
 
@@ -40,6 +50,10 @@ from .index import WatchlistIndex
 from .keys import Key
 
 TASK_BYTES = 8 << 20
+# Range size of identifier-only scans: the last range to finish keeps the other
+# workers idle about half its time. Ranges of 256 KiB to 4 MiB cost the same CPU
+# time as whole files on the 20 MB leak corpus (benchmarks/scan_jobs.py).
+RANGE_BYTES = 512 << 10
 HEAD_BYTES = 64 << 10
 # Bytes read beyond a task's range: identifier and corroboration context, fragment context.
 TAIL_BYTES = 160 << 10
@@ -69,6 +83,34 @@ class _MemberTask:
     text_from: str | None = None  # data is text extracted from a document of this format
 
 
+# A Finding as a row of values, and where its offsets are (see `_Packed`).
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+_finding_row = attrgetter(*_FINDING_FIELDS)
+_OFFSET_COLUMNS = (_FINDING_FIELDS.index("start"), _FINDING_FIELDS.index("end"))
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A task's findings as columns of plain values, for the pipe: a pickled `Finding`
+    costs about 1 us to pickle, 2 us to unpickle and as much again to move to its
+    offset in the file, all in the parent, whose one core is then the limit. Columns
+    pickle in a tenth of that, and the parent makes each `Finding` once, as it is
+    yielded, with its offsets in the file."""
+
+    columns: tuple[tuple, ...]
+
+    @staticmethod
+    def of(found: list[Finding]) -> _Packed:
+        return _Packed(tuple(zip(*map(_finding_row, found), strict=True)))
+
+    def findings(self, base: int) -> Iterator[Finding]:
+        columns = list(self.columns)
+        if base:
+            for i in _OFFSET_COLUMNS:
+                columns[i] = [x + base for x in columns[i]]
+        return map(Finding, *columns)
+
+
 @dataclass(frozen=True)
 class _Result:
     location: str
@@ -79,17 +121,41 @@ class _Result:
     last: bool = False  # the last range of a split file
     retained: dict | None = None  # a range's candidate keys (ScanOptions.retain)
     partial: bool = False
+    packed: _Packed | None = None  # from a worker process: the findings before `events`
 
 
 _WORKER: Scanner | None = None
+_PACK = False  # in a worker process: results go through a pipe
 
 
-def _init(index: WatchlistIndex, key: Key, options: ScanOptions) -> None:
-    global _WORKER
+def _init(index: WatchlistIndex, key: Key, options: ScanOptions, pack: bool = False) -> None:
+    global _WORKER, _PACK
     _WORKER = Scanner(index, key, options)
+    _PACK = pack
+
+
+def _forked() -> None:
+    """A forked worker: the parent's scanner is already there."""
+    global _PACK
+    _PACK = True
 
 
 def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
+    result = _scan_task(task)
+    return _packed(result) if _PACK else result
+
+
+def _packed(r: _Result) -> _Result:
+    """`r` with its leading findings as columns (`_Packed`)."""
+    n = 0
+    while n < len(r.events) and isinstance(r.events[n], Finding):
+        n += 1
+    if n == 0 or any(isinstance(e, Finding) for e in r.events[n:]):
+        return r
+    return replace(r, events=r.events[n:], packed=_Packed.of(r.events[:n]))
+
+
+def _scan_task(task: _RangeTask | _MemberTask | Skipped) -> _Result:
     scanner = _WORKER
     assert scanner is not None
     if isinstance(task, Skipped):
@@ -184,10 +250,13 @@ class _Hashes:
         self._pending: dict[int, tuple[Future[bytes], _RangeTask]] = {}
         self.next_id = 0
 
-    def start(self, task: _RangeTask) -> None:
+    def start(self, task: _RangeTask, data: bytes | None = None) -> None:
+        """Hash the file of `task`, or `data`, its bytes when the parent read them."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
-        self._pending[task.file_id] = (self._pool.submit(_sha256_file, task.path), task)
+        future = (self._pool.submit(_sha256_file, task.path) if data is None
+                  else self._pool.submit(_sha256, data))
+        self._pending[task.file_id] = (future, task)
 
     def scanned(self, file_id: int) -> Scanned:
         future, t = self._pending.pop(file_id)
@@ -199,6 +268,10 @@ class _Hashes:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 def _sha256_file(path: str) -> bytes:
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
@@ -208,14 +281,16 @@ def _sha256_file(path: str) -> bytes:
 
 
 def _tasks(
-    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes
+    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes, fine: bool
 ) -> Iterator[_RangeTask | _MemberTask | Skipped]:
+    """`fine`: cut text files in `RANGE_BYTES` ranges (see the module doc)."""
     for path in paths:
         if path != "-" and os.path.isfile(path):
-            tasks = _plain_file_tasks(path, hashes.next_id)
-            if tasks is not None:
+            split = _plain_file_tasks(path, hashes.next_id, fine)
+            if split is not None:
+                tasks, data = split
                 hashes.next_id += 1
-                hashes.start(tasks[-1])
+                hashes.start(tasks[-1], data)
                 yield from tasks
                 continue
         for member in archives.iter_paths([path], limits):
@@ -225,27 +300,36 @@ def _tasks(
                 yield _MemberTask(member.location, member.data, member.text_from)
 
 
-def _plain_file_tasks(path: str, file_id: int) -> list[_RangeTask] | None:
-    """Range tasks for a big plain text file; None for archives and whole-decode files."""
+def _plain_file_tasks(
+    path: str, file_id: int, fine: bool
+) -> tuple[list[_RangeTask], bytes | None] | None:
+    """Range tasks for a plain text file, and its bytes if they were read whole to judge
+    it (as a member is judged); None for archives and files scanned as one member."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
-        size = os.path.getsize(path)
+            if archives.archive_kind(head[: archives.HEAD], path) is not None:
+                return None
+            size = os.fstat(fh.fileno()).st_size
+            if size <= TASK_BYTES and not (fine and size > RANGE_BYTES):
+                return None
+            data = None
+            if size <= TASK_BYTES:
+                fh.seek(0)
+                data = fh.read()
+                size = len(data)
     except OSError:
         return None  # archives.iter_paths reports it
-    if archives.archive_kind(head[: archives.HEAD], path) is not None:
-        return None
-    if size <= TASK_BYTES:
-        return None
-    dec = decode.decode_bytes(head, path)
+    dec = decode.decode_bytes(head if data is None else data, path)
     codec = _SPLITTABLE.get(dec.encoding)
-    if dec.text is None or codec is None:
+    if dec.text is None or codec is None or not size:
         return None
+    step = RANGE_BYTES if fine else TASK_BYTES
     return [
-        _RangeTask(path, path, lo, min(size, lo + TASK_BYTES), size, codec, dec.kind,
+        _RangeTask(path, path, lo, min(size, lo + step), size, codec, dec.kind,
                    dec.encoding, file_id)
-        for lo in range(0, size, TASK_BYTES)
-    ]
+        for lo in range(0, size, step)
+    ], data
 
 
 def scan_files(
@@ -262,15 +346,21 @@ def scan_files(
     native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
     hashes = _Hashes(ContentIds(key))
-    tasks = _tasks(list(paths), limits, hashes)
+    _init(index, key, options)  # before the workers fork: they inherit the scanner
+    assert _WORKER is not None
+    fine = not _WORKER.fingerprint and _WORKER.retained is None
+    tasks = _tasks(list(paths), limits, hashes, fine)
     try:
         if jobs <= 1:
-            _init(index, key, options)
             yield from _ordered(map(_run, tasks), hashes, progress)
             return
-        # fork: the workers share the (memory-mapped) index instead of pickling it.
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(jobs, initializer=_init, initargs=(index, key, options)) as pool:
+        # fork: the workers share the scanner and its (memory-mapped) index instead of
+        # pickling them.
+        if "fork" in mp.get_all_start_methods():
+            ctx, init, args = mp.get_context("fork"), _forked, ()
+        else:
+            ctx, init, args = mp.get_context("spawn"), _init, (index, key, options, True)
+        with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
             yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
     finally:
         hashes.close()
@@ -292,6 +382,8 @@ def _ordered(
     kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
     for r in results:
         base = base_of.get(r.file_id, 0)
+        if r.packed is not None:
+            yield from r.packed.findings(base)
         for f in r.events:
             if base and isinstance(f, Finding):  # not dataclasses.replace: 5x slower a finding
                 f = Finding(f.kind, f.id_type, f.ref, f.location, f.start + base, f.end + base,
