@@ -12,14 +12,18 @@ A big file's encoding and kind are judged once from its head
 offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
 
-Ranges are `RANGE_BYTES` when the scan looks for identifiers only, and then
-files between `RANGE_BYTES` and `TASK_BYTES` are cut too (judged on their
-whole bytes, as a member is): a few big files then keep every worker busy
-to the end. Identifier findings do not depend on where text is cut (each
-hit is scored from the text around it). Fragment findings do: a chunk
-reports each record's best region (`fragments.match`), so a scan that
-fingerprints (fragments, retention) keeps the cuts it always had, and its
-findings stay what they were.
+Identifiers are scanned in ranges of `RANGE_BYTES`, and files between
+`RANGE_BYTES` and `TASK_BYTES` are cut too (judged on their whole bytes, as a
+member is): a few big files then keep every worker busy to the end.
+Identifier findings do not depend on where text is cut (each hit is scored
+from the text around it). Fragment findings do: a chunk reports each record's
+best region (`fragments.match`). So fragments are scanned apart, over the
+text the file was always scanned as (the whole text of a file up to
+`TASK_BYTES`, `TASK_BYTES` ranges of a bigger one), in a task ahead of the
+file's identifier ranges, and the parent merges the two in the order a scan
+gives; that is cheap, as fragments cost a small share of a scan. A scan
+that retains candidate keys (a cap per input) keeps the `TASK_BYTES` ranges
+of every type.
 
 Every input that was read ends with a `Scanned` event after its findings
 (size, keyed content id of the raw bytes, kind, encoding, status); `Skipped` is
@@ -34,8 +38,10 @@ each finished task covered.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import multiprocessing as mp
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
@@ -61,6 +67,8 @@ HASH_BLOCK = 1 << 20
 _SPLITTABLE = {"utf-8": "utf-8", "utf-8+cp1252": "utf-8", "cp1252": "cp1252"}
 
 Event = Finding | Scanned | Skipped
+# What a task scans for: every type, or identifiers or fragments alone (module doc).
+ALL, IDENTIFIERS, FRAGMENTS = "all", "identifiers", "fragments"
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,16 @@ class _RangeTask:
     codec: str
     kind: str
     encoding: str
+    file_id: int
+    scope: str = ALL
+
+
+@dataclass(frozen=True)
+class _WholeTextTask:
+    """The fragment scan of a file judged whole, whose identifiers are scanned in
+    ranges: over its whole text, as the file would be scanned as a member."""
+
+    path: str
     file_id: int
 
 
@@ -122,25 +140,49 @@ class _Result:
     retained: dict | None = None  # a range's candidate keys (ScanOptions.retain)
     partial: bool = False
     packed: _Packed | None = None  # from a worker process: the findings before `events`
+    apart: bool = False  # fragment findings of a file whose identifiers come in ranges
 
 
-_WORKER: Scanner | None = None
+Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
+_SCANNERS: dict[str, Scanner] = {}  # by scope
 _PACK = False  # in a worker process: results go through a pipe
 
 
-def _init(index: WatchlistIndex, key: Key, options: ScanOptions, pack: bool = False) -> None:
-    global _WORKER, _PACK
-    _WORKER = Scanner(index, key, options)
+def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int,
+          pack: bool = False) -> str:
+    """Make the scanners of a scan with `jobs` workers; returns its plan (`_plan`)."""
+    global _PACK
+    full = Scanner(index, key, options)
+    _SCANNERS.clear()
+    _SCANNERS[ALL] = full
+    plan = _plan(full) if jobs > 1 else "kept"
+    if plan == "apart":
+        _SCANNERS[IDENTIFIERS] = Scanner(index, key, replace(options,
+                                                             types=frozenset(full.types)))
+        _SCANNERS[FRAGMENTS] = Scanner(index, key, replace(options,
+                                                           types=frozenset({"fragment"})))
     _PACK = pack
+    return plan
+
+
+def _plan(scanner: Scanner) -> str:
+    """How text files are cut for workers (module doc): "ranges" (identifiers only),
+    "apart" (fragments apart from identifier ranges) or "kept" (`TASK_BYTES` ranges of
+    every type; also the plan of one job, which gains nothing from cuts)."""
+    if scanner.retained is not None:
+        return "kept"
+    if not scanner.fingerprint:
+        return "ranges"
+    return "apart" if scanner.types else "kept"
 
 
 def _forked() -> None:
-    """A forked worker: the parent's scanner is already there."""
+    """A forked worker: the parent's scanners are already there."""
     global _PACK
     _PACK = True
 
 
-def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
+def _run(task: Task) -> _Result:
     result = _scan_task(task)
     return _packed(result) if _PACK else result
 
@@ -155,22 +197,28 @@ def _packed(r: _Result) -> _Result:
     return replace(r, events=r.events[n:], packed=_Packed.of(r.events[:n]))
 
 
-def _scan_task(task: _RangeTask | _MemberTask | Skipped) -> _Result:
-    scanner = _WORKER
-    assert scanner is not None
+def _scan_task(task: Task) -> _Result:
     if isinstance(task, Skipped):
         return _Result(task.location, [task], 0, 0)
     if isinstance(task, _MemberTask):
         return _Result(task.location,
-                       scan_member(scanner, task.location, task.data, task.text_from), 0,
-                       len(task.data))
+                       scan_member(_SCANNERS[ALL], task.location, task.data, task.text_from),
+                       0, len(task.data))
+    if isinstance(task, _WholeTextTask):
+        with open(task.path, "rb") as fh:
+            dec = decode.decode_bytes(fh.read(), task.path)
+        found = _SCANNERS[FRAGMENTS].scan_text(dec.text or "", task.path, dec.kind)
+        return _Result(task.path, list(found), 0, 0, task.file_id, apart=True)
+    scanner = _SCANNERS[task.scope]
     if scanner.retained is not None:
         scanner.retained.clear()
     found, n_chars = _run_range(scanner, task)
     kept = scanner.retained
-    return _Result(task.location, list(found), n_chars, task.hi - task.lo,
-                   task.file_id, task.hi >= task.size,
-                   kept.take() if kept is not None else None, bool(kept and kept.partial))
+    apart = task.scope == FRAGMENTS
+    return _Result(task.location, list(found), n_chars, 0 if apart else task.hi - task.lo,
+                   task.file_id, task.hi >= task.size and not apart,
+                   kept.take() if kept is not None else None, bool(kept and kept.partial),
+                   apart=apart)
 
 
 def scan_member(scanner: Scanner, location: str, data: bytes,
@@ -281,12 +329,12 @@ def _sha256_file(path: str) -> bytes:
 
 
 def _tasks(
-    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes, fine: bool
-) -> Iterator[_RangeTask | _MemberTask | Skipped]:
-    """`fine`: cut text files in `RANGE_BYTES` ranges (see the module doc)."""
+    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes, plan: str
+) -> Iterator[Task]:
+    """Tasks of every input, text files cut as `plan` says (`_plan`)."""
     for path in paths:
         if path != "-" and os.path.isfile(path):
-            split = _plain_file_tasks(path, hashes.next_id, fine)
+            split = _plain_file_tasks(path, hashes.next_id, plan)
             if split is not None:
                 tasks, data = split
                 hashes.next_id += 1
@@ -301,10 +349,12 @@ def _tasks(
 
 
 def _plain_file_tasks(
-    path: str, file_id: int, fine: bool
-) -> tuple[list[_RangeTask], bytes | None] | None:
+    path: str, file_id: int, plan: str
+) -> tuple[list[_RangeTask | _WholeTextTask], bytes | None] | None:
     """Range tasks for a plain text file, and its bytes if they were read whole to judge
-    it (as a member is judged); None for archives and files scanned as one member."""
+    it (as a member is judged); None for archives and files scanned as one member.
+    The last task is a range."""
+    fine = plan != "kept"
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
@@ -324,12 +374,20 @@ def _plain_file_tasks(
     codec = _SPLITTABLE.get(dec.encoding)
     if dec.text is None or codec is None or not size:
         return None
-    step = RANGE_BYTES if fine else TASK_BYTES
-    return [
-        _RangeTask(path, path, lo, min(size, lo + step), size, codec, dec.kind,
-                   dec.encoding, file_id)
-        for lo in range(0, size, step)
-    ], data
+
+    def ranges(lo: int, hi: int, step: int, scope: str) -> list[_RangeTask]:
+        return [_RangeTask(path, path, a, min(hi, a + step), size, codec, dec.kind,
+                           dec.encoding, file_id, scope) for a in range(lo, hi, step)]
+
+    if plan != "apart":
+        return ranges(0, size, RANGE_BYTES if fine else TASK_BYTES, ALL), data
+    if data is not None:
+        return [_WholeTextTask(path, file_id), *ranges(0, size, RANGE_BYTES, IDENTIFIERS)], data
+    tasks: list[_RangeTask | _WholeTextTask] = []
+    for lo in range(0, size, TASK_BYTES):
+        hi = min(size, lo + TASK_BYTES)
+        tasks += ranges(lo, hi, TASK_BYTES, FRAGMENTS) + ranges(lo, hi, RANGE_BYTES, IDENTIFIERS)
+    return tasks, data
 
 
 def scan_files(
@@ -346,10 +404,8 @@ def scan_files(
     native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
     hashes = _Hashes(ContentIds(key))
-    _init(index, key, options)  # before the workers fork: they inherit the scanner
-    assert _WORKER is not None
-    fine = not _WORKER.fingerprint and _WORKER.retained is None
-    tasks = _tasks(list(paths), limits, hashes, fine)
+    plan = _init(index, key, options, jobs)  # before the fork: workers inherit the scanners
+    tasks = _tasks(list(paths), limits, hashes, plan)
     try:
         if jobs <= 1:
             yield from _ordered(map(_run, tasks), hashes, progress)
@@ -359,7 +415,7 @@ def scan_files(
         if "fork" in mp.get_all_start_methods():
             ctx, init, args = mp.get_context("fork"), _forked, ()
         else:
-            ctx, init, args = mp.get_context("spawn"), _init, (index, key, options, True)
+            ctx, init, args = mp.get_context("spawn"), _init, (index, key, options, jobs, True)
         with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
             yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
     finally:
@@ -377,24 +433,30 @@ def _ordered(
     results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None
 ) -> Iterator[Event]:
     """Turn range-relative offsets into file offsets (ranges of a file come in order),
-    and close every split file with its `Scanned` event."""
+    merge fragment findings scanned apart into the ranges' (they come first), and close
+    every split file with its `Scanned` event."""
     base_of: dict[int, int] = {}
     kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
+    apart: dict[int, list[Finding]] = {}  # a split file's fragment findings not yet yielded
     for r in results:
         base = base_of.get(r.file_id, 0)
-        if r.packed is not None:
-            yield from r.packed.findings(base)
-        for f in r.events:
-            if base and isinstance(f, Finding):  # not dataclasses.replace: 5x slower a finding
-                f = Finding(f.kind, f.id_type, f.ref, f.location, f.start + base, f.end + base,
-                            f.score)
-            yield f
+        events = _events(r, base)
+        if r.apart:
+            apart.setdefault(r.file_id, []).extend(events)  # type: ignore[arg-type]
+            continue
+        held = apart.get(r.file_id)
+        if held:
+            n = len(held) if r.last else bisect_left(held, base + r.n_chars, key=_START)
+            events = heapq.merge(held[:n], events, key=_ORDER)  # type: ignore[arg-type]
+            del held[:n]
+        yield from events
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars
             if r.retained is not None:
                 kept_of.setdefault(r.file_id, []).append(r)
             if r.last:
                 del base_of[r.file_id]
+                apart.pop(r.file_id, None)
                 scanned = hashes.scanned(r.file_id)
                 parts = kept_of.pop(r.file_id, [])
                 if parts:
@@ -403,3 +465,18 @@ def _ordered(
                 yield scanned
         if progress is not None and r.n_bytes:
             progress(r.n_bytes)
+
+
+_START = attrgetter("start")
+_ORDER = attrgetter("start", "end", "kind", "id_type", "ref")  # as a Scanner orders findings
+
+
+def _events(r: _Result, base: int) -> Iterator[Event]:
+    """The events of `r`, findings at `base` characters further."""
+    if r.packed is not None:
+        yield from r.packed.findings(base)
+    for e in r.events:
+        if base and isinstance(e, Finding):  # not dataclasses.replace: 5x slower a finding
+            e = Finding(e.kind, e.id_type, e.ref, e.location, e.start + base, e.end + base,
+                        e.score)
+        yield e

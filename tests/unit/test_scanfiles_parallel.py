@@ -58,6 +58,15 @@ def corpus(tmp_path, monkeypatch):
     return paths
 
 
+@pytest.fixture
+def plans(monkeypatch):
+    """The plan (`scanfiles._plan`) of every scan_files call."""
+    seen: list[str] = []
+    tasks = sf._tasks
+    monkeypatch.setattr(sf, "_tasks", lambda *args: seen.append(args[-1]) or tasks(*args))
+    return seen
+
+
 def _run(paths, index, opts, jobs):
     done: list[int] = []
     events = list(sf.scan_files(paths, index, KEY, opts, jobs=jobs, progress=done.append))
@@ -65,10 +74,11 @@ def _run(paths, index, opts, jobs):
 
 
 @pytest.mark.parametrize("types", [frozenset({"hetu"}), None])
-def test_parallel_scan_equals_one_job_and_whole_files(corpus, types):
+def test_parallel_scan_equals_one_job_and_whole_files(corpus, plans, types):
     opts = ScanOptions(types=types)
     one, done_one = _run(corpus, INDEX, opts, 1)
     two, done_two = _run(corpus, INDEX, opts, 2)
+    assert plans == ["kept", "ranges"]  # jobs=1 cuts nothing more; no fragments enrolled
     assert two == one
     assert [type(e) for e in two] == [type(e) for e in one]
     assert done_one == done_two
@@ -90,17 +100,24 @@ def test_parallel_scan_equals_one_job_and_whole_files(corpus, types):
     assert any(isinstance(e, Scanned) and e.status == "binary" for e in one)
 
 
-def test_parallel_scan_with_fragments_and_retention_equals_one_job(corpus):
-    """Fragment findings are the best region per record and chunk: the files keep the
-    cut they had, so the findings do not depend on `jobs`."""
+@pytest.mark.parametrize("retain", [False, True])
+def test_parallel_scan_with_fragments_equals_the_uncut_scan(corpus, plans, retain):
+    """Fragment findings are the best region per record and chunk: they are scanned over
+    the text each file was always scanned as (whole, or in TASK_BYTES ranges), apart from
+    the identifiers' ranges, and merged back in order: the events are those of the scan
+    that cuts nothing more (jobs=1, plan "kept")."""
     index = build_index(KEY, PEOPLE, True)
-    opts = ScanOptions(retain=True)
-    one, _ = _run(corpus, index, opts, 1)
-    two, _ = _run(corpus, index, opts, 2)
-    assert two == one
-    assert sum(isinstance(e, Finding) and e.kind == "fragment" for e in one) >= 5
-    kept_one = [e.retained for e in one if isinstance(e, Scanned)]
-    kept_two = [e.retained for e in two if isinstance(e, Scanned)]
-    assert [sorted(k) for k in kept_one] == [sorted(k) for k in kept_two]
-    for a, b in zip(kept_one, kept_two, strict=True):
-        assert all((a[t] == b[t]).all() for t in a)
+    opts = ScanOptions(retain=retain)
+    uncut, done_uncut = _run(corpus, index, opts, 1)
+    two, done_two = _run(corpus, index, opts, 2)
+    assert plans == ["kept", "kept" if retain else "apart"]
+    assert two == uncut
+    assert done_two == done_uncut
+    assert sum(isinstance(e, Finding) and e.kind == "fragment" for e in uncut) >= 5
+    assert sum(isinstance(e, Finding) and e.kind == "fragment"
+               and e.location == corpus[1] for e in uncut) >= 2  # the big file's, in ranges
+    kept = [e.retained for e in two if isinstance(e, Scanned)]
+    kept_uncut = [e.retained for e in uncut if isinstance(e, Scanned)]
+    assert [sorted(k or {}) for k in kept] == [sorted(k or {}) for k in kept_uncut]
+    for a, b in zip(kept, kept_uncut, strict=True):
+        assert all((a[t] == b[t]).all() for t in a or {})
