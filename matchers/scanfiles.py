@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from operator import attrgetter
+from typing import cast
 
 import numpy as np
 
@@ -122,7 +123,7 @@ class _Packed:
         return _Packed(tuple(zip(*map(_finding_row, found), strict=True)))
 
     def findings(self, base: int) -> Iterator[Finding]:
-        columns = list(self.columns)
+        columns: list[Sequence] = list(self.columns)
         if base:
             for i in _OFFSET_COLUMNS:
                 columns[i] = [x + base for x in columns[i]]
@@ -194,7 +195,8 @@ def _packed(r: _Result) -> _Result:
         n += 1
     if n == 0 or any(isinstance(e, Finding) for e in r.events[n:]):
         return r
-    return replace(r, events=r.events[n:], packed=_Packed.of(r.events[:n]))
+    return replace(r, events=r.events[n:],
+                   packed=_Packed.of(cast("list[Finding]", r.events[:n])))
 
 
 def _scan_task(task: Task) -> _Result:
@@ -338,7 +340,9 @@ def _tasks(
             if split is not None:
                 tasks, data = split
                 hashes.next_id += 1
-                hashes.start(tasks[-1], data)
+                last = tasks[-1]
+                assert isinstance(last, _RangeTask)
+                hashes.start(last, data)
                 yield from tasks
                 continue
         for member in archives.iter_paths([path], limits):
@@ -375,7 +379,7 @@ def _plain_file_tasks(
     if dec.text is None or codec is None or not size:
         return None
 
-    def ranges(lo: int, hi: int, step: int, scope: str) -> list[_RangeTask]:
+    def ranges(lo: int, hi: int, step: int, scope: str) -> list[_RangeTask | _WholeTextTask]:
         return [_RangeTask(path, path, a, min(hi, a + step), size, codec, dec.kind,
                            dec.encoding, file_id, scope) for a in range(lo, hi, step)]
 
@@ -413,10 +417,11 @@ def scan_files(
         # fork: the workers share the scanner and its (memory-mapped) index instead of
         # pickling them.
         if "fork" in mp.get_all_start_methods():
-            ctx, init, args = mp.get_context("fork"), _forked, ()
+            pool = mp.get_context("fork").Pool(jobs, initializer=_forked)
         else:
-            ctx, init, args = mp.get_context("spawn"), _init, (index, key, options, jobs, True)
-        with ctx.Pool(jobs, initializer=init, initargs=args) as pool:
+            pool = mp.get_context("spawn").Pool(jobs, initializer=_init,
+                                                initargs=(index, key, options, jobs, True))
+        with pool:
             yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
     finally:
         hashes.close()
