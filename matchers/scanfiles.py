@@ -301,11 +301,16 @@ class _Hashes:
         self.next_id = 0
 
     def start(self, task: _RangeTask, data: bytes | None = None) -> None:
-        """Hash the file of `task`, or `data`, its bytes when the parent read them."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
-        future = (self._pool.submit(_sha256_file, task.path) if data is None
-                  else self._pool.submit(_sha256, data))
+        """Hash the file of `task`, or `data`, its bytes when the parent read them: those
+        at once (up to TASK_BYTES), so that reading ahead of the workers, as the task
+        generator does, holds no file's bytes for later."""
+        future: Future[bytes] = Future()
+        if data is not None:
+            future.set_result(hashlib.sha256(data).digest())
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
+            future = self._pool.submit(_sha256_file, task.path)
         self._pending[task.file_id] = (future, task)
 
     def scanned(self, file_id: int) -> Scanned:
@@ -316,10 +321,6 @@ class _Hashes:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def _sha256_file(path: str) -> bytes:
