@@ -12,6 +12,19 @@ A big file's encoding and kind are judged once from its head
 offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
 
+Identifiers are scanned in ranges of `RANGE_BYTES`, and files between
+`RANGE_BYTES` and `TASK_BYTES` are cut too (judged on their whole bytes, as a
+member is): a few big files then keep every worker busy to the end.
+Identifier findings do not depend on where text is cut (each hit is scored
+from the text around it). Fragment findings do: a chunk reports each record's
+best region (`fragments.match`). So fragments are scanned apart, over the
+text the file was always scanned as (the whole text of a file up to
+`TASK_BYTES`, `TASK_BYTES` ranges of a bigger one), in a task ahead of the
+file's identifier ranges, and the parent merges the two in the order a scan
+gives; that is cheap, as fragments cost a small share of a scan. A scan
+that retains candidate keys (a cap per input) keeps the `TASK_BYTES` ranges
+of every type.
+
 Every input that was read ends with a `Scanned` event after its findings
 (size, keyed content id of the raw bytes, kind, encoding, status); `Skipped` is
 for inputs that could not be read at all. The SHA-256 of a split file, which its
@@ -25,11 +38,15 @@ each finished task covered.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import multiprocessing as mp
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from operator import attrgetter
+from typing import cast
 
 import numpy as np
 
@@ -40,6 +57,10 @@ from .index import WatchlistIndex
 from .keys import Key
 
 TASK_BYTES = 8 << 20
+# Range size of identifier-only scans: the last range to finish keeps the other
+# workers idle about half its time. Ranges of 256 KiB to 4 MiB cost the same CPU
+# time as whole files on the 20 MB leak corpus (benchmarks/scan_jobs.py).
+RANGE_BYTES = 512 << 10
 HEAD_BYTES = 64 << 10
 # Bytes read beyond a task's range: identifier and corroboration context, fragment context.
 TAIL_BYTES = 160 << 10
@@ -47,6 +68,8 @@ HASH_BLOCK = 1 << 20
 _SPLITTABLE = {"utf-8": "utf-8", "utf-8+cp1252": "utf-8", "cp1252": "cp1252"}
 
 Event = Finding | Scanned | Skipped
+# What a task scans for: every type, or identifiers or fragments alone (module doc).
+ALL, IDENTIFIERS, FRAGMENTS = "all", "identifiers", "fragments"
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,16 @@ class _RangeTask:
     kind: str
     encoding: str
     file_id: int
+    scope: str = ALL
+
+
+@dataclass(frozen=True)
+class _WholeTextTask:
+    """The fragment scan of a file judged whole, whose identifiers are scanned in
+    ranges: over its whole text, as the file would be scanned as a member."""
+
+    path: str
+    file_id: int
 
 
 @dataclass(frozen=True)
@@ -67,6 +100,34 @@ class _MemberTask:
     location: str
     data: bytes
     text_from: str | None = None  # data is text extracted from a document of this format
+
+
+# A Finding as a row of values, and where its offsets are (see `_Packed`).
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+_finding_row = attrgetter(*_FINDING_FIELDS)
+_OFFSET_COLUMNS = (_FINDING_FIELDS.index("start"), _FINDING_FIELDS.index("end"))
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A task's findings as columns of plain values, for the pipe: a pickled `Finding`
+    costs about 1 us to pickle, 2 us to unpickle and as much again to move to its
+    offset in the file, all in the parent, whose one core is then the limit. Columns
+    pickle in a tenth of that, and the parent makes each `Finding` once, as it is
+    yielded, with its offsets in the file."""
+
+    columns: tuple[tuple, ...]
+
+    @staticmethod
+    def of(found: list[Finding]) -> _Packed:
+        return _Packed(tuple(zip(*map(_finding_row, found), strict=True)))
+
+    def findings(self, base: int) -> Iterator[Finding]:
+        columns: list[Sequence] = list(self.columns)
+        if base:
+            for i in _OFFSET_COLUMNS:
+                columns[i] = [x + base for x in columns[i]]
+        return map(Finding, *columns)
 
 
 @dataclass(frozen=True)
@@ -79,32 +140,87 @@ class _Result:
     last: bool = False  # the last range of a split file
     retained: dict | None = None  # a range's candidate keys (ScanOptions.retain)
     partial: bool = False
+    packed: _Packed | None = None  # from a worker process: the findings before `events`
+    apart: bool = False  # fragment findings of a file whose identifiers come in ranges
 
 
-_WORKER: Scanner | None = None
+Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
+_SCANNERS: dict[str, Scanner] = {}  # by scope
+_PACK = False  # in a worker process: results go through a pipe
 
 
-def _init(index: WatchlistIndex, key: Key, options: ScanOptions) -> None:
-    global _WORKER
-    _WORKER = Scanner(index, key, options)
+def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int,
+          pack: bool = False) -> str:
+    """Make the scanners of a scan with `jobs` workers; returns its plan (`_plan`)."""
+    global _PACK
+    full = Scanner(index, key, options)
+    _SCANNERS.clear()
+    _SCANNERS[ALL] = full
+    plan = _plan(full) if jobs > 1 else "kept"
+    if plan == "apart":
+        _SCANNERS[IDENTIFIERS] = Scanner(index, key, replace(options,
+                                                             types=frozenset(full.types)))
+        _SCANNERS[FRAGMENTS] = Scanner(index, key, replace(options,
+                                                           types=frozenset({"fragment"})))
+    _PACK = pack
+    return plan
 
 
-def _run(task: _RangeTask | _MemberTask | Skipped) -> _Result:
-    scanner = _WORKER
-    assert scanner is not None
+def _plan(scanner: Scanner) -> str:
+    """How text files are cut for workers (module doc): "ranges" (identifiers only),
+    "apart" (fragments apart from identifier ranges) or "kept" (`TASK_BYTES` ranges of
+    every type; also the plan of one job, which gains nothing from cuts)."""
+    if scanner.retained is not None:
+        return "kept"
+    if not scanner.fingerprint:
+        return "ranges"
+    return "apart" if scanner.types else "kept"
+
+
+def _forked() -> None:
+    """A forked worker: the parent's scanners are already there."""
+    global _PACK
+    _PACK = True
+
+
+def _run(task: Task) -> _Result:
+    result = _scan_task(task)
+    return _packed(result) if _PACK else result
+
+
+def _packed(r: _Result) -> _Result:
+    """`r` with its leading findings as columns (`_Packed`)."""
+    n = 0
+    while n < len(r.events) and isinstance(r.events[n], Finding):
+        n += 1
+    if n == 0 or any(isinstance(e, Finding) for e in r.events[n:]):
+        return r
+    return replace(r, events=r.events[n:],
+                   packed=_Packed.of(cast("list[Finding]", r.events[:n])))
+
+
+def _scan_task(task: Task) -> _Result:
     if isinstance(task, Skipped):
         return _Result(task.location, [task], 0, 0)
     if isinstance(task, _MemberTask):
         return _Result(task.location,
-                       scan_member(scanner, task.location, task.data, task.text_from), 0,
-                       len(task.data))
+                       scan_member(_SCANNERS[ALL], task.location, task.data, task.text_from),
+                       0, len(task.data))
+    if isinstance(task, _WholeTextTask):
+        with open(task.path, "rb") as fh:
+            dec = decode.decode_bytes(fh.read(), task.path)
+        found = _SCANNERS[FRAGMENTS].scan_text(dec.text or "", task.path, dec.kind)
+        return _Result(task.path, list(found), 0, 0, task.file_id, apart=True)
+    scanner = _SCANNERS[task.scope]
     if scanner.retained is not None:
         scanner.retained.clear()
     found, n_chars = _run_range(scanner, task)
     kept = scanner.retained
-    return _Result(task.location, list(found), n_chars, task.hi - task.lo,
-                   task.file_id, task.hi >= task.size,
-                   kept.take() if kept is not None else None, bool(kept and kept.partial))
+    apart = task.scope == FRAGMENTS
+    return _Result(task.location, list(found), n_chars, 0 if apart else task.hi - task.lo,
+                   task.file_id, task.hi >= task.size and not apart,
+                   kept.take() if kept is not None else None, bool(kept and kept.partial),
+                   apart=apart)
 
 
 def scan_member(scanner: Scanner, location: str, data: bytes,
@@ -184,10 +300,18 @@ class _Hashes:
         self._pending: dict[int, tuple[Future[bytes], _RangeTask]] = {}
         self.next_id = 0
 
-    def start(self, task: _RangeTask) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
-        self._pending[task.file_id] = (self._pool.submit(_sha256_file, task.path), task)
+    def start(self, task: _RangeTask, data: bytes | None = None) -> None:
+        """Hash the file of `task`, or `data`, its bytes when the parent read them: those
+        at once (up to TASK_BYTES), so that reading ahead of the workers, as the task
+        generator does, holds no file's bytes for later."""
+        future: Future[bytes] = Future()
+        if data is not None:
+            future.set_result(hashlib.sha256(data).digest())
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
+            future = self._pool.submit(_sha256_file, task.path)
+        self._pending[task.file_id] = (future, task)
 
     def scanned(self, file_id: int) -> Scanned:
         future, t = self._pending.pop(file_id)
@@ -208,14 +332,18 @@ def _sha256_file(path: str) -> bytes:
 
 
 def _tasks(
-    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes
-) -> Iterator[_RangeTask | _MemberTask | Skipped]:
+    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes, plan: str
+) -> Iterator[Task]:
+    """Tasks of every input, text files cut as `plan` says (`_plan`)."""
     for path in paths:
         if path != "-" and os.path.isfile(path):
-            tasks = _plain_file_tasks(path, hashes.next_id)
-            if tasks is not None:
+            split = _plain_file_tasks(path, hashes.next_id, plan)
+            if split is not None:
+                tasks, data = split
                 hashes.next_id += 1
-                hashes.start(tasks[-1])
+                last = tasks[-1]
+                assert isinstance(last, _RangeTask)
+                hashes.start(last, data)
                 yield from tasks
                 continue
         for member in archives.iter_paths([path], limits):
@@ -225,27 +353,46 @@ def _tasks(
                 yield _MemberTask(member.location, member.data, member.text_from)
 
 
-def _plain_file_tasks(path: str, file_id: int) -> list[_RangeTask] | None:
-    """Range tasks for a big plain text file; None for archives and whole-decode files."""
+def _plain_file_tasks(
+    path: str, file_id: int, plan: str
+) -> tuple[list[_RangeTask | _WholeTextTask], bytes | None] | None:
+    """Range tasks for a plain text file, and its bytes if they were read whole to judge
+    it (as a member is judged); None for archives and files scanned as one member.
+    The last task is a range."""
+    fine = plan != "kept"
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
-        size = os.path.getsize(path)
+            if archives.archive_kind(head[: archives.HEAD], path) is not None:
+                return None
+            size = os.fstat(fh.fileno()).st_size
+            if size <= TASK_BYTES and not (fine and size > RANGE_BYTES):
+                return None
+            data = None
+            if size <= TASK_BYTES:
+                fh.seek(0)
+                data = fh.read()
+                size = len(data)
     except OSError:
         return None  # archives.iter_paths reports it
-    if archives.archive_kind(head[: archives.HEAD], path) is not None:
-        return None
-    if size <= TASK_BYTES:
-        return None
-    dec = decode.decode_bytes(head, path)
+    dec = decode.decode_bytes(head if data is None else data, path)
     codec = _SPLITTABLE.get(dec.encoding)
-    if dec.text is None or codec is None:
+    if dec.text is None or codec is None or not size:
         return None
-    return [
-        _RangeTask(path, path, lo, min(size, lo + TASK_BYTES), size, codec, dec.kind,
-                   dec.encoding, file_id)
-        for lo in range(0, size, TASK_BYTES)
-    ]
+
+    def ranges(lo: int, hi: int, step: int, scope: str) -> list[_RangeTask | _WholeTextTask]:
+        return [_RangeTask(path, path, a, min(hi, a + step), size, codec, dec.kind,
+                           dec.encoding, file_id, scope) for a in range(lo, hi, step)]
+
+    if plan != "apart":
+        return ranges(0, size, RANGE_BYTES if fine else TASK_BYTES, ALL), data
+    if data is not None:
+        return [_WholeTextTask(path, file_id), *ranges(0, size, RANGE_BYTES, IDENTIFIERS)], data
+    tasks: list[_RangeTask | _WholeTextTask] = []
+    for lo in range(0, size, TASK_BYTES):
+        hi = min(size, lo + TASK_BYTES)
+        tasks += ranges(lo, hi, TASK_BYTES, FRAGMENTS) + ranges(lo, hi, RANGE_BYTES, IDENTIFIERS)
+    return tasks, data
 
 
 def scan_files(
@@ -262,15 +409,20 @@ def scan_files(
     native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
     hashes = _Hashes(ContentIds(key))
-    tasks = _tasks(list(paths), limits, hashes)
+    plan = _init(index, key, options, jobs)  # before the fork: workers inherit the scanners
+    tasks = _tasks(list(paths), limits, hashes, plan)
     try:
         if jobs <= 1:
-            _init(index, key, options)
             yield from _ordered(map(_run, tasks), hashes, progress)
             return
-        # fork: the workers share the (memory-mapped) index instead of pickling it.
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(jobs, initializer=_init, initargs=(index, key, options)) as pool:
+        # fork: the workers share the scanner and its (memory-mapped) index instead of
+        # pickling them.
+        if "fork" in mp.get_all_start_methods():
+            pool = mp.get_context("fork").Pool(jobs, initializer=_forked)
+        else:
+            pool = mp.get_context("spawn").Pool(jobs, initializer=_init,
+                                                initargs=(index, key, options, jobs, True))
+        with pool:
             yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
     finally:
         hashes.close()
@@ -287,22 +439,30 @@ def _ordered(
     results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None
 ) -> Iterator[Event]:
     """Turn range-relative offsets into file offsets (ranges of a file come in order),
-    and close every split file with its `Scanned` event."""
+    merge fragment findings scanned apart into the ranges' (they come first), and close
+    every split file with its `Scanned` event."""
     base_of: dict[int, int] = {}
     kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
+    apart: dict[int, list[Finding]] = {}  # a split file's fragment findings not yet yielded
     for r in results:
         base = base_of.get(r.file_id, 0)
-        for f in r.events:
-            if base and isinstance(f, Finding):  # not dataclasses.replace: 5x slower a finding
-                f = Finding(f.kind, f.id_type, f.ref, f.location, f.start + base, f.end + base,
-                            f.score)
-            yield f
+        events = _events(r, base)
+        if r.apart:
+            apart.setdefault(r.file_id, []).extend(events)  # type: ignore[arg-type]
+            continue
+        held = apart.get(r.file_id)
+        if held:
+            n = len(held) if r.last else bisect_left(held, base + r.n_chars, key=_START)
+            events = heapq.merge(held[:n], events, key=_ORDER)  # type: ignore[arg-type]
+            del held[:n]
+        yield from events
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars
             if r.retained is not None:
                 kept_of.setdefault(r.file_id, []).append(r)
             if r.last:
                 del base_of[r.file_id]
+                apart.pop(r.file_id, None)
                 scanned = hashes.scanned(r.file_id)
                 parts = kept_of.pop(r.file_id, [])
                 if parts:
@@ -311,3 +471,18 @@ def _ordered(
                 yield scanned
         if progress is not None and r.n_bytes:
             progress(r.n_bytes)
+
+
+_START = attrgetter("start")
+_ORDER = attrgetter("start", "end", "kind", "id_type", "ref")  # as a Scanner orders findings
+
+
+def _events(r: _Result, base: int) -> Iterator[Event]:
+    """The events of `r`, findings at `base` characters further."""
+    if r.packed is not None:
+        yield from r.packed.findings(base)
+    for e in r.events:
+        if base and isinstance(e, Finding):  # not dataclasses.replace: 5x slower a finding
+            e = Finding(e.kind, e.id_type, e.ref, e.location, e.start + base, e.end + base,
+                        e.score)
+        yield e

@@ -1,0 +1,168 @@
+"""The parallel scan: `jobs=N` against `jobs=1` in the same run, and where the time goes.
+
+For each corpus directory (``benchmarks/leak_corpus.py DIR``) and mode (HETU only;
+all types + fragments), times `--runs` alternating rounds of jobs=1 and jobs=N
+(medians; the machine may be shared, so the load average is printed) and prints
+the speed-up. ``--split`` adds one instrumented jobs=N run per mode:
+
+- parent CPU (the process that reads inputs, hashes, unpickles and orders results)
+  against the workers' CPU (the sum of their tasks' times);
+- start-up (until the first task starts) and the workers' idle time at the end
+  (from a worker's last task to the end of the scan: load imbalance);
+- tasks, bytes a task, pickled result bytes a finding;
+- a model of the speed-up on a free machine, as load on a shared one blurs the
+  timed figure: jobs=1's CPU time over the larger of (start-up + the makespan of
+  the tasks' CPU times dealt, in the order they started, to the first free
+  worker) and (all CPU, workers' and parent's, over the cores).
+
+`--tree` runs another checkout's code (e.g. ``--tree /work/main``) with this
+instrument, so two versions can be timed alternately in one session. The
+watchlist index is the corpus's people as `engine_density.py` builds it
+(``--index-dir`` keeps it).
+
+    python benchmarks/scan_jobs.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 5]
+        [--jobs 2] [--modes hetu,all] [--split] [--tree PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AP = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+AP.add_argument("corpora", nargs="+", type=Path)
+AP.add_argument("--index-dir", type=Path)
+AP.add_argument("--people", type=int, default=40_000)
+AP.add_argument("--seed", type=int, default=7)
+AP.add_argument("--runs", type=int, default=3)
+AP.add_argument("--jobs", type=int, default=2)
+AP.add_argument("--modes", default="hetu,all")
+AP.add_argument("--split", action="store_true")
+AP.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent)
+ARGS = AP.parse_args()
+sys.path.insert(0, str(ARGS.tree.resolve()))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.scan_throughput import build_index  # noqa: E402
+from vahti.demo import synthetic  # noqa: E402
+from vahti.matchers import scanfiles  # noqa: E402
+from vahti.matchers.engine import ScanOptions  # noqa: E402
+from vahti.matchers.index import WatchlistIndex  # noqa: E402
+from vahti.matchers.keys import Key  # noqa: E402
+
+NOT_CORPUS = {"codes.txt", "register.csv"}
+MODES = {"hetu": frozenset({"hetu"}), "all": None}
+_LOG: str | None = None  # where instrumented tasks write their timings
+_RUN = scanfiles._run
+
+
+def _timed_run(task):  # noqa: ANN001, ANN202 - scanfiles._run, timed in the worker
+    t0, c0 = time.time(), time.process_time()
+    result = _RUN(task)
+    t1, c1 = time.time(), time.process_time()
+    size = len(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    packed = getattr(result, "packed", None)
+    n_found = sum(type(e).__name__ == "Finding" for e in result.events)
+    n_found += len(packed.columns[0]) if packed is not None else 0
+    assert _LOG is not None
+    with open(_LOG, "a") as fh:
+        fh.write(json.dumps([os.getpid(), t0, t1, c1 - c0, result.n_bytes, n_found, size]) + "\n")
+    return result
+
+
+def _makespan(cpu_times: list[float], workers: int) -> float:
+    free = [0.0] * workers
+    for t in cpu_times:
+        i = free.index(min(free))
+        free[i] += t
+    return max(free)
+
+
+def _split(files: list[str], index: WatchlistIndex, key: Key, opts: ScanOptions,
+           cpu_one: float) -> None:
+    global _LOG
+    fd, _LOG = tempfile.mkstemp(prefix="scan_jobs.")
+    os.close(fd)
+    scanfiles._run = _timed_run  # before the fork: the workers run it
+    try:
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.time()
+        for _ in scanfiles.scan_files(files, index, key, opts, jobs=ARGS.jobs):
+            pass
+        t1 = time.time()
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        with open(_LOG) as fh:
+            rows = [json.loads(line) for line in fh]
+    finally:
+        scanfiles._run = _RUN
+        os.unlink(_LOG)
+    parent = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    workers = sum(r[3] for r in rows)
+    last: dict[int, float] = {}
+    for pid, _s, end, *_ in rows:
+        last[pid] = max(last.get(pid, t0), end)
+    idle = [t1 - e for e in last.values()] + [t1 - t0] * (ARGS.jobs - len(last))
+    found = sum(r[5] for r in rows)
+    start = min(r[1] for r in rows) - t0
+    rows.sort(key=lambda r: r[1])
+    model = max(start + _makespan([r[3] for r in rows], ARGS.jobs),
+                (workers + parent) / min(ARGS.jobs, os.cpu_count() or 1))
+    print(f"  split: wall {t1 - t0:.3f} s; parent CPU {parent:.3f} s; workers CPU "
+          f"{workers:.3f} s in {len(rows)} tasks ({sum(r[4] for r in rows) / len(rows) / 1e3:.0f}"
+          f" kB a task); start-up {start:.3f} s; idle at the end "
+          + ", ".join(f"{i:.3f}" for i in sorted(idle)) + " s; result pickles "
+          f"{sum(r[6] for r in rows) / max(1, found):.1f} B a finding ({found} findings)")
+    print(f"  model, free machine: jobs=1 CPU {cpu_one:.3f} s / jobs={ARGS.jobs} {model:.3f} s"
+          f" = {cpu_one / model:.2f}x")
+
+
+def main() -> None:
+    key_file = ARGS.index_dir / "bench.key" if ARGS.index_dir else None
+    if key_file is not None and (ARGS.index_dir / "meta.json").exists() and key_file.exists():
+        key = Key(key_file.read_bytes())
+        index = WatchlistIndex.load(ARGS.index_dir, key)
+    else:
+        key = Key(secrets.token_bytes(32))
+        index = build_index(key, synthetic.make_people(ARGS.people, seed=ARGS.seed), True)
+        if key_file is not None:
+            index.save(ARGS.index_dir)
+            key_file.write_bytes(key.secret)
+    print(f"code: {ARGS.tree}; load average at start: {os.getloadavg()[0]:.2f} "
+          f"(cores: {os.cpu_count()})")
+    for corpus in ARGS.corpora:
+        files = sorted(str(p) for p in corpus.iterdir() if p.name not in NOT_CORPUS)
+        mb = sum(os.path.getsize(f) for f in files) / 1e6
+        print(f"\n{corpus}: {mb:.1f} MB in {len(files)} files")
+        for mode in ARGS.modes.split(","):
+            opts = ScanOptions(types=MODES[mode])
+            times: dict[int, list[float]] = {1: [], ARGS.jobs: []}
+            cpu_one = []
+            for _ in range(ARGS.runs):
+                for jobs in times:  # alternating: a load change hits both alike
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    for _ in scanfiles.scan_files(files, index, key, opts, jobs=jobs):
+                        pass
+                    times[jobs].append(time.perf_counter() - t0)
+                    if jobs == 1:
+                        cpu_one.append(time.process_time() - c0)
+            one, many = (statistics.median(times[j]) for j in (1, ARGS.jobs))
+            print(f"{mode:5} jobs=1 {one:7.3f} s  jobs={ARGS.jobs} {many:7.3f} s  "
+                  f"speed-up {one / many:.2f}x  (all jobs={ARGS.jobs} ratios: "
+                  + " ".join(f"{a / b:.2f}" for a, b in zip(times[1], times[ARGS.jobs],
+                                                            strict=True)) + ")")
+            if ARGS.split:
+                _split(files, index, key, opts, statistics.median(cpu_one))
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The parallel scan gives exactly the events of `jobs=1`, and of scanning each input
+whole, on a mixed corpus: files cut in ranges (judged on their head or on their whole
+bytes), small files, UTF-8 and cp1252, an archive, a binary file, a missing path."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from benchmarks.scan_throughput import build_index
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
+from vahti.matchers import decode
+from vahti.matchers import scanfiles as sf
+from vahti.matchers.contentid import ContentIds
+from vahti.matchers.engine import Finding, Scanned, Scanner, ScanOptions, Skipped
+from vahti.matchers.keys import Key
+
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(40, seed=31)
+INDEX = synthetic_index(KEY, PEOPLE)
+
+
+def _text(seed: int, lines: int, notes: bool = False) -> str:
+    """Leak-like lines, accented, with people's identifiers (and notes) planted."""
+    rng = synthetic.random.Random(seed)
+    out = []
+    for i in range(lines):
+        out.append(synthetic.noise_line(rng) + " Äö")
+        if i % 7 == 0:
+            p = PEOPLE[rng.randrange(len(PEOPLE))]
+            out.append(f"{p.full_name};{p.hetu};{p.email};{p.phone}")
+        if notes and i % 50 == 0:
+            words = PEOPLE[rng.randrange(len(PEOPLE))].notes[0].split()
+            out.append(" ".join(words[10:70]))
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture
+def corpus(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "TASK_BYTES", 48 << 10)  # head-judged ranges above this
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    (tmp_path / "a_dump.csv").write_text(_text(1, 400), encoding="utf-8")  # judged whole
+    (tmp_path / "b_big.txt").write_text(_text(2, 900, notes=True), encoding="utf-8")
+    (tmp_path / "c_small.txt").write_text(_text(3, 10), encoding="utf-8")
+    (tmp_path / "d_latin.txt").write_bytes(_text(4, 300).encode("cp1252"))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("inner.csv", _text(5, 300))
+    (tmp_path / "e.zip").write_bytes(buf.getvalue())
+    (tmp_path / "f.bin").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    (tmp_path / "g_notes.txt").write_text(_text(6, 400, notes=True), encoding="utf-8")
+    paths = sorted(str(p) for p in tmp_path.iterdir()) + [str(tmp_path / "missing")]
+    sizes = {str(p): p.stat().st_size for p in tmp_path.iterdir()}
+    assert sizes[paths[1]] > sf.TASK_BYTES and sf.RANGE_BYTES < sizes[paths[0]] < sf.TASK_BYTES
+    return paths
+
+
+@pytest.fixture
+def plans(monkeypatch):
+    """The plan (`scanfiles._plan`) of every scan_files call."""
+    seen: list[str] = []
+    tasks = sf._tasks
+    monkeypatch.setattr(sf, "_tasks", lambda *args: seen.append(args[-1]) or tasks(*args))
+    return seen
+
+
+def _run(paths, index, opts, jobs):
+    done: list[int] = []
+    events = list(sf.scan_files(paths, index, KEY, opts, jobs=jobs, progress=done.append))
+    return events, sum(done)
+
+
+@pytest.mark.parametrize("types", [frozenset({"hetu"}), None])
+def test_parallel_scan_equals_one_job_and_whole_files(corpus, plans, types):
+    opts = ScanOptions(types=types)
+    one, done_one = _run(corpus, INDEX, opts, 1)
+    two, done_two = _run(corpus, INDEX, opts, 2)
+    assert plans == ["kept", "ranges"]  # jobs=1 cuts nothing more; no fragments enrolled
+    assert two == one
+    assert [type(e) for e in two] == [type(e) for e in one]
+    assert done_one == done_two
+    # Each plain file's events are those of scanning it whole, as one input.
+    sc = Scanner(INDEX, KEY, opts)
+    for path in corpus:
+        if not path.endswith((".csv", ".txt")):
+            continue
+        data = open(path, "rb").read()
+        dec = decode.decode_bytes(data, path)
+        mine = [e for e in one if e.location == path]
+        assert mine[:-1] == sc.scan_text(dec.text, path, dec.kind)
+        assert len(mine) >= 2
+        if len(data) <= sf.TASK_BYTES:  # judged on the whole bytes, as a member is
+            assert mine[-1] == Scanned(path, len(data), ContentIds(KEY).of_bytes(data),
+                                       dec.kind, dec.encoding, "ok")
+    assert isinstance(one[-1], Skipped)
+    assert any(isinstance(e, Finding) and "!inner.csv" in e.location for e in one)
+    assert any(isinstance(e, Scanned) and e.status == "binary" for e in one)
+
+
+@pytest.mark.parametrize("retain", [False, True])
+def test_parallel_scan_with_fragments_equals_the_uncut_scan(corpus, plans, retain):
+    """Fragment findings are the best region per record and chunk: they are scanned over
+    the text each file was always scanned as (whole, or in TASK_BYTES ranges), apart from
+    the identifiers' ranges, and merged back in order: the events are those of the scan
+    that cuts nothing more (jobs=1, plan "kept")."""
+    index = build_index(KEY, PEOPLE, True)
+    opts = ScanOptions(retain=retain)
+    uncut, done_uncut = _run(corpus, index, opts, 1)
+    two, done_two = _run(corpus, index, opts, 2)
+    assert plans == ["kept", "kept" if retain else "apart"]
+    assert two == uncut
+    assert done_two == done_uncut
+    assert sum(isinstance(e, Finding) and e.kind == "fragment" for e in uncut) >= 5
+    assert sum(isinstance(e, Finding) and e.kind == "fragment"
+               and e.location == corpus[1] for e in uncut) >= 2  # the big file's, in ranges
+    kept = [e.retained for e in two if isinstance(e, Scanned)]
+    kept_uncut = [e.retained for e in uncut if isinstance(e, Scanned)]
+    assert [sorted(k or {}) for k in kept] == [sorted(k or {}) for k in kept_uncut]
+    for a, b in zip(kept, kept_uncut, strict=True):
+        assert all((a[t] == b[t]).all() for t in a or {})
