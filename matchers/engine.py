@@ -121,7 +121,7 @@ class Finding:
     score: float
 
 
-def _new_finding(kind: str, id_type: str, ref: str, location: str, start: int, end: int,
+def new_finding(kind: str, id_type: str, ref: str, location: str, start: int, end: int,
                  score: float) -> Finding:
     """`Finding(...)` at half the cost (a dense dump has a finding every row): the frozen
     dataclass's __init__ sets its seven fields one `object.__setattr__` at a time; this
@@ -539,7 +539,7 @@ class Scanner:
         ref_of = dict(zip(persons.tolist(), refs, strict=True))
         person_of, start_of, end_of, score_of = (
             people.tolist(), starts.tolist(), ends.tolist(), scores.tolist())
-        new = _new_finding
+        new = new_finding
         return [new("identifier", types[i], ref_of[person_of[i]], location, start_of[i],
                     end_of[i], score_of[i]) for i in order]
 

@@ -170,6 +170,11 @@ def _entry(ch: str) -> int:
     return _SEP
 
 
+def prepare() -> None:
+    """Build the per-process unit tables now (e.g. before scan workers fork)."""
+    _tables()
+
+
 @functools.cache
 def _tables() -> tuple[np.ndarray, bytes]:
     """The BMP unit table (uint32, built once, ~0.1 s) and the latin-1 translate table."""

@@ -421,6 +421,14 @@ def _tag_at(text: str, t: int) -> tuple[int, bool] | None:
     return None if m is None else (m.end(), _tag_separates(m))
 
 
+def prepare() -> None:
+    """Build the per-process tables of `normalize` now (about 0.1 s), e.g. before scan
+    workers fork, so that they inherit them instead of each building its own."""
+    _special_table(False, True, False)
+    if use_native and getattr(native.lib, "normalize_text", None) is not None:
+        _native_context()
+
+
 @functools.cache
 def _native_context() -> tuple:
     """What normalize_text reads besides the text (see its doc)."""

@@ -50,9 +50,9 @@ from typing import cast
 
 import numpy as np
 
-from . import archives, decode, native
+from . import archives, decode, fragments, native, normalize
 from .contentid import ContentIds, shareable_sha256
-from .engine import Finding, Scanned, Scanner, ScanOptions, Skipped
+from .engine import FINDING_ORDER, Finding, Scanned, Scanner, ScanOptions, Skipped, new_finding
 from .index import WatchlistIndex
 from .keys import Key
 
@@ -127,7 +127,7 @@ class _Packed:
         if base:
             for i in _OFFSET_COLUMNS:
                 columns[i] = [x + base for x in columns[i]]
-        return map(Finding, *columns)
+        return map(new_finding, *columns)
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,10 @@ def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int,
     _SCANNERS.clear()
     _SCANNERS[ALL] = full
     plan = _plan(full) if jobs > 1 else "kept"
+    if jobs > 1:  # the workers fork with the per-process tables built
+        normalize.prepare()
+        if full.fingerprint:
+            fragments.prepare()
     if plan == "apart":
         _SCANNERS[IDENTIFIERS] = Scanner(index, key, replace(options,
                                                              types=frozenset(full.types)))
@@ -474,7 +478,7 @@ def _ordered(
 
 
 _START = attrgetter("start")
-_ORDER = attrgetter("start", "end", "kind", "id_type", "ref")  # as a Scanner orders findings
+_ORDER = FINDING_ORDER  # as a Scanner orders findings
 
 
 def _events(r: _Result, base: int) -> Iterator[Event]:
@@ -483,6 +487,6 @@ def _events(r: _Result, base: int) -> Iterator[Event]:
         yield from r.packed.findings(base)
     for e in r.events:
         if base and isinstance(e, Finding):  # not dataclasses.replace: 5x slower a finding
-            e = Finding(e.kind, e.id_type, e.ref, e.location, e.start + base, e.end + base,
-                        e.score)
+            e = new_finding(e.kind, e.id_type, e.ref, e.location, e.start + base,
+                             e.end + base, e.score)
         yield e

@@ -315,10 +315,10 @@ def test_a_finding_made_the_fast_way_is_the_same_finding():
     import pickle
     from dataclasses import asdict, replace
 
-    from vahti.matchers.engine import Finding, _new_finding
+    from vahti.matchers.engine import Finding, new_finding
 
     args = ("identifier", "hetu", "P1", "/x", 3, 14, 0.95)
-    fast, slow = _new_finding(*args), Finding(*args)
+    fast, slow = new_finding(*args), Finding(*args)
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     assert asdict(fast) == asdict(slow)
     assert pickle.loads(pickle.dumps(fast)) == slow
