@@ -159,8 +159,9 @@ def vahti_scan(files: list[Path], index, key: Key, splits: dict | None = None): 
         opts = ScanOptions(types=types)
         n = sum(1 for e in scan_files(paths, index, key, opts, jobs=jobs)
                 if not isinstance(e, Scanned))
-        if splits is not None and jobs == 1 and scanfiles._WORKER is not None:
-            splits["hetu" if types else "all"] = dict(scanfiles._WORKER.timings)  # in-process
+        scanner = scanfiles._SCANNERS.get(scanfiles.ALL)
+        if splits is not None and jobs == 1 and scanner is not None:
+            splits["hetu" if types else "all"] = dict(scanner.timings)  # in-process
         return n
     return run
 

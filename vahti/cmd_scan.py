@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -174,6 +175,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     )
     tally = ScanTally()
     shown: list[Finding] = []
+    found: list[Finding] = []  # findings not yet handled (`_handle_findings`)
     lines = FindingLines() if as_json else None
     share = ShareList() if share_sha256 else None
     with open_db(cfg, key) as storage:
@@ -183,10 +185,19 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
         writer = None if no_store else SightingWriter(storage, source, tally, redactor)
         state = "done"
         try:
+            # What exists now (modules, the index, caches) lives as long as the command:
+            # out of the collector's way, a dump's million short-lived objects cost less.
+            gc.freeze()
             with ProgressBar(paths, quiet=as_json) as advance:
                 events = scan_files(list(paths), index, key, options, jobs=jobs,
                                     limits=limits, progress=advance)
                 for event in events:
+                    if type(event) is Finding:  # most events: one a row of a dump
+                        found.append(event)
+                        if len(found) >= FINDINGS_BATCH:
+                            _handle_findings(found, tally, writer, redactor, shown, lines)
+                        continue
+                    _handle_findings(found, tally, writer, redactor, shown, lines)
                     _handle(event, tally, writer, redactor, shown, lines)
                     if share is not None and isinstance(event, Scanned):
                         share.add(stored_url(event.location, event.content_id, redactor),
@@ -201,6 +212,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
             raise
         finally:
             try:
+                # findings handed over before an interruption are stored and printed
+                _handle_findings(found, tally, writer, redactor, shown, lines)
                 if writer is not None:
                     writer.flush()
                     runs.finish_run(storage, run_id, tally.run_stats(), state=state)
@@ -246,17 +259,38 @@ def read_password_file(path: str | None) -> tuple[str, ...]:
     return tuple(line for line in lines if line)
 
 
+# Findings are handled in batches of up to this many (a dense dump has one a row).
+FINDINGS_BATCH = 4096
+
+
+def _handle_findings(found: list[Finding], tally: ScanTally, writer: SightingWriter | None,
+                     redactor: LocationRedactor, shown: list[Finding],
+                     lines: FindingLines | None) -> None:
+    """Store, count and print the findings in `found` (in order), and empty it. Emptied
+    first and stored first: a failure printing (a closed stdout) neither hands a finding
+    over twice nor costs its sighting."""
+    if not found:
+        return
+    batch = found[:]
+    found.clear()
+    if writer is not None:
+        for f in batch:
+            writer.finding(f)
+    tally.findings += len(batch)
+    tally.people.update([f.ref for f in batch])
+    tally.locations.update([f.location for f in batch])
+    # printed with their locations as stored: identifiers in names as keyed tokens
+    if lines is not None:
+        lines.add_all(batch, redactor.redact)
+    else:
+        for f in batch[: max(0, TABLE_ROWS - len(shown))]:
+            shown.append(replace(f, location=redactor.redact(f.location)))
+
+
 def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
             redactor: LocationRedactor, shown: list[Finding],
             lines: FindingLines | None) -> None:
-    if type(event) is Finding:  # most events: one a row of a dump
-        record_event(event, tally, writer, redactor)
-        # printed with its location as stored: identifiers in names as keyed tokens
-        if lines is not None:
-            lines.add(event, redactor.redact(event.location))
-        elif len(shown) < TABLE_ROWS:
-            shown.append(replace(event, location=redactor.redact(event.location)))
-        return
+    """A scan event other than a finding (see `_handle_findings`)."""
     if lines is not None and skip_reason(event):
         lines.flush()  # the lines so far before the "skipped" line on stderr
     record_event(event, tally, writer, redactor)

@@ -13,6 +13,7 @@ location as stored (identifiers in names as keyed tokens) and the offsets.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from json.encoder import encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
 from typing import TextIO
 
@@ -55,8 +56,8 @@ class FindingLines:
             out = self._strings[s] = clean(encode_basestring_ascii(s), one_line=False)
         return out
 
-    def line(self, f: Finding, location: str) -> str:
-        """The line of `f` shown under `location` (as stored), without its newline."""
+    def _middle(self, f: Finding, location: str) -> str:
+        """The part of the line from "id_type" to "ref" (repeats from line to line)."""
         key = (f.id_type, f.kind, location, f.ref)
         middle = self._middles.get(key)
         if middle is None:
@@ -66,21 +67,45 @@ class FindingLines:
             middle = self._middles[key] = (
                 f'"id_type": {s(f.id_type)}, "kind": {s(f.kind)}, "location": {s(location)}, '
                 f'"ref": {s(f.ref)}')
-        score = self._scores.get(f.score) if type(f.score) is float else None
+        return middle
+
+    def _score(self, x: float) -> str:
+        score = self._scores.get(x) if type(x) is float else None
         if score is None:  # (1 == 1.0: only floats are cached)
-            score = _float(f.score)
-            if type(f.score) is float:
-                self._scores[f.score] = score
+            score = _float(x)
+            if type(x) is float:
+                self._scores[x] = score
+        return score
+
+    def line(self, f: Finding, location: str) -> str:
+        """The line of `f` shown under `location` (as stored), without its newline."""
         # sorted keys, as json.dumps(asdict(f), sort_keys=True)
-        return (f'{{"end": {int.__repr__(f.end)}, {middle}, "score": {score}, '
-                f'"start": {int.__repr__(f.start)}}}')
+        return (f'{{"end": {int.__repr__(f.end)}, {self._middle(f, location)}, '
+                f'"score": {self._score(f.score)}, "start": {int.__repr__(f.start)}}}')
 
     def add(self, f: Finding, location: str) -> None:
-        text = self.line(f, location) + "\n"
-        self.parts.append(text)
-        self.size += len(text)
-        if self.size >= self.block_chars:
-            self.flush()
+        self.add_all([f], lambda _: location)
+
+    def add_all(self, findings: list[Finding], location_of: Callable[[str], str]) -> None:
+        """The lines of `findings`, each shown under ``location_of(f.location)``: `line`,
+        with its lookups inlined (a dense dump prints hundreds of thousands)."""
+        middles, scores, parts = self._middles, self._scores, self.parts
+        size, rep = self.size, int.__repr__
+        for f in findings:
+            location = location_of(f.location)
+            middle = (middles.get((f.id_type, f.kind, location, f.ref))
+                      or self._middle(f, location))
+            x = f.score
+            score = (scores.get(x) if type(x) is float else None) or self._score(x)
+            text = (f'{{"end": {rep(f.end)}, {middle}, "score": {score}, '
+                    f'"start": {rep(f.start)}}}\n')
+            parts.append(text)
+            size += len(text)
+            if size >= self.block_chars:
+                self.size = size
+                self.flush()
+                parts, size = self.parts, 0
+        self.size = size
 
     def flush(self) -> None:
         """Write what is buffered (before anything else is printed, and at the end)."""

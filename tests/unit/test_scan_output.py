@@ -38,6 +38,11 @@ def test_a_line_is_what_the_json_dump_printed(location):
                                    ("identifier", "email", "R/1\\2")]:
             f = Finding(kind, id_type, ref, "/raw/path", 12345678901, 12345678912, score)
             assert lines.line(f, location) == _before(f, location)
+            out = io.StringIO()
+            batch = FindingLines(out)
+            batch.add_all([f, f], lambda _: location)  # noqa: B023
+            batch.flush()
+            assert out.getvalue() == 2 * (_before(f, location) + "\n")
 
 
 class _Counting(io.StringIO):
