@@ -218,6 +218,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
                     writer.flush()
                     runs.finish_run(storage, run_id, tally.run_stats(), state=state)
             finally:  # after the writes: a closed stdout must not cost the stored findings
+                gc.unfreeze()  # (a command run in process, e.g. by a test, leaves no trace)
                 if lines is not None:
                     lines.flush()
     if as_json and tally.skips.count:
@@ -267,8 +268,8 @@ def _handle_findings(found: list[Finding], tally: ScanTally, writer: SightingWri
                      redactor: LocationRedactor, shown: list[Finding],
                      lines: FindingLines | None) -> None:
     """Store, count and print the findings in `found` (in order), and empty it. Emptied
-    first and stored first: a failure printing (a closed stdout) neither hands a finding
-    over twice nor costs its sighting."""
+    first and handed to the writer first: a failure printing (a closed stdout) neither
+    hands a finding over twice nor keeps one from the writer."""
     if not found:
         return
     batch = found[:]
