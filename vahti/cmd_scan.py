@@ -274,12 +274,7 @@ def _handle_findings(found: list[Finding], tally: ScanTally, writer: SightingWri
         return
     batch = found[:]
     found.clear()
-    if writer is not None:
-        for f in batch:
-            writer.finding(f)
-    tally.findings += len(batch)
-    tally.people.update([f.ref for f in batch])
-    tally.locations.update([f.location for f in batch])
+    record_findings(batch, tally, writer)
     # printed with their locations as stored: identifiers in names as keyed tokens
     if lines is not None:
         lines.add_all(batch, redactor.redact)
@@ -299,16 +294,23 @@ def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN
         lines.flush()  # an input is done (and handed to the writer first): its lines out
 
 
+def record_findings(found: list[Finding], tally: ScanTally,
+                    writer: SightingWriter | None) -> None:
+    """Hand findings to the writer (when storing), then count them."""
+    if writer is not None:
+        for f in found:
+            writer.finding(f)
+    tally.findings += len(found)
+    tally.people.update([f.ref for f in found])
+    tally.locations.update([f.location for f in found])
+
+
 def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
                  redactor: LocationRedactor) -> None:
     """Count a scan event, hand it to the writer (when storing), report a skipped input
     (its location as stored, see `_handle`)."""
     if type(event) is Finding:
-        tally.findings += 1
-        tally.people.add(event.ref)
-        tally.locations.add(event.location)
-        if writer is not None:
-            writer.finding(event)
+        record_findings([event], tally, writer)
         return  # a finding is no skip
     if isinstance(event, Scanned):
         tally.inputs += 1

@@ -60,8 +60,7 @@ def test_lines_are_written_in_blocks_and_all_of_them_on_flush():
     lines = FindingLines(out, block_chars=1 << 14)
     found = [Finding("identifier", "hetu", f"P{i:07d}", "/x", i * 20, i * 20 + 11, 0.8)
              for i in range(5000)]
-    for f in found:
-        lines.add(f, "/x")
+    lines.add_all(found, lambda _: "/x")
     lines.flush()
     assert out.getvalue() == "".join(_before(f, "/x") + "\n" for f in found)
     assert out.writes < 50  # was one write (and flush) per line
