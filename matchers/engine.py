@@ -319,7 +319,7 @@ class Scanner:
                 for rec, score, s, e in self._fragments(text[cs:we], kind):
                     if s < ce - cs:
                         frags.append((rec, score, s + cs, e + cs))
-        return self._finish(found, frags, location, kind)
+        return self._finish(found, frags, location)
 
     def scan_bytes(
         self, data: bytes, lo: int, hi: int, codec: str, location: str, kind: str = "text"
@@ -380,7 +380,7 @@ class Scanner:
             if ce >= hi:
                 break
             cs = ce
-        return self._finish(found, frags, location, kind), base
+        return self._finish(found, frags, location), base
 
     # -- identifiers ---------------------------------------------------------------
 
@@ -560,13 +560,6 @@ class Scanner:
             return self._corroboration_native(texts, text_of_all, bounds_all, people)
         return self._corroboration_python(texts, text_of_all, bounds_all, people)
 
-    def _dense(self, texts: list[str], text_of: np.ndarray) -> np.ndarray:
-        """Per text: do its hits' windows cover enough of it (1/DENSE_COVER) to read it
-        once for all of them rather than window by window? (The same values either way.)"""
-        counts = np.bincount(text_of, minlength=len(texts))
-        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
-        return counts * (2 * self.options.window + 16) * DENSE_COVER >= lengths
-
     def _corroboration_native(
         self, texts: list[str], text_of: np.ndarray, bounds: np.ndarray, people: np.ndarray
     ) -> np.ndarray:
@@ -604,7 +597,8 @@ class Scanner:
     ) -> np.ndarray:
         """`_corroboration_native` in Python: a text with dense windows is read once
         for all of them (`_ChunkText`), others span by span."""
-        dense = self._dense(texts, text_of)
+        dense = _dense(np.bincount(text_of, minlength=len(texts)), self.options.window,
+                       np.fromiter(map(len, texts), np.int64, len(texts)))
         readers: dict[int, _ChunkText | _SpanReader] = {}
         found: dict[str, list[set[str]]] = {"name": [], "birth_date": []}
         for t, (a, s, e, b) in zip(text_of.tolist(), bounds.tolist(), strict=True):
@@ -688,8 +682,7 @@ class Scanner:
         return result
 
     def _finish(
-        self, pending: list[_Scored], frags: list[tuple[int, float, int, int]],
-        location: str, kind: str,
+        self, pending: list[_Scored], frags: list[tuple[int, float, int, int]], location: str
     ) -> list[Finding]:
         found = self._score(pending, location)  # in FINDING_ORDER already
         fragments = self._fragment_findings(frags, location)
@@ -764,6 +757,12 @@ def _first_of_each(
                      starts, ends, people], axis=1)
     _, first = np.unique(rows, axis=0, return_index=True)
     return np.sort(first)
+
+
+def _dense(n_hits, w: int, size):  # noqa: ANN001, ANN202  (ints or int arrays)
+    """Do `n_hits` windows of `w` characters a side cover enough of a text of `size`
+    (1/DENSE_COVER) to read it once for all of them rather than window by window?"""
+    return n_hits * (2 * w + 16) * DENSE_COVER >= size
 
 
 def _windows_in(text: str, starts: np.ndarray, ends: np.ndarray, w: int) -> np.ndarray:
@@ -954,9 +953,9 @@ class _HitWindows(_Windows):
             return [text], text_of, bounds
         ready = self.prepare(w, kind)[idx]
         texts = [text]
-        if self.cut is not None and self.cut[idx].any():
+        cut = self.cut[idx] if self.cut is not None else None
+        if cut is not None and cut.any():
             assert self.bounds is not None and self.hits.norm is not None
-            cut = self.cut[idx]
             texts.append(self.hits.norm.text)
             text_of[cut] = 1
             bounds[cut] = self.bounds[idx][cut][:, [0, 2, 3, 1]]
@@ -1017,10 +1016,9 @@ class _ByteWindows(_Windows):
     def readings(
         self, idx: np.ndarray, w: int, clean: bool, kind: str
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
-        size = len(self.data) if self.chunk is None else self.chunk[1] - self.chunk[0]
         # Dense hits (windows covering much of the chunk) are read from the decoded
         # chunk; sparse ones from their own decoded windows.
-        if self.chunk is not None and len(idx) * (2 * w + 16) * DENSE_COVER >= size:
+        if self.chunk is not None and _dense(len(idx), w, self.chunk[1] - self.chunk[0]):
             ws, we, _, s_chars, e_chars = self.chunk
             text = self.data[ws:we].decode(self.codec, self.errors)
             return ([text], np.zeros(len(idx), dtype=np.int64),

@@ -141,16 +141,23 @@ def _pattern(html_tags: bool, escapes: bool, sql: bool) -> re.Pattern[str]:
 
 
 @functools.cache
+def _special_chars() -> np.ndarray:
+    """Boolean table over all code points: the characters of `_special_class`."""
+    table = np.zeros(0x110000, dtype=bool)
+    for lo, hi in _special_ranges():
+        table[lo : hi + 1] = True
+    table[0x10000:] = True
+    return table
+
+
+@functools.cache
 def _special_table(html_tags: bool, escapes: bool, sql: bool) -> np.ndarray:
     """Boolean table over all code points: can a match start at this character?
 
     Looking every character up in this table with numpy is several times faster
     than searching for a large character class with `re`.
     """
-    table = np.zeros(0x110000, dtype=bool)
-    for lo, hi in _special_ranges():
-        table[lo : hi + 1] = True
-    table[0x10000:] = True
+    table = _special_chars().copy()
     table[ord("&")] = True
     table[ord("<")] = html_tags
     table[ord("\\")] = escapes
@@ -440,10 +447,7 @@ def _native_context() -> tuple:
 @functools.cache
 def _native_table() -> bytes:
     """Per code point: bit 1 special (a character of `_special_class`), bit 2 combining."""
-    table = np.zeros(0x110000, dtype=np.uint8)
-    for lo, hi in _special_ranges():
-        table[lo : hi + 1] = 1
-    table[0x10000:] = 1
+    table = _special_chars().astype(np.uint8)
     combining = bytes(map(unicodedata.combining, map(chr, range(0x110000))))
     table |= (np.frombuffer(combining, dtype=np.uint8) != 0).astype(np.uint8) << 1
     return table.tobytes()

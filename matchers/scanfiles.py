@@ -457,7 +457,7 @@ def _ordered(
         held = apart.get(r.file_id)
         if held:
             n = len(held) if r.last else bisect_left(held, base + r.n_chars, key=_START)
-            events = heapq.merge(held[:n], events, key=_ORDER)  # type: ignore[arg-type]
+            events = heapq.merge(held[:n], events, key=FINDING_ORDER)  # type: ignore[arg-type]
             del held[:n]
         yield from events
         if r.file_id >= 0:
@@ -478,7 +478,6 @@ def _ordered(
 
 
 _START = attrgetter("start")
-_ORDER = FINDING_ORDER  # as a Scanner orders findings
 
 
 def _events(r: _Result, base: int) -> Iterator[Event]:
