@@ -70,9 +70,8 @@ def _timed_run(task):  # noqa: ANN001, ANN202 - scanfiles._run, timed in the wor
     result = _RUN(task)
     t1, c1 = time.time(), time.process_time()
     size = len(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    packed = getattr(result, "packed", None)
-    n_found = sum(type(e).__name__ == "Finding" for e in result.events)
-    n_found += len(packed.columns[0]) if packed is not None else 0
+    found = getattr(result, "found", None)  # FindingColumns
+    n_found = len(found) if found is not None else 0
     assert _LOG is not None
     with open(_LOG, "a") as fh:
         fh.write(json.dumps([os.getpid(), t0, t1, c1 - c0, result.n_bytes, n_found, size]) + "\n")

@@ -44,15 +44,22 @@ import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from operator import attrgetter
-from typing import cast
 
 import numpy as np
 
 from . import archives, decode, fragments, native, normalize
 from .contentid import ContentIds, shareable_sha256
-from .engine import FINDING_ORDER, Finding, Scanned, Scanner, ScanOptions, Skipped, new_finding
+from .engine import (
+    FINDING_ORDER,
+    Finding,
+    FindingColumns,
+    Scanned,
+    Scanner,
+    ScanOptions,
+    Skipped,
+)
 from .index import WatchlistIndex
 from .keys import Key
 
@@ -102,57 +109,28 @@ class _MemberTask:
     text_from: str | None = None  # data is text extracted from a document of this format
 
 
-# A Finding as a row of values, and where its offsets are (see `_Packed`).
-_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
-_finding_row = attrgetter(*_FINDING_FIELDS)
-_OFFSET_COLUMNS = (_FINDING_FIELDS.index("start"), _FINDING_FIELDS.index("end"))
-
-
-@dataclass(frozen=True)
-class _Packed:
-    """A task's findings as columns of plain values, for the pipe: a pickled `Finding`
-    costs about 1 us to pickle, 2 us to unpickle and as much again to move to its
-    offset in the file, all in the parent, whose one core is then the limit. Columns
-    pickle in a tenth of that, and the parent makes each `Finding` once, as it is
-    yielded, with its offsets in the file."""
-
-    columns: tuple[tuple, ...]
-
-    @staticmethod
-    def of(found: list[Finding]) -> _Packed:
-        return _Packed(tuple(zip(*map(_finding_row, found), strict=True)))
-
-    def findings(self, base: int) -> Iterator[Finding]:
-        columns: list[Sequence] = list(self.columns)
-        if base:
-            for i in _OFFSET_COLUMNS:
-                columns[i] = [x + base for x in columns[i]]
-        return map(new_finding, *columns)
-
-
 @dataclass(frozen=True)
 class _Result:
     location: str
-    events: list[Event]  # offsets relative to the task's first character
+    events: list[Event]  # after `found`: the input's `Scanned` or `Skipped` event
     n_chars: int
     n_bytes: int
     file_id: int = -1  # a split file's id (see `_Hashes`), -1 otherwise
     last: bool = False  # the last range of a split file
     retained: dict | None = None  # a range's candidate keys (ScanOptions.retain)
     partial: bool = False
-    packed: _Packed | None = None  # from a worker process: the findings before `events`
+    # the findings, first, as columns (for the pipe, and made into objects once, in the
+    # consumer's process), offsets relative to the task's first character
+    found: FindingColumns | None = None
     apart: bool = False  # fragment findings of a file whose identifiers come in ranges
 
 
 Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
 _SCANNERS: dict[str, Scanner] = {}  # by scope
-_PACK = False  # in a worker process: results go through a pipe
 
 
-def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int,
-          pack: bool = False) -> str:
+def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int) -> str:
     """Make the scanners of a scan with `jobs` workers; returns its plan (`_plan`)."""
-    global _PACK
     full = Scanner(index, key, options)
     _SCANNERS.clear()
     _SCANNERS[ALL] = full
@@ -166,7 +144,6 @@ def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int,
                                                              types=frozenset(full.types)))
         _SCANNERS[FRAGMENTS] = Scanner(index, key, replace(options,
                                                            types=frozenset({"fragment"})))
-    _PACK = pack
     return plan
 
 
@@ -181,50 +158,35 @@ def _plan(scanner: Scanner) -> str:
     return "apart" if scanner.types else "kept"
 
 
-def _forked() -> None:
-    """A forked worker: the parent's scanners are already there."""
-    global _PACK
-    _PACK = True
-
-
 def _run(task: Task) -> _Result:
-    result = _scan_task(task)
-    return _packed(result) if _PACK else result
-
-
-def _packed(r: _Result) -> _Result:
-    """`r` with its leading findings as columns (`_Packed`)."""
-    n = 0
-    while n < len(r.events) and isinstance(r.events[n], Finding):
-        n += 1
-    if n == 0 or any(isinstance(e, Finding) for e in r.events[n:]):
-        return r
-    return replace(r, events=r.events[n:],
-                   packed=_Packed.of(cast("list[Finding]", r.events[:n])))
+    """Scan one task (in a worker process, or in the parent with one job)."""
+    return _scan_task(task)
 
 
 def _scan_task(task: Task) -> _Result:
     if isinstance(task, Skipped):
         return _Result(task.location, [task], 0, 0)
     if isinstance(task, _MemberTask):
-        return _Result(task.location,
-                       scan_member(_SCANNERS[ALL], task.location, task.data, task.text_from),
-                       0, len(task.data))
+        found, scanned = member_columns(_SCANNERS[ALL], task.location, task.data,
+                                        task.text_from)
+        return _Result(task.location, [scanned], 0, len(task.data), found=found)
     if isinstance(task, _WholeTextTask):
         with open(task.path, "rb") as fh:
             dec = decode.decode_bytes(fh.read(), task.path)
-        found = _SCANNERS[FRAGMENTS].scan_text(dec.text or "", task.path, dec.kind)
-        return _Result(task.path, list(found), 0, 0, task.file_id, apart=True)
+        text = dec.text or ""
+        found = _SCANNERS[FRAGMENTS].scan_range_columns(text, 0, len(text), task.path,
+                                                        dec.kind)
+        return _Result(task.path, [], 0, 0, task.file_id, apart=True, found=found)
     scanner = _SCANNERS[task.scope]
     if scanner.retained is not None:
         scanner.retained.clear()
     found, n_chars = _run_range(scanner, task)
     kept = scanner.retained
     apart = task.scope == FRAGMENTS
-    return _Result(task.location, list(found), n_chars, 0 if apart else task.hi - task.lo,
+    return _Result(task.location, [], n_chars, 0 if apart else task.hi - task.lo,
                    task.file_id, task.hi >= task.size and not apart,
                    kept.take() if kept is not None else None, bool(kept and kept.partial),
-                   apart=apart)
+                   found=found, apart=apart)
 
 
 def scan_member(scanner: Scanner, location: str, data: bytes,
@@ -232,11 +194,18 @@ def scan_member(scanner: Scanner, location: str, data: bytes,
     """Findings in one in-memory input (no archive expansion), then its `Scanned` event.
     With `text_from`, `data` is UTF-8 text a document of that format was turned into
     (`matchers.documents`): it is not judged again, and its encoding says where it came from."""
+    found, scanned = member_columns(scanner, location, data, text_from)
+    return [*found.findings(), scanned]
+
+
+def member_columns(scanner: Scanner, location: str, data: bytes,
+                   text_from: str | None = None) -> tuple[FindingColumns, Scanned]:
+    """`scan_member`, its findings as columns."""
     if text_from is not None:
         dec = decode.Decoded(data.decode("utf-8", "replace"), text_from, "text", None)
     else:
         dec = decode.decode_bytes(data, location)
-    events: list[Event] = []
+    found = FindingColumns.empty(location)
     status = "ok"
     kept = scanner.retained
     if kept is not None:
@@ -246,12 +215,11 @@ def scan_member(scanner: Scanner, location: str, data: bytes,
     elif not data:
         status = "empty"
     else:
-        events += scanner.scan_text(dec.text, location, dec.kind)
-    events.append(scanned_event(scanner.content_ids, location, len(data),
+        found = scanner.scan_range_columns(dec.text, 0, len(dec.text), location, dec.kind)
+    return found, scanned_event(scanner.content_ids, location, len(data),
                                 hashlib.sha256(data).digest(), dec.kind, dec.encoding, status,
                                 kept.take() if kept is not None else None,
-                                bool(kept and kept.partial), dec.reason))
-    return events
+                                bool(kept and kept.partial), dec.reason)
 
 
 def scanned_event(ids: ContentIds, location: str, size: int, sha256_digest: bytes,
@@ -273,7 +241,7 @@ def scan_blob(scanner: Scanner, data: bytes, location: str,
             yield from scan_member(scanner, member.location, member.data, member.text_from)
 
 
-def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[list[Finding], int]:
+def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
     """Scan the characters that start in bytes [lo, hi) of a plain file."""
     before = min(t.lo, scanner.context_before_bytes)
     with open(t.path, "rb") as fh:
@@ -286,7 +254,7 @@ def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[list[Finding], int]:
         hi = _utf8_start(data, body_end) if t.hi < t.size else body_end
     else:
         lo, hi = before, body_end
-    return scanner.scan_bytes(data, lo, hi, t.codec, t.location, t.kind)
+    return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind)
 
 
 def _utf8_start(data: bytes, pos: int) -> int:
@@ -422,10 +390,10 @@ def scan_files(
         # fork: the workers share the scanner and its (memory-mapped) index instead of
         # pickling them.
         if "fork" in mp.get_all_start_methods():
-            pool = mp.get_context("fork").Pool(jobs, initializer=_forked)
+            pool = mp.get_context("fork").Pool(jobs)
         else:
             pool = mp.get_context("spawn").Pool(jobs, initializer=_init,
-                                                initargs=(index, key, options, jobs, True))
+                                                initargs=(index, key, options, jobs))
         with pool:
             yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
     finally:
@@ -482,10 +450,6 @@ _START = attrgetter("start")
 
 def _events(r: _Result, base: int) -> Iterator[Event]:
     """The events of `r`, findings at `base` characters further."""
-    if r.packed is not None:
-        yield from r.packed.findings(base)
-    for e in r.events:
-        if base and isinstance(e, Finding):  # not dataclasses.replace: 5x slower a finding
-            e = new_finding(e.kind, e.id_type, e.ref, e.location, e.start + base,
-                             e.end + base, e.score)
-        yield e
+    if r.found is not None:
+        yield from r.found.findings(base)
+    yield from r.events

@@ -293,22 +293,32 @@ def test_a_name_written_without_accents_corroborates():
     assert f.score == pytest.approx(0.8 + NAME_BONUS)
 
 
-def test_findings_merge_in_their_order():
-    """`_merged` places fragment findings among identifier findings exactly as sorting
-    the two lists together did."""
+@pytest.mark.parametrize("with_native", [True, False])
+def test_findings_merge_in_their_order(monkeypatch, with_native):
+    """`FindingColumns.merged` places fragment findings among identifier findings exactly
+    as sorting the two lists together did, ties included; the columns give back the
+    findings they were made of, at any base offset."""
     import random
 
-    from vahti.matchers.engine import FINDING_ORDER, Finding, _merged
+    from vahti.matchers import native
+    from vahti.matchers.engine import FINDING_ORDER, Finding, FindingColumns
 
+    if not with_native:
+        monkeypatch.setattr(native, "lib", None)
     rng = random.Random(5)
-    for _ in range(200):
+    for _ in range(300):
         def one(kind: str) -> Finding:
             id_type = "fragment" if kind == "fragment" else rng.choice(["hetu", "email"])
             return Finding(kind, id_type, rng.choice("ABC"), "x", rng.randint(0, 9),
-                           rng.randint(9, 12), 0.8)
+                           rng.randint(9, 12), rng.choice([0.8, 0.95]))
         ident = sorted((one("identifier") for _ in range(rng.randint(0, 12))), key=FINDING_ORDER)
-        frags = sorted((one("fragment") for _ in range(rng.randint(1, 4))), key=FINDING_ORDER)
-        assert _merged(ident, frags) == sorted(ident + frags, key=FINDING_ORDER)
+        frags = sorted((one("fragment") for _ in range(rng.randint(0, 4))), key=FINDING_ORDER)
+        merged = FindingColumns.of(ident, "x").merged(FindingColumns.of(frags, "x"))
+        assert merged.findings() == sorted(ident + frags, key=FINDING_ORDER)
+        base = rng.randint(0, 1 << 40)
+        assert FindingColumns.of(ident, "x").findings(base) == [
+            Finding(f.kind, f.id_type, f.ref, f.location, f.start + base, f.end + base, f.score)
+            for f in ident]
 
 
 def test_a_finding_made_the_fast_way_is_the_same_finding():
@@ -325,3 +335,32 @@ def test_a_finding_made_the_fast_way_is_the_same_finding():
     assert replace(fast, start=4) == Finding(*args[:4], 4, *args[5:])
     with pytest.raises(AttributeError):
         fast.start = 5  # type: ignore[misc]
+
+
+def test_a_finding_made_in_c_is_the_same_finding():
+    """The C builder of `FindingColumns.findings` makes what `new_finding` makes."""
+    import pickle
+    from dataclasses import asdict, replace
+
+    import numpy as np
+
+    from vahti.matchers import native
+    from vahti.matchers.engine import Finding
+
+    assert native.lib is not None, "the C extension must be built for the tests"
+    args = ("identifier", "hetu", "P1", "/x", 3, 14, 0.95)
+    (fast,) = native.lib.make_findings(Finding, ["identifier"], ["hetu"], ["P1"], "/x",
+                                       np.array([1], np.int64), np.array([12], np.int64),
+                                       np.array([0.95]), 2)
+    slow = Finding(*args)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert type(fast) is Finding and list(fast.__dict__) == list(slow.__dict__)
+    assert asdict(fast) == asdict(slow)
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    assert replace(fast, start=4) == Finding(*args[:4], 4, *args[5:])
+    with pytest.raises(AttributeError):
+        fast.start = 5  # type: ignore[misc]
+    with pytest.raises(ValueError, match="different lengths"):
+        native.lib.make_findings(Finding, ["identifier"], ["hetu"], [], "/x",
+                                 np.array([1], np.int64), np.array([12], np.int64),
+                                 np.array([0.95]), 0)
