@@ -62,9 +62,9 @@ import weakref
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -168,6 +168,10 @@ class FindingColumns:
             location, np.fromiter((f.start for f in found), np.int64, len(found)),
             np.fromiter((f.end for f in found), np.int64, len(found)),
             np.fromiter((f.score for f in found), np.float64, len(found)))
+
+    def shifted(self, base: int) -> FindingColumns:
+        """The same findings, offsets `base` further."""
+        return replace(self, starts=self.starts + base, ends=self.ends + base) if base else self
 
     def findings(self, base: int = 0) -> list[Finding]:
         """The findings, offsets `base` further."""
@@ -1214,4 +1218,6 @@ def scan_files(
     """Scan files, directories and archives; see `matchers.scanfiles`."""
     from .scanfiles import scan_files as _scan_files
 
-    return _scan_files(paths, index, key, options, jobs, progress=progress)
+    # without columns=True: every finding an object
+    return cast("Iterator[Finding | Scanned | Skipped]",
+                _scan_files(paths, index, key, options, jobs, progress=progress))

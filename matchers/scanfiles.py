@@ -42,7 +42,7 @@ import heapq
 import multiprocessing as mp
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from operator import attrgetter
@@ -375,8 +375,12 @@ def scan_files(
     jobs: int = 1,
     limits: archives.ArchiveLimits = archives.DEFAULT_LIMITS,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[Event]:
-    """Findings, `Scanned` and `Skipped` events of every input, in input order, for any `jobs`."""
+    columns: bool = False,
+) -> Iterator[Event | FindingColumns]:
+    """Findings, `Scanned` and `Skipped` events of every input, in input order, for any `jobs`.
+
+    With `columns`, findings come in batches instead (`FindingColumns`, a task's findings
+    with their final offsets): for a consumer that needs no objects (`vahti scan --json`)."""
     index.check_key(key)
     native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
@@ -385,7 +389,7 @@ def scan_files(
     tasks = _tasks(list(paths), limits, hashes, plan)
     try:
         if jobs <= 1:
-            yield from _ordered(map(_run, tasks), hashes, progress)
+            yield from _ordered(map(_run, tasks), hashes, progress, columns)
             return
         # fork: the workers share the scanner and its (memory-mapped) index instead of
         # pickling them.
@@ -395,7 +399,7 @@ def scan_files(
             pool = mp.get_context("spawn").Pool(jobs, initializer=_init,
                                                 initargs=(index, key, options, jobs))
         with pool:
-            yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
+            yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress, columns)
     finally:
         hashes.close()
 
@@ -408,25 +412,36 @@ def _merged(parts: list[_Result]) -> dict[str, np.ndarray]:
 
 
 def _ordered(
-    results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None
-) -> Iterator[Event]:
+    results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None,
+    columns: bool = False,
+) -> Iterator[Event | FindingColumns]:
     """Turn range-relative offsets into file offsets (ranges of a file come in order),
     merge fragment findings scanned apart into the ranges' (they come first), and close
-    every split file with its `Scanned` event."""
+    every split file with its `Scanned` event. With `columns`, each task's findings come
+    as one `FindingColumns`."""
     base_of: dict[int, int] = {}
     kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
     apart: dict[int, list[Finding]] = {}  # a split file's fragment findings not yet yielded
     for r in results:
         base = base_of.get(r.file_id, 0)
-        events = _events(r, base)
         if r.apart:
-            apart.setdefault(r.file_id, []).extend(events)  # type: ignore[arg-type]
+            apart.setdefault(r.file_id, []).extend(_events(r, base))  # type: ignore[arg-type]
             continue
-        held = apart.get(r.file_id)
-        if held:
-            n = len(held) if r.last else bisect_left(held, base + r.n_chars, key=_START)
-            events = heapq.merge(held[:n], events, key=FINDING_ORDER)  # type: ignore[arg-type]
-            del held[:n]
+        held = apart.get(r.file_id, [])
+        # the fragment findings that start in this range
+        n = len(held) if r.last else bisect_left(held, base + r.n_chars, key=_START)
+        frags = held[:n]
+        del held[:n]
+        events: Iterable[Event | FindingColumns]
+        if columns and r.found is not None:
+            found = r.found.shifted(base)
+            if frags:
+                found = found.merged(FindingColumns.of(frags, r.location))
+            events = [found, *r.events] if len(found) else r.events
+        elif frags:
+            events = heapq.merge(frags, _events(r, base), key=FINDING_ORDER)
+        else:
+            events = _events(r, base)
         yield from events
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars
@@ -448,8 +463,10 @@ def _ordered(
 _START = attrgetter("start")
 
 
-def _events(r: _Result, base: int) -> Iterator[Event]:
-    """The events of `r`, findings at `base` characters further."""
-    if r.found is not None:
-        yield from r.found.findings(base)
-    yield from r.events
+def _events(r: _Result, base: int) -> list[Event]:
+    """The events of `r`, findings at `base` characters further (a list: a generator
+    more between the scan and its consumer costs per finding)."""
+    if r.found is None:
+        return r.events
+    found: list[Event] = r.found.findings(base)  # type: ignore[assignment]
+    return found + r.events if r.events else found

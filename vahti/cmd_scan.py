@@ -19,7 +19,7 @@ from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
 from vahti.matchers.archives import ArchiveLimits
-from vahti.matchers.engine import Finding, Scanned, ScanOptions
+from vahti.matchers.engine import Finding, FindingColumns, Scanned, ScanOptions
 from vahti.matchers.keys import secret_file_problem
 from vahti.matchers.locations import LocationRedactor
 from vahti.matchers.scanfiles import scan_files
@@ -190,8 +190,13 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
             gc.freeze()
             with ProgressBar(paths, quiet=as_json) as advance:
                 events = scan_files(list(paths), index, key, options, jobs=jobs,
-                                    limits=limits, progress=advance)
+                                    limits=limits, progress=advance, columns=as_json)
                 for event in events:
+                    if type(event) is FindingColumns:  # --json: a task's findings
+                        assert lines is not None
+                        _handle_findings(found, tally, writer, redactor, shown, lines)
+                        _handle_columns(event, tally, writer, redactor, lines)
+                        continue
                     if type(event) is Finding:  # most events: one a row of a dump
                         found.append(event)
                         if len(found) >= FINDINGS_BATCH:
@@ -283,6 +288,13 @@ def _handle_findings(found: list[Finding], tally: ScanTally, writer: SightingWri
             shown.append(replace(f, location=redactor.redact(f.location)))
 
 
+def _handle_columns(found: FindingColumns, tally: ScanTally, writer: SightingWriter | None,
+                    redactor: LocationRedactor, lines: FindingLines) -> None:
+    """`_handle_findings` for `--json` findings as columns: no object made unless stored."""
+    record_findings(found, tally, writer)
+    lines.add_columns(found, redactor.redact(found.location))
+
+
 def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001
             redactor: LocationRedactor, shown: list[Finding],
             lines: FindingLines | None) -> None:
@@ -294,15 +306,19 @@ def _handle(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN
         lines.flush()  # an input is done (and handed to the writer first): its lines out
 
 
-def record_findings(found: list[Finding], tally: ScanTally,
+def record_findings(found: list[Finding] | FindingColumns, tally: ScanTally,
                     writer: SightingWriter | None) -> None:
     """Hand findings to the writer (when storing), then count them."""
     if writer is not None:
-        for f in found:
+        for f in found.findings() if isinstance(found, FindingColumns) else found:
             writer.finding(f)
     tally.findings += len(found)
-    tally.people.update([f.ref for f in found])
-    tally.locations.update([f.location for f in found])
+    if isinstance(found, FindingColumns):
+        tally.people.update(found.refs)
+        tally.locations.add(found.location)
+    else:
+        tally.people.update([f.ref for f in found])
+        tally.locations.update([f.location for f in found])
 
 
 def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa: ANN001

@@ -18,7 +18,7 @@ from json.encoder import encode_basestring_ascii  # what json.dumps uses (ensure
 from typing import TextIO
 
 from vahti.display import clean
-from vahti.matchers.engine import Finding
+from vahti.matchers.engine import Finding, FindingColumns
 
 BLOCK_CHARS = 1 << 16
 
@@ -58,12 +58,15 @@ class FindingLines:
 
     def _middle(self, f: Finding, location: str) -> str:
         """The part of the line from "id_type" to "ref" (made on a cache miss)."""
+        return self._new_middle(f.id_type, f.kind, location, f.ref)
+
+    def _new_middle(self, id_type: str, kind: str, location: str, ref: str) -> str:
         if len(self._middles) > 100_000:
             self._middles.clear()
         s = self._str
-        middle = self._middles[(f.id_type, f.kind, location, f.ref)] = (
-            f'"id_type": {s(f.id_type)}, "kind": {s(f.kind)}, "location": {s(location)}, '
-            f'"ref": {s(f.ref)}')
+        middle = self._middles[(id_type, kind, location, ref)] = (
+            f'"id_type": {s(id_type)}, "kind": {s(kind)}, "location": {s(location)}, '
+            f'"ref": {s(ref)}')
         return middle
 
     def _score(self, x: float) -> str:
@@ -98,6 +101,27 @@ class FindingLines:
             score = (scores.get(x) if type(x) is float else None) or self._score(x)
             text = (f'{{"end": {rep(f.end)}, {middle}, "score": {score}, '
                     f'"start": {rep(f.start)}}}\n')
+            parts.append(text)
+            size += len(text)
+            if size >= self.block_chars:
+                self.size = size
+                self.flush()
+                parts, size = self.parts, 0
+        self.size = size
+
+    def add_columns(self, found: FindingColumns, location: str) -> None:
+        """The lines of findings given as columns (`scan_files(columns=True)`), shown under
+        `location`: `add_all` without a `Finding` object a line."""
+        middles, scores, parts = self._middles, self._scores, self.parts
+        size, rep = self.size, int.__repr__
+        for id_type, kind, ref, start, end, x in zip(
+                found.id_types, found.kinds, found.refs, found.starts.tolist(),
+                found.ends.tolist(), found.scores.tolist(), strict=True):
+            middle = (middles.get((id_type, kind, location, ref))
+                      or self._new_middle(id_type, kind, location, ref))
+            score = scores.get(x) or self._score(x)
+            text = (f'{{"end": {rep(end)}, {middle}, "score": {score}, '
+                    f'"start": {rep(start)}}}\n')
             parts.append(text)
             size += len(text)
             if size >= self.block_chars:

@@ -64,3 +64,27 @@ def test_lines_are_written_in_blocks_and_all_of_them_on_flush():
     lines.flush()
     assert out.getvalue() == "".join(_before(f, "/x") + "\n" for f in found)
     assert out.writes < 50  # was one write (and flush) per line
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_lines_of_columns_are_the_lines_of_findings(location):
+    """`add_columns` (findings as columns, `vahti scan --json`) writes what `add_all`
+    writes for the same findings, shown under the same location."""
+    import numpy as np
+
+    from vahti.matchers.engine import FindingColumns
+
+    found = [Finding(kind, id_type, ref, "/raw", i * 20, i * 20 + 11, SCORES[i % len(SCORES)])
+             for i in range(300)
+             for kind, id_type, ref in [("identifier", "hetu", f"P{i % 7:07d}"),
+                                        ("fragment", "fragment", "ref-ä\"\x01")]]
+    found = [replace(f, score=float(f.score)) for f in found]  # columns hold floats
+    by_objects, by_columns = io.StringIO(), io.StringIO()
+    a, b = FindingLines(by_objects, block_chars=1 << 12), FindingLines(by_columns, 1 << 12)
+    a.add_all(found, lambda _: location)
+    b.add_columns(FindingColumns.of(found, "/raw"), location)
+    a.flush()
+    b.flush()
+    assert by_columns.getvalue() == by_objects.getvalue()
+    assert by_columns.getvalue() == "".join(_before(f, location) + "\n" for f in found)
+    assert np.array_equal(FindingColumns.of(found, "/raw").starts, [f.start for f in found])

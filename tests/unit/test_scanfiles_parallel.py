@@ -15,7 +15,14 @@ from vahti.demo import synthetic
 from vahti.matchers import decode
 from vahti.matchers import scanfiles as sf
 from vahti.matchers.contentid import ContentIds
-from vahti.matchers.engine import Finding, Scanned, Scanner, ScanOptions, Skipped
+from vahti.matchers.engine import (
+    Finding,
+    FindingColumns,
+    Scanned,
+    Scanner,
+    ScanOptions,
+    Skipped,
+)
 from vahti.matchers.keys import Key
 
 KEY = Key(bytes(range(32)))
@@ -121,3 +128,21 @@ def test_parallel_scan_with_fragments_equals_the_uncut_scan(corpus, plans, retai
     assert [sorted(k or {}) for k in kept] == [sorted(k or {}) for k in kept_uncut]
     for a, b in zip(kept, kept_uncut, strict=True):
         assert all((a[t] == b[t]).all() for t in a or {})
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("fragments", [False, True])
+def test_findings_as_columns_are_the_same_events(corpus, jobs, fragments):
+    """`scan_files(columns=True)` (what `vahti scan --json` reads) gives the findings of a
+    task as one batch with their final offsets (fragment findings scanned apart merged
+    in): expanded, exactly the events of a scan that yields objects, in the same order."""
+    index = build_index(KEY, PEOPLE, True) if fragments else INDEX
+    objects = list(sf.scan_files(corpus, index, KEY, ScanOptions(), jobs=jobs))
+    mixed = list(sf.scan_files(corpus, index, KEY, ScanOptions(), jobs=jobs, columns=True))
+    expanded = [x for e in mixed
+                for x in (e.findings() if isinstance(e, FindingColumns) else [e])]
+    assert expanded == objects
+    batches = [e for e in mixed if isinstance(e, FindingColumns)]
+    assert sum(map(len, batches)) == sum(isinstance(e, Finding) for e in objects)
+    assert not any(isinstance(e, Finding) for e in mixed)
+    assert all(len(b) and len({b.location}) == 1 for b in batches)
