@@ -364,3 +364,22 @@ def test_a_finding_made_in_c_is_the_same_finding():
         native.lib.make_findings(Finding, ["identifier"], ["hetu"], [], "/x",
                                  np.array([1], np.int64), np.array([12], np.int64),
                                  np.array([0.95]), 0)
+
+
+def test_first_of_each_hit_is_the_first_of_its_duplicates():
+    """`_first_of_each` keeps the first of each (type, start, end, person), in hit order:
+    what np.unique over the rows gives."""
+    import numpy as np
+
+    from vahti.matchers.engine import _first_of_each
+
+    rng = np.random.default_rng(3)
+    for n in [1, 2, 5, 50, 400]:
+        types = list(rng.choice(["hetu", "email", "phone"], n))
+        starts = rng.integers(0, 6, n)
+        ends = starts + rng.integers(1, 3, n)
+        people = rng.integers(0, 3, n)
+        code = {t: i for i, t in enumerate(dict.fromkeys(types))}
+        rows = np.stack([[code[t] for t in types], starts, ends, people], axis=1)
+        expected = np.sort(np.unique(rows, axis=0, return_index=True)[1])
+        assert _first_of_each(types, starts, ends, people).tolist() == expected.tolist()
