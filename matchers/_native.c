@@ -13,7 +13,8 @@
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
  *
  * The module is one translation unit: _native_norm.c (normalisation),
- * _native_corr.c (corroboration) and _native_phone.c (phone readings) are included
+ * _native_corr.c (corroboration), _native_phone.c (phone readings) and _native_lookup.c
+ * (index lookup) are included
  * near the end of this file.
  */
 
@@ -998,6 +999,7 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 #include "_native_norm.c"
 #include "_native_corr.c"
 #include "_native_phone.c"
+#include "_native_lookup.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1009,6 +1011,7 @@ static PyMethodDef methods[] = {
     NORM_METHODS
     CORR_METHODS
     PHONE_METHODS
+    LOOKUP_METHODS
     {NULL, NULL, 0, NULL},
 };
 

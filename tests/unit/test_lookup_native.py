@@ -1,0 +1,111 @@
+"""The C hash probe of the watchlist index (`matchers/_native_lookup.c`) gives exactly
+the numpy lookup's hits (`index._search`): same positions, same people, same order, for
+shared keys (several people with one phone digest), absent keys, empty inputs and the
+extreme uint64 values; both agree with a plain dictionary."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from vahti.matchers import native
+from vahti.matchers.index import FragmentArrays, Refs, WatchlistIndex
+
+U64_MAX = 2**64 - 1
+
+
+def _index(keys: list[int], rng: random.Random) -> WatchlistIndex:
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    sorted_keys = np.array([keys[i] for i in order], dtype=np.uint64)
+    people = np.array([rng.randrange(1000) for _ in order], dtype=np.int32)
+    empty = np.zeros(0, np.int32)
+    fragments = FragmentArrays(np.zeros(0, np.uint64), empty, empty, empty)
+    return WatchlistIndex("k", Refs.from_list(["r"] * 1000), {"phone": (sorted_keys, people)},
+                          {}, fragments)
+
+
+def _both(index: WatchlistIndex, queries: np.ndarray):
+    lib = native.lib
+    assert lib is not None, "the C extension must be built for this test"
+    c = index.lookup("phone", queries)
+    native.lib = None
+    try:
+        p = index.lookup("phone", queries)
+    finally:
+        native.lib = lib
+    return c, p
+
+
+def _expected(index: WatchlistIndex, queries: np.ndarray) -> tuple[list[int], list[int]]:
+    sorted_keys, people = index.ids["phone"]
+    runs: dict[int, list[int]] = {}
+    for k, p in zip(sorted_keys.tolist(), people.tolist(), strict=True):
+        runs.setdefault(k, []).append(p)
+    where, found = [], []
+    for i, q in enumerate(queries.tolist()):
+        for p in runs.get(q, []):
+            where.append(i)
+            found.append(p)
+    return where, found
+
+
+def _key(rng: random.Random) -> int:
+    return rng.choice([0, 1, 2, U64_MAX, U64_MAX - 1, 2**63, 2**32, 2**32 - 1,
+                       rng.randrange(2**64), rng.randrange(2**64), rng.randrange(64)])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_c_probe_is_the_numpy_lookup(seed):
+    rng = random.Random(seed)
+    distinct = [_key(rng) for _ in range(rng.randint(0, 60))]
+    # shared keys: one digest for several people, up to 6 copies
+    keys = [k for k in distinct for _ in range(rng.choice([1, 1, 1, 2, 6]))]
+    index = _index(keys, rng)
+    pool = distinct + [_key(rng) for _ in range(20)]
+    queries = np.array([rng.choice(pool) for _ in range(rng.randint(0, 200))]
+                       if pool else [], dtype=np.uint64)
+    (cw, cp), (pw, pp) = _both(index, queries)
+    assert cw.dtype == pw.dtype == np.int64 and cp.dtype == pp.dtype == np.int64
+    assert cw.tolist() == pw.tolist() and cp.tolist() == pp.tolist()
+    assert (cw.tolist(), cp.tolist()) == _expected(index, queries)
+
+
+def test_colliding_tags_and_slots_are_told_apart():
+    """Keys equal in their low 32 bits (the slot's tag) and a table almost full."""
+    rng = random.Random(7)
+    keys = [(hi << 32) | 5 for hi in range(300)] + [U64_MAX, 0]
+    index = _index(keys, rng)
+    queries = np.array([(hi << 32) | 5 for hi in range(0, 400, 3)] + [5, U64_MAX, 0, 1],
+                       dtype=np.uint64)
+    (cw, cp), (pw, pp) = _both(index, queries)
+    assert cw.tolist() == pw.tolist() and cp.tolist() == pp.tolist()
+    assert (cw.tolist(), cp.tolist()) == _expected(index, queries)
+    assert len(cw) == len(range(0, 300, 3)) + 3  # 5 is (0 << 32) | 5, then U64_MAX and 0
+
+
+def test_the_table_is_built_once_per_index_and_type():
+    from vahti.matchers import index as index_mod
+
+    index = _index([3, 3, 9], random.Random(1))
+    index.lookup("phone", np.array([3], np.uint64))
+    table = index_mod._PROBE_TABLES[index]["phone"]
+    index.lookup("phone", np.array([9, 4], np.uint64))
+    assert index_mod._PROBE_TABLES[index]["phone"] is table
+
+
+def test_bad_tables_are_refused():
+    lib = native.lib
+    assert lib is not None
+    keys = np.array([1, 2, 3], np.uint64)
+    people = np.zeros(3, np.int32)
+    with pytest.raises(ValueError):
+        lib.lookup_table(np.array([3, 1], np.uint64))
+    with pytest.raises(ValueError):
+        lib.lookup_probe(b"\0" * 8, keys, people, keys)  # table of the wrong size
+    with pytest.raises(ValueError):
+        lib.lookup_probe(lib.lookup_table(keys), keys, np.zeros(2, np.int32), keys)
+    wrong = np.full(8, (1 << 32) | 50, np.uint64).tobytes()  # positions past the keys
+    with pytest.raises(ValueError):
+        lib.lookup_probe(wrong, keys, people, np.array([1], np.uint64))
