@@ -1,7 +1,9 @@
 """The C hash probe of the watchlist index (`matchers/_native_lookup.c`) gives exactly
 the numpy lookup's hits (`index._search`): same positions, same people, same order, for
 shared keys (several people with one phone digest), absent keys, empty inputs and the
-extreme uint64 values; both agree with a plain dictionary."""
+extreme uint64 values; both agree with a plain dictionary. The C CMAC messages
+(`cmac_prepare`) are the numpy ones (`Digester._messages`), and digest_rows either way
+is the one-value CMAC."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from vahti.matchers import native
 from vahti.matchers.index import FragmentArrays, Refs, WatchlistIndex
+from vahti.matchers.keys import Key
 
 U64_MAX = 2**64 - 1
 
@@ -109,3 +112,68 @@ def test_bad_tables_are_refused():
     wrong = np.full(8, (1 << 32) | 50, np.uint64).tobytes()  # positions past the keys
     with pytest.raises(ValueError):
         lib.lookup_probe(wrong, keys, people, np.array([1], np.uint64))
+
+
+# -- the CMAC messages of Digester.digest_rows (cmac_prepare) --------------------------
+
+
+def _rows(rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    n = rng.choice([1, 2, 5, 40, 300])
+    width = rng.choice([1, 5, 11, 14, 15, 16, 17, 31, 32, 33, 40])
+    values = np.array([[rng.randrange(256) for _ in range(width)] for _ in range(n)],
+                      dtype=np.uint8).reshape(n, width)
+    # lengths up to past the row (bytes past the row are zeros), 0 included
+    lengths = np.array([rng.choice([0, width, width + 3, rng.randint(0, width)])
+                        for _ in range(n)], dtype=np.int64)
+    return values, lengths
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_c_messages_are_the_numpy_messages(seed):
+    from vahti.matchers.digest import Digester
+
+    rng = random.Random(seed)
+    d = Digester(Key(bytes(range(32))))
+    values, lengths = _rows(rng)
+    id_type = rng.choice(["phone", "email", "x", "birth_date"])
+    lib = native.lib
+    assert lib is not None
+    order, active, msgs = lib.cmac_prepare(values, values.shape[1], lengths,
+                                           id_type.encode() + b"\x00", d._k1, d._k2)
+    p_order, p_active, p_msgs = d._messages(id_type.encode() + b"\x00", values, lengths)
+    assert np.frombuffer(order, np.int64).tolist() == p_order.tolist()
+    assert np.frombuffer(active, np.int64).tolist() == p_active.tolist()
+    assert msgs == p_msgs.tobytes()
+    # and digest_rows, either way, is the one-value CMAC of each row
+    c = d.digest_rows(id_type, values, lengths)
+    native.lib = None
+    try:
+        p = d.digest_rows(id_type, values, lengths)
+    finally:
+        native.lib = lib
+    assert np.array_equal(c, p)
+    for i in rng.sample(range(len(values)), min(5, len(values))):
+        row = bytes(values[i, : lengths[i]]) + bytes(max(0, int(lengths[i]) - values.shape[1]))
+        assert bytes(c[i]) == _cmac(d, id_type, row)
+
+
+def _cmac(d, id_type: str, value: bytes) -> bytes:  # noqa: ANN001
+    from cryptography.hazmat.primitives import cmac
+    from cryptography.hazmat.primitives.ciphers import algorithms
+
+    c = cmac.CMAC(algorithms.AES(d._subkey))
+    c.update(id_type.encode("ascii") + b"\x00" + value)
+    return c.finalize()
+
+
+def test_bad_messages_are_refused():
+    lib = native.lib
+    assert lib is not None
+    values = np.zeros((2, 4), np.uint8)
+    k = bytes(16)
+    with pytest.raises(ValueError):
+        lib.cmac_prepare(values, 4, np.array([1, -1], np.int64), b"x\0", k, k)
+    with pytest.raises(ValueError):
+        lib.cmac_prepare(values, 5, np.array([1, 1], np.int64), b"x\0", k, k)
+    with pytest.raises(ValueError):
+        lib.cmac_prepare(values, 4, np.array([1, 1], np.int64), b"x\0", k, b"short")
