@@ -177,3 +177,44 @@ def test_bad_messages_are_refused():
         lib.cmac_prepare(values, 5, np.array([1, 1], np.int64), b"x\0", k, k)
     with pytest.raises(ValueError):
         lib.cmac_prepare(values, 4, np.array([1, 1], np.int64), b"x\0", k, b"short")
+
+
+# -- phone.select's loop over plain ints ------------------------------------------------
+
+
+def _select_reference(cands, hit: np.ndarray) -> list[int]:  # noqa: ANN001
+    """phone.select as it read before (one array element at a time)."""
+    if not len(hit):
+        return []
+    hit = np.unique(hit)
+    hit = hit[np.lexsort((-cands.ngroups[hit], cands.groups[hit]))]
+    first = np.ones(len(hit), bool)
+    first[1:] = cands.groups[hit][1:] != cands.groups[hit][:-1]
+    hit = hit[first]
+    hit = hit[np.argsort(cands.starts[hit], kind="stable")]
+    out, last_end = [], -1
+    for i in hit.tolist():
+        if cands.starts[i] >= last_end:
+            out.append(i)
+            last_end = int(cands.ends[i])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_phone_select_keeps_the_longest_reading_and_no_overlap(seed):
+    from vahti.matchers.detectors import phone
+
+    rng = random.Random(seed)
+    n = rng.randint(0, 80)
+    starts = np.array([rng.randrange(200) for _ in range(n)], np.int64)
+    ends = starts + np.array([rng.randint(1, 20) for _ in range(n)], np.int64)
+    groups = np.array([rng.randrange(max(1, n // 3)) for _ in range(n)], np.int64)
+    ngroups = np.array([rng.randint(1, 4) for _ in range(n)], np.int64)
+    cands = phone.Candidates(starts, ends, np.zeros((n, 16), np.uint8),
+                             np.zeros(n, np.int64), groups, ngroups)
+    hit = np.array([rng.randrange(n) for _ in range(rng.randint(0, 2 * n))] if n else [],
+                   np.int64)
+    got = phone.select(cands, hit)
+    assert got.tolist() == _select_reference(cands, hit)
+    ends_of = ends[got]
+    assert (starts[got][1:] >= ends_of[:-1]).all()  # no reading inside an earlier one
