@@ -13,8 +13,9 @@
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
  *
  * The module is one translation unit: _native_norm.c (normalisation),
- * _native_corr.c (corroboration), _native_phone.c (phone readings) and
- * _native_findings.c (finding objects from columns) are included near the end of this file.
+ * _native_corr.c (corroboration), _native_phone.c (phone readings), _native_lookup.c
+ * (index lookup, CMAC messages) and _native_findings.c (finding objects from columns) are
+ * included near the end of this file.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -998,6 +999,7 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 #include "_native_norm.c"
 #include "_native_corr.c"
 #include "_native_phone.c"
+#include "_native_lookup.c"
 #include "_native_findings.c"
 
 /* ---------------------------------------------------------------------------------- */
@@ -1010,6 +1012,7 @@ static PyMethodDef methods[] = {
     NORM_METHODS
     CORR_METHODS
     PHONE_METHODS
+    LOOKUP_METHODS
     FINDINGS_METHODS
     {NULL, NULL, 0, NULL},
 };

@@ -21,6 +21,7 @@ import numpy as np
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from . import native
 from .keys import Key, derive_subkey
 
 DIGEST_BYTES = 16
@@ -129,7 +130,35 @@ class Digester:
         n = len(values)
         if n == 0:
             return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
-        prefix = np.frombuffer(id_type.encode("ascii") + b"\x00", dtype=np.uint8)
+        prefix = id_type.encode("ascii") + b"\x00"
+        lib = native.lib
+        if lib is not None:
+            values = np.ascontiguousarray(values, dtype=np.uint8)
+            order_b, active_b, msgs_b = lib.cmac_prepare(
+                values, values.shape[1], np.ascontiguousarray(lengths, dtype=np.int64),
+                prefix, self._k1, self._k2)
+            order = np.frombuffer(order_b, np.int64)
+            active = np.frombuffer(active_b, np.int64)
+            msgs = np.frombuffer(msgs_b, np.uint8).reshape(n, len(active) * _BLOCK)
+        else:
+            order, active, msgs = self._messages(prefix, values, lengths)
+        state = np.zeros((n, _BLOCK), dtype=np.uint8)
+        for i in range(len(active)):
+            m = int(active[i])
+            block = state[:m] ^ msgs[:m, i * _BLOCK : (i + 1) * _BLOCK]
+            out = self._ecb(block.tobytes())
+            state[:m] = np.frombuffer(out, dtype=np.uint8).reshape(m, _BLOCK)
+        result = np.empty_like(state)
+        result[order] = state
+        return result
+
+    def _messages(self, prefix_bytes: bytes, values: np.ndarray,
+                  lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The CMAC messages of `digest_rows`, in numpy (the twin of the C
+        `cmac_prepare`): rows ordered by block count, most first (`order`); active[b]
+        rows have more than b blocks; each row padded and its last block keyed."""
+        n = len(values)
+        prefix = np.frombuffer(prefix_bytes, dtype=np.uint8)
         p = len(prefix)
         total = np.asarray(lengths, dtype=np.int64) + p
         nblocks = np.maximum(1, -(-total // _BLOCK))
@@ -153,15 +182,7 @@ class Digester:
             lo = active[i + 1] if i + 1 < len(active) else 0  # rows whose last block is i
             hi = active[i]
             msgs[lo:hi, i * _BLOCK : (i + 1) * _BLOCK] ^= keys[lo:hi]
-        state = np.zeros((n, _BLOCK), dtype=np.uint8)
-        for i in range(int(nb[0])):
-            m = int(active[i])
-            block = state[:m] ^ msgs[:m, i * _BLOCK : (i + 1) * _BLOCK]
-            out = self._ecb(block.tobytes())
-            state[:m] = np.frombuffer(out, dtype=np.uint8).reshape(m, _BLOCK)
-        result = np.empty_like(state)
-        result[order] = state
-        return result
+        return order, active, msgs
 
     def digest_fixed(self, id_type: str, canonicals: np.ndarray) -> np.ndarray:
         """Digests of equal-length ASCII canonicals given as an (n, L) uint8 array (hot path)."""

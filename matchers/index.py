@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 
 from vahti.matchers.private import private_dir
 
+from . import native
 from .digest import to_u64
 from .keys import Key
 
@@ -150,18 +152,10 @@ class WatchlistIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         sorted_keys, people = entry
         keys = np.asarray(keys, dtype=np.uint64)
-        lo = np.searchsorted(sorted_keys, keys, side="left")
-        hit = lo < len(sorted_keys)
-        hit[hit] = sorted_keys[lo[hit]] == keys[hit]
-        if not hit.any():
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pos = np.flatnonzero(hit)
-        hi = np.searchsorted(sorted_keys, keys[pos], side="right")
-        counts = hi - lo[pos]
-        where = np.repeat(pos, counts)
-        first = np.repeat(lo[pos], counts)
-        within = np.arange(len(where)) - np.repeat(np.cumsum(counts) - counts, counts)
-        return where, np.asarray(people[first + within], dtype=np.int64)
+        lib = native.lib
+        if lib is not None:
+            return _probe(lib, self, id_type, sorted_keys, people, keys)
+        return _search(sorted_keys, people, keys)
 
     def corroborating_keys(self, corr_type: str, person: int) -> np.ndarray:
         """The person's corroborating digest prefixes of one type (uint64, sorted)."""
@@ -339,3 +333,41 @@ __all__ = [
     "FragmentArrays", "IndexBuilder", "IndexError_", "KeyMismatchError", "Refs",
     "WatchlistIndex", "to_u64",
 ]
+
+
+# Hash tables of the C probe, per index and identifier type: built once (a daemon scans
+# with one index often), kept in memory only, dropped with the index.
+_PROBE_TABLES: weakref.WeakKeyDictionary[WatchlistIndex, dict[str, bytes]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _probe(lib, index: WatchlistIndex, id_type: str, sorted_keys: np.ndarray,  # noqa: ANN001
+           people: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`WatchlistIndex.lookup` by the C hash probe: one table read per candidate
+    instead of two binary searches; same hits in the same order as `_search`."""
+    sorted_keys = np.ascontiguousarray(sorted_keys, dtype=np.uint64)
+    tables = _PROBE_TABLES.setdefault(index, {})
+    table = tables.get(id_type)
+    if table is None:
+        table = tables[id_type] = lib.lookup_table(sorted_keys)
+    where, found = lib.lookup_probe(table, sorted_keys,
+                                    np.ascontiguousarray(people, dtype=np.int32),
+                                    np.ascontiguousarray(keys))
+    return np.frombuffer(where, np.int64), np.frombuffer(found, np.int64)
+
+
+def _search(sorted_keys: np.ndarray, people: np.ndarray,
+            keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`WatchlistIndex.lookup` in numpy: binary searches for each key's run of copies."""
+    lo = np.searchsorted(sorted_keys, keys, side="left")
+    hit = lo < len(sorted_keys)
+    hit[hit] = sorted_keys[lo[hit]] == keys[hit]
+    if not hit.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pos = np.flatnonzero(hit)
+    hi = np.searchsorted(sorted_keys, keys[pos], side="right")
+    counts = hi - lo[pos]
+    where = np.repeat(pos, counts)
+    first = np.repeat(lo[pos], counts)
+    within = np.arange(len(where)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return where, np.asarray(people[first + within], dtype=np.int64)

@@ -360,8 +360,10 @@ def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
     hit = hit[first]
     hit = hit[np.argsort(cands.starts[hit], kind="stable")]
     out, last_end = [], -1
-    for i in hit.tolist():
-        if cands.starts[i] >= last_end:
+    # plain ints: indexing the arrays one element at a time costs more than the loop
+    for i, start, end in zip(hit.tolist(), cands.starts[hit].tolist(),
+                             cands.ends[hit].tolist(), strict=True):
+        if start >= last_end:
             out.append(i)
-            last_end = int(cands.ends[i])
+            last_end = end
     return np.asarray(out, dtype=np.int64)
