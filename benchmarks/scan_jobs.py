@@ -3,7 +3,9 @@
 For each corpus directory (``benchmarks/leak_corpus.py DIR``) and mode (HETU only;
 all types + fragments), times `--runs` alternating rounds of jobs=1 and jobs=N
 (medians; the machine may be shared, so the load average is printed) and prints
-the speed-up. ``--split`` adds one instrumented jobs=N run per mode:
+the speed-up, with the parent process's CPU time (all its threads) at jobs=1 and
+jobs=N (the parent reads inputs, orders results and makes findings: its CPU is the
+pool's cost that workers cannot share). ``--split`` adds one instrumented jobs=N run per mode:
 
 - parent CPU (the process that reads inputs, hashes, unpickles and orders results)
   against the workers' CPU (the sum of their tasks' times);
@@ -145,22 +147,24 @@ def main() -> None:
         for mode in ARGS.modes.split(","):
             opts = ScanOptions(types=MODES[mode])
             times: dict[int, list[float]] = {1: [], ARGS.jobs: []}
-            cpu_one = []
+            cpu: dict[int, list[float]] = {1: [], ARGS.jobs: []}  # the parent's, all threads
             for _ in range(ARGS.runs):
                 for jobs in times:  # alternating: a load change hits both alike
                     t0, c0 = time.perf_counter(), time.process_time()
                     for _ in scanfiles.scan_files(files, index, key, opts, jobs=jobs):
                         pass
                     times[jobs].append(time.perf_counter() - t0)
-                    if jobs == 1:
-                        cpu_one.append(time.process_time() - c0)
+                    cpu[jobs].append(time.process_time() - c0)
             one, many = (statistics.median(times[j]) for j in (1, ARGS.jobs))
             print(f"{mode:5} jobs=1 {one:7.3f} s  jobs={ARGS.jobs} {many:7.3f} s  "
                   f"speed-up {one / many:.2f}x  (all jobs={ARGS.jobs} ratios: "
                   + " ".join(f"{a / b:.2f}" for a, b in zip(times[1], times[ARGS.jobs],
                                                             strict=True)) + ")")
+            print(f"      CPU jobs=1 {statistics.median(cpu[1]):.3f} s; jobs={ARGS.jobs}: parent "
+                  f"{statistics.median(cpu[ARGS.jobs]):.3f} s; load average "
+                  f"{os.getloadavg()[0]:.2f}")
             if ARGS.split:
-                _split(files, index, key, opts, statistics.median(cpu_one))
+                _split(files, index, key, opts, statistics.median(cpu[1]))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -41,6 +41,7 @@ import hashlib
 import heapq
 import multiprocessing as mp
 import os
+import stat
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,7 +51,7 @@ from typing import cast
 
 import numpy as np
 
-from . import archives, decode, fragments, native, normalize
+from . import archives, decode, fragments, native, normalize, workers
 from .contentid import ContentIds, shareable_sha256
 from .engine import FINDING_ORDER, Finding, Scanned, Scanner, ScanOptions, Skipped, new_finding
 from .index import WatchlistIndex
@@ -413,23 +414,40 @@ def scan_files(
     native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
     hashes = _Hashes(ContentIds(key))
+    paths = list(paths)
+    if _small(paths):
+        jobs = 1  # one small file: starting workers costs more than scanning it
     plan = _init(index, key, options, jobs)  # before the fork: workers inherit the scanners
-    tasks = _tasks(list(paths), limits, hashes, plan)
+    tasks = _tasks(paths, limits, hashes, plan)
+    results: Iterator[_Result] | None = None
     try:
         if jobs <= 1:
             yield from _ordered(map(_run, tasks), hashes, progress)
             return
-        # fork: the workers share the scanner and its (memory-mapped) index instead of
-        # pickling them.
-        if "fork" in mp.get_all_start_methods():
-            pool = mp.get_context("fork").Pool(jobs, initializer=_forked)
-        else:
-            pool = mp.get_context("spawn").Pool(jobs, initializer=_init,
-                                                initargs=(index, key, options, jobs, True))
-        with pool:
+        if workers.available():
+            # fork: the workers share the scanner and its (memory-mapped) index instead of
+            # pickling them. They start before `_tasks` starts the `_Hashes` thread.
+            results = workers.ordered_map(_run, tasks, jobs, _forked)
+            yield from _ordered(results, hashes, progress)
+            return
+        with mp.get_context("spawn").Pool(jobs, initializer=_init,
+                                          initargs=(index, key, options, jobs, True)) as pool:
             yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress)
     finally:
+        if results is not None:
+            results.close()  # ends the workers now, even if the consumer stopped early
         hashes.close()
+
+
+def _small(paths: list[str]) -> bool:
+    """Whether the inputs are one plain file of at most `RANGE_BYTES`."""
+    if len(paths) != 1 or paths[0] == "-":
+        return False
+    try:
+        st = os.stat(paths[0])
+    except OSError:
+        return True  # reported as skipped, in process
+    return stat.S_ISREG(st.st_mode) and st.st_size <= RANGE_BYTES
 
 
 def _merged(parts: list[_Result]) -> dict[str, np.ndarray]:

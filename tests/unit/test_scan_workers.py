@@ -1,0 +1,226 @@
+"""The worker processes of a parallel scan (`matchers.workers`, `scan_files` with jobs > 1):
+results in task order, a bounded read-ahead, a worker's exception (or death) raised in the
+parent, and workers that end when the scan ends early: closed, Ctrl-C or an exception."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
+from vahti.matchers import scanfiles as sf
+from vahti.matchers import workers
+from vahti.matchers.engine import Finding, Scanned
+from vahti.matchers.keys import Key
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(20, seed=5)
+INDEX = synthetic_index(KEY, PEOPLE)
+
+
+def _late_square(x: int) -> int:
+    time.sleep(0.02 if x % 3 == 0 else 0.0)  # early tasks finish after later ones
+    return x * x
+
+
+def _fail_at_5(x: int) -> int:
+    if x == 5:
+        raise ValueError(f"task {x} failed")
+    return x
+
+
+SCANNED = "secret scanned text"
+
+
+def _unicode_error(x: int) -> int:
+    if x == 2:
+        (SCANNED.encode() + bytes([0xff])).decode("ascii")  # the error quotes the bytes
+    return x
+
+
+def _die_at_3(x: int) -> int:
+    if x == 3:
+        os._exit(7)
+    return x
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_results_come_in_task_order(jobs):
+    assert list(workers.ordered_map(_late_square, range(40), jobs)) == [x * x for x in range(40)]
+
+
+def test_tasks_are_read_ahead_only_a_window():
+    taken: list[int] = []
+
+    def tasks():
+        for x in range(60):
+            taken.append(x)
+            yield x
+
+    for n, _ in enumerate(workers.ordered_map(_late_square, tasks(), 2, window=5)):
+        assert len(taken) - n <= 5 + 1  # the window, and the task waiting for room in it
+        time.sleep(0.002)
+    assert len(taken) == 60
+
+
+def test_a_worker_exception_is_raised_in_order_with_its_frames():
+    got = []
+    with pytest.raises(ValueError, match="task 5 failed") as info:
+        for x in workers.ordered_map(_fail_at_5, range(20), 2):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]  # everything before it, nothing after
+    assert isinstance(info.value.__cause__, workers.RemoteTraceback)
+    assert "_fail_at_5" in str(info.value.__cause__)
+    assert "task 5 failed" not in str(info.value.__cause__)  # frames, not the message
+
+
+def test_an_exception_carrying_scanned_bytes_does_not_bring_them():
+    with pytest.raises(RuntimeError) as info:
+        list(workers.ordered_map(_unicode_error, range(6), 2))
+    assert "UnicodeDecodeError" in str(info.value)
+    seen = repr(info.value.args) + str(info.value.__cause__) + repr(info.value.__dict__)
+    assert SCANNED not in seen
+
+
+def test_a_dead_worker_is_an_error_not_a_hang():
+    # in a child with a timeout: a broken pool would wait for the dead worker forever
+    code = textwrap.dedent("""
+        from tests.unit.test_scan_workers import _die_at_3
+        from vahti.matchers import workers
+        try:
+            list(workers.ordered_map(_die_at_3, range(10), 2))
+        except RuntimeError as e:
+            print("raised:", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert "raised: a scan worker ended unexpectedly (exit code 7)" in out.stdout, out.stderr
+
+
+def _dump(tmp_path: Path, files: int, lines: int = 3000) -> list[str]:
+    rng = synthetic.random.Random(3)
+    paths = []
+    for i in range(files):
+        rows = []
+        for j in range(lines):
+            rows.append(synthetic.noise_line(rng))
+            if j % 5 == 0:
+                p = PEOPLE[rng.randrange(len(PEOPLE))]
+                rows.append(f"{p.full_name};{p.hetu};{p.email}")
+        path = tmp_path / f"dump{i}.csv"
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def _slow_after_first(task):  # scanfiles._scan_task, slow for every task but the first
+    if getattr(task, "lo", 0) > 0 or getattr(task, "file_id", 0) > 0:
+        time.sleep(30)
+    return _SCAN_TASK(task)
+
+
+_SCAN_TASK = sf._scan_task
+
+
+def test_closing_the_scan_early_ends_the_workers_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    paths = _dump(tmp_path, 2)
+    monkeypatch.setattr(sf, "_scan_task", _slow_after_first)  # before the fork
+    events = sf.scan_files(paths, INDEX, KEY, jobs=2)
+    first = next(events)
+    assert isinstance(first, Finding)
+    pids = [p.pid for p in mp.active_children()]
+    assert len(pids) == 2 and all(map(_alive, pids))
+    t0 = time.monotonic()
+    events.close()  # the consumer stopped: both workers are in a 30 s task
+    assert time.monotonic() - t0 < 10
+    assert not any(map(_alive, pids))  # ended and reaped, no zombie left
+    assert not mp.active_children()
+
+
+def test_a_scan_worker_exception_reaches_the_parent(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    paths = _dump(tmp_path, 2)
+
+    def fail_second_file(task):
+        if getattr(task, "file_id", 0) == 1:
+            raise OSError("cannot read")
+        return _SCAN_TASK(task)
+
+    monkeypatch.setattr(sf, "_scan_task", fail_second_file)
+    got = []
+    with pytest.raises(OSError, match="cannot read"):
+        for e in sf.scan_files(paths, INDEX, KEY, jobs=2):
+            got.append(e)
+    assert isinstance(got[-1], Scanned) and got[-1].location == paths[0]  # first file done
+    assert not mp.active_children()
+
+
+def test_ctrl_c_ends_the_scan_and_its_workers(tmp_path):
+    """SIGINT to the whole process group, as a terminal sends it: the parent stops with
+    KeyboardInterrupt, the workers (which ignore it) are ended, nothing is left."""
+    paths = _dump(tmp_path, 2)
+    code = textwrap.dedent(f"""
+        import multiprocessing as mp, sys
+        from tests.unit import test_scan_workers as t
+        from vahti.matchers import scanfiles as sf
+        sf.RANGE_BYTES = 16 << 10
+        sf._scan_task = t._slow_after_first
+        events = sf.scan_files({paths!r}, t.INDEX, t.KEY, jobs=2)
+        next(events)
+        print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)
+        for _ in events:
+            pass
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    pids = [int(p) for p in child.stdout.readline().split()]
+    assert len(pids) == 2
+    os.killpg(child.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = child.communicate(timeout=20)
+    assert time.monotonic() - t0 < 10
+    assert child.returncode != 0
+    assert err.count("KeyboardInterrupt") == 1, err  # the parent's; no worker's traceback
+    time.sleep(0.2)
+    assert not any(map(_alive, pids))
+
+
+def test_one_small_file_is_scanned_without_workers(tmp_path, monkeypatch):
+    paths = _dump(tmp_path, 2, lines=200)
+    pools = []
+    ordered_map = workers.ordered_map
+    monkeypatch.setattr(workers, "ordered_map",
+                        lambda *a, **k: pools.append(1) or ordered_map(*a, **k))
+    one = list(sf.scan_files(paths[:1], INDEX, KEY, jobs=1))
+    assert list(sf.scan_files(paths[:1], INDEX, KEY, jobs=2)) == one
+    assert pools == []
+    assert list(sf.scan_files(paths, INDEX, KEY, jobs=2))[:len(one)] == one
+    assert pools == [1]
+
+
+def test_without_fork_the_scan_spawns_its_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    paths = _dump(tmp_path, 2, lines=1000)
+    one = list(sf.scan_files(paths, INDEX, KEY, jobs=1))
+    monkeypatch.setattr(workers, "available", lambda: False)
+    assert list(sf.scan_files(paths, INDEX, KEY, jobs=2)) == one
