@@ -205,6 +205,85 @@ def test_ctrl_c_ends_the_scan_and_its_workers(tmp_path):
     assert not any(map(_alive, pids))
 
 
+def test_an_interrupt_in_the_parent_ends_the_workers(tmp_path, monkeypatch):
+    """Ctrl-C while the parent runs the consumer's code (here `progress`): the workers end
+    at once, even while the traceback keeps the scan's frames alive."""
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    paths = _dump(tmp_path, 2)
+    monkeypatch.setattr(sf, "_scan_task", _slow_after_first)
+    pids: list[int] = []
+
+    def interrupt(n: int) -> None:
+        pids.extend(p.pid for p in mp.active_children())
+        raise KeyboardInterrupt
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt) as info:
+        list(sf.scan_files(paths, INDEX, KEY, jobs=2, progress=interrupt))
+    assert time.monotonic() - t0 < 10
+    assert info.traceback  # kept: the generators' frames are still referenced
+    assert len(pids) == 2 and not any(map(_alive, pids))
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie has ended: its parent, here gone, did not reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+_CHILD = """
+import multiprocessing as mp, sys, time
+from tests.unit import test_scan_workers as t
+from vahti.matchers import scanfiles as sf
+sf.RANGE_BYTES = 16 << 10
+events = sf.scan_files({paths!r}, t.INDEX, t.KEY, jobs=2)
+n = 1 if next(events) else 0
+print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)
+{then}
+"""
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """SIGKILL leaves the parent no time to end its workers: each ends at the end of its
+    task pipe, which no other process (another worker) may hold open."""
+    code = _CHILD.format(paths=_dump(tmp_path, 2), then="time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    pids = [int(p) for p in child.stdout.readline().split()]
+    assert len(pids) == 2
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in pids if _running(pid)]
+    for pid in left:  # not to leave them behind when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+
+
+def test_workers_leave_sigint_to_the_parent(tmp_path):
+    """A SIGINT that reaches the workers (Ctrl-C reaches the whole process group) is the
+    parent's to act on: the workers carry on, and the scan is whole."""
+    paths = _dump(tmp_path, 2)
+    whole = sum(1 for _ in sf.scan_files(paths, INDEX, KEY, jobs=1))
+    then = "n += sum(1 for _ in events)\nprint(n)"
+    code = _CHILD.format(paths=paths, then="time.sleep(0.5)\n" + then)
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    pids = [int(p) for p in child.stdout.readline().split()]
+    assert len(pids) == 2
+    for pid in pids:
+        os.kill(pid, signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert int(out) == whole
+
+
 def test_one_small_file_is_scanned_without_workers(tmp_path, monkeypatch):
     paths = _dump(tmp_path, 2, lines=200)
     pools = []
