@@ -427,7 +427,8 @@ def scan_files(
         if workers.available():
             # fork: the workers share the scanner and its (memory-mapped) index instead of
             # pickling them. They start before `_tasks` starts the `_Hashes` thread.
-            results = workers.ordered_map(_run, tasks, jobs, _forked)
+            # The parent scans too, when idle (`workers` doc): jobs - 1 workers.
+            results = workers.ordered_map(_run, tasks, jobs, _forked, local=True)
             yield from _ordered(results, hashes, progress)
             return
         with mp.get_context("spawn").Pool(jobs, initializer=_init,

@@ -10,10 +10,17 @@ and one for results, the parent waits on the result pipes (`selectors`) and read
 unpickles a result in its main thread when it is there, and a worker keeps `DEPTH`
 tasks queued so it never waits for the parent between two tasks.
 
+With `local`, the parent runs the next task itself whenever it has nothing else to
+do (no result to yield or read, every worker's queue full): `jobs` processes then take
+`jobs - 1` workers, and the parent's tasks cost no pickling and no pipe. On the 20 MB
+leak corpus, on 2 cores, that beats two workers and an idle parent (one process fewer
+than cores to share; benchmarks/scan_jobs.py). The parent's share adapts to what else
+it does: a consumer that takes longer per result leaves it fewer tasks to run.
+
 - Results come in task order; at most `window` tasks are read from the stream and not
   yet yielded (memory is bounded however far a slow task holds the others back).
-- An exception in a worker is raised in the parent at its task's place in the order;
-  its traceback (code lines only, no message) is its `__cause__`.
+- An exception in a task is raised in the parent at its task's place in the order; a
+  worker's has its traceback (code lines only, no message) as its `__cause__`.
 - A worker ignores SIGINT: Ctrl-C reaches the parent, which ends the workers, as it does
   on any exception or when the consumer stops iterating (`close`); a worker also ends at
   the end of its task pipe, so none outlives a parent that was killed.
@@ -52,12 +59,17 @@ class RemoteTraceback(Exception):
 
 def ordered_map(run: Callable[[Any], Any], tasks: Iterable[Any], jobs: int,
                 initializer: Callable[[], None] | None = None,
-                window: int | None = None) -> Iterator[Any]:
-    """`map(run, tasks)` in `jobs` forked workers (module doc). `initializer` runs in each
-    worker once, after the fork. Close the iterator (or let it end) to end the workers."""
-    pool = _Pool(run, jobs, initializer)  # before a task is read: see scanfiles._Hashes
+                window: int | None = None, local: bool = False) -> Iterator[Any]:
+    """`map(run, tasks)` in `jobs` processes: forked workers, and the parent if `local`
+    (module doc). `initializer` runs in each worker once, after the fork. Close the
+    iterator (or let it end) to end the workers."""
+    n = jobs - 1 if local else jobs
+    if n < 1:
+        yield from map(run, tasks)
+        return
+    pool = _Pool(run, n, initializer)  # before a task is read: see scanfiles._Hashes
     try:
-        yield from pool.results(iter(tasks), window or jobs * DEPTH * 2)
+        yield from pool.results(iter(tasks), window or jobs * DEPTH * 2, local)
     finally:
         pool.close()
 
@@ -93,12 +105,13 @@ class _Pool:
         for _ in range(jobs):
             others = [fd for w in self.workers for fd in w.fds()]
             self.workers.append(_Worker(ctx, run, initializer, others))
+        self.run = run
         self.selector = selectors.DefaultSelector()
         self.by_fd = {w.result_r: w for w in self.workers}
         for w in self.workers:
             self.selector.register(w.result_r, selectors.EVENT_READ)
 
-    def results(self, stream: Iterator[Any], window: int) -> Iterator[Any]:
+    def results(self, stream: Iterator[Any], window: int, local: bool) -> Iterator[Any]:
         done: dict[int, tuple[bool, Any]] = {}
         sent = yielded = 0
         queued: deque[Any] = deque()  # a task taken from the stream and not yet sent
@@ -123,18 +136,28 @@ class _Pool:
                 yielded += 1
                 if not ok:
                     error, frames = value
+                    if frames is None:
+                        raise error
                     raise error from RemoteTraceback(frames)
                 yield value
                 continue
             if yielded == sent and exhausted and not queued:
                 return
-            for key, events in self.selector.select():
+            idle = local and bool(queued)
+            ready = self.selector.select(0 if idle else None)
+            for key, events in ready:
                 w = self.by_fd[key.fd]
                 if events & selectors.EVENT_WRITE:
                     self._flush(w)
                 if events & selectors.EVENT_READ:
                     for answer in self._receive(w):
                         done[w.sent.popleft()] = answer
+            if idle and not ready:  # every worker is busy: the parent runs the next task
+                try:
+                    done[sent] = (True, self.run(queued.popleft()))
+                except Exception as e:  # noqa: BLE001 - raised in order, as a worker's is
+                    done[sent] = (False, (e, None))
+                sent += 1
 
     def _send(self, w: _Worker, seq: int, task: Any) -> None:
         data = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
