@@ -118,17 +118,18 @@ class _Pool:
         exhausted = False
         while True:
             while sent - yielded < window:
-                if not queued:
-                    if exhausted:
-                        break
+                while len(queued) < 1 + local and not exhausted:
                     task = next(stream, _END)
                     if task is _END:
                         exhausted = True
-                        break
-                    queued.append(task)
-                w = min(self.workers, key=lambda w: len(w.sent))
-                if len(w.sent) >= DEPTH:
+                    else:
+                        queued.append(task)
+                if not queued:
                     break
+                w = min(self.workers, key=lambda w: len(w.sent))
+                if len(w.sent) >= DEPTH or (local and w.sent and len(queued) < 2):
+                    break  # the last task waits for whoever is free first: a task sent
+                    # to a worker cannot be taken back, nor can a worker's queue be shared
                 self._send(w, sent, queued.popleft())
                 sent += 1
             if yielded in done:

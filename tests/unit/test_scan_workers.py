@@ -78,7 +78,8 @@ def test_results_come_in_task_order(jobs, local):
     assert got == [x * x for x in range(40)]
 
 
-def test_tasks_are_read_ahead_only_a_window():
+@pytest.mark.parametrize("local", [False, True])
+def test_tasks_are_read_ahead_only_a_window(local):
     taken: list[int] = []
 
     def tasks():
@@ -86,8 +87,9 @@ def test_tasks_are_read_ahead_only_a_window():
             taken.append(x)
             yield x
 
-    for n, _ in enumerate(workers.ordered_map(_late_square, tasks(), 2, window=5)):
-        assert len(taken) - n <= 5 + 1  # the window, and the task waiting for room in it
+    for n, _ in enumerate(workers.ordered_map(_late_square, tasks(), 2, window=5, local=local)):
+        # the window, and the tasks waiting for room in it (two, for the parent's turn)
+        assert len(taken) - n <= 5 + 1 + local
         time.sleep(0.002)
     assert len(taken) == 60
 
