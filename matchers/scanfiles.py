@@ -43,7 +43,7 @@ import multiprocessing as mp
 import os
 import stat
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from operator import attrgetter
@@ -419,7 +419,7 @@ def scan_files(
         jobs = 1  # one small file: starting workers costs more than scanning it
     plan = _init(index, key, options, jobs)  # before the fork: workers inherit the scanners
     tasks = _tasks(paths, limits, hashes, plan)
-    results: Iterator[_Result] | None = None
+    results: Generator[_Result, None, None] | None = None
     try:
         if jobs <= 1:
             yield from _ordered(map(_run, tasks), hashes, progress)

@@ -39,7 +39,7 @@ import signal
 import struct
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 DEPTH = 2  # tasks sent to a worker and not yet answered: one running, one waiting
@@ -59,7 +59,7 @@ class RemoteTraceback(Exception):
 
 def ordered_map(run: Callable[[Any], Any], tasks: Iterable[Any], jobs: int,
                 initializer: Callable[[], None] | None = None,
-                window: int | None = None, local: bool = False) -> Iterator[Any]:
+                window: int | None = None, local: bool = False) -> Generator[Any, None, None]:
     """`map(run, tasks)` in `jobs` processes: forked workers, and the parent if `local`
     (module doc). `initializer` runs in each worker once, after the fork. Close the
     iterator (or let it end) to end the workers."""
