@@ -305,17 +305,20 @@ def test_workers_leave_sigint_to_the_parent(tmp_path):
     assert int(out) == whole
 
 
-def test_one_small_file_is_scanned_without_workers(tmp_path, monkeypatch):
+def test_small_files_are_scanned_without_workers(tmp_path, monkeypatch):
     paths = _dump(tmp_path, 2, lines=200)
+    monkeypatch.setattr(sf, "RANGE_BYTES", sum(os.path.getsize(p) for p in paths) - 1)
     pools = []
     ordered_map = workers.ordered_map
     monkeypatch.setattr(workers, "ordered_map",
                         lambda *a, **k: pools.append(1) or ordered_map(*a, **k))
     one = list(sf.scan_files(paths[:1], INDEX, KEY, jobs=1))
     assert list(sf.scan_files(paths[:1], INDEX, KEY, jobs=2)) == one
+    assert list(sf.scan_files([*paths[:1], str(tmp_path / "missing")], INDEX, KEY, jobs=2))
     assert pools == []
-    assert list(sf.scan_files(paths, INDEX, KEY, jobs=2))[:len(one)] == one
-    assert pools == [1]
+    assert list(sf.scan_files(paths, INDEX, KEY, jobs=2))[:len(one)] == one  # one byte more
+    assert list(sf.scan_files([str(tmp_path)], INDEX, KEY, jobs=2))  # a directory
+    assert pools == [1, 1]
 
 
 def test_without_fork_the_scan_spawns_its_workers(tmp_path, monkeypatch):
