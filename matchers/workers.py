@@ -30,7 +30,6 @@ it does: a consumer that takes longer per result leaves it fewer tasks to run.
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing as mp
 import os
 import pickle
@@ -225,10 +224,12 @@ class _Pool:
 
 
 def _enlarge(fd: int) -> None:
+    import fcntl  # here: the module is imported where there is no fcntl (and no fork)
+
     try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     except (OSError, AttributeError):
-        pass  # a smaller pipe only means more writes
+        pass  # a smaller pipe (or one not Linux's) only means more writes
 
 
 def _serve(task_r: int, result_w: int, keep_closed: list[int], run: Callable,
