@@ -240,19 +240,25 @@ def _serve(task_r: int, result_w: int, keep_closed: list[int], run: Callable,
         os.close(fd)
     if initializer is not None:
         initializer()
-    with open(task_r, "rb", buffering=PIPE_BYTES) as tasks, \
-            open(result_w, "wb", buffering=0) as results:
-        while header := tasks.read(_HEADER.size):
-            task = pickle.loads(tasks.read(_HEADER.unpack(header)[0]))
-            try:
-                answer = (True, run(task))
-            except Exception as e:  # noqa: BLE001 - raised again in the parent
-                answer = (False, (_portable(e), "".join(traceback.format_tb(e.__traceback__))))
-            data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
-            try:
-                results.write(_HEADER.pack(len(data)) + data)
-            except BrokenPipeError:
-                return
+    try:
+        with open(task_r, "rb", buffering=PIPE_BYTES) as tasks, \
+                open(result_w, "wb", buffering=PIPE_BYTES) as results:
+            while len(header := tasks.read(_HEADER.size)) == _HEADER.size:
+                (n,) = _HEADER.unpack(header)
+                data = tasks.read(n)
+                if len(data) < n:
+                    return  # the parent ended while it sent the task
+                try:
+                    answer = (True, run(pickle.loads(data)))
+                except Exception as e:  # noqa: BLE001 - raised again in the parent
+                    answer = (False, (_portable(e),
+                                      "".join(traceback.format_tb(e.__traceback__))))
+                data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+                results.write(_HEADER.pack(len(data)))
+                results.write(data)
+                results.flush()
+    except BrokenPipeError:
+        pass  # the parent ended: so does the worker
 
 
 def _portable(e: Exception) -> Exception:

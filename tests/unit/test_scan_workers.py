@@ -79,6 +79,18 @@ def test_results_come_in_task_order(jobs, local):
 
 
 @pytest.mark.parametrize("local", [False, True])
+def _echo(data: bytes) -> bytes:
+    return data
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_tasks_and_results_bigger_than_a_pipe(local):
+    """An archive's member is a task of its bytes, and a dense dump's result is big: the
+    parent never blocks writing a task while the worker is blocked writing a result."""
+    tasks = [bytes([i]) * (3 << 20) for i in range(8)]
+    assert list(workers.ordered_map(_echo, tasks, 3, local=local)) == tasks
+
+
 def test_tasks_are_read_ahead_only_a_window(local):
     taken: list[int] = []
 
