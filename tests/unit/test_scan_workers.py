@@ -78,7 +78,6 @@ def test_results_come_in_task_order(jobs, local):
     assert got == [x * x for x in range(40)]
 
 
-@pytest.mark.parametrize("local", [False, True])
 def _echo(data: bytes) -> bytes:
     return data
 
@@ -91,6 +90,7 @@ def test_tasks_and_results_bigger_than_a_pipe(local):
     assert list(workers.ordered_map(_echo, tasks, 3, local=local)) == tasks
 
 
+@pytest.mark.parametrize("local", [False, True])
 def test_tasks_are_read_ahead_only_a_window(local):
     taken: list[int] = []
 
