@@ -21,13 +21,16 @@ instrumented jobs=N run per mode:
   the tasks' CPU times dealt, in the order they started, to the first free
   worker) and (all CPU, workers' and parent's, over the cores).
 
+``--sizes`` times one file of each size (MB) the same way: where starting workers
+begins to pay (smaller inputs are scanned in process, `scanfiles.SMALL_RANGES`).
+
 `--tree` runs another checkout's code (e.g. ``--tree /work/main``) with this
 instrument, so two versions can be timed alternately in one session. The
 watchlist index is the corpus's people as `engine_density.py` builds it
 (``--index-dir`` keeps it).
 
     python benchmarks/scan_jobs.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 5]
-        [--jobs 2] [--modes hetu,all] [--split] [--tree PATH]
+        [--jobs 2] [--modes hetu,all] [--split] [--sizes 0.5,1,2] [--tree PATH]
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ AP.add_argument("--runs", type=int, default=3)
 AP.add_argument("--jobs", type=int, default=2)
 AP.add_argument("--modes", default="hetu,all")
 AP.add_argument("--split", action="store_true")
+AP.add_argument("--sizes", default="",
+                help="MB, comma-separated: also time one file of each size (the head of the "
+                     "corpus's biggest file), jobs=1 against jobs=N")
 AP.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent)
 ARGS = AP.parse_args()
 sys.path.insert(0, str(ARGS.tree.resolve()))
@@ -83,6 +89,31 @@ def _timed_run(task):  # noqa: ANN001, ANN202 - scanfiles._run, timed in the wor
     with open(_LOG, "a") as fh:
         fh.write(json.dumps([os.getpid(), t0, t1, c1 - c0, result.n_bytes, n_found, size]) + "\n")
     return result
+
+
+def _sizes(biggest: str, index: WatchlistIndex, key: Key) -> None:
+    """One file of each `--sizes` size: where starting workers begins to pay."""
+    with open(biggest, "rb") as fh:
+        data = fh.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in (float(x) for x in ARGS.sizes.split(",")):
+            path = os.path.join(tmp, f"head{mb}{os.path.splitext(biggest)[1]}")
+            with open(path, "wb") as fh:
+                fh.write(data[: int(mb * 1e6)])
+            shown = []
+            for mode in ARGS.modes.split(","):
+                opts = ScanOptions(types=MODES[mode])
+                times: dict[int, list[float]] = {1: [], ARGS.jobs: []}
+                for _ in range(max(ARGS.runs, 5)):
+                    for jobs in times:
+                        t0 = time.perf_counter()
+                        for _ in scanfiles.scan_files([path], index, key, opts, jobs=jobs):
+                            pass
+                        times[jobs].append(time.perf_counter() - t0)
+                one, many = (statistics.median(times[j]) * 1e3 for j in (1, ARGS.jobs))
+                shown.append(f"{mode} jobs=1 {one:.0f} ms, jobs={ARGS.jobs} {many:.0f} ms "
+                             f"({one / many:.2f}x)")
+            print(f"one {mb:g} MB file: " + "; ".join(shown))
 
 
 def _children_cpu() -> float:
@@ -185,6 +216,8 @@ def main() -> None:
                   f"{os.getloadavg()[0]:.2f}")
             if ARGS.split:
                 _split(files, index, key, opts, statistics.median(cpu[1]))
+        if ARGS.sizes:
+            _sizes(max(files, key=os.path.getsize), index, key)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -63,6 +63,10 @@ TASK_BYTES = 8 << 20
 # workers idle about half its time. Ranges of 256 KiB to 4 MiB cost the same CPU
 # time as whole files on the 20 MB leak corpus (benchmarks/scan_jobs.py).
 RANGE_BYTES = 512 << 10
+# Inputs of at most this many ranges in all are scanned in process whatever `jobs`
+# (`_small`). On 2 cores, one file with jobs=2 against jobs=1: 0.6 MB 0.58x (HETU) and
+# 0.81x (all types), 1 MB 0.73x and 1.06x, 2 MB 0.81x and 1.14x.
+SMALL_RANGES = 2
 HEAD_BYTES = 64 << 10
 # Bytes read beyond a task's range: identifier and corroboration context, fragment context.
 TAIL_BYTES = 160 << 10
@@ -446,8 +450,9 @@ def scan_files(
 
 
 def _small(paths: list[str]) -> bool:
-    """Whether the inputs are plain files of at most `RANGE_BYTES` in all (a worker
-    costs a fork, about as long as scanning 100 kB)."""
+    """Whether the inputs are plain files of at most `SMALL_RANGES` ranges in all: a
+    worker's fork, first task and exit cost 20-30 ms of CPU, which such inputs do not win
+    back (benchmarks/scan_jobs.py --sizes)."""
     total = 0
     for path in paths:
         try:
@@ -457,7 +462,7 @@ def _small(paths: list[str]) -> bool:
         if st is None or not stat.S_ISREG(st.st_mode):
             return False
         total += st.st_size
-    return total <= RANGE_BYTES
+    return total <= SMALL_RANGES * RANGE_BYTES
 
 
 def _merged(parts: list[_Result]) -> dict[str, np.ndarray]:

@@ -319,7 +319,8 @@ def test_workers_leave_sigint_to_the_parent(tmp_path):
 
 def test_small_files_are_scanned_without_workers(tmp_path, monkeypatch):
     paths = _dump(tmp_path, 2, lines=200)
-    monkeypatch.setattr(sf, "RANGE_BYTES", sum(os.path.getsize(p) for p in paths) - 1)
+    total = sum(os.path.getsize(p) for p in paths)
+    monkeypatch.setattr(sf, "RANGE_BYTES", (total - 1) // sf.SMALL_RANGES)
     pools = []
     ordered_map = workers.ordered_map
     monkeypatch.setattr(workers, "ordered_map",
