@@ -451,8 +451,9 @@ def scan_files(
 
 def _small(paths: list[str]) -> bool:
     """Whether the inputs are plain files of at most `SMALL_RANGES` ranges in all: a
-    worker's fork, first task and exit cost 20-30 ms of CPU, which such inputs do not win
-    back (benchmarks/scan_jobs.py --sizes)."""
+    scan with workers costs 20-30 ms of CPU more (a fork, the pages both sides then copy,
+    the parent's whole-file judging), which such inputs do not win back
+    (benchmarks/scan_jobs.py --sizes)."""
     total = 0
     for path in paths:
         try:
