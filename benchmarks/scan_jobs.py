@@ -3,10 +3,16 @@
 For each corpus directory (``benchmarks/leak_corpus.py DIR``) and mode (HETU only;
 all types + fragments), times `--runs` alternating rounds of jobs=1 and jobs=N
 (medians; the machine may be shared, so the load average is printed) and prints
-the speed-up. ``--split`` adds one instrumented jobs=N run per mode:
+the speed-up, with the parent process's CPU time (all its threads) at jobs=1 and
+jobs=N (the parent reads inputs, orders results and makes findings: its CPU is the
+pool's cost that workers cannot share), the workers' CPU, and the speed-up that CPU
+time allows on a free machine (jobs=1's CPU over jobs=N's, parent's and workers', spread
+over the cores: less blurred by other load than the timed figure). ``--split`` adds one
+instrumented jobs=N run per mode:
 
-- parent CPU (the process that reads inputs, hashes, unpickles and orders results)
-  against the workers' CPU (the sum of their tasks' times);
+- parent CPU (the process that reads inputs, hashes, unpickles and orders results,
+  and scans tasks itself when idle) against the workers' CPU (the sum of their tasks'
+  times);
 - start-up (until the first task starts) and the workers' idle time at the end
   (from a worker's last task to the end of the scan: load imbalance);
 - tasks, bytes a task, pickled result bytes a finding;
@@ -15,13 +21,16 @@ the speed-up. ``--split`` adds one instrumented jobs=N run per mode:
   the tasks' CPU times dealt, in the order they started, to the first free
   worker) and (all CPU, workers' and parent's, over the cores).
 
+``--sizes`` times one file of each size (MB) the same way: where starting workers
+begins to pay (smaller inputs are scanned in process, `scanfiles.SMALL_RANGES`).
+
 `--tree` runs another checkout's code (e.g. ``--tree /work/main``) with this
 instrument, so two versions can be timed alternately in one session. The
 watchlist index is the corpus's people as `engine_density.py` builds it
 (``--index-dir`` keeps it).
 
     python benchmarks/scan_jobs.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 5]
-        [--jobs 2] [--modes hetu,all] [--split] [--tree PATH]
+        [--jobs 2] [--modes hetu,all] [--split] [--sizes 0.5,1,2] [--tree PATH]
 """
 
 from __future__ import annotations
@@ -47,6 +56,9 @@ AP.add_argument("--runs", type=int, default=3)
 AP.add_argument("--jobs", type=int, default=2)
 AP.add_argument("--modes", default="hetu,all")
 AP.add_argument("--split", action="store_true")
+AP.add_argument("--sizes", default="",
+                help="MB, comma-separated: also time one file of each size (the head of the "
+                     "corpus's biggest file), jobs=1 against jobs=N")
 AP.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent)
 ARGS = AP.parse_args()
 sys.path.insert(0, str(ARGS.tree.resolve()))
@@ -78,6 +90,36 @@ def _timed_run(task):  # noqa: ANN001, ANN202 - scanfiles._run, timed in the wor
     return result
 
 
+def _sizes(biggest: str, index: WatchlistIndex, key: Key) -> None:
+    """One file of each `--sizes` size: where starting workers begins to pay."""
+    with open(biggest, "rb") as fh:
+        data = fh.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in (float(x) for x in ARGS.sizes.split(",")):
+            path = os.path.join(tmp, f"head{mb}{os.path.splitext(biggest)[1]}")
+            with open(path, "wb") as fh:
+                fh.write(data[: int(mb * 1e6)])
+            shown = []
+            for mode in ARGS.modes.split(","):
+                opts = ScanOptions(types=MODES[mode])
+                times: dict[int, list[float]] = {1: [], ARGS.jobs: []}
+                for _ in range(max(ARGS.runs, 5)):
+                    for jobs in times:
+                        t0 = time.perf_counter()
+                        for _ in scanfiles.scan_files([path], index, key, opts, jobs=jobs):
+                            pass
+                        times[jobs].append(time.perf_counter() - t0)
+                one, many = (statistics.median(times[j]) * 1e3 for j in (1, ARGS.jobs))
+                shown.append(f"{mode} jobs=1 {one:.0f} ms, jobs={ARGS.jobs} {many:.0f} ms "
+                             f"({one / many:.2f}x)")
+            print(f"one {mb:g} MB file: " + "; ".join(shown))
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _makespan(cpu_times: list[float], workers: int) -> float:
     free = [0.0] * workers
     for t in cpu_times:
@@ -105,7 +147,8 @@ def _split(files: list[str], index: WatchlistIndex, key: Key, opts: ScanOptions,
         scanfiles._run = _RUN
         os.unlink(_LOG)
     parent = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
-    workers = sum(r[3] for r in rows)
+    workers = sum(r[3] for r in rows if r[0] != os.getpid())  # the parent scans too
+    own = sum(r[3] for r in rows if r[0] == os.getpid())
     last: dict[int, float] = {}
     for pid, _s, end, *_ in rows:
         last[pid] = max(last.get(pid, t0), end)
@@ -115,8 +158,9 @@ def _split(files: list[str], index: WatchlistIndex, key: Key, opts: ScanOptions,
     rows.sort(key=lambda r: r[1])
     model = max(start + _makespan([r[3] for r in rows], ARGS.jobs),
                 (workers + parent) / min(ARGS.jobs, os.cpu_count() or 1))
-    print(f"  split: wall {t1 - t0:.3f} s; parent CPU {parent:.3f} s; workers CPU "
-          f"{workers:.3f} s in {len(rows)} tasks ({sum(r[4] for r in rows) / len(rows) / 1e3:.0f}"
+    print(f"  split: wall {t1 - t0:.3f} s; parent CPU {parent:.3f} s ({own:.3f} s in "
+          f"{sum(r[0] == os.getpid() for r in rows)} tasks of its own); workers CPU "
+          f"{workers:.3f} s; {len(rows)} tasks ({sum(r[4] for r in rows) / len(rows) / 1e3:.0f}"
           f" kB a task); start-up {start:.3f} s; idle at the end "
           + ", ".join(f"{i:.3f}" for i in sorted(idle)) + " s; result pickles "
           f"{sum(r[6] for r in rows) / max(1, found):.1f} B a finding ({found} findings)")
@@ -144,22 +188,35 @@ def main() -> None:
         for mode in ARGS.modes.split(","):
             opts = ScanOptions(types=MODES[mode])
             times: dict[int, list[float]] = {1: [], ARGS.jobs: []}
-            cpu_one = []
+            cpu: dict[int, list[float]] = {1: [], ARGS.jobs: []}  # the parent's, all threads
+            children: list[float] = []  # the workers' (reaped when the scan ends)
             for _ in range(ARGS.runs):
                 for jobs in times:  # alternating: a load change hits both alike
-                    t0, c0 = time.perf_counter(), time.process_time()
+                    t0, c0, w0 = time.perf_counter(), time.process_time(), _children_cpu()
                     for _ in scanfiles.scan_files(files, index, key, opts, jobs=jobs):
                         pass
                     times[jobs].append(time.perf_counter() - t0)
-                    if jobs == 1:
-                        cpu_one.append(time.process_time() - c0)
+                    cpu[jobs].append(time.process_time() - c0)
+                    if jobs > 1:
+                        children.append(_children_cpu() - w0)
             one, many = (statistics.median(times[j]) for j in (1, ARGS.jobs))
             print(f"{mode:5} jobs=1 {one:7.3f} s  jobs={ARGS.jobs} {many:7.3f} s  "
                   f"speed-up {one / many:.2f}x  (all jobs={ARGS.jobs} ratios: "
                   + " ".join(f"{a / b:.2f}" for a, b in zip(times[1], times[ARGS.jobs],
                                                             strict=True)) + ")")
+            total = statistics.median(a + b for a, b in zip(cpu[ARGS.jobs], children,
+                                                              strict=True))
+            cores = min(ARGS.jobs, os.cpu_count() or 1)
+            print(f"      CPU jobs=1 {statistics.median(cpu[1]):.3f} s; jobs={ARGS.jobs}: parent "
+                  f"{statistics.median(cpu[ARGS.jobs]):.3f} s, workers "
+                  f"{statistics.median(children):.3f} s; bound on a free machine (jobs=1 CPU / "
+                  f"jobs={ARGS.jobs} CPU over {cores} cores) "
+                  f"{statistics.median(cpu[1]) / (total / cores):.2f}x; load average "
+                  f"{os.getloadavg()[0]:.2f}")
             if ARGS.split:
-                _split(files, index, key, opts, statistics.median(cpu_one))
+                _split(files, index, key, opts, statistics.median(cpu[1]))
+        if ARGS.sizes:
+            _sizes(max(files, key=os.path.getsize), index, key)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

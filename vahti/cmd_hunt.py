@@ -145,7 +145,7 @@ def is_url(target: str) -> bool:
 @click.option("--direct", is_flag=True,
               help="Fetch the URL without Tor (clearnet only; never implied).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes for a local path.")
+              help="Processes that scan a local path: this one and JOBS - 1 workers.")
 @click.option("--source", default=HUNT_SOURCE, show_default=True,
               help="Source name the pages and sightings are recorded under.")
 @click.option("--password-file", type=click.Path(dir_okay=False),

@@ -135,7 +135,7 @@ class SightingWriter:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per finding, one a line.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes.")
+              help="Processes that scan: this one and JOBS - 1 workers.")
 @click.option("--types", help="Comma-separated identifier types (and 'fragment') to look for.")
 @click.option("--no-store", is_flag=True, help="Do not record sightings in the database.")
 @click.option("--retain", is_flag=True,

@@ -17,6 +17,7 @@ from tests.conftest import REPO
 from vahti import __version__
 from vahti.demo.synthetic import make_people, register_csv
 from vahti.matchers.native import MISSING_WARNING
+from vahti.matchers.scanfiles import RANGE_BYTES, SMALL_RANGES
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -87,7 +88,8 @@ def test_broken_compiler_gives_a_numpy_install_that_scans(vahti, tmp_path):
     enrolled = run("enroll", str(tmp_path / "register.csv"))
     assert enrolled.returncode == 0, enrolled.stderr
     dump = tmp_path / "dump.txt"
-    dump.write_text(f"leaked: {people[3].email} / {people[7].hetu}\n", encoding="utf-8")
+    filler = "nothing to see here\n" * (SMALL_RANGES * RANGE_BYTES // 20 + 1)  # for a worker
+    dump.write_text(f"{filler}leaked: {people[3].email} / {people[7].hetu}\n", encoding="utf-8")
     scanned = run("scan", str(dump), "--json", "--jobs", "2")
     assert scanned.returncode == 1, scanned.stderr  # found
     refs = {json.loads(line)["ref"] for line in scanned.stdout.splitlines()}
