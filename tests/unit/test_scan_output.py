@@ -66,13 +66,21 @@ def test_lines_are_written_in_blocks_and_all_of_them_on_flush():
     assert out.writes < 50  # was one write (and flush) per line
 
 
+@pytest.mark.parametrize("with_native", [True, False])
 @pytest.mark.parametrize("location", LOCATIONS)
-def test_lines_of_columns_are_the_lines_of_findings(location):
-    """`add_columns` (findings as columns, `vahti scan --json`) writes what `add_all`
-    writes for the same findings, shown under the same location."""
+def test_lines_of_columns_are_the_lines_of_findings(location, with_native, monkeypatch):
+    """`add_columns` (findings as columns, `vahti scan --json`; lines joined in C, or in
+    Python without the extension) writes what `add_all` writes for the same findings,
+    shown under the same location."""
     import numpy as np
 
+    from vahti.matchers import native
     from vahti.matchers.engine import FindingColumns
+
+    if with_native:
+        assert getattr(native.lib, "json_lines", None), "the C extension must be built"
+    else:
+        monkeypatch.setattr(native, "lib", None)
 
     found = [Finding(kind, id_type, ref, "/raw", i * 20, i * 20 + 11, SCORES[i % len(SCORES)])
              for i in range(300)
