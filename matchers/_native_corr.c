@@ -10,12 +10,14 @@
  *     start, hit start, hit end, window end).
  *     Returns (names, dates), each None or (blob, offsets, ptr, ids): the unique
  *     values as UTF-8 in blob between offsets[k] and offsets[k + 1], and for hit
- *     i the value ids ids[ptr[i]:ptr[i + 1]] (int64 arrays as bytes).
+ *     i the value ids ids[ptr[i]:ptr[i + 1]] (int64 arrays as bytes). Only values
+ *     that some hit has are in blob. Text shared by overlapping windows is read
+ *     once (see "Reading shared text once" below).
  * corr_member(ptr, keys, people, ptr_hits, ids, value_keys)
  *     Per hit: does one of its values' keys belong to its person's sorted keys
  *     keys[ptr[p]:ptr[p + 1]]? One byte (0/1) per hit.
  *
- * A word of ASCII letters is lower-cased here; any other word is canonicalised by
+ * A word of Latin-1 letters is case-folded here; any other word is canonicalised by
  * `canonical_word` (NFKC, case folding: Python's own), memoised in `word_cache`.
  */
 
@@ -172,14 +174,47 @@ static PyObject *vset_result(vset *s, i64vec *ptr, i64vec *ids)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* names: runs of two or more words (name.py's _RUN_RE and run_values) */
+/* Reading shared text once.
+ *
+ * A hit's window is read as two spans, each on its own. In a dense dump the windows
+ * of neighbouring hits overlap 5-10 times, so the hits' windows are merged into
+ * stretches (a "container": the union of overlapping windows, read on its own as
+ * well), the container is read once into a table (its words, its dates), and each
+ * span takes from the table what lies inside it; only what the span's edges cut is
+ * read again. Why that is exactly the span read on its own:
+ *
+ * - Names (name.py's _RUN_RE): a run is a maximal chain of two or more words, each
+ *   word followed by a gap of spaces, commas and tabs only and then the next word;
+ *   the values are its 2- and 3-word sequences. A container word lying wholly in the
+ *   span is a word of the span: its start follows no letter, and its end depends
+ *   only on the characters up to it and the one after it (a joiner counts only
+ *   before a letter), all in the span. The span adds at most two more words: the
+ *   part after x of a word that x cuts (from x, or from x + 1 when x is at a
+ *   joiner), and the part before y of a word that y cuts. The link from a word to
+ *   the next holds in the span as in the container when the next word starts
+ *   before y (the gap and that word's first letter are then in the span). So each
+ *   linked pair or triple of words that the span holds whole is a value shared by
+ *   every window that holds it (made once: `cword.pair`, `cword.triple`), and the
+ *   few that hold a cut word are made for the span.
+ *
+ * - Birth dates (birth_date.py's _RE): a cut at b (between text[b - 1] and text[b])
+ *   splits a reading in two when text[b - 1] is a character no date holds (not \d,
+ *   \s, '.', '/', '-'; reading it, a date before it has ended), and either it
+ *   fails no date's lookbehind (it is no \w) or no date starts at b (text[b] is no
+ *   digit). A span's dates are then those of [x, b1) read on its own, of the
+ *   container's dates between its first and last cut b1 < b2, and of [b2, y) read
+ *   on its own. The ends of the span and of the container are cuts of themselves.
+ *
+ * Values are added to the result (and so digested) only when a span holds them. */
+
+/* ---------------------------------------------------------------------------------- */
+/* names (name.py's _WORD, _RUN_RE and run_values) */
 
 typedef struct {
     PyObject *cache;     /* dict: word (str) -> canonical word (str) */
     PyObject *canonical; /* callable for a word not in the cache */
-    u8vec words;         /* canonical words of the current run, back to back */
-    i64vec wstart;       /* where each of them starts in words, and the end */
     u8vec value;         /* the value being joined */
+    u8vec head, tail;    /* the canonical cut words at a span's start and end */
 } name_state;
 
 static inline int is_joiner(Py_UCS4 c)
@@ -208,28 +243,43 @@ static inline __attribute__((always_inline)) Py_ssize_t word_end_k(const utext *
     return i;
 }
 
-/* Append the canonical form of word text[a:b] to st->words; -1 on error. */
-static inline __attribute__((always_inline)) int add_word_k(name_state *st, PyObject *text, const utext *t, Py_ssize_t a, Py_ssize_t b)
+/* Append the canonical form of word text[a:b] to out; -1 on error. A word of Latin-1
+ * letters is case-folded here (NFKC leaves it as it is: none of ª²³µ¹º¼½¾, the
+ * letters that NFKC or case folding turn into another script or into digits); any
+ * other word goes through the cache. */
+static inline __attribute__((always_inline)) int canon_append_k(name_state *st, PyObject *text, const utext *t,
+                                                                Py_ssize_t a, Py_ssize_t b, u8vec *out)
 {
-    int ascii = 1;
+    int latin1 = 1;
     for (Py_ssize_t i = a; i < b; i++) {
-        if (CH(t, i) >= 128) {
-            ascii = 0;
+        Py_UCS4 c = CH(t, i);
+        if (c >= 128 && (c >= 256 || c < 0xC0)) {
+            latin1 = 0;
             break;
         }
     }
-    if (ascii) {
+    if (latin1) {
         uint8_t buf[256];
         Py_ssize_t i = a;
         while (i < b) {
             Py_ssize_t n = 0;
-            for (; i < b && n < (Py_ssize_t)sizeof(buf); i++, n++) {
+            for (; i < b && n + 2 <= (Py_ssize_t)sizeof(buf); i++) {
                 Py_UCS4 c = CH(t, i);
-                buf[n] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+                if (c < 128)
+                    buf[n++] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+                else if (c == 0xDF) {  /* ß */
+                    buf[n++] = 's';
+                    buf[n++] = 's';
+                }
+                else {  /* À-Þ folds to à-þ; UTF-8 in two bytes */
+                    c += c < 0xDF ? 32 : 0;
+                    buf[n++] = (uint8_t)(0xC0 | (c >> 6));
+                    buf[n++] = (uint8_t)(0x80 | (c & 0x3F));
+                }
             }
-            u8_append(&st->words, buf, n);
+            u8_append(out, buf, n);
         }
-        return st->words.failed ? -1 : 0;
+        return out->failed ? -1 : 0;
     }
     PyObject *word = PyUnicode_Substring(text, a, b);
     if (word == NULL)
@@ -255,79 +305,268 @@ static inline __attribute__((always_inline)) int add_word_k(name_state *st, PyOb
     const char *u = PyUnicode_AsUTF8AndSize(canon, &n);
     if (u == NULL)
         return -1;
-    u8_append(&st->words, (const uint8_t *)u, n);
-    return st->words.failed ? -1 : 0;
+    u8_append(out, (const uint8_t *)u, n);
+    return out->failed ? -1 : 0;
 }
 
-/* The 2- and 3-word sequences of the run's words, added to the set and to ids. */
-static int add_run_values(name_state *st, int nwords, vset *set, i64vec *ids)
+/* A word of the container. */
+typedef struct {
+    int64_t ws, we;       /* text[ws:we] */
+    int64_t canon;        /* its canonical form at canon[canon:canon + clen]; -1: not made yet */
+    int64_t pair, triple; /* ids of the values of it and the next one / two words; -1: not yet */
+    int32_t clen;
+    int32_t link;         /* the next word follows it after spaces, commas and tabs only */
+} cword;
+
+typedef struct {
+    cword *w;
+    Py_ssize_t n, cap;
+    i64vec linked;        /* the indices of the words with link, ascending */
+    i64vec linked_end;    /* and where each of them ends */
+    u8vec canon;
+    int failed;
+} wtable;
+
+/* Room for one more item in the array *data of *cap items of `size` bytes holding n;
+ * 0, or -1 when out of memory. */
+static int room_for_one(void **data, Py_ssize_t *cap, Py_ssize_t n, size_t size)
 {
-    for (int k = 2; k <= 3 && k <= nwords; k++) {
-        for (int i = 0; i + k <= nwords; i++) {
-            st->value.len = 0;
-            for (int j = i; j < i + k; j++) {
-                if (j > i)
-                    u8_append(&st->value, (const uint8_t *)" ", 1);
-                u8_append(&st->value, st->words.data + st->wstart.data[j],
-                          st->wstart.data[j + 1] - st->wstart.data[j]);
+    if (n < *cap)
+        return 0;
+    Py_ssize_t c = *cap ? *cap * 2 : 256;
+    void *d = realloc(*data, (size_t)c * size);
+    if (d == NULL)
+        return -1;
+    *data = d;
+    *cap = c;
+    return 0;
+}
+
+static void wtable_push(wtable *wt, Py_ssize_t ws, Py_ssize_t we)
+{
+    if (wt->failed || (wt->failed = room_for_one((void **)&wt->w, &wt->cap, wt->n, sizeof(cword))))
+        return;
+    wt->w[wt->n++] = (cword){ws, we, -1, -1, -1, 0, 0};
+}
+
+/* The last word pushed is linked to the next. */
+static void wtable_link(wtable *wt)
+{
+    if (wt->failed)
+        return;
+    wt->w[wt->n - 1].link = 1;
+    vec_push(&wt->linked, (int64_t)(wt->n - 1));
+    vec_push(&wt->linked_end, wt->w[wt->n - 1].we);
+}
+
+static void wtable_free(wtable *wt)
+{
+    free(wt->w);
+    free(wt->linked.data);
+    free(wt->linked_end.data);
+    free(wt->canon.data);
+}
+
+/* The words of text[u0:u1] read on its own that are in a run (linked to the word
+ * before or after them: no other word is in a value), with their links. */
+static inline __attribute__((always_inline)) int words_k(wtable *wt, const utext *t, Py_ssize_t u0,
+                                                         Py_ssize_t u1)
+{
+    wt->n = 0;
+    wt->linked.len = 0;
+    wt->linked_end.len = 0;
+    wt->canon.len = 0;
+    Py_ssize_t p = u0;
+#if defined(__SSE2__)
+    if (t->kind == PyUnicode_1BYTE_KIND) {
+        /* Every link is a run of gap characters between two letters: look for the
+         * gaps 16 characters at a time, and read words only around links. */
+        const uint8_t *s = (const uint8_t *)t->data;
+        const __m128i sp = _mm_set1_epi8(' '), cm = _mm_set1_epi8(','), tb = _mm_set1_epi8('\t');
+        while (p < u1) {
+            Py_ssize_t g = p;
+            for (; g + 16 <= u1; g += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + g));
+                unsigned bits = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, cm)), _mm_cmpeq_epi8(v, tb)));
+                if (bits) {
+                    g += __builtin_ctz(bits);
+                    break;
+                }
             }
-            if (st->value.failed)
+            while (g < u1 && !is_gap(s[g]))
+                g++;
+            if (g >= u1)
+                break;
+            Py_ssize_t g2 = g + 1;
+            while (g2 < u1 && is_gap(s[g2]))
+                g2++;
+            if (g == u0 || g2 >= u1 || !C_LETTER[s[g - 1]] || !C_LETTER[s[g2]]) {
+                p = g2;
+                continue;
+            }
+            /* The word ending at g (a letter before a gap ends a word) is linked to
+             * the word starting at g2. The first may be the last one pushed; else
+             * its start is found backwards: a letter continues the word of the
+             * letter before it, or of the letter two before it across a joiner. */
+            if (!(wt->n && wt->w[wt->n - 1].we == g)) {
+                Py_ssize_t ws = g - 1;
+                for (;;) {
+                    if (ws > u0 && C_LETTER[s[ws - 1]])
+                        ws--;
+                    else if (ws - 1 > u0 && is_joiner(s[ws - 1]) && C_LETTER[s[ws - 2]])
+                        ws -= 2;
+                    else
+                        break;
+                }
+                wtable_push(wt, ws, g);
+            }
+            wtable_link(wt);
+            p = word_end_k(t, g2, u1);
+            wtable_push(wt, g2, p);
+        }
+        return wt->failed || wt->linked.failed || wt->linked_end.failed ? -1 : 0;
+    }
+#endif
+    int after_link = 0;
+    while (p < u1) {
+        if (!is_letter(CH(t, p))) {
+            p++;
+            continue;
+        }
+        Py_ssize_t we = word_end_k(t, p, u1), g = we;
+        while (g < u1 && is_gap(CH(t, g)))
+            g++;
+        int link = g > we && g < u1 && is_letter(CH(t, g));
+        if (link || after_link)
+            wtable_push(wt, p, we);
+        if (link)
+            wtable_link(wt);
+        after_link = link;
+        p = g;  /* text[we:g] holds no letter */
+    }
+    return wt->failed || wt->linked.failed || wt->linked_end.failed ? -1 : 0;
+}
+
+/* The first j with end[j] > x (end ascending), looked for near `hint` first. */
+static inline Py_ssize_t first_ending_after(const int64_t *end, Py_ssize_t n, int64_t x, Py_ssize_t hint)
+{
+    Py_ssize_t j = hint < n ? hint : n;
+    for (int step = 0; step < 8; step++) {
+        if (j < n && end[j] <= x)
+            j++;
+        else if (j > 0 && end[j - 1] > x)
+            j--;
+        else
+            return j;
+    }
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (end[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Word k's canonical form, made once. */
+static inline __attribute__((always_inline)) int word_canon_k(name_state *st, PyObject *text, const utext *t,
+                                                              wtable *wt, Py_ssize_t k)
+{
+    cword *w = &wt->w[k];
+    if (w->canon >= 0)
+        return 0;
+    Py_ssize_t at = wt->canon.len;
+    if (canon_append_k(st, text, t, w->ws, w->we, &wt->canon) < 0)
+        return -1;
+    w->canon = at;
+    w->clen = (int32_t)(wt->canon.len - at);
+    return 0;
+}
+
+/* The words of a value: word k + i of the table, except that the first may be the
+ * span's cut head and the last its cut tail. */
+#define PART_WORD 0
+#define PART_HEAD 1
+#define PART_TAIL 2
+
+/* The id of the value joined from `m` parts starting at word k (canonical forms made). */
+static int64_t join_value(name_state *st, wtable *wt, Py_ssize_t k, const int *parts, int m, vset *set)
+{
+    st->value.len = 0;
+    for (int i = 0; i < m; i++) {
+        if (i)
+            u8_append(&st->value, (const uint8_t *)" ", 1);
+        if (parts[i] == PART_HEAD)
+            u8_append(&st->value, st->head.data, st->head.len);
+        else if (parts[i] == PART_TAIL)
+            u8_append(&st->value, st->tail.data, st->tail.len);
+        else
+            u8_append(&st->value, wt->canon.data + wt->w[k + i].canon, wt->w[k + i].clen);
+    }
+    if (st->value.failed)
+        return -1;
+    return vset_add(set, st->value.data, st->value.len);
+}
+
+/* The name values of text[x:y] read on its own (inside the container of table wt).
+ * *hint: where the last span's first linked word was (the spans come in order). */
+static inline __attribute__((always_inline)) int span_names_k(name_state *st, PyObject *text, const utext *t,
+                                                              wtable *wt, Py_ssize_t x, Py_ssize_t y,
+                                                              Py_ssize_t *hint, vset *set, i64vec *ids)
+{
+    const cword *w;
+    const int64_t *linked = wt->linked.data;
+    /* the first linked word ending after x */
+    Py_ssize_t j = *hint = first_ending_after(wt->linked_end.data, wt->linked.len, x, *hint);
+    int head_made = 0, tail_made = 0;
+    for (; j < wt->linked.len; j++) {
+        Py_ssize_t k = (Py_ssize_t)linked[j];
+        w = wt->w;
+        if (w[k + 1].ws >= y)
+            break;  /* the next word is not in the span: nor is any later one */
+        /* Word k is whole (its end is before word k + 1) but for its start when x
+         * cuts it (only the first can be); the word after it is whole but for its end
+         * when y cuts it. */
+        int head = w[k].ws < x;
+        int three = w[k + 1].link && w[k + 2].ws < y;
+        int tail2 = w[k + 1].we > y, tail3 = three && w[k + 2].we > y;
+        if (head && !head_made) {
+            Py_ssize_t a = is_letter(CH(t, x)) ? x : x + 1;  /* x at a joiner: after it */
+            st->head.len = 0;
+            if (canon_append_k(st, text, t, a, w[k].we, &st->head) < 0)
                 return -1;
-            int64_t id = vset_add(set, st->value.data, st->value.len);
+            head_made = 1;
+        }
+        if ((tail2 || tail3) && !tail_made) {
+            Py_ssize_t a = w[k + 1 + tail3].ws;
+            st->tail.len = 0;
+            if (canon_append_k(st, text, t, a, word_end_k(t, a, y), &st->tail) < 0)
+                return -1;
+            tail_made = 1;
+        }
+        int parts[3] = {head ? PART_HEAD : PART_WORD, tail2 ? PART_TAIL : PART_WORD,
+                        tail3 ? PART_TAIL : PART_WORD};
+        for (int i = 0; i < 2 + three; i++)
+            if (parts[i] == PART_WORD && word_canon_k(st, text, t, wt, k + i) < 0)
+                return -1;
+        /* the pair, and the triple: made for this span when it holds a cut word,
+         * else once for all spans */
+        for (int m = 2; m <= 2 + three; m++) {
+            int64_t *memo = m == 2 ? &wt->w[k].pair : &wt->w[k].triple;
+            int64_t id = *memo;
+            if (head || parts[m - 1] == PART_TAIL)
+                id = join_value(st, wt, k, parts, m, set);
+            else if (id < 0)
+                id = *memo = join_value(st, wt, k, parts, m, set);
             if (id < 0)
                 return -1;
             vec_push(ids, id);
         }
     }
     return ids->failed ? -1 : 0;
-}
-
-/* The name values of text[x:y] read on its own. */
-static inline __attribute__((always_inline)) int span_names_k(name_state *st, PyObject *text, const utext *t, Py_ssize_t x,
-                      Py_ssize_t y, vset *set, i64vec *ids)
-{
-    Py_ssize_t p = x;
-    while (p < y) {
-        Py_UCS4 c = CH(t, p);
-        if (!is_letter(c) || (p > x && is_letter(CH(t, p - 1)))) {
-            p++;
-            continue;
-        }
-        /* A word; a run needs gaps and another word after it. A failed run
-         * resumes after the word: a run from inside it would fail the same way. */
-        Py_ssize_t we = word_end_k(t, p, y);
-        Py_ssize_t g = we;
-        while (g < y && is_gap(CH(t, g)))
-            g++;
-        if (g == we || g >= y || !is_letter(CH(t, g))) {
-            p = we;
-            continue;
-        }
-        st->words.len = 0;
-        st->wstart.len = 0;
-        vec_push(&st->wstart, 0);
-        int nwords = 0;
-        Py_ssize_t a = p, b = we;
-        for (;;) {
-            if (add_word_k(st, text, t, a, b) < 0)
-                return -1;
-            vec_push(&st->wstart, (int64_t)st->words.len);
-            if (st->wstart.failed)
-                return -1;
-            nwords++;
-            g = b;
-            while (g < y && is_gap(CH(t, g)))
-                g++;
-            if (g == b || g >= y || !is_letter(CH(t, g)))
-                break;
-            a = g;
-            b = word_end_k(t, g, y);
-        }
-        if (add_run_values(st, nwords, set, ids) < 0)
-            return -1;
-        p = b;
-    }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -343,9 +582,16 @@ static int valid_date(int y, int m, int d)
     return d <= DAYS_IN_MONTH[m] + (m == 2 && leap);
 }
 
-/* "YYYY-MM-DD" of a valid date (1800 <= y < 2100), NUL-terminated */
-static void write_iso(char *iso, int y, int m, int d)
+/* A valid date as one number, yyyymmdd; 0 for an invalid one */
+static int ymd_of(int y, int m, int d)
 {
+    return valid_date(y, m, d) ? y * 10000 + m * 100 + d : 0;
+}
+
+/* "YYYY-MM-DD" of yyyymmdd (1800 <= yyyy < 2100) */
+static void write_iso(char *iso, int ymd)
+{
+    int y = ymd / 10000, m = ymd / 100 % 100, d = ymd % 100;
     iso[0] = (char)('0' + y / 1000);
     iso[1] = (char)('0' + y / 100 % 10);
     iso[2] = (char)('0' + y / 10 % 10);
@@ -356,7 +602,6 @@ static void write_iso(char *iso, int y, int m, int d)
     iso[7] = '-';
     iso[8] = (char)('0' + d / 10);
     iso[9] = (char)('0' + d % 10);
-    iso[10] = 0;
 }
 
 static inline int dec_value(Py_UCS4 c)
@@ -419,11 +664,11 @@ static inline __attribute__((always_inline)) Py_ssize_t date_sep_k(const utext *
 }
 
 /* A date match at p in text[x:y] (the regex's backtracking order): its end, or -1.
- * *iso gets "YYYY-MM-DD" when the date is valid, else "" (a match all the same). */
+ * *ymd gets the date (ymd_of), 0 when it is invalid (a match all the same). */
 static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t, Py_ssize_t x, Py_ssize_t p, Py_ssize_t y,
-                          char *iso)
+                          int *ymd)
 {
-    iso[0] = 0;
+    *ymd = 0;
     if (p > x) {
         Py_UCS4 b = CH(t, p - 1);
         if (is_word(b) || b == '.' || b == '-' || b == '/')
@@ -446,8 +691,7 @@ static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t
             int year = year_at_k(t, r, y);
             if (year < 0 || !date_may_end_k(t, r + 4, y))
                 continue;
-            if (valid_date(year, m, d))
-                write_iso(iso, year, m, d);
+            *ymd = ymd_of(year, m, d);
             return r + 4;
         }
     }
@@ -459,9 +703,7 @@ static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t
         return -1;
     if (!date_may_end_k(t, p + 10, y))
         return -1;
-    int m = (int)(m0 - '0') * 10 + dec_value(m1), d = (int)(d0 - '0') * 10 + dec_value(d1);
-    if (valid_date(year, m, d))
-        write_iso(iso, year, m, d);
+    *ymd = ymd_of(year, (int)(m0 - '0') * 10 + dec_value(m1), (int)(d0 - '0') * 10 + dec_value(d1));
     return p + 10;
 }
 
@@ -470,6 +712,29 @@ static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t
  * whose lookbehind refuses \w). */
 static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext *t, Py_ssize_t x, Py_ssize_t i, Py_ssize_t y)
 {
+#if defined(__SSE2__)
+    if (t->kind == PyUnicode_1BYTE_KIND) {
+        /* 16 places at a time: "1" before "8" or "9", or "2" before "0" */
+        const uint8_t *s = (const uint8_t *)t->data;
+        const __m128i one = _mm_set1_epi8('1'), two = _mm_set1_epi8('2'), zero = _mm_set1_epi8('0');
+        const __m128i eight = _mm_set1_epi8('8'), nine = _mm_set1_epi8('9');
+        for (; i + 17 <= y; i += 16) {
+            __m128i c0 = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i c1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
+            __m128i m = _mm_or_si128(
+                _mm_and_si128(_mm_cmpeq_epi8(c0, one),
+                              _mm_or_si128(_mm_cmpeq_epi8(c1, eight), _mm_cmpeq_epi8(c1, nine))),
+                _mm_and_si128(_mm_cmpeq_epi8(c0, two), _mm_cmpeq_epi8(c1, zero)));
+            for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1) {
+                Py_ssize_t j = i + __builtin_ctz(bits);
+                if (j + 4 > y)
+                    return -1;
+                if (j == x || !C_WORD[s[j - 1]])
+                    return j;
+            }
+        }
+    }
+#endif
     for (; i + 4 <= y; i++) {
         Py_UCS4 c0 = CH(t, i);
         if (c0 == '1' || c0 == '2') {
@@ -485,10 +750,29 @@ static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext 
 /* The furthest a date's year starts from the date's start: "dd . mm . " */
 #define YEAR_REACH 10
 
-/* The birth dates of text[x:y] read on its own. */
-static inline __attribute__((always_inline)) int span_dates_k(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64vec *ids)
+/* A valid date of the container: where it starts, the date, its value id (-1: not
+ * added yet). */
+typedef struct {
+    int64_t start, id;
+    int32_t ymd;
+} cdate;
+
+typedef struct {
+    cdate *d;
+    Py_ssize_t n, cap;
+    int failed;
+} dtable;
+
+static void dtable_push(dtable *dt, Py_ssize_t start, int ymd)
 {
-    char iso[16];
+    if (dt->failed || (dt->failed = room_for_one((void **)&dt->d, &dt->cap, dt->n, sizeof(cdate))))
+        return;
+    dt->d[dt->n++] = (cdate){start, -1, ymd};
+}
+
+/* Append the valid birth dates of text[x:y] read on its own to dt. */
+static inline __attribute__((always_inline)) int dates_k(const utext *t, Py_ssize_t x, Py_ssize_t y, dtable *dt)
+{
     Py_ssize_t p = x, year = -1;
     while (p < y) {
         /* No date starts more than YEAR_REACH before a year: skip to there. */
@@ -496,53 +780,228 @@ static inline __attribute__((always_inline)) int span_dates_k(const utext *t, Py
             break;
         if (year - p > YEAR_REACH)
             p = year - YEAR_REACH;
-        Py_UCS4 c = CH(t, p);
         /* every date starts with a digit */
-        if (!is_decimal(c)) {
+        if (!is_decimal(CH(t, p))) {
             p++;
             continue;
         }
-        Py_ssize_t end = date_at_k(t, x, p, y, iso);
+        int ymd;
+        Py_ssize_t end = date_at_k(t, x, p, y, &ymd);
         if (end < 0) {
             p++;
             continue;
         }
-        if (iso[0]) {
-            int64_t id = vset_add(set, (const uint8_t *)iso, 10);
+        if (ymd)
+            dtable_push(dt, p, ymd);
+        p = end;
+    }
+    return dt->failed ? -1 : 0;
+}
+
+/* Is b a cut for dates of the container text[u0:u1] (see the top of this part)? */
+static inline __attribute__((always_inline)) int date_cut_k(const utext *t, Py_ssize_t b, Py_ssize_t u0,
+                                                            Py_ssize_t u1)
+{
+    if (b <= u0 || b >= u1)
+        return 1;
+    Py_UCS4 c = CH(t, b - 1);
+    if (c == '.' || c == '-' || c == '/' || is_decimal(c) || is_space(c))
+        return 0;
+    return !is_word(c) || !is_decimal(CH(t, b));
+}
+
+static inline int64_t date_id(vset *set, cdate *d)
+{
+    if (d->id < 0) {
+        char iso[10];
+        write_iso(iso, d->ymd);
+        d->id = vset_add(set, (const uint8_t *)iso, 10);
+    }
+    return d->id;
+}
+
+/* The birth dates of text[x:y] read on its own (inside the container text[u0:u1]
+ * whose dates are dt); `edge` is scratch. */
+static inline __attribute__((always_inline)) int span_dates_k(const utext *t, dtable *dt, Py_ssize_t u0,
+                                                              Py_ssize_t u1, Py_ssize_t x, Py_ssize_t y,
+                                                              dtable *edge, vset *set, i64vec *ids)
+{
+    Py_ssize_t b1 = x, b2 = y;
+    while (b1 < y && !date_cut_k(t, b1, u0, u1))
+        b1++;
+    while (b2 > b1 && !date_cut_k(t, b2, u0, u1))
+        b2--;
+    edge->n = 0;
+    if (b1 >= b2) {  /* no two cuts: the span on its own */
+        if (dates_k(t, x, y, edge) < 0)
+            return -1;
+    }
+    else {
+        if (dates_k(t, x, b1, edge) < 0 || dates_k(t, b2, y, edge) < 0)
+            return -1;
+        Py_ssize_t lo = 0, hi = dt->n;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (dt->d[mid].start >= b1)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        for (; lo < dt->n && dt->d[lo].start < b2; lo++) {
+            int64_t id = date_id(set, &dt->d[lo]);
             if (id < 0)
                 return -1;
             vec_push(ids, id);
         }
-        p = end;
+    }
+    for (Py_ssize_t i = 0; i < edge->n; i++) {
+        int64_t id = date_id(set, &edge->d[i]);
+        if (id < 0)
+            return -1;
+        vec_push(ids, id);
     }
     return ids->failed ? -1 : 0;
 }
 
-/* The readers above, compiled once per str kind (the kind a constant in each copy). */
-static int span_names(name_state *st, PyObject *text, const utext *t, Py_ssize_t x,
-                      Py_ssize_t y, vset *set, i64vec *ids)
+/* ---------------------------------------------------------------------------------- */
+/* containers */
+
+/* A hit's window, for sorting a text's hits by where their windows start. */
+typedef struct {
+    int64_t a, b, hit;
+} cwin;
+
+/* Sort win[0:n] by start, with tmp[0:n] as scratch: a merge of the runs already in
+ * order (a text's hits come type by type, each type's in order). */
+static void sort_windows(cwin *win, Py_ssize_t n, cwin *tmp)
 {
-    const void *d = t->data;
-    switch (t->kind) {
-    case PyUnicode_1BYTE_KIND:
-        return span_names_k(st, text, &(const utext){PyUnicode_1BYTE_KIND, d}, x, y, set, ids);
-    case PyUnicode_2BYTE_KIND:
-        return span_names_k(st, text, &(const utext){PyUnicode_2BYTE_KIND, d}, x, y, set, ids);
-    default:
-        return span_names_k(st, text, &(const utext){PyUnicode_4BYTE_KIND, d}, x, y, set, ids);
+    for (;;) {
+        Py_ssize_t runs = 0, out = 0;
+        for (Py_ssize_t i = 0; i < n;) {
+            Py_ssize_t mid = i + 1;
+            while (mid < n && win[mid - 1].a <= win[mid].a)
+                mid++;
+            Py_ssize_t end = mid;
+            if (mid < n) {
+                end = mid + 1;
+                while (end < n && win[end - 1].a <= win[end].a)
+                    end++;
+            }
+            Py_ssize_t p = i, q = mid;
+            while (p < mid && q < end)
+                tmp[out++] = win[q].a < win[p].a ? win[q++] : win[p++];
+            while (p < mid)
+                tmp[out++] = win[p++];
+            while (q < end)
+                tmp[out++] = win[q++];
+            runs++;
+            i = end;
+        }
+        memcpy(win, tmp, (size_t)n * sizeof(cwin));
+        if (runs <= 1)
+            return;
     }
 }
 
-static int span_dates(const utext *t, Py_ssize_t x, Py_ssize_t y, vset *set, i64vec *ids)
+typedef struct {
+    name_state names;
+    wtable words;
+    dtable dates, edge;
+    vset name_set, date_set;
+    i64vec nids, dids;      /* the values of the hits, in the order they are read */
+    int64_t *range;         /* per hit: where its ids start and end in nids and dids */
+    int want_names, want_dates;
+} corr_state;
+
+/* Read the hits win[0:n] (windows sorted by start, all inside text[u0:u1]). */
+static inline __attribute__((always_inline)) int container_k(corr_state *cs, PyObject *text, const utext *t,
+                                                             const int64_t *bounds, const cwin *win,
+                                                             Py_ssize_t n, Py_ssize_t u0, Py_ssize_t u1)
 {
-    switch (t->kind) {
-    case PyUnicode_1BYTE_KIND:
-        return span_dates_k(&(const utext){PyUnicode_1BYTE_KIND, t->data}, x, y, set, ids);
-    case PyUnicode_2BYTE_KIND:
-        return span_dates_k(&(const utext){PyUnicode_2BYTE_KIND, t->data}, x, y, set, ids);
-    default:
-        return span_dates_k(&(const utext){PyUnicode_4BYTE_KIND, t->data}, x, y, set, ids);
+    if (cs->want_names && words_k(&cs->words, t, u0, u1) < 0)
+        return -1;
+    cs->dates.n = 0;
+    if (cs->want_dates && dates_k(t, u0, u1, &cs->dates) < 0)
+        return -1;
+    Py_ssize_t hint[2] = {0, 0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t h = win[i].hit;
+        const int64_t *q = bounds + 4 * h;
+        int64_t *r = cs->range + 4 * h;
+        r[0] = cs->nids.len;
+        r[2] = cs->dids.len;
+        for (int side = 0; side < 4; side += 2) {
+            Py_ssize_t x = q[side], y = q[side + 1];
+            if (x >= y)
+                continue;
+            if (cs->want_names && span_names_k(&cs->names, text, t, &cs->words, x, y, &hint[side / 2],
+                                               &cs->name_set, &cs->nids) < 0)
+                return -1;
+            if (cs->want_dates && span_dates_k(t, &cs->dates, u0, u1, x, y, &cs->edge, &cs->date_set,
+                                               &cs->dids) < 0)
+                return -1;
+        }
+        r[1] = cs->nids.len;
+        r[3] = cs->dids.len;
     }
+    return 0;
+}
+
+/* container_k compiled once per str kind (the kind a constant in each copy) */
+static int container(corr_state *cs, PyObject *text, const int64_t *bounds, const cwin *win,
+                     Py_ssize_t n, Py_ssize_t u0, Py_ssize_t u1)
+{
+    const void *d = PyUnicode_DATA(text);
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        return container_k(cs, text, &(const utext){PyUnicode_1BYTE_KIND, d}, bounds, win, n, u0, u1);
+    case PyUnicode_2BYTE_KIND:
+        return container_k(cs, text, &(const utext){PyUnicode_2BYTE_KIND, d}, bounds, win, n, u0, u1);
+    default:
+        return container_k(cs, text, &(const utext){PyUnicode_4BYTE_KIND, d}, bounds, win, n, u0, u1);
+    }
+}
+
+/* Read the hits of one text: their windows merged into containers. */
+static int text_hits(corr_state *cs, PyObject *text, const int64_t *bounds, cwin *win, Py_ssize_t n,
+                     cwin *tmp)
+{
+    int sorted = 1;
+    for (Py_ssize_t i = 1; i < n && sorted; i++)
+        sorted = win[i - 1].a <= win[i].a;
+    if (!sorted)
+        sort_windows(win, n, tmp);
+    Py_ssize_t first = 0;
+    int64_t u0 = win[0].a, u1 = win[0].b;
+    for (Py_ssize_t i = 1; i <= n; i++) {
+        if (i < n && win[i].a <= u1) {
+            if (win[i].b > u1)
+                u1 = win[i].b;
+            continue;
+        }
+        if (container(cs, text, bounds, win + first, i - first, u0, u1) < 0)
+            return -1;
+        if (i < n) {
+            first = i;
+            u0 = win[i].a;
+            u1 = win[i].b;
+        }
+    }
+    return 0;
+}
+
+/* The values of the hits in hit order: ptr and ids of one type. */
+static int hit_order(const int64_t *range, Py_ssize_t n, int which, const i64vec *got, i64vec *ptr,
+                     i64vec *ids)
+{
+    vec_push(ptr, 0);
+    for (Py_ssize_t h = 0; h < n; h++) {
+        const int64_t *r = range + 4 * h + which;
+        for (int64_t j = r[0]; j < r[1]; j++)
+            vec_push(ids, got->data[j]);
+        vec_push(ptr, ids->len);
+    }
+    return ptr->failed || ids->failed ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -561,75 +1020,97 @@ static PyObject *corr_values(PyObject *self, PyObject *args)
         return NULL;
     if (!corr_tables_ready)
         corr_init_tables();
-    name_state *st = (name_state *)calloc(1, sizeof(name_state));
-    vset names = {0}, dates = {0};
+    corr_state *cs = (corr_state *)calloc(1, sizeof(corr_state));
+    Py_ssize_t n_texts = PyList_GET_SIZE(texts);
+    Py_ssize_t *first = NULL;  /* per text: where its hits start in win */
+    cwin *win = NULL, *tmp = NULL;
     i64vec nptr = {0}, nids = {0}, dptr = {0}, dids = {0};
     PyObject *result = NULL;
-    if (st == NULL) {
+    const int64_t *text_of = (const int64_t *)vof.buf, *bounds = (const int64_t *)vb.buf;
+    Py_ssize_t n = vof.len / (Py_ssize_t)sizeof(int64_t);
+    if (cs == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    st->cache = cache;
-    st->canonical = canonical;
-    vec_push(&nptr, 0);
-    vec_push(&dptr, 0);
-    const int64_t *text_of = (const int64_t *)vof.buf, *bounds = (const int64_t *)vb.buf;
-    Py_ssize_t n = vof.len / (Py_ssize_t)sizeof(int64_t);
     if (vb.len != n * 4 * (Py_ssize_t)sizeof(int64_t)) {
         PyErr_SetString(PyExc_ValueError, "corr_values: four bounds per hit");
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t k = text_of[i];
-        if (k < 0 || k >= PyList_GET_SIZE(texts) || !PyUnicode_Check(PyList_GET_ITEM(texts, k))) {
+        if (k < 0 || k >= n_texts || !PyUnicode_Check(PyList_GET_ITEM(texts, k))) {
             PyErr_SetString(PyExc_ValueError, "corr_values: no such text");
             goto done;
         }
-        PyObject *text = PyList_GET_ITEM(texts, k);
-        utext t = {PyUnicode_KIND(text), PyUnicode_DATA(text)};
         const int64_t *q = bounds + 4 * i;
         if (q[0] < 0 || q[0] > q[1] || q[1] > q[2] || q[2] > q[3]
-            || q[3] > PyUnicode_GET_LENGTH(text)) {
+            || q[3] > PyUnicode_GET_LENGTH(PyList_GET_ITEM(texts, k))) {
             PyErr_SetString(PyExc_ValueError, "corr_values: bounds out of order or range");
             goto done;
         }
-        int err = 0;
-        if (want_names)
-            err = span_names(st, text, &t, q[0], q[1], &names, &nids) < 0
-                  || span_names(st, text, &t, q[2], q[3], &names, &nids) < 0;
-        if (!err && want_dates)
-            err = span_dates(&t, q[0], q[1], &dates, &dids) < 0
-                  || span_dates(&t, q[2], q[3], &dates, &dids) < 0;
-        if (err) {
+    }
+    cs->names.cache = cache;
+    cs->names.canonical = canonical;
+    cs->want_names = want_names;
+    cs->want_dates = want_dates;
+    first = (Py_ssize_t *)calloc((size_t)n_texts + 1, sizeof(Py_ssize_t));
+    win = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
+    tmp = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
+    cs->range = (int64_t *)malloc((size_t)(n ? n : 1) * 4 * sizeof(int64_t));
+    if (first == NULL || win == NULL || tmp == NULL || cs->range == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* the hits grouped by text, in hit order within a text */
+    for (Py_ssize_t i = 0; i < n; i++)
+        first[text_of[i] + 1]++;
+    for (Py_ssize_t k = 0; k < n_texts; k++)
+        first[k + 1] += first[k];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t at = first[text_of[i]]++;
+        win[at] = (cwin){bounds[4 * i], bounds[4 * i + 3], i};
+    }
+    for (Py_ssize_t k = 0, start = 0; k < n_texts; start = first[k++]) {
+        if (first[k] > start
+            && text_hits(cs, PyList_GET_ITEM(texts, k), bounds, win + start, first[k] - start, tmp) < 0) {
             if (!PyErr_Occurred())
                 PyErr_NoMemory();
             goto done;
         }
-        vec_push(&nptr, nids.len);
-        vec_push(&dptr, dids.len);
     }
-    if (nptr.failed || dptr.failed || names.failed || dates.failed) {
+    if (hit_order(cs->range, n, 0, &cs->nids, &nptr, &nids) < 0
+        || hit_order(cs->range, n, 2, &cs->dids, &dptr, &dids) < 0
+        || cs->nids.failed || cs->dids.failed || cs->name_set.failed || cs->date_set.failed) {
         PyErr_NoMemory();
         goto done;
     }
-    PyObject *n_res = want_names ? vset_result(&names, &nptr, &nids) : Py_NewRef(Py_None);
+    PyObject *n_res = want_names ? vset_result(&cs->name_set, &nptr, &nids) : Py_NewRef(Py_None);
     if (n_res == NULL)
         goto done;
-    PyObject *d_res = want_dates ? vset_result(&dates, &dptr, &dids) : Py_NewRef(Py_None);
+    PyObject *d_res = want_dates ? vset_result(&cs->date_set, &dptr, &dids) : Py_NewRef(Py_None);
     if (d_res == NULL) {
         Py_DECREF(n_res);
         goto done;
     }
     result = Py_BuildValue("(NN)", n_res, d_res);
 done:
-    if (st != NULL) {
-        free(st->words.data);
-        free(st->value.data);
-        free(st->wstart.data);
-        free(st);
+    if (cs != NULL) {
+        free(cs->names.value.data);
+        free(cs->names.head.data);
+        free(cs->names.tail.data);
+        wtable_free(&cs->words);
+        free(cs->dates.d);
+        free(cs->edge.d);
+        vset_free(&cs->name_set);
+        vset_free(&cs->date_set);
+        free(cs->nids.data);
+        free(cs->dids.data);
+        free(cs->range);
+        free(cs);
     }
-    vset_free(&names);
-    vset_free(&dates);
+    free(first);
+    free(win);
+    free(tmp);
     free(nptr.data);
     free(nids.data);
     free(dptr.data);

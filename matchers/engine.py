@@ -651,9 +651,8 @@ class Scanner:
         lib = native.lib
         assert lib is not None
         wanted = self.index.corroborating
-        # Each window read on its own, also where windows overlap: reading a dense
-        # chunk once (as the Python path does) measured slower in C, since all of the
-        # chunk's values are then digested.
+        # Overlapping windows are read once in C (their union, then each window's
+        # edges), and only values that some window has come back to be digested.
         names, dates = lib.corr_values(
             texts, text_of, bounds, "name" in wanted, "birth_date" in wanted, _WORD_CACHE,
             name_detector.canonical_word)

@@ -10,6 +10,7 @@ The texts are read in random spans, so words and dates are also cut at the ends.
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -36,24 +37,40 @@ DATES = ["1.2.1980", "01.02.1980", "1 . 2 . 1980", "1. 2. 1980", "31/12/1999", "
          "1..2.1980", "1.2..1980", "2.3.4.1980", "1980-02-28-", "10.10.2010.10.2010"]
 
 
-def _text(rng: random.Random) -> str:
+# One-byte text (every character below 256) has a reader of its own (16 characters at a
+# time): the same pieces in Latin-1 only, with the Latin-1 letters that NFKC or case
+# folding change (ª²³µ¹º¼½¾ß, À-Þ).
+LATIN1 = {
+    "words": [w for w in WORDS if max(w) < "\u0100"] + [
+        "ÅBERG", "Öljy", "ßtraße", "ªbc", "x²", "µm", "½x", "Þór", "ÿÿ", "Ð-ð", "É'é", "ÆØÅ"],
+    "gaps": [g for g in GAPS if max(g) < "\u0100"] + ["×", "÷", "\u00ad", "¿"],
+    "dates": [d for d in DATES if max(d) < "\u0100"],
+}
+PIECES = {"words": WORDS, "gaps": GAPS, "dates": DATES}
+
+
+def _text(rng: random.Random, pieces: dict[str, list[str]] = PIECES) -> str:
+    words, gaps, dates = pieces["words"], pieces["gaps"], pieces["dates"]
     parts = []
     for _ in range(rng.randint(1, 14)):
         r = rng.random()
-        parts.append(rng.choice(WORDS) if r < 0.5 else rng.choice(DATES) if r < 0.7
-                     else rng.choice(GAPS))
+        parts.append(rng.choice(words) if r < 0.5 else rng.choice(dates) if r < 0.7
+                     else rng.choice(gaps))
         if rng.random() < 0.6:
             parts.append(rng.choice(GAPS[:6]))
     return "".join(parts)
 
 
-def _native_read(texts: list[str], spans: list[tuple[int, int, int, int]]):
+def _native_read(texts: list[str], spans: list[tuple[int, int, int, int]],
+                 text_of: list[int] | None = None) -> list[list[set[str]]]:
+    """Per hit, its names and its dates as the C reader gives them; also checks that
+    each value is returned once, and only when a hit has it (each one is digested)."""
     lib = native.lib
     assert lib is not None, "the C extension must be built for this test"
-    text_of = np.zeros(len(spans), dtype=np.int64)
-    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 4)
-    names, dates = lib.corr_values(texts, text_of, bounds, True, True, {},
-                                   name_detector.canonical_word)
+    names, dates = lib.corr_values(
+        texts, np.asarray(text_of or [0] * len(spans), dtype=np.int64),
+        np.asarray(spans, dtype=np.int64).reshape(-1, 4), True, True, {},
+        name_detector.canonical_word)
     out = []
     for found in (names, dates):
         blob, offsets, ptr, ids = found
@@ -61,6 +78,8 @@ def _native_read(texts: list[str], spans: list[tuple[int, int, int, int]]):
         ptr = np.frombuffer(ptr, dtype=np.int64)
         ids = np.frombuffer(ids, dtype=np.int64)
         values = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        assert len(set(values)) == len(values)
+        assert set(ids.tolist()) == set(range(len(values)))
         out.append([{values[k] for k in ids[ptr[i]:ptr[i + 1]]} for i in range(len(spans))])
     return out
 
@@ -92,17 +111,22 @@ def test_c_reader_reads_spans_like_the_detectors(seed):
 
 
 def test_several_texts_and_the_word_cache():
-    texts = ["Mäkelä Anna 1.2.1980", "x", "Anna Mäkelä, 1980-02-01"]
+    """Words beyond Latin-1 are canonicalised by `canonical_word` once (the cache);
+    Latin-1 words ("Mäkelä") in C."""
+    texts = ["Mäkelä Ωmega Anna 1.2.1980", "x", "Anna Ωmega, Mäkelä 1980-02-01"]
     cache: dict[str, str] = {}
     lib = native.lib
     assert lib is not None
     text_of = np.array([2, 0, 1], dtype=np.int64)
-    bounds = np.array([[0, 23, 23, 23], [0, 0, 0, 20], [0, 1, 1, 1]], dtype=np.int64)
+    bounds = np.array([[0, 29, 29, 29], [0, 0, 0, 26], [0, 1, 1, 1]], dtype=np.int64)
     names, dates = lib.corr_values(texts, text_of, bounds, True, True, cache,
                                    name_detector.canonical_word)
     blob, offsets, ptr, ids = names
-    assert np.frombuffer(ptr, dtype=np.int64).tolist() == [0, 1, 2, 2]
-    assert cache == {"Mäkelä": "mäkelä"}
+    assert sorted(blob[a:b].decode() for a, b in pairwise(np.frombuffer(offsets, np.int64))) == [
+        "anna ωmega", "anna ωmega mäkelä", "mäkelä ωmega", "mäkelä ωmega anna", "ωmega anna",
+        "ωmega mäkelä"]
+    assert np.frombuffer(ptr, dtype=np.int64).tolist() == [0, 3, 6, 6]
+    assert cache == {"Ωmega": "ωmega"}
     dblob, _, dptr, _ = dates
     assert dblob == b"1980-02-01"  # one value, shared by the first two hits
     assert np.frombuffer(dptr, dtype=np.int64).tolist() == [0, 1, 2, 2]
@@ -137,3 +161,94 @@ def test_engine_scores_the_same_without_the_c_reader(monkeypatch):
                               ).scan_text(text, "x")
     assert found_c == found_py
     assert len(found_c) == 60 and {f.score for f in found_c} == {1.0}
+
+
+# -- dense windows: many hits per text, their windows overlapping ----------------------
+# The reader reads text shared by overlapping windows once (a table of its words and
+# dates) and re-reads only what a window's edges cut: these tests put many windows on
+# one text, in every relation to each other and to the words and dates they cut.
+
+
+def _dense_hits(rng: random.Random, n: int, count: int) -> list[tuple[int, int, int, int]]:
+    """`count` hits on a text of `n` characters, windows of one random width each side
+    (as the engine makes them), identifiers of 0 to 12 characters, in random order."""
+    w = rng.choice([0, 1, 3, 7, 15, 40, 200])
+    hits = []
+    for _ in range(count):
+        s = rng.randint(0, n)
+        e = min(n, s + rng.randint(0, 12))
+        hits.append((max(0, s - w), s, e, min(n, e + w)))
+    if rng.random() < 0.5:
+        hits.sort()  # the engine's order, mostly
+    return hits
+
+
+def _check(texts: list[str], text_of: list[int], hits: list[tuple[int, int, int, int]],
+           context: object) -> None:
+    got = _native_read(texts, hits, text_of)
+    for i, (t, bounds) in enumerate(zip(text_of, hits, strict=True)):
+        want_names, want_dates = _python_read(texts[t], *bounds)
+        assert got[0][i] == want_names, (context, texts[t], bounds)
+        assert got[1][i] == want_dates, (context, texts[t], bounds)
+
+
+def _long_text(rng: random.Random, parts: int, pieces: dict[str, list[str]] = PIECES) -> str:
+    return "".join(_text(rng, pieces) + rng.choice(["\n", " ", ";", ",", "", "|"])
+                   for _ in range(parts))
+
+
+@pytest.mark.parametrize("pieces", [PIECES, LATIN1], ids=["any", "latin1"])
+@pytest.mark.parametrize("seed", range(8))
+def test_dense_overlapping_windows_read_like_each_window_alone(seed, pieces):
+    rng = random.Random(1000 + seed)
+    for _ in range(40):
+        texts = [_long_text(rng, rng.randint(1, 12), pieces) for _ in range(rng.randint(1, 3))]
+        text_of, hits = [], []
+        for t, text in enumerate(texts):
+            mine = _dense_hits(rng, len(text), rng.randint(1, 60))
+            text_of += [t] * len(mine)
+            hits += mine
+        order = list(range(len(hits)))
+        if rng.random() < 0.5:  # the texts' hits interleaved
+            rng.shuffle(order)
+        _check(texts, [text_of[i] for i in order], [hits[i] for i in order], seed)
+
+
+TEXTS_CUT = [
+    "Anna-Liisa O'Brien, Jean’Luc Mäkelä\tVirtanen 1.2.1980 x 1980-02-29 Straße İlkay",
+    "ÄÄLI Ωmega, 𝔄lma 01.02.1980;12 . 3 . 1880 e\u0301mile ǅemal ﬁnn-x 31/12/1999.",
+    "anna virtanen,131052-308T,1.2.1980\nmäkelä anna;1 / 2 / 2000;Lee' Ne- x'-y ab_cd ef",
+    "1.2.19801 x1.2.1980 2.3.4.1980 ١.٢.1980 29.2.2000 1980-02-28- 10.10.2010.10.2010 a b",
+    "ÅBERG Öljy,ßtraße\tªbc x² µm-½x Þór'ÿÿ 1.2.1980 , Ð-ð É'é--ÆØÅ 12.3.1880;Anna Lee",
+    "Anna Virtanen  ,  Pekka 1980-01-01\u00a0Liisa ab 1 . 1 . 1900 ä ö å,x,y,z 2000-02-29",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS_CUT)
+def test_every_cut_of_a_text_reads_like_the_span_alone(text):
+    """Every span [x, y) of the text, as the span before (and after) a hit, all in one
+    call: every edge cuts every word, joiner, gap and date in every place."""
+    n = len(text)
+    hits = [(x, y, y, y) for x in range(n + 1) for y in range(x, n + 1)]
+    hits += [(x, x, x, y) for x in range(0, n + 1, 3) for y in range(x, n + 1, 2)]
+    _check([text], [0] * len(hits), hits, "every cut")
+
+
+@pytest.mark.parametrize("pieces", [PIECES, LATIN1], ids=["any", "latin1"])
+@pytest.mark.parametrize("seed", range(4))
+def test_disjoint_and_nested_windows_in_one_text(seed, pieces):
+    """Windows far apart (each read as its own stretch), nested, and sharing an edge."""
+    rng = random.Random(2000 + seed)
+    text = _long_text(rng, 30, pieces)
+    n = len(text)
+    hits = []
+    for _ in range(30):
+        a = rng.randint(0, n)
+        b = min(n, a + rng.choice([0, 1, 5, 30]))
+        s = rng.randint(a, b)
+        e = rng.randint(s, b)
+        hits.append((a, s, e, b))
+        hits.append((a, a, a, b))  # the same window, nothing left out
+        if b < n:
+            hits.append((b, b, min(n, b + 1), min(n, b + 9)))  # starts where one ends
+    _check([text], [0] * len(hits), hits, seed)
