@@ -53,7 +53,7 @@ def same(a: normalize.Normalized, b: normalize.Normalized) -> bool:
     if a.text != b.text or a.identity != b.identity:
         return False
     return a.identity or all(np.array_equal(getattr(a, f), getattr(b, f))
-                             for f in ("starts", "ends", "matched"))
+                             for f in ("segments", "starts", "ends", "matched"))
 
 
 def alternating(fn, runs: int) -> tuple[float, float]:  # noqa: ANN001

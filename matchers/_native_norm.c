@@ -41,10 +41,13 @@ typedef struct {
     PyObject *tag_at;                /* (text, t) -> None | (end, space) */
     const char *inline_names;        /* " a abbr b ... ": the inline tags */
     Py_ssize_t inline_len;
-    /* output: code points and, per code point, its input span */
-    Py_UCS4 *out;
-    PyObject *starts, *ends; /* bytearrays of int64 */
+    /* output: code points of okind (the input's kind, widened to UCS4 when a
+       replacement does not fit) and the map back to the input as segments,
+       (out start, in start, in end, verbatim) quads: see normalize.Normalized */
+    void *out;
+    int okind;
     Py_ssize_t len, cap;
+    i64vec segs;
     i64vec matched; /* (a, b) pairs */
 } normctx;
 
@@ -88,20 +91,63 @@ static int nc_reserve(normctx *c, Py_ssize_t extra)
         }
         cap *= 2;
     }
-    Py_UCS4 *out = (Py_UCS4 *)PyMem_Realloc(c->out, (size_t)cap * sizeof(Py_UCS4));
+    void *out = PyMem_Realloc(c->out, (size_t)cap * (size_t)c->okind);
     if (out == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     c->out = out;
-    if (PyByteArray_Resize(c->starts, cap * 8) < 0 || PyByteArray_Resize(c->ends, cap * 8) < 0)
-        return -1;
     c->cap = cap;
     return 0;
 }
 
-#define NC_STARTS(c) ((int64_t *)(void *)PyByteArray_AS_STRING((c)->starts))
-#define NC_ENDS(c) ((int64_t *)(void *)PyByteArray_AS_STRING((c)->ends))
+/* the output from now on in UCS4 (a replacement beyond the input's kind) */
+static int nc_widen(normctx *c)
+{
+    Py_UCS4 *wide = (Py_UCS4 *)PyMem_Malloc((size_t)c->cap * sizeof(Py_UCS4));
+    if (wide == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < c->len; i++)
+        wide[i] = nc_read(c->okind, c->out, i);
+    PyMem_Free(c->out);
+    c->out = wide;
+    c->okind = PyUnicode_4BYTE_KIND;
+    return 0;
+}
+
+NC_INLINE void nc_put(normctx *c, Py_ssize_t i, Py_UCS4 ch)
+{
+    if (c->okind == PyUnicode_1BYTE_KIND)
+        ((Py_UCS1 *)c->out)[i] = (Py_UCS1)ch;
+    else if (c->okind == PyUnicode_2BYTE_KIND)
+        ((Py_UCS2 *)c->out)[i] = (Py_UCS2)ch;
+    else
+        ((Py_UCS4 *)c->out)[i] = ch;
+}
+
+/* `m` output characters from the input span [a, b): each from its own input
+   position (verbatim: the output is text[a:b] itself) or all from the whole span.
+   A verbatim segment right after a verbatim one continues it. */
+static int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, int verbatim)
+{
+    i64vec *v = &c->segs;
+    if (verbatim && v->len && v->data[v->len - 1] && v->data[v->len - 2] == a) {
+        v->data[v->len - 2] = b;
+    } else {
+        vec_push(v, (int64_t)c->len);
+        vec_push(v, (int64_t)a);
+        vec_push(v, (int64_t)b);
+        vec_push(v, (int64_t)(verbatim != 0));
+    }
+    c->len += m;
+    if (v->failed) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
 
 /* text[a:b] as it is: each code point maps to itself */
 NC_INLINE int nc_verbatim(normctx *c, int kind, Py_ssize_t a, Py_ssize_t b)
@@ -110,15 +156,15 @@ NC_INLINE int nc_verbatim(normctx *c, int kind, Py_ssize_t a, Py_ssize_t b)
         return 0;
     if (nc_reserve(c, b - a) < 0)
         return -1;
-    Py_UCS4 *out = c->out + c->len;
-    int64_t *s = NC_STARTS(c) + c->len, *e = NC_ENDS(c) + c->len;
-    for (Py_ssize_t i = a; i < b; i++) {
-        *out++ = nc_read(kind, c->data, i);
-        *s++ = i;
-        *e++ = i + 1;
+    if (c->okind == kind) {
+        memcpy((char *)c->out + c->len * kind, (const char *)c->data + a * kind,
+               (size_t)(b - a) * (size_t)kind);
+    } else { /* the output was widened */
+        Py_UCS4 *out = (Py_UCS4 *)c->out + c->len;
+        for (Py_ssize_t i = a; i < b; i++)
+            *out++ = nc_read(kind, c->data, i);
     }
-    c->len += b - a;
-    return 0;
+    return nc_segment(c, b - a, a, b, 1);
 }
 
 /* rep for the input span [a, b): every code point maps to the whole span, or, when
@@ -128,19 +174,15 @@ static int nc_emit(normctx *c, PyObject *rep, Py_ssize_t a, Py_ssize_t b, int ve
     Py_ssize_t m = PyUnicode_GET_LENGTH(rep);
     if (m == 0)
         return 0;
+    int rkind = PyUnicode_KIND(rep);
+    if (rkind > c->okind && nc_widen(c) < 0) /* (a str's kind is its narrowest) */
+        return -1;
     if (nc_reserve(c, m) < 0)
         return -1;
-    int rkind = PyUnicode_KIND(rep);
     const void *rdata = PyUnicode_DATA(rep);
-    Py_UCS4 *out = c->out + c->len;
-    int64_t *s = NC_STARTS(c) + c->len, *e = NC_ENDS(c) + c->len;
-    for (Py_ssize_t k = 0; k < m; k++) {
-        out[k] = PyUnicode_READ(rkind, rdata, k);
-        s[k] = verbatim ? a + k : a;
-        e[k] = verbatim ? a + k + 1 : b;
-    }
-    c->len += m;
-    return 0;
+    for (Py_ssize_t k = 0; k < m; k++)
+        nc_put(c, c->len + k, PyUnicode_READ(rkind, rdata, k));
+    return nc_segment(c, m, a, b, verbatim);
 }
 
 /* a tag that separates words: one space for the input span [a, b) */
@@ -148,11 +190,8 @@ static int nc_space(normctx *c, Py_ssize_t a, Py_ssize_t b)
 {
     if (nc_reserve(c, 1) < 0)
         return -1;
-    c->out[c->len] = ' ';
-    NC_STARTS(c)[c->len] = a;
-    NC_ENDS(c)[c->len] = b;
-    c->len++;
-    return 0;
+    nc_put(c, c->len, ' ');
+    return nc_segment(c, 1, a, b, 0);
 }
 
 static int nc_add_match(normctx *c, Py_ssize_t a, Py_ssize_t b)
@@ -492,15 +531,16 @@ static int nc_has_surrogate(int kind, const void *d, Py_ssize_t n)
 PyDoc_STRVAR(normalize_text_doc,
 "normalize_text(text, html_tags, escapes, sql, (table, pieces, fill_piece, matches,\n"
 "               fill_match, tag_at, inline_names))\n"
-"    -> (out, starts, ends, matched) | None | NotImplemented\n\n"
+"    -> (out, segments, matched) | None | NotImplemented\n\n"
 "normalize.normalize's loop (see there). `table`: 0x110000 bytes, bit 1 special\n"
 "(normalize._special_class), bit 2 combining. `pieces`: cluster of special\n"
 "characters -> (replacement, verbatim), `fill_piece(cluster)` on a miss;\n"
 "`matches`: the same for an entity, escape or doubled quote, `fill_match`;\n"
 "`tag_at(text, t)` -> None or (end, space) for a tag at t (html_tags) that is\n"
 "not plain ASCII; `inline_names`: b\" a abbr ... \", the tags that become nothing.\n"
-"`out` is the normalised str; `starts`, `ends` (int64 per output character) and\n"
-"`matched` (int64 pairs) are bytearrays. None: nothing where a match can start (an\n"
+"`out` is the normalised str; `segments` (int64 quads: out start, in start, in end,\n"
+"verbatim) and `matched` (int64 pairs) are bytearrays. None: nothing where a match\n"
+"can start (an\n"
 "identity map). NotImplemented: a lone surrogate (the Python path raises).");
 
 static PyObject *normalize_text(PyObject *self, PyObject *args)
@@ -540,12 +580,10 @@ static PyObject *normalize_text(PyObject *self, PyObject *args)
         Py_RETURN_NOTIMPLEMENTED;
     }
     c.cap = c.n + 16;
-    c.out = (Py_UCS4 *)PyMem_Malloc((size_t)c.cap * sizeof(Py_UCS4));
-    c.starts = PyByteArray_FromStringAndSize(NULL, c.cap * 8);
-    c.ends = PyByteArray_FromStringAndSize(NULL, c.cap * 8);
-    if (c.out == NULL || c.starts == NULL || c.ends == NULL) {
-        if (c.out == NULL)
-            PyErr_NoMemory();
+    c.okind = c.kind;
+    c.out = PyMem_Malloc((size_t)c.cap * (size_t)c.okind);
+    if (c.out == NULL) {
+        PyErr_NoMemory();
         goto done;
     }
     int rc = c.kind == PyUnicode_1BYTE_KIND   ? nc_scan_ucs1(&c)
@@ -557,21 +595,56 @@ static PyObject *normalize_text(PyObject *self, PyObject *args)
         result = Py_NewRef(Py_None);
         goto done;
     }
-    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, c.out, c.len);
+    PyObject *out = PyUnicode_FromKindAndData(c.okind, c.out, c.len);
+    PyObject *segs = PyByteArray_FromStringAndSize(
+        (const char *)c.segs.data, c.segs.len * (Py_ssize_t)sizeof(int64_t));
     PyObject *matched = PyByteArray_FromStringAndSize(
         (const char *)c.matched.data, c.matched.len * (Py_ssize_t)sizeof(int64_t));
-    if (out && matched && PyByteArray_Resize(c.starts, c.len * 8) == 0
-        && PyByteArray_Resize(c.ends, c.len * 8) == 0)
-        result = PyTuple_Pack(4, out, c.starts, c.ends, matched);
+    if (out && segs && matched)
+        result = PyTuple_Pack(3, out, segs, matched);
     Py_XDECREF(out);
+    Py_XDECREF(segs);
     Py_XDECREF(matched);
 done:
     PyBuffer_Release(&table);
     PyMem_Free(c.out);
-    Py_XDECREF(c.starts);
-    Py_XDECREF(c.ends);
+    free(c.segs.data);
     free(c.matched.data);
     return result;
 }
 
-#define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc},
+PyDoc_STRVAR(norm_out_offset_doc,
+"norm_out_offset(segments, n_out, x) -> int\n\n"
+"Normalized.out_offset: the first output character whose input span starts at or\n"
+"after input offset x, by bisection of `segments` (int64 quads, see\n"
+"normalize.Normalized) of an output of n_out characters.");
+
+static PyObject *norm_out_offset(PyObject *self, PyObject *args)
+{
+    Py_buffer seg;
+    Py_ssize_t n_out, x;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nn", &seg, &n_out, &x))
+        return NULL;
+    const int64_t *q = (const int64_t *)seg.buf;
+    Py_ssize_t k = seg.len / (Py_ssize_t)(4 * sizeof(int64_t)), lo = 0, hi = k;
+    while (lo < hi) { /* the first segment whose last character starts at or after x */
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        const int64_t *r = q + 4 * mid;
+        int64_t following = mid + 1 < k ? r[4] : (int64_t)n_out;
+        if (r[1] + (following - r[0] - 1) * r[3] >= x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    Py_ssize_t out = n_out;
+    if (lo < k) {
+        const int64_t *r = q + 4 * lo;
+        out = (Py_ssize_t)(r[0] + (x > r[1] ? x - r[1] : 0) * r[3]);
+    }
+    PyBuffer_Release(&seg);
+    return PyLong_FromSsize_t(out);
+}
+
+#define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc}, \
+    {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc},

@@ -1067,7 +1067,7 @@ class _HitWindows(_Windows):
             return np.ones(len(starts), dtype=bool)  # nothing in the text normalises
         triggers = match_starts(text, html_tags=kind == "html", escapes=True, sql=kind == "sql")
         raw_clean = np.searchsorted(triggers, a, "left") == np.searchsorted(triggers, b, "left")
-        if norm is None or norm.matched is None or norm.starts is None:
+        if norm is None or norm.matched is None or norm.identity:
             return raw_clean
         m = norm.matched
 
@@ -1080,10 +1080,8 @@ class _HitWindows(_Windows):
         near_end = (np.searchsorted(triggers, b, "left")
                     - np.searchsorted(triggers, b - self.HAZARD, "left")) > 0
         cut = uncut(a) & uncut(b) & (~near_end | (b == len(text)))
-        ns = norm.starts
         self.cut = cut
-        self.bounds = np.stack([np.searchsorted(ns, x, "left") for x in (a, b, starts, ends)],
-                               axis=1)
+        self.bounds = np.stack([norm.out_offsets(x) for x in (a, b, starts, ends)], axis=1)
         return raw_clean | cut
 
 
@@ -1131,10 +1129,7 @@ class _ByteWindows(_Windows):
 
 def _norm_range(norm: Normalized, s: int, e: int) -> tuple[int, int]:
     """Normalised offsets covering the input span [s, e)."""
-    if norm.starts is None:
-        return s, e
-    # bisect: a window's map is short, and np.searchsorted costs more per call
-    return bisect_left(norm.starts, s), bisect_left(norm.starts, e)
+    return norm.out_offset(s), norm.out_offset(e)
 
 
 # -- clean chunks ------------------------------------------------------------------------

@@ -38,7 +38,9 @@ import html
 import os
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -222,14 +224,19 @@ def _safe_chr(cp: int) -> str:
 class Normalized:
     """A normalised text and its map back to the input.
 
-    ``starts[i]``/``ends[i]`` are the input span of normalised character ``i``;
-    both are ``None`` when the map is the identity (nothing was changed).
+    The map is a list of segments, one row each of (output start, input start,
+    input end, verbatim): a verbatim segment is input text copied as it is (its
+    output character ``j`` is input character ``input start + j``); every character
+    of any other segment comes from the whole input span. ``segments`` is None
+    when the map is the identity (nothing was changed). A map per character
+    (``starts[i]``/``ends[i]``: the input span of output character ``i``) is made
+    from the segments on first use; the scan itself maps through the segments,
+    which are few (a chunk of text with a few entities has a few dozen).
     """
 
     text: str
     source_len: int
-    starts: np.ndarray | None = None
-    ends: np.ndarray | None = None
+    segments: np.ndarray | None = None  # (k, 4) int64, see above
     # The input spans that matched (entities, escapes, tags, runs of special
     # characters), sorted (n, 2) int64; None with an identity map. A span of the
     # input that cuts none of them normalises to the same text on its own (but
@@ -238,23 +245,110 @@ class Normalized:
 
     @property
     def identity(self) -> bool:
-        return self.starts is None
+        return self.segments is None
+
+    @cached_property
+    def starts(self) -> np.ndarray | None:
+        """Per output character, the start of its input span (None: identity)."""
+        if self.segments is None:
+            return None
+        return self._char_spans()[0]
+
+    @cached_property
+    def ends(self) -> np.ndarray | None:
+        """Per output character, the end of its input span (None: identity)."""
+        if self.segments is None:
+            return None
+        return self._char_spans()[1]
+
+    def _char_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        seg = self.segments
+        assert seg is not None
+        lens = self._lengths
+        verb = np.repeat(seg[:, 3].astype(bool), lens)
+        within = np.arange(len(self.text), dtype=np.int64) - np.repeat(seg[:, 0], lens)
+        starts = np.repeat(seg[:, 1], lens) + np.where(verb, within, 0)
+        return starts, np.where(verb, starts + 1, np.repeat(seg[:, 2], lens))
+
+    @cached_property
+    def _lengths(self) -> np.ndarray:
+        """Output characters per segment."""
+        seg = self.segments
+        assert seg is not None
+        return np.diff(np.append(seg[:, 0], len(self.text)))
+
+    @cached_property
+    def _last_starts(self) -> np.ndarray:
+        """Per segment, the input start of its last output character (sorted)."""
+        seg = self.segments
+        assert seg is not None
+        return seg[:, 1] + (self._lengths - 1) * seg[:, 3]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Input span ``[s, e)`` of the normalised span ``[start, end)``."""
-        if self.starts is None or self.ends is None:
+        seg = self.segments
+        if seg is None:
             return start, end
-        n = len(self.text)
         if end <= start:
-            pos = int(self.starts[start]) if start < n else self.source_len
+            if start >= len(self.text):
+                return self.source_len, self.source_len
+            pos = self._char_start(start)
             return pos, pos
-        return int(self.starts[start]), int(self.ends[end - 1])
+        k = bisect_right(seg[:, 0], end - 1) - 1
+        last = seg[k, 1] + (end - 1 - seg[k, 0]) + 1 if seg[k, 3] else seg[k, 2]
+        return self._char_start(start), int(last)
+
+    def _char_start(self, i: int) -> int:
+        seg = self.segments
+        assert seg is not None
+        k = bisect_right(seg[:, 0], i) - 1
+        return int(seg[k, 1] + (i - seg[k, 0]) * seg[k, 3])
 
     def spans(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised `span` for non-empty spans."""
-        if self.starts is None or self.ends is None:
+        seg = self.segments
+        if seg is None:
             return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-        return self.starts[starts], self.ends[np.asarray(ends) - 1]
+        s = np.asarray(starts, dtype=np.int64)
+        e = np.asarray(ends, dtype=np.int64) - 1
+        k = np.searchsorted(seg[:, 0], s, "right") - 1
+        s_in = seg[k, 1] + (s - seg[k, 0]) * seg[k, 3]
+        k = np.searchsorted(seg[:, 0], e, "right") - 1
+        e_in = np.where(seg[k, 3] == 1, seg[k, 1] + (e - seg[k, 0]) + 1, seg[k, 2])
+        return s_in, e_in
+
+    def out_offsets(self, x: np.ndarray) -> np.ndarray:
+        """Per input offset in `x`, the first output character whose input span
+        starts at or after it (``np.searchsorted(starts, x, "left")``)."""
+        x = np.asarray(x, dtype=np.int64)
+        seg = self.segments
+        if seg is None:
+            return x.copy()
+        k = np.searchsorted(self._last_starts, x, "left")
+        inside = k < len(seg)
+        out = np.full(len(x), len(self.text), dtype=np.int64)
+        kk = k[inside]
+        out[inside] = seg[kk, 0] + np.maximum(0, x[inside] - seg[kk, 1]) * seg[kk, 3]
+        return out
+
+    def out_offset(self, x: int) -> int:
+        """`out_offsets` for one offset. The scan asks this of the short maps of
+        windows normalised on their own, thousands of times: a numpy call costs
+        more than the bisection itself, so C bisects, or Python walks a short map."""
+        seg = self.segments
+        if seg is None:
+            return x
+        c_offset = getattr(native.lib, "norm_out_offset", None) if use_native else None
+        if c_offset is not None:
+            return c_offset(seg, len(self.text), x)
+        if len(seg) > 16:
+            return int(self.out_offsets(np.array([x], dtype=np.int64))[0])
+        rows = seg.tolist()
+        for k, (o, a, _, verbatim) in enumerate(rows):
+            following = rows[k + 1][0] if k + 1 < len(rows) else len(self.text)
+            if a + (following - o - 1) * verbatim >= x:  # its last character's start
+                return o + max(0, x - a) * verbatim
+        return len(self.text)
 
 
 def needs_normalization(
@@ -285,9 +379,9 @@ def normalize(
         if got is None:  # nothing where a match can start
             return Normalized(text, len(text))
         if got is not NotImplemented:  # (a lone surrogate: the Python path raises)
-            out, starts, ends, matched = got
-            return Normalized(out, len(text), np.frombuffer(starts, dtype=np.int64),
-                              np.frombuffer(ends, dtype=np.int64),
+            out, segments, matched = got
+            return Normalized(out, len(text),
+                              np.frombuffer(segments, dtype=np.int64).reshape(-1, 4),
                               np.frombuffer(matched, dtype=np.int64).reshape(-1, 2))
     return _normalize_python(text, html_tags, escapes, sql)
 
@@ -295,20 +389,19 @@ def normalize(
 def _normalize_python(text: str, html_tags: bool, escapes: bool, sql: bool) -> Normalized:
     """The loop of `normalize` in Python (without the C extension)."""
     pieces: list[str] = []
-    # Segments: input start, input end, output length, verbatim?
-    seg_in: list[int] = []
-    seg_in_end: list[int] = []
-    seg_len: list[int] = []
-    seg_verb: list[bool] = []
+    segments: list[list[int]] = []  # as in Normalized
+    out_len = 0
 
     def add(out: str, a: int, b: int, verbatim: bool) -> None:
+        nonlocal out_len
         if not out:
             return
         pieces.append(out)
-        seg_in.append(a)
-        seg_in_end.append(b)
-        seg_len.append(len(out))
-        seg_verb.append(verbatim)
+        if verbatim and segments and segments[-1][3] and segments[-1][2] == a:
+            segments[-1][2] = b  # continues the verbatim segment before it
+        else:
+            segments.append([out_len, a, b, int(verbatim)])
+        out_len += len(out)
 
     pos = 0
     pattern = _pattern(html_tags, escapes, sql)
@@ -346,17 +439,8 @@ def _normalize_python(text: str, html_tags: bool, escapes: bool, sql: bool) -> N
         pos = b
     add(text[pos:], pos, len(text), True)
 
-    out = "".join(pieces)
-    lens = np.asarray(seg_len, dtype=np.int64)
-    ins = np.asarray(seg_in, dtype=np.int64)
-    ine = np.asarray(seg_in_end, dtype=np.int64)
-    verb = np.asarray(seg_verb, dtype=bool)
-    out_start = np.cumsum(lens) - lens
-    within = np.arange(len(out), dtype=np.int64) - np.repeat(out_start, lens)
-    rep_verb = np.repeat(verb, lens)
-    starts = np.repeat(ins, lens) + np.where(rep_verb, within, 0)
-    ends = np.where(rep_verb, starts + 1, np.repeat(ine, lens))
-    return Normalized(out, len(text), starts, ends,
+    return Normalized("".join(pieces), len(text),
+                      np.asarray(segments, dtype=np.int64).reshape(-1, 4),
                       np.asarray(matched, dtype=np.int64).reshape(-1, 2))
 
 

@@ -3,6 +3,7 @@ import random
 import numpy as np
 import pytest
 
+from vahti.matchers import native
 from vahti.matchers.normalize import needs_normalization, normalize
 
 
@@ -106,3 +107,71 @@ def test_backslash_zero_before_a_digit_is_no_nul_escape():
     # backslash before a phone number keeps the number whole
     assert normalize("a\\0b").text == "a\x00b"
     assert normalize("C:\\dumps\\0401234567.txt").text == "C:\\dumps\\0401234567.txt"
+
+
+def _starts_ends_from_segments_by_hand(n) -> tuple[list[int], list[int]]:
+    """The per-character map, spelled out one segment at a time."""
+    starts, ends = [], []
+    rows = n.segments.tolist()
+    for k, (o, a, b, verbatim) in enumerate(rows):
+        length = (rows[k + 1][0] if k + 1 < len(rows) else len(n.text)) - o
+        assert length > 0
+        for j in range(length):
+            starts.append(a + j if verbatim else a)
+            ends.append(a + j + 1 if verbatim else b)
+    return starts, ends
+
+
+# Replacements wider than the text they are in (the output is widened).
+_WIDE_PIECES = [*_PIECES, "&#x20ac;", "\\u2603", "&hellip;", "\\ud83d\\ude00", "\u2013"]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_segment_map_answers_like_the_character_map(seed, monkeypatch):
+    """The scan maps offsets through the segments; each way must give what the map per
+    character gives: spans, the input start of a character, and the first output
+    character at or after an input offset."""
+    rng = random.Random(seed)
+    pieces = _WIDE_PIECES if seed % 2 else [p for p in _WIDE_PIECES if p != "\U0001d7cf"]
+    source = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 80)))
+    for html in (False, True):
+        n = normalize(source, html_tags=html, sql=True)
+        if n.identity:
+            assert n.segments is None and n.starts is None
+            assert n.out_offset(3) == 3 and n.span(1, 2) == (1, 2)
+            continue
+        starts, ends = _starts_ends_from_segments_by_hand(n)
+        assert n.starts.tolist() == starts and n.ends.tolist() == ends
+        seg = n.segments
+        verbatim = seg[:, 3] == 1
+        # verbatim segments that touch are one segment
+        assert not np.any(verbatim[1:] & verbatim[:-1] & (seg[1:, 1] == seg[:-1, 2]))
+        m = len(n.text)
+        if m:
+            a = np.array([rng.randrange(m) for _ in range(20)], dtype=np.int64)
+            b = np.array([rng.randint(x + 1, m) for x in a.tolist()], dtype=np.int64)
+            s_in, e_in = n.spans(a, b)
+            assert s_in.tolist() == [starts[x] for x in a.tolist()]
+            assert e_in.tolist() == [ends[y - 1] for y in b.tolist()]
+            for x, y in zip(a.tolist(), b.tolist(), strict=True):
+                assert n.span(x, y) == (starts[x], ends[y - 1])
+                assert n.span(x, x) == (starts[x], starts[x])
+        assert n.span(m, m) == (len(source), len(source))
+        xs = np.arange(len(source) + 2, dtype=np.int64)
+        expected = np.searchsorted(np.asarray(starts, dtype=np.int64), xs, "left")
+        assert n.out_offsets(xs).tolist() == expected.tolist()
+        for lib in (native.lib, None):  # bisected in C, walked in Python
+            monkeypatch.setattr(native, "lib", lib)
+            assert [n.out_offset(x) for x in xs.tolist()] == expected.tolist()
+        monkeypatch.undo()
+
+
+def test_segment_map_of_many_segments_in_python(monkeypatch):
+    """Without C, a long map's offsets come from numpy (the short ones from a walk)."""
+    source = "".join(f"{i}<b>x</b>&amp;" for i in range(40))
+    n = normalize(source, html_tags=True)
+    assert len(n.segments) > 16
+    xs = list(range(len(source) + 1))
+    expected = np.searchsorted(n.starts, xs, "left").tolist()
+    monkeypatch.setattr(native, "lib", None)
+    assert [n.out_offset(x) for x in xs] == expected

@@ -52,7 +52,7 @@ def _assert_same(a: normalize.Normalized, b: normalize.Normalized, what: str) ->
     assert a.text == b.text, what
     assert a.source_len == b.source_len, what
     assert a.identity == b.identity, what
-    for name in ("starts", "ends", "matched"):
+    for name in ("segments", "starts", "ends", "matched"):
         x, y = getattr(a, name), getattr(b, name)
         if y is None:
             assert x is None, (what, name)
