@@ -646,5 +646,60 @@ static PyObject *norm_out_offset(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(out);
 }
 
+PyDoc_STRVAR(trigger_starts_doc,
+"trigger_starts(text, table) -> bytes\n\n"
+"normalize.match_starts in one pass: the positions (int64) of the characters where a\n"
+"normalisation match can start. `table`: normalize._special_table as 0x110000 bytes.\n"
+"In 1-byte text only a doubled quote counts, and below 0x80 only & < \\ and '.");
+
+static PyObject *trigger_starts(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer table;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Uy*", &text, &table))
+        return NULL;
+    if (table.len != NC_TABLE_LEN) {
+        PyBuffer_Release(&table);
+        PyErr_SetString(PyExc_ValueError, "trigger_starts: table must be 0x110000 bytes");
+        return NULL;
+    }
+    const uint8_t *tb = (const uint8_t *)table.buf;
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    i64vec out = {0};
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const uint8_t *b = (const uint8_t *)d;
+        int lt = tb['<'] != 0, quote = tb['\''] != 0;
+        for (Py_ssize_t i = 0; i < n;) {
+            uint64_t w;
+            if (n - i >= 8) { /* 8 plain characters at a time ('\\' always stops it) */
+                memcpy(&w, b + i, 8);
+                if (!word_interesting(w, lt, quote)) {
+                    i += 8;
+                    continue;
+                }
+            }
+            uint8_t c = b[i];
+            if (c >= 0x80 || c == '&' || c == '<' || c == '\\')
+                if (tb[c])
+                    vec_push(&out, (int64_t)i);
+            if (c == '\'' && quote && i + 1 < n && b[i + 1] == '\'')
+                vec_push(&out, (int64_t)i);
+            i++;
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (tb[nc_read(kind, d, i)])
+                vec_push(&out, (int64_t)i);
+    }
+    PyBuffer_Release(&table);
+    PyObject *result = out.failed ? PyErr_NoMemory() : vec_bytes(&out);
+    free(out.data);
+    return result;
+}
+
 #define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc}, \
+    {"trigger_starts", trigger_starts, METH_VARARGS, trigger_starts_doc}, \
     {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc},

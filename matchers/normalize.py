@@ -173,6 +173,9 @@ def match_starts(
     """Sorted positions (int64) of the characters where a normalisation match can
     start: a text span without any is left as it is by `normalize`."""
     table = _special_table(html_tags, escapes, sql)
+    c_starts = getattr(native.lib, "trigger_starts", None) if use_native else None
+    if c_starts is not None:  # one pass, without copies of the text
+        return np.frombuffer(c_starts(text, table), dtype=np.int64)
     try:  # Latin-1 strings (most European text) are copied as they are
         cps = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
     except UnicodeEncodeError:

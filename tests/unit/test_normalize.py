@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vahti.matchers import native
-from vahti.matchers.normalize import needs_normalization, normalize
+from vahti.matchers.normalize import match_starts, needs_normalization, normalize
 
 
 def _check_map(source: str, n) -> None:
@@ -175,3 +175,28 @@ def test_segment_map_of_many_segments_in_python(monkeypatch):
     expected = np.searchsorted(n.starts, xs, "left").tolist()
     monkeypatch.setattr(native, "lib", None)
     assert [n.out_offset(x) for x in xs] == expected
+
+
+_QUOTES_AND_TRIGGERS = ["", "'", "''", "'''", "a'b", "a''b", "x'", "ä'", "ä''", "Ā'", "Ā''",
+                        "&<\\'", "12345678&", "1234567'' x", "ä" * 9 + "<"]
+
+
+@pytest.mark.parametrize("seed", range(40 + len(_QUOTES_AND_TRIGGERS)))
+def test_match_starts_in_c_are_those_of_numpy(seed, monkeypatch):
+    """`match_starts` in one C pass finds what the numpy passes find, in every str kind
+    and with every option (a lone quote, a doubled one, one at the end)."""
+    rng = random.Random(seed)
+    pieces = [*_WIDE_PIECES, "'", "'''", "<", "\\", "&", "\u0100", "\U0001f600"]
+    source = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+    if seed >= 40:
+        source = _QUOTES_AND_TRIGGERS[seed - 40]
+    assert native.lib is not None and hasattr(native.lib, "trigger_starts")
+    for html in (False, True):
+        for escapes in (False, True):
+            for sql in (False, True):
+                got = match_starts(source, html_tags=html, escapes=escapes, sql=sql)
+                monkeypatch.setattr(native, "lib", None)
+                want = match_starts(source, html_tags=html, escapes=escapes, sql=sql)
+                monkeypatch.undo()
+                assert got.dtype == want.dtype == np.int64
+                assert got.tolist() == want.tolist(), (source, html, escapes, sql)
