@@ -348,7 +348,8 @@ static int nc_inline(const normctx *c, const char *name, Py_ssize_t len)
 {
     const char *names = c->inline_names;
     for (Py_ssize_t i = 0; i + len + 1 < c->inline_len; i++)
-        if (names[i] == ' ' && names[i + len + 1] == ' ' && memcmp(names + i + 1, name, len) == 0)
+        if (names[i] == ' ' && names[i + 1] == name[0] && names[i + len + 1] == ' '
+            && memcmp(names + i + 1, name, len) == 0) /* (a call only on a first letter's match) */
             return 1;
     return 0;
 }
