@@ -544,73 +544,183 @@ PyDoc_STRVAR(normalize_text_doc,
 "can start (an\n"
 "identity map). NotImplemented: a lone surrogate (the Python path raises).");
 
+/* Check what normalize_text's context holds and set up c's trigger table. */
+static int nc_setup(normctx *c, Py_buffer *table)
+{
+    if (table->len != NC_TABLE_LEN) {
+        PyErr_SetString(PyExc_ValueError, "normalize_text: table must be 0x110000 bytes");
+        return -1;
+    }
+    if (!PyDict_Check(c->pieces) || !PyDict_Check(c->matches)) {
+        PyErr_SetString(PyExc_TypeError, "normalize_text: the caches must be dicts");
+        return -1;
+    }
+    c->table = (const uint8_t *)table->buf;
+    for (int ch = 0; ch < 256; ch++)
+        c->trigger[ch] = (c->table[ch] & NC_SPECIAL) || ch == '&' || (c->html && ch == '<')
+                         || (c->escapes && ch == '\\') || (c->sql && ch == '\'');
+    return 0;
+}
+
+/* Normalise `text` into c (whose output is emptied first). 1: nothing where a match
+   can start (identity), 0: done, -1: error, 2: a lone surrogate (the Python path
+   raises). */
+static int nc_run(normctx *c, PyObject *text)
+{
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+    c->text = text;
+    c->kind = PyUnicode_KIND(text);
+    c->data = PyUnicode_DATA(text);
+    c->n = PyUnicode_GET_LENGTH(text);
+    c->len = c->segs.len = c->matched.len = 0;
+    c->segs.failed = c->matched.failed = 0;
+    if (nc_has_surrogate(c->kind, c->data, c->n))
+        return 2;
+    if (c->out == NULL || c->cap < c->n + 16 || c->okind != c->kind) {
+        PyMem_Free(c->out);
+        c->cap = c->n + 16;
+        c->okind = c->kind;
+        c->out = PyMem_Malloc((size_t)c->cap * (size_t)c->okind);
+        if (c->out == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return c->kind == PyUnicode_1BYTE_KIND   ? nc_scan_ucs1(c)
+           : c->kind == PyUnicode_2BYTE_KIND ? nc_scan_ucs2(c)
+                                             : nc_scan_ucs4(c);
+}
+
+static void nc_free(normctx *c)
+{
+    PyMem_Free(c->out);
+    free(c->segs.data);
+    free(c->matched.data);
+}
+
 static PyObject *normalize_text(PyObject *self, PyObject *args)
 {
     normctx c;
     Py_buffer table;
-    PyObject *result = NULL;
+    PyObject *text, *result = NULL;
     (void)self;
     memset(&c, 0, sizeof c);
-    if (!PyArg_ParseTuple(args, "Uppp(y*OOOOOy#)", &c.text, &c.html, &c.escapes, &c.sql,
+    if (!PyArg_ParseTuple(args, "Uppp(y*OOOOOy#)", &text, &c.html, &c.escapes, &c.sql,
                           &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
                           &c.tag_at, &c.inline_names, &c.inline_len))
         return NULL;
-    if (table.len != NC_TABLE_LEN) {
-        PyBuffer_Release(&table);
-        PyErr_SetString(PyExc_ValueError, "normalize_text: table must be 0x110000 bytes");
-        return NULL;
-    }
-    if (!PyDict_Check(c.pieces) || !PyDict_Check(c.matches)) {
-        PyBuffer_Release(&table);
-        PyErr_SetString(PyExc_TypeError, "normalize_text: the caches must be dicts");
-        return NULL;
-    }
-    if (PyUnicode_READY(c.text) < 0) {
-        PyBuffer_Release(&table);
-        return NULL;
-    }
-    c.kind = PyUnicode_KIND(c.text);
-    c.data = PyUnicode_DATA(c.text);
-    c.n = PyUnicode_GET_LENGTH(c.text);
-    c.table = (const uint8_t *)table.buf;
-    for (int ch = 0; ch < 256; ch++)
-        c.trigger[ch] = (c.table[ch] & NC_SPECIAL) || ch == '&' || (c.html && ch == '<')
-                        || (c.escapes && ch == '\\') || (c.sql && ch == '\'');
-    if (nc_has_surrogate(c.kind, c.data, c.n)) {
-        PyBuffer_Release(&table);
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    c.cap = c.n + 16;
-    c.okind = c.kind;
-    c.out = PyMem_Malloc((size_t)c.cap * (size_t)c.okind);
-    if (c.out == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    int rc = c.kind == PyUnicode_1BYTE_KIND   ? nc_scan_ucs1(&c)
-             : c.kind == PyUnicode_2BYTE_KIND ? nc_scan_ucs2(&c)
-                                              : nc_scan_ucs4(&c);
-    if (rc < 0)
-        goto done;
-    if (rc == 1) {
+    int rc = nc_setup(&c, &table) < 0 ? -1 : nc_run(&c, text);
+    if (rc == 1)
         result = Py_NewRef(Py_None);
-        goto done;
+    else if (rc == 2)
+        result = Py_NewRef(Py_NotImplemented);
+    else if (rc == 0) {
+        PyObject *out = PyUnicode_FromKindAndData(c.okind, c.out, c.len);
+        PyObject *segs = PyByteArray_FromStringAndSize(
+            (const char *)c.segs.data, c.segs.len * (Py_ssize_t)sizeof(int64_t));
+        PyObject *matched = PyByteArray_FromStringAndSize(
+            (const char *)c.matched.data, c.matched.len * (Py_ssize_t)sizeof(int64_t));
+        if (out && segs && matched)
+            result = PyTuple_Pack(3, out, segs, matched);
+        Py_XDECREF(out);
+        Py_XDECREF(segs);
+        Py_XDECREF(matched);
     }
-    PyObject *out = PyUnicode_FromKindAndData(c.okind, c.out, c.len);
-    PyObject *segs = PyByteArray_FromStringAndSize(
-        (const char *)c.segs.data, c.segs.len * (Py_ssize_t)sizeof(int64_t));
-    PyObject *matched = PyByteArray_FromStringAndSize(
-        (const char *)c.matched.data, c.matched.len * (Py_ssize_t)sizeof(int64_t));
-    if (out && segs && matched)
-        result = PyTuple_Pack(3, out, segs, matched);
-    Py_XDECREF(out);
-    Py_XDECREF(segs);
-    Py_XDECREF(matched);
-done:
     PyBuffer_Release(&table);
-    PyMem_Free(c.out);
-    free(c.segs.data);
-    free(c.matched.data);
+    nc_free(&c);
+    return result;
+}
+
+/* The first output character whose input span starts at or after input offset x,
+   by bisection of the k segments `q` of an output of n_out characters. */
+static Py_ssize_t nc_out_offset(const int64_t *q, Py_ssize_t k, Py_ssize_t n_out, Py_ssize_t x)
+{
+    Py_ssize_t lo = 0, hi = k;
+    while (lo < hi) { /* the first segment whose last character starts at or after x */
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        const int64_t *r = q + 4 * mid;
+        int64_t following = mid + 1 < k ? r[4] : (int64_t)n_out;
+        if (r[1] + (following - r[0] - 1) * r[3] >= x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo >= k)
+        return n_out;
+    const int64_t *r = q + 4 * lo;
+    return (Py_ssize_t)(r[0] + (x > r[1] ? x - r[1] : 0) * r[3]);
+}
+
+PyDoc_STRVAR(normalize_windows_doc,
+"normalize_windows(text, html_tags, escapes, sql, context, bounds) -> (texts, bounds)\n"
+"                                                             | NotImplemented\n\n"
+"engine._HitWindows.readings' loop over the windows normalised on their own, in one\n"
+"call: `bounds` holds int64 quads (window start, hit start, hit end, window end) in\n"
+"`text`; each window text[a:b] is normalised as normalize_text would (context as\n"
+"there), and its quad becomes (0, hit start, hit end, length) in the normalised\n"
+"window, the hit's ends mapped as Normalized.out_offset maps them. NotImplemented: a\n"
+"window holds a lone surrogate (the Python path raises).");
+
+static PyObject *normalize_windows(PyObject *self, PyObject *args)
+{
+    normctx c;
+    Py_buffer table, bounds;
+    PyObject *text, *texts = NULL, *result = NULL;
+    (void)self;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "Uppp(y*OOOOOy#)y*", &text, &c.html, &c.escapes, &c.sql,
+                          &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
+                          &c.tag_at, &c.inline_names, &c.inline_len, &bounds))
+        return NULL;
+    Py_ssize_t n_win = bounds.len / (Py_ssize_t)(4 * sizeof(int64_t)), n = PyUnicode_GET_LENGTH(text);
+    const int64_t *in = (const int64_t *)bounds.buf;
+    PyObject *out_bounds = PyByteArray_FromStringAndSize(NULL, n_win * 4 * (Py_ssize_t)sizeof(int64_t));
+    texts = PyList_New(n_win);
+    if (out_bounds == NULL || texts == NULL || nc_setup(&c, &table) < 0)
+        goto done;
+    int64_t *ob = (int64_t *)(void *)PyByteArray_AS_STRING(out_bounds);
+    for (Py_ssize_t j = 0; j < n_win; j++) {
+        int64_t a = in[4 * j], s = in[4 * j + 1], e = in[4 * j + 2], b = in[4 * j + 3];
+        if (a < 0 || b > n || a > s || s > e || e > b) {
+            PyErr_SetString(PyExc_ValueError, "normalize_windows: bounds out of order");
+            goto done;
+        }
+        PyObject *window = PyUnicode_Substring(text, (Py_ssize_t)a, (Py_ssize_t)b);
+        if (window == NULL)
+            goto done;
+        int rc = nc_run(&c, window);
+        PyObject *norm = NULL;
+        Py_ssize_t ns = s - a, ne = e - a;
+        if (rc == 1) {
+            norm = Py_NewRef(window);
+        } else if (rc == 0) {
+            norm = PyUnicode_FromKindAndData(c.okind, c.out, c.len);
+            Py_ssize_t k = c.segs.len / 4;
+            ns = nc_out_offset(c.segs.data, k, c.len, ns);
+            ne = nc_out_offset(c.segs.data, k, c.len, ne);
+        }
+        Py_DECREF(window);
+        if (rc == 2) {
+            Py_CLEAR(texts);
+            result = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        if (norm == NULL)
+            goto done;
+        PyList_SET_ITEM(texts, j, norm);
+        ob[4 * j] = 0;
+        ob[4 * j + 1] = ns;
+        ob[4 * j + 2] = ne;
+        ob[4 * j + 3] = PyUnicode_GET_LENGTH(norm);
+    }
+    result = PyTuple_Pack(2, texts, out_bounds);
+done:
+    Py_XDECREF(texts);
+    Py_XDECREF(out_bounds);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&bounds);
+    nc_free(&c);
     return result;
 }
 
@@ -627,22 +737,8 @@ static PyObject *norm_out_offset(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nn", &seg, &n_out, &x))
         return NULL;
-    const int64_t *q = (const int64_t *)seg.buf;
-    Py_ssize_t k = seg.len / (Py_ssize_t)(4 * sizeof(int64_t)), lo = 0, hi = k;
-    while (lo < hi) { /* the first segment whose last character starts at or after x */
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        const int64_t *r = q + 4 * mid;
-        int64_t following = mid + 1 < k ? r[4] : (int64_t)n_out;
-        if (r[1] + (following - r[0] - 1) * r[3] >= x)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    Py_ssize_t out = n_out;
-    if (lo < k) {
-        const int64_t *r = q + 4 * lo;
-        out = (Py_ssize_t)(r[0] + (x > r[1] ? x - r[1] : 0) * r[3]);
-    }
+    Py_ssize_t out = nc_out_offset((const int64_t *)seg.buf,
+                                   seg.len / (Py_ssize_t)(4 * sizeof(int64_t)), n_out, x);
     PyBuffer_Release(&seg);
     return PyLong_FromSsize_t(out);
 }
@@ -703,4 +799,5 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
 
 #define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc}, \
     {"trigger_starts", trigger_starts, METH_VARARGS, trigger_starts_doc}, \
+    {"normalize_windows", normalize_windows, METH_VARARGS, normalize_windows_doc}, \
     {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc},

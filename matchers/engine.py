@@ -78,7 +78,7 @@ from .detectors._common import DigitRuns, ascii_table, code_points, member
 from .digest import digester, to_u64
 from .index import WatchlistIndex
 from .keys import Key
-from .normalize import Normalized, _special_table, match_starts, normalize
+from .normalize import Normalized, _special_table, match_starts, normalize, normalize_windows
 from .retain import FRAGMENT, Retained
 
 CHUNK_CHARS = 1 << 19  # 512 Ki: measured fastest here (1 MiB of temporaries spills the L2 cache)
@@ -1045,7 +1045,17 @@ class _HitWindows(_Windows):
             texts.append(self.hits.norm.text)
             text_of[cut] = 1
             bounds[cut] = self.bounds[idx][cut][:, [0, 2, 3, 1]]
-        for j in np.flatnonzero(~ready).tolist():  # normalised on its own
+        alone = np.flatnonzero(~ready)  # windows normalised on their own
+        if not len(alone):
+            return texts, text_of, bounds
+        batch = normalize_windows(text, bounds[alone], html_tags=kind == "html",
+                                  sql=kind == "sql")
+        if batch is not None:  # all in one call
+            text_of[alone] = np.arange(len(texts), len(texts) + len(alone))
+            texts += batch[0]
+            bounds[alone] = batch[1]
+            return texts, text_of, bounds
+        for j in alone.tolist():
             a, s, e, b = bounds[j].tolist()
             norm = normalize(text[a:b], html_tags=kind == "html", sql=kind == "sql")
             ns, ne = _norm_range(norm, s - a, e - a)

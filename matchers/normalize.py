@@ -389,6 +389,26 @@ def normalize(
     return _normalize_python(text, html_tags, escapes, sql)
 
 
+def normalize_windows(
+    text: str, bounds: np.ndarray, *, html_tags: bool = False, escapes: bool = True,
+    sql: bool = False
+) -> tuple[list[str], np.ndarray] | None:
+    """Windows of `text` normalised each on its own, in one C call: `bounds` holds a
+    row (window start, hit start, hit end, window end) per window; returns the
+    normalised windows and their rows (0, hit start, hit end, length) in them, the
+    hit's ends mapped by `Normalized.out_offset`. None without the C extension (or
+    for a lone surrogate): then normalise the windows one by one."""
+    c_windows = getattr(native.lib, "normalize_windows", None) if use_native else None
+    if c_windows is None:
+        return None
+    got = c_windows(text, html_tags, escapes, sql, _native_context(),
+                    np.ascontiguousarray(bounds, dtype=np.int64))
+    if got is NotImplemented:
+        return None
+    texts, rows = got
+    return texts, np.frombuffer(rows, dtype=np.int64).reshape(-1, 4)
+
+
 def _normalize_python(text: str, html_tags: bool, escapes: bool, sql: bool) -> Normalized:
     """The loop of `normalize` in Python (without the C extension)."""
     pieces: list[str] = []

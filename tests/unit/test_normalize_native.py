@@ -207,3 +207,51 @@ def test_long_chunk_with_many_matches(monkeypatch):  # noqa: ANN001
     for flags in FLAGS:
         a, b = _both(monkeypatch, text, **flags)
         _assert_same(a, b, f"long {flags}")
+
+
+def _window_one_by_one(text: str, row: list[int], flags: dict) -> tuple[str, list[int]]:
+    """What the scan does without C: the window normalised alone, the hit's ends mapped."""
+    a, s, e, b = row
+    norm = normalize.normalize(text[a:b], **flags)
+    return norm.text, [0, norm.out_offset(s - a), norm.out_offset(e - a), len(norm.text)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_windows_normalised_in_one_call_as_one_by_one(monkeypatch, seed):  # noqa: ANN001
+    """`normalize_windows` (one C call for all of a chunk's windows) gives each window
+    and its hit bounds as normalising it alone does: windows cutting entities, tags
+    and escapes anywhere, in every str kind, empty windows and hits."""
+    rng = random.Random(seed)
+    text = "".join(rng.choice(_FUZZ) for _ in range(400))
+    for flags in FLAGS:
+        rows = []
+        for _ in range(60):
+            a = rng.randrange(len(text) + 1)
+            b = rng.randint(a, min(len(text), a + 40))
+            s = rng.randint(a, b)
+            rows.append([a, s, rng.randint(s, b), b])
+        got = normalize.normalize_windows(text, np.array(rows, dtype=np.int64), **flags)
+        assert got is not None
+        texts, bounds = got
+        assert len(texts) == len(rows) and bounds.shape == (len(rows), 4)
+        for row, out, b in zip(rows, texts, bounds.tolist(), strict=True):
+            want = _window_one_by_one(text, row, flags)
+            assert (out, b) == want, (seed, flags, row)
+        monkeypatch.setattr(native, "lib", None)
+        assert normalize.normalize_windows(text, np.array(rows, dtype=np.int64), **flags) is None
+        monkeypatch.setattr(native, "lib", LIB)
+
+
+def test_windows_with_a_lone_surrogate_go_one_by_one():
+    """A lone surrogate makes the Python path raise: the batch steps aside for it."""
+    text = "ab\ud800cd&amp;"
+    rows = np.array([[0, 1, 2, 4], [0, 0, 1, len(text)]], dtype=np.int64)
+    assert normalize.normalize_windows(text, rows) is None
+
+
+def test_windows_out_of_order_fail_without_text():
+    secret = "131052-308T &amp; x"
+    for row in ([3, 2, 4, 5], [0, 1, 2, len(secret) + 1], [-1, 0, 1, 2], [0, 3, 2, 4]):
+        with pytest.raises(ValueError) as err:
+            normalize.normalize_windows(secret, np.array([row], dtype=np.int64))
+        assert "131052" not in str(err.value)
