@@ -5,6 +5,8 @@ also writes the plaintext ``codes.txt``), times at least `--runs` times (medians
 
 - ``LC_ALL=C grep -F -c -f codes.txt`` over the corpus files (the baseline);
 - vahti HETU only, one core; all types + fragments, one core; the same with jobs=2;
+- the same one-core scans with the findings as columns (``scan_files(columns=True)``,
+  what ``vahti scan --json`` reads: no Finding object per finding);
 
 and prints MB/s, the ratio to grep and the jobs=2 speed-up. ``--profile`` prints
 the top of a cProfile of one jobs=1 run per mode instead (where the time goes).
@@ -80,6 +82,11 @@ def main() -> None:
             return sum(1 for e in scan_files(files, index, key, opts, jobs=jobs)
                        if not isinstance(e, Scanned))
 
+        def run_columns(mode: str, files: list[str] = files) -> int:
+            opts = ScanOptions(types=MODES[mode])
+            return sum(len(c) for c in scan_files(files, index, key, opts, jobs=1, columns=True)
+                       if not isinstance(c, Scanned))
+
         print(f"\n{corpus}: {mb:.1f} MB in {len(files)} files")
         if args.profile:
             for mode in MODES:
@@ -100,6 +107,10 @@ def main() -> None:
                 t, n = timed(lambda mode=mode, jobs=jobs: run(mode, jobs), args.runs)
                 t1[mode, jobs] = t
                 print(f"{f'vahti {mode}, jobs={jobs}':28} {t:9.3f} {mb / t:8.1f} {n:9d} "
+                      f"{g_t / t:7.2f}")
+            if 1 in job_counts:
+                t, n = timed(lambda mode=mode: run_columns(mode), args.runs)
+                print(f"{f'vahti {mode}, jobs=1, columns':28} {t:9.3f} {mb / t:8.1f} {n:9d} "
                       f"{g_t / t:7.2f}")
         if {1, 2} <= set(job_counts):
             print("jobs=2 / jobs=1: " + ", ".join(
