@@ -769,22 +769,40 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
     if (kind == PyUnicode_1BYTE_KIND) {
         const uint8_t *b = (const uint8_t *)d;
         int lt = tb['<'] != 0, quote = tb['\''] != 0;
-        for (Py_ssize_t i = 0; i < n;) {
+        uint8_t hit[256]; /* a match can start here (a quote: only when doubled, below) */
+        for (int c = 0; c < 256; c++)
+            hit[c] = (c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c];
+        Py_ssize_t i = 0;
+        /* 8 characters at a time: skipped when plain, else tested without branches
+           (b[i + 8] stays readable for the doubled quote's second half) */
+        for (; i + 8 < n && !out.failed; i += 8) {
             uint64_t w;
-            if (n - i >= 8) { /* 8 plain characters at a time ('\\' always stops it) */
-                memcpy(&w, b + i, 8);
-                if (!word_interesting(w, lt, quote)) {
-                    i += 8;
-                    continue;
+            memcpy(&w, b + i, 8);
+            if (!word_interesting(w, lt, quote))
+                continue;
+            if (out.len + 8 > out.cap) {
+                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
+                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
+                if (grown == NULL) {
+                    out.failed = 1;
+                    break;
                 }
+                out.data = grown;
+                out.cap = cap;
             }
+            int64_t *o = out.data + out.len;
+            Py_ssize_t k = 0;
+            for (int j = 0; j < 8; j++) {
+                uint8_t c = b[i + j];
+                o[k] = i + j;
+                k += hit[c] | (quote & (c == '\'') & (b[i + j + 1] == '\''));
+            }
+            out.len += k;
+        }
+        for (; i < n; i++) {
             uint8_t c = b[i];
-            if (c >= 0x80 || c == '&' || c == '<' || c == '\\')
-                if (tb[c])
-                    vec_push(&out, (int64_t)i);
-            if (c == '\'' && quote && i + 1 < n && b[i + 1] == '\'')
+            if (hit[c] || (c == '\'' && quote && i + 1 < n && b[i + 1] == '\''))
                 vec_push(&out, (int64_t)i);
-            i++;
         }
     } else {
         for (Py_ssize_t i = 0; i < n; i++)
