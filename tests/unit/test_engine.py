@@ -382,4 +382,5 @@ def test_first_of_each_hit_is_the_first_of_its_duplicates():
         code = {t: i for i, t in enumerate(dict.fromkeys(types))}
         rows = np.stack([[code[t] for t in types], starts, ends, people], axis=1)
         expected = np.sort(np.unique(rows, axis=0, return_index=True)[1])
-        assert _first_of_each(types, starts, ends, people).tolist() == expected.tolist()
+        codes = np.array([code[t] for t in types], dtype=np.int64)
+        assert _first_of_each(codes, starts, ends, people).tolist() == expected.tolist()
