@@ -778,20 +778,26 @@ class Scanner:
             return []
         f = self.index.fragments
         # Only fingerprints the index holds can count. A bit table over their top
-        # bits drops most of the others with one lookup; the rest are checked exactly
-        # (sorted, so the search walks the index in order).
+        # bits drops most of the others with one lookup; the rest are found exactly
+        # (sorted, so the search walks the index in order), and `match` is given
+        # where (a search of the 19 MB index costs a cache miss per step).
+        found = None
         if len(hashes) and len(f.fp_sorted):
             maybe = np.flatnonzero(_bit_test(self._fp_table, hashes >> _FP_TABLE_SHIFT))
             sub = hashes[maybe]
             order = np.argsort(sub, kind="stable")
-            pos = np.searchsorted(f.fp_sorted, sub[order])
-            present = f.fp_sorted[np.minimum(pos, len(f.fp_sorted) - 1)] == sub[order]
-            keep = maybe[np.sort(order[present])]
+            lo = np.searchsorted(f.fp_sorted, sub[order], "left")
+            hi = np.searchsorted(f.fp_sorted, sub[order], "right")
+            present = hi > lo
+            keep_sorted = order[present]
+            by_text = np.argsort(keep_sorted, kind="stable")
+            keep = maybe[keep_sorted[by_text]]
+            found = (lo[present][by_text], hi[present][by_text])
             hashes, starts, ends = hashes[keep], starts[keep], ends[keep]
         result = list(
             fragments.match(
                 f.fp_sorted, f.fp_record, f.record_fp_counts, hashes, starts, ends,
-                self.options.fragment_threshold,
+                self.options.fragment_threshold, found=found,
             )
         )
         self.timings["fragments"] += time.perf_counter() - t0

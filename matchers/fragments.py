@@ -729,6 +729,7 @@ def match(
     *,
     min_matches: int = MIN_MATCHES,
     max_gap: int = MAX_GAP_CHARS,
+    found: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[tuple[int, float, int, int]]:
     """Records whose fingerprints appear together in a scanned text.
 
@@ -737,12 +738,16 @@ def match(
     The best region (most distinct fingerprints, m) is a hit when
     m >= `min_matches`, or when m >= MIN_REL_MATCHES and m / (record's count)
     >= `threshold` (short records). Returns (record_idx, score, start, end)
-    sorted by start, score = m / record's fingerprint count.
+    sorted by start, score = m / record's fingerprint count. `found`: the left and
+    right `np.searchsorted` of `hashes` in `index_fp_sorted`, when the caller has them.
     """
     if len(hashes) == 0 or len(index_fp_sorted) == 0:
         return []
-    lo = np.searchsorted(index_fp_sorted, hashes, side="left")
-    hi = np.searchsorted(index_fp_sorted, hashes, side="right")
+    if found is not None:
+        lo, hi = found
+    else:
+        lo = np.searchsorted(index_fp_sorted, hashes, side="left")
+        hi = np.searchsorted(index_fp_sorted, hashes, side="right")
     cnt = hi - lo
     hit = np.flatnonzero((cnt > 0) & (cnt <= MAX_RECORDS_PER_FP))
     if len(hit) == 0:
