@@ -25,7 +25,7 @@
 /* Python's re classes for str patterns, as the expressions of name.py and
  * birth_date.py use them: \w, \d, \s and [^\W\d_] (a "letter"). */
 
-static uint8_t C_LETTER[256], C_WORD[256], C_DECIMAL[256], C_SPACE[256];
+static uint8_t C_LETTER[256], C_WORD[256], C_DECIMAL[256], C_SPACE[256], C_DATE_CUT[256];
 static int corr_tables_ready = 0;
 
 static void corr_init_tables(void)
@@ -37,6 +37,11 @@ static void corr_init_tables(void)
         C_LETTER[c] = (uint8_t)(alnum && !C_DECIMAL[c] && c != '_');
         C_SPACE[c] = (uint8_t)Py_UNICODE_ISSPACE(c);
     }
+    /* After c, a cut for dates (see date_cut_k): never (0), always (1), or when no
+     * digit follows (2). */
+    for (Py_ssize_t c = 0; c < 256; c++)
+        C_DATE_CUT[c] = c == '.' || c == '-' || c == '/' || C_DECIMAL[c] || C_SPACE[c] ? 0
+                        : C_WORD[c] ? 2 : 1;
     corr_tables_ready = 1;
 }
 
@@ -83,11 +88,16 @@ typedef struct {
 
 static uint64_t bytes_hash(const uint8_t *p, Py_ssize_t n)
 {
-    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n, v;  /* 8 bytes at a time */
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&v, p, 8);
+        h = (h ^ v) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
     }
+    v = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ v) * 0xC4CEB9FE1A85EC53ULL;
     return h ^ (h >> 29);
 }
 
@@ -495,20 +505,29 @@ static inline __attribute__((always_inline)) int word_canon_k(name_state *st, Py
 /* The id of the value joined from `m` parts starting at word k (canonical forms made). */
 static int64_t join_value(name_state *st, wtable *wt, Py_ssize_t k, const int *parts, int m, vset *set)
 {
-    st->value.len = 0;
+    const uint8_t *src[3];
+    Py_ssize_t len[3], total = m - 1;
+    for (int i = 0; i < m; i++) {
+        const u8vec *piece = parts[i] == PART_HEAD ? &st->head : parts[i] == PART_TAIL ? &st->tail : NULL;
+        src[i] = piece ? piece->data : wt->canon.data + wt->w[k + i].canon;
+        len[i] = piece ? piece->len : wt->w[k + i].clen;
+        total += len[i];
+    }
+    if (total > st->value.cap) {
+        uint8_t *d = (uint8_t *)realloc(st->value.data, (size_t)total);
+        if (d == NULL)
+            return -1;
+        st->value.data = d;
+        st->value.cap = total;
+    }
+    uint8_t *out = st->value.data;
     for (int i = 0; i < m; i++) {
         if (i)
-            u8_append(&st->value, (const uint8_t *)" ", 1);
-        if (parts[i] == PART_HEAD)
-            u8_append(&st->value, st->head.data, st->head.len);
-        else if (parts[i] == PART_TAIL)
-            u8_append(&st->value, st->tail.data, st->tail.len);
-        else
-            u8_append(&st->value, wt->canon.data + wt->w[k + i].canon, wt->w[k + i].clen);
+            *out++ = ' ';
+        memcpy(out, src[i], (size_t)len[i]);
+        out += len[i];
     }
-    if (st->value.failed)
-        return -1;
-    return vset_add(set, st->value.data, st->value.len);
+    return vset_add(set, st->value.data, total);
 }
 
 /* The name values of text[x:y] read on its own (inside the container of table wt).
@@ -760,6 +779,7 @@ typedef struct {
 typedef struct {
     cdate *d;
     Py_ssize_t n, cap;
+    i64vec starts;  /* d[i].start, for first_ending_after */
     int failed;
 } dtable;
 
@@ -768,6 +788,7 @@ static void dtable_push(dtable *dt, Py_ssize_t start, int ymd)
     if (dt->failed || (dt->failed = room_for_one((void **)&dt->d, &dt->cap, dt->n, sizeof(cdate))))
         return;
     dt->d[dt->n++] = (cdate){start, -1, ymd};
+    vec_push(&dt->starts, (int64_t)start);
 }
 
 /* Append the valid birth dates of text[x:y] read on its own to dt. */
@@ -795,7 +816,7 @@ static inline __attribute__((always_inline)) int dates_k(const utext *t, Py_ssiz
             dtable_push(dt, p, ymd);
         p = end;
     }
-    return dt->failed ? -1 : 0;
+    return dt->failed || dt->starts.failed ? -1 : 0;
 }
 
 /* Is b a cut for dates of the container text[u0:u1] (see the top of this part)? */
@@ -805,9 +826,8 @@ static inline __attribute__((always_inline)) int date_cut_k(const utext *t, Py_s
     if (b <= u0 || b >= u1)
         return 1;
     Py_UCS4 c = CH(t, b - 1);
-    if (c == '.' || c == '-' || c == '/' || is_decimal(c) || is_space(c))
-        return 0;
-    return !is_word(c) || !is_decimal(CH(t, b));
+    int cut = c < 256 ? C_DATE_CUT[c] : is_decimal(c) || is_space(c) ? 0 : is_word(c) ? 2 : 1;
+    return cut == 1 || (cut == 2 && !is_decimal(CH(t, b)));
 }
 
 static inline int64_t date_id(vset *set, cdate *d)
@@ -820,35 +840,34 @@ static inline int64_t date_id(vset *set, cdate *d)
     return d->id;
 }
 
+/* The shortest date: "d.m.yyyy" */
+#define DATE_MIN 8
+
 /* The birth dates of text[x:y] read on its own (inside the container text[u0:u1]
- * whose dates are dt); `edge` is scratch. */
+ * whose dates are dt); `edge` is scratch, *hint as in span_names_k. */
 static inline __attribute__((always_inline)) int span_dates_k(const utext *t, dtable *dt, Py_ssize_t u0,
                                                               Py_ssize_t u1, Py_ssize_t x, Py_ssize_t y,
-                                                              dtable *edge, vset *set, i64vec *ids)
+                                                              Py_ssize_t *hint, dtable *edge, vset *set,
+                                                              i64vec *ids)
 {
     Py_ssize_t b1 = x, b2 = y;
     while (b1 < y && !date_cut_k(t, b1, u0, u1))
         b1++;
     while (b2 > b1 && !date_cut_k(t, b2, u0, u1))
         b2--;
-    edge->n = 0;
+    edge->n = edge->starts.len = 0;
     if (b1 >= b2) {  /* no two cuts: the span on its own */
         if (dates_k(t, x, y, edge) < 0)
             return -1;
     }
     else {
-        if (dates_k(t, x, b1, edge) < 0 || dates_k(t, b2, y, edge) < 0)
+        if ((b1 - x >= DATE_MIN && dates_k(t, x, b1, edge) < 0)
+            || (y - b2 >= DATE_MIN && dates_k(t, b2, y, edge) < 0))
             return -1;
-        Py_ssize_t lo = 0, hi = dt->n;
-        while (lo < hi) {
-            Py_ssize_t mid = lo + (hi - lo) / 2;
-            if (dt->d[mid].start >= b1)
-                hi = mid;
-            else
-                lo = mid + 1;
-        }
-        for (; lo < dt->n && dt->d[lo].start < b2; lo++) {
-            int64_t id = date_id(set, &dt->d[lo]);
+        /* the container's dates from b1 on (the first ending after b1 - 1) */
+        Py_ssize_t j = *hint = first_ending_after(dt->starts.data, dt->n, b1 - 1, *hint);
+        for (; j < dt->n && dt->d[j].start < b2; j++) {
+            int64_t id = date_id(set, &dt->d[j]);
             if (id < 0)
                 return -1;
             vec_push(ids, id);
@@ -920,10 +939,10 @@ static inline __attribute__((always_inline)) int container_k(corr_state *cs, PyO
 {
     if (cs->want_names && words_k(&cs->words, t, u0, u1) < 0)
         return -1;
-    cs->dates.n = 0;
+    cs->dates.n = cs->dates.starts.len = 0;
     if (cs->want_dates && dates_k(t, u0, u1, &cs->dates) < 0)
         return -1;
-    Py_ssize_t hint[2] = {0, 0};
+    Py_ssize_t hint[4] = {0, 0, 0, 0};  /* names and dates, per side */
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t h = win[i].hit;
         const int64_t *q = bounds + 4 * h;
@@ -937,8 +956,8 @@ static inline __attribute__((always_inline)) int container_k(corr_state *cs, PyO
             if (cs->want_names && span_names_k(&cs->names, text, t, &cs->words, x, y, &hint[side / 2],
                                                &cs->name_set, &cs->nids) < 0)
                 return -1;
-            if (cs->want_dates && span_dates_k(t, &cs->dates, u0, u1, x, y, &cs->edge, &cs->date_set,
-                                               &cs->dids) < 0)
+            if (cs->want_dates && span_dates_k(t, &cs->dates, u0, u1, x, y, &hint[2 + side / 2], &cs->edge,
+                                               &cs->date_set, &cs->dids) < 0)
                 return -1;
         }
         r[1] = cs->nids.len;
@@ -1100,7 +1119,9 @@ done:
         free(cs->names.tail.data);
         wtable_free(&cs->words);
         free(cs->dates.d);
+        free(cs->dates.starts.data);
         free(cs->edge.d);
+        free(cs->edge.starts.data);
         vset_free(&cs->name_set);
         vset_free(&cs->date_set);
         free(cs->nids.data);
