@@ -3,8 +3,8 @@
 Generates dense leak dumps (`benchmarks/leak_corpus.py`: CSV and SQL, an identity
 code on every row) and a register of `--people` synthetic people, makes a vahti
 home in a temporary directory (`vahti init`, `vahti enroll`: the real embedded
-database), then times, each `--runs` times (medians, and the CPU seconds of the
-command itself, since the machine may be shared):
+database), then times, `--runs` times and in turn (medians, and the CPU seconds of
+the command itself, since the machine may be shared):
 
 - in process: `scan_files` over the files with the index the home holds (loaded
   once, before the clock starts), HETU only, one core;
@@ -101,18 +101,28 @@ def in_process(env: dict[str, str], files: list[str], types: frozenset[str] | No
 
 def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
     """Median wall seconds, median CPU seconds (this process and its children), result."""
-    wall, cpu, result = [], [], None
+    return alternating([fn], runs)[0]
+
+
+def alternating(fns: list, runs: int) -> list[tuple[float, float, object]]:
+    """`timed` for each of `fns`, run in turn `runs` times (on a shared machine the load
+    drifts: each figure and its baseline see the same)."""
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    results: list[object] = [None] * len(fns)
     for _ in range(runs):
-        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-            resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        result = fn()
-        wall.append(time.perf_counter() - t0)
-        r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-            resource.RUSAGE_CHILDREN)
-        cpu.append(sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
-                       for a, b in ((r0, r1), (c0, c1))))
-    return statistics.median(wall), statistics.median(cpu), result
+        for i, fn in enumerate(fns):
+            r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+                resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            results[i] = fn()
+            wall[i].append(time.perf_counter() - t0)
+            r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+                resource.RUSAGE_CHILDREN)
+            cpu[i].append(sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
+                              for a, b in ((r0, r1), (c0, c1))))
+    return [(statistics.median(w), statistics.median(c), r)
+            for w, c, r in zip(wall, cpu, results, strict=True)]
 
 
 def count_lines(path: Path) -> int:
@@ -193,14 +203,12 @@ def main() -> None:
         args_cmd = ["--types", "hetu", "--no-store", "--jobs", "1", "--json", *files]
         out = tmp / "out.jsonl"
         command(env, out, args_cmd)()  # warm: page cache, caches, the server lingering
-        i_t, i_cpu, i_n = timed(scan_inproc, args.runs)
-        c_t, c_cpu, c_n = timed(command(env, out, args_cmd), args.runs)
         empty = tmp / "empty.txt"
         empty.write_text("nothing here\n")
-        e_t, e_cpu, _ = timed(command(env, tmp / "empty.jsonl",
-                                      args_cmd[: args_cmd.index("--json") + 1] + [str(empty)]),
-                              args.runs)
-        f_t, f_cpu, _ = timed(python_floor(env), args.runs)
+        start_up = command(env, tmp / "empty.jsonl",
+                           args_cmd[: args_cmd.index("--json") + 1] + [str(empty)])
+        (i_t, i_cpu, i_n), (c_t, c_cpu, c_n), (e_t, e_cpu, _), (f_t, f_cpu, _) = alternating(
+            [scan_inproc, command(env, out, args_cmd), start_up, python_floor(env)], args.runs)
         print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
         row("in process: scan_files, hetu, 1 core", i_t, i_cpu, i_n, mb, None)
         row("vahti scan --types hetu --no-store --jobs 1 --json", c_t, c_cpu, c_n, mb, i_t)

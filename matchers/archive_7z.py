@@ -31,9 +31,9 @@ from .archives import (
     _too_many,
 )
 
-# What a broken 7z raises besides what any archive may (never forwarded: the type name)
+# What a broken 7z may raise: what any archive may, and py7zr's own (never forwarded:
+# only the type name)
 _CORRUPT_7Z = (*_CORRUPT, py7zr.exceptions.ArchiveError)
-
 
 
 class _SevenZipSink(Py7zIO):
