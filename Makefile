@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test setup system-deps lint clean
+.PHONY: demo test setup system-deps lint unicode-tables clean
 
 # The main job, on embedded defaults and offline: a fictional clinic's register
 # is enrolled, a private Tor network (loopback only, in a network namespace of
@@ -62,6 +62,12 @@ system-deps:
 
 lint: setup
 	$(BIN)/ruff check .
+
+# The Unicode tables text normalisation reads, shipped precomputed for this Python's
+# Unicode version (matchers/unicode_tables.json): regenerate them after changing what
+# normalisation changes, or for another Python (tests/unit/test_unicode_tables.py says when).
+unicode-tables: setup
+	$(BIN)/python -m vahti.matchers.unicode_tables
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

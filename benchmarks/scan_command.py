@@ -3,19 +3,26 @@
 Generates dense leak dumps (`benchmarks/leak_corpus.py`: CSV and SQL, an identity
 code on every row) and a register of `--people` synthetic people, makes a vahti
 home in a temporary directory (`vahti init`, `vahti enroll`: the real embedded
-database), then times, each `--runs` times (medians, and the CPU seconds of the
-command itself, since the machine may be shared):
+database), then times, `--runs` times and in turn (medians, and the CPU seconds of
+the command itself, since the machine may be shared):
 
 - in process: `scan_files` over the files with the index the home holds (loaded
   once, before the clock starts), HETU only, one core;
 - the command: ``vahti scan --types hetu --no-store --jobs 1 --json FILES``
   (stdout to a file), with the embedded server lingering from the run before, as
   it does by default;
+- its start-up: the same command on a one-line file (imports, configuration, the
+  database and the index, the tables of the scan), beside `python -c pass`;
 - with ``--store``: the storing command (``--json``, no ``--no-store``) once on the
   first `--store-mb` MB of the CSV dump in a fresh database, then once again
   (a rescan: every sighting already known), beside the in-process scan of that part.
 
 Target (issue 15): the whole command within 1.5x of the in-process figure.
+
+The commands run with byte code cached, as an installed vahti does (pip compiles it):
+PYTHONDONTWRITEBYTECODE is dropped from their environment, so the first (warm-up)
+run writes __pycache__ beside the checkout's sources. Without it every command would
+compile vahti's own modules again (0.1-0.15 s here).
 
     python benchmarks/scan_command.py [--size-mb 155] [--people 5000] [--runs 3]
         [--store] [--store-mb 20] [--profile] [--seed 7]
@@ -52,7 +59,8 @@ VAHTI = [sys.executable, "-m", "vahti"]
 
 
 def home_env(home: Path, linger_s: float | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAHTI_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("VAHTI_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["VAHTI_HOME"] = str(home)
     env["PYTHONPATH"] = str(REPO)
     if linger_s is not None:
@@ -93,18 +101,28 @@ def in_process(env: dict[str, str], files: list[str], types: frozenset[str] | No
 
 def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
     """Median wall seconds, median CPU seconds (this process and its children), result."""
-    wall, cpu, result = [], [], None
+    return alternating([fn], runs)[0]
+
+
+def alternating(fns: list, runs: int) -> list[tuple[float, float, object]]:
+    """`timed` for each of `fns`, run in turn `runs` times (on a shared machine the load
+    drifts: each figure and its baseline see the same)."""
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    results: list[object] = [None] * len(fns)
     for _ in range(runs):
-        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-            resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        result = fn()
-        wall.append(time.perf_counter() - t0)
-        r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-            resource.RUSAGE_CHILDREN)
-        cpu.append(sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
-                       for a, b in ((r0, r1), (c0, c1))))
-    return statistics.median(wall), statistics.median(cpu), result
+        for i, fn in enumerate(fns):
+            r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+                resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            results[i] = fn()
+            wall[i].append(time.perf_counter() - t0)
+            r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+                resource.RUSAGE_CHILDREN)
+            cpu[i].append(sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
+                              for a, b in ((r0, r1), (c0, c1))))
+    return [(statistics.median(w), statistics.median(c), r)
+            for w, c, r in zip(wall, cpu, results, strict=True)]
 
 
 def count_lines(path: Path) -> int:
@@ -117,6 +135,13 @@ def command(env: dict[str, str], out: Path, args: list[str]):
         with open(out, "wb") as fh:
             vahti(env, "scan", *args, stdout=fh)
         return count_lines(out)
+    return run
+
+
+def python_floor(env: dict[str, str]):
+    def run() -> int:
+        subprocess.run([sys.executable, "-c", "pass"], env=env, cwd=REPO, check=True)
+        return 0
     return run
 
 
@@ -144,7 +169,8 @@ def profile(env: dict[str, str], args: list[str], out: Path, top: int = 25) -> N
 
 def row(label: str, t: float, cpu: float, n: int, mb: float, base: float | None) -> None:
     ratio = f"{t / base:7.2f}" if base else "      -"
-    print(f"{label:58} {t:8.2f} {cpu:8.2f} {mb / t:7.1f} {n:8d} {ratio}")
+    speed = f"{mb / t:7.1f}" if mb else "      -"
+    print(f"{label:58} {t:8.2f} {cpu:8.2f} {speed} {n:8d} {ratio}")
 
 
 def main() -> None:
@@ -177,17 +203,17 @@ def main() -> None:
         args_cmd = ["--types", "hetu", "--no-store", "--jobs", "1", "--json", *files]
         out = tmp / "out.jsonl"
         command(env, out, args_cmd)()  # warm: page cache, caches, the server lingering
-        i_t, i_cpu, i_n = timed(scan_inproc, args.runs)
-        c_t, c_cpu, c_n = timed(command(env, out, args_cmd), args.runs)
         empty = tmp / "empty.txt"
         empty.write_text("nothing here\n")
-        e_t, e_cpu, _ = timed(command(env, tmp / "empty.jsonl",
-                                      args_cmd[: args_cmd.index("--json") + 1] + [str(empty)]),
-                              args.runs)
+        start_up = command(env, tmp / "empty.jsonl",
+                           args_cmd[: args_cmd.index("--json") + 1] + [str(empty)])
+        (i_t, i_cpu, i_n), (c_t, c_cpu, c_n), (e_t, e_cpu, _), (f_t, f_cpu, _) = alternating(
+            [scan_inproc, command(env, out, args_cmd), start_up, python_floor(env)], args.runs)
         print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
         row("in process: scan_files, hetu, 1 core", i_t, i_cpu, i_n, mb, None)
         row("vahti scan --types hetu --no-store --jobs 1 --json", c_t, c_cpu, c_n, mb, i_t)
-        row("the same on a one-line file (start-up: imports, index)", e_t, e_cpu, 0, 0, None)
+        row("the same on a one-line file (start-up: imports, index)", e_t, e_cpu, 0, 0, i_t)
+        row("python -c pass (the interpreter's own start-up)", f_t, f_cpu, 0, 0, i_t)
         print(f"the command beyond start-up: {c_t - e_t:.2f} s, {(c_t - e_t) / i_t:.2f}x in "
               f"process; per finding {(c_t - e_t - i_t) / max(1, c_n) * 1e6:.2f} us on top")
         if c_n != i_n:

@@ -44,12 +44,10 @@ from functools import cached_property
 
 import numpy as np
 
-from . import native
+from . import native, unicode_tables
+from .unicode_tables import EXTRA_DASHES as _EXTRA_DASHES
 
 use_native = os.environ.get("VAHTI_NO_NATIVE_NORMALIZE", "") not in ("1", "true", "yes")
-
-# Minus signs that are not in category Pd.
-_EXTRA_DASHES = "\u2212\u2796\u02d7\u2043\ufe63\uff0d\u207b\u208b"
 
 # Inline formatting tags: removed without a trace, so that "131052-<b>308T</b>"
 # still reads as one token. Any other tag separates words like a space.
@@ -90,30 +88,11 @@ def _special_class() -> str:
     return "[" + "".join(parts) + "]"
 
 
-@functools.cache
 def _special_ranges() -> tuple[tuple[int, int], ...]:
-    """Ranges of BMP characters that normalisation changes.
-
-    Computed once (about 40 ms); astral characters are all taken as special,
-    they are rare and the per-char map sorts them out.
-    """
-    ranges: list[tuple[int, int]] = []
-    for cp in range(0x80, 0x10000):
-        ch = chr(cp)
-        cat = unicodedata.category(ch)
-        if cat == "Cs":
-            continue
-        if (
-            cat in ("Cf", "Pd")
-            or ch in _EXTRA_DASHES
-            or unicodedata.combining(ch)
-            or unicodedata.normalize("NFKC", ch) != ch
-        ):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
-    return tuple(ranges)
+    """Ranges of BMP characters that normalisation changes (shipped precomputed, see
+    `unicode_tables`); astral characters are all taken as special, they are rare and
+    the per-char map sorts them out."""
+    return unicode_tables.tables()["special_bmp"]
 
 
 _ENTITY = (
@@ -555,6 +534,6 @@ def _native_context() -> tuple:
 def _native_table() -> bytes:
     """Per code point: bit 1 special (a character of `_special_class`), bit 2 combining."""
     table = _special_chars().astype(np.uint8)
-    combining = bytes(map(unicodedata.combining, map(chr, range(0x110000))))
-    table |= (np.frombuffer(combining, dtype=np.uint8) != 0).astype(np.uint8) << 1
+    for lo, hi in unicode_tables.tables()["combining"]:
+        table[lo : hi + 1] |= 2
     return table.tobytes()

@@ -1,5 +1,3 @@
-import sys
+from vahti.cli import run
 
-from vahti.cli import main
-
-sys.exit(main())
+run()

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 something found, 2 error. Errors are one line on stderr;
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import logging
@@ -332,6 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The `vahti` command (console script, `python -m vahti`): `main`, then the exit.
+
+    Before the exit, everything still alive is moved out of the garbage collector's
+    sight (gc.freeze): the interpreter's shutdown collects again and again while it
+    tears the modules down, and with numpy, pymongo and the index loaded that was
+    0.05-0.06 s of every command. Nothing is lost by it: the output streams are
+    flushed, atexit handlers (logging's among them) run, and memory goes back with
+    the process."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _print_traceback() -> None:
     """--debug: the traceback as the log has it (its messages may hold a name or a value)."""
     from vahti.display import echo, error_text
@@ -340,4 +355,4 @@ def _print_traceback() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -9,10 +9,9 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
 from vahti.clictx import config_of, console
 from vahti.config import Config
@@ -30,6 +29,9 @@ from vahti.storage import candidates, pages, runs, sightings, watchlist
 from vahti.storage.connection import Storage
 from vahti.watchlist_cache import enrolled_index
 from vahti.wiring import load_key, location_redactor, open_db
+
+if TYPE_CHECKING:  # rich: imported when a bar or a table is shown, not for --json
+    from rich.progress import Progress
 
 TABLE_ROWS = 200
 STORE_EVERY = 200  # pages per database round trip
@@ -352,6 +354,8 @@ class ProgressBar:
     def __enter__(self):
         if not self.enabled:
             return None
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
         self.bar = Progress("scanning", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                             console=console(stderr=True), transient=True)
         self.bar.start()
@@ -376,6 +380,8 @@ def _input_bytes(paths: tuple[str, ...]) -> int:
 
 
 def _print_table(shown: list[Finding], tally: ScanTally, stored: bool) -> None:
+    from rich.table import Table
+
     out = console()
     if shown:
         table = Table("location", "type", "ref", "offset", "score")

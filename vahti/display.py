@@ -31,14 +31,16 @@ import re
 import sys
 import unicodedata
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from vahti.matchers.location_tokens import TOKEN_RE
 from vahti.matchers.redact import redact
+
+if TYPE_CHECKING:  # rich is imported when something is printed with it (vahti.safe_console)
+    from rich.console import Console
+    from rich.text import Text
 
 # Shown escaped although not controls or format characters: invisible letters used
 # to hide or pad text (Hangul fillers, the combining grapheme joiner).
@@ -99,26 +101,17 @@ def json_visible(dumped: str) -> str:
     return "".join(out)
 
 
-class SafeConsole(Console):
-    """A rich Console that never interprets the text it is given (see the module doc)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.update(markup=False, emoji=False, highlight=False)
-        super().__init__(**kwargs)
-
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        kwargs.pop("markup", None)
-        kwargs.pop("emoji", None)
-        return super().render_str(clean(text, one_line=False), markup=False, emoji=False,
-                                  **kwargs)
-
-
 def console(stderr: bool = False) -> Console:
+    """The console commands print tables and styled lines with (vahti.safe_console)."""
+    from vahti.safe_console import SafeConsole
+
     return SafeConsole(soft_wrap=True, stderr=stderr)
 
 
 def styled(text: object, style: str) -> Text:
     """`text` (cleaned) in a rich style: the one way to colour a cell or a line."""
+    from rich.text import Text
+
     return Text(clean(text, one_line=False), style=style)
 
 

@@ -44,3 +44,26 @@ def test_search_on_a_mongodb_uri_keeps_pymongo_s_tls_support(vahti, tmp_path):
     modules = modules_of_search(vahti, tmp_path)
     assert loaded(modules, NEVER_FOR_SEARCH) == []
     assert "OpenSSL" in modules
+
+
+NEVER_FOR_SCAN_JSON = ("py7zr", "Cryptodome", "rich", "OpenSSL", "scrapy", "twisted", "stem",
+                       "matplotlib")
+
+
+def test_scan_json_imports_no_archive_or_terminal_library(vahti_embedded, tmp_path):
+    """`vahti scan --json` of a text file: no 7z support (py7zr and its crypto), no rich
+    (no table, no progress bar), no pyOpenSSL on the embedded server."""
+    assert vahti_embedded.run("init").returncode == 0
+    register = tmp_path / "register.csv"
+    register.write_text(register_csv(PEOPLE))
+    assert vahti_embedded.run("enroll", str(register)).returncode == 0
+    leak = tmp_path / "leak.txt"
+    leak.write_text(f"row;{PEOPLE[1].hetu};x\n")
+    result = vahti_embedded.run("scan", "--json", "--no-store", str(leak),
+                                extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 1, result.stderr  # found
+    assert PEOPLE[1].ref in result.stdout and PEOPLE[1].hetu not in result.stdout
+    modules = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line}
+    assert "pymongo" in modules and "numpy" in modules  # (the probe sees imports)
+    assert loaded(modules, NEVER_FOR_SCAN_JSON) == []

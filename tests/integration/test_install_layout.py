@@ -104,3 +104,17 @@ def test_the_wheel_ships_the_alert_payload_schema(installed):
     out = run([sys.executable, "-P", "-c", probe], env, work)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(str(work / "site")), out.stdout
+
+
+def test_the_wheel_ships_the_unicode_tables(installed):
+    """The precomputed Unicode tables are package data: a scan started from the wheel
+    reads them instead of computing them (matchers/unicode_tables.py)."""
+    work, env = installed
+    (wheel,) = (work / "wheels").glob("vahti-*.whl")
+    assert "vahti/matchers/unicode_tables.json" in zipfile.ZipFile(wheel).namelist()
+    probe = ("import vahti.matchers.unicode_tables as u\n"
+             "assert u.read(u.SHIPPED) == u.compute()\n"
+             "print(u.SHIPPED)\n")
+    out = run([sys.executable, "-P", "-c", probe], env, work)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith(str(work / "site")), out.stdout

@@ -15,7 +15,6 @@ from rich.table import Table
 
 from vahti.demo.synthetic import make_people
 from vahti.display import (
-    SafeConsole,
     clean,
     error_text,
     json_visible,
@@ -26,6 +25,7 @@ from vahti.display import (
 )
 from vahti.matchers.keys import Key
 from vahti.matchers.locations import LocationRedactor
+from vahti.safe_console import SafeConsole
 
 PERSON = make_people(1, seed=4)[0]
 REPO = Path(__file__).resolve().parents[2]
