@@ -307,11 +307,12 @@ class _Hits:
                 empty = np.zeros(0, dtype=np.int64)
                 self._columns = (empty, empty, empty, empty)
             else:
-                self._columns = (
-                    np.repeat(np.array([p[0] for p in parts], dtype=np.int64),
-                              [len(p[1]) for p in parts]),
-                    *(np.concatenate([np.asarray(p[i], dtype=np.int64) for p in parts])
-                      for i in (1, 2, 3)))
+                def joined(i: int) -> np.ndarray:
+                    return np.concatenate([np.asarray(p[i], dtype=np.int64) for p in parts])
+
+                codes = np.repeat(np.array([p[0] for p in parts], dtype=np.int64),
+                                  [len(p[1]) for p in parts])
+                self._columns = (codes, joined(1), joined(2), joined(3))
         return self._columns
 
     @property
@@ -1134,7 +1135,7 @@ class _HitWindows(_Windows):
 class _ByteWindows(_Windows):
     """Windows of hits given in byte offsets of a buffer (the byte path)."""
 
-    def __init__(self, data: bytes, codec: str, starts: list[int], ends: list[int],
+    def __init__(self, data: bytes, codec: str, starts: np.ndarray, ends: np.ndarray,
                  chunk: tuple[int, int, np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> None:
         self.data, self.codec = data, codec
