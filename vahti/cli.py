@@ -341,7 +341,13 @@ def run() -> None:
     tears the modules down, and with numpy, pymongo and the index loaded that was
     0.05-0.06 s of every command. Nothing is lost by it: the output streams are
     flushed, atexit handlers (logging's among them) run, and memory goes back with
-    the process."""
+    the process.
+
+    numpy's OpenBLAS starts a thread per core at import, which spins a while: vahti
+    does no linear algebra, and those threads took 0.1 s of CPU from every command
+    (from the scan itself, on a busy machine). One is enough unless the user says
+    otherwise."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     gc.freeze()
     sys.exit(code)

@@ -84,3 +84,24 @@ def test_the_errors_shown_as_one_line_are_recognised():
                 VahtiError):
         assert _is_user_error(cls.__new__(cls)), cls
     assert not _is_user_error(ValueError("x"))
+
+
+def test_the_command_keeps_openblas_to_one_thread_unless_told(monkeypatch):
+    """`vahti` (cli.run) sets OPENBLAS_NUM_THREADS=1 before numpy is imported: its
+    spinning threads cost every command 0.1 s of CPU. A value the user set stays."""
+    import gc
+
+    import pytest
+
+    from vahti import cli
+
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    for preset, expected in ((None, "1"), ("4", "4")):
+        if preset is None:
+            monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OPENBLAS_NUM_THREADS", preset)
+        with pytest.raises(SystemExit):
+            cli.run()
+        assert os.environ["OPENBLAS_NUM_THREADS"] == expected
