@@ -51,12 +51,17 @@ class KeyMismatchError(IndexError_):
     """The index was built with another key: every lookup would silently miss."""
 
 
+_REFS_MADE_MAX = 200_000  # refs kept made per index (about 20 MB at most)
+
+
 class Refs(Sequence[str]):
     """Person index -> ref, decoded lazily from one UTF-8 blob."""
 
     def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
         self._blob = blob
         self._offsets = offsets
+        # refs already made by `many`: a scan asks for the same people file after file
+        self._made: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -73,11 +78,20 @@ class Refs(Sequence[str]):
 
     def many(self, people: np.ndarray) -> list[str]:
         """The refs of person indices `people` (in range), in that order."""
-        offsets = self._offsets
-        starts = np.asarray(offsets[people], dtype=np.int64).tolist()
-        ends = np.asarray(offsets[np.asarray(people) + 1], dtype=np.int64).tolist()
-        blob = memoryview(self._blob.data)
-        return [str(blob[a:b], "utf-8") for a, b in zip(starts, ends, strict=True)]
+        made = self._made
+        wanted = np.asarray(people, dtype=np.int64).tolist()
+        missing = [p for p in wanted if p not in made]
+        if missing:
+            if len(made) + len(missing) > _REFS_MADE_MAX:
+                made.clear()
+                missing = list(dict.fromkeys(wanted))
+            at = np.asarray(missing, dtype=np.int64)
+            starts = self._offsets[at].tolist()
+            ends = self._offsets[at + 1].tolist()
+            blob = memoryview(self._blob.data)
+            for p, a, b in zip(missing, starts, ends, strict=True):
+                made[p] = str(blob[a:b], "utf-8")
+        return [made[p] for p in wanted]
 
     @classmethod
     def from_list(cls, refs: Sequence[str]) -> Refs:

@@ -66,3 +66,21 @@ def test_incomplete_index_refused(tmp_path):
     (tmp_path / "ix" / "meta.json").unlink()
     with pytest.raises(IndexError_):
         WatchlistIndex.load(tmp_path / "ix", KEY)
+
+
+def test_refs_many_gives_each_ref_in_order_also_from_what_it_kept(monkeypatch):
+    """`Refs.many` keeps the refs it made (a scan asks for the same people file after
+    file); what it returns is the refs in the order asked, also when its store is full
+    and starts again."""
+    from vahti.matchers import index as index_module
+    from vahti.matchers.index import Refs
+
+    names = [f"ref-{i}-{'ä' * (i % 3)}" for i in range(50)]
+    refs = Refs.from_list(names)
+    rng = np.random.default_rng(1)
+    monkeypatch.setattr(index_module, "_REFS_MADE_MAX", 12)
+    for _ in range(30):
+        people = rng.choice(50, size=rng.integers(0, 10), replace=False)
+        assert refs.many(people) == [names[i] for i in people.tolist()]
+        assert len(refs._made) <= 12
+    assert refs.many(np.array([3, 3, 7])) == [names[3], names[3], names[7]]
