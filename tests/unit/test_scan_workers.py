@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,16 +91,18 @@ def test_tasks_and_results_bigger_than_a_pipe(local):
     assert list(workers.ordered_map(_echo, tasks, 3, local=local)) == tasks
 
 
+def _noted(taken: list[int], n: int) -> Iterator[int]:
+    """range(n), noting in `taken` the tasks read."""
+    for x in range(n):
+        taken.append(x)
+        yield x
+
+
 @pytest.mark.parametrize("local", [False, True])
 def test_tasks_are_read_ahead_only_a_window(local):
     taken: list[int] = []
-
-    def tasks():
-        for x in range(60):
-            taken.append(x)
-            yield x
-
-    for n, _ in enumerate(workers.ordered_map(_late_square, tasks(), 2, window=5, local=local)):
+    for n, _ in enumerate(workers.ordered_map(_late_square, _noted(taken, 60), 2, window=5,
+                                              local=local)):
         # the window, and the tasks waiting for room in it (two, for the parent's turn)
         assert len(taken) - n <= 5 + 1 + local
         time.sleep(0.002)
@@ -394,15 +397,10 @@ def test_before_the_parent_runs_a_big_task_it_gives_the_workers_the_next_ones(tm
 def test_the_read_ahead_window_weighs_tasks(local):
     taken: list[int] = []
 
-    def tasks():
-        for x in range(60):
-            taken.append(x)
-            yield x
-
     def weight(x: int) -> int:
         return x % 7 + 1
 
-    for n, _ in enumerate(workers.ordered_map(_late_square, tasks(), 2, window=12,
+    for n, _ in enumerate(workers.ordered_map(_late_square, _noted(taken, 60), 2, window=12,
                                               local=local, weight=weight)):
         # what is read and not yet yielded weighs less than the window, but for the last
         held = [weight(x) for x in taken[n:]]
