@@ -3,11 +3,12 @@
 For each corpus directory (``benchmarks/leak_corpus.py DIR``) and mode (HETU only;
 all types + fragments), times `--runs` alternating rounds of jobs=1 and jobs=N
 (medians; the machine may be shared, so the load average is printed) and prints
-the speed-up, with the parent process's CPU time (all its threads) at jobs=1 and
-jobs=N (the parent reads inputs, orders results and makes findings: its CPU is the
-pool's cost that workers cannot share), the workers' CPU, and the speed-up that CPU
-time allows on a free machine (jobs=1's CPU over jobs=N's, parent's and workers', spread
-over the cores: less blurred by other load than the timed figure). ``--split`` adds one
+the speed-up (and that of the fastest runs, least slowed by other load), with the
+parent process's CPU time (all its threads) at jobs=1 and jobs=N (the parent reads
+inputs, orders results and makes findings: its CPU is the pool's cost that workers
+cannot share), the workers' CPU, and the speed-up that CPU time allows on a free
+machine (jobs=1's CPU over jobs=N's, parent's and workers', spread over the cores:
+less blurred by other load than the timed figure). ``--split`` adds one
 instrumented jobs=N run per mode:
 
 - parent CPU (the process that reads inputs, hashes, unpickles and orders results,
@@ -224,6 +225,10 @@ def main() -> None:
                   f"speed-up {one / many:.2f}x  (all jobs={ARGS.jobs} ratios: "
                   + " ".join(f"{a / b:.2f}" for a, b in zip(times[1], times[ARGS.jobs],
                                                             strict=True)) + ")")
+            # the fastest run of each: the one least slowed by other load on a shared machine
+            best1, best_n = (min(times[j]) for j in (1, ARGS.jobs))
+            print(f"      best of {ARGS.runs}: jobs=1 {best1:.3f} s, jobs={ARGS.jobs} "
+                  f"{best_n:.3f} s, {best1 / best_n:.2f}x")
             total = statistics.median(a + b for a, b in zip(cpu[ARGS.jobs], children,
                                                               strict=True))
             cores = min(ARGS.jobs, os.cpu_count() or 1)
