@@ -3,18 +3,21 @@
 For each corpus directory (``benchmarks/leak_corpus.py DIR``) and mode (HETU only;
 all types + fragments), times `--runs` alternating rounds of jobs=1 and jobs=N
 (medians; the machine may be shared, so the load average is printed) and prints
-the speed-up, with the parent process's CPU time (all its threads) at jobs=1 and
-jobs=N (the parent reads inputs, orders results and makes findings: its CPU is the
-pool's cost that workers cannot share), the workers' CPU, and the speed-up that CPU
-time allows on a free machine (jobs=1's CPU over jobs=N's, parent's and workers', spread
-over the cores: less blurred by other load than the timed figure). ``--split`` adds one
+the speed-up (and that of the fastest runs, least slowed by other load), with the
+parent process's CPU time (all its threads) at jobs=1 and jobs=N (the parent reads
+inputs, orders results and makes findings: its CPU is the pool's cost that workers
+cannot share), the workers' CPU, and the speed-up that CPU time allows on a free
+machine (jobs=1's CPU over jobs=N's, parent's and workers', spread over the cores:
+less blurred by other load than the timed figure). ``--split`` adds one
 instrumented jobs=N run per mode:
 
 - parent CPU (the process that reads inputs, hashes, unpickles and orders results,
   and scans tasks itself when idle) against the workers' CPU (the sum of their tasks'
   times);
-- start-up (until the first task starts) and the workers' idle time at the end
-  (from a worker's last task to the end of the scan: load imbalance);
+- start-up (until the first task starts), the workers' idle time at the end
+  (from a worker's last task to the end of the scan: load imbalance) and between their
+  tasks (waiting for the parent to send one, or for a core on a busy machine), and the
+  parent's main thread waiting for results (neither on a core nor waiting for one);
 - tasks, bytes a task, pickled result bytes a finding;
 - a model of the speed-up on a free machine, as load on a shared one blurs the
   timed figure: jobs=1's CPU time over the larger of (start-up + the makespan of
@@ -120,6 +123,13 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _schedstat() -> tuple[float, float]:
+    """This thread's time on a core and waiting for one (s); Linux."""
+    with open("/proc/thread-self/schedstat") as fh:
+        run, wait, _ = fh.read().split()
+    return int(run) / 1e9, int(wait) / 1e9
+
+
 def _makespan(cpu_times: list[float], workers: int) -> float:
     free = [0.0] * workers
     for t in cpu_times:
@@ -136,10 +146,12 @@ def _split(files: list[str], index: WatchlistIndex, key: Key, opts: ScanOptions,
     scanfiles._run = _timed_run  # before the fork: the workers run it
     try:
         r0 = resource.getrusage(resource.RUSAGE_SELF)
+        s0 = _schedstat()
         t0 = time.time()
         for _ in scanfiles.scan_files(files, index, key, opts, jobs=ARGS.jobs):
             pass
         t1 = time.time()
+        s1 = _schedstat()
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         with open(_LOG) as fh:
             rows = [json.loads(line) for line in fh]
@@ -147,12 +159,20 @@ def _split(files: list[str], index: WatchlistIndex, key: Key, opts: ScanOptions,
         scanfiles._run = _RUN
         os.unlink(_LOG)
     parent = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    # the parent's main thread neither running nor waiting for a core: waiting for results
+    waits = (t1 - t0) - (s1[0] - s0[0]) - (s1[1] - s0[1])
     workers = sum(r[3] for r in rows if r[0] != os.getpid())  # the parent scans too
     own = sum(r[3] for r in rows if r[0] == os.getpid())
     last: dict[int, float] = {}
     for pid, _s, end, *_ in rows:
         last[pid] = max(last.get(pid, t0), end)
     idle = [t1 - e for e in last.values()] + [t1 - t0] * (ARGS.jobs - len(last))
+    # a worker waiting for the parent between two tasks (a window too small, a parent busy
+    # with a task of its own too long for the worker's queue), or for a core
+    gaps = 0.0
+    for pid in set(last) - {os.getpid()}:
+        mine = [r for r in rows if r[0] == pid]
+        gaps += max(r[2] for r in mine) - min(r[1] for r in mine) - sum(r[2] - r[1] for r in mine)
     found = sum(r[5] for r in rows)
     start = min(r[1] for r in rows) - t0
     rows.sort(key=lambda r: r[1])
@@ -162,7 +182,8 @@ def _split(files: list[str], index: WatchlistIndex, key: Key, opts: ScanOptions,
           f"{sum(r[0] == os.getpid() for r in rows)} tasks of its own); workers CPU "
           f"{workers:.3f} s; {len(rows)} tasks ({sum(r[4] for r in rows) / len(rows) / 1e3:.0f}"
           f" kB a task); start-up {start:.3f} s; idle at the end "
-          + ", ".join(f"{i:.3f}" for i in sorted(idle)) + " s; result pickles "
+          + ", ".join(f"{i:.3f}" for i in sorted(idle)) + f" s; workers between tasks {gaps:.3f}"
+          f" s; parent waiting for results {waits:.3f} s; result pickles "
           f"{sum(r[6] for r in rows) / max(1, found):.1f} B a finding ({found} findings)")
     print(f"  model, free machine: jobs=1 CPU {cpu_one:.3f} s / jobs={ARGS.jobs} {model:.3f} s"
           f" = {cpu_one / model:.2f}x")
@@ -204,6 +225,10 @@ def main() -> None:
                   f"speed-up {one / many:.2f}x  (all jobs={ARGS.jobs} ratios: "
                   + " ".join(f"{a / b:.2f}" for a, b in zip(times[1], times[ARGS.jobs],
                                                             strict=True)) + ")")
+            # the fastest run of each: the one least slowed by other load on a shared machine
+            best1, best_n = (min(times[j]) for j in (1, ARGS.jobs))
+            print(f"      best of {ARGS.runs}: jobs=1 {best1:.3f} s, jobs={ARGS.jobs} "
+                  f"{best_n:.3f} s, {best1 / best_n:.2f}x")
             total = statistics.median(a + b for a, b in zip(cpu[ARGS.jobs], children,
                                                               strict=True))
             cores = min(ARGS.jobs, os.cpu_count() or 1)

@@ -33,6 +33,10 @@ sequentially while the scan runs (hashlib releases the GIL), so it costs no scan
 time on a free core; the parent keys it.
 `progress`, if given, is called in the parent with the number of input bytes
 each finished task covered.
+
+With workers, the tasks read ahead and not yet yielded cover less than
+`(2 + jobs) * TASK_BYTES` bytes of input (`_weight`; 32 MiB with jobs=2), plus the
+last task read: that bounds the findings held for order and the members' bytes.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ RANGE_BYTES = 512 << 10
 # 0.81x (all types), 1 MB 0.73x and 1.06x, 2 MB 0.81x and 1.14x.
 SMALL_RANGES = 2
 HEAD_BYTES = 64 << 10
+MIN_WEIGHT = 64 << 10  # what a task weighs at least (`_weight`)
 # Bytes read beyond a task's range: identifier and corroboration context, fragment context.
 TAIL_BYTES = 160 << 10
 HASH_BLOCK = 1 << 20
@@ -106,6 +111,7 @@ class _WholeTextTask:
 
     path: str
     file_id: int
+    size: int = 0  # bytes
 
 
 @dataclass(frozen=True)
@@ -373,7 +379,8 @@ def _plain_file_tasks(
     if plan != "apart":
         return ranges(0, size, RANGE_BYTES if fine else TASK_BYTES, ALL), data
     if data is not None:
-        return [_WholeTextTask(path, file_id), *ranges(0, size, RANGE_BYTES, IDENTIFIERS)], data
+        return [_WholeTextTask(path, file_id, size),
+                *ranges(0, size, RANGE_BYTES, IDENTIFIERS)], data
     tasks: list[_RangeTask | _WholeTextTask] = []
     for lo in range(0, size, TASK_BYTES):
         hi = min(size, lo + TASK_BYTES)
@@ -413,7 +420,8 @@ def scan_files(
             # fork: the workers share the scanner and its (memory-mapped) index instead of
             # pickling them. They start before `_tasks` starts the `_Hashes` thread.
             # The parent scans too, when idle (`workers` doc): jobs - 1 workers.
-            results = workers.ordered_map(_run, tasks, jobs, _forked, local=True)
+            results = workers.ordered_map(_run, tasks, jobs, _forked, local=True,
+                                          window=(2 + jobs) * TASK_BYTES, weight=_weight)
             yield from _ordered(results, hashes, progress, columns)
             return
         with mp.get_context("spawn").Pool(jobs, initializer=_init,
@@ -423,6 +431,23 @@ def scan_files(
         if results is not None:
             results.close()  # ends the workers now, even if the consumer stopped early
         hashes.close()
+
+
+def _weight(task: Task) -> int:
+    """What a task weighs for the workers' read-ahead (`workers.ordered_map`): its input's
+    bytes, and at least `MIN_WEIGHT` (what an empty file's or a skipped input's result costs
+    is not nothing). Results (findings) are in proportion, so the window bounds memory in
+    bytes of input; and the parent, before it runs a big task itself, sends the workers as
+    much to do meanwhile."""
+    if isinstance(task, _RangeTask):
+        n = task.hi - task.lo
+    elif isinstance(task, _WholeTextTask):
+        n = task.size
+    elif isinstance(task, _MemberTask):
+        n = len(task.data)
+    else:
+        n = 0
+    return max(n, MIN_WEIGHT)
 
 
 def _small(paths: list[str]) -> bool:

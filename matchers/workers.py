@@ -17,8 +17,15 @@ leak corpus, on 2 cores, that beats two workers and an idle parent (one process 
 than cores to share; benchmarks/scan_jobs.py). The parent's share adapts to what else
 it does: a consumer that takes longer per result leaves it fewer tasks to run.
 
-- Results come in task order; at most `window` tasks are read from the stream and not
-  yet yielded (memory is bounded however far a slow task holds the others back).
+- Results come in task order. The tasks read from the stream and not yet yielded weigh
+  less than `window`, but for the last one read (memory is bounded however far a slow
+  task holds the others back). A task weighs 1, or what `weight` says: `scan_files`
+  weighs its input bytes, so that a big task (a file's fragment scan, 8 MiB) and the
+  small ones after it (its identifier ranges) are held together, where a window of a
+  few tasks made the parent wait for the big one.
+- Before the parent runs a task itself, it sends each worker the tasks after it until
+  the worker has as much weight waiting (beyond the one it runs): a big task in the
+  parent leaves no worker idle.
 - An exception in a task is raised in the parent at its task's place in the order; a
   worker's has its traceback (code lines only, no message) as its `__cause__`.
 - A worker ignores SIGINT: Ctrl-C reaches the parent, which ends the workers, as it does
@@ -41,7 +48,11 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
-DEPTH = 2  # tasks sent to a worker and not yet answered: one running, one waiting
+# Tasks sent to a worker and not yet answered: one running, two waiting. One waiting was
+# not enough on a busy machine: the parent, itself short of a core, left workers without
+# a task between two (20 MB leak corpus, HETU, load 2-3, 7 alternating runs: gaps between
+# a worker's tasks 43-100 ms, median 84, against 12-61 ms, median 45; scan_jobs --split).
+DEPTH = 3
 PIPE_BYTES = 1 << 20  # a result or task of this size goes in one write (Linux pipes)
 _HEADER = struct.Struct("<Q")
 _END = object()
@@ -58,19 +69,27 @@ class RemoteTraceback(Exception):
 
 def ordered_map(run: Callable[[Any], Any], tasks: Iterable[Any], jobs: int,
                 initializer: Callable[[], None] | None = None,
-                window: int | None = None, local: bool = False) -> Generator[Any, None, None]:
+                window: int | None = None, local: bool = False,
+                weight: Callable[[Any], int] | None = None) -> Generator[Any, None, None]:
     """`map(run, tasks)` in `jobs` processes: forked workers, and the parent if `local`
-    (module doc). `initializer` runs in each worker once, after the fork. Close the
-    iterator (or let it end) to end the workers."""
+    (module doc). `initializer` runs in each worker once, after the fork. A task weighs
+    `weight(task)` (1 by default): the tasks read and not yet yielded weigh less than
+    `window` (jobs * 2 * DEPTH by default), not counting the last one read. Close the iterator
+    (or let it end) to end the workers."""
     n = jobs - 1 if local else jobs
     if n < 1:
         yield from map(run, tasks)
         return
     pool = _Pool(run, n, initializer)  # before a task is read: see scanfiles._Hashes
     try:
-        yield from pool.results(iter(tasks), window or jobs * DEPTH * 2, local)
+        yield from pool.results(iter(tasks), window or jobs * DEPTH * 2,
+                                weight or _one, local)
     finally:
         pool.close()
+
+
+def _one(task: Any) -> int:
+    return 1
 
 
 class _Worker:
@@ -88,7 +107,7 @@ class _Worker:
         os.close(result_w)
         os.set_blocking(self.task_w, False)
         os.set_blocking(self.result_r, False)
-        self.sent: deque[int] = deque()  # sequence numbers of the tasks it has
+        self.sent: deque[tuple[int, int]] = deque()  # the tasks it has: (sequence, weight)
         self.out = bytearray()  # frames not yet written
         self.waiting = False  # for the task pipe to take `out`
         self.inbox = bytearray()  # bytes of results not yet complete
@@ -110,30 +129,46 @@ class _Pool:
         for w in self.workers:
             self.selector.register(w.result_r, selectors.EVENT_READ)
 
-    def results(self, stream: Iterator[Any], window: int, local: bool) -> Iterator[Any]:
+    def results(self, stream: Iterator[Any], window: int, weight: Callable[[Any], int],
+                local: bool) -> Iterator[Any]:
         done: dict[int, tuple[bool, Any]] = {}
-        sent = yielded = 0
-        queued: deque[Any] = deque()  # a task taken from the stream and not yet sent
+        read = yielded = 0
+        held = 0  # weight of the tasks read and not yet yielded
+        weights: deque[int] = deque()  # theirs, in order
+        queued: deque[tuple[int, Any, int]] = deque()  # read, not yet sent: (seq, task, weight)
         exhausted = False
+
+        def take() -> bool:
+            """Read the next task if the window has room for it (always when nothing is held)."""
+            nonlocal read, held, exhausted
+            if exhausted or (read > yielded and held >= window):
+                return False
+            task = next(stream, _END)
+            if task is _END:
+                exhausted = True
+                return False
+            w = weight(task)
+            held += w
+            weights.append(w)
+            queued.append((read, task, w))
+            read += 1
+            return True
+
         while True:
-            while sent - yielded < window:
-                while len(queued) < 1 + local and not exhausted:
-                    task = next(stream, _END)
-                    if task is _END:
-                        exhausted = True
-                    else:
-                        queued.append(task)
+            while True:
+                while len(queued) < DEPTH + local and take():
+                    pass
                 if not queued:
                     break
                 w = min(self.workers, key=lambda w: len(w.sent))
-                if len(w.sent) >= DEPTH or (local and w.sent and len(queued) < 2):
-                    break  # the last task waits for whoever is free first: a task sent
+                if len(w.sent) >= DEPTH or (local and w.sent and len(queued) <= len(w.sent)):
+                    break  # the last tasks wait for whoever is free first: a task sent
                     # to a worker cannot be taken back, nor can a worker's queue be shared
-                self._send(w, sent, queued.popleft())
-                sent += 1
+                self._send(w, *queued.popleft())
             if yielded in done:
                 ok, value = done.pop(yielded)
                 yielded += 1
+                held -= weights.popleft()
                 if not ok:
                     error, frames = value
                     if frames is None:
@@ -141,7 +176,7 @@ class _Pool:
                     raise error from RemoteTraceback(frames)
                 yield value
                 continue
-            if yielded == sent and exhausted and not queued:
+            if yielded == read and exhausted and not queued:
                 return
             idle = local and bool(queued)
             ready = self.selector.select(0 if idle else None)
@@ -151,17 +186,22 @@ class _Pool:
                     self._flush(w)
                 if events & selectors.EVENT_READ:
                     for answer in self._receive(w):
-                        done[w.sent.popleft()] = answer
+                        done[w.sent.popleft()[0]] = answer
             if idle and not ready:  # every worker is busy: the parent runs the next task
+                seq, task, size = queued.popleft()
+                # ... once every worker has as much work waiting as it brings: a big task
+                # (a file's fragment scan) would otherwise leave them idle until it is done
+                for w in self.workers:
+                    while _waiting(w) < size and (queued or take()):
+                        self._send(w, *queued.popleft())
                 try:
-                    done[sent] = (True, self.run(queued.popleft()))
+                    done[seq] = (True, self.run(task))
                 except Exception as e:  # noqa: BLE001 - raised in order, as a worker's is
-                    done[sent] = (False, (e, None))
-                sent += 1
+                    done[seq] = (False, (e, None))
 
-    def _send(self, w: _Worker, seq: int, task: Any) -> None:
+    def _send(self, w: _Worker, seq: int, task: Any, size: int) -> None:
         data = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
-        w.sent.append(seq)
+        w.sent.append((seq, size))
         w.out += _HEADER.pack(len(data))
         w.out += data
         self._flush(w)
@@ -221,6 +261,11 @@ class _Pool:
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join()
+
+
+def _waiting(w: _Worker) -> int:
+    """The weight of the tasks `w` has beyond the one it runs."""
+    return sum(size for _, size in w.sent) - (w.sent[0][1] if w.sent else 0)
 
 
 def _enlarge(fd: int) -> None:

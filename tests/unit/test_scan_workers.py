@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from tests.support.index import synthetic_index
 from vahti.demo import synthetic
 from vahti.matchers import scanfiles as sf
 from vahti.matchers import workers
-from vahti.matchers.engine import Finding, Scanned
+from vahti.matchers.engine import Finding, Scanned, Skipped
 from vahti.matchers.keys import Key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,16 +91,18 @@ def test_tasks_and_results_bigger_than_a_pipe(local):
     assert list(workers.ordered_map(_echo, tasks, 3, local=local)) == tasks
 
 
+def _noted(taken: list[int], n: int) -> Iterator[int]:
+    """range(n), noting in `taken` the tasks read."""
+    for x in range(n):
+        taken.append(x)
+        yield x
+
+
 @pytest.mark.parametrize("local", [False, True])
 def test_tasks_are_read_ahead_only_a_window(local):
     taken: list[int] = []
-
-    def tasks():
-        for x in range(60):
-            taken.append(x)
-            yield x
-
-    for n, _ in enumerate(workers.ordered_map(_late_square, tasks(), 2, window=5, local=local)):
+    for n, _ in enumerate(workers.ordered_map(_late_square, _noted(taken, 60), 2, window=5,
+                                              local=local)):
         # the window, and the tasks waiting for room in it (two, for the parent's turn)
         assert len(taken) - n <= 5 + 1 + local
         time.sleep(0.002)
@@ -340,3 +343,93 @@ def test_without_fork_the_scan_spawns_its_workers(tmp_path, monkeypatch):
     one = list(sf.scan_files(paths, INDEX, KEY, jobs=1))
     monkeypatch.setattr(workers, "available", lambda: False)
     assert list(sf.scan_files(paths, INDEX, KEY, jobs=2)) == one
+
+
+def _wait_for_the_other_side(task: tuple[str, int, str]) -> bool:
+    """A "small" task notes where it ran; a "big" one returns True once the other side
+    (the parent for a worker's task, a worker for the parent's) has run `n` small tasks
+    meanwhile, False if that does not happen in 10 s (the other side was held back)."""
+    kind, n, log = task
+    here = ".parent" if os.getpid() == PARENT else ".worker"
+    if kind == "small":
+        if here == ".worker":
+            time.sleep(0.01)  # so the parent finds the worker's queue full and runs a task
+        with open(log + here, "a") as fh:
+            fh.write("x")
+        return True
+    other = log + (".worker" if here == ".parent" else ".parent")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if os.path.exists(other) and os.path.getsize(other) >= n:
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def _big_weighs_20(task: tuple[str, int, str]) -> int:
+    return 20 if task[0] == "big" else 1
+
+
+def test_a_big_task_does_not_hold_back_the_small_ones_after_it(tmp_path):
+    """A big file's fragment task, then its identifier ranges: while a worker runs the
+    big one, the parent runs the small ones after it, beyond a window of a few tasks (the
+    window weighs tasks: it bounds what is held, not how many tasks)."""
+    log = str(tmp_path / "log")
+    tasks = [("big", 30, log)] + [("small", 0, log)] * 40
+    got = list(workers.ordered_map(_wait_for_the_other_side, tasks, 2, local=True,
+                                   window=64, weight=_big_weighs_20))
+    assert got == [True] * len(tasks)
+    assert os.path.getsize(log + ".parent") >= 30
+
+
+def test_before_the_parent_runs_a_big_task_it_gives_the_workers_the_next_ones(tmp_path):
+    """The parent runs a task itself when every worker's queue is full; a big one would
+    leave the workers idle once their few queued tasks are done, so the parent first sends
+    them as much weight of the tasks after it."""
+    log = str(tmp_path / "log")
+    tasks = [("small", 0, log)] * 2 + [("big", 10, log)] + [("small", 0, log)] * 30
+    got = list(workers.ordered_map(_wait_for_the_other_side, tasks, 2, local=True,
+                                   window=64, weight=_big_weighs_20))
+    assert got == [True] * len(tasks)
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_the_read_ahead_window_weighs_tasks(local):
+    taken: list[int] = []
+
+    def weight(x: int) -> int:
+        return x % 7 + 1
+
+    for n, _ in enumerate(workers.ordered_map(_late_square, _noted(taken, 60), 2, window=12,
+                                              local=local, weight=weight)):
+        # what is read and not yet yielded weighs less than the window, but for the last
+        held = [weight(x) for x in taken[n:]]
+        assert sum(held[:-1]) < 12
+        time.sleep(0.002)
+    assert len(taken) == 60
+
+
+def test_scan_tasks_weigh_their_input_bytes(tmp_path, monkeypatch):
+    """The read-ahead window of `scan_files` is in bytes of input: a file's fragment task
+    (its whole text) weighs the file, a range its bytes, a member its data."""
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    (path,) = _dump(tmp_path, 1)
+    size = os.path.getsize(path)
+    assert size > sf.MIN_WEIGHT
+    split = sf._plain_file_tasks(path, 0, "apart")
+    assert split is not None
+    tasks, _ = split
+    assert isinstance(tasks[0], sf._WholeTextTask)
+    assert sf._weight(tasks[0]) == size
+    assert [sf._weight(t) for t in tasks[1:]] == [
+        max(sf.MIN_WEIGHT, min(size, lo + (16 << 10)) - lo) for lo in range(0, size, 16 << 10)]
+    assert sf._weight(sf._MemberTask("x!y", b"z" * 100_000)) == 100_000
+    assert sf._weight(Skipped("missing", "not found")) == sf.MIN_WEIGHT
+    seen = []
+    ordered_map = workers.ordered_map
+    monkeypatch.setattr(workers, "ordered_map",
+                        lambda *a, **k: seen.append(k) or ordered_map(*a, **k))
+    assert list(sf.scan_files([path], INDEX, KEY, jobs=2)) == list(
+        sf.scan_files([path], INDEX, KEY, jobs=1))
+    assert seen[0]["weight"] is sf._weight
+    assert seen[0]["window"] == 4 * sf.TASK_BYTES
