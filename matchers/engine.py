@@ -646,15 +646,12 @@ class Scanner:
             t0 = time.perf_counter()
             scores = np.minimum(1.0, scores + self._corroboration(batches, people))
             self.timings["corroboration"] += time.perf_counter() - t0
-        persons = np.unique(people)
+        persons = sorted_unique(people)
         refs = np.array(self.index.refs.many(persons), dtype=object)
         person_at = np.searchsorted(persons, people)
         starts = np.concatenate([b.starts for b in batches])
         ends = np.concatenate([b.ends for b in batches])
-        # In FINDING_ORDER (start, end, type, ref: all are identifiers), ties in hit
-        # order (type codes sort as the types' names do).
-        ref_rank = np.unique(refs, return_inverse=True)[1]  # equal refs rank equal
-        order = np.lexsort((ref_rank[person_at], type_of, ends, starts))
+        order = _finding_order(starts, ends, type_of, refs, person_at)
         return FindingColumns(
             ["identifier"] * len(type_of),
             _TYPE_NAME_ARRAY[type_of[order]].tolist(),
@@ -868,6 +865,40 @@ class _Windows:
         (window start, hit start, hit end, window end); see `_Scored`. `clean`: the
         whole chunk needs no normalisation."""
         raise NotImplementedError
+
+
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """`np.unique(a)` for a 1-d integer array, by one sort (np.unique took 2-9x longer)."""
+    s = np.sort(a)
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
+def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
+                   refs: np.ndarray, person_at: np.ndarray) -> np.ndarray:
+    """The order of findings in FINDING_ORDER (start, end, type, ref: all are
+    identifiers), ties in hit order (type codes sort as the types' names do).
+
+    Only findings with the same start, end and type need their refs compared (one
+    span enrolled for two people): the refs are ranked for those alone, not sorted as
+    strings for every person of the batch."""
+    order = np.lexsort((type_of, ends, starts))
+    s, e, t = starts[order], ends[order], type_of[order]
+    tied = (s[1:] == s[:-1]) & (e[1:] == e[:-1]) & (t[1:] == t[:-1])
+    if not tied.any():
+        return order
+    group = np.concatenate(([0], np.cumsum(~tied)))  # per sorted finding: its tie group
+    in_tie = np.zeros(len(order), dtype=bool)
+    in_tie[1:] |= tied
+    in_tie[:-1] |= tied
+    who = person_at[order[in_tie]]
+    rank = np.zeros(len(order), dtype=np.int64)  # equal refs rank equal
+    rank[in_tie] = np.unique(refs[who], return_inverse=True)[1].reshape(-1)
+    return order[np.lexsort((rank, group))]
 
 
 def _first_of_each(

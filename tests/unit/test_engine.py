@@ -384,3 +384,28 @@ def test_first_of_each_hit_is_the_first_of_its_duplicates():
         expected = np.sort(np.unique(rows, axis=0, return_index=True)[1])
         codes = np.array([code[t] for t in types], dtype=np.int64)
         assert _first_of_each(codes, starts, ends, people).tolist() == expected.tolist()
+
+
+def test_finding_order_ranks_refs_only_where_spans_tie():
+    """`_finding_order` is the lexsort by (start, end, type, ref) with ties in hit order,
+    also where one span is enrolled for several people and where two people share a ref;
+    `sorted_unique` is np.unique of integers."""
+    import numpy as np
+
+    from vahti.matchers.engine import _finding_order, sorted_unique
+
+    rng = np.random.default_rng(11)
+    for n in [0, 1, 2, 7, 60, 500]:
+        starts = rng.integers(0, 8, n)
+        ends = starts + rng.integers(1, 3, n)
+        type_of = rng.integers(0, 3, n)
+        people = rng.integers(0, 9, n)
+        persons = sorted_unique(people)
+        assert persons.tolist() == np.unique(people).tolist()
+        names = [f"ref-{rng.integers(0, 5)}" for _ in range(len(persons))]  # shared refs too
+        refs = np.array(names, dtype=object)
+        person_at = np.searchsorted(persons, people)
+        ref_rank = np.unique(refs, return_inverse=True)[1] if n else np.zeros(0, np.int64)
+        expected = np.lexsort((ref_rank[person_at], type_of, ends, starts))
+        got = _finding_order(starts, ends, type_of, refs, person_at)
+        assert got.tolist() == expected.tolist()
