@@ -406,7 +406,7 @@ def _chunk_tokens(
         value = _lane_values(units.astype(np.uint8), starts, lens)
         wide = np.flatnonzero(u > 0xFF)
         if len(wide):
-            wide = _dedupe_sorted(np.searchsorted(starts, wide, side="right") - 1)
+            wide = dedupe_sorted(np.searchsorted(starts, wide, side="right") - 1)
             value[wide] = _lane_values(units, starts[wide], lens[wide])
     if skip is not None and len(skip):
         # kept unit c of the compacted chunk was chunk[c + (skips before it)]
@@ -418,7 +418,7 @@ def _chunk_tokens(
         ends = ends + np.cumsum(np.bincount(
             np.searchsorted(ends, moved, side="right"), minlength=nt + 1)[:nt])
     if complex_ is not None and len(complex_):
-        at = _dedupe_sorted(np.searchsorted(starts, complex_, side="right") - 1)
+        at = dedupe_sorted(np.searchsorted(starts, complex_, side="right") - 1)
         for t in at.tolist():
             cps = _py_token_units(chunk[int(starts[t]) : int(ends[t])])
             value[t] = _py_lane_value(cps)
@@ -469,7 +469,8 @@ def _delete_units(units: np.ndarray, n: int, skip: np.ndarray) -> tuple[np.ndarr
     return out, m
 
 
-def _dedupe_sorted(a: np.ndarray) -> np.ndarray:
+def dedupe_sorted(a: np.ndarray) -> np.ndarray:
+    """A sorted array without its repeats (`np.unique` of it, without sorting again)."""
     if len(a) < 2:
         return a
     keep = np.empty(len(a), dtype=bool)

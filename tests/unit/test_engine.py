@@ -389,10 +389,11 @@ def test_first_of_each_hit_is_the_first_of_its_duplicates():
 def test_finding_order_ranks_refs_only_where_spans_tie():
     """`_finding_order` is the lexsort by (start, end, type, ref) with ties in hit order,
     also where one span is enrolled for several people and where two people share a ref;
-    `sorted_unique` is np.unique of integers."""
+    `fragments.dedupe_sorted` of the sorted people is np.unique of them."""
     import numpy as np
 
-    from vahti.matchers.engine import _finding_order, sorted_unique
+    from vahti.matchers.engine import _finding_order
+    from vahti.matchers.fragments import dedupe_sorted
 
     rng = np.random.default_rng(11)
     for n in [0, 1, 2, 7, 60, 500]:
@@ -400,7 +401,7 @@ def test_finding_order_ranks_refs_only_where_spans_tie():
         ends = starts + rng.integers(1, 3, n)
         type_of = rng.integers(0, 3, n)
         people = rng.integers(0, 9, n)
-        persons = sorted_unique(people)
+        persons = dedupe_sorted(np.sort(people))
         assert persons.tolist() == np.unique(people).tolist()
         names = [f"ref-{rng.integers(0, 5)}" for _ in range(len(persons))]  # shared refs too
         refs = np.array(names, dtype=object)
