@@ -314,23 +314,16 @@ class Normalized:
         return out
 
     def out_offset(self, x: int) -> int:
-        """`out_offsets` for one offset. The scan asks this of the short maps of
-        windows normalised on their own, thousands of times: a numpy call costs
-        more than the bisection itself, so C bisects, or Python walks a short map."""
+        """`out_offsets` for one offset. Asked of short maps thousands of times (the
+        windows normalised on their own, without C), where a numpy call costs more
+        than the bisection itself: C bisects."""
         seg = self.segments
         if seg is None:
             return x
         c_offset = getattr(native.lib, "norm_out_offset", None) if use_native else None
         if c_offset is not None:
             return c_offset(seg, len(self.text), x)
-        if len(seg) > 16:
-            return int(self.out_offsets(np.array([x], dtype=np.int64))[0])
-        rows = seg.tolist()
-        for k, (o, a, _, verbatim) in enumerate(rows):
-            following = rows[k + 1][0] if k + 1 < len(rows) else len(self.text)
-            if a + (following - o - 1) * verbatim >= x:  # its last character's start
-                return o + max(0, x - a) * verbatim
-        return len(self.text)
+        return int(self.out_offsets(np.array([x], dtype=np.int64))[0])
 
 
 def needs_normalization(

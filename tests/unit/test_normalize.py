@@ -160,14 +160,14 @@ def test_segment_map_answers_like_the_character_map(seed, monkeypatch):
         xs = np.arange(len(source) + 2, dtype=np.int64)
         expected = np.searchsorted(np.asarray(starts, dtype=np.int64), xs, "left")
         assert n.out_offsets(xs).tolist() == expected.tolist()
-        for lib in (native.lib, None):  # bisected in C, walked in Python
+        for lib in (native.lib, None):  # bisected in C, searched by numpy
             monkeypatch.setattr(native, "lib", lib)
             assert [n.out_offset(x) for x in xs.tolist()] == expected.tolist()
         monkeypatch.undo()
 
 
 def test_segment_map_of_many_segments_in_python(monkeypatch):
-    """Without C, a long map's offsets come from numpy (the short ones from a walk)."""
+    """Without C, a long map's offsets come from numpy too."""
     source = "".join(f"{i}<b>x</b>&amp;" for i in range(40))
     n = normalize(source, html_tags=True)
     assert len(n.segments) > 16
