@@ -647,9 +647,8 @@ class Scanner:
             t0 = time.perf_counter()
             scores = np.minimum(1.0, scores + self._corroboration(batches, people))
             self.timings["corroboration"] += time.perf_counter() - t0
-        persons = dedupe_sorted(np.sort(people))  # np.unique took 2-9x longer
-        refs = np.array(self.index.refs.many(persons), dtype=object)
-        person_at = np.searchsorted(persons, people)
+        persons, person_at = _distinct_people(people)
+        refs = self.index.refs.many(persons)
         starts = np.concatenate([b.starts for b in batches])
         ends = np.concatenate([b.ends for b in batches])
         order = _finding_order(starts, ends, type_of, refs, person_at)
@@ -891,11 +890,50 @@ def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
     return order[np.lexsort((rank, group))]
 
 
+def _distinct_people(people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct people of a batch of hits (sorted), and where each hit's person is
+    among them. People are indices into the watchlist: when the batch is not much
+    smaller than the largest of them, a table over the indices does it without a sort
+    or a search (143,000 hits, all types, 20 MB leak corpus: 2 ms against 10)."""
+    if not len(people):
+        return people, people
+    top = int(people.max()) + 1
+    if top > 4 * len(people) + 4096:  # a few hits of a big watchlist
+        persons = dedupe_sorted(np.sort(people))  # np.unique took 2-9x longer
+        return persons, np.searchsorted(persons, people)
+    present = np.zeros(top, dtype=bool)
+    present[people] = True
+    persons = np.flatnonzero(present)
+    slot = np.zeros(top, dtype=np.int64)
+    slot[persons] = np.arange(len(persons))
+    return persons, slot[people]
+
+
 def _first_of_each(
     tcode: np.ndarray, starts: np.ndarray, ends: np.ndarray, people: np.ndarray
 ) -> np.ndarray:
     """Indices of the first of each distinct (type, start, end, person) hit, in order
-    (a stable sort of the four columns, not np.unique over rows: 2.5x faster)."""
+    (a stable sort of the four columns, not np.unique over rows: 2.5x faster).
+
+    The four usually fit in one int64 (bits for the largest of each): then hits that
+    are already in order and distinct (one type's, as a detector finds them) are seen
+    so in one pass, and others take one stable sort of that key, not four."""
+    if not len(tcode):
+        return np.zeros(0, dtype=np.int64)
+    lengths = ends - starts
+    bits = [int(c.max()).bit_length() for c in (tcode, starts, lengths, people)]
+    if min(int(starts.min()), int(lengths.min()), int(people.min())) >= 0 and sum(bits) <= 63:
+        key = tcode << (bits[1] + bits[2] + bits[3])
+        key |= starts << (bits[2] + bits[3])
+        key |= lengths << bits[3]
+        key |= people
+        if (key[1:] > key[:-1]).all():
+            return np.arange(len(key), dtype=np.int64)
+        order = np.argsort(key, kind="stable")
+        ranked = key[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = ranked[1:] != ranked[:-1]
+        return np.sort(order[first])
     order = np.lexsort((people, ends, starts, tcode))
     cols = [c[order] for c in (tcode, starts, ends, people)]
     first = np.ones(len(order), dtype=bool)

@@ -60,8 +60,11 @@ class Refs(Sequence[str]):
     def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
         self._blob = blob
         self._offsets = offsets
-        # refs already made by `many`: a scan asks for the same people file after file
-        self._made: dict[int, str] = {}
+        # refs already made by `many` (a scan asks for the same people file after file),
+        # by person index, and which of them are there: arrays made on first use
+        self._made: np.ndarray | None = None
+        self._have: np.ndarray | None = None
+        self._n_made = 0
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -76,22 +79,29 @@ class Refs(Sequence[str]):
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         return bytes(self._blob[a:b]).decode("utf-8")
 
-    def many(self, people: np.ndarray) -> list[str]:
-        """The refs of person indices `people` (in range), in that order."""
-        made = self._made
-        wanted = np.asarray(people, dtype=np.int64).tolist()
-        missing = [p for p in wanted if p not in made]
-        if missing:
-            if len(made) + len(missing) > _REFS_MADE_MAX:
-                made.clear()
-                missing = list(dict.fromkeys(wanted))
-            at = np.asarray(missing, dtype=np.int64)
-            starts = self._offsets[at].tolist()
-            ends = self._offsets[at + 1].tolist()
+    def many(self, people: np.ndarray) -> np.ndarray:
+        """The refs of person indices `people` (in range), in that order, as an object
+        array (made by indexing the refs kept: no lookup per person in Python)."""
+        people = np.asarray(people, dtype=np.int64)
+        if self._made is None or self._have is None:
+            self._made = np.empty(len(self), dtype=object)
+            self._have = np.zeros(len(self), dtype=bool)
+        missing = np.unique(people[~self._have[people]])
+        if len(missing):
+            if self._n_made + len(missing) > _REFS_MADE_MAX:  # start again
+                self._made = np.empty(len(self), dtype=object)
+                self._have[:] = False
+                self._n_made = 0
+                missing = np.unique(people)
+            starts = self._offsets[missing].tolist()
+            ends = self._offsets[missing + 1].tolist()
             blob = memoryview(self._blob.data)
-            for p, a, b in zip(missing, starts, ends, strict=True):
-                made[p] = str(blob[a:b], "utf-8")
-        return [made[p] for p in wanted]
+            made = np.empty(len(missing), dtype=object)
+            made[:] = [str(blob[a:b], "utf-8") for a, b in zip(starts, ends, strict=True)]
+            self._made[missing] = made
+            self._have[missing] = True
+            self._n_made += len(missing)
+        return self._made[people]
 
     @classmethod
     def from_list(cls, refs: Sequence[str]) -> Refs:

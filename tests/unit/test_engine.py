@@ -386,6 +386,42 @@ def test_first_of_each_hit_is_the_first_of_its_duplicates():
         assert _first_of_each(codes, starts, ends, people).tolist() == expected.tolist()
 
 
+def test_first_of_each_is_the_same_packed_in_one_key_or_sorted_by_four():
+    """Hits whose columns fit in one int64 are deduplicated on that key (and seen in
+    order and distinct in one pass); wider ones by the four-column sort: the same
+    indices, for sorted and unsorted hits, with and without duplicates, at the edge of
+    63 bits and past it."""
+    import numpy as np
+
+    from vahti.matchers.engine import _first_of_each
+
+    def four_column_sort(codes, starts, ends, people):  # noqa: ANN001, ANN202
+        order = np.lexsort((people, ends, starts, codes))
+        cols = [c[order] for c in (codes, starts, ends, people)]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in cols])
+        return np.sort(order[first])
+
+    rng = np.random.default_rng(15)
+    packed = wide = 0
+    for trial in range(2000):
+        n = int(rng.integers(0, 60))
+        codes = rng.integers(0, 4, n).astype(np.int64)
+        starts = rng.integers(0, int(rng.choice([4, 10**6, 2**40])), n).astype(np.int64)
+        ends = starts + rng.integers(0, int(rng.choice([2, 400])), n)
+        people = rng.integers(0, int(rng.choice([3, 40_000, 2**30])), n).astype(np.int64)
+        if trial % 3 == 0:  # in order, as one detector's hits come
+            order = np.lexsort((people, ends, starts, codes))
+            codes, starts, ends, people = codes[order], starts[order], ends[order], people[order]
+        if n:
+            bits = sum(int(c.max()).bit_length() for c in (codes, starts, ends - starts, people))
+            packed += bits <= 63
+            wide += bits > 63
+        got = _first_of_each(codes, starts, ends, people)
+        assert got.tolist() == four_column_sort(codes, starts, ends, people).tolist()
+    assert packed > 500 and wide > 100  # both ways were taken
+
+
 def test_finding_order_ranks_refs_only_where_spans_tie():
     """`_finding_order` is the lexsort by (start, end, type, ref) with ties in hit order,
     also where one span is enrolled for several people and where two people share a ref;
