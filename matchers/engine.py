@@ -894,7 +894,7 @@ def _distinct_people(people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct people of a batch of hits (sorted), and where each hit's person is
     among them. People are indices into the watchlist: when the batch is not much
     smaller than the largest of them, a table over the indices does it without a sort
-    or a search (143,000 hits, all types, 20 MB leak corpus: 2 ms against 10)."""
+    or a search (143,000 hits of 40,000 people: 0.9 ms against 19)."""
     if not len(people):
         return people, people
     top = int(people.max()) + 1
