@@ -359,10 +359,12 @@ def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
     first[1:] = cands.groups[hit][1:] != cands.groups[hit][:-1]
     hit = hit[first]
     hit = hit[np.argsort(cands.starts[hit], kind="stable")]
+    starts, ends = cands.starts[hit], cands.ends[hit]
+    if len(hit) < 2 or (starts[1:] >= np.maximum.accumulate(ends[:-1])).all():
+        return hit  # none starts inside an earlier one (a dump's phones: one per field)
     out, last_end = [], -1
     # plain ints: indexing the arrays one element at a time costs more than the loop
-    for i, start, end in zip(hit.tolist(), cands.starts[hit].tolist(),
-                             cands.ends[hit].tolist(), strict=True):
+    for i, start, end in zip(hit.tolist(), starts.tolist(), ends.tolist(), strict=True):
         if start >= last_end:
             out.append(i)
             last_end = end

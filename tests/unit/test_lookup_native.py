@@ -200,13 +200,14 @@ def _select_reference(cands, hit: np.ndarray) -> list[int]:  # noqa: ANN001
     return out
 
 
+@pytest.mark.parametrize("spread", [200, 100_000])  # overlaps, and (mostly) none at all
 @pytest.mark.parametrize("seed", range(30))
-def test_phone_select_keeps_the_longest_reading_and_no_overlap(seed):
+def test_phone_select_keeps_the_longest_reading_and_no_overlap(seed, spread):
     from vahti.matchers.detectors import phone
 
     rng = random.Random(seed)
     n = rng.randint(0, 80)
-    starts = np.array([rng.randrange(200) for _ in range(n)], np.int64)
+    starts = np.array([rng.randrange(spread) for _ in range(n)], np.int64)
     ends = starts + np.array([rng.randint(1, 20) for _ in range(n)], np.int64)
     groups = np.array([rng.randrange(max(1, n // 3)) for _ in range(n)], np.int64)
     ngroups = np.array([rng.randint(1, 4) for _ in range(n)], np.int64)
