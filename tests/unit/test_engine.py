@@ -355,6 +355,9 @@ def test_a_finding_made_in_c_is_the_same_finding():
     slow = Finding(*args)
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     assert type(fast) is Finding and list(fast.__dict__) == list(slow.__dict__)
+    import gc
+
+    assert not gc.is_tracked(fast)  # strings and numbers only: no cycle to collect
     assert asdict(fast) == asdict(slow)
     assert pickle.loads(pickle.dumps(fast)) == slow
     assert replace(fast, start=4) == Finding(*args[:4], 4, *args[5:])
