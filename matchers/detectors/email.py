@@ -20,7 +20,7 @@ from stdnum.exceptions import InvalidFormat
 
 from .. import native
 from ..normalize import normalize
-from ._common import validity_check
+from ._common import rows_at, validity_check
 
 ID_TYPE = "email"
 
@@ -250,7 +250,7 @@ def _assemble(
     lengths = ends - starts
     # Rows as wide as the longest value; bytes past a row's length are ignored.
     width = int(lengths.max()) if len(lengths) else 1
-    values = cp[np.minimum(starts[:, None] + np.arange(width), len(cp) - 1)]
+    values = rows_at(cp, starts, width)
     values += ((values - ord("A")) < 26).astype(np.uint8) * 32  # lower-case
     # Spelled-out anchors and the unusual "@"s, one by one.
     if others:

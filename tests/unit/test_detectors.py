@@ -289,3 +289,27 @@ def test_location_form_folds_accents_case_and_joiners():
     assert name.location_form("SØREN O'Brien Æsir Straße") == "soren o brien aesir strasse"
     assert name.location_form("Meika\u0308la\u0308inen") == "meikalainen"  # decomposed
     assert name.fold_word("Ärrä") == "arra" and name.fold_word("MATTI") == "matti"
+
+
+def test_rows_at_reads_rows_as_the_index_arrays_did():
+    """`rows_at` gives each start's `width` values, the last value repeated past the end
+    (rows near the end, and a text shorter than a row, included)."""
+    import numpy as np
+
+    from vahti.matchers.detectors._common import rows_at
+
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        n = int(rng.integers(0, 30))
+        width = int(rng.integers(1, 12))
+        flat = rng.integers(0, 255, n).astype(np.uint8)
+        starts = rng.integers(0, max(n, 1) + 3, int(rng.integers(0, 8)))
+        before = flat.copy()
+        got = rows_at(flat, starts, width)
+        if n:
+            expected = flat[np.minimum(starts[:, None] + np.arange(width), n - 1)]
+        else:
+            expected = np.zeros((len(starts), width), np.uint8)
+        assert got.shape == expected.shape and (got == expected).all()
+        got[...] = 0  # a copy: flat is left as it was
+        assert (flat == before).all()
