@@ -4,6 +4,7 @@
  *                                            sorted uint64 key array, built once per
  *                                            index and type (kept in memory, never saved)
  * cmac_prepare(...)                          the CMAC messages of Digester.digest_rows
+ * cmac_prepare_packed(...)                   the same of Digester.digest_packed
  * lookup_probe(table, sorted_keys, people, queries)
  *                                            (positions, people) of every hit, in the
  *                                            order WatchlistIndex.lookup's numpy path
@@ -155,31 +156,18 @@ PyDoc_STRVAR(lookup_probe_doc,
  */
 #define CMAC_MAX_BLOCKS 4096
 
-static PyObject *cmac_prepare(PyObject *self, PyObject *args)
+/* The messages of n values: value i is lengths[i] bytes at base + at[i] (at == NULL:
+ * at base + i * width, and only its first `width` bytes, zeros after). Lengths are
+ * checked by the caller. */
+static PyObject *cmac_messages(const uint8_t *base, const int64_t *at, Py_ssize_t width,
+                               const int64_t *lengths, Py_ssize_t n, const uint8_t *prefix,
+                               Py_ssize_t p, const uint8_t *k1, const uint8_t *k2)
 {
-    Py_buffer vv, vl, vp, vk1, vk2;
-    Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "y*ny*y*y*y*", &vv, &width, &vl, &vp, &vk1, &vk2))
-        return NULL;
     PyObject *result = NULL, *o_order = NULL, *o_active = NULL, *o_msgs = NULL;
-    const uint8_t *values = (const uint8_t *)vv.buf, *prefix = (const uint8_t *)vp.buf;
-    const uint8_t *k1 = (const uint8_t *)vk1.buf, *k2 = (const uint8_t *)vk2.buf;
-    const int64_t *lengths = (const int64_t *)vl.buf;
-    Py_ssize_t n = vl.len / 8, p = vp.len;
-    if (vl.len % 8 || width < 0 || vv.len != n * width || vk1.len != 16 || vk2.len != 16
-        || p < 1 || p > 64) {
-        PyErr_SetString(PyExc_ValueError, "cmac_prepare: bad arguments");
-        goto done;
-    }
     Py_ssize_t counts[CMAC_MAX_BLOCKS + 1] = {0};
     int64_t nb_max = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t total = lengths[i] + p;
-        if (lengths[i] < 0 || total > (int64_t)CMAC_MAX_BLOCKS * 16) {
-            PyErr_SetString(PyExc_ValueError, "cmac_prepare: bad lengths");
-            goto done;
-        }
-        int64_t nb = (total + 15) / 16;
+        int64_t nb = (lengths[i] + p + 15) / 16;
         counts[nb]++;
         if (nb > nb_max)
             nb_max = nb;
@@ -195,10 +183,10 @@ static PyObject *cmac_prepare(PyObject *self, PyObject *args)
     uint8_t *msgs = (uint8_t *)PyBytes_AS_STRING(o_msgs);
     Py_BEGIN_ALLOW_THREADS
     /* counting sort, most blocks first, stable */
-    Py_ssize_t start[CMAC_MAX_BLOCKS + 1], at = 0;
+    Py_ssize_t start[CMAC_MAX_BLOCKS + 1], pos = 0;
     for (int64_t b = nb_max; b >= 1; b--) {
-        start[b] = at;
-        at += counts[b];
+        start[b] = pos;
+        pos += counts[b];
     }
     for (int64_t b = 0; b < nb_max; b++)
         active[b] = start[b + 1] + counts[b + 1]; /* rows with at least b + 1 blocks */
@@ -210,7 +198,10 @@ static PyObject *cmac_prepare(PyObject *self, PyObject *args)
         uint8_t *m = msgs + r * row_bytes;
         int64_t len = lengths[i], total = len + p, nb = (total + 15) / 16;
         memcpy(m, prefix, (size_t)p);
-        memcpy(m + p, values + i * width, (size_t)(len < width ? len : width));
+        if (at != NULL)
+            memcpy(m + p, base + at[i], (size_t)len);
+        else
+            memcpy(m + p, base + i * width, (size_t)(len < width ? len : width));
         const uint8_t *k = k1;
         if (total % 16) {
             m[total] = 0x80;
@@ -225,6 +216,40 @@ done:
     Py_XDECREF(o_order);
     Py_XDECREF(o_active);
     Py_XDECREF(o_msgs);
+    return result;
+}
+
+/* Are lengths[0:n] valid message lengths for a prefix of p bytes? */
+static int cmac_lengths_ok(const int64_t *lengths, Py_ssize_t n, Py_ssize_t p)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (lengths[i] < 0 || lengths[i] + p > (int64_t)CMAC_MAX_BLOCKS * 16)
+            return 0;
+    return 1;
+}
+
+static PyObject *cmac_prepare(PyObject *self, PyObject *args)
+{
+    Py_buffer vv, vl, vp, vk1, vk2;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*ny*y*y*y*", &vv, &width, &vl, &vp, &vk1, &vk2))
+        return NULL;
+    PyObject *result = NULL;
+    const int64_t *lengths = (const int64_t *)vl.buf;
+    Py_ssize_t n = vl.len / 8, p = vp.len;
+    if (vl.len % 8 || width < 0 || vv.len != n * width || vk1.len != 16 || vk2.len != 16
+        || p < 1 || p > 64) {
+        PyErr_SetString(PyExc_ValueError, "cmac_prepare: bad arguments");
+        goto done;
+    }
+    if (!cmac_lengths_ok(lengths, n, p)) {
+        PyErr_SetString(PyExc_ValueError, "cmac_prepare: bad lengths");
+        goto done;
+    }
+    result = cmac_messages((const uint8_t *)vv.buf, NULL, width, lengths, n,
+                           (const uint8_t *)vp.buf, p, (const uint8_t *)vk1.buf,
+                           (const uint8_t *)vk2.buf);
+done:
     PyBuffer_Release(&vv);
     PyBuffer_Release(&vl);
     PyBuffer_Release(&vp);
@@ -236,7 +261,46 @@ done:
 PyDoc_STRVAR(cmac_prepare_doc,
              "cmac_prepare(values, width, lengths, prefix, k1, k2) -> (order, active, msgs) bytes");
 
+/* cmac_prepare_packed(flat, offsets, lengths, prefix, k1, k2): cmac_prepare of values
+ * packed in `flat` (value i: lengths[i] bytes at offsets[i], both int64), as
+ * Digester.digest_packed gives them, without making them rows first. */
+static PyObject *cmac_prepare_packed(PyObject *self, PyObject *args)
+{
+    Py_buffer vf, vo, vl, vp, vk1, vk2;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*", &vf, &vo, &vl, &vp, &vk1, &vk2))
+        return NULL;
+    PyObject *result = NULL;
+    const int64_t *offsets = (const int64_t *)vo.buf, *lengths = (const int64_t *)vl.buf;
+    Py_ssize_t n = vl.len / 8, p = vp.len;
+    if (vl.len % 8 || vo.len != vl.len || vk1.len != 16 || vk2.len != 16 || p < 1 || p > 64) {
+        PyErr_SetString(PyExc_ValueError, "cmac_prepare_packed: bad arguments");
+        goto done;
+    }
+    int ok = cmac_lengths_ok(lengths, n, p);
+    for (Py_ssize_t i = 0; i < n && ok; i++)
+        ok = offsets[i] >= 0 && offsets[i] <= vf.len - lengths[i];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "cmac_prepare_packed: bad offsets or lengths");
+        goto done;
+    }
+    result = cmac_messages((const uint8_t *)vf.buf, offsets, 0, lengths, n,
+                           (const uint8_t *)vp.buf, p, (const uint8_t *)vk1.buf,
+                           (const uint8_t *)vk2.buf);
+done:
+    PyBuffer_Release(&vf);
+    PyBuffer_Release(&vo);
+    PyBuffer_Release(&vl);
+    PyBuffer_Release(&vp);
+    PyBuffer_Release(&vk1);
+    PyBuffer_Release(&vk2);
+    return result;
+}
+
+PyDoc_STRVAR(cmac_prepare_packed_doc,
+             "cmac_prepare_packed(flat, offsets, lengths, prefix, k1, k2) -> (order, active, msgs) bytes");
+
 #define LOOKUP_METHODS                                                                 \
     {"lookup_table", lookup_table, METH_VARARGS, lookup_table_doc},                    \
     {"lookup_probe", lookup_probe, METH_VARARGS, lookup_probe_doc},                    \
-    {"cmac_prepare", cmac_prepare, METH_VARARGS, cmac_prepare_doc},
+    {"cmac_prepare", cmac_prepare, METH_VARARGS, cmac_prepare_doc},                    \
+    {"cmac_prepare_packed", cmac_prepare_packed, METH_VARARGS, cmac_prepare_packed_doc},
