@@ -1228,6 +1228,188 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* A cache of corroborating values' keys (Digester.cached_keys, matchers/digest.py).
+ *
+ * key_cache_new(max_values)                      an empty cache (a capsule)
+ * key_cache_get(cache, flat, offsets, lengths)   (keys, missing): the uint64 key of each
+ *                                                value it holds (0 for the others) and
+ *                                                the indices of the others (int64)
+ * key_cache_put(cache, flat, offsets, lengths, keys)
+ *                                                remember those values' keys; a full
+ *                                                cache is emptied first
+ *
+ * Values are packed as for Digester.digest_packed. The keys are derived from the
+ * secret key: the cache lives in this process's memory only (its owner, a Digester,
+ * is one per key; nothing reads it out, and a capsule cannot be pickled). Neither
+ * function lets go of the GIL, so threads see a cache whole. */
+
+typedef struct {
+    vset set;
+    i64vec keys;        /* keys[id]: the key of the set's value id (uint64 bits) */
+    Py_ssize_t max_values;
+} kcache;
+
+#define KCACHE_CAPSULE "vahti.key_cache"
+
+static void kcache_free(PyObject *capsule)
+{
+    kcache *c = (kcache *)PyCapsule_GetPointer(capsule, KCACHE_CAPSULE);
+    if (c == NULL)
+        return;
+    vset_free(&c->set);
+    free(c->keys.data);
+    free(c);
+}
+
+static void kcache_clear(kcache *c)
+{
+    for (Py_ssize_t i = 0; i < c->set.nslots; i++)
+        c->set.slots[i].id = -1;
+    c->set.count = c->set.blob.len = c->set.offs.len = c->keys.len = 0;
+    c->set.failed = c->keys.failed = 0;
+}
+
+static PyObject *key_cache_new(PyObject *self, PyObject *args)
+{
+    Py_ssize_t max_values;
+    if (!PyArg_ParseTuple(args, "n", &max_values))
+        return NULL;
+    if (max_values < 1) {
+        PyErr_SetString(PyExc_ValueError, "key_cache_new: max_values must be at least 1");
+        return NULL;
+    }
+    kcache *c = (kcache *)calloc(1, sizeof(kcache));
+    if (c == NULL)
+        return PyErr_NoMemory();
+    c->max_values = max_values;
+    PyObject *capsule = PyCapsule_New(c, KCACHE_CAPSULE, kcache_free);
+    if (capsule == NULL)
+        free(c);
+    return capsule;
+}
+
+/* The packed values' arguments, checked: 0, or -1 with an exception set. */
+static int kcache_values(PyObject *capsule, Py_buffer *vf, Py_buffer *vo, Py_buffer *vl,
+                         kcache **c, Py_ssize_t *n)
+{
+    *c = (kcache *)PyCapsule_GetPointer(capsule, KCACHE_CAPSULE);
+    if (*c == NULL)
+        return -1;
+    const int64_t *offsets = (const int64_t *)vo->buf, *lengths = (const int64_t *)vl->buf;
+    *n = vl->len / 8;
+    int ok = vl->len % 8 == 0 && vo->len == vl->len;
+    for (Py_ssize_t i = 0; i < *n && ok; i++)
+        ok = lengths[i] >= 0 && offsets[i] >= 0 && offsets[i] <= vf->len - lengths[i];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "key cache: bad offsets or lengths");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *key_cache_get(PyObject *self, PyObject *args)
+{
+    PyObject *capsule, *result = NULL;
+    Py_buffer vf, vo, vl;
+    if (!PyArg_ParseTuple(args, "Oy*y*y*", &capsule, &vf, &vo, &vl))
+        return NULL;
+    kcache *c;
+    Py_ssize_t n;
+    i64vec missing = {0};
+    PyObject *o_keys = NULL;
+    if (kcache_values(capsule, &vf, &vo, &vl, &c, &n) < 0)
+        goto done;
+    o_keys = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (o_keys == NULL)
+        goto done;
+    uint64_t *keys = (uint64_t *)PyBytes_AS_STRING(o_keys);
+    const uint8_t *flat = (const uint8_t *)vf.buf;
+    const int64_t *offsets = (const int64_t *)vo.buf, *lengths = (const int64_t *)vl.buf;
+    /* Each value's hash is made a few values ahead and its slot asked for (a cache
+     * miss each: the cache is larger than the CPU's) */
+#define KCACHE_AHEAD 8
+    uint64_t ahead[KCACHE_AHEAD];
+    uint64_t mask = (uint64_t)c->set.nslots - 1;
+    for (Py_ssize_t i = 0; i < n && i < KCACHE_AHEAD && c->set.count; i++) {
+        ahead[i] = bytes_hash(flat + offsets[i], lengths[i]);
+        __builtin_prefetch(&c->set.slots[ahead[i] & mask]);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t id = -1;
+        if (c->set.count) {
+            const uint8_t *v = flat + offsets[i];
+            uint64_t h = ahead[i % KCACHE_AHEAD];
+            Py_ssize_t k = i + KCACHE_AHEAD;
+            if (k < n) {
+                ahead[k % KCACHE_AHEAD] = bytes_hash(flat + offsets[k], lengths[k]);
+                __builtin_prefetch(&c->set.slots[ahead[k % KCACHE_AHEAD] & mask]);
+            }
+            id = c->set.slots[vset_probe(&c->set, v, lengths[i], h)].id;
+            if (id >= 0)
+                __builtin_prefetch(&c->keys.data[id]);
+        }
+        keys[i] = id >= 0 ? (uint64_t)c->keys.data[id] : 0;
+        if (id < 0)
+            vec_push(&missing, (int64_t)i);
+    }
+    if (missing.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_BuildValue("(ON)", o_keys, vec_bytes(&missing));
+done:
+    Py_XDECREF(o_keys);
+    free(missing.data);
+    PyBuffer_Release(&vf);
+    PyBuffer_Release(&vo);
+    PyBuffer_Release(&vl);
+    return result;
+}
+
+static PyObject *key_cache_put(PyObject *self, PyObject *args)
+{
+    PyObject *capsule, *result = NULL;
+    Py_buffer vf, vo, vl, vk;
+    if (!PyArg_ParseTuple(args, "Oy*y*y*y*", &capsule, &vf, &vo, &vl, &vk))
+        return NULL;
+    kcache *c;
+    Py_ssize_t n;
+    if (kcache_values(capsule, &vf, &vo, &vl, &c, &n) < 0)
+        goto done;
+    if (vk.len != n * 8) {
+        PyErr_SetString(PyExc_ValueError, "key_cache_put: one key per value");
+        goto done;
+    }
+    const uint8_t *flat = (const uint8_t *)vf.buf;
+    const int64_t *offsets = (const int64_t *)vo.buf, *lengths = (const int64_t *)vl.buf;
+    const uint64_t *keys = (const uint64_t *)vk.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (c->set.count >= c->max_values)
+            kcache_clear(c);
+        int64_t id = vset_add(&c->set, flat + offsets[i], lengths[i]);
+        if (id == c->keys.len)  /* a new value (a known one keeps its key: the same) */
+            vec_push(&c->keys, (int64_t)keys[i]);
+        if (id < 0 || c->keys.failed) {
+            kcache_clear(c);  /* out of memory: an empty cache is still a cache */
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&vf);
+    PyBuffer_Release(&vo);
+    PyBuffer_Release(&vl);
+    PyBuffer_Release(&vk);
+    return result;
+}
+
 #define CORR_METHODS                                                          \
     {"corr_values", corr_values, METH_VARARGS, corr_values_doc},              \
-    {"corr_member", corr_member, METH_VARARGS, corr_member_doc},
+    {"corr_member", corr_member, METH_VARARGS, corr_member_doc},              \
+    {"key_cache_new", key_cache_new, METH_VARARGS, "key_cache_new(max_values) -> cache"}, \
+    {"key_cache_get", key_cache_get, METH_VARARGS,                            \
+     "key_cache_get(cache, flat, offsets, lengths) -> (keys, missing)"},      \
+    {"key_cache_put", key_cache_put, METH_VARARGS,                            \
+     "key_cache_put(cache, flat, offsets, lengths, keys)"},
