@@ -36,12 +36,7 @@ def message(id_type: str, canonical: str) -> bytes:
 class Digester:
     """CMAC state for one key: the AES subkey and CMAC's K1/K2, computed once."""
 
-    # Values whose keys `cached_keys` keeps, per id_type (0: no cache). About 80 bytes
-    # a value: 32 MB at most per type.
-    key_cache_values = 1 << 18
-
     def __init__(self, key: Key) -> None:
-        self._key_caches: dict[str, object] = {}  # id_type -> native key cache
         self._subkey = derive_subkey(key, SUBKEY_LABEL)
         self._cipher = Cipher(algorithms.AES(self._subkey), modes.ECB())
         self._local = threading.local()  # one encryptor per thread
@@ -130,37 +125,6 @@ class Digester:
         width = max(1, int(lengths.max()))
         idx = np.minimum(offsets[:, None] + np.arange(width), len(flat) - 1)
         return self.digest_rows(id_type, flat[idx], lengths)
-
-    def cached_keys(
-        self, id_type: str, flat: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
-    ) -> np.ndarray:
-        """`to_u64(digest_packed(...))`, the keys of values seen before taken from a
-        cache (with the C extension): names and birth dates near hits repeat across
-        chunks and files (common first names and surnames), so most are digested once.
-
-        The keys are derived from the secret key. The cache is this Digester's (one
-        per key: it never serves another key's keys), bounded (`key_cache_values` per
-        type, emptied when full), and lives in memory only: it is never written
-        anywhere (nor can it be pickled)."""
-        lib = native.lib
-        if lib is None or self.key_cache_values < 1 or not len(offsets):
-            return to_u64(self.digest_packed(id_type, flat, offsets, lengths))
-        cache = self._key_caches.get(id_type)
-        if cache is None:
-            cache = self._key_caches[id_type] = lib.key_cache_new(self.key_cache_values)
-        flat = np.ascontiguousarray(flat, dtype=np.uint8)
-        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        lengths = np.ascontiguousarray(lengths, dtype=np.int64)
-        known, missing_b = lib.key_cache_get(cache, flat, offsets, lengths)
-        missing = np.frombuffer(missing_b, np.int64)
-        if not len(missing):
-            return np.frombuffer(known, np.uint64)
-        keys = np.frombuffer(known, np.uint64).copy()
-        new_offsets, new_lengths = offsets[missing], lengths[missing]
-        new = to_u64(self.digest_packed(id_type, flat, new_offsets, new_lengths))
-        keys[missing] = new
-        lib.key_cache_put(cache, flat, new_offsets, new_lengths, new)
-        return keys
 
     def digest_rows(self, id_type: str, values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Digests of values given as rows of an (n, W) uint8 array, row i holding

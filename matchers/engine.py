@@ -698,8 +698,8 @@ class Scanner:
             offsets = np.frombuffer(offsets, dtype=np.int64)
             if len(offsets) < 2:
                 continue
-            keys = self._digester.cached_keys(
-                corr_type, np.frombuffer(blob, dtype=np.uint8), offsets[:-1], np.diff(offsets))
+            keys = to_u64(self._digester.digest_packed(
+                corr_type, np.frombuffer(blob, dtype=np.uint8), offsets[:-1], np.diff(offsets)))
             ptr, enrolled = wanted[corr_type]
             hit = lib.corr_member(np.ascontiguousarray(ptr, dtype=np.int64),
                                   np.ascontiguousarray(enrolled, dtype=np.uint64),
