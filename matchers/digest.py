@@ -120,6 +120,14 @@ class Digester:
                 np.ascontiguousarray(flat, dtype=np.uint8),
                 np.ascontiguousarray(offsets, dtype=np.int64),
                 np.ascontiguousarray(lengths, dtype=np.int64), prefix, self._k1, self._k2))
+        return self._digest_gathered(id_type, flat, offsets, lengths)
+
+    def _digest_gathered(
+        self, id_type: str, flat: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
+        """`digest_packed` through an (n, longest value) array of rows (numpy)."""
+        if not len(offsets):
+            return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
         if not len(flat):
             flat = np.zeros(1, dtype=np.uint8)
         width = max(1, int(lengths.max()))
