@@ -272,28 +272,26 @@ static inline __attribute__((always_inline)) int canon_append_k(name_state *st, 
             break;
         }
     }
-    if (latin1) {
-        uint8_t buf[256];
-        Py_ssize_t i = a;
-        while (i < b) {
-            Py_ssize_t n = 0;
-            for (; i < b && n + 2 <= (Py_ssize_t)sizeof(buf); i++) {
-                Py_UCS4 c = CH(t, i);
-                if (c < 128)
-                    buf[n++] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-                else if (c == 0xDF) {  /* ß */
-                    buf[n++] = 's';
-                    buf[n++] = 's';
-                }
-                else {  /* À-Þ folds to à-þ; UTF-8 in two bytes */
-                    c += c < 0xDF ? 32 : 0;
-                    buf[n++] = (uint8_t)(0xC0 | (c >> 6));
-                    buf[n++] = (uint8_t)(0x80 | (c & 0x3F));
-                }
+    if (latin1) {  /* written straight into `out`, with room for two bytes a letter */
+        uint8_t *o = u8_room(out, 2 * (b - a));
+        if (o == NULL)
+            return -1;
+        for (Py_ssize_t i = a; i < b; i++) {
+            Py_UCS4 c = CH(t, i);
+            if (c < 128)
+                *o++ = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            else if (c == 0xDF) {  /* ß */
+                *o++ = 's';
+                *o++ = 's';
             }
-            u8_append(out, buf, n);
+            else {  /* À-Þ folds to à-þ; UTF-8 in two bytes */
+                c += c < 0xDF ? 32 : 0;
+                *o++ = (uint8_t)(0xC0 | (c >> 6));
+                *o++ = (uint8_t)(0x80 | (c & 0x3F));
+            }
         }
-        return out->failed ? -1 : 0;
+        out->len = o - out->data;
+        return 0;
     }
     PyObject *word = PyUnicode_Substring(text, a, b);
     if (word == NULL)
@@ -845,12 +843,29 @@ static inline __attribute__((always_inline)) int date_cut_k(const utext *t, Py_s
     return cut == 1 || (cut == 2 && !is_decimal(CH(t, b)));
 }
 
-static inline int64_t date_id(vset *set, cdate *d)
+/* The birth dates found: their values, and each day's value id + 1 (0: none yet), so
+ * that a date seen before is known by its day rather than by hashing its text. */
+#define DAYS_KNOWN (300 * 12 * 31)  /* 1800-2099, 31 days a month */
+
+typedef struct {
+    vset set;
+    int32_t *id_of_day;
+} dateset;
+
+static inline int64_t date_id(dateset *set, cdate *d)
 {
     if (d->id < 0) {
-        char iso[10];
-        write_iso(iso, d->ymd);
-        d->id = vset_add(set, (const uint8_t *)iso, 10);
+        int y = d->ymd / 10000, day = ((y - 1800) * 12 + d->ymd / 100 % 100 - 1) * 31 + d->ymd % 100 - 1;
+        int32_t *known = &set->id_of_day[day];
+        if (*known == 0) {
+            char iso[10];
+            write_iso(iso, d->ymd);
+            int64_t id = vset_add(&set->set, (const uint8_t *)iso, 10);
+            if (id < 0 || id >= INT32_MAX)
+                return -1;
+            *known = (int32_t)id + 1;
+        }
+        d->id = *known - 1;
     }
     return d->id;
 }
@@ -862,7 +877,7 @@ static inline int64_t date_id(vset *set, cdate *d)
  * whose dates are dt); `edge` is scratch, *hint as in span_names_k. */
 static inline __attribute__((always_inline)) int span_dates_k(const utext *t, dtable *dt, Py_ssize_t u0,
                                                               Py_ssize_t u1, Py_ssize_t x, Py_ssize_t y,
-                                                              Py_ssize_t *hint, dtable *edge, vset *set,
+                                                              Py_ssize_t *hint, dtable *edge, dateset *set,
                                                               i64vec *ids)
 {
     Py_ssize_t b1 = x, b2 = y;
@@ -941,7 +956,8 @@ typedef struct {
     name_state names;
     wtable words;
     dtable dates, edge;
-    vset name_set, date_set;
+    vset name_set;
+    dateset date_set;
     i64vec nids, dids;      /* the values of the hits, in the order they are read */
     int64_t *range;         /* per hit: where its ids start and end in nids and dids */
     int want_names, want_dates;
@@ -1091,7 +1107,10 @@ static PyObject *corr_values(PyObject *self, PyObject *args)
     win = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
     tmp = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
     cs->range = (int64_t *)malloc((size_t)(n ? n : 1) * 4 * sizeof(int64_t));
-    if (first == NULL || win == NULL || tmp == NULL || cs->range == NULL) {
+    if (want_dates)
+        cs->date_set.id_of_day = (int32_t *)calloc(DAYS_KNOWN, sizeof(int32_t));
+    if (first == NULL || win == NULL || tmp == NULL || cs->range == NULL
+        || (want_dates && cs->date_set.id_of_day == NULL)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1114,14 +1133,14 @@ static PyObject *corr_values(PyObject *self, PyObject *args)
     }
     if (hit_order(cs->range, n, 0, &cs->nids, &nptr, &nids) < 0
         || hit_order(cs->range, n, 2, &cs->dids, &dptr, &dids) < 0
-        || cs->nids.failed || cs->dids.failed || cs->name_set.failed || cs->date_set.failed) {
+        || cs->nids.failed || cs->dids.failed || cs->name_set.failed || cs->date_set.set.failed) {
         PyErr_NoMemory();
         goto done;
     }
     PyObject *n_res = want_names ? vset_result(&cs->name_set, &nptr, &nids) : Py_NewRef(Py_None);
     if (n_res == NULL)
         goto done;
-    PyObject *d_res = want_dates ? vset_result(&cs->date_set, &dptr, &dids) : Py_NewRef(Py_None);
+    PyObject *d_res = want_dates ? vset_result(&cs->date_set.set, &dptr, &dids) : Py_NewRef(Py_None);
     if (d_res == NULL) {
         Py_DECREF(n_res);
         goto done;
@@ -1138,7 +1157,8 @@ done:
         free(cs->edge.d);
         free(cs->edge.starts.data);
         vset_free(&cs->name_set);
-        vset_free(&cs->date_set);
+        vset_free(&cs->date_set.set);
+        free(cs->date_set.id_of_day);
         free(cs->nids.data);
         free(cs->dids.data);
         free(cs->range);
