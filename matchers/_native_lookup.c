@@ -299,8 +299,88 @@ done:
 PyDoc_STRVAR(cmac_prepare_packed_doc,
              "cmac_prepare_packed(flat, offsets, lengths, prefix, k1, k2) -> (order, active, msgs) bytes");
 
+/* CMAC's CBC around Python's AES-ECB (Digester._cbc), on the messages of cmac_prepare:
+ *
+ * cmac_cbc_block(prev, msgs, nblocks, i, m)   block i of the first m messages XOR the
+ *                                             state after block i - 1 (prev: the ECB of
+ *                                             block i - 1 of at least m messages; None
+ *                                             for block 0) -> m * 16 bytes to encrypt
+ * cmac_cbc_finish(states, active, order)      each message's final state (its last
+ *                                             block's ECB, states[b] the ECB of block
+ *                                             b) in the values' order -> n * 16 bytes
+ */
+static PyObject *cmac_cbc_block(PyObject *self, PyObject *args)
+{
+    PyObject *prev;
+    Py_buffer vm;
+    Py_ssize_t nblocks, i, m;
+    if (!PyArg_ParseTuple(args, "Oy*nnn", &prev, &vm, &nblocks, &i, &m))
+        return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t row = nblocks * 16;
+    int first = prev == Py_None;
+    if (nblocks < 1 || i < 0 || i >= nblocks || m < 0 || m * row > vm.len || vm.len % row
+        || first != (i == 0) || (!first && (!PyBytes_Check(prev) || PyBytes_GET_SIZE(prev) < m * 16))) {
+        PyErr_SetString(PyExc_ValueError, "cmac_cbc_block: bad arguments");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, m * 16);
+    if (out == NULL)
+        goto done;
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+    const uint8_t *msgs = (const uint8_t *)vm.buf + i * 16;
+    const uint8_t *state = first ? NULL : (const uint8_t *)PyBytes_AS_STRING(prev);
+    for (Py_ssize_t r = 0; r < m; r++)
+        for (int j = 0; j < 16; j++)
+            o[r * 16 + j] = msgs[r * row + j] ^ (state ? state[r * 16 + j] : 0);
+done:
+    PyBuffer_Release(&vm);
+    return out;
+}
+
+static PyObject *cmac_cbc_finish(PyObject *self, PyObject *args)
+{
+    PyObject *states;
+    Py_buffer va, vo;
+    if (!PyArg_ParseTuple(args, "O!y*y*", &PyList_Type, &states, &va, &vo))
+        return NULL;
+    PyObject *out = NULL;
+    const int64_t *active = (const int64_t *)va.buf, *order = (const int64_t *)vo.buf;
+    Py_ssize_t nb = va.len / 8, n = vo.len / 8;
+    int ok = va.len % 8 == 0 && vo.len % 8 == 0 && PyList_GET_SIZE(states) == nb
+             && (nb == 0 ? n == 0 : active[0] == n);
+    for (Py_ssize_t b = 0; b < nb && ok; b++) {
+        PyObject *st = PyList_GET_ITEM(states, b);
+        ok = PyBytes_Check(st) && active[b] >= 0 && PyBytes_GET_SIZE(st) >= active[b] * 16
+             && (b == 0 || active[b] <= active[b - 1]);
+    }
+    for (Py_ssize_t r = 0; r < n && ok; r++)
+        ok = order[r] >= 0 && order[r] < n;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "cmac_cbc_finish: bad arguments");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, n * 16);
+    if (out == NULL)
+        goto done;
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t b = 0; b < nb; b++) {  /* rows active[b + 1] .. active[b] end at block b */
+        const uint8_t *st = (const uint8_t *)PyBytes_AS_STRING(PyList_GET_ITEM(states, b));
+        for (Py_ssize_t r = b + 1 < nb ? active[b + 1] : 0; r < active[b]; r++)
+            memcpy(o + order[r] * 16, st + r * 16, 16);
+    }
+done:
+    PyBuffer_Release(&va);
+    PyBuffer_Release(&vo);
+    return out;
+}
+
 #define LOOKUP_METHODS                                                                 \
     {"lookup_table", lookup_table, METH_VARARGS, lookup_table_doc},                    \
     {"lookup_probe", lookup_probe, METH_VARARGS, lookup_probe_doc},                    \
     {"cmac_prepare", cmac_prepare, METH_VARARGS, cmac_prepare_doc},                    \
-    {"cmac_prepare_packed", cmac_prepare_packed, METH_VARARGS, cmac_prepare_packed_doc},
+    {"cmac_prepare_packed", cmac_prepare_packed, METH_VARARGS, cmac_prepare_packed_doc}, \
+    {"cmac_cbc_block", cmac_cbc_block, METH_VARARGS,                                  \
+     "cmac_cbc_block(prev, msgs, nblocks, i, m) -> bytes"},                            \
+    {"cmac_cbc_finish", cmac_cbc_finish, METH_VARARGS,                                \
+     "cmac_cbc_finish(states, active, order) -> bytes"},

@@ -221,6 +221,26 @@ def test_bad_packed_values_are_refused():
                                     np.array(lengths, np.int64), b"x\0", k, k)
 
 
+
+def test_bad_cbc_steps_are_refused():
+    """cmac_cbc_block / cmac_cbc_finish (Digester._cbc's XORs) check their sizes."""
+    lib = native.lib
+    assert lib is not None
+    msgs = bytes(2 * 32)  # two messages of two blocks
+    assert lib.cmac_cbc_block(None, msgs, 2, 0, 2) == bytes(32)
+    for args in ((None, msgs, 2, 1, 2), (bytes(32), msgs, 2, 0, 2), (bytes(16), msgs, 2, 1, 2),
+                 (None, msgs, 2, 0, 3), (None, msgs, 3, 0, 1), (None, msgs, 2, 2, 1)):
+        with pytest.raises(ValueError):
+            lib.cmac_cbc_block(*args)
+    active, order = np.array([2, 1], np.int64), np.array([1, 0], np.int64)
+    assert lib.cmac_cbc_finish([bytes(32), bytes(range(16))], active, order) == (
+        bytes(16) + bytes(range(16)))
+    for states, act, ordr in (([bytes(32)], active, order), ([bytes(32), bytes(8)], active, order),
+                              ([bytes(32), bytes(16)], active, np.array([1, 2], np.int64)),
+                              ([bytes(32), bytes(16)], np.array([1, 2], np.int64), order)):
+        with pytest.raises(ValueError):
+            lib.cmac_cbc_finish(states, act, ordr)
+
 # -- phone.select's loop over plain ints ------------------------------------------------
 
 
