@@ -60,10 +60,12 @@ typedef struct {
     int failed;
 } u8vec;
 
-static void u8_append(u8vec *v, const uint8_t *src, Py_ssize_t n)
+/* Where n more bytes go at the end of v (room made for them; v->len unchanged), or
+ * NULL when out of memory. */
+static uint8_t *u8_room(u8vec *v, Py_ssize_t n)
 {
     if (v->failed)
-        return;
+        return NULL;
     if (v->len + n > v->cap) {
         Py_ssize_t cap = v->cap ? v->cap : 1024;
         while (cap < v->len + n)
@@ -71,12 +73,20 @@ static void u8_append(u8vec *v, const uint8_t *src, Py_ssize_t n)
         uint8_t *d = (uint8_t *)realloc(v->data, (size_t)cap);
         if (d == NULL) {
             v->failed = 1;
-            return;
+            return NULL;
         }
         v->data = d;
         v->cap = cap;
     }
-    memcpy(v->data + v->len, src, (size_t)n);
+    return v->data + v->len;
+}
+
+static void u8_append(u8vec *v, const uint8_t *src, Py_ssize_t n)
+{
+    uint8_t *end = u8_room(v, n);
+    if (end == NULL)
+        return;
+    memcpy(end, src, (size_t)n);
     v->len += n;
 }
 

@@ -77,11 +77,16 @@ typedef struct {
 /* ---------------------------------------------------------------------------------- */
 /* unique values: a blob of UTF-8 strings and an open-addressing hash set over them */
 
+/* A slot: a value's hash and id (-1: empty), side by side (one cache miss a probe). */
+typedef struct {
+    uint64_t hash;
+    int64_t id;
+} vslot;
+
 typedef struct {
     u8vec blob;
     i64vec offs;  /* offs[k] = start of value k; one more at the end when returned */
-    int64_t *slots;
-    uint64_t *slot_hash;
+    vslot *slots;
     Py_ssize_t nslots, count;
     int failed;
 } vset;
@@ -104,30 +109,41 @@ static uint64_t bytes_hash(const uint8_t *p, Py_ssize_t n)
 static int vset_grow(vset *s)
 {
     Py_ssize_t n = s->nslots ? s->nslots * 2 : 4096;
-    int64_t *slots = (int64_t *)malloc((size_t)n * sizeof(int64_t));
-    uint64_t *hashes = (uint64_t *)malloc((size_t)n * sizeof(uint64_t));
-    if (slots == NULL || hashes == NULL) {
-        free(slots);
-        free(hashes);
+    vslot *slots = (vslot *)malloc((size_t)n * sizeof(vslot));
+    if (slots == NULL)
         return -1;
-    }
     for (Py_ssize_t i = 0; i < n; i++)
-        slots[i] = -1;
+        slots[i].id = -1;
     for (Py_ssize_t i = 0; i < s->nslots; i++) {
-        if (s->slots[i] < 0)
+        if (s->slots[i].id < 0)
             continue;
-        Py_ssize_t j = (Py_ssize_t)(s->slot_hash[i] & (uint64_t)(n - 1));
-        while (slots[j] >= 0)
+        Py_ssize_t j = (Py_ssize_t)(s->slots[i].hash & (uint64_t)(n - 1));
+        while (slots[j].id >= 0)
             j = (j + 1) & (n - 1);
         slots[j] = s->slots[i];
-        hashes[j] = s->slot_hash[i];
     }
     free(s->slots);
-    free(s->slot_hash);
     s->slots = slots;
-    s->slot_hash = hashes;
     s->nslots = n;
     return 0;
+}
+
+/* The slot of value p[0:n] (hash h): its own, or the empty one where it would go. */
+static Py_ssize_t vset_probe(const vset *s, const uint8_t *p, Py_ssize_t n, uint64_t h)
+{
+    Py_ssize_t j = (Py_ssize_t)(h & (uint64_t)(s->nslots - 1));
+    for (;;) {
+        int64_t id = s->slots[j].id;
+        if (id < 0)
+            return j;
+        if (s->slots[j].hash == h) {
+            int64_t a = s->offs.data[id];
+            int64_t b = id + 1 < s->offs.len ? s->offs.data[id + 1] : (int64_t)s->blob.len;
+            if (b - a == n && memcmp(s->blob.data + a, p, (size_t)n) == 0)
+                return j;
+        }
+        j = (j + 1) & (s->nslots - 1);
+    }
 }
 
 /* The id of value p[0:n], added when new; -1 when out of memory. */
@@ -140,19 +156,9 @@ static int64_t vset_add(vset *s, const uint8_t *p, Py_ssize_t n)
         return -1;
     }
     uint64_t h = bytes_hash(p, n);
-    Py_ssize_t j = (Py_ssize_t)(h & (uint64_t)(s->nslots - 1));
-    for (;;) {
-        int64_t id = s->slots[j];
-        if (id < 0)
-            break;
-        if (s->slot_hash[j] == h) {
-            int64_t a = s->offs.data[id];
-            int64_t b = id + 1 < s->offs.len ? s->offs.data[id + 1] : (int64_t)s->blob.len;
-            if (b - a == n && memcmp(s->blob.data + a, p, (size_t)n) == 0)
-                return id;
-        }
-        j = (j + 1) & (s->nslots - 1);
-    }
+    Py_ssize_t j = vset_probe(s, p, n, h);
+    if (s->slots[j].id >= 0)
+        return s->slots[j].id;
     int64_t id = s->count++;
     vec_push(&s->offs, (int64_t)s->blob.len);
     u8_append(&s->blob, p, n);
@@ -160,8 +166,7 @@ static int64_t vset_add(vset *s, const uint8_t *p, Py_ssize_t n)
         s->failed = 1;
         return -1;
     }
-    s->slots[j] = id;
-    s->slot_hash[j] = h;
+    s->slots[j] = (vslot){h, id};
     return id;
 }
 
@@ -170,7 +175,6 @@ static void vset_free(vset *s)
     free(s->blob.data);
     free(s->offs.data);
     free(s->slots);
-    free(s->slot_hash);
 }
 
 /* (blob, offsets, ptr, ids) of one value type */
@@ -268,28 +272,26 @@ static inline __attribute__((always_inline)) int canon_append_k(name_state *st, 
             break;
         }
     }
-    if (latin1) {
-        uint8_t buf[256];
-        Py_ssize_t i = a;
-        while (i < b) {
-            Py_ssize_t n = 0;
-            for (; i < b && n + 2 <= (Py_ssize_t)sizeof(buf); i++) {
-                Py_UCS4 c = CH(t, i);
-                if (c < 128)
-                    buf[n++] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-                else if (c == 0xDF) {  /* ß */
-                    buf[n++] = 's';
-                    buf[n++] = 's';
-                }
-                else {  /* À-Þ folds to à-þ; UTF-8 in two bytes */
-                    c += c < 0xDF ? 32 : 0;
-                    buf[n++] = (uint8_t)(0xC0 | (c >> 6));
-                    buf[n++] = (uint8_t)(0x80 | (c & 0x3F));
-                }
+    if (latin1) {  /* written straight into `out`, with room for two bytes a letter */
+        uint8_t *o = u8_room(out, 2 * (b - a));
+        if (o == NULL)
+            return -1;
+        for (Py_ssize_t i = a; i < b; i++) {
+            Py_UCS4 c = CH(t, i);
+            if (c < 128)
+                *o++ = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            else if (c == 0xDF) {  /* ß */
+                *o++ = 's';
+                *o++ = 's';
             }
-            u8_append(out, buf, n);
+            else {  /* À-Þ folds to à-þ; UTF-8 in two bytes */
+                c += c < 0xDF ? 32 : 0;
+                *o++ = (uint8_t)(0xC0 | (c >> 6));
+                *o++ = (uint8_t)(0x80 | (c & 0x3F));
+            }
         }
-        return out->failed ? -1 : 0;
+        out->len = o - out->data;
+        return 0;
     }
     PyObject *word = PyUnicode_Substring(text, a, b);
     if (word == NULL)
@@ -390,15 +392,26 @@ static inline __attribute__((always_inline)) int words_k(wtable *wt, const utext
 #if defined(__SSE2__)
     if (t->kind == PyUnicode_1BYTE_KIND) {
         /* Every link is a run of gap characters between two letters: look for the
-         * gaps 16 characters at a time, and read words only around links. */
+         * gaps 16 characters at a time, and read words only around links. Only a
+         * gap after something that may be a letter (an ASCII letter or any byte
+         * from 0x80) can start one: other gaps, in runs that are no link (the
+         * "','" of SQL, the ", 2" of an address), are passed over 16 at a time too.
+         * (A gap at u0 is no link either: the search starts after it.) */
         const uint8_t *s = (const uint8_t *)t->data;
         const __m128i sp = _mm_set1_epi8(' '), cm = _mm_set1_epi8(','), tb = _mm_set1_epi8('\t');
+        const __m128i lower = _mm_set1_epi8(0x20), a = _mm_set1_epi8('a'), z = _mm_set1_epi8(25);
         while (p < u1) {
-            Py_ssize_t g = p;
+            Py_ssize_t g = p > u0 ? p : u0 + 1;
             for (; g + 16 <= u1; g += 16) {
                 __m128i v = _mm_loadu_si128((const __m128i *)(s + g));
-                unsigned bits = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, cm)), _mm_cmpeq_epi8(v, tb)));
+                __m128i before = _mm_loadu_si128((const __m128i *)(s + g - 1));
+                __m128i gap = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, cm)),
+                                           _mm_cmpeq_epi8(v, tb));
+                __m128i off = _mm_sub_epi8(_mm_or_si128(before, lower), a);  /* 0-25: a letter */
+                __m128i ascii_letter = _mm_cmpeq_epi8(_mm_min_epu8(off, z), off);
+                unsigned gaps = (unsigned)_mm_movemask_epi8(gap);
+                unsigned bits = ((unsigned)_mm_movemask_epi8(_mm_and_si128(gap, ascii_letter))
+                                 | ((unsigned)_mm_movemask_epi8(before) & gaps));
                 if (bits) {
                     g += __builtin_ctz(bits);
                     break;
@@ -830,12 +843,29 @@ static inline __attribute__((always_inline)) int date_cut_k(const utext *t, Py_s
     return cut == 1 || (cut == 2 && !is_decimal(CH(t, b)));
 }
 
-static inline int64_t date_id(vset *set, cdate *d)
+/* The birth dates found: their values, and each day's value id + 1 (0: none yet), so
+ * that a date seen before is known by its day rather than by hashing its text. */
+#define DAYS_KNOWN (300 * 12 * 31)  /* 1800-2099, 31 days a month */
+
+typedef struct {
+    vset set;
+    int32_t *id_of_day;
+} dateset;
+
+static inline int64_t date_id(dateset *set, cdate *d)
 {
     if (d->id < 0) {
-        char iso[10];
-        write_iso(iso, d->ymd);
-        d->id = vset_add(set, (const uint8_t *)iso, 10);
+        int y = d->ymd / 10000, day = ((y - 1800) * 12 + d->ymd / 100 % 100 - 1) * 31 + d->ymd % 100 - 1;
+        int32_t *known = &set->id_of_day[day];
+        if (*known == 0) {
+            char iso[10];
+            write_iso(iso, d->ymd);
+            int64_t id = vset_add(&set->set, (const uint8_t *)iso, 10);
+            if (id < 0 || id >= INT32_MAX)
+                return -1;
+            *known = (int32_t)id + 1;
+        }
+        d->id = *known - 1;
     }
     return d->id;
 }
@@ -847,7 +877,7 @@ static inline int64_t date_id(vset *set, cdate *d)
  * whose dates are dt); `edge` is scratch, *hint as in span_names_k. */
 static inline __attribute__((always_inline)) int span_dates_k(const utext *t, dtable *dt, Py_ssize_t u0,
                                                               Py_ssize_t u1, Py_ssize_t x, Py_ssize_t y,
-                                                              Py_ssize_t *hint, dtable *edge, vset *set,
+                                                              Py_ssize_t *hint, dtable *edge, dateset *set,
                                                               i64vec *ids)
 {
     Py_ssize_t b1 = x, b2 = y;
@@ -926,7 +956,8 @@ typedef struct {
     name_state names;
     wtable words;
     dtable dates, edge;
-    vset name_set, date_set;
+    vset name_set;
+    dateset date_set;
     i64vec nids, dids;      /* the values of the hits, in the order they are read */
     int64_t *range;         /* per hit: where its ids start and end in nids and dids */
     int want_names, want_dates;
@@ -1076,7 +1107,10 @@ static PyObject *corr_values(PyObject *self, PyObject *args)
     win = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
     tmp = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
     cs->range = (int64_t *)malloc((size_t)(n ? n : 1) * 4 * sizeof(int64_t));
-    if (first == NULL || win == NULL || tmp == NULL || cs->range == NULL) {
+    if (want_dates)
+        cs->date_set.id_of_day = (int32_t *)calloc(DAYS_KNOWN, sizeof(int32_t));
+    if (first == NULL || win == NULL || tmp == NULL || cs->range == NULL
+        || (want_dates && cs->date_set.id_of_day == NULL)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1099,14 +1133,14 @@ static PyObject *corr_values(PyObject *self, PyObject *args)
     }
     if (hit_order(cs->range, n, 0, &cs->nids, &nptr, &nids) < 0
         || hit_order(cs->range, n, 2, &cs->dids, &dptr, &dids) < 0
-        || cs->nids.failed || cs->dids.failed || cs->name_set.failed || cs->date_set.failed) {
+        || cs->nids.failed || cs->dids.failed || cs->name_set.failed || cs->date_set.set.failed) {
         PyErr_NoMemory();
         goto done;
     }
     PyObject *n_res = want_names ? vset_result(&cs->name_set, &nptr, &nids) : Py_NewRef(Py_None);
     if (n_res == NULL)
         goto done;
-    PyObject *d_res = want_dates ? vset_result(&cs->date_set, &dptr, &dids) : Py_NewRef(Py_None);
+    PyObject *d_res = want_dates ? vset_result(&cs->date_set.set, &dptr, &dids) : Py_NewRef(Py_None);
     if (d_res == NULL) {
         Py_DECREF(n_res);
         goto done;
@@ -1123,7 +1157,8 @@ done:
         free(cs->edge.d);
         free(cs->edge.starts.data);
         vset_free(&cs->name_set);
-        vset_free(&cs->date_set);
+        vset_free(&cs->date_set.set);
+        free(cs->date_set.id_of_day);
         free(cs->nids.data);
         free(cs->dids.data);
         free(cs->range);
@@ -1169,6 +1204,17 @@ static PyObject *corr_member(PyObject *self, PyObject *args)
         int64_t p = people[i];
         if (p < 0 || p >= n_people || hp[i] < 0 || hp[i] > hp[i + 1] || hp[i + 1] > n_ids)
             goto bad;
+        /* A person's place in ptr, and their keys, are a cache miss each (hits come in
+         * text order, people in any): asked for ahead, and only for hits with values. */
+        if (i + 16 < n && (uint64_t)people[i + 16] < (uint64_t)n_people)
+            __builtin_prefetch(&ptr[people[i + 16]]);
+        if (i + 8 < n && (uint64_t)people[i + 8] < (uint64_t)n_people) {
+            int64_t ahead = ptr[people[i + 8]];
+            if (ahead >= 0 && ahead < n_keys)
+                __builtin_prefetch(&keys[ahead]);
+        }
+        if (hp[i] == hp[i + 1])
+            continue;
         int64_t lo0 = ptr[p], hi0 = ptr[p + 1];
         if (lo0 < 0 || lo0 > hi0 || hi0 > n_keys)
             goto bad;

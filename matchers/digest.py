@@ -113,6 +113,21 @@ class Digester:
         bytes at `offsets[i]` -> (n, 16) uint8, in that order."""
         if not len(offsets):
             return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
+        lib = native.lib
+        if lib is not None:  # the messages straight from `flat` (no (n, width) copy)
+            prefix = id_type.encode("ascii") + b"\x00"
+            return self._cbc(len(offsets), *lib.cmac_prepare_packed(
+                np.ascontiguousarray(flat, dtype=np.uint8),
+                np.ascontiguousarray(offsets, dtype=np.int64),
+                np.ascontiguousarray(lengths, dtype=np.int64), prefix, self._k1, self._k2))
+        return self._digest_gathered(id_type, flat, offsets, lengths)
+
+    def _digest_gathered(
+        self, id_type: str, flat: np.ndarray, offsets: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
+        """`digest_packed` through an (n, longest value) array of rows (numpy)."""
+        if not len(offsets):
+            return np.zeros((0, DIGEST_BYTES), dtype=np.uint8)
         if not len(flat):
             flat = np.zeros(1, dtype=np.uint8)
         width = max(1, int(lengths.max()))
@@ -134,14 +149,29 @@ class Digester:
         lib = native.lib
         if lib is not None:
             values = np.ascontiguousarray(values, dtype=np.uint8)
-            order_b, active_b, msgs_b = lib.cmac_prepare(
+            return self._cbc(n, *lib.cmac_prepare(
                 values, values.shape[1], np.ascontiguousarray(lengths, dtype=np.int64),
-                prefix, self._k1, self._k2)
-            order = np.frombuffer(order_b, np.int64)
-            active = np.frombuffer(active_b, np.int64)
-            msgs = np.frombuffer(msgs_b, np.uint8).reshape(n, len(active) * _BLOCK)
-        else:
-            order, active, msgs = self._messages(prefix, values, lengths)
+                prefix, self._k1, self._k2))
+        return self._cbc(n, *self._messages(prefix, values, lengths))
+
+    def _cbc(self, n: int, order: np.ndarray | bytes, active: np.ndarray | bytes,
+             msgs: np.ndarray | bytes) -> np.ndarray:
+        """CMAC's CBC over the messages of `_messages` (or `cmac_prepare`, as bytes):
+        one ECB call per block position -> (n, 16) uint8, in the values' order."""
+        lib = native.lib
+        if isinstance(order, bytes) and lib is not None:  # the XORs in C, on bytes
+            nb = len(active) // 8
+            states, prev = [], None
+            for i, m in enumerate(np.frombuffer(active, np.int64).tolist()):
+                prev = self._ecb(lib.cmac_cbc_block(prev, msgs, nb, i, m))
+                states.append(prev)
+            return np.frombuffer(lib.cmac_cbc_finish(states, active, order),
+                                 np.uint8).reshape(n, _BLOCK)
+        if isinstance(order, bytes):
+            order = np.frombuffer(order, np.int64)
+            active = np.frombuffer(active, np.int64)
+            msgs = np.frombuffer(msgs, np.uint8).reshape(n, len(active) * _BLOCK)
+        assert isinstance(active, np.ndarray) and isinstance(msgs, np.ndarray)
         state = np.zeros((n, _BLOCK), dtype=np.uint8)
         for i in range(len(active)):
             m = int(active[i])

@@ -3,7 +3,8 @@ the numpy lookup's hits (`index._search`): same positions, same people, same ord
 shared keys (several people with one phone digest), absent keys, empty inputs and the
 extreme uint64 values; both agree with a plain dictionary. The C CMAC messages
 (`cmac_prepare`) are the numpy ones (`Digester._messages`), and digest_rows either way
-is the one-value CMAC."""
+is the one-value CMAC; so is digest_packed, whose C messages come from packed values
+(`cmac_prepare_packed`)."""
 
 from __future__ import annotations
 
@@ -178,6 +179,67 @@ def test_bad_messages_are_refused():
     with pytest.raises(ValueError):
         lib.cmac_prepare(values, 4, np.array([1, 1], np.int64), b"x\0", k, b"short")
 
+
+# -- the same messages from packed values (cmac_prepare_packed, Digester.digest_packed) --
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_packed_digests_are_the_row_digests(seed):
+    """digest_packed with C (cmac_prepare_packed reads `flat` where the offsets say:
+    values overlapping, out of order, empty, long) is the numpy path and the CMAC."""
+    from vahti.matchers.digest import Digester
+
+    rng = random.Random(seed)
+    d = Digester(Key(bytes(range(32))))
+    flat = np.array([rng.randrange(256) for _ in range(rng.choice([0, 1, 40, 700]))],
+                    dtype=np.uint8)
+    n = rng.choice([1, 3, 50, 400])
+    lengths = np.array([rng.choice([0, 1, 10, 11, 27, 100]) for _ in range(n)], np.int64)
+    lengths = np.minimum(lengths, len(flat))
+    offsets = np.array([rng.randint(0, len(flat) - int(v)) for v in lengths], np.int64)
+    lib = native.lib
+    assert lib is not None
+    c = d.digest_packed("name", flat, offsets, lengths)
+    native.lib = None
+    try:
+        p = d.digest_packed("name", flat, offsets, lengths)
+    finally:
+        native.lib = lib
+    assert np.array_equal(c, p)
+    for i in rng.sample(range(n), min(5, n)):
+        value = bytes(flat[offsets[i] : offsets[i] + lengths[i]])
+        assert bytes(c[i]) == _cmac(d, "name", value)
+
+
+def test_bad_packed_values_are_refused():
+    lib = native.lib
+    assert lib is not None
+    flat, k = np.zeros(10, np.uint8), bytes(16)
+    for offsets, lengths in (([0, 8], [1, 3]), ([-1], [1]), ([0], [-1]), ([0, 1], [1])):
+        with pytest.raises(ValueError):
+            lib.cmac_prepare_packed(flat, np.array(offsets, np.int64),
+                                    np.array(lengths, np.int64), b"x\0", k, k)
+
+
+
+def test_bad_cbc_steps_are_refused():
+    """cmac_cbc_block / cmac_cbc_finish (Digester._cbc's XORs) check their sizes."""
+    lib = native.lib
+    assert lib is not None
+    msgs = bytes(2 * 32)  # two messages of two blocks
+    assert lib.cmac_cbc_block(None, msgs, 2, 0, 2) == bytes(32)
+    for args in ((None, msgs, 2, 1, 2), (bytes(32), msgs, 2, 0, 2), (bytes(16), msgs, 2, 1, 2),
+                 (None, msgs, 2, 0, 3), (None, msgs, 3, 0, 1), (None, msgs, 2, 2, 1)):
+        with pytest.raises(ValueError):
+            lib.cmac_cbc_block(*args)
+    active, order = np.array([2, 1], np.int64), np.array([1, 0], np.int64)
+    assert lib.cmac_cbc_finish([bytes(32), bytes(range(16))], active, order) == (
+        bytes(16) + bytes(range(16)))
+    for states, act, ordr in (([bytes(32)], active, order), ([bytes(32), bytes(8)], active, order),
+                              ([bytes(32), bytes(16)], active, np.array([1, 2], np.int64)),
+                              ([bytes(32), bytes(16)], np.array([1, 2], np.int64), order)):
+        with pytest.raises(ValueError):
+            lib.cmac_cbc_finish(states, act, ordr)
 
 # -- phone.select's loop over plain ints ------------------------------------------------
 
