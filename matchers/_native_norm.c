@@ -35,18 +35,30 @@ typedef struct {
     int html, escapes, sql;
     const uint8_t *table;
     uint8_t trigger[256]; /* code points < 256 where a match can start */
+    int words;            /* below 0x80, only & < \\ ' can: nc_word_hits applies */
+    int ascii_hits;       /* nc_word_hits' bits of & < \\ */
     /* -> (replacement, verbatim): a cluster of special characters, and an entity,
        escape or doubled quote */
     PyObject *pieces, *fill_piece, *matches, *fill_match;
     PyObject *tag_at;                /* (text, t) -> None | (end, space) */
     const char *inline_names;        /* " a abbr b ... ": the inline tags */
     Py_ssize_t inline_len;
+    /* the inline tags by first letter (nc_setup): bit i of inl_mask[letter] is the
+       name inline_names[inl_off[i]:][:inl_len[i]]; inl_linear: too many names for
+       that, nc_inline searches the string */
+    uint64_t inl_mask[26];
+    uint16_t inl_off[64];
+    uint8_t inl_len[64];
+    int inl_linear;
+    struct nc_slot *cache; /* the replacements looked up in this call (nc_replace) */
+    int scratch;           /* out, segs and matched are nc_scratch's buffers */
     /* output: code points of okind (the input's kind, widened to UCS4 when a
        replacement does not fit) and the map back to the input as segments,
        (out start, in start, in end, verbatim) quads: see normalize.Normalized */
     void *out;
     int okind;
     Py_ssize_t len, cap;
+    size_t out_bytes; /* out's size (cap characters of okind, or more) */
     i64vec segs;
     i64vec matched; /* (a, b) pairs */
 } normctx;
@@ -98,13 +110,16 @@ static int nc_reserve(normctx *c, Py_ssize_t extra)
     }
     c->out = out;
     c->cap = cap;
+    c->out_bytes = (size_t)cap * (size_t)c->okind;
     return 0;
 }
 
 /* the output from now on in UCS4 (a replacement beyond the input's kind) */
 static int nc_widen(normctx *c)
 {
-    Py_UCS4 *wide = (Py_UCS4 *)PyMem_Malloc((size_t)c->cap * sizeof(Py_UCS4));
+    /* (room for the text's length: the scratch buffer's cap can be far more) */
+    Py_ssize_t cap = (c->len > c->n ? c->len : c->n) + 16;
+    Py_UCS4 *wide = (Py_UCS4 *)PyMem_Malloc((size_t)cap * sizeof(Py_UCS4));
     if (wide == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -114,6 +129,8 @@ static int nc_widen(normctx *c)
     PyMem_Free(c->out);
     c->out = wide;
     c->okind = PyUnicode_4BYTE_KIND;
+    c->cap = cap;
+    c->out_bytes = (size_t)cap * sizeof(Py_UCS4);
     return 0;
 }
 
@@ -221,11 +238,62 @@ static PyObject *nc_lookup(normctx *c, PyObject *cache, PyObject *fill, Py_ssize
     return value;
 }
 
+/* The replacements looked up in one call, by source text: leaked text repeats a few
+   entities and escapes thousands of times, and a dict lookup needs the source as a
+   str. Direct-mapped; what a slot holds is what the Python caches gave for it (their
+   values depend on the source alone). */
+#define NC_CACHE_SLOTS 256
+#define NC_CACHE_KEY 34 /* the longest entity: "&" + 32 alphanumerics + ";" */
+
+typedef struct nc_slot {
+    PyObject *rep; /* a str (strong reference), NULL: empty slot */
+    int verbatim;
+    int is_piece; /* from `pieces`, else from `matches` */
+    Py_ssize_t len;
+    Py_UCS4 key[NC_CACHE_KEY];
+} nc_slot;
+
+static void nc_cache_free(normctx *c)
+{
+    if (c->cache == NULL)
+        return;
+    for (int i = 0; i < NC_CACHE_SLOTS; i++)
+        Py_XDECREF(c->cache[i].rep);
+    PyMem_Free(c->cache);
+    c->cache = NULL;
+}
+
 /* the replacement of text[a:b] (an entity, escape or doubled quote, or a cluster of
    special characters), from `cache` or `fill`: a (str, verbatim) pair */
 static int nc_replace(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
                       Py_ssize_t b)
 {
+    int is_piece = cache == c->pieces;
+    Py_ssize_t len = b - a;
+    nc_slot *slot = NULL;
+    if (len <= NC_CACHE_KEY) {
+        if (c->cache == NULL) {
+            c->cache = (nc_slot *)PyMem_Calloc(NC_CACHE_SLOTS, sizeof(nc_slot));
+            if (c->cache == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        Py_UCS4 key[NC_CACHE_KEY];
+        uint32_t h = 2166136261u ^ (uint32_t)is_piece;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            key[i] = nc_read(c->kind, c->data, a + i);
+            h = (h ^ key[i]) * 16777619u;
+        }
+        slot = &c->cache[(h ^ (h >> 16)) % NC_CACHE_SLOTS];
+        if (slot->rep != NULL && slot->len == len && slot->is_piece == is_piece
+            && memcmp(slot->key, key, (size_t)len * sizeof(Py_UCS4)) == 0)
+            return nc_emit(c, slot->rep, a, b, slot->verbatim);
+        Py_CLEAR(slot->rep);
+        memcpy(slot->key, key, (size_t)len * sizeof(Py_UCS4));
+        slot->len = len;
+        slot->is_piece = is_piece;
+    }
     PyObject *pair = nc_lookup(c, cache, fill, a, b);
     if (pair == NULL)
         return -1;
@@ -236,8 +304,14 @@ static int nc_replace(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
                         "normalize_text: a replacement must be a (str, bool) pair");
     } else {
         int verbatim = PyObject_IsTrue(PyTuple_GET_ITEM(pair, 1));
-        if (verbatim >= 0)
-            rc = nc_emit(c, PyTuple_GET_ITEM(pair, 0), a, b, verbatim);
+        if (verbatim >= 0) {
+            PyObject *rep = PyTuple_GET_ITEM(pair, 0);
+            if (slot != NULL) {
+                slot->rep = Py_NewRef(rep);
+                slot->verbatim = verbatim;
+            }
+            rc = nc_emit(c, rep, a, b, verbatim);
+        }
     }
     Py_DECREF(pair);
     return rc;
@@ -346,6 +420,14 @@ static Py_ssize_t nc_tag_python(normctx *c, Py_ssize_t t, int *space)
    names, each between spaces)? */
 static int nc_inline(const normctx *c, const char *name, Py_ssize_t len)
 {
+    if (!c->inl_linear) { /* (name[0] is a lower-case ASCII letter) */
+        for (uint64_t m = c->inl_mask[name[0] - 'a']; m; m &= m - 1) {
+            int i = __builtin_ctzll(m);
+            if (c->inl_len[i] == len && memcmp(c->inline_names + c->inl_off[i], name, len) == 0)
+                return 1;
+        }
+        return 0;
+    }
     const char *names = c->inline_names;
     for (Py_ssize_t i = 0; i + len + 1 < c->inline_len; i++)
         if (names[i] == ' ' && names[i + 1] == name[0] && names[i + len + 1] == ' '
@@ -383,6 +465,18 @@ NC_INLINE Py_ssize_t nc_tag_ascii(const normctx *c, int kind, Py_ssize_t t, int 
     if (!closing && ((len == 6 && memcmp(name, "script", 6) == 0)
                      || (len == 5 && memcmp(name, "style", 5) == 0)))
         return -3;
+    if (kind == PyUnicode_1BYTE_KIND) { /* the same test, by memchr */
+        const char *d = (const char *)c->data;
+        Py_ssize_t stop = k + 2001 < c->n ? k + 2001 : c->n;
+        if (k >= stop)
+            return -1;
+        const char *gt = (const char *)memchr(d + k, '>', (size_t)(stop - k));
+        Py_ssize_t e = gt != NULL ? gt - d : stop;
+        if (gt == NULL || memchr(d + k, '<', (size_t)(e - k)) != NULL)
+            return -1;
+        *space = len > (Py_ssize_t)sizeof name || !nc_inline(c, name, len);
+        return e + 1;
+    }
     for (Py_ssize_t limit = k + 2000; k <= limit && k < c->n; k++) {
         ch = nc_read(kind, c->data, k);
         if (ch == '>') {
@@ -426,12 +520,73 @@ NC_INLINE int nc_special_run(normctx *c, int kind, Py_ssize_t t, Py_ssize_t pos,
     return 0;
 }
 
+/* -- Latin-1 text 8 characters at a time ------------------------------------------- */
+
+#define NC_LOW7 0x7F7F7F7F7F7F7F7FULL
+#define NC_HIGH 0x8080808080808080ULL
+
+/* the high bit of each byte of w that equals the byte of bx (BCAST): exact, unlike
+   HAS_ZERO, whose borrow can mark the byte after an equal one */
+NC_INLINE uint64_t nc_eq(uint64_t w, uint64_t bx)
+{
+    uint64_t v = w ^ bx;
+    return ~(((v & NC_LOW7) + NC_LOW7) | v) & NC_HIGH;
+}
+
+/* Of the 8 characters at b[i..i+8) (b[i + 8] readable), the high bit of each where
+   a match can start: '&', '<' and '\\' when `ascii_hits` holds them ('&' bit 1,
+   '<' bit 2, '\\' bit 4), a doubled quote when `quote`, a high byte when hit[] says
+   so. Little-endian: character j is byte j. */
+NC_INLINE uint64_t nc_word_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, int quote,
+                                const uint8_t *hit)
+{
+    uint64_t w, m = 0;
+    memcpy(&w, b + i, 8);
+    if (ascii_hits & 1)
+        m |= nc_eq(w, BCAST('&'));
+    if (ascii_hits & 2)
+        m |= nc_eq(w, BCAST('<'));
+    if (ascii_hits & 4)
+        m |= nc_eq(w, BCAST('\\'));
+    if (quote) {
+        uint64_t q = nc_eq(w, BCAST('\''));
+        if (q) {
+            uint64_t w2;
+            memcpy(&w2, b + i + 1, 8);
+            m |= q & nc_eq(w2, BCAST('\''));
+        }
+    }
+    for (uint64_t hb = w & NC_HIGH; hb; hb &= hb - 1) {
+        int k = __builtin_ctzll(hb);
+        if (hit[b[i + (k >> 3)]])
+            m |= 1ULL << k;
+    }
+    return m;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+    && (defined(__GNUC__) || defined(__clang__))
+#define NC_WORDS 1
+#else
+#define NC_WORDS 0
+#endif
+
 /* The first position from t where a match can start (n if none). Latin-1 text is
-   skipped 8 characters at a time while no byte is high or a trigger (clean_scan's
-   test, which also stops at any backslash: the table decides). */
+   read 8 characters at a time when its triggers below 0x80 are only & < \\ ' (a
+   lone quote, which starts nothing in Latin-1 text, is passed over); else skipped
+   8 at a time while no byte is high or a trigger (clean_scan's test, which also
+   stops at any backslash: the table decides). */
 NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
 {
     const Py_ssize_t n = c->n;
+    if (NC_WORDS && kind == PyUnicode_1BYTE_KIND && c->words) {
+        const uint8_t *b = (const uint8_t *)c->data;
+        for (; n - t >= 9; t += 8) {
+            uint64_t m = nc_word_hits(b, t, c->ascii_hits, c->sql, c->trigger);
+            if (m)
+                return t + (__builtin_ctzll(m) >> 3);
+        }
+    }
     for (;;) {
         if (kind == PyUnicode_1BYTE_KIND) {
             const uint8_t *b = (const uint8_t *)c->data;
@@ -556,9 +711,38 @@ static int nc_setup(normctx *c, Py_buffer *table)
         return -1;
     }
     c->table = (const uint8_t *)table->buf;
+    /* the inline names that nc_inline can meet: between spaces, starting with a
+       lower-case letter, at most 16 characters (longer tag names separate) */
+    const char *names = c->inline_names;
+    int count = 0;
+    for (Py_ssize_t i = 0; i < c->inline_len; i++) {
+        if (names[i] != ' ')
+            continue;
+        Py_ssize_t j = i + 1;
+        while (j < c->inline_len && names[j] != ' ')
+            j++;
+        Py_ssize_t len = j - i - 1;
+        if (j < c->inline_len && len >= 1 && len <= 16 && names[i + 1] >= 'a'
+            && names[i + 1] <= 'z') {
+            if (count == 64 || i + 1 > UINT16_MAX) {
+                c->inl_linear = 1;
+                break;
+            }
+            c->inl_off[count] = (uint16_t)(i + 1);
+            c->inl_len[count] = (uint8_t)len;
+            c->inl_mask[names[i + 1] - 'a'] |= 1ULL << count;
+            count++;
+        }
+        i = j - 1;
+    }
     for (int ch = 0; ch < 256; ch++)
         c->trigger[ch] = (c->table[ch] & NC_SPECIAL) || ch == '&' || (c->html && ch == '<')
                          || (c->escapes && ch == '\\') || (c->sql && ch == '\'');
+    c->ascii_hits = 1 | (c->html ? 2 : 0) | (c->escapes ? 4 : 0);
+    c->words = 1;
+    for (int ch = 0; ch < 0x80; ch++)
+        c->words &= c->trigger[ch] == (ch == '&' || (c->html && ch == '<')
+                                       || (c->escapes && ch == '\\') || (c->sql && ch == '\''));
     return 0;
 }
 
@@ -577,26 +761,68 @@ static int nc_run(normctx *c, PyObject *text)
     c->segs.failed = c->matched.failed = 0;
     if (nc_has_surrogate(c->kind, c->data, c->n))
         return 2;
-    if (c->out == NULL || c->cap < c->n + 16 || c->okind != c->kind) {
+    c->okind = c->kind;
+    if (c->out == NULL || c->out_bytes < (size_t)(c->n + 16) * (size_t)c->kind) {
         PyMem_Free(c->out);
-        c->cap = c->n + 16;
-        c->okind = c->kind;
-        c->out = PyMem_Malloc((size_t)c->cap * (size_t)c->okind);
+        c->out_bytes = (size_t)(c->n + 16) * (size_t)c->kind;
+        c->out = PyMem_Malloc(c->out_bytes);
         if (c->out == NULL) {
+            c->out_bytes = 0;
             PyErr_NoMemory();
             return -1;
         }
     }
+    c->cap = (Py_ssize_t)(c->out_bytes / (size_t)c->kind);
     return c->kind == PyUnicode_1BYTE_KIND   ? nc_scan_ucs1(c)
            : c->kind == PyUnicode_2BYTE_KIND ? nc_scan_ucs2(c)
                                              : nc_scan_ucs4(c);
 }
 
+/* The output buffers of the last call, kept for the next: fresh memory for every
+   call of a chunk's size costs more in page faults than the walk itself. A call
+   that finds them in use (another thread ran Python code in a callback of a call
+   under way) allocates its own. */
+#define NC_SCRATCH_MAX ((size_t)64 << 20) /* bytes of each kept at most */
+static struct {
+    void *out;
+    size_t out_bytes;
+    i64vec segs, matched;
+    int busy;
+} nc_scratch;
+
+/* c (zeroed) takes the scratch buffers if they are free */
+static void nc_claim(normctx *c)
+{
+    if (nc_scratch.busy)
+        return;
+    nc_scratch.busy = c->scratch = 1;
+    c->out = nc_scratch.out;
+    c->out_bytes = nc_scratch.out_bytes;
+    c->segs = nc_scratch.segs;
+    c->matched = nc_scratch.matched;
+    c->segs.len = c->matched.len = 0;
+    c->segs.failed = c->matched.failed = 0;
+}
+
 static void nc_free(normctx *c)
 {
-    PyMem_Free(c->out);
-    free(c->segs.data);
-    free(c->matched.data);
+    nc_cache_free(c);
+    if (c->scratch && c->out_bytes <= NC_SCRATCH_MAX
+        && (size_t)c->segs.cap * sizeof(int64_t) <= NC_SCRATCH_MAX
+        && (size_t)c->matched.cap * sizeof(int64_t) <= NC_SCRATCH_MAX) {
+        nc_scratch.out = c->out;
+        nc_scratch.out_bytes = c->out_bytes;
+        nc_scratch.segs = c->segs;
+        nc_scratch.matched = c->matched;
+    } else {
+        PyMem_Free(c->out);
+        free(c->segs.data);
+        free(c->matched.data);
+        if (c->scratch)
+            memset(&nc_scratch, 0, sizeof nc_scratch);
+    }
+    if (c->scratch)
+        nc_scratch.busy = 0;
 }
 
 static PyObject *normalize_text(PyObject *self, PyObject *args)
@@ -610,6 +836,7 @@ static PyObject *normalize_text(PyObject *self, PyObject *args)
                           &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
                           &c.tag_at, &c.inline_names, &c.inline_len))
         return NULL;
+    nc_claim(&c);
     int rc = nc_setup(&c, &table) < 0 ? -1 : nc_run(&c, text);
     if (rc == 1)
         result = Py_NewRef(Py_None);
@@ -673,6 +900,7 @@ static PyObject *normalize_windows(PyObject *self, PyObject *args)
                           &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
                           &c.tag_at, &c.inline_names, &c.inline_len, &bounds))
         return NULL;
+    nc_claim(&c);
     Py_ssize_t n_win = bounds.len / (Py_ssize_t)(4 * sizeof(int64_t)), n = PyUnicode_GET_LENGTH(text);
     const int64_t *in = (const int64_t *)bounds.buf;
     PyObject *out_bounds = PyByteArray_FromStringAndSize(NULL, n_win * 4 * (Py_ssize_t)sizeof(int64_t));
@@ -773,8 +1001,27 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
         for (int c = 0; c < 256; c++)
             hit[c] = (c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c];
         Py_ssize_t i = 0;
-        /* 8 characters at a time: skipped when plain, else tested without branches
-           (b[i + 8] stays readable for the doubled quote's second half) */
+        int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0);
+        /* 8 characters at a time (b[i + 8] stays readable for the doubled quote's
+           second half): the hits of a word as a mask, one bit per position */
+        for (; NC_WORDS && i + 8 < n && !out.failed; i += 8) {
+            uint64_t m = nc_word_hits(b, i, ascii_hits, quote, hit);
+            if (!m)
+                continue;
+            if (out.len + 8 > out.cap) {
+                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
+                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
+                if (grown == NULL) {
+                    out.failed = 1;
+                    break;
+                }
+                out.data = grown;
+                out.cap = cap;
+            }
+            for (; m; m &= m - 1)
+                out.data[out.len++] = i + (__builtin_ctzll(m) >> 3);
+        }
+        /* (without NC_WORDS: skipped when plain, else tested without branches) */
         for (; i + 8 < n && !out.failed; i += 8) {
             uint64_t w;
             memcpy(&w, b + i, 8);
