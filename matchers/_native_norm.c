@@ -147,22 +147,39 @@ NC_INLINE void nc_put(normctx *c, Py_ssize_t i, Py_UCS4 ch)
 /* `m` output characters from the input span [a, b): each from its own input
    position (verbatim: the output is text[a:b] itself) or all from the whole span.
    A verbatim segment right after a verbatim one continues it. */
-static int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, int verbatim)
+NC_INLINE int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, int verbatim)
 {
     i64vec *v = &c->segs;
     if (verbatim && v->len && v->data[v->len - 1] && v->data[v->len - 2] == a) {
         v->data[v->len - 2] = b;
     } else {
-        vec_push(v, (int64_t)c->len);
-        vec_push(v, (int64_t)a);
-        vec_push(v, (int64_t)b);
-        vec_push(v, (int64_t)(verbatim != 0));
+        if (v->len + 4 > v->cap) { /* (vec_push grows it; the len is put back) */
+            vec_push(v, 0);
+            if (v->failed) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            v->len--;
+            if (v->len + 4 > v->cap) {
+                vec_push(v, 0);
+                vec_push(v, 0);
+                vec_push(v, 0);
+                vec_push(v, 0);
+                if (v->failed) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                v->len -= 4;
+            }
+        }
+        int64_t *d = v->data + v->len;
+        d[0] = (int64_t)c->len;
+        d[1] = (int64_t)a;
+        d[2] = (int64_t)b;
+        d[3] = verbatim != 0;
+        v->len += 4;
     }
     c->len += m;
-    if (v->failed) {
-        PyErr_NoMemory();
-        return -1;
-    }
     return 0;
 }
 
@@ -286,9 +303,13 @@ static int nc_replace(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
             h = (h ^ key[i]) * 16777619u;
         }
         slot = &c->cache[(h ^ (h >> 16)) % NC_CACHE_SLOTS];
-        if (slot->rep != NULL && slot->len == len && slot->is_piece == is_piece
-            && memcmp(slot->key, key, (size_t)len * sizeof(Py_UCS4)) == 0)
-            return nc_emit(c, slot->rep, a, b, slot->verbatim);
+        if (slot->rep != NULL && slot->len == len && slot->is_piece == is_piece) {
+            Py_ssize_t i = 0; /* (a short loop: cheaper than a call of memcmp) */
+            while (i < len && slot->key[i] == key[i])
+                i++;
+            if (i == len)
+                return nc_emit(c, slot->rep, a, b, slot->verbatim);
+        }
         Py_CLEAR(slot->rep);
         memcpy(slot->key, key, (size_t)len * sizeof(Py_UCS4));
         slot->len = len;
@@ -423,7 +444,13 @@ static int nc_inline(const normctx *c, const char *name, Py_ssize_t len)
     if (!c->inl_linear) { /* (name[0] is a lower-case ASCII letter) */
         for (uint64_t m = c->inl_mask[name[0] - 'a']; m; m &= m - 1) {
             int i = __builtin_ctzll(m);
-            if (c->inl_len[i] == len && memcmp(c->inline_names + c->inl_off[i], name, len) == 0)
+            if (c->inl_len[i] != len)
+                continue;
+            const char *candidate = c->inline_names + c->inl_off[i];
+            Py_ssize_t k = 1; /* (a short loop: cheaper than a call of memcmp) */
+            while (k < len && candidate[k] == name[k])
+                k++;
+            if (k == len)
                 return 1;
         }
         return 0;
@@ -465,17 +492,15 @@ NC_INLINE Py_ssize_t nc_tag_ascii(const normctx *c, int kind, Py_ssize_t t, int 
     if (!closing && ((len == 6 && memcmp(name, "script", 6) == 0)
                      || (len == 5 && memcmp(name, "style", 5) == 0)))
         return -3;
-    if (kind == PyUnicode_1BYTE_KIND) { /* the same test, by memchr */
-        const char *d = (const char *)c->data;
+    if (kind == PyUnicode_1BYTE_KIND) { /* the same test, without nc_at's bounds checks */
+        const uint8_t *d = (const uint8_t *)c->data;
         Py_ssize_t stop = k + 2001 < c->n ? k + 2001 : c->n;
-        if (k >= stop)
-            return -1;
-        const char *gt = (const char *)memchr(d + k, '>', (size_t)(stop - k));
-        Py_ssize_t e = gt != NULL ? gt - d : stop;
-        if (gt == NULL || memchr(d + k, '<', (size_t)(e - k)) != NULL)
+        while (k < stop && d[k] != '>' && d[k] != '<')
+            k++;
+        if (k == stop || d[k] == '<')
             return -1;
         *space = len > (Py_ssize_t)sizeof name || !nc_inline(c, name, len);
-        return e + 1;
+        return k + 1;
     }
     for (Py_ssize_t limit = k + 2000; k <= limit && k < c->n; k++) {
         ch = nc_read(kind, c->data, k);
@@ -556,13 +581,41 @@ NC_INLINE uint64_t nc_word_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, 
             m |= q & nc_eq(w2, BCAST('\''));
         }
     }
-    for (uint64_t hb = w & NC_HIGH; hb; hb &= hb - 1) {
+    for (uint64_t hb = w & NC_HIGH; hb; hb &= hb - 1) { /* (without a branch on hit) */
         int k = __builtin_ctzll(hb);
-        if (hit[b[i + (k >> 3)]])
-            m |= 1ULL << k;
+        m |= (uint64_t)(hit[b[i + (k >> 3)]] != 0) << k;
     }
     return m;
 }
+
+#if defined(__SSE2__)
+/* nc_word_hits for the 16 characters at b[i..i+16) (b[i + 16] readable), one bit
+   per character */
+NC_INLINE uint32_t nc_block_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, int quote,
+                                 const uint8_t *hit)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+    uint32_t m = 0;
+    if (ascii_hits & 1)
+        m |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('&')));
+    if (ascii_hits & 2)
+        m |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('<')));
+    if (ascii_hits & 4)
+        m |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+    if (quote) {
+        uint32_t q = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\'')));
+        if (q) {
+            __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 1));
+            m |= q & (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x2, _mm_set1_epi8('\'')));
+        }
+    }
+    for (uint32_t hb = (uint32_t)_mm_movemask_epi8(x); hb; hb &= hb - 1) {
+        int k = __builtin_ctz(hb);
+        m |= (uint32_t)(hit[b[i + k]] != 0) << k;
+    }
+    return m;
+}
+#endif
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
     && (defined(__GNUC__) || defined(__clang__))
@@ -581,12 +634,20 @@ NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
     const Py_ssize_t n = c->n;
     if (NC_WORDS && kind == PyUnicode_1BYTE_KIND && c->words) {
         const uint8_t *b = (const uint8_t *)c->data;
+#if defined(__SSE2__)
+        for (; n - t >= 17; t += 16) {
+            uint32_t m = nc_block_hits(b, t, c->ascii_hits, c->sql, c->trigger);
+            if (m)
+                return t + __builtin_ctz(m);
+        }
+#endif
         for (; n - t >= 9; t += 8) {
             uint64_t m = nc_word_hits(b, t, c->ascii_hits, c->sql, c->trigger);
             if (m)
                 return t + (__builtin_ctzll(m) >> 3);
         }
     }
+
     for (;;) {
         if (kind == PyUnicode_1BYTE_KIND) {
             const uint8_t *b = (const uint8_t *)c->data;
@@ -1002,8 +1063,27 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
             hit[c] = (c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c];
         Py_ssize_t i = 0;
         int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0);
-        /* 8 characters at a time (b[i + 8] stays readable for the doubled quote's
-           second half): the hits of a word as a mask, one bit per position */
+        /* 16 characters at a time, then 8 (b[i + 16], b[i + 8] stay readable for
+           the doubled quote's second half): the hits as a mask, a bit per position */
+#if defined(__SSE2__)
+        for (; i + 16 < n && !out.failed; i += 16) {
+            uint32_t m = nc_block_hits(b, i, ascii_hits, quote, hit);
+            if (!m)
+                continue;
+            if (out.len + 16 > out.cap) {
+                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
+                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
+                if (grown == NULL) {
+                    out.failed = 1;
+                    break;
+                }
+                out.data = grown;
+                out.cap = cap;
+            }
+            for (; m; m &= m - 1)
+                out.data[out.len++] = i + __builtin_ctz(m);
+        }
+#endif
         for (; NC_WORDS && i + 8 < n && !out.failed; i += 8) {
             uint64_t m = nc_word_hits(b, i, ascii_hits, quote, hit);
             if (!m)
