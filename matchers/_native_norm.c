@@ -144,6 +144,26 @@ NC_INLINE void nc_put(normctx *c, Py_ssize_t i, Py_UCS4 ch)
         ((Py_UCS4 *)c->out)[i] = ch;
 }
 
+/* room in v for `extra` more items (-1: out of memory, v->failed set) */
+NC_INLINE int nc_room(i64vec *v, Py_ssize_t extra)
+{
+    if (v->failed)
+        return -1;
+    if (v->len + extra <= v->cap)
+        return 0;
+    Py_ssize_t cap = v->cap ? v->cap : 256;
+    while (cap < v->len + extra)
+        cap *= 2;
+    int64_t *grown = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
+    if (grown == NULL) {
+        v->failed = 1;
+        return -1;
+    }
+    v->data = grown;
+    v->cap = cap;
+    return 0;
+}
+
 /* `m` output characters from the input span [a, b): each from its own input
    position (verbatim: the output is text[a:b] itself) or all from the whole span.
    A verbatim segment right after a verbatim one continues it. */
@@ -153,24 +173,9 @@ NC_INLINE int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, i
     if (verbatim && v->len && v->data[v->len - 1] && v->data[v->len - 2] == a) {
         v->data[v->len - 2] = b;
     } else {
-        if (v->len + 4 > v->cap) { /* (vec_push grows it; the len is put back) */
-            vec_push(v, 0);
-            if (v->failed) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            v->len--;
-            if (v->len + 4 > v->cap) {
-                vec_push(v, 0);
-                vec_push(v, 0);
-                vec_push(v, 0);
-                vec_push(v, 0);
-                if (v->failed) {
-                    PyErr_NoMemory();
-                    return -1;
-                }
-                v->len -= 4;
-            }
+        if (v->len + 4 > v->cap && nc_room(v, 4) < 0) {
+            PyErr_NoMemory();
+            return -1;
         }
         int64_t *d = v->data + v->len;
         d[0] = (int64_t)c->len;
@@ -647,7 +652,6 @@ NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
                 return t + (__builtin_ctzll(m) >> 3);
         }
     }
-
     for (;;) {
         if (kind == PyUnicode_1BYTE_KIND) {
             const uint8_t *b = (const uint8_t *)c->data;
@@ -1070,36 +1074,24 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
             uint32_t m = nc_block_hits(b, i, ascii_hits, quote, hit);
             if (!m)
                 continue;
-            if (out.len + 16 > out.cap) {
-                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
-                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
-                if (grown == NULL) {
-                    out.failed = 1;
-                    break;
-                }
-                out.data = grown;
-                out.cap = cap;
-            }
+            if (nc_room(&out, 16) < 0)
+                break;
+            int64_t *o = out.data + out.len; /* (out itself lives in memory) */
             for (; m; m &= m - 1)
-                out.data[out.len++] = i + __builtin_ctz(m);
+                *o++ = i + __builtin_ctz(m);
+            out.len = o - out.data;
         }
 #endif
         for (; NC_WORDS && i + 8 < n && !out.failed; i += 8) {
             uint64_t m = nc_word_hits(b, i, ascii_hits, quote, hit);
             if (!m)
                 continue;
-            if (out.len + 8 > out.cap) {
-                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
-                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
-                if (grown == NULL) {
-                    out.failed = 1;
-                    break;
-                }
-                out.data = grown;
-                out.cap = cap;
-            }
+            if (nc_room(&out, 8) < 0)
+                break;
+            int64_t *o = out.data + out.len; /* (out itself lives in memory) */
             for (; m; m &= m - 1)
-                out.data[out.len++] = i + (__builtin_ctzll(m) >> 3);
+                *o++ = i + (__builtin_ctzll(m) >> 3);
+            out.len = o - out.data;
         }
         /* (without NC_WORDS: skipped when plain, else tested without branches) */
         for (; i + 8 < n && !out.failed; i += 8) {
@@ -1107,16 +1099,8 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
             memcpy(&w, b + i, 8);
             if (!word_interesting(w, lt, quote))
                 continue;
-            if (out.len + 8 > out.cap) {
-                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
-                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
-                if (grown == NULL) {
-                    out.failed = 1;
-                    break;
-                }
-                out.data = grown;
-                out.cap = cap;
-            }
+            if (nc_room(&out, 8) < 0)
+                break;
             int64_t *o = out.data + out.len;
             Py_ssize_t k = 0;
             for (int j = 0; j < 8; j++) {
