@@ -313,10 +313,12 @@ def test_inline_tags_and_their_neighbours(monkeypatch):  # noqa: ANN001
 
 
 def test_windows_of_every_kind_in_turn(monkeypatch):  # noqa: ANN001
-    """`normalize_windows` over many windows that alternate 1-, 2- and 4-byte text and
-    widen the output (one buffer serves them all): as normalising each alone."""
-    text = "".join(f"a&amp;b{i % 10}\\u00e4 \U0001d7cf&#45;Ā<b>x</b>''" for i in range(200))
-    rows = [[a, a + 1, a + 3, a + 9] for a in range(0, len(text) - 10, 3)]
+    """`normalize_windows` over many windows of 1-, 2- and 4-byte text whose entities
+    and escapes widen the output (€, an emoji in Latin-1 text; one buffer serves all
+    the windows): as normalising each alone."""
+    text = "".join(f"a&amp;b{i % 10}&#8364;x\\ud83d\\ude00''<b>y</b>" + "Ā\U0001d7cf" * (i % 3 == 0)
+                   for i in range(200))
+    rows = [[a, a + 1, a + 3, a + 24] for a in range(0, len(text) - 25, 5)]
     for flags in FLAGS:
         texts, got = normalize.normalize_windows(text, np.array(rows, dtype=np.int64), **flags)
         for j, row in enumerate(rows):
