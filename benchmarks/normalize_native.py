@@ -6,6 +6,9 @@ the two paths (`normalize.use_native`, which switches only the C normaliser):
 - `normalize` over every chunk of the corpus (each file decoded as a scan decodes
   it, cut into the engine's chunks of ``CHUNK_CHARS`` characters, with its kind's
   options), after checking that both paths give the same result;
+- per file, `normalize` + `match_starts` (the engine's `prepare` asks both of a
+  chunk) over its chunks, in MB/s of the file, C against the Python loop and numpy
+  (process time);
 - the engine, HETU only, one core, in process (``--index-dir``: the watchlist index
   that ``benchmarks/engine_density.py --index-dir`` saves).
 
@@ -15,6 +18,7 @@ the two paths (`normalize.use_native`, which switches only the C normaliser):
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -56,17 +60,37 @@ def same(a: normalize.Normalized, b: normalize.Normalized) -> bool:
                              for f in ("segments", "starts", "ends", "matched"))
 
 
-def alternating(fn, runs: int) -> tuple[float, float]:  # noqa: ANN001
+def alternating(fn, runs: int, clock=time.perf_counter) -> tuple[float, float]:  # noqa: ANN001
     """Median seconds of fn() with the C normaliser and with the Python loop."""
     times: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(runs):
         for c_path in (True, False):
             normalize.use_native = c_path
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            times[c_path].append(time.perf_counter() - t0)
+            times[c_path].append(clock() - t0)
     normalize.use_native = True
     return statistics.median(times[True]), statistics.median(times[False])
+
+
+def normalize_and_starts(pieces: list[tuple[str, str]]) -> None:
+    """What a chunk's scan asks of this module: `normalize`, then `match_starts` with
+    the same options (`engine._HitWindows.prepare`)."""
+    for t, k in pieces:
+        normalize.normalize(t, html_tags=k == "html", sql=k == "sql")
+        normalize.match_starts(t, html_tags=k == "html", sql=k == "sql")
+
+
+def per_file(files: list[Path], runs: int) -> None:
+    """MB/s of `normalize_and_starts` per file, C and Python, alternating."""
+    print(f"{'file':14} {'MB':>6} {'C MB/s':>9} {'Python MB/s':>12} {'Python/C':>9}")
+    for f in files:
+        pieces = chunks([f])
+        normalize_and_starts(pieces)  # caches
+        mb = f.stat().st_size / 1e6
+        c_t, py_t = alternating(functools.partial(normalize_and_starts, pieces), runs,
+                                time.process_time)
+        print(f"{f.name:14} {mb:6.2f} {mb / c_t:9.1f} {mb / py_t:12.1f} {py_t / c_t:9.1f}")
 
 
 def fail(message: str) -> None:
@@ -106,6 +130,8 @@ def main() -> None:
     c_t, py_t = alternating(lambda: normalize_all(pieces), args.runs)
     print(f"{'run':34} {'C s':>8} {'Python s':>9} {'Python/C':>9}")
     print(f"{'normalize, every chunk':34} {c_t:8.3f} {py_t:9.3f} {py_t / c_t:9.1f}")
+
+    per_file(files, args.runs)
 
     opts = ScanOptions(types=frozenset({"hetu"}))
 

@@ -12,6 +12,12 @@
  * bodies) are matched by a Python callback with the tag regex. Only the fully
  * specified ASCII syntax of entities, escapes and quotes is matched here.
  *
+ * Where the time goes on leak text (dense HTML, dumps): the gaps between matches are
+ * found 16 or 8 Latin-1 characters at a time (nc_block_hits, nc_word_hits), a
+ * replacement seen before in the same call is taken from a small C cache instead of
+ * asking the dicts again (nc_replace), and the output buffers are kept from one call
+ * to the next (nc_scratch), which spares the page faults of fresh memory.
+ *
  * The GIL is held throughout (the callbacks need it). Exceptions raised here carry
  * no text. */
 
@@ -35,18 +41,30 @@ typedef struct {
     int html, escapes, sql;
     const uint8_t *table;
     uint8_t trigger[256]; /* code points < 256 where a match can start */
+    int words;            /* below 0x80, only & < \\ ' can: nc_word_hits applies */
+    int ascii_hits;       /* nc_word_hits' bits of & < \\ */
     /* -> (replacement, verbatim): a cluster of special characters, and an entity,
        escape or doubled quote */
     PyObject *pieces, *fill_piece, *matches, *fill_match;
     PyObject *tag_at;                /* (text, t) -> None | (end, space) */
     const char *inline_names;        /* " a abbr b ... ": the inline tags */
     Py_ssize_t inline_len;
+    /* the inline tags by first letter (nc_setup): bit i of inl_mask[letter] is the
+       name inline_names[inl_off[i]:][:inl_len[i]]; inl_linear: too many names for
+       that, nc_inline searches the string */
+    uint64_t inl_mask[26];
+    uint16_t inl_off[64];
+    uint8_t inl_len[64];
+    int inl_linear;
+    struct nc_slot *cache; /* the replacements looked up in this call (nc_replace) */
+    int scratch;           /* out, segs and matched are nc_scratch's buffers */
     /* output: code points of okind (the input's kind, widened to UCS4 when a
        replacement does not fit) and the map back to the input as segments,
        (out start, in start, in end, verbatim) quads: see normalize.Normalized */
     void *out;
     int okind;
     Py_ssize_t len, cap;
+    size_t out_bytes; /* out's size (cap characters of okind, or more) */
     i64vec segs;
     i64vec matched; /* (a, b) pairs */
 } normctx;
@@ -98,13 +116,16 @@ static int nc_reserve(normctx *c, Py_ssize_t extra)
     }
     c->out = out;
     c->cap = cap;
+    c->out_bytes = (size_t)cap * (size_t)c->okind;
     return 0;
 }
 
 /* the output from now on in UCS4 (a replacement beyond the input's kind) */
 static int nc_widen(normctx *c)
 {
-    Py_UCS4 *wide = (Py_UCS4 *)PyMem_Malloc((size_t)c->cap * sizeof(Py_UCS4));
+    /* (room for the text's length: the scratch buffer's cap can be far more) */
+    Py_ssize_t cap = (c->len > c->n ? c->len : c->n) + 16;
+    Py_UCS4 *wide = (Py_UCS4 *)PyMem_Malloc((size_t)cap * sizeof(Py_UCS4));
     if (wide == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -114,6 +135,8 @@ static int nc_widen(normctx *c)
     PyMem_Free(c->out);
     c->out = wide;
     c->okind = PyUnicode_4BYTE_KIND;
+    c->cap = cap;
+    c->out_bytes = (size_t)cap * sizeof(Py_UCS4);
     return 0;
 }
 
@@ -127,25 +150,47 @@ NC_INLINE void nc_put(normctx *c, Py_ssize_t i, Py_UCS4 ch)
         ((Py_UCS4 *)c->out)[i] = ch;
 }
 
+/* room in v for `extra` more items (-1: out of memory, v->failed set) */
+NC_INLINE int nc_room(i64vec *v, Py_ssize_t extra)
+{
+    if (v->failed)
+        return -1;
+    if (v->len + extra <= v->cap)
+        return 0;
+    Py_ssize_t cap = v->cap ? v->cap : 256;
+    while (cap < v->len + extra)
+        cap *= 2;
+    int64_t *grown = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
+    if (grown == NULL) {
+        v->failed = 1;
+        return -1;
+    }
+    v->data = grown;
+    v->cap = cap;
+    return 0;
+}
+
 /* `m` output characters from the input span [a, b): each from its own input
    position (verbatim: the output is text[a:b] itself) or all from the whole span.
    A verbatim segment right after a verbatim one continues it. */
-static int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, int verbatim)
+NC_INLINE int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, int verbatim)
 {
     i64vec *v = &c->segs;
     if (verbatim && v->len && v->data[v->len - 1] && v->data[v->len - 2] == a) {
         v->data[v->len - 2] = b;
     } else {
-        vec_push(v, (int64_t)c->len);
-        vec_push(v, (int64_t)a);
-        vec_push(v, (int64_t)b);
-        vec_push(v, (int64_t)(verbatim != 0));
+        if (v->len + 4 > v->cap && nc_room(v, 4) < 0) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        int64_t *d = v->data + v->len;
+        d[0] = (int64_t)c->len;
+        d[1] = (int64_t)a;
+        d[2] = (int64_t)b;
+        d[3] = verbatim != 0;
+        v->len += 4;
     }
     c->len += m;
-    if (v->failed) {
-        PyErr_NoMemory();
-        return -1;
-    }
     return 0;
 }
 
@@ -221,11 +266,66 @@ static PyObject *nc_lookup(normctx *c, PyObject *cache, PyObject *fill, Py_ssize
     return value;
 }
 
+/* The replacements looked up in one call, by source text: leaked text repeats a few
+   entities and escapes thousands of times, and a dict lookup needs the source as a
+   str. Direct-mapped; what a slot holds is what the Python caches gave for it (their
+   values depend on the source alone). */
+#define NC_CACHE_SLOTS 256
+#define NC_CACHE_KEY 34 /* the longest entity: "&" + 32 alphanumerics + ";" */
+
+typedef struct nc_slot {
+    PyObject *rep; /* a str (strong reference), NULL: empty slot */
+    int verbatim;
+    int is_piece; /* from `pieces`, else from `matches` */
+    Py_ssize_t len;
+    Py_UCS4 key[NC_CACHE_KEY];
+} nc_slot;
+
+static void nc_cache_free(normctx *c)
+{
+    if (c->cache == NULL)
+        return;
+    for (int i = 0; i < NC_CACHE_SLOTS; i++)
+        Py_XDECREF(c->cache[i].rep);
+    PyMem_Free(c->cache);
+    c->cache = NULL;
+}
+
 /* the replacement of text[a:b] (an entity, escape or doubled quote, or a cluster of
    special characters), from `cache` or `fill`: a (str, verbatim) pair */
 static int nc_replace(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
                       Py_ssize_t b)
 {
+    int is_piece = cache == c->pieces;
+    Py_ssize_t len = b - a;
+    nc_slot *slot = NULL;
+    if (len <= NC_CACHE_KEY) {
+        if (c->cache == NULL) {
+            c->cache = (nc_slot *)PyMem_Calloc(NC_CACHE_SLOTS, sizeof(nc_slot));
+            if (c->cache == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        Py_UCS4 key[NC_CACHE_KEY];
+        uint32_t h = 2166136261u ^ (uint32_t)is_piece;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            key[i] = nc_read(c->kind, c->data, a + i);
+            h = (h ^ key[i]) * 16777619u;
+        }
+        slot = &c->cache[(h ^ (h >> 16)) % NC_CACHE_SLOTS];
+        if (slot->rep != NULL && slot->len == len && slot->is_piece == is_piece) {
+            Py_ssize_t i = 0; /* (a short loop: cheaper than a call of memcmp) */
+            while (i < len && slot->key[i] == key[i])
+                i++;
+            if (i == len)
+                return nc_emit(c, slot->rep, a, b, slot->verbatim);
+        }
+        Py_CLEAR(slot->rep);
+        memcpy(slot->key, key, (size_t)len * sizeof(Py_UCS4));
+        slot->len = len;
+        slot->is_piece = is_piece;
+    }
     PyObject *pair = nc_lookup(c, cache, fill, a, b);
     if (pair == NULL)
         return -1;
@@ -236,8 +336,14 @@ static int nc_replace(normctx *c, PyObject *cache, PyObject *fill, Py_ssize_t a,
                         "normalize_text: a replacement must be a (str, bool) pair");
     } else {
         int verbatim = PyObject_IsTrue(PyTuple_GET_ITEM(pair, 1));
-        if (verbatim >= 0)
-            rc = nc_emit(c, PyTuple_GET_ITEM(pair, 0), a, b, verbatim);
+        if (verbatim >= 0) {
+            PyObject *rep = PyTuple_GET_ITEM(pair, 0);
+            if (slot != NULL) {
+                slot->rep = Py_NewRef(rep);
+                slot->verbatim = verbatim;
+            }
+            rc = nc_emit(c, rep, a, b, verbatim);
+        }
     }
     Py_DECREF(pair);
     return rc;
@@ -346,6 +452,20 @@ static Py_ssize_t nc_tag_python(normctx *c, Py_ssize_t t, int *space)
    names, each between spaces)? */
 static int nc_inline(const normctx *c, const char *name, Py_ssize_t len)
 {
+    if (!c->inl_linear) { /* (name[0] is a lower-case ASCII letter) */
+        for (uint64_t m = c->inl_mask[name[0] - 'a']; m; m &= m - 1) {
+            int i = __builtin_ctzll(m);
+            if (c->inl_len[i] != len)
+                continue;
+            const char *candidate = c->inline_names + c->inl_off[i];
+            Py_ssize_t k = 1; /* (a short loop: cheaper than a call of memcmp) */
+            while (k < len && candidate[k] == name[k])
+                k++;
+            if (k == len)
+                return 1;
+        }
+        return 0;
+    }
     const char *names = c->inline_names;
     for (Py_ssize_t i = 0; i + len + 1 < c->inline_len; i++)
         if (names[i] == ' ' && names[i + 1] == name[0] && names[i + len + 1] == ' '
@@ -383,6 +503,16 @@ NC_INLINE Py_ssize_t nc_tag_ascii(const normctx *c, int kind, Py_ssize_t t, int 
     if (!closing && ((len == 6 && memcmp(name, "script", 6) == 0)
                      || (len == 5 && memcmp(name, "style", 5) == 0)))
         return -3;
+    if (kind == PyUnicode_1BYTE_KIND) { /* the same test, without nc_at's bounds checks */
+        const uint8_t *d = (const uint8_t *)c->data;
+        Py_ssize_t stop = k + 2001 < c->n ? k + 2001 : c->n;
+        while (k < stop && d[k] != '>' && d[k] != '<')
+            k++;
+        if (k == stop || d[k] == '<')
+            return -1;
+        *space = len > (Py_ssize_t)sizeof name || !nc_inline(c, name, len);
+        return k + 1;
+    }
     for (Py_ssize_t limit = k + 2000; k <= limit && k < c->n; k++) {
         ch = nc_read(kind, c->data, k);
         if (ch == '>') {
@@ -426,12 +556,108 @@ NC_INLINE int nc_special_run(normctx *c, int kind, Py_ssize_t t, Py_ssize_t pos,
     return 0;
 }
 
+/* -- Latin-1 text 8 characters at a time ------------------------------------------- */
+
+#define NC_LOW7 0x7F7F7F7F7F7F7F7FULL
+#define NC_HIGH 0x8080808080808080ULL
+
+/* the high bit of each byte of w that equals the byte of bx (BCAST): exact, unlike
+   HAS_ZERO, whose borrow can mark the byte after an equal one */
+NC_INLINE uint64_t nc_eq(uint64_t w, uint64_t bx)
+{
+    uint64_t v = w ^ bx;
+    return ~(((v & NC_LOW7) + NC_LOW7) | v) & NC_HIGH;
+}
+
+/* Of the 8 characters at b[i..i+8) (b[i + 8] readable), the high bit of each where
+   a match can start: '&', '<' and '\\' when `ascii_hits` holds them ('&' bit 1,
+   '<' bit 2, '\\' bit 4), a doubled quote when `quote`, a high byte when hit[] says
+   so. Little-endian: character j is byte j. */
+NC_INLINE uint64_t nc_word_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, int quote,
+                                const uint8_t *hit)
+{
+    uint64_t w, m = 0;
+    memcpy(&w, b + i, 8);
+    if (ascii_hits & 1)
+        m |= nc_eq(w, BCAST('&'));
+    if (ascii_hits & 2)
+        m |= nc_eq(w, BCAST('<'));
+    if (ascii_hits & 4)
+        m |= nc_eq(w, BCAST('\\'));
+    if (quote) {
+        uint64_t q = nc_eq(w, BCAST('\''));
+        if (q) {
+            uint64_t w2;
+            memcpy(&w2, b + i + 1, 8);
+            m |= q & nc_eq(w2, BCAST('\''));
+        }
+    }
+    for (uint64_t hb = w & NC_HIGH; hb; hb &= hb - 1) { /* (without a branch on hit) */
+        int k = __builtin_ctzll(hb);
+        m |= (uint64_t)(hit[b[i + (k >> 3)]] != 0) << k;
+    }
+    return m;
+}
+
+#if defined(__SSE2__)
+/* nc_word_hits for the 16 characters at b[i..i+16) (b[i + 16] readable), one bit
+   per character */
+NC_INLINE uint32_t nc_block_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, int quote,
+                                 const uint8_t *hit)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+    uint32_t m = 0;
+    if (ascii_hits & 1)
+        m |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('&')));
+    if (ascii_hits & 2)
+        m |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('<')));
+    if (ascii_hits & 4)
+        m |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+    if (quote) {
+        uint32_t q = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\'')));
+        if (q) {
+            __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 1));
+            m |= q & (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x2, _mm_set1_epi8('\'')));
+        }
+    }
+    for (uint32_t hb = (uint32_t)_mm_movemask_epi8(x); hb; hb &= hb - 1) {
+        int k = __builtin_ctz(hb);
+        m |= (uint32_t)(hit[b[i + k]] != 0) << k;
+    }
+    return m;
+}
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+    && (defined(__GNUC__) || defined(__clang__))
+#define NC_WORDS 1
+#else
+#define NC_WORDS 0
+#endif
+
 /* The first position from t where a match can start (n if none). Latin-1 text is
-   skipped 8 characters at a time while no byte is high or a trigger (clean_scan's
-   test, which also stops at any backslash: the table decides). */
+   read 8 characters at a time when its triggers below 0x80 are only & < \\ ' (a
+   lone quote, which starts nothing in Latin-1 text, is passed over); else skipped
+   8 at a time while no byte is high or a trigger (clean_scan's test, which also
+   stops at any backslash: the table decides). */
 NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
 {
     const Py_ssize_t n = c->n;
+    if (NC_WORDS && kind == PyUnicode_1BYTE_KIND && c->words) {
+        const uint8_t *b = (const uint8_t *)c->data;
+#if defined(__SSE2__)
+        for (; n - t >= 17; t += 16) {
+            uint32_t m = nc_block_hits(b, t, c->ascii_hits, c->sql, c->trigger);
+            if (m)
+                return t + __builtin_ctz(m);
+        }
+#endif
+        for (; n - t >= 9; t += 8) {
+            uint64_t m = nc_word_hits(b, t, c->ascii_hits, c->sql, c->trigger);
+            if (m)
+                return t + (__builtin_ctzll(m) >> 3);
+        }
+    }
     for (;;) {
         if (kind == PyUnicode_1BYTE_KIND) {
             const uint8_t *b = (const uint8_t *)c->data;
@@ -556,9 +782,38 @@ static int nc_setup(normctx *c, Py_buffer *table)
         return -1;
     }
     c->table = (const uint8_t *)table->buf;
+    /* the inline names that nc_inline can meet: between spaces, starting with a
+       lower-case letter, at most 16 characters (longer tag names separate) */
+    const char *names = c->inline_names;
+    int count = 0;
+    for (Py_ssize_t i = 0; i < c->inline_len; i++) {
+        if (names[i] != ' ')
+            continue;
+        Py_ssize_t j = i + 1;
+        while (j < c->inline_len && names[j] != ' ')
+            j++;
+        Py_ssize_t len = j - i - 1;
+        if (j < c->inline_len && len >= 1 && len <= 16 && names[i + 1] >= 'a'
+            && names[i + 1] <= 'z') {
+            if (count == 64 || i + 1 > UINT16_MAX) {
+                c->inl_linear = 1;
+                break;
+            }
+            c->inl_off[count] = (uint16_t)(i + 1);
+            c->inl_len[count] = (uint8_t)len;
+            c->inl_mask[names[i + 1] - 'a'] |= 1ULL << count;
+            count++;
+        }
+        i = j - 1;
+    }
     for (int ch = 0; ch < 256; ch++)
         c->trigger[ch] = (c->table[ch] & NC_SPECIAL) || ch == '&' || (c->html && ch == '<')
                          || (c->escapes && ch == '\\') || (c->sql && ch == '\'');
+    c->ascii_hits = 1 | (c->html ? 2 : 0) | (c->escapes ? 4 : 0);
+    c->words = 1;
+    for (int ch = 0; ch < 0x80; ch++)
+        c->words &= c->trigger[ch] == (ch == '&' || (c->html && ch == '<')
+                                       || (c->escapes && ch == '\\') || (c->sql && ch == '\''));
     return 0;
 }
 
@@ -577,26 +832,68 @@ static int nc_run(normctx *c, PyObject *text)
     c->segs.failed = c->matched.failed = 0;
     if (nc_has_surrogate(c->kind, c->data, c->n))
         return 2;
-    if (c->out == NULL || c->cap < c->n + 16 || c->okind != c->kind) {
+    c->okind = c->kind;
+    if (c->out == NULL || c->out_bytes < (size_t)(c->n + 16) * (size_t)c->kind) {
         PyMem_Free(c->out);
-        c->cap = c->n + 16;
-        c->okind = c->kind;
-        c->out = PyMem_Malloc((size_t)c->cap * (size_t)c->okind);
+        c->out_bytes = (size_t)(c->n + 16) * (size_t)c->kind;
+        c->out = PyMem_Malloc(c->out_bytes);
         if (c->out == NULL) {
+            c->out_bytes = 0;
             PyErr_NoMemory();
             return -1;
         }
     }
+    c->cap = (Py_ssize_t)(c->out_bytes / (size_t)c->kind);
     return c->kind == PyUnicode_1BYTE_KIND   ? nc_scan_ucs1(c)
            : c->kind == PyUnicode_2BYTE_KIND ? nc_scan_ucs2(c)
                                              : nc_scan_ucs4(c);
 }
 
+/* The output buffers of the last call, kept for the next: fresh memory for every
+   call of a chunk's size costs more in page faults than the walk itself. A call
+   that finds them in use (another thread ran Python code in a callback of a call
+   under way) allocates its own. */
+#define NC_SCRATCH_MAX ((size_t)64 << 20) /* bytes of each kept at most */
+static struct {
+    void *out;
+    size_t out_bytes;
+    i64vec segs, matched;
+    int busy;
+} nc_scratch;
+
+/* c (zeroed) takes the scratch buffers if they are free */
+static void nc_claim(normctx *c)
+{
+    if (nc_scratch.busy)
+        return;
+    nc_scratch.busy = c->scratch = 1;
+    c->out = nc_scratch.out;
+    c->out_bytes = nc_scratch.out_bytes;
+    c->segs = nc_scratch.segs;
+    c->matched = nc_scratch.matched;
+    c->segs.len = c->matched.len = 0;
+    c->segs.failed = c->matched.failed = 0;
+}
+
 static void nc_free(normctx *c)
 {
-    PyMem_Free(c->out);
-    free(c->segs.data);
-    free(c->matched.data);
+    nc_cache_free(c);
+    if (c->scratch && c->out_bytes <= NC_SCRATCH_MAX
+        && (size_t)c->segs.cap * sizeof(int64_t) <= NC_SCRATCH_MAX
+        && (size_t)c->matched.cap * sizeof(int64_t) <= NC_SCRATCH_MAX) {
+        nc_scratch.out = c->out;
+        nc_scratch.out_bytes = c->out_bytes;
+        nc_scratch.segs = c->segs;
+        nc_scratch.matched = c->matched;
+    } else {
+        PyMem_Free(c->out);
+        free(c->segs.data);
+        free(c->matched.data);
+        if (c->scratch)
+            memset(&nc_scratch, 0, sizeof nc_scratch);
+    }
+    if (c->scratch)
+        nc_scratch.busy = 0;
 }
 
 static PyObject *normalize_text(PyObject *self, PyObject *args)
@@ -610,6 +907,7 @@ static PyObject *normalize_text(PyObject *self, PyObject *args)
                           &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
                           &c.tag_at, &c.inline_names, &c.inline_len))
         return NULL;
+    nc_claim(&c);
     int rc = nc_setup(&c, &table) < 0 ? -1 : nc_run(&c, text);
     if (rc == 1)
         result = Py_NewRef(Py_None);
@@ -673,6 +971,7 @@ static PyObject *normalize_windows(PyObject *self, PyObject *args)
                           &table, &c.pieces, &c.fill_piece, &c.matches, &c.fill_match,
                           &c.tag_at, &c.inline_names, &c.inline_len, &bounds))
         return NULL;
+    nc_claim(&c);
     Py_ssize_t n_win = bounds.len / (Py_ssize_t)(4 * sizeof(int64_t)), n = PyUnicode_GET_LENGTH(text);
     const int64_t *in = (const int64_t *)bounds.buf;
     PyObject *out_bounds = PyByteArray_FromStringAndSize(NULL, n_win * 4 * (Py_ssize_t)sizeof(int64_t));
@@ -773,23 +1072,41 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
         for (int c = 0; c < 256; c++)
             hit[c] = (c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c];
         Py_ssize_t i = 0;
-        /* 8 characters at a time: skipped when plain, else tested without branches
-           (b[i + 8] stays readable for the doubled quote's second half) */
+        int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0);
+        /* 16 characters at a time, then 8 (b[i + 16], b[i + 8] stay readable for
+           the doubled quote's second half): the hits as a mask, a bit per position */
+#if defined(__SSE2__)
+        for (; i + 16 < n && !out.failed; i += 16) {
+            uint32_t m = nc_block_hits(b, i, ascii_hits, quote, hit);
+            if (!m)
+                continue;
+            if (nc_room(&out, 16) < 0)
+                break;
+            int64_t *o = out.data + out.len; /* (out itself lives in memory) */
+            for (; m; m &= m - 1)
+                *o++ = i + __builtin_ctz(m);
+            out.len = o - out.data;
+        }
+#endif
+        for (; NC_WORDS && i + 8 < n && !out.failed; i += 8) {
+            uint64_t m = nc_word_hits(b, i, ascii_hits, quote, hit);
+            if (!m)
+                continue;
+            if (nc_room(&out, 8) < 0)
+                break;
+            int64_t *o = out.data + out.len; /* (out itself lives in memory) */
+            for (; m; m &= m - 1)
+                *o++ = i + (__builtin_ctzll(m) >> 3);
+            out.len = o - out.data;
+        }
+        /* (without NC_WORDS: skipped when plain, else tested without branches) */
         for (; i + 8 < n && !out.failed; i += 8) {
             uint64_t w;
             memcpy(&w, b + i, 8);
             if (!word_interesting(w, lt, quote))
                 continue;
-            if (out.len + 8 > out.cap) {
-                Py_ssize_t cap = out.cap ? out.cap * 2 : 256;
-                int64_t *grown = (int64_t *)realloc(out.data, (size_t)cap * sizeof(int64_t));
-                if (grown == NULL) {
-                    out.failed = 1;
-                    break;
-                }
-                out.data = grown;
-                out.cap = cap;
-            }
+            if (nc_room(&out, 8) < 0)
+                break;
             int64_t *o = out.data + out.len;
             Py_ssize_t k = 0;
             for (int j = 0; j < 8; j++) {

@@ -255,3 +255,72 @@ def test_windows_out_of_order_fail_without_text():
         with pytest.raises(ValueError) as err:
             normalize.normalize_windows(secret, np.array([row], dtype=np.int64))
         assert "131052" not in str(err.value)
+
+
+# -- the word-at-a-time walk, the per-call replacement cache, the inline-tag lookup ----
+
+# what can start (or seems to start) a match, for a walk that reads 8 characters at a time
+_BLOCK_PIECES = ["&amp;", "&auml;", "&#45;", "&quot", "<b>", "<td>", "\\n", "\\u00e4", "''",
+                 "'", "\u00a0", "\u00ad", "ä", "\u2013", "\U0001f600", "&", "<", "\\"]
+
+
+@pytest.mark.parametrize("piece", _BLOCK_PIECES)
+@pytest.mark.parametrize("kind", ["", "Ā", "\U0001d7cf"])  # UCS1, UCS2, UCS4 text
+def test_a_trigger_at_every_position_of_an_8_character_block(monkeypatch, piece, kind):  # noqa: ANN001
+    """A match (or a lone trigger) at each position of two 8-character blocks, with the
+    text ending at every distance after it: the same as the Python path, and
+    `match_starts` the same as numpy's."""
+    for before in range(18):
+        for after in range(10):
+            text = "x" * before + piece + "y" * after + kind
+            _check(monkeypatch, text)
+            for flags in FLAGS:
+                got = normalize.match_starts(text, **flags)
+                monkeypatch.setattr(native, "lib", None)
+                want = normalize.match_starts(text, **flags)
+                monkeypatch.setattr(native, "lib", LIB)
+                assert np.array_equal(got, want), (text, flags)
+
+
+@pytest.mark.parametrize("entity", ["&amp;", "&auml;", "&#x2d;", "&quot;", "\\u00e4", "''"])
+def test_entities_cut_at_a_chunk_end(monkeypatch, entity):  # noqa: ANN001
+    """An entity or escape cut at each of its characters by the end of the text (a
+    chunk's end), after the same one whole (a cached replacement)."""
+    for k in range(len(entity) + 1):
+        for pad in ("", "a" * 7, "a" * 8, "ä" * 9, "\u0100" * 3):
+            _check(monkeypatch, pad + entity + pad + entity[:k])
+
+
+def test_many_distinct_replacements_in_one_call(monkeypatch):  # noqa: ANN001
+    """More distinct entities, escapes and special characters than the C side's cache of
+    replacements holds (evictions, colliding slots), each repeated."""
+    pieces = [f"&#{n};" for n in range(40, 700)] + [f"\\u{n:04x}" for n in range(0x2000, 0x2100)]
+    pieces += [chr(n) for n in range(0xFF10, 0xFF5F)] + ["&auml;", "&amp;"] * 50
+    rng = random.Random(3)
+    for _ in range(3):
+        rng.shuffle(pieces)
+        _check(monkeypatch, " ".join(pieces * 2))
+
+
+def test_inline_tags_and_their_neighbours(monkeypatch):  # noqa: ANN001
+    """Each inline tag becomes nothing; a name that shares its first letter or is one
+    letter longer or shorter separates like a space (as the Python path decides)."""
+    names = sorted(normalize._INLINE_TAGS)
+    near = {n[:-1] for n in names if len(n) > 1} | {n + e for n in names for e in "x1"}
+    for name in names + sorted(near) + ["zz", "q1", "h1", "abbrx", "x" * 16, "x" * 17]:
+        for tag in (f"<{name}>", f"</{name.upper()}>", f"<{name} class=a>"):
+            _check(monkeypatch, f"131052-{tag}308T")
+
+
+def test_windows_of_every_kind_in_turn(monkeypatch):  # noqa: ANN001
+    """`normalize_windows` over many windows of 1-, 2- and 4-byte text whose entities
+    and escapes widen the output (€, an emoji in Latin-1 text; one buffer serves all
+    the windows): as normalising each alone."""
+    text = "".join(f"a&amp;b{i % 10}&#8364;x\\ud83d\\ude00''<b>y</b>" + "Ā\U0001d7cf" * (i % 3 == 0)
+                   for i in range(200))
+    rows = [[a, a + 1, a + 3, a + 24] for a in range(0, len(text) - 25, 5)]
+    for flags in FLAGS:
+        texts, got = normalize.normalize_windows(text, np.array(rows, dtype=np.int64), **flags)
+        for j, row in enumerate(rows):
+            want_text, want_row = _window_one_by_one(text, row, flags)
+            assert texts[j] == want_text and got[j].tolist() == want_row, (row, flags)
