@@ -612,6 +612,18 @@ def text_fingerprints(key: Key, text: str) -> tuple[np.ndarray, np.ndarray, np.n
     ends (`text[start:end]` is the k-gram as written).
     """
     subkey, seed = _keys(key)
+    lib = native.lib
+    if lib is not None:
+        bmp, latin1 = _tables()
+        picked = lib.fragment_select(text, latin1, bmp, seed, min(CHUNK_CHARS, _MAX_CHUNK),
+                                     _CUT_SEARCH)
+        if picked is not None:  # else complex or astral characters: the general path
+            g, first, starts, ends = (np.frombuffer(b, dtype=d) for b, d in zip(
+                picked, (_U64, _U64, np.int64, np.int64), strict=True))
+            if not len(g):
+                return _EMPTY_U64.copy(), _EMPTY_I64.copy(), _EMPTY_I64.copy()
+            enc = Cipher(algorithms.AES(subkey), modes.ECB()).encryptor()
+            return _encrypt(enc, g, first), starts, ends
     stream = _Stream(subkey)
     for tok, starts, ends in _tokens(text, seed):
         stream.feed(tok, starts, ends)

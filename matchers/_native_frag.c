@@ -1,0 +1,446 @@
+/* Fragment fingerprints without numpy passes (see matchers/fragments.py), included
+   from _native.c (one translation unit: tokens_u8, mix64, i64vec come from there).
+
+   fragment_select: tokens of a text (chunked exactly as fragments._tokens chunks it),
+   their K-gram combinations and the winnowing selection with the "robust" collapse,
+   streamed as fragments._Stream computes them; the caller keys (AES) the
+   selected combinations. fragment_lookup: the bit-table test and the exact search
+   of the surviving fingerprints in the sorted index, as engine._fragments_plain
+   does it with numpy. */
+
+#define FRAG_K 5
+#define FRAG_W 3
+
+static const uint64_t FRAG_M1[FRAG_K] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL,
+                                         0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL,
+                                         0xFF51AFD7ED558CCDULL};
+
+/* The winnowing stream of fragments._Stream: tokens arrive a chunk at a time, the
+   last K + W - 2 are carried into the next chunk, every window is evaluated once and
+   positions at or before the last emitted one are not emitted again; consecutive
+   emitted selections of one value collapse to the first. */
+typedef struct {
+    tokvec tok;         /* carried + current tokens (complex_ unused: no complex units) */
+    Py_ssize_t base;    /* global token index of tok[0] */
+    Py_ssize_t last;    /* global k-gram index of the last selected one, -1 */
+    int evaluated, have_prev;
+    uint64_t prev;      /* value of the last selected k-gram */
+    uint64_t *g, *mn;
+    uint8_t *chosen;
+    Py_ssize_t cap;
+    i64vec g_out, first_out, s_out, e_out;
+} fragstream;
+
+static int frag_reserve(i64vec *v, Py_ssize_t extra)
+{
+    if (v->failed)
+        return -1;
+    if (v->len + extra <= v->cap)
+        return 0;
+    Py_ssize_t cap = v->cap ? v->cap : 1024;
+    while (cap < v->len + extra)
+        cap *= 2;
+    int64_t *d = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
+    if (d == NULL) {
+        v->failed = 1;
+        return -1;
+    }
+    v->data = d;
+    v->cap = cap;
+    return 0;
+}
+
+/* Emit the selected positions of [from, to): chosen[i - from] says whether i is the
+   minimum of a window; a selection equal to the previous one is not emitted again.
+   Branch-free (selections are a coin flip for the branch predictor). */
+static int frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint8_t *chosen)
+{
+    Py_ssize_t extra = to - from;
+    if (frag_reserve(&st->g_out, extra) < 0 || frag_reserve(&st->first_out, extra) < 0
+        || frag_reserve(&st->s_out, extra) < 0 || frag_reserve(&st->e_out, extra) < 0)
+        return -1;
+    Py_ssize_t m = st->g_out.len;
+    int64_t *go = st->g_out.data, *fo = st->first_out.data;
+    int64_t *so = st->s_out.data, *eo = st->e_out.data;
+    const int64_t *tv = st->tok.values.data, *ts = st->tok.starts.data;
+    const int64_t *te = st->tok.ends.data + FRAG_K - 1;
+    int have_prev = st->have_prev;
+    uint64_t prev = st->prev;
+    Py_ssize_t last = st->last;
+    for (Py_ssize_t i = from; i < to; i++) {
+        uint64_t v = st->g[i];
+        int c = chosen[i - from];
+        go[m] = (int64_t)v;
+        fo[m] = tv[i];
+        so[m] = ts[i];
+        eo[m] = te[i];
+        m += c & ((!have_prev) | (v != prev));
+        prev = c ? v : prev;
+        have_prev |= c;
+        last = c ? st->base + i : last;
+    }
+    st->g_out.len = st->first_out.len = st->s_out.len = st->e_out.len = m;
+    st->have_prev = have_prev;
+    st->prev = prev;
+    st->last = last;
+    return 0;
+}
+
+static int frag_combine(fragstream *st, Py_ssize_t nk)
+{
+    if (nk > st->cap) {
+        free(st->g);
+        free(st->mn);
+        free(st->chosen);
+        st->cap = nk * 2;
+        st->g = (uint64_t *)malloc((size_t)st->cap * sizeof(uint64_t));
+        st->mn = (uint64_t *)malloc((size_t)st->cap * sizeof(uint64_t));
+        st->chosen = (uint8_t *)malloc((size_t)st->cap);
+        if (st->g == NULL || st->mn == NULL || st->chosen == NULL)
+            return -1;
+    }
+    const uint64_t *t = (const uint64_t *)st->tok.values.data;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < FRAG_K; j++)
+            v += t[i + j] * FRAG_M1[j];
+        st->g[i] = v;
+    }
+    return 0;
+}
+
+static int frag_feed(fragstream *st)
+{
+    Py_ssize_t nt = st->tok.values.len, nk = nt - FRAG_K + 1;
+    if (nk < FRAG_W)
+        return 0;
+    if (frag_combine(st, nk) < 0)
+        return -1;
+    const uint64_t *g = st->g;
+    Py_ssize_t nw = nk - FRAG_W + 1;
+    for (Py_ssize_t w = 0; w < nw; w++) {
+        uint64_t m = g[w];
+        for (int j = 1; j < FRAG_W; j++)
+            if (g[w + j] < m)
+                m = g[w + j];
+        st->mn[w] = m;
+    }
+    Py_ssize_t from = st->last - st->base + 1;
+    if (from < 0)
+        from = 0;
+    for (Py_ssize_t i = from; i < nk; i++) {
+        Py_ssize_t w0 = i - FRAG_W + 1 > 0 ? i - FRAG_W + 1 : 0;
+        Py_ssize_t w1 = i < nw - 1 ? i : nw - 1;
+        int chosen = 0;
+        for (Py_ssize_t w = w0; w <= w1; w++)
+            chosen |= st->mn[w] == g[i];
+        st->chosen[i - from] = (uint8_t)chosen;
+    }
+    if (from < nk && frag_emit(st, from, nk, st->chosen) < 0)
+        return -1;
+    st->evaluated = 1;
+    Py_ssize_t drop = nk - FRAG_W + 1, keep = nt - drop;
+    memmove(st->tok.values.data, st->tok.values.data + drop, (size_t)keep * 8);
+    memmove(st->tok.starts.data, st->tok.starts.data + drop, (size_t)keep * 8);
+    memmove(st->tok.ends.data, st->tok.ends.data + drop, (size_t)keep * 8);
+    st->tok.values.len = st->tok.starts.len = st->tok.ends.len = keep;
+    st->base += drop;
+    return 0;
+}
+
+static int frag_finish(fragstream *st)
+{
+    Py_ssize_t nk = st->tok.values.len - FRAG_K + 1;
+    if (st->evaluated || nk < 1)
+        return 0;
+    if (frag_combine(st, nk) < 0)
+        return -1;
+    Py_ssize_t best = nk - 1; /* the rightmost minimum */
+    for (Py_ssize_t i = nk - 2; i >= 0; i--)
+        if (st->g[i] < st->g[best])
+            best = i;
+    uint8_t one = 1;
+    return frag_emit(st, best, best + 1, &one);
+}
+
+/* Units of text[pos:pos+n] (kind 1, 2 or 4) into `units`: 1 byte each through the
+   latin-1 table when every character is below 256 (returns 1), else 4 bytes each
+   through the BMP table (returns 4); 0 when a character is beyond the BMP (the
+   caller's general path handles those). */
+#define FRAG_UNITS(NAME, T)                                                                \
+    static int NAME(const T *d, Py_ssize_t n, const uint8_t *latin1, const uint32_t *bmp,  \
+                    void *units)                                                           \
+    {                                                                                      \
+        uint32_t top = 0;                                                                  \
+        for (Py_ssize_t j = 0; j < n; j++)                                                 \
+            top |= d[j];                                                                   \
+        if (top < 256) {                                                                   \
+            uint8_t *u = (uint8_t *)units;                                                 \
+            for (Py_ssize_t j = 0; j < n; j++)                                             \
+                u[j] = latin1[d[j]];                                                       \
+            memset(u + n, 0, 16);                                                          \
+            return 1;                                                                      \
+        }                                                                                  \
+        uint32_t *u = (uint32_t *)units;                                                   \
+        for (Py_ssize_t j = 0; j < n; j++) {                                               \
+            if (d[j] > 0xFFFF)                                                             \
+                return 0;                                                                  \
+            u[j] = bmp[d[j]];                                                              \
+        }                                                                                  \
+        memset(u + n, 0, 16);                                                              \
+        return 4;                                                                          \
+    }
+
+FRAG_UNITS(frag_units_ucs2, Py_UCS2)
+FRAG_UNITS(frag_units_ucs4, Py_UCS4)
+
+/* Units of text[pos:pos+n] into `units`: 1 byte each through the latin-1 table when
+   every character is below 256 (returns 1, as fragments._chunk_units), else 4 bytes
+   each through the BMP table (returns 4); 0 when a character is beyond the BMP (the
+   caller's general path handles those). */
+static int frag_units(int kind, const void *data, Py_ssize_t pos, Py_ssize_t n,
+                      const uint8_t *latin1, const uint32_t *bmp, void *units)
+{
+    if (kind == PyUnicode_2BYTE_KIND)
+        return frag_units_ucs2((const Py_UCS2 *)data + pos, n, latin1, bmp, units);
+    if (kind == PyUnicode_4BYTE_KIND)
+        return frag_units_ucs4((const Py_UCS4 *)data + pos, n, latin1, bmp, units);
+    const uint8_t *d = (const uint8_t *)data + pos;
+    uint8_t *u = (uint8_t *)units;
+    for (Py_ssize_t j = 0; j < n; j++)
+        u[j] = latin1[d[j]];
+    memset(u + n, 0, 16);
+    return 1;
+}
+
+/* Tokens of the text chunk by chunk, as fragments._tokens cuts it (chunks of `chunk`
+   characters, each cut just after its last separator within `cut_search` of its end
+   unless final), fed to the stream. Returns 1 when a unit is complex or a character
+   lies beyond the BMP (the caller then takes the general path), -1 on memory
+   failure, else 0. */
+static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_t *latin1,
+                     const uint32_t *bmp, Py_ssize_t chunk, Py_ssize_t cut_search,
+                     uint64_t seed, fragstream *st)
+{
+    void *units = malloc((size_t)chunk * 4 + 16);
+    if (units == NULL)
+        return -1;
+    Py_ssize_t pos = 0;
+    int status = 0;
+    while (pos < n_text) {
+        Py_ssize_t n = n_text - pos < chunk ? n_text - pos : chunk;
+        int final = pos + n >= n_text;
+        int width = frag_units(kind, data, pos, n, latin1, bmp, units);
+        if (width == 0) {
+            status = 1;
+            break;
+        }
+        Py_ssize_t cut = n;
+        Py_ssize_t lo = n - cut_search > 0 ? n - cut_search : 0;
+        if (width == 1) {
+            const uint8_t *u = (const uint8_t *)units;
+            if (memchr(u, U_COMPLEX, (size_t)n) != NULL) {
+                status = 1;
+                break;
+            }
+            if (!final)
+                for (Py_ssize_t i = n - 1; i >= lo; i--)
+                    if (u[i] == U_SEP) {
+                        cut = i + 1;
+                        break;
+                    }
+        } else {
+            const uint32_t *u = (const uint32_t *)units;
+            for (Py_ssize_t i = 0; i < n && !status; i++)
+                status = u[i] == U_COMPLEX;
+            if (status)
+                break;
+            if (!final)
+                for (Py_ssize_t i = n - 1; i >= lo; i--)
+                    if (u[i] == U_SEP) {
+                        cut = i + 1;
+                        break;
+                    }
+        }
+        Py_ssize_t first = st->tok.values.len;
+        if (width == 1)
+            tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, &st->tok);
+        else
+            tokens_u32((const uint32_t *)units, cut, 0, cut, seed, &st->tok);
+        if (st->tok.values.failed || st->tok.starts.failed || st->tok.ends.failed) {
+            status = -1;
+            break;
+        }
+        for (Py_ssize_t t = first; t < st->tok.values.len; t++) {
+            st->tok.starts.data[t] += pos;
+            st->tok.ends.data[t] += pos;
+        }
+        if (frag_feed(st) < 0) {
+            status = -1;
+            break;
+        }
+        pos += cut;
+    }
+    free(units);
+    if (status == 0 && frag_finish(st) < 0)
+        status = -1;
+    return status;
+}
+
+PyDoc_STRVAR(fragment_select_doc,
+"fragment_select(text, latin1, bmp, seed, chunk, cut_search)\n"
+"    -> (g, first, starts, ends) | None\n\n"
+"The winnowed k-grams of a text as matchers.fragments computes them: their\n"
+"combinations and first token values (uint64 bytes, to be keyed by the caller),\n"
+"start and end character offsets (int64 bytes), in text order. `latin1`: the\n"
+"256-byte unit table, `bmp`: the uint32 unit table of the BMP. None when the text\n"
+"holds a complex unit or a character beyond the BMP (the caller's general path\n"
+"handles those).");
+
+static PyObject *fragment_select(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer latin1, bmp;
+    unsigned long long seed;
+    Py_ssize_t chunk, cut_search;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Uy*y*Knn", &text, &latin1, &bmp, &seed, &chunk, &cut_search))
+        return NULL;
+    PyObject *result = NULL;
+    if (latin1.len != 256 || bmp.len != 0x10000 * 4 || chunk < 1 || cut_search < 0) {
+        PyErr_SetString(PyExc_ValueError, "fragment_select: bad tables or chunk size");
+        goto done;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n_text = PyUnicode_GET_LENGTH(text);
+    fragstream st;
+    memset(&st, 0, sizeof(st));
+    st.last = -1;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = frag_scan(kind, data, n_text, (const uint8_t *)latin1.buf,
+                       (const uint32_t *)bmp.buf, chunk, cut_search, (uint64_t)seed, &st);
+    Py_END_ALLOW_THREADS
+    if (status == 0 && (st.g_out.failed || st.first_out.failed || st.s_out.failed
+                        || st.e_out.failed))
+        status = -1;
+    if (status < 0) {
+        PyErr_NoMemory();
+    } else if (status > 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        PyObject *a = vec_bytes(&st.g_out), *b = vec_bytes(&st.first_out);
+        PyObject *c = vec_bytes(&st.s_out), *d = vec_bytes(&st.e_out);
+        if (a && b && c && d)
+            result = PyTuple_Pack(4, a, b, c, d);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+        Py_XDECREF(d);
+    }
+    free(st.g);
+    free(st.mn);
+    free(st.chosen);
+    free(st.tok.values.data);
+    free(st.tok.starts.data);
+    free(st.tok.ends.data);
+    free(st.tok.complex_.data);
+    free(st.g_out.data);
+    free(st.first_out.data);
+    free(st.s_out.data);
+    free(st.e_out.data);
+done:
+    PyBuffer_Release(&latin1);
+    PyBuffer_Release(&bmp);
+    return result;
+}
+
+PyDoc_STRVAR(fragment_lookup_doc,
+"fragment_lookup(table, shift, fp_sorted, buckets, bucket_shift, hashes)\n"
+"    -> (keep, lo, hi)\n\n"
+"The fingerprints of `hashes` (uint64) the sorted index `fp_sorted` (uint64)\n"
+"holds: their positions in `hashes` (ascending) and the left and right insertion\n"
+"points in `fp_sorted` (all int64 bytes). `table`: a bit set over the top\n"
+"64 - shift bits (little-endian bit order) that holds every indexed value's;\n"
+"it rules most fingerprints out before any search. `buckets` (int64): where the\n"
+"values with each top 64 - bucket_shift bits start in `fp_sorted` (one more entry\n"
+"at the end: its length); a search looks only there.");
+
+static PyObject *fragment_lookup(PyObject *self, PyObject *args)
+{
+    Py_buffer table, fps, buckets, hashes;
+    int shift, bucket_shift;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*iy*y*iy*", &table, &shift, &fps, &buckets, &bucket_shift,
+                          &hashes))
+        return NULL;
+    PyObject *result = NULL;
+    if (shift < 3 || shift > 63 || bucket_shift < 1 || bucket_shift > 63 || fps.len % 8
+        || hashes.len % 8
+        || table.len < (Py_ssize_t)(((uint64_t)1 << (64 - shift)) >> 3)
+        || buckets.len != (Py_ssize_t)((((uint64_t)1 << (64 - bucket_shift)) + 1) * 8)
+        || ((const int64_t *)buckets.buf)[buckets.len / 8 - 1] != fps.len / 8) {
+        PyErr_SetString(PyExc_ValueError, "fragment_lookup: bad table or arrays");
+        goto done;
+    }
+    const uint8_t *tb = (const uint8_t *)table.buf;
+    const uint64_t *f = (const uint64_t *)fps.buf;
+    const int64_t *bk = (const int64_t *)buckets.buf;
+    const uint64_t *h = (const uint64_t *)hashes.buf;
+    Py_ssize_t nh = hashes.len / 8;
+    i64vec keep = {0}, lo = {0}, hi = {0};
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        if (i + 16 < nh) {
+            uint64_t ahead = h[i + 16] >> shift;
+            __builtin_prefetch(tb + (ahead >> 3));
+        }
+        uint64_t x = h[i], top = x >> shift;
+        if (!((tb[top >> 3] >> (top & 7)) & 1))
+            continue;
+        uint64_t bucket = x >> bucket_shift;
+        Py_ssize_t a = (Py_ssize_t)bk[bucket], b = (Py_ssize_t)bk[bucket + 1];
+        Py_ssize_t end = b; /* first f[a] >= x, within the bucket */
+        while (a < b) {
+            Py_ssize_t mid = a + (b - a) / 2;
+            if (f[mid] < x)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (a == end || f[a] != x)
+            continue;
+        Py_ssize_t e = a + 1;
+        while (e < end && f[e] == x)
+            e++;
+        vec_push(&keep, i);
+        vec_push(&lo, a);
+        vec_push(&hi, e);
+    }
+    Py_END_ALLOW_THREADS
+    if (keep.failed || lo.failed || hi.failed) {
+        PyErr_NoMemory();
+    } else {
+        PyObject *a = vec_bytes(&keep), *b = vec_bytes(&lo), *c = vec_bytes(&hi);
+        if (a && b && c)
+            result = PyTuple_Pack(3, a, b, c);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+    }
+    free(keep.data);
+    free(lo.data);
+    free(hi.data);
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&fps);
+    PyBuffer_Release(&buckets);
+    PyBuffer_Release(&hashes);
+    return result;
+}
+
+#define FRAG_METHODS                                                                       \
+    {"fragment_select", fragment_select, METH_VARARGS, fragment_select_doc},               \
+    {"fragment_lookup", fragment_lookup, METH_VARARGS, fragment_lookup_doc},
