@@ -15,6 +15,60 @@ static const uint64_t FRAG_M1[FRAG_K] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB
                                          0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL,
                                          0xFF51AFD7ED558CCDULL};
 
+/* tokens_u8 of _native.c with its two per-unit loops done 16 units at a time (SSE2).
+   Only for unit buffers with at least 16 zero units after `n` (frag_scan's), and
+   either a separator at n - 1 or n at the end of those units, so both scans stop
+   inside the buffer. Same tokens, values and offsets. */
+static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uint64_t seed,
+                           tokvec *out)
+{
+    const __m128i zero = _mm_setzero_si128(), three = _mm_set1_epi8(U_COMPLEX);
+    Py_ssize_t j = 0;
+    while (j < n) {
+        /* the first non-separator from j */
+        for (;;) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(u + j));
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) ^ 0xFFFFu;
+            if (m) {
+                j += __builtin_ctz(m);
+                break;
+            }
+            j += 16;
+            if (j >= n)
+                break;
+        }
+        if (j >= n)
+            break;
+        /* the first unit < 4 (a class, not a word character) from j */
+        Py_ssize_t k = j;
+        for (;;) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(u + k));
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_max_epu8(v, three), three));
+            if (m) {
+                k += __builtin_ctz(m);
+                break;
+            }
+            k += 16;
+        }
+        if (k > n)
+            k = n;
+        if (k == n || u[k] == U_SEP) {
+            uint64_t v = plain_value(u, avail, j, k);
+            vec_push(&out->values, (int64_t)mix64(v ^ seed));
+            vec_push(&out->starts, (int64_t)j);
+            vec_push(&out->ends, (int64_t)k);
+            j = k;
+            continue;
+        }
+        Py_ssize_t e = k;
+        while (e < n && u[e] != U_SEP)
+            e++;
+        tokens_general_u8(u, n, j, e, seed, out);
+        j = e;
+    }
+}
+
 /* The winnowing stream of fragments._Stream: tokens arrive a chunk at a time, the
    last K + W - 2 are carried into the next chunk, every window is evaluated once and
    positions at or before the last emitted one are not emitted again; consecutive
@@ -28,40 +82,35 @@ typedef struct {
     uint64_t *g, *mn;
     uint8_t *chosen;
     Py_ssize_t cap;
-    i64vec g_out, first_out, s_out, e_out;
+    /* the output, bytearrays (no copy at the end), grown while holding the GIL:
+       16-byte blocks (combination, first token value) as the caller encrypts them,
+       starts and ends; m selections so far, room for cap_out */
+    PyObject *blocks, *starts, *ends;
+    Py_ssize_t m, cap_out;
 } fragstream;
 
-static int frag_reserve(i64vec *v, Py_ssize_t extra)
+/* Room for `extra` more selections (with the GIL held). */
+static int frag_room(fragstream *st, Py_ssize_t extra)
 {
-    if (v->failed)
-        return -1;
-    if (v->len + extra <= v->cap)
+    if (st->m + extra <= st->cap_out)
         return 0;
-    Py_ssize_t cap = v->cap ? v->cap : 1024;
-    while (cap < v->len + extra)
-        cap *= 2;
-    int64_t *d = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
-    if (d == NULL) {
-        v->failed = 1;
+    Py_ssize_t cap = st->cap_out * 2 > st->m + extra ? st->cap_out * 2 : st->m + extra;
+    if (PyByteArray_Resize(st->blocks, cap * 16) < 0 || PyByteArray_Resize(st->starts, cap * 8) < 0
+        || PyByteArray_Resize(st->ends, cap * 8) < 0)
         return -1;
-    }
-    v->data = d;
-    v->cap = cap;
+    st->cap_out = cap;
     return 0;
 }
 
-/* Emit the selected positions of [from, to): chosen[i - from] says whether i is the
-   minimum of a window; a selection equal to the previous one is not emitted again.
-   Branch-free (selections are a coin flip for the branch predictor). */
-static int frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint8_t *chosen)
+/* Emit the selected positions of [from, to) (room made by the caller): chosen[i - from]
+   says whether i is the minimum of a window; a selection equal to the previous one is
+   not emitted again. Branch-free (selections are a coin flip for the branch predictor). */
+static void frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint8_t *chosen)
 {
-    Py_ssize_t extra = to - from;
-    if (frag_reserve(&st->g_out, extra) < 0 || frag_reserve(&st->first_out, extra) < 0
-        || frag_reserve(&st->s_out, extra) < 0 || frag_reserve(&st->e_out, extra) < 0)
-        return -1;
-    Py_ssize_t m = st->g_out.len;
-    int64_t *go = st->g_out.data, *fo = st->first_out.data;
-    int64_t *so = st->s_out.data, *eo = st->e_out.data;
+    Py_ssize_t m = st->m;
+    uint64_t *bo = (uint64_t *)PyByteArray_AS_STRING(st->blocks);
+    int64_t *so = (int64_t *)PyByteArray_AS_STRING(st->starts);
+    int64_t *eo = (int64_t *)PyByteArray_AS_STRING(st->ends);
     const int64_t *tv = st->tok.values.data, *ts = st->tok.starts.data;
     const int64_t *te = st->tok.ends.data + FRAG_K - 1;
     int have_prev = st->have_prev;
@@ -70,8 +119,8 @@ static int frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint8
     for (Py_ssize_t i = from; i < to; i++) {
         uint64_t v = st->g[i];
         int c = chosen[i - from];
-        go[m] = (int64_t)v;
-        fo[m] = tv[i];
+        bo[2 * m] = v;
+        bo[2 * m + 1] = (uint64_t)tv[i];
         so[m] = ts[i];
         eo[m] = te[i];
         m += c & ((!have_prev) | (v != prev));
@@ -79,11 +128,10 @@ static int frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint8
         have_prev |= c;
         last = c ? st->base + i : last;
     }
-    st->g_out.len = st->first_out.len = st->s_out.len = st->e_out.len = m;
+    st->m = m;
     st->have_prev = have_prev;
     st->prev = prev;
     st->last = last;
-    return 0;
 }
 
 static int frag_combine(fragstream *st, Py_ssize_t nk)
@@ -128,7 +176,20 @@ static int frag_feed(fragstream *st)
     Py_ssize_t from = st->last - st->base + 1;
     if (from < 0)
         from = 0;
+    /* i is chosen when it is the minimum of a window w in [i - W + 1, i], 0 <= w < nw;
+       in the interior all W windows exist (a loop of constant length) */
+    Py_ssize_t in0 = from > FRAG_W - 1 ? from : FRAG_W - 1, in1 = nw < nk ? nw : nk;
     for (Py_ssize_t i = from; i < nk; i++) {
+        if (i == in0 && in0 < in1) {
+            for (; i < in1; i++) {
+                int chosen = 0;
+                for (int j = 0; j < FRAG_W; j++)
+                    chosen |= st->mn[i - j] == g[i];
+                st->chosen[i - from] = (uint8_t)chosen;
+            }
+            if (i >= nk)
+                break;
+        }
         Py_ssize_t w0 = i - FRAG_W + 1 > 0 ? i - FRAG_W + 1 : 0;
         Py_ssize_t w1 = i < nw - 1 ? i : nw - 1;
         int chosen = 0;
@@ -136,8 +197,8 @@ static int frag_feed(fragstream *st)
             chosen |= st->mn[w] == g[i];
         st->chosen[i - from] = (uint8_t)chosen;
     }
-    if (from < nk && frag_emit(st, from, nk, st->chosen) < 0)
-        return -1;
+    if (from < nk)
+        frag_emit(st, from, nk, st->chosen);
     st->evaluated = 1;
     Py_ssize_t drop = nk - FRAG_W + 1, keep = nt - drop;
     memmove(st->tok.values.data, st->tok.values.data + drop, (size_t)keep * 8);
@@ -160,7 +221,8 @@ static int frag_finish(fragstream *st)
         if (st->g[i] < st->g[best])
             best = i;
     uint8_t one = 1;
-    return frag_emit(st, best, best + 1, &one);
+    frag_emit(st, best, best + 1, &one);
+    return 0;
 }
 
 /* Units of text[pos:pos+n] (kind 1, 2 or 4) into `units`: 1 byte each through the
@@ -181,11 +243,21 @@ static int frag_finish(fragstream *st)
             memset(u + n, 0, 16);                                                          \
             return 1;                                                                      \
         }                                                                                  \
-        uint32_t *u = (uint32_t *)units;                                                   \
+        uint32_t *u = (uint32_t *)units, utop = 0;                                         \
         for (Py_ssize_t j = 0; j < n; j++) {                                               \
             if (d[j] > 0xFFFF)                                                             \
                 return 0;                                                                  \
             u[j] = bmp[d[j]];                                                              \
+            utop |= u[j];                                                                  \
+        }                                                                                  \
+        if (utop < 256) {                                                                  \
+            /* wide characters, but all of them separators: narrow units (in place,     \
+               forwards: byte j is in a unit already read) */                             \
+            uint8_t *b = (uint8_t *)units;                                                 \
+            for (Py_ssize_t j = 0; j < n; j++)                                             \
+                b[j] = (uint8_t)u[j];                                                      \
+            memset(b + n, 0, 16);                                                          \
+            return 1;                                                                      \
         }                                                                                  \
         memset(u + n, 0, 16);                                                              \
         return 4;                                                                          \
@@ -196,8 +268,11 @@ FRAG_UNITS(frag_units_ucs4, Py_UCS4)
 
 /* Units of text[pos:pos+n] into `units`: 1 byte each through the latin-1 table when
    every character is below 256 (returns 1, as fragments._chunk_units), else 4 bytes
-   each through the BMP table (returns 4); 0 when a character is beyond the BMP (the
-   caller's general path handles those). */
+   each through the BMP table (returns 4), or 1 byte each when all those units are
+   below 256 (characters beyond latin-1 that are all separators, such as dashes and
+   quotes: the u32 tokeniser gives such units the same tokens and narrow values as
+   the u8 one); 0 when a character is beyond the BMP (the caller's general path
+   handles those). */
 static int frag_units(int kind, const void *data, Py_ssize_t pos, Py_ssize_t n,
                       const uint8_t *latin1, const uint32_t *bmp, void *units)
 {
@@ -215,9 +290,10 @@ static int frag_units(int kind, const void *data, Py_ssize_t pos, Py_ssize_t n,
 
 /* Tokens of the text chunk by chunk, as fragments._tokens cuts it (chunks of `chunk`
    characters, each cut just after its last separator within `cut_search` of its end
-   unless final), fed to the stream. Returns 1 when a unit is complex or a character
-   lies beyond the BMP (the caller then takes the general path), -1 on memory
-   failure, else 0. */
+   unless final), fed to the stream; called with the GIL, released while it works.
+   Returns 1 when a unit is complex or a character lies beyond the BMP (the caller
+   then takes the general path), -1 on memory failure, -2 when Python set an error,
+   else 0. */
 static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_t *latin1,
                      const uint32_t *bmp, Py_ssize_t chunk, Py_ssize_t cut_search,
                      uint64_t seed, fragstream *st)
@@ -227,61 +303,62 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
         return -1;
     Py_ssize_t pos = 0;
     int status = 0;
-    while (pos < n_text) {
+    while (pos < n_text && status == 0) {
         Py_ssize_t n = n_text - pos < chunk ? n_text - pos : chunk;
         int final = pos + n >= n_text;
-        int width = frag_units(kind, data, pos, n, latin1, bmp, units);
-        if (width == 0) {
-            status = 1;
-            break;
-        }
         Py_ssize_t cut = n;
+        PyThreadState *save = PyEval_SaveThread();
+        int width = frag_units(kind, data, pos, n, latin1, bmp, units);
+        if (width == 0)
+            status = 1;
         Py_ssize_t lo = n - cut_search > 0 ? n - cut_search : 0;
         if (width == 1) {
             const uint8_t *u = (const uint8_t *)units;
-            if (memchr(u, U_COMPLEX, (size_t)n) != NULL) {
+            if (memchr(u, U_COMPLEX, (size_t)n) != NULL)
                 status = 1;
-                break;
-            }
-            if (!final)
-                for (Py_ssize_t i = n - 1; i >= lo; i--)
-                    if (u[i] == U_SEP) {
-                        cut = i + 1;
-                        break;
-                    }
-        } else {
+            for (Py_ssize_t i = n - 1; !status && !final && i >= lo; i--)
+                if (u[i] == U_SEP) {
+                    cut = i + 1;
+                    break;
+                }
+        } else if (width == 4) {
             const uint32_t *u = (const uint32_t *)units;
             for (Py_ssize_t i = 0; i < n && !status; i++)
                 status = u[i] == U_COMPLEX;
-            if (status)
-                break;
-            if (!final)
-                for (Py_ssize_t i = n - 1; i >= lo; i--)
-                    if (u[i] == U_SEP) {
-                        cut = i + 1;
-                        break;
-                    }
+            for (Py_ssize_t i = n - 1; !status && !final && i >= lo; i--)
+                if (u[i] == U_SEP) {
+                    cut = i + 1;
+                    break;
+                }
         }
-        Py_ssize_t first = st->tok.values.len;
-        if (width == 1)
-            tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, &st->tok);
-        else
-            tokens_u32((const uint32_t *)units, cut, 0, cut, seed, &st->tok);
-        if (st->tok.values.failed || st->tok.starts.failed || st->tok.ends.failed) {
-            status = -1;
-            break;
+        if (status == 0) {
+            Py_ssize_t first = st->tok.values.len;
+            if (width == 1)
+                frag_tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, &st->tok);
+            else
+                tokens_u32((const uint32_t *)units, cut, 0, cut, seed, &st->tok);
+            if (st->tok.values.failed || st->tok.starts.failed || st->tok.ends.failed)
+                status = -1;
+            for (Py_ssize_t t = first; status == 0 && t < st->tok.values.len; t++) {
+                st->tok.starts.data[t] += pos;
+                st->tok.ends.data[t] += pos;
+            }
         }
-        for (Py_ssize_t t = first; t < st->tok.values.len; t++) {
-            st->tok.starts.data[t] += pos;
-            st->tok.ends.data[t] += pos;
-        }
-        if (frag_feed(st) < 0) {
-            status = -1;
-            break;
+        PyEval_RestoreThread(save);
+        /* a feed selects at most one per token it holds */
+        if (status == 0 && frag_room(st, st->tok.values.len) < 0)
+            status = -2; /* a Python error is set */
+        if (status == 0) {
+            save = PyEval_SaveThread();
+            if (frag_feed(st) < 0)
+                status = -1;
+            PyEval_RestoreThread(save);
         }
         pos += cut;
     }
     free(units);
+    if (status == 0 && frag_room(st, 1) < 0)
+        status = -2;
     if (status == 0 && frag_finish(st) < 0)
         status = -1;
     return status;
@@ -289,10 +366,11 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
 
 PyDoc_STRVAR(fragment_select_doc,
 "fragment_select(text, latin1, bmp, seed, chunk, cut_search)\n"
-"    -> (g, first, starts, ends) | None\n\n"
+"    -> (blocks, starts, ends) | None\n\n"
 "The winnowed k-grams of a text as matchers.fragments computes them: their\n"
-"combinations and first token values (uint64 bytes, to be keyed by the caller),\n"
-"start and end character offsets (int64 bytes), in text order. `latin1`: the\n"
+"16-byte blocks (combination, first token value; uint64 pairs, to be keyed by\n"
+"the caller), start and end character offsets (int64), in text order, as\n"
+"bytearrays. `latin1`: the\n"
 "256-byte unit table, `bmp`: the uint32 unit table of the BMP. None when the text\n"
 "holds a complex unit or a character beyond the BMP (the caller's general path\n"
 "handles those).");
@@ -317,29 +395,28 @@ static PyObject *fragment_select(PyObject *self, PyObject *args)
     fragstream st;
     memset(&st, 0, sizeof(st));
     st.last = -1;
-    int status;
-    Py_BEGIN_ALLOW_THREADS
-    status = frag_scan(kind, data, n_text, (const uint8_t *)latin1.buf,
-                       (const uint32_t *)bmp.buf, chunk, cut_search, (uint64_t)seed, &st);
-    Py_END_ALLOW_THREADS
-    if (status == 0 && (st.g_out.failed || st.first_out.failed || st.s_out.failed
-                        || st.e_out.failed))
-        status = -1;
-    if (status < 0) {
+    st.blocks = PyByteArray_FromStringAndSize(NULL, 0);
+    st.starts = PyByteArray_FromStringAndSize(NULL, 0);
+    st.ends = PyByteArray_FromStringAndSize(NULL, 0);
+    int status = -2;
+    if (st.blocks && st.starts && st.ends)
+        status = frag_scan(kind, data, n_text, (const uint8_t *)latin1.buf,
+                           (const uint32_t *)bmp.buf, chunk, cut_search, (uint64_t)seed, &st);
+    if (status == 0 && (PyByteArray_Resize(st.blocks, st.m * 16) < 0
+                        || PyByteArray_Resize(st.starts, st.m * 8) < 0
+                        || PyByteArray_Resize(st.ends, st.m * 8) < 0))
+        status = -2;
+    if (status == -1) {
         PyErr_NoMemory();
     } else if (status > 0) {
         result = Py_None;
         Py_INCREF(result);
-    } else {
-        PyObject *a = vec_bytes(&st.g_out), *b = vec_bytes(&st.first_out);
-        PyObject *c = vec_bytes(&st.s_out), *d = vec_bytes(&st.e_out);
-        if (a && b && c && d)
-            result = PyTuple_Pack(4, a, b, c, d);
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        Py_XDECREF(c);
-        Py_XDECREF(d);
+    } else if (status == 0) {
+        result = PyTuple_Pack(3, st.blocks, st.starts, st.ends);
     }
+    Py_XDECREF(st.blocks);
+    Py_XDECREF(st.starts);
+    Py_XDECREF(st.ends);
     free(st.g);
     free(st.mn);
     free(st.chosen);
@@ -347,10 +424,6 @@ static PyObject *fragment_select(PyObject *self, PyObject *args)
     free(st.tok.starts.data);
     free(st.tok.ends.data);
     free(st.tok.complex_.data);
-    free(st.g_out.data);
-    free(st.first_out.data);
-    free(st.s_out.data);
-    free(st.e_out.data);
 done:
     PyBuffer_Release(&latin1);
     PyBuffer_Release(&bmp);
@@ -392,14 +465,20 @@ static PyObject *fragment_lookup(PyObject *self, PyObject *args)
     Py_ssize_t nh = hashes.len / 8;
     i64vec keep = {0}, lo = {0}, hi = {0};
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < nh; i++) {
-        if (i + 16 < nh) {
-            uint64_t ahead = h[i + 16] >> shift;
-            __builtin_prefetch(tb + (ahead >> 3));
-        }
-        uint64_t x = h[i], top = x >> shift;
-        if (!((tb[top >> 3] >> (top & 7)) & 1))
-            continue;
+    /* Pass 1, branch-free: the candidates the bit table lets through (the loads are
+       independent, so many cache misses overlap). Pass 2: their exact searches. */
+    int64_t *cand = (int64_t *)malloc((size_t)(nh ? nh : 1) * sizeof(int64_t));
+    Py_ssize_t nc = 0;
+    if (cand == NULL)
+        keep.failed = 1;
+    for (Py_ssize_t i = 0; cand != NULL && i < nh; i++) {
+        uint64_t top = h[i] >> shift;
+        cand[nc] = i;
+        nc += (tb[top >> 3] >> (top & 7)) & 1;
+    }
+    for (Py_ssize_t c = 0; c < nc; c++) {
+        Py_ssize_t i = (Py_ssize_t)cand[c];
+        uint64_t x = h[i];
         uint64_t bucket = x >> bucket_shift;
         Py_ssize_t a = (Py_ssize_t)bk[bucket], b = (Py_ssize_t)bk[bucket + 1];
         Py_ssize_t end = b; /* first f[a] >= x, within the bucket */
@@ -419,6 +498,7 @@ static PyObject *fragment_lookup(PyObject *self, PyObject *args)
         vec_push(&lo, a);
         vec_push(&hi, e);
     }
+    free(cand);
     Py_END_ALLOW_THREADS
     if (keep.failed || lo.failed || hi.failed) {
         PyErr_NoMemory();

@@ -392,11 +392,12 @@ class Scanner:
         )
         if self.scan_fragments:
             tables = _FP_TABLES.get(index)
-            if tables is None or (tables[1] is None and native.lib is not None):
+            if tables is None or (tables[1] is None
+                                  and getattr(native.lib, "fragment_lookup", None) is not None):
                 # built once per index (a daemon scans with one often)
                 fp_sorted = np.asarray(index.fragments.fp_sorted)
                 buckets = None
-                if native.lib is not None:
+                if getattr(native.lib, "fragment_lookup", None) is not None:
                     buckets = np.searchsorted(fp_sorted >> np.uint64(_FP_BUCKET_SHIFT),
                                               np.arange((1 << _FP_BUCKET_BITS) + 1,
                                                         dtype=np.uint64)).astype(np.int64)
@@ -795,9 +796,9 @@ class Scanner:
         # (sorted, so the search walks the index in order), and `match` is given
         # where (a search of the 19 MB index costs a cache miss per step).
         found = None
-        lib = native.lib
-        if len(hashes) and len(f.fp_sorted) and lib is not None and self._fp_buckets is not None:
-            keep_b, lo_b, hi_b = lib.fragment_lookup(
+        lookup = getattr(native.lib, "fragment_lookup", None)  # None: no (or an older) build
+        if len(hashes) and len(f.fp_sorted) and lookup is not None and self._fp_buckets is not None:
+            keep_b, lo_b, hi_b = lookup(
                 self._fp_table, int(_FP_TABLE_SHIFT), f.fp_sorted, self._fp_buckets,
                 _FP_BUCKET_SHIFT, hashes)
             keep = np.frombuffer(keep_b, dtype=np.int64)
