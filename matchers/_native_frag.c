@@ -15,58 +15,98 @@ static const uint64_t FRAG_M1[FRAG_K] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB
                                          0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL,
                                          0xFF51AFD7ED558CCDULL};
 
-/* tokens_u8 of _native.c with its two per-unit loops done 16 units at a time (SSE2).
-   Only for unit buffers with at least 16 zero units after `n` (frag_scan's), and
-   either a separator at n - 1 or n at the end of those units, so both scans stop
-   inside the buffer. Same tokens, values and offsets. */
+/* The narrow value of a plain token of at most 16 units (as plain_value): both lanes
+   read and masked without a branch on the length. Needs 16 readable units from s. */
+static inline uint64_t plain_value16(const uint8_t *u, Py_ssize_t s, Py_ssize_t len)
+{
+    uint64_t l0, l1;
+    memcpy(&l0, u + s, 8);
+    memcpy(&l1, u + s + 8, 8);
+    Py_ssize_t r1 = len - 8;
+    uint64_t m0 = len >= 8 ? ~0ULL : ((uint64_t)1 << (8 * len)) - 1;
+    uint64_t m1 = r1 >= 8 ? ~0ULL : r1 <= 0 ? 0 : ((uint64_t)1 << (8 * r1)) - 1;
+    return (l0 & m0) + (l1 & m1) * Q_LANE + (uint64_t)len * LEN_NARROW;
+}
+
+/* tokens_u8 of _native.c on bit masks: a token is a run of non-separators; a run of
+   word units only (nearly all) is a plain token, any other run goes through
+   tokens_general_u8 (as tokens_u8 does). The runs come from 64-unit masks (SSE2) and
+   bit scans, not a loop per unit with a branch at every token's end. Needs 16
+   readable units after `n` (frag_scan's buffer). Same tokens, values and offsets. */
 static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uint64_t seed,
                            tokvec *out)
 {
+    Py_ssize_t nb = (n + 63) / 64;
+    uint64_t *ns = (uint64_t *)malloc((size_t)(2 * nb + 2) * sizeof(uint64_t));
+    if (ns == NULL) {
+        out->values.failed = 1;
+        return;
+    }
+    uint64_t *cls = ns + nb + 1;
     const __m128i zero = _mm_setzero_si128(), three = _mm_set1_epi8(U_COMPLEX);
-    Py_ssize_t j = 0;
-    while (j < n) {
-        /* the first non-separator from j */
-        for (;;) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(u + j));
-            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) ^ 0xFFFFu;
-            if (m) {
-                j += __builtin_ctz(m);
-                break;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        uint64_t z = 0, c = 0;
+        for (int q = 0; q < 4; q++) {
+            Py_ssize_t at = b * 64 + q * 16;
+            __m128i v;
+            if (at + 16 <= n) {
+                v = _mm_loadu_si128((const __m128i *)(u + at));
+            } else { /* the last block: units past n read as separators */
+                uint8_t tmp[16] = {0};
+                if (at < n)
+                    memcpy(tmp, u + at, (size_t)(n - at));
+                v = _mm_loadu_si128((const __m128i *)tmp);
             }
-            j += 16;
-            if (j >= n)
-                break;
+            z |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) << (16 * q);
+            c |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                     _mm_cmpeq_epi8(_mm_max_epu8(v, three), three)) << (16 * q);
         }
-        if (j >= n)
+        ns[b] = ~z;
+        cls[b] = c & ~z; /* joiners, ignorables, complex units */
+    }
+    ns[nb] = cls[nb] = 0;
+    Py_ssize_t pos = 0;
+    for (;;) {
+        /* j: the next non-separator */
+        Py_ssize_t wi = pos >> 6;
+        if (wi >= nb)
             break;
-        /* the first unit < 4 (a class, not a word character) from j */
-        Py_ssize_t k = j;
-        for (;;) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(u + k));
-            unsigned m = (unsigned)_mm_movemask_epi8(
-                _mm_cmpeq_epi8(_mm_max_epu8(v, three), three));
-            if (m) {
-                k += __builtin_ctz(m);
-                break;
-            }
-            k += 16;
+        uint64_t w = ns[wi] & (~0ULL << (pos & 63));
+        while (!w && ++wi < nb)
+            w = ns[wi];
+        if (!w)
+            break;
+        Py_ssize_t j = wi * 64 + __builtin_ctzll(w);
+        /* e: the separator (or n) ending its run */
+        w = ~ns[wi] & (~0ULL << (j & 63));
+        while (!w && ++wi < nb)
+            w = ~ns[wi];
+        Py_ssize_t e = w ? wi * 64 + __builtin_ctzll(w) : n;
+        if (e > n)
+            e = n;
+        /* any class unit in [j, e)? */
+        uint64_t any = 0;
+        Py_ssize_t a = j >> 6, z = (e - 1) >> 6;
+        if (a == z) {
+            any = cls[a] & (~0ULL << (j & 63)) & (~0ULL >> (63 - ((e - 1) & 63)));
+        } else {
+            any = cls[a] & (~0ULL << (j & 63));
+            for (Py_ssize_t q = a + 1; q < z && !any; q++)
+                any = cls[q];
+            any |= cls[z] & (~0ULL >> (63 - ((e - 1) & 63)));
         }
-        if (k > n)
-            k = n;
-        if (k == n || u[k] == U_SEP) {
-            uint64_t v = plain_value(u, avail, j, k);
+        if (!any) {
+            Py_ssize_t len = e - j;
+            uint64_t v = len <= 16 ? plain_value16(u, j, len) : plain_value(u, avail, j, e);
             vec_push(&out->values, (int64_t)mix64(v ^ seed));
             vec_push(&out->starts, (int64_t)j);
-            vec_push(&out->ends, (int64_t)k);
-            j = k;
-            continue;
+            vec_push(&out->ends, (int64_t)e);
+        } else {
+            tokens_general_u8(u, n, j, e, seed, out);
         }
-        Py_ssize_t e = k;
-        while (e < n && u[e] != U_SEP)
-            e++;
-        tokens_general_u8(u, n, j, e, seed, out);
-        j = e;
+        pos = e;
     }
+    free(ns);
 }
 
 /* The winnowing stream of fragments._Stream: tokens arrive a chunk at a time, the
@@ -472,11 +512,18 @@ static PyObject *fragment_lookup(PyObject *self, PyObject *args)
     if (cand == NULL)
         keep.failed = 1;
     for (Py_ssize_t i = 0; cand != NULL && i < nh; i++) {
+        if (i + 64 < nh) /* the table is 16 MB: its lines are fetched well ahead */
+            __builtin_prefetch(tb + ((h[i + 64] >> shift) >> 3));
         uint64_t top = h[i] >> shift;
         cand[nc] = i;
         nc += (tb[top >> 3] >> (top & 7)) & 1;
     }
     for (Py_ssize_t c = 0; c < nc; c++) {
+        /* two stages ahead: the bucket's start, then the index entries there */
+        if (c + 16 < nc)
+            __builtin_prefetch(bk + (h[cand[c + 16]] >> bucket_shift));
+        if (c + 4 < nc)
+            __builtin_prefetch(f + bk[h[cand[c + 4]] >> bucket_shift]);
         Py_ssize_t i = (Py_ssize_t)cand[c];
         uint64_t x = h[i];
         uint64_t bucket = x >> bucket_shift;
