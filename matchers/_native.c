@@ -10,6 +10,7 @@
  * hetu_find(codes)            HETU candidates (see matchers/detectors/hetu.py)
  * clean_bytes(...)            the "clean chunk" test of matchers/engine.py
  * fragment_tokens(...)        tokens and token values of matchers/fragments.py
+ * fragment_select/lookup      winnowed k-grams and index lookup (_native_frag.c)
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
  *
  * The module is one translation unit: _native_norm.c (normalisation),
@@ -1011,6 +1012,7 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 #include "_native_phone.c"
 #include "_native_lookup.c"
 #include "_native_findings.c"
+#include "_native_frag.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1024,6 +1026,7 @@ static PyMethodDef methods[] = {
     PHONE_METHODS
     LOOKUP_METHODS
     FINDINGS_METHODS
+    FRAG_METHODS
     {NULL, NULL, 0, NULL},
 };
 

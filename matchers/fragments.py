@@ -35,7 +35,10 @@ cache and no Python code runs per token or per character):
    keyed PRF here, not a cipher mode for secrecy).
    With the C extension (`matchers.native`) steps 1-2 run as one C pass over the
    units (`_chunk_tokens_native`), giving the same tokens, offsets and values;
-   the numpy code above is the fallback.
+   the numpy code above is the fallback. For text without complex characters
+   (nearly all), steps 1-4 up to the keying run in one C call instead
+   (`fragment_select` in `_native_frag.c`: the same chunks, the same streaming
+   winnowing as `_Stream`, no numpy pass per chunk); only AES stays here.
 4. Winnowing (Schleimer, Wilkerson, Aiken 2003) with window W keeps the
    minimum of every W consecutive k-gram values; consecutive selections
    of the same value collapse to one (the point of their "robust winnowing":
@@ -509,10 +512,15 @@ def _encrypt(enc, g: np.ndarray, first: np.ndarray) -> np.ndarray:  # type: igno
 
     ECB on purpose: equal k-grams must give equal fingerprints; it is a keyed PRF
     (a PRP) here, not a cipher mode for secrecy."""
-    m = len(g)
-    blocks = np.column_stack((g, first))
+    return _encrypt_blocks(enc, np.column_stack((g, first)))
+
+
+def _encrypt_blocks(enc, blocks) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """`_encrypt` of its 16-byte blocks (a buffer of uint64 pairs)."""
+    raw = memoryview(blocks).cast("B")
+    m = len(raw) // 16
     out = np.empty(2 * m + 2, dtype=_U64)  # update_into wants 15 bytes of slack
-    enc.update_into(memoryview(blocks).cast("B"), memoryview(out).cast("B"))
+    enc.update_into(raw, memoryview(out).cast("B"))
     return out[0 : 2 * m : 2].copy()
 
 
@@ -612,6 +620,17 @@ def text_fingerprints(key: Key, text: str) -> tuple[np.ndarray, np.ndarray, np.n
     ends (`text[start:end]` is the k-gram as written).
     """
     subkey, seed = _keys(key)
+    select = getattr(native.lib, "fragment_select", None)  # None: no (or an older) build
+    if select is not None:
+        bmp, latin1 = _tables()
+        picked = select(text, latin1, bmp, seed, min(CHUNK_CHARS, _MAX_CHUNK), _CUT_SEARCH)
+        if picked is not None:  # else complex or astral characters: the general path
+            blocks, starts, ends = picked
+            if not blocks:
+                return _EMPTY_U64.copy(), _EMPTY_I64.copy(), _EMPTY_I64.copy()
+            enc = Cipher(algorithms.AES(subkey), modes.ECB()).encryptor()
+            return (_encrypt_blocks(enc, blocks), np.frombuffer(starts, dtype=np.int64),
+                    np.frombuffer(ends, dtype=np.int64))
     stream = _Stream(subkey)
     for tok, starts, ends in _tokens(text, seed):
         stream.feed(tok, starts, ends)

@@ -1,0 +1,573 @@
+/* Fragment fingerprints without numpy passes (see matchers/fragments.py), included
+   from _native.c (one translation unit: tokens_u8, mix64, i64vec come from there).
+
+   fragment_select: tokens of a text (chunked exactly as fragments._tokens chunks it),
+   their K-gram combinations and the winnowing selection with the "robust" collapse,
+   streamed as fragments._Stream computes them; the caller keys (AES) the
+   selected combinations. fragment_lookup: the bit-table test and the exact search
+   of the surviving fingerprints in the sorted index, as engine._fragments_plain
+   does it with numpy. */
+
+#define FRAG_K 5
+#define FRAG_W 3
+
+static const uint64_t FRAG_M1[FRAG_K] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL,
+                                         0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL,
+                                         0xFF51AFD7ED558CCDULL};
+
+/* The narrow value of a plain token of at most 16 units (as plain_value): both lanes
+   read and masked without a branch on the length. Needs 16 readable units from s. */
+static inline uint64_t plain_value16(const uint8_t *u, Py_ssize_t s, Py_ssize_t len)
+{
+    uint64_t l0, l1;
+    memcpy(&l0, u + s, 8);
+    memcpy(&l1, u + s + 8, 8);
+    Py_ssize_t r1 = len - 8;
+    uint64_t m0 = len >= 8 ? ~0ULL : ((uint64_t)1 << (8 * len)) - 1;
+    uint64_t m1 = r1 >= 8 ? ~0ULL : r1 <= 0 ? 0 : ((uint64_t)1 << (8 * r1)) - 1;
+    return (l0 & m0) + (l1 & m1) * Q_LANE + (uint64_t)len * LEN_NARROW;
+}
+
+/* tokens_u8 of _native.c on bit masks: a token is a run of non-separators; a run of
+   word units only (nearly all) is a plain token, any other run goes through
+   tokens_general_u8 (as tokens_u8 does). The runs come from 64-unit masks (SSE2) and
+   bit scans, not a loop per unit with a branch at every token's end. Needs 16
+   readable units after `n` (frag_scan's buffer). Same tokens, values and offsets. */
+static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uint64_t seed,
+                           tokvec *out)
+{
+    Py_ssize_t nb = (n + 63) / 64;
+    uint64_t *ns = (uint64_t *)malloc((size_t)(2 * nb + 2) * sizeof(uint64_t));
+    if (ns == NULL) {
+        out->values.failed = 1;
+        return;
+    }
+    uint64_t *cls = ns + nb + 1;
+    const __m128i zero = _mm_setzero_si128(), three = _mm_set1_epi8(U_COMPLEX);
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        uint64_t z = 0, c = 0;
+        for (int q = 0; q < 4; q++) {
+            Py_ssize_t at = b * 64 + q * 16;
+            __m128i v;
+            if (at + 16 <= n) {
+                v = _mm_loadu_si128((const __m128i *)(u + at));
+            } else { /* the last block: units past n read as separators */
+                uint8_t tmp[16] = {0};
+                if (at < n)
+                    memcpy(tmp, u + at, (size_t)(n - at));
+                v = _mm_loadu_si128((const __m128i *)tmp);
+            }
+            z |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) << (16 * q);
+            c |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                     _mm_cmpeq_epi8(_mm_max_epu8(v, three), three)) << (16 * q);
+        }
+        ns[b] = ~z;
+        cls[b] = c & ~z; /* joiners, ignorables, complex units */
+    }
+    ns[nb] = cls[nb] = 0;
+    Py_ssize_t pos = 0;
+    for (;;) {
+        /* j: the next non-separator */
+        Py_ssize_t wi = pos >> 6;
+        if (wi >= nb)
+            break;
+        uint64_t w = ns[wi] & (~0ULL << (pos & 63));
+        while (!w && ++wi < nb)
+            w = ns[wi];
+        if (!w)
+            break;
+        Py_ssize_t j = wi * 64 + __builtin_ctzll(w);
+        /* e: the separator (or n) ending its run */
+        w = ~ns[wi] & (~0ULL << (j & 63));
+        while (!w && ++wi < nb)
+            w = ~ns[wi];
+        Py_ssize_t e = w ? wi * 64 + __builtin_ctzll(w) : n;
+        if (e > n)
+            e = n;
+        /* any class unit in [j, e)? */
+        uint64_t any = 0;
+        Py_ssize_t a = j >> 6, z = (e - 1) >> 6;
+        if (a == z) {
+            any = cls[a] & (~0ULL << (j & 63)) & (~0ULL >> (63 - ((e - 1) & 63)));
+        } else {
+            any = cls[a] & (~0ULL << (j & 63));
+            for (Py_ssize_t q = a + 1; q < z && !any; q++)
+                any = cls[q];
+            any |= cls[z] & (~0ULL >> (63 - ((e - 1) & 63)));
+        }
+        if (!any) {
+            Py_ssize_t len = e - j;
+            uint64_t v = len <= 16 ? plain_value16(u, j, len) : plain_value(u, avail, j, e);
+            vec_push(&out->values, (int64_t)mix64(v ^ seed));
+            vec_push(&out->starts, (int64_t)j);
+            vec_push(&out->ends, (int64_t)e);
+        } else {
+            tokens_general_u8(u, n, j, e, seed, out);
+        }
+        pos = e;
+    }
+    free(ns);
+}
+
+/* The winnowing stream of fragments._Stream: tokens arrive a chunk at a time, the
+   last K + W - 2 are carried into the next chunk, every window is evaluated once and
+   positions at or before the last emitted one are not emitted again; consecutive
+   emitted selections of one value collapse to the first. */
+typedef struct {
+    tokvec tok;         /* carried + current tokens (complex_ unused: no complex units) */
+    Py_ssize_t base;    /* global token index of tok[0] */
+    Py_ssize_t last;    /* global k-gram index of the last selected one, -1 */
+    int evaluated, have_prev;
+    uint64_t prev;      /* value of the last selected k-gram */
+    uint64_t *g, *mn;
+    uint8_t *chosen;
+    Py_ssize_t cap;
+    /* the output, bytearrays (no copy at the end), grown while holding the GIL:
+       16-byte blocks (combination, first token value) as the caller encrypts them,
+       starts and ends; m selections so far, room for cap_out */
+    PyObject *blocks, *starts, *ends;
+    Py_ssize_t m, cap_out;
+} fragstream;
+
+/* Room for `extra` more selections (with the GIL held). */
+static int frag_room(fragstream *st, Py_ssize_t extra)
+{
+    if (st->m + extra <= st->cap_out)
+        return 0;
+    Py_ssize_t cap = st->cap_out * 2 > st->m + extra ? st->cap_out * 2 : st->m + extra;
+    if (PyByteArray_Resize(st->blocks, cap * 16) < 0 || PyByteArray_Resize(st->starts, cap * 8) < 0
+        || PyByteArray_Resize(st->ends, cap * 8) < 0)
+        return -1;
+    st->cap_out = cap;
+    return 0;
+}
+
+/* Emit the selected positions of [from, to) (room made by the caller): chosen[i - from]
+   says whether i is the minimum of a window; a selection equal to the previous one is
+   not emitted again. Branch-free (selections are a coin flip for the branch predictor). */
+static void frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint8_t *chosen)
+{
+    Py_ssize_t m = st->m;
+    uint64_t *bo = (uint64_t *)PyByteArray_AS_STRING(st->blocks);
+    int64_t *so = (int64_t *)PyByteArray_AS_STRING(st->starts);
+    int64_t *eo = (int64_t *)PyByteArray_AS_STRING(st->ends);
+    const int64_t *tv = st->tok.values.data, *ts = st->tok.starts.data;
+    const int64_t *te = st->tok.ends.data + FRAG_K - 1;
+    int have_prev = st->have_prev;
+    uint64_t prev = st->prev;
+    Py_ssize_t last = st->last;
+    for (Py_ssize_t i = from; i < to; i++) {
+        uint64_t v = st->g[i];
+        int c = chosen[i - from];
+        bo[2 * m] = v;
+        bo[2 * m + 1] = (uint64_t)tv[i];
+        so[m] = ts[i];
+        eo[m] = te[i];
+        m += c & ((!have_prev) | (v != prev));
+        prev = c ? v : prev;
+        have_prev |= c;
+        last = c ? st->base + i : last;
+    }
+    st->m = m;
+    st->have_prev = have_prev;
+    st->prev = prev;
+    st->last = last;
+}
+
+static int frag_combine(fragstream *st, Py_ssize_t nk)
+{
+    if (nk > st->cap) {
+        free(st->g);
+        free(st->mn);
+        free(st->chosen);
+        st->cap = nk * 2;
+        st->g = (uint64_t *)malloc((size_t)st->cap * sizeof(uint64_t));
+        st->mn = (uint64_t *)malloc((size_t)st->cap * sizeof(uint64_t));
+        st->chosen = (uint8_t *)malloc((size_t)st->cap);
+        if (st->g == NULL || st->mn == NULL || st->chosen == NULL)
+            return -1;
+    }
+    const uint64_t *t = (const uint64_t *)st->tok.values.data;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < FRAG_K; j++)
+            v += t[i + j] * FRAG_M1[j];
+        st->g[i] = v;
+    }
+    return 0;
+}
+
+static int frag_feed(fragstream *st)
+{
+    Py_ssize_t nt = st->tok.values.len, nk = nt - FRAG_K + 1;
+    if (nk < FRAG_W)
+        return 0;
+    if (frag_combine(st, nk) < 0)
+        return -1;
+    const uint64_t *g = st->g;
+    Py_ssize_t nw = nk - FRAG_W + 1;
+    for (Py_ssize_t w = 0; w < nw; w++) {
+        uint64_t m = g[w];
+        for (int j = 1; j < FRAG_W; j++)
+            if (g[w + j] < m)
+                m = g[w + j];
+        st->mn[w] = m;
+    }
+    Py_ssize_t from = st->last - st->base + 1;
+    if (from < 0)
+        from = 0;
+    /* i is chosen when it is the minimum of a window w in [i - W + 1, i], 0 <= w < nw;
+       in the interior all W windows exist (a loop of constant length) */
+    Py_ssize_t in0 = from > FRAG_W - 1 ? from : FRAG_W - 1, in1 = nw < nk ? nw : nk;
+    for (Py_ssize_t i = from; i < nk; i++) {
+        if (i == in0 && in0 < in1) {
+            for (; i < in1; i++) {
+                int chosen = 0;
+                for (int j = 0; j < FRAG_W; j++)
+                    chosen |= st->mn[i - j] == g[i];
+                st->chosen[i - from] = (uint8_t)chosen;
+            }
+            if (i >= nk)
+                break;
+        }
+        Py_ssize_t w0 = i - FRAG_W + 1 > 0 ? i - FRAG_W + 1 : 0;
+        Py_ssize_t w1 = i < nw - 1 ? i : nw - 1;
+        int chosen = 0;
+        for (Py_ssize_t w = w0; w <= w1; w++)
+            chosen |= st->mn[w] == g[i];
+        st->chosen[i - from] = (uint8_t)chosen;
+    }
+    if (from < nk)
+        frag_emit(st, from, nk, st->chosen);
+    st->evaluated = 1;
+    Py_ssize_t drop = nk - FRAG_W + 1, keep = nt - drop;
+    memmove(st->tok.values.data, st->tok.values.data + drop, (size_t)keep * 8);
+    memmove(st->tok.starts.data, st->tok.starts.data + drop, (size_t)keep * 8);
+    memmove(st->tok.ends.data, st->tok.ends.data + drop, (size_t)keep * 8);
+    st->tok.values.len = st->tok.starts.len = st->tok.ends.len = keep;
+    st->base += drop;
+    return 0;
+}
+
+static int frag_finish(fragstream *st)
+{
+    Py_ssize_t nk = st->tok.values.len - FRAG_K + 1;
+    if (st->evaluated || nk < 1)
+        return 0;
+    if (frag_combine(st, nk) < 0)
+        return -1;
+    Py_ssize_t best = nk - 1; /* the rightmost minimum */
+    for (Py_ssize_t i = nk - 2; i >= 0; i--)
+        if (st->g[i] < st->g[best])
+            best = i;
+    uint8_t one = 1;
+    frag_emit(st, best, best + 1, &one);
+    return 0;
+}
+
+/* Units of text[pos:pos+n] (kind 1, 2 or 4) into `units`: 1 byte each through the
+   latin-1 table when every character is below 256 (returns 1), else 4 bytes each
+   through the BMP table (returns 4); 0 when a character is beyond the BMP (the
+   caller's general path handles those). */
+#define FRAG_UNITS(NAME, T)                                                                \
+    static int NAME(const T *d, Py_ssize_t n, const uint8_t *latin1, const uint32_t *bmp,  \
+                    void *units)                                                           \
+    {                                                                                      \
+        uint32_t top = 0;                                                                  \
+        for (Py_ssize_t j = 0; j < n; j++)                                                 \
+            top |= d[j];                                                                   \
+        if (top < 256) {                                                                   \
+            uint8_t *u = (uint8_t *)units;                                                 \
+            for (Py_ssize_t j = 0; j < n; j++)                                             \
+                u[j] = latin1[d[j]];                                                       \
+            memset(u + n, 0, 16);                                                          \
+            return 1;                                                                      \
+        }                                                                                  \
+        uint32_t *u = (uint32_t *)units, utop = 0;                                         \
+        for (Py_ssize_t j = 0; j < n; j++) {                                               \
+            if (d[j] > 0xFFFF)                                                             \
+                return 0;                                                                  \
+            u[j] = bmp[d[j]];                                                              \
+            utop |= u[j];                                                                  \
+        }                                                                                  \
+        if (utop < 256) {                                                                  \
+            /* wide characters, but all of them separators: narrow units (in place,     \
+               forwards: byte j is in a unit already read) */                             \
+            uint8_t *b = (uint8_t *)units;                                                 \
+            for (Py_ssize_t j = 0; j < n; j++)                                             \
+                b[j] = (uint8_t)u[j];                                                      \
+            memset(b + n, 0, 16);                                                          \
+            return 1;                                                                      \
+        }                                                                                  \
+        memset(u + n, 0, 16);                                                              \
+        return 4;                                                                          \
+    }
+
+FRAG_UNITS(frag_units_ucs2, Py_UCS2)
+FRAG_UNITS(frag_units_ucs4, Py_UCS4)
+
+/* Units of text[pos:pos+n] into `units`: 1 byte each through the latin-1 table when
+   every character is below 256 (returns 1, as fragments._chunk_units), else 4 bytes
+   each through the BMP table (returns 4), or 1 byte each when all those units are
+   below 256 (characters beyond latin-1 that are all separators, such as dashes and
+   quotes: the u32 tokeniser gives such units the same tokens and narrow values as
+   the u8 one); 0 when a character is beyond the BMP (the caller's general path
+   handles those). */
+static int frag_units(int kind, const void *data, Py_ssize_t pos, Py_ssize_t n,
+                      const uint8_t *latin1, const uint32_t *bmp, void *units)
+{
+    if (kind == PyUnicode_2BYTE_KIND)
+        return frag_units_ucs2((const Py_UCS2 *)data + pos, n, latin1, bmp, units);
+    if (kind == PyUnicode_4BYTE_KIND)
+        return frag_units_ucs4((const Py_UCS4 *)data + pos, n, latin1, bmp, units);
+    const uint8_t *d = (const uint8_t *)data + pos;
+    uint8_t *u = (uint8_t *)units;
+    for (Py_ssize_t j = 0; j < n; j++)
+        u[j] = latin1[d[j]];
+    memset(u + n, 0, 16);
+    return 1;
+}
+
+/* Tokens of the text chunk by chunk, as fragments._tokens cuts it (chunks of `chunk`
+   characters, each cut just after its last separator within `cut_search` of its end
+   unless final), fed to the stream; called with the GIL, released while it works.
+   Returns 1 when a unit is complex or a character lies beyond the BMP (the caller
+   then takes the general path), -1 on memory failure, -2 when Python set an error,
+   else 0. */
+static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_t *latin1,
+                     const uint32_t *bmp, Py_ssize_t chunk, Py_ssize_t cut_search,
+                     uint64_t seed, fragstream *st)
+{
+    void *units = malloc((size_t)chunk * 4 + 16);
+    if (units == NULL)
+        return -1;
+    Py_ssize_t pos = 0;
+    int status = 0;
+    while (pos < n_text && status == 0) {
+        Py_ssize_t n = n_text - pos < chunk ? n_text - pos : chunk;
+        int final = pos + n >= n_text;
+        Py_ssize_t cut = n;
+        PyThreadState *save = PyEval_SaveThread();
+        int width = frag_units(kind, data, pos, n, latin1, bmp, units);
+        if (width == 0)
+            status = 1;
+        Py_ssize_t lo = n - cut_search > 0 ? n - cut_search : 0;
+        if (width == 1) {
+            const uint8_t *u = (const uint8_t *)units;
+            if (memchr(u, U_COMPLEX, (size_t)n) != NULL)
+                status = 1;
+            for (Py_ssize_t i = n - 1; !status && !final && i >= lo; i--)
+                if (u[i] == U_SEP) {
+                    cut = i + 1;
+                    break;
+                }
+        } else if (width == 4) {
+            const uint32_t *u = (const uint32_t *)units;
+            for (Py_ssize_t i = 0; i < n && !status; i++)
+                status = u[i] == U_COMPLEX;
+            for (Py_ssize_t i = n - 1; !status && !final && i >= lo; i--)
+                if (u[i] == U_SEP) {
+                    cut = i + 1;
+                    break;
+                }
+        }
+        if (status == 0) {
+            Py_ssize_t first = st->tok.values.len;
+            if (width == 1)
+                frag_tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, &st->tok);
+            else
+                tokens_u32((const uint32_t *)units, cut, 0, cut, seed, &st->tok);
+            if (st->tok.values.failed || st->tok.starts.failed || st->tok.ends.failed)
+                status = -1;
+            for (Py_ssize_t t = first; status == 0 && t < st->tok.values.len; t++) {
+                st->tok.starts.data[t] += pos;
+                st->tok.ends.data[t] += pos;
+            }
+        }
+        PyEval_RestoreThread(save);
+        /* a feed selects at most one per token it holds */
+        if (status == 0 && frag_room(st, st->tok.values.len) < 0)
+            status = -2; /* a Python error is set */
+        if (status == 0) {
+            save = PyEval_SaveThread();
+            if (frag_feed(st) < 0)
+                status = -1;
+            PyEval_RestoreThread(save);
+        }
+        pos += cut;
+    }
+    free(units);
+    if (status == 0 && frag_room(st, 1) < 0)
+        status = -2;
+    if (status == 0 && frag_finish(st) < 0)
+        status = -1;
+    return status;
+}
+
+PyDoc_STRVAR(fragment_select_doc,
+"fragment_select(text, latin1, bmp, seed, chunk, cut_search)\n"
+"    -> (blocks, starts, ends) | None\n\n"
+"The winnowed k-grams of a text as matchers.fragments computes them: their\n"
+"16-byte blocks (combination, first token value; uint64 pairs, to be keyed by\n"
+"the caller), start and end character offsets (int64), in text order, as\n"
+"bytearrays. `latin1`: the\n"
+"256-byte unit table, `bmp`: the uint32 unit table of the BMP. None when the text\n"
+"holds a complex unit or a character beyond the BMP (the caller's general path\n"
+"handles those).");
+
+static PyObject *fragment_select(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer latin1, bmp;
+    unsigned long long seed;
+    Py_ssize_t chunk, cut_search;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Uy*y*Knn", &text, &latin1, &bmp, &seed, &chunk, &cut_search))
+        return NULL;
+    PyObject *result = NULL;
+    if (latin1.len != 256 || bmp.len != 0x10000 * 4 || chunk < 1 || cut_search < 0) {
+        PyErr_SetString(PyExc_ValueError, "fragment_select: bad tables or chunk size");
+        goto done;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n_text = PyUnicode_GET_LENGTH(text);
+    fragstream st;
+    memset(&st, 0, sizeof(st));
+    st.last = -1;
+    st.blocks = PyByteArray_FromStringAndSize(NULL, 0);
+    st.starts = PyByteArray_FromStringAndSize(NULL, 0);
+    st.ends = PyByteArray_FromStringAndSize(NULL, 0);
+    int status = -2;
+    if (st.blocks && st.starts && st.ends)
+        status = frag_scan(kind, data, n_text, (const uint8_t *)latin1.buf,
+                           (const uint32_t *)bmp.buf, chunk, cut_search, (uint64_t)seed, &st);
+    if (status == 0 && (PyByteArray_Resize(st.blocks, st.m * 16) < 0
+                        || PyByteArray_Resize(st.starts, st.m * 8) < 0
+                        || PyByteArray_Resize(st.ends, st.m * 8) < 0))
+        status = -2;
+    if (status == -1) {
+        PyErr_NoMemory();
+    } else if (status > 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else if (status == 0) {
+        result = PyTuple_Pack(3, st.blocks, st.starts, st.ends);
+    }
+    Py_XDECREF(st.blocks);
+    Py_XDECREF(st.starts);
+    Py_XDECREF(st.ends);
+    free(st.g);
+    free(st.mn);
+    free(st.chosen);
+    free(st.tok.values.data);
+    free(st.tok.starts.data);
+    free(st.tok.ends.data);
+    free(st.tok.complex_.data);
+done:
+    PyBuffer_Release(&latin1);
+    PyBuffer_Release(&bmp);
+    return result;
+}
+
+PyDoc_STRVAR(fragment_lookup_doc,
+"fragment_lookup(table, shift, fp_sorted, buckets, bucket_shift, hashes)\n"
+"    -> (keep, lo, hi)\n\n"
+"The fingerprints of `hashes` (uint64) the sorted index `fp_sorted` (uint64)\n"
+"holds: their positions in `hashes` (ascending) and the left and right insertion\n"
+"points in `fp_sorted` (all int64 bytes). `table`: a bit set over the top\n"
+"64 - shift bits (little-endian bit order) that holds every indexed value's;\n"
+"it rules most fingerprints out before any search. `buckets` (int64): where the\n"
+"values with each top 64 - bucket_shift bits start in `fp_sorted` (one more entry\n"
+"at the end: its length); a search looks only there.");
+
+static PyObject *fragment_lookup(PyObject *self, PyObject *args)
+{
+    Py_buffer table, fps, buckets, hashes;
+    int shift, bucket_shift;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*iy*y*iy*", &table, &shift, &fps, &buckets, &bucket_shift,
+                          &hashes))
+        return NULL;
+    PyObject *result = NULL;
+    if (shift < 3 || shift > 63 || bucket_shift < 1 || bucket_shift > 63 || fps.len % 8
+        || hashes.len % 8
+        || table.len < (Py_ssize_t)(((uint64_t)1 << (64 - shift)) >> 3)
+        || buckets.len != (Py_ssize_t)((((uint64_t)1 << (64 - bucket_shift)) + 1) * 8)
+        || ((const int64_t *)buckets.buf)[buckets.len / 8 - 1] != fps.len / 8) {
+        PyErr_SetString(PyExc_ValueError, "fragment_lookup: bad table or arrays");
+        goto done;
+    }
+    const uint8_t *tb = (const uint8_t *)table.buf;
+    const uint64_t *f = (const uint64_t *)fps.buf;
+    const int64_t *bk = (const int64_t *)buckets.buf;
+    const uint64_t *h = (const uint64_t *)hashes.buf;
+    Py_ssize_t nh = hashes.len / 8;
+    i64vec keep = {0}, lo = {0}, hi = {0};
+    Py_BEGIN_ALLOW_THREADS
+    /* Pass 1, branch-free: the candidates the bit table lets through (the loads are
+       independent, so many cache misses overlap). Pass 2: their exact searches. */
+    int64_t *cand = (int64_t *)malloc((size_t)(nh ? nh : 1) * sizeof(int64_t));
+    Py_ssize_t nc = 0;
+    if (cand == NULL)
+        keep.failed = 1;
+    for (Py_ssize_t i = 0; cand != NULL && i < nh; i++) {
+        if (i + 64 < nh) /* the table is 16 MB: its lines are fetched well ahead */
+            __builtin_prefetch(tb + ((h[i + 64] >> shift) >> 3));
+        uint64_t top = h[i] >> shift;
+        cand[nc] = i;
+        nc += (tb[top >> 3] >> (top & 7)) & 1;
+    }
+    for (Py_ssize_t c = 0; c < nc; c++) {
+        /* two stages ahead: the bucket's start, then the index entries there */
+        if (c + 16 < nc)
+            __builtin_prefetch(bk + (h[cand[c + 16]] >> bucket_shift));
+        if (c + 4 < nc)
+            __builtin_prefetch(f + bk[h[cand[c + 4]] >> bucket_shift]);
+        Py_ssize_t i = (Py_ssize_t)cand[c];
+        uint64_t x = h[i];
+        uint64_t bucket = x >> bucket_shift;
+        Py_ssize_t a = (Py_ssize_t)bk[bucket], b = (Py_ssize_t)bk[bucket + 1];
+        Py_ssize_t end = b; /* first f[a] >= x, within the bucket */
+        while (a < b) {
+            Py_ssize_t mid = a + (b - a) / 2;
+            if (f[mid] < x)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (a == end || f[a] != x)
+            continue;
+        Py_ssize_t e = a + 1;
+        while (e < end && f[e] == x)
+            e++;
+        vec_push(&keep, i);
+        vec_push(&lo, a);
+        vec_push(&hi, e);
+    }
+    free(cand);
+    Py_END_ALLOW_THREADS
+    if (keep.failed || lo.failed || hi.failed) {
+        PyErr_NoMemory();
+    } else {
+        PyObject *a = vec_bytes(&keep), *b = vec_bytes(&lo), *c = vec_bytes(&hi);
+        if (a && b && c)
+            result = PyTuple_Pack(3, a, b, c);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+    }
+    free(keep.data);
+    free(lo.data);
+    free(hi.data);
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&fps);
+    PyBuffer_Release(&buckets);
+    PyBuffer_Release(&hashes);
+    return result;
+}
+
+#define FRAG_METHODS                                                                       \
+    {"fragment_select", fragment_select, METH_VARARGS, fragment_select_doc},               \
+    {"fragment_lookup", fragment_lookup, METH_VARARGS, fragment_lookup_doc},
