@@ -1,0 +1,133 @@
+"""The fused fragment kernels of `_native_frag.c` against the paths they replace.
+
+`fragment_select` (tokens, k-grams, streaming winnowing in one C call) must give the
+fingerprints and offsets of the per-chunk path (`_tokens` + `_Stream`, with the C
+tokeniser and with numpy alone); `fragment_lookup` the positions and insertion points
+of the bit-table test and `np.searchsorted`.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from vahti.demo.notegen import NoteGen
+from vahti.matchers import engine, native
+from vahti.matchers import fragments as fr
+from vahti.matchers.keys import Key
+
+KEY = Key(bytes(range(32)))
+FUSED = ("fragment_select", "fragment_lookup")
+
+
+def _lib():
+    if native.lib is None:
+        pytest.fail("matchers._native is not built (pip install -e .)")
+    return native.lib
+
+
+def _without_fused():  # the extension as it was before the fused kernels
+    lib = _lib()
+    return SimpleNamespace(**{n: getattr(lib, n) for n in dir(lib)
+                              if not n.startswith("__") and n not in FUSED})
+
+
+def _all_paths(monkeypatch: pytest.MonkeyPatch, text: str) -> list[tuple[np.ndarray, ...]]:
+    """text_fingerprints of `text` fused, per chunk with the C tokeniser, numpy only."""
+    full = _lib()
+    out = []
+    for lib in (full, _without_fused(), None):
+        monkeypatch.setattr(native, "lib", lib)
+        out.append(fr.text_fingerprints(KEY, text))
+    monkeypatch.setattr(native, "lib", full)
+    return out
+
+
+def _select(text: str):  # type: ignore[no-untyped-def]
+    bmp, latin1 = fr._tables()
+    _, seed = fr._keys(KEY)
+    return _lib().fragment_select(text, latin1, bmp, seed, min(fr.CHUNK_CHARS, fr._MAX_CHUNK),
+                                  fr._CUT_SEARCH)
+
+
+_NOTES = "\n".join(NoteGen(21).note(150) for _ in range(40))
+# (text, whether the fused kernel takes it: no complex unit, nothing beyond the BMP)
+CASES = {
+    "empty": ("", True),
+    "one word": ("x", True),
+    "four words": ("yksi kaksi kolme neljä", True),
+    "one k-gram": ("yksi kaksi kolme neljä viisi", True),
+    "shorter than a window": ("yksi kaksi kolme neljä viisi kuusi", True),
+    "exactly a window": ("yksi kaksi kolme neljä viisi kuusi seitsemän", True),
+    "repeated k-grams": ("NULL, " * 3000, True),
+    "notes": (_NOTES, True),
+    "joiners, ignorables": (_NOTES.replace("kertoi", "ker\u00adtoi")
+                            .replace(" on ", " don't e-mail ")
+                            + " -a- 'b' c-' \ufeffd", True),
+    "joiners at the ends": ("-alku sana toinen kolmas neljäs viides it's-", True),
+    "wide separators": (_NOTES.replace(" ", "\u2003", 3).replace(".", "\u2026"), True),
+    "fullwidth letters": (_NOTES.replace("a", "\uff41", 5), True),
+    "wide letters": (_NOTES.replace("e", "\u03b5", 40), True),
+    "long tokens": (" ".join("k" * n for n in range(1, 70)) * 3, True),
+    "a token longer than a chunk": ("alku " + "q" * 3000 + " loppu sana toinen kolmas", True),
+    "complex": (_NOTES.replace("a", "ß", 3), False),
+    "combining mark": (_NOTES.replace("ä", "a\u0308", 5), False),
+    "astral": (_NOTES + " \U0001f600 sana toinen kolmas neljäs viides", False),
+    "wide text, latin-1 chunks": ("\u03b1 " + _NOTES, True),
+}
+
+
+@pytest.mark.parametrize("chunk", [fr.CHUNK_CHARS, 997, 61])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_equals_the_per_chunk_paths(monkeypatch: pytest.MonkeyPatch, name: str,
+                                          chunk: int) -> None:
+    text, fused = CASES[name]
+    monkeypatch.setattr(fr, "CHUNK_CHARS", chunk)
+    assert (_select(text) is not None) == fused
+    got, per_chunk, numpy_only = _all_paths(monkeypatch, text)
+    for a, b, c in zip(got, per_chunk, numpy_only, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert all(a.flags.writeable for a in got)
+
+
+def test_fused_rejects_bad_tables() -> None:
+    with pytest.raises(ValueError):
+        _lib().fragment_select("sana", b"\x00" * 10, fr._tables()[0], 1, 1000, 10)
+
+
+def _numpy_lookup(table, fp_sorted, hashes):  # type: ignore[no-untyped-def]
+    maybe = engine._bit_test(table, hashes >> engine._FP_TABLE_SHIFT)
+    lo = np.searchsorted(fp_sorted, hashes, "left")
+    hi = np.searchsorted(fp_sorted, hashes, "right")
+    keep = np.flatnonzero(maybe & (hi > lo))
+    return keep, lo[keep], hi[keep]
+
+
+def test_lookup_equals_bit_table_and_searchsorted() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 2**63, 20000, dtype=np.int64).view(np.uint64) * np.uint64(2)
+    edges = np.array([0, 1, 2**64 - 1, 2**64 - 2, 2**45, 2**45 - 1], dtype=np.uint64)
+    # repeats, more than MAX_RECORDS_PER_FP of one, and the bucket edges
+    fp_sorted = np.sort(np.concatenate((values, values[:50], np.repeat(values[7], 70), edges)))
+    table = engine._bit_table(fp_sorted >> engine._FP_TABLE_SHIFT, engine._FP_TABLE_BITS)
+    buckets = np.searchsorted(fp_sorted >> np.uint64(engine._FP_BUCKET_SHIFT),
+                              np.arange((1 << engine._FP_BUCKET_BITS) + 1,
+                                        dtype=np.uint64)).astype(np.int64)
+    hashes = np.concatenate((rng.integers(0, 2**63, 50000, dtype=np.int64).view(np.uint64),
+                             values[::3], edges, values[:60] + np.uint64(1)))
+    rng.shuffle(hashes)
+    keep_b, lo_b, hi_b = _lib().fragment_lookup(
+        table, int(engine._FP_TABLE_SHIFT), fp_sorted, buckets, engine._FP_BUCKET_SHIFT, hashes)
+    got = [np.frombuffer(b, dtype=np.int64) for b in (keep_b, lo_b, hi_b)]
+    want = _numpy_lookup(table, fp_sorted, hashes)
+    assert len(want[0]) > 6000
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)
+    empty = _lib().fragment_lookup(table, int(engine._FP_TABLE_SHIFT), fp_sorted, buckets,
+                                   engine._FP_BUCKET_SHIFT, np.empty(0, np.uint64))
+    assert empty == (b"", b"", b"")
+    with pytest.raises(ValueError):  # buckets that do not end at the index's length
+        _lib().fragment_lookup(table, int(engine._FP_TABLE_SHIFT), fp_sorted[1:], buckets,
+                               engine._FP_BUCKET_SHIFT, hashes)
