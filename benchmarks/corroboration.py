@@ -15,7 +15,7 @@ time spent in `Scanner._corroboration` per scan of the whole corpus):
 The findings of the two are checked equal first. (The rest of corroboration's speed-up,
 in C, has no switch: its figures are measured against a checkout of the former code.)
 
-    python benchmarks/corroboration.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 7]
+    python benchmarks/corroboration.py CORPUS --index-dir IDX [--runs 7]
 """
 
 from __future__ import annotations

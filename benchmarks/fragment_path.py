@@ -1,11 +1,12 @@
 """The fragment path of a scan (record fragments of patient notes): its time per scan.
 
-    python benchmarks/fragment_path.py [CORPUS_DIR] [--index-dir DIR] [--runs N]
+    python benchmarks/fragment_path.py CORPUS_DIR --index-dir DIR [--runs N]
 
-Scans every file of a leak corpus (made by ``benchmarks/leak_corpus.py``; default
-/tmp/s16/c20 with its index in /tmp/s16/idx) with all types, one core, findings as
-columns, and sums the process time spent in `Scanner._fragments` (the fragment
-text's normalisation, fingerprints, index lookup and `match`). Alternating runs:
+Scans every file of a leak corpus (made by ``benchmarks/leak_corpus.py``, with the
+index that ``benchmarks/engine_density.py --index-dir DIR`` saves for it) with all
+types, one core, findings as columns, and sums the process time spent in
+`Scanner._fragments` (the fragment text's normalisation, fingerprints, index lookup
+and `match`). Alternating runs:
 
 - "C": the fused kernels (`fragment_select`, `fragment_lookup` of ``_native_frag.c``);
 - "per-chunk": the same build without those two (the C tokeniser per chunk and numpy
@@ -40,8 +41,8 @@ FUSED = ("fragment_select", "fragment_lookup")
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("corpus", nargs="?", default="/tmp/s16/c20")
-    ap.add_argument("--index-dir", default="/tmp/s16/idx")
+    ap.add_argument("corpus")
+    ap.add_argument("--index-dir", required=True)
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
     idx = Path(args.index_dir)

@@ -10,7 +10,7 @@ path, alternating, and prints the medians of `--runs` and their ratio:
 - digest_rows: CMAC messages built by `cmac_prepare` against numpy (the AES calls are
   the same `cryptography` ones in both).
 
-    python benchmarks/index_lookup.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 9]
+    python benchmarks/index_lookup.py CORPUS --index-dir IDX [--runs 9]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ paths, medians of `--runs`:
   (normalised as a scan normalises it), in C (`matchers/_native_phone.c`) and with
   numpy, after checking that both give the same readings.
 
-    python benchmarks/native_readers.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 5]
+    python benchmarks/native_readers.py CORPUS --index-dir IDX [--runs 5]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ the two paths (`normalize.use_native`, which switches only the C normaliser):
 - the engine, HETU only, one core, in process (``--index-dir``: the watchlist index
   that ``benchmarks/engine_density.py --index-dir`` saves).
 
-    python benchmarks/normalize_native.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 5]
+    python benchmarks/normalize_native.py CORPUS --index-dir IDX [--runs 5]
 """
 
 from __future__ import annotations

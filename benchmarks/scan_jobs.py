@@ -32,7 +32,7 @@ instrument, so two versions can be timed alternately in one session. The
 watchlist index is the corpus's people as `engine_density.py` builds it
 (``--index-dir`` keeps it).
 
-    python benchmarks/scan_jobs.py /tmp/s16/c20 --index-dir /tmp/s16/idx [--runs 5]
+    python benchmarks/scan_jobs.py CORPUS --index-dir IDX [--runs 5]
         [--jobs 2] [--modes hetu,all] [--split] [--sizes 0.5,1,2] [--tree PATH]
 """
 
