@@ -403,7 +403,8 @@ class Scanner:
                                                         dtype=np.uint64)).astype(np.int64)
                 tables = _FP_TABLES[index] = (
                     _bit_table(fp_sorted >> _FP_TABLE_SHIFT, _FP_TABLE_BITS), buckets)
-            self._fp_table, self._fp_buckets = tables
+            self._fp_table: np.ndarray = tables[0]
+            self._fp_buckets: np.ndarray | None = tables[1]  # for fragment_lookup (C)
         # Retention fingerprints every text, whether or not records are enrolled.
         self.fingerprint = self.scan_fragments or (
             self.retained is not None and self.options.fragments
