@@ -1013,6 +1013,7 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 #include "_native_lookup.c"
 #include "_native_findings.c"
 #include "_native_frag.c"
+#include "_native_json.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1027,6 +1028,7 @@ static PyMethodDef methods[] = {
     LOOKUP_METHODS
     FINDINGS_METHODS
     FRAG_METHODS
+    JSON_METHODS
     {NULL, NULL, 0, NULL},
 };
 

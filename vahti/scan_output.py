@@ -12,10 +12,11 @@ location as stored (identifiers in names as keyed tokens) and the offsets.
 
 from __future__ import annotations
 
+import codecs
 import sys
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from vahti.matchers import native
 from vahti.matchers.engine import Finding, FindingColumns
 
 BLOCK_CHARS = 1 << 16
+# encodings in which an ASCII line is its own bytes (codecs.lookup names)
+ASCII_COMPATIBLE = frozenset({"utf-8", "ascii", "latin-1", "iso8859-15", "cp1252"})
 
 
 def _float(x: float) -> str:
@@ -49,6 +52,9 @@ class FindingLines:
         # the middle of a line ("id_type" to "ref"), per type, kind, location and ref
         self._middles: dict[tuple[str, str, str, str], str] = {}
         self._scores: dict[float, str] = {}
+        # the same middles for `add_columns`, as the C function keeps them:
+        # {(id_type, kind, location): {ref: middle}}
+        self._groups: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def _str(self, s: str) -> str:
         """A string as a JSON value, cleaned for the terminal like the whole line was."""
@@ -66,11 +72,14 @@ class FindingLines:
     def _new_middle(self, id_type: str, kind: str, location: str, ref: str) -> str:
         if len(self._middles) > 100_000:
             self._middles.clear()
-        s = self._str
-        middle = self._middles[(id_type, kind, location, ref)] = (
-            f'"id_type": {s(id_type)}, "kind": {s(kind)}, "location": {s(location)}, '
-            f'"ref": {s(ref)}')
+        middle = self._middles[(id_type, kind, location, ref)] = self._make_middle(
+            id_type, kind, location, ref)
         return middle
+
+    def _make_middle(self, id_type: str, kind: str, location: str, ref: str) -> str:
+        s = self._str
+        return (f'"id_type": {s(id_type)}, "kind": {s(kind)}, "location": {s(location)}, '
+                f'"ref": {s(ref)}')
 
     def _score(self, x: float) -> str:
         """A score as written (made on a cache miss; 1 == 1.0: only floats are cached)."""
@@ -114,25 +123,51 @@ class FindingLines:
 
     def add_columns(self, found: FindingColumns, location: str) -> None:
         """The lines of findings given as columns (`scan_files(columns=True)`), shown under
-        `location`: `add_all` without a `Finding` object a line, the lines joined in C
-        when the extension is built (a quarter of the cost a line)."""
+        `location`: `add_all` without a `Finding` object a line, the lines made in C when
+        the extension is built (a twentieth of the cost a line), and a big block of them
+        written to the stream's binary buffer as it is (the lines are ASCII)."""
         json_lines = getattr(native.lib, "json_lines", None)
         if json_lines is None:
             self._add_columns(found, location)
             return
-        middles, new = self._middles, self._new_middle
-        middle_of = [middles.get((t, k, location, r)) or new(t, k, location, r)
-                     for t, k, r in zip(found.id_types, found.kinds, found.refs, strict=True)]
+        if self._group_size() > 100_000:  # many small inputs: keep the cache small
+            self._groups.clear()
         distinct, score_of = np.unique(found.scores, return_inverse=True)
         score_texts = [self._scores.get(x) or self._score(x) for x in distinct.tolist()]
-        text = json_lines(middle_of, score_texts,
+        data = json_lines(found.id_types, found.kinds, found.refs, location, self._groups,
+                          self._make_middle, score_texts,
                           np.ascontiguousarray(found.starts, dtype=np.int64),
                           np.ascontiguousarray(found.ends, dtype=np.int64),
                           np.ascontiguousarray(score_of, dtype=np.int64))
-        self.parts.append(text)
-        self.size += len(text)
-        if self.size >= self.block_chars:
-            self.flush()
+        binary = self._binary_stream()
+        if binary is None or len(data) < self.block_chars:
+            text = data.decode("ascii")
+            self.parts.append(text)
+            self.size += len(text)
+            if self.size >= self.block_chars:
+                self.flush()
+            return
+        self.flush()  # what is buffered first
+        (self.stream or sys.stdout).flush()  # and the text stream's own buffer
+        binary.write(data)
+        binary.flush()
+
+    def _group_size(self) -> int:
+        return sum(map(len, self._groups.values()))
+
+    def _binary_stream(self) -> BinaryIO | None:
+        """The binary buffer under the stream, when ASCII lines written there are the
+        bytes the text stream would have written (an ASCII-compatible encoding)."""
+        stream = self.stream or sys.stdout
+        binary = getattr(stream, "buffer", None)
+        encoding = getattr(stream, "encoding", None)
+        if binary is None or not encoding:
+            return None
+        try:
+            ascii_compatible = codecs.lookup(encoding).name in ASCII_COMPATIBLE
+        except LookupError:
+            return None
+        return binary if ascii_compatible else None
 
     def _add_columns(self, found: FindingColumns, location: str) -> None:
         """`add_columns` in Python (without the C extension): the findings' lines."""

@@ -96,3 +96,31 @@ def test_lines_of_columns_are_the_lines_of_findings(location, with_native, monke
     assert by_columns.getvalue() == by_objects.getvalue()
     assert by_columns.getvalue() == "".join(_before(f, location) + "\n" for f in found)
     assert np.array_equal(FindingColumns.of(found, "/raw").starts, [f.start for f in found])
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_big_block_of_column_lines_goes_to_the_binary_buffer_in_order(encoding):
+    """A block of lines at least `block_chars` long is written to the text stream's
+    binary buffer as bytes (ASCII: the bytes the text stream would write), after what
+    was buffered and written as text before it; a stream whose encoding is not
+    ASCII-compatible gets text."""
+    from vahti.matchers import native
+    from vahti.matchers.engine import FindingColumns
+
+    assert getattr(native.lib, "json_lines", None), "the C extension must be built"
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding=encoding, newline="\n", write_through=False)
+    lines = FindingLines(out, block_chars=1 << 12)
+    first = Finding("identifier", "email", "R1", "/a", 1, 2, 0.5)
+    found = [Finding("identifier", "hetu", f"P{i % 50:07d}", "/raw", i * 20, i * 20 + 11, 0.8)
+             for i in range(2000)]
+    lines.add_all([first], lambda _: "/a")
+    lines.flush()
+    out.write("between\n")  # text the command printed in between, not yet flushed
+    lines.add_columns(FindingColumns.of(found, "/raw"), "/b")
+    lines.add_all([first], lambda _: "/a")
+    lines.flush()
+    expected = (_before(first, "/a") + "\nbetween\n"
+                + "".join(_before(f, "/b") + "\n" for f in found)
+                + _before(first, "/a") + "\n")
+    assert raw.getvalue() == expected.encode(encoding)
