@@ -36,6 +36,7 @@ from vahti.matchers.private import private_dir
 
 from . import native
 from .digest import to_u64
+from .fragments import dedupe_sorted
 from .keys import Key
 
 FORMAT = "vahti-watchlist-index"
@@ -86,13 +87,14 @@ class Refs(Sequence[str]):
         if self._made is None or self._have is None:
             self._made = np.empty(len(self), dtype=object)
             self._have = np.zeros(len(self), dtype=bool)
-        missing = np.unique(people[~self._have[people]])
+        # sorted without repeats; np.unique would import numpy.ma (10 ms of every command)
+        missing = dedupe_sorted(np.sort(people[~self._have[people]]))
         if len(missing):
             if self._n_made + len(missing) > _REFS_MADE_MAX:  # start again
                 self._made = np.empty(len(self), dtype=object)
                 self._have[:] = False
                 self._n_made = 0
-                missing = np.unique(people)
+                missing = dedupe_sorted(np.sort(people))
             starts = self._offsets[missing].tolist()
             ends = self._offsets[missing + 1].tolist()
             blob = memoryview(self._blob.data)

@@ -151,12 +151,15 @@ def open_storage(settings: StorageSettings) -> Storage:
             start_timeout_s=settings.embedded_start_timeout_s,
             cache_size=settings.embedded_cache_size,
             linger_s=settings.embedded_linger_s,
+            client_of=lambda uri, credentials: _client(uri, settings.connect_timeout_s,
+                                                       credentials),
         )
         uri = server.acquire().uri
         credentials = server.credentials()
     shown = display_uri(uri)
     try:
-        client = _connect(uri, settings.connect_timeout_s, credentials)
+        client = ((server.take_client() if server is not None else None)
+                  or _connect(uri, settings.connect_timeout_s, credentials))
         storage = Storage(client, client[settings.database], settings.mode, uri, server)
     except BaseException:
         if server is not None:
@@ -175,8 +178,8 @@ def open_storage(settings: StorageSettings) -> Storage:
     return storage
 
 
-def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoClient:
-    shown = display_uri(uri)
+def _client(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoClient:
+    """A client of `uri` (not connected yet) with vahti's options."""
     ms = max(int(timeout_s * 1000), 100)
     options: dict[str, Any] = {}
     if not any(opt in uri.lower() for opt in ("journal=", "w=")):
@@ -185,7 +188,7 @@ def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoCl
         # break "nothing committed is lost" after a crash.
         options["journal"] = True
     try:
-        client: MongoClient = MongoClient(
+        return MongoClient(
             uri,
             **options,
             **credentials,
@@ -196,7 +199,13 @@ def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoCl
             appname="vahti",
         )
     except (InvalidURI, ConfigurationError, ValueError):
-        raise StorageError(f"invalid MongoDB URI {shown}") from None
+        raise StorageError(f"invalid MongoDB URI {display_uri(uri)}") from None
+
+
+def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoClient:
+    """A client of `uri` that answered a ping (logged in, with credentials)."""
+    shown = display_uri(uri)
+    client = _client(uri, timeout_s, credentials)
     try:
         client.admin.command("ping")
     except OperationFailure as exc:

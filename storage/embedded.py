@@ -36,9 +36,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
+import pymongo
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -84,7 +86,11 @@ class EmbeddedServer:
         start_timeout_s: float = 15.0,
         cache_size: str = "256M",
         linger_s: float = 0.0,
+        client_of: Callable[[str, dict[str, str]], MongoClient] | None = None,
     ) -> None:
+        """client_of(uri, credentials): how the caller connects. Given, the client that
+        checked a running server (`_answers`) is kept for the caller (`take_client`):
+        one client and one login a command, not two (a tenth of a command's start-up)."""
         self.db_dir = Path(db_dir)
         self.data_path = self.db_dir / "data"
         self.socket_path = self.db_dir / "server.sock"
@@ -99,6 +105,8 @@ class EmbeddedServer:
         self._password: str | None = None
         self.state: ServerState | None = None
         self.started_here = False
+        self._client_of = client_of
+        self._checked_client: MongoClient | None = None
 
     # -- public ---------------------------------------------------------------
 
@@ -125,6 +133,13 @@ class EmbeddedServer:
         self.state = state
         EMBEDDED_DIRS.add(self.db_dir)
         return state
+
+    def take_client(self) -> MongoClient | None:
+        """The client (made by `client_of`) that found the running server answering,
+        logged in; None when the server was started here or no `client_of` was given.
+        The caller owns it from now on."""
+        client, self._checked_client = self._checked_client, None
+        return client
 
     def credentials(self) -> dict[str, str]:
         """MongoClient keyword arguments that log in to the server (after acquire)."""
@@ -154,6 +169,8 @@ class EmbeddedServer:
 
         self._shared.leave(stop_current if self.linger_s == 0 else lambda: None)
         self.state = None
+        if (client := self.take_client()) is not None:  # never handed over
+            client.close()
 
     # -- internals ------------------------------------------------------------
 
@@ -191,16 +208,22 @@ class EmbeddedServer:
 
     def _answers(self, state: ServerState, timeout_s: float) -> bool:
         ms = int(timeout_s * 1000)
-        client: MongoClient = MongoClient(state.uri, serverSelectionTimeoutMS=ms,
-                                          connectTimeoutMS=ms, socketTimeoutMS=ms,
-                                          **self.credentials())
+        if self._client_of is not None:
+            client = self._client_of(state.uri, self.credentials())
+        else:
+            client = MongoClient(state.uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                                 socketTimeoutMS=ms, **self.credentials())
         try:
-            client.admin.command("ping")  # after logging in: a wrong credential fails here
-            return True
+            with pymongo.timeout(timeout_s):
+                client.admin.command("ping")  # after logging in: a wrong credential fails here
         except PyMongoError:
-            return False
-        finally:
             client.close()
+            return False
+        if self._client_of is not None:
+            self._checked_client = client
+        else:
+            client.close()
+        return True
 
     def _start(self) -> ServerState:
         if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
