@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 import re
 
-import phonenumbers
-
 from vahti.matchers.detectors import ValidationError, email, get_detector, phone
+from vahti.matchers.lazy import lazy_module
 from vahti.matchers.normalize import normalize
+
+phonenumbers = lazy_module("phonenumbers")  # loaded on first use: hetu-only scans never
 
 DESCRIPTIONS = {
     "hetu": "an identity code (hetu)",

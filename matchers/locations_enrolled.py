@@ -79,8 +79,7 @@ class EnrolledValues:
         names = index.corroborating.get("name")
         self._name_source = names[1] if names is not None and len(names[1]) else None
         self._name_keys: np.ndarray | None = None
-        cc, national, intl = phone_detector._region_prefixes(region)
-        self._cc, self._national, self._intl = cc.decode(), national.decode(), intl.decode()
+        self._region = region
         self._chain_hits = functools.lru_cache(maxsize=_CACHE)(self._phones_in_chain)
         self._run_hits = functools.lru_cache(maxsize=_CACHE)(self._names_in_run)
         self._segment_holds = functools.lru_cache(maxsize=_CACHE)(self._holds)
@@ -154,13 +153,21 @@ class EnrolledValues:
             hits.append((start, groups[j][1], "phone", e164))
         return tuple(hits)
 
+    @functools.cached_property
+    def _prefixes(self) -> tuple[str, str, str]:
+        """(country code, national prefix, international prefix) of the region: made
+        when a location first holds a number (phonenumbers is loaded for it)."""
+        cc, national, intl = phone_detector._region_prefixes(self._region)
+        return cc.decode(), national.decode(), intl.decode()
+
     def _e164(self, digits: str, plus: bool) -> str | None:
+        cc, national, intl = self._prefixes
         if plus:
             body = digits
-        elif self._intl and digits.startswith(self._intl):
-            body = digits[len(self._intl):]
-        elif self._national and digits.startswith(self._national):
-            body = self._cc + digits[len(self._national):]
+        elif intl and digits.startswith(intl):
+            body = digits[len(intl):]
+        elif national and digits.startswith(national):
+            body = cc + digits[len(national):]
         else:
             body = digits
         if not 7 <= len(body) <= 15 or body[0] == "0" or len(digits) > 17:

@@ -29,9 +29,10 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 
-import phonenumbers
-
 from .detectors import IDENTIFIER_TYPES, Detector, ValidationError, get_detector
+from .lazy import lazy_module
+
+phonenumbers = lazy_module("phonenumbers")  # loaded on first use: hetu-only scans never
 
 PHONE_SHAPE = re.compile(r"\+?[\d\s().-]{5,}")
 _NOT_DIGIT = re.compile(r"[^0-9]")

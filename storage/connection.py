@@ -6,6 +6,9 @@ The same code path serves both; there is no second backend.
 from __future__ import annotations
 
 import atexit
+import functools
+import hashlib
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -223,10 +226,23 @@ def _connect(uri: str, timeout_s: float, credentials: dict[str, Any]) -> MongoCl
 
 def ensure_schema(db: Database) -> None:
     """Create what is missing and record this vahti's version in the meta document; a
-    database of a newer schema is refused before anything is written to it."""
+    database of a newer schema is refused before anything is written to it.
+
+    Every command opens the database: when the meta document says this very schema
+    (version, vahti version, collections and indexes: `ENSURED`) was ensured and every
+    collection is there, that is two reads, not the twenty round trips of creating
+    each collection's indexes again (a thirtieth of a scan command's start-up). An index
+    dropped behind vahti's back (not a collection) is made again only once vahti's
+    version or schema changes."""
     meta = db[schema.META]
-    refuse_newer_schema(meta.find_one({"_id": schema.META_ID}) or {})
+    stored = meta.find_one({"_id": schema.META_ID}) or {}
+    refuse_newer_schema(stored)
     existing = set(db.list_collection_names())
+    if (stored.get(ENSURED_FIELD) == ensured_stamp()
+            and stored.get("schema_version") == schema.SCHEMA_VERSION  # else a migration is due
+            and stored.get("vahti_version") == __version__  # else an older vahti wrote since
+            and all(spec.name in existing for spec in schema.COLLECTIONS)):
+        return
     for spec in schema.COLLECTIONS:
         if spec.name not in existing:
             try:
@@ -244,6 +260,21 @@ def ensure_schema(db: Database) -> None:
     refuse_newer_schema(meta.find_one({"_id": schema.META_ID}) or {})
     meta.update_one({"_id": schema.META_ID, "vahti_version": {"$ne": __version__}},
                     {"$set": {"vahti_version": __version__}})
+    # ensured for this schema only while it is this schema (a migration changes it)
+    meta.update_one({"_id": schema.META_ID, "schema_version": schema.SCHEMA_VERSION},
+                    {"$set": {ENSURED_FIELD: ensured_stamp()}})
+
+
+ENSURED_FIELD = "schema_ensured"  # meta: the `ensured_stamp` of the last full ensure_schema
+
+
+@functools.cache
+def ensured_stamp() -> str:
+    """What `ensure_schema` makes, in short: the schema and vahti versions and a digest
+    of every collection's name and index definitions (a changed index is made again)."""
+    specs = [[spec.name, [ix.document for ix in spec.indexes]] for spec in schema.COLLECTIONS]
+    digest = hashlib.sha256(json.dumps(specs, sort_keys=True, default=repr).encode())
+    return f"{schema.SCHEMA_VERSION}/{__version__}/{digest.hexdigest()[:16]}"
 
 
 def refuse_newer_schema(meta: dict[str, Any], what: str = "the database") -> None:

@@ -29,12 +29,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import phonenumbers
 from stdnum.exceptions import InvalidFormat, ValidationError
 
 from .. import native
+from ..lazy import lazy_module
 from ..normalize import normalize
 from ._common import PAD_BEFORE, DigitRuns, ascii_table, code_points
+
+phonenumbers = lazy_module("phonenumbers")  # loaded on first use: hetu-only scans never
 
 ID_TYPE = "phone"
 DEFAULT_REGION = "FI"

@@ -47,3 +47,47 @@ def test_a_newer_schema_is_refused_naming_both_versions(vahti, tmp_path):
         meta = db[schema.META].find_one({"_id": schema.META_ID})
         assert meta["vahti_version"] == "9.4.0"  # the newer vahti's record is kept
         assert schema.PAGES not in db.list_collection_names()  # nothing created
+
+
+def test_an_ensured_schema_is_not_made_again_on_every_open(storage, mongo_uri):
+    """Opening a database this vahti has prepared is two reads: no index is created
+    again. A collection dropped behind vahti's back, or an older vahti having written
+    last, makes the next open prepare everything again."""
+    from pymongo import monitoring
+
+    from vahti.storage.connection import ENSURED_FIELD, ensure_schema, ensured_stamp
+
+    class Commands(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def started(self, event) -> None:  # noqa: ANN001
+            self.names.append(event.command_name)
+
+        def succeeded(self, event) -> None:  # noqa: ANN001
+            pass
+
+        def failed(self, event) -> None:  # noqa: ANN001
+            pass
+
+    assert storage.meta()[ENSURED_FIELD] == ensured_stamp()
+    listener = Commands()
+    with MongoClient(mongo_uri, event_listeners=[listener]) as c:
+        db = c[storage.db.name]
+        c.admin.command("ping")  # logged in
+        listener.names.clear()
+        ensure_schema(db)
+        assert "createIndexes" not in listener.names and "update" not in listener.names
+        assert listener.names == ["find", "listCollections"]  # meta, and the collections
+
+        db.drop_collection(schema.SIGHTINGS)
+        listener.names.clear()
+        ensure_schema(db)
+        assert "createIndexes" in listener.names
+        assert "ref_first_seen" in db[schema.SIGHTINGS].index_information()
+
+        db[schema.META].update_one({"_id": schema.META_ID}, {"$set": {"vahti_version": "0.0.1"}})
+        listener.names.clear()
+        ensure_schema(db)
+        assert "createIndexes" in listener.names
+        assert db[schema.META].find_one({"_id": schema.META_ID})["vahti_version"] == __version__
