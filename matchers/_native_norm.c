@@ -1132,7 +1132,128 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
     return result;
 }
 
+
+/* -- engine._HitWindows.prepare ------------------------------------------------------ */
+
+/* The first i < n with v[i * stride] >= x (v ascending), or n: galloping from `hint`, the
+   answer for the query before (hits come mostly in order: a few steps each). */
+static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t n, int64_t x,
+                                 Py_ssize_t hint)
+{
+    Py_ssize_t lo, hi, step = 1; /* the answer is in [lo, hi] */
+    if (hint > n)
+        hint = n;
+    if (hint < n && v[hint * stride] < x) {
+        lo = hint + 1;
+        while (lo + step - 1 < n && v[(lo + step - 1) * stride] < x) {
+            lo += step;
+            step *= 2;
+        }
+        hi = lo + step - 1 < n ? lo + step - 1 : n;
+    } else {
+        hi = hint;
+        while (hi - step >= 0 && v[(hi - step) * stride] >= x) {
+            hi -= step;
+            step *= 2;
+        }
+        lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+    }
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (v[mid * stride] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+PyDoc_STRVAR(window_ready_doc,
+"window_ready(starts, ends, w, n_text, triggers, matched, segments, n_out, hazard)\n"
+"    -> (ready, cut, bounds)\n\n"
+"engine._HitWindows.prepare for a normalised text with its map, in one pass: per hit\n"
+"(int64 starts, ends in the input text of n_text characters; window [s - w, e + w)\n"
+"clipped), ready (a byte 0/1: no trigger in the window, or cut), cut (the window\n"
+"cuts no matched span at either end, and no trigger lies in its last `hazard`\n"
+"characters unless it ends the text) and bounds (int64 quads: Normalized.out_offsets\n"
+"of window start, window end, hit start, hit end). `triggers` (sorted int64),\n"
+"`matched` (sorted int64 pairs) and `segments` (int64 quads) as in normalize.");
+
+static PyObject *window_ready(PyObject *self, PyObject *args)
+{
+    Py_buffer vs, ve, vt, vm, vg;
+    Py_ssize_t w, n_text, n_out, hazard;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nny*y*y*nn", &vs, &ve, &w, &n_text, &vt, &vm, &vg, &n_out,
+                          &hazard))
+        return NULL;
+    PyObject *ready = NULL, *cut = NULL, *bounds = NULL, *result = NULL;
+    int64_t *last = NULL;
+    Py_ssize_t n = vs.len / 8, nt = vt.len / 8, nm = vm.len / 16, k = vg.len / 32;
+    const int64_t *st = (const int64_t *)vs.buf, *en = (const int64_t *)ve.buf;
+    const int64_t *trig = (const int64_t *)vt.buf, *m = (const int64_t *)vm.buf;
+    const int64_t *seg = (const int64_t *)vg.buf;
+    if (ve.len != vs.len || w < 0 || hazard < 0) {
+        PyErr_SetString(PyExc_ValueError, "window_ready: starts and ends differ in length");
+        goto done;
+    }
+    ready = PyBytes_FromStringAndSize(NULL, n);
+    cut = PyBytes_FromStringAndSize(NULL, n);
+    bounds = PyBytes_FromStringAndSize(NULL, n * 4 * (Py_ssize_t)sizeof(int64_t));
+    last = (int64_t *)malloc((size_t)(k ? k : 1) * sizeof(int64_t));
+    if (ready == NULL || cut == NULL || bounds == NULL || last == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    /* per segment, the input start of its last output character (Normalized._last_starts) */
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int64_t following = i + 1 < k ? seg[4 * (i + 1)] : (int64_t)n_out;
+        last[i] = seg[4 * i + 1] + (following - seg[4 * i] - 1) * seg[4 * i + 3];
+    }
+    uint8_t *r = (uint8_t *)PyBytes_AS_STRING(ready), *c = (uint8_t *)PyBytes_AS_STRING(cut);
+    int64_t *ob = (int64_t *)(void *)PyBytes_AS_STRING(bounds);
+    Py_ssize_t h_ta = 0, h_tb = 0, h_th = 0, h_ma = 0, h_mb = 0, h_g[4] = {0, 0, 0, 0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t a = st[i] - w > 0 ? st[i] - w : 0, b = en[i] + w < n_text ? en[i] + w : n_text;
+        h_ta = nc_lower_bound(trig, 1, nt, a, h_ta);
+        h_tb = nc_lower_bound(trig, 1, nt, b, h_tb);
+        h_th = nc_lower_bound(trig, 1, nt, b - hazard, h_th);
+        int raw_clean = h_ta == h_tb, near_end = h_tb > h_th;
+        /* uncut(x): the last matched span starting before x ends at or before it */
+        int uncut_a = 1, uncut_b = 1;
+        if (nm) {
+            h_ma = nc_lower_bound(m, 2, nm, a, h_ma);
+            h_mb = nc_lower_bound(m, 2, nm, b, h_mb);
+            uncut_a = h_ma == 0 || m[2 * (h_ma - 1) + 1] <= a;
+            uncut_b = h_mb == 0 || m[2 * (h_mb - 1) + 1] <= b;
+        }
+        c[i] = (uint8_t)(uncut_a && uncut_b && (!near_end || b == n_text));
+        r[i] = (uint8_t)(raw_clean || c[i]);
+        const int64_t x[4] = {a, b, st[i], en[i]};
+        for (int j = 0; j < 4; j++) {
+            Py_ssize_t g = h_g[j] = nc_lower_bound(last, 1, k, x[j], h_g[j]);
+            ob[4 * i + j] = g >= k ? (int64_t)n_out
+                                   : seg[4 * g] + (x[j] > seg[4 * g + 1] ? x[j] - seg[4 * g + 1] : 0)
+                                                      * seg[4 * g + 3];
+        }
+    }
+    result = PyTuple_Pack(3, ready, cut, bounds);
+done:
+    Py_XDECREF(ready);
+    Py_XDECREF(cut);
+    Py_XDECREF(bounds);
+    free(last);
+    PyBuffer_Release(&vs);
+    PyBuffer_Release(&ve);
+    PyBuffer_Release(&vt);
+    PyBuffer_Release(&vm);
+    PyBuffer_Release(&vg);
+    return result;
+}
+
 #define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc}, \
     {"trigger_starts", trigger_starts, METH_VARARGS, trigger_starts_doc}, \
     {"normalize_windows", normalize_windows, METH_VARARGS, normalize_windows_doc}, \
-    {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc},
+    {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc}, \
+    {"window_ready", window_ready, METH_VARARGS, window_ready_doc},
