@@ -1168,34 +1168,67 @@ static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t
     return lo;
 }
 
+/* Does text[lo:hi] hold a position of normalize.match_starts (`tb`: its table; in
+   1-byte text a quote counts only when doubled, as trigger_starts counts them)? */
+static int nc_trigger_in(int kind, const void *d, Py_ssize_t n, const uint8_t *tb, Py_ssize_t lo,
+                         Py_ssize_t hi)
+{
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const uint8_t *b = (const uint8_t *)d;
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            uint8_t c = b[i];
+            if ((c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c])
+                return 1;
+            if (c == '\'' && tb[c] && i + 1 < n && b[i + 1] == '\'')
+                return 1;
+        }
+        return 0;
+    }
+    for (Py_ssize_t i = lo; i < hi; i++)
+        if (tb[nc_read(kind, d, i)])
+            return 1;
+    return 0;
+}
+
 PyDoc_STRVAR(window_ready_doc,
-"window_ready(starts, ends, w, n_text, triggers, matched, segments, n_out, hazard)\n"
+"window_ready(text, table, starts, ends, w, matched, segments, n_out, hazard)\n"
 "    -> (ready, cut, bounds)\n\n"
 "engine._HitWindows.prepare for a normalised text with its map, in one pass: per hit\n"
-"(int64 starts, ends in the input text of n_text characters; window [s - w, e + w)\n"
-"clipped), ready (a byte 0/1: no trigger in the window, or cut), cut (the window\n"
-"cuts no matched span at either end, and no trigger lies in its last `hazard`\n"
-"characters unless it ends the text) and bounds (int64 quads: Normalized.out_offsets\n"
-"of window start, window end, hit start, hit end). `triggers` (sorted int64),\n"
-"`matched` (sorted int64 pairs) and `segments` (int64 quads) as in normalize.");
+"(int64 starts, ends in `text`; window [s - w, e + w) clipped), cut (a byte 0/1: the\n"
+"window cuts no matched span at either end, and no trigger lies in its last `hazard`\n"
+"characters unless it ends the text), ready (cut, or no trigger in the window) and\n"
+"bounds (int64 quads: Normalized.out_offsets of window start, window end, hit start,\n"
+"hit end). Triggers are match_starts' positions (`table`: normalize._special_table,\n"
+"0x110000 bytes), looked for only in the few windows that need it, not over the whole\n"
+"text; `matched` (sorted int64 pairs) and `segments` (int64 quads) as in normalize.");
 
 static PyObject *window_ready(PyObject *self, PyObject *args)
 {
-    Py_buffer vs, ve, vt, vm, vg;
-    Py_ssize_t w, n_text, n_out, hazard;
+    PyObject *text;
+    Py_buffer vtb, vs, ve, vm, vg;
+    Py_ssize_t w, n_out, hazard;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*nny*y*y*nn", &vs, &ve, &w, &n_text, &vt, &vm, &vg, &n_out,
+    if (!PyArg_ParseTuple(args, "Uy*y*y*ny*y*nn", &text, &vtb, &vs, &ve, &w, &vm, &vg, &n_out,
                           &hazard))
         return NULL;
     PyObject *ready = NULL, *cut = NULL, *bounds = NULL, *result = NULL;
     int64_t *last = NULL;
-    Py_ssize_t n = vs.len / 8, nt = vt.len / 8, nm = vm.len / 16, k = vg.len / 32;
+    Py_ssize_t n = vs.len / 8, nm = vm.len / 16, k = vg.len / 32;
     const int64_t *st = (const int64_t *)vs.buf, *en = (const int64_t *)ve.buf;
-    const int64_t *trig = (const int64_t *)vt.buf, *m = (const int64_t *)vm.buf;
-    const int64_t *seg = (const int64_t *)vg.buf;
-    if (ve.len != vs.len || w < 0 || hazard < 0) {
-        PyErr_SetString(PyExc_ValueError, "window_ready: starts and ends differ in length");
+    const int64_t *m = (const int64_t *)vm.buf, *seg = (const int64_t *)vg.buf;
+    const uint8_t *tb = (const uint8_t *)vtb.buf;
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    Py_ssize_t n_text = PyUnicode_GET_LENGTH(text);
+    if (ve.len != vs.len || w < 0 || hazard < 0 || vtb.len != NC_TABLE_LEN) {
+        PyErr_SetString(PyExc_ValueError, "window_ready: arrays of the wrong size");
         goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (st[i] < 0 || st[i] > en[i] || en[i] > n_text) {
+            PyErr_SetString(PyExc_ValueError, "window_ready: a hit out of order or range");
+            goto done;
+        }
     }
     ready = PyBytes_FromStringAndSize(NULL, n);
     cut = PyBytes_FromStringAndSize(NULL, n);
@@ -1213,23 +1246,19 @@ static PyObject *window_ready(PyObject *self, PyObject *args)
     }
     uint8_t *r = (uint8_t *)PyBytes_AS_STRING(ready), *c = (uint8_t *)PyBytes_AS_STRING(cut);
     int64_t *ob = (int64_t *)(void *)PyBytes_AS_STRING(bounds);
-    Py_ssize_t h_ta = 0, h_tb = 0, h_th = 0, h_ma = 0, h_mb = 0, h_g[4] = {0, 0, 0, 0};
+    Py_ssize_t h_ma = 0, h_mb = 0, h_g[4] = {0, 0, 0, 0};
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t a = st[i] - w > 0 ? st[i] - w : 0, b = en[i] + w < n_text ? en[i] + w : n_text;
-        h_ta = nc_lower_bound(trig, 1, nt, a, h_ta);
-        h_tb = nc_lower_bound(trig, 1, nt, b, h_tb);
-        h_th = nc_lower_bound(trig, 1, nt, b - hazard, h_th);
-        int raw_clean = h_ta == h_tb, near_end = h_tb > h_th;
         /* uncut(x): the last matched span starting before x ends at or before it */
-        int uncut_a = 1, uncut_b = 1;
+        int uncut = 1;
         if (nm) {
             h_ma = nc_lower_bound(m, 2, nm, a, h_ma);
             h_mb = nc_lower_bound(m, 2, nm, b, h_mb);
-            uncut_a = h_ma == 0 || m[2 * (h_ma - 1) + 1] <= a;
-            uncut_b = h_mb == 0 || m[2 * (h_mb - 1) + 1] <= b;
+            uncut = (h_ma == 0 || m[2 * (h_ma - 1) + 1] <= a) && (h_mb == 0 || m[2 * (h_mb - 1) + 1] <= b);
         }
-        c[i] = (uint8_t)(uncut_a && uncut_b && (!near_end || b == n_text));
-        r[i] = (uint8_t)(raw_clean || c[i]);
+        c[i] = (uint8_t)(uncut && (b == n_text
+                                   || !nc_trigger_in(kind, d, n_text, tb, b - hazard > 0 ? b - hazard : 0, b)));
+        r[i] = (uint8_t)(c[i] || !nc_trigger_in(kind, d, n_text, tb, a, b));
         const int64_t x[4] = {a, b, st[i], en[i]};
         for (int j = 0; j < 4; j++) {
             Py_ssize_t g = h_g[j] = nc_lower_bound(last, 1, k, x[j], h_g[j]);
@@ -1244,9 +1273,9 @@ done:
     Py_XDECREF(cut);
     Py_XDECREF(bounds);
     free(last);
+    PyBuffer_Release(&vtb);
     PyBuffer_Release(&vs);
     PyBuffer_Release(&ve);
-    PyBuffer_Release(&vt);
     PyBuffer_Release(&vm);
     PyBuffer_Release(&vg);
     return result;

@@ -16,7 +16,7 @@ import pytest
 
 from vahti.matchers import native
 from vahti.matchers.engine import _Hits, _HitWindows
-from vahti.matchers.normalize import normalize
+from vahti.matchers.normalize import _special_table, normalize
 
 LIB = native.lib
 PIECES = ["&amp;", "&auml;", "&#45;", "&quot", "&", "<b>", "</td>", "<p class=x>", "<", "\\n",
@@ -76,8 +76,15 @@ def test_c_and_numpy_prepare_agree(monkeypatch: pytest.MonkeyPatch, seed: int) -
 
 
 def test_window_ready_checks_its_arrays() -> None:
-    secret = np.array([131052], dtype=np.int64)
-    with pytest.raises(ValueError) as err:
-        LIB.window_ready(secret, np.zeros(2, dtype=np.int64), 5, 10, np.zeros(0, dtype=np.int64),
-                         np.zeros(0, dtype=np.int64), np.zeros(4, dtype=np.int64), 10, 8)
-    assert "131052" not in str(err.value)
+    """Arrays of the wrong size or hits outside the text fail, without the text."""
+    secret = "131052-308T &amp;"
+    table = _special_table(False, True, False)
+    one, none = np.array([3], dtype=np.int64), np.zeros(0, dtype=np.int64)
+    seg = np.array([0, 0, len(secret), 1], dtype=np.int64)
+    for starts, ends, tab in ((one, np.zeros(2, dtype=np.int64), table),
+                              (one, np.array([len(secret) + 1]), table),
+                              (one, np.array([2]), table), (one, one + 1, table[:10])):
+        with pytest.raises(ValueError) as err:
+            LIB.window_ready(secret, tab, starts, np.asarray(ends, dtype=np.int64), 5, none,
+                             seg, len(secret), 8)
+        assert "131052" not in str(err.value)
