@@ -779,6 +779,40 @@ static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext 
     return -1;
 }
 
+/* Could a date of text[x:y] hold the year at j: is it an ISO date's ("yyyy-"), or is it
+ * after a d.m. date's separator ("." or "/", then at most one space)? (A superset of
+ * the years dates hold, so that dates_k may pass over the others.) */
+static inline __attribute__((always_inline)) int year_may_date_k(const utext *t, Py_ssize_t x, Py_ssize_t j,
+                                                                 Py_ssize_t y)
+{
+    if (j + 4 < y && CH(t, j + 4) == '-')
+        return 1;
+    if (j - 1 < x)
+        return 0;
+    Py_UCS4 c = CH(t, j - 1);
+    if (c == '.' || c == '/')
+        return 1;
+    if (!is_space(c) || j - 2 < x)
+        return 0;
+    c = CH(t, j - 2);
+    return c == '.' || c == '/';
+}
+
+/* The first year at or after i in text[x:y] that a date may hold (year_may_date_k), or
+ * -1. Every date holds such a year at most YEAR_REACH after its start, and at or after
+ * it: none starts before the first such year at or after i less YEAR_REACH. (In leak
+ * text most years are no date's: the digits of phone numbers, identifiers, ids.) */
+static inline __attribute__((always_inline)) Py_ssize_t next_date_year_k(const utext *t, Py_ssize_t x,
+                                                                         Py_ssize_t i, Py_ssize_t y)
+{
+    for (;;) {
+        Py_ssize_t j = next_year_k(t, x, i, y);
+        if (j < 0 || year_may_date_k(t, x, j, y))
+            return j;
+        i = j + 1;
+    }
+}
+
 /* The furthest a date's year starts from the date's start: "dd . mm . " */
 #define YEAR_REACH 10
 
@@ -810,7 +844,7 @@ static inline __attribute__((always_inline)) int dates_k(const utext *t, Py_ssiz
     Py_ssize_t p = x, year = -1;
     while (p < y) {
         /* No date starts more than YEAR_REACH before a year: skip to there. */
-        if (year < p && (year = next_year_k(t, x, p, y)) < 0)
+        if (year < p && (year = next_date_year_k(t, x, p, y)) < 0)
             break;
         if (year - p > YEAR_REACH)
             p = year - YEAR_REACH;
