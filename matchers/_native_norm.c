@@ -599,6 +599,18 @@ NC_INLINE uint64_t nc_word_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, 
     return m;
 }
 
+/* a bit of `ascii_hits` for nc_block_hits: no byte from 0xC0 is a hit */
+#define NC_UPPER_QUIET 8
+
+/* NC_UPPER_QUIET when hit[] holds no byte from 0xC0 (Latin-1 letters: NFKC keeps them) */
+static int nc_upper_quiet(const uint8_t *hit)
+{
+    for (int ch = 0xC0; ch < 256; ch++)
+        if (hit[ch])
+            return 0;
+    return NC_UPPER_QUIET;
+}
+
 #if defined(__SSE2__)
 /* nc_word_hits for the 16 characters at b[i..i+16) (b[i + 16] readable), one bit
    per character */
@@ -620,7 +632,10 @@ NC_INLINE uint32_t nc_block_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits,
             m |= q & (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x2, _mm_set1_epi8('\'')));
         }
     }
-    for (uint32_t hb = (uint32_t)_mm_movemask_epi8(x); hb; hb &= hb - 1) {
+    /* the high bytes to look up: with NC_UPPER_QUIET only 0x80-0xBF (the letters from
+       0xC0, ä ö å of Finnish text, are then passed over without a look) */
+    __m128i high = ascii_hits & NC_UPPER_QUIET ? _mm_cmplt_epi8(x, _mm_set1_epi8((char)0xC0)) : x;
+    for (uint32_t hb = (uint32_t)_mm_movemask_epi8(high); hb; hb &= hb - 1) {
         int k = __builtin_ctz(hb);
         m |= (uint32_t)(hit[b[i + k]] != 0) << k;
     }
@@ -809,7 +824,7 @@ static int nc_setup(normctx *c, Py_buffer *table)
     for (int ch = 0; ch < 256; ch++)
         c->trigger[ch] = (c->table[ch] & NC_SPECIAL) || ch == '&' || (c->html && ch == '<')
                          || (c->escapes && ch == '\\') || (c->sql && ch == '\'');
-    c->ascii_hits = 1 | (c->html ? 2 : 0) | (c->escapes ? 4 : 0);
+    c->ascii_hits = 1 | (c->html ? 2 : 0) | (c->escapes ? 4 : 0) | nc_upper_quiet(c->trigger);
     c->words = 1;
     for (int ch = 0; ch < 0x80; ch++)
         c->words &= c->trigger[ch] == (ch == '&' || (c->html && ch == '<')
@@ -1072,7 +1087,8 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
         for (int c = 0; c < 256; c++)
             hit[c] = (c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c];
         Py_ssize_t i = 0;
-        int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0);
+        int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0)
+                         | nc_upper_quiet(hit);
         /* 16 characters at a time, then 8 (b[i + 16], b[i + 8] stay readable for
            the doubled quote's second half): the hits as a mask, a bit per position */
 #if defined(__SSE2__)
