@@ -779,14 +779,10 @@ static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext 
     return -1;
 }
 
-/* Could a date of text[x:y] hold the year at j: is it an ISO date's ("yyyy-"), or is it
- * after a d.m. date's separator ("." or "/", then at most one space)? (A superset of
- * the years dates hold, so that dates_k may pass over the others.) */
-static inline __attribute__((always_inline)) int year_may_date_k(const utext *t, Py_ssize_t x, Py_ssize_t j,
-                                                                 Py_ssize_t y)
+/* Is the year at j after a d.m. date's separator ("." or "/", then at most one space)
+ * in text[x:...]? */
+static inline __attribute__((always_inline)) int year_after_dm_k(const utext *t, Py_ssize_t x, Py_ssize_t j)
 {
-    if (j + 4 < y && CH(t, j + 4) == '-')
-        return 1;
     if (j - 1 < x)
         return 0;
     Py_UCS4 c = CH(t, j - 1);
@@ -798,6 +794,15 @@ static inline __attribute__((always_inline)) int year_may_date_k(const utext *t,
     return c == '.' || c == '/';
 }
 
+/* Could a date of text[x:y] hold the year at j: is it an ISO date's ("yyyy-"), or is it
+ * after a d.m. date's separator? (A superset of the years dates hold, so that dates_k
+ * may pass over the others.) */
+static inline __attribute__((always_inline)) int year_may_date_k(const utext *t, Py_ssize_t x, Py_ssize_t j,
+                                                                 Py_ssize_t y)
+{
+    return (j + 4 < y && CH(t, j + 4) == '-') || year_after_dm_k(t, x, j);
+}
+
 /* The first year at or after i in text[x:y] that a date may hold (year_may_date_k), or
  * -1. Every date holds such a year at most YEAR_REACH after its start, and at or after
  * it: none starts before the first such year at or after i less YEAR_REACH. (In leak
@@ -805,6 +810,41 @@ static inline __attribute__((always_inline)) int year_may_date_k(const utext *t,
 static inline __attribute__((always_inline)) Py_ssize_t next_date_year_k(const utext *t, Py_ssize_t x,
                                                                          Py_ssize_t i, Py_ssize_t y)
 {
+#if defined(__SSE2__)
+    if (t->kind == PyUnicode_1BYTE_KIND && i >= 2) {
+        /* 16 places at a time: a year's first two digits where a date may hold it, by
+         * a superset of year_may_date_k's test ("-" four on, "." or "/" one or two
+         * before); those found are tested in full. Most digits of a dump are passed
+         * over here (postal codes after ";", ids), not one by one. */
+        const uint8_t *s = (const uint8_t *)t->data;
+        const __m128i one = _mm_set1_epi8('1'), two = _mm_set1_epi8('2'), zero = _mm_set1_epi8('0');
+        const __m128i eight = _mm_set1_epi8('8'), nine = _mm_set1_epi8('9'), dash = _mm_set1_epi8('-');
+        const __m128i dot = _mm_set1_epi8('.'), slash = _mm_set1_epi8('/');
+        for (; i + 20 <= y; i += 16) {
+            __m128i c0 = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i c1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
+            __m128i m = _mm_or_si128(
+                _mm_and_si128(_mm_cmpeq_epi8(c0, one),
+                              _mm_or_si128(_mm_cmpeq_epi8(c1, eight), _mm_cmpeq_epi8(c1, nine))),
+                _mm_and_si128(_mm_cmpeq_epi8(c0, two), _mm_cmpeq_epi8(c1, zero)));
+            if (!_mm_movemask_epi8(m))
+                continue;
+            __m128i b1 = _mm_loadu_si128((const __m128i *)(s + i - 1));
+            __m128i b2 = _mm_loadu_si128((const __m128i *)(s + i - 2));
+            __m128i a4 = _mm_loadu_si128((const __m128i *)(s + i + 4));
+            __m128i may = _mm_or_si128(
+                _mm_cmpeq_epi8(a4, dash),
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b1, dot), _mm_cmpeq_epi8(b1, slash)),
+                             _mm_or_si128(_mm_cmpeq_epi8(b2, dot), _mm_cmpeq_epi8(b2, slash))));
+            for (unsigned bits = (unsigned)_mm_movemask_epi8(_mm_and_si128(m, may)); bits;
+                 bits &= bits - 1) {
+                Py_ssize_t j = i + __builtin_ctz(bits);
+                if ((j == x || !C_WORD[s[j - 1]]) && year_may_date_k(t, x, j, y))
+                    return j;
+            }
+        }
+    }
+#endif
     for (;;) {
         Py_ssize_t j = next_year_k(t, x, i, y);
         if (j < 0 || year_may_date_k(t, x, j, y))
@@ -848,6 +888,14 @@ static inline __attribute__((always_inline)) int dates_k(const utext *t, Py_ssiz
             break;
         if (year - p > YEAR_REACH)
             p = year - YEAR_REACH;
+        /* A year that no d.m. date can hold is an ISO date's ("yyyy-" at it): then no
+         * date starts before it. (One would hold a later year r, as the first date
+         * year from p is this one; being no ISO date, which starts at its year, it
+         * would be a d.m. date: digits, separators and spaces up to r, among them the
+         * "-" four after this year.) So the dump's "...;2022-09-16" are not read from
+         * ten characters before. */
+        if (p < year && !year_after_dm_k(t, x, year))
+            p = year;
         /* every date starts with a digit */
         if (!is_decimal(CH(t, p))) {
             p++;
