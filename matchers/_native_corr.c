@@ -739,6 +739,21 @@ static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t
     return p + 10;
 }
 
+#if defined(__SSE2__)
+/* Per byte of s[0:16], 0xFF where "18", "19" or "20" starts (s[16] read): "1" before "8"
+ * or "9", or "2" before "0". */
+static inline __attribute__((always_inline)) __m128i year_starts16(const uint8_t *s)
+{
+    __m128i c0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i c1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 1));
+    return _mm_or_si128(
+        _mm_and_si128(_mm_cmpeq_epi8(c0, _mm_set1_epi8('1')),
+                      _mm_or_si128(_mm_cmpeq_epi8(c1, _mm_set1_epi8('8')),
+                                   _mm_cmpeq_epi8(c1, _mm_set1_epi8('9')))),
+        _mm_and_si128(_mm_cmpeq_epi8(c0, _mm_set1_epi8('2')), _mm_cmpeq_epi8(c1, _mm_set1_epi8('0'))));
+}
+#endif
+
 /* The first year at or after i in text[x:y], or -1: "18", "19" or "20" and two more
  * digits, after no \w (a date's year follows [./] or a space, or starts the date,
  * whose lookbehind refuses \w). */
@@ -746,17 +761,10 @@ static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext 
 {
 #if defined(__SSE2__)
     if (t->kind == PyUnicode_1BYTE_KIND) {
-        /* 16 places at a time: "1" before "8" or "9", or "2" before "0" */
+        /* 16 places at a time */
         const uint8_t *s = (const uint8_t *)t->data;
-        const __m128i one = _mm_set1_epi8('1'), two = _mm_set1_epi8('2'), zero = _mm_set1_epi8('0');
-        const __m128i eight = _mm_set1_epi8('8'), nine = _mm_set1_epi8('9');
         for (; i + 17 <= y; i += 16) {
-            __m128i c0 = _mm_loadu_si128((const __m128i *)(s + i));
-            __m128i c1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
-            __m128i m = _mm_or_si128(
-                _mm_and_si128(_mm_cmpeq_epi8(c0, one),
-                              _mm_or_si128(_mm_cmpeq_epi8(c1, eight), _mm_cmpeq_epi8(c1, nine))),
-                _mm_and_si128(_mm_cmpeq_epi8(c0, two), _mm_cmpeq_epi8(c1, zero)));
+            __m128i m = year_starts16(s + i);
             for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1) {
                 Py_ssize_t j = i + __builtin_ctz(bits);
                 if (j + 4 > y)
@@ -817,16 +825,9 @@ static inline __attribute__((always_inline)) Py_ssize_t next_date_year_k(const u
          * before); those found are tested in full. Most digits of a dump are passed
          * over here (postal codes after ";", ids), not one by one. */
         const uint8_t *s = (const uint8_t *)t->data;
-        const __m128i one = _mm_set1_epi8('1'), two = _mm_set1_epi8('2'), zero = _mm_set1_epi8('0');
-        const __m128i eight = _mm_set1_epi8('8'), nine = _mm_set1_epi8('9'), dash = _mm_set1_epi8('-');
-        const __m128i dot = _mm_set1_epi8('.'), slash = _mm_set1_epi8('/');
+        const __m128i dash = _mm_set1_epi8('-'), dot = _mm_set1_epi8('.'), slash = _mm_set1_epi8('/');
         for (; i + 20 <= y; i += 16) {
-            __m128i c0 = _mm_loadu_si128((const __m128i *)(s + i));
-            __m128i c1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
-            __m128i m = _mm_or_si128(
-                _mm_and_si128(_mm_cmpeq_epi8(c0, one),
-                              _mm_or_si128(_mm_cmpeq_epi8(c1, eight), _mm_cmpeq_epi8(c1, nine))),
-                _mm_and_si128(_mm_cmpeq_epi8(c0, two), _mm_cmpeq_epi8(c1, zero)));
+            __m128i m = year_starts16(s + i);
             if (!_mm_movemask_epi8(m))
                 continue;
             __m128i b1 = _mm_loadu_si128((const __m128i *)(s + i - 1));
