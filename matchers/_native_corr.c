@@ -739,6 +739,21 @@ static inline __attribute__((always_inline)) Py_ssize_t date_at_k(const utext *t
     return p + 10;
 }
 
+#if defined(__SSE2__)
+/* Per byte of s[0:16], 0xFF where "18", "19" or "20" starts (s[16] read): "1" before "8"
+ * or "9", or "2" before "0". */
+static inline __attribute__((always_inline)) __m128i year_starts16(const uint8_t *s)
+{
+    __m128i c0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i c1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 1));
+    return _mm_or_si128(
+        _mm_and_si128(_mm_cmpeq_epi8(c0, _mm_set1_epi8('1')),
+                      _mm_or_si128(_mm_cmpeq_epi8(c1, _mm_set1_epi8('8')),
+                                   _mm_cmpeq_epi8(c1, _mm_set1_epi8('9')))),
+        _mm_and_si128(_mm_cmpeq_epi8(c0, _mm_set1_epi8('2')), _mm_cmpeq_epi8(c1, _mm_set1_epi8('0'))));
+}
+#endif
+
 /* The first year at or after i in text[x:y], or -1: "18", "19" or "20" and two more
  * digits, after no \w (a date's year follows [./] or a space, or starts the date,
  * whose lookbehind refuses \w). */
@@ -746,17 +761,10 @@ static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext 
 {
 #if defined(__SSE2__)
     if (t->kind == PyUnicode_1BYTE_KIND) {
-        /* 16 places at a time: "1" before "8" or "9", or "2" before "0" */
+        /* 16 places at a time */
         const uint8_t *s = (const uint8_t *)t->data;
-        const __m128i one = _mm_set1_epi8('1'), two = _mm_set1_epi8('2'), zero = _mm_set1_epi8('0');
-        const __m128i eight = _mm_set1_epi8('8'), nine = _mm_set1_epi8('9');
         for (; i + 17 <= y; i += 16) {
-            __m128i c0 = _mm_loadu_si128((const __m128i *)(s + i));
-            __m128i c1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
-            __m128i m = _mm_or_si128(
-                _mm_and_si128(_mm_cmpeq_epi8(c0, one),
-                              _mm_or_si128(_mm_cmpeq_epi8(c1, eight), _mm_cmpeq_epi8(c1, nine))),
-                _mm_and_si128(_mm_cmpeq_epi8(c0, two), _mm_cmpeq_epi8(c1, zero)));
+            __m128i m = year_starts16(s + i);
             for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1) {
                 Py_ssize_t j = i + __builtin_ctz(bits);
                 if (j + 4 > y)
@@ -777,6 +785,73 @@ static inline __attribute__((always_inline)) Py_ssize_t next_year_k(const utext 
         }
     }
     return -1;
+}
+
+/* Is the year at j after a d.m. date's separator ("." or "/", then at most one space)
+ * in text[x:...]? */
+static inline __attribute__((always_inline)) int year_after_dm_k(const utext *t, Py_ssize_t x, Py_ssize_t j)
+{
+    if (j - 1 < x)
+        return 0;
+    Py_UCS4 c = CH(t, j - 1);
+    if (c == '.' || c == '/')
+        return 1;
+    if (!is_space(c) || j - 2 < x)
+        return 0;
+    c = CH(t, j - 2);
+    return c == '.' || c == '/';
+}
+
+/* Could a date of text[x:y] hold the year at j: is it an ISO date's ("yyyy-"), or is it
+ * after a d.m. date's separator? (A superset of the years dates hold, so that dates_k
+ * may pass over the others.) */
+static inline __attribute__((always_inline)) int year_may_date_k(const utext *t, Py_ssize_t x, Py_ssize_t j,
+                                                                 Py_ssize_t y)
+{
+    return (j + 4 < y && CH(t, j + 4) == '-') || year_after_dm_k(t, x, j);
+}
+
+/* The first year at or after i in text[x:y] that a date may hold (year_may_date_k), or
+ * -1. Every date holds such a year at most YEAR_REACH after its start, and at or after
+ * it: none starts before the first such year at or after i less YEAR_REACH. (In leak
+ * text most years are no date's: the digits of phone numbers, identifiers, ids.) */
+static inline __attribute__((always_inline)) Py_ssize_t next_date_year_k(const utext *t, Py_ssize_t x,
+                                                                         Py_ssize_t i, Py_ssize_t y)
+{
+#if defined(__SSE2__)
+    if (t->kind == PyUnicode_1BYTE_KIND && i >= 2) {
+        /* 16 places at a time: a year's first two digits where a date may hold it, by
+         * a superset of year_may_date_k's test ("-" four on, "." or "/" one or two
+         * before); those found are tested in full. Most digits of a dump are passed
+         * over here (postal codes after ";", ids), not one by one. */
+        const uint8_t *s = (const uint8_t *)t->data;
+        const __m128i dash = _mm_set1_epi8('-'), dot = _mm_set1_epi8('.'), slash = _mm_set1_epi8('/');
+        for (; i + 20 <= y; i += 16) {
+            __m128i m = year_starts16(s + i);
+            if (!_mm_movemask_epi8(m))
+                continue;
+            __m128i b1 = _mm_loadu_si128((const __m128i *)(s + i - 1));
+            __m128i b2 = _mm_loadu_si128((const __m128i *)(s + i - 2));
+            __m128i a4 = _mm_loadu_si128((const __m128i *)(s + i + 4));
+            __m128i may = _mm_or_si128(
+                _mm_cmpeq_epi8(a4, dash),
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b1, dot), _mm_cmpeq_epi8(b1, slash)),
+                             _mm_or_si128(_mm_cmpeq_epi8(b2, dot), _mm_cmpeq_epi8(b2, slash))));
+            for (unsigned bits = (unsigned)_mm_movemask_epi8(_mm_and_si128(m, may)); bits;
+                 bits &= bits - 1) {
+                Py_ssize_t j = i + __builtin_ctz(bits);
+                if ((j == x || !C_WORD[s[j - 1]]) && year_may_date_k(t, x, j, y))
+                    return j;
+            }
+        }
+    }
+#endif
+    for (;;) {
+        Py_ssize_t j = next_year_k(t, x, i, y);
+        if (j < 0 || year_may_date_k(t, x, j, y))
+            return j;
+        i = j + 1;
+    }
 }
 
 /* The furthest a date's year starts from the date's start: "dd . mm . " */
@@ -810,10 +885,18 @@ static inline __attribute__((always_inline)) int dates_k(const utext *t, Py_ssiz
     Py_ssize_t p = x, year = -1;
     while (p < y) {
         /* No date starts more than YEAR_REACH before a year: skip to there. */
-        if (year < p && (year = next_year_k(t, x, p, y)) < 0)
+        if (year < p && (year = next_date_year_k(t, x, p, y)) < 0)
             break;
         if (year - p > YEAR_REACH)
             p = year - YEAR_REACH;
+        /* A year that no d.m. date can hold is an ISO date's ("yyyy-" at it): then no
+         * date starts before it. (One would hold a later year r, as the first date
+         * year from p is this one; being no ISO date, which starts at its year, it
+         * would be a d.m. date: digits, separators and spaces up to r, among them the
+         * "-" four after this year.) So the dump's "...;2022-09-16" are not read from
+         * ten characters before. */
+        if (p < year && !year_after_dm_k(t, x, year))
+            p = year;
         /* every date starts with a digit */
         if (!is_decimal(CH(t, p))) {
             p++;

@@ -599,6 +599,18 @@ NC_INLINE uint64_t nc_word_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits, 
     return m;
 }
 
+/* a bit of `ascii_hits` for nc_block_hits: no byte from 0xC0 is a hit */
+#define NC_UPPER_QUIET 8
+
+/* NC_UPPER_QUIET when hit[] holds no byte from 0xC0 (Latin-1 letters: NFKC keeps them) */
+static int nc_upper_quiet(const uint8_t *hit)
+{
+    for (int ch = 0xC0; ch < 256; ch++)
+        if (hit[ch])
+            return 0;
+    return NC_UPPER_QUIET;
+}
+
 #if defined(__SSE2__)
 /* nc_word_hits for the 16 characters at b[i..i+16) (b[i + 16] readable), one bit
    per character */
@@ -620,7 +632,10 @@ NC_INLINE uint32_t nc_block_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits,
             m |= q & (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x2, _mm_set1_epi8('\'')));
         }
     }
-    for (uint32_t hb = (uint32_t)_mm_movemask_epi8(x); hb; hb &= hb - 1) {
+    /* the high bytes to look up: with NC_UPPER_QUIET only 0x80-0xBF (the letters from
+       0xC0, ä ö å of Finnish text, are then passed over without a look) */
+    __m128i high = ascii_hits & NC_UPPER_QUIET ? _mm_cmplt_epi8(x, _mm_set1_epi8((char)0xC0)) : x;
+    for (uint32_t hb = (uint32_t)_mm_movemask_epi8(high); hb; hb &= hb - 1) {
         int k = __builtin_ctz(hb);
         m |= (uint32_t)(hit[b[i + k]] != 0) << k;
     }
@@ -809,7 +824,7 @@ static int nc_setup(normctx *c, Py_buffer *table)
     for (int ch = 0; ch < 256; ch++)
         c->trigger[ch] = (c->table[ch] & NC_SPECIAL) || ch == '&' || (c->html && ch == '<')
                          || (c->escapes && ch == '\\') || (c->sql && ch == '\'');
-    c->ascii_hits = 1 | (c->html ? 2 : 0) | (c->escapes ? 4 : 0);
+    c->ascii_hits = 1 | (c->html ? 2 : 0) | (c->escapes ? 4 : 0) | nc_upper_quiet(c->trigger);
     c->words = 1;
     for (int ch = 0; ch < 0x80; ch++)
         c->words &= c->trigger[ch] == (ch == '&' || (c->html && ch == '<')
@@ -1072,7 +1087,8 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
         for (int c = 0; c < 256; c++)
             hit[c] = (c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c];
         Py_ssize_t i = 0;
-        int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0);
+        int ascii_hits = (hit['&'] ? 1 : 0) | (hit['<'] ? 2 : 0) | (hit['\\'] ? 4 : 0)
+                         | nc_upper_quiet(hit);
         /* 16 characters at a time, then 8 (b[i + 16], b[i + 8] stay readable for
            the doubled quote's second half): the hits as a mask, a bit per position */
 #if defined(__SSE2__)
@@ -1132,7 +1148,157 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
     return result;
 }
 
+
+/* -- engine._HitWindows.prepare ------------------------------------------------------ */
+
+/* The first i < n with v[i * stride] >= x (v ascending), or n: galloping from `hint`, the
+   answer for the query before (hits come mostly in order: a few steps each). */
+static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t n, int64_t x,
+                                 Py_ssize_t hint)
+{
+    Py_ssize_t lo, hi, step = 1; /* the answer is in [lo, hi] */
+    if (hint > n)
+        hint = n;
+    if (hint < n && v[hint * stride] < x) {
+        lo = hint + 1;
+        while (lo + step - 1 < n && v[(lo + step - 1) * stride] < x) {
+            lo += step;
+            step *= 2;
+        }
+        hi = lo + step - 1 < n ? lo + step - 1 : n;
+    } else {
+        hi = hint;
+        while (hi - step >= 0 && v[(hi - step) * stride] >= x) {
+            hi -= step;
+            step *= 2;
+        }
+        lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+    }
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (v[mid * stride] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Does text[lo:hi] hold a position of normalize.match_starts (`tb`: its table; in
+   1-byte text a quote counts only when doubled, as trigger_starts counts them)? */
+static int nc_trigger_in(int kind, const void *d, Py_ssize_t n, const uint8_t *tb, Py_ssize_t lo,
+                         Py_ssize_t hi)
+{
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const uint8_t *b = (const uint8_t *)d;
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            uint8_t c = b[i];
+            if ((c >= 0x80 || c == '&' || c == '<' || c == '\\') && tb[c])
+                return 1;
+            if (c == '\'' && tb[c] && i + 1 < n && b[i + 1] == '\'')
+                return 1;
+        }
+        return 0;
+    }
+    for (Py_ssize_t i = lo; i < hi; i++)
+        if (tb[nc_read(kind, d, i)])
+            return 1;
+    return 0;
+}
+
+PyDoc_STRVAR(window_ready_doc,
+"window_ready(text, table, starts, ends, w, matched, segments, n_out, hazard)\n"
+"    -> (ready, cut, bounds)\n\n"
+"engine._HitWindows.prepare for a normalised text with its map, in one pass: per hit\n"
+"(int64 starts, ends in `text`; window [s - w, e + w) clipped), cut (a byte 0/1: the\n"
+"window cuts no matched span at either end, and no trigger lies in its last `hazard`\n"
+"characters unless it ends the text), ready (cut, or no trigger in the window) and\n"
+"bounds (int64 quads: Normalized.out_offsets of window start, window end, hit start,\n"
+"hit end). Triggers are match_starts' positions (`table`: normalize._special_table,\n"
+"0x110000 bytes), looked for only in the few windows that need it, not over the whole\n"
+"text; `matched` (sorted int64 pairs) and `segments` (int64 quads) as in normalize.");
+
+static PyObject *window_ready(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer vtb, vs, ve, vm, vg;
+    Py_ssize_t w, n_out, hazard;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Uy*y*y*ny*y*nn", &text, &vtb, &vs, &ve, &w, &vm, &vg, &n_out,
+                          &hazard))
+        return NULL;
+    PyObject *ready = NULL, *cut = NULL, *bounds = NULL, *result = NULL;
+    int64_t *last = NULL;
+    Py_ssize_t n = vs.len / 8, nm = vm.len / 16, k = vg.len / 32;
+    const int64_t *st = (const int64_t *)vs.buf, *en = (const int64_t *)ve.buf;
+    const int64_t *m = (const int64_t *)vm.buf, *seg = (const int64_t *)vg.buf;
+    const uint8_t *tb = (const uint8_t *)vtb.buf;
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    Py_ssize_t n_text = PyUnicode_GET_LENGTH(text);
+    if (ve.len != vs.len || w < 0 || hazard < 0 || vtb.len != NC_TABLE_LEN) {
+        PyErr_SetString(PyExc_ValueError, "window_ready: arrays of the wrong size");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (st[i] < 0 || st[i] > en[i] || en[i] > n_text) {
+            PyErr_SetString(PyExc_ValueError, "window_ready: a hit out of order or range");
+            goto done;
+        }
+    }
+    ready = PyBytes_FromStringAndSize(NULL, n);
+    cut = PyBytes_FromStringAndSize(NULL, n);
+    bounds = PyBytes_FromStringAndSize(NULL, n * 4 * (Py_ssize_t)sizeof(int64_t));
+    last = (int64_t *)malloc((size_t)(k ? k : 1) * sizeof(int64_t));
+    if (ready == NULL || cut == NULL || bounds == NULL || last == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    /* per segment, the input start of its last output character (Normalized._last_starts) */
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int64_t following = i + 1 < k ? seg[4 * (i + 1)] : (int64_t)n_out;
+        last[i] = seg[4 * i + 1] + (following - seg[4 * i] - 1) * seg[4 * i + 3];
+    }
+    uint8_t *r = (uint8_t *)PyBytes_AS_STRING(ready), *c = (uint8_t *)PyBytes_AS_STRING(cut);
+    int64_t *ob = (int64_t *)(void *)PyBytes_AS_STRING(bounds);
+    Py_ssize_t h_ma = 0, h_mb = 0, h_g[4] = {0, 0, 0, 0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t a = st[i] - w > 0 ? st[i] - w : 0, b = en[i] + w < n_text ? en[i] + w : n_text;
+        /* uncut(x): the last matched span starting before x ends at or before it */
+        int uncut = 1;
+        if (nm) {
+            h_ma = nc_lower_bound(m, 2, nm, a, h_ma);
+            h_mb = nc_lower_bound(m, 2, nm, b, h_mb);
+            uncut = (h_ma == 0 || m[2 * (h_ma - 1) + 1] <= a) && (h_mb == 0 || m[2 * (h_mb - 1) + 1] <= b);
+        }
+        c[i] = (uint8_t)(uncut && (b == n_text
+                                   || !nc_trigger_in(kind, d, n_text, tb, b - hazard > 0 ? b - hazard : 0, b)));
+        r[i] = (uint8_t)(c[i] || !nc_trigger_in(kind, d, n_text, tb, a, b));
+        const int64_t x[4] = {a, b, st[i], en[i]};
+        for (int j = 0; j < 4; j++) {
+            Py_ssize_t g = h_g[j] = nc_lower_bound(last, 1, k, x[j], h_g[j]);
+            ob[4 * i + j] = g >= k ? (int64_t)n_out
+                                   : seg[4 * g] + (x[j] > seg[4 * g + 1] ? x[j] - seg[4 * g + 1] : 0)
+                                                      * seg[4 * g + 3];
+        }
+    }
+    result = PyTuple_Pack(3, ready, cut, bounds);
+done:
+    Py_XDECREF(ready);
+    Py_XDECREF(cut);
+    Py_XDECREF(bounds);
+    free(last);
+    PyBuffer_Release(&vtb);
+    PyBuffer_Release(&vs);
+    PyBuffer_Release(&ve);
+    PyBuffer_Release(&vm);
+    PyBuffer_Release(&vg);
+    return result;
+}
+
 #define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc}, \
     {"trigger_starts", trigger_starts, METH_VARARGS, trigger_starts_doc}, \
     {"normalize_windows", normalize_windows, METH_VARARGS, normalize_windows_doc}, \
-    {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc},
+    {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc}, \
+    {"window_ready", window_ready, METH_VARARGS, window_ready_doc},

@@ -110,6 +110,32 @@ def test_c_reader_reads_spans_like_the_detectors(seed):
             assert dates[i] == want_dates, (seed, text, (a, s, e, b))
 
 
+# Years that no date holds (digits of phones, identifiers, ids: the C reader passes over
+# them) next to dates and to years that a date may hold, in both str widths.
+NOT_DATE_YEARS = ["0501980123", "+358 40 1990 200", "id 19801", "x2000", "1999", "2000 ",
+                  "1980;", ";2020;", "120805A282K", "1.2.", "12.3. ", "1980-", "-1980-01-01",
+                  "1.2 1980", "1 2.1980", "19.20.1980", "1.1.18", "20.2020.2.20", "2020-20-20",
+                  "1980-02-01", "1.2.1980", "1. 2. 1980", "5/6/1990", "Ā", "2020-1.2.1980",
+                  "1.1980-", "19.2000-01-01", "1.2.2000-01-01", "1.19.1980", "20.5.1980",
+                  "2.2020-", "12.1999-12-12", "1/2/ 2001", "3. 4.2002-", "18", "-", "x", "9"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dates_among_years_that_are_no_dates(seed):
+    rng = random.Random(seed)
+    for _ in range(150):
+        text = "".join(rng.choice(NOT_DATE_YEARS) + rng.choice(["", " ", ";", ".", "/"])
+                       for _ in range(rng.randint(1, 16)))
+        if seed % 2:
+            text = text.replace("Ā", "")  # one-byte text: its reader of its own
+        n = len(text)
+        spans = [tuple(sorted(rng.randint(0, n) for _ in range(4))) for _ in range(6)]
+        spans.append((0, n, n, n))
+        _, dates = _native_read([text], spans)
+        for i, (a, s, e, b) in enumerate(spans):
+            assert dates[i] == _python_read(text, a, s, e, b)[1], (seed, text, (a, s, e, b))
+
+
 def test_several_texts_and_the_word_cache():
     """Words beyond Latin-1 are canonicalised by `canonical_word` once (the cache);
     Latin-1 words ("Mäkelä") in C."""

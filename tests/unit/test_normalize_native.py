@@ -261,7 +261,10 @@ def test_windows_out_of_order_fail_without_text():
 
 # what can start (or seems to start) a match, for a walk that reads 8 characters at a time
 _BLOCK_PIECES = ["&amp;", "&auml;", "&#45;", "&quot", "<b>", "<td>", "\\n", "\\u00e4", "''",
-                 "'", "\u00a0", "\u00ad", "ä", "\u2013", "\U0001f600", "&", "<", "\\"]
+                 "'", "\u00a0", "\u00ad", "ä", "\u2013", "\U0001f600", "&", "<", "\\",
+                 # the edges of the high bytes a 16-byte block looks up (0x80-0xBF: ¾ is
+                 # special, ¿ not) and of those it passes over (À-ÿ, never special)
+                 "\u00be", "\u00bf", "\u00c0", "\u00ff", "\u0080", "\u00bf\u00c0\u00be"]
 
 
 @pytest.mark.parametrize("piece", _BLOCK_PIECES)
