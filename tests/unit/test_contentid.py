@@ -42,3 +42,19 @@ def test_scan_events_carry_the_shareable_hash_only_for_big_inputs(tmp_path):
     assert events[str(small)].shareable_sha256 == ""
     assert events[str(big)].shareable_sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
     assert events[str(big)].content_id == ContentIds(KEY).of_bytes(big.read_bytes())
+
+
+def test_an_input_is_hashed_beside_its_scan_with_the_same_digest():
+    """Big inputs are hashed by a thread while their text is scanned (scanfiles'
+    `_sha256_beside`): the same digest, and the same content id in the Scanned event."""
+    from tests.unit.test_engine import INDEX
+    from vahti.matchers import scanfiles
+    from vahti.matchers.engine import Scanner, ScanOptions
+
+    for size in (0, 10, scanfiles.SHA256_BESIDE_BYTES - 1, scanfiles.SHA256_BESIDE_BYTES,
+                 3 * scanfiles.SHA256_BESIDE_BYTES + 7):
+        data = (PAGE * (size // len(PAGE) + 1))[:size]
+        assert scanfiles._sha256_beside(data)() == hashlib.sha256(data).digest()
+    data = PAGE * (scanfiles.SHA256_BESIDE_BYTES // len(PAGE) + 1)
+    _, scanned = scanfiles.member_columns(Scanner(INDEX, KEY, ScanOptions()), "/x", data)
+    assert scanned.content_id == ContentIds(KEY).of_bytes(data)
