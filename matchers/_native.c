@@ -12,6 +12,7 @@
  * fragment_tokens(...)        tokens and token values of matchers/fragments.py
  * fragment_select/lookup      winnowed k-grams and index lookup (_native_frag.c)
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
+ * utf8_valid(data)            strict UTF-8 validity without decoding (_native_utf8.c)
  *
  * The module is one translation unit: _native_norm.c (normalisation),
  * _native_corr.c (corroboration), _native_phone.c (phone readings), _native_lookup.c
@@ -1014,6 +1015,7 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 #include "_native_findings.c"
 #include "_native_frag.c"
 #include "_native_json.c"
+#include "_native_utf8.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1029,6 +1031,7 @@ static PyMethodDef methods[] = {
     FINDINGS_METHODS
     FRAG_METHODS
     JSON_METHODS
+    UTF8_METHODS
     {NULL, NULL, 0, NULL},
 };
 

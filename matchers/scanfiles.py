@@ -391,7 +391,7 @@ def _plain_file_tasks(
                 size = len(data)
     except OSError:
         return None  # archives.iter_paths reports it
-    dec = decode.decode_bytes(head if data is None else data, path)
+    dec = decode.judge(head if data is None else data, path)  # the workers decode
     codec = _SPLITTABLE.get(dec.encoding)
     if dec.text is None or codec is None or not size:
         return None

@@ -1,0 +1,117 @@
+"""decode.judge (the split-file judge, no text) and the C UTF-8 validator it uses:
+the same verdict as decode_bytes and as bytes.decode, with and without the extension."""
+
+from __future__ import annotations
+
+import codecs
+import random
+
+import pytest
+
+from vahti.matchers import decode, native
+from vahti.matchers.decode import Decoded, decode_bytes, judge
+
+LIB = native.lib
+FINNISH = "Hämeenlinnan työväenopisto: äiti, isä ja Åsa söivät €5 jäätelöä – ”hyvää” 😀.\n"
+
+
+def _strict_ok(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@pytest.fixture
+def lib():  # noqa: ANN201
+    if LIB is None:
+        pytest.fail("matchers._native is not built (pip install -e .), or VAHTI_NO_NATIVE is set")
+    return LIB
+
+
+# Every kind of sequence the strict rules treat apart: ASCII, 2-, 3- and 4-byte
+# characters at their edges, overlong forms, surrogates, above U+10FFFF, stray and
+# cut continuation bytes.
+_PIECES = ([bytes([b]) for b in range(256)]
+           + [c.encode() for c in "aä€😀\u0080\u07ff\u0800\ud7ff\ue000\uffff\U00010000\U0010ffff"]
+           + [b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xed\xa0\x80",
+              b"\xed\xbf\xbf", b"\xf0\x80\x80\x80", b"\xf0\x8f\xbf\xbf", b"\xf4\x90\x80\x80",
+              b"\xf5\x80\x80\x80", b"\xe2\x82", b"\xf0\x9f\x98"])
+
+
+def test_utf8_valid_agrees_with_bytes_decode(lib) -> None:  # noqa: ANN001
+    rng = random.Random(15)
+    for _ in range(40_000):
+        data = b"".join(rng.choice(_PIECES) for _ in range(rng.randrange(0, 24)))
+        assert lib.utf8_valid(data) == _strict_ok(data), data
+    for _ in range(20_000):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 10)))
+        assert lib.utf8_valid(data) == _strict_ok(data), data
+
+
+def test_utf8_valid_at_every_place_of_a_long_ascii_run(lib) -> None:  # noqa: ANN001
+    # The 16-byte ASCII skip must hand over to the byte loop wherever a bad byte is.
+    base = b"x" * 67
+    for i in range(len(base)):
+        for bad in (b"\x80", b"\xc3", b"\xe2\x82", b"\xff"):
+            data = base[:i] + bad + base[i:]
+            assert not lib.utf8_valid(data), (i, bad)
+        good = base[:i] + "ä€😀".encode() + base[i:]
+        assert lib.utf8_valid(good)
+
+
+def _inputs() -> list[tuple[bytes, str]]:
+    rng = random.Random(7)
+    long_text = (FINNISH * 400).encode()
+    html = ("<!doctype html><html><body>" + "<p>&auml;iti 131052-308T</p>" * 300).encode()
+    sql = ("INSERT INTO t VALUES ('Åsa', '131052-308T');\n" * 300).encode()
+    csv_rows = ("nimi;hetu;puhelin\n" + "Äiti Ö;131052-308T;0401234567\n" * 300).encode()
+    cp1252 = (FINNISH.replace("😀", "").replace("”", '"') * 50).encode("cp1252")
+    broken = long_text[:5000] + b"\xff\xfe" + long_text[5000:]
+    cut = long_text[: _SNIFF_CUT()]  # the sniffing head ends inside a character
+    return [
+        (b"", "x.txt"), (long_text, "notes.txt"), (long_text, "dump"), (html, "page"),
+        (sql, "dump"), (csv_rows, "rows"), (b'{"a": "\\u00e4"}' * 500, "x"),
+        (cp1252, "old.txt"), (broken, "x"), (cut, "x"), (cut + b"\xe2", "x"),
+        (codecs.BOM_UTF8 + long_text, "x"),
+        (codecs.BOM_UTF16_LE + FINNISH.encode("utf-16-le"), "x"),
+        (FINNISH.encode("utf-16-le") * 20, "x"), (b"\x89PNG\r\n\x1a\n" + bytes(500), "x.png"),
+        (bytes(rng.randrange(256) for _ in range(9000)), "random"),
+        (b"ABC\0\0\0DEF\0\0" * 400, "fixed"), (long_text, "dump.csv"),
+    ]
+
+
+def _SNIFF_CUT() -> int:  # noqa: N802
+    # A length where the judge's 16 KiB head ends on a continuation byte of FINNISH text.
+    text = (FINNISH * 400).encode()
+    cut = decode._SNIFF_BYTES
+    while not 0x80 <= text[cut] < 0xC0:
+        cut += 1
+    return cut + 40
+
+
+@pytest.mark.parametrize("with_native", [True, False])
+def test_judge_is_decode_bytes_without_the_text(monkeypatch: pytest.MonkeyPatch,
+                                                with_native: bool) -> None:
+    if with_native and LIB is None:
+        pytest.fail("matchers._native is not built")
+    monkeypatch.setattr(native, "lib", LIB if with_native else None)
+    for data, name in _inputs():
+        full = decode_bytes(data, name)
+        expected = Decoded(None if full.text is None else "", full.encoding, full.kind,
+                           full.reason)
+        assert judge(data, name) == expected, (name, full.encoding, full.kind)
+
+
+def test_judge_does_not_decode_plain_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain UTF-8 is judged by the validator and a head of it, not by decoding it whole."""
+    if LIB is None:
+        pytest.fail("matchers._native is not built")
+    data = (FINNISH * 4000).encode()
+    kind = decode_bytes(data, "notes").kind
+    calls: list[int] = []
+    real = decode.decode_bytes
+    monkeypatch.setattr(decode, "decode_bytes", lambda d, n="": calls.append(len(d)) or real(d, n))
+    assert judge(data, "notes") == Decoded("", "utf-8", kind, None)
+    assert calls == []
