@@ -25,6 +25,8 @@ KINDS = ("text", "html", "json", "sql", "csv", "binary")
 
 SAMPLE_BYTES = 8192  # head sample for binary / UTF-16 / kind sniffing
 MID_SAMPLE_BYTES = 4096  # second sample from the middle: a text header on a binary body
+# Bytes of a head that hold the first 4096 characters `sniff_kind` reads, whatever they are.
+_SNIFF_BYTES = 4096 * 4
 MAX_NUL_SHARE = 0.01  # more NULs than this (and not UTF-16) means binary
 # C0 controls other than \t \n \v \f \r ESC. Real text has well under 1%; random or
 # compressed bytes have about 10.5%, so 5% separates them with room on both sides.
@@ -251,10 +253,12 @@ def sniff_kind(text: str, name: str = "") -> str:
     return "text"
 
 
-def decode_bytes(data: bytes, name: str = "") -> Decoded:
+def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decoded:
     """Decode `data` (the whole input) to text, or explain why it is binary.
 
-    `name` (a path or archive location) only serves the kind guess.
+    `name` (a path or archive location) only serves the kind guess. Without
+    `whole_text` (see `judge`), plain UTF-8 is validated in C and only a head of it
+    decoded, for the kind: its `text` is then that head.
     """
     if not data:
         return Decoded("", "utf-8", "text", None)
@@ -277,26 +281,21 @@ def decode_bytes(data: bytes, name: str = "") -> Decoded:
         return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
     if reason is not None:
         return Decoded(None, "binary", "binary", reason)
+    lib = native.lib
+    if not whole_text and lib is not None and lib.utf8_valid(data):
+        cut = min(len(data), _SNIFF_BYTES)
+        while cut < len(data) and 0x80 <= data[cut] < 0xC0:
+            cut -= 1  # a character start: the head decodes as the whole text begins
+        head = data[:cut].decode("utf-8")
+        return Decoded(head, "utf-8", sniff_kind(head, name), None)
     text, encoding = _decode_unicode(data)
     return Decoded(text, encoding, sniff_kind(text, name), None)
 
 
-# Bytes of a head that hold the first 4096 characters `sniff_kind` reads, whatever they are.
-_SNIFF_BYTES = 4096 * 4
-
-
 def judge(data: bytes, name: str = "") -> Decoded:
-    """`decode_bytes` without the text when the text is not needed (`text` is "" unless
-    binary): the split-file judge (matchers.scanfiles), whose workers decode what they
-    scan. Plain UTF-8, the usual case, is validated in C without being decoded (a tenth
-    of a HETU scan's time otherwise); anything else is judged by `decode_bytes`."""
-    lib = native.lib
-    if (lib is None or not data or _bom(data) is not None or _magic(data) is not None
-            or _utf16_without_bom(data[:SAMPLE_BYTES]) is not None
-            or _binary_reason(_sample(data)) is not None or not lib.utf8_valid(data)):
-        dec = decode_bytes(data, name)
-        return dec if dec.text is None else Decoded("", dec.encoding, dec.kind, dec.reason)
-    cut = min(len(data), _SNIFF_BYTES)
-    while cut < len(data) and 0x80 <= data[cut] < 0xC0:
-        cut -= 1  # a character start: the head decodes as the whole text begins
-    return Decoded("", "utf-8", sniff_kind(data[:cut].decode("utf-8"), name), None)
+    """`decode_bytes` without the text (`text` is "" unless binary): the split-file judge
+    (matchers.scanfiles), whose workers decode what they scan. Plain UTF-8, the usual
+    case, is validated in C without being decoded (a tenth of a HETU scan's time
+    otherwise)."""
+    dec = decode_bytes(data, name, whole_text=False)
+    return dec if dec.text is None else Decoded("", dec.encoding, dec.kind, dec.reason)

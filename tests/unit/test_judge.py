@@ -69,7 +69,7 @@ def _inputs() -> list[tuple[bytes, str]]:
     csv_rows = ("nimi;hetu;puhelin\n" + "Äiti Ö;131052-308T;0401234567\n" * 300).encode()
     cp1252 = (FINNISH.replace("😀", "").replace("”", '"') * 50).encode("cp1252")
     broken = long_text[:5000] + b"\xff\xfe" + long_text[5000:]
-    cut = long_text[: _SNIFF_CUT()]  # the sniffing head ends inside a character
+    cut = long_text[: _sniff_cut()]  # the sniffing head ends inside a character
     return [
         (b"", "x.txt"), (long_text, "notes.txt"), (long_text, "dump"), (html, "page"),
         (sql, "dump"), (csv_rows, "rows"), (b'{"a": "\\u00e4"}' * 500, "x"),
@@ -82,7 +82,7 @@ def _inputs() -> list[tuple[bytes, str]]:
     ]
 
 
-def _SNIFF_CUT() -> int:  # noqa: N802
+def _sniff_cut() -> int:  # noqa: N802
     # A length where the judge's 16 KiB head ends on a continuation byte of FINNISH text.
     text = (FINNISH * 400).encode()
     cut = decode._SNIFF_BYTES
@@ -111,7 +111,7 @@ def test_judge_does_not_decode_plain_utf8(monkeypatch: pytest.MonkeyPatch) -> No
     data = (FINNISH * 4000).encode()
     kind = decode_bytes(data, "notes").kind
     calls: list[int] = []
-    real = decode.decode_bytes
-    monkeypatch.setattr(decode, "decode_bytes", lambda d, n="": calls.append(len(d)) or real(d, n))
+    real = decode._decode_unicode
+    monkeypatch.setattr(decode, "_decode_unicode", lambda d: calls.append(len(d)) or real(d))
     assert judge(data, "notes") == Decoded("", "utf-8", kind, None)
     assert calls == []
