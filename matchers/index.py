@@ -183,6 +183,16 @@ class WatchlistIndex:
             return _probe(lib, self, id_type, sorted_keys, people, keys)
         return _search(sorted_keys, people, keys)
 
+    def prepare(self, id_types: Iterable[str]) -> None:
+        """Build the C probe's tables of these types now (`lookup` builds each when first
+        needed): before scan workers fork, so that they inherit them instead of each
+        building its own."""
+        lib = native.lib
+        for id_type in id_types:
+            entry = self.ids.get(id_type)
+            if lib is not None and entry is not None and len(entry[0]):
+                _probe_table(lib, self, id_type, entry[0])
+
     def corroborating_keys(self, corr_type: str, person: int) -> np.ndarray:
         """The person's corroborating digest prefixes of one type (uint64, sorted)."""
         entry = self.corroborating.get(corr_type)
@@ -372,14 +382,21 @@ def _probe(lib, index: WatchlistIndex, id_type: str, sorted_keys: np.ndarray,  #
     """`WatchlistIndex.lookup` by the C hash probe: one table read per candidate
     instead of two binary searches; same hits in the same order as `_search`."""
     sorted_keys = np.ascontiguousarray(sorted_keys, dtype=np.uint64)
-    tables = _PROBE_TABLES.setdefault(index, {})
-    table = tables.get(id_type)
-    if table is None:
-        table = tables[id_type] = lib.lookup_table(sorted_keys)
+    table = _probe_table(lib, index, id_type, sorted_keys)
     where, found = lib.lookup_probe(table, sorted_keys,
                                     np.ascontiguousarray(people, dtype=np.int32),
                                     np.ascontiguousarray(keys))
     return np.frombuffer(where, np.int64), np.frombuffer(found, np.int64)
+
+
+def _probe_table(lib, index: WatchlistIndex, id_type: str,  # noqa: ANN001
+                 sorted_keys: np.ndarray) -> bytes:
+    tables = _PROBE_TABLES.setdefault(index, {})
+    table = tables.get(id_type)
+    if table is None:
+        table = tables[id_type] = lib.lookup_table(
+            np.ascontiguousarray(sorted_keys, dtype=np.uint64))
+    return table
 
 
 def _search(sorted_keys: np.ndarray, people: np.ndarray,

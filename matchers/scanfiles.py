@@ -34,6 +34,14 @@ time on a free core; the parent keys it.
 `progress`, if given, is called in the parent with the number of input bytes
 each finished task covered.
 
+Workers do not always pay. A text with few identifiers is scanned, identifiers
+only, faster than a scan with workers adds costs of its own: the SHA-256 that one
+job hides on a second core then takes a core's share, and each range re-reads its
+context and crosses a pipe. On 2 cores a sparse 20 MB paste took 1.6x as long with
+two jobs as with one. So such a scan first runs its first ranges in process, timed
+(`_gate`), and starts its workers only when the rest, at that rate, is worth them;
+otherwise it goes on as one job would.
+
 With workers, the tasks read ahead and not yet yielded cover less than
 `(2 + jobs) * TASK_BYTES` bytes of input (`_weight`; 32 MiB with jobs=2), plus the
 last task read: that bounds the findings held for order and the members' bytes.
@@ -48,10 +56,12 @@ import multiprocessing as mp
 import os
 import stat
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import chain
 from operator import attrgetter
 
 import numpy as np
@@ -79,6 +89,19 @@ RANGE_BYTES = 512 << 10
 # (`_small`). On 2 cores, one file with jobs=2 against jobs=1: 0.6 MB 0.58x (HETU) and
 # 0.81x (all types), 1 MB 0.73x and 1.06x, 2 MB 0.81x and 1.14x.
 SMALL_RANGES = 2
+# Whether workers pay is judged from the CPU time of a scan's first ranges (`_gate`),
+# against what a scan with workers costs beyond the scanning: CPU seconds for each byte
+# (the parent's SHA-256, which one job hides on a second core; each range's re-read
+# context; pickles, pipes and ordering of its findings) and once (the fork, the pages both
+# sides then copy, workers starting cold). Fitted on 2 cores, HETU only, jobs=1 against
+# jobs=2 (benchmarks/scan_jobs.py --sizes): the 20 MB leak corpus and a 5 MB dense dump
+# (one job 5.2-5.8 ms a MB; two 0.69x at 5 MB, 1.1x at 20 MB) give 2.0 ns a byte and 45 ms;
+# a sparse paste of 20 and 60 MB (one job 1.15-1.25 ms a MB; two 0.6x and 0.8x), 1.25 ns and
+# 30 ms. Taken between the two: 1.6 ns and 45 ms (a sparse text falls short of any of
+# them; the leak corpus, at the edge where workers gain 1.1x, stays with them).
+PARALLEL_BYTE_SECONDS = 1.6e-9
+PARALLEL_START_SECONDS = 0.045
+PROBE_RANGES = 3
 HEAD_BYTES = 64 << 10
 MIN_WEIGHT = 64 << 10  # what a task weighs at least (`_weight`)
 # Bytes read beyond a task's range: identifier and corroboration context, fragment context.
@@ -149,6 +172,7 @@ def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int) -> s
     _SCANNERS[ALL] = full
     plan = _plan(full) if jobs > 1 else "kept"
     if jobs > 1:  # the workers fork with the per-process tables built
+        index.prepare(full.types)
         normalize.prepare()
         if full.fingerprint:
             fragments.prepare()
@@ -314,20 +338,41 @@ class _Hashes:
         self._ids = ids
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[int, tuple[Future[bytes], _RangeTask]] = {}
+        # files to hash once released, and their bytes if the parent read them
+        self._held: list[tuple[_RangeTask, bytes | None]] | None = None
         self.next_id = 0
 
     def start(self, task: _RangeTask, data: bytes | None = None) -> None:
         """Hash the file of `task`, or `data`, its bytes when the parent read them: those
         at once (up to TASK_BYTES), so that reading ahead of the workers, as the task
-        generator does, holds no file's bytes for later."""
+        generator does, holds no file's bytes for later. While held (`hold`), a file is
+        hashed once released."""
         future: Future[bytes] = Future()
-        if data is not None:
+        if self._held is not None:
+            self._held.append((task, data))
+        elif data is not None:
             future.set_result(hashlib.sha256(data).digest())
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
-            future = self._pool.submit(_sha256_file, task.path)
+            future = self._submit(task.path)
         self._pending[task.file_id] = (future, task)
+
+    def hold(self) -> None:
+        """Start no thread until `release`: the workers are not forked yet (`_gate`)."""
+        self._held = []
+
+    def release(self) -> None:
+        """Hash the files held back, on the thread: beside the first tasks."""
+        held, self._held = self._held or [], None
+        for task, data in held:
+            self._pending[task.file_id] = (self._submit(task.path, data), task)
+
+    def _submit(self, path: str, data: bytes | None = None) -> Future[bytes]:
+        """The SHA-256 of `data`, or of the file at `path`, on the thread."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
+        if data is None:
+            return self._pool.submit(_sha256_file, path)
+        return self._pool.submit(_sha256, data)
 
     def scanned(self, file_id: int) -> Scanned:
         future, t = self._pending.pop(file_id)
@@ -339,6 +384,10 @@ class _Hashes:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 def _sha256_file(path: str) -> bytes:
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
@@ -348,12 +397,14 @@ def _sha256_file(path: str) -> bytes:
 
 
 def _tasks(
-    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes, plan: str
+    paths: Sequence[str], limits: archives.ArchiveLimits, hashes: _Hashes,
+    plan: Callable[[], str],
 ) -> Iterator[Task]:
-    """Tasks of every input, text files cut as `plan` says (`_plan`)."""
+    """Tasks of every input, text files cut as `plan()` says when they are reached (`_plan`;
+    `_gate` may change it)."""
     for path in paths:
         if path != "-" and os.path.isfile(path):
-            split = _plain_file_tasks(path, hashes.next_id, plan)
+            split = _plain_file_tasks(path, hashes.next_id, plan())
             if split is not None:
                 tasks, data = split
                 hashes.next_id += 1
@@ -433,8 +484,8 @@ def scan_files(
     paths = list(paths)
     if _small(paths):
         jobs = 1  # small files: starting workers costs more than scanning them
-    plan = _init(index, key, options, jobs)  # before the fork: workers inherit the scanners
-    tasks = _tasks(paths, limits, hashes, plan)
+    plan = [_init(index, key, options, jobs)]  # before the fork: workers inherit the scanners
+    tasks = _tasks(paths, limits, hashes, lambda: plan[0])
     results: Generator[_Result, None, None] | None = None
     try:
         if jobs <= 1:
@@ -442,11 +493,20 @@ def scan_files(
             return
         if workers.available():
             # fork: the workers share the scanner and its (memory-mapped) index instead of
-            # pickling them. They start before `_tasks` starts the `_Hashes` thread.
+            # pickling them. They start before the `_Hashes` thread does (held meanwhile).
             # The parent scans too, when idle (`workers` doc): jobs - 1 workers.
+            hashes.hold()
+            first, tasks, parallel = _gate(tasks, jobs, _input_bytes(paths))
+            if not parallel:
+                plan[0] = "kept"  # the inputs not yet cut: as one job cuts them
+                hashes.release()
+                yield from _ordered(chain(first, map(_run, _coalesced(tasks))), hashes,
+                                    progress, columns)
+                return
             results = workers.ordered_map(_run, tasks, jobs, _forked, local=True,
-                                          window=(2 + jobs) * TASK_BYTES, weight=_weight)
-            yield from _ordered(results, hashes, progress, columns)
+                                          window=(2 + jobs) * TASK_BYTES, weight=_weight,
+                                          started=hashes.release)
+            yield from _ordered(chain(first, results), hashes, progress, columns)
             return
         with mp.get_context("spawn").Pool(jobs, initializer=_init,
                                           initargs=(index, key, options, jobs)) as pool:
@@ -479,6 +539,13 @@ def _small(paths: list[str]) -> bool:
     scan with workers costs 20-30 ms of CPU more (a fork, the pages both sides then copy,
     the parent's whole-file judging), which such inputs do not win back
     (benchmarks/scan_jobs.py --sizes)."""
+    total = _input_bytes(paths)
+    return total is not None and total <= SMALL_RANGES * RANGE_BYTES
+
+
+def _input_bytes(paths: list[str]) -> int | None:
+    """The bytes of the inputs when all are plain files (missing ones count none), else
+    None (a directory, stdin: not known before they are read)."""
     total = 0
     for path in paths:
         try:
@@ -486,9 +553,76 @@ def _small(paths: list[str]) -> bool:
         except OSError:
             continue  # reported as skipped
         if st is None or not stat.S_ISREG(st.st_mode):
-            return False
+            return None
         total += st.st_size
-    return total <= SMALL_RANGES * RANGE_BYTES
+    return total
+
+
+def _gate(tasks: Iterator[Task], jobs: int, total: int | None
+          ) -> tuple[list[_Result], Iterator[Task], bool]:
+    """Whether workers pay for this scan, judged from its first tasks run in process, timed:
+    identifier ranges of a plain file (module doc). Returns those tasks' results, the tasks
+    left, and the verdict. A scan that starts any other way (a member, an archive, a
+    fragment scan, a range of `TASK_BYTES`) gets its workers at once.
+
+    A new process scans its first ranges slower, growing its heap (a sparse paste's first
+    three: 3.9-4.2, 2.2-3.0 and 1.5 ms a MB, then 1.5): the least of up to `PROBE_RANGES`
+    ranges' rates is taken. The probe ends
+    early once a range is fast enough for one job, or two are clearly too slow (by a fifth:
+    each range run alone delays the workers)."""
+    done: list[_Result] = []
+    best = float("inf")  # the lowest CPU seconds a byte among the ranges run
+    even = 0.0  # the rate above which workers pay for the rest
+    scanned = 0
+    for task in tasks:
+        if not (isinstance(task, _RangeTask) and task.scope != FRAGMENTS
+                and task.hi - task.lo <= RANGE_BYTES):
+            tasks = chain([task], tasks)
+            break
+        t0 = time.thread_time()  # CPU time: other processes on a busy machine do not count
+        done.append(_run(task))
+        n = task.hi - task.lo
+        best = min(best, (time.thread_time() - t0) / max(n, 1))
+        scanned += n
+        even = _break_even(None if total is None else max(0, total - scanned), jobs)
+        if best <= even or len(done) == PROBE_RANGES or (len(done) == 2 and best > 1.2 * even):
+            return done, tasks, best > even
+    return done, tasks, best > even  # (no range to time: workers)
+
+
+def _coalesced(tasks: Iterator[Task]) -> Iterator[Task]:
+    """`tasks`, each run of ranges of one file that follow each other (the rest of a file
+    the gate cut for workers) as ranges of up to `TASK_BYTES`, as one job cuts it. Only
+    identifier ranges come so: their findings do not depend on the cuts (module doc)."""
+    run: _RangeTask | None = None
+    for task in tasks:
+        if (run is not None and isinstance(task, _RangeTask) and task.path == run.path
+                and task.file_id == run.file_id and task.scope == run.scope != FRAGMENTS
+                and task.lo == run.hi and task.hi - run.lo <= TASK_BYTES):
+            run = replace(run, hi=task.hi)
+            continue
+        if run is not None:
+            yield run
+        run = task if isinstance(task, _RangeTask) and task.scope != FRAGMENTS else None
+        if run is None:
+            yield task
+    if run is not None:
+        yield run
+
+
+def _break_even(left: int | None, jobs: int) -> float:
+    """The scan rate (CPU seconds a byte) above which `jobs` processes scan `left` more
+    bytes (None: unknown, many) sooner than one. One takes `rate * left` (the SHA-256 of a
+    split file runs beside it, on another core); `jobs` share that and the pool's own costs,
+    `PARALLEL_BYTE_SECONDS * left + PARALLEL_START_SECONDS`, over as many cores."""
+    ways = min(jobs, os.cpu_count() or 1)
+    if ways < 2:
+        return float("inf")
+    if left is None:
+        return PARALLEL_BYTE_SECONDS / (ways - 1)
+    if not left:
+        return float("inf")
+    return (PARALLEL_BYTE_SECONDS * left + PARALLEL_START_SECONDS) / (left * (ways - 1))
 
 
 def _merged(parts: list[_Result]) -> dict[str, np.ndarray]:

@@ -70,18 +70,24 @@ class RemoteTraceback(Exception):
 def ordered_map(run: Callable[[Any], Any], tasks: Iterable[Any], jobs: int,
                 initializer: Callable[[], None] | None = None,
                 window: int | None = None, local: bool = False,
-                weight: Callable[[Any], int] | None = None) -> Generator[Any, None, None]:
+                weight: Callable[[Any], int] | None = None,
+                started: Callable[[], None] | None = None) -> Generator[Any, None, None]:
     """`map(run, tasks)` in `jobs` processes: forked workers, and the parent if `local`
-    (module doc). `initializer` runs in each worker once, after the fork. A task weighs
+    (module doc). `initializer` runs in each worker once, after the fork; `started` in the
+    parent, once the workers are forked (before a task is read). A task weighs
     `weight(task)` (1 by default): the tasks read and not yet yielded weigh less than
     `window` (jobs * 2 * DEPTH by default), not counting the last one read. Close the iterator
     (or let it end) to end the workers."""
     n = jobs - 1 if local else jobs
     if n < 1:
+        if started is not None:
+            started()
         yield from map(run, tasks)
         return
     pool = _Pool(run, n, initializer)  # before a task is read: see scanfiles._Hashes
     try:
+        if started is not None:
+            started()
         yield from pool.results(iter(tasks), window or jobs * DEPTH * 2,
                                 weight or _one, local)
     finally:

@@ -29,6 +29,13 @@ PEOPLE = synthetic.make_people(20, seed=5)
 INDEX = synthetic_index(KEY, PEOPLE)
 
 
+@pytest.fixture(autouse=True)
+def workers_always_start(monkeypatch):
+    """These tests are about the workers: every scan with jobs > 1 here starts them (the
+    gate that keeps a fast scan in process is tested in test_scan_gate.py)."""
+    monkeypatch.setattr(sf, "_gate", lambda tasks, jobs, total: ([], tasks, True))
+
+
 def _late_square(x: int) -> int:
     time.sleep(0.02 if x % 3 == 0 else 0.0)  # early tasks finish after later ones
     return x * x
@@ -220,6 +227,7 @@ def test_ctrl_c_ends_the_scan_and_its_workers(tmp_path):
         from vahti.matchers import scanfiles as sf
         sf.RANGE_BYTES = 16 << 10
         sf._scan_task = t._slow_after_first
+        sf._gate = lambda tasks, jobs, total: ([], tasks, True)  # workers, however slow
         events = sf.scan_files({paths!r}, t.INDEX, t.KEY, jobs=2)
         next(events)
         print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)
@@ -275,6 +283,7 @@ import multiprocessing as mp, sys, time
 from tests.unit import test_scan_workers as t
 from vahti.matchers import scanfiles as sf
 sf.RANGE_BYTES = 16 << 10
+sf._gate = lambda tasks, jobs, total: ([], tasks, True)  # workers, whatever the speed
 events = sf.scan_files({paths!r}, t.INDEX, t.KEY, jobs=3)
 n = 1 if next(events) else 0
 print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)

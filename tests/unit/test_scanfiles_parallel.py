@@ -65,12 +65,24 @@ def corpus(tmp_path, monkeypatch):
     return paths
 
 
+@pytest.fixture(autouse=True, params=["workers", "in process"])
+def gate(request, monkeypatch):
+    """Each test twice: a scan with jobs > 1 starting its workers, and one that the gate
+    keeps in process after its first range (`scanfiles._gate`; the rest cut as one job
+    cuts it)."""
+    if request.param == "workers":
+        monkeypatch.setattr(sf, "_gate", lambda tasks, jobs, total: ([], tasks, True))
+    else:
+        monkeypatch.setattr(sf, "_break_even", lambda left, jobs: float("inf"))
+    return request.param
+
+
 @pytest.fixture
 def plans(monkeypatch):
     """The plan (`scanfiles._plan`) of every scan_files call."""
     seen: list[str] = []
     tasks = sf._tasks
-    monkeypatch.setattr(sf, "_tasks", lambda *args: seen.append(args[-1]) or tasks(*args))
+    monkeypatch.setattr(sf, "_tasks", lambda *args: seen.append(args[-1]()) or tasks(*args))
     return seen
 
 
