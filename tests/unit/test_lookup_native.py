@@ -99,6 +99,22 @@ def test_the_table_is_built_once_per_index_and_type():
     assert index_mod._PROBE_TABLES[index]["phone"] is table
 
 
+def test_prepare_builds_the_tables_a_lookup_then_uses():
+    """`prepare` (before scan workers fork, so that they inherit the tables) builds what the
+    first lookup would: the same table, used by later lookups; unknown types are ignored."""
+    from vahti.matchers import index as index_mod
+
+    index = _index([3, 3, 9], random.Random(1))
+    index.prepare(["phone", "hetu"])
+    table = index_mod._PROBE_TABLES[index]["phone"]
+    assert list(index_mod._PROBE_TABLES[index]) == ["phone"]
+    fresh = _index([3, 3, 9], random.Random(1))
+    fresh.lookup("phone", np.array([3], np.uint64))
+    assert index_mod._PROBE_TABLES[fresh]["phone"] == table
+    index.lookup("phone", np.array([9, 4], np.uint64))
+    assert index_mod._PROBE_TABLES[index]["phone"] is table
+
+
 def test_bad_tables_are_refused():
     lib = native.lib
     assert lib is not None
