@@ -580,7 +580,10 @@ def _gate(tasks: Iterator[Task], jobs: int, total: int | None
             tasks = chain([task], tasks)
             break
         t0 = time.thread_time()  # CPU time: other processes on a busy machine do not count
-        done.append(_run(task))
+        try:
+            done.append(_run(task))
+        except Exception:  # noqa: BLE001 - raised again in its place, after the results before
+            return done, chain([task], tasks), False  # it: the scan goes on as one job
         n = task.hi - task.lo
         best = min(best, (time.thread_time() - t0) / max(n, 1))
         scanned += n

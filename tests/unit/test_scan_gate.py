@@ -169,3 +169,36 @@ def test_the_rest_of_a_file_is_cut_as_one_job_cuts_it(monkeypatch):
     assert got == [_range("a", 0, 90, 250), _range("a", 90, 120, 250),
                    _range("a", 120, 250, 250), member, _range("b", 0, 80, 80, 1),
                    *tasks[-2:]]
+
+
+def _second_range_fails(task):
+    if isinstance(task, sf._RangeTask) and task.lo == sf.RANGE_BYTES:
+        raise ValueError("the second range failed")
+    return _SCAN_TASK(task)
+
+
+def _until_error(events) -> tuple[list, str]:
+    got = []
+    try:
+        for e in events:
+            got.append(e)
+    except ValueError as e:
+        return got, str(e)
+    return got, ""
+
+
+def test_a_range_that_fails_while_timed_fails_in_its_place(tmp_path, monkeypatch):
+    """The events of the ranges before it come first, as when workers run it: nothing found
+    is dropped because the gate was still deciding."""
+    monkeypatch.setattr(sf, "RANGE_BYTES", 64 << 10)
+    monkeypatch.setattr(sf, "_scan_task", _second_range_fails)
+    path = _sparse(tmp_path, 2)
+    gate = sf._gate
+    monkeypatch.setattr(sf, "_gate", lambda tasks, jobs, total: ([], tasks, True))
+    workers_ran = _until_error(sf.scan_files([path], INDEX, KEY, HETU, jobs=2))
+    monkeypatch.setattr(sf, "_gate", gate)
+    monkeypatch.setattr(sf, "_break_even", lambda left, jobs: 0.0)  # still timing at the 2nd
+    gated = _until_error(sf.scan_files([path], INDEX, KEY, HETU, jobs=2))
+    assert workers_ran[1] == "the second range failed"
+    assert gated == workers_ran
+    assert any(isinstance(e, Finding) for e in gated[0])
