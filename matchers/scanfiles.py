@@ -593,6 +593,15 @@ def _gate(tasks: Iterator[Task], jobs: int, total: int | None
     return done, tasks, best > even  # (no range to time: workers)
 
 
+def _cores() -> int:
+    """The cores this process may run on (its affinity: a container may allow fewer than
+    the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _coalesced(tasks: Iterator[Task]) -> Iterator[Task]:
     """`tasks`, each run of ranges of one file that follow each other (the rest of a file
     the gate cut for workers) as ranges of up to `TASK_BYTES`, as one job cuts it. Only
@@ -618,7 +627,7 @@ def _break_even(left: int | None, jobs: int) -> float:
     bytes (None: unknown, many) sooner than one. One takes `rate * left` (the SHA-256 of a
     split file runs beside it, on another core); `jobs` share that and the pool's own costs,
     `PARALLEL_BYTE_SECONDS * left + PARALLEL_START_SECONDS`, over as many cores."""
-    ways = min(jobs, os.cpu_count() or 1)
+    ways = min(jobs, _cores())
     if ways < 2:
         return float("inf")
     if left is None:

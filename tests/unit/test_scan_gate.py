@@ -134,8 +134,14 @@ def test_held_hashes_are_computed_on_release(tmp_path):
         hashes.close()
 
 
+def test_cores_are_those_this_process_may_use():
+    assert 1 <= sf._cores() <= (sf.os.cpu_count() or 1)
+    if hasattr(sf.os, "sched_getaffinity"):
+        assert sf._cores() == len(sf.os.sched_getaffinity(0))
+
+
 def test_break_even(monkeypatch):
-    monkeypatch.setattr(sf.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sf, "_cores", lambda: 2)
     mb = 1 << 20
     per_byte = sf.PARALLEL_BYTE_SECONDS
     assert sf._break_even(None, 2) == per_byte
@@ -144,12 +150,12 @@ def test_break_even(monkeypatch):
     assert sf._break_even(2 * mb, 2) > sf._break_even(20 * mb, 2) > sf._break_even(None, 2)
     assert sf._break_even(20 * mb, 8) == sf._break_even(20 * mb, 2)  # 2 cores: 2 ways
     assert sf._break_even(0, 2) == float("inf")
-    monkeypatch.setattr(sf.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sf, "_cores", lambda: 4)
     assert sf._break_even(20 * mb, 3) == pytest.approx(sf._break_even(20 * mb, 2) / 2)
-    monkeypatch.setattr(sf.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(sf, "_cores", lambda: 1)
     assert sf._break_even(None, 2) == float("inf")  # one core: workers never pay
     # a sparse paste (1.5 ms a MB) never pays on 2 cores; the 20 MB leak corpus (5 ms) does
-    monkeypatch.setattr(sf.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sf, "_cores", lambda: 2)
     assert 1.5e-9 < sf._break_even(None, 2) < sf._break_even(20 * mb, 2) < 5e-9
 
 
