@@ -5,10 +5,11 @@ also writes the plaintext ``codes.txt``), times at least `--runs` times (medians
 
 - ``LC_ALL=C grep -F -c -f codes.txt`` over the corpus files (the baseline);
 - vahti HETU only, one core; all types + fragments, one core; the same with jobs=2;
-- the same one-core scans with the findings as columns (``scan_files(columns=True)``,
-  what ``vahti scan --json`` reads: no Finding object per finding);
+- the same scans with the findings as columns (``scan_files(columns=True)``, what
+  ``vahti scan --json`` reads: no Finding object per finding);
 
-and prints MB/s, the ratio to grep and the jobs=2 speed-up. ``--profile`` prints
+and prints MB/s, the ratio to grep and the jobs=2 speed-up (with objects, and as
+columns: the speed-up `vahti scan --json --jobs 2` sees). ``--profile`` prints
 the top of a cProfile of one jobs=1 run per mode instead (where the time goes).
 The watchlist is the corpus's enrolled people (`synthetic.make_people(--people,
 seed=--seed)`, as leak_corpus makes them), with fragments; it is built once and
@@ -82,9 +83,10 @@ def main() -> None:
             return sum(1 for e in scan_files(files, index, key, opts, jobs=jobs)
                        if not isinstance(e, Scanned))
 
-        def run_columns(mode: str, files: list[str] = files) -> int:
+        def run_columns(mode: str, jobs: int, files: list[str] = files) -> int:
             opts = ScanOptions(types=MODES[mode])
-            return sum(len(c) for c in scan_files(files, index, key, opts, jobs=1, columns=True)
+            return sum(len(c) for c in scan_files(files, index, key, opts, jobs=jobs,
+                                                  columns=True)
                        if not isinstance(c, Scanned))
 
         print(f"\n{corpus}: {mb:.1f} MB in {len(files)} files")
@@ -103,18 +105,19 @@ def main() -> None:
         print(f"{'grep -F -f codes.txt':28} {g_t:9.3f} {mb / g_t:8.1f} {'-':>9} {1.0:7.2f}")
         t1 = {}
         for mode in MODES:
-            for jobs in job_counts:
-                t, n = timed(lambda mode=mode, jobs=jobs: run(mode, jobs), args.runs)
-                t1[mode, jobs] = t
-                print(f"{f'vahti {mode}, jobs={jobs}':28} {t:9.3f} {mb / t:8.1f} {n:9d} "
-                      f"{g_t / t:7.2f}")
-            if 1 in job_counts:
-                t, n = timed(lambda mode=mode: run_columns(mode), args.runs)
-                print(f"{f'vahti {mode}, jobs=1, columns':28} {t:9.3f} {mb / t:8.1f} {n:9d} "
-                      f"{g_t / t:7.2f}")
+            for columns in (False, True):
+                for jobs in job_counts:
+                    scan = run_columns if columns else run
+                    t, n = timed(lambda scan=scan, mode=mode, jobs=jobs: scan(mode, jobs),
+                                 args.runs)
+                    t1[mode, jobs, columns] = t
+                    label = f"vahti {mode}, jobs={jobs}" + (", columns" if columns else "")
+                    print(f"{label:28} {t:9.3f} {mb / t:8.1f} {n:9d} {g_t / t:7.2f}")
         if {1, 2} <= set(job_counts):
-            print("jobs=2 / jobs=1: " + ", ".join(
-                f"{mode} {t1[mode, 1] / t1[mode, 2]:.2f}x" for mode in MODES))
+            for columns in (False, True):
+                print(f"jobs=2 / jobs=1{' as columns' if columns else ''}: " + ", ".join(
+                    f"{mode} {t1[mode, 1, columns] / t1[mode, 2, columns]:.2f}x"
+                    for mode in MODES))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
