@@ -13,6 +13,8 @@ the command itself, since the machine may be shared):
   it does by default;
 - its start-up: the same command on a one-line file (imports, configuration, the
   database and the index, the tables of the scan), beside `python -c pass`;
+- with ``--jobs N`` (N > 1), the same command with ``--jobs N``: the speed-up a user
+  of the command sees (new processes, findings as columns for ``--json``);
 - with ``--store``: the storing command (``--json``, no ``--no-store``) once on the
   first `--store-mb` MB of the CSV dump in a fresh database, then once again
   (a rescan: every sighting already known), beside the in-process scan of that part.
@@ -25,7 +27,7 @@ run writes __pycache__ beside the checkout's sources. Without it every command w
 compile vahti's own modules again (0.1-0.15 s here).
 
     python benchmarks/scan_command.py [--size-mb 155] [--people 5000] [--runs 3]
-        [--store] [--store-mb 20] [--profile] [--seed 7]
+        [--jobs 2] [--store] [--store-mb 20] [--profile] [--seed 7]
 
 ``--profile`` runs the command once more under cProfile and prints its top entries.
 """
@@ -182,6 +184,8 @@ def main() -> None:
     ap.add_argument("--store", action="store_true", help="also time the storing command")
     ap.add_argument("--store-mb", type=float, default=20)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="also time the command with --jobs N against --jobs 1")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vahti-bench-"))
@@ -207,15 +211,29 @@ def main() -> None:
         empty.write_text("nothing here\n")
         start_up = command(env, tmp / "empty.jsonl",
                            args_cmd[: args_cmd.index("--json") + 1] + [str(empty)])
-        (i_t, i_cpu, i_n), (c_t, c_cpu, c_n), (e_t, e_cpu, _), (f_t, f_cpu, _) = alternating(
-            [scan_inproc, command(env, out, args_cmd), start_up, python_floor(env)], args.runs)
+        args_jobs = [*args_cmd[:args_cmd.index("--jobs") + 1], str(args.jobs),
+                     *args_cmd[args_cmd.index("--jobs") + 2:]]
+        runs = [scan_inproc, command(env, out, args_cmd), start_up, python_floor(env)]
+        if args.jobs > 1:
+            runs.append(command(env, tmp / "out-jobs.jsonl", args_jobs))
+        timings = alternating(runs, args.runs)
+        (i_t, i_cpu, i_n), (c_t, c_cpu, c_n), (e_t, e_cpu, _), (f_t, f_cpu, _) = timings[:4]
         print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
         row("in process: scan_files, hetu, 1 core", i_t, i_cpu, i_n, mb, None)
         row("vahti scan --types hetu --no-store --jobs 1 --json", c_t, c_cpu, c_n, mb, i_t)
         row("the same on a one-line file (start-up: imports, index)", e_t, e_cpu, 0, 0, i_t)
         row("python -c pass (the interpreter's own start-up)", f_t, f_cpu, 0, 0, i_t)
+        if args.jobs > 1:
+            j_t, j_cpu, j_n = timings[4]
+            row(f"vahti scan --types hetu --no-store --jobs {args.jobs} --json", j_t, j_cpu, j_n,
+                mb, i_t)
         print(f"the command beyond start-up: {c_t - e_t:.2f} s, {(c_t - e_t) / i_t:.2f}x in "
               f"process; per finding {(c_t - e_t - i_t) / max(1, c_n) * 1e6:.2f} us on top")
+        if args.jobs > 1:
+            print(f"the command, --jobs {args.jobs} / --jobs 1: {c_t / j_t:.2f}x (beyond "
+                  f"start-up {(c_t - e_t) / max(1e-9, j_t - e_t):.2f}x)")
+            if j_n != c_n:
+                print(f"MISMATCH: --jobs {args.jobs} printed {j_n} lines, --jobs 1 {c_n}")
         if c_n != i_n:
             print(f"MISMATCH: the command printed {c_n} lines, the scan found {i_n}")
         if args.store:
