@@ -33,38 +33,6 @@ static int init_finding_keys(void)
     return empty_args == NULL ? -1 : 0;
 }
 
-/* One finding: object.__new__(cls) with its seven fields set (the numbers made here,
- * the strings borrowed from the caller). */
-static PyObject *finding_object(PyTypeObject *cls, PyObject *kind, PyObject *id_type,
-                                PyObject *ref, PyObject *location, long long start,
-                                long long end, double score)
-{
-    PyObject *values[7] = {kind, id_type, ref, location, PyLong_FromLongLong(start),
-                           PyLong_FromLongLong(end), PyFloat_FromDouble(score)};
-    PyObject *obj = NULL;
-    if (values[4] == NULL || values[5] == NULL || values[6] == NULL)
-        goto done;
-    obj = PyBaseObject_Type.tp_new(cls, empty_args, NULL);
-    if (obj == NULL)
-        goto done;
-    for (int i = 0; i < 7; i++)
-        if (PyObject_GenericSetAttr(obj, finding_keys[i], values[i]) < 0) {
-            Py_CLEAR(obj);
-            goto done;
-        }
-    /* A finding holds strings and numbers only, so it cannot be part of a reference
-     * cycle: the cycle collector need not track it (CPython untracks dicts and tuples of
-     * such values for the same reason). Tracked, a scan's hundreds of thousands of
-     * findings set off collections that walk the whole heap, doubling their cost. */
-    if (obj != NULL && PyObject_GC_IsTracked(obj))
-        PyObject_GC_UnTrack(obj);
-done:
-    Py_XDECREF(values[4]);
-    Py_XDECREF(values[5]);
-    Py_XDECREF(values[6]);
-    return obj;
-}
-
 /* Where a class with __slots__ keeps the seven fields (their member descriptors'
  * offsets), or 0 when it has none (a class with a __dict__): looked up once per class. */
 static PyTypeObject *slots_cls;
@@ -101,34 +69,44 @@ static int finding_slots(PyTypeObject *cls)
     return offs[0] != 0;
 }
 
-/* One finding of a class with __slots__: allocated and its slots filled directly (what
- * the dataclass's __init__ does through each member descriptor). */
-static PyObject *finding_slotted(PyTypeObject *cls, PyObject *kind, PyObject *id_type,
-                                 PyObject *ref, PyObject *location, long long start,
-                                 long long end, double score)
+/* One finding (the numbers made here, the strings borrowed from the caller). A class
+ * with __slots__ (`slotted`, from finding_slots) gets its object allocated and the slots
+ * filled directly, as each member descriptor's __set__ does; another gets
+ * object.__new__(cls) and its seven fields set the way object.__setattr__ sets them (the
+ * frozen dataclass's own __setattr__ refuses). */
+static PyObject *finding_object(PyTypeObject *cls, int slotted, PyObject *kind,
+                                PyObject *id_type, PyObject *ref, PyObject *location,
+                                long long start, long long end, double score)
 {
     PyObject *values[7] = {kind, id_type, ref, location, PyLong_FromLongLong(start),
                            PyLong_FromLongLong(end), PyFloat_FromDouble(score)};
     PyObject *obj = NULL;
     if (values[4] == NULL || values[5] == NULL || values[6] == NULL)
-        goto fail;
-    obj = cls->tp_alloc(cls, 0);
+        goto done;
+    obj = slotted ? cls->tp_alloc(cls, 0) : PyBaseObject_Type.tp_new(cls, empty_args, NULL);
     if (obj == NULL)
-        goto fail;
-    Py_INCREF(kind);
-    Py_INCREF(id_type);
-    Py_INCREF(ref);
-    Py_INCREF(location);
-    for (int i = 0; i < 7; i++)
-        *(PyObject **)((char *)obj + slot_offsets[i]) = values[i];  /* the new references */
+        goto done;
+    for (int i = 0; i < 7; i++) {
+        if (slotted) {
+            PyObject **slot = (PyObject **)((char *)obj + slot_offsets[i]);
+            Py_INCREF(values[i]);
+            Py_XSETREF(*slot, values[i]);
+        } else if (PyObject_GenericSetAttr(obj, finding_keys[i], values[i]) < 0) {
+            Py_CLEAR(obj);
+            goto done;
+        }
+    }
+    /* A finding holds strings and numbers only, so it cannot be part of a reference
+     * cycle: the cycle collector need not track it (CPython untracks dicts and tuples of
+     * such values for the same reason). Tracked, a scan's hundreds of thousands of
+     * findings set off collections that walk the whole heap, doubling their cost. */
     if (PyObject_GC_IsTracked(obj))
-        PyObject_GC_UnTrack(obj);  /* strings and numbers only: see finding_object */
-    return obj;
-fail:
+        PyObject_GC_UnTrack(obj);
+done:
     Py_XDECREF(values[4]);
     Py_XDECREF(values[5]);
     Py_XDECREF(values[6]);
-    return NULL;
+    return obj;
 }
 
 static PyObject *make_findings(PyObject *self, PyObject *args)
@@ -158,7 +136,8 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
     if (result == NULL)
         goto out;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *f = (slotted ? finding_slotted : finding_object)(cls, PyList_GET_ITEM(kinds, i), PyList_GET_ITEM(types, i),
+        PyObject *f = finding_object(cls, slotted, PyList_GET_ITEM(kinds, i),
+                                     PyList_GET_ITEM(types, i),
                                      PyList_GET_ITEM(refs, i), location, starts[i] + base,
                                      ends[i] + base, scores[i]);
         if (f == NULL) {

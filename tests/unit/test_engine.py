@@ -374,7 +374,7 @@ def test_the_c_builder_fills_any_class_of_the_seven_fields():
     """`make_findings` fills the slots of a class with __slots__ directly and sets the
     fields of one with a __dict__ the generic way; switching between classes (it keeps
     the slot offsets of the last one) gives each its own."""
-    from dataclasses import astuple, dataclass
+    from dataclasses import astuple, fields, make_dataclass
 
     import numpy as np
 
@@ -382,27 +382,10 @@ def test_the_c_builder_fills_any_class_of_the_seven_fields():
     from vahti.matchers.engine import Finding
 
     assert native.lib is not None, "the C extension must be built for the tests"
-
-    @dataclass(frozen=True)
-    class WithDict:
-        kind: str
-        id_type: str
-        ref: str
-        location: str
-        start: int
-        end: int
-        score: float
-
-    @dataclass(frozen=True, slots=True)
-    class Reordered:  # the same fields, in another order: other slot offsets
-        score: float
-        end: int
-        start: int
-        location: str
-        ref: str
-        id_type: str
-        kind: str
-
+    spec = [(f.name, f.type) for f in fields(Finding)]
+    WithDict = make_dataclass("WithDict", spec, frozen=True)
+    # the same fields in another order: other slot offsets
+    Reordered = make_dataclass("Reordered", spec[::-1], frozen=True, slots=True)
     cols = (["identifier", "fragment"], ["hetu", "fragment"], ["P1", "P2"], "/x",
             np.array([1, 5], np.int64), np.array([12, 9], np.int64), np.array([0.95, 0.5]))
     want = [("identifier", "hetu", "P1", "/x", 3, 14, 0.95),
