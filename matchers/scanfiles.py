@@ -351,7 +351,7 @@ class _Hashes:
         if self._held is not None:
             self._held.append((task, data))
         elif data is not None:
-            future.set_result(hashlib.sha256(data).digest())
+            future.set_result(_sha256(data))
         else:
             future = self._submit(task.path)
         self._pending[task.file_id] = (future, task)
@@ -567,9 +567,8 @@ def _gate(tasks: Iterator[Task], jobs: int, total: int | None
 
     A new process scans its first ranges slower, growing its heap (a sparse paste's first
     three: 3.9-4.2, 2.2-3.0 and 1.5 ms a MB, then 1.5): the least of up to `PROBE_RANGES`
-    ranges' rates is taken. The probe ends
-    early once a range is fast enough for one job, or two are clearly too slow (by a fifth:
-    each range run alone delays the workers)."""
+    ranges' rates is taken. The probe ends early once a range is fast enough for one job,
+    or two are clearly too slow (by a fifth: each range run alone delays the workers)."""
     done: list[_Result] = []
     best = float("inf")  # the lowest CPU seconds a byte among the ranges run
     even = 0.0  # the rate above which workers pay for the rest
@@ -608,9 +607,9 @@ def _coalesced(tasks: Iterator[Task]) -> Iterator[Task]:
     identifier ranges come so: their findings do not depend on the cuts (module doc)."""
     run: _RangeTask | None = None
     for task in tasks:
-        if (run is not None and isinstance(task, _RangeTask) and task.path == run.path
-                and task.file_id == run.file_id and task.scope == run.scope != FRAGMENTS
-                and task.lo == run.hi and task.hi - run.lo <= TASK_BYTES):
+        if (run is not None and isinstance(task, _RangeTask) and task.file_id == run.file_id
+                and task.scope == run.scope and task.lo == run.hi
+                and task.hi - run.lo <= TASK_BYTES):
             run = replace(run, hi=task.hi)
             continue
         if run is not None:
