@@ -108,6 +108,24 @@ def found_refs(run: subprocess.CompletedProcess) -> set[str]:
     return {json.loads(line)["ref"] for line in run.stdout.splitlines() if line.strip()}
 
 
+def settled_refs(coll, quiet: float = 1.0, limit: float = 30.0) -> set:
+    """The refs in the collection once no write has landed for `quiet` seconds.
+
+    A batch the killed process had already sent is still written by the server
+    after the kill; counting before it lands would miss up to one batch.
+    """
+    deadline = time.monotonic() + limit
+    refs = {d["_id"] for d in coll.find({}, {"_id": 1})}
+    stable_since = time.monotonic()
+    while time.monotonic() - stable_since < quiet:
+        assert time.monotonic() < deadline, "writes kept landing after the kill"
+        time.sleep(0.1)
+        now = {d["_id"] for d in coll.find({}, {"_id": 1})}
+        if now != refs:
+            refs, stable_since = now, time.monotonic()
+    return refs
+
+
 @pytest.mark.slow  # over 15 s (pytest --durations)
 def test_enroll_killed_half_way_then_scan_and_rerun(vahti, tmp_path):
     assert vahti.run("init").returncode == 0
@@ -129,7 +147,7 @@ def test_enroll_killed_half_way_then_scan_and_rerun(vahti, tmp_path):
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        refs_in_db = {d["_id"] for d in coll.find({}, {"_id": 1})}
+        refs_in_db = settled_refs(coll)
     assert 50 + 1000 <= len(refs_in_db) < total, "enroll finished before it could be killed"
     written_by_killed = sorted(refs_in_db - set(small_hetus))
 
