@@ -69,7 +69,7 @@ from typing import Literal, cast
 import numpy as np
 
 from . import decode as _decode  # noqa: F401  (registers the "vahti-*" codec error handlers)
-from . import native
+from . import heap, native
 from . import normalize as _normalize
 from .contentid import ContentIds
 from .detectors import IDENTIFIER_TYPES, NUMERIC_TYPES, email, get_detector, hetu, phone
@@ -370,6 +370,7 @@ class Scanner:
     def __init__(self, index: WatchlistIndex, key: Key, options: ScanOptions | None = None):
         index.check_key(key)
         native.warn_if_missing()
+        heap.keep_big_buffers()  # a scan's buffers are reused, not faulted in again
         self.index = index
         self.key = key
         self.options = options or ScanOptions()
