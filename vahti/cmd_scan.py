@@ -227,7 +227,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
             finally:  # after the writes: a closed stdout must not cost the stored findings
                 gc.unfreeze()  # (a command run in process, e.g. by a test, leaves no trace)
                 if lines is not None:
-                    lines.flush()
+                    lines.close()
     if as_json and tally.skips.count:
         echo(json.dumps({"summary": tally.summary_json()}, sort_keys=True))
     nothing = tally.nothing_read(paths)

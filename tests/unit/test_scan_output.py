@@ -3,6 +3,7 @@ written in blocks rather than flushed line by line."""
 
 import io
 import json
+import threading
 from dataclasses import asdict, replace
 
 import pytest
@@ -119,8 +120,123 @@ def test_a_big_block_of_column_lines_goes_to_the_binary_buffer_in_order(encoding
     out.write("between\n")  # text the command printed in between, not yet flushed
     lines.add_columns(FindingColumns.of(found, "/raw"), "/b")
     lines.add_all([first], lambda _: "/a")
-    lines.flush()
+    lines.close()
     expected = (_before(first, "/a") + "\nbetween\n"
                 + "".join(_before(f, "/b") + "\n" for f in found)
                 + _before(first, "/a") + "\n")
     assert raw.getvalue() == expected.encode(encoding)
+
+
+@pytest.mark.parametrize("with_native", [True, False])
+def test_many_and_odd_scores_are_written_as_json_dumps_writes_them(with_native, monkeypatch):
+    """Scores as columns are written from their float's bits (a table of the distinct
+    ones, grown past its first size): a thousand distinct scores, zero and minus zero,
+    infinities and NaN come out as json.dumps writes each."""
+    import numpy as np
+
+    from vahti.matchers import native
+    from vahti.matchers.engine import FindingColumns
+
+    if with_native:
+        assert getattr(native.lib, "json_lines", None), "the C extension must be built"
+    else:
+        monkeypatch.setattr(native, "lib", None)
+    odd = [0.0, -0.0, 0.0, float("inf"), float("-inf"), float("nan"), 1.0, 1e-300, 0.1 + 0.2]
+    scores = odd + [i / 997 for i in range(1000)] + odd[::-1]
+    found = [Finding("identifier", "hetu", f"P{i % 9:07d}", "/raw", i, i + 11, x)
+             for i, x in enumerate(scores)]
+    out = io.StringIO()
+    lines = FindingLines(out, block_chars=1 << 12)
+    lines.add_columns(FindingColumns.of(found, "/raw"), "/x")
+    lines.close()
+    assert out.getvalue() == "".join(_before(f, "/x") + "\n" for f in found)
+    assert np.array_equal(FindingColumns.of(found, "/raw").scores, scores, equal_nan=True)
+
+
+class _Blocking(io.BytesIO):
+    """A binary stream whose writes wait for `go` (a slow pipe), or fail (a closed one)."""
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.fail = fail
+        self.writes = 0
+
+    def write(self, data) -> int:  # noqa: ANN001
+        self.go.wait(10)
+        self.writes += 1
+        if self.fail is not None:
+            raise self.fail
+        return super().write(data)
+
+
+def _big_blocks(n_blocks: int, per_block: int = 300):
+    from vahti.matchers.engine import FindingColumns
+
+    for b in range(n_blocks):
+        found = [Finding("identifier", "hetu", f"P{i % 50:07d}", "/raw", i * 20, i * 20 + 11,
+                         0.8) for i in range(b * per_block, (b + 1) * per_block)]
+        yield FindingColumns.of(found, "/raw"), found
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "vahti-json-out"]
+
+
+def test_big_blocks_are_written_by_a_thread_in_order_and_the_scan_waits_past_a_bound():
+    """Big blocks of column lines go to a thread that writes them in turn; the command
+    goes on meanwhile, until `PENDING_BLOCKS` are waiting (then it waits: memory is
+    bounded); text written after them comes after them; `close` ends the thread."""
+    from vahti.matchers import native
+    from vahti.scan_output import PENDING_BLOCKS
+
+    assert getattr(native.lib, "json_lines", None), "the C extension must be built"
+    others = set(_writer_threads())
+    raw = _Blocking()
+    out = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+    lines = FindingLines(out, block_chars=1 << 12)
+    blocks = list(_big_blocks(PENDING_BLOCKS + 3))
+    handed = threading.Event()
+
+    def scan() -> None:
+        for cols, _ in blocks:
+            lines.add_columns(cols, "/b")
+        handed.set()
+
+    producer = threading.Thread(target=scan)
+    producer.start()
+    # the first block is being written (held), PENDING_BLOCKS wait: the producer waits too
+    assert not handed.wait(0.5)
+    assert raw.writes == 0
+    raw.go.set()
+    producer.join(10)
+    assert handed.is_set()
+    first = Finding("identifier", "email", "R1", "/a", 1, 2, 0.5)
+    lines.add_all([first], lambda _: "/a")
+    lines.close()
+    assert set(_writer_threads()) <= others
+    expected = "".join(_before(f, "/b") + "\n" for _, found in blocks for f in found)
+    assert raw.getvalue().decode() == expected + _before(first, "/a") + "\n"
+
+
+def test_a_failed_block_write_is_raised_in_the_command_and_the_thread_ends():
+    """A closed stdout (BrokenPipeError) while a block is written by the thread: the
+    next `add_columns`, `flush` or `close` raises it; later blocks are not written."""
+    from vahti.matchers import native
+
+    assert getattr(native.lib, "json_lines", None), "the C extension must be built"
+    others = set(_writer_threads())
+    raw = _Blocking(fail=BrokenPipeError(32, "Broken pipe"))
+    raw.go.set()
+    out = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+    lines = FindingLines(out, block_chars=1 << 12)
+    blocks = list(_big_blocks(3))
+    lines.add_columns(blocks[0][0], "/b")
+    with pytest.raises(BrokenPipeError):
+        lines.flush()
+    with pytest.raises(BrokenPipeError):
+        lines.add_columns(blocks[1][0], "/b")
+    with pytest.raises(BrokenPipeError):
+        lines.close()
+    assert raw.writes == 1
+    assert set(_writer_threads()) <= others
