@@ -50,6 +50,28 @@ def test_utf8_valid_agrees_with_bytes_decode(lib) -> None:  # noqa: ANN001
         assert lib.utf8_valid(data) == _strict_ok(data), data
 
 
+@pytest.mark.parametrize("simd", [True, False])
+def test_utf8_valid_agrees_with_bytes_decode_across_32_byte_blocks(lib, simd) -> None:  # noqa: ANN001
+    """Both ways of the validator (32 bytes at a time with AVX2; byte by byte): every
+    kind of sequence, right or wrong, at every place of inputs of up to three blocks and
+    their padded rest, among ASCII and among other multibyte text."""
+    rng = random.Random(32)
+    text = [c.encode() for c in "aä€😀"]
+    for _ in range(60_000):
+        n = rng.randrange(0, 100)
+        filler = [rng.choice(text) if rng.random() < 0.5 else b"x" for _ in range(n)]
+        data = b"".join(filler)
+        cut = rng.randrange(len(data) + 1)
+        data = data[:cut] + rng.choice(_PIECES) + data[cut:]
+        assert lib.utf8_valid(data, simd) == _strict_ok(data), data
+    for n in range(0, 130):
+        for piece in _PIECES:
+            data = b"y" * n + piece
+            assert lib.utf8_valid(data, simd) == _strict_ok(data), data
+            data = piece + "ä".encode() * (n // 2)
+            assert lib.utf8_valid(data, simd) == _strict_ok(data), data
+
+
 def test_utf8_valid_at_every_place_of_a_long_ascii_run(lib) -> None:  # noqa: ANN001
     # The 16-byte ASCII skip must hand over to the byte loop wherever a bad byte is.
     base = b"x" * 67
