@@ -102,8 +102,7 @@ def main() -> None:
         got: dict[str, list[dict]] = {"default": [], "kept": []}
         for _ in range(args.rounds):
             for which in got:
-                got[which].append(side("default" if which == "default" else "kept",
-                                       args.index_dir, args.corpus, mode, args.runs))
+                got[which].append(side(which, args.index_dir, args.corpus, mode, args.runs))
         assert got["default"][0]["events"] == got["kept"][0]["events"]
         med = {w: {k: statistics.median(r[k] for r in rs) for k in ("wall", "faults", "rss_mb")}
                for w, rs in got.items()}

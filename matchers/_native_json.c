@@ -4,10 +4,11 @@
  * MIDDLE (from "id_type" to "ref": JSON-encoded, cleaned) is made by the caller's
  * function once per (id_type, kind, location, ref) and cached in the caller's dict of
  * dicts, {(id_type, kind, location): {ref: middle}}; SCORE is made by the caller's
- * function once per distinct score and call (`score_table`). A dense dump has a finding on every row: the lookup a
- * finding is one dict probe of a str whose hash is cached (its group changes only when
- * the type or kind does), and the line is written in place, so a line costs tens of
- * nanoseconds instead of the microsecond of a Python f-string and a tuple key.
+ * function once per distinct score and call (`score_table`). A dense dump has a
+ * finding on every row: the lookup a finding is one dict probe of a str whose hash is
+ * cached (its group changes only when the type or kind does), and the line is written
+ * in place, so a line costs tens of nanoseconds instead of the microsecond of a Python
+ * f-string and a tuple key.
  *
  * The lines are ASCII (JSON's ASCII escapes, then `display.clean`, which leaves
  * printable ASCII as it is) and come back as bytes: the caller writes them to the

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def keep_big_buffers() -> bool:
     return _state[0]
 
 
-def operator_tuned(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def operator_tuned(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the environment already tunes glibc's malloc: it then has the last word."""
     return ("glibc.malloc." in environ.get("GLIBC_TUNABLES", "")
             or any(name.startswith("MALLOC_") and name.endswith("_") for name in environ))
@@ -64,8 +65,7 @@ def _set_thresholds() -> bool:
         return False  # not glibc
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    # The trim threshold first: glibc takes an explicit mmap threshold as the end of
-    # its own adjustments, of both.
+    # Either one set ends glibc's own raising of both as big blocks are freed: both are set.
     done = (mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
             and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
     if not done:

@@ -201,11 +201,10 @@ class FindingLines:
     def close(self) -> None:
         """`flush`, and end the writing thread (a later block starts another)."""
         writer, self._writer = self._writer, None
-        try:
-            if writer is not None:
+        if writer is not None:
+            try:
                 writer.drain()
-        finally:
-            if writer is not None:
+            finally:
                 writer.stop()
         self.flush()
 
