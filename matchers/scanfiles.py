@@ -366,6 +366,14 @@ class _Hashes:
         for task, data in held:
             self._pending[task.file_id] = (self._submit(task.path, data), task)
 
+    def _hash_held(self, file_id: int) -> bytes:
+        """The SHA-256 of a held file, computed here, in this thread: no longer held."""
+        for i, (task, data) in enumerate(self._held or []):
+            if task.file_id == file_id:
+                del self._held[i]  # type: ignore[union-attr]
+                return _sha256(data) if data is not None else _sha256_file(task.path)
+        raise KeyError(file_id)
+
     def _submit(self, path: str, data: bytes | None = None) -> Future[bytes]:
         """The SHA-256 of `data`, or of the file at `path`, on the thread."""
         if self._pool is None:
@@ -376,6 +384,10 @@ class _Hashes:
 
     def scanned(self, file_id: int) -> Scanned:
         future, t = self._pending.pop(file_id)
+        if self._held is not None and not future.done():
+            # `_gate` ran every range of this file and the workers have not forked yet: no
+            # thread may start before they do, and none would ever set this future.
+            future.set_result(self._hash_held(file_id))
         return scanned_event(self._ids, t.location, t.size, future.result(), t.kind,
                              t.encoding, "ok")
 

@@ -208,3 +208,26 @@ def test_a_range_that_fails_while_timed_fails_in_its_place(tmp_path, monkeypatch
     assert workers_ran[1] == "the second range failed"
     assert gated == workers_ran
     assert any(isinstance(e, Finding) for e in gated[0])
+
+
+def test_a_file_the_probe_scanned_whole_ends_without_waiting_for_the_workers(
+        tmp_path, pools, monkeypatch):
+    """The probe may run every range of a first file (here two) before it decides on workers;
+    its `Scanned` event comes before they fork, while the hashes are still held. That file
+    is hashed in place: waiting for the hash thread, which starts only at the fork, hung
+    `vahti scan --jobs 2` for ever on a 600 KB dump followed by a big file."""
+    monkeypatch.setattr(sf, "RANGE_BYTES", 64 << 10)
+    monkeypatch.setattr(sf, "_scan_task", _slow_scan_task)
+    paths = [_sparse(tmp_path, 0.1, "a.txt"), _sparse(tmp_path, 1.5, "b.txt")]
+    one = list(sf.scan_files(paths, INDEX, KEY, HETU, jobs=1))
+    got: list = []
+    scan = threading.Thread(target=lambda: got.extend(
+        sf.scan_files(paths, INDEX, KEY, HETU, jobs=2)), daemon=True)
+    scan.start()
+    scan.join(30)
+    assert not scan.is_alive(), "the scan hung"
+    assert len(pools) == 1
+    assert not any("sha256" in name for name in pools[0])
+    assert got == one
+    assert [e.content_id for e in got if isinstance(e, Scanned)] == [
+        ContentIds(KEY).of_bytes(open(p, "rb").read()) for p in paths]
