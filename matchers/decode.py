@@ -183,11 +183,25 @@ def _nul_padded_text(sample: bytes) -> bool:
     return len(rest) >= 64 and _binary_reason(rest) is None
 
 
+def utf8_text(data: bytes | memoryview, errors: str = "strict") -> str:
+    """``str(data, "utf-8", errors)``: by the extension's decoder when `data` is UTF-8 of
+    Latin-1 letters only (Finnish, Swedish: CPython's decoder leaves its ASCII fast path
+    at each one, about 1 GB/s; this is 5-10x that), else by CPython's. A memoryview
+    slice is decoded where it lies, without a copy."""
+    lib = native.lib
+    fast = getattr(lib, "utf8_latin1", None) if lib is not None else None
+    if fast is not None:
+        text = fast(data)
+        if text is not None:
+            return text
+    return str(data, "utf-8", errors)
+
+
 def _decode_unicode(data: bytes) -> tuple[str, str]:
     """UTF-8 if it is UTF-8; otherwise decide between "UTF-8 with a few broken
     bytes" (concatenated or truncated dumps) and cp1252 text."""
     try:
-        return data.decode("utf-8"), "utf-8"
+        return utf8_text(data), "utf-8"
     except UnicodeDecodeError:
         pass
     sample = _sample(data)

@@ -68,7 +68,7 @@ from typing import Literal, cast
 
 import numpy as np
 
-from . import decode as _decode  # noqa: F401  (registers the "vahti-*" codec error handlers)
+from . import decode as _decode  # (also registers the "vahti-*" codec error handlers)
 from . import heap, native
 from . import normalize as _normalize
 from .contentid import ContentIds
@@ -508,13 +508,14 @@ class Scanner:
                     self._scan_clean_bytes(found, data, win, ws, cs, ce, leads, base, codec)
             else:
                 t0 = time.perf_counter()
-                prefix = data[ws:cs].decode(codec, errors)[-self.context_before:]
-                body = data[cs:ce].decode(codec, errors)
+                view = memoryview(data)  # decoded where they lie, without copies
+                prefix = _decoded(view[ws:cs], codec, errors)[-self.context_before:]
+                body = _decoded(view[cs:ce], codec, errors)
                 tail_b = after_b
                 if self.fingerprint:
                     tail_b = max(tail_b, FRAGMENT_CONTEXT_AFTER * 2)
                 tail_end = _char_start(a, min(len(a), ce + tail_b), utf8)
-                tail = data[ce:tail_end].decode(codec, errors)
+                tail = _decoded(view[ce:tail_end], codec, errors)
                 self.timings["decode/normalise"] += time.perf_counter() - t0
                 n_chars = len(body)
                 if self.types:
@@ -1260,7 +1261,7 @@ class _ByteWindows(_Windows):
         # chunk; sparse ones from their own decoded windows.
         if self.chunk is not None and _dense(len(idx), w, self.chunk[1] - self.chunk[0]):
             ws, we, _, s_chars, e_chars = self.chunk
-            text = self.data[ws:we].decode(self.codec, self.errors)
+            text = _decoded(memoryview(self.data)[ws:we], self.codec, self.errors)
             return ([text], np.zeros(len(idx), dtype=np.int64),
                     _windows_in(text, s_chars[idx], e_chars[idx], w))
         texts = []
@@ -1281,6 +1282,11 @@ class _ByteWindows(_Windows):
         ident = self.data[s:e].decode(*dec)
         after = self.data[e : e + w * MAX_BYTES_PER_CHAR].decode(*dec)[:w]
         return before + ident + after, len(before), len(before) + len(ident)
+
+
+def _decoded(data: memoryview, codec: str, errors: str) -> str:
+    """``str(data, codec, errors)``, UTF-8 by `decode.utf8_text`."""
+    return _decode.utf8_text(data, errors) if codec == "utf-8" else str(data, codec, errors)
 
 
 def _norm_range(norm: Normalized, s: int, e: int) -> tuple[int, int]:

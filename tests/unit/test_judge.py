@@ -83,6 +83,75 @@ def test_utf8_valid_at_every_place_of_a_long_ascii_run(lib) -> None:  # noqa: AN
         assert lib.utf8_valid(good)
 
 
+def _has_vbmi2() -> bool:
+    try:
+        flags = open("/proc/cpuinfo", encoding="ascii", errors="replace").read().split()
+    except OSError:
+        return False
+    return {"avx2", "avx512f", "avx512bw", "avx512_vbmi2"} <= set(flags)
+
+
+_LATIN1 = [chr(c) for c in range(0x20, 0x7F)] + [chr(c) for c in range(0x80, 0x100)] + ["\n"]
+
+
+def _latin1_cases() -> list[bytes]:
+    """UTF-8 of Latin-1 letters at every density and length around the 64-byte blocks (a
+    lead last in a block, its continuation first in the next), damaged, or with one other
+    character: what utf8_latin1 must decode as bytes.decode does, or decline."""
+    rng = random.Random(3)
+    cases = []
+    for n in [0, 1, 2, 31, 32, 33, 63, 64, 65, 66, 127, 128, 129, 130, 191, 192, 1000, 5000]:
+        for share in (0.0, 0.05, 0.5, 1.0):
+            text = "".join(rng.choice(_LATIN1) if rng.random() < share else "a" for _ in range(n))
+            data = text.encode()
+            cases.append(data)
+            for other in ("€", "\u0100", "\u200b", "😀"):
+                cases.append(data + other.encode() + data)
+            if data:
+                for _ in range(4):
+                    broken = bytearray(data)
+                    broken[rng.randrange(len(broken))] = rng.randrange(0x80, 0x100)
+                    cases.append(bytes(broken))
+                cases.append(data[:-1])  # perhaps cut inside a character
+    for k in range(62, 67):  # a two-byte letter across each block edge
+        cases.append(b"a" * k + "ä".encode() + b"b" * 80)
+    cases += [b"\xc2", b"\xc3\xc3\xa4", b"\xc0\x80", b"\xc1\xbf", b"\x80", "é".encode() * 100]
+    return cases
+
+
+@pytest.mark.parametrize("simd", [True, False])
+def test_utf8_latin1_decodes_as_bytes_decode_or_declines(lib, simd) -> None:  # noqa: ANN001
+    if simd and not _has_vbmi2():  # byte by byte it would be slower than bytes.decode
+        assert lib.utf8_latin1(FINNISH.replace("€", "").encode()[:60] * 3) is None
+        return
+    taken = 0
+    for data in _latin1_cases():
+        got = lib.utf8_latin1(data, simd)
+        try:
+            want = data.decode("utf-8")
+        except UnicodeDecodeError:
+            assert got is None, data
+            continue
+        if got is None:  # declined: ASCII, or a character above U+00FF
+            assert want.isascii() or max(map(ord, want)) > 0xFF, data
+            continue
+        taken += 1
+        assert type(got) is str and got == want, data
+    assert taken > 80
+
+
+def test_utf8_text_is_str_decode() -> None:
+    row = "Äiti Ö;131052-308T;0401234567\n".encode()
+    data = row * 300
+    for piece in (data, memoryview(data)[len(row) * 10:len(row) * 99], data + "€".encode(),
+                  b"ascii only"):
+        assert decode.utf8_text(piece) == str(piece, "utf-8")
+    with pytest.raises(UnicodeDecodeError):
+        decode.utf8_text(data + b"\xff")
+    broken = data + b"\xff"
+    assert decode.utf8_text(broken, "replace") == broken.decode("utf-8", "replace")
+
+
 def _inputs() -> list[tuple[bytes, str]]:
     rng = random.Random(7)
     long_text = (FINNISH * 400).encode()
