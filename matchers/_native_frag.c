@@ -568,6 +568,67 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(fragment_tables_doc,
+"fragment_tables(fp_sorted, shift, bucket_shift) -> (table, buckets) or None\n\n"
+"fragment_lookup's `table` and `buckets` for the sorted index `fp_sorted` (uint64),\n"
+"in one pass (bytes; None when fp_sorted is not sorted; shift from 30 and bucket_shift\n"
+"from 36: tables of at most 2 GiB each). numpy took ten passes and\n"
+"0.25 s for 2.4 million fingerprints: the start-up of every scan for fragments.");
+
+static PyObject *fragment_tables(PyObject *self, PyObject *args)
+{
+    Py_buffer fps;
+    int shift, bucket_shift;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ii", &fps, &shift, &bucket_shift))
+        return NULL;
+    if (shift < 30 || shift > 63 || bucket_shift < 36 || bucket_shift > 63 || fps.len % 8) {
+        PyBuffer_Release(&fps);
+        PyErr_SetString(PyExc_ValueError, "fragment_tables: bad shifts or array");
+        return NULL;
+    }
+    const uint64_t *f = (const uint64_t *)fps.buf;
+    Py_ssize_t n = fps.len / 8;
+    Py_ssize_t table_len = (Py_ssize_t)((((uint64_t)1) << (64 - shift)) >> 3);
+    Py_ssize_t nb = ((Py_ssize_t)1 << (64 - bucket_shift)) + 1;
+    PyObject *table = PyBytes_FromStringAndSize(NULL, table_len);
+    PyObject *buckets = table ? PyBytes_FromStringAndSize(NULL, nb * 8) : NULL;
+    if (buckets == NULL) {
+        Py_XDECREF(table);
+        PyBuffer_Release(&fps);
+        return NULL;
+    }
+    uint8_t *t = (uint8_t *)PyBytes_AS_STRING(table);
+    int64_t *bk = (int64_t *)PyBytes_AS_STRING(buckets);
+    int sorted = 1;
+    Py_BEGIN_ALLOW_THREADS
+    memset(t, 0, (size_t)table_len);
+    Py_ssize_t b = 0;  /* buckets before b have their start written */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t x = f[i];
+        if (i && x < f[i - 1]) {
+            sorted = 0;
+            break;
+        }
+        uint64_t top = x >> shift;
+        t[top >> 3] |= (uint8_t)(1u << (top & 7));
+        /* a bucket starts at the first value whose top bits reach it */
+        for (Py_ssize_t bucket = (Py_ssize_t)(x >> bucket_shift); b <= bucket; b++)
+            bk[b] = i;
+    }
+    for (; b < nb; b++)
+        bk[b] = n;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&fps);
+    if (!sorted) {
+        Py_DECREF(table);
+        Py_DECREF(buckets);
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(NN)", table, buckets);
+}
+
 #define FRAG_METHODS                                                                       \
+    {"fragment_tables", fragment_tables, METH_VARARGS, fragment_tables_doc},               \
     {"fragment_select", fragment_select, METH_VARARGS, fragment_select_doc},               \
     {"fragment_lookup", fragment_lookup, METH_VARARGS, fragment_lookup_doc},

@@ -407,14 +407,7 @@ class Scanner:
             if tables is None or (tables[1] is None
                                   and getattr(native.lib, "fragment_lookup", None) is not None):
                 # built once per index (a daemon scans with one often)
-                fp_sorted = np.asarray(index.fragments.fp_sorted)
-                buckets = None
-                if getattr(native.lib, "fragment_lookup", None) is not None:
-                    buckets = np.searchsorted(fp_sorted >> np.uint64(_FP_BUCKET_SHIFT),
-                                              np.arange((1 << _FP_BUCKET_BITS) + 1,
-                                                        dtype=np.uint64)).astype(np.int64)
-                tables = _FP_TABLES[index] = (
-                    _bit_table(fp_sorted >> _FP_TABLE_SHIFT, _FP_TABLE_BITS), buckets)
+                tables = _FP_TABLES[index] = _fragment_tables(index.fragments.fp_sorted)
             self._fp_table: np.ndarray = tables[0]
             self._fp_buckets: np.ndarray | None = tables[1]  # for fragment_lookup (C)
         # Retention fingerprints every text, whether or not records are enrolled.
@@ -869,6 +862,24 @@ class Scanner:
                             float(min(1.0, score)))
                 )
         return out
+
+
+def _fragment_tables(fp_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The bit set of the index's fingerprints' top `_FP_TABLE_BITS` bits, and where each
+    `_FP_BUCKET_BITS` bucket starts in it (for the C lookup; None without it). In one C
+    pass where the extension has it: a scan's start-up, 0.25 s with numpy's passes for
+    40,000 people's notes."""
+    lib = native.lib
+    fp_sorted = np.ascontiguousarray(fp_sorted, dtype=np.uint64)
+    if getattr(lib, "fragment_lookup", None) is None:
+        return _bit_table(fp_sorted >> _FP_TABLE_SHIFT, _FP_TABLE_BITS), None
+    made = getattr(lib, "fragment_tables", None)
+    got = made(fp_sorted, int(_FP_TABLE_SHIFT), _FP_BUCKET_SHIFT) if made else None
+    if got is not None:
+        return np.frombuffer(got[0], dtype=np.uint8), np.frombuffer(got[1], dtype=np.int64)
+    buckets = np.searchsorted(fp_sorted >> np.uint64(_FP_BUCKET_SHIFT),
+                              np.arange((1 << _FP_BUCKET_BITS) + 1, dtype=np.uint64))
+    return _bit_table(fp_sorted >> _FP_TABLE_SHIFT, _FP_TABLE_BITS), buckets.astype(np.int64)
 
 
 def _bit_table(idx: np.ndarray, bits: int) -> np.ndarray:

@@ -131,3 +131,45 @@ def test_lookup_equals_bit_table_and_searchsorted() -> None:
     with pytest.raises(ValueError):  # buckets that do not end at the index's length
         _lib().fragment_lookup(table, int(engine._FP_TABLE_SHIFT), fp_sorted[1:], buckets,
                                engine._FP_BUCKET_SHIFT, hashes)
+
+
+def _numpy_tables(fp_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    table = engine._bit_table(fp_sorted >> engine._FP_TABLE_SHIFT, engine._FP_TABLE_BITS)
+    buckets = np.searchsorted(fp_sorted >> np.uint64(engine._FP_BUCKET_SHIFT),
+                              np.arange((1 << engine._FP_BUCKET_BITS) + 1, dtype=np.uint64))
+    return table, buckets.astype(np.int64)
+
+
+def test_tables_in_one_pass_equal_numpy_s() -> None:
+    """fragment_tables (C, a scan's start-up) builds the bit set and the bucket starts
+    numpy's passes build: with repeats, empty buckets, the edges of the 64-bit range."""
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 2**63, 30000, dtype=np.int64).view(np.uint64) * np.uint64(2)
+    edges = np.array([0, 1, 2**64 - 1, 2**64 - 2, 2**45, 2**45 - 1, 2**37 - 1, 2**37],
+                     dtype=np.uint64)
+    cases = [np.sort(np.concatenate((values, values[:40], np.repeat(values[3], 9), edges))),
+             np.zeros(0, np.uint64), edges[:1], np.sort(edges), np.repeat(edges[2:3], 5)]
+    for fp_sorted in cases:
+        table, buckets = engine._fragment_tables(fp_sorted)
+        want_table, want_buckets = _numpy_tables(fp_sorted)
+        assert table.dtype == np.uint8 and buckets is not None and buckets.dtype == np.int64
+        assert np.array_equal(table, want_table)
+        assert np.array_equal(buckets, want_buckets)
+    shift, bucket_shift = int(engine._FP_TABLE_SHIFT), engine._FP_BUCKET_SHIFT
+    assert _lib().fragment_tables(values, shift, bucket_shift) is None  # not sorted
+    with pytest.raises(ValueError):
+        _lib().fragment_tables(np.sort(values), 3, bucket_shift)  # a 2**58-byte table
+
+
+def test_tables_without_the_c_pass_are_numpy_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    fp_sorted = np.sort(np.random.default_rng(5).integers(0, 2**63, 5000, dtype=np.int64)
+                        .view(np.uint64))
+    monkeypatch.setattr(native, "lib", SimpleNamespace(
+        **{n: getattr(_lib(), n) for n in dir(_lib())
+           if not n.startswith("__") and n != "fragment_tables"}))
+    table, buckets = engine._fragment_tables(fp_sorted)
+    want_table, want_buckets = _numpy_tables(fp_sorted)
+    assert np.array_equal(table, want_table) and np.array_equal(buckets, want_buckets)
+    monkeypatch.setattr(native, "lib", None)
+    table, buckets = engine._fragment_tables(fp_sorted)
+    assert np.array_equal(table, want_table) and buckets is None
