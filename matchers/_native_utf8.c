@@ -22,6 +22,9 @@
  * by byte, 16 ASCII bytes at a time. */
 
 
+#define UTF8_AVX2 1
+#define UTF8_AVX512_VBMI2 2  /* with AVX2, AVX-512 F and BW: byte compress */
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define UTF8_HAVE_AVX2 1
@@ -151,7 +154,26 @@ __attribute__((target("avx2"))) static int utf8_valid_avx2(const uint8_t *s, Py_
     return _mm256_testz_si256(error, error);
 }
 
-static int utf8_avx2_ok = -1;  /* whether the CPU has AVX2: asked once */
+/* What the CPU has, asked once (the extension is built for plain x86-64). */
+static int utf8_cpu = -1;
+
+static int utf8_cpu_has(int feature)
+{
+    if (utf8_cpu < 0) {
+        __builtin_cpu_init();
+        int avx2 = __builtin_cpu_supports("avx2");
+        utf8_cpu = (avx2 ? UTF8_AVX2 : 0)
+                   | (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                      && __builtin_cpu_supports("avx512vbmi2") ? UTF8_AVX512_VBMI2 : 0);
+    }
+    return (utf8_cpu & feature) == feature;
+}
+#else
+static int utf8_cpu_has(int feature)
+{
+    (void)feature;
+    return 0;
+}
 #endif
 
 static int utf8_valid_run(const uint8_t *s, Py_ssize_t n)
@@ -215,15 +237,7 @@ static PyObject *utf8_valid(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*|p", &buf, &simd))
         return NULL;
     int ok;
-#ifdef UTF8_HAVE_AVX2
-    if (utf8_avx2_ok < 0) {
-        __builtin_cpu_init();
-        utf8_avx2_ok = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    simd = simd && utf8_avx2_ok;
-#else
-    simd = 0;
-#endif
+    simd = simd && utf8_cpu_has(UTF8_AVX2);
     Py_BEGIN_ALLOW_THREADS
 #ifdef UTF8_HAVE_AVX2
     if (simd)
@@ -335,7 +349,6 @@ static void latin1_write(const uint8_t *s, Py_ssize_t n, Py_UCS1 *out)
 }
 
 #ifdef UTF8_HAVE_AVX2
-static int latin1_vbmi2_ok = -1;  /* whether the CPU has AVX-512 VBMI2 (byte compress) */
 
 /* latin1_write 64 bytes at a time: a lead and its continuation are folded into the lead's
  * place, and the continuation bytes squeezed out (vpcompressb into a register: the store
@@ -386,30 +399,17 @@ static PyObject *utf8_latin1(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
     int simd = 1;
+    (void)self;
     if (!PyArg_ParseTuple(args, "y*|p", &buf, &simd))
         return NULL;
     const uint8_t *s = (const uint8_t *)buf.buf;
     Py_ssize_t n = buf.len;
     latin1_scan r = {0, 1};
-#ifdef UTF8_HAVE_AVX2
-    if (utf8_avx2_ok < 0) {
-        __builtin_cpu_init();
-        utf8_avx2_ok = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    if (simd && latin1_vbmi2_ok < 0)
-        latin1_vbmi2_ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-                          && __builtin_cpu_supports("avx512vbmi2");
-    if (simd && !(utf8_avx2_ok && latin1_vbmi2_ok)) {
+    if (simd && !utf8_cpu_has(UTF8_AVX512_VBMI2)) {
         /* byte by byte this is no faster than bytes.decode: leave it that */
         PyBuffer_Release(&buf);
         Py_RETURN_NONE;
     }
-#else
-    if (simd) {
-        PyBuffer_Release(&buf);
-        Py_RETURN_NONE;
-    }
-#endif
     Py_BEGIN_ALLOW_THREADS
 #ifdef UTF8_HAVE_AVX2
     if (simd)
