@@ -159,6 +159,7 @@ class _Result:
     # consumer's process), offsets relative to the task's first character
     found: FindingColumns | None = None
     apart: bool = False  # fragment findings of a file whose identifiers come in ranges
+    failed: str | None = None  # why the task's part of a split file could not be read
 
 
 Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
@@ -216,8 +217,12 @@ def _scan_task(task: Task) -> _Result:
                                         task.text_from)
         return _Result(task.location, [scanned], 0, len(task.data), found=found)
     if isinstance(task, _WholeTextTask):
-        with open(task.path, "rb") as fh:
-            dec = decode.decode_bytes(fh.read(), task.path)
+        try:
+            with open(task.path, "rb") as fh:
+                dec = decode.decode_bytes(fh.read(), task.path)
+        except OSError as exc:  # gone, or unreadable, since it was judged
+            return _Result(task.path, [], 0, 0, task.file_id, apart=True,
+                           failed=_read_failed(0, exc))
         text = dec.text or ""
         found = _SCANNERS[FRAGMENTS].scan_range_columns(text, 0, len(text), task.path,
                                                         dec.kind)
@@ -225,13 +230,27 @@ def _scan_task(task: Task) -> _Result:
     scanner = _SCANNERS[task.scope]
     if scanner.retained is not None:
         scanner.retained.clear()
-    found, n_chars = _run_range(scanner, task)
-    kept = scanner.retained
     apart = task.scope == FRAGMENTS
+    try:
+        found, n_chars = _run_range(scanner, task)
+    except OSError as exc:  # the file went, or turned unreadable, while it was scanned
+        return _Result(task.location, [], 0, 0 if apart else task.hi - task.lo, task.file_id,
+                       task.hi >= task.size and not apart, apart=apart,
+                       failed=_read_failed(task.lo, exc))
+    kept = scanner.retained
     return _Result(task.location, [], n_chars, 0 if apart else task.hi - task.lo,
                    task.file_id, task.hi >= task.size and not apart,
                    kept.take() if kept is not None else None, bool(kept and kept.partial),
                    found=found, apart=apart)
+
+
+def _read_failed(at: int | None, exc: OSError) -> str:
+    """Why a split file was not read to its end: the system's words (not the exception's
+    text, which holds the path: a file name may hold an identifier), and where."""
+    why = exc.strerror or type(exc).__name__
+    if at is None:
+        return f"read failed: {why} (after it was scanned, before its hash was read)"
+    return f"read failed: {why} (at byte {at}; the text before it was scanned)"
 
 
 def scan_member(scanner: Scanner, location: str, data: bytes,
@@ -365,6 +384,14 @@ class _Hashes:
         held, self._held = self._held or [], None
         for task, data in held:
             self._pending[task.file_id] = (self._submit(task.path, data), task)
+
+    def forget(self, file_id: int) -> None:
+        """No `scanned` will come for this file (it could not be read to its end)."""
+        future, _ = self._pending.pop(file_id, (None, None))
+        if future is not None:
+            future.cancel()
+        if self._held is not None:
+            self._held = [(t, d) for t, d in self._held if t.file_id != file_id]
 
     def _hash_held(self, file_id: int) -> bytes:
         """The SHA-256 of a held file, computed here, in this thread: no longer held."""
@@ -666,7 +693,21 @@ def _ordered(
     base_of: dict[int, int] = {}
     kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
     apart: dict[int, list[Finding]] = {}  # a split file's fragment findings not yet yielded
+    failed: dict[int, str] = {}  # a split file a task of which could not be read: why
     for r in results:
+        if r.failed is not None:
+            failed.setdefault(r.file_id, r.failed)
+        if r.file_id in failed:
+            # Nothing after what failed can be placed (its characters were not counted):
+            # the file ends there, reported as not read, and the scan goes on.
+            if r.last:
+                for held in (base_of, kept_of, apart):
+                    held.pop(r.file_id, None)
+                hashes.forget(r.file_id)
+                yield Skipped(r.location, failed.pop(r.file_id))
+            if progress is not None and r.n_bytes:
+                progress(r.n_bytes)
+            continue
         base = base_of.get(r.file_id, 0)
         if r.apart:
             apart.setdefault(r.file_id, []).extend(_events(r, base))  # type: ignore[arg-type]
@@ -694,12 +735,16 @@ def _ordered(
             if r.last:
                 del base_of[r.file_id]
                 apart.pop(r.file_id, None)
-                scanned = hashes.scanned(r.file_id)
                 parts = kept_of.pop(r.file_id, [])
-                if parts:
-                    scanned = replace(scanned, retained=_merged(parts),
-                                      partial=any(p.partial for p in parts))
-                yield scanned
+                try:
+                    scanned = hashes.scanned(r.file_id)
+                except OSError as exc:  # gone before its hash could be read: no content id
+                    yield Skipped(r.location, _read_failed(None, exc))
+                else:
+                    if parts:
+                        scanned = replace(scanned, retained=_merged(parts),
+                                          partial=any(p.partial for p in parts))
+                    yield scanned
         if progress is not None and r.n_bytes:
             progress(r.n_bytes)
 

@@ -337,6 +337,8 @@ def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa
             writer.scanned(event)
     reason = skip_reason(event)
     if reason is not None:
+        if event.location in tally.locations:  # a read that failed after findings
+            tally.inputs += 1
         tally.skips.add(redactor.redact(event.location), reason)
         echo(f"vahti: skipped {shown_location(event.location, redactor)}: {reason}", err=True)
     elif isinstance(event, Scanned):
@@ -403,5 +405,6 @@ def _print_table(shown: list[Finding], tally: ScanTally, stored: bool) -> None:
 def print_not_read(skipped: Counter) -> None:
     """The line that keeps skipped inputs from passing unnoticed (each one is on stderr)."""
     if sum(skipped.values()):
-        console().print(f"NOT READ: {summary(skipped)}; nothing in them was looked at "
+        partly = " (where a read failed, nothing after it)" if "read failed" in skipped else ""
+        console().print(f"NOT READ: {summary(skipped)}; nothing in them was looked at{partly} "
                         "(the 'skipped' lines say where and why)", style="bold")

@@ -1,0 +1,118 @@
+"""A file cut in ranges that cannot be read to its end (deleted, its permissions changed,
+an I/O error while the scan runs) is reported as not read, with the byte where reading
+failed, and the scan goes on with the next input: it used to end the whole scan with the
+OSError, so every input after it went unscanned."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
+from vahti.matchers import scanfiles as sf
+from vahti.matchers.engine import Finding, FindingColumns, Scanned, ScanOptions, Skipped
+from vahti.matchers.keys import Key
+from vahti.matchers.skips import reason_kind, skip_reason
+
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(20, seed=11)
+INDEX = synthetic_index(KEY, PEOPLE)
+
+
+def _dump(path, rows: int) -> str:
+    rng = synthetic.random.Random(rows)
+    lines = []
+    for i in range(rows):
+        p = PEOPLE[rng.randrange(len(PEOPLE))]
+        lines.append(f"{i};{p.full_name};{p.hetu};{synthetic.noise_line(rng)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def inputs(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "TASK_BYTES", 64 << 10)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    return _dump(tmp_path / "a.csv", 3000), _dump(tmp_path / "b.csv", 300)
+
+
+def _failing_from(lo: int):
+    """`_run_range` as if the file had gone at byte `lo`."""
+    run = sf._run_range
+
+    def run_range(scanner, t):
+        if t.path.endswith("a.csv") and t.lo >= lo:
+            raise FileNotFoundError(2, "No such file or directory", t.path)
+        return run(scanner, t)
+    return run_range
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("types", [frozenset({"hetu"}), None])
+def test_a_file_that_fails_half_way_is_reported_and_the_scan_goes_on(inputs, monkeypatch,
+                                                                     jobs, types):
+    a, b = inputs
+    opts = ScanOptions(types=types)
+    whole = list(sf.scan_files([a, b], INDEX, KEY, opts, jobs=jobs))
+    cut = sf.TASK_BYTES if jobs == 1 else 2 * sf.RANGE_BYTES
+    monkeypatch.setattr(sf, "_run_range", _failing_from(cut))
+    got = list(sf.scan_files([a, b], INDEX, KEY, opts, jobs=jobs))
+    skipped = [e for e in got if isinstance(e, Skipped)]
+    assert [s.location for s in skipped] == [a]
+    # the first task that failed (one job, or the rest of the file after the gate's probe,
+    # cuts bigger tasks than the workers' ranges)
+    at = int(skip_reason(skipped[0]).split("at byte ")[1].split(";")[0])
+    assert at >= cut and at % sf.RANGE_BYTES == 0
+    assert skipped[0].reason == ("read failed: No such file or directory "
+                                 f"(at byte {at}; the text before it was scanned)")
+    assert reason_kind(skipped[0].reason) == "read failed"
+    assert "/" not in skipped[0].reason  # the system's words, not the exception's path
+    # a's findings before the failure came out, and b was scanned as before
+    a_found = [e for e in got if isinstance(e, Finding) and e.location == a]
+    assert a_found and all(f.start < at for f in a_found)
+    assert a_found == [e for e in whole if isinstance(e, Finding) and e.location == a
+                       and e.start < a_found[-1].end]
+    assert [e for e in got if e.location == b] == [e for e in whole if e.location == b]
+    assert not any(isinstance(e, Scanned) and e.location == a for e in got)
+
+
+def test_columns_too(inputs, monkeypatch):
+    a, b = inputs
+    monkeypatch.setattr(sf, "_run_range", _failing_from(sf.RANGE_BYTES))
+    got = list(sf.scan_files([a, b], INDEX, KEY, ScanOptions(), jobs=2, columns=True))
+    assert [e.location for e in got if isinstance(e, Skipped)] == [a]
+    assert [e.location for e in got if isinstance(e, Scanned)] == [b]
+    assert any(isinstance(e, FindingColumns) and e.location == b for e in got)
+
+
+def test_a_file_deleted_while_it_is_scanned(inputs):
+    a, b = inputs
+    got = []
+    for e in sf.scan_files([a, b], INDEX, KEY, ScanOptions(types=frozenset({"hetu"}))):
+        if not got and isinstance(e, Finding):
+            os.unlink(a)  # after its first range was read
+        got.append(e)
+    assert [e.location for e in got if isinstance(e, Skipped)] == [a]
+    assert [e.location for e in got if isinstance(e, Scanned)] == [b]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_file_gone_before_its_hash_was_read(inputs, monkeypatch, jobs):
+    """Every range was scanned, but the file went before the hash thread read it: no
+    content id, so it is reported as not read (its findings were shown), not raised."""
+    a, b = inputs
+
+    def gone(path):
+        if path.endswith("a.csv"):
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return hash_file(path)
+    hash_file = sf._sha256_file
+    monkeypatch.setattr(sf, "_sha256_file", gone)
+    got = list(sf.scan_files([a, b], INDEX, KEY, ScanOptions(types=frozenset({"hetu"})),
+                             jobs=jobs))
+    assert [(e.location, e.reason) for e in got if isinstance(e, Skipped)] == [
+        (a, "read failed: No such file or directory (after it was scanned, before its hash "
+            "was read)")]
+    assert [e.location for e in got if isinstance(e, Scanned)] == [b]
