@@ -334,6 +334,8 @@ def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
     with open(t.path, "rb") as fh:
         fh.seek(t.lo - before)
         data = fh.read(t.hi - t.lo + before + TAIL_BYTES)
+    if len(data) < t.hi - t.lo + before:  # (hi <= size) truncated since it was cut
+        raise _Shrank(0, "the file shrank while it was scanned")
     body_end = min(len(data), t.hi - t.lo + before)
     if t.codec == "utf-8":
         # Cut at character starts: a continuation byte belongs to the range before.
@@ -342,6 +344,11 @@ def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
     else:
         lo, hi = before, body_end
     return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind)
+
+
+class _Shrank(OSError):
+    """A split file shorter than it was when it was cut in ranges: what was cut off is
+    not read, which must not pass unsaid."""
 
 
 def _utf8_start(data: bytes, pos: int) -> int:

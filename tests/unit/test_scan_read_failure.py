@@ -116,3 +116,20 @@ def test_a_file_gone_before_its_hash_was_read(inputs, monkeypatch, jobs):
         (a, "read failed: No such file or directory (after it was scanned, before its hash "
             "was read)")]
     assert [e.location for e in got if isinstance(e, Scanned)] == [b]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_file_truncated_while_it_is_scanned(inputs, jobs):
+    """A log truncated in place (copytruncate): the ranges past its new end read nothing.
+    Without a word, the rest of the file would pass for scanned."""
+    a, b = inputs
+    got = []
+    for e in sf.scan_files([a, b], INDEX, KEY, ScanOptions(types=frozenset({"hetu"})),
+                           jobs=jobs):
+        if not got and isinstance(e, Finding):
+            os.truncate(a, 1000)
+        got.append(e)
+    skipped = [e for e in got if isinstance(e, Skipped)]
+    assert [e.location for e in skipped] == [a]
+    assert skipped[0].reason.startswith("read failed: the file shrank while it was scanned")
+    assert [e.location for e in got if isinstance(e, Scanned)] == [b]
