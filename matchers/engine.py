@@ -243,7 +243,8 @@ def _inserted(base: list[str], at: list[int], values: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Skipped:
-    """An input that was not scanned, and why (never its content)."""
+    """An input that was not scanned, or not to its end ("read failed"), and why (never
+    its content)."""
 
     location: str
     reason: str

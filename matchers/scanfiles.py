@@ -27,7 +27,9 @@ of every type.
 
 Every input that was read ends with a `Scanned` event after its findings
 (size, keyed content id of the raw bytes, kind, encoding, status); `Skipped` is
-for inputs that could not be read at all. The SHA-256 of a split file, which its
+for inputs that could not be read at all, and for a file cut in ranges that could not be
+read to its end (gone, unreadable or shrunk while it was scanned: "read failed"), after
+the findings of the ranges before the one that failed. The SHA-256 of a split file, which its
 content id is keyed from, is computed in the parent by a thread reading the file
 sequentially while the scan runs (hashlib releases the GIL), so it costs no scan
 time on a free core; the parent keys it.
