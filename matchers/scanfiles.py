@@ -710,8 +710,9 @@ def _ordered(
             # Nothing after what failed can be placed (its characters were not counted):
             # the file ends there, reported as not read, and the scan goes on.
             if r.last:
-                for held in (base_of, kept_of, apart):
-                    held.pop(r.file_id, None)
+                base_of.pop(r.file_id, None)
+                kept_of.pop(r.file_id, None)
+                apart.pop(r.file_id, None)
                 hashes.forget(r.file_id)
                 yield Skipped(r.location, failed.pop(r.file_id))
             if progress is not None and r.n_bytes:
