@@ -222,7 +222,10 @@ def test_ctrl_c_ends_the_scan_and_its_workers(tmp_path):
     KeyboardInterrupt, the workers (which ignore it) are ended, nothing is left."""
     paths = _dump(tmp_path, 2)
     code = textwrap.dedent(f"""
-        import multiprocessing as mp, sys
+        import multiprocessing as mp, signal, sys
+        # Ctrl-C raises, as in a terminal's foreground job, even when this test runs where
+        # SIGINT is ignored (a suite started with `&` by a shell without job control).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from tests.unit import test_scan_workers as t
         from vahti.matchers import scanfiles as sf
         sf.RANGE_BYTES = 16 << 10
