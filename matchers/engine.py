@@ -868,8 +868,8 @@ class Scanner:
 def _fragment_tables(fp_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The bit set of the index's fingerprints' top `_FP_TABLE_BITS` bits, and where each
     `_FP_BUCKET_BITS` bucket starts in it (for the C lookup; None without it). In one C
-    pass where the extension has it: a scan's start-up, 0.25 s with numpy's passes for
-    40,000 people's notes."""
+    pass where the extension has it: a scan's start-up, 63 ms with numpy's passes for
+    40,000 people's notes in a new process, 20 ms so (benchmarks/scanner_startup.py)."""
     lib = native.lib
     fp_sorted = np.ascontiguousarray(fp_sorted, dtype=np.uint64)
     if getattr(lib, "fragment_lookup", None) is None:
