@@ -427,6 +427,13 @@ class Scanner:
         """Bytes a range scan needs before its start (see `scan_bytes`)."""
         return self.context_before * MAX_BYTES_PER_CHAR
 
+    @property
+    def context_after_bytes(self) -> int:
+        """Bytes a range scan reads after its end, up to a character start (`scan_bytes`):
+        the identifiers' context, and a fragment scan's."""
+        after = self.context_after * MAX_BYTES_PER_CHAR
+        return max(after, FRAGMENT_CONTEXT_AFTER * 2) if self.fingerprint else after
+
     # -- public ------------------------------------------------------------------
 
     def scan_text(self, text: str, location: str, kind: str = "text") -> list[Finding]:
@@ -484,7 +491,7 @@ class Scanner:
         found: list[_Scored] = []
         frags: list[tuple[int, float, int, int]] = []
         step = max(1024, self.options.chunk_chars)
-        before_b = self.context_before * MAX_BYTES_PER_CHAR
+        before_b = self.context_before_bytes
         after_b = self.context_after * MAX_BYTES_PER_CHAR
         base = 0  # characters from lo to cs
         cs = lo
@@ -505,10 +512,7 @@ class Scanner:
                 view = memoryview(data)  # decoded where they lie, without copies
                 prefix = _decoded(view[ws:cs], codec, errors)[-self.context_before:]
                 body = _decoded(view[cs:ce], codec, errors)
-                tail_b = after_b
-                if self.fingerprint:
-                    tail_b = max(tail_b, FRAGMENT_CONTEXT_AFTER * 2)
-                tail_end = _char_start(a, min(len(a), ce + tail_b), utf8)
+                tail_end = _char_start(a, min(len(a), ce + self.context_after_bytes), utf8)
                 tail = _decoded(view[ce:tail_end], codec, errors)
                 self.timings["decode/normalise"] += time.perf_counter() - t0
                 n_chars = len(body)

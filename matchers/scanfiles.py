@@ -14,7 +14,13 @@ how many characters its range decoded to, and the parent adds them up.
 
 Identifiers are scanned in ranges of `RANGE_BYTES`, and files between
 `RANGE_BYTES` and `TASK_BYTES` are cut too (judged on their whole bytes, as a
-member is): a few big files then keep every worker busy to the end.
+member is): a few big files then keep every worker busy to the end. The bytes
+the parent read to judge such a file are kept until the file's last range is in
+(`_Hashes.in_hand`): its ranges are scanned from them in the parent, and in a
+worker forked after they were read, instead of being read again (what is
+scanned is then what was hashed). A range read from the file takes the context
+its scanner needs around it (`Scanner.context_after_bytes`: a few kB for
+identifiers, 128 kB more for fragments).
 Identifier findings do not depend on where text is cut (each hit is scored
 from the text around it). Fragment findings do: a chunk reports each record's
 best region (`fragments.match`). So fragments are scanned apart, over the
@@ -31,8 +37,8 @@ for inputs that could not be read at all, and for a file cut in ranges that coul
 read to its end (gone, unreadable or shrunk while it was scanned: "read failed"), after
 the findings of the ranges before the one that failed. The SHA-256 of a split file, which its
 content id is keyed from, is computed in the parent by a thread reading the file
-sequentially while the scan runs (hashlib releases the GIL), so it costs no scan
-time on a free core; the parent keys it.
+sequentially (or hashing the bytes in hand) while the scan runs (hashlib releases
+the GIL), so it costs no scan time on a free core; the parent keys it.
 `progress`, if given, is called in the parent with the number of input bytes
 each finished task covered.
 
@@ -46,7 +52,8 @@ otherwise it goes on as one job would.
 
 With workers, the tasks read ahead and not yet yielded cover less than
 `(2 + jobs) * TASK_BYTES` bytes of input (`_weight`; 32 MiB with jobs=2), plus the
-last task read: that bounds the findings held for order and the members' bytes.
+last task read: that bounds the findings held for order, the members' bytes and the
+bytes in hand.
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ from . import archives, decode, fragments, native, normalize, workers
 from .contentid import ContentIds, shareable_sha256
 from .engine import (
     FINDING_ORDER,
+    MAX_BYTES_PER_CHAR,
     Finding,
     FindingColumns,
     Scanned,
@@ -106,8 +114,6 @@ PARALLEL_START_SECONDS = 0.045
 PROBE_RANGES = 3
 HEAD_BYTES = 64 << 10
 MIN_WEIGHT = 64 << 10  # what a task weighs at least (`_weight`)
-# Bytes read beyond a task's range: identifier and corroboration context, fragment context.
-TAIL_BYTES = 160 << 10
 HASH_BLOCK = 1 << 20
 _SPLITTABLE = {"utf-8": "utf-8", "utf-8+cp1252": "utf-8", "cp1252": "cp1252"}
 
@@ -166,6 +172,7 @@ class _Result:
 
 Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
 _SCANNERS: dict[str, Scanner] = {}  # by scope
+_IN_HAND: dict[int, bytes] = {}  # the scan's `_Hashes.in_hand` (a worker: as it forked)
 
 
 def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int) -> str:
@@ -220,8 +227,11 @@ def _scan_task(task: Task) -> _Result:
         return _Result(task.location, [scanned], 0, len(task.data), found=found)
     if isinstance(task, _WholeTextTask):
         try:
-            with open(task.path, "rb") as fh:
-                dec = decode.decode_bytes(fh.read(), task.path)
+            whole = _IN_HAND.get(task.file_id)
+            if whole is None:
+                with open(task.path, "rb") as fh:
+                    whole = fh.read()
+            dec = decode.decode_bytes(whole, task.path)
         except OSError as exc:  # gone, or unreadable, since it was judged
             return _Result(task.path, [], 0, 0, task.file_id, apart=True,
                            failed=_read_failed(0, exc))
@@ -331,20 +341,32 @@ def scan_blob(scanner: Scanner, data: bytes, location: str,
 
 
 def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
-    """Scan the characters that start in bytes [lo, hi) of a plain file."""
+    """Scan the characters that start in bytes [lo, hi) of a plain file: from its bytes
+    in hand when the parent read it whole (`_Hashes.in_hand`; a worker has those of the
+    files in flight when it forked), else read."""
+    whole = _IN_HAND.get(t.file_id)
+    if whole is not None and len(whole) == t.size:
+        return _scan_bytes_range(scanner, whole, t.lo, t.hi, t)
     before = min(t.lo, scanner.context_before_bytes)
     with open(t.path, "rb") as fh:
         fh.seek(t.lo - before)
-        data = fh.read(t.hi - t.lo + before + TAIL_BYTES)
+        # what the scan reads beyond hi, and a character's bytes (it ends at a character
+        # start)
+        data = fh.read(t.hi - t.lo + before + scanner.context_after_bytes
+                       + MAX_BYTES_PER_CHAR)
     if len(data) < t.hi - t.lo + before:  # (hi <= size) truncated since it was cut
         raise _Shrank(0, "the file shrank while it was scanned")
-    body_end = min(len(data), t.hi - t.lo + before)
+    return _scan_bytes_range(scanner, data, before, t.hi - t.lo + before, t)
+
+
+def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int,
+                      t: _RangeTask) -> tuple[FindingColumns, int]:
+    """Scan the characters that start in `data[lo:hi]`, the bytes [t.lo, t.hi) of a file
+    (the rest of `data` is context)."""
     if t.codec == "utf-8":
         # Cut at character starts: a continuation byte belongs to the range before.
-        lo = _utf8_start(data, before) if t.lo else 0
-        hi = _utf8_start(data, body_end) if t.hi < t.size else body_end
-    else:
-        lo, hi = before, body_end
+        lo = _utf8_start(data, lo) if t.lo else lo
+        hi = _utf8_start(data, hi) if t.hi < t.size else hi
     return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind)
 
 
@@ -369,19 +391,22 @@ class _Hashes:
         # files to hash once released, and their bytes if the parent read them
         self._held: list[tuple[_RangeTask, bytes | None]] | None = None
         self.next_id = 0
+        # the bytes of the files in flight that the parent read whole to judge, by file id
+        self.in_hand: dict[int, bytes] = {}
 
     def start(self, task: _RangeTask, data: bytes | None = None) -> None:
-        """Hash the file of `task`, or `data`, its bytes when the parent read them: those
-        at once (up to TASK_BYTES), so that reading ahead of the workers, as the task
-        generator does, holds no file's bytes for later. While held (`hold`), a file is
-        hashed once released."""
+        """Hash the file of `task`, or `data`, its bytes when the parent read them (up to
+        TASK_BYTES), on the thread. While held (`hold`), a file is hashed once released.
+        `data` is also kept in hand until the file's `scanned` (or `forget`): its ranges
+        are then scanned from it in this process, without reading the file again
+        (`_run_range`)."""
+        if data is not None:
+            self.in_hand[task.file_id] = data
         future: Future[bytes] = Future()
         if self._held is not None:
             self._held.append((task, data))
-        elif data is not None:
-            future.set_result(_sha256(data))
         else:
-            future = self._submit(task.path)
+            future = self._submit(task.path, data)
         self._pending[task.file_id] = (future, task)
 
     def hold(self) -> None:
@@ -396,6 +421,7 @@ class _Hashes:
 
     def forget(self, file_id: int) -> None:
         """No `scanned` will come for this file (it could not be read to its end)."""
+        self.in_hand.pop(file_id, None)
         future, _ = self._pending.pop(file_id, (None, None))
         if future is not None:
             future.cancel()
@@ -419,6 +445,7 @@ class _Hashes:
         return self._pool.submit(_sha256, data)
 
     def scanned(self, file_id: int) -> Scanned:
+        self.in_hand.pop(file_id, None)
         future, t = self._pending.pop(file_id)
         if self._held is not None and not future.done():
             # `_gate` ran every range of this file and the workers have not forked yet: no
@@ -428,6 +455,7 @@ class _Hashes:
                              t.encoding, "ok")
 
     def close(self) -> None:
+        self.in_hand.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -529,6 +557,8 @@ def scan_files(
     native.warn_if_missing()  # before the workers fork: they inherit that it was said
     options = options or ScanOptions()
     hashes = _Hashes(ContentIds(key))
+    global _IN_HAND
+    _IN_HAND = hashes.in_hand
     paths = list(paths)
     if _small(paths):
         jobs = 1  # small files: starting workers costs more than scanning them

@@ -133,3 +133,36 @@ def test_a_file_truncated_while_it_is_scanned(inputs, jobs):
     assert [e.location for e in skipped] == [a]
     assert skipped[0].reason.startswith("read failed: the file shrank while it was scanned")
     assert [e.location for e in got if isinstance(e, Scanned)] == [b]
+
+
+@pytest.mark.parametrize("types", [frozenset({"hetu"}), None])
+def test_a_file_read_whole_to_judge_it_is_scanned_as_it_was_read(tmp_path, monkeypatch, types):
+    """A file of at most TASK_BYTES is read whole by the parent, which judges and hashes
+    it; its ranges are then scanned from those bytes (in the parent, and in a worker
+    forked after they were read), not read again: what was scanned is what was hashed,
+    even when the file changes meanwhile (here its digits wiped, size kept)."""
+    monkeypatch.setattr(sf, "RANGE_BYTES", 16 << 10)
+    a = _dump(tmp_path / "a.csv", 3000)
+    opts = ScanOptions(types=types)
+    before = list(sf.scan_files([a], INDEX, KEY, opts, jobs=1))
+    assert sum(isinstance(e, Finding) for e in before) > 100
+    cut = sf._plain_file_tasks
+
+    def cut_then_wipe(path, file_id, plan):
+        split = cut(path, file_id, plan)
+        with open(path, "r+b") as fh:
+            data = fh.read()
+            fh.seek(0)
+            fh.write(bytes(b"x"[0] if 48 <= c <= 57 else c for c in data))
+        return split
+
+    monkeypatch.setattr(sf, "_plain_file_tasks", cut_then_wipe)
+    gate = sf._gate
+
+    def workers_start(tasks, jobs, total):  # after the first ranges, run in process
+        done, rest, _ = gate(tasks, jobs, total)
+        return done, rest, True
+
+    monkeypatch.setattr(sf, "_gate", workers_start)
+    after = list(sf.scan_files([a], INDEX, KEY, opts, jobs=2))
+    assert after == before
