@@ -8,7 +8,10 @@ parent process's CPU time (all its threads) at jobs=1 and jobs=N (the parent rea
 inputs, orders results and makes findings: its CPU is the pool's cost that workers
 cannot share), the workers' CPU, and the speed-up that CPU time allows on a free
 machine (jobs=1's CPU over jobs=N's, parent's and workers', spread over the cores:
-less blurred by other load than the timed figure). ``--split`` adds one
+less blurred by other load than the timed figure), and the ceiling a pool that cost
+no CPU of its own would reach: the cores times jobs=1's wall over its CPU (jobs=1
+already keeps a second core busy part of the time, with its SHA-256 thread; on 2
+cores, 1.8x needs the workers to add no CPU at all). ``--split`` adds one
 instrumented jobs=N run per mode:
 
 - parent CPU (the process that reads inputs, hashes, unpickles and orders results,
@@ -237,7 +240,13 @@ def main() -> None:
                   f"{statistics.median(children):.3f} s; bound on a free machine (jobs=1 CPU / "
                   f"jobs={ARGS.jobs} CPU over {cores} cores) "
                   f"{statistics.median(cpu[1]) / (total / cores):.2f}x; load average "
-                  f"{os.getloadavg()[0]:.2f}")
+                  f"{os.getloadavg()[0]:.2f}"
+                  + ("  (no workers: the gate kept the scan in process)"
+                     if not any(children) else ""))
+            # jobs=1 already keeps a second core busy part of the time (the SHA-256 thread):
+            # even workers that cost no CPU of their own could not beat this
+            print(f"      ceiling with no cost of the workers' own ({cores} cores x jobs=1 wall"
+                  f" / jobs=1 CPU): {cores * one / statistics.median(cpu[1]):.2f}x")
             if ARGS.split:
                 _split(files, index, key, opts, statistics.median(cpu[1]))
         if ARGS.sizes:

@@ -92,6 +92,36 @@ def test_fused_equals_the_per_chunk_paths(monkeypatch: pytest.MonkeyPatch, name:
     assert all(a.flags.writeable for a in got)
 
 
+def _latin1_texts() -> list[str]:
+    """Every latin-1 character, at every place of a 64-unit block (the AVX-512 lookup's),
+    in texts of lengths around the blocks' edges and across a chunk's."""
+    rng = np.random.default_rng(7)
+    latin1 = fr._tables()[1]
+    # every character but the few whose unit is complex ("ß", "ª", ...: the general path)
+    plain = np.array([c for c in range(256) if latin1[c] != fr._COMPLEX])
+    words = "sana toinen kolmas neljäs viides ÄÖÅ ø ÿ".split()
+    texts = ["".join(map(chr, plain)) * 3]
+    for n in (*range(1, 140), 255, 256, 257, 4095, 4096, 4097, 70001):
+        texts.append("".join(map(chr, rng.choice(plain, n))))  # any mix, controls too
+        texts.append(" ".join(rng.choice(words, n // 4 + 1))[:n])
+    return texts
+
+
+@pytest.mark.parametrize("chunk", [fr.CHUNK_CHARS, 997])
+def test_fused_units_by_vector_and_one_by_one_are_the_same(chunk: int) -> None:
+    """The latin-1 units of a chunk are looked up 64 at a time where the CPU has AVX-512
+    VBMI, one by one where it has not (simd=False): the same selections either way."""
+    bmp, latin1 = fr._tables()
+    _, seed = fr._keys(KEY)
+    texts = _latin1_texts() + [t for t, _ in CASES.values()]
+    for text in texts:
+        args = (text, latin1, bmp, seed, chunk, fr._CUT_SEARCH)
+        assert _lib().fragment_select(*args) == _lib().fragment_select(*args, False)
+    taken = sum(_lib().fragment_select(t, latin1, bmp, seed, chunk, fr._CUT_SEARCH) is not None
+                for t in texts)
+    assert taken > len(texts) - len(CASES)  # (all but some CASES: no complex unit)
+
+
 def test_fused_rejects_bad_tables() -> None:
     with pytest.raises(ValueError):
         _lib().fragment_select("sana", b"\x00" * 10, fr._tables()[0], 1, 1000, 10)
