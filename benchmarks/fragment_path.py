@@ -10,7 +10,10 @@ and `match`). Alternating runs:
 
 - "C": the fused kernels (`fragment_select`, `fragment_lookup` of ``_native_frag.c``);
 - "per-chunk": the same build without those two (the C tokeniser per chunk and numpy
-  winnowing, bit table and searches), which is what a scan used before them.
+  winnowing, bit table and searches), which is what a scan used before them;
+- "C, plain": the fused kernels with a chunk's latin-1 units looked up one by one
+  (`fragment_select(..., simd=False)`), as on a CPU without AVX-512 VBMI, where "C"
+  looks them up 64 at a time.
 
 Prints the median per mode, the ratio, and whether both gave the same findings.
 Run from a checkout's root: the checkout in the current directory is the one timed
@@ -68,6 +71,11 @@ def main() -> None:
                                    if not n.startswith("__") and n not in FUSED})
     has_fused = all(hasattr(full, n) for n in FUSED)
     modes = {"C": full, "per-chunk": per_chunk} if has_fused else {"per-chunk": per_chunk}
+    if has_fused and "simd" in (full.fragment_select.__doc__ or ""):
+        plain = SimpleNamespace(**{n: getattr(full, n) for n in dir(full)
+                                   if not n.startswith("__")})
+        plain.fragment_select = lambda *a: full.fragment_select(*a, False)
+        modes["C, plain"] = plain
 
     def scan() -> tuple[float, float, str]:
         spent[0] = 0.0
@@ -104,6 +112,10 @@ def main() -> None:
         ratio = statistics.median(times["per-chunk"]) / statistics.median(times["C"])
         same = digests["C"] == digests["per-chunk"] and len(digests["C"]) == 1
         print(f"  fragment path per-chunk / C: {ratio:.2f}x; same findings: {same}")
+    if "C, plain" in modes:
+        ratio = statistics.median(times["C, plain"]) / statistics.median(times["C"])
+        same = digests["C"] == digests["C, plain"]
+        print(f"  fragment path C, plain / C: {ratio:.2f}x; same findings: {same}")
 
 
 if __name__ == "__main__":
