@@ -172,7 +172,8 @@ class _Result:
 
 Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
 _SCANNERS: dict[str, Scanner] = {}  # by scope
-_IN_HAND: dict[int, bytes] = {}  # the scan's `_Hashes.in_hand` (a worker: as it forked)
+_IN_HAND: dict[int, tuple[str, bytes]] = {}  # the scan's `_Hashes.in_hand` (a worker: as
+# it forked)
 
 
 def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int) -> str:
@@ -227,7 +228,7 @@ def _scan_task(task: Task) -> _Result:
         return _Result(task.location, [scanned], 0, len(task.data), found=found)
     if isinstance(task, _WholeTextTask):
         try:
-            whole = _IN_HAND.get(task.file_id)
+            whole = _in_hand(task.path, task.file_id, task.size)
             if whole is None:
                 with open(task.path, "rb") as fh:
                     whole = fh.read()
@@ -344,8 +345,8 @@ def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
     """Scan the characters that start in bytes [lo, hi) of a plain file: from its bytes
     in hand when the parent read it whole (`_Hashes.in_hand`; a worker has those of the
     files in flight when it forked), else read."""
-    whole = _IN_HAND.get(t.file_id)
-    if whole is not None and len(whole) == t.size:
+    whole = _in_hand(t.path, t.file_id, t.size)
+    if whole is not None:
         return _scan_bytes_range(scanner, whole, t.lo, t.hi, t)
     before = min(t.lo, scanner.context_before_bytes)
     with open(t.path, "rb") as fh:
@@ -357,6 +358,13 @@ def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
     if len(data) < t.hi - t.lo + before:  # (hi <= size) truncated since it was cut
         raise _Shrank(0, "the file shrank while it was scanned")
     return _scan_bytes_range(scanner, data, before, t.hi - t.lo + before, t)
+
+
+def _in_hand(path: str, file_id: int, size: int) -> bytes | None:
+    """The bytes the parent read of this file, if it has them (this scan's: the path and
+    size are checked too, so that no other bytes are ever scanned in its place)."""
+    path_in_hand, data = _IN_HAND.get(file_id, ("", b""))
+    return data if path_in_hand == path and len(data) == size and size else None
 
 
 def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int,
@@ -391,8 +399,9 @@ class _Hashes:
         # files to hash once released, and their bytes if the parent read them
         self._held: list[tuple[_RangeTask, bytes | None]] | None = None
         self.next_id = 0
-        # the bytes of the files in flight that the parent read whole to judge, by file id
-        self.in_hand: dict[int, bytes] = {}
+        # the bytes of the files in flight that the parent read whole to judge (path and
+        # bytes), by file id
+        self.in_hand: dict[int, tuple[str, bytes]] = {}
 
     def start(self, task: _RangeTask, data: bytes | None = None) -> None:
         """Hash the file of `task`, or `data`, its bytes when the parent read them (up to
@@ -401,7 +410,7 @@ class _Hashes:
         are then scanned from it in this process, without reading the file again
         (`_run_range`)."""
         if data is not None:
-            self.in_hand[task.file_id] = data
+            self.in_hand[task.file_id] = (task.path, data)
         future: Future[bytes] = Future()
         if self._held is not None:
             self._held.append((task, data))

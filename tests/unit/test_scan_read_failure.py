@@ -166,3 +166,13 @@ def test_a_file_read_whole_to_judge_it_is_scanned_as_it_was_read(tmp_path, monke
     monkeypatch.setattr(sf, "_gate", workers_start)
     after = list(sf.scan_files([a], INDEX, KEY, opts, jobs=2))
     assert after == before
+
+
+def test_bytes_in_hand_stand_in_only_for_their_own_file(monkeypatch):
+    """File ids count from 0 in every scan: the bytes in hand are taken for a task only when
+    its path and size are theirs too, never another file's in its place."""
+    monkeypatch.setattr(sf, "_IN_HAND", {0: ("/data/a.csv", b"0123456789")})
+    assert sf._in_hand("/data/a.csv", 0, 10) == b"0123456789"
+    assert sf._in_hand("/data/b.csv", 0, 10) is None  # another file, the same id
+    assert sf._in_hand("/data/a.csv", 0, 11) is None  # changed size since it was read
+    assert sf._in_hand("/data/a.csv", 1, 10) is None
