@@ -32,6 +32,40 @@
 #endif
 
 /* ---------------------------------------------------------------------------------- */
+/* What the CPU has, asked once: the extension is built for plain x86-64, and its AVX2
+   and AVX-512 paths (_native_utf8.c, _native_frag.c) are chosen at run time. */
+
+#define CPU_AVX2 1
+#define CPU_AVX512_VBMI2 2 /* with AVX2, AVX-512 F and BW: byte compress */
+#define CPU_AVX512_VBMI 4  /* with AVX-512 F and BW: byte permutes */
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define CPU_X86_SIMD 1
+static int cpu_features = -1;
+
+static int cpu_has(int feature)
+{
+    if (cpu_features < 0) {
+        __builtin_cpu_init();
+        int avx2 = __builtin_cpu_supports("avx2");
+        int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        cpu_features = (avx2 ? CPU_AVX2 : 0)
+                       | (avx2 && avx512 && __builtin_cpu_supports("avx512vbmi2")
+                          ? CPU_AVX512_VBMI2 : 0)
+                       | (avx512 && __builtin_cpu_supports("avx512vbmi") ? CPU_AVX512_VBMI : 0);
+    }
+    return (cpu_features & feature) == feature;
+}
+#else
+static int cpu_has(int feature)
+{
+    (void)feature;
+    return 0;
+}
+#endif
+
+/* ---------------------------------------------------------------------------------- */
 /* growable int64 arrays, used without the GIL (plain malloc) */
 
 typedef struct {

@@ -271,8 +271,7 @@ static int frag_finish(fragstream *st)
    store-forwarding stall every 16 bytes, a fifth of fragment_select's time on the
    20 MB leak corpus. With AVX-512 VBMI the 256-byte table is four registers and 64
    units take two byte permutes and a blend; without it a plain loop (no vectors). */
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#ifdef CPU_X86_SIMD
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void
 frag_translate_vbmi(const uint8_t *d, Py_ssize_t n, const uint8_t *table, uint8_t *u)
 {
@@ -289,28 +288,6 @@ frag_translate_vbmi(const uint8_t *d, Py_ssize_t n, const uint8_t *table, uint8_
         _mm512_mask_storeu_epi8(u + j, k, out);
     }
 }
-
-static int frag_vbmi = -1;  /* whether the CPU has AVX-512 VBMI (and F, BW): asked once */
-
-static int frag_has_vbmi(void)
-{
-    if (frag_vbmi < 0) {
-        __builtin_cpu_init();
-        frag_vbmi = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-                    && __builtin_cpu_supports("avx512vbmi");
-    }
-    return frag_vbmi;
-}
-#else
-static void frag_translate_vbmi(const uint8_t *d, Py_ssize_t n, const uint8_t *table, uint8_t *u)
-{
-    (void)d, (void)n, (void)table, (void)u;
-}
-
-static int frag_has_vbmi(void)
-{
-    return 0;
-}
 #endif
 
 __attribute__((optimize("no-tree-vectorize"))) static void
@@ -323,10 +300,14 @@ frag_translate_plain(const uint8_t *d, Py_ssize_t n, const uint8_t *table, uint8
 static void frag_translate(const uint8_t *d, Py_ssize_t n, const uint8_t *table, uint8_t *u,
                            int simd)
 {
-    if (simd && frag_has_vbmi())
+#ifdef CPU_X86_SIMD
+    if (simd && cpu_has(CPU_AVX512_VBMI)) {
         frag_translate_vbmi(d, n, table, u);
-    else
-        frag_translate_plain(d, n, table, u);
+        return;
+    }
+#endif
+    (void)simd;
+    frag_translate_plain(d, n, table, u);
 }
 
 /* Units of text[pos:pos+n] (kind 1, 2 or 4) into `units`: 1 byte each through the

@@ -22,11 +22,7 @@
  * by byte, 16 ASCII bytes at a time. */
 
 
-#define UTF8_AVX2 1
-#define UTF8_AVX512_VBMI2 2  /* with AVX2, AVX-512 F and BW: byte compress */
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#ifdef CPU_X86_SIMD
 #define UTF8_HAVE_AVX2 1
 
 /* The error classes of a byte pair (prev1, input): each table gives, for a nibble, the
@@ -153,27 +149,6 @@ __attribute__((target("avx2"))) static int utf8_valid_avx2(const uint8_t *s, Py_
     error = _mm256_or_si256(error, u8_block_errors(input, prev));
     return _mm256_testz_si256(error, error);
 }
-
-/* What the CPU has, asked once (the extension is built for plain x86-64). */
-static int utf8_cpu = -1;
-
-static int utf8_cpu_has(int feature)
-{
-    if (utf8_cpu < 0) {
-        __builtin_cpu_init();
-        int avx2 = __builtin_cpu_supports("avx2");
-        utf8_cpu = (avx2 ? UTF8_AVX2 : 0)
-                   | (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-                      && __builtin_cpu_supports("avx512vbmi2") ? UTF8_AVX512_VBMI2 : 0);
-    }
-    return (utf8_cpu & feature) == feature;
-}
-#else
-static int utf8_cpu_has(int feature)
-{
-    (void)feature;
-    return 0;
-}
 #endif
 
 static int utf8_valid_run(const uint8_t *s, Py_ssize_t n)
@@ -237,7 +212,7 @@ static PyObject *utf8_valid(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*|p", &buf, &simd))
         return NULL;
     int ok;
-    simd = simd && utf8_cpu_has(UTF8_AVX2);
+    simd = simd && cpu_has(CPU_AVX2);
     Py_BEGIN_ALLOW_THREADS
 #ifdef UTF8_HAVE_AVX2
     if (simd)
@@ -405,7 +380,7 @@ static PyObject *utf8_latin1(PyObject *self, PyObject *args)
     const uint8_t *s = (const uint8_t *)buf.buf;
     Py_ssize_t n = buf.len;
     latin1_scan r = {0, 1};
-    if (simd && !utf8_cpu_has(UTF8_AVX512_VBMI2)) {
+    if (simd && !cpu_has(CPU_AVX512_VBMI2)) {
         /* byte by byte this is no faster than bytes.decode: leave it that */
         PyBuffer_Release(&buf);
         Py_RETURN_NONE;
