@@ -172,8 +172,8 @@ class _Result:
 
 Task = _RangeTask | _WholeTextTask | _MemberTask | Skipped
 _SCANNERS: dict[str, Scanner] = {}  # by scope
-_IN_HAND: dict[int, tuple[str, bytes]] = {}  # the scan's `_Hashes.in_hand` (a worker: as
-# it forked)
+# the scan's `_Hashes.in_hand` (in a worker: as it was when the worker forked)
+_IN_HAND: dict[int, tuple[str, bytes]] = {}
 
 
 def _init(index: WatchlistIndex, key: Key, options: ScanOptions, jobs: int) -> str:
