@@ -26,7 +26,9 @@
 - **Stopping.** SIGTERM (or SIGINT): stop taking jobs, SIGTERM to the running
   crawls, wait up to `[daemon] stop_grace_s` (then SIGKILL), release the leases,
   exit 0. A crawl stopped this way is queued to run again ("resume"): the next
-  daemon to poll runs it, and the crawl resumes from what is stored.
+  daemon to poll runs it, and the crawl resumes from what is stored. A crawl that
+  had already ended when the stop came still gets its pass (alerts, delivery)
+  before the daemon exits.
 - **Reloading.** SIGHUP (systemd's ExecReload): config.toml is read again
   (`Daemon.reload_config`: all but [storage] and [key]; the log file is reopened),
   then the jobs are synced from sources.toml.
@@ -513,7 +515,10 @@ class Daemon:
         if outcome.stopped:
             job_commands.enqueue(storage, "run", name, reason="resume after daemon stop",
                                  requested_by=self.owner)
-        if not self._stop.is_set():
+        else:
+            # a crawl that ended on its own gets its pass even when a stop came in
+            # meanwhile: its sightings are alerted and delivered now, not whenever a
+            # daemon next runs (shutdown waits for this call, as for any job)
             hooks.after_job(storage, self.cfg, name, self.metrics)
 
     def _supervise(self, source: Source, run_id: str, fire: datetime | None,
