@@ -10,6 +10,14 @@
  *     and phone.py's tables (glued: 256 x 256, sep and after_bad: 256).
  *     Returns (starts, ends, values, lengths, groups, ngroups) as bytes: int64 arrays,
  *     and values rows of e164_max + 1 bytes (zero past each value's length).
+ *
+ * phone_keep(groups, ngroups, starts, ends, hit)
+ *     phone.py `select` as a mask over `hit` (the enrolled readings' indices, repeats
+ *     allowed): 1 where hit[i] is a reading to report.
+ *
+ * digit_runs(cp, simd=True)
+ *     The maximal runs of ASCII digits of `cp` (uint8) as (starts, ends), int64 bytes:
+ *     detectors/_common.py `DigitRuns` without its two whole-text numpy passes.
  */
 
 #define PHONE_MAX_GROUPS 16
@@ -159,4 +167,209 @@ done:
     return result;
 }
 
-#define PHONE_METHODS {"phone_candidates", phone_candidates, METH_VARARGS, phone_candidates_doc},
+/* ---------------------------------------------------------------------------------- */
+/* phone_keep: which enrolled readings are reported */
+
+typedef struct {
+    int64_t a, b, c; /* sort keys, compared in that order */
+} key3;
+
+static int key3_cmp(const void *x, const void *y)
+{
+    const key3 *p = (const key3 *)x, *q = (const key3 *)y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    return (p->c > q->c) - (p->c < q->c);
+}
+
+static int i64_cmp(const void *x, const void *y)
+{
+    int64_t p = *(const int64_t *)x, q = *(const int64_t *)y;
+    return (p > q) - (p < q);
+}
+
+static const char phone_keep_doc[] =
+    "phone_keep(groups, ngroups, starts, ends, hit) -> bytes\n"
+    "phone.select as a 0/1 mask over hit (see matchers/_native_phone.c).";
+
+/* What select does, in its order: the distinct hits; per chain start (group) the one
+ * with the most groups (the lowest index among equals); those by start (ties: as they
+ * came); then none that starts inside the one kept before it. Candidates come ordered
+ * by (group, ngroups), so each step is usually a check that nothing needs sorting. */
+static PyObject *phone_keep(PyObject *self, PyObject *args)
+{
+    Py_buffer vg, vng, vs, ve, vh;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &vg, &vng, &vs, &ve, &vh))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t nc = vg.len / 8, nh = vh.len / 8, nu = 0, nk = 0;
+    const int64_t *groups = (const int64_t *)vg.buf, *ngroups = (const int64_t *)vng.buf;
+    const int64_t *starts = (const int64_t *)vs.buf, *ends = (const int64_t *)ve.buf;
+    const int64_t *hit = (const int64_t *)vh.buf;
+    int64_t *u = NULL;
+    key3 *keys = NULL;
+    uint8_t *chosen = NULL;
+    if (vng.len != vg.len || vs.len != vg.len || ve.len != vg.len || vg.len % 8
+        || vh.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "phone_keep: bad arguments");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        if (hit[i] < 0 || hit[i] >= nc) {
+            PyErr_SetString(PyExc_ValueError, "phone_keep: a hit outside the candidates");
+            goto done;
+        }
+    }
+    u = (int64_t *)malloc((size_t)(nh ? nh : 1) * sizeof(int64_t));
+    keys = (key3 *)malloc((size_t)(nh ? nh : 1) * sizeof(key3));
+    chosen = (uint8_t *)calloc((size_t)(nc ? nc : 1), 1);
+    result = PyBytes_FromStringAndSize(NULL, nh);
+    if (u == NULL || keys == NULL || chosen == NULL || result == NULL) {
+        Py_XDECREF(result);
+        result = NULL;
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    /* the distinct hits, ascending */
+    int sorted = 1;
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        u[i] = hit[i];
+        sorted &= i == 0 || hit[i] > hit[i - 1];
+    }
+    nu = nh;
+    if (!sorted) {
+        qsort(u, (size_t)nh, sizeof(int64_t), i64_cmp);
+        nu = nh ? 1 : 0;
+        for (Py_ssize_t i = 1; i < nh; i++)
+            if (u[i] != u[nu - 1])
+                u[nu++] = u[i];
+    }
+    /* by (group, most groups first, index); the first of each group */
+    int ordered = 1; /* (group, ngroups) ascending: the last of each group is its best */
+    for (Py_ssize_t i = 1; i < nu && ordered; i++) {
+        int64_t g0 = groups[u[i - 1]], g1 = groups[u[i]];
+        ordered = g1 > g0 || (g1 == g0 && ngroups[u[i]] > ngroups[u[i - 1]]);
+    }
+    if (ordered) {
+        for (Py_ssize_t i = 0; i < nu; i++) {
+            if (i + 1 == nu || groups[u[i + 1]] != groups[u[i]]) {
+                keys[nk] = (key3){starts[u[i]], nk, u[i]};
+                nk++;
+            }
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < nu; i++)
+            keys[i] = (key3){groups[u[i]], -ngroups[u[i]], u[i]};
+        qsort(keys, (size_t)nu, sizeof(key3), key3_cmp);
+        int64_t group = 0;
+        for (Py_ssize_t i = 0; i < nu; i++) { /* keys[nk] is written over: nk <= i */
+            if (i == 0 || keys[i].a != group) {
+                int64_t c = keys[i].c;
+                group = keys[i].a;
+                keys[nk] = (key3){starts[c], nk, c};
+                nk++;
+            }
+        }
+    }
+    /* by start, stable (b: the order they came in) */
+    for (Py_ssize_t i = 1; i < nk; i++) {
+        if (keys[i].a < keys[i - 1].a) {
+            qsort(keys, (size_t)nk, sizeof(key3), key3_cmp);
+            break;
+        }
+    }
+    int64_t last_end = INT64_MIN;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        int64_t c = keys[i].c;
+        if (starts[c] >= last_end) {
+            chosen[c] = 1;
+            last_end = ends[c];
+        }
+    }
+    uint8_t *mask = (uint8_t *)PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < nh; i++)
+        mask[i] = chosen[hit[i]];
+done:
+    free(u);
+    free(keys);
+    free(chosen);
+    PyBuffer_Release(&vg);
+    PyBuffer_Release(&vng);
+    PyBuffer_Release(&vs);
+    PyBuffer_Release(&ve);
+    PyBuffer_Release(&vh);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* digit_runs */
+
+static const char digit_runs_doc[] =
+    "digit_runs(cp, simd=True) -> (starts, ends)\n"
+    "Maximal runs of ASCII digits in cp (uint8): int64 bytes (see _native_phone.c).";
+
+/* A run starts where a digit follows a non-digit (or the start) and ends where a
+ * non-digit follows a digit (or the end). 16 bytes at a time with SSE2, which every
+ * x86-64 has: most blocks of text hold no edge and cost one compare. */
+static void digit_edges(const uint8_t *cp, Py_ssize_t n, i64vec *starts, i64vec *ends,
+                        int simd)
+{
+    Py_ssize_t i = 0;
+    int prev = 0; /* the byte before i is a digit */
+#if defined(__SSE2__)
+    if (simd) {
+        const __m128i zero = _mm_set1_epi8('0' - 128), span = _mm_set1_epi8(-128 + 9);
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(cp + i));
+            /* v - '0' <= 9 unsigned, as a signed compare of both sides shifted by 128 */
+            __m128i d = _mm_cmpgt_epi8(_mm_sub_epi8(v, zero), span);
+            unsigned m = (unsigned)_mm_movemask_epi8(d) ^ 0xFFFFu; /* 1: a digit */
+            unsigned edges = (m ^ ((m << 1) | (unsigned)prev)) & 0xFFFFu;
+            prev = (int)(m >> 15);
+            while (edges) {
+                int b = __builtin_ctz(edges);
+                edges &= edges - 1;
+                vec_push((m >> b) & 1u ? starts : ends, (int64_t)(i + b));
+            }
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        int d = (uint8_t)(cp[i] - '0') <= 9;
+        if (d != prev)
+            vec_push(d ? starts : ends, (int64_t)i);
+        prev = d;
+    }
+    if (prev)
+        vec_push(ends, (int64_t)n);
+}
+
+static PyObject *digit_runs(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    int simd = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*|p", &view, &simd))
+        return NULL;
+    i64vec starts = {0}, ends = {0};
+    Py_BEGIN_ALLOW_THREADS
+    digit_edges((const uint8_t *)view.buf, view.len, &starts, &ends, simd);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *result = NULL;
+    if (starts.failed || ends.failed)
+        PyErr_NoMemory();
+    else
+        result = Py_BuildValue("(NN)", vec_bytes(&starts), vec_bytes(&ends));
+    free(starts.data);
+    free(ends.data);
+    return result;
+}
+
+#define PHONE_METHODS {"phone_candidates", phone_candidates, METH_VARARGS, phone_candidates_doc}, \
+    {"phone_keep", phone_keep, METH_VARARGS, phone_keep_doc}, \
+    {"digit_runs", digit_runs, METH_VARARGS, digit_runs_doc},

@@ -632,8 +632,7 @@ class Scanner:
         where, people = self.index.lookup("phone", keys)
         if not len(where):
             return
-        chosen = phone.select(cands, where)
-        keep = np.isin(where, chosen)
+        keep = phone.reported(cands, where)
         where, people = where[keep], people[keep]
         yield "phone", cands.starts[where], cands.ends[where], people
 

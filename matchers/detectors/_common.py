@@ -8,6 +8,8 @@ from collections.abc import Callable
 import numpy as np
 from stdnum.exceptions import ValidationError
 
+from .. import native
+
 # An identifier is a token of its own. It must not continue a longer token:
 # no letter or digit right before or after it, and no joiner (-, +, /, _)
 # followed by one, so "INV-131052-308T" and "131052-308T-7" are not identities.
@@ -78,26 +80,35 @@ class DigitRuns:
             (np.zeros(PAD_BEFORE, codes.dtype), codes, np.zeros(PAD_AFTER, codes.dtype))
         )
         self.n = len(codes)
-        self.dig = (cp - 48) < 10 if cp.dtype == np.uint8 else (cp >= 48) & (cp <= 57)
         # Code points >= 256 only ever need to read as "not ASCII": clip them.
         self.cp = cp if cp.dtype == np.uint8 else np.minimum(cp, 255).astype(np.uint8)
 
-    # The runs themselves are computed on first use: a HETU-only scan needs only
-    # the runs of exactly six digits (`six_ends`), which are cheaper to find.
+    # The digit mask and the runs are computed on first use: a HETU-only scan needs
+    # only the runs of exactly six digits (`six_ends`), which are cheaper to find, and
+    # with the C extension the runs come from one pass over `cp`, without the mask.
 
     @functools.cached_property
-    def _edges(self) -> np.ndarray:
-        # A boolean "changes here" array: flatnonzero over bool is ~6x faster than over int8.
-        return np.flatnonzero(self.dig[1:] != self.dig[:-1])
+    def dig(self) -> np.ndarray:
+        return (self.cp - 48) < 10
+
+    @functools.cached_property
+    def _runs(self) -> tuple[np.ndarray, np.ndarray]:
+        lib = native.lib
+        if lib is not None:
+            starts, ends = lib.digit_runs(self.cp)
+            return np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
+        # A boolean "changes here" array: flatnonzero over bool is ~6x faster than over
+        # int8. dig is False in the padding, so edges alternate: before a run, last of one.
+        edges = np.flatnonzero(self.dig[1:] != self.dig[:-1])
+        return edges[0::2] + 1, edges[1::2] + 1
 
     @functools.cached_property
     def start(self) -> np.ndarray:
-        # dig is False in the padding, so edges alternate: before a run, last of a run.
-        return self._edges[0::2] + 1
+        return self._runs[0]
 
     @functools.cached_property
     def end(self) -> np.ndarray:
-        return self._edges[1::2] + 1
+        return self._runs[1]
 
     @functools.cached_property
     def length(self) -> np.ndarray:

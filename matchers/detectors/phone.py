@@ -349,6 +349,17 @@ def _candidates_native(lib, r: DigitRuns, cc: bytes, national: bytes,  # noqa: A
         np.frombuffer(ngroups, dtype=np.int64))
 
 
+def reported(cands: Candidates, hit: np.ndarray) -> np.ndarray:
+    """`select` as a mask over `hit` (repeats allowed: a number shared by several
+    people): True where hit[i] is a reading to report."""
+    lib = native.lib
+    if lib is not None and len(hit):
+        return np.frombuffer(lib.phone_keep(
+            *(np.ascontiguousarray(a, dtype=np.int64) for a in (
+                cands.groups, cands.ngroups, cands.starts, cands.ends, hit))), dtype=bool)
+    return np.isin(hit, select(cands, hit))
+
+
 def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
     """Indices of the readings to report among the enrolled ones (`hit`, indices):
     the longest per chain start, and no reading that starts inside an earlier one."""

@@ -295,5 +295,7 @@ def test_phone_select_keeps_the_longest_reading_and_no_overlap(seed, spread):
                    np.int64)
     got = phone.select(cands, hit)
     assert got.tolist() == _select_reference(cands, hit)
+    # the C mask the scan uses (phone_keep): the same choice, over hit's repeats too
+    assert phone.reported(cands, hit).tolist() == np.isin(hit, got).tolist()
     ends_of = ends[got]
     assert (starts[got][1:] >= ends_of[:-1]).all()  # no reading inside an earlier one
