@@ -16,6 +16,8 @@ figure at least `--runs` times (medians), in one run:
   ``rg -F -c -f`` when ripgrep is installed);
 - vahti, HETU only, one core;
 - vahti, every identifier type (+ fragments when `matchers.fragments` exists), one core;
+- both again with the findings as columns (``scan_files(columns=True)``, what
+  ``vahti scan --json`` takes) instead of one `Finding` object each;
 - the same with ``jobs=2``, and HETU only with ``jobs=2``.
 
 Then a density sweep on the realistic corpus (1 identifier per 10 kB, per 1 kB,
@@ -57,7 +59,7 @@ from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers import scanfiles  # noqa: E402
 from vahti.matchers.detectors import name as name_detector  # noqa: E402
 from vahti.matchers.digest import digest  # noqa: E402
-from vahti.matchers.engine import Scanned, ScanOptions  # noqa: E402
+from vahti.matchers.engine import FindingColumns, Scanned, ScanOptions  # noqa: E402
 from vahti.matchers.index import IndexBuilder  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
@@ -155,10 +157,13 @@ def vahti_scan(files: list[Path], index, key: Key, splits: dict | None = None): 
     """A function scanning `files` in this process; returns the number of findings."""
     paths = [str(f) for f in files]
 
-    def run(types: frozenset[str] | None, jobs: int) -> int:
+    def run(types: frozenset[str] | None, jobs: int, columns: bool = False) -> int:
         opts = ScanOptions(types=types)
-        n = sum(1 for e in scan_files(paths, index, key, opts, jobs=jobs)
-                if not isinstance(e, Scanned))
+        events = scan_files(paths, index, key, opts, jobs=jobs, columns=columns)
+        if columns:  # batches of findings, as `vahti scan --json` takes them
+            n = sum(len(e) for e in events if type(e) is FindingColumns)
+        else:
+            n = sum(1 for e in events if not isinstance(e, Scanned))
         scanner = scanfiles._SCANNERS.get(scanfiles.ALL)
         if splits is not None and jobs == 1 and scanner is not None:
             splits["hetu" if types else "all"] = dict(scanner.timings)  # in-process
@@ -184,9 +189,15 @@ def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa
         rows.append((label, t, n, g_t / t))
     h_t, h_n = timed(lambda: scan(HETU, 1), args.runs)
     a_t, a_n = timed(lambda: scan(None, 1), args.runs)
+    all_label = "vahti all types" + (" + fragments" if have_fragments else "")
     rows += [("vahti hetu, 1 core", h_t, h_n, g_t / h_t),
-             ("vahti all types" + (" + fragments" if have_fragments else "") + ", 1 core",
-              a_t, a_n, g_t / a_t)]
+             (all_label + ", 1 core", a_t, a_n, g_t / a_t)]
+    # the same scans with the findings as columns (what `vahti scan --json` takes): no
+    # Finding object per finding
+    hc_t, hc_n = timed(lambda: scan(HETU, 1, True), args.runs)
+    ac_t, ac_n = timed(lambda: scan(None, 1, True), args.runs)
+    rows += [("vahti hetu, 1 core, columns", hc_t, hc_n, g_t / hc_t),
+             (all_label + ", columns", ac_t, ac_n, g_t / ac_t)]
     if not args.skip_parallel:
         p_t, p_n = timed(lambda: scan(None, 2), args.runs)
         hp_t, hp_n = timed(lambda: scan(HETU, 2), args.runs)
