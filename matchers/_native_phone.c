@@ -1,15 +1,18 @@
 /* Phone number readings (matchers/detectors/phone.py `candidates`) in C. Part of the
  * unity build of matchers/_native.c, which includes this file.
  *
- * phone_candidates(cp, run_starts, run_ends, cc, national, intl, glued, sep, after_bad,
- *                  max_groups, max_digits, e164_min, e164_max, pad_before)
+ * phone_candidates(cp, cc, national, intl, glued, sep, after_bad, max_groups, max_digits,
+ *                  e164_min, e164_max, pad_before)
  *     The E.164 reading of every digit chain that may start a phone number, for every
  *     cut at a group boundary, exactly as the numpy `candidates` computes them: `cp`
- *     the padded code points (uint8), the digit runs' padded starts and ends (int64),
- *     the region's country code, national and international prefixes (ASCII digits),
- *     and phone.py's tables (glued: 256 x 256, sep and after_bad: 256).
- *     Returns (starts, ends, values, lengths, groups, ngroups) as bytes: int64 arrays,
- *     and values rows of e164_max + 1 bytes (zero past each value's length).
+ *     the padded code points (uint8), the region's country code, national and
+ *     international prefixes (ASCII digits), and phone.py's tables (glued: 256 x 256,
+ *     sep and after_bad: 256). The digit runs are found here, only those that may
+ *     start a number and the few after each: a dump's other runs (dates, times, ids)
+ *     are never listed.
+ *     Returns (starts, ends, values, lengths, groups, ngroups) as bytes: int64 arrays
+ *     (groups: the padded start of the chain's first run), and values rows of
+ *     e164_max + 1 bytes (zero past each value's length).
  *
  * phone_keep(groups, ngroups, starts, ends, hit)
  *     phone.py `select` as a mask over `hit` (the enrolled readings' indices, repeats
@@ -24,85 +27,147 @@
 #define PHONE_MAX_DIGITS 64
 
 static const char phone_candidates_doc[] =
-    "phone_candidates(cp, run_starts, run_ends, cc, national, intl, glued, sep, after_bad, "
-    "max_groups, max_digits, e164_min, e164_max, pad_before)\n"
+    "phone_candidates(cp, cc, national, intl, glued, sep, after_bad, max_groups, max_digits, "
+    "e164_min, e164_max, pad_before)\n"
     "Phone readings of digit chains (see matchers/_native_phone.c).";
+
+static inline int phone_digit(uint8_t c)
+{
+    return (uint8_t)(c - '0') <= 9;
+}
+
+/* The end of the digit run that starts at p (cp ends in non-digits: it stops there). */
+static inline int64_t phone_run_end(const uint8_t *cp, int64_t p)
+{
+    while (phone_digit(cp[p]))
+        p++;
+    return p;
+}
+
+/* The start of every digit run that may start a number (a "+" or "(" before it, or
+ * its first digit the national prefix's; any run when there is none), in order,
+ * found 16 bytes at a time with SSE2: a dump holds a run every dozen bytes, and most
+ * cannot start one. */
+static void phone_starts(const uint8_t *cp, Py_ssize_t n, uint8_t national0, int any_run,
+                         i64vec *out)
+{
+    Py_ssize_t i = 1;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_set1_epi8('0' - 128), span = _mm_set1_epi8(-128 + 9);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(cp + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(cp + i - 1));
+        /* v - '0' <= 9 unsigned, as a signed compare of both sides shifted by 128 */
+        unsigned dv = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(_mm_sub_epi8(v, zero), span));
+        unsigned db = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(_mm_sub_epi8(b, zero), span));
+        unsigned starts = ~dv & db & 0xFFFFu; /* a digit after a non-digit */
+        if (!starts)
+            continue;
+        if (!any_run) {
+            unsigned lead = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8((char)national0)));
+            unsigned opens = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(b, _mm_set1_epi8('+')), _mm_cmpeq_epi8(b, _mm_set1_epi8('('))));
+            starts &= lead | opens;
+        }
+        for (; starts; starts &= starts - 1)
+            vec_push(out, (int64_t)(i + __builtin_ctz(starts)));
+    }
+#endif
+    for (; i < n; i++) {
+        if (phone_digit(cp[i]) && !phone_digit(cp[i - 1])
+            && (any_run || cp[i] == national0 || cp[i - 1] == '+' || cp[i - 1] == '('))
+            vec_push(out, (int64_t)i);
+    }
+}
 
 static PyObject *phone_candidates(PyObject *self, PyObject *args)
 {
-    Py_buffer vcp, vst, ven, vcc, vnat, vintl, vglued, vsep, vbad;
+    Py_buffer vcp, vcc, vnat, vintl, vglued, vsep, vbad;
     int max_groups, max_digits, e164_min, e164_max, pad_before;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*iiiii", &vcp, &vst, &ven, &vcc, &vnat,
-                          &vintl, &vglued, &vsep, &vbad, &max_groups, &max_digits, &e164_min,
-                          &e164_max, &pad_before))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*iiiii", &vcp, &vcc, &vnat, &vintl, &vglued,
+                          &vsep, &vbad, &max_groups, &max_digits, &e164_min, &e164_max,
+                          &pad_before))
         return NULL;
     PyObject *result = NULL;
-    i64vec o_start = {0}, o_end = {0}, o_len = {0}, o_group = {0}, o_ngroups = {0};
+    i64vec o_start = {0}, o_end = {0}, o_len = {0}, o_group = {0}, o_ngroups = {0}, heads = {0};
     u8vec o_values = {0};
     const uint8_t *cp = (const uint8_t *)vcp.buf, *cc = (const uint8_t *)vcc.buf;
     const uint8_t *national = (const uint8_t *)vnat.buf, *intl = (const uint8_t *)vintl.buf;
     const uint8_t *glued = (const uint8_t *)vglued.buf, *sep = (const uint8_t *)vsep.buf;
     const uint8_t *after_bad = (const uint8_t *)vbad.buf;
-    const int64_t *rs = (const int64_t *)vst.buf, *re_ = (const int64_t *)ven.buf;
-    Py_ssize_t ncp = vcp.len, nr = vst.len / 8, ncc = vcc.len, nnat = vnat.len, nintl = vintl.len;
+    Py_ssize_t ncp = vcp.len, ncc = vcc.len, nnat = vnat.len, nintl = vintl.len;
     int width = e164_max + 1;
-    if (ven.len != vst.len || vglued.len != 65536 || vsep.len != 256 || vbad.len != 256
+    if (vglued.len != 65536 || vsep.len != 256 || vbad.len != 256
         || max_groups < 1 || max_groups >= PHONE_MAX_GROUPS || max_digits < 1
         || max_digits > PHONE_MAX_DIGITS || width < 2 || width > 64 || nintl > max_digits) {
         PyErr_SetString(PyExc_ValueError, "phone_candidates: bad arguments");
         goto done;
     }
-    /* every read below stays inside cp: runs lie in the padded text */
-    for (Py_ssize_t j = 0; j < nr; j++) {
-        if (rs[j] < 2 || re_[j] + 2 > ncp || rs[j] >= re_[j]) {
-            PyErr_SetString(PyExc_ValueError, "phone_candidates: runs outside the padding");
-            goto done;
-        }
+    /* every read below stays inside cp: it is padded with two non-digits at each end */
+    if (ncp < 4 || phone_digit(cp[0]) || phone_digit(cp[1]) || phone_digit(cp[ncp - 2])
+        || phone_digit(cp[ncp - 1])) {
+        PyErr_SetString(PyExc_ValueError, "phone_candidates: digits in the padding");
+        goto done;
     }
+    if (ncc == 0)
+        goto finish;
+    Py_BEGIN_ALLOW_THREADS
+    phone_starts(cp, ncp, nnat ? national[0] : 0, nnat == 0, &heads);
+    Py_END_ALLOW_THREADS
     const int g = max_groups + 1, k = max_groups;
     uint8_t value[64];
-    for (Py_ssize_t j = 0; j < nr && ncc > 0; j++) {
-        uint8_t before = cp[rs[j] - 1], first = cp[rs[j]];
+    for (Py_ssize_t h = 0; h < heads.len; h++) {
+        int64_t head = heads.data[h];
+        uint8_t before = cp[head - 1];
         int plus = before == '+', paren = before == '(';
-        if (!(plus || paren || nnat == 0 || first == national[0]))
-            continue;
-        int64_t at = rs[j] - plus; /* "(" is a delimiter itself */
+        int64_t at = head - plus; /* "(" is a delimiter itself */
         if (at < 2 || glued[cp[at - 1] * 256 + cp[at - 2]])
             continue;
+        /* The groups: this run and the runs after it, found one at a time while the
+         * chain goes on (most chains end at the first link: a date, a time, a code).
+         * Groups past `last` are not reached: they add no digits and no reading. */
         int64_t st[PHONE_MAX_GROUPS], en[PHONE_MAX_GROUPS], ln[PHONE_MAX_GROUPS];
-        int exists[PHONE_MAX_GROUPS], g_open[PHONE_MAX_GROUPS], trunk[PHONE_MAX_GROUPS];
+        int g_open[PHONE_MAX_GROUPS], trunk[PHONE_MAX_GROUPS], link[PHONE_MAX_GROUPS];
+        int closes[PHONE_MAX_GROUPS];
         uint8_t g0[PHONE_MAX_GROUPS], g1[PHONE_MAX_GROUPS];
-        for (int i = 0; i < g; i++) {
-            Py_ssize_t jj = j + i;
-            exists[i] = jj < nr;
-            Py_ssize_t jc = jj < nr ? jj : nr - 1;
-            st[i] = rs[jc];
-            en[i] = re_[jc];
-            ln[i] = en[i] - st[i];
-            g_open[i] = cp[st[i] - 1] == '(';
-            g0[i] = cp[en[i]];
-            g1[i] = cp[en[i] + 1];
-            trunk[i] = ln[i] == 1 && cp[st[i]] == '0' && g_open[i] && g0[i] == ')';
-        }
-        int link[PHONE_MAX_GROUPS], closes[PHONE_MAX_GROUPS], reach[PHONE_MAX_GROUPS];
+#define PHONE_GROUP(i, start)                                                            \
+    do {                                                                                 \
+        st[i] = (start);                                                                 \
+        en[i] = phone_run_end(cp, st[i]);                                                \
+        ln[i] = en[i] - st[i];                                                           \
+        g_open[i] = cp[st[i] - 1] == '(';                                                \
+        g0[i] = cp[en[i]];                                                               \
+        g1[i] = cp[en[i] + 1];                                                           \
+        trunk[i] = ln[i] == 1 && cp[st[i]] == '0' && g_open[i] && g0[i] == ')';          \
+    } while (0)
+        PHONE_GROUP(0, head);
+        int last = 0;
         for (int i = 0; i + 1 < g; i++) {
-            int64_t gap = st[i + 1] - en[i];
+            closes[i] = g_open[i] && g0[i] == ')';
+            link[i] = 0;
+            /* a link needs the next run one or two characters on (cp[en] is no digit) */
+            int64_t gap = phone_digit(cp[en[i] + 1]) ? 1
+                          : en[i] + 2 < ncp && phone_digit(cp[en[i] + 2]) ? 2 : 0;
+            if (gap == 0)
+                break;
+            PHONE_GROUP(i + 1, en[i] + gap);
             uint8_t a0 = g0[i], a1 = g1[i];
-            closes[i] = g_open[i] && a0 == ')';
-            int l = (gap == 1 && (sep[a0] || closes[i])) || (gap == 2 && closes[i] && sep[a1])
-                    || (trunk[i + 1] && (gap == 1 || (gap == 2 && a0 == ' ')));
-            link[i] = l && exists[i + 1];
+            link[i] = (gap == 1 && (sep[a0] || closes[i])) || (gap == 2 && closes[i] && sep[a1])
+                      || (trunk[i + 1] && (gap == 1 || (gap == 2 && a0 == ' ')));
+            if (!link[i])
+                break;
+            last = i + 1;
         }
-        reach[0] = 1;
-        for (int i = 1; i < g; i++)
-            reach[i] = reach[i - 1] && link[i - 1];
+#undef PHONE_GROUP
         int64_t ndig[PHONE_MAX_GROUPS], capped[PHONE_MAX_GROUPS], sum = 0;
         int valid[PHONE_MAX_GROUPS], any = 0;
         for (int i = 0; i < k; i++) {
-            sum += (trunk[i] || !reach[i]) ? 0 : ln[i];
+            int reach = i <= last;
+            sum += reach && !trunk[i] ? ln[i] : 0;
             ndig[i] = sum;
             capped[i] = sum < max_digits ? sum : max_digits;
-            valid[i] = reach[i] && !trunk[i] && sum >= 6 && sum <= max_digits
+            valid[i] = reach && !trunk[i] && sum >= 6 && sum <= max_digits
                        && (link[i] || !after_bad[g0[i]]);
             any |= valid[i];
         }
@@ -133,15 +198,16 @@ static PyObject *phone_candidates(PyObject *self, PyObject *args)
             for (int64_t c = head_len; c < total; c++)
                 value[c] = digits[skip + c - head_len];
             u8_append(&o_values, value, width);
-            vec_push(&o_start, rs[j] - (plus || (opened && i > 0)) - pad_before);
+            vec_push(&o_start, head - (plus || (opened && i > 0)) - pad_before);
             vec_push(&o_end, en[i] - pad_before);
             vec_push(&o_len, total);
-            vec_push(&o_group, (int64_t)j);
+            vec_push(&o_group, head);
             vec_push(&o_ngroups, (int64_t)(i + 1));
         }
     }
+finish:
     if (o_start.failed || o_end.failed || o_len.failed || o_group.failed || o_ngroups.failed
-        || o_values.failed) {
+        || o_values.failed || heads.failed) {
         PyErr_NoMemory();
         goto done;
     }
@@ -155,9 +221,8 @@ done:
     free(o_group.data);
     free(o_ngroups.data);
     free(o_values.data);
+    free(heads.data);
     PyBuffer_Release(&vcp);
-    PyBuffer_Release(&vst);
-    PyBuffer_Release(&ven);
     PyBuffer_Release(&vcc);
     PyBuffer_Release(&vnat);
     PyBuffer_Release(&vintl);

@@ -209,8 +209,9 @@ class Candidates:
 
     `values` rows hold the E.164 strings (ASCII, `lengths` bytes each); starts
     and ends are offsets in the scanned text; `groups` tells which readings
-    compete (the engine keeps the longest enrolled one per group); `ngroups`
-    is the number of digit groups a reading spans.
+    compete (the engine keeps the longest enrolled one per group): the padded
+    position of the chain's first digit; `ngroups` is the number of digit groups
+    a reading spans.
     """
 
     starts: np.ndarray
@@ -233,13 +234,15 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     MAX_GROUPS runs after each: all arrays are (starts, groups) shaped.
     """
     cc, national, intl = _region_prefixes(region)
-    r = runs
-    nr = len(r.start)
-    if nr == 0 or not cc:
+    if not cc:
         return _empty_candidates()
     lib = native.lib
-    if lib is not None:
-        return _candidates_native(lib, r, cc, national, intl)
+    if lib is not None:  # finds the runs it needs itself
+        return _candidates_native(lib, runs, cc, national, intl)
+    r = runs
+    nr = len(r.start)
+    if nr == 0:
+        return _empty_candidates()
     first = r.at(r.start)
     before = r.at(r.start - 1)
     maybe = (before == ord("+")) | (before == ord("("))
@@ -324,7 +327,7 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     opened = paren & closes[:, 0]
     starts = r.start[s[ci]] - (plus[ci] | (opened[ci] & (ki > 0))) - PAD_BEFORE
     ends = en[ci, ki] - PAD_BEFORE
-    return Candidates(starts, ends, values, total_len, s[ci], ki + 1)
+    return Candidates(starts, ends, values, total_len, r.start[s[ci]], ki + 1)
 
 
 _GLUED_BYTES = _GLUED.astype(np.uint8).tobytes()
@@ -336,10 +339,8 @@ def _candidates_native(lib, r: DigitRuns, cc: bytes, national: bytes,  # noqa: A
                        intl: bytes) -> Candidates:
     """`candidates` in C (matchers/_native_phone.c): the same readings, in the same order."""
     starts, ends, values, lengths, groups, ngroups = lib.phone_candidates(
-        r.cp, np.ascontiguousarray(r.start, dtype=np.int64),
-        np.ascontiguousarray(r.end, dtype=np.int64), cc, national, intl, _GLUED_BYTES,
-        _SEP_BYTES, _AFTER_BAD_BYTES, MAX_GROUPS, _MAX_DIGITS, _E164_MIN, _E164_MAX,
-        PAD_BEFORE)
+        r.cp, cc, national, intl, _GLUED_BYTES, _SEP_BYTES, _AFTER_BAD_BYTES, MAX_GROUPS,
+        _MAX_DIGITS, _E164_MIN, _E164_MAX, PAD_BEFORE)
     if not starts:
         return _empty_candidates()
     return Candidates(

@@ -11,7 +11,7 @@ import pytest
 
 from vahti.matchers import native
 from vahti.matchers.detectors import phone
-from vahti.matchers.detectors._common import DigitRuns, code_points
+from vahti.matchers.detectors._common import PAD_BEFORE, DigitRuns, code_points
 
 PIECES = ["040", "050", "09", "0", "00", "358", "46", "1", "44", "49", "123", "4567", "12",
           "3456789", "765", "45", "67", "0401234567", "+", "(", ")", "(0)", " ", " ", "-",
@@ -35,17 +35,22 @@ def _both(text: str, region: str):
     return c, p
 
 
-@pytest.mark.parametrize("region", ["FI", "SE", "US", "GB", "DE"])
+def _assert_same(c, p, region: str, text: str) -> None:
+    for name in ("starts", "ends", "lengths", "groups", "ngroups"):
+        assert np.array_equal(getattr(c, name), getattr(p, name)), (region, text, name)
+    for row_c, row_p, n in zip(c.values, p.values, p.lengths.tolist(), strict=True):
+        assert bytes(row_c[:n]) == bytes(row_p[:n]), (region, text)
+
+
+# DK and ES have no national prefix: every digit run may start a number there
+@pytest.mark.parametrize("region", ["FI", "SE", "US", "GB", "DE", "DK", "ES"])
 def test_c_readings_are_the_numpy_readings(region):
     rng = random.Random(region)
     seen = 0
     for _ in range(1500):
         text = _text(rng)
         c, p = _both(text, region)
-        for name in ("starts", "ends", "lengths", "groups", "ngroups"):
-            assert np.array_equal(getattr(c, name), getattr(p, name)), (region, text, name)
-        for row_c, row_p, n in zip(c.values, p.values, p.lengths.tolist(), strict=True):
-            assert bytes(row_c[:n]) == bytes(row_p[:n]), (region, text)
+        _assert_same(c, p, region, text)
         seen += len(p.starts)
         # which enrolled readings are reported: C (phone_keep) as numpy (select), for
         # hits drawn from candidates in their own order (the C function's short cut)
@@ -55,6 +60,38 @@ def test_c_readings_are_the_numpy_readings(region):
             assert (phone.reported(c, hit).tolist()
                     == np.isin(hit, phone.select(c, hit)).tolist()), (region, text)
     assert seen > 300  # the fuzz reaches many readings
+
+
+@pytest.mark.parametrize("region", ["FI", "DK"])
+def test_c_readings_of_long_texts_are_the_numpy_readings(region):
+    """Texts of many 16-byte blocks (the C scan for chain starts reads 16 at a time),
+    chains across block borders, and a run of digits thousands long."""
+    rng = random.Random(f"long {region}")
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(200, 800)))
+             for _ in range(30)]
+    texts.append("0" * 5000 + " 040 123 4567 " + "9" * 3000)
+    readings = 0
+    for text in texts:
+        c, p = _both(text, region)
+        _assert_same(c, p, region, text)
+        readings += len(p.starts)
+    assert readings > 200
+
+
+def test_c_readings_refuse_text_without_its_padding():
+    """The C reads around a run without bounds checks of its own: digits where the
+    padding must be are refused, not read past."""
+    lib = native.lib
+    assert lib is not None, "the C extension must be built for this test"
+    cc, national, intl = phone._region_prefixes("FI")
+    args = (cc, national, intl, phone._GLUED_BYTES, phone._SEP_BYTES,
+            phone._AFTER_BAD_BYTES, phone.MAX_GROUPS, phone._MAX_DIGITS, phone._E164_MIN,
+            phone._E164_MAX, PAD_BEFORE)
+    for cp in (b"0401234567  ", b"  0401234567", b"  0401234567 ", b"123"):
+        with pytest.raises(ValueError, match="padding"):
+            lib.phone_candidates(cp, *args)
+    padded = DigitRuns(code_points("tel. 040 123 4567")).cp
+    assert len(np.frombuffer(lib.phone_candidates(padded, *args)[0], np.int64)) > 0
 
 
 def _runs_reference(cp: np.ndarray) -> tuple[list[int], list[int]]:
