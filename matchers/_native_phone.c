@@ -17,10 +17,6 @@
  * phone_keep(groups, ngroups, starts, ends, hit)
  *     phone.py `select` as a mask over `hit` (the enrolled readings' indices, repeats
  *     allowed): 1 where hit[i] is a reading to report.
- *
- * digit_runs(cp, simd=True)
- *     The maximal runs of ASCII digits of `cp` (uint8) as (starts, ends), int64 bytes:
- *     detectors/_common.py `DigitRuns` without its two whole-text numpy passes.
  */
 
 #define PHONE_MAX_GROUPS 16
@@ -370,89 +366,5 @@ done:
     return result;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* digit_runs */
-
-static const char digit_runs_doc[] =
-    "digit_runs(cp, simd=True) -> (starts, ends)\n"
-    "Maximal runs of ASCII digits in cp (uint8): int64 bytes (see _native_phone.c).";
-
-/* A run starts where a digit follows a non-digit (or the start) and ends where a
- * non-digit follows a digit (or the end), so edges alternate: start, end, start...
- * Two passes, 16 bytes at a time with SSE2 (which every x86-64 has): the first counts
- * the edges, the second writes them straight into the result's bytes. Dense dumps
- * hold a run every dozen bytes: growing vectors and copying them cost more than the
- * scan. out == NULL: count only. Returns the number of edges (a run at the end of cp
- * ends there: its end counts). */
-static Py_ssize_t digit_edges(const uint8_t *cp, Py_ssize_t n, int64_t *const out[2], int simd)
-{
-    Py_ssize_t i = 0, k = 0;
-    unsigned prev = 0; /* the byte before i is a digit */
-#if defined(__SSE2__)
-    if (simd) {
-        const __m128i zero = _mm_set1_epi8('0' - 128), span = _mm_set1_epi8(-128 + 9);
-        for (; i + 16 <= n; i += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(cp + i));
-            /* v - '0' <= 9 unsigned, as a signed compare of both sides shifted by 128 */
-            __m128i d = _mm_cmpgt_epi8(_mm_sub_epi8(v, zero), span);
-            unsigned m = (unsigned)_mm_movemask_epi8(d) ^ 0xFFFFu; /* 1: a digit */
-            unsigned edges = (m ^ ((m << 1) | prev)) & 0xFFFFu;
-            prev = m >> 15;
-            if (out == NULL) {
-                k += __builtin_popcount(edges);
-                continue;
-            }
-            for (; edges; edges &= edges - 1, k++)
-                out[k & 1][k >> 1] = (int64_t)(i + __builtin_ctz(edges));
-        }
-    }
-#endif
-    for (; i < n; i++) {
-        unsigned d = (uint8_t)(cp[i] - '0') <= 9;
-        if (d != prev) {
-            if (out != NULL)
-                out[k & 1][k >> 1] = (int64_t)i;
-            k++;
-        }
-        prev = d;
-    }
-    if (prev) {
-        if (out != NULL)
-            out[1][k >> 1] = (int64_t)n;
-        k++;
-    }
-    return k;
-}
-
-static PyObject *digit_runs(PyObject *self, PyObject *args)
-{
-    Py_buffer view;
-    int simd = 1;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "y*|p", &view, &simd))
-        return NULL;
-    const uint8_t *cp = (const uint8_t *)view.buf;
-    Py_ssize_t n_edges;
-    Py_BEGIN_ALLOW_THREADS
-    n_edges = digit_edges(cp, view.len, NULL, simd);
-    Py_END_ALLOW_THREADS
-    PyObject *starts = PyBytes_FromStringAndSize(NULL, n_edges / 2 * 8);
-    PyObject *ends = PyBytes_FromStringAndSize(NULL, n_edges / 2 * 8);
-    PyObject *result = NULL;
-    if (starts != NULL && ends != NULL) {
-        int64_t *const out[2] = {(int64_t *)PyBytes_AS_STRING(starts),
-                                 (int64_t *)PyBytes_AS_STRING(ends)};
-        Py_BEGIN_ALLOW_THREADS
-        digit_edges(cp, view.len, out, simd);
-        Py_END_ALLOW_THREADS
-        result = PyTuple_Pack(2, starts, ends);
-    }
-    Py_XDECREF(starts);
-    Py_XDECREF(ends);
-    PyBuffer_Release(&view);
-    return result;
-}
-
 #define PHONE_METHODS {"phone_candidates", phone_candidates, METH_VARARGS, phone_candidates_doc}, \
-    {"phone_keep", phone_keep, METH_VARARGS, phone_keep_doc}, \
-    {"digit_runs", digit_runs, METH_VARARGS, digit_runs_doc},
+    {"phone_keep", phone_keep, METH_VARARGS, phone_keep_doc},

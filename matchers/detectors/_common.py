@@ -8,8 +8,6 @@ from collections.abc import Callable
 import numpy as np
 from stdnum.exceptions import ValidationError
 
-from .. import native
-
 # An identifier is a token of its own. It must not continue a longer token:
 # no letter or digit right before or after it, and no joiner (-, +, /, _)
 # followed by one, so "INV-131052-308T" and "131052-308T-7" are not identities.
@@ -85,7 +83,7 @@ class DigitRuns:
 
     # The digit mask and the runs are computed on first use: a HETU-only scan needs
     # only the runs of exactly six digits (`six_ends`), which are cheaper to find, and
-    # with the C extension the runs come from one pass over `cp`, without the mask.
+    # the C phone readings find the runs they need themselves.
 
     @functools.cached_property
     def dig(self) -> np.ndarray:
@@ -93,10 +91,6 @@ class DigitRuns:
 
     @functools.cached_property
     def _runs(self) -> tuple[np.ndarray, np.ndarray]:
-        lib = native.lib
-        if lib is not None:
-            starts, ends = lib.digit_runs(self.cp)
-            return np.frombuffer(starts, np.int64), np.frombuffer(ends, np.int64)
         # A boolean "changes here" array: flatnonzero over bool is ~6x faster than over
         # int8. dig is False in the padding, so edges alternate: before a run, last of one.
         edges = np.flatnonzero(self.dig[1:] != self.dig[:-1])

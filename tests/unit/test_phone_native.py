@@ -94,45 +94,6 @@ def test_c_readings_refuse_text_without_its_padding():
     assert len(np.frombuffer(lib.phone_candidates(padded, *args)[0], np.int64)) > 0
 
 
-def _runs_reference(cp: np.ndarray) -> tuple[list[int], list[int]]:
-    dig = np.concatenate(([False], (cp - 48) < 10, [False]))
-    edges = np.flatnonzero(dig[1:] != dig[:-1])
-    return edges[0::2].tolist(), edges[1::2].tolist()
-
-
-@pytest.mark.parametrize("simd", [True, False])
-def test_c_digit_runs_are_the_numpy_runs(simd):
-    """digit_runs (16 bytes at a time, or one by one) against the numpy edges: runs at
-    the very start and end, across block borders, of every length, and bytes next to
-    the digits ('/' and ':', and their mirror images with the high bit set)."""
-    lib = native.lib
-    assert lib is not None, "the C extension must be built for this test"
-    rng = random.Random(7)
-    alphabet = b"0123456789/:a \x00\xb0\xb9\xaf\xba\xff"
-    texts = [b"", b"1", b"a", b"1" * 16, b"1" * 17, b"x" * 15 + b"12", b"9" * 64]
-    texts += [bytes(rng.choice(alphabet) for _ in range(n)) for n in range(1, 70)]
-    texts += [bytes(rng.choice(alphabet[:10] + b"x") for _ in range(rng.randint(100, 3000)))
-              for _ in range(40)]
-    for data in texts:
-        starts, ends = lib.digit_runs(data, simd)
-        got = (np.frombuffer(starts, np.int64).tolist(), np.frombuffer(ends, np.int64).tolist())
-        assert got == _runs_reference(np.frombuffer(data, np.uint8)), data
-
-
-def test_digit_runs_with_and_without_c_are_the_same():
-    text = "tel. +358 40 123 4567, 0401234567; 12-34 ä 5\u2013678 " * 40
-    runs = DigitRuns(code_points(text))
-    lib = native.lib
-    native.lib = None
-    try:
-        plain = DigitRuns(code_points(text))
-        expected = (plain.start.tolist(), plain.end.tolist())
-    finally:
-        native.lib = lib
-    assert (runs.start.tolist(), runs.end.tolist()) == expected
-    assert len(expected[0]) == 40 * 9
-
-
 def test_the_scanner_finds_the_same_phones_without_c(monkeypatch):
     from tests.support.index import synthetic_index
     from vahti.demo import synthetic
