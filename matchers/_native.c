@@ -1041,6 +1041,56 @@ static PyObject *email_scan(PyObject *self, PyObject *args)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* lower_rows: the e-mail values of email._assemble */
+
+PyDoc_STRVAR(lower_rows_doc,
+"lower_rows(cp, starts, width) -> bytes\n\n"
+"detectors._common.rows_at(cp, starts, width) with A-Z lower-cased, as rows of\n"
+"`width` bytes: row i holds cp[starts[i]:starts[i] + width] (past the end of cp, its\n"
+"last byte), each of A-Z plus 32. cp uint8, starts int64 (each in cp).");
+
+static PyObject *lower_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer vcp, vs;
+    Py_ssize_t width;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*n", &vcp, &vs, &width))
+        return NULL;
+    PyObject *result = NULL;
+    const uint8_t *cp = (const uint8_t *)vcp.buf;
+    const int64_t *starts = (const int64_t *)vs.buf;
+    Py_ssize_t n = vs.len / 8, ncp = vcp.len;
+    if (vs.len % 8 || width < 1 || (n > 0 && ncp == 0) || (n > 0 && width > PY_SSIZE_T_MAX / n)) {
+        PyErr_SetString(PyExc_ValueError, "lower_rows: bad arguments");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (starts[i] < 0 || starts[i] >= ncp) {
+            PyErr_SetString(PyExc_ValueError, "lower_rows: a start outside the text");
+            goto done;
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, n * width);
+    if (result == NULL)
+        goto done;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    uint8_t last = ncp ? cp[ncp - 1] : 0;
+    last += (uint8_t)(last - 'A') < 26 ? 32 : 0;
+    for (Py_ssize_t i = 0; i < n; i++, out += width) {
+        Py_ssize_t have = ncp - starts[i] < width ? ncp - starts[i] : width;
+        const uint8_t *src = cp + starts[i];
+        for (Py_ssize_t c = 0; c < have; c++)
+            out[c] = (uint8_t)(src[c] + ((uint8_t)(src[c] - 'A') < 26 ? 32 : 0));
+        if (have < width)
+            memset(out + have, last, (size_t)(width - have));
+    }
+done:
+    PyBuffer_Release(&vcp);
+    PyBuffer_Release(&vs);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* The other source files of this module (one translation unit: they share the helpers). */
 
 #include "_native_norm.c"
@@ -1058,6 +1108,7 @@ static PyMethodDef methods[] = {
     {"hetu_find", hetu_find, METH_VARARGS, hetu_find_doc},
     {"clean_bytes", clean_bytes, METH_VARARGS, clean_bytes_doc},
     {"fragment_tokens", fragment_tokens, METH_VARARGS, fragment_tokens_doc},
+    {"lower_rows", lower_rows, METH_VARARGS, lower_rows_doc},
     {"email_scan", email_scan, METH_VARARGS, email_scan_doc},
     NORM_METHODS
     CORR_METHODS

@@ -250,8 +250,14 @@ def _assemble(
     lengths = ends - starts
     # Rows as wide as the longest value; bytes past a row's length are ignored.
     width = int(lengths.max()) if len(lengths) else 1
-    values = rows_at(cp, starts, width)
-    values += ((values - ord("A")) < 26).astype(np.uint8) * 32  # lower-case
+    lib = native.lib
+    if lib is not None and len(starts):  # the same rows, made and lower-cased in one pass
+        values = np.frombuffer(lib.lower_rows(np.ascontiguousarray(cp),
+                                              np.ascontiguousarray(starts, np.int64),
+                                              width), np.uint8).reshape(-1, width)
+    else:
+        values = rows_at(cp, starts, width)
+        values += ((values - ord("A")) < 26).astype(np.uint8) * 32  # lower-case
     # Spelled-out anchors and the unusual "@"s, one by one.
     if others:
         found = [(a, m) for a in others if (m := _match_anchor(text, a))]

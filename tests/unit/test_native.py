@@ -204,6 +204,25 @@ def test_email_find_arrays_equals_find(monkeypatch: pytest.MonkeyPatch) -> None:
     assert found > 1000
 
 
+def test_lower_rows_is_rows_at_lower_cased() -> None:
+    """The C rows of e-mail values are byte for byte numpy's (rows_at, then A-Z lower-cased),
+    past the end of the text too (the last byte repeated), for every byte value."""
+    from vahti.matchers.detectors._common import rows_at
+
+    rng = random.Random(5)
+    for n in [1, 2, 7, 40, 300]:
+        cp = np.frombuffer(bytes(rng.randrange(256) for _ in range(n)), np.uint8)
+        for width in [1, 3, 40, 70]:
+            starts = np.array([rng.randrange(n) for _ in range(rng.randint(1, 30))] + [n - 1],
+                              np.int64)
+            want = rows_at(cp, starts, width)
+            want += ((want - ord("A")) < 26).astype(np.uint8) * 32
+            got = np.frombuffer(LIB.lower_rows(cp, starts, width), np.uint8).reshape(-1, width)
+            assert np.array_equal(got, want), (n, width)
+    with pytest.raises(ValueError):
+        LIB.lower_rows(np.zeros(4, np.uint8), np.array([4], np.int64), 3)
+
+
 def test_email_scan_at_buffer_edges() -> None:
     for text in ["a@b.fi", "@b.fi", "a@", "@", " at ", "x at y.fi", "[at]b.c", "a@b.fi.",
                  "a@b.c", "x [at] y [dot] fi", "a" * 70 + "@b.fi"]:
