@@ -12,6 +12,7 @@
  * fragment_tokens(...)        tokens and token values of matchers/fragments.py
  * fragment_select/lookup      winnowed k-grams and index lookup (_native_frag.c)
  * email_scan(codes)           e-mail anchors (see matchers/detectors/email.py)
+ * lower_rows(cp, starts, w)   the e-mail values' rows, lower-cased (email._assemble)
  * utf8_valid(data)            strict UTF-8 validity without decoding (_native_utf8.c)
  *
  * The module is one translation unit: _native_norm.c (normalisation),
