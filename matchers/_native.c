@@ -134,6 +134,19 @@ static PyObject *vec_bytes(const i64vec *v)
                                      (Py_ssize_t)(v->len * (Py_ssize_t)sizeof(int64_t)));
 }
 
+/* 0 when every one of the n indices is in [0, limit); else -1 with ValueError(message). */
+static int indices_within(const int64_t *idx, Py_ssize_t n, Py_ssize_t limit,
+                          const char *message)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= limit) {
+            PyErr_SetString(PyExc_ValueError, message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* character classes (ASCII; code points >= 256 read as 255, which is in none) */
 
@@ -1065,12 +1078,8 @@ static PyObject *lower_rows(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "lower_rows: bad arguments");
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (starts[i] < 0 || starts[i] >= ncp) {
-            PyErr_SetString(PyExc_ValueError, "lower_rows: a start outside the text");
-            goto done;
-        }
-    }
+    if (indices_within(starts, n, ncp, "lower_rows: a start outside the text") < 0)
+        goto done;
     result = PyBytes_FromStringAndSize(NULL, n * width);
     if (result == NULL)
         goto done;

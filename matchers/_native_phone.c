@@ -278,12 +278,8 @@ static PyObject *phone_keep(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "phone_keep: bad arguments");
         goto done;
     }
-    for (Py_ssize_t i = 0; i < nh; i++) {
-        if (hit[i] < 0 || hit[i] >= nc) {
-            PyErr_SetString(PyExc_ValueError, "phone_keep: a hit outside the candidates");
-            goto done;
-        }
-    }
+    if (indices_within(hit, nh, nc, "phone_keep: a hit outside the candidates") < 0)
+        goto done;
     u = (int64_t *)malloc((size_t)(nh ? nh : 1) * sizeof(int64_t));
     keys = (key3 *)malloc((size_t)(nh ? nh : 1) * sizeof(key3));
     chosen = (uint8_t *)calloc((size_t)(nc ? nc : 1), 1);

@@ -299,3 +299,13 @@ def test_phone_select_keeps_the_longest_reading_and_no_overlap(seed, spread):
     assert phone.reported(cands, hit).tolist() == np.isin(hit, got).tolist()
     ends_of = ends[got]
     assert (starts[got][1:] >= ends_of[:-1]).all()  # no reading inside an earlier one
+
+
+def test_phone_keep_refuses_a_hit_outside_the_candidates():
+    lib = native.lib
+    assert lib is not None, "the C extension must be built for this test"
+    cols = [np.arange(3, dtype=np.int64)] * 4
+    for hit in ([3], [-1]):
+        with pytest.raises(ValueError, match="outside"):
+            lib.phone_keep(*cols, np.array(hit, np.int64))
+    assert lib.phone_keep(*cols, np.array([0, 2, 2], np.int64)) == b"\x01\x01\x01"
