@@ -1074,7 +1074,7 @@ static PyObject *lower_rows(PyObject *self, PyObject *args)
     const uint8_t *cp = (const uint8_t *)vcp.buf;
     const int64_t *starts = (const int64_t *)vs.buf;
     Py_ssize_t n = vs.len / 8, ncp = vcp.len;
-    if (vs.len % 8 || width < 1 || (n > 0 && ncp == 0) || (n > 0 && width > PY_SSIZE_T_MAX / n)) {
+    if (vs.len % 8 || width < 1 || (n > 0 && width > PY_SSIZE_T_MAX / n)) {
         PyErr_SetString(PyExc_ValueError, "lower_rows: bad arguments");
         goto done;
     }
