@@ -445,6 +445,16 @@ def test_first_of_each_is_the_same_packed_in_one_key_or_sorted_by_four():
         if trial % 3 == 0:  # in order, as one detector's hits come
             order = np.lexsort((people, ends, starts, codes))
             codes, starts, ends, people = codes[order], starts[order], ends[order], people[order]
+        elif trial % 3 == 1:  # each type's hits in order, the types one after another in
+            # any order (as a scanner's detectors add them); sometimes a type in two runs
+            order = np.lexsort((people, ends, starts, codes))
+            codes, starts, ends, people = codes[order], starts[order], ends[order], people[order]
+            runs = np.split(np.arange(n), np.flatnonzero(codes[1:] != codes[:-1]) + 1)
+            if trial % 2 and runs and len(runs[0]) > 1:
+                runs = [runs[0][1:], *runs[1:], runs[0][:1]]  # one type's first hit last
+            rng.shuffle(runs)
+            order = np.concatenate(runs) if n else np.zeros(0, np.int64)
+            codes, starts, ends, people = codes[order], starts[order], ends[order], people[order]
         if n:
             bits = sum(int(c.max()).bit_length() for c in (codes, starts, ends - starts, people))
             packed += bits <= 63
@@ -452,6 +462,38 @@ def test_first_of_each_is_the_same_packed_in_one_key_or_sorted_by_four():
         got = _first_of_each(codes, starts, ends, people)
         assert got.tolist() == four_column_sort(codes, starts, ends, people).tolist()
     assert packed > 500 and wide > 100  # both ways were taken
+    # The types out of code order, each in order: all kept. A type in two runs whose
+    # second repeats a hit of its first: the repeat is not (one run a type is not enough).
+    c, s, e, p = ([2, 2, 0, 0, 1], [5, 9, 1, 7, 3], [6, 10, 2, 8, 4], [0, 0, 1, 1, 0])
+    cols = [np.array(x, dtype=np.int64) for x in (c, s, e, p)]
+    assert _first_of_each(*cols).tolist() == [0, 1, 2, 3, 4]
+    cols = [np.array(x + [x[0]], dtype=np.int64) for x in (c, s, e, p)]
+    assert _first_of_each(*cols).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_distinct_people_by_table_or_by_sort_is_np_unique():
+    """`_distinct_people` is np.unique(people, return_inverse=True), whichever way it
+    takes: the table over the indices (its slots are not zeroed: only hits' persons are
+    read) or the sort of a few hits of a big watchlist."""
+    import numpy as np
+
+    from vahti.matchers.engine import _distinct_people
+
+    rng = np.random.default_rng(21)
+    ways = set()
+    for trial in range(600):
+        n = int(rng.integers(0, 3000))
+        top = int(rng.choice([1, 50, 40_000, 400_000, 2**31]))
+        people = rng.integers(0, top, n).astype(np.int64)
+        if trial % 4 == 0:
+            people = np.sort(people)
+        persons, at = _distinct_people(people)
+        want, want_at = np.unique(people, return_inverse=True)
+        assert persons.tolist() == want.tolist()
+        assert at.tolist() == want_at.reshape(-1).tolist()
+        if n:
+            ways.add(int(people.max()) + 1 > 100 * n + 65536)
+    assert ways == {True, False}  # both ways were taken
 
 
 def test_finding_order_ranks_refs_only_where_spans_tie():
