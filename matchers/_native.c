@@ -39,6 +39,7 @@
 #define CPU_AVX2 1
 #define CPU_AVX512_VBMI2 2 /* with AVX2, AVX-512 F and BW: byte compress */
 #define CPU_AVX512_VBMI 4  /* with AVX-512 F and BW: byte permutes */
+#define CPU_AVX512_DQ 8    /* with AVX-512 F and VL: 64-bit multiplies */
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -54,7 +55,9 @@ static int cpu_has(int feature)
         cpu_features = (avx2 ? CPU_AVX2 : 0)
                        | (avx2 && avx512 && __builtin_cpu_supports("avx512vbmi2")
                           ? CPU_AVX512_VBMI2 : 0)
-                       | (avx512 && __builtin_cpu_supports("avx512vbmi") ? CPU_AVX512_VBMI : 0);
+                       | (avx512 && __builtin_cpu_supports("avx512vbmi") ? CPU_AVX512_VBMI : 0)
+                       | (avx512 && __builtin_cpu_supports("avx512dq")
+                          && __builtin_cpu_supports("avx512vl") ? CPU_AVX512_DQ : 0);
     }
     return (cpu_features & feature) == feature;
 }

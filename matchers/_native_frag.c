@@ -118,6 +118,7 @@ typedef struct {
     Py_ssize_t base;    /* global token index of tok[0] */
     Py_ssize_t last;    /* global k-gram index of the last selected one, -1 */
     int evaluated, have_prev;
+    int simd;           /* the vector kernels where the CPU has them (fragment_select's) */
     uint64_t prev;      /* value of the last selected k-gram */
     uint64_t *g, *mn;
     uint8_t *chosen;
@@ -174,7 +175,68 @@ static void frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint
     st->last = last;
 }
 
-static int frag_combine(fragstream *st, Py_ssize_t nk)
+/* The k-gram combinations g[0:nk] of the token values t, the minimum of each window
+   mn[0:nw] (nw = nk - W + 1 >= 1), and chosen[i - from] for the interior positions i in
+   [in0, in1) (all W windows ending at them exist): whether g[i] is the minimum of one of
+   them. Plain loops, compiled twice: for plain x86-64, and with AVX-512 F/DQ/VL, where
+   gcc makes vectors of them (64-bit multiplies, unsigned minimums and compares, which
+   SSE2 lacks); chosen at run time. */
+static inline __attribute__((always_inline)) void
+frag_kernel_body(const uint64_t *t, uint64_t *g, uint64_t *mn, uint8_t *chosen,
+                 Py_ssize_t nk, Py_ssize_t nw, Py_ssize_t from, Py_ssize_t in0, Py_ssize_t in1)
+{
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < FRAG_K; j++)
+            v += t[i + j] * FRAG_M1[j];
+        g[i] = v;
+    }
+    for (Py_ssize_t w = 0; w < nw; w++) {
+        uint64_t m = g[w];
+        for (int j = 1; j < FRAG_W; j++)
+            m = g[w + j] < m ? g[w + j] : m;
+        mn[w] = m;
+    }
+    for (Py_ssize_t i = in0; i < in1; i++) {
+        int c = 0;
+        for (int j = 0; j < FRAG_W; j++)
+            c |= mn[i - j] == g[i];
+        chosen[i - from] = (uint8_t)c;
+    }
+}
+
+#ifdef CPU_X86_SIMD
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void
+frag_kernel_avx512(const uint64_t *t, uint64_t *g, uint64_t *mn, uint8_t *chosen,
+                   Py_ssize_t nk, Py_ssize_t nw, Py_ssize_t from, Py_ssize_t in0, Py_ssize_t in1)
+{
+    frag_kernel_body(t, g, mn, chosen, nk, nw, from, in0, in1);
+}
+#endif
+
+static void frag_kernel_plain(const uint64_t *t, uint64_t *g, uint64_t *mn, uint8_t *chosen,
+                              Py_ssize_t nk, Py_ssize_t nw, Py_ssize_t from, Py_ssize_t in0,
+                              Py_ssize_t in1)
+{
+    frag_kernel_body(t, g, mn, chosen, nk, nw, from, in0, in1);
+}
+
+static void frag_kernel(int simd, const uint64_t *t, uint64_t *g, uint64_t *mn,
+                        uint8_t *chosen, Py_ssize_t nk, Py_ssize_t nw, Py_ssize_t from,
+                        Py_ssize_t in0, Py_ssize_t in1)
+{
+#ifdef CPU_X86_SIMD
+    if (simd && cpu_has(CPU_AVX512_DQ)) {
+        frag_kernel_avx512(t, g, mn, chosen, nk, nw, from, in0, in1);
+        return;
+    }
+#endif
+    (void)simd;
+    frag_kernel_plain(t, g, mn, chosen, nk, nw, from, in0, in1);
+}
+
+/* Room for the combinations of nk k-grams. */
+static int frag_reserve(fragstream *st, Py_ssize_t nk)
 {
     if (nk > st->cap) {
         free(st->g);
@@ -187,13 +249,6 @@ static int frag_combine(fragstream *st, Py_ssize_t nk)
         if (st->g == NULL || st->mn == NULL || st->chosen == NULL)
             return -1;
     }
-    const uint64_t *t = (const uint64_t *)st->tok.values.data;
-    for (Py_ssize_t i = 0; i < nk; i++) {
-        uint64_t v = 0;
-        for (int j = 0; j < FRAG_K; j++)
-            v += t[i + j] * FRAG_M1[j];
-        st->g[i] = v;
-    }
     return 0;
 }
 
@@ -202,34 +257,26 @@ static int frag_feed(fragstream *st)
     Py_ssize_t nt = st->tok.values.len, nk = nt - FRAG_K + 1;
     if (nk < FRAG_W)
         return 0;
-    if (frag_combine(st, nk) < 0)
+    if (frag_reserve(st, nk) < 0)
         return -1;
     const uint64_t *g = st->g;
     Py_ssize_t nw = nk - FRAG_W + 1;
-    for (Py_ssize_t w = 0; w < nw; w++) {
-        uint64_t m = g[w];
-        for (int j = 1; j < FRAG_W; j++)
-            if (g[w + j] < m)
-                m = g[w + j];
-        st->mn[w] = m;
-    }
     Py_ssize_t from = st->last - st->base + 1;
     if (from < 0)
         from = 0;
     /* i is chosen when it is the minimum of a window w in [i - W + 1, i], 0 <= w < nw;
-       in the interior all W windows exist (a loop of constant length) */
+       in the interior all W windows exist (the kernel's loop of constant length), at
+       the edges fewer */
     Py_ssize_t in0 = from > FRAG_W - 1 ? from : FRAG_W - 1, in1 = nw < nk ? nw : nk;
+    if (in1 < in0)
+        in1 = in0;
+    frag_kernel(st->simd, (const uint64_t *)st->tok.values.data, st->g, st->mn, st->chosen,
+                nk, nw, from, in0, in1);
     for (Py_ssize_t i = from; i < nk; i++) {
-        if (i == in0 && in0 < in1) {
-            for (; i < in1; i++) {
-                int chosen = 0;
-                for (int j = 0; j < FRAG_W; j++)
-                    chosen |= st->mn[i - j] == g[i];
-                st->chosen[i - from] = (uint8_t)chosen;
-            }
-            if (i >= nk)
-                break;
-        }
+        if (i == in0)
+            i = in1;
+        if (i >= nk)
+            break;
         Py_ssize_t w0 = i - FRAG_W + 1 > 0 ? i - FRAG_W + 1 : 0;
         Py_ssize_t w1 = i < nw - 1 ? i : nw - 1;
         int chosen = 0;
@@ -254,8 +301,15 @@ static int frag_finish(fragstream *st)
     Py_ssize_t nk = st->tok.values.len - FRAG_K + 1;
     if (st->evaluated || nk < 1)
         return 0;
-    if (frag_combine(st, nk) < 0)
+    if (frag_reserve(st, nk) < 0)
         return -1;
+    const uint64_t *t = (const uint64_t *)st->tok.values.data;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < FRAG_K; j++)
+            v += t[i + j] * FRAG_M1[j];
+        st->g[i] = v;
+    }
     Py_ssize_t best = nk - 1; /* the rightmost minimum */
     for (Py_ssize_t i = nk - 2; i >= 0; i--)
         if (st->g[i] < st->g[best])
@@ -456,8 +510,9 @@ PyDoc_STRVAR(fragment_select_doc,
 "bytearrays. `latin1`: the\n"
 "256-byte unit table, `bmp`: the uint32 unit table of the BMP. None when the text\n"
 "holds a complex unit or a character beyond the BMP (the caller's general path\n"
-"handles those). `simd` False: the latin-1 units looked up one by one, as\n"
-"without AVX-512 VBMI (for the tests).");
+"handles those). `simd` False: the latin-1 units looked up one by one and the\n"
+"windows' minimums found without vectors, as without AVX-512 VBMI and DQ (for the\n"
+"tests).");
 
 static PyObject *fragment_select(PyObject *self, PyObject *args)
 {
@@ -481,6 +536,7 @@ static PyObject *fragment_select(PyObject *self, PyObject *args)
     fragstream st;
     memset(&st, 0, sizeof(st));
     st.last = -1;
+    st.simd = simd;
     st.blocks = PyByteArray_FromStringAndSize(NULL, 0);
     st.starts = PyByteArray_FromStringAndSize(NULL, 0);
     st.ends = PyByteArray_FromStringAndSize(NULL, 0);
