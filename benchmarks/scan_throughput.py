@@ -18,7 +18,12 @@ figure at least `--runs` times (medians), in one run:
 - vahti, every identifier type (+ fragments when `matchers.fragments` exists), one core;
 - both again with the findings as columns (``scan_files(columns=True)``, what
   ``vahti scan --json`` takes) instead of one `Finding` object each;
-- the same with ``jobs=2``, and HETU only with ``jobs=2``.
+- the same with ``jobs=2``, and HETU only with ``jobs=2``, with objects and as columns.
+
+The runs go in rounds (grep, then each vahti scan, then grep again, ...): each "x grep"
+is the median of the rounds' ratios, and so is each jobs=2 speed-up, which a shared
+machine blurs less than ratios of medians measured minutes apart (grep's own median on
+the 200 MB corpus ranged 0.64-1.27 s over the sessions of December 2026).
 
 Then a density sweep on the realistic corpus (1 identifier per 10 kB, per 1 kB,
 per 100 B; `--sweep-mb` each): grep against vahti HETU-only, one core.
@@ -174,43 +179,69 @@ def vahti_scan(files: list[Path], index, key: Key, splits: dict | None = None): 
 HETU = frozenset({"hetu"})
 
 
+def interleaved(fns: list, runs: int) -> list[tuple[list[float], object]]:
+    """Each of `fns` timed `runs` times, in rounds (one call of each, in turn): a machine
+    shared with other work slows a round's runs alike, so ratios taken within a round
+    are steadier than ratios of medians taken minutes apart. Returns, per function, its
+    times by round and its last result."""
+    times: list[list[float]] = [[] for _ in fns]
+    results: list[object] = [None] * len(fns)
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            results[i] = fn()
+            times[i].append(time.perf_counter() - t0)
+    return list(zip(times, results, strict=True))
+
+
+def ratio(base: list[float], other: list[float]) -> float:
+    """The median of the rounds' ratios base / other (how many times faster `other` is)."""
+    return statistics.median(b / o for b, o in zip(base, other, strict=True))
+
+
 def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa: ANN001
             args: argparse.Namespace, have_fragments: bool) -> None:
-    """One corpus: the plaintext tools, then vahti, medians and ratios to grep."""
+    """One corpus: the plaintext tools and vahti in rounds; medians, and ratios to grep
+    as the median of each round's ratio (`interleaved`)."""
     mb = sum(f.stat().st_size for f in files) / 1e6
     splits: dict[str, dict[str, float]] = {}
     scan = vahti_scan(files, index, key, splits)
     tools = [(label, plaintext_tool(argv, codes, files)) for label, argv in plaintext_tools()]
     tools[0][1]()  # warm the page cache
-    g_t, g_n = timed(tools[0][1], args.runs)
-    rows = [(tools[0][0], g_t, g_n, 1.0)]
-    for label, fn in tools[1:]:
-        t, n = timed(fn, args.runs)
-        rows.append((label, t, n, g_t / t))
-    h_t, h_n = timed(lambda: scan(HETU, 1), args.runs)
-    a_t, a_n = timed(lambda: scan(None, 1), args.runs)
     all_label = "vahti all types" + (" + fragments" if have_fragments else "")
-    rows += [("vahti hetu, 1 core", h_t, h_n, g_t / h_t),
-             (all_label + ", 1 core", a_t, a_n, g_t / a_t)]
-    # the same scans with the findings as columns (what `vahti scan --json` takes): no
-    # Finding object per finding
-    hc_t, hc_n = timed(lambda: scan(HETU, 1, True), args.runs)
-    ac_t, ac_n = timed(lambda: scan(None, 1, True), args.runs)
-    rows += [("vahti hetu, 1 core, columns", hc_t, hc_n, g_t / hc_t),
-             (all_label + ", columns", ac_t, ac_n, g_t / ac_t)]
+    runs = [(label, fn) for label, fn in tools]
+    runs += [("vahti hetu, 1 core", lambda: scan(HETU, 1)),
+             (all_label + ", 1 core", lambda: scan(None, 1)),
+             # the same scans with the findings as columns (what `vahti scan --json`
+             # takes): no Finding object per finding
+             ("vahti hetu, 1 core, columns", lambda: scan(HETU, 1, True)),
+             (all_label + ", columns", lambda: scan(None, 1, True))]
     if not args.skip_parallel:
-        p_t, p_n = timed(lambda: scan(None, 2), args.runs)
-        hp_t, hp_n = timed(lambda: scan(HETU, 2), args.runs)
-        rows += [("vahti all types, jobs=2", p_t, p_n, g_t / p_t),
-                 ("vahti hetu, jobs=2", hp_t, hp_n, g_t / hp_t)]
+        runs += [("vahti all types, jobs=2", lambda: scan(None, 2)),
+                 ("vahti hetu, jobs=2", lambda: scan(HETU, 2)),
+                 ("vahti all types, jobs=2, columns", lambda: scan(None, 2, True)),
+                 ("vahti hetu, jobs=2, columns", lambda: scan(HETU, 2, True))]
+    timed_runs = interleaved([fn for _, fn in runs], args.runs)
+    by_label = {label: t for (label, _), t in zip(runs, timed_runs, strict=True)}
+    grep_times = timed_runs[0][0]
     print(f"\n== {title}: {mb:.0f} MB in {len(files)} file(s); load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'run':44} {'median s':>9} {'MB/s':>8} {'hits':>8} {'x grep':>7}")
-    for label, t, n, ratio in rows:
-        print(f"{label:44} {t:9.3f} {mb / t:8.1f} {n:8d} {ratio:7.2f}")
-    print("(grep and rg count matching lines, vahti findings)")
+    for (label, _), (times, n) in zip(runs, timed_runs, strict=True):
+        t = statistics.median(times)
+        print(f"{label:44} {t:9.3f} {mb / t:8.1f} {n:8d} {ratio(grep_times, times):7.2f}")
+    print("(grep and rg count matching lines, vahti findings; x grep: the median of the "
+          "rounds' ratios)")
     if not args.skip_parallel:
-        print(f"speedup jobs=2 / jobs=1: all types {a_t / p_t:.2f}x, hetu {h_t / hp_t:.2f}x")
+        one_all, one_hetu = all_label + ", 1 core", "vahti hetu, 1 core"
+        cols_all, cols_hetu = all_label + ", columns", "vahti hetu, 1 core, columns"
+
+        def speedup(one: str, two: str) -> str:
+            return f"{ratio(by_label[one][0], by_label[two][0]):.2f}x"
+        print(f"speedup jobs=2 / jobs=1: all types {speedup(one_all, 'vahti all types, jobs=2')}"
+              f", hetu {speedup(one_hetu, 'vahti hetu, jobs=2')}; columns: all types "
+              f"{speedup(cols_all, 'vahti all types, jobs=2, columns')}, hetu "
+              f"{speedup(cols_hetu, 'vahti hetu, jobs=2, columns')}")
     # Where the time goes (last jobs=1 run; seconds and ms per MB).
     for label, split in splits.items():
         parts = sorted(split.items(), key=lambda kv: -kv[1])
@@ -232,9 +263,11 @@ def density_sweep(tmp: Path, people: list[synthetic.Person], index, key: Key,  #
         mb = corpus.size / 1e6
         g = plaintext_tool(grep, corpus.codes, files)
         g()
-        g_t, _ = timed(g, args.runs)
-        v_t, v_n = timed(lambda f=files: vahti_scan(f, index, key)(HETU, 1), args.runs)
-        print(f"{label:18} {g_t:8.3f} {v_t:8.3f} {mb / v_t:10.1f} {v_n:8d} {g_t / v_t:7.2f}")
+        (g_ts, _), (v_ts, v_n) = interleaved(
+            [g, lambda f=files: vahti_scan(f, index, key)(HETU, 1)], args.runs)
+        g_t, v_t = statistics.median(g_ts), statistics.median(v_ts)
+        print(f"{label:18} {g_t:8.3f} {v_t:8.3f} {mb / v_t:10.1f} {v_n:8d} "
+              f"{ratio(g_ts, v_ts):7.2f}")
         shutil.rmtree(corpus.out_dir, ignore_errors=True)
 
 
