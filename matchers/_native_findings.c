@@ -14,6 +14,11 @@
  * __set__ does): 143,000 findings in 18 ms instead of 30 (48,000 in 4.5 ms instead of
  * 9.4). A class with a __dict__ still gets the generic way above.
  *
+ * A batch's scores take a few values (the base score and its bonuses), in runs: each run
+ * of equal scores shares one float object (equal, with the same sign of zero; a NaN gets
+ * its own). Making and dropping the 287,000 findings of the 40 MB leak corpus, all types:
+ * 147 ns a finding instead of 195.
+ *
  * Included from _native.c (one translation unit).
  */
 
@@ -76,10 +81,11 @@ static int finding_slots(PyTypeObject *cls)
  * frozen dataclass's own __setattr__ refuses). */
 static PyObject *finding_object(PyTypeObject *cls, int slotted, PyObject *kind,
                                 PyObject *id_type, PyObject *ref, PyObject *location,
-                                long long start, long long end, double score)
+                                long long start, long long end, PyObject *score)
 {
+    Py_INCREF(score);
     PyObject *values[7] = {kind, id_type, ref, location, PyLong_FromLongLong(start),
-                           PyLong_FromLongLong(end), PyFloat_FromDouble(score)};
+                           PyLong_FromLongLong(end), score};
     PyObject *obj = NULL;
     if (values[4] == NULL || values[5] == NULL || values[6] == NULL)
         goto done;
@@ -112,7 +118,7 @@ done:
 static PyObject *make_findings(PyObject *self, PyObject *args)
 {
     PyTypeObject *cls;
-    PyObject *kinds, *types, *refs, *location, *result = NULL;
+    PyObject *kinds, *types, *refs, *location, *result = NULL, *score = NULL;
     Py_buffer vs = {0}, ve = {0}, vsc = {0};
     long long base;
     (void)self;
@@ -135,11 +141,22 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
     result = PyList_New(n);
     if (result == NULL)
         goto out;
+    /* A batch's scores take a few values (the base score and its bonuses): one float
+       object for each run of equal scores */
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (score == NULL || PyFloat_AS_DOUBLE(score) != scores[i]
+            || (scores[i] == 0.0 && signbit(scores[i]) != signbit(PyFloat_AS_DOUBLE(score)))) {
+            Py_XDECREF(score);
+            score = PyFloat_FromDouble(scores[i]);
+            if (score == NULL) {
+                Py_CLEAR(result);
+                goto out;
+            }
+        }
         PyObject *f = finding_object(cls, slotted, PyList_GET_ITEM(kinds, i),
                                      PyList_GET_ITEM(types, i),
                                      PyList_GET_ITEM(refs, i), location, starts[i] + base,
-                                     ends[i] + base, scores[i]);
+                                     ends[i] + base, score);
         if (f == NULL) {
             Py_CLEAR(result);
             goto out;
@@ -147,6 +164,7 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
         PyList_SET_ITEM(result, i, f);
     }
 out:
+    Py_XDECREF(score);
     PyBuffer_Release(&vs);
     PyBuffer_Release(&ve);
     PyBuffer_Release(&vsc);

@@ -370,6 +370,35 @@ def test_a_finding_made_in_c_is_the_same_finding():
                                  np.array([0.95]), 0)
 
 
+def test_the_c_builder_keeps_every_score_as_it_is():
+    """`make_findings` makes one float object for each run of equal scores (a batch's
+    scores take a few values): every finding still has its own score, including a zero
+    after a negative zero, a NaN after a NaN, and values that differ in the last bit."""
+    import math
+
+    import numpy as np
+
+    from vahti.matchers import native
+    from vahti.matchers.engine import Finding
+
+    assert native.lib is not None, "the C extension must be built for the tests"
+    scores = [0.5, 0.5, 0.65, 0.5, -0.0, 0.0, 0.0, -0.0, math.nan, math.nan, 1.0,
+              math.nextafter(1.0, 0.0), 1.0, 0.7, 0.7]
+    n = len(scores)
+    made = native.lib.make_findings(
+        Finding, ["identifier"] * n, ["hetu"] * n, [f"P{i}" for i in range(n)], "/x",
+        np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64) + 11,
+        np.array(scores), 0)
+    for f, want in zip(made, scores, strict=True):
+        assert type(f.score) is float
+        if math.isnan(want):
+            assert math.isnan(f.score)
+        else:
+            assert f.score == want and math.copysign(1.0, f.score) == math.copysign(1.0, want)
+    assert made[0].score is made[1].score  # a run shares its object
+    assert made[0].score is not made[3].score
+
+
 def test_the_c_builder_fills_any_class_of_the_seven_fields():
     """`make_findings` fills the slots of a class with __slots__ directly and sets the
     fields of one with a __dict__ the generic way; switching between classes (it keeps
