@@ -942,6 +942,11 @@ def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
     return order[np.lexsort((rank, group))]
 
 
+# Below heap.MMAP_THRESHOLD (its int64 slots: 16 MiB), so a table comes from the heap and
+# its pages are reused from batch to batch.
+_PEOPLE_TABLE_MAX = 1 << 21
+
+
 def _distinct_people(people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct people of a batch of hits (sorted), and where each hit's person is
     among them. People are indices into the watchlist: a table over the indices does it
@@ -949,11 +954,13 @@ def _distinct_people(people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     byte and a table read per index below the largest) unless the watchlist dwarfs the
     batch. Medians, hits of 40,000 people: 2,000 hits 21 us against 58 by sort and search,
     6,000 hits 46 against 543 (a 512 KiB range of a dense dump scanned by a worker);
-    400,000 people: 6,000 hits 93 against 488, 2,000 hits 69 against 58."""
+    400,000 people: 6,000 hits 93 against 488, 2,000 hits 69 against 58. The table is
+    also bounded (`_PEOPLE_TABLE_MAX` indices: 18 MB): past it, a register of millions
+    would fault in a fresh table's pages all over for each batch."""
     if not len(people):
         return people, people
     top = int(people.max()) + 1
-    if top > 100 * len(people) + 65536:  # a few hits of a big watchlist
+    if top > min(100 * len(people) + 65536, _PEOPLE_TABLE_MAX):  # a few hits, a big watchlist
         persons = dedupe_sorted(np.sort(people))  # np.unique took 2-9x longer
         return persons, np.searchsorted(persons, people)
     present = np.zeros(top, dtype=bool)
