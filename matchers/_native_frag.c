@@ -176,9 +176,9 @@ static void frag_emit(fragstream *st, Py_ssize_t from, Py_ssize_t to, const uint
 }
 
 /* The k-gram combinations g[0:nk] of the token values t, the minimum of each window
-   mn[0:nw] (nw = nk - W + 1 >= 1), and chosen[i - from] for the interior positions i in
-   [in0, in1) (all W windows ending at them exist): whether g[i] is the minimum of one of
-   them. Plain loops, compiled twice: for plain x86-64, and with AVX-512 F/DQ/VL, where
+   mn[0:nw] (nw = nk - W + 1, or 0 for the combinations alone), and chosen[i - from] for
+   the interior positions i in [in0, in1) (all W windows ending at them exist): whether
+   g[i] is the minimum of one of them. Plain loops, compiled twice: for plain x86-64, and with AVX-512 F/DQ/VL, where
    gcc makes vectors of them (64-bit multiplies, unsigned minimums and compares, which
    SSE2 lacks); chosen at run time. */
 static inline __attribute__((always_inline)) void
@@ -303,13 +303,9 @@ static int frag_finish(fragstream *st)
         return 0;
     if (frag_reserve(st, nk) < 0)
         return -1;
-    const uint64_t *t = (const uint64_t *)st->tok.values.data;
-    for (Py_ssize_t i = 0; i < nk; i++) {
-        uint64_t v = 0;
-        for (int j = 0; j < FRAG_K; j++)
-            v += t[i + j] * FRAG_M1[j];
-        st->g[i] = v;
-    }
+    /* fewer than W k-grams (else a feed evaluated them): their combinations alone */
+    frag_kernel(st->simd, (const uint64_t *)st->tok.values.data, st->g, st->mn, st->chosen,
+                nk, 0, 0, 0, 0);
     Py_ssize_t best = nk - 1; /* the rightmost minimum */
     for (Py_ssize_t i = nk - 2; i >= 0; i--)
         if (st->g[i] < st->g[best])
