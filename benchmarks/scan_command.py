@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import os
 import pstats
-import resource
 import shutil
 import statistics
 import subprocess
@@ -51,6 +50,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import leak_corpus  # noqa: E402
+from benchmarks.rounds import in_rounds  # noqa: E402
 from vahti.config import load_config  # noqa: E402
 from vahti.matchers.engine import Finding, ScanOptions  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
@@ -107,24 +107,10 @@ def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
 
 
 def alternating(fns: list, runs: int) -> list[tuple[float, float, object]]:
-    """`timed` for each of `fns`, run in turn `runs` times (on a shared machine the load
-    drifts: each figure and its baseline see the same)."""
-    wall: list[list[float]] = [[] for _ in fns]
-    cpu: list[list[float]] = [[] for _ in fns]
-    results: list[object] = [None] * len(fns)
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
-            r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-                resource.RUSAGE_CHILDREN)
-            t0 = time.perf_counter()
-            results[i] = fn()
-            wall[i].append(time.perf_counter() - t0)
-            r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-                resource.RUSAGE_CHILDREN)
-            cpu[i].append(sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
-                              for a, b in ((r0, r1), (c0, c1))))
+    """`timed` for each of `fns`, run in turn `runs` times (`rounds.in_rounds`: on a shared
+    machine the load drifts, and so each figure and its baseline see the same)."""
     return [(statistics.median(w), statistics.median(c), r)
-            for w, c, r in zip(wall, cpu, results, strict=True)]
+            for w, c, r in in_rounds(fns, runs)]
 
 
 def count_lines(path: Path) -> int:

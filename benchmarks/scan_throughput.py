@@ -60,6 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import leak_corpus  # noqa: E402
+from benchmarks.rounds import in_rounds  # noqa: E402
 from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers import scanfiles  # noqa: E402
 from vahti.matchers.detectors import name as name_detector  # noqa: E402
@@ -129,12 +130,9 @@ def build_index(key: Key, people: list[synthetic.Person], with_fragments: bool):
 
 
 def timed(fn, runs: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+    """Median wall seconds of `runs` calls, and the last result."""
+    ((wall, _, result),) = in_rounds([fn], runs)
+    return statistics.median(wall), result
 
 
 def plaintext_tool(argv: list[str], codes: Path, files: list[Path]):
@@ -179,21 +177,6 @@ def vahti_scan(files: list[Path], index, key: Key, splits: dict | None = None): 
 HETU = frozenset({"hetu"})
 
 
-def interleaved(fns: list, runs: int) -> list[tuple[list[float], object]]:
-    """Each of `fns` timed `runs` times, in rounds (one call of each, in turn): a machine
-    shared with other work slows a round's runs alike, so ratios taken within a round
-    are steadier than ratios of medians taken minutes apart. Returns, per function, its
-    times by round and its last result."""
-    times: list[list[float]] = [[] for _ in fns]
-    results: list[object] = [None] * len(fns)
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            results[i] = fn()
-            times[i].append(time.perf_counter() - t0)
-    return list(zip(times, results, strict=True))
-
-
 def ratio(base: list[float], other: list[float]) -> float:
     """The median of the rounds' ratios base / other (how many times faster `other` is)."""
     return statistics.median(b / o for b, o in zip(base, other, strict=True))
@@ -202,14 +185,14 @@ def ratio(base: list[float], other: list[float]) -> float:
 def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa: ANN001
             args: argparse.Namespace, have_fragments: bool) -> None:
     """One corpus: the plaintext tools and vahti in rounds; medians, and ratios to grep
-    as the median of each round's ratio (`interleaved`)."""
+    as the median of each round's ratio (`rounds.in_rounds`)."""
     mb = sum(f.stat().st_size for f in files) / 1e6
     splits: dict[str, dict[str, float]] = {}
     scan = vahti_scan(files, index, key, splits)
     tools = [(label, plaintext_tool(argv, codes, files)) for label, argv in plaintext_tools()]
     tools[0][1]()  # warm the page cache
     all_label = "vahti all types" + (" + fragments" if have_fragments else "")
-    runs = [(label, fn) for label, fn in tools]
+    runs = list(tools)
     runs += [("vahti hetu, 1 core", lambda: scan(HETU, 1)),
              (all_label + ", 1 core", lambda: scan(None, 1)),
              # the same scans with the findings as columns (what `vahti scan --json`
@@ -221,7 +204,7 @@ def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa
                  ("vahti hetu, jobs=2", lambda: scan(HETU, 2)),
                  ("vahti all types, jobs=2, columns", lambda: scan(None, 2, True)),
                  ("vahti hetu, jobs=2, columns", lambda: scan(HETU, 2, True))]
-    timed_runs = interleaved([fn for _, fn in runs], args.runs)
+    timed_runs = [(wall, n) for wall, _, n in in_rounds([fn for _, fn in runs], args.runs)]
     by_label = {label: t for (label, _), t in zip(runs, timed_runs, strict=True)}
     grep_times = timed_runs[0][0]
     print(f"\n== {title}: {mb:.0f} MB in {len(files)} file(s); load average "
@@ -263,7 +246,7 @@ def density_sweep(tmp: Path, people: list[synthetic.Person], index, key: Key,  #
         mb = corpus.size / 1e6
         g = plaintext_tool(grep, corpus.codes, files)
         g()
-        (g_ts, _), (v_ts, v_n) = interleaved(
+        (g_ts, _, _), (v_ts, _, v_n) = in_rounds(
             [g, lambda f=files: vahti_scan(f, index, key)(HETU, 1)], args.runs)
         g_t, v_t = statistics.median(g_ts), statistics.median(v_ts)
         print(f"{label:18} {g_t:8.3f} {v_t:8.3f} {mb / v_t:10.1f} {v_n:8d} "
