@@ -121,10 +121,11 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
     PyObject *kinds, *types, *refs, *location, *result = NULL, *score = NULL;
     Py_buffer vs = {0}, ve = {0}, vsc = {0};
     long long base;
+    Py_ssize_t lo = 0, hi = -1;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!Uy*y*y*L", &PyType_Type, &cls, &PyList_Type, &kinds,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!Uy*y*y*L|nn", &PyType_Type, &cls, &PyList_Type, &kinds,
                           &PyList_Type, &types, &PyList_Type, &refs, &location, &vs, &ve,
-                          &vsc, &base))
+                          &vsc, &base, &lo, &hi))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(types);
     if (PyList_GET_SIZE(kinds) != n || PyList_GET_SIZE(refs) != n ||
@@ -133,17 +134,23 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "make_findings: columns of different lengths");
         goto out;
     }
+    if (hi < 0)
+        hi = n;
+    if (lo < 0 || lo > hi || hi > n) {
+        PyErr_SetString(PyExc_IndexError, "make_findings: rows out of range");
+        goto out;
+    }
     const int64_t *starts = (const int64_t *)vs.buf, *ends = (const int64_t *)ve.buf;
     const double *scores = (const double *)vsc.buf;
     int slotted = finding_slots(cls);
     if (slotted < 0)
         goto out;
-    result = PyList_New(n);
+    result = PyList_New(hi - lo);
     if (result == NULL)
         goto out;
     /* A batch's scores take a few values (the base score and its bonuses): one float
        object for each run of equal scores */
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = lo; i < hi; i++) {
         if (score == NULL || PyFloat_AS_DOUBLE(score) != scores[i]
             || (scores[i] == 0.0 && signbit(scores[i]) != signbit(PyFloat_AS_DOUBLE(score)))) {
             Py_XDECREF(score);
@@ -161,7 +168,7 @@ static PyObject *make_findings(PyObject *self, PyObject *args)
             Py_CLEAR(result);
             goto out;
         }
-        PyList_SET_ITEM(result, i, f);
+        PyList_SET_ITEM(result, i - lo, f);
     }
 out:
     Py_XDECREF(score);
@@ -172,9 +179,10 @@ out:
 }
 
 PyDoc_STRVAR(make_findings_doc,
-             "make_findings(cls, kinds, id_types, refs, location, starts, ends, scores, base)"
-             " -> list\n\n"
-             "cls objects (engine.Finding) with the given fields, starts and ends + base:\n"
-             "kinds, id_types and refs lists of str, starts and ends int64, scores float64.");
+             "make_findings(cls, kinds, id_types, refs, location, starts, ends, scores, base,"
+             " lo=0, hi=len) -> list\n\n"
+             "cls objects (engine.Finding) with the given fields of rows lo to hi, starts and\n"
+             "ends + base: kinds, id_types and refs lists of str, starts and ends int64,\n"
+             "scores float64.");
 
 #define FINDINGS_METHODS {"make_findings", make_findings, METH_VARARGS, make_findings_doc},

@@ -759,24 +759,27 @@ def _ordered(
             continue
         base = base_of.get(r.file_id, 0)
         if r.apart:
-            apart.setdefault(r.file_id, []).extend(_events(r, base))  # type: ignore[arg-type]
+            apart.setdefault(r.file_id, []).extend(
+                chain.from_iterable(_events(r, base)))  # type: ignore[arg-type]
             continue
         held = apart.get(r.file_id, [])
         # the fragment findings that start in this range
         n = len(held) if r.last else bisect_left(held, base + r.n_chars, key=_START)
         frags = held[:n]
         del held[:n]
-        events: Iterable[Event | FindingColumns]
+        blocks: Iterable[Iterable[Event | FindingColumns]]
         if columns and r.found is not None:
             found = r.found.shifted(base)
             if frags:
                 found = found.merged(FindingColumns.of(frags, r.location))
-            events = [found, *r.events] if len(found) else r.events
+            blocks = [[found, *r.events] if len(found) else r.events]
         elif frags:
-            events = heapq.merge(frags, _events(r, base), key=FINDING_ORDER)
+            blocks = [heapq.merge(frags, chain.from_iterable(_events(r, base)),
+                                  key=FINDING_ORDER)]
         else:
-            events = _events(r, base)
-        yield from events
+            blocks = _events(r, base)
+        for block in blocks:
+            yield from block
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars
             if r.retained is not None:
@@ -801,10 +804,11 @@ def _ordered(
 _START = attrgetter("start")
 
 
-def _events(r: _Result, base: int) -> list[Event]:
-    """The events of `r`, findings at `base` characters further (a list: a generator
-    more between the scan and its consumer costs per finding)."""
-    if r.found is None:
-        return r.events
-    found: list[Event] = r.found.findings(base)  # type: ignore[assignment]
-    return found + r.events if r.events else found
+def _events(r: _Result, base: int) -> Iterator[list[Event]]:
+    """The events of `r` in lists, findings at `base` characters further, made a block at
+    a time (`FindingColumns.blocks`). Lists, each yielded from in turn: a generator more
+    between the scan and its consumer would cost per finding."""
+    if r.found is not None:
+        yield from r.found.blocks(base)  # type: ignore[misc]
+    if r.events:
+        yield r.events

@@ -321,6 +321,37 @@ def test_findings_merge_in_their_order(monkeypatch, with_native):
             for f in ident]
 
 
+@pytest.mark.parametrize("with_native", [True, False])
+def test_findings_in_blocks_are_the_findings_in_one_list(monkeypatch, with_native):
+    """`FindingColumns.blocks` (what a scan hands on one by one) gives the findings of
+    `findings`, in order, in lists of at most FINDING_BLOCK, for every size around the
+    block's edges; `make_findings` makes any rows lo to hi and refuses rows out of range."""
+    import numpy as np
+
+    from vahti.matchers import engine, native
+    from vahti.matchers.engine import Finding, FindingColumns
+
+    if not with_native:
+        monkeypatch.setattr(native, "lib", None)
+    monkeypatch.setattr(engine, "FINDING_BLOCK", 4)
+    for n in range(0, 14):
+        cols = FindingColumns.of([Finding("identifier", "hetu", f"P{i}", "x", i, i + 11,
+                                          0.8 + i / 100) for i in range(n)], "x")
+        blocks = list(cols.blocks(7))
+        assert [len(b) for b in blocks] == [min(4, n - lo) for lo in range(0, n, 4)]
+        assert [f for b in blocks for f in b] == cols.findings(7)
+    if with_native:
+        cols = FindingColumns.of([Finding("identifier", "hetu", "P", "x", 1, 2, 0.8)] * 3, "x")
+        args = (Finding, cols.kinds, cols.id_types, cols.refs, "x", cols.starts, cols.ends,
+                cols.scores, 0)
+        assert native.lib.make_findings(*args, 1, 3) == cols.findings()[1:3]
+        assert native.lib.make_findings(*args, 3, 3) == []
+        for lo, hi in ((-1, 2), (2, 1), (0, 4)):
+            with pytest.raises(IndexError, match="out of range"):
+                native.lib.make_findings(*args, lo, hi)
+        assert np.array_equal(cols.starts, [1, 1, 1])  # (not shifted in place)
+
+
 def test_a_finding_made_the_fast_way_is_the_same_finding():
     import pickle
     from dataclasses import asdict, replace
