@@ -32,9 +32,38 @@ static inline uint64_t plain_value16(const uint8_t *u, Py_ssize_t s, Py_ssize_t 
    word units only (nearly all) is a plain token, any other run goes through
    tokens_general_u8 (as tokens_u8 does). The runs come from 64-unit masks (SSE2) and
    bit scans, not a loop per unit with a branch at every token's end. Needs 16
-   readable units after `n` (frag_scan's buffer). Same tokens, values and offsets. */
+   readable units after `n` (frag_scan's buffer). Same tokens and values; offsets `pos`
+   further.
+   The plain tokens are stored through local pointers into room made beforehand (no more
+   tokens than half the units, rounded up, as separators part them; fragment_select makes
+   that room once for its chunks): through vec_push, each store reloaded the vector's
+   length and capacity (an int64 store may change them, for all the compiler knows), 12%
+   of fragment_select's time. */
+static int tok_room(tokvec *out, Py_ssize_t extra)
+{
+    i64vec *vs[3] = {&out->values, &out->starts, &out->ends};
+    for (int i = 0; i < 3; i++) {
+        i64vec *v = vs[i];
+        if (v->failed)
+            return -1;
+        if (v->len + extra <= v->cap)
+            continue;
+        Py_ssize_t cap = v->cap ? v->cap : 256;
+        while (cap < v->len + extra)
+            cap *= 2;
+        int64_t *d = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
+        if (d == NULL) {
+            v->failed = 1;
+            return -1;
+        }
+        v->data = d;
+        v->cap = cap;
+    }
+    return 0;
+}
+
 static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uint64_t seed,
-                           tokvec *out)
+                           Py_ssize_t pos0, tokvec *out)
 {
     Py_ssize_t nb = (n + 63) / 64;
     uint64_t *ns = (uint64_t *)malloc((size_t)(2 * nb + 2) * sizeof(uint64_t));
@@ -66,6 +95,12 @@ static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uin
     }
     ns[nb] = cls[nb] = 0;
     Py_ssize_t pos = 0;
+    if (tok_room(out, (n + 1) / 2) < 0) {
+        free(ns);
+        return;
+    }
+    Py_ssize_t len = out->values.len;
+    int64_t *tv = out->values.data, *ts = out->starts.data, *te = out->ends.data;
     for (;;) {
         /* j: the next non-separator */
         Py_ssize_t wi = pos >> 6;
@@ -96,16 +131,31 @@ static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uin
             any |= cls[z] & (~0ULL >> (63 - ((e - 1) & 63)));
         }
         if (!any) {
-            Py_ssize_t len = e - j;
-            uint64_t v = len <= 16 ? plain_value16(u, j, len) : plain_value(u, avail, j, e);
-            vec_push(&out->values, (int64_t)mix64(v ^ seed));
-            vec_push(&out->starts, (int64_t)j);
-            vec_push(&out->ends, (int64_t)e);
+            Py_ssize_t tlen = e - j;
+            uint64_t v = tlen <= 16 ? plain_value16(u, j, tlen) : plain_value(u, avail, j, e);
+            tv[len] = (int64_t)mix64(v ^ seed);
+            ts[len] = (int64_t)(j + pos0);
+            te[len] = (int64_t)(e + pos0);
+            len++;
         } else {
+            out->values.len = out->starts.len = out->ends.len = len;
             tokens_general_u8(u, n, j, e, seed, out);
+            for (Py_ssize_t t = len; t < out->starts.len && t < out->ends.len; t++) {
+                out->starts.data[t] += pos0;
+                out->ends.data[t] += pos0;
+            }
+            /* room again for the plain tokens after e (the vectors may have moved) */
+            if (tok_room(out, (n - e + 1) / 2) < 0)
+                break;
+            len = out->values.len;
+            tv = out->values.data;
+            ts = out->starts.data;
+            te = out->ends.data;
         }
         pos = e;
     }
+    if (!out->values.failed && !out->starts.failed && !out->ends.failed)
+        out->values.len = out->starts.len = out->ends.len = len;
     free(ns);
 }
 
@@ -466,10 +516,13 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
         }
         if (status == 0) {
             Py_ssize_t first = st->tok.values.len;
-            if (width == 1)
-                frag_tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, &st->tok);
-            else
+            if (width == 1) {
+                frag_tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, pos,
+                               &st->tok);
+                first = st->tok.values.len;  /* offsets made already */
+            } else {
                 tokens_u32((const uint32_t *)units, cut, 0, cut, seed, &st->tok);
+            }
             if (st->tok.values.failed || st->tok.starts.failed || st->tok.ends.failed)
                 status = -1;
             for (Py_ssize_t t = first; status == 0 && t < st->tok.values.len; t++) {
@@ -537,7 +590,11 @@ static PyObject *fragment_select(PyObject *self, PyObject *args)
     st.starts = PyByteArray_FromStringAndSize(NULL, 0);
     st.ends = PyByteArray_FromStringAndSize(NULL, 0);
     int status = -2;
-    if (st.blocks && st.starts && st.ends)
+    /* the tokens' room for a chunk and the carried k-grams, made once (frag_tokens_u8) */
+    Py_ssize_t most = (n_text < chunk ? n_text : chunk) / 2 + FRAG_K + FRAG_W;
+    if (tok_room(&st.tok, most) < 0)
+        status = -1;
+    else if (st.blocks && st.starts && st.ends)
         status = frag_scan(kind, data, n_text, (const uint8_t *)latin1.buf,
                            (const uint32_t *)bmp.buf, chunk, cut_search, (uint64_t)seed,
                            simd, &st);
