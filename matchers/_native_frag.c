@@ -41,25 +41,9 @@ static inline uint64_t plain_value16(const uint8_t *u, Py_ssize_t s, Py_ssize_t 
    of fragment_select's time. */
 static int tok_room(tokvec *out, Py_ssize_t extra)
 {
-    i64vec *vs[3] = {&out->values, &out->starts, &out->ends};
-    for (int i = 0; i < 3; i++) {
-        i64vec *v = vs[i];
-        if (v->failed)
-            return -1;
-        if (v->len + extra <= v->cap)
-            continue;
-        Py_ssize_t cap = v->cap ? v->cap : 256;
-        while (cap < v->len + extra)
-            cap *= 2;
-        int64_t *d = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
-        if (d == NULL) {
-            v->failed = 1;
-            return -1;
-        }
-        v->data = d;
-        v->cap = cap;
-    }
-    return 0;
+    /* nc_room: _native_norm.c's */
+    return nc_room(&out->values, extra) < 0 || nc_room(&out->starts, extra) < 0
+                   || nc_room(&out->ends, extra) < 0 ? -1 : 0;
 }
 
 static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uint64_t seed,
