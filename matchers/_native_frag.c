@@ -46,6 +46,44 @@ static int tok_room(tokvec *out, Py_ssize_t extra)
                    || nc_room(&out->ends, extra) < 0 ? -1 : 0;
 }
 
+/* The tokens of the run u[j:e] (no separator in it) that holds a joiner or an ignorable,
+   offsets pos0 further, as tokens_general_u8 makes them: each token's word units gathered
+   (ignorables and joined joiners left out: a joiner joins when the units on both sides of
+   it are word units) and valued as a plain token of those units is. The chunk holds no
+   complex unit (frag_scan sends such a chunk to the caller's general path). 0 when the run
+   is longer than the buffer: tokens_general_u8 then reads it. Nearly every identity code
+   (131052-308T), date and hyphenated name is such a run. */
+#define JOINED_MAX 240
+static int frag_joined_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t j, Py_ssize_t e,
+                          uint64_t seed, Py_ssize_t pos0, tokvec *out)
+{
+    if (e - j > JOINED_MAX)
+        return 0;
+    uint8_t buf[JOINED_MAX + 16];
+    Py_ssize_t len = 0, start = 0, last = 0;
+    for (Py_ssize_t p = j; p <= e; p++) {
+        uint8_t c = p < e ? u[p] : U_SEP;
+        if (c > U_COMPLEX) {
+            start = len ? start : p;
+            buf[len++] = c;
+            last = p;
+            continue;
+        }
+        if (c == U_IGN || (c == U_JOIN && p > 0 && p + 1 < n && u[p - 1] > U_COMPLEX
+                           && u[p + 1] > U_COMPLEX))
+            continue;
+        if (len) {  /* a separator, or a joiner that joins nothing: the token ends */
+            memset(buf + len, 0, 16);
+            uint64_t v = len <= 16 ? plain_value16(buf, 0, len) : plain_value(buf, len + 16, 0, len);
+            vec_push(&out->values, (int64_t)mix64(v ^ seed));
+            vec_push(&out->starts, (int64_t)(start + pos0));
+            vec_push(&out->ends, (int64_t)(last + 1 + pos0));
+            len = 0;
+        }
+    }
+    return 1;
+}
+
 static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uint64_t seed,
                            Py_ssize_t pos0, tokvec *out)
 {
@@ -123,10 +161,12 @@ static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uin
             len++;
         } else {
             out->values.len = out->starts.len = out->ends.len = len;
-            tokens_general_u8(u, n, j, e, seed, out);
-            for (Py_ssize_t t = len; t < out->starts.len && t < out->ends.len; t++) {
-                out->starts.data[t] += pos0;
-                out->ends.data[t] += pos0;
+            if (!frag_joined_u8(u, n, j, e, seed, pos0, out)) {
+                tokens_general_u8(u, n, j, e, seed, out);
+                for (Py_ssize_t t = len; t < out->starts.len && t < out->ends.len; t++) {
+                    out->starts.data[t] += pos0;
+                    out->ends.data[t] += pos0;
+                }
             }
             /* room again for the plain tokens after e (the vectors may have moved) */
             if (tok_room(out, (n - e + 1) / 2) < 0)
@@ -164,12 +204,15 @@ typedef struct {
     Py_ssize_t m, cap_out;
 } fragstream;
 
-/* Room for `extra` more selections (with the GIL held). */
-static int frag_room(fragstream *st, Py_ssize_t extra)
+/* Room for `extra` more selections (with the GIL held), and when it grows, for at least
+   `expected` in all: each growth copies what the arrays hold (a text's selections are
+   megabytes; doubling from one chunk's copied 1.7% of an all-types scan's instructions). */
+static int frag_room(fragstream *st, Py_ssize_t extra, Py_ssize_t expected)
 {
     if (st->m + extra <= st->cap_out)
         return 0;
     Py_ssize_t cap = st->cap_out * 2 > st->m + extra ? st->cap_out * 2 : st->m + extra;
+    cap = cap > expected ? cap : expected;
     if (PyByteArray_Resize(st->blocks, cap * 16) < 0 || PyByteArray_Resize(st->starts, cap * 8) < 0
         || PyByteArray_Resize(st->ends, cap * 8) < 0)
         return -1;
@@ -515,8 +558,11 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
             }
         }
         PyEval_RestoreThread(save);
-        /* a feed selects at most one per token it holds */
-        if (status == 0 && frag_room(st, st->tok.values.len) < 0)
+        /* a feed selects at most one per token it holds; the whole text, about as many as
+           so far for each character read (an eighth more) */
+        Py_ssize_t expected =
+            pos ? (Py_ssize_t)((double)st->m * (double)n_text / (double)pos * 1.125) : 0;
+        if (status == 0 && frag_room(st, st->tok.values.len, expected) < 0)
             status = -2; /* a Python error is set */
         if (status == 0) {
             save = PyEval_SaveThread();
@@ -527,7 +573,7 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
         pos += cut;
     }
     free(units);
-    if (status == 0 && frag_room(st, 1) < 0)
+    if (status == 0 && frag_room(st, 1, 0) < 0)
         status = -2;
     if (status == 0 && frag_finish(st) < 0)
         status = -1;

@@ -53,6 +53,22 @@ def _select(text: str):  # type: ignore[no-untyped-def]
 
 
 _NOTES = "\n".join(NoteGen(21).note(150) for _ in range(40))
+
+
+def _joined_words(seed: int = 3) -> str:
+    """Latin-1 words, short and long (past 16 and past 240 units), with joiners (' -) and
+    ignorables (soft hyphens) anywhere in them: at their ends, doubled, side by side."""
+    rng = np.random.default_rng(seed)
+    marks = list("-'\u00ad")
+    words = []
+    for _ in range(3000):
+        n = int(rng.choice([1, 2, 5, 11, 17, 30, 250]))
+        units = [rng.choice(marks) if rng.random() < 0.25 else chr(rng.integers(97, 123))
+                 for _ in range(n)]
+        words.append("".join(units))
+    return " ".join(words)
+
+
 # (text, whether the fused kernel takes it: no complex unit, nothing beyond the BMP)
 CASES = {
     "empty": ("", True),
@@ -67,6 +83,9 @@ CASES = {
                             .replace(" on ", " don't e-mail ")
                             + " -a- 'b' c-' \ufeffd", True),
     "joiners at the ends": ("-alku sana toinen kolmas neljäs viides it's-", True),
+    "joiners and ignorables anywhere": (_joined_words(), True),
+    "identity codes and dates": (" ".join(f"13{d:02d}52-30{d % 10}T 19{d:02d}-03-12 Anna-Liisa"
+                                          for d in range(99)), True),
     "wide separators": (_NOTES.replace(" ", "\u2003", 3).replace(".", "\u2026"), True),
     "fullwidth letters": (_NOTES.replace("a", "\uff41", 5), True),
     "wide letters": (_NOTES.replace("e", "\u03b5", 40), True),
