@@ -39,7 +39,7 @@ static inline uint64_t plain_value16(const uint8_t *u, Py_ssize_t s, Py_ssize_t 
    that room once for its chunks): through vec_push, each store reloaded the vector's
    length and capacity (an int64 store may change them, for all the compiler knows), 12%
    of fragment_select's time. */
-static int tok_room(tokvec *out, Py_ssize_t extra)
+static inline int tok_room(tokvec *out, Py_ssize_t extra)
 {
     /* nc_room: _native_norm.c's */
     return nc_room(&out->values, extra) < 0 || nc_room(&out->starts, extra) < 0
@@ -203,6 +203,8 @@ typedef struct {
     PyObject *blocks, *starts, *ends;
     Py_ssize_t m, cap_out;
 } fragstream;
+
+#define FRAG_ROOM_FIRST (1 << 20)
 
 /* Room for `extra` more selections (with the GIL held), and when it grows, for at least
    `expected` in all: each growth copies what the arrays hold (a text's selections are
@@ -559,9 +561,11 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
         }
         PyEval_RestoreThread(save);
         /* a feed selects at most one per token it holds; the whole text, about as many as
-           so far for each character read (an eighth more) */
+           so far for each character read (an eighth more), or from the start one for 8
+           characters (leak text has one for 12-15; up to a million: 32 MB) */
         Py_ssize_t expected =
-            pos ? (Py_ssize_t)((double)st->m * (double)n_text / (double)pos * 1.125) : 0;
+            pos ? (Py_ssize_t)((double)st->m * (double)n_text / (double)pos * 1.125)
+                : (n_text / 8 < FRAG_ROOM_FIRST ? n_text / 8 : FRAG_ROOM_FIRST);
         if (status == 0 && frag_room(st, st->tok.values.len, expected) < 0)
             status = -2; /* a Python error is set */
         if (status == 0) {
