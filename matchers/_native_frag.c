@@ -560,12 +560,17 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
             }
         }
         PyEval_RestoreThread(save);
-        /* a feed selects at most one per token it holds; the whole text, about as many as
-           so far for each character read (an eighth more), or from the start one for 8
-           characters (leak text has one for 12-15; up to a million: 32 MB) */
-        Py_ssize_t expected =
-            pos ? (Py_ssize_t)((double)st->m * (double)n_text / (double)pos * 1.125)
-                : (n_text / 8 < FRAG_ROOM_FIRST ? n_text / 8 : FRAG_ROOM_FIRST);
+        /* a feed selects at most one per token it holds; the whole text, from the start
+           one for 8 characters (leak text has one for 12-15; up to a million: 32 MB), then
+           about as many as so far for each character read (an eighth more), but not more
+           than 4 times what is needed now (a text's head may be denser than its tail) */
+        Py_ssize_t need = st->m + st->tok.values.len, expected;
+        if (pos == 0)
+            expected = n_text / 8 < FRAG_ROOM_FIRST ? n_text / 8 : FRAG_ROOM_FIRST;
+        else {
+            double projected = (double)st->m * (double)n_text / (double)pos * 1.125;
+            expected = projected < 4.0 * (double)need ? (Py_ssize_t)projected : 4 * need;
+        }
         if (status == 0 && frag_room(st, st->tok.values.len, expected) < 0)
             status = -2; /* a Python error is set */
         if (status == 0) {

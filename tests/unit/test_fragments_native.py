@@ -87,6 +87,10 @@ CASES = {
     # more selections than the room made at first (one for 8 characters): the arrays grow
     "one-letter words": (" ".join(np.random.default_rng(5).choice(list("abcdefghij"), 40000)),
                          True),
+    # the arrays' growth projected from a dense head onto a sparse tail
+    "dense head, sparse tail": (" ".join(np.random.default_rng(6).choice(list("abcdefghij"),
+                                                                        20000))
+                                + " " + " ".join(["pitkä" * 40] * 3000), True),
     "identity codes and dates": (" ".join(f"13{d:02d}52-30{d % 10}T 19{d:02d}-03-12 Anna-Liisa"
                                           for d in range(99)), True),
     "wide separators": (_NOTES.replace(" ", "\u2003", 3).replace(".", "\u2026"), True),
