@@ -46,6 +46,15 @@ static inline int tok_room(tokvec *out, Py_ssize_t extra)
                    || nc_room(&out->ends, extra) < 0 ? -1 : 0;
 }
 
+/* Tokens [from, len) of out, offsets `by` further (as far as both offset vectors hold). */
+static void tok_shift(tokvec *out, Py_ssize_t from, Py_ssize_t by)
+{
+    for (Py_ssize_t t = from; t < out->starts.len && t < out->ends.len; t++) {
+        out->starts.data[t] += by;
+        out->ends.data[t] += by;
+    }
+}
+
 /* The tokens of the run u[j:e] (no separator in it) that holds a joiner or an ignorable,
    offsets pos0 further, as tokens_general_u8 makes them: each token's word units gathered
    (ignorables and joined joiners left out: a joiner joins when the units on both sides of
@@ -163,10 +172,7 @@ static void frag_tokens_u8(const uint8_t *u, Py_ssize_t n, Py_ssize_t avail, uin
             out->values.len = out->starts.len = out->ends.len = len;
             if (!frag_joined_u8(u, n, j, e, seed, pos0, out)) {
                 tokens_general_u8(u, n, j, e, seed, out);
-                for (Py_ssize_t t = len; t < out->starts.len && t < out->ends.len; t++) {
-                    out->starts.data[t] += pos0;
-                    out->ends.data[t] += pos0;
-                }
+                tok_shift(out, len, pos0);
             }
             /* room again for the plain tokens after e (the vectors may have moved) */
             if (tok_room(out, (n - e + 1) / 2) < 0)
@@ -545,19 +551,15 @@ static int frag_scan(int kind, const void *data, Py_ssize_t n_text, const uint8_
         }
         if (status == 0) {
             Py_ssize_t first = st->tok.values.len;
-            if (width == 1) {
+            if (width == 1)  /* (which makes the offsets itself) */
                 frag_tokens_u8((const uint8_t *)units, cut, n + 8 + ((-n) & 7), seed, pos,
                                &st->tok);
-                first = st->tok.values.len;  /* offsets made already */
-            } else {
+            else
                 tokens_u32((const uint32_t *)units, cut, 0, cut, seed, &st->tok);
-            }
             if (st->tok.values.failed || st->tok.starts.failed || st->tok.ends.failed)
                 status = -1;
-            for (Py_ssize_t t = first; status == 0 && t < st->tok.values.len; t++) {
-                st->tok.starts.data[t] += pos;
-                st->tok.ends.data[t] += pos;
-            }
+            else if (width != 1)
+                tok_shift(&st->tok, first, pos);
         }
         PyEval_RestoreThread(save);
         /* a feed selects at most one per token it holds; the whole text, from the start
