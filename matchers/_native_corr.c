@@ -932,8 +932,49 @@ static inline __attribute__((always_inline)) int date_cut_k(const utext *t, Py_s
 
 typedef struct {
     vset set;
-    int32_t *id_of_day;
+    int32_t *id_of_day; /* DAYS_KNOWN entries, zero but for the days in `days` */
+    i64vec days;        /* the days given an id in this call: zeroed again at its end */
 } dateset;
+
+/* The id_of_day table kept zeroed from one call to the next: zeroing its 446 KB on each
+ * call cost more than the dates of a typical call. A call that finds it in use (another
+ * thread ran Python code in a callback of a call under way) makes one of its own. */
+static struct {
+    int32_t *table;
+    int busy;
+} corr_days;
+
+/* set->id_of_day from corr_days if it is free, else a fresh zeroed table; 0 or -1 */
+static int dateset_claim(dateset *set)
+{
+    if (!corr_days.busy) {
+        if (corr_days.table == NULL)
+            corr_days.table = (int32_t *)calloc(DAYS_KNOWN, sizeof(int32_t));
+        if (corr_days.table != NULL) {
+            corr_days.busy = 1;
+            set->id_of_day = corr_days.table;
+            return 0;
+        }
+    }
+    set->id_of_day = (int32_t *)calloc(DAYS_KNOWN, sizeof(int32_t));
+    return set->id_of_day != NULL ? 0 : -1;
+}
+
+/* Give set->id_of_day back, zeroed again where this call wrote to it. */
+static void dateset_release(dateset *set)
+{
+    if (set->id_of_day != NULL && set->id_of_day == corr_days.table) {
+        if (set->days.failed) /* not known where all it was written */
+            memset(set->id_of_day, 0, DAYS_KNOWN * sizeof(int32_t));
+        else
+            for (Py_ssize_t i = 0; i < set->days.len; i++)
+                set->id_of_day[set->days.data[i]] = 0;
+        corr_days.busy = 0;
+    } else
+        free(set->id_of_day);
+    set->id_of_day = NULL;
+    free(set->days.data);
+}
 
 static inline int64_t date_id(dateset *set, cdate *d)
 {
@@ -947,6 +988,7 @@ static inline int64_t date_id(dateset *set, cdate *d)
             if (id < 0 || id >= INT32_MAX)
                 return -1;
             *known = (int32_t)id + 1;
+            vec_push(&set->days, day);
         }
         d->id = *known - 1;
     }
@@ -1190,10 +1232,8 @@ static PyObject *corr_values(PyObject *self, PyObject *args)
     win = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
     tmp = (cwin *)malloc((size_t)(n ? n : 1) * sizeof(cwin));
     cs->range = (int64_t *)malloc((size_t)(n ? n : 1) * 4 * sizeof(int64_t));
-    if (want_dates)
-        cs->date_set.id_of_day = (int32_t *)calloc(DAYS_KNOWN, sizeof(int32_t));
     if (first == NULL || win == NULL || tmp == NULL || cs->range == NULL
-        || (want_dates && cs->date_set.id_of_day == NULL)) {
+        || (want_dates && dateset_claim(&cs->date_set) < 0)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1241,7 +1281,7 @@ done:
         free(cs->edge.starts.data);
         vset_free(&cs->name_set);
         vset_free(&cs->date_set.set);
-        free(cs->date_set.id_of_day);
+        dateset_release(&cs->date_set);
         free(cs->nids.data);
         free(cs->dids.data);
         free(cs->range);

@@ -158,6 +158,43 @@ def test_several_texts_and_the_word_cache():
     assert np.frombuffer(dptr, dtype=np.int64).tolist() == [0, 1, 2, 2]
 
 
+def test_dates_of_one_call_are_not_known_to_the_next():
+    """The table of days seen is kept from one call to the next and cleared where a
+    call wrote to it; a call made while another one holds it (here from the word
+    callback, after the outer call has read a date) uses one of its own. Each call
+    reads its dates alone."""
+    lib = native.lib
+    assert lib is not None
+    texts = ["Anna 1.2.1980 3.4.1990", "Anna 3.4.1990 5.6.2000", "x 5.6.2000"]
+
+    def dates_of(text: str, cuts=(), canonical=name_detector.canonical_word) -> list[str]:
+        n = len(text)
+        spans = [(a, b, b, b) for a, b in pairwise((0, *cuts, n))]
+        _, (blob, offsets, ptr, ids) = lib.corr_values(
+            [text], np.zeros(len(spans), np.int64), np.array(spans, np.int64), True, True,
+            {}, canonical)
+        values = [blob[a:b].decode() for a, b in pairwise(np.frombuffer(offsets, np.int64))]
+        ids = np.frombuffer(ids, np.int64).tolist()
+        assert sorted(set(ids)) == list(range(len(values)))
+        return [values[k] for k in ids]
+
+    want = [["1980-02-01", "1990-04-03"], ["1990-04-03", "2000-06-05"], ["2000-06-05"]]
+    for _ in range(3):
+        assert [dates_of(t) for t in texts] == want
+    inner = []
+
+    def canonical_reading_dates(word: str) -> str:
+        inner.append(dates_of(texts[2]))  # while the outer call holds the table
+        return name_detector.canonical_word(word)
+
+    # the second window's name calls back after the first window's dates are known
+    outer = "Anna 5.6.2000 3.4.1990 ; Anna Ωmega 1.2.1980"
+    assert dates_of(outer, [23], canonical_reading_dates) == [
+        "2000-06-05", "1990-04-03", "1980-02-01"]
+    assert inner == [want[2]]
+    assert [dates_of(t) for t in texts] == want
+
+
 def test_bad_bounds_are_refused_without_text():
     lib = native.lib
     assert lib is not None
