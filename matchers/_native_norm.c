@@ -643,6 +643,33 @@ NC_INLINE uint32_t nc_block_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits,
 }
 #endif
 
+#if defined(__SSE2__)
+/* The triggers among the 8 UCS-2 characters at d[0..8) when the ASCII ones are only
+   & < \\ ' (c->words): two bits per character. The characters from 0x80 (a few in
+   the UCS-2 texts of leaks: a euro sign or a curly quote among Latin-1 text) are
+   looked up one by one. */
+NC_INLINE uint32_t nc_block_hits_ucs2(const normctx *c, const Py_UCS2 *d)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)d);
+    __m128i hit = _mm_cmpeq_epi16(x, _mm_set1_epi16('&'));
+    if (c->ascii_hits & 2)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi16(x, _mm_set1_epi16('<')));
+    if (c->ascii_hits & 4)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi16(x, _mm_set1_epi16('\\')));
+    if (c->sql)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi16(x, _mm_set1_epi16('\'')));
+    uint32_t m = (uint32_t)_mm_movemask_epi8(hit);
+    __m128i ascii = _mm_cmpeq_epi16(_mm_and_si128(x, _mm_set1_epi16((short)0xFF80)),
+                                    _mm_setzero_si128());
+    for (uint32_t wide = ~(uint32_t)_mm_movemask_epi8(ascii) & 0xAAAAu; wide; wide &= wide - 1) {
+        int k = __builtin_ctz(wide) >> 1;
+        if (nc_trigger(c, d[k]))
+            m |= 3u << (2 * k);
+    }
+    return m;
+}
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
     && (defined(__GNUC__) || defined(__clang__))
 #define NC_WORDS 1
@@ -654,7 +681,9 @@ NC_INLINE uint32_t nc_block_hits(const uint8_t *b, Py_ssize_t i, int ascii_hits,
    read 8 characters at a time when its triggers below 0x80 are only & < \\ ' (a
    lone quote, which starts nothing in Latin-1 text, is passed over); else skipped
    8 at a time while no byte is high or a trigger (clean_scan's test, which also
-   stops at any backslash: the table decides). */
+   stops at any backslash: the table decides). UCS-2 text is read 8 characters at a
+   time on the same condition (there every quote of SQL text stops it, as the loop
+   character by character does). */
 NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
 {
     const Py_ssize_t n = c->n;
@@ -673,6 +702,16 @@ NC_INLINE Py_ssize_t nc_next_trigger(const normctx *c, int kind, Py_ssize_t t)
                 return t + (__builtin_ctzll(m) >> 3);
         }
     }
+#if defined(__SSE2__)
+    if (kind == PyUnicode_2BYTE_KIND && c->words) {
+        const Py_UCS2 *d = (const Py_UCS2 *)c->data;
+        for (; n - t >= 8; t += 8) {
+            uint32_t m = nc_block_hits_ucs2(c, d + t);
+            if (m)
+                return t + (__builtin_ctz(m) >> 1);
+        }
+    }
+#endif
     for (;;) {
         if (kind == PyUnicode_1BYTE_KIND) {
             const uint8_t *b = (const uint8_t *)c->data;
