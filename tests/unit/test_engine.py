@@ -401,6 +401,48 @@ def test_a_finding_made_in_c_is_the_same_finding():
                                  np.array([0.95]), 0)
 
 
+def test_findings_made_in_c_of_a_class_with_more_slots():
+    """The C builder allocates a slotted class's objects itself (untracked, only their
+    slots zeroed): slots beyond the seven fields stay unset, a weak reference works, and
+    the class's references are given back when the findings go."""
+    import gc
+    import sys
+    import weakref
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from vahti.matchers import native
+    from vahti.matchers.engine import Finding
+
+    assert native.lib is not None, "the C extension must be built for the tests"
+
+    @dataclass(frozen=True, slots=True, weakref_slot=True)
+    class Noted(Finding):
+        note: str = ""
+
+    def make(n: int) -> list:
+        return native.lib.make_findings(
+            Noted, ["identifier"] * n, ["hetu"] * n, [f"P{i}" for i in range(n)], "/x",
+            np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64) + 11,
+            np.full(n, 0.95), 5)
+
+    assert make(0) == []  # (the builder keeps the last class it was given)
+    n = 1000
+    held = sys.getrefcount(Noted)
+    made = make(n)
+    assert sys.getrefcount(Noted) == held + n  # each object holds its class
+    assert [(f.ref, f.start, f.end) for f in made[:2]] == [("P0", 5, 16), ("P1", 6, 17)]
+    assert all(type(f) is Noted and not gc.is_tracked(f) for f in made)
+    with pytest.raises(AttributeError):
+        made[0].note  # noqa: B018
+    ref = weakref.ref(made[0])
+    assert ref() is made[0]
+    del made
+    gc.collect()
+    assert ref() is None and sys.getrefcount(Noted) == held
+
+
 def test_the_c_builder_keeps_every_score_as_it_is():
     """`make_findings` makes one float object for each run of equal scores (a batch's
     scores take a few values): every finding still has its own score, including a zero
