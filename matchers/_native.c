@@ -262,30 +262,36 @@ static int hetu_valid(uint8_t *canon)
     }
 
 DEFINE_HETU_CANDIDATE(u8, uint8_t)
+DEFINE_HETU_CANDIDATE(u16, uint16_t)
 DEFINE_HETU_CANDIDATE(u32, uint32_t)
 
-/* The uint32 scanner (rare: text beyond latin-1) skips along the digits. */
-static void hetu_scan_u32(const uint32_t *b, Py_ssize_t n, i64vec *starts, u8vec *canon,
-                          i64vec *loose)
-{
-    Py_ssize_t i = 0;
-    /* invariant: i == 0 or b[i - 1] is not a digit; a run of six digits that starts
-       at or after i and ends in the buffer covers position i + 5 */
-    while (i + 5 < n) {
-        if (!IS_DIGIT(b[i + 5])) {
-            i += 6;
-            continue;
-        }
-        Py_ssize_t s = i + 5, e = i + 6;
-        while (s > i && IS_DIGIT(b[s - 1]))
-            s--;
-        while (e < n && IS_DIGIT(b[e]))
-            e++;
-        if (e - s == 6)
-            hetu_candidate_u32(b, n, s, e, starts, canon, loose);
-        i = e + 1;
+/* The scanners of wider code points (text beyond latin-1: a str's UCS-2 or UCS-4 data,
+   or a uint32 buffer) skip along the digits. */
+#define DEFINE_HETU_SCAN(NAME, T)                                                          \
+    static void hetu_scan_##NAME(const T *b, Py_ssize_t n, i64vec *starts, u8vec *canon,   \
+                                 i64vec *loose)                                            \
+    {                                                                                      \
+        Py_ssize_t i = 0;                                                                  \
+        /* invariant: i == 0 or b[i - 1] is not a digit; a run of six digits that starts  \
+           at or after i and ends in the buffer covers position i + 5 */                   \
+        while (i + 5 < n) {                                                                \
+            if (!IS_DIGIT(b[i + 5])) {                                                     \
+                i += 6;                                                                    \
+                continue;                                                                  \
+            }                                                                              \
+            Py_ssize_t s = i + 5, e = i + 6;                                               \
+            while (s > i && IS_DIGIT(b[s - 1]))                                            \
+                s--;                                                                       \
+            while (e < n && IS_DIGIT(b[e]))                                                \
+                e++;                                                                       \
+            if (e - s == 6)                                                                \
+                hetu_candidate_##NAME(b, n, s, e, starts, canon, loose);                   \
+            i = e + 1;                                                                     \
+        }                                                                                  \
     }
-}
+
+DEFINE_HETU_SCAN(u16, uint16_t)
+DEFINE_HETU_SCAN(u32, uint32_t)
 
 /* Bit k of a digit mask: byte from + k is an ASCII digit. */
 static uint64_t digit_mask_bounded(const uint8_t *b, Py_ssize_t n, Py_ssize_t from)
@@ -385,7 +391,8 @@ static int get_codes(PyObject *obj, Py_buffer *view)
 
 PyDoc_STRVAR(hetu_find_doc,
 "hetu_find(codes[, simd]) -> (starts, canon, loose)\n\n"
-"HETU candidates in a code-point buffer (uint8 or uint32 items): `starts`\n"
+"HETU candidates in a code-point buffer (uint8 or uint32 items) or a str (read\n"
+"where it lies, without a copy into a buffer of code points): `starts`\n"
 "(int64 bytes) and `canon` (11 upper-cased bytes each) of the valid codes of\n"
 "the tight form DDMMYYCNNNQ with token boundaries, and `loose` (int64 bytes):\n"
 "starts of date parts followed by whitespace and then a century sign, for\n"
@@ -399,18 +406,37 @@ static PyObject *hetu_find(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "O|p", &obj, &simd))
         return NULL;
-    if (get_codes(obj, &view) < 0)
-        return NULL;
-    Py_ssize_t n = view.len / view.itemsize;
+    /* a str's data, or the buffer's (its code points one per item either way) */
+    const void *data;
+    Py_ssize_t n;
+    int width;
+    int is_str = PyUnicode_Check(obj);
+    if (is_str) {
+        if (PyUnicode_READY(obj) < 0)
+            return NULL;
+        data = PyUnicode_DATA(obj);
+        n = PyUnicode_GET_LENGTH(obj);
+        width = PyUnicode_KIND(obj);
+    } else {
+        if (get_codes(obj, &view) < 0)
+            return NULL;
+        data = view.buf;
+        width = (int)view.itemsize;
+        n = view.len / view.itemsize;
+    }
     i64vec starts = {0}, loose = {0};
     u8vec canon = {0};
+    /* (a str is immutable, so its data can be read without the GIL too) */
     Py_BEGIN_ALLOW_THREADS
-    if (view.itemsize == 1)
-        hetu_scan_u8((const uint8_t *)view.buf, n, &starts, &canon, &loose, simd);
+    if (width == 1)
+        hetu_scan_u8((const uint8_t *)data, n, &starts, &canon, &loose, simd);
+    else if (width == 2)
+        hetu_scan_u16((const uint16_t *)data, n, &starts, &canon, &loose);
     else
-        hetu_scan_u32((const uint32_t *)view.buf, n, &starts, &canon, &loose);
+        hetu_scan_u32((const uint32_t *)data, n, &starts, &canon, &loose);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
+    if (!is_str)
+        PyBuffer_Release(&view);
     PyObject *result = NULL;
     if (starts.failed || canon.failed || loose.failed) {
         PyErr_NoMemory();

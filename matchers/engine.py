@@ -561,10 +561,9 @@ class Scanner:
             norm = Normalized(piece, len(piece))
         else:
             norm = normalize(piece, html_tags=kind == "html", sql=kind == "sql")
-        codes = code_points(norm.text)
         self.timings["decode/normalise"] += time.perf_counter() - t0
         hits = _Hits(norm=norm)
-        for t, s, e, people in self._identify(codes, norm.text):
+        for t, s, e, people in self._identify(None, norm.text):
             s_in, e_in = norm.spans(s, e)
             keep = (s_in >= b0) & (s_in < b1)
             hits.add(t, s_in[keep], e_in[keep], people[keep])
@@ -594,15 +593,19 @@ class Scanner:
         self._collect(out, windows, hits, 0, True)
 
     def _identify(
-        self, codes: np.ndarray, text: str
+        self, codes: np.ndarray | None, text: str
     ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         """(type, starts, ends, people) of the enrolled identifiers in `text`
-        (normalised or clean), offsets of `codes`/`text`."""
+        (normalised or clean), offsets of `codes`/`text`; `codes` None: the code
+        points of `text`, made only if a detector needs them."""
         runs = None
-        # The C HETU scanner needs no digit runs: a HETU-only scan skips them.
+        # The C HETU scanner needs no digit runs, nor the code points of a str (it
+        # reads the str itself): a HETU-only scan skips making them.
         need = set(NUMERIC_TYPES.intersection(self.types))
         if native.lib is not None:
             need.discard("hetu")
+        if codes is None and (need or "email" in self.types or native.lib is None):
+            codes = code_points(text)
         if need:
             t0 = time.perf_counter()
             runs = DigitRuns(codes)

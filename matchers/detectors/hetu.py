@@ -90,20 +90,23 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0,
 
 def find(text: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, canonical) of every valid HETU in (normalised) `text`."""
-    starts, ends, canon = find_arrays(code_points(text), text)
+    starts, ends, canon = find_arrays(None, text)
     for s, e, row in zip(starts.tolist(), ends.tolist(), canon, strict=True):
         yield s, e, row.tobytes().decode("ascii")
 
 
 def find_arrays(
-    codes: np.ndarray, text: str, runs: DigitRuns | None = None
+    codes: np.ndarray | None, text: str, runs: DigitRuns | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised `find`: start and end offsets and an (n, 11) uint8 array of canonical codes.
 
-    `codes` are the code points of `text` (see `code_points`); `text` is only
-    read where a date part is followed by whitespace (the rare loose form).
-    `runs` may be passed in when the caller already computed them.
+    `codes` are the code points of `text` (see `code_points`), or None: the C
+    scanner then reads `text` where it lies (without it they are made here).
+    `text` is otherwise only read where a date part is followed by whitespace (the
+    rare loose form). `runs` may be passed in when the caller already computed them.
     """
+    if codes is None:
+        codes = text if native.lib is not None else code_points(text)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11), np.uint8))
     if len(codes) < 11:
         if len(codes) and text.strip():
@@ -145,10 +148,11 @@ def find_arrays(
 
 
 def _find_native(
-    lib, codes: np.ndarray, text: str  # noqa: ANN001
+    lib, codes: np.ndarray | str, text: str  # noqa: ANN001
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`find_arrays` with the C scanner: it finds and validates the tight form
-    (in text order); the loose candidates it reports go to the regex here."""
+    """`find_arrays` with the C scanner (of `codes`, or of the str itself): it finds
+    and validates the tight form (in text order); the loose candidates it reports go
+    to the regex here."""
     s_b, canon_b, loose_b = lib.hetu_find(codes)
     starts = np.frombuffer(s_b, dtype=np.int64)
     canon = np.frombuffer(canon_b, dtype=np.uint8).reshape(-1, 11)

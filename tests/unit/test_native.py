@@ -55,7 +55,7 @@ def _assert_arrays_equal(a, b) -> None:  # noqa: ANN001
 _HETU_BITS = "0123456789-+AaBbCcFfUuYyXx  \t\n\r/_.ÄäZz"
 
 
-def _hetu_text(rng: random.Random, wide: bool) -> str:
+def _hetu_text(rng: random.Random, wide: bool, beyond_bmp: bool = False) -> str:
     parts = []
     for _ in range(rng.randint(0, 60)):
         r = rng.random()
@@ -70,7 +70,7 @@ def _hetu_text(rng: random.Random, wide: bool) -> str:
         else:
             parts.append("".join(rng.choice(_HETU_BITS) for _ in range(rng.randint(1, 4))))
     if wide:
-        parts.insert(rng.randint(0, len(parts)), "€Ω")
+        parts.insert(rng.randint(0, len(parts)), "€𝔄" if beyond_bmp else "€Ω")
     return "".join(parts)
 
 
@@ -78,14 +78,21 @@ def test_hetu_find_equals_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(1)
     found = 0
     for i in range(3000):
-        text = _hetu_text(rng, wide=i % 4 == 0)
+        text = _hetu_text(rng, wide=i % 4 == 0, beyond_bmp=i % 8 == 0)
         codes = code_points(text)
         assert codes.itemsize == (4 if i % 4 == 0 else 1)
         a, b = _both(monkeypatch, lambda: hetu.find_arrays(codes, text))  # noqa: B023
         _assert_arrays_equal(a, b)
+        # the str itself (its one-, two- or four-byte data, read where it lies) is
+        # scanned as its code points are, and find_arrays without them reads it
+        assert LIB.hetu_find(text) == LIB.hetu_find(codes)
+        c, d = _both(monkeypatch, lambda: hetu.find_arrays(None, text))  # noqa: B023
+        _assert_arrays_equal(a, c)
+        _assert_arrays_equal(a, d)
         found += len(a[0])
         if codes.itemsize == 1:
             assert LIB.hetu_find(codes, True) == LIB.hetu_find(codes, False)
+            assert LIB.hetu_find(text, True) == LIB.hetu_find(text, False)
     assert found > 300
 
 
@@ -294,6 +301,7 @@ def test_random_bytes_do_not_crash() -> None:
     with pytest.raises(ValueError):
         LIB.clean_bytes(b"abc", 0, 3, True, False, False, b"short")
     with pytest.raises(TypeError):
-        LIB.hetu_find("a str")
+        LIB.hetu_find(12345)
+    assert LIB.hetu_find("a str") == (b"", b"", b"")  # a str is read as it is
     with pytest.raises(ValueError):
         LIB.email_scan(np.zeros(4, dtype=np.uint16))
