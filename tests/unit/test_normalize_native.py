@@ -167,6 +167,25 @@ def test_lone_surrogates_fail_like_the_python_path(monkeypatch):  # noqa: ANN001
         monkeypatch.setattr(native, "lib", LIB)
 
 
+def test_a_lone_surrogate_anywhere_in_a_long_text_is_seen():
+    """The surrogate test runs 8 or 16 characters at a time: a lone surrogate at every
+    position of longer texts, at both ends of the range; its neighbours are no
+    surrogates."""
+    context = normalize._native_context()
+    for width in ("€", "\U0001f600"):  # a two- and a four-byte str
+        for n in (7, 8, 9, 16, 17, 33, 64):
+            for at in range(n):
+                filler = ["a&amp;"[i % 6] for i in range(n)]
+                filler[n - 1 - at] = width
+                for ch in ("\ud800", "\udfff"):
+                    text = "".join(filler[:at]) + ch + "".join(filler[at + 1:])
+                    assert LIB.normalize_text(text, False, True, False, context) is NotImplemented
+                for ch in ("\ud7ff", "\ue000"):
+                    text = "a" * at + ch + width + "&amp;" * 3
+                    got = LIB.normalize_text(text, False, True, False, context)
+                    assert got is not NotImplemented
+
+
 def test_errors_from_c_carry_no_text():
     secret = "131052-308T&amp;"
     table = normalize._native_table()
