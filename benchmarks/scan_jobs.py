@@ -70,6 +70,7 @@ ARGS = AP.parse_args()
 sys.path.insert(0, str(ARGS.tree.resolve()))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.engine_density import MODES, NOT_CORPUS  # noqa: E402
 from benchmarks.scan_throughput import build_index  # noqa: E402
 from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers import scanfiles  # noqa: E402
@@ -77,8 +78,6 @@ from vahti.matchers.engine import ScanOptions  # noqa: E402
 from vahti.matchers.index import WatchlistIndex  # noqa: E402
 from vahti.matchers.keys import Key  # noqa: E402
 
-NOT_CORPUS = {"codes.txt", "register.csv"}
-MODES = {"hetu": frozenset({"hetu"}), "all": None}
 _LOG: str | None = None  # where instrumented tasks write their timings
 _RUN = scanfiles._run
 
