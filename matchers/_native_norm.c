@@ -13,7 +13,8 @@
  * specified ASCII syntax of entities, escapes and quotes is matched here.
  *
  * Where the time goes on leak text (dense HTML, dumps): the gaps between matches are
- * found 16 or 8 Latin-1 characters at a time (nc_block_hits, nc_word_hits), a
+ * found 16 or 8 Latin-1 characters at a time (nc_block_hits, nc_word_hits), 8 UCS-2
+ * characters at a time (nc_block_hits_ucs2), a
  * replacement seen before in the same call is taken from a small C cache instead of
  * asking the dicts again (nc_replace), and the output buffers are kept from one call
  * to the next (nc_scratch), which spares the page faults of fresh memory.
