@@ -576,7 +576,7 @@ def scan_files(
     results: Generator[_Result, None, None] | None = None
     try:
         if jobs <= 1:
-            yield from _ordered(map(_run, tasks), hashes, progress, columns)
+            yield from _flat(_ordered(map(_run, tasks), hashes, progress, columns))
             return
         if workers.available():
             # fork: the workers share the scanner and its (memory-mapped) index instead of
@@ -587,17 +587,18 @@ def scan_files(
             if not parallel:
                 plan[0] = "kept"  # the inputs not yet cut: as one job cuts them
                 hashes.release()
-                yield from _ordered(chain(first, map(_run, _coalesced(tasks))), hashes,
-                                    progress, columns)
+                yield from _flat(_ordered(chain(first, map(_run, _coalesced(tasks))),
+                                          hashes, progress, columns))
                 return
             results = workers.ordered_map(_run, tasks, jobs, _forked, local=True,
                                           window=(2 + jobs) * TASK_BYTES, weight=_weight,
                                           started=hashes.release)
-            yield from _ordered(chain(first, results), hashes, progress, columns)
+            yield from _flat(_ordered(chain(first, results), hashes, progress, columns))
             return
         with mp.get_context("spawn").Pool(jobs, initializer=_init,
                                           initargs=(index, key, options, jobs)) as pool:
-            yield from _ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress, columns)
+            yield from _flat(_ordered(pool.imap(_run, tasks, chunksize=1), hashes, progress,
+                                      columns))
     finally:
         if results is not None:
             results.close()  # ends the workers now, even if the consumer stopped early
@@ -730,14 +731,20 @@ def _merged(parts: list[_Result]) -> dict[str, np.ndarray]:
             for t in types}
 
 
+def _flat(blocks: Iterator[Iterable[Event | FindingColumns]]) -> Iterator[Event | FindingColumns]:
+    """The events of `_ordered`'s blocks one by one, flattened in C: a generator between
+    the scan and its consumer costs a resumption per finding."""
+    return chain.from_iterable(blocks)
+
+
 def _ordered(
     results: Iterator[_Result], hashes: _Hashes, progress: Callable[[int], None] | None,
     columns: bool = False,
-) -> Iterator[Event | FindingColumns]:
+) -> Iterator[Iterable[Event | FindingColumns]]:
     """Turn range-relative offsets into file offsets (ranges of a file come in order),
     merge fragment findings scanned apart into the ranges' (they come first), and close
     every split file with its `Scanned` event. With `columns`, each task's findings come
-    as one `FindingColumns`."""
+    as one `FindingColumns`. The events come in blocks (lists, a merge), for `_flat`."""
     base_of: dict[int, int] = {}
     kept_of: dict[int, list[_Result]] = {}  # a split file's ranges' retained keys
     apart: dict[int, list[Finding]] = {}  # a split file's fragment findings not yet yielded
@@ -753,7 +760,7 @@ def _ordered(
                 kept_of.pop(r.file_id, None)
                 apart.pop(r.file_id, None)
                 hashes.forget(r.file_id)
-                yield Skipped(r.location, failed.pop(r.file_id))
+                yield (Skipped(r.location, failed.pop(r.file_id)),)
             if progress is not None and r.n_bytes:
                 progress(r.n_bytes)
             continue
@@ -778,8 +785,7 @@ def _ordered(
                                   key=FINDING_ORDER)]
         else:
             blocks = _events(r, base)
-        for block in blocks:
-            yield from block
+        yield from blocks
         if r.file_id >= 0:
             base_of[r.file_id] = base + r.n_chars
             if r.retained is not None:
@@ -791,12 +797,12 @@ def _ordered(
                 try:
                     scanned = hashes.scanned(r.file_id)
                 except OSError as exc:  # gone before its hash could be read: no content id
-                    yield Skipped(r.location, _read_failed(None, exc))
+                    yield (Skipped(r.location, _read_failed(None, exc)),)
                 else:
                     if parts:
                         scanned = replace(scanned, retained=_merged(parts),
                                           partial=any(p.partial for p in parts))
-                    yield scanned
+                    yield (scanned,)
         if progress is not None and r.n_bytes:
             progress(r.n_bytes)
 
@@ -806,8 +812,8 @@ _START = attrgetter("start")
 
 def _events(r: _Result, base: int) -> Iterator[list[Event]]:
     """The events of `r` in lists, findings at `base` characters further, made a block at
-    a time (`FindingColumns.blocks`). Lists, each yielded from in turn: a generator more
-    between the scan and its consumer would cost per finding."""
+    a time (`FindingColumns.blocks`). Lists, which `_flat` hands on one event at a time:
+    a generator more between the scan and its consumer would cost per finding."""
     if r.found is not None:
         yield from r.found.blocks(base)  # type: ignore[misc]
     if r.events:
