@@ -607,6 +607,7 @@ class Scanner:
         if codes is None and (need or "email" in self.types or native.lib is None):
             codes = code_points(text)
         if need:
+            assert codes is not None
             t0 = time.perf_counter()
             runs = DigitRuns(codes)
             self.timings["digit runs"] += time.perf_counter() - t0
@@ -622,6 +623,7 @@ class Scanner:
                 self.timings["phone"] += time.perf_counter() - t0
                 continue
             elif t == "email":
+                assert codes is not None
                 starts, ends, values, lengths = email.find_arrays(codes, text)
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
                         if len(starts) else None)

@@ -105,17 +105,16 @@ def find_arrays(
     `text` is otherwise only read where a date part is followed by whitespace (the
     rare loose form). `runs` may be passed in when the caller already computed them.
     """
-    if codes is None:
-        codes = text if native.lib is not None else code_points(text)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11), np.uint8))
-    if len(codes) < 11:
-        if len(codes) and text.strip():
+    n = len(codes) if codes is not None else len(text)
+    if n < 11:
+        if n and text.strip():
             return _validated(*_loose(text, np.zeros(0, np.int64), empty))
         return empty
     lib = native.lib
     if lib is not None:
-        return _find_native(lib, codes, text)
-    r = runs if runs is not None else DigitRuns(codes)
+        return _find_native(lib, codes if codes is not None else text, text)
+    r = runs if runs is not None else DigitRuns(codes if codes is not None else code_points(text))
     q = r.six_ends  # padded index of the char after the date
     if not len(q):
         return empty
