@@ -78,12 +78,15 @@ typedef struct {
     int failed;
 } i64vec;
 
-/* Room for one more in a full v: 0, or -1 when out of memory (v->failed then) */
-static __attribute__((noinline)) int vec_grow(i64vec *v)
+/* Room for `extra` more in v, which has too little: 0, or -1 when out of memory
+   (v->failed then). Out of line: the callers' check of the room inlines alone. */
+static __attribute__((noinline)) int vec_grow(i64vec *v, Py_ssize_t extra)
 {
     if (v->failed)
         return -1;
-    Py_ssize_t cap = v->cap ? v->cap * 2 : 256;
+    Py_ssize_t cap = v->cap ? v->cap : 256;
+    while (cap < v->len + extra)
+        cap *= 2;
     int64_t *d = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
     if (d == NULL) {
         v->failed = 1;
@@ -94,12 +97,20 @@ static __attribute__((noinline)) int vec_grow(i64vec *v)
     return 0;
 }
 
+/* Room for `extra` more in v: 0, or -1 when out of memory (or v failed before) */
+static inline int vec_room(i64vec *v, Py_ssize_t extra)
+{
+    if (v->failed)
+        return -1;
+    return v->len + extra <= v->cap ? 0 : vec_grow(v, extra);
+}
+
 /* Inline, with the growth out of line: the phone scan pushes five values a candidate,
    and a call for each was 1% of an all-types scan. `failed` is checked only when the
    vector is full: one that failed is dropped whole by its owner, whatever went in. */
 static inline void vec_push(i64vec *v, int64_t x)
 {
-    if (v->len == v->cap && vec_grow(v) < 0)
+    if (v->len == v->cap && vec_grow(v, 1) < 0)
         return;
     v->data[v->len++] = x;
 }

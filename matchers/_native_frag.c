@@ -41,9 +41,8 @@ static inline uint64_t plain_value16(const uint8_t *u, Py_ssize_t s, Py_ssize_t 
    of fragment_select's time. */
 static inline int tok_room(tokvec *out, Py_ssize_t extra)
 {
-    /* nc_room: _native_norm.c's */
-    return nc_room(&out->values, extra) < 0 || nc_room(&out->starts, extra) < 0
-                   || nc_room(&out->ends, extra) < 0 ? -1 : 0;
+    return vec_room(&out->values, extra) < 0 || vec_room(&out->starts, extra) < 0
+                   || vec_room(&out->ends, extra) < 0 ? -1 : 0;
 }
 
 /* Tokens [from, len) of out, offsets `by` further (as far as both offset vectors hold). */

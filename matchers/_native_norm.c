@@ -151,26 +151,6 @@ NC_INLINE void nc_put(normctx *c, Py_ssize_t i, Py_UCS4 ch)
         ((Py_UCS4 *)c->out)[i] = ch;
 }
 
-/* room in v for `extra` more items (-1: out of memory, v->failed set) */
-NC_INLINE int nc_room(i64vec *v, Py_ssize_t extra)
-{
-    if (v->failed)
-        return -1;
-    if (v->len + extra <= v->cap)
-        return 0;
-    Py_ssize_t cap = v->cap ? v->cap : 256;
-    while (cap < v->len + extra)
-        cap *= 2;
-    int64_t *grown = (int64_t *)realloc(v->data, (size_t)cap * sizeof(int64_t));
-    if (grown == NULL) {
-        v->failed = 1;
-        return -1;
-    }
-    v->data = grown;
-    v->cap = cap;
-    return 0;
-}
-
 /* `m` output characters from the input span [a, b): each from its own input
    position (verbatim: the output is text[a:b] itself) or all from the whole span.
    A verbatim segment right after a verbatim one continues it. */
@@ -180,7 +160,7 @@ NC_INLINE int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, i
     if (verbatim && v->len && v->data[v->len - 1] && v->data[v->len - 2] == a) {
         v->data[v->len - 2] = b;
     } else {
-        if (v->len + 4 > v->cap && nc_room(v, 4) < 0) {
+        if (v->len + 4 > v->cap && vec_room(v, 4) < 0) {
             PyErr_NoMemory();
             return -1;
         }
@@ -1139,7 +1119,7 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
             uint32_t m = nc_block_hits(b, i, ascii_hits, quote, hit);
             if (!m)
                 continue;
-            if (nc_room(&out, 16) < 0)
+            if (vec_room(&out, 16) < 0)
                 break;
             int64_t *o = out.data + out.len; /* (out itself lives in memory) */
             for (; m; m &= m - 1)
@@ -1151,7 +1131,7 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
             uint64_t m = nc_word_hits(b, i, ascii_hits, quote, hit);
             if (!m)
                 continue;
-            if (nc_room(&out, 8) < 0)
+            if (vec_room(&out, 8) < 0)
                 break;
             int64_t *o = out.data + out.len; /* (out itself lives in memory) */
             for (; m; m &= m - 1)
@@ -1164,7 +1144,7 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
             memcpy(&w, b + i, 8);
             if (!word_interesting(w, lt, quote))
                 continue;
-            if (nc_room(&out, 8) < 0)
+            if (vec_room(&out, 8) < 0)
                 break;
             int64_t *o = out.data + out.len;
             Py_ssize_t k = 0;
