@@ -160,7 +160,7 @@ NC_INLINE int nc_segment(normctx *c, Py_ssize_t m, Py_ssize_t a, Py_ssize_t b, i
     if (verbatim && v->len && v->data[v->len - 1] && v->data[v->len - 2] == a) {
         v->data[v->len - 2] = b;
     } else {
-        if (v->len + 4 > v->cap && vec_room(v, 4) < 0) {
+        if (vec_room(v, 4) < 0) {
             PyErr_NoMemory();
             return -1;
         }
