@@ -1,11 +1,12 @@
-"""UTF-8 decoding of leak text: CPython's decoder against the extension's Latin-1 one.
+"""UTF-8 decoding of leak text: CPython's decoder against the extension's narrow one.
 
 For each file of a corpus directory (``benchmarks/leak_corpus.py DIR``), the median of
 `--runs` decodes of the whole file, in one run: ``bytes.decode("utf-8")`` (the baseline)
-and ``decode.utf8_text`` (the extension's ``utf8_latin1`` where the text is UTF-8 of
-Latin-1 letters and the CPU has AVX-512 VBMI2, else ``bytes.decode`` too), with their
-ratio. A file of other letters (``€``, ``–``: a two-byte str) is decoded by CPython either
-way. The heap is kept as a scan keeps it (`matchers.heap`), so neither side pays page faults.
+and ``decode.utf8_text`` (the extension's ``utf8_narrow`` where the text is UTF-8 of
+code points up to U+FFFF and the CPU has AVX-512 VBMI2, else ``bytes.decode`` too), with
+their ratio. The path says which: "latin-1" (a one-byte str), "two-byte" (a dash or a
+euro sign among the letters), or "bytes.decode" (ASCII, an emoji, or no extension). The
+heap is kept as a scan keeps it (`matchers.heap`), so neither side pays page faults.
 
     python benchmarks/utf8_decode.py CORPUS [--runs 31]
 """
@@ -35,6 +36,13 @@ def median_ms(fn, runs: int) -> float:  # noqa: ANN001
     return statistics.median(times) * 1e3
 
 
+def _path(text: str | None) -> str:
+    """Which decoder utf8_text took for a file (the str utf8_narrow made of it, or None)."""
+    if text is None:
+        return "bytes.decode"
+    return "latin-1" if text.isascii() or max(text) <= "\xff" else "two-byte"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("corpus", type=Path)
@@ -51,11 +59,11 @@ def main() -> None:
             raise SystemExit(f"{path.name}: the two decoders differ")
         c = median_ms(lambda d=data: d.decode("utf-8"), args.runs)
         v = median_ms(lambda d=data: decode.utf8_text(d), args.runs)
-        fast = lib is not None and lib.utf8_latin1(data) is not None
+        fast = lib.utf8_narrow(data) if lib is not None else None
         total_c += c
         total_v += v
         print(f"{path.name:14} {len(data) / 1e6:5.1f} {c:16.2f} {v:13.2f} {c / v:6.2f}  "
-              f"{'latin-1' if fast else 'bytes.decode'}")
+              f"{_path(fast)}")
     print(f"{'all':14} {'':5} {total_c:16.2f} {total_v:13.2f} {total_c / total_v:6.2f}")
 
 

@@ -365,12 +365,172 @@ latin1_write_vbmi2(const uint8_t *s, Py_ssize_t n, Py_UCS1 **outp, const Py_UCS1
 }
 #endif
 
-PyDoc_STRVAR(utf8_latin1_doc,
-"utf8_latin1(data, simd=True) -> str or None: data.decode('utf-8') when data is UTF-8\n"
-"of code points up to U+00FF (ASCII and C2/C3 sequences only) holding some, else None.\n"
+/* ---------------------------------------------------------------------------------- */
+/* Decoding text of Latin-1 letters and a few wider characters.
+ *
+ * Finnish prose or a paste is Latin-1 text but for a dash, a euro sign or a zero-width
+ * space every few kB: a two-byte str. CPython's decoder then writes it character by
+ * character (about 0.5 GB/s on prose), where the blocks between the wide characters are
+ * what latin1_write_vbmi2 reads 64 bytes at a time. So they are decoded here as there,
+ * each byte widened to two, and only the sequences of other leads (C4-DF, E0-EF) one by
+ * one. The input is validated first (utf8_valid_*): the writers trust it. A four-byte
+ * sequence (an emoji: a four-byte str) is left to bytes.decode. */
+
+/* Valid UTF-8 s[i:end) of one- to three-byte sequences as UCS-2 at *outp; returns where
+ * it stopped: end, or past it when a sequence starting before end ends after it. */
+static Py_ssize_t bmp_write(const uint8_t *s, Py_ssize_t i, Py_ssize_t end, Py_UCS2 **outp)
+{
+    Py_UCS2 *out = *outp;
+    while (i < end) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            *out++ = c;
+            i++;
+        }
+        else if (c < 0xE0) {
+            *out++ = (Py_UCS2)(((c & 0x1F) << 6) | (s[i + 1] & 0x3F));
+            i += 2;
+        }
+        else {
+            *out++ = (Py_UCS2)(((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F));
+            i += 3;
+        }
+    }
+    *outp = out;
+    return i;
+}
+
+/* What a valid UTF-8 text holds: its continuation bytes, and whether it has a lead of
+ * a character above U+00FF (C4-EF) or of a four-byte one (F0-F4). */
+typedef struct {
+    Py_ssize_t conts;
+    int wide, four;
+} utf8_census;
+
+static void utf8_count(const uint8_t *s, Py_ssize_t n, utf8_census *r)
+{
+    Py_ssize_t i = 0;
+    r->conts = 0;
+    r->wide = r->four = 0;
+#if defined(__SSE2__)
+    const __m128i top2 = _mm_set1_epi8((char)0xC0), cont = _mm_set1_epi8((char)0x80);
+    const __m128i c4 = _mm_set1_epi8((char)0xC4), f0 = _mm_set1_epi8((char)0xF0);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        if (!_mm_movemask_epi8(v))
+            continue;
+        r->conts += __builtin_popcount(
+            (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, top2), cont)));
+        /* unsigned v >= k: max(v, k) == v */
+        r->wide |= _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, c4), v)) != 0;
+        r->four |= _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, f0), v)) != 0;
+    }
+#endif
+    for (; i < n; i++) {
+        r->conts += (s[i] & 0xC0) == 0x80;
+        r->wide |= s[i] >= 0xC4;
+        r->four |= s[i] >= 0xF0;
+    }
+}
+
+#ifdef UTF8_HAVE_AVX2
+/* bmp_write 64 bytes at a time where they hold only ASCII and C2/C3 sequences (as
+ * latin1_write_vbmi2 folds them, then widened to two bytes each); a block's first other
+ * lead is where it stops, and that sequence goes through bmp_write. Returns how far it
+ * went; bmp_write does the rest. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static Py_ssize_t
+bmp_write_vbmi2(const uint8_t *s, Py_ssize_t n, Py_UCS2 **outp, const Py_UCS2 *out_end)
+{
+    Py_UCS2 *out = *outp;
+    Py_ssize_t i = 0;
+    const __m512i c2 = _mm512_set1_epi8((char)0xC2), c3 = _mm512_set1_epi8((char)0xC3);
+    const __m512i top2 = _mm512_set1_epi8((char)0xC0), low6 = _mm512_set1_epi8(0x3F);
+    const __m512i cont = _mm512_set1_epi8((char)0x80);
+    while (i + 65 <= n && out + 64 <= out_end) {
+        __m512i v = _mm512_loadu_si512((const void *)(s + i));
+        __mmask64 high = _mm512_movepi8_mask(v);
+        if (!high) {
+            _mm512_storeu_si512((void *)out, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
+            _mm512_storeu_si512((void *)(out + 32), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
+            out += 64;
+            i += 64;
+            continue;
+        }
+        __mmask64 lead = _mm512_cmpeq_epi8_mask(v, c2) | _mm512_cmpeq_epi8_mask(v, c3);
+        __mmask64 conts = _mm512_cmpeq_epi8_mask(_mm512_and_si512(v, top2), cont);
+        __mmask64 other = high & ~lead & ~conts;  /* leads of wider characters */
+        __mmask64 in = ~0ULL;
+        Py_ssize_t step = 64;
+        if (other) {
+            step = __builtin_ctzll(other);
+            if (step == 0) {  /* the block starts with one: that sequence alone */
+                i = bmp_write(s, i, i + 1, &out);
+                continue;
+            }
+            in = (1ULL << step) - 1;  /* (a lead before it has its continuation before it) */
+        }
+        else if (lead >> 63) {  /* the last byte leads: it starts the next block */
+            in = ~(1ULL << 63);
+            step = 63;
+        }
+        __m512i next = _mm512_loadu_si512((const void *)(s + i + 1));
+        __m512i folded = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi16(v, 6), top2),
+                                         _mm512_and_si512(next, low6));
+        __m512i chars = _mm512_maskz_compress_epi8(~(high & ~lead) & in,
+                                                   _mm512_mask_blend_epi8(lead, v, folded));
+        _mm512_storeu_si512((void *)out, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(chars)));
+        _mm512_storeu_si512((void *)(out + 32), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(chars, 1)));
+        out += __builtin_popcountll(~(high & ~lead) & in);
+        i += step;
+    }
+    *outp = out;
+    return i;
+}
+#endif
+
+/* data[0:n] as a two-byte str when it is valid UTF-8 holding a character above U+00FF
+ * and none above U+FFFF; NULL with no error set otherwise. */
+static PyObject *utf8_bmp(const uint8_t *s, Py_ssize_t n, int simd)
+{
+    int ok;
+    utf8_census r;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef UTF8_HAVE_AVX2
+    if (simd)
+        ok = utf8_valid_avx2(s, n);
+    else
+#endif
+        ok = utf8_valid_run(s, n);
+    if (ok)
+        utf8_count(s, n, &r);
+    Py_END_ALLOW_THREADS
+    if (!ok || !r.wide || r.four)
+        return NULL;
+    /* valid, no four-byte sequence, a lead from C4: a character above U+00FF (no overlong
+     * form), none above U+FFFF: a two-byte str is the canonical one */
+    Py_ssize_t chars = n - r.conts;
+    PyObject *out = PyUnicode_New(chars, 0xFFFF);
+    if (out == NULL)
+        return NULL;
+    Py_UCS2 *dst = PyUnicode_2BYTE_DATA(out);
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t done = 0;
+#ifdef UTF8_HAVE_AVX2
+    if (simd)
+        done = bmp_write_vbmi2(s, n, &dst, PyUnicode_2BYTE_DATA(out) + chars);
+#endif
+    bmp_write(s, done, n, &dst);
+    Py_END_ALLOW_THREADS
+    return out;
+}
+
+PyDoc_STRVAR(utf8_narrow_doc,
+"utf8_narrow(data, simd=True) -> str or None: data.decode('utf-8') when that is a str of\n"
+"one or two bytes a character (code points up to U+FFFF) holding a non-ASCII one, else\n"
+"None (ASCII, which bytes.decode copies as fast; a character above U+FFFF; not UTF-8).\n"
 "None too where the CPU lacks AVX-512 VBMI2; simd=False: byte by byte (for the tests).");
 
-static PyObject *utf8_latin1(PyObject *self, PyObject *args)
+static PyObject *utf8_narrow(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
     int simd = 1;
@@ -394,7 +554,14 @@ static PyObject *utf8_latin1(PyObject *self, PyObject *args)
         latin1_tail(s, 0, n, 0, &r);
     Py_END_ALLOW_THREADS
     PyObject *out = NULL;
-    if (!r.ok || !r.highs) {  /* not this text; or ASCII, which bytes.decode copies as fast */
+    if (!r.ok) {  /* a wider character, or no UTF-8 */
+        out = utf8_bmp(s, n, simd);
+        PyBuffer_Release(&buf);
+        if (out == NULL && !PyErr_Occurred())
+            Py_RETURN_NONE;
+        return out;
+    }
+    if (!r.highs) {  /* ASCII */
         PyBuffer_Release(&buf);
         Py_RETURN_NONE;
     }
@@ -416,4 +583,4 @@ static PyObject *utf8_latin1(PyObject *self, PyObject *args)
 }
 
 #define UTF8_METHODS {"utf8_valid", utf8_valid, METH_VARARGS, utf8_valid_doc}, \
-    {"utf8_latin1", utf8_latin1, METH_VARARGS, utf8_latin1_doc},
+    {"utf8_narrow", utf8_narrow, METH_VARARGS, utf8_narrow_doc},

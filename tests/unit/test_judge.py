@@ -92,12 +92,17 @@ def _has_vbmi2() -> bool:
 
 
 _LATIN1 = [chr(c) for c in range(0x20, 0x7F)] + [chr(c) for c in range(0x80, 0x100)] + ["\n"]
+# Characters of two- and three-byte sequences above U+00FF, at the edges of their ranges
+# (U+0100, U+07FF, U+0800, U+D7FF, U+E000, U+FFFF) and as leak text has them.
+_WIDE = ["\u0100", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff", "–", "€", "”", "\u200b",
+         "ł", "Ω", "ж"]
 
 
-def _latin1_cases() -> list[bytes]:
+def _narrow_cases() -> list[bytes]:
     """UTF-8 of Latin-1 letters at every density and length around the 64-byte blocks (a
-    lead last in a block, its continuation first in the next), damaged, or with one other
-    character: what utf8_latin1 must decode as bytes.decode does, or decline."""
+    lead last in a block, its continuation first in the next), damaged, or with other
+    characters (wider ones at every place of a block and across its edges, a four-byte
+    one): what utf8_narrow must decode as bytes.decode does, or decline."""
     rng = random.Random(3)
     cases = []
     for n in [0, 1, 2, 31, 32, 33, 63, 64, 65, 66, 127, 128, 129, 130, 191, 192, 1000, 5000]:
@@ -115,29 +120,42 @@ def _latin1_cases() -> list[bytes]:
                 cases.append(data[:-1])  # perhaps cut inside a character
     for k in range(62, 67):  # a two-byte letter across each block edge
         cases.append(b"a" * k + "ä".encode() + b"b" * 80)
-    cases += [b"\xc2", b"\xc3\xc3\xa4", b"\xc0\x80", b"\xc1\xbf", b"\x80", "é".encode() * 100]
+    for wide in _WIDE:  # a wider character at every place of two blocks
+        for k in range(0, 131):
+            cases.append(b"a" * k + wide.encode() + "ä".encode() * 3 + b"b" * 70)
+    for n in (70, 200, 3000):  # wider characters at every density among Latin-1 letters
+        for share in (0.01, 0.1, 0.5, 1.0):
+            chars = [rng.choice(_WIDE) if rng.random() < share else rng.choice(_LATIN1)
+                     for _ in range(n)]
+            data = "".join(chars).encode()
+            cases += [data, data + "😀".encode(), data[:-1], data + b"\xed\xa0\x80"]
+    cases += [b"\xc2", b"\xc3\xc3\xa4", b"\xc0\x80", b"\xc1\xbf", b"\x80", "é".encode() * 100,
+              "€".encode() * 100, b"\xe0\x9f\xbf" + b"a" * 100]
     return cases
 
 
 @pytest.mark.parametrize("simd", [True, False])
-def test_utf8_latin1_decodes_as_bytes_decode_or_declines(lib, simd) -> None:  # noqa: ANN001
+def test_utf8_narrow_decodes_as_bytes_decode_or_declines(lib, simd) -> None:  # noqa: ANN001
     if simd and not _has_vbmi2():  # byte by byte it would be slower than bytes.decode
-        assert lib.utf8_latin1(FINNISH.replace("€", "").encode()[:60] * 3) is None
+        assert lib.utf8_narrow(FINNISH.replace("€", "").encode()[:60] * 3) is None
         return
-    taken = 0
-    for data in _latin1_cases():
-        got = lib.utf8_latin1(data, simd)
+    taken = {1: 0, 2: 0}
+    for data in _narrow_cases():
+        got = lib.utf8_narrow(data, simd)
         try:
             want = data.decode("utf-8")
         except UnicodeDecodeError:
             assert got is None, data
             continue
-        if got is None:  # declined: ASCII, or a character above U+00FF
-            assert want.isascii() or max(map(ord, want)) > 0xFF, data
+        if got is None:  # declined: ASCII, or a character above U+FFFF
+            assert want.isascii() or max(map(ord, want)) > 0xFFFF, data
             continue
-        taken += 1
+        wide = max(map(ord, want)) > 0xFF
+        taken[2 if wide else 1] += 1
+        # (== also compares the width: a two-byte str of Latin-1 letters, which is no
+        # canonical str, would differ from bytes.decode's one-byte str)
         assert type(got) is str and got == want, data
-    assert taken > 80
+    assert taken[1] > 80 and taken[2] > 1000
 
 
 def test_utf8_text_is_str_decode() -> None:
