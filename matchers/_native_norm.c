@@ -1229,6 +1229,55 @@ static int nc_trigger_in(int kind, const void *d, Py_ssize_t n, const uint8_t *t
     return 0;
 }
 
+PyDoc_STRVAR(norm_spans_doc,
+"norm_spans(segments, starts, ends, s_in, e_in)\n\n"
+"Normalized.spans: per non-empty span [starts[i], ends[i]) of the normalised text, its\n"
+"input span [s_in[i], e_in[i]) (int64 arrays; s_in and e_in written), through the map's\n"
+"segments (int64 quads). The spans come mostly in order: each segment is found by\n"
+"galloping from the one before, not by a bisection of all of them.");
+
+static PyObject *norm_spans(PyObject *self, PyObject *args)
+{
+    Py_buffer vg, vs, ve, vsi, vei;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*", &vg, &vs, &ve, &vsi, &vei))
+        return NULL;
+    Py_ssize_t k = vg.len / 32, n = vs.len / 8;
+    const int64_t *seg = (const int64_t *)vg.buf, *st = (const int64_t *)vs.buf,
+                  *en = (const int64_t *)ve.buf;
+    int64_t *si = (int64_t *)vsi.buf, *ei = (int64_t *)vei.buf;
+    PyObject *result = NULL;
+    if (vg.len % 32 || !k || seg[0] != 0 || ve.len != vs.len || vsi.len != vs.len || vei.len != vs.len) {
+        PyErr_SetString(PyExc_ValueError, "norm_spans: arrays of the wrong size");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (st[i] < 0 || en[i] <= st[i]) {
+            PyErr_SetString(PyExc_ValueError, "norm_spans: an empty or negative span");
+            goto done;
+        }
+    }
+    Py_ssize_t hs = 0, he = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* the segment holding output character x: the last one starting at or before it
+           (the first starts at 0) */
+        hs = nc_lower_bound(seg, 4, k, st[i] + 1, hs);
+        const int64_t *q = seg + 4 * (hs - 1);
+        si[i] = q[1] + (st[i] - q[0]) * q[3];
+        he = nc_lower_bound(seg, 4, k, en[i], he);
+        q = seg + 4 * (he - 1);
+        ei[i] = q[3] ? q[1] + (en[i] - 1 - q[0]) + 1 : q[2];
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&vg);
+    PyBuffer_Release(&vs);
+    PyBuffer_Release(&ve);
+    PyBuffer_Release(&vsi);
+    PyBuffer_Release(&vei);
+    return result;
+}
+
 PyDoc_STRVAR(window_ready_doc,
 "window_ready(text, table, starts, ends, w, matched, segments, n_out, hazard)\n"
 "    -> (ready, cut, bounds)\n\n"
@@ -1324,4 +1373,5 @@ done:
     {"trigger_starts", trigger_starts, METH_VARARGS, trigger_starts_doc}, \
     {"normalize_windows", normalize_windows, METH_VARARGS, normalize_windows_doc}, \
     {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc}, \
-    {"window_ready", window_ready, METH_VARARGS, window_ready_doc},
+    {"window_ready", window_ready, METH_VARARGS, window_ready_doc}, \
+    {"norm_spans", norm_spans, METH_VARARGS, norm_spans_doc},

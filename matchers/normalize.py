@@ -291,6 +291,13 @@ class Normalized:
         seg = self.segments
         if seg is None:
             return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        c_spans = getattr(native.lib, "norm_spans", None) if use_native else None
+        if c_spans is not None and len(starts):  # each segment found by galloping
+            s = np.ascontiguousarray(starts, dtype=np.int64)
+            e = np.ascontiguousarray(ends, dtype=np.int64)
+            s_in, e_in = np.empty_like(s), np.empty_like(e)
+            c_spans(seg, s, e, s_in, e_in)
+            return s_in, e_in
         s = np.asarray(starts, dtype=np.int64)
         e = np.asarray(ends, dtype=np.int64) - 1
         k = np.searchsorted(seg[:, 0], s, "right") - 1

@@ -150,9 +150,14 @@ def test_segment_map_answers_like_the_character_map(seed, monkeypatch):
         if m:
             a = np.array([rng.randrange(m) for _ in range(20)], dtype=np.int64)
             b = np.array([rng.randint(x + 1, m) for x in a.tolist()], dtype=np.int64)
-            s_in, e_in = n.spans(a, b)
-            assert s_in.tolist() == [starts[x] for x in a.tolist()]
-            assert e_in.tolist() == [ends[y - 1] for y in b.tolist()]
+            every = np.arange(m, dtype=np.int64)  # in order, as a detector's hits come
+            for x, y in ((a, b), (every, every + 1), (every[: m // 2], every[m // 2:][: m // 2])):
+                for lib in (native.lib, None):  # segments galloped in C, searched by numpy
+                    monkeypatch.setattr(native, "lib", lib)
+                    s_in, e_in = n.spans(x, y)
+                    assert s_in.tolist() == [starts[i] for i in x.tolist()]
+                    assert e_in.tolist() == [ends[j - 1] for j in y.tolist()]
+                monkeypatch.undo()
             for x, y in zip(a.tolist(), b.tolist(), strict=True):
                 assert n.span(x, y) == (starts[x], ends[y - 1])
                 assert n.span(x, x) == (starts[x], starts[x])
