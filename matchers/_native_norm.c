@@ -1174,24 +1174,26 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
 
 /* -- engine._HitWindows.prepare ------------------------------------------------------ */
 
-/* The first i < n with v[i * stride] >= x (v ascending), or n: galloping from `hint`, the
-   answer for the query before (hits come mostly in order: a few steps each). */
-static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t n, int64_t x,
-                                 Py_ssize_t hint)
+/* The first i < n with key(ctx, i) >= x (keys ascending), or n: galloping from `hint`, the
+   answer for the query before (hits come mostly in order: a few steps each). Inlined
+   with the key function of each caller. */
+static inline __attribute__((always_inline)) Py_ssize_t
+nc_gallop(int64_t (*key)(const void *, Py_ssize_t), const void *ctx, Py_ssize_t n, int64_t x,
+          Py_ssize_t hint)
 {
     Py_ssize_t lo, hi, step = 1; /* the answer is in [lo, hi] */
     if (hint > n)
         hint = n;
-    if (hint < n && v[hint * stride] < x) {
+    if (hint < n && key(ctx, hint) < x) {
         lo = hint + 1;
-        while (lo + step - 1 < n && v[(lo + step - 1) * stride] < x) {
+        while (lo + step - 1 < n && key(ctx, lo + step - 1) < x) {
             lo += step;
             step *= 2;
         }
         hi = lo + step - 1 < n ? lo + step - 1 : n;
     } else {
         hi = hint;
-        while (hi - step >= 0 && v[(hi - step) * stride] >= x) {
+        while (hi - step >= 0 && key(ctx, hi - step) >= x) {
             hi -= step;
             step *= 2;
         }
@@ -1199,12 +1201,49 @@ static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t
     }
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (v[mid * stride] < x)
+        if (key(ctx, mid) < x)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
+}
+
+typedef struct {
+    const int64_t *v;
+    Py_ssize_t stride;
+} nc_column;
+
+static inline __attribute__((always_inline)) int64_t nc_column_key(const void *ctx, Py_ssize_t i)
+{
+    const nc_column *c = (const nc_column *)ctx;
+    return c->v[i * c->stride];
+}
+
+/* The first i < n with v[i * stride] >= x (v ascending), or n (nc_gallop). */
+static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t n, int64_t x,
+                                 Py_ssize_t hint)
+{
+    const nc_column c = {v, stride};
+    return nc_gallop(nc_column_key, &c, n, x, hint);
+}
+
+/* The k segments (int64 quads) of an output of n_out characters. */
+typedef struct {
+    const int64_t *seg;
+    Py_ssize_t k;
+    int64_t n_out;
+} nc_segments;
+
+/* Segment i's input start of its last output character (Normalized._last_starts),
+   computed where a search reads it: a chunk of HTML has tens of thousands of segments
+   and a few hundred hits, so a table of them all cost more than the searches. */
+static inline __attribute__((always_inline)) int64_t nc_last_start(const void *ctx, Py_ssize_t i)
+{
+    const nc_segments *g = (const nc_segments *)ctx;
+    const int64_t *q = g->seg + 4 * i;
+    int64_t following = i + 1 < g->k ? q[4] : g->n_out;
+    return q[1] + (following - q[0] - 1) * q[3];
 }
 
 /* Does text[lo:hi] hold a position of normalize.match_starts (`tb`: its table; in
@@ -1300,7 +1339,6 @@ static PyObject *window_ready(PyObject *self, PyObject *args)
                           &hazard))
         return NULL;
     PyObject *ready = NULL, *cut = NULL, *bounds = NULL, *result = NULL;
-    int64_t *last = NULL;
     Py_ssize_t n = vs.len / 8, nm = vm.len / 16, k = vg.len / 32;
     const int64_t *st = (const int64_t *)vs.buf, *en = (const int64_t *)ve.buf;
     const int64_t *m = (const int64_t *)vm.buf, *seg = (const int64_t *)vg.buf;
@@ -1321,17 +1359,12 @@ static PyObject *window_ready(PyObject *self, PyObject *args)
     ready = PyBytes_FromStringAndSize(NULL, n);
     cut = PyBytes_FromStringAndSize(NULL, n);
     bounds = PyBytes_FromStringAndSize(NULL, n * 4 * (Py_ssize_t)sizeof(int64_t));
-    last = (int64_t *)malloc((size_t)(k ? k : 1) * sizeof(int64_t));
-    if (ready == NULL || cut == NULL || bounds == NULL || last == NULL) {
+    if (ready == NULL || cut == NULL || bounds == NULL) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();
         goto done;
     }
-    /* per segment, the input start of its last output character (Normalized._last_starts) */
-    for (Py_ssize_t i = 0; i < k; i++) {
-        int64_t following = i + 1 < k ? seg[4 * (i + 1)] : (int64_t)n_out;
-        last[i] = seg[4 * i + 1] + (following - seg[4 * i] - 1) * seg[4 * i + 3];
-    }
+    const nc_segments lasts = {seg, k, (int64_t)n_out};
     uint8_t *r = (uint8_t *)PyBytes_AS_STRING(ready), *c = (uint8_t *)PyBytes_AS_STRING(cut);
     int64_t *ob = (int64_t *)(void *)PyBytes_AS_STRING(bounds);
     Py_ssize_t h_ma = 0, h_mb = 0, h_g[4] = {0, 0, 0, 0};
@@ -1349,7 +1382,7 @@ static PyObject *window_ready(PyObject *self, PyObject *args)
         r[i] = (uint8_t)(c[i] || !nc_trigger_in(kind, d, n_text, tb, a, b));
         const int64_t x[4] = {a, b, st[i], en[i]};
         for (int j = 0; j < 4; j++) {
-            Py_ssize_t g = h_g[j] = nc_lower_bound(last, 1, k, x[j], h_g[j]);
+            Py_ssize_t g = h_g[j] = nc_gallop(nc_last_start, &lasts, k, x[j], h_g[j]);
             ob[4 * i + j] = g >= k ? (int64_t)n_out
                                    : seg[4 * g] + (x[j] > seg[4 * g + 1] ? x[j] - seg[4 * g + 1] : 0)
                                                       * seg[4 * g + 3];
@@ -1360,7 +1393,6 @@ done:
     Py_XDECREF(ready);
     Py_XDECREF(cut);
     Py_XDECREF(bounds);
-    free(last);
     PyBuffer_Release(&vtb);
     PyBuffer_Release(&vs);
     PyBuffer_Release(&ve);
