@@ -608,9 +608,15 @@ def test_finding_order_ranks_refs_only_where_spans_tie():
     from vahti.matchers.fragments import dedupe_sorted
 
     rng = np.random.default_rng(11)
-    for n in [0, 1, 2, 7, 60, 500]:
-        starts = rng.integers(0, 8, n)
-        ends = starts + rng.integers(1, 3, n)
+    # (hits, starts below, sorted): ties; starts in order, with ties and without (one
+    # type); starts too wide for one packed key
+    cases = [(n, 8, False) for n in [0, 1, 2, 7, 60, 500]]
+    cases += [(n, 50, True) for n in [2, 60, 500]] + [(n, 1 << 40, True) for n in [2, 60, 500]]
+    cases += [(n, 1 << 62, False) for n in [2, 60]]
+    for n, top, in_order in cases:
+        starts = rng.integers(0, top, n)
+        starts = np.sort(starts) if in_order else starts
+        ends = starts + rng.integers(1, 40, n)
         type_of = rng.integers(0, 3, n)
         people = rng.integers(0, 9, n)
         persons = dedupe_sorted(np.sort(people))
