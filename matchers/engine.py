@@ -1025,6 +1025,8 @@ def _first_of_each(
     take one stable sort of that key, not four."""
     if not len(tcode):
         return np.zeros(0, dtype=np.int64)
+    if (starts[1:] > starts[:-1]).all():  # no two at one start (a HETU scan's): all distinct
+        return np.arange(len(tcode), dtype=np.int64)
     lengths = ends - starts
     bits = [int(c.max()).bit_length() for c in (tcode, starts, lengths, people)]
     if min(int(starts.min()), int(lengths.min()), int(people.min())) >= 0 and sum(bits) <= 63:

@@ -544,6 +544,10 @@ def test_first_of_each_is_the_same_packed_in_one_key_or_sorted_by_four():
         starts = rng.integers(0, int(rng.choice([4, 10**6, 2**40])), n).astype(np.int64)
         ends = starts + rng.integers(0, int(rng.choice([2, 400])), n)
         people = rng.integers(0, int(rng.choice([3, 40_000, 2**30])), n).astype(np.int64)
+        if trial % 5 == 4:  # one type's hits in order, one at a start, or some at one
+            codes[:] = codes[0] if n else 0
+            starts = np.sort(rng.choice(max(2 * n, 1), n, replace=bool(trial % 2)))
+            ends = starts + rng.integers(1, 13, n)
         if trial % 3 == 0:  # in order, as one detector's hits come
             order = np.lexsort((people, ends, starts, codes))
             codes, starts, ends, people = codes[order], starts[order], ends[order], people[order]
