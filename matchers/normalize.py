@@ -295,9 +295,10 @@ class Normalized:
         if c_spans is not None and len(starts):  # each segment found by galloping
             s = np.ascontiguousarray(starts, dtype=np.int64)
             e = np.ascontiguousarray(ends, dtype=np.int64)
-            s_in, e_in = np.empty_like(s), np.empty_like(e)
-            c_spans(seg, s, e, s_in, e_in)
-            return s_in, e_in
+            if (e > s).all():  # (C refuses an empty span: numpy below maps it as before)
+                s_in, e_in = np.empty_like(s), np.empty_like(e)
+                c_spans(seg, s, e, s_in, e_in)
+                return s_in, e_in
         s = np.asarray(starts, dtype=np.int64)
         e = np.asarray(ends, dtype=np.int64) - 1
         k = np.searchsorted(seg[:, 0], s, "right") - 1

@@ -158,6 +158,12 @@ def test_segment_map_answers_like_the_character_map(seed, monkeypatch):
                     assert s_in.tolist() == [starts[i] for i in x.tolist()]
                     assert e_in.tolist() == [ends[j - 1] for j in y.tolist()]
                 monkeypatch.undo()
+            # an empty span among them (no detector makes one): mapped as numpy maps it
+            x, y = np.append(a, a[:1]), np.append(b, a[:1])
+            got = n.spans(x, y)
+            monkeypatch.setattr(native, "lib", None)
+            assert [v.tolist() for v in got] == [v.tolist() for v in n.spans(x, y)]
+            monkeypatch.undo()
             for x, y in zip(a.tolist(), b.tolist(), strict=True):
                 assert n.span(x, y) == (starts[x], ends[y - 1])
                 assert n.span(x, x) == (starts[x], starts[x])
