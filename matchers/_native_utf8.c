@@ -325,39 +325,52 @@ static void latin1_write(const uint8_t *s, Py_ssize_t n, Py_UCS1 *out)
 
 #ifdef UTF8_HAVE_AVX2
 
-/* latin1_write 64 bytes at a time: a lead and its continuation are folded into the lead's
- * place, and the continuation bytes squeezed out (vpcompressb into a register: the store
- * form is slow on some CPUs). Returns how far it went; latin1_write does the rest. */
+/* The Latin-1 characters of the 64 bytes at s (v) up to `stop` (a sequence's start; 64:
+ * all), which hold ASCII and C2/C3 sequences only: each lead folded with its continuation
+ * into one character in the lead's place, the continuation bytes squeezed out (vpcompressb
+ * into a register: the store form is slow on some CPUs), packed at the vector's start.
+ * *count: how many; *step: the bytes they came from (a last byte that leads starts the
+ * next block). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static inline __m512i
+latin1_block64(const uint8_t *s, __m512i v, Py_ssize_t stop, Py_ssize_t *count, Py_ssize_t *step)
+{
+    __mmask64 high = _mm512_movepi8_mask(v);
+    __mmask64 lead = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8((char)0xC2))
+                     | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8((char)0xC3));
+    __mmask64 keep = ~(high & ~lead);  /* all but the continuation bytes */
+    *step = stop;
+    if (stop < 64)  /* (a lead before `stop` has its continuation before it) */
+        keep &= (1ULL << stop) - 1;
+    else if (lead >> 63) {
+        keep &= ~(1ULL << 63);
+        *step = 63;
+    }
+    /* lead C2/C3 + continuation: ((lead & 3) << 6) | (cont & 0x3F) */
+    __m512i next = _mm512_loadu_si512((const void *)(s + 1));
+    __m512i folded = _mm512_or_si512(
+        _mm512_and_si512(_mm512_slli_epi16(v, 6), _mm512_set1_epi8((char)0xC0)),
+        _mm512_and_si512(next, _mm512_set1_epi8(0x3F)));
+    *count = __builtin_popcountll(keep);
+    return _mm512_maskz_compress_epi8(keep, _mm512_mask_blend_epi8(lead, v, folded));
+}
+
+/* latin1_write 64 bytes at a time (latin1_block64). Returns how far it went; latin1_write
+ * does the rest. */
 __attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static Py_ssize_t
 latin1_write_vbmi2(const uint8_t *s, Py_ssize_t n, Py_UCS1 **outp, const Py_UCS1 *out_end)
 {
     Py_UCS1 *out = *outp;
-    Py_ssize_t i = 0;
-    const __m512i c2 = _mm512_set1_epi8((char)0xC2), c3 = _mm512_set1_epi8((char)0xC3);
-    const __m512i top2 = _mm512_set1_epi8((char)0xC0), low6 = _mm512_set1_epi8(0x3F);
+    Py_ssize_t i = 0, count, step;
     while (i + 65 <= n && out + 64 <= out_end) {
         __m512i v = _mm512_loadu_si512((const void *)(s + i));
-        __mmask64 high = _mm512_movepi8_mask(v);
-        if (!high) {
+        if (!_mm512_movepi8_mask(v)) {  /* ASCII */
             _mm512_storeu_si512((void *)out, v);
             out += 64;
             i += 64;
             continue;
         }
-        __m512i next = _mm512_loadu_si512((const void *)(s + i + 1));
-        __mmask64 lead = _mm512_cmpeq_epi8_mask(v, c2) | _mm512_cmpeq_epi8_mask(v, c3);
-        /* lead C2/C3 + continuation: ((lead & 3) << 6) | (cont & 0x3F) */
-        __m512i folded = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi16(v, 6), top2),
-                                         _mm512_and_si512(next, low6));
-        __m512i chars = _mm512_mask_blend_epi8(lead, v, folded);
-        __mmask64 keep = ~(high & ~lead);  /* all but the continuation bytes */
-        Py_ssize_t step = 64;
-        if (lead >> 63) {  /* the last byte leads: it starts the next block */
-            keep &= ~(1ULL << 63);
-            step = 63;
-        }
-        _mm512_storeu_si512((void *)out, _mm512_maskz_compress_epi8(keep, chars));
-        out += __builtin_popcountll(keep);
+        _mm512_storeu_si512((void *)out, latin1_block64(s + i, v, 64, &count, &step));
+        out += count;
         i += step;
     }
     *outp = out;
@@ -434,53 +447,31 @@ static void utf8_count(const uint8_t *s, Py_ssize_t n, utf8_census *r)
 }
 
 #ifdef UTF8_HAVE_AVX2
-/* bmp_write 64 bytes at a time where they hold only ASCII and C2/C3 sequences (as
- * latin1_write_vbmi2 folds them, then widened to two bytes each); a block's first other
- * lead is where it stops, and that sequence goes through bmp_write. Returns how far it
- * went; bmp_write does the rest. */
+/* bmp_write 64 bytes at a time: up to a block's first lead of a wider character as
+ * latin1_block64 reads it, each character then widened to two bytes; that sequence goes
+ * through bmp_write. Returns how far it went; bmp_write does the rest. */
 __attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static Py_ssize_t
 bmp_write_vbmi2(const uint8_t *s, Py_ssize_t n, Py_UCS2 **outp, const Py_UCS2 *out_end)
 {
     Py_UCS2 *out = *outp;
-    Py_ssize_t i = 0;
-    const __m512i c2 = _mm512_set1_epi8((char)0xC2), c3 = _mm512_set1_epi8((char)0xC3);
-    const __m512i top2 = _mm512_set1_epi8((char)0xC0), low6 = _mm512_set1_epi8(0x3F);
-    const __m512i cont = _mm512_set1_epi8((char)0x80);
+    Py_ssize_t i = 0, count, step;
+    const __m512i c4 = _mm512_set1_epi8((char)0xC4);
     while (i + 65 <= n && out + 64 <= out_end) {
         __m512i v = _mm512_loadu_si512((const void *)(s + i));
-        __mmask64 high = _mm512_movepi8_mask(v);
-        if (!high) {
-            _mm512_storeu_si512((void *)out, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
-            _mm512_storeu_si512((void *)(out + 32), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
-            out += 64;
-            i += 64;
+        /* leads of wider characters: C4 and up (in valid UTF-8 no F0-F4 is left here) */
+        __mmask64 other = _mm512_cmpge_epu8_mask(v, c4);
+        Py_ssize_t stop = other ? __builtin_ctzll(other) : 64;
+        if (stop == 0) {  /* the block starts with one: that sequence alone */
+            i = bmp_write(s, i, i + 1, &out);
             continue;
         }
-        __mmask64 lead = _mm512_cmpeq_epi8_mask(v, c2) | _mm512_cmpeq_epi8_mask(v, c3);
-        __mmask64 conts = _mm512_cmpeq_epi8_mask(_mm512_and_si512(v, top2), cont);
-        __mmask64 other = high & ~lead & ~conts;  /* leads of wider characters */
-        __mmask64 in = ~0ULL;
-        Py_ssize_t step = 64;
-        if (other) {
-            step = __builtin_ctzll(other);
-            if (step == 0) {  /* the block starts with one: that sequence alone */
-                i = bmp_write(s, i, i + 1, &out);
-                continue;
-            }
-            in = (1ULL << step) - 1;  /* (a lead before it has its continuation before it) */
-        }
-        else if (lead >> 63) {  /* the last byte leads: it starts the next block */
-            in = ~(1ULL << 63);
-            step = 63;
-        }
-        __m512i next = _mm512_loadu_si512((const void *)(s + i + 1));
-        __m512i folded = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi16(v, 6), top2),
-                                         _mm512_and_si512(next, low6));
-        __m512i chars = _mm512_maskz_compress_epi8(~(high & ~lead) & in,
-                                                   _mm512_mask_blend_epi8(lead, v, folded));
+        __m512i chars = v;  /* ASCII: as it is */
+        count = step = stop;
+        if (_mm512_movepi8_mask(v))
+            chars = latin1_block64(s + i, v, stop, &count, &step);
         _mm512_storeu_si512((void *)out, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(chars)));
         _mm512_storeu_si512((void *)(out + 32), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(chars, 1)));
-        out += __builtin_popcountll(~(high & ~lead) & in);
+        out += count;
         i += step;
     }
     *outp = out;
