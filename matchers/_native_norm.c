@@ -968,23 +968,87 @@ static PyObject *normalize_text(PyObject *self, PyObject *args)
     return result;
 }
 
-/* The first output character whose input span starts at or after input offset x,
-   by bisection of the k segments `q` of an output of n_out characters. */
-static Py_ssize_t nc_out_offset(const int64_t *q, Py_ssize_t k, Py_ssize_t n_out, Py_ssize_t x)
+/* The first i < n with key(ctx, i) >= x (keys ascending), or n: galloping from `hint`, the
+   answer for the query before (hits come mostly in order: a few steps each). Inlined
+   with the key function of each caller. */
+static inline __attribute__((always_inline)) Py_ssize_t
+nc_gallop(int64_t (*key)(const void *, Py_ssize_t), const void *ctx, Py_ssize_t n, int64_t x,
+          Py_ssize_t hint)
 {
-    Py_ssize_t lo = 0, hi = k;
-    while (lo < hi) { /* the first segment whose last character starts at or after x */
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        const int64_t *r = q + 4 * mid;
-        int64_t following = mid + 1 < k ? r[4] : (int64_t)n_out;
-        if (r[1] + (following - r[0] - 1) * r[3] >= x)
-            hi = mid;
-        else
-            lo = mid + 1;
+    Py_ssize_t lo, hi, step = 1; /* the answer is in [lo, hi] */
+    if (hint > n)
+        hint = n;
+    if (hint < n && key(ctx, hint) < x) {
+        lo = hint + 1;
+        while (lo + step - 1 < n && key(ctx, lo + step - 1) < x) {
+            lo += step;
+            step *= 2;
+        }
+        hi = lo + step - 1 < n ? lo + step - 1 : n;
+    } else {
+        hi = hint;
+        while (hi - step >= 0 && key(ctx, hi - step) >= x) {
+            hi -= step;
+            step *= 2;
+        }
+        lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
     }
-    if (lo >= k)
-        return n_out;
-    const int64_t *r = q + 4 * lo;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (key(ctx, mid) < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef struct {
+    const int64_t *v;
+    Py_ssize_t stride;
+} nc_column;
+
+static inline __attribute__((always_inline)) int64_t nc_column_key(const void *ctx, Py_ssize_t i)
+{
+    const nc_column *c = (const nc_column *)ctx;
+    return c->v[i * c->stride];
+}
+
+/* The first i < n with v[i * stride] >= x (v ascending), or n (nc_gallop). */
+static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t n, int64_t x,
+                                 Py_ssize_t hint)
+{
+    const nc_column c = {v, stride};
+    return nc_gallop(nc_column_key, &c, n, x, hint);
+}
+
+/* The k segments (int64 quads) of an output of n_out characters. */
+typedef struct {
+    const int64_t *seg;
+    Py_ssize_t k;
+    int64_t n_out;
+} nc_segments;
+
+/* Segment i's input start of its last output character (Normalized._last_starts),
+   computed where a search reads it: a chunk of HTML has tens of thousands of segments
+   and a few hundred hits, so a table of them all cost more than the searches. */
+static inline __attribute__((always_inline)) int64_t nc_last_start(const void *ctx, Py_ssize_t i)
+{
+    const nc_segments *g = (const nc_segments *)ctx;
+    const int64_t *q = g->seg + 4 * i;
+    int64_t following = i + 1 < g->k ? q[4] : g->n_out;
+    return q[1] + (following - q[0] - 1) * q[3];
+}
+
+/* The first output character whose input span starts at or after input offset x
+   (Normalized.out_offsets): by the first segment whose last character starts at or after
+   x, galloping from *hint (0, or the segment of the query before). */
+static inline Py_ssize_t nc_out_offset(const nc_segments *g, int64_t x, Py_ssize_t *hint)
+{
+    Py_ssize_t i = *hint = nc_gallop(nc_last_start, g, g->k, x, *hint);
+    if (i >= g->k)
+        return (Py_ssize_t)g->n_out;
+    const int64_t *r = g->seg + 4 * i;
     return (Py_ssize_t)(r[0] + (x > r[1] ? x - r[1] : 0) * r[3]);
 }
 
@@ -1033,9 +1097,10 @@ static PyObject *normalize_windows(PyObject *self, PyObject *args)
             norm = Py_NewRef(window);
         } else if (rc == 0) {
             norm = PyUnicode_FromKindAndData(c.okind, c.out, c.len);
-            Py_ssize_t k = c.segs.len / 4;
-            ns = nc_out_offset(c.segs.data, k, c.len, ns);
-            ne = nc_out_offset(c.segs.data, k, c.len, ne);
+            const nc_segments g = {c.segs.data, c.segs.len / 4, (int64_t)c.len};
+            Py_ssize_t hint = 0;
+            ns = nc_out_offset(&g, ns, &hint);
+            ne = nc_out_offset(&g, ne, &hint);
         }
         Py_DECREF(window);
         if (rc == 2) {
@@ -1064,7 +1129,7 @@ done:
 PyDoc_STRVAR(norm_out_offset_doc,
 "norm_out_offset(segments, n_out, x) -> int\n\n"
 "Normalized.out_offset: the first output character whose input span starts at or\n"
-"after input offset x, by bisection of `segments` (int64 quads, see\n"
+"after input offset x, through `segments` (int64 quads, see\n"
 "normalize.Normalized) of an output of n_out characters.");
 
 static PyObject *norm_out_offset(PyObject *self, PyObject *args)
@@ -1074,8 +1139,9 @@ static PyObject *norm_out_offset(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nn", &seg, &n_out, &x))
         return NULL;
-    Py_ssize_t out = nc_out_offset((const int64_t *)seg.buf,
-                                   seg.len / (Py_ssize_t)(4 * sizeof(int64_t)), n_out, x);
+    const nc_segments g = {(const int64_t *)seg.buf, seg.len / (Py_ssize_t)(4 * sizeof(int64_t)),
+                           (int64_t)n_out};
+    Py_ssize_t hint = 0, out = nc_out_offset(&g, x, &hint);
     PyBuffer_Release(&seg);
     return PyLong_FromSsize_t(out);
 }
@@ -1173,78 +1239,6 @@ static PyObject *trigger_starts(PyObject *self, PyObject *args)
 
 
 /* -- engine._HitWindows.prepare ------------------------------------------------------ */
-
-/* The first i < n with key(ctx, i) >= x (keys ascending), or n: galloping from `hint`, the
-   answer for the query before (hits come mostly in order: a few steps each). Inlined
-   with the key function of each caller. */
-static inline __attribute__((always_inline)) Py_ssize_t
-nc_gallop(int64_t (*key)(const void *, Py_ssize_t), const void *ctx, Py_ssize_t n, int64_t x,
-          Py_ssize_t hint)
-{
-    Py_ssize_t lo, hi, step = 1; /* the answer is in [lo, hi] */
-    if (hint > n)
-        hint = n;
-    if (hint < n && key(ctx, hint) < x) {
-        lo = hint + 1;
-        while (lo + step - 1 < n && key(ctx, lo + step - 1) < x) {
-            lo += step;
-            step *= 2;
-        }
-        hi = lo + step - 1 < n ? lo + step - 1 : n;
-    } else {
-        hi = hint;
-        while (hi - step >= 0 && key(ctx, hi - step) >= x) {
-            hi -= step;
-            step *= 2;
-        }
-        lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
-    }
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (key(ctx, mid) < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-typedef struct {
-    const int64_t *v;
-    Py_ssize_t stride;
-} nc_column;
-
-static inline __attribute__((always_inline)) int64_t nc_column_key(const void *ctx, Py_ssize_t i)
-{
-    const nc_column *c = (const nc_column *)ctx;
-    return c->v[i * c->stride];
-}
-
-/* The first i < n with v[i * stride] >= x (v ascending), or n (nc_gallop). */
-static Py_ssize_t nc_lower_bound(const int64_t *v, Py_ssize_t stride, Py_ssize_t n, int64_t x,
-                                 Py_ssize_t hint)
-{
-    const nc_column c = {v, stride};
-    return nc_gallop(nc_column_key, &c, n, x, hint);
-}
-
-/* The k segments (int64 quads) of an output of n_out characters. */
-typedef struct {
-    const int64_t *seg;
-    Py_ssize_t k;
-    int64_t n_out;
-} nc_segments;
-
-/* Segment i's input start of its last output character (Normalized._last_starts),
-   computed where a search reads it: a chunk of HTML has tens of thousands of segments
-   and a few hundred hits, so a table of them all cost more than the searches. */
-static inline __attribute__((always_inline)) int64_t nc_last_start(const void *ctx, Py_ssize_t i)
-{
-    const nc_segments *g = (const nc_segments *)ctx;
-    const int64_t *q = g->seg + 4 * i;
-    int64_t following = i + 1 < g->k ? q[4] : g->n_out;
-    return q[1] + (following - q[0] - 1) * q[3];
-}
 
 /* Does text[lo:hi] hold a position of normalize.match_starts (`tb`: its table; in
    1-byte text a quote counts only when doubled, as trigger_starts counts them)? */
@@ -1364,7 +1358,7 @@ static PyObject *window_ready(PyObject *self, PyObject *args)
             PyErr_NoMemory();
         goto done;
     }
-    const nc_segments lasts = {seg, k, (int64_t)n_out};
+    const nc_segments segs = {seg, k, (int64_t)n_out};
     uint8_t *r = (uint8_t *)PyBytes_AS_STRING(ready), *c = (uint8_t *)PyBytes_AS_STRING(cut);
     int64_t *ob = (int64_t *)(void *)PyBytes_AS_STRING(bounds);
     Py_ssize_t h_ma = 0, h_mb = 0, h_g[4] = {0, 0, 0, 0};
@@ -1381,12 +1375,8 @@ static PyObject *window_ready(PyObject *self, PyObject *args)
                                    || !nc_trigger_in(kind, d, n_text, tb, b - hazard > 0 ? b - hazard : 0, b)));
         r[i] = (uint8_t)(c[i] || !nc_trigger_in(kind, d, n_text, tb, a, b));
         const int64_t x[4] = {a, b, st[i], en[i]};
-        for (int j = 0; j < 4; j++) {
-            Py_ssize_t g = h_g[j] = nc_gallop(nc_last_start, &lasts, k, x[j], h_g[j]);
-            ob[4 * i + j] = g >= k ? (int64_t)n_out
-                                   : seg[4 * g] + (x[j] > seg[4 * g + 1] ? x[j] - seg[4 * g + 1] : 0)
-                                                      * seg[4 * g + 3];
-        }
+        for (int j = 0; j < 4; j++)
+            ob[4 * i + j] = nc_out_offset(&segs, x[j], &h_g[j]);
     }
     result = PyTuple_Pack(3, ready, cut, bounds);
 done:
