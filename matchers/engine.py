@@ -940,6 +940,22 @@ class _Windows:
         raise NotImplementedError
 
 
+def _packed(*columns: np.ndarray) -> np.ndarray | None:
+    """The columns (int64, of equal length, not empty) in one int64 that sorts as they do,
+    the first the most significant, each in the bits its largest value needs; None when
+    one is negative or they do not fit in 63 bits."""
+    if min(int(c.min()) for c in columns) < 0:
+        return None
+    bits = [int(c.max()).bit_length() for c in columns]
+    if sum(bits) > 63:
+        return None
+    key = np.array(columns[0], dtype=np.int64)
+    for column, width in zip(columns[1:], bits[1:], strict=True):
+        key <<= width
+        key |= column
+    return key
+
+
 def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
                    refs: np.ndarray, person_at: np.ndarray) -> np.ndarray:
     """The order of findings in FINDING_ORDER (start, end, type, ref: all are
@@ -955,11 +971,8 @@ def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
     n = len(starts)
     if n < 2 or (starts[1:] > starts[:-1]).all():  # in order, no two at one start
         return np.arange(n, dtype=np.int64)
-    lengths = ends - starts
-    bits = [int(c.max()).bit_length() for c in (lengths, type_of)]
-    if min(int(starts.min()), int(lengths.min()), int(type_of.min())) >= 0 and (
-            int(starts.max()).bit_length() + sum(bits) <= 63):
-        key = (starts << (bits[0] + bits[1])) | (lengths << bits[1]) | type_of
+    key = _packed(starts, ends - starts, type_of)
+    if key is not None:
         tied = key[1:] == key[:-1]
         if (tied | (key[1:] > key[:-1])).all():  # in order, but for a few spans enrolled twice
             order = np.arange(n, dtype=np.int64)
@@ -1027,13 +1040,8 @@ def _first_of_each(
         return np.zeros(0, dtype=np.int64)
     if (starts[1:] > starts[:-1]).all():  # no two at one start (a HETU scan's): all distinct
         return np.arange(len(tcode), dtype=np.int64)
-    lengths = ends - starts
-    bits = [int(c.max()).bit_length() for c in (tcode, starts, lengths, people)]
-    if min(int(starts.min()), int(lengths.min()), int(people.min())) >= 0 and sum(bits) <= 63:
-        key = tcode << (bits[1] + bits[2] + bits[3])
-        key |= starts << (bits[2] + bits[3])
-        key |= lengths << bits[3]
-        key |= people
+    key = _packed(tcode, starts, ends - starts, people)
+    if key is not None:
         # Each type's hits come as one run, in order, but the runs in the order the
         # scanner asks for the types (hetu, email, phone), not the codes': within runs
         # ascending, and one run per type, is all distinct (74 of 79 chunks of the 40 MB
