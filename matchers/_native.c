@@ -40,6 +40,7 @@
 #define CPU_AVX512_VBMI2 2 /* with AVX2, AVX-512 F and BW: byte compress */
 #define CPU_AVX512_VBMI 4  /* with AVX-512 F and BW: byte permutes */
 #define CPU_AVX512_DQ 8    /* with AVX-512 F and VL: 64-bit multiplies */
+#define CPU_AVX512_BW 16   /* AVX-512 F and BW: byte compares into 64-bit masks */
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -57,7 +58,8 @@ static int cpu_has(int feature)
                           ? CPU_AVX512_VBMI2 : 0)
                        | (avx512 && __builtin_cpu_supports("avx512vbmi") ? CPU_AVX512_VBMI : 0)
                        | (avx512 && __builtin_cpu_supports("avx512dq")
-                          && __builtin_cpu_supports("avx512vl") ? CPU_AVX512_DQ : 0);
+                          && __builtin_cpu_supports("avx512vl") ? CPU_AVX512_DQ : 0)
+                       | (avx512 ? CPU_AVX512_BW : 0);
     }
     return (cpu_features & feature) == feature;
 }

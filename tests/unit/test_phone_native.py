@@ -78,6 +78,31 @@ def test_c_readings_of_long_texts_are_the_numpy_readings(region):
     assert readings > 200
 
 
+@pytest.mark.parametrize("region", ["FI", "DK"])
+def test_c_readings_are_the_same_with_and_without_wide_vectors(region):
+    """The scan for chain starts takes 64 bytes a step where the CPU has AVX-512 BW and
+    16 (SSE2) where not (`simd=False` asks for that): both give the same readings, for
+    chains at every place around the borders of both steps."""
+    lib = native.lib
+    assert lib is not None, "the C extension must be built for this test"
+    cc, national, intl = phone._region_prefixes(region)
+    args = (cc, national, intl, phone._GLUED_BYTES, phone._SEP_BYTES,
+            phone._AFTER_BAD_BYTES, phone.MAX_GROUPS, phone._MAX_DIGITS, phone._E164_MIN,
+            phone._E164_MAX, PAD_BEFORE)
+    rng = random.Random(f"wide {region}")
+    texts = [x * "a" + "tel. +358 40 123 4567, (040) 765 4321; 0401234567" + y * "b"
+             for x in range(0, 130) for y in (0, 1, 63)]
+    texts += ["".join(rng.choice(PIECES) for _ in range(rng.randint(100, 600)))
+              for _ in range(40)]
+    readings = 0
+    for text in texts:
+        cp = DigitRuns(code_points(text)).cp
+        wide, narrow = lib.phone_candidates(cp, *args), lib.phone_candidates(cp, *args, False)
+        assert wide == narrow, (region, text)
+        readings += len(wide[0]) // 8
+    assert readings > 1000
+
+
 def test_c_readings_refuse_text_without_its_padding():
     """The C reads around a run without bounds checks of its own: digits where the
     padding must be are refused, not read past."""
