@@ -18,7 +18,11 @@ figure at least `--runs` times (medians), in one run:
 - vahti, every identifier type (+ fragments when `matchers.fragments` exists), one core;
 - both again with the findings as columns (``scan_files(columns=True)``, what
   ``vahti scan --json`` takes) instead of one `Finding` object each;
-- the same with ``jobs=2``, and HETU only with ``jobs=2``, with objects and as columns.
+- the same with ``jobs=2``, and HETU only with ``jobs=2``, with objects and as columns;
+- a diagnostic, not a target: HETU only, one core, with the watchlist's names and birth
+  dates left out (no corroboration: each finding scores the base score). Its ratio to
+  grep against the plain HETU scan's is what reading the windows of every hit for names
+  and dates costs.
 
 The runs go in rounds (grep, then each vahti scan, then grep again, ...): each "x grep"
 is the median of the rounds' ratios, and so is each jobs=2 speed-up, which a shared
@@ -42,6 +46,7 @@ load average is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import importlib.util
 import os
@@ -204,6 +209,11 @@ def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa
                  ("vahti hetu, jobs=2", lambda: scan(HETU, 2)),
                  ("vahti all types, jobs=2, columns", lambda: scan(None, 2, True)),
                  ("vahti hetu, jobs=2, columns", lambda: scan(HETU, 2, True))]
+    # the diagnostic: the same index without its corroborating names and dates
+    bare = copy.copy(index)
+    bare.corroborating = {}
+    scan_bare = vahti_scan(files, bare, key)
+    runs += [("vahti hetu, 1 core, no corroboration (*)", lambda: scan_bare(HETU, 1))]
     timed_runs = [(wall, n) for wall, _, n in in_rounds([fn for _, fn in runs], args.runs)]
     by_label = {label: t for (label, _), t in zip(runs, timed_runs, strict=True)}
     grep_times = timed_runs[0][0]
@@ -214,7 +224,8 @@ def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa
         t = statistics.median(times)
         print(f"{label:44} {t:9.3f} {mb / t:8.1f} {n:8d} {ratio(grep_times, times):7.2f}")
     print("(grep and rg count matching lines, vahti findings; x grep: the median of the "
-          "rounds' ratios)")
+          "rounds' ratios; (*) a diagnostic: without the names and birth dates that "
+          "corroborate a hit, what the scan costs without reading every hit's window)")
     if not args.skip_parallel:
         one_all, one_hetu = all_label + ", 1 core", "vahti hetu, 1 core"
         cols_all, cols_hetu = all_label + ", columns", "vahti hetu, 1 core, columns"
