@@ -42,6 +42,13 @@ def _assert_same(c, p, region: str, text: str) -> None:
         assert bytes(row_c[:n]) == bytes(row_p[:n]), (region, text)
 
 
+def _c_args(region: str) -> tuple:
+    """phone_candidates' arguments after the code points, for `region`."""
+    cc, national, intl = phone._region_prefixes(region)
+    return (cc, national, intl, phone._GLUED_BYTES, phone._SEP_BYTES, phone._AFTER_BAD_BYTES,
+            phone.MAX_GROUPS, phone._MAX_DIGITS, phone._E164_MIN, phone._E164_MAX, PAD_BEFORE)
+
+
 # DK and ES have no national prefix: every digit run may start a number there
 @pytest.mark.parametrize("region", ["FI", "SE", "US", "GB", "DE", "DK", "ES"])
 def test_c_readings_are_the_numpy_readings(region):
@@ -85,10 +92,7 @@ def test_c_readings_are_the_same_with_and_without_wide_vectors(region):
     chains at every place around the borders of both steps."""
     lib = native.lib
     assert lib is not None, "the C extension must be built for this test"
-    cc, national, intl = phone._region_prefixes(region)
-    args = (cc, national, intl, phone._GLUED_BYTES, phone._SEP_BYTES,
-            phone._AFTER_BAD_BYTES, phone.MAX_GROUPS, phone._MAX_DIGITS, phone._E164_MIN,
-            phone._E164_MAX, PAD_BEFORE)
+    args = _c_args(region)
     rng = random.Random(f"wide {region}")
     texts = [x * "a" + "tel. +358 40 123 4567, (040) 765 4321; 0401234567" + y * "b"
              for x in range(0, 130) for y in (0, 1, 63)]
@@ -108,10 +112,7 @@ def test_c_readings_refuse_text_without_its_padding():
     padding must be are refused, not read past."""
     lib = native.lib
     assert lib is not None, "the C extension must be built for this test"
-    cc, national, intl = phone._region_prefixes("FI")
-    args = (cc, national, intl, phone._GLUED_BYTES, phone._SEP_BYTES,
-            phone._AFTER_BAD_BYTES, phone.MAX_GROUPS, phone._MAX_DIGITS, phone._E164_MIN,
-            phone._E164_MAX, PAD_BEFORE)
+    args = _c_args("FI")
     for cp in (b"0401234567  ", b"  0401234567", b"  0401234567 ", b"123"):
         with pytest.raises(ValueError, match="padding"):
             lib.phone_candidates(cp, *args)
