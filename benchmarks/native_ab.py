@@ -4,11 +4,11 @@ the same process.
 A change to one C function moves a whole scan by a few per cent at most, which the load
 of a shared machine hides (one and the same scan moved by 15-20% from run to run in
 December 2026). Here the function's calls are recorded from one scan of the corpus, then
-replayed on both builds in turn, `--runs` rounds (medians, and the ratio of the medians:
-above 1 when this checkout's build is the faster), after checking that both builds give
-the same results for every call. Both extensions are loaded side by side (each from its
-own checkout's `matchers/`, built in place), so the calls, their inputs and the process
-are the same for both.
+replayed on both builds in turn, `--runs` rounds (`benchmarks/rounds.py`: medians, and
+the median of the rounds' ratios, above 1 when this checkout's build is the faster),
+after checking that both builds give the same results for every call. Both extensions
+are loaded side by side (each from its own checkout's `matchers/`, built in place), so
+the calls, their inputs and the process are the same for both.
 
     python benchmarks/leak_corpus.py /tmp/c40 --size-mb 40
     python benchmarks/native_ab.py phone_candidates /tmp/c40 --index-dir IDX --tree OTHER
@@ -24,7 +24,6 @@ import importlib.machinery
 import importlib.util
 import statistics
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -32,6 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.engine_density import NOT_CORPUS  # noqa: E402
+from benchmarks.rounds import in_rounds  # noqa: E402
+from benchmarks.scan_throughput import ratio  # noqa: E402
 from vahti.matchers import native  # noqa: E402
 from vahti.matchers.engine import ScanOptions  # noqa: E402
 from vahti.matchers.index import WatchlistIndex  # noqa: E402
@@ -108,21 +109,17 @@ def main() -> None:
     first = [repr(builds[0](*a)) for a in calls]
     if any(repr(builds[1](*a)) != r for a, r in zip(calls, first, strict=True)):
         sys.exit("the two builds give different results")
-    times: list[list[float]] = [[], []]
-    for r in range(args.runs):
-        for k in (0, 1) if r % 2 == 0 else (1, 0):  # each build first every other round
-            t0 = time.perf_counter()
-            for a in calls:
-                builds[k](*a)
-            times[k].append(time.perf_counter() - t0)
+    def replay(fn):  # noqa: ANN001, ANN202
+        return lambda: [fn(*a) for a in calls]
+    times = [wall for wall, _, _ in in_rounds([replay(f) for f in builds], args.runs)]
     scan = "a HETU-only scan" if args.mode == "hetu" else "an all-types scan"
     print(f"{args.function}: {len(calls)} calls of {scan} of {args.corpus}, "
           f"the same results from both builds; {args.runs} rounds")
     for (tag, tree), t in zip(trees, times, strict=True):
         print(f"  {tag:5} {str(tree):32} median {statistics.median(t) * 1e3:8.2f} ms  "
               f"min {min(t) * 1e3:8.2f} ms")
-    ratio = statistics.median(times[1]) / statistics.median(times[0])
-    print(f"  other / this: {ratio:.2f}x (above 1: this checkout's build is the faster)")
+    print(f"  other / this: {ratio(times[1], times[0]):.2f}x, the median of the rounds' "
+          "ratios (above 1: this checkout's build is the faster)")
 
 
 if __name__ == "__main__":
