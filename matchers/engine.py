@@ -956,6 +956,11 @@ def _packed(*columns: np.ndarray) -> np.ndarray | None:
     return key
 
 
+def _apart(starts: np.ndarray) -> bool:
+    """Do the starts ascend strictly (in order, no two at one place)? A HETU scan's do."""
+    return bool((starts[1:] > starts[:-1]).all())
+
+
 def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
                    refs: np.ndarray, person_at: np.ndarray) -> np.ndarray:
     """The order of findings in FINDING_ORDER (start, end, type, ref: all are
@@ -969,7 +974,7 @@ def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
     columns usually fit in one int64 (start, length, type: the same order), sorted once,
     stably, instead of three times by lexsort."""
     n = len(starts)
-    if n < 2 or (starts[1:] > starts[:-1]).all():  # in order, no two at one start
+    if _apart(starts):
         return np.arange(n, dtype=np.int64)
     key = _packed(starts, ends - starts, type_of)
     if key is not None:
@@ -1038,7 +1043,7 @@ def _first_of_each(
     take one stable sort of that key, not four."""
     if not len(tcode):
         return np.zeros(0, dtype=np.int64)
-    if (starts[1:] > starts[:-1]).all():  # no two at one start (a HETU scan's): all distinct
+    if _apart(starts):  # all distinct
         return np.arange(len(tcode), dtype=np.int64)
     key = _packed(tcode, starts, ends - starts, people)
     if key is not None:
