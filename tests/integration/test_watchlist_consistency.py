@@ -18,12 +18,14 @@ import time
 import uuid
 
 import pytest
+from pymongo import monitoring
 
 from tests.conftest import VahtiRunner
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_hetu
 from vahti.matchers.keys import Key
 from vahti.storage import schema, watchlist
+from vahti.storage.connection import StorageSettings, open_storage
 from vahti.storage.watchlist import WatchlistEntry
 from vahti.watchlist_cache import cache_root, load_index
 
@@ -83,6 +85,51 @@ def test_no_cache_is_kept_from_a_watchlist_being_written(storage, tmp_path):
     assert load_index(storage, KEY, tmp_path).n_people == 1510
     version = watchlist.version(storage)
     assert [p.name for p in cache_root(tmp_path).iterdir()] == [f"{KEY.key_id}-v{version}"]
+
+
+class CommandNames(monitoring.CommandListener):
+    """The names of the commands sent by any client while `recording` (registered once
+    for the whole test process: pymongo has no way to take a listener back)."""
+
+    def __init__(self) -> None:
+        self.recording: list[str] | None = None
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.recording is not None:
+            self.recording.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMANDS = CommandNames()
+monitoring.register(COMMANDS)
+
+
+def test_the_embedded_server_is_not_counted_to_take_the_cache(tmp_path):
+    """The embedded server counts a collection by reading every document (0.33-0.43 s
+    for 40,000 people, in every command). Only vahti reaches it, and vahti's own writes
+    change the state token: the token alone decides, and the cache is read without
+    a count. A write by vahti is still seen."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    with open_storage(StorageSettings(home=home)) as storage:
+        assert storage.mode == "embedded"
+        storage.bind_key(KEY.key_id)
+        watchlist.upsert_entries(storage, entries(30))
+        assert load_index(storage, KEY, home).n_people == 30  # built, cached now
+        COMMANDS.recording = sent = []
+        try:
+            cached = load_index(storage, KEY, home)
+        finally:
+            COMMANDS.recording = None
+        assert cached.n_people == 30
+        assert sent and not {"count", "aggregate", "collStats", "dbStats"} & set(sent), sent
+        watchlist.upsert_entries(storage, entries(5, start=30))
+        assert load_index(storage, KEY, home).n_people == 35
 
 
 # -- the real command, killed ----------------------------------------------------------------
