@@ -21,6 +21,7 @@ the home's credential), and each of its writes draws a new state token, so the
 token alone tells its states apart. A write made there by hand with the
 credential is not noticed until vahti next changes the watchlist: after one,
 delete `$VAHTI_HOME/cache/watchlist/`.
+
 While a write is open (an enrolment running, or one killed half-way) the
 index is built from the database and not cached; an interrupted one is
 reported until `vahti enroll` runs again and repairs it.

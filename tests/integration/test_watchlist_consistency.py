@@ -3,6 +3,8 @@
 An enrolment killed half-way, an enrolment running now, another home or host
 writing the same database, a second database at the same version number and a
 write that bypassed vahti: in each, what a scan matches is what the database holds.
+The embedded server, which only vahti writes, is not counted for it (its count reads
+every document): there the state token alone decides.
 """
 
 from __future__ import annotations
