@@ -2,8 +2,11 @@
 
 What goes, and what stays:
 
-- the watchlist document (its digests and fingerprints), and the watchlist
-  version is bumped so every scanner and cached index drops the person;
+- the watchlist document (its digests and fingerprints), removed inside an
+  open-write mark (storage/watchlist.py), and the watchlist version is bumped so
+  every scanner and cached index drops the person; a forget killed there leaves
+  the mark, so readers build from the database until the next `vahti forget` or
+  `vahti enroll` removes it;
 - every sighting of the ref;
 - alerts stay as events (something was seen on that URL at that time, and it
   was reported), but lose the ref: it leaves `refs` and `fragment_scores`,
@@ -123,14 +126,20 @@ def forget_ref(storage: Storage, ref: str, fragment_min_shared: int = 1) -> Forg
         _remove_retained(storage, report, old_keys, fragment_min_shared, key_id=key_id)
     report.retired_key_copies = retired_people.remove_ref(storage, ref)
     report.false_positives = false_positives.remove_ref(storage, ref)
-    # then the watchlist: scanners that reload from here on no longer find the person
-    report.watchlist = db[schema.WATCHLIST].delete_one({"_id": ref}).deleted_count
+    # then the watchlist: scanners that reload from here on no longer find the person.
+    # Inside an open-write mark: a forget killed between the delete and the version's
+    # bump leaves the mark, so no reader takes a cached index that still holds the
+    # person (the embedded server's cache is taken by its state token alone).
+    if doc is not None:
+        with watchlist.open_write(storage, watchlist.FORGET):
+            report.watchlist = db[schema.WATCHLIST].delete_one({"_id": ref}).deleted_count
     for alert in list(db[schema.ALERTS].find({"refs": ref}, {"_id": 0})):
         _scrub_alert(storage, report, alert)
     # sightings last: the alerts' counts were corrected from them
     report.sightings = db[schema.SIGHTINGS].delete_many({"ref": ref}).deleted_count
-    report.watchlist_version = (watchlist.bump_version(storage) if report.known
-                                else watchlist.version(storage))
+    if doc is None and report.known:
+        watchlist.bump_version(storage)  # (the open write bumped it as it closed)
+    report.watchlist_version = watchlist.version(storage)
     # what crawls retained while this ran (they still had the person's identifiers)
     _remove_retained(storage, report, keys, fragment_min_shared, since=started)
     return report

@@ -13,7 +13,9 @@ version bumped again. Each bump also draws a new random `watchlist_state`, so
 two databases at the same version number never look alike. A writer killed
 half-way leaves its mark: readers then build from the database instead of a
 cache and say so, and the next `vahti enroll` removes the mark of a dead
-writer (`repair_interrupted`), which bumps the version once more.
+writer (`repair_interrupted`), which bumps the version once more. `vahti
+forget` marks its removal of a person the same way (`open_write`), and removes
+the marks of forgets that died.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,7 +41,8 @@ from vahti.storage.leases import make_owner, parse_owner
 from vahti.storage.processes import alive
 
 BATCH = 1000
-WRITES = "watchlist_writes"  # meta field: open writes, token -> {owner, started, alive}
+WRITES = "watchlist_writes"  # meta field: open writes, token -> {owner, started, alive, what}
+ENROLL, FORGET = "enroll", "forget"  # what an open write does (its mark's `what`)
 # A live writer renews its mark at every batch (seconds apart); one silent this long,
 # or whose process on this host is gone, was interrupted.
 STALE_WRITE = timedelta(minutes=10)
@@ -142,8 +146,9 @@ def upsert_entries(storage: Storage, entries: Iterable[WatchlistEntry]) -> Upser
 class _WriteMark:
     """This process's open-write mark in `meta` (see the module's docstring)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, what: str = ENROLL) -> None:
         self.storage = storage
+        self.what = what
         self.token = ""
 
     def begin(self) -> None:
@@ -151,7 +156,7 @@ class _WriteMark:
             self.token = uuid.uuid4().hex
             stamp = now()
             _change(self.storage, {"$set": {f"{WRITES}.{self.token}": {
-                "owner": make_owner(), "started": stamp, "alive": stamp}}})
+                "owner": make_owner(), "started": stamp, "alive": stamp, "what": self.what}}})
 
     def beat(self) -> None:
         self.storage.db[schema.META].update_one(
@@ -227,6 +232,19 @@ class _BatchWriter:
             self.coll.bulk_write(ops, ordered=False)
 
 
+@contextmanager
+def open_write(storage: Storage, what: str) -> Iterator[None]:
+    """A change of the watchlist inside an open-write mark (module doc): while it is open
+    no reader caches the index, and a process killed inside it leaves its mark. The
+    version is bumped (a new state token) as it opens and as it closes."""
+    mark = _WriteMark(storage, what)
+    mark.begin()
+    try:
+        yield
+    finally:
+        mark.end()
+
+
 def remove_refs_except(storage: Storage, keep: set[str]) -> int:
     """Remove every person not in `keep` (for `enroll --replace`)."""
     coll = storage.db[schema.WATCHLIST]
@@ -296,6 +314,7 @@ class OpenWrite:
     owner: str  # "host:pid:tag"
     started: datetime
     alive: datetime  # the last batch written
+    what: str = ENROLL  # ENROLL or FORGET
 
     @property
     def host(self) -> str:
@@ -325,18 +344,19 @@ class WatchlistState:
 def state(storage: Storage) -> WatchlistState:
     meta = storage.meta()
     writes = tuple(
-        OpenWrite(token, w.get("owner", ""), _aware(w["started"]), _aware(w["alive"]))
+        OpenWrite(token, w.get("owner", ""), _aware(w["started"]), _aware(w["alive"]),
+                  w.get("what", ENROLL))
         for token, w in sorted((meta.get(WRITES) or {}).items())
     )
     return WatchlistState(int(meta.get("watchlist_version", 0)),
                           str(meta.get("watchlist_state", "")), writes)
 
 
-def repair_interrupted(storage: Storage) -> list[OpenWrite]:
-    """Remove the marks of writers that died half-way (their writes are kept): the
-    watchlist is what the database holds, and a new version makes every cache of it
-    rebuild. Returns the writes repaired."""
-    gone = state(storage).interrupted()
+def repair_interrupted(storage: Storage, what: str | None = None) -> list[OpenWrite]:
+    """Remove the marks of writers that died half-way (their writes are kept), of every
+    kind or only of `what`: the watchlist is what the database holds, and a new version
+    makes every cache of it rebuild. Returns the writes repaired."""
+    gone = [w for w in state(storage).interrupted() if what is None or w.what == what]
     if gone:
         _change(storage, {"$unset": {f"{WRITES}.{w.token}": "" for w in gone}})
     return gone

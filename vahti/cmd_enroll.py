@@ -130,7 +130,8 @@ def enroll(ctx: click.Context, register: str, replace: bool, strict: bool,
         "watchlist_version": version,
         # enrolments killed half-way before this one, whose marks this one removed
         "interrupted_repaired": [
-            {"started": w.started.isoformat(), "host": w.host} for w in repaired
+            {"started": w.started.isoformat(), "host": w.host, "what": w.what}
+            for w in repaired
         ],
         # people found in pages seen before (retained candidates), by this enrolment
         "already_exposed": len(exposed.people) if exposed else 0,
@@ -155,6 +156,11 @@ def _print_summary(report: dict) -> None:
     )
     out.print(f"people per type: {per_type}")
     for write in report["interrupted_repaired"]:
+        if write["what"] == "forget":
+            out.print(f"repaired: a `vahti forget` started {write['started'][:16]} on "
+                      f"{write['host']} was interrupted before it finished; every cached index "
+                      "is rebuilt (run that forget again to finish it)")
+            continue
         out.print(f"repaired: the enrolment started {write['started'][:16]} on {write['host']} "
                   "was interrupted before it finished; the people it wrote are kept (counted "
                   "above as unchanged when this register holds them alike) and every cached "

@@ -4,6 +4,7 @@ from alerts (see `storage.forget` for what goes and what stays)."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -15,11 +16,13 @@ from vahti.clictx import config_of, console
 from vahti.display import IDENTIFIER_AS_REF, clean, echo, looks_like_identifier
 from vahti.errors import VahtiError
 from vahti.matchers.fragments import MIN_REL_MATCHES
-from vahti.storage import candidate_index
+from vahti.storage import candidate_index, watchlist
 from vahti.storage.connection import Storage
 from vahti.storage.forget import CHANGED, Compaction, ForgetReport, compact, forget_ref, plan_forget
 from vahti.watchlist_cache import cache_root
 from vahti.wiring import open_db
+
+log = logging.getLogger("vahti.watchlist")
 
 
 @click.command()
@@ -45,6 +48,7 @@ def forget(ctx: click.Context, ref: str, yes: bool, as_json: bool, run_compact: 
         raise VahtiError("--ref must not be empty")
     cfg = config_of(ctx)
     with open_db(cfg) as storage:
+        _repair_interrupted_forgets(storage)
         plan = plan_forget(storage, ref)
         if not plan.known and looks_like_identifier(ref):
             raise VahtiError(IDENTIFIER_AS_REF)  # never echoed: it may be someone's
@@ -72,6 +76,16 @@ def forget(ctx: click.Context, ref: str, yes: bool, as_json: bool, run_compact: 
     else:
         _print_report(report, "removed")
         _print_stays(stays)
+
+
+def _repair_interrupted_forgets(storage: Storage) -> None:
+    """Remove the marks of forgets that died while they removed a person from the
+    watchlist (storage/forget.py): until then every command reads the watchlist from the
+    database. What they left undone is done by forgetting that ref again."""
+    for write in watchlist.repair_interrupted(storage, watchlist.FORGET):
+        log.warning("repaired: a `vahti forget` started %s on %s was interrupted before it "
+                    "finished; every cached index is rebuilt (run that forget again to "
+                    "finish it)", write.started.strftime("%Y-%m-%d %H:%M UTC"), write.host)
 
 
 def _drop_stale_caches(home: Path, version: int) -> int:

@@ -118,14 +118,20 @@ def _install(tmp: Path, target: Path) -> None:
 def _say_open_writes(state: watchlist.WatchlistState) -> None:
     interrupted = state.interrupted()
     for write in interrupted:
+        started = write.started.strftime("%Y-%m-%d %H:%M UTC")
+        if write.what == watchlist.FORGET:
+            log.warning(
+                "a `vahti forget` started %s on %s was interrupted before it finished: the "
+                "watchlist is read from the database as it is; run `vahti forget` for that "
+                "ref again to finish it", started, write.host)
+            continue
         log.warning(
             "an enrolment started %s on %s was interrupted before it finished: the watchlist "
             "is read from the database as it is (the people written before it stopped); run "
-            "`vahti enroll` with the register again to finish it",
-            write.started.strftime("%Y-%m-%d %H:%M UTC"), write.host)
+            "`vahti enroll` with the register again to finish it", started, write.host)
     if len(interrupted) < len(state.writes):
-        log.info("an enrolment is writing the watchlist now: the index is read from the "
-                 "database, not from the cache")
+        log.info("an enrolment or a forget is writing the watchlist now: the index is read "
+                 "from the database, not from the cache")
 
 
 def enrolled_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:

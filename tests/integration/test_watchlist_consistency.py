@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,12 +24,13 @@ import uuid
 import pytest
 from pymongo import monitoring
 
-from tests.conftest import VahtiRunner
+from tests.conftest import REPO, VahtiRunner
 from tests.privacy import assert_no_plaintext, everything_written
 from vahti.demo.synthetic import make_hetu
 from vahti.matchers.keys import Key
 from vahti.storage import schema, watchlist
 from vahti.storage.connection import StorageSettings, open_storage
+from vahti.storage.forget import forget_ref
 from vahti.storage.watchlist import WatchlistEntry
 from vahti.watchlist_cache import cache_root, load_index
 
@@ -132,6 +135,67 @@ def test_the_embedded_server_is_not_counted_to_take_the_cache(tmp_path):
         assert sent and not {"count", "aggregate", "collStats", "dbStats"} & set(sent), sent
         watchlist.upsert_entries(storage, entries(5, start=30))
         assert load_index(storage, KEY, home).n_people == 35
+
+
+# A process that removes a person from the watchlist and is killed at once after the
+# server did it (before anything else it would have done: the version's bump).
+KILLED_AFTER_THE_WATCHLIST_DELETE = """
+import os, sys
+from pathlib import Path
+from pymongo import monitoring
+from vahti.storage.connection import StorageSettings, open_storage
+from vahti.storage.forget import forget_ref
+from vahti.storage.forget import forget_ref
+
+class KillAfterWatchlistDelete(monitoring.CommandListener):
+    deleting = None
+    def started(self, event):
+        if event.command_name == "delete" and event.command.get("delete") == "watchlist":
+            self.deleting = event.request_id
+    def succeeded(self, event):
+        if event.request_id == self.deleting:
+            os._exit(0)  # as kill -9 would: nothing after the delete runs
+    def failed(self, event):
+        pass
+
+monitoring.register(KillAfterWatchlistDelete())
+with open_storage(StorageSettings(home=Path(sys.argv[1]))) as storage:
+    forget_ref(storage, sys.argv[2])
+sys.exit(3)  # the delete never came
+"""
+
+
+def test_a_forget_killed_after_its_watchlist_delete_never_leaves_the_person_cached(
+        tmp_path, caplog):
+    """On the embedded server the cache is taken by the state token alone: a forget
+    marks its delete as an open write, so that a forget killed before it bumped the
+    version leaves the mark, and every reader builds from the database (without the
+    person) until the next forget (or enroll) removes the mark."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    with open_storage(StorageSettings(home=home)) as storage:
+        storage.bind_key(KEY.key_id)
+        watchlist.upsert_entries(storage, entries(30))
+        assert load_index(storage, KEY, home).n_people == 30  # cached now
+
+        killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_THE_WATCHLIST_DELETE,
+                                 str(home), "E000007"], cwd=REPO, capture_output=True,
+                                text=True, timeout=120)
+        assert killed.returncode == 0, killed.stderr
+        assert storage.db[schema.WATCHLIST].count_documents({}) == 29
+
+        with caplog.at_level(logging.WARNING, logger="vahti.watchlist"):
+            assert load_index(storage, KEY, home).n_people == 29  # not the cached 30
+        assert "`vahti forget`" in caplog.text and "interrupted" in caplog.text
+        state = watchlist.state(storage)
+        assert [w.what for w in state.interrupted()] == [watchlist.FORGET]
+        assert watchlist.repair_interrupted(storage, watchlist.ENROLL) == []
+        assert len(watchlist.repair_interrupted(storage, watchlist.FORGET)) == 1
+        assert load_index(storage, KEY, home).n_people == 29
+
+        forget_ref(storage, "E000008")  # one that runs to its end leaves no mark
+        assert not watchlist.state(storage).writes
+        assert load_index(storage, KEY, home).n_people == 28
 
 
 # -- the real command, killed ----------------------------------------------------------------
