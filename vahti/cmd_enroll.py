@@ -21,7 +21,7 @@ from vahti.matchers.keys import Key
 from vahti.matchers.register import EnrolledPerson, RegisterError, RegisterSummary, read_register
 from vahti.storage import watchlist
 from vahti.storage.watchlist import WatchlistEntry
-from vahti.watchlist_cache import load_index, without_common_fingerprints
+from vahti.watchlist_cache import load_index, repaired_forget, without_common_fingerprints
 from vahti.wiring import load_key, open_db
 
 log = logging.getLogger("vahti.enroll")
@@ -156,10 +156,8 @@ def _print_summary(report: dict) -> None:
     )
     out.print(f"people per type: {per_type}")
     for write in report["interrupted_repaired"]:
-        if write["what"] == "forget":
-            out.print(f"repaired: a `vahti forget` started {write['started'][:16]} on "
-                      f"{write['host']} was interrupted before it finished; every cached index "
-                      "is rebuilt (run that forget again to finish it)")
+        if write["what"] == watchlist.FORGET:
+            out.print(repaired_forget(write["started"][:16], write["host"]))
             continue
         out.print(f"repaired: the enrolment started {write['started'][:16]} on {write['host']} "
                   "was interrupted before it finished; the people it wrote are kept (counted "

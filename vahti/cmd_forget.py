@@ -19,7 +19,7 @@ from vahti.matchers.fragments import MIN_REL_MATCHES
 from vahti.storage import candidate_index, watchlist
 from vahti.storage.connection import Storage
 from vahti.storage.forget import CHANGED, Compaction, ForgetReport, compact, forget_ref, plan_forget
-from vahti.watchlist_cache import cache_root
+from vahti.watchlist_cache import cache_root, repaired_forget
 from vahti.wiring import open_db
 
 log = logging.getLogger("vahti.watchlist")
@@ -83,9 +83,8 @@ def _repair_interrupted_forgets(storage: Storage) -> None:
     watchlist (storage/forget.py): until then every command reads the watchlist from the
     database. What they left undone is done by forgetting that ref again."""
     for write in watchlist.repair_interrupted(storage, watchlist.FORGET):
-        log.warning("repaired: a `vahti forget` started %s on %s was interrupted before it "
-                    "finished; every cached index is rebuilt (run that forget again to "
-                    "finish it)", write.started.strftime("%Y-%m-%d %H:%M UTC"), write.host)
+        log.warning("%s", repaired_forget(write.started.strftime("%Y-%m-%d %H:%M UTC"),
+                                          write.host))
 
 
 def _drop_stale_caches(home: Path, version: int) -> int:

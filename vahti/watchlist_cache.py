@@ -134,6 +134,13 @@ def _say_open_writes(state: watchlist.WatchlistState) -> None:
                  "from the database, not from the cache")
 
 
+def repaired_forget(started: str, host: str) -> str:
+    """What a command says of the mark of an interrupted forget that it removed
+    (`vahti forget` and `vahti enroll` both remove them)."""
+    return (f"repaired: a `vahti forget` started {started} on {host} was interrupted before "
+            "it finished; every cached index is rebuilt (run that forget again to finish it)")
+
+
 def enrolled_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
     """`load_index`, refusing an empty watchlist: a scan for nobody finds nothing."""
     index = load_index(storage, key, home)
