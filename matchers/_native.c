@@ -107,8 +107,8 @@ static inline int vec_room(i64vec *v, Py_ssize_t extra)
     return v->len + extra <= v->cap ? 0 : vec_grow(v, extra);
 }
 
-/* Inline, with the growth out of line: the phone scan pushes five values a candidate,
-   and a call for each was 1% of an all-types scan. `failed` is checked only when the
+/* Inline, with the growth out of line: a call per value was 1% of an all-types scan
+   (when the phone scan pushed its five values a candidate this way). `failed` is checked only when the
    vector is full: one that failed is dropped whole by its owner, whatever went in. */
 static inline void vec_push(i64vec *v, int64_t x)
 {
