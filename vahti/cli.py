@@ -65,6 +65,10 @@ USER_ERRORS = (("vahti.errors", "VahtiError"), ("vahti.storage.errors", "Storage
                ("vahti.matchers.keys", "KeyFileError"), ("vahti.spiders.torctl", "TorUnavailable"),
                ("vahti.spiders.sources", "SourcesError"))
 
+# Commands that start work before their module is imported, as name ->
+# "module:function(ctx, config, the command's arguments)" (vahti.scan_start).
+PRESTART: dict[str, str] = {"scan": "vahti.scan_start:prestart"}
+
 log = logging.getLogger("vahti")
 
 _debug = False
@@ -76,6 +80,15 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in PRESTART and args[0] not in self.commands:
+            set_up(ctx)  # the group's own setup (umask, logging) before anything starts
+            module, _, attribute = PRESTART[args[0]].partition(":")
+            getattr(importlib.import_module(module), attribute)(
+                ctx, config_of_command(ctx), args[1:])
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
@@ -134,13 +147,22 @@ def _is_user_error(exc: BaseException) -> bool:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """vahti watches leak sites for a register's people, storing only keyed digests."""
+    set_up(ctx)
+
+
+def set_up(ctx: click.Context) -> None:
+    """The group's setup, once per command: by the group, or before a command starts
+    work of its own (PRESTART)."""
+    if "vahti.set_up" in ctx.meta:
+        return
+    ctx.meta["vahti.set_up"] = True
     from vahti.logs import configure_logging  # lazy like the commands: not for --help
 
     global _debug
-    _debug = debug
+    _debug = bool(ctx.params.get("debug"))
     os.umask(os.umask(0o077) | 0o077)  # whatever vahti writes is its user's only
     cfg = config_of_command(ctx)
-    configure_logging(cfg, debug)
+    configure_logging(cfg, _debug)
     for warning in cfg.warnings:
         log.warning(warning)
     ctx.obj = {"config": cfg}

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,18 +22,32 @@ from vahti.errors import VahtiError
 from vahti.matchers.archives import ArchiveLimits
 from vahti.matchers.engine import Finding, FindingColumns, Scanned, ScanOptions
 from vahti.matchers.keys import secret_file_problem
+from vahti.matchers.lazy import lazy_module
 from vahti.matchers.locations import LocationRedactor
 from vahti.matchers.scanfiles import scan_files
 from vahti.matchers.skips import SkipTally, skip_reason, summary
 from vahti.scan_output import FindingLines
+from vahti.scan_start import DatabaseCheck, scan_key
 from vahti.share import SHARE_HELP, ShareList
-from vahti.storage import candidates, pages, runs, sightings, watchlist
-from vahti.storage.connection import Storage
 from vahti.watchlist_cache import enrolled_index
-from vahti.wiring import load_key, location_redactor, open_db
+from vahti.wiring import location_redactor, open_db
 
 if TYPE_CHECKING:  # rich: imported when a bar or a table is shown, not for --json
     from rich.progress import Progress
+
+    from vahti.matchers.index import WatchlistIndex
+    from vahti.matchers.keys import Key
+    from vahti.storage.connection import Storage
+
+if TYPE_CHECKING:
+    from vahti.storage import candidates, pages, runs, sightings, watchlist
+else:  # pymongo comes with these: loaded when the database is used, which `--no-store`
+    # leaves to a second process (vahti.scan_start) when the index is cached
+    candidates = lazy_module("vahti.storage.candidates")
+    pages = lazy_module("vahti.storage.pages")
+    runs = lazy_module("vahti.storage.runs")
+    sightings = lazy_module("vahti.storage.sightings")
+    watchlist = lazy_module("vahti.storage.watchlist")
 
 TABLE_ROWS = 200
 STORE_EVERY = 200  # pages per database round trip
@@ -162,7 +178,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     could be read.
     """
     cfg = config_of(ctx)
-    key = load_key(cfg)
+    key = scan_key(ctx.meta, cfg)
+    check = DatabaseCheck.of(ctx.meta) if no_store else None  # vahti.scan_start
     limits = archive_limits(cfg, password_file)
     redactor = LocationRedactor(key)  # for the path check; the watchlist-aware one below
     for path in paths:
@@ -180,11 +197,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     found: list[Finding] = []  # findings not yet handled (`_handle_findings`)
     lines = FindingLines() if as_json else None
     share = ShareList() if share_sha256 else None
-    with open_db(cfg, key) as storage:
-        index = enrolled_index(storage, key, cfg.home)
-        run_id = "" if no_store else runs.start_run(storage, source, "scan")
+    with _database(cfg, key, check) as (storage, index):
         redactor = location_redactor(cfg, key, index)  # enrolled phones and names too
-        writer = None if no_store else SightingWriter(storage, source, tally, redactor)
+        run_id, writer = "", None
+        if storage is not None:  # (only --no-store goes without the database)
+            run_id = "" if no_store else runs.start_run(storage, source, "scan")
+            writer = None if no_store else SightingWriter(storage, source, tally, redactor)
         state = "done"
         try:
             # What exists now (modules, the index, caches) lives as long as the command:
@@ -223,7 +241,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
                 _handle_findings(found, tally, writer, redactor, shown, lines)
                 if writer is not None:
                     writer.flush()
-                    runs.finish_run(storage, run_id, tally.run_stats(), state=state)
+                    runs.finish_run(writer.storage, run_id, tally.run_stats(), state=state)
             finally:  # after the writes: a closed stdout must not cost the stored findings
                 gc.unfreeze()  # (a command run in process, e.g. by a test, leaves no trace)
                 if lines is not None:
@@ -242,6 +260,19 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
             for line in share.lines():
                 echo(line)
     sys.exit(1 if tally.findings else 0)
+
+
+@contextmanager
+def _database(cfg: Config, key: Key, check: DatabaseCheck | None
+              ) -> Iterator[tuple[Storage | None, WatchlistIndex]]:
+    """The open database and the enrolled index; with a check (`--no-store`), the index
+    it named and no database (None), unless it named none."""
+    index = check.index(key) if check is not None else None
+    if index is not None:
+        yield None, index
+        return
+    with open_db(cfg, key) as storage:
+        yield storage, enrolled_index(storage, key, cfg.home)
 
 
 def archive_limits(cfg: Config, password_file: str | None) -> ArchiveLimits:

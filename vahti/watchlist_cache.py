@@ -14,7 +14,7 @@ or host, a second database at the same version number, or a write that
 bypassed vahti (a restore, an administrator's delete: the count differs) all
 make it rebuild.
 
-The embedded server is not counted (`_source`): it counts a collection by
+The embedded server is not counted (`watchlist_source.source_of`): it counts a collection by
 reading every document, 0.33-0.43 s for 40,000 people here, which every
 command would pay. Only vahti reaches that server (a socket in the 0700 home,
 the home's credential), and each of its writes draws a new state token, so the
@@ -36,6 +36,7 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,15 +45,14 @@ from vahti.matchers.fragments import DEFAULT_STOP_MAX_RECORDS
 from vahti.matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistIndex
 from vahti.matchers.keys import Key
 from vahti.matchers.private import private_dir
-from vahti.storage import watchlist
-from vahti.storage.connection import Storage
+from vahti.watchlist_source import SOURCE, built_from, cache_dir, cache_root, source_of, watchlist
+
+if TYPE_CHECKING:
+    from vahti.storage.connection import Storage
+
+__all__ = ["SOURCE", "cache_root", "cached", "enrolled_index", "load_index"]
 
 log = logging.getLogger("vahti.watchlist")
-SOURCE = "source.json"  # the database state a cached index was built from
-
-
-def cache_root(home: Path) -> Path:
-    return home / "cache" / "watchlist"
 
 
 def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
@@ -62,12 +62,12 @@ def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
     if before.writes:
         _say_open_writes(before)
         return build_index(storage, key)
-    source = _source(storage, before)
+    source = source_of(storage, before)
     root = cache_root(home)
-    target = root / f"{key.key_id}-v{before.version}"
-    cached = _cached(target, key, source)
-    if cached is not None:
-        return cached
+    target = cache_dir(home, key.key_id, before.version)
+    index = cached(target, key, source)
+    if index is not None:
+        return index
     index = build_index(storage, key)
     after = watchlist.state(storage)
     if after.token != before.token or after.writes:
@@ -80,24 +80,18 @@ def load_index(storage: Storage, key: Key, home: Path) -> WatchlistIndex:
     (tmp / SOURCE).write_text(json.dumps(source) + "\n", encoding="utf-8")
     _install(tmp, target)
     _drop_old(root, keep=target)
-    return _cached(target, key, source) or index
+    return cached(target, key, source) or index
 
 
-def _source(storage: Storage, state: watchlist.WatchlistState) -> dict:
-    """What a cached index must have been built from (module doc): the state token, and
-    the people counted, but on the embedded server."""
-    if storage.mode == "embedded":
-        return {"state": state.token}
-    return {"state": state.token, "people": watchlist.count(storage)}
-
-
-def _cached(target: Path, key: Key, source: dict) -> WatchlistIndex | None:
+def cached(target: Path, key: Key, source: dict) -> WatchlistIndex | None:
+    """The index cached at `target` if it was built from `source` (None: from another
+    database state, or missing or incomplete: build it)."""
+    if built_from(target) != source:
+        return None
     try:
-        if json.loads((target / SOURCE).read_text(encoding="utf-8")) != source:
-            return None  # built from another database state
         return WatchlistIndex.load(target, key)
     except (IndexError_, FileNotFoundError, ValueError, OSError):
-        return None  # missing or incomplete: build it
+        return None
 
 
 def _install(tmp: Path, target: Path) -> None:

@@ -8,24 +8,31 @@ from typing import TYPE_CHECKING
 from vahti import key_source
 from vahti.config import Config
 from vahti.errors import VahtiError
-from vahti.keyring import retire_unused_keys
-from vahti.matchers.contentid import ContentIds
-from vahti.matchers.index import WatchlistIndex
 from vahti.matchers.keys import Key, KeyFileError
-from vahti.matchers.locations import LocationRedactor
-from vahti.storage import keyids, migrations
-from vahti.storage.connection import Storage, StorageSettings, open_storage
+from vahti.matchers.lazy import lazy_module
 from vahti.storage.errors import MigrationNeedsKey, RotationInterrupted
-from vahti.storage.retention import RetentionSettings, apply_retention, purge_if_due
 
 if TYPE_CHECKING:
+    from vahti.matchers.index import WatchlistIndex
+    from vahti.matchers.locations import LocationRedactor
     from vahti.spiders.torctl import TorSettings
+    from vahti.storage import connection, keyids, migrations, retention
+    from vahti.storage.connection import Storage, StorageSettings
+    from vahti.storage.retention import RetentionSettings
+else:
+    # Loaded when a database is opened: importing this module (every command does)
+    # brings neither pymongo nor numpy, so `vahti scan --no-store` can leave the
+    # database to a second process (vahti.scan_start) and not import them itself.
+    connection = lazy_module("vahti.storage.connection")
+    keyids = lazy_module("vahti.storage.keyids")
+    migrations = lazy_module("vahti.storage.migrations")
+    retention = lazy_module("vahti.storage.retention")
 
 log = logging.getLogger(__name__)
 
 
 def storage_settings(cfg: Config) -> StorageSettings:
-    return StorageSettings(
+    return connection.StorageSettings(
         home=cfg.home,
         uri=cfg.get("storage.uri"),
         database=cfg.get("storage.database"),
@@ -44,6 +51,8 @@ def load_key(cfg: Config) -> Key:
 def location_redactor(cfg: Config, key: Key, index: WatchlistIndex) -> LocationRedactor:
     """How locations are stored: identifiers by shape, and the enrolled people's phones
     (read in the configured region) and names, as keyed tokens (matchers.locations)."""
+    from vahti.matchers.locations import LocationRedactor
+
     return LocationRedactor(key, index, region=cfg.get("matchers.phone_region"))
 
 
@@ -51,12 +60,14 @@ def open_db(cfg: Config, key: Key | None = None, *, rotating: bool = False) -> S
     """Open storage, migrated to the current schema; with a key, bind it (first use)
     or refuse a mismatched one, and refuse while a key rotation is unfinished (unless
     `rotating`: `vahti key rotate` itself)."""
-    storage = open_storage(storage_settings(cfg))
+    storage = connection.open_storage(storage_settings(cfg))
     try:
         migrate(cfg, storage, key)
-        retention = retention_settings(cfg)
-        apply_retention(storage, retention)
-        if purge_if_due(storage, retention) is not None:
+        settings = retention_settings(cfg)
+        retention.apply_retention(storage, settings)
+        if retention.purge_if_due(storage, settings) is not None:
+            from vahti.keyring import retire_unused_keys  # numpy: only after a purge
+
             retire_unused_keys(cfg, storage)
         if key is not None and not rotating and (running := keyids.rotation(storage)):
             raise RotationInterrupted(running.get("from", "?"), running.get("to", "?"))
@@ -91,6 +102,8 @@ def migrate(cfg: Config, storage: Storage, key: Key | None) -> None:
                 "VAHTI_KEY_FD, key.command or a systemd credential)"
             ) from None
     storage.check_key(key.key_id)  # the content ids must be those of the database's key
+    from vahti.matchers.contentid import ContentIds
+
     rewritten = migrations.migrate(storage, ContentIds(key).of_sha256_hex)
     log.warning("database migrated to schema %d: page content hashes are keyed content ids "
                 "now, and every keyed document names its key (%d documents rewritten)",
@@ -102,7 +115,7 @@ def _no_rekey(sha256_hex: str) -> str:
 
 
 def retention_settings(cfg: Config) -> RetentionSettings:
-    return RetentionSettings(
+    return retention.RetentionSettings(
         pages_days=cfg.get("retention.pages_days"),
         sightings_days=cfg.get("retention.sightings_days"),
         candidates_days=cfg.get("retention.candidates_days"),
