@@ -75,9 +75,18 @@ def prestart(ctx: click.Context, cfg: Config, args: list[str]) -> None:
 def wants_check(args: list[str]) -> bool:
     """Whether the scan's arguments ask for `--no-store` (options end at `--`), with no
     help asked for, where forking is possible and safe (module doc)."""
+    return asks_no_store(args) and can_fork()
+
+
+def asks_no_store(args: list[str]) -> bool:
     options = args[:args.index("--")] if "--" in args else args
-    return ("--no-store" in options and not {"-h", "--help"} & set(options)
-            and hasattr(os, "fork") and threading.active_count() == 1)
+    return "--no-store" in options and not {"-h", "--help"} & set(options)
+
+
+def can_fork() -> bool:
+    """A fork copies only the calling thread: another one's lock held then stays held
+    in the child for ever."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def scan_key(meta: dict, cfg: Config) -> Key:
