@@ -255,6 +255,11 @@ static PyObject *json_lines(PyObject *self, PyObject *args)
     if (result == NULL)
         goto done;
     uint8_t *p = (uint8_t *)PyBytes_AS_STRING(result);
+    /* Without the GIL: only what this call holds is read (the middles and score texts,
+     * immutable ASCII strs it holds references to, and the buffers) and only the new
+     * bytes object, which nobody else has yet, is written; so the scan's thread goes on
+     * while another thread formats a task's lines (vahti/scan_output.py). */
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *middle = middles[i], *score = table.texts[score_of[i]];
         p = PUT_LIT(p, "{\"end\": ");
@@ -267,6 +272,7 @@ static PyObject *json_lines(PyObject *self, PyObject *args)
         p = put_int(p, starts[i]);
         p = PUT_LIT(p, "}\n");
     }
+    Py_END_ALLOW_THREADS
     if (_PyBytes_Resize(&result, (Py_ssize_t)(p - (uint8_t *)PyBytes_AS_STRING(result))) < 0)
         result = NULL;  /* (freed by the resize) */
 done:

@@ -6,10 +6,12 @@ line is exactly what ``echo(json.dumps(asdict(finding), sort_keys=True))`` wrote
 but built from the encodings of its few strings, which repeat from line to line
 (location, ref, type), and written to stdout in blocks instead of flushed one by one.
 
-The big blocks of a task's lines (`add_columns`) are written by a thread of their own
-(`_BlockWriter`) while the scan goes on: on 155 MB of dense dumps the command prints
-97 MB, and its writes took 0.15 s of a 1.2 s scan on the main thread (a write lets go
-of the GIL, so on a second core they cost no scan time). Lines keep their order: the
+The big blocks of a task's lines (`add_columns`) are made and written by a thread of
+their own (`_BlockWriter`) while the scan goes on: on 155 MB of dense dumps the command
+prints 97 MB, and its writes took 0.15 s of a 1.2 s scan on the main thread, the lines
+0.1-0.2 s more. A write lets go of the GIL, and so does the C function that formats the
+lines once it holds their parts (`json_lines`), so on a second core they cost little
+scan time. Lines keep their order: the
 thread writes the blocks in turn, and every other write to stdout (`flush`) waits
 until the blocks handed over are out. A failed write (a closed pipe) is raised in
 the command at its next write, or at `close`.
@@ -38,6 +40,9 @@ BLOCK_CHARS = 1 << 16
 # Blocks handed to the writing thread and not yet written, at most (a block is one task's
 # lines: up to 5 MB for an 8 MiB range of a dense dump). Past it the scan waits.
 PENDING_BLOCKS = 2
+# No line is shorter (`{"end": 0, "id_type": "", "kind": "", "location": "", "ref": "",
+# "score": 0, "start": 0}`): so many findings make a big block (`add_columns`).
+MIN_LINE_CHARS = 89
 # encodings in which an ASCII line is its own bytes (codecs.lookup names)
 ASCII_COMPATIBLE = frozenset({"utf-8", "ascii", "latin-1", "iso8859-15", "cp1252"})
 
@@ -146,14 +151,9 @@ class FindingLines:
             return
         if self._group_size() > 100_000:  # many small inputs: keep the cache small
             self._groups.clear()
-        data = json_lines(found.id_types, found.kinds, found.refs, location, self._groups,
-                          self._make_middle,
-                          np.ascontiguousarray(found.scores, dtype=np.float64), self._score,
-                          np.ascontiguousarray(found.starts, dtype=np.int64),
-                          np.ascontiguousarray(found.ends, dtype=np.int64))
         binary = self._binary_stream()
-        if binary is None or len(data) < self.block_chars:
-            text = data.decode("ascii")
+        if binary is None or len(found) * MIN_LINE_CHARS < self.block_chars:
+            text = self._lines(found, location).decode("ascii")
             self.parts.append(text)
             self.size += len(text)
             if self.size >= self.block_chars:
@@ -164,7 +164,17 @@ class FindingLines:
         if self._writer is None or self._writer.binary is not binary:
             self.close()
             self._writer = _BlockWriter(binary)
-        self._writer.write(data)
+        # made by the writing thread, which formats them without the GIL (module doc)
+        self._writer.write(lambda: self._lines(found, location))
+
+    def _lines(self, found: FindingColumns, location: str) -> bytes:
+        """The lines of `found` (under `location`), made in C."""
+        assert native.lib is not None
+        return native.lib.json_lines(
+            found.id_types, found.kinds, found.refs, location, self._groups,
+            self._make_middle, np.ascontiguousarray(found.scores, dtype=np.float64),
+            self._score, np.ascontiguousarray(found.starts, dtype=np.int64),
+            np.ascontiguousarray(found.ends, dtype=np.int64))
 
     def _group_size(self) -> int:
         return sum(map(len, self._groups.values()))
@@ -216,12 +226,13 @@ class _BlockWriter:
 
     def __init__(self, binary: BinaryIO, depth: int = PENDING_BLOCKS) -> None:
         self.binary = binary
-        self._blocks: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._blocks: queue.Queue[bytes | Callable[[], bytes] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="vahti-json-out", daemon=True)
         self._thread.start()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | Callable[[], bytes]) -> None:
+        """Write `data`, or what `data()` returns, made by the writing thread."""
         self._raise()
         self._blocks.put(data)
 
@@ -245,7 +256,7 @@ class _BlockWriter:
                 if data is None:
                     return
                 if self._error is None:
-                    self.binary.write(data)
+                    self.binary.write(data if isinstance(data, bytes) else data())
                     self.binary.flush()
             except BaseException as exc:  # noqa: BLE001 - raised in the command (`_raise`)
                 self._error = exc
