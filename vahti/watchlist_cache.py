@@ -44,13 +44,15 @@ from vahti.errors import VahtiError
 from vahti.matchers.fragments import DEFAULT_STOP_MAX_RECORDS
 from vahti.matchers.index import FragmentArrays, IndexBuilder, IndexError_, WatchlistIndex
 from vahti.matchers.keys import Key
+from vahti.matchers.lazy import lazy_module
 from vahti.matchers.private import private_dir
-from vahti.watchlist_source import SOURCE, built_from, cache_dir, cache_root, source_of, watchlist
+from vahti.watchlist_source import SOURCE, built_from, cache_dir, cache_root, source_of
 
 if TYPE_CHECKING:
+    from vahti.storage import watchlist
     from vahti.storage.connection import Storage
-
-__all__ = ["SOURCE", "cache_root", "cached", "enrolled_index", "load_index"]
+else:  # pymongo: when the database is read (vahti.scan_start loads a cached index without)
+    watchlist = lazy_module("vahti.storage.watchlist")
 
 log = logging.getLogger("vahti.watchlist")
 
