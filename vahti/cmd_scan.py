@@ -37,10 +37,8 @@ if TYPE_CHECKING:  # rich: imported when a bar or a table is shown, not for --js
 
     from vahti.matchers.index import WatchlistIndex
     from vahti.matchers.keys import Key
-    from vahti.storage.connection import Storage
-
-if TYPE_CHECKING:
     from vahti.storage import candidates, pages, runs, sightings, watchlist
+    from vahti.storage.connection import Storage
 else:  # pymongo comes with these: loaded when the database is used, which `--no-store`
     # leaves to a second process (vahti.scan_start) when the index is cached
     candidates = lazy_module("vahti.storage.candidates")
@@ -200,9 +198,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], as_json: bool, jobs: int,
     with _database(cfg, key, check) as (storage, index):
         redactor = location_redactor(cfg, key, index)  # enrolled phones and names too
         run_id, writer = "", None
-        if storage is not None:  # (only --no-store goes without the database)
-            run_id = "" if no_store else runs.start_run(storage, source, "scan")
-            writer = None if no_store else SightingWriter(storage, source, tally, redactor)
+        if not no_store:
+            assert storage is not None  # only --no-store goes without the database
+            run_id = runs.start_run(storage, source, "scan")
+            writer = SightingWriter(storage, source, tally, redactor)
         state = "done"
         try:
             # What exists now (modules, the index, caches) lives as long as the command:
