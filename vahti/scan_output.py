@@ -220,21 +220,21 @@ class FindingLines:
 
 
 class _BlockWriter:
-    """Blocks of bytes written to `binary`, in the order given, by a thread of its own
+    """Blocks of bytes made and written to `binary`, in the order given, by a thread of its own
     (module doc). The first failed write is kept and raised by `write` and `drain`; the
     blocks after it are dropped, as a closed stream would drop them."""
 
     def __init__(self, binary: BinaryIO, depth: int = PENDING_BLOCKS) -> None:
         self.binary = binary
-        self._blocks: queue.Queue[bytes | Callable[[], bytes] | None] = queue.Queue(depth)
+        self._blocks: queue.Queue[Callable[[], bytes] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="vahti-json-out", daemon=True)
         self._thread.start()
 
-    def write(self, data: bytes | Callable[[], bytes]) -> None:
-        """Write `data`, or what `data()` returns, made by the writing thread."""
+    def write(self, make: Callable[[], bytes]) -> None:
+        """Write what `make()` returns, made by the writing thread."""
         self._raise()
-        self._blocks.put(data)
+        self._blocks.put(make)
 
     def drain(self) -> None:
         """Return once every block handed over is written; raise the write's error."""
@@ -251,12 +251,12 @@ class _BlockWriter:
 
     def _run(self) -> None:
         while True:
-            data = self._blocks.get()
+            make = self._blocks.get()
             try:
-                if data is None:
+                if make is None:
                     return
                 if self._error is None:
-                    self.binary.write(data if isinstance(data, bytes) else data())
+                    self.binary.write(make())
                     self.binary.flush()
             except BaseException as exc:  # noqa: BLE001 - raised in the command (`_raise`)
                 self._error = exc

@@ -39,7 +39,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vahti.key_source import load_key
+from vahti.wiring import load_key
 
 if TYPE_CHECKING:
     import click
@@ -61,7 +61,7 @@ def prestart(ctx: click.Context, cfg: Config, args: list[str]) -> None:
     if not wants_check(args):
         return
     try:
-        key = load_key(cfg)[0]
+        key = load_key(cfg)
     except Exception as exc:  # noqa: BLE001 - raised where the scan asks for the key
         ctx.meta[KEY] = exc
         return
@@ -94,7 +94,7 @@ def scan_key(meta: dict, cfg: Config) -> Key:
     found = meta.pop(KEY, None)
     if isinstance(found, BaseException):
         raise found
-    return found if found is not None else load_key(cfg)[0]
+    return found if found is not None else load_key(cfg)
 
 
 class DatabaseCheck:
