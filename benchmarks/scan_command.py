@@ -15,6 +15,8 @@ the command itself, since the machine may be shared):
   database and the index, the tables of the scan), beside `python -c pass`;
 - with ``--jobs N`` (N > 1), the same command with ``--jobs N``: the speed-up a user
   of the command sees (new processes, findings as columns for ``--json``);
+- with ``--every-type``, the same three for a scan of every type (the command's
+  default, no ``--types``): in process, the command, its start-up on a one-line file;
 - with ``--store``: the storing command (``--json``, no ``--no-store``) once on the
   first `--store-mb` MB of the CSV dump in a fresh database, then once again
   (a rescan: every sighting already known), beside the in-process scan of that part.
@@ -27,7 +29,7 @@ run writes __pycache__ beside the checkout's sources. Without it every command w
 compile vahti's own modules again (0.1-0.15 s here).
 
     python benchmarks/scan_command.py [--size-mb 155] [--people 5000] [--runs 3]
-        [--jobs 2] [--store] [--store-mb 20] [--profile] [--seed 7]
+        [--jobs 2] [--every-type] [--store] [--store-mb 20] [--profile] [--seed 7]
 
 ``--profile`` runs the command once more under cProfile and prints its top entries.
 """
@@ -167,6 +169,8 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--every-type", action="store_true",
+                    help="also time a scan of every type, in process and as the command")
     ap.add_argument("--store", action="store_true", help="also time the storing command")
     ap.add_argument("--store-mb", type=float, default=20)
     ap.add_argument("--profile", action="store_true")
@@ -202,6 +206,11 @@ def main() -> None:
         runs = [scan_inproc, command(env, out, args_cmd), start_up, python_floor(env)]
         if args.jobs > 1:
             runs.append(command(env, tmp / "out-jobs.jsonl", args_jobs))
+        every = args_cmd[args_cmd.index("--no-store"):]  # without --types
+        if args.every_type:
+            runs += [in_process(env, files, None), command(env, tmp / "out-all.jsonl", every),
+                     command(env, tmp / "empty-all.jsonl",
+                             every[: every.index("--json") + 1] + [str(empty)])]
         timings = alternating(runs, args.runs)
         (i_t, i_cpu, i_n), (c_t, c_cpu, c_n), (e_t, e_cpu, _), (f_t, f_cpu, _) = timings[:4]
         print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
@@ -222,6 +231,16 @@ def main() -> None:
                 print(f"MISMATCH: --jobs {args.jobs} printed {j_n} lines, --jobs 1 {c_n}")
         if c_n != i_n:
             print(f"MISMATCH: the command printed {c_n} lines, the scan found {i_n}")
+        if args.every_type:
+            (a_t, a_cpu, a_n), (ac_t, ac_cpu, ac_n), (ae_t, ae_cpu, _) = timings[-3:]
+            row("in process: scan_files, every type, 1 core", a_t, a_cpu, a_n, mb, None)
+            row("vahti scan --no-store --jobs 1 --json (every type)", ac_t, ac_cpu, ac_n, mb,
+                a_t)
+            row("the same on a one-line file (start-up)", ae_t, ae_cpu, 0, 0, a_t)
+            print(f"every type, the command beyond start-up: {ac_t - ae_t:.2f} s, "
+                  f"{(ac_t - ae_t) / a_t:.2f}x in process")
+            if ac_n != a_n:
+                print(f"MISMATCH: the command printed {ac_n} lines, the scan found {a_n}")
         if args.store:
             part = head_of(corpus.files[0], tmp / "part.csv", int(args.store_mb * 1e6))
             part_mb = part.stat().st_size / 1e6
