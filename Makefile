@@ -63,9 +63,11 @@ system-deps:
 lint: setup
 	$(BIN)/ruff check .
 
-# The Unicode tables text normalisation reads, shipped precomputed for this Python's
-# Unicode version (matchers/unicode_tables.json): regenerate them after changing what
-# normalisation changes, or for another Python (tests/unit/test_unicode_tables.py says when).
+# The Unicode tables text normalisation and the record-fragment tokens read, shipped
+# precomputed for this Python's Unicode version (matchers/unicode_tables.json): regenerate
+# them after changing what normalisation changes or a fragment token's units
+# (matchers/fragments.py: _entry), or for another Python (tests/unit/test_unicode_tables.py
+# says when).
 unicode-tables: setup
 	$(BIN)/python -m vahti.matchers.unicode_tables
 
