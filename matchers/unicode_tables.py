@@ -76,8 +76,9 @@ def unit_runs(units: np.ndarray) -> tuple[int, ...]:
 def units_of(runs: tuple[int, ...]) -> np.ndarray:
     """The fragment units (uint32, one per BMP code point) the runs give; ValueError
     when they are not runs over the BMP or give a unit beyond it."""
-    if not all(type(x) is int for x in runs):
-        raise ValueError("not whole numbers")
+    # every start and value lies in [-BMP, _CLASS + _CLASSES): no int64 overflows below
+    if not all(type(x) is int and -BMP <= x < _CLASS + _CLASSES for x in runs):
+        raise ValueError("not whole numbers in range")
     flat = np.asarray(runs, dtype=np.int64)
     if len(flat) % 2 or not len(flat):
         raise ValueError("not (start, value) pairs")

@@ -143,6 +143,7 @@ def test_the_fragment_units_are_those_of_unicodedata():
     [0, 0, 0x41, -0x42],  # "A" below zero
     [0, 0, 0xFFFF, 1],  # beyond the BMP
     [0, 0, 0x41, -0x40],  # a word character's unit where the classes are
+    [0, 2**70],  # beyond any int64
 ])
 def test_fragment_units_that_make_no_table_are_computed(tmp_path, fresh_tables, runs):
     path = tmp_path / "unicode_tables.json"
