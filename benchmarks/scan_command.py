@@ -4,7 +4,8 @@ Generates dense leak dumps (`benchmarks/leak_corpus.py`: CSV and SQL, an identit
 code on every row) and a register of `--people` synthetic people, makes a vahti
 home in a temporary directory (`vahti init`, `vahti enroll`: the real embedded
 database), then times, `--runs` times and in turn (medians, and the CPU seconds of
-the command itself, since the machine may be shared):
+the command itself, since the machine may be shared; "x in-proc" is the median of the
+rounds' ratios; a command's output lines are counted after its clock has stopped):
 
 - in process: `scan_files` over the files with the index the home holds (loaded
   once, before the clock starts), HETU only, one core;
@@ -46,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -103,15 +105,31 @@ def in_process(env: dict[str, str], files: list[str], types: frozenset[str] | No
     return run
 
 
-def timed(fn, runs: int) -> tuple[float, float, object]:  # noqa: ANN001
-    """Median wall seconds, median CPU seconds (this process and its children), result."""
+class Timing(NamedTuple):
+    wall: float  # median wall seconds
+    cpu: float  # median CPU seconds (this process and its children)
+    result: Any  # the last call's
+    walls: list[float]  # wall seconds by round
+
+    def x(self, base: Timing) -> float:
+        """How many times `base`'s time this takes: the median of the rounds' ratios when
+        both ran in the same rounds (steadier on a shared machine than a ratio of
+        medians), else the ratio of the medians."""
+        if len(self.walls) != len(base.walls):
+            return self.wall / base.wall
+        return statistics.median(w / b for w, b in zip(self.walls, base.walls, strict=True))
+
+
+def timed(fn, runs: int) -> Timing:  # noqa: ANN001
     return alternating([fn], runs)[0]
 
 
-def alternating(fns: list, runs: int) -> list[tuple[float, float, object]]:
+def alternating(fns: list, runs: int) -> list[Timing]:
     """`timed` for each of `fns`, run in turn `runs` times (`rounds.in_rounds`: on a shared
-    machine the load drifts, and so each figure and its baseline see the same)."""
-    return [(statistics.median(w), statistics.median(c), r)
+    machine the load drifts, and so each figure and its baseline see the same). A result
+    that is a command's output file is counted here, after the clock (`command`)."""
+    return [Timing(statistics.median(w), statistics.median(c),
+                   count_lines(r) if isinstance(r, Path) else r, w)
             for w, c, r in in_rounds(fns, runs)]
 
 
@@ -121,10 +139,13 @@ def count_lines(path: Path) -> int:
 
 
 def command(env: dict[str, str], out: Path, args: list[str]):
-    def run() -> int:
+    """A function running the command with its output to `out`; it returns `out`, whose
+    lines `alternating` counts once the clock has stopped: reading back 100 MB of JSON
+    lines takes 60-75 ms here, which is the benchmark's work, not the command's."""
+    def run() -> Path:
         with open(out, "wb") as fh:
             vahti(env, "scan", *args, stdout=fh)
-        return count_lines(out)
+        return out
     return run
 
 
@@ -157,10 +178,11 @@ def profile(env: dict[str, str], args: list[str], out: Path, top: int = 25) -> N
         stats.sort_stats(order).print_stats(top)
 
 
-def row(label: str, t: float, cpu: float, n: int, mb: float, base: float | None) -> None:
-    ratio = f"{t / base:7.2f}" if base else "      -"
-    speed = f"{mb / t:7.1f}" if mb else "      -"
-    print(f"{label:58} {t:8.2f} {cpu:8.2f} {speed} {n:8d} {ratio}")
+def row(label: str, t: Timing, mb: float, base: Timing | None) -> None:
+    ratio = f"{t.x(base):7.2f}" if base else "      -"
+    speed = f"{mb / t.wall:7.1f}" if mb else "      -"
+    n = t.result if isinstance(t.result, int) else 0
+    print(f"{label:58} {t.wall:8.2f} {t.cpu:8.2f} {speed} {n:8d} {ratio}")
 
 
 def main() -> None:
@@ -212,48 +234,54 @@ def main() -> None:
                      command(env, tmp / "empty-all.jsonl",
                              every[: every.index("--json") + 1] + [str(empty)])]
         timings = alternating(runs, args.runs)
-        (i_t, i_cpu, i_n), (c_t, c_cpu, c_n), (e_t, e_cpu, _), (f_t, f_cpu, _) = timings[:4]
+        inproc, cmd, start, floor = timings[:4]
         print(f"{'run':58} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} {'findings':>8} {'x in-proc':>7}")
-        row("in process: scan_files, hetu, 1 core", i_t, i_cpu, i_n, mb, None)
-        row("vahti scan --types hetu --no-store --jobs 1 --json", c_t, c_cpu, c_n, mb, i_t)
-        row("the same on a one-line file (start-up: imports, index)", e_t, e_cpu, 0, 0, i_t)
-        row("python -c pass (the interpreter's own start-up)", f_t, f_cpu, 0, 0, i_t)
+        row("in process: scan_files, hetu, 1 core", inproc, mb, None)
+        row("vahti scan --types hetu --no-store --jobs 1 --json", cmd, mb, inproc)
+        row("the same on a one-line file (start-up: imports, index)", start, 0, inproc)
+        row("python -c pass (the interpreter's own start-up)", floor, 0, inproc)
         if args.jobs > 1:
-            j_t, j_cpu, j_n = timings[4]
-            row(f"vahti scan --types hetu --no-store --jobs {args.jobs} --json", j_t, j_cpu, j_n,
-                mb, i_t)
-        print(f"the command beyond start-up: {c_t - e_t:.2f} s, {(c_t - e_t) / i_t:.2f}x in "
-              f"process; per finding {(c_t - e_t - i_t) / max(1, c_n) * 1e6:.2f} us on top")
+            jobs = timings[4]
+            row(f"vahti scan --types hetu --no-store --jobs {args.jobs} --json", jobs, mb,
+                inproc)
+        beyond = cmd.wall - start.wall
+        print(f"the command beyond start-up: {beyond:.2f} s, {beyond / inproc.wall:.2f}x in "
+              f"process; per finding {(beyond - inproc.wall) / max(1, cmd.result) * 1e6:.2f} "
+              f"us on top")
         if args.jobs > 1:
-            print(f"the command, --jobs {args.jobs} / --jobs 1: {c_t / j_t:.2f}x (beyond "
-                  f"start-up {(c_t - e_t) / max(1e-9, j_t - e_t):.2f}x)")
-            if j_n != c_n:
-                print(f"MISMATCH: --jobs {args.jobs} printed {j_n} lines, --jobs 1 {c_n}")
-        if c_n != i_n:
-            print(f"MISMATCH: the command printed {c_n} lines, the scan found {i_n}")
+            print(f"the command, --jobs {args.jobs} / --jobs 1: {1 / jobs.x(cmd):.2f}x (beyond "
+                  f"start-up {beyond / max(1e-9, jobs.wall - start.wall):.2f}x)")
+            if jobs.result != cmd.result:
+                print(f"MISMATCH: --jobs {args.jobs} printed {jobs.result} lines, --jobs 1 "
+                      f"{cmd.result}")
+        if cmd.result != inproc.result:
+            print(f"MISMATCH: the command printed {cmd.result} lines, the scan found "
+                  f"{inproc.result}")
         if args.every_type:
-            (a_t, a_cpu, a_n), (ac_t, ac_cpu, ac_n), (ae_t, ae_cpu, _) = timings[-3:]
-            row("in process: scan_files, every type, 1 core", a_t, a_cpu, a_n, mb, None)
-            row("vahti scan --no-store --jobs 1 --json (every type)", ac_t, ac_cpu, ac_n, mb,
-                a_t)
-            row("the same on a one-line file (start-up)", ae_t, ae_cpu, 0, 0, a_t)
-            print(f"every type, the command beyond start-up: {ac_t - ae_t:.2f} s, "
-                  f"{(ac_t - ae_t) / a_t:.2f}x in process")
-            if ac_n != a_n:
-                print(f"MISMATCH: the command printed {ac_n} lines, the scan found {a_n}")
+            every_inproc, every_cmd, every_start = timings[-3:]
+            row("in process: scan_files, every type, 1 core", every_inproc, mb, None)
+            row("vahti scan --no-store --jobs 1 --json (every type)", every_cmd, mb,
+                every_inproc)
+            row("the same on a one-line file (start-up)", every_start, 0, every_inproc)
+            every_beyond = every_cmd.wall - every_start.wall
+            print(f"every type, the command beyond start-up: {every_beyond:.2f} s, "
+                  f"{every_beyond / every_inproc.wall:.2f}x in process")
+            if every_cmd.result != every_inproc.result:
+                print(f"MISMATCH: the command printed {every_cmd.result} lines, the scan "
+                      f"found {every_inproc.result}")
         if args.store:
             part = head_of(corpus.files[0], tmp / "part.csv", int(args.store_mb * 1e6))
             part_mb = part.stat().st_size / 1e6
             store_env = make_home(tmp / "home-store", corpus.register)
-            p_t, p_cpu, p_n = timed(in_process(store_env, [str(part)], hetu), args.runs)
+            part_inproc = timed(in_process(store_env, [str(part)], hetu), args.runs)
             store_args = ["--types", "hetu", "--jobs", "1", "--json", str(part)]
-            s_t, s_cpu, s_n = timed(command(store_env, out, store_args), 1)
-            r_t, r_cpu, r_n = timed(command(store_env, out, store_args), 1)
-            row(f"in process, first {part_mb:.0f} MB of the CSV dump", p_t, p_cpu, p_n,
-                part_mb, None)
-            row("vahti scan --types hetu --json (storing), new database", s_t, s_cpu, s_n,
-                part_mb, p_t)
-            row("the same again (every sighting known)", r_t, r_cpu, r_n, part_mb, p_t)
+            first = timed(command(store_env, out, store_args), 1)
+            again = timed(command(store_env, out, store_args), 1)
+            row(f"in process, first {part_mb:.0f} MB of the CSV dump", part_inproc, part_mb,
+                None)
+            row("vahti scan --types hetu --json (storing), new database", first, part_mb,
+                part_inproc)
+            row("the same again (every sighting known)", again, part_mb, part_inproc)
         if args.profile:
             profile(env, args_cmd, out)
     finally:
