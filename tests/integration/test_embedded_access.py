@@ -246,3 +246,18 @@ def test_the_embedded_server_keeps_no_oplog(tmp_path):
     finally:
         client.close()
         server.release()
+
+
+def test_the_credential_is_stored_at_scrams_floor_of_iterations(tmp_path):
+    """The stored credential asks for SCRAM's floor of PBKDF2 rounds, which every
+    command pays when it connects (`storage.embedded_main.SCRAM_ITERATIONS` says why
+    that is safe), and pymongo accepts it."""
+    server = EmbeddedServer(tmp_path / "db")
+    client: MongoClient = MongoClient(server.client_uri())
+    try:
+        (user,) = client.admin.command("usersInfo", showCredentials=True)["users"]
+        assert user["credentials"]["SCRAM-SHA-256"]["iterationCount"] == 4096
+        assert client.admin.command("ping")["ok"] == 1.0  # and pymongo takes it
+    finally:
+        client.close()
+        server.release()
