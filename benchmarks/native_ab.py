@@ -31,8 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.engine_density import NOT_CORPUS  # noqa: E402
-from benchmarks.rounds import in_rounds  # noqa: E402
-from benchmarks.scan_throughput import ratio  # noqa: E402
+from benchmarks.rounds import in_rounds, ratio  # noqa: E402
 from vahti.matchers import native  # noqa: E402
 from vahti.matchers.engine import ScanOptions  # noqa: E402
 from vahti.matchers.index import WatchlistIndex  # noqa: E402

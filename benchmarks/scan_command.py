@@ -54,7 +54,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import leak_corpus  # noqa: E402
-from benchmarks.rounds import in_rounds  # noqa: E402
+from benchmarks.rounds import in_rounds, ratio  # noqa: E402
 from vahti.config import load_config  # noqa: E402
 from vahti.matchers.engine import Finding, ScanOptions  # noqa: E402
 from vahti.matchers.scanfiles import scan_files  # noqa: E402
@@ -112,12 +112,11 @@ class Timing(NamedTuple):
     walls: list[float]  # wall seconds by round
 
     def x(self, base: Timing) -> float:
-        """How many times `base`'s time this takes: the median of the rounds' ratios when
-        both ran in the same rounds (steadier on a shared machine than a ratio of
-        medians), else the ratio of the medians."""
+        """How many times `base`'s time this takes: the median of the rounds' ratios
+        (`rounds.ratio`) when both ran in the same rounds, else the ratio of the medians."""
         if len(self.walls) != len(base.walls):
             return self.wall / base.wall
-        return statistics.median(w / b for w, b in zip(self.walls, base.walls, strict=True))
+        return ratio(self.walls, base.walls)
 
 
 def timed(fn, runs: int) -> Timing:  # noqa: ANN001
@@ -185,6 +184,18 @@ def row(label: str, t: Timing, mb: float, base: Timing | None) -> None:
     print(f"{label:58} {t.wall:8.2f} {t.cpu:8.2f} {speed} {n:8d} {ratio}")
 
 
+def beyond_start_up(label: str, inproc: Timing, cmd: Timing, start: Timing) -> float:
+    """Print what the command took beyond its start-up against the in-process scan, and
+    whether it printed a line per finding that scan found; return those seconds."""
+    beyond = cmd.wall - start.wall
+    print(f"{label} beyond start-up: {beyond:.2f} s, {beyond / inproc.wall:.2f}x in process; "
+          f"per finding {(beyond - inproc.wall) / max(1, cmd.result) * 1e6:.2f} us on top")
+    if cmd.result != inproc.result:
+        print(f"MISMATCH: the command printed {cmd.result} lines, the scan found "
+              f"{inproc.result}")
+    return beyond
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=float, default=155)
@@ -244,31 +255,20 @@ def main() -> None:
             jobs = timings[4]
             row(f"vahti scan --types hetu --no-store --jobs {args.jobs} --json", jobs, mb,
                 inproc)
-        beyond = cmd.wall - start.wall
-        print(f"the command beyond start-up: {beyond:.2f} s, {beyond / inproc.wall:.2f}x in "
-              f"process; per finding {(beyond - inproc.wall) / max(1, cmd.result) * 1e6:.2f} "
-              f"us on top")
+        beyond = beyond_start_up("the command", inproc, cmd, start)
         if args.jobs > 1:
             print(f"the command, --jobs {args.jobs} / --jobs 1: {1 / jobs.x(cmd):.2f}x (beyond "
                   f"start-up {beyond / max(1e-9, jobs.wall - start.wall):.2f}x)")
             if jobs.result != cmd.result:
                 print(f"MISMATCH: --jobs {args.jobs} printed {jobs.result} lines, --jobs 1 "
                       f"{cmd.result}")
-        if cmd.result != inproc.result:
-            print(f"MISMATCH: the command printed {cmd.result} lines, the scan found "
-                  f"{inproc.result}")
         if args.every_type:
             every_inproc, every_cmd, every_start = timings[-3:]
             row("in process: scan_files, every type, 1 core", every_inproc, mb, None)
             row("vahti scan --no-store --jobs 1 --json (every type)", every_cmd, mb,
                 every_inproc)
             row("the same on a one-line file (start-up)", every_start, 0, every_inproc)
-            every_beyond = every_cmd.wall - every_start.wall
-            print(f"every type, the command beyond start-up: {every_beyond:.2f} s, "
-                  f"{every_beyond / every_inproc.wall:.2f}x in process")
-            if every_cmd.result != every_inproc.result:
-                print(f"MISMATCH: the command printed {every_cmd.result} lines, the scan "
-                      f"found {every_inproc.result}")
+            beyond_start_up("every type, the command", every_inproc, every_cmd, every_start)
         if args.store:
             part = head_of(corpus.files[0], tmp / "part.csv", int(args.store_mb * 1e6))
             part_mb = part.stat().st_size / 1e6

@@ -70,7 +70,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import leak_corpus  # noqa: E402
-from benchmarks.rounds import in_rounds  # noqa: E402
+from benchmarks.rounds import in_rounds, ratio  # noqa: E402
 from vahti.demo import synthetic  # noqa: E402
 from vahti.matchers import scanfiles  # noqa: E402
 from vahti.matchers.detectors import name as name_detector  # noqa: E402
@@ -206,11 +206,6 @@ def side_by_side(scan, n: int):  # noqa: ANN001
             raise SystemExit("a side-by-side scan failed")
         return n
     return run
-
-
-def ratio(base: list[float], other: list[float]) -> float:
-    """The median of the rounds' ratios base / other (how many times faster `other` is)."""
-    return statistics.median(b / o for b, o in zip(base, other, strict=True))
 
 
 def measure(title: str, files: list[Path], codes: Path, index, key: Key,  # noqa: ANN001
