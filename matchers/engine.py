@@ -32,7 +32,11 @@ are also the unit of parallelism). Per chunk:
 Chunks overlap: each reads context before its start (token boundaries, and the
 corroboration window) and after its end (identifiers across the border); it
 reports only findings that start inside it, so nothing is found twice or missed
-at a border.
+at a border. What the detectors need there is normalised characters, so a chunk
+whose context normalises to too few (padded with soft hyphens, zero-width marks or
+tags, which normalise to nothing) reads more input, up to `MAX_CONTEXT` characters
+a side; a range of a file that holds too little raises `NeedsContext`, and
+`matchers.scanfiles` reads it again with that much around it.
 
 Scores. An identifier found alone scores `base_score` (0.8). A corroborating
 name of the same person within `window` characters adds 0.15, a birth date
@@ -86,12 +90,25 @@ from .retain import FRAGMENT, Retained
 CHUNK_CHARS = 1 << 19  # 512 Ki: measured fastest here (1 MiB of temporaries spills the L2 cache)
 # Context read before a chunk (token boundary checks look 2 chars back, a
 # phone's "+358 (0)" prefix a few more) and after it (the longest identifier
-# in its loosest spelling, e.g. an e-mail with "[dot]"s, or entity-encoded).
-# The corroboration window comes on top of both.
+# in its loosest spelling, e.g. an e-mail with "[dot]"s), in normalised characters.
+# The corroboration window (input characters) comes on top of both.
 CONTEXT_BEFORE = 64
 CONTEXT_AFTER = 512
 FRAGMENT_CONTEXT_AFTER = 64 * 1024
+# Those are normalised characters, but a chunk's context is cut from the input, and
+# characters that normalise to nothing (soft hyphens, zero-width marks, tags, their
+# entities) can take all of it: an identifier padded with them across a chunk's end
+# was missed by both chunks. So a chunk reads AFTER_READ times CONTEXT_AFTER input
+# characters after it (the realistic corpus' forum HTML normalises to half as many:
+# twice was short for a quarter of its chunks), and one whose normalised context still
+# falls short reads CONTEXT_GROWTH times more input and is normalised again, up to
+# MAX_CONTEXT characters a side (at most three rounds: text that is all padding costs a
+# few times its normalisation, not a quadratic rescan).
+AFTER_READ = 4
+CONTEXT_GROWTH = 8
+MAX_CONTEXT = 1 << 16
 MAX_BYTES_PER_CHAR = 4
+MAX_CONTEXT_BYTES = MAX_CONTEXT * MAX_BYTES_PER_CHAR
 # Fragment fingerprints are pre-filtered by their top 27 bits: a 16 MB bit table
 # (as big as a byte table over 24 bits, but eight times fewer false hits to search).
 _FP_TABLE_BITS = 27
@@ -117,6 +134,11 @@ BIRTH_DATE_BONUS = 0.05
 
 # Error handlers as `matchers.decode` uses them, so a range decodes like the whole file.
 CODEC_ERRORS = {"utf-8": "vahti-cp1252", "cp1252": "vahti-latin1"}
+
+
+class NeedsContext(Exception):
+    """A range's bytes end before the normalised context one of its chunks needs
+    (`Scanner.scan_bytes_columns`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +457,7 @@ class Scanner:
         self.byte_path = set(self.types) <= NUMERIC_TYPES and not self.fingerprint
         w = max(0, self.options.window)
         self.context_before = CONTEXT_BEFORE + w
-        self.context_after = CONTEXT_AFTER + w
+        self.context_after = AFTER_READ * CONTEXT_AFTER + w  # (see MAX_CONTEXT)
         self.timings: dict[str, float] = defaultdict(float)
 
     @property
@@ -474,8 +496,19 @@ class Scanner:
             if self.types:
                 ws = max(0, cs - self.context_before)
                 we = min(len(text), ce + self.context_after)
-                piece = text if (ws == 0 and we == len(text)) else text[ws:we]
-                hits = self._scan_str(piece, cs - ws, ce - ws, kind, clean=None)
+                while True:
+                    piece = text if (ws == 0 and we == len(text)) else text[ws:we]
+                    norm = self._normalized(piece, kind, clean=None)
+                    short_before, short_after = self._short_context(norm, cs - ws, ce - ws)
+                    more_before = short_before and ws > 0 and cs - ws < MAX_CONTEXT
+                    more_after = short_after and we < len(text) and we - ce < MAX_CONTEXT
+                    if not (more_before or more_after):
+                        break
+                    if more_before:
+                        ws = max(0, cs - min(MAX_CONTEXT, CONTEXT_GROWTH * (cs - ws)))
+                    if more_after:
+                        we = min(len(text), ce + min(MAX_CONTEXT, CONTEXT_GROWTH * (we - ce)))
+                hits = self._hits_in(norm, cs - ws, ce - ws)
                 self._collect(found, _HitWindows(piece, hits), hits, ws, False, kind)
             if self.fingerprint:
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
@@ -490,17 +523,22 @@ class Scanner:
         """Findings that start in bytes ``data[lo:hi]`` of a UTF-8 or cp1252 text.
 
         `lo` and `hi` must be character starts; the rest of `data` is context
-        (`context_before_bytes` before `lo` are enough). Offsets are character
-        offsets counted from the character at `lo`. Returns the findings and
-        the number of characters in ``data[lo:hi]``.
+        (`context_before_bytes` before `lo` and `context_after_bytes` after `hi` are
+        enough, but for text padded with characters that normalise to nothing: see
+        `scan_bytes_columns`). Offsets are character offsets counted from the character
+        at `lo`. Returns the findings and the number of characters in ``data[lo:hi]``.
         """
         found, n_chars = self.scan_bytes_columns(data, lo, hi, codec, location, kind)
         return found.findings(), n_chars
 
     def scan_bytes_columns(
-        self, data: bytes, lo: int, hi: int, codec: str, location: str, kind: str = "text"
+        self, data: bytes, lo: int, hi: int, codec: str, location: str, kind: str = "text",
+        input_before: bool = False, input_after: bool = False,
     ) -> tuple[FindingColumns, int]:
-        """`scan_bytes` with the findings as columns."""
+        """`scan_bytes` with the findings as columns. `input_before` and `input_after`:
+        the input goes on before `data` and after it (a range read from a file). A chunk
+        whose normalised context needs more than `data` holds on such a side then
+        raises `NeedsContext` (read the range again with MAX_CONTEXT_BYTES a side)."""
         a = np.frombuffer(data, dtype=np.uint8)
         utf8 = codec == "utf-8"
         errors = CODEC_ERRORS.get(codec, "replace")
@@ -533,10 +571,34 @@ class Scanner:
                 self.timings["decode/normalise"] += time.perf_counter() - t0
                 n_chars = len(body)
                 if self.types:
-                    piece = prefix + body + tail[: self.context_after]
-                    p0 = len(prefix)
-                    # A clean window proves the piece clean: no normalisation.
-                    hits = self._scan_str(piece, p0, p0 + len(body), kind, clean=clean or None)
+                    before_n, after_n = self.context_before, self.context_after
+                    while True:
+                        piece = prefix + body + tail[:after_n]
+                        p0 = len(prefix)
+                        # A clean window proves the piece clean: no normalisation.
+                        norm = self._normalized(piece, kind, clean=clean or None)
+                        short_before, short_after = self._short_context(norm, p0, p0 + len(body))
+                        # (a side shorter than asked for reached an end of `data`)
+                        more_before = short_before and before_n < MAX_CONTEXT
+                        more_after = short_after and after_n < MAX_CONTEXT
+                        if ((input_before and more_before and len(prefix) < before_n)
+                                or (input_after and more_after and len(tail) < after_n)):
+                            raise NeedsContext
+                        more_before &= len(prefix) == before_n
+                        more_after &= len(tail) >= after_n
+                        if not (more_before or more_after):
+                            break
+                        if more_before:
+                            before_n = min(MAX_CONTEXT, CONTEXT_GROWTH * before_n)
+                            at = _char_start(a, max(0, cs - before_n * MAX_BYTES_PER_CHAR), utf8)
+                            prefix = _decoded(view[at:cs], codec, errors)[-before_n:]
+                        if more_after:
+                            after_n = min(MAX_CONTEXT, CONTEXT_GROWTH * after_n)
+                            if len(tail) < after_n:
+                                tail_end = _char_start(
+                                    a, min(len(a), ce + after_n * MAX_BYTES_PER_CHAR), utf8)
+                                tail = _decoded(view[ce:tail_end], codec, errors)
+                    hits = self._hits_in(norm, p0, p0 + len(body))
                     self._collect(found, _HitWindows(piece, hits), hits, base - p0, bool(clean),
                                   kind)
                 if self.fingerprint:
@@ -552,16 +614,29 @@ class Scanner:
 
     # -- identifiers ---------------------------------------------------------------
 
-    def _scan_str(
-        self, piece: str, b0: int, b1: int, kind: str, clean: bool | None
-    ) -> _Hits:
-        """Hits that start in ``piece[b0:b1]``, in offsets of `piece`."""
+    def _normalized(self, piece: str, kind: str, clean: bool | None) -> Normalized:
         t0 = time.perf_counter()
         if clean:
             norm = Normalized(piece, len(piece))
         else:
             norm = normalize(piece, html_tags=kind == "html", sql=kind == "sql")
         self.timings["decode/normalise"] += time.perf_counter() - t0
+        return norm
+
+    def _short_context(self, norm: Normalized, b0: int, b1: int) -> tuple[bool, bool]:
+        """Whether a piece, normalised, holds fewer than CONTEXT_BEFORE characters before
+        its chunk ``[b0, b1)``, and fewer than CONTEXT_AFTER after it that leave a
+        window's input characters after them (see MAX_CONTEXT)."""
+        if norm.identity:
+            return False, False
+        w = max(0, self.options.window)
+        x = np.array([b0, b1, max(b1, norm.source_len - w)], dtype=np.int64)
+        before, chunk_end, last = norm.out_offsets(x).tolist()
+        return before < CONTEXT_BEFORE, last - chunk_end < CONTEXT_AFTER
+
+    def _hits_in(self, norm: Normalized, b0: int, b1: int) -> _Hits:
+        """Hits that start in input ``[b0, b1)`` of a normalised piece, in its input
+        offsets."""
         hits = _Hits(norm=norm)
         for t, s, e, people in self._identify(None, norm.text):
             s_in, e_in = norm.spans(s, e)

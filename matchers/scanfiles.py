@@ -80,8 +80,10 @@ from .contentid import ContentIds, shareable_sha256
 from .engine import (
     FINDING_ORDER,
     MAX_BYTES_PER_CHAR,
+    MAX_CONTEXT_BYTES,
     Finding,
     FindingColumns,
+    NeedsContext,
     Scanned,
     Scanner,
     ScanOptions,
@@ -348,16 +350,26 @@ def _run_range(scanner: Scanner, t: _RangeTask) -> tuple[FindingColumns, int]:
     whole = _in_hand(t.path, t.file_id, t.size)
     if whole is not None:
         return _scan_bytes_range(scanner, whole, t.lo, t.hi, t)
-    before = min(t.lo, scanner.context_before_bytes)
+    try:
+        return _read_range(scanner, t, scanner.context_before_bytes, scanner.context_after_bytes)
+    except NeedsContext:  # text padded with what normalises to nothing (engine.MAX_CONTEXT)
+        return _read_range(scanner, t, MAX_CONTEXT_BYTES,
+                           max(MAX_CONTEXT_BYTES, scanner.context_after_bytes))
+
+
+def _read_range(scanner: Scanner, t: _RangeTask, before: int, after: int
+                ) -> tuple[FindingColumns, int]:
+    """`_run_range` with up to `before` and `after` bytes of context read around it."""
+    before = min(t.lo, before)
+    # what the scan reads beyond hi, and a character's bytes (it ends at a character start)
+    want = t.hi - t.lo + before + after + MAX_BYTES_PER_CHAR
     with open(t.path, "rb") as fh:
         fh.seek(t.lo - before)
-        # what the scan reads beyond hi, and a character's bytes (it ends at a character
-        # start)
-        data = fh.read(t.hi - t.lo + before + scanner.context_after_bytes
-                       + MAX_BYTES_PER_CHAR)
+        data = fh.read(want)
     if len(data) < t.hi - t.lo + before:  # (hi <= size) truncated since it was cut
         raise _Shrank(0, "the file shrank while it was scanned")
-    return _scan_bytes_range(scanner, data, before, t.hi - t.lo + before, t)
+    return _scan_bytes_range(scanner, data, before, t.hi - t.lo + before, t,
+                             t.lo > before, len(data) == want)
 
 
 def _in_hand(path: str, file_id: int, size: int) -> bytes | None:
@@ -367,15 +379,17 @@ def _in_hand(path: str, file_id: int, size: int) -> bytes | None:
     return data if path_in_hand == path and len(data) == size and size else None
 
 
-def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int,
-                      t: _RangeTask) -> tuple[FindingColumns, int]:
+def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int, t: _RangeTask,
+                      input_before: bool = False, input_after: bool = False,
+                      ) -> tuple[FindingColumns, int]:
     """Scan the characters that start in `data[lo:hi]`, the bytes [t.lo, t.hi) of a file
-    (the rest of `data` is context)."""
+    (the rest of `data` is context; the file goes on before and after it as told)."""
     if t.codec == "utf-8":
         # Cut at character starts: a continuation byte belongs to the range before.
         lo = _utf8_start(data, lo) if t.lo else lo
         hi = _utf8_start(data, hi) if t.hi < t.size else hi
-    return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind)
+    return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind,
+                                      input_before, input_after)
 
 
 class _Shrank(OSError):

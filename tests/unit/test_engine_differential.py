@@ -237,3 +237,67 @@ def test_plain_finnish_text_equals_the_reference(codec, kernel):  # noqa: ANN001
         data = text.encode(codec)
         assert sc.scan_text(text, "x") == expected
         assert sc.scan_bytes(data, 0, len(data), codec, "x")[0] == expected
+
+
+# -- identifiers padded past the context a chunk reads -----------------------------------------
+#
+# A chunk reads a fixed number of input characters around it, but a detector needs
+# normalised ones: characters that normalise to nothing (soft hyphens, zero-width marks,
+# tags) can take all of that context. An identifier padded with them across a chunk's end
+# was then missed by both chunks, and a digit padded away before a chunk's start was not
+# seen by the detector's boundary check.
+
+CHUNK = 4096
+PAD = "\u00ad" * 250  # in cp1252 too (0xAD)
+
+
+def padded(value: str, pad: str = PAD) -> str:
+    return pad.join(value)
+
+
+def padded_record(before: str = "") -> str:
+    p = PEOPLE[3]
+    return f"\n{p.full_name} {before}{padded(p.hetu)} {padded(p.email)} loppu\n"
+
+
+def with_record(record: str, at: int) -> str:
+    """Lines of filler with `record` put in at character `at`."""
+    base = "".join(f"rivi {i} {_filler(random.Random(i), 6)}\n" for i in range(400))
+    return base[:at] + record + base[at:]
+
+
+def border_texts() -> list[str]:
+    """The padded record at places from well before the first chunk border to just after
+    it."""
+    record = padded_record()
+    return [with_record(record, at)
+            for at in range(max(0, CHUNK - len(record) - 300), CHUNK + 200, len(record) // 7)]
+
+
+def test_an_identifier_padded_past_the_context_across_a_chunk_border_is_found(kernel):  # noqa: ANN001
+    sc = Scanner(INDEX, KEY, ScanOptions(fragments=False, chunk_chars=CHUNK))
+    assert len(padded(PEOPLE[3].hetu)) > sc.context_after  # more than a chunk reads after it
+    for text in border_texts():
+        expected = reference_findings(sc, text, "text", "x")
+        assert {f.id_type for f in expected} == {"hetu", "email"}
+        assert all(f.score > 0.9 for f in expected if f.id_type == "hetu")  # the name
+        assert sc.scan_text(text, "x") == expected
+        for codec in ("utf-8", "cp1252"):
+            data = text.encode(codec)
+            assert sc.scan_bytes(data, 0, len(data), codec, "x")[0] == expected
+
+
+@pytest.mark.parametrize("into_pad", [1, 300, 399])
+def test_a_digit_padded_away_before_a_chunk_start_still_joins_the_identifier(kernel, into_pad):  # noqa: ANN001
+    """'7' + padding + a HETU reads as '7' + the HETU: no identifier there (no boundary),
+    wherever a chunk starts in the padding."""
+    sc = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"hetu"}), fragments=False,
+                                         chunk_chars=CHUNK))
+    record = padded_record(before="7" + "\u00ad" * 400)
+    assert 400 > sc.context_before
+    text = with_record(record, CHUNK - record.index("7") - into_pad)
+    assert text[CHUNK - into_pad] == "7"
+    assert reference_findings(sc, text, "text", "x") == []
+    assert sc.scan_text(text, "x") == []
+    data = text.encode("utf-8")
+    assert sc.scan_bytes(data, 0, len(data), "utf-8", "x")[0] == []

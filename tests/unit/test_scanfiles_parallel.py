@@ -158,3 +158,34 @@ def test_findings_as_columns_are_the_same_events(corpus, jobs, fragments):
     assert sum(map(len, batches)) == sum(isinstance(e, Finding) for e in objects)
     assert not any(isinstance(e, Finding) for e in mixed)
     assert all(len(b) and len({b.location}) == 1 for b in batches)
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252"])
+def test_identifiers_padded_past_a_ranges_context_are_found(tmp_path, monkeypatch, codec):
+    """A range read from its file takes a fixed context after its end. An identifier
+    padded (characters that normalise to nothing) across that end needs more of it: the
+    range is read again with more, and finds what a scan of the whole text finds."""
+    monkeypatch.setattr(sf, "TASK_BYTES", 48 << 10)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    p = PEOPLE[3]
+    pad = "\u00ad" * 250  # soft hyphens: two bytes in UTF-8, one in cp1252
+    rng = synthetic.random.Random(9)
+    lines = []
+    for i in range(1200):
+        lines.append(synthetic.noise_line(rng))
+        if i % 40 == 0:
+            lines.append(f"{p.full_name} {pad.join(p.hetu)} {pad.join(p.email)}")
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "padded.txt"
+    path.write_bytes(text.encode(codec))
+    assert path.stat().st_size > sf.TASK_BYTES  # its ranges are read from the file
+    opts = ScanOptions(fragments=False)
+    assert len(pad.join(p.email)) * 2 > Scanner(INDEX, KEY, opts).context_after_bytes
+    dec = decode.decode_bytes(path.read_bytes(), str(path))
+    expected = Scanner(INDEX, KEY, opts).scan_text(dec.text, str(path), dec.kind)
+    assert sum(f.id_type == "email" for f in expected) == 30
+    assert sum(f.id_type == "hetu" and f.score > 0.9 for f in expected) == 30
+    for jobs in (1, 2):
+        events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
+        assert events[:-1] == expected
+        assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
