@@ -276,7 +276,7 @@ def border_texts() -> list[str]:
 
 def test_an_identifier_padded_past_the_context_across_a_chunk_border_is_found(kernel):  # noqa: ANN001
     sc = Scanner(INDEX, KEY, ScanOptions(fragments=False, chunk_chars=CHUNK))
-    assert len(padded(PEOPLE[3].hetu)) > sc.context_after  # more than a chunk reads after it
+    assert len(padded(PEOPLE[3].hetu)) > sc.context_after_read  # more than a chunk reads first
     for text in border_texts():
         expected = reference_findings(sc, text, "text", "x")
         assert {f.id_type for f in expected} == {"hetu", "email"}
