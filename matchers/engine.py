@@ -553,10 +553,10 @@ class Scanner:
         base = 0  # characters from lo to cs
         cs = lo
         while True:
-            ce = _char_start(a, min(hi, cs + step), utf8) if cs + step < hi else hi
+            ce = char_start(a, min(hi, cs + step), utf8) if cs + step < hi else hi
             t0 = time.perf_counter()
-            ws = _char_start(a, max(0, cs - before_b), utf8)
-            we = _char_start(a, min(len(a), ce + after_b), utf8)
+            ws = char_start(a, max(0, cs - before_b), utf8)
+            we = char_start(a, min(len(a), ce + after_b), utf8)
             win = a[ws:we]
             clean, leads = _clean_bytes(data, ws, we, utf8, kind)
             self.timings["decode/normalise"] += time.perf_counter() - t0
@@ -569,7 +569,7 @@ class Scanner:
                 view = memoryview(data)  # decoded where they lie, without copies
                 prefix = _decoded(view[ws:cs], codec, errors)[-self.context_before:]
                 body = _decoded(view[cs:ce], codec, errors)
-                tail_end = _char_start(a, min(len(a), ce + self.context_after_bytes), utf8)
+                tail_end = char_start(a, min(len(a), ce + self.context_after_bytes), utf8)
                 tail = _decoded(view[ce:tail_end], codec, errors)
                 self.timings["decode/normalise"] += time.perf_counter() - t0
                 n_chars = len(body)
@@ -595,12 +595,12 @@ class Scanner:
                             break
                         if more_before:
                             before_n = min(MAX_CONTEXT, CONTEXT_GROWTH * before_n)
-                            at = _char_start(a, max(0, cs - before_n * MAX_BYTES_PER_CHAR), utf8)
+                            at = char_start(a, max(0, cs - before_n * MAX_BYTES_PER_CHAR), utf8)
                             prefix = _decoded(view[at:cs], codec, errors)[-before_n:]
                         if more_after:
                             after_n = min(MAX_CONTEXT, CONTEXT_GROWTH * after_n)
                             if len(tail) < after_n:
-                                tail_end = _char_start(
+                                tail_end = char_start(
                                     a, min(len(a), ce + after_n * MAX_BYTES_PER_CHAR), utf8)
                                 tail = _decoded(view[ce:tail_end], codec, errors)
                     hits = self._hits_in(norm, p0, p0 + len(body))
@@ -1532,14 +1532,39 @@ def _count_between(sorted_pos: np.ndarray, lo: int, hi: int) -> int:
     return int(np.searchsorted(sorted_pos, hi, "left") - np.searchsorted(sorted_pos, lo, "left"))
 
 
-def _char_start(a: np.ndarray, pos: int, utf8: bool) -> int:
-    """`pos`, moved forward past UTF-8 continuation bytes."""
-    if not utf8:
+def char_start(a: np.ndarray | bytes, pos: int, utf8: bool) -> int:
+    """The first character start at or after `pos` as the UTF-8 decoder reads `a` (its
+    error handler makes one character of each byte it cannot read): `pos`, unless it falls
+    inside a valid multi-byte sequence, then that sequence's end.
+
+    It reads only the three bytes before `pos` and that sequence, so every range of a
+    file, read with a few bytes around it, cuts the file at the same places. Skipping
+    continuation bytes to the end of their run did not: cp1252 text read as UTF-8 can
+    hold a run of them longer than a range's context, whose neighbours then cut it at
+    different places (a gap, and the offsets after it off)."""
+    if not utf8 or pos >= len(a) or not 0x80 <= a[pos] < 0xC0:
         return pos
-    n = len(a)
-    while pos < n and 0x80 <= a[pos] < 0xC0:
-        pos += 1
+    for q in range(pos - 1, max(-1, pos - 4), -1):
+        lead = a[q]
+        if 0x80 <= lead < 0xC0:
+            continue  # (a continuation byte: the lead may be further back)
+        n = (2 if 0xC2 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0
+             else 4 if 0xF0 <= lead < 0xF5 else 0)
+        if q + n > pos and _valid_utf8(bytes(a[q : q + n]), n):
+            return q + n
+        return pos
     return pos
+
+
+def _valid_utf8(seq: bytes, n: int) -> bool:
+    """Whether `seq` is one whole valid UTF-8 character of `n` bytes."""
+    if len(seq) != n:
+        return False  # (cut off by the end of the bytes at hand)
+    try:
+        seq.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def scan_files(

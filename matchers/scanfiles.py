@@ -88,6 +88,7 @@ from .engine import (
     Scanner,
     ScanOptions,
     Skipped,
+    char_start,
 )
 from .index import WatchlistIndex
 from .keys import Key
@@ -386,8 +387,8 @@ def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int, t: _Range
     (the rest of `data` is context; the file goes on before and after it as told)."""
     if t.codec == "utf-8":
         # Cut at character starts: a continuation byte belongs to the range before.
-        lo = _utf8_start(data, lo) if t.lo else lo
-        hi = _utf8_start(data, hi) if t.hi < t.size else hi
+        lo = char_start(data, lo, True) if t.lo else lo
+        hi = char_start(data, hi, True) if t.hi < t.size else hi
     return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind,
                                       input_before, input_after)
 
@@ -395,12 +396,6 @@ def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int, t: _Range
 class _Shrank(OSError):
     """A split file shorter than it was when it was cut in ranges: what was cut off is
     not read, which must not pass unsaid."""
-
-
-def _utf8_start(data: bytes, pos: int) -> int:
-    while pos < len(data) and 0x80 <= data[pos] < 0xC0:
-        pos += 1
-    return pos
 
 
 class _Hashes:

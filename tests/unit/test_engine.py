@@ -632,3 +632,17 @@ def test_finding_order_ranks_refs_only_where_spans_tie():
         expected = np.lexsort((ref_rank[person_at], type_of, ends, starts))
         got = _finding_order(starts, ends, type_of, refs, person_at)
         assert got.tolist() == expected.tolist()
+
+
+def test_char_start_moves_only_out_of_a_valid_utf8_sequence():
+    from vahti.matchers.engine import char_start
+
+    data = "aä€😀".encode() + b"\xb0\xb0\xb0\xb0z" + "ä".encode()[:1]
+    # inside ä (2 bytes), € (3), 😀 (4): to the character's end
+    assert [char_start(data, i, True) for i in range(10)] == [0, 1, 3, 3, 6, 6, 6, 10, 10, 10]
+    # stray continuation bytes are characters of their own (read as cp1252), however
+    # long their run
+    assert [char_start(data, i, True) for i in range(10, 15)] == [10, 11, 12, 13, 14]
+    assert char_start(data, 16, True) == 16  # the end
+    assert char_start("€".encode()[:2], 1, True) == 1  # a sequence cut off by the end
+    assert char_start(data, 12, False) == 12  # cp1252: every byte

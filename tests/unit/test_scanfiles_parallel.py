@@ -189,3 +189,31 @@ def test_identifiers_padded_past_a_ranges_context_are_found(tmp_path, monkeypatc
         events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
         assert events[:-1] == expected
         assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
+
+
+def test_ranges_cut_utf8_with_long_runs_of_stray_bytes_where_their_neighbours_do(
+        tmp_path, monkeypatch):
+    """UTF-8 with broken bytes (read with cp1252 for them) can hold a run of bytes
+    0x80-0xBF longer than a range's context. A cut that skipped such bytes to the end of
+    their run stopped where the range's bytes ended, and the next range cut the file
+    further on: the characters between were counted by neither, and every offset after
+    them was off. Cuts now depend on a few bytes around them (`engine.char_start`)."""
+    monkeypatch.setattr(sf, "TASK_BYTES", 48 << 10)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    p = PEOPLE[3]
+    line = f"Käyttäjä {p.full_name} {p.hetu} {p.email} {'ä' * 600}\n".encode()
+    # runs away from the head and the middle that judge the file
+    data = b"".join(line + (b"\xb0" * 12000 + b"\n" if i in (30, 70, 130, 170) else b"")
+                    for i in range(200))
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(data)
+    dec = decode.decode_bytes(data, str(path))
+    assert dec.encoding == "utf-8+cp1252"
+    opts = ScanOptions(fragments=False)
+    assert 12000 > Scanner(INDEX, KEY, opts).context_after_bytes
+    expected = Scanner(INDEX, KEY, opts).scan_text(dec.text, str(path), dec.kind)
+    assert len(expected) == 400
+    for jobs in (1, 2):
+        events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
+        assert events[:-1] == expected
+        assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
