@@ -386,7 +386,8 @@ def _scan_bytes_range(scanner: Scanner, data: bytes, lo: int, hi: int, t: _Range
     """Scan the characters that start in `data[lo:hi]`, the bytes [t.lo, t.hi) of a file
     (the rest of `data` is context; the file goes on before and after it as told)."""
     if t.codec == "utf-8":
-        # Cut at character starts: a continuation byte belongs to the range before.
+        # Cut at character starts: the rest of a valid multi-byte character belongs to
+        # the range before (`engine.char_start`).
         lo = char_start(data, lo, True) if t.lo else lo
         hi = char_start(data, hi, True) if t.hi < t.size else hi
     return scanner.scan_bytes_columns(data, lo, hi, t.codec, t.location, t.kind,
