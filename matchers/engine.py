@@ -67,6 +67,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from operator import attrgetter
 from typing import Literal, cast
 
@@ -496,22 +497,10 @@ class Scanner:
         for cs in range(lo, max(hi, lo + 1), step):
             ce = min(hi, cs + step)
             if self.types:
-                ws = max(0, cs - self.context_before)
-                we = min(len(text), ce + self.context_after_read)
-                while True:
-                    piece = text if (ws == 0 and we == len(text)) else text[ws:we]
-                    norm = self._normalized(piece, kind, clean=None)
-                    short_before, short_after = self._short_context(norm, cs - ws, ce - ws)
-                    more_before = short_before and ws > 0 and cs - ws < MAX_CONTEXT
-                    more_after = short_after and we < len(text) and we - ce < MAX_CONTEXT
-                    if not (more_before or more_after):
-                        break
-                    if more_before:
-                        ws = max(0, cs - min(MAX_CONTEXT, CONTEXT_GROWTH * (cs - ws)))
-                    if more_after:
-                        we = min(len(text), ce + min(MAX_CONTEXT, CONTEXT_GROWTH * (we - ce)))
-                hits = self._hits_in(norm, cs - ws, ce - ws)
-                self._collect(found, _HitWindows(piece, hits), hits, ws, False, kind)
+                piece, b0, b1, norm = self._with_context(
+                    partial(_text_around, text, cs, ce), kind, None, self.context_after_read)
+                hits = self._hits_in(norm, b0, b1)
+                self._collect(found, _HitWindows(piece, hits), hits, cs - b0, False, kind)
             if self.fingerprint:
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
                 for rec, score, s, e in self._fragments(text[cs:we], kind):
@@ -567,44 +556,22 @@ class Scanner:
             else:
                 t0 = time.perf_counter()
                 view = memoryview(data)  # decoded where they lie, without copies
-                prefix = _decoded(view[ws:cs], codec, errors)[-self.context_before:]
+                prefix = _decoded(view[ws:cs], codec, errors)
                 body = _decoded(view[cs:ce], codec, errors)
                 tail_end = char_start(a, min(len(a), ce + self.context_after_bytes), utf8)
                 tail = _decoded(view[ce:tail_end], codec, errors)
                 self.timings["decode/normalise"] += time.perf_counter() - t0
                 n_chars = len(body)
                 if self.types:
-                    # (a clean piece must not reach past the window found clean)
-                    before_n = self.context_before
-                    after_n = self.context_after if clean else self.context_after_read
-                    while True:
-                        piece = prefix + body + tail[:after_n]
-                        p0 = len(prefix)
-                        # A clean window proves the piece clean: no normalisation.
-                        norm = self._normalized(piece, kind, clean=clean or None)
-                        short_before, short_after = self._short_context(norm, p0, p0 + len(body))
-                        # (a side shorter than asked for reached an end of `data`)
-                        more_before = short_before and before_n < MAX_CONTEXT
-                        more_after = short_after and after_n < MAX_CONTEXT
-                        if ((input_before and more_before and len(prefix) < before_n)
-                                or (input_after and more_after and len(tail) < after_n)):
-                            raise NeedsContext
-                        more_before &= len(prefix) == before_n
-                        more_after &= len(tail) >= after_n
-                        if not (more_before or more_after):
-                            break
-                        if more_before:
-                            before_n = min(MAX_CONTEXT, CONTEXT_GROWTH * before_n)
-                            at = char_start(a, max(0, cs - before_n * MAX_BYTES_PER_CHAR), utf8)
-                            prefix = _decoded(view[at:cs], codec, errors)[-before_n:]
-                        if more_after:
-                            after_n = min(MAX_CONTEXT, CONTEXT_GROWTH * after_n)
-                            if len(tail) < after_n:
-                                tail_end = char_start(
-                                    a, min(len(a), ce + after_n * MAX_BYTES_PER_CHAR), utf8)
-                                tail = _decoded(view[ce:tail_end], codec, errors)
-                    hits = self._hits_in(norm, p0, p0 + len(body))
-                    self._collect(found, _HitWindows(piece, hits), hits, base - p0, bool(clean),
+                    around = _BytesAround(a, view, codec, errors, cs, ce, prefix, body, tail)
+                    # A clean window proves the piece clean: no normalisation; and a clean
+                    # piece must not reach past the window found clean.
+                    piece, b0, _, norm = self._with_context(
+                        around, kind, clean or None,
+                        self.context_after if clean else self.context_after_read,
+                        input_before, input_after)
+                    hits = self._hits_in(norm, b0, b0 + len(body))
+                    self._collect(found, _HitWindows(piece, hits), hits, base - b0, bool(clean),
                                   kind)
                 if self.fingerprint:
                     ftext = body + tail[:FRAGMENT_CONTEXT_AFTER]
@@ -627,6 +594,35 @@ class Scanner:
             norm = normalize(piece, html_tags=kind == "html", sql=kind == "sql")
         self.timings["decode/normalise"] += time.perf_counter() - t0
         return norm
+
+    def _with_context(
+        self, around: Callable[[int, int], tuple[str, int, int, bool, bool]], kind: str,
+        clean: bool | None, after_n: int, input_before: bool = False, input_after: bool = False,
+    ) -> tuple[str, int, int, Normalized]:
+        """A chunk with the context it needs, normalised: (piece, chunk start, chunk end,
+        normalised piece). ``around(before_n, after_n)`` gives the chunk with up to that
+        many input characters before and after it (fewer where the text at hand ends: it
+        says so), and is asked for more, CONTEXT_GROWTH times a round, while the normalised
+        context falls short (see MAX_CONTEXT). Raises `NeedsContext` when the text at hand
+        ends on a side that the input goes on (`input_before`, `input_after`)."""
+        before_n = self.context_before
+        while True:
+            piece, b0, b1, all_before, all_after = around(before_n, after_n)
+            norm = self._normalized(piece, kind, clean)
+            short_before, short_after = self._short_context(norm, b0, b1)
+            more_before = short_before and before_n < MAX_CONTEXT
+            more_after = short_after and after_n < MAX_CONTEXT
+            if (input_before and more_before and all_before) or (
+                    input_after and more_after and all_after):
+                raise NeedsContext
+            more_before &= not all_before
+            more_after &= not all_after
+            if not (more_before or more_after):
+                return piece, b0, b1, norm
+            if more_before:
+                before_n = min(MAX_CONTEXT, CONTEXT_GROWTH * before_n)
+            if more_after:
+                after_n = min(MAX_CONTEXT, CONTEXT_GROWTH * after_n)
 
     def _short_context(self, norm: Normalized, b0: int, b1: int) -> tuple[bool, bool]:
         """Whether a piece, normalised, holds fewer than CONTEXT_BEFORE characters before
@@ -1458,6 +1454,41 @@ class _ByteWindows(_Windows):
         ident = self.data[s:e].decode(*dec)
         after = self.data[e : e + w * MAX_BYTES_PER_CHAR].decode(*dec)[:w]
         return before + ident + after, len(before), len(before) + len(ident)
+
+
+def _text_around(text: str, cs: int, ce: int, before_n: int, after_n: int
+                 ) -> tuple[str, int, int, bool, bool]:
+    """``text[cs:ce]`` with up to `before_n` and `after_n` characters around it, for
+    `Scanner._with_context`: (piece, chunk start, chunk end, at the text's start, at its
+    end)."""
+    ws = max(0, cs - before_n)
+    we = min(len(text), ce + after_n)
+    piece = text if (ws == 0 and we == len(text)) else text[ws:we]
+    return piece, cs - ws, ce - ws, ws == 0, we == len(text)
+
+
+class _BytesAround:
+    """`_text_around` for the decoded chunk `body`, bytes ``a[cs:ce]``: the characters
+    decoded before and after it so far are kept, and more are decoded when asked for."""
+
+    def __init__(self, a: np.ndarray, view: memoryview, codec: str, errors: str, cs: int,
+                 ce: int, before: str, body: str, after: str) -> None:
+        self.a, self.view, self.codec, self.errors = a, view, codec, errors
+        self.cs, self.ce = cs, ce
+        self.before, self.body, self.after = before, body, after
+
+    def __call__(self, before_n: int, after_n: int) -> tuple[str, int, int, bool, bool]:
+        a, view, utf8 = self.a, self.view, self.codec == "utf-8"
+        if len(self.before) < before_n:
+            at = char_start(a, max(0, self.cs - before_n * MAX_BYTES_PER_CHAR), utf8)
+            self.before = _decoded(view[at : self.cs], self.codec, self.errors)
+        if len(self.after) < after_n:
+            end = char_start(a, min(len(a), self.ce + after_n * MAX_BYTES_PER_CHAR), utf8)
+            self.after = _decoded(view[self.ce : end], self.codec, self.errors)
+        # (a side still shorter than asked for reached an end of the bytes at hand)
+        before, after = self.before[-before_n:], self.after[:after_n]
+        return (before + self.body + after, len(before), len(before) + len(self.body),
+                len(before) < before_n, len(after) < after_n)
 
 
 def _decoded(data: memoryview, codec: str, errors: str) -> str:
