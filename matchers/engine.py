@@ -36,7 +36,9 @@ at a border. What the detectors need there is normalised characters, so a chunk
 whose context normalises to too few (padded with soft hyphens, zero-width marks or
 tags, which normalise to nothing) reads more input, up to `MAX_CONTEXT` characters
 a side; a range of a file that holds too little raises `NeedsContext`, and
-`matchers.scanfiles` reads it again with that much around it.
+`matchers.scanfiles` reads it again with that much around it. A chunk's fragment scan
+reads `FRAGMENT_CONTEXT_BEFORE` characters before it and `FRAGMENT_CONTEXT_AFTER` after
+it, and keeps each record's best region among those that start in the chunk.
 
 Scores. An identifier found alone scores `base_score` (0.8). A corroborating
 name of the same person within `window` characters adds 0.15, a birth date
@@ -96,6 +98,13 @@ CHUNK_CHARS = 1 << 19  # 512 Ki: measured fastest here (1 MiB of temporaries spi
 CONTEXT_BEFORE = 64
 CONTEXT_AFTER = 512
 FRAGMENT_CONTEXT_AFTER = 64 * 1024
+# A chunk's fragment scan also reads this many input characters before it: winnowing
+# picks a k-gram by comparing it with the two before it, and a region runs on while its
+# record's fingerprints are at most `fragments.MAX_GAP_CHARS` (300) apart. Without them
+# the k-grams just after a border were picked as at the start of a text, and an excerpt
+# starting just before the border could fall one fingerprint short in the chunk its
+# region starts in: found by a scan in one chunk, missed in two.
+FRAGMENT_CONTEXT_BEFORE = 4 * 1024
 # Those are normalised characters, but a chunk's context is cut from the input, and
 # characters that normalise to nothing (soft hyphens, zero-width marks, tags, their
 # entities) can take all of it: an identifier padded with them across a chunk's end
@@ -465,8 +474,11 @@ class Scanner:
 
     @property
     def context_before_bytes(self) -> int:
-        """Bytes a range scan needs before its start (see `scan_bytes`)."""
-        return self.context_before * MAX_BYTES_PER_CHAR
+        """Bytes a range scan needs before its start (see `scan_bytes`): the
+        identifiers' context, and a fragment scan's."""
+        before = self.context_before * MAX_BYTES_PER_CHAR
+        return max(before, FRAGMENT_CONTEXT_BEFORE * MAX_BYTES_PER_CHAR) if self.fingerprint \
+            else before
 
     @property
     def context_after_bytes(self) -> int:
@@ -502,10 +514,10 @@ class Scanner:
                 hits = self._hits_in(norm, b0, b1)
                 self._collect(found, _HitWindows(piece, hits), hits, cs - b0, False, kind)
             if self.fingerprint:
+                fs = max(0, cs - FRAGMENT_CONTEXT_BEFORE)
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
-                for rec, score, s, e in self._fragments(text[cs:we], kind):
-                    if s < ce - cs:
-                        frags.append((rec, score, s + cs, e + cs))
+                for rec, score, s, e in self._fragments(text[fs:we], kind, cs - fs, ce - fs):
+                    frags.append((rec, score, s + fs, e + fs))
         return self._finish(found, frags, location)
 
     def scan_bytes(
@@ -536,7 +548,7 @@ class Scanner:
         found: list[_Scored] = []
         frags: list[tuple[int, float, int, int]] = []
         step = max(1024, self.options.chunk_chars)
-        before_b = self.context_before_bytes
+        before_b = self.context_before * MAX_BYTES_PER_CHAR
         # (a clean window normalises to itself: `context_after` is enough for it)
         after_b = self.context_after * MAX_BYTES_PER_CHAR
         base = 0  # characters from lo to cs
@@ -574,10 +586,13 @@ class Scanner:
                     self._collect(found, _HitWindows(piece, hits), hits, base - b0, bool(clean),
                                   kind)
                 if self.fingerprint:
-                    ftext = body + tail[:FRAGMENT_CONTEXT_AFTER]
-                    for rec, score, s, e in self._fragments(ftext, kind):
-                        if s < len(body):
-                            frags.append((rec, score, s + base, e + base))
+                    fs = char_start(a, max(0, cs - FRAGMENT_CONTEXT_BEFORE * MAX_BYTES_PER_CHAR),
+                                    utf8)
+                    fprefix = _decoded(view[fs:cs], codec, errors)[-FRAGMENT_CONTEXT_BEFORE:]
+                    ftext = fprefix + body + tail[:FRAGMENT_CONTEXT_AFTER]
+                    n = len(fprefix)
+                    for rec, score, s, e in self._fragments(ftext, kind, n, n + len(body)):
+                        frags.append((rec, score, s - n + base, e - n + base))
             base += n_chars
             if ce >= hi:
                 break
@@ -876,21 +891,29 @@ class Scanner:
 
     # -- fragments -------------------------------------------------------------------
 
-    def _fragments(self, text: str, kind: str = "text") -> list[tuple[int, float, int, int]]:
-        """Fragment matches in `text`, with offsets into `text`.
+    def _fragments(
+        self, text: str, kind: str = "text", lo: int = 0, hi: int | None = None
+    ) -> list[tuple[int, float, int, int]]:
+        """Fragment matches that start in ``text[lo:hi]`` (the rest is context), the best
+        region per record among them, with offsets into `text`.
 
         Words hidden behind entities, string escapes or tags (``k\\u00e4ynti``
         in JSON, ``&auml;`` in HTML) are only words after normalisation, so such
         text is normalised first and the offsets mapped back. Plain text,
         including non-ASCII letters, goes to the tokenizer as it is.
         """
+        hi = len(text) if hi is None else hi
         if "\\" in text or "&" in text or (kind == "html" and "<" in text):
             norm = normalize(text, html_tags=kind == "html", sql=kind == "sql")
             return [(rec, score, *norm.span(s, e))
-                    for rec, score, s, e in self._fragments_plain(norm.text)]
-        return self._fragments_plain(text)
+                    for rec, score, s, e in self._fragments_plain(norm.text, lo, hi, norm)]
+        return self._fragments_plain(text, lo, hi)
 
-    def _fragments_plain(self, text: str) -> list[tuple[int, float, int, int]]:
+    def _fragments_plain(
+        self, text: str, lo: int, hi: int, norm: Normalized | None = None
+    ) -> list[tuple[int, float, int, int]]:
+        """`_fragments` of a plain (or normalised) text; `lo`, `hi` are offsets into the
+        input `norm` was made from, if given."""
         from . import fragments
 
         t0 = time.perf_counter()
@@ -917,18 +940,22 @@ class Scanner:
             maybe = np.flatnonzero(_bit_test(self._fp_table, hashes >> _FP_TABLE_SHIFT))
             sub = hashes[maybe]
             order = np.argsort(sub, kind="stable")
-            lo = np.searchsorted(f.fp_sorted, sub[order], "left")
-            hi = np.searchsorted(f.fp_sorted, sub[order], "right")
-            present = hi > lo
+            left = np.searchsorted(f.fp_sorted, sub[order], "left")
+            right = np.searchsorted(f.fp_sorted, sub[order], "right")
+            present = right > left
             keep_sorted = order[present]
             by_text = np.argsort(keep_sorted, kind="stable")
             keep = maybe[keep_sorted[by_text]]
-            found = (lo[present][by_text], hi[present][by_text])
+            found = (left[present][by_text], right[present][by_text])
             hashes, starts, ends = hashes[keep], starts[keep], ends[keep]
+        eligible = None
+        if lo > 0 or hi < (len(text) if norm is None else norm.source_len):
+            at = norm.spans(starts, ends)[0] if norm is not None else starts
+            eligible = (at >= lo) & (at < hi)
         result = list(
             fragments.match(
                 f.fp_sorted, f.fp_record, f.record_fp_counts, hashes, starts, ends,
-                self.options.fragment_threshold, found=found,
+                self.options.fragment_threshold, found=found, eligible=eligible,
             )
         )
         self.timings["fragments"] += time.perf_counter() - t0

@@ -758,6 +758,7 @@ def match(
     min_matches: int = MIN_MATCHES,
     max_gap: int = MAX_GAP_CHARS,
     found: tuple[np.ndarray, np.ndarray] | None = None,
+    eligible: np.ndarray | None = None,
 ) -> list[tuple[int, float, int, int]]:
     """Records whose fingerprints appear together in a scanned text.
 
@@ -768,6 +769,9 @@ def match(
     >= `threshold` (short records). Returns (record_idx, score, start, end)
     sorted by start, score = m / record's fingerprint count. `found`: the left and
     right `np.searchsorted` of `hashes` in `index_fp_sorted`, when the caller has them.
+    `eligible`: per fingerprint, whether a region may start at it (the text around a
+    scanned chunk is context: its regions are only read, and the best is chosen among
+    the chunk's own).
     """
     if len(hashes) == 0 or len(index_fp_sorted) == 0:
         return []
@@ -801,8 +805,10 @@ def match(
     new = np.ones(total, dtype=bool)
     new[1:] = (cluster[o2][1:] != cluster[o2][:-1]) | (h[o2][1:] != h[o2][:-1])
     m = np.bincount(cluster[o2][new], minlength=len(first))
-    # best region per record
-    best = np.lexsort((-m, c_rec))
+    # best region per record, among those that may start where they do
+    cand = np.arange(len(first)) if eligible is None else np.flatnonzero(
+        eligible[text_pos[first]])
+    best = cand[np.lexsort((-m[cand], c_rec[cand]))]
     firsts = np.ones(len(best), dtype=bool)
     firsts[1:] = c_rec[best][1:] != c_rec[best][:-1]
     results = []

@@ -19,8 +19,8 @@ the parent read to judge such a file are kept until the file's last range is in
 (`_Hashes.in_hand`): its ranges are scanned from them in the parent, and in a
 worker forked after they were read, instead of being read again (what is
 scanned is then what was hashed). A range read from the file takes the context
-its scanner needs around it (`Scanner.context_after_bytes`: a few kB for
-identifiers, 128 kB more for fragments).
+its scanner needs around it (`Scanner.context_before_bytes` and `context_after_bytes`:
+a few kB for identifiers; 16 kB before and 128 kB after for fragments).
 Identifier findings do not depend on where text is cut (each hit is scored
 from the text around it). Fragment findings do: a chunk reports each record's
 best region (`fragments.match`). So fragments are scanned apart, over the

@@ -189,6 +189,27 @@ def test_scattered_fingerprints_do_not_add_up() -> None:
     assert [h[0] for h in fr.match(*index, *fr.text_fingerprints(KEY, together))] == [0]
 
 
+def test_the_best_region_is_chosen_among_those_that_may_start_where_they_do() -> None:
+    """`match(eligible=...)`: a chunk's text around it is context. A record's better
+    region there must not hide its region in the chunk, which is reported instead."""
+    gen = NoteGen(7)
+    words = gen.note(300).split()
+    fps = [fr.record_fingerprints(KEY, t) for t in [" ".join(words)] +
+           [gen.note(300) for _ in range(20)]]
+    index = fr.build_index(fps)
+    filler = NoteGen(8)
+    short, long = " ".join(words[10:40]), " ".join(words[100:200])
+    text = filler.prose(100) + " " + short + " " + filler.prose(100) + " " + long
+    hashes, starts, ends = fr.text_fingerprints(KEY, text)
+    cut = text.index(long) - 10  # the chunk: text[:cut]; the long excerpt is context
+    ((rec, score, s, e),) = fr.match(*index, hashes, starts, ends)
+    assert rec == 0 and s >= cut  # with no context, the long excerpt is the best region
+    ((rec, score_own, s, e),) = fr.match(*index, hashes, starts, ends, eligible=starts < cut)
+    assert rec == 0 and text.index(short) - 40 <= s < text.index(short) + len(short) <= e + 40
+    assert score_own < score
+    assert fr.match(*index, hashes, starts, ends, eligible=starts < len(text) // 20) == []
+
+
 def _edge_texts() -> list[str]:
     gen = NoteGen(12)
     return [

@@ -217,3 +217,37 @@ def test_ranges_cut_utf8_with_long_runs_of_stray_bytes_where_their_neighbours_do
         events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
         assert events[:-1] == expected
         assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252"])
+def test_note_excerpts_across_range_borders_are_found_as_in_the_whole_text(
+        tmp_path, monkeypatch, codec):
+    """A file over TASK_BYTES has its fragments scanned in TASK_BYTES ranges read from the
+    file. An excerpt of a note across a range's start must be found as in the whole text:
+    the range reads the text before its start too (`Scanner.context_before_bytes`), so
+    that the fingerprints just after the border are those of the whole text."""
+    monkeypatch.setattr(sf, "TASK_BYTES", 16 << 10)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    rng = synthetic.random.Random(5)
+    words = "ja on ei että hän oli tietokanta vuoto salasana käyttäjä".split()
+    out = b""
+    for k, p in enumerate(PEOPLE):  # one excerpt of each person's note across border k + 1
+        note = p.notes[0].split()
+        excerpt = " ".join(note[5 : 5 + (16, 20, 24)[k % 3]]).encode(codec)
+        at = (k + 1) * sf.TASK_BYTES - (k * 13) % (len(excerpt) + 20)
+        while len(out) < at - 12:
+            out += (" " + rng.choice(words)).encode(codec)
+        out += b" " * (at - len(out)) + excerpt
+    out += b" loppu\n"
+    path = tmp_path / "notes.txt"
+    path.write_bytes(out)
+    index = build_index(KEY, PEOPLE, True)
+    opts = ScanOptions()
+    dec = decode.decode_bytes(out, str(path))
+    expected = [f for f in Scanner(index, KEY, opts).scan_text(dec.text, str(path), dec.kind)
+                if f.kind == "fragment"]
+    assert len(expected) >= 30  # most excerpts are hits in the whole text
+    for jobs in (1, 2):
+        events = list(sf.scan_files([str(path)], index, KEY, opts, jobs=jobs))
+        assert [e for e in events if isinstance(e, Finding) and e.kind == "fragment"] == expected
+        assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
