@@ -104,6 +104,37 @@ def test_binary_tail_after_text_head_is_caught_by_middle_sample() -> None:
     assert d.kind == "binary"
 
 
+@pytest.mark.parametrize("head", ["random", "records"])
+def test_a_text_body_behind_a_binary_head_is_read_as_text(head: str) -> None:
+    """A binary head where the samples fall, on a text body: junk put before a dump to
+    hide it from monitors, a carved or concatenated file, binary records among the text
+    (a database's log of statements). It was "binary" and none of its text was read; the
+    whole input's NUL and control bytes now decide, and they are those of text."""
+    rng = random.Random(11)
+    if head == "random":
+        junk = bytes(rng.getrandbits(8) for _ in range(8192))
+    else:  # a 19-byte binary header before each statement
+        junk = b"".join(bytes(rng.getrandbits(8) for _ in range(19)) + b"BEGIN"
+                        for _ in range(400))
+    body = ("INSERT INTO potilaat VALUES (1,'" + SECRET + "');\n").encode() * 20000
+    d = decode_bytes(junk + body, "dump.sql")
+    assert d.reason is None and d.text is not None
+    assert d.text.count(SECRET) == 20000
+    assert d.text.endswith(SECRET + "');\n")
+    assert len(d.text) == len(junk) + len(body)  # every byte one character: offsets hold
+
+
+def test_binary_with_a_little_text_stays_binary() -> None:
+    """The whole input is judged only when the samples say binary, and it must read as
+    text all over: a binary file with a text part (a fifth) stays binary."""
+    rng = random.Random(12)
+    junk = bytes(rng.getrandbits(8) for _ in range(400_000))
+    text = (FINNISH * 1200).encode()
+    assert 0.15 < len(text) / (len(junk) + len(text)) < 0.25
+    d = decode_bytes(junk[:200_000] + text + junk[200_000:])
+    assert d.kind == "binary" and d.text is None and "control" in (d.reason or "")
+
+
 def test_single_stray_nul_keeps_text() -> None:
     d = decode_bytes(FINNISH.encode() * 50 + b"\x00" + FINNISH.encode())
     assert d.kind != "binary"

@@ -251,3 +251,30 @@ def test_note_excerpts_across_range_borders_are_found_as_in_the_whole_text(
         events = list(sf.scan_files([str(path)], index, KEY, opts, jobs=jobs))
         assert [e for e in events if isinstance(e, Finding) and e.kind == "fragment"] == expected
         assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
+
+
+@pytest.mark.parametrize("junk_bytes,task_bytes", [
+    (8 << 10, 8 << 20),  # a file judged on its whole bytes
+    (8 << 10, 48 << 10),  # cut in ranges: its 64 KiB head reads as text
+    (100 << 10, 48 << 10),  # its head is all junk: read whole, as a member
+])
+def test_a_dump_behind_a_binary_head_is_scanned(tmp_path, monkeypatch, junk_bytes,
+                                                 task_bytes):
+    """Random bytes put before a CSV dump made the whole file "binary", and none of its
+    identifiers was found. The text that makes up nearly all of the file is scanned."""
+    monkeypatch.setattr(sf, "TASK_BYTES", task_bytes)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    rng = synthetic.random.Random(13)
+    junk = bytes(rng.getrandbits(8) for _ in range(junk_bytes))
+    rows = "".join(f"{i};{p.full_name};{p.hetu};{p.email}\n" for i, p in enumerate(PEOPLE))
+    path = tmp_path / "dump.csv"
+    path.write_bytes(junk + rows.encode() * 400)  # about 1 MB
+    assert decode.decode_bytes(junk + junk).kind == "binary"  # the junk alone is binary
+    dec = decode.decode_bytes(path.read_bytes(), str(path))
+    opts = ScanOptions(types=frozenset({"hetu", "email"}))
+    expected = Scanner(INDEX, KEY, opts).scan_text(dec.text, str(path), dec.kind)
+    assert sum(f.id_type == "hetu" for f in expected) == 400 * len(PEOPLE)
+    for jobs in (1, 2):
+        events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
+        assert events[:-1] == expected
+        assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
