@@ -9,8 +9,9 @@ so every input ends either as text or as a reasoned "binary" verdict.
 Speed: the whole buffer is only touched by C-level `bytes.decode`; all
 heuristics look at fixed-size samples, so a dump of hundreds of MB costs one
 decode pass. Only an input the samples call binary is counted whole (its NUL and
-control bytes), so that a binary head cannot hide the text behind it. `judge` gives the same verdict without the text, for a file whose
-workers decode it in ranges: plain UTF-8 is then only validated (in C), not decoded.
+control bytes), so that a binary head cannot hide the text behind it. `judge`
+gives the same verdict without the text, for a file whose workers decode it in
+ranges: plain UTF-8 is then only validated (in C), not decoded.
 Reasons never contain content, only fixed phrases.
 """
 
