@@ -74,7 +74,9 @@ def test_mostly_utf8_with_a_few_broken_bytes_keeps_utf8() -> None:
     (b"\x7fELF\x02\x01\x01", "ELF"), (b"PK\x03\x04", "zip"), (b"\x1f\x8b\x08", "gzip"),
 ])
 def test_magic_numbers_are_binary(magic: bytes, label: str) -> None:
-    d = decode_bytes(magic + SECRET.encode() * 50)
+    rng = random.Random(4)  # the format's body: compressed, or machine words
+    body = bytes(rng.getrandbits(8) for _ in range(2000))
+    d = decode_bytes(magic + body[:10] + SECRET.encode() * 5 + body)
     assert d.text is None
     assert d.kind == "binary"
     assert d.encoding == "binary"
@@ -122,6 +124,15 @@ def test_a_text_body_behind_a_binary_head_is_read_as_text(head: str) -> None:
     assert d.text.count(SECRET) == 20000
     assert d.text.endswith(SECRET + "');\n")
     assert len(d.text) == len(junk) + len(body)  # every byte one character: offsets hold
+
+
+@pytest.mark.parametrize("magic", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\x7fELF\x02"])
+def test_text_behind_a_format_s_magic_bytes_is_read_as_text(magic: bytes) -> None:
+    """Magic bytes say what a file is, but eight bytes put before a dump must not hide it:
+    an input that reads as text all over is text, whatever its first bytes say."""
+    body = ("1;Matti;" + SECRET + "\n").encode() * 2000
+    d = decode_bytes(magic + body, "photo.png")
+    assert d.reason is None and d.text is not None and d.text.count(SECRET) == 2000
 
 
 def test_binary_with_a_little_text_stays_binary() -> None:
