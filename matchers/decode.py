@@ -36,7 +36,8 @@ MAX_CONTROL_SHARE = 0.05
 _COUNT_BLOCK = 1 << 20  # `_text_all_over` counts this much at a time
 
 # (magic at offset 0, label). Checked before anything else: these formats are
-# never text even when their first bytes happen to be printable.
+# never text even when their first bytes happen to be printable. (An input that
+# reads as text all over is text whatever its first bytes: `_text_all_over`.)
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG image"),
     (b"\xff\xd8\xff", "JPEG image"),
@@ -317,7 +318,8 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decode
     if reason is not None and _nul_padded_text(sample):
         text, encoding = _decode_unicode(data.replace(b"\0", b" "))
         return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
-    if reason is not None and len(data) > len(sample) and _text_all_over(data):
+    if reason is not None and len(data) > len(sample) and (
+            label is not None or _text_all_over(data)):  # (counted already with a label)
         reason = None
     if reason is not None:
         return Decoded(None, "binary", "binary", reason)
