@@ -15,8 +15,8 @@ import random
 import pytest
 
 from benchmarks.scan_throughput import build_index
+from tests.unit.test_engine_differential import kernel  # noqa: F401 (C and numpy, a fixture)
 from vahti.demo import synthetic
-from vahti.matchers import native
 from vahti.matchers.engine import Scanner, ScanOptions
 from vahti.matchers.keys import Key
 
@@ -50,17 +50,9 @@ def _cases(codec: str | None) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.fixture(params=["native", "numpy"])
-def kernel(request, monkeypatch):  # noqa: ANN001, ANN201
-    if request.param == "numpy":
-        monkeypatch.setattr(native, "lib", None)
-    elif native.lib is None:
-        pytest.fail("the C extension is not built")
-    return request.param
-
-
+@pytest.mark.usefixtures("kernel")
 @pytest.mark.parametrize("codec", [None, "utf-8", "cp1252"])
-def test_an_excerpt_across_a_chunk_border_is_found_as_in_one_chunk(codec, kernel):  # noqa: ANN001
+def test_an_excerpt_across_a_chunk_border_is_found_as_in_one_chunk(codec):  # noqa: ANN001
     whole = Scanner(INDEX, KEY, ScanOptions(types=TYPES, chunk_chars=1 << 20))
     cut = Scanner(INDEX, KEY, ScanOptions(types=TYPES, chunk_chars=CHUNK))
     wrong = []
