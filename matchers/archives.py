@@ -18,9 +18,11 @@ counts bytes in blocks and stops early, so a 10 GB zip bomb costs a few MB:
   declared size is counted against the ratio and the budget before reading.
 
 A stopped, encrypted or corrupt part becomes a `Member` with `data=None` and a
-`skipped_reason`; the scan goes on. Reasons hold fixed phrases, sizes and
-exception type names — never content (member names are fine: they are
-locations, already shown to the operator).
+`skipped_reason`; the scan goes on. An "archive" that is corrupt before anything came
+out of it, and whose bytes read as text all over (`decode.text_all_over`), is read as
+a plain input instead: a dump behind an archive's magic bytes must not go unread.
+Reasons hold fixed phrases, sizes and exception type names — never content (member
+names are fine: they are locations, already shown to the operator).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import documents
+from . import decode, documents
 from .documents import ExtractError, Part, TextBudget
 from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
@@ -352,15 +354,39 @@ def _expand(
         yield Member(location, None, reason)
         return
     if kind == "zip":
-        yield from _iter_zip(src, location, depth, limits, budget)
+        members = _iter_zip(src, location, depth, limits, budget)
     elif kind == "tar":
-        yield from _iter_tar(src, location, depth, limits, budget, None)
+        members = _iter_tar(src, location, depth, limits, budget, None)
     elif kind == "7z":
         from .archive_7z import iter_7z  # py7zr only when a 7z is opened (0.1 s of import)
 
-        yield from iter_7z(src, location, depth, limits, budget)
+        members = iter_7z(src, location, depth, limits, budget)
     else:
-        yield from _iter_compressed(src, location, depth, limits, budget, kind)
+        members = _iter_compressed(src, location, depth, limits, budget, kind)
+    yield from _or_text(members, src, location, limits, budget)
+
+
+def _or_text(members: Iterator[Member], src: _Source, location: str, limits: ArchiveLimits,
+             budget: _Budget) -> Iterator[Member]:
+    """An archive's members; but an "archive" that is corrupt before anything came out of
+    it, and whose bytes read as text all over, is text behind an archive's magic bytes
+    (put there to hide a dump from a monitor, or a truncated zip of stored text files),
+    and is read as a plain input instead."""
+    first = next(members, None)
+    if first is None:
+        return
+    if (first.location == location and first.data is None
+            and (first.skipped_reason or "").startswith("corrupt archive")
+            and src.size() <= limits.max_member_size):
+        data = src.data
+        if data is None:
+            with src.open() as f:
+                data = f.read()
+        if decode.text_all_over(data):
+            yield from _document_or_plain(data, location, limits, budget)
+            return
+    yield first
+    yield from members
 
 
 def _descend(

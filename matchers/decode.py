@@ -33,11 +33,11 @@ MAX_NUL_SHARE = 0.01  # more NULs than this (and not UTF-16) means binary
 # C0 controls other than \t \n \v \f \r ESC. Real text has well under 1%; random or
 # compressed bytes have about 10.5%, so 5% separates them with room on both sides.
 MAX_CONTROL_SHARE = 0.05
-_COUNT_BLOCK = 1 << 20  # `_text_all_over` counts this much at a time
+_COUNT_BLOCK = 1 << 20  # `text_all_over` counts this much at a time
 
 # (magic at offset 0, label). Checked before anything else: these formats are
 # never text even when their first bytes happen to be printable. (An input that
-# reads as text all over is text whatever its first bytes: `_text_all_over`.)
+# reads as text all over is text whatever its first bytes: `text_all_over`.)
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG image"),
     (b"\xff\xd8\xff", "JPEG image"),
@@ -180,7 +180,7 @@ def _binary_reason(sample: bytes) -> str | None:
     return None
 
 
-def _text_all_over(data: bytes) -> bool:
+def text_all_over(data: bytes) -> bool:
     """Do all of `data`'s NUL and control bytes stay under the shares text may hold?
 
     Asked only when its magic bytes or its samples say binary: a text body behind a
@@ -307,7 +307,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decode
         text = data[skip:].decode(codec, errors="replace")
         return Decoded(text, codec, sniff_kind(text, name), None)
     label = _magic(data)
-    if label is not None and not _text_all_over(data):
+    if label is not None and not text_all_over(data):
         return Decoded(None, "binary", "binary", f"binary: {label}")
     sample = _sample(data)
     utf16 = _utf16_without_bom(data[:SAMPLE_BYTES])
@@ -319,7 +319,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decode
         text, encoding = _decode_unicode(data.replace(b"\0", b" "))
         return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
     if reason is not None and len(data) > len(sample) and (
-            label is not None or _text_all_over(data)):  # (counted already with a label)
+            label is not None or text_all_over(data)):  # (counted already with a label)
         reason = None
     if reason is not None:
         return Decoded(None, "binary", "binary", reason)

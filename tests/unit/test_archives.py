@@ -8,6 +8,7 @@ import io
 import json
 import lzma
 import os
+import random
 import subprocess
 import sys
 import tarfile
@@ -251,7 +252,7 @@ def test_total_budget_stops_the_input_only(tmp_path: Path) -> None:
 def test_corrupt_archives_are_skipped_and_scan_continues(tmp_path: Path) -> None:
     good = _zip({"a.txt": SECRET, "b.txt": SECRET * 100})
     (tmp_path / "1-truncated.zip").write_bytes(good[: len(good) // 2])
-    (tmp_path / "2-garbage.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
+    (tmp_path / "2-garbage.gz").write_bytes(b"\x1f\x8b" + os.urandom(150))
     tgz = _tar({"first.txt": b"one", "second.txt": os.urandom(50_000)}, mode="w:gz")
     (tmp_path / "3-cut.tgz").write_bytes(tgz[: len(tgz) - 20_000])
     (tmp_path / "4-fake.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\0" * 50)
@@ -266,6 +267,33 @@ def test_corrupt_archives_are_skipped_and_scan_continues(tmp_path: Path) -> None
     assert reasons[f"{tmp_path}/4-fake.7z"].startswith("corrupt archive: 7z (")
     assert _found(got)[f"{tmp_path}/5-good.txt"] == b"good"
     _assert_no_content_in_reasons(got)
+
+
+@pytest.mark.parametrize("magic", [b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh91AY&SY",
+                                   b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c"])
+def test_text_behind_an_archive_s_magic_bytes_is_read_as_text(tmp_path: Path,
+                                                               magic: bytes) -> None:
+    """An archive's magic bytes put before a dump made it a "corrupt archive", and none
+    of it was read. An archive that cannot be opened, and whose bytes read as text all
+    over, is read as text (its first bytes too), at its own location."""
+    dump = b"".join(b"%d;Matti;" % i + SECRET + b"\n" for i in range(2000))
+    path = tmp_path / "dump.csv"
+    path.write_bytes(magic + dump)
+    for got in (list(iter_paths([str(path)])), list(iter_members(magic + dump, "x"))):
+        assert len(got) == 1 and got[0].skipped_reason is None
+        assert got[0].data == magic + dump
+
+
+def test_a_truncated_zip_of_stored_text_is_read_as_text_a_compressed_one_is_corrupt() -> None:
+    stored = _zip({"a.csv": SECRET * 3000}, zipfile.ZIP_STORED)
+    got = list(iter_members(stored[: len(stored) // 2], "cut.zip"))
+    assert [m.location for m in got] == ["cut.zip"] and got[0].data is not None
+    assert got[0].data.count(SECRET) >= 1400
+    rng = random.Random(3)
+    noise = bytes(rng.getrandbits(8) for _ in range(60_000))  # does not compress
+    deflated = _zip({"a.bin": noise, "b.txt": SECRET})
+    got = list(iter_members(deflated[: len(deflated) // 2], "cut.zip"))
+    assert _reasons(got) == {"cut.zip": "corrupt archive: zip (BadZipFile)"}
 
 
 def test_directory_walk_is_sorted_and_recursive(tmp_path: Path) -> None:

@@ -253,23 +253,27 @@ def test_note_excerpts_across_range_borders_are_found_as_in_the_whole_text(
         assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
 
 
-@pytest.mark.parametrize("junk_bytes,task_bytes", [
-    (8 << 10, 8 << 20),  # a file judged on its whole bytes
+@pytest.mark.parametrize("head,task_bytes", [
+    (8 << 10, 8 << 20),  # random bytes; a file judged on its whole bytes
     (8 << 10, 48 << 10),  # cut in ranges: its 64 KiB head reads as text
     (100 << 10, 48 << 10),  # its head is all junk: read whole, as a member
+    (b"\x89PNG\r\n\x1a\n", 8 << 20),  # an image's magic bytes
+    (b"PK\x03\x04", 48 << 10),  # an archive's: the archive cannot be opened
+    (b"\x1f\x8b", 8 << 20),
 ])
-def test_a_dump_behind_a_binary_head_is_scanned(tmp_path, monkeypatch, junk_bytes,
-                                                 task_bytes):
-    """Random bytes put before a CSV dump made the whole file "binary", and none of its
-    identifiers was found. The text that makes up nearly all of the file is scanned."""
+def test_a_dump_behind_a_binary_head_is_scanned(tmp_path, monkeypatch, head, task_bytes):
+    """Random bytes, or a format's magic bytes, put before a CSV dump made the whole file
+    "binary" or a "corrupt archive", and none of its identifiers was found. The text
+    that makes up nearly all of the file is scanned."""
     monkeypatch.setattr(sf, "TASK_BYTES", task_bytes)
     monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
     rng = synthetic.random.Random(13)
-    junk = bytes(rng.getrandbits(8) for _ in range(junk_bytes))
+    junk = head if isinstance(head, bytes) else bytes(rng.getrandbits(8) for _ in range(head))
     rows = "".join(f"{i};{p.full_name};{p.hetu};{p.email}\n" for i, p in enumerate(PEOPLE))
     path = tmp_path / "dump.csv"
     path.write_bytes(junk + rows.encode() * 400)  # about 1 MB
-    assert decode.decode_bytes(junk + junk).kind == "binary"  # the junk alone is binary
+    if len(junk) > 100:
+        assert decode.decode_bytes(junk + junk).kind == "binary"  # the junk alone is binary
     dec = decode.decode_bytes(path.read_bytes(), str(path))
     opts = ScanOptions(types=frozenset({"hetu", "email"}))
     expected = Scanner(INDEX, KEY, opts).scan_text(dec.text, str(path), dec.kind)
