@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from . import native
 
@@ -188,13 +190,22 @@ def text_all_over(data: bytes) -> bool:
     concatenated file, binary records among statements) is text, and its text is what
     a scan is for. Counted a block at a time, stopping once the answer is sure: random
     bytes take about half their length, 1-1.5 ms a MB."""
-    n = len(data)
+    blocks = (data[lo : lo + _COUNT_BLOCK] for lo in range(0, len(data), _COUNT_BLOCK))
+    return _text_in_blocks(blocks, len(data))
+
+
+def file_text_all_over(fh: BinaryIO, size: int) -> bool:
+    """`text_all_over` of the `size` bytes of an open file, read from its start."""
+    fh.seek(0)
+    return _text_in_blocks(iter(lambda: fh.read(_COUNT_BLOCK), b""), size)
+
+
+def _text_in_blocks(blocks: Iterable[bytes], n: int) -> bool:
     max_nul, max_controls = MAX_NUL_SHARE * n, MAX_CONTROL_SHARE * n
     nul = controls = 0
-    for lo in range(0, n, _COUNT_BLOCK):
-        hi = min(n, lo + _COUNT_BLOCK)
-        nul += data.count(0, lo, hi)
-        controls += len(data[lo:hi].translate(None, _NOT_CONTROL))
+    for block in blocks:
+        nul += block.count(0)
+        controls += len(block.translate(None, _NOT_CONTROL))
         if nul > max_nul or controls > max_controls:
             return False
     return True
@@ -292,12 +303,15 @@ def sniff_kind(text: str, name: str = "") -> str:
     return "text"
 
 
-def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decoded:
+def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
+                 text_known: bool = False) -> Decoded:
     """Decode `data` (the whole input) to text, or explain why it is binary.
 
     `name` (a path or archive location) only serves the kind guess. Without
     `whole_text` (see `judge`), plain UTF-8 is validated in C and only a head of it
-    decoded, for the kind: its `text` is then that head.
+    decoded, for the kind: its `text` is then that head. `text_known`: `data` is the
+    head of an input that reads as text all over (`file_text_all_over`), whatever its
+    magic bytes or samples say.
     """
     if not data:
         return Decoded("", "utf-8", "text", None)
@@ -307,7 +321,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decode
         text = data[skip:].decode(codec, errors="replace")
         return Decoded(text, codec, sniff_kind(text, name), None)
     label = _magic(data)
-    if label is not None and not text_all_over(data):
+    if label is not None and not (text_known or text_all_over(data)):
         return Decoded(None, "binary", "binary", f"binary: {label}")
     sample = _sample(data)
     utf16 = _utf16_without_bom(data[:SAMPLE_BYTES])
@@ -318,8 +332,8 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decode
     if reason is not None and _nul_padded_text(sample):
         text, encoding = _decode_unicode(data.replace(b"\0", b" "))
         return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
-    if reason is not None and len(data) > len(sample) and (
-            label is not None or text_all_over(data)):  # (counted already with a label)
+    if reason is not None and (text_known or len(data) > len(sample) and (
+            label is not None or text_all_over(data))):  # (counted already with a label)
         reason = None
     if reason is not None:
         return Decoded(None, "binary", "binary", reason)
@@ -334,10 +348,10 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True) -> Decode
     return Decoded(text, encoding, sniff_kind(text, name), None)
 
 
-def judge(data: bytes, name: str = "") -> Decoded:
+def judge(data: bytes, name: str = "", text_known: bool = False) -> Decoded:
     """`decode_bytes` without the text (`text` is "" unless binary): the split-file judge
     (matchers.scanfiles), whose workers decode what they scan. Plain UTF-8, the usual
     case, is validated in C without being decoded (a tenth of a HETU scan's time
     otherwise)."""
-    dec = decode_bytes(data, name, whole_text=False)
+    dec = decode_bytes(data, name, whole_text=False, text_known=text_known)
     return dec if dec.text is None else Decoded("", dec.encoding, dec.kind, dec.reason)

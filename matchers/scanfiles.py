@@ -8,7 +8,9 @@ back in task order, so the output is the same for any `jobs`.
 
 A big file's encoding and kind are judged once from its head
 (`matchers.decode`). UTF-8 and single-byte files are split; anything else
-(UTF-16, a BOM) is one task decoded whole. Offsets in findings are character
+(UTF-16, a BOM) is one task decoded whole. A head that says binary on a file whose
+bytes read as text all over (a dump behind junk) is judged as text
+(`_text_behind_a_binary_head`). Offsets in findings are character
 offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
 
@@ -72,10 +74,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import chain
 from operator import attrgetter
+from typing import BinaryIO
 
 import numpy as np
 
-from . import archives, decode, fragments, native, normalize, workers
+from . import archives, decode, documents, fragments, native, normalize, workers
 from .contentid import ContentIds, shareable_sha256
 from .engine import (
     FINDING_ORDER,
@@ -116,6 +119,10 @@ PARALLEL_BYTE_SECONDS = 1.6e-9
 PARALLEL_START_SECONDS = 0.045
 PROBE_RANGES = 3
 HEAD_BYTES = 64 << 10
+# A big file whose head says binary is looked at in SPOTS places of SPOT_BYTES before all
+# of it is counted (`_text_behind_a_binary_head`).
+SPOTS = 32
+SPOT_BYTES = 4 << 10
 MIN_WEIGHT = 64 << 10  # what a task weighs at least (`_weight`)
 HASH_BLOCK = 1 << 20
 _SPLITTABLE = {"utf-8": "utf-8", "utf-8+cp1252": "utf-8", "cp1252": "cp1252"}
@@ -373,6 +380,24 @@ def _read_range(scanner: Scanner, t: _RangeTask, before: int, after: int
                              t.lo > before, len(data) == want)
 
 
+def _text_behind_a_binary_head(fh: BinaryIO, size: int, head: bytes) -> bool:
+    """Is a big file whose head says binary text all the same: do all its bytes read as
+    text (`decode.file_text_all_over`), and does no document format claim it? Then it is
+    cut in ranges like any text, judged on its head as a member would be; otherwise it is
+    read as a member, which says why not (and, up to the member size, judges all of it).
+
+    A look at `SPOTS` places spread over the file comes first: one binary in most of
+    them (a disk image, an encrypted container) is not counted whole, which for random
+    bytes reads half of it before the answer is sure."""
+    if documents.document_kind(head[:16]) is not None:
+        return False
+    text_spots = 0
+    for i in range(1, SPOTS + 1):
+        fh.seek(size * i // (SPOTS + 1))
+        text_spots += decode.text_all_over(fh.read(SPOT_BYTES))
+    return text_spots * 4 >= SPOTS * 3 and decode.file_text_all_over(fh, size)
+
+
 def _in_hand(path: str, file_id: int, size: int) -> bytes | None:
     """The bytes the parent read of this file, if it has them (this scan's: the path and
     size are checked too, so that no other bytes are ever scanned in its place)."""
@@ -535,9 +560,12 @@ def _plain_file_tasks(
                 fh.seek(0)
                 data = fh.read()
                 size = len(data)
+            dec = decode.judge(head if data is None else data, path)  # the workers decode
+            if dec.text is None and data is None and _text_behind_a_binary_head(fh, size,
+                                                                                head):
+                dec = decode.judge(head, path, text_known=True)
     except OSError:
         return None  # archives.iter_paths reports it
-    dec = decode.judge(head if data is None else data, path)  # the workers decode
     codec = _SPLITTABLE.get(dec.encoding)
     if dec.text is None or codec is None or not size:
         return None

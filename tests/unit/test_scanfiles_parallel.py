@@ -256,7 +256,7 @@ def test_note_excerpts_across_range_borders_are_found_as_in_the_whole_text(
 @pytest.mark.parametrize("head,task_bytes", [
     (8 << 10, 8 << 20),  # random bytes; a file judged on its whole bytes
     (8 << 10, 48 << 10),  # cut in ranges: its 64 KiB head reads as text
-    (100 << 10, 48 << 10),  # its head is all junk: read whole, as a member
+    (100 << 10, 48 << 10),  # its 64 KiB head is all junk: all of it is counted
     (b"\x89PNG\r\n\x1a\n", 8 << 20),  # an image's magic bytes
     (b"PK\x03\x04", 48 << 10),  # an archive's: the archive cannot be opened
     (b"\x1f\x8b", 8 << 20),
@@ -274,6 +274,10 @@ def test_a_dump_behind_a_binary_head_is_scanned(tmp_path, monkeypatch, head, tas
     path.write_bytes(junk + rows.encode() * 400)  # about 1 MB
     if len(junk) > 100:
         assert decode.decode_bytes(junk + junk).kind == "binary"  # the junk alone is binary
+    if head != b"PK\x03\x04":  # (an archive, read as a member once it cannot be opened)
+        # a big file is cut in ranges, not read whole as one member (memory, workers)
+        assert (path.stat().st_size <= sf.TASK_BYTES
+                or sf._plain_file_tasks(str(path), 0, "kept") is not None)
     dec = decode.decode_bytes(path.read_bytes(), str(path))
     opts = ScanOptions(types=frozenset({"hetu", "email"}))
     expected = Scanner(INDEX, KEY, opts).scan_text(dec.text, str(path), dec.kind)
@@ -282,3 +286,21 @@ def test_a_dump_behind_a_binary_head_is_scanned(tmp_path, monkeypatch, head, tas
         events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
         assert events[:-1] == expected
         assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
+
+
+def test_a_big_binary_file_is_not_counted_whole(tmp_path, monkeypatch):
+    """A big file whose head says binary is counted whole only when most of 32 places
+    spread over it read as text: a disk image is not read half through to say so."""
+    monkeypatch.setattr(sf, "TASK_BYTES", 48 << 10)
+    counted: list[int] = []
+    whole = decode.file_text_all_over
+    monkeypatch.setattr(decode, "file_text_all_over",
+                        lambda fh, size: counted.append(size) or whole(fh, size))
+    rng = synthetic.random.Random(14)
+    binary = tmp_path / "disk.img"
+    binary.write_bytes(bytes(rng.getrandbits(8) for _ in range(400_000)))
+    assert sf._plain_file_tasks(str(binary), 0, "kept") is None and counted == []
+    junk_head = tmp_path / "dump.csv"
+    junk_head.write_bytes(binary.read_bytes()[:70_000] + b"1;Matti;131052-308T\n" * 20_000)
+    assert sf._plain_file_tasks(str(junk_head), 1, "kept") is not None
+    assert counted == [junk_head.stat().st_size]
