@@ -195,6 +195,13 @@ class _Source:
         assert self.path is not None
         return os.path.getsize(self.path)
 
+    def read(self) -> bytes:
+        """All of it (the caller checked its size)."""
+        if self.data is not None:
+            return self.data
+        with self.open() as f:
+            return f.read()
+
     def head(self) -> bytes:
         if self.data is not None:
             return self.data[:HEAD]
@@ -339,15 +346,10 @@ def _expand(
     head = src.head()
     kind = archive_kind(head, location)
     if kind is None:
-        data = src.data
-        if data is None:
-            assert src.path is not None
-            if src.size() > limits.max_member_size:
-                yield Member(location, None, f"too large: over {_size(limits.max_member_size)}")
-                return
-            with src.open() as f:
-                data = f.read()
-        yield from _document_or_plain(data, location, limits, budget)
+        if src.data is None and src.size() > limits.max_member_size:
+            yield Member(location, None, f"too large: over {_size(limits.max_member_size)}")
+            return
+        yield from _document_or_plain(src.read(), location, limits, budget)
         return
     if depth >= limits.max_depth:
         reason = f"archive bomb: nested deeper than {limits.max_depth} archives"
@@ -378,10 +380,7 @@ def _or_text(members: Iterator[Member], src: _Source, location: str, limits: Arc
     if (first.location == location and first.data is None
             and (first.skipped_reason or "").startswith("corrupt archive")
             and src.size() <= limits.max_member_size):
-        data = src.data
-        if data is None:
-            with src.open() as f:
-                data = f.read()
+        data = src.read()
         if decode.text_all_over(data):
             yield from _document_or_plain(data, location, limits, budget)
             return

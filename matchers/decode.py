@@ -321,7 +321,10 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
         text = data[skip:].decode(codec, errors="replace")
         return Decoded(text, codec, sniff_kind(text, name), None)
     label = _magic(data)
-    if label is not None and not (text_known or text_all_over(data)):
+    # The whole input reads as text (the caller says so, or it was counted): no magic
+    # bytes or samples make it binary.
+    all_text = text_known or (label is not None and text_all_over(data))
+    if label is not None and not all_text:
         return Decoded(None, "binary", "binary", f"binary: {label}")
     sample = _sample(data)
     utf16 = _utf16_without_bom(data[:SAMPLE_BYTES])
@@ -332,8 +335,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
     if reason is not None and _nul_padded_text(sample):
         text, encoding = _decode_unicode(data.replace(b"\0", b" "))
         return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
-    if reason is not None and (text_known or len(data) > len(sample) and (
-            label is not None or text_all_over(data))):  # (counted already with a label)
+    if reason is not None and (all_text or len(data) > len(sample) and text_all_over(data)):
         reason = None
     if reason is not None:
         return Decoded(None, "binary", "binary", reason)

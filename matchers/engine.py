@@ -586,9 +586,8 @@ class Scanner:
                     self._collect(found, _HitWindows(piece, hits), hits, base - b0, bool(clean),
                                   kind)
                 if self.fingerprint:
-                    fs = char_start(a, max(0, cs - FRAGMENT_CONTEXT_BEFORE * MAX_BYTES_PER_CHAR),
-                                    utf8)
-                    fprefix = _decoded(view[fs:cs], codec, errors)[-FRAGMENT_CONTEXT_BEFORE:]
+                    fprefix = _decoded_before(a, view, codec, errors, cs,
+                                              FRAGMENT_CONTEXT_BEFORE)[-FRAGMENT_CONTEXT_BEFORE:]
                     ftext = fprefix + body + tail[:FRAGMENT_CONTEXT_AFTER]
                     n = len(fprefix)
                     for rec, score, s, e in self._fragments(ftext, kind, n, n + len(body)):
@@ -1507,8 +1506,7 @@ class _BytesAround:
     def __call__(self, before_n: int, after_n: int) -> tuple[str, int, int, bool, bool]:
         a, view, utf8 = self.a, self.view, self.codec == "utf-8"
         if len(self.before) < before_n:
-            at = char_start(a, max(0, self.cs - before_n * MAX_BYTES_PER_CHAR), utf8)
-            self.before = _decoded(view[at : self.cs], self.codec, self.errors)
+            self.before = _decoded_before(a, view, self.codec, self.errors, self.cs, before_n)
         if len(self.after) < after_n:
             end = char_start(a, min(len(a), self.ce + after_n * MAX_BYTES_PER_CHAR), utf8)
             self.after = _decoded(view[self.ce : end], self.codec, self.errors)
@@ -1516,6 +1514,14 @@ class _BytesAround:
         before, after = self.before[-before_n:], self.after[:after_n]
         return (before + self.body + after, len(before), len(before) + len(self.body),
                 len(before) < before_n, len(after) < after_n)
+
+
+def _decoded_before(a: np.ndarray, view: memoryview, codec: str, errors: str, pos: int,
+                    n_chars: int) -> str:
+    """The bytes before `pos` that hold at least `n_chars` characters (all of them when
+    fewer), decoded from a character start."""
+    at = char_start(a, max(0, pos - n_chars * MAX_BYTES_PER_CHAR), codec == "utf-8")
+    return _decoded(view[at:pos], codec, errors)
 
 
 def _decoded(data: memoryview, codec: str, errors: str) -> str:
