@@ -36,6 +36,13 @@ MAX_NUL_SHARE = 0.01  # more NULs than this (and not UTF-16) means binary
 # compressed bytes have about 10.5%, so 5% separates them with room on both sides.
 MAX_CONTROL_SHARE = 0.05
 _COUNT_BLOCK = 1 << 20  # `text_all_over` counts this much at a time
+# Where an input that is not all UTF-8 is looked at for UTF-8 text beyond its samples
+# (`spots`): SPOTS places of SPOT_BYTES spread over it. Also what matchers.scanfiles
+# reads of a big file whose head says binary or cp1252.
+SPOTS = 32
+SPOT_BYTES = 4 << 10
+_UTF8_BLOCK = 1024  # `_holds_utf8` looks at blocks of this many bytes
+_UTF8_MIN_HIGH = 16  # a block with this many bytes over 0x7F, none broken, is UTF-8 text
 
 # (magic at offset 0, label). Checked before anything else: these formats are
 # never text even when their first bytes happen to be printable. (An input that
@@ -233,14 +240,76 @@ def utf8_text(data: bytes | memoryview, errors: str = "strict") -> str:
     return str(data, "utf-8", errors)
 
 
-def _decode_unicode(data: bytes) -> tuple[str, str]:
-    """UTF-8 if it is UTF-8; otherwise decide between "UTF-8 with a few broken
-    bytes" (concatenated or truncated dumps) and cp1252 text."""
+def spot_offsets(size: int) -> list[int]:
+    """Where the `SPOTS` places of an input of `size` bytes start."""
+    return [size * i // (SPOTS + 1) for i in range(1, SPOTS + 1)]
+
+
+def spots(data: bytes) -> list[bytes]:
+    """`SPOTS` pieces of `SPOT_BYTES` spread over `data`; all of it when that is no more
+    (none when the samples hold all of it)."""
+    if len(data) <= SAMPLE_BYTES + MID_SAMPLE_BYTES:
+        return []
+    if len(data) <= SPOTS * SPOT_BYTES:
+        return [data]
+    return [data[lo : lo + SPOT_BYTES] for lo in spot_offsets(len(data))]
+
+
+def _holds_utf8(pieces: Iterable[bytes]) -> bool:
+    """Does a block of these pieces hold UTF-8 text: `_UTF8_MIN_HIGH` bytes over 0x7F,
+    all in valid sequences? Random bytes never do, cp1252 text never does (its letters
+    over 0x7F stand alone, each a broken sequence)."""
+    lib = native.lib
+    for piece in pieces:
+        for lo in range(0, len(piece), _UTF8_BLOCK):
+            block = piece[lo : lo + _UTF8_BLOCK]
+            if len(block.translate(None, _ASCII)) < _UTF8_MIN_HIGH:
+                continue
+            block = _whole_sequences(block)
+            if lib is not None:
+                if lib.utf8_valid(block):
+                    return True
+                continue
+            try:
+                block.decode("utf-8")
+                return True
+            except UnicodeDecodeError:
+                continue
+    return False
+
+
+def _whole_sequences(block: bytes) -> bytes:
+    """`block` without the UTF-8 sequences its edges may cut: the continuation bytes it
+    starts with, and its last sequence when that starts in its last 3 bytes."""
+    a = 0
+    while a < 3 and a < len(block) and 0x80 <= block[a] < 0xC0:
+        a += 1
+    b = len(block)
+    for k in range(1, 4):
+        if b - k < a or block[b - k] < 0x80:
+            break
+        if block[b - k] >= 0xC0:
+            b -= k
+            break
+    return block[a:b]
+
+
+def _decode_unicode(data: bytes, spread: list[bytes] | None = None) -> tuple[str, str]:
+    """UTF-8 if it is UTF-8; otherwise decide between "UTF-8 with some broken bytes"
+    (concatenated or truncated dumps, a dump behind junk) and cp1252 text.
+
+    UTF-8 text anywhere in the samples, or in `spread` (`spots` of the input, taken from
+    `data` when not given), decides for UTF-8: a broken byte is then read as cp1252, so
+    cp1252 text around it reads right too, whereas UTF-8 read as cp1252 turns every
+    letter over 0x7F into two. Junk before a UTF-8 dump (every junk byte over 0x7F is a
+    broken sequence) made the whole dump cp1252 before."""
     try:
         return utf8_text(data), "utf-8"
     except UnicodeDecodeError:
         pass
     sample = _sample(data)
+    if _holds_utf8([sample]) or _holds_utf8(spots(data) if spread is None else spread):
+        return data.decode("utf-8", errors="vahti-cp1252"), "utf-8+cp1252"
     high = len(sample.translate(None, _ASCII)) or 1
     bad = sample.decode("utf-8", errors="replace").count("\ufffd")
     # In cp1252 text nearly every high byte is an invalid UTF-8 sequence of its
@@ -304,14 +373,15 @@ def sniff_kind(text: str, name: str = "") -> str:
 
 
 def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
-                 text_known: bool = False) -> Decoded:
+                 text_known: bool = False, spread: list[bytes] | None = None) -> Decoded:
     """Decode `data` (the whole input) to text, or explain why it is binary.
 
     `name` (a path or archive location) only serves the kind guess. Without
     `whole_text` (see `judge`), plain UTF-8 is validated in C and only a head of it
     decoded, for the kind: its `text` is then that head. `text_known`: `data` is the
     head of an input that reads as text all over (`file_text_all_over`), whatever its
-    magic bytes or samples say.
+    magic bytes or samples say. `spread`: `spots` of the input `data` is the head of,
+    for its encoding (`_decode_unicode`).
     """
     if not data:
         return Decoded("", "utf-8", "text", None)
@@ -333,7 +403,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
         return Decoded(text, utf16, sniff_kind(text, name), None)
     reason = _binary_reason(sample)
     if reason is not None and _nul_padded_text(sample):
-        text, encoding = _decode_unicode(data.replace(b"\0", b" "))
+        text, encoding = _decode_unicode(data.replace(b"\0", b" "), spread)
         return Decoded(text, encoding + "+nul", sniff_kind(text, name), None)
     if reason is not None and (all_text or len(data) > len(sample) and text_all_over(data)):
         reason = None
@@ -346,14 +416,15 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
             cut -= 1  # a character start: the head decodes as the whole text begins
         head = data[:cut].decode("utf-8")
         return Decoded(head, "utf-8", sniff_kind(head, name), None)
-    text, encoding = _decode_unicode(data)
+    text, encoding = _decode_unicode(data, spread)
     return Decoded(text, encoding, sniff_kind(text, name), None)
 
 
-def judge(data: bytes, name: str = "", text_known: bool = False) -> Decoded:
+def judge(data: bytes, name: str = "", text_known: bool = False,
+          spread: list[bytes] | None = None) -> Decoded:
     """`decode_bytes` without the text (`text` is "" unless binary): the split-file judge
     (matchers.scanfiles), whose workers decode what they scan. Plain UTF-8, the usual
     case, is validated in C without being decoded (a tenth of a HETU scan's time
     otherwise)."""
-    dec = decode_bytes(data, name, whole_text=False, text_known=text_known)
+    dec = decode_bytes(data, name, whole_text=False, text_known=text_known, spread=spread)
     return dec if dec.text is None else Decoded("", dec.encoding, dec.kind, dec.reason)

@@ -10,7 +10,9 @@ A big file's encoding and kind are judged once from its head
 (`matchers.decode`). UTF-8 and single-byte files are split; anything else
 (UTF-16, a BOM) is one task decoded whole. A head that says binary on a file whose
 bytes read as text all over (a dump behind junk) is judged as text
-(`_text_behind_a_binary_head`). Offsets in findings are character
+(`_text_behind_a_binary_head`); a head that says binary or cp1252 is judged with
+`decode.SPOTS` places spread over the file, so that UTF-8 text behind it is read
+as UTF-8. Offsets in findings are character
 offsets in the decoded file, as for `Scanner.scan_text`: each task reports
 how many characters its range decoded to, and the parent adds them up.
 
@@ -119,10 +121,6 @@ PARALLEL_BYTE_SECONDS = 1.6e-9
 PARALLEL_START_SECONDS = 0.045
 PROBE_RANGES = 3
 HEAD_BYTES = 64 << 10
-# A big file whose head says binary is looked at in SPOTS places of SPOT_BYTES before all
-# of it is counted (`_text_behind_a_binary_head`).
-SPOTS = 32
-SPOT_BYTES = 4 << 10
 MIN_WEIGHT = 64 << 10  # what a task weighs at least (`_weight`)
 HASH_BLOCK = 1 << 20
 _SPLITTABLE = {"utf-8": "utf-8", "utf-8+cp1252": "utf-8", "cp1252": "cp1252"}
@@ -380,22 +378,29 @@ def _read_range(scanner: Scanner, t: _RangeTask, before: int, after: int
                              t.lo > before, len(data) == want)
 
 
-def _text_behind_a_binary_head(fh: BinaryIO, size: int, head: bytes) -> bool:
+def _read_spots(fh: BinaryIO, size: int) -> list[bytes]:
+    """The `decode.SPOTS` places spread over a big file, read where they lie."""
+    spread = []
+    for lo in decode.spot_offsets(size):
+        fh.seek(lo)
+        spread.append(fh.read(decode.SPOT_BYTES))
+    return spread
+
+
+def _text_behind_a_binary_head(fh: BinaryIO, size: int, head: bytes,
+                               spread: list[bytes]) -> bool:
     """Is a big file whose head says binary text all the same: do all its bytes read as
     text (`decode.file_text_all_over`), and does no document format claim it? Then it is
-    cut in ranges like any text, judged on its head as a member would be; otherwise it is
-    read as a member, which says why not (and, up to the member size, judges all of it).
+    cut in ranges like any text; otherwise it is read as a member, which says why not
+    (and, up to the member size, judges all of it).
 
-    A look at `SPOTS` places spread over the file comes first: one binary in most of
-    them (a disk image, an encrypted container) is not counted whole, which for random
-    bytes reads half of it before the answer is sure."""
+    A look at the places `spread` over the file comes first: one binary in most of them
+    (a disk image, an encrypted container) is not counted whole, which for random bytes
+    reads half of it before the answer is sure."""
     if documents.document_kind(head[:16]) is not None:
         return False
-    text_spots = 0
-    for i in range(1, SPOTS + 1):
-        fh.seek(size * i // (SPOTS + 1))
-        text_spots += decode.text_all_over(fh.read(SPOT_BYTES))
-    return text_spots * 4 >= SPOTS * 3 and decode.file_text_all_over(fh, size)
+    text_spots = sum(decode.text_all_over(spot) for spot in spread)
+    return text_spots * 4 >= len(spread) * 3 and decode.file_text_all_over(fh, size)
 
 
 def _in_hand(path: str, file_id: int, size: int) -> bytes | None:
@@ -561,9 +566,15 @@ def _plain_file_tasks(
                 data = fh.read()
                 size = len(data)
             dec = decode.judge(head if data is None else data, path)  # the workers decode
-            if dec.text is None and data is None and _text_behind_a_binary_head(fh, size,
-                                                                                head):
-                dec = decode.judge(head, path, text_known=True)
+            if data is None and dec.encoding in ("binary", "cp1252"):
+                # Judged on its head, which need not be what the rest is: junk before a
+                # dump, or before UTF-8 text (read as cp1252, every letter over 0x7F
+                # would turn into two). Places spread over the file decide too.
+                spread = _read_spots(fh, size)
+                if dec.text is not None:
+                    dec = decode.judge(head, path, spread=spread)
+                elif _text_behind_a_binary_head(fh, size, head, spread):
+                    dec = decode.judge(head, path, text_known=True, spread=spread)
     except OSError:
         return None  # archives.iter_paths reports it
     codec = _SPLITTABLE.get(dec.encoding)

@@ -126,6 +126,42 @@ def test_a_text_body_behind_a_binary_head_is_read_as_text(head: str) -> None:
     assert len(d.text) == len(junk) + len(body)  # every byte one character: offsets hold
 
 
+_FINNISH_ROWS = "".join(f"{i};Mäkelä Pää-Öystilä;{SECRET};hyvä päivä, äänestys öisin\n"
+                        for i in range(3000))  # about 190 KB, a tenth of it letters over 0x7F
+
+
+@pytest.mark.parametrize("junk_bytes,body_bytes", [
+    (8 << 10, None),  # random junk fills the head sample, the middle one is text
+    # junk of bytes over 0x7F only (it reads as text by every count), and the middle
+    # sample falls in it too: UTF-8 text is looked for all over
+    (-100 << 10, 60 << 10),
+])
+@pytest.mark.parametrize("codec,encoding", [("utf-8", "utf-8+cp1252"), ("cp1252", "cp1252")])
+def test_the_encoding_behind_a_binary_head_is_judged_on_its_text(
+        junk_bytes: int, body_bytes: int | None, codec: str, encoding: str) -> None:
+    """Junk before a UTF-8 dump made all of it cp1252: every junk byte over 0x7F is a
+    broken UTF-8 sequence, so the samples looked like cp1252 text, and "Mäkelä" was read
+    "MÃ¤kelÃ¤": names corroborated nothing and note excerpts with such letters were
+    missed, without a word. The encoding is judged on the parts that read as text."""
+    rng = random.Random(17)
+    low = 0x80 if junk_bytes < 0 else 0
+    junk = bytes(rng.randrange(low, 256) for _ in range(abs(junk_bytes))) + b"\n"
+    body = _FINNISH_ROWS.encode(codec)[:body_bytes]
+    body = body[: body.rfind(b"\n") + 1]
+    d = decode_bytes(junk + body, "dump.csv")
+    assert d.text is not None and d.encoding == encoding
+    assert d.text.endswith(body.decode(codec))
+
+
+def test_damaged_utf8_and_cp1252_text_are_told_apart_as_before() -> None:
+    """Text with no binary part is judged as before: a few broken bytes in UTF-8 text
+    keep it UTF-8, cp1252 text is cp1252."""
+    text = _FINNISH_ROWS[:20000]
+    damaged = text.encode() + b"\xff\xfe" + text.encode()
+    assert decode_bytes(damaged).encoding == "utf-8+cp1252"
+    assert decode_bytes(text.encode("cp1252")).encoding == "cp1252"
+
+
 @pytest.mark.parametrize("magic", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\x7fELF\x02"])
 def test_text_behind_a_format_s_magic_bytes_is_read_as_text(magic: bytes) -> None:
     """Magic bytes say what a file is, but eight bytes put before a dump must not hide it:

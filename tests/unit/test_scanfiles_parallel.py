@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 
 import pytest
 
@@ -286,6 +287,47 @@ def test_a_dump_behind_a_binary_head_is_scanned(tmp_path, monkeypatch, head, tas
         events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
         assert events[:-1] == expected
         assert isinstance(events[-1], Scanned) and events[-1].status == "ok"
+
+
+@pytest.mark.parametrize("junk_bytes,task_bytes", [
+    (8 << 10, 8 << 20),  # random bytes; a file judged on its whole bytes
+    (8 << 10, 48 << 10),  # cut in ranges: its 64 KiB head reads as text
+    (100 << 10, 48 << 10),  # its 64 KiB head is all junk: places spread over it decide
+    (-100 << 10, 48 << 10),  # junk of bytes over 0x7F: a head that reads as cp1252 text
+])
+def test_a_utf8_dump_behind_junk_is_read_as_utf8(tmp_path, monkeypatch, junk_bytes, task_bytes):
+    """Junk before a UTF-8 dump made it cp1252 (every junk byte over 0x7F is a broken UTF-8
+    sequence): "Mäkelä" read "MÃ¤kelÃ¤", names corroborated nothing, and note excerpts
+    with such letters were missed without a word. The findings must be those of the
+    same dump behind as many bytes of ASCII, but for the characters the junk decodes to."""
+    monkeypatch.setattr(sf, "TASK_BYTES", task_bytes)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    rng = synthetic.random.Random(15)
+    low = 0x80 if junk_bytes < 0 else 0
+    junk = bytes(rng.randrange(low, 256) for _ in range(abs(junk_bytes))) + b"\n"
+    rows = "".join(f"{i};{p.full_name};{p.hetu};{p.email};{' '.join(p.notes[0].split()[3:25])}\n"
+                   for i, p in enumerate(PEOPLE))
+    body = rows.encode() * 50  # about 450 KB
+    assert sum(b >= 0x80 for b in body) > 3000  # names and notes with ä, ö
+    shift = len(junk) - len(junk.decode("utf-8", errors="vahti-cp1252"))
+    index = build_index(KEY, PEOPLE, True)
+    opts = ScanOptions()
+
+    def scan(data: bytes, jobs: int) -> list:
+        path = tmp_path / "dump.csv"
+        path.write_bytes(data)
+        return list(sf.scan_files([str(path)], index, KEY, opts, jobs=jobs))
+
+    padded = scan(b"." * (len(junk) - 1) + b"\n" + body, 1)
+    expected = [replace(f, start=f.start - shift, end=f.end - shift) for f in padded[:-1]]
+    assert {f.ref for f in expected if f.kind == "fragment"} == {p.ref for p in PEOPLE}
+    for jobs in (1, 2):
+        events = scan(junk + body, jobs)
+        assert events[:-1] == expected
+        assert isinstance(events[-1], Scanned) and events[-1].encoding == "utf-8+cp1252"
+    # a big file is cut in ranges, judged on its head and the places spread over it
+    assert (len(junk + body) <= sf.TASK_BYTES
+            or sf._plain_file_tasks(str(tmp_path / "dump.csv"), 0, "kept") is not None)
 
 
 def test_a_big_binary_file_is_not_counted_whole(tmp_path, monkeypatch):
