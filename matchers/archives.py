@@ -48,6 +48,11 @@ from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
 from .documents.sqlite import sqlite_parts
 
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:  # the same module, for older Pythons (py7zr needs it too)
+    from backports import zstd
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -297,6 +302,8 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "bz2"
     if head.startswith(b"\xfd7zXZ\x00"):
         return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zst"
     if head[257:262] == b"ustar":
         return "tar"
     name = location.rsplit("!", 1)[-1].lower()
@@ -310,26 +317,29 @@ def archive_kind(head: bytes, location: str) -> str | None:
 
 
 def _inner_name(location: str, kind: str) -> str:
-    """Name of the single file inside a .gz/.bz2/.xz: the outer name minus its suffix."""
+    """Name of the single file inside a .gz/.bz2/.xz/.zst: the outer name minus its suffix."""
     base = location.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     low = base.lower()
     for suffix, repl in ((".tgz", ".tar"), (".tbz2", ".tar"), (".tbz", ".tar"), (".txz", ".tar"),
-                         (".gz", ""), (".bz2", ""), (".xz", "")):
+                         (".tzst", ".tar"), (".gz", ""), (".bz2", ""), (".xz", ""),
+                         (".zst", "")):
         if low.endswith(suffix) and len(base) > len(suffix):
             return base[: -len(suffix)] + repl
     return base
 
 
-_OPENERS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
-    "gz": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),  # type: ignore[dict-item]
-    "bz2": lambda f: bz2.BZ2File(f, mode="rb"),  # type: ignore[dict-item]
-    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # type: ignore[dict-item]
+_OPENERS: dict[str, Callable[[BinaryIO], io.BufferedIOBase]] = {
+    "gz": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
+    "zst": lambda f: zstd.ZstdFile(f, mode="rb"),
 }
 
 # What a broken archive raises, by layer. Never forwarded: only the type name.
 _CORRUPT = (
     zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError,
     ValueError, NotImplementedError, KeyError, IndexError, RuntimeError, struct.error,
+    zstd.ZstdError,
 )  # and py7zr's errors (archive_7z)
 
 
@@ -526,7 +536,7 @@ def _iter_tar(
     budget: _Budget,
     compression: str | None,
 ) -> Iterator[Member]:
-    """A tar, optionally inside gz/bz2/xz, read as one guarded stream (tarfile's
+    """A tar, optionally inside gz/bz2/xz/zst, read as one guarded stream (tarfile's
     "r|" mode never seeks, so nothing is inflated twice)."""
     label = f"tar.{compression}" if compression else "tar"
     fobj = src.open()
@@ -596,7 +606,7 @@ def _sparse_problem(info: tarfile.TarInfo, limits: ArchiveLimits,
 def _iter_compressed(
     src: _Source, location: str, depth: int, limits: ArchiveLimits, budget: _Budget, kind: str
 ) -> Iterator[Member]:
-    """.gz/.bz2/.xz: a tar inside is expanded in the same layer (x.tgz!member);
+    """.gz/.bz2/.xz/.zst: a tar inside is expanded in the same layer (x.tgz!member);
     anything else is one member named after the file (x.sql.gz!x.sql)."""
     try:
         with src.open() as f, _OPENERS[kind](f) as peek:

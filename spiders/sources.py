@@ -101,7 +101,7 @@ KIND_OPTIONS: dict[str, dict[str, Any]] = {
         "depth": 3,
         "follow_files": True,
         "file_extensions": (
-            ".zip", ".7z", ".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz",
+            ".zip", ".7z", ".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz", ".zst",
             ".csv", ".txt", ".sql", ".json", ".xls", ".xlsx",
         ),
         "max_file_bytes": 0,  # 0: the source's max_page_bytes

@@ -26,6 +26,7 @@ from vahti.matchers.archives import (
     MiB,
     iter_members,
     iter_paths,
+    zstd,  # compression.zstd, or its backport before Python 3.14
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,6 +204,58 @@ def test_gzip_bomb_stream_stops_early() -> None:
     assert peak < 8 * MiB
 
 
+def _tar_zst(members: dict[str, bytes]) -> bytes:
+    return zstd.compress(_tar(members))
+
+
+def test_zstandard_files_are_read(tmp_path: Path) -> None:
+    """A .zst (Zstandard, what current tools and distributions pack with) was "binary:
+    N% control bytes in sample", and nothing in it was read. A .zst is one member named
+    after it, or a tar expanded in the same layer; frames written one after another are
+    one stream, as `zstd -d` reads them; found by its magic bytes, not its name."""
+    (tmp_path / "dump.sql.zst").write_bytes(zstd.compress(SECRET))
+    (tmp_path / "t.tar.zst").write_bytes(_tar_zst({"a.txt": b"a", "b/c.csv": SECRET}))
+    (tmp_path / "t.tzst").write_bytes(_tar_zst({"d.txt": b"dee"}))
+    (tmp_path / "frames.zst").write_bytes(zstd.compress(b"one ") + zstd.compress(SECRET))
+    (tmp_path / "in.zip").write_bytes(_zip({"x.csv.zst": zstd.compress(SECRET),
+                                            "renamed.bin": zstd.compress(b"by magic")}))
+    got = list(iter_paths([str(tmp_path)]))
+    assert _found(got) == {
+        f"{tmp_path}/dump.sql.zst!dump.sql": SECRET,
+        f"{tmp_path}/frames.zst!frames": b"one " + SECRET,
+        f"{tmp_path}/in.zip!renamed.bin!renamed.bin": b"by magic",
+        f"{tmp_path}/in.zip!x.csv.zst!x.csv": SECRET,
+        f"{tmp_path}/t.tar.zst!a.txt": b"a",
+        f"{tmp_path}/t.tar.zst!b/c.csv": SECRET,
+        f"{tmp_path}/t.tzst!d.txt": b"dee",
+    }
+
+
+def test_zstandard_bomb_stream_stops_early() -> None:
+    bomb = zstd.compress(b"\0" * (64 * MiB))  # 2 KB
+    tracemalloc.start()
+    try:
+        got = list(iter_members(bomb, "x.zst"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert _reasons(got) == {"x.zst!x": "archive bomb: compression ratio over 100"}
+    assert peak < 8 * MiB
+    bomb_tar = _tar_zst({"ok.txt": b"fine", "zeros": b"\0" * (16 * MiB), "late.txt": b"x"})
+    got = list(iter_members(bomb_tar, "t.tar.zst"))
+    assert _found(got)["t.tar.zst!ok.txt"] == b"fine"
+    assert _reasons(got) == {"t.tar.zst!zeros": "archive bomb: compression ratio over 100"}
+
+
+def test_corrupt_zstandard_is_said_so() -> None:
+    good = zstd.compress(SECRET * 1000)
+    got = list(iter_members(good[: len(good) // 2], "cut.zst"))
+    assert _reasons(got) == {"cut.zst": "corrupt archive: zst (EOFError)"}
+    got = list(iter_members(b"\x28\xb5\x2f\xfd" + random.Random(4).randbytes(150), "x.zst"))
+    assert _reasons(got) == {"x.zst": "corrupt archive: zst (ZstdError)"}
+    _assert_no_content_in_reasons(got)
+
+
 def test_tgz_bomb_stops_the_tar_but_not_the_scan(tmp_path: Path) -> None:
     (tmp_path / "a.tgz").write_bytes(_tar({"ok.txt": b"fine", "zeros": b"\0" * (16 * MiB),
                                            "late.txt": b"late"}, mode="w:gz"))
@@ -270,7 +323,8 @@ def test_corrupt_archives_are_skipped_and_scan_continues(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("magic", [b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh91AY&SY",
-                                   b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c"])
+                                   b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c",
+                                   b"\x28\xb5\x2f\xfd"])
 def test_text_behind_an_archive_s_magic_bytes_is_read_as_text(tmp_path: Path,
                                                                magic: bytes) -> None:
     """An archive's magic bytes put before a dump made it a "corrupt archive", and none

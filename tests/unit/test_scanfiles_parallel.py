@@ -13,7 +13,7 @@ import pytest
 from benchmarks.scan_throughput import build_index
 from tests.support.index import synthetic_index
 from vahti.demo import synthetic
-from vahti.matchers import decode
+from vahti.matchers import archives, decode
 from vahti.matchers import scanfiles as sf
 from vahti.matchers.contentid import ContentIds
 from vahti.matchers.engine import (
@@ -328,6 +328,21 @@ def test_a_utf8_dump_behind_junk_is_read_as_utf8(tmp_path, monkeypatch, junk_byt
     # a big file is cut in ranges, judged on its head and the places spread over it
     assert (len(junk + body) <= sf.TASK_BYTES
             or sf._plain_file_tasks(str(tmp_path / "dump.csv"), 0, "kept") is not None)
+
+
+def test_a_zstandard_dump_is_scanned(tmp_path):
+    """A dump packed with Zstandard was "binary: N% control bytes in sample", and none of
+    its identifiers was found."""
+    rows = "".join(f"{i};{p.full_name};{p.hetu};{p.email}\n" for i, p in enumerate(PEOPLE))
+    path = tmp_path / "dump.csv.zst"
+    path.write_bytes(archives.zstd.compress(rows.encode() * 10))
+    opts = ScanOptions(types=frozenset({"hetu", "email"}))
+    expected = Scanner(INDEX, KEY, opts).scan_text(rows * 10, f"{path}!dump.csv", "csv")
+    assert sum(f.id_type == "hetu" for f in expected) == 10 * len(PEOPLE)
+    for jobs in (1, 2):
+        events = list(sf.scan_files([str(path)], INDEX, KEY, opts, jobs=jobs))
+        assert events[:-1] == expected
+        assert events[-1].location == f"{path}!dump.csv" and events[-1].status == "ok"
 
 
 def test_a_big_binary_file_is_not_counted_whole(tmp_path, monkeypatch):
