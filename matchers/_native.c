@@ -1005,12 +1005,28 @@ static void init_email_tables(void)
             }                                                                              \
             return;                                                                        \
         }                                                                                  \
-        unsigned c1 = at_##NAME(b, n, i + 1), c2 = at_##NAME(b, n, i + 2);                 \
-        unsigned c3 = at_##NAME(b, n, i + 3);                                              \
-        int word = (c1 == 'a' && c2 == 't') || (c1 == 'A' && c2 == 'T');                  \
-        int close = (c == ' ' && c3 == ' ') || (c == '[' && c3 == ']')                     \
-                    || (c == '(' && c3 == ')');                                            \
-        if (word && close && spelled_maybe_##NAME(b, n, i + 4))                            \
+        if (c == ' ') { /* " at " in any case (x | 0x20 is 'a' for 'A' and 'a' only) */  \
+            if ((at_##NAME(b, n, i + 1) | 0x20) == 'a' && (at_##NAME(b, n, i + 2) | 0x20) == 't' \
+                && at_##NAME(b, n, i + 3) == ' ' && spelled_maybe_##NAME(b, n, i + 4))     \
+                vec_push(unsure, (int64_t)i);                                              \
+            return;                                                                        \
+        }                                                                                  \
+        /* "[" or "(": "at" in any case, or "@", up to two spaces either side, and the    \
+           matching bracket (email._bracketed) */                                          \
+        Py_ssize_t q = i + 1;                                                              \
+        for (int k = 0; k < 2 && at_##NAME(b, n, q) == ' '; k++)                           \
+            q++;                                                                           \
+        unsigned d = at_##NAME(b, n, q);                                                   \
+        if (d == '@')                                                                      \
+            q += 1;                                                                        \
+        else if ((d | 0x20) == 'a' && (at_##NAME(b, n, q + 1) | 0x20) == 't')              \
+            q += 2;                                                                        \
+        else                                                                               \
+            return;                                                                        \
+        for (int k = 0; k < 2 && at_##NAME(b, n, q) == ' '; k++)                           \
+            q++;                                                                           \
+        if (at_##NAME(b, n, q) == (c == '[' ? (unsigned)']' : (unsigned)')')               \
+            && spelled_maybe_##NAME(b, n, q + 1))                                          \
             vec_push(unsure, (int64_t)i);                                                  \
     }
 
@@ -1023,18 +1039,18 @@ static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *
     Py_ssize_t i = 0;
 #if HAVE_SIMD
     if (simd) {
-        /* 16 positions at a time: an "@", or " " / "[" / "(" with "t" or "T" two on */
+        /* 16 positions at a time: an "@", a "[" or "(" (defanged "[@]", "[ at ]"), or a
+           " " with "t" or "T" two on */
         const __m128i v_at = _mm_set1_epi8('@'), v_sp = _mm_set1_epi8(' ');
         const __m128i v_sq = _mm_set1_epi8('['), v_par = _mm_set1_epi8('(');
         const __m128i v_t = _mm_set1_epi8('t'), v_T = _mm_set1_epi8('T');
         for (; n - i >= 18; i += 16) {
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
             __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 2));
-            __m128i open = _mm_or_si128(_mm_cmpeq_epi8(x, v_sp),
-                                        _mm_or_si128(_mm_cmpeq_epi8(x, v_sq),
-                                                     _mm_cmpeq_epi8(x, v_par)));
+            __m128i bracket = _mm_or_si128(_mm_cmpeq_epi8(x, v_sq), _mm_cmpeq_epi8(x, v_par));
             __m128i tt = _mm_or_si128(_mm_cmpeq_epi8(y, v_t), _mm_cmpeq_epi8(y, v_T));
-            __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(x, v_at), _mm_and_si128(open, tt));
+            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_at), bracket),
+                                       _mm_and_si128(_mm_cmpeq_epi8(x, v_sp), tt));
             unsigned m = (unsigned)_mm_movemask_epi8(hit);
             while (m) {
                 email_at_pos_u8(b, n, i + ctz64(m), sure, unsure);
@@ -1066,8 +1082,8 @@ PyDoc_STRVAR(email_scan_doc,
 "E-mail anchors in a code-point buffer (uint8 or uint32 items), see\n"
 "matchers/detectors/email.py. `sure` (int64 bytes, triples): the \"@\"s of\n"
 "plain addresses, with the address's start and end; `unsure` (int64 bytes):\n"
-"the other \"@\"s and the spelled-out anchors (\" at \", \"[at]\", ...) that\n"
-"may start an address, for email._match_anchor. Anchors that surely start\n"
+"the other \"@\"s and the spelled-out and defanged anchors (\" at \", \"[at]\",\n"
+"\"[@]\", ...) that may start an address, for email._match_anchor. Anchors that surely start\n"
 "none are left out. Both lists are in text order.");
 
 static PyObject *email_scan(PyObject *self, PyObject *args)

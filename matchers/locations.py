@@ -72,10 +72,10 @@ MEMBER_SEPARATOR = "!"  # archive members: "dump.zip!inner.zip!member"
 DECODE_ROUNDS = 2  # "%2540" is a "%40" encoded once more: links get encoded twice
 
 # Worth running the detectors: every numeric type has a run of six digits, every
-# e-mail address an anchor ("@", "[at]", " at "). Bytes translated to "0" for a digit
+# e-mail address an anchor ("@", "[at]", "( at )", " at "). Bytes translated to "0" for a digit
 # and a space for anything else find the runs ~5x faster than a regular expression.
 _DIGITS_ONLY = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
-_SPELLED_AT = ("at]", "at )", "at)", "at ]", " at ", "+at+")
+_SPELLED_AT = ("at]", "at )", "at)", "at ]", "at  )", "at  ]", " at ", "+at+")
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 # The numeric detectors' view of a location (same length, so offsets hold):
 _WORD_LETTER = re.compile(r"(?<![0-9])[A-Za-z]")  # not a HETU sign or check character

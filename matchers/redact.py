@@ -17,7 +17,8 @@ _SHAPES = re.compile(
     r"""
       \b\d{6}\s?[-+A-FU-Ya-fu-y\u2010-\u2015\u2212]\s?\d{3}[0-9A-Ya-y]\b   # HETU
     | \b(?:\d{2})?\d{6}[-+]?\d{4}\b                                      # SE/NO/DK numbers
-    | (?<![\w.+-])[\w.+-]+\s?(?:@|\[at\]|\(at\))\s?[\w-]+(?:\.[\w-]+)+  # e-mail
+    | (?<![\w.+-])[\w.+-]+\s?(?:@|\[\ ?(?i:at|@)\ ?\]|\(\ ?(?i:at|@)\ ?\))\s?
+      [\w-]+(?:(?:\.|\[\.\]|\(\.\))[\w-]+)+  # e-mail, also defanged: x[@]y[.]fi
     | (?<!\w)\+?\d[\d \-()]{7,}\d\b        # phone-like digit runs, also after "tel:", "," "."
     """,
     re.VERBOSE,
@@ -33,7 +34,7 @@ _LOCATION_SHAPES = re.compile(
     r"""
       (?<!\d)\d{6}[-+A-FU-Ya-fu-y]\d{3}[0-9A-Ya-y]           # HETU
     | (?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)                 # SE/NO/DK numbers
-    | (?<![\w.+-])[\w.+-]+(?:@|\[at\]|\(at\))[\w-]+(?:\.[\w-]+)+  # e-mail
+    | (?<![\w.+-])[\w.+-]+(?:@|\[(?i:at|@)\]|\((?i:at|@)\))[\w-]+(?:(?:\.|\[\.\])[\w-]+)+  # e-mail
     """,
     re.VERBOSE,
 )

@@ -1,4 +1,6 @@
-"""E-mail addresses, also written as ``name [at] example [dot] fi`` and the like.
+"""E-mail addresses, also written as ``name [at] example [dot] fi`` and the like, and
+defanged (``name[@]example[.]fi``, as security teams and forums write an address that
+must not turn into a link).
 
 Canonical form: trimmed and lower-cased (``local@domain``). The local part is
 lower-cased too: real providers treat it case-insensitively, and a leak
@@ -6,7 +8,8 @@ writes addresses in whatever case it likes.
 
 `find` does not run one big regular expression over the text (that tries a
 match at every position, ~50 ms/MB): it looks for the anchors (``@``,
-``[at]``, ``(at)``, `` at ``) with `str.find` and reads the local part backwards and the
+``[at]``, ``( AT )``, ``[@]``, `` at ``; "at" in any case, up to two spaces inside the
+brackets) with `str.find` and reads the local part backwards and the
 domain forwards from each.
 """
 
@@ -24,10 +27,10 @@ from ._common import rows_at, validity_check
 
 ID_TYPE = "email"
 
-_DOT = r"(?:\.|\s*[\[(]\s*dot\s*[\])]\s*|\s+dot\s+)"
+_DOT = r"(?:\.|\s*[\[(]\s*(?:dot|\.)\s*[\])]\s*|\s+dot\s+)"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _AT_DOMAIN = re.compile(
-    r"(?:\s*@\s*|\s*[\[(]\s*at\s*[\])]\s*|\s+at\s+)"
+    r"(?:\s*@\s*|\s*[\[(]\s*(?:at|@)\s*[\])]\s*|\s+at\s+)"
     rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})(?![\w-])",
     re.IGNORECASE,
 )
@@ -68,17 +71,7 @@ def _anchors(text: str) -> list[int]:
     while i >= 0:
         found.append(i)
         i = text.find("@", i + 1)
-    low = None
-    for word in ("[at]", "(at)", " at ", "[AT]", "(AT)", " AT "):
-        if word[1] not in text:  # cheap exit: no 'a'/'A' at all
-            continue
-        if low is None:
-            low = text
-        i = low.find(word)
-        while i >= 0:
-            found.append(i)
-            i = low.find(word, i + 1)
-    return sorted(set(found))
+    return sorted(set(found + _anchors_spelled(text)))
 
 
 def find(text: str) -> Iterator[tuple[int, int, str]]:
@@ -297,22 +290,45 @@ def _assemble(
 
 
 def _anchors_spelled(text: str) -> list[int]:
-    """Positions of "[at]", "(at)", " at " and their upper-case forms (as `_anchors`).
+    """Positions of the spelled-out and defanged anchors: " at " in any case, and "[at]",
+    "(AT)", "[ at ]", "[@]", "( @ )" ... (`_bracketed`).
 
     The bracketed ones are found from their first character (a single-character
     search is much faster than a four-character one).
     """
     found = []
     for opener in "[(":
-        close = "]" if opener == "[" else ")"
         i = text.find(opener)
         while i >= 0:
-            if text[i + 1 : i + 4] in (f"at{close}", f"AT{close}"):
+            if _bracketed(text, i):
                 found.append(i)
             i = text.find(opener, i + 1)
-    for word in (" at ", " AT "):
+    for word in (" at ", " AT ", " At ", " aT "):
         i = text.find(word)
         while i >= 0:
             found.append(i)
             i = text.find(word, i + 1)
     return found
+
+
+def _bracketed(text: str, i: int) -> bool:
+    """Is text[i] ("[" or "(") the start of an anchor: "at" in any case, or "@", with up
+    to two spaces either side, and the matching bracket (as `_native.c` email_at_pos)?"""
+    close = "]" if text[i] == "[" else ")"
+    q = _spaces(text, i + 1)
+    if text[q : q + 1] == "@":
+        q += 1
+    elif text[q : q + 1] in ("a", "A") and text[q + 1 : q + 2] in ("t", "T"):
+        q += 2
+    else:
+        return False
+    q = _spaces(text, q)
+    return text[q : q + 1] == close
+
+
+def _spaces(text: str, q: int) -> int:
+    """Past up to two spaces at q."""
+    for _ in range(2):
+        if text[q : q + 1] == " ":
+            q += 1
+    return q

@@ -102,6 +102,17 @@ def test_cpr():
         "matti.meikalainen AT example.fi",
         "matti.meikalainen&#64;example.fi",
         "<matti.meikalainen@example.fi>",
+        # defanged, as security teams and forums write addresses that must not link
+        "matti.meikalainen[@]example[.]fi",
+        "matti.meikalainen(@)example(.)fi",
+        "matti.meikalainen@example[.]fi",
+        "matti.meikalainen [@] example [.] fi",
+        "matti.meikalainen[at]example[.]fi",
+        # the spelled-out anchors in any case, and with spaces inside the brackets
+        "matti.meikalainen [At] example [Dot] fi",
+        "matti.meikalainen At example Dot fi",
+        "matti.meikalainen [ at ] example [ dot ] fi",
+        "matti.meikalainen ( AT ) example ( DOT ) fi",
     ],
 )
 def test_email_forms(text):

@@ -120,8 +120,10 @@ def _hetu_form(rng: random.Random, h: str) -> str:
 
 def _email_form(rng: random.Random, e: str) -> str:
     local, _, domain = e.partition("@")
-    return local + rng.choice(["@", "@", "&#64;", "&commat;", "\\u0040", " [at] ", "\uff20"]) \
-        + domain
+    at = rng.choice(["@", "@", "&#64;", "&commat;", "\\u0040", " [at] ", "\uff20", "[@]", " (At) "])
+    if rng.random() < 0.2:  # defanged
+        domain = domain.replace(".", rng.choice(["[.]", "(.)", " [dot] "]))
+    return local + at + domain
 
 
 def _date_form(rng: random.Random, d) -> str:  # noqa: ANN001
@@ -301,3 +303,23 @@ def test_a_digit_padded_away_before_a_chunk_start_still_joins_the_identifier(ker
     assert sc.scan_text(text, "x") == []
     data = text.encode("utf-8")
     assert sc.scan_bytes(data, 0, len(data), "utf-8", "x")[0] == []
+
+
+@pytest.mark.parametrize("form", [
+    "{local}[@]{domain}", "{local} (@) {domain}", "{local}@{dom_defanged}",
+    "{local}[@]{dom_defanged}", "{local} [ At ] {domain}", "{local} aT {domain}",
+    "{local}( @ ){domain}",
+])
+def test_defanged_and_spelled_out_addresses_are_found(form, kernel):  # noqa: ANN001
+    """An address written defanged ("x[@]example[.]fi", how security teams and forums keep
+    it from turning into a link), or with "at" in mixed case or spaced inside its
+    brackets, was not found: the scan looked for "[at]", "(AT)", " at " only."""
+    scanner = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"email"})))
+    people = PEOPLE[:12]
+    lines = []
+    for p in people:
+        local, _, domain = p.email.partition("@")
+        lines.append("yhteys: " + form.format(local=local, domain=domain,
+                                              dom_defanged=domain.replace(".", "[.]")) + ", kiitos")
+    found = scanner.scan_text("\n".join(lines), "x", "text")
+    assert [f.ref for f in found] == [p.ref for p in people]

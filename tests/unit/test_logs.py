@@ -10,6 +10,8 @@ SHAPED = [
     "19811218-9876",  # Swedish personnummer
     "matti.meikalainen@example.fi",
     "matti [at] example.fi",
+    "matti[@]example[.]fi",
+    "matti (AT) example(.)fi",
     "+358 40 123 4567",
     "040-1234567",
 ]

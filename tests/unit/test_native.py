@@ -177,6 +177,8 @@ _EMAIL_BITS = [
     " At ", "at", "[dot]", "(dot)", " dot ", " DOT ", "[ dot ]", "dot", "[", "(", "]", ")",
     "example", "com", "ä", "€", "Ω", "\u212a", "\u017f", "é", "x" * 30, "y" * 63, "z" * 64,
     "q" * 24, "r" * 25, "l" * 70, "<", ">", ",", ";",
+    "[@]", "(@)", "[.]", "(.)", "[ @ ]", "[At]", "(aT)", "[ at ]", "(  at  )", "[   at]",
+    " aT ", "[@)", "[ .]", "[@ ]", "[at ]", "(@", "[ ",
 ]
 
 
@@ -187,7 +189,9 @@ def _email_text(rng: random.Random) -> str:
     if rng.random() < 0.3:
         p = synthetic.make_people(1, seed=rng.randrange(10**6))[0]
         parts.insert(rng.randint(0, len(parts)), rng.choice(
-            [p.email, p.email.upper(), p.email.replace("@", " [at] ").replace(".", " dot ")]))
+            [p.email, p.email.upper(), p.email.replace("@", " [at] ").replace(".", " dot "),
+             p.email.replace("@", "[@]").replace(".", "[.]"),
+             p.email.replace("@", " ( At ) ").replace(".", "(.)")]))
     return "".join(parts)
 
 
