@@ -46,6 +46,7 @@ from . import decode, documents
 from .documents import ExtractError, Part, TextBudget
 from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
+from .documents.rtf import rtf_parts
 from .documents.sqlite import sqlite_parts
 
 if sys.version_info >= (3, 14):
@@ -491,7 +492,8 @@ def _text_budget(limits: ArchiveLimits) -> TextBudget:
 def _document_or_plain(
     data: bytes, location: str, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
-    """A SQLite database or PDF becomes its text parts; anything else is one member."""
+    """A SQLite database, PDF or RTF document becomes its text parts; anything else is one
+    member."""
     kind = documents.document_kind(data[:16])
     if kind == "sqlite":
         yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, limits,
@@ -499,6 +501,9 @@ def _document_or_plain(
     elif kind == "pdf":
         yield from _document(pdf_parts(data, _text_budget(limits), limits.passwords), kind,
                              location, limits, budget)
+    elif kind == "rtf":
+        yield from _document(rtf_parts(data, _text_budget(limits)), kind, location, limits,
+                             budget)
     elif kind == "ole2":
         yield Member(location, None, documents.ole2_reason(data))
     else:

@@ -10,7 +10,8 @@ of plain text that the normal scan reads:
   that a time and a memory limit can end;
 * Office Open XML and OpenDocument (`office.py`): docx/pptx/odt as one text,
   xlsx/ods one part per sheet, ``book.xlsx!sheet:Potilaat``; the XML is parsed
-  by expat with DTDs refused, so no entity can expand.
+  by expat with DTDs refused, so no entity can expand;
+* RTF (`rtf.py`): the text a word processor shows, its escapes and code page read.
 
 Parts come with a location suffix (``""`` for the document itself) that names
 a table or a sheet, never a value. What cannot be extracted raises
@@ -79,8 +80,10 @@ def failed(fmt: str, exc: BaseException | str) -> str:
 
 
 def document_kind(head: bytes) -> str | None:
-    """"sqlite", "pdf" or "ole2" by magic bytes; Office zips are told by their
+    """"sqlite", "pdf", "rtf" or "ole2" by magic bytes; Office zips are told by their
     members (`office.office_kind`)."""
+    if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{\\rtf"):
+        return "rtf"
     if head.startswith(b"SQLite format 3\x00"):
         return "sqlite"
     if head.startswith(b"%PDF-"):

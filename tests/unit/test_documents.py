@@ -350,3 +350,69 @@ def test_7z_opens_with_a_password_from_the_list() -> None:
         got = list(iter_members(buf.getvalue(), "e.7z", ArchiveLimits(passwords=("nope",))))
         assert _reasons(got) == {"e.7z": "encrypted: password-protected archive "
                                          "(no password of the password file fits)"}
+
+
+# -- RTF ---------------------------------------------------------------------------------
+# Clinical notes are often RTF: what record systems and WordPad export. Its letters over
+# 0x7F are escapes (\'e4 for "ä", \u8364? for "€"), its lines control words (\par): read
+# as plain text, "Meikäläinen" was "Meik\'e4l\'e4inen" and a note excerpt with such
+# letters matched nothing.
+
+def _rtf_escaped(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\\par\n")
+        elif ord(ch) < 128:
+            out.append(ch)
+        elif ord(ch) < 256:
+            out.append(f"\\'{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch) if ord(ch) < 32768 else ord(ch) - 65536}?")
+    return "".join(out)
+
+
+def _rtf(body: str) -> bytes:
+    """As WordPad writes it: tables of fonts and colours, a generator, a picture."""
+    return ("{\\rtf1\\ansi\\ansicpg1252\\deff0\\nouicompat\\deflang1035"
+            "{\\fonttbl{\\f0\\fnil\\fcharset0 Calibri;}{\\f1\\fswiss Arial;}}\n"
+            "{\\colortbl ;\\red0\\green0\\blue255;}\n"
+            "{\\*\\generator Riched20 10.0.19041}\\viewkind4\\uc1 \n"
+            "\\pard\\sa200\\sl276\\slmult1\\f0\\fs22\\lang11 "
+            + _rtf_escaped(body)
+            + "{\\pict\\wmetafile8\\picw26\\pich26 010009000003131052308000}\n"
+            "}\n").encode("ascii")
+
+
+def test_rtf_text_is_the_member() -> None:
+    body = f"{SECRET}\nMuistiinpano: ääni \u2013 hyvä \u20ac\n"
+    got = list(iter_members(_rtf(body), "note.rtf"))
+    assert [(m.location, m.text_from) for m in got] == [("note.rtf", "rtf")]
+    assert _texts(got)["note.rtf"] == body  # nothing of the tables, generator or picture
+
+
+def test_rtf_control_words_groups_and_code_pages() -> None:
+    rtf = (b"{\\rtf1\\ansi\\ansicpg1251 {\\info{\\author Matti}}"
+           b"\\'e0\\'e1 {\\*\\unknown skipped {nested} text}line\\line two\\tab x\\~y\\-z"
+           b"\\_w \\emdash \\lquote q\\rquote  \\uc2\\u1234\\'3f\\'3fok"
+           b"\\uc1\\u-3913? {\\field{\\*\\fldinst{HYPERLINK \"mailto:matti@example.fi\"}}"
+           b"{\\fldrslt{matti@example.fi}}} \\bin4 {}\\x\\{\\}\\\\end}")
+    got = list(iter_members(rtf, "x.rtf"))
+    assert _texts(got)["x.rtf"] == (
+        "Matti\n\u0430\u0431 line\ntwo\tx\u00a0yz-w \u2014\u2018q\u2019 \u04d2ok\uf0b7"
+        " HYPERLINK \"mailto:matti@example.fi\" matti@example.fi {}\\end")
+
+
+def test_hostile_rtf_is_read_without_harm() -> None:
+    """Unbalanced braces, deep nesting, a \\bin longer than the file, a cut escape: read as
+    far as there is text, never an exception."""
+    deep = b"{\\rtf1 " + b"{" * 200_000 + b"deep" + b"}" * 10 + b"}}}} after \\'4"
+    assert _texts(list(iter_members(deep, "deep.rtf")))["deep.rtf"].startswith("deep")
+    cut = b"{\\rtf1 before \\bin999999 \x00\x01 never"
+    assert _texts(list(iter_members(cut, "cut.rtf")))["cut.rtf"] == "before "
+
+
+def test_rtf_text_over_the_budget_is_cut_and_reported() -> None:
+    got = list(iter_members(_rtf(SECRET * 3), "big.rtf", ArchiveLimits(max_member_size=20)))
+    assert _reasons(got)["big.rtf"].startswith("too large: more than 20 characters")
+    _no_content_in_reasons(got)

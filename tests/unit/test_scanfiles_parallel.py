@@ -345,6 +345,30 @@ def test_a_zstandard_dump_is_scanned(tmp_path):
         assert events[-1].location == f"{path}!dump.csv" and events[-1].status == "ok"
 
 
+@pytest.mark.parametrize("task_bytes", [8 << 20, 8 << 10])
+def test_an_rtf_document_is_read_as_its_text(tmp_path, monkeypatch, task_bytes):
+    """Clinical notes exported as RTF: "Mäkelä" is "M\\'e4kel\\'e4" in it, so read as
+    plain text its names corroborated nothing and excerpts of notes with such letters were
+    missed. Its text is scanned, a big one too (not cut in ranges of its raw bytes)."""
+    from tests.unit.test_documents import _rtf
+
+    monkeypatch.setattr(sf, "TASK_BYTES", task_bytes)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    body = "".join(f"{p.full_name} {p.hetu}\n{' '.join(p.notes[0].split()[2:30])}\n"
+                   for p in PEOPLE)
+    path = tmp_path / "notes.rtf"
+    path.write_bytes(_rtf(body))
+    assert path.stat().st_size > 8 << 10
+    index = build_index(KEY, PEOPLE, True)
+    opts = ScanOptions()
+    expected = Scanner(index, KEY, opts).scan_text(body, str(path), "text")
+    assert {f.ref for f in expected if f.kind == "fragment"} == {p.ref for p in PEOPLE}
+    for jobs in (1, 2):
+        events = list(sf.scan_files([str(path)], index, KEY, opts, jobs=jobs))
+        assert events[:-1] == expected
+        assert events[-1].encoding == "rtf" and events[-1].status == "ok"
+
+
 def test_a_big_binary_file_is_not_counted_whole(tmp_path, monkeypatch):
     """A big file whose head says binary is counted whole only when most of 32 places
     spread over it read as text: a disk image is not read half through to say so."""
