@@ -21,6 +21,8 @@ A stopped, encrypted or corrupt part becomes a `Member` with `data=None` and a
 `skipped_reason`; the scan goes on. An "archive" that is corrupt before anything came
 out of it, and whose bytes read as text all over (`decode.text_all_over`), is read as
 a plain input instead: a dump behind an archive's magic bytes must not go unread.
+E-mail messages and mailboxes are read as they are, then their base64 and
+quoted-printable parts decoded, each an input of its own (`matchers.mail`).
 Reasons hold fixed phrases, sizes and exception type names — never content (member
 names are fine: they are locations, already shown to the operator).
 """
@@ -38,11 +40,11 @@ import tarfile
 import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import decode, documents
+from . import decode, documents, mail
 from .documents import ExtractError, Part, TextBudget
 from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
@@ -360,7 +362,11 @@ def _expand(
         if src.data is None and src.size() > limits.max_member_size:
             yield Member(location, None, f"too large: over {_size(limits.max_member_size)}")
             return
-        yield from _document_or_plain(src.read(), location, limits, budget)
+        data = src.read()
+        yield from _document_or_plain(data, location, limits, budget)
+        mail_kind = mail.mail_kind(head)
+        if mail_kind is not None:
+            yield from _mail_parts([data], mail_kind, location, depth, limits, budget)
         return
     if depth >= limits.max_depth:
         reason = f"archive bomb: nested deeper than {limits.max_depth} archives"
@@ -397,6 +403,51 @@ def _or_text(members: Iterator[Member], src: _Source, location: str, limits: Arc
             return
     yield first
     yield from members
+
+
+def _mail_parts(blocks: Iterable[bytes], kind: str, location: str, depth: int,
+                limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    """After a message's or mailbox's own bytes: its parts whose transfer encoding hides
+    them (`matchers.mail`), each decoded and read as an input, attachments expanded."""
+    for n, message in enumerate(mail.messages(blocks, kind, limits.max_member_size), 1):
+        at = f"{location}!msg:{n}" if kind == "mbox" else location
+        if message is None:
+            yield Member(at, None, f"too large: over {_size(limits.max_member_size)}")
+            continue
+        try:
+            parts = list(mail.encoded_parts(message))  # at most the message's size
+        except mail.BROKEN as exc:
+            yield Member(at, None, documents.failed("mail", exc))
+            continue
+        for part in parts:
+            loc = f"{at}!{part.name}"
+            if not budget.allow_members(1):
+                yield from _stopped(location, _too_many(limits))
+            if part.data is None:
+                yield Member(loc, None, part.reason)
+                continue
+            try:
+                budget.take(len(part.data))
+            except _Limit as lim:
+                yield from _stopped(loc, lim)
+            yield from _descend(part.data, loc, depth, limits, budget)
+
+
+def iter_mail_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Member]:
+    """The decoded parts of a message or mailbox file (`_mail_parts`), read a block at a
+    time: for a file whose own bytes are scanned in ranges (matchers.scanfiles)."""
+    try:
+        with open(path, "rb") as fh:
+            kind = mail.mail_kind(fh.read(HEAD))
+            if kind is None:
+                return
+            fh.seek(0)
+            blocks = iter(lambda: fh.read(mail.BLOCK), b"")
+            yield from _mail_parts(blocks, kind, path, 0, limits, _Budget(limits))
+    except _StopInput:
+        return
+    except OSError as exc:
+        yield Member(path, None, f"unreadable: {type(exc).__name__}")
 
 
 def _descend(

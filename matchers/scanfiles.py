@@ -537,12 +537,18 @@ def _tasks(
                 assert isinstance(last, _RangeTask)
                 hashes.start(last, data)
                 yield from tasks
+                # a mailbox's encoded parts (attachments): its own bytes are the ranges
+                yield from _member_tasks(archives.iter_mail_parts(path, limits))
                 continue
-        for member in archives.iter_paths([path], limits):
-            if member.data is None:
-                yield Skipped(member.location, member.skipped_reason or "skipped")
-            else:
-                yield _MemberTask(member.location, member.data, member.text_from)
+        yield from _member_tasks(archives.iter_paths([path], limits))
+
+
+def _member_tasks(members: Iterable[archives.Member]) -> Iterator[Task]:
+    for member in members:
+        if member.data is None:
+            yield Skipped(member.location, member.skipped_reason or "skipped")
+        else:
+            yield _MemberTask(member.location, member.data, member.text_from)
 
 
 def _plain_file_tasks(
