@@ -437,7 +437,11 @@ def iter_mail_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterat
     """The decoded parts of a message or mailbox file (`_mail_parts`), read a block at a
     time: for a file whose own bytes are scanned in ranges (matchers.scanfiles)."""
     try:
-        with open(path, "rb") as fh:
+        fh = open(path, "rb")
+    except OSError:
+        return  # gone or unreadable since: the scan of its own bytes says so
+    try:
+        with fh:
             kind = mail.mail_kind(fh.read(HEAD))
             if kind is None:
                 return
