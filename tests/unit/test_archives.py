@@ -192,15 +192,19 @@ def test_zip_bomb_with_lying_header_is_stopped_by_running_count() -> None:
     assert got[0].skipped_reason.startswith(("corrupt archive: zip", "archive bomb"))
 
 
-def test_gzip_bomb_stream_stops_early() -> None:
-    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9)
+@pytest.mark.parametrize("name,compress", [
+    ("x.gz", lambda data: gzip.compress(data, compresslevel=9)),
+    ("x.zst", lambda data: zstd.compress(data)),  # 2 KB
+])
+def test_compressed_bomb_stream_stops_early(name: str, compress) -> None:  # noqa: ANN001
+    bomb = compress(b"\0" * (64 * MiB))
     tracemalloc.start()
     try:
-        got = list(iter_members(bomb, "x.gz"))
+        got = list(iter_members(bomb, name))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert _reasons(got) == {"x.gz!x": "archive bomb: compression ratio over 100"}
+    assert _reasons(got) == {f"{name}!x": "archive bomb: compression ratio over 100"}
     assert peak < 8 * MiB
 
 
@@ -231,16 +235,7 @@ def test_zstandard_files_are_read(tmp_path: Path) -> None:
     }
 
 
-def test_zstandard_bomb_stream_stops_early() -> None:
-    bomb = zstd.compress(b"\0" * (64 * MiB))  # 2 KB
-    tracemalloc.start()
-    try:
-        got = list(iter_members(bomb, "x.zst"))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert _reasons(got) == {"x.zst!x": "archive bomb: compression ratio over 100"}
-    assert peak < 8 * MiB
+def test_a_bomb_in_a_tar_zst_stops_the_tar() -> None:
     bomb_tar = _tar_zst({"ok.txt": b"fine", "zeros": b"\0" * (16 * MiB), "late.txt": b"x"})
     got = list(iter_members(bomb_tar, "t.tar.zst"))
     assert _found(got)["t.tar.zst!ok.txt"] == b"fine"
