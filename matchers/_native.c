@@ -873,6 +873,9 @@ static void init_email_tables(void)
         T_RE_SPACE[c] = 1;
 }
 
+/* "at" or "ät" (Finnish for "@") in any case: x | 0x20 is 'a' for 'A' and 'a' only, 0xe4
+   for 0xc4 ("Ä") and 0xe4 ("ä") only (code points past 255 read as 255) */
+#define AT_WORD(c1, c2) ((((c1) | 0x20) == 'a' || ((c1) | 0x20) == 0xe4) && ((c2) | 0x20) == 't')
 #define EM_NONE 0 /* no address at this anchor */
 #define EM_SURE 1 /* the plain shape: *start, *end are the address */
 #define EM_UNSURE 2 /* anything unusual: the caller asks email._match_anchor */
@@ -940,14 +943,15 @@ static void init_email_tables(void)
         /* What follows the run must end the address for sure: not a word character,  \
            and no "[dot]" / " dot " that could continue it. */                             \
         unsigned t = at_##NAME(b, n, e);                                                   \
-        if (t == '_' || t == '[' || t == '(' || t >= 128)                                  \
+        if (t == '_' || t == '[' || t == '(' || t == '{' || t >= 128)                      \
             return EM_UNSURE;                                                              \
         if (T_RE_SPACE[t]) {                                                               \
             Py_ssize_t q = e;                                                              \
             while (T_RE_SPACE[at_##NAME(b, n, q)])                                         \
                 q++;                                                                       \
             unsigned d = at_##NAME(b, n, q);                                               \
-            if (d == '[' || d == '(' || d == 'd' || d == 'D' || d >= 128)                  \
+            if (d == '[' || d == '(' || d == '{' || d == 'd' || d == 'D' || d == 'p'       \
+                || d == 'P' || d >= 128)                                                   \
                 return EM_UNSURE;                                                          \
         }                                                                                  \
         if (at_##NAME(b, n, e - 1) == '.')                                                 \
@@ -974,7 +978,7 @@ static void init_email_tables(void)
         while (T_ALNUM[at_##NAME(b, n, q)] || at_##NAME(b, n, q) == '-')                   \
             q++;                                                                           \
         c = at_##NAME(b, n, q);                                                            \
-        if (c >= 128 || c == '[' || c == '(')                                              \
+        if (c >= 128 || c == '[' || c == '(' || c == '{')                                  \
             return 1;                                                                      \
         if (c == '.') {                                                                    \
             c = at_##NAME(b, n, q + 1);                                                    \
@@ -985,7 +989,8 @@ static void init_email_tables(void)
         while (T_RE_SPACE[at_##NAME(b, n, q)])                                             \
             q++;                                                                           \
         c = at_##NAME(b, n, q);                                                            \
-        return c >= 128 || c == '[' || c == '(' || c == 'd' || c == 'D';                   \
+        return c >= 128 || c == '[' || c == '(' || c == '{' || c == 'd' || c == 'D'        \
+               || c == 'p' || c == 'P'; /* "dot", "piste" */                               \
     }                                                                                      \
                                                                                            \
     /* The position i: an anchor? Then sort it into sure / unsure. */                     \
@@ -1005,27 +1010,28 @@ static void init_email_tables(void)
             }                                                                              \
             return;                                                                        \
         }                                                                                  \
-        if (c == ' ') { /* " at " in any case (x | 0x20 is 'a' for 'A' and 'a' only) */  \
-            if ((at_##NAME(b, n, i + 1) | 0x20) == 'a' && (at_##NAME(b, n, i + 2) | 0x20) == 't' \
+        if (c == ' ') { /* " at " or " ät " in any case */                                \
+            if (AT_WORD(at_##NAME(b, n, i + 1), at_##NAME(b, n, i + 2))                    \
                 && at_##NAME(b, n, i + 3) == ' ' && spelled_maybe_##NAME(b, n, i + 4))     \
                 vec_push(unsure, (int64_t)i);                                              \
             return;                                                                        \
         }                                                                                  \
-        /* "[" or "(": "at" in any case, or "@", up to two spaces either side, and the    \
-           matching bracket (email._bracketed) */                                          \
+        /* "[", "(" or "{": "at" or "ät" in any case, or "@", up to two spaces either     \
+           side, and the matching bracket (email._bracketed) */                            \
         Py_ssize_t q = i + 1;                                                              \
         for (int k = 0; k < 2 && at_##NAME(b, n, q) == ' '; k++)                           \
             q++;                                                                           \
         unsigned d = at_##NAME(b, n, q);                                                   \
         if (d == '@')                                                                      \
             q += 1;                                                                        \
-        else if ((d | 0x20) == 'a' && (at_##NAME(b, n, q + 1) | 0x20) == 't')              \
+        else if (AT_WORD(d, at_##NAME(b, n, q + 1)))                                      \
             q += 2;                                                                        \
         else                                                                               \
             return;                                                                        \
         for (int k = 0; k < 2 && at_##NAME(b, n, q) == ' '; k++)                           \
             q++;                                                                           \
-        if (at_##NAME(b, n, q) == (c == '[' ? (unsigned)']' : (unsigned)')')               \
+        if (at_##NAME(b, n, q) == (c == '[' ? (unsigned)']' : c == '(' ? (unsigned)')'     \
+                                                                  : (unsigned)'}')         \
             && spelled_maybe_##NAME(b, n, q + 1))                                          \
             vec_push(unsure, (int64_t)i);                                                  \
     }
@@ -1039,15 +1045,18 @@ static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *
     Py_ssize_t i = 0;
 #if HAVE_SIMD
     if (simd) {
-        /* 16 positions at a time: an "@", a "[" or "(" (defanged "[@]", "[ at ]"), or a
-           " " with "t" or "T" two on */
+        /* 16 positions at a time: an "@", a "[", "(" or "{" (defanged "[@]", "[ at ]"), or
+           a " " with "t" or "T" two on */
         const __m128i v_at = _mm_set1_epi8('@'), v_sp = _mm_set1_epi8(' ');
         const __m128i v_sq = _mm_set1_epi8('['), v_par = _mm_set1_epi8('(');
+        const __m128i v_brace = _mm_set1_epi8('{');
         const __m128i v_t = _mm_set1_epi8('t'), v_T = _mm_set1_epi8('T');
         for (; n - i >= 18; i += 16) {
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
             __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 2));
-            __m128i bracket = _mm_or_si128(_mm_cmpeq_epi8(x, v_sq), _mm_cmpeq_epi8(x, v_par));
+            __m128i bracket = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_sq),
+                                                        _mm_cmpeq_epi8(x, v_par)),
+                                           _mm_cmpeq_epi8(x, v_brace));
             __m128i tt = _mm_or_si128(_mm_cmpeq_epi8(y, v_t), _mm_cmpeq_epi8(y, v_T));
             __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_at), bracket),
                                        _mm_and_si128(_mm_cmpeq_epi8(x, v_sp), tt));
@@ -1063,7 +1072,7 @@ static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *
 #endif
     for (; i < n; i++) {
         uint8_t c = b[i];
-        if (c == '@' || c == ' ' || c == '[' || c == '(')
+        if (c == '@' || c == ' ' || c == '[' || c == '(' || c == '{')
             email_at_pos_u8(b, n, i, sure, unsure);
     }
 }
@@ -1072,7 +1081,7 @@ static void email_scan_u32(const uint32_t *b, Py_ssize_t n, i64vec *sure, i64vec
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = b[i];
-        if (c == '@' || c == ' ' || c == '[' || c == '(')
+        if (c == '@' || c == ' ' || c == '[' || c == '(' || c == '{')
             email_at_pos_u32(b, n, i, sure, unsure);
     }
 }

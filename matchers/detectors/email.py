@@ -1,6 +1,6 @@
-"""E-mail addresses, also written as ``name [at] example [dot] fi`` and the like, and
-defanged (``name[@]example[.]fi``, as security teams and forums write an address that
-must not turn into a link).
+"""E-mail addresses, also written as ``name [at] example [dot] fi`` and the like (in
+Finnish too: ``name (ät) example (piste) fi``), and defanged (``name[@]example[.]fi``,
+as security teams and forums write an address that must not turn into a link).
 
 Canonical form: trimmed and lower-cased (``local@domain``). The local part is
 lower-cased too: real providers treat it case-insensitively, and a leak
@@ -8,8 +8,8 @@ writes addresses in whatever case it likes.
 
 `find` does not run one big regular expression over the text (that tries a
 match at every position, ~50 ms/MB): it looks for the anchors (``@``,
-``[at]``, ``( AT )``, ``[@]``, `` at ``; "at" in any case, up to two spaces inside the
-brackets) with `str.find` and reads the local part backwards and the
+``[at]``, ``( AT )``, ``[@]``, ``{ät}``, `` at ``; "at" or "ät" in any case, up to two
+spaces inside the brackets) with `str.find` and reads the local part backwards and the
 domain forwards from each.
 """
 
@@ -27,10 +27,10 @@ from ._common import rows_at, validity_check
 
 ID_TYPE = "email"
 
-_DOT = r"(?:\.|\s*[\[(]\s*(?:dot|\.)\s*[\])]\s*|\s+dot\s+)"
+_DOT = r"(?:\.|\s*[\[({]\s*(?:dot|piste|\.)\s*[\])}]\s*|\s+(?:dot|piste)\s+)"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _AT_DOMAIN = re.compile(
-    r"(?:\s*@\s*|\s*[\[(]\s*(?:at|@)\s*[\])]\s*|\s+at\s+)"
+    r"(?:\s*@\s*|\s*[\[({]\s*(?:at|ät|@)\s*[\])}]\s*|\s+(?:at|ät)\s+)"
     rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})(?![\w-])",
     re.IGNORECASE,
 )
@@ -141,10 +141,11 @@ _SPACE_T = np.zeros(256, dtype=bool)
 _SPACE_T[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 # After the domain: these may continue it ("[dot]", " dot ") or make the regex back off.
 _SLOW_AFTER = _SPACE_T.copy()
-_SLOW_AFTER[[ord("["), ord("("), ord("_")]] = True
+_SLOW_AFTER[[ord("["), ord("("), ord("{"), ord("_")]] = True
 _SLOW_AFTER[128:] = True
 _DOT_START = np.zeros(256, dtype=bool)
-_DOT_START[[ord("["), ord("("), ord("d"), ord("D")]] = True
+_DOT_START[[ord("["), ord("("), ord("{"), ord("d"), ord("D"), ord("p"), ord("P")]] = True
+_DOT_START[128:] = True  # a space of Unicode's may come first (as in C: maybe)
 # Window widths: most addresses fit; a longer local part or domain (the run
 # fills its window) takes the slow path.
 _BEFORE = 26  # local part window
@@ -187,7 +188,7 @@ def find_arrays(
         keep_char = inrun & (wb != ord(".")) & (wb != ord("'"))
         lead = np.argmax(keep_char, axis=1)
         k = at - _BEFORE + lead
-        ok &= keep_char.any(axis=1)
+        ok &= keep_char.any(axis=1) | long_local  # a long one: the slow path reads it
         tail_strip = ~keep_char[:, -1]
         dots = (wb[:, 1:] == ord(".")) & (wb[:, :-1] == ord(".")) & inrun[:, :-1]
         dots_bad = (dots & (col[:, 1:] > lead[:, None])).any(axis=1)
@@ -290,20 +291,20 @@ def _assemble(
 
 
 def _anchors_spelled(text: str) -> list[int]:
-    """Positions of the spelled-out and defanged anchors: " at " in any case, and "[at]",
-    "(AT)", "[ at ]", "[@]", "( @ )" ... (`_bracketed`).
+    """Positions of the spelled-out and defanged anchors: " at " and " ät " in any case,
+    and "[at]", "(AT)", "[ at ]", "[@]", "{ät}" ... (`_bracketed`).
 
     The bracketed ones are found from their first character (a single-character
     search is much faster than a four-character one).
     """
     found = []
-    for opener in "[(":
+    for opener in "[({":
         i = text.find(opener)
         while i >= 0:
             if _bracketed(text, i):
                 found.append(i)
             i = text.find(opener, i + 1)
-    for word in (" at ", " AT ", " At ", " aT "):
+    for word in (" at ", " AT ", " At ", " aT ", " ät ", " ÄT ", " Ät ", " äT "):
         i = text.find(word)
         while i >= 0:
             found.append(i)
@@ -312,18 +313,22 @@ def _anchors_spelled(text: str) -> list[int]:
 
 
 def _bracketed(text: str, i: int) -> bool:
-    """Is text[i] ("[" or "(") the start of an anchor: "at" in any case, or "@", with up
-    to two spaces either side, and the matching bracket (as `_native.c` email_at_pos)?"""
-    close = "]" if text[i] == "[" else ")"
+    """Is text[i] ("[", "(" or "{") the start of an anchor: "at" or "ät" in any case, or
+    "@", with up to two spaces either side, and the matching bracket (as `_native.c`
+    email_at_pos)?"""
+    close = _CLOSE[text[i]]
     q = _spaces(text, i + 1)
     if text[q : q + 1] == "@":
         q += 1
-    elif text[q : q + 1] in ("a", "A") and text[q + 1 : q + 2] in ("t", "T"):
+    elif text[q : q + 1] in ("a", "A", "ä", "Ä") and text[q + 1 : q + 2] in ("t", "T"):
         q += 2
     else:
         return False
     q = _spaces(text, q)
     return text[q : q + 1] == close
+
+
+_CLOSE = {"[": "]", "(": ")", "{": "}"}
 
 
 def _spaces(text: str, q: int) -> int:

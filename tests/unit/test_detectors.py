@@ -113,6 +113,12 @@ def test_cpr():
         "matti.meikalainen At example Dot fi",
         "matti.meikalainen [ at ] example [ dot ] fi",
         "matti.meikalainen ( AT ) example ( DOT ) fi",
+        # braces, and Finnish: "ät" is how "@" is said, "piste" is "dot"
+        "matti.meikalainen{at}example{dot}fi",
+        "matti.meikalainen{@}example{.}fi",
+        "matti.meikalainen(ät)example(piste)fi",
+        "matti.meikalainen [ÄT] example [PISTE] fi",
+        "matti.meikalainen ät example piste fi",
     ],
 )
 def test_email_forms(text):
@@ -200,6 +206,25 @@ def test_synthetic_people_are_valid():
         assert phone.canonical(p.phone) == synthetic.e164_fi(p.phone)
     signs = {p.hetu[6] for p in synthetic.make_people(2000, seed=3)}
     assert signs & set("YXWVU") and signs & set("BCDEF")
+
+
+def test_a_long_local_part_is_found_without_the_c_extension(monkeypatch):
+    """The numpy path (no C extension) dropped an address whose local part filled its
+    26-character window ("kirjaamo.terveyskeskus.helsinki@..."): the reference and the C
+    path found it."""
+    from vahti.matchers import native
+    from vahti.matchers.detectors._common import code_points
+
+    monkeypatch.setattr(native, "lib", None)
+    for n in (20, 25, 26, 27, 40, 64):
+        local = ("kirjaamo.terveyskeskus." * 3)[:n].strip(".")
+        for text in (f"{local}@example.fi", f"yhteys {local}@example.fi, kiitos",
+                     f"{local}@example.com+'x",
+                     f"{local}@example.net\x1c\u2003\t(dot)dot"):  # Unicode spaces, a dot
+            s, e, v, k = email.find_arrays(code_points(text), text)
+            got = [(int(a), int(b), r[:m].tobytes().decode())
+                   for a, b, r, m in zip(s, e, v, k, strict=True)]
+            assert got == list(email.find(text)) and got, text
 
 
 def test_email_find_arrays_agrees_with_find():

@@ -120,9 +120,10 @@ def _hetu_form(rng: random.Random, h: str) -> str:
 
 def _email_form(rng: random.Random, e: str) -> str:
     local, _, domain = e.partition("@")
-    at = rng.choice(["@", "@", "&#64;", "&commat;", "\\u0040", " [at] ", "\uff20", "[@]", " (At) "])
+    at = rng.choice(["@", "@", "&#64;", "&commat;", "\\u0040", " [at] ", "\uff20", "[@]", " (At) ",
+                     "{at}", "(ät)"])
     if rng.random() < 0.2:  # defanged
-        domain = domain.replace(".", rng.choice(["[.]", "(.)", " [dot] "]))
+        domain = domain.replace(".", rng.choice(["[.]", "(.)", " [dot] ", "{.}", " piste "]))
     return local + at + domain
 
 
@@ -308,7 +309,7 @@ def test_a_digit_padded_away_before_a_chunk_start_still_joins_the_identifier(ker
 @pytest.mark.parametrize("form", [
     "{local}[@]{domain}", "{local} (@) {domain}", "{local}@{dom_defanged}",
     "{local}[@]{dom_defanged}", "{local} [ At ] {domain}", "{local} aT {domain}",
-    "{local}( @ ){domain}",
+    "{local}( @ ){domain}", "{local}{{at}}{domain}", "{local} (ät) {domain}",
 ])
 def test_defanged_and_spelled_out_addresses_are_found(form, kernel):  # noqa: ANN001
     """An address written defanged ("x[@]example[.]fi", how security teams and forums keep
