@@ -29,6 +29,8 @@ from dataclasses import dataclass
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # An encrypted docx/xlsx/pptx is an OLE2 file holding a stream of this name (UTF-16).
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+# An Outlook message (.msg) keeps its properties in streams named so.
+_OUTLOOK_STREAM = "__substg1.0_".encode("utf-16-le")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,12 @@ def document_kind(head: bytes) -> str | None:
 
 
 def ole2_reason(data: bytes) -> str:
-    """Why an OLE2 file is not read: an encrypted Office file, or a legacy .doc/.xls."""
-    if _ENCRYPTED_PACKAGE in data[: 1 << 20] or _ENCRYPTED_PACKAGE in data[-(1 << 20):]:
+    """Why an OLE2 file is not read: an encrypted Office file, an Outlook message, or a
+    legacy .doc/.xls. (Its directory is looked for in its first and last MiB.)"""
+    ends = (data[: 1 << 20], data[-(1 << 20):])
+    if any(_ENCRYPTED_PACKAGE in end for end in ends):
         return "encrypted: password-protected Office document"
+    if any(_OUTLOOK_STREAM in end for end in ends):
+        return ("binary: Outlook message (.msg, OLE2), not extracted (export it as .eml to "
+                "have it read)")
     return "binary: legacy Office (OLE2) document, not extracted"

@@ -416,3 +416,19 @@ def test_rtf_text_over_the_budget_is_cut_and_reported() -> None:
     got = list(iter_members(_rtf(SECRET * 3), "big.rtf", ArchiveLimits(max_member_size=20)))
     assert _reasons(got)["big.rtf"].startswith("too large: more than 20 characters")
     _no_content_in_reasons(got)
+
+
+def test_an_outlook_message_is_named_as_such() -> None:
+    """An Outlook .msg is an OLE2 file like a legacy .doc: it is not read, and the reason
+    says it is a message (its streams are named "__substg1.0_..."), so that an analyst
+    knows to export it as .eml, which is read."""
+    from vahti.matchers.documents import OLE2_MAGIC
+
+    msg = (OLE2_MAGIC + bytes(1000) + "__substg1.0_0037001F".encode("utf-16-le")
+           + bytes(3000) + SECRET.encode("utf-16-le"))
+    got = list(iter_members(msg, "viesti.msg"))
+    assert _reasons(got) == {"viesti.msg": "binary: Outlook message (.msg, OLE2), not "
+                                           "extracted (export it as .eml to have it read)"}
+    doc = OLE2_MAGIC + bytes(1000) + "WordDocument".encode("utf-16-le") + bytes(3000)
+    assert _reasons(list(iter_members(doc, "old.doc"))) == {
+        "old.doc": "binary: legacy Office (OLE2) document, not extracted"}
