@@ -165,6 +165,11 @@ def _ratio_reason(limits: ArchiveLimits) -> str:
     return f"archive bomb: compression ratio over {limits.max_ratio:g}"
 
 
+def _too_large(limits: ArchiveLimits) -> str:
+    """A file, stdin or mail message over the member size, not read at all."""
+    return f"too large: over {_size(limits.max_member_size)}"
+
+
 def _member_size_reason(limits: ArchiveLimits) -> str:
     return f"archive bomb: member over {_size(limits.max_member_size)} unpacked"
 
@@ -360,7 +365,7 @@ def _expand(
     kind = archive_kind(head, location)
     if kind is None:
         if src.data is None and src.size() > limits.max_member_size:
-            yield Member(location, None, f"too large: over {_size(limits.max_member_size)}")
+            yield Member(location, None, _too_large(limits))
             return
         data = src.read()
         yield from _document_or_plain(data, location, limits, budget)
@@ -412,7 +417,7 @@ def _mail_parts(blocks: Iterable[bytes], kind: str, location: str, depth: int,
     for n, message in enumerate(mail.messages(blocks, kind, limits.max_member_size), 1):
         at = f"{location}!msg:{n}" if kind == "mbox" else location
         if message is None:
-            yield Member(at, None, f"too large: over {_size(limits.max_member_size)}")
+            yield Member(at, None, _too_large(limits))
             continue
         try:
             parts = list(mail.encoded_parts(message))  # at most the message's size
@@ -767,8 +772,7 @@ def iter_paths(paths: list[str], limits: ArchiveLimits = DEFAULT_LIMITS) -> Iter
         if path == "-":
             data = _read_stdin(limits)
             if data is None:
-                yield Member(STDIN_LOCATION, None,
-                             f"too large: over {_size(limits.max_member_size)}")
+                yield Member(STDIN_LOCATION, None, _too_large(limits))
             else:
                 yield from iter_members(data, STDIN_LOCATION, limits)
         elif os.path.isdir(path):

@@ -36,13 +36,13 @@ _FIRST_HEADERS = frozenset((
 ))  # and any X- header
 _HEADER_LINE = re.compile(rb"([A-Za-z][A-Za-z0-9-]{0,76}):")
 _MESSAGE_START = re.compile(rb"\n\r?\nFrom [^\n]*\n")
+ENCODED = frozenset(("base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue"))
 # A message without this is not parsed: nothing in it is encoded (most of a mailbox).
-_ENCODING_HEADER = re.compile(
-    rb"(?i)content-transfer-encoding:[ \t]*(?:base64|quoted-printable|x-uue|x-uuencode|uuencode)")
+_ENCODING_HEADER = re.compile(rb"(?i)content-transfer-encoding:[ \t]*(?:%s)" % b"|".join(
+    re.escape(e).encode() for e in sorted(ENCODED, key=len, reverse=True)))
 # What a hostile message may raise while it is parsed (nesting past the recursion limit).
 BROKEN = (RecursionError, ValueError, LookupError, IndexError, KeyError, TypeError,
           AttributeError, email.errors.MessageError)
-ENCODED = frozenset(("base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue"))
 BLOCK = 1 << 20  # an mbox is read this much at a time
 
 

@@ -387,18 +387,15 @@ def _read_spots(fh: BinaryIO, size: int) -> list[bytes]:
     return spread
 
 
-def _text_behind_a_binary_head(fh: BinaryIO, size: int, head: bytes,
-                               spread: list[bytes]) -> bool:
+def _text_behind_a_binary_head(fh: BinaryIO, size: int, spread: list[bytes]) -> bool:
     """Is a big file whose head says binary text all the same: do all its bytes read as
-    text (`decode.file_text_all_over`), and does no document format claim it? Then it is
-    cut in ranges like any text; otherwise it is read as a member, which says why not
-    (and, up to the member size, judges all of it).
+    text (`decode.file_text_all_over`)? Then it is cut in ranges like any text; otherwise
+    it is read as a member, which says why not (and, up to the member size, judges all
+    of it). (A document format's file never gets here: `_plain_file_tasks`.)
 
     A look at the places `spread` over the file comes first: one binary in most of them
     (a disk image, an encrypted container) is not counted whole, which for random bytes
     reads half of it before the answer is sure."""
-    if documents.document_kind(head[:16]) is not None:
-        return False
     text_spots = sum(decode.text_all_over(spot) for spot in spread)
     return text_spots * 4 >= len(spread) * 3 and decode.file_text_all_over(fh, size)
 
@@ -580,7 +577,7 @@ def _plain_file_tasks(
                 spread = _read_spots(fh, size)
                 if dec.text is not None:
                     dec = decode.judge(head, path, spread=spread)
-                elif _text_behind_a_binary_head(fh, size, head, spread):
+                elif _text_behind_a_binary_head(fh, size, spread):
                     dec = decode.judge(head, path, text_known=True, spread=spread)
     except OSError:
         return None  # archives.iter_paths reports it
