@@ -1391,9 +1391,90 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(tag_parts_doc,
+"tag_parts(text, matched, min_chars) -> (str, bytes, bytes) | None\n\n"
+"html_hidden.hidden_text in one pass: the spans of `matched` (int64 pairs, sorted, see\n"
+"normalize.Normalized) that start with '<' and are at least min_chars long, joined\n"
+"with newlines; and per span (int64) its start in the joined text and in `text`.\n"
+"None when there is none.");
+
+static PyObject *tag_parts(PyObject *self, PyObject *args)
+{
+    PyObject *text, *result = NULL, *out = NULL;
+    Py_buffer vm;
+    Py_ssize_t min_chars;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Uy*n", &text, &vm, &min_chars))
+        return NULL;
+    const int64_t *m = (const int64_t *)vm.buf;
+    Py_ssize_t n_spans = vm.len / (Py_ssize_t)(2 * sizeof(int64_t));
+    int kind = PyUnicode_KIND(text);
+    const void *d = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    i64vec at = {0}, source = {0};
+    Py_ssize_t total = 0;
+    Py_UCS4 maxchar = '\n';
+    for (Py_ssize_t i = 0; i < n_spans; i++) {
+        int64_t a = m[2 * i], b = m[2 * i + 1];
+        if (a < 0 || b > n || a >= b) {
+            PyErr_SetString(PyExc_ValueError, "tag_parts: a span outside the text");
+            goto done;
+        }
+        if (b - a < min_chars || PyUnicode_READ(kind, d, a) != '<')
+            continue;
+        vec_push(&at, (int64_t)(total + (total > 0)));
+        vec_push(&source, a);
+        total += (total > 0) + (Py_ssize_t)(b - a);
+        if (kind != PyUnicode_1BYTE_KIND || maxchar < 0x80) /* the exact widest: a canonical str */
+            for (int64_t k = a; k < b; k++) {
+                Py_UCS4 ch = PyUnicode_READ(kind, d, k);
+                if (ch > maxchar)
+                    maxchar = ch;
+            }
+    }
+    if (at.failed || source.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (at.len == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    out = PyUnicode_New(total, maxchar);
+    if (out == NULL)
+        goto done;
+    /* (copied by hand: PyUnicode_CopyCharacters judges a Latin-1 source by its first
+       characters, not the copied ones, and refuses an ASCII target) */
+    int okind = PyUnicode_KIND(out);
+    void *od = PyUnicode_DATA(out);
+    for (Py_ssize_t i = 0; i < at.len; i++) {
+        int64_t a = source.data[i], o = at.data[i];
+        int64_t len = (i + 1 < at.len ? at.data[i + 1] - 1 : (int64_t)total) - o;
+        if (i > 0)
+            PyUnicode_WRITE(okind, od, o - 1, '\n');
+        if (okind == kind)
+            memcpy((char *)od + o * kind, (const char *)d + a * kind, (size_t)(len * kind));
+        else
+            for (int64_t k = 0; k < len; k++)
+                PyUnicode_WRITE(okind, od, o + k, PyUnicode_READ(kind, d, a + k));
+    }
+    PyObject *at_b = vec_bytes(&at), *source_b = vec_bytes(&source);
+    if (at_b && source_b)
+        result = PyTuple_Pack(3, out, at_b, source_b);
+    Py_XDECREF(at_b);
+    Py_XDECREF(source_b);
+done:
+    Py_XDECREF(out);
+    free(at.data);
+    free(source.data);
+    PyBuffer_Release(&vm);
+    return result;
+}
+
 #define NORM_METHODS {"normalize_text", normalize_text, METH_VARARGS, normalize_text_doc}, \
     {"trigger_starts", trigger_starts, METH_VARARGS, trigger_starts_doc}, \
     {"normalize_windows", normalize_windows, METH_VARARGS, normalize_windows_doc}, \
     {"norm_out_offset", norm_out_offset, METH_VARARGS, norm_out_offset_doc}, \
     {"window_ready", window_ready, METH_VARARGS, window_ready_doc}, \
-    {"norm_spans", norm_spans, METH_VARARGS, norm_spans_doc},
+    {"norm_spans", norm_spans, METH_VARARGS, norm_spans_doc}, \
+    {"tag_parts", tag_parts, METH_VARARGS, tag_parts_doc},

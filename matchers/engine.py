@@ -76,7 +76,7 @@ from typing import Literal, cast
 import numpy as np
 
 from . import decode as _decode  # (also registers the "vahti-*" codec error handlers)
-from . import heap, native
+from . import heap, html_hidden, native
 from . import normalize as _normalize
 from .contentid import ContentIds
 from .detectors import IDENTIFIER_TYPES, NUMERIC_TYPES, email, get_detector, hetu, phone
@@ -513,6 +513,8 @@ class Scanner:
                     partial(_text_around, text, cs, ce), kind, None, self.context_after_read)
                 hits = self._hits_in(norm, b0, b1)
                 self._collect(found, _HitWindows(piece, hits), hits, cs - b0, False, kind)
+                if kind == "html":
+                    self._collect_hidden(found, piece, norm, b0, b1, cs - b0)
             if self.fingerprint:
                 fs = max(0, cs - FRAGMENT_CONTEXT_BEFORE)
                 we = min(len(text), ce + FRAGMENT_CONTEXT_AFTER)
@@ -585,6 +587,8 @@ class Scanner:
                     hits = self._hits_in(norm, b0, b0 + len(body))
                     self._collect(found, _HitWindows(piece, hits), hits, base - b0, bool(clean),
                                   kind)
+                    if kind == "html":
+                        self._collect_hidden(found, piece, norm, b0, b0 + len(body), base - b0)
                 if self.fingerprint:
                     fprefix = _decoded_before(a, view, codec, errors, cs,
                                               FRAGMENT_CONTEXT_BEFORE)[-FRAGMENT_CONTEXT_BEFORE:]
@@ -660,6 +664,25 @@ class Scanner:
             keep = (s_in >= b0) & (s_in < b1)
             hits.add(t, s_in[keep], e_in[keep], people[keep])
         return hits
+
+    def _collect_hidden(
+        self, out: list[_Scored], piece: str, norm: Normalized, b0: int, b1: int, shift: int
+    ) -> None:
+        """The hits that start in input ``[b0, b1)`` of a page's piece inside its tags,
+        comments, scripts and styles, which `norm` (the page's text) dropped: read as
+        plain text (`html_hidden`), their windows too."""
+        hidden = html_hidden.hidden_text(piece, norm.matched)
+        if hidden is None:
+            return
+        hidden_norm = self._normalized(hidden.text, "text", None)
+        hits = _Hits(norm=hidden_norm)
+        for t, s, e, people in self._identify(None, hidden_norm.text):
+            s_h, e_h = hidden_norm.spans(s, e)
+            s_in = hidden.to_page(s_h, e_h)[0]
+            keep = (s_in >= b0) & (s_in < b1)
+            hits.add(t, s_h[keep], e_h[keep], people[keep])
+        self._collect(out, _HitWindows(hidden.text, hits), hits, shift, False, "text",
+                      hidden.to_page)
 
     def _scan_clean_bytes(
         self, out: list[_Scored], data: bytes, win: np.ndarray, ws: int, cs: int, ce: int,
@@ -763,14 +786,19 @@ class Scanner:
     def _collect(
         self, out: list[_Scored], windows: _Windows, hits: _Hits, shift: int, clean: bool,
         kind: str = "text",
+        place: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         """Add a chunk's hits (deduplicated, offsets + `shift`) with where their windows
-        are read (`_Windows.readings`)."""
+        are read (`_Windows.readings`). `place`: maps the hits' offsets (those `windows`
+        reads at) to the chunk's, before the shift."""
         if not len(hits):  # a chunk with no hit: no window to look at
             return
         codes, starts, ends, people = hits.columns()
         keep = _first_of_each(codes, starts, ends, people)
-        scored = _Scored(codes[keep], starts[keep] + shift, ends[keep] + shift, people[keep])
+        starts, ends = starts[keep], ends[keep]
+        if place is not None:
+            starts, ends = place(starts, ends)
+        scored = _Scored(codes[keep], starts + shift, ends + shift, people[keep])
         if self.index.corroborating:
             scored.texts, scored.text_of, scored.bounds = windows.readings(
                 keep, self.options.window, clean, kind)
@@ -904,9 +932,27 @@ class Scanner:
         hi = len(text) if hi is None else hi
         if "\\" in text or "&" in text or (kind == "html" and "<" in text):
             norm = normalize(text, html_tags=kind == "html", sql=kind == "sql")
-            return [(rec, score, *norm.span(s, e))
-                    for rec, score, s, e in self._fragments_plain(norm.text, lo, hi, norm)]
+            found = [(rec, score, *norm.span(s, e))
+                     for rec, score, s, e in self._fragments_plain(norm.text, lo, hi, norm)]
+            if kind == "html":
+                found += self._hidden_fragments(text, norm, lo, hi)
+            return found
         return self._fragments_plain(text, lo, hi)
+
+    def _hidden_fragments(
+        self, text: str, norm: Normalized, lo: int, hi: int
+    ) -> list[tuple[int, float, int, int]]:
+        """`_fragments` in a page's tags, comments, scripts and styles, which `norm` (the
+        page's text) dropped (`html_hidden`), that start in ``text[lo:hi]``."""
+        hidden = html_hidden.hidden_text(text, norm.matched)
+        found = self._fragments(hidden.text) if hidden is not None else []
+        if not found:
+            return []
+        assert hidden is not None
+        recs, scores, s, e = (list(col) for col in zip(*found, strict=True))
+        s_in, e_in = hidden.to_page(np.array(s, dtype=np.int64), np.array(e, dtype=np.int64))
+        return [(rec, score, a, b) for rec, score, a, b
+                in zip(recs, scores, s_in.tolist(), e_in.tolist(), strict=True) if lo <= a < hi]
 
     def _fragments_plain(
         self, text: str, lo: int, hi: int, norm: Normalized | None = None
