@@ -1187,6 +1187,7 @@ done:
 #include "_native_frag.c"
 #include "_native_json.c"
 #include "_native_utf8.c"
+#include "_native_base64.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1204,6 +1205,7 @@ static PyMethodDef methods[] = {
     FRAG_METHODS
     JSON_METHODS
     UTF8_METHODS
+    BASE64_METHODS
     {NULL, NULL, 0, NULL},
 };
 
@@ -1216,6 +1218,7 @@ PyMODINIT_FUNC PyInit__native(void)
 {
     init_tables();
     init_email_tables();
+    init_b64_class();
     if (init_finding_keys() < 0)
         return NULL;
     return PyModule_Create(&module);

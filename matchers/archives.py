@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import decode, documents, mail
+from . import base64_blobs, decode, documents, mail
 from .documents import ExtractError, Part, TextBudget
 from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
@@ -372,6 +372,9 @@ def _expand(
         mail_kind = mail.mail_kind(head)
         if mail_kind is not None:
             yield from _mail_parts([data], mail_kind, location, depth, limits, budget)
+        elif documents.document_kind(head[:16]) is None:
+            found = base64_blobs.blobs(data, limits.max_member_size)
+            yield from _base64_parts(found, location, depth, limits, budget)
         return
     if depth >= limits.max_depth:
         reason = f"archive bomb: nested deeper than {limits.max_depth} archives"
@@ -438,9 +441,60 @@ def _mail_parts(blocks: Iterable[bytes], kind: str, location: str, depth: int,
             yield from _descend(part.data, loc, depth, limits, budget)
 
 
-def iter_mail_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Member]:
-    """The decoded parts of a message or mailbox file (`_mail_parts`), read a block at a
-    time: for a file whose own bytes are scanned in ranges (matchers.scanfiles)."""
+def _base64_parts(found: Iterator[base64_blobs.Blob], location: str, depth: int,
+                  limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    """After a text's own bytes: its base64 blobs (`matchers.base64_blobs`) that decode
+    to text, an archive or a document, each read as an input. A blob that decodes to
+    anything else (an image, a key) is left: its characters were read as text."""
+    for blob in found:
+        loc = f"{location}!base64:{blob.start}"
+        if blob.data is None:
+            yield Member(loc, None, _too_large(limits))
+            continue
+        if not _readable(blob.data):
+            continue
+        if depth >= limits.max_depth:
+            yield Member(loc, None, f"archive bomb: nested deeper than {limits.max_depth} "
+                                    "archives")
+            return
+        if not budget.allow_members(1):
+            yield from _stopped(location, _too_many(limits))
+        try:
+            budget.take(len(blob.data))
+        except _Limit as lim:
+            yield from _stopped(loc, lim)
+        yield from _descend(blob.data, loc, depth, limits, budget)
+
+
+# A decoded blob in a single-byte code page is read when fewer of its bytes are over 0x7F:
+# Finnish or Swedish text has a few in a hundred, random bytes (a key, an image's
+# compressed data) half.
+_MAX_HIGH_SHARE = 0.3
+_HIGH_SAMPLE = 64 << 10
+_LOW_BYTES = bytes(range(0x80))
+
+
+def _readable(data: bytes) -> bool:
+    """Is a decoded blob text, an archive or a document (not an image, a key or noise
+    that happened to be base64's alphabet)?"""
+    head = data[:HEAD]
+    if archive_kind(head, "") is not None or documents.document_kind(head[:16]) is not None:
+        return True
+    judged = decode.judge(data)
+    if judged.text is None:
+        return False
+    if judged.encoding.startswith("utf-"):
+        return True
+    sample = data[:_HIGH_SAMPLE]
+    return len(sample.translate(None, _LOW_BYTES)) <= _MAX_HIGH_SHARE * len(sample)
+
+
+
+def iter_encoded_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Member]:
+    """What a text file's own bytes encode, read a block at a time: a message's or
+    mailbox's decoded parts (`_mail_parts`), or any other text's base64 blobs
+    (`_base64_parts`). For a file whose own bytes are scanned in ranges
+    (matchers.scanfiles)."""
     try:
         fh = open(path, "rb")
     except OSError:
@@ -448,11 +502,13 @@ def iter_mail_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterat
     try:
         with fh:
             kind = mail.mail_kind(fh.read(HEAD))
-            if kind is None:
-                return
             fh.seek(0)
             blocks = iter(lambda: fh.read(mail.BLOCK), b"")
-            yield from _mail_parts(blocks, kind, path, 0, limits, _Budget(limits))
+            if kind is not None:
+                yield from _mail_parts(blocks, kind, path, 0, limits, _Budget(limits))
+            else:
+                found = base64_blobs.blobs_in_blocks(blocks, limits.max_member_size)
+                yield from _base64_parts(found, path, 0, limits, _Budget(limits))
     except _StopInput:
         return
     except OSError as exc:

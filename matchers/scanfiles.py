@@ -534,8 +534,9 @@ def _tasks(
                 assert isinstance(last, _RangeTask)
                 hashes.start(last, data)
                 yield from tasks
-                # a mailbox's encoded parts (attachments): its own bytes are the ranges
-                yield from _member_tasks(archives.iter_mail_parts(path, limits))
+                # what its own bytes (the ranges) encode: a mailbox's attachments, or
+                # base64 blobs
+                yield from _member_tasks(archives.iter_encoded_parts(path, limits))
                 continue
         yield from _member_tasks(archives.iter_paths([path], limits))
 

@@ -86,7 +86,7 @@ def test_a_mailbox_is_read_a_message_at_a_time(tmp_path) -> None:  # noqa: ANN00
         assert found[f"{path}!msg:3!b.csv"] == CSV[:300]
         assert f"{path}!msg:1!part:1" not in found  # nothing encoded in the first
     # read a block at a time, for a file scanned in ranges: the same parts
-    got = list(__import__("vahti.matchers.archives", fromlist=["x"]).iter_mail_parts(
+    got = list(__import__("vahti.matchers.archives", fromlist=["x"]).iter_encoded_parts(
         str(path)))
     assert [m.location for m in got] == [f"{path}!msg:2!part:2", f"{path}!msg:2!a.csv",
                                          f"{path}!msg:3!part:2", f"{path}!msg:3!b.csv"]

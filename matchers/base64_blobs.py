@@ -1,0 +1,132 @@
+"""Dumps pasted as base64: found in a text input and decoded, to be read as inputs of
+their own (`matchers.archives`).
+
+A paste site's or forum's filter lets a base64 blob through where it would flag a list
+of identity codes, so a dump is often posted encoded (and a zip of one always is). Its
+characters hold no identifier; what they encode may. A blob is base64 (or base64url, as
+in tokens) of at least MIN_CHARS characters: one line, or lines of one length of at
+least MIN_LINE (how encoders wrap, at 64 or 76) and a last, shorter one of whole
+four-character quanta (padded with "="), so a short word on the next line is not glued to
+it. A blob may
+start inside a run of the alphabet: the first line of equal ones starts it, so a word
+glued before it on a line of its own does not shift it.
+
+Which blobs are read (text, an archive or a document, not an image or a key) is the
+caller's decision: every blob that decodes is given.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import native
+
+MIN_CHARS = 64  # 48 bytes decoded: shorter runs are keys, hashes and ids
+MIN_LINE = 40  # a wrapped blob's full lines; one line alone needs MIN_CHARS
+
+_LINE = re.compile(rb"[^\r\n]+")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_RUN = re.compile(rb"[A-Za-z0-9+/=_\-][A-Za-z0-9+/=_\-\r\n]*")
+_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\r\n"
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A blob at byte `start` of the input: its decoded bytes, or None when they would
+    be over the size given (`too_large`)."""
+
+    start: int
+    data: bytes | None
+
+
+def blobs(data: bytes | memoryview, max_bytes: int) -> Iterator[Blob]:
+    """The base64 blobs of `data`, decoded (at most `max_bytes` each), in order."""
+    for a, b in _runs(data):
+        yield from _blobs_in_run(data, a, b, max_bytes)
+
+
+def blobs_in_blocks(blocks: Iterable[bytes], max_bytes: int) -> Iterator[Blob]:
+    """`blobs` of the concatenated `blocks` (a file read a block at a time): the run of
+    the alphabet a block ends in is carried into the next, up to what `max_bytes` decoded
+    takes; a longer one is given as too large once, and skipped to its end."""
+    too_long = max_bytes * 4 // 3 + 2 * (max_bytes // 48 + 2)  # characters and line ends
+    carry, at, skipping = b"", 0, False  # `at`: where `carry` starts in the input
+    for block in blocks:
+        if skipping:  # the rest of a run that was too large
+            rest = block.lstrip(_CHARS)
+            at += len(block) - len(rest)
+            block, skipping = rest, not rest
+            if skipping:
+                continue
+        buf = carry + block if carry else block
+        tail = len(buf.rstrip(_CHARS))
+        yield from _shifted(blobs(memoryview(buf)[:tail], max_bytes), at)
+        carry, at = buf[tail:], at + tail
+        if len(carry) > too_long:
+            yield Blob(at + len(carry) - len(carry.lstrip(b"\r\n")), None)
+            carry, at, skipping = b"", at + len(carry), True
+    yield from _shifted(blobs(carry, max_bytes), at)
+
+
+def _shifted(found: Iterator[Blob], by: int) -> Iterator[Blob]:
+    for blob in found:
+        yield Blob(blob.start + by, blob.data)
+
+
+def _runs(data: bytes | memoryview) -> list[tuple[int, int]]:
+    """(start, end) of the runs of the alphabet and line ends with a line of MIN_LINE."""
+    c_runs = getattr(native.lib, "base64_runs", None)
+    if c_runs is not None:
+        pairs = np.frombuffer(c_runs(data, MIN_LINE), dtype=np.int64).reshape(-1, 2)
+        return [(a, b) for a, b in pairs.tolist()]
+    out = []
+    for m in _RUN.finditer(data):
+        run = bytes(m.group()).rstrip(b"\r\n")
+        if any(len(line) >= MIN_LINE for line in _LINE.findall(run)):
+            out.append((m.start(), m.start() + len(run)))
+    return out
+
+
+def _blobs_in_run(data: bytes | memoryview, a: int, b: int, max_bytes: int
+                  ) -> Iterator[Blob]:
+    lines = [(m.start(), bytes(m.group())) for m in _LINE.finditer(data, a, b)]
+    i = 0
+    while i < len(lines):
+        start, first = lines[i]
+        width = len(first)
+        j = i + 1
+        while j < len(lines) and len(lines[j][1]) == width:
+            j += 1
+        if (j > i + 1 and j < len(lines) and len(lines[j][1]) < width
+                and len(lines[j][1]) % 4 == width % 4 == 0):
+            j += 1  # the last line of a wrapped blob (encoders pad it to whole quanta)
+        if (j > i + 1 and width >= MIN_LINE) or width >= MIN_CHARS:
+            chars = sum(len(line) for _, line in lines[i:j])
+            if chars * 3 // 4 > max_bytes:
+                yield Blob(start, None)
+            else:
+                decoded = _decoded(b"".join(line for _, line in lines[i:j]))
+                if decoded:
+                    yield Blob(start, decoded)
+        i = j
+
+
+def _decoded(encoded: bytes) -> bytes | None:
+    """The bytes of one blob's characters, or None when they are no base64."""
+    if b"-" in encoded or b"_" in encoded:
+        if b"+" in encoded or b"/" in encoded:
+            return None  # two alphabets: no blob
+        encoded = encoded.translate(_URLSAFE)
+    body = encoded.rstrip(b"=")
+    if b"=" in body:
+        return None
+    body = body[: len(body) - (len(body) % 4 == 1)]  # a lone last character is no byte
+    try:
+        return binascii.a2b_base64(body + b"=" * (-len(body) % 4), strict_mode=True)
+    except binascii.Error:
+        return None
