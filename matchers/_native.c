@@ -1010,6 +1010,12 @@ static void init_email_tables(void)
             }                                                                              \
             return;                                                                        \
         }                                                                                  \
+        if (c == '%') { /* "%40", an "@" percent-encoded (a URL, a log of them) */       \
+            if (at_##NAME(b, n, i + 1) == '4' && at_##NAME(b, n, i + 2) == '0'             \
+                && spelled_maybe_##NAME(b, n, i + 3))                                      \
+                vec_push(unsure, (int64_t)i);                                              \
+            return;                                                                        \
+        }                                                                                  \
         if (c == ' ') { /* " at " or " ät " in any case */                                \
             if (AT_WORD(at_##NAME(b, n, i + 1), at_##NAME(b, n, i + 2))                    \
                 && at_##NAME(b, n, i + 3) == ' ' && spelled_maybe_##NAME(b, n, i + 4))     \
@@ -1045,9 +1051,10 @@ static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *
     Py_ssize_t i = 0;
 #if HAVE_SIMD
     if (simd) {
-        /* 16 positions at a time: an "@", a "[", "(" or "{" (defanged "[@]", "[ at ]"), or
-           a " " with "t" or "T" two on */
+        /* 16 positions at a time: an "@", a "[", "(" or "{" (defanged "[@]", "[ at ]"), a
+           "%" ("%40"), or a " " with "t" or "T" two on */
         const __m128i v_at = _mm_set1_epi8('@'), v_sp = _mm_set1_epi8(' ');
+        const __m128i v_pct = _mm_set1_epi8('%');
         const __m128i v_sq = _mm_set1_epi8('['), v_par = _mm_set1_epi8('(');
         const __m128i v_brace = _mm_set1_epi8('{');
         const __m128i v_t = _mm_set1_epi8('t'), v_T = _mm_set1_epi8('T');
@@ -1056,7 +1063,8 @@ static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *
             __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(b + i + 2));
             __m128i bracket = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_sq),
                                                         _mm_cmpeq_epi8(x, v_par)),
-                                           _mm_cmpeq_epi8(x, v_brace));
+                                           _mm_or_si128(_mm_cmpeq_epi8(x, v_brace),
+                                                        _mm_cmpeq_epi8(x, v_pct)));
             __m128i tt = _mm_or_si128(_mm_cmpeq_epi8(y, v_t), _mm_cmpeq_epi8(y, v_T));
             __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v_at), bracket),
                                        _mm_and_si128(_mm_cmpeq_epi8(x, v_sp), tt));
@@ -1072,7 +1080,7 @@ static void email_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *sure, i64vec *
 #endif
     for (; i < n; i++) {
         uint8_t c = b[i];
-        if (c == '@' || c == ' ' || c == '[' || c == '(' || c == '{')
+        if (c == '@' || c == ' ' || c == '[' || c == '(' || c == '{' || c == '%')
             email_at_pos_u8(b, n, i, sure, unsure);
     }
 }
@@ -1081,7 +1089,7 @@ static void email_scan_u32(const uint32_t *b, Py_ssize_t n, i64vec *sure, i64vec
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t c = b[i];
-        if (c == '@' || c == ' ' || c == '[' || c == '(' || c == '{')
+        if (c == '@' || c == ' ' || c == '[' || c == '(' || c == '{' || c == '%')
             email_at_pos_u32(b, n, i, sure, unsure);
     }
 }
@@ -1091,8 +1099,8 @@ PyDoc_STRVAR(email_scan_doc,
 "E-mail anchors in a code-point buffer (uint8 or uint32 items), see\n"
 "matchers/detectors/email.py. `sure` (int64 bytes, triples): the \"@\"s of\n"
 "plain addresses, with the address's start and end; `unsure` (int64 bytes):\n"
-"the other \"@\"s and the spelled-out and defanged anchors (\" at \", \"[at]\",\n"
-"\"[@]\", ...) that may start an address, for email._match_anchor. Anchors that surely start\n"
+"the other \"@\"s and the spelled-out, defanged and percent-encoded anchors (\" at \",\n"
+"\"[at]\", \"[@]\", \"%40\" ...) that may start an address, for email._match_anchor. Anchors that surely start\n"
 "none are left out. Both lists are in text order.");
 
 static PyObject *email_scan(PyObject *self, PyObject *args)

@@ -1,6 +1,7 @@
 """E-mail addresses, also written as ``name [at] example [dot] fi`` and the like (in
 Finnish too: ``name (ät) example (piste) fi``), and defanged (``name[@]example[.]fi``,
-as security teams and forums write an address that must not turn into a link).
+as security teams and forums write an address that must not turn into a link), and
+percent-encoded in a URL (``name%40example.fi``: a query string, an access log).
 
 Canonical form: trimmed and lower-cased (``local@domain``). The local part is
 lower-cased too: real providers treat it case-insensitively, and a leak
@@ -8,7 +9,7 @@ writes addresses in whatever case it likes.
 
 `find` does not run one big regular expression over the text (that tries a
 match at every position, ~50 ms/MB): it looks for the anchors (``@``,
-``[at]``, ``( AT )``, ``[@]``, ``{ät}``, `` at ``; "at" or "ät" in any case, up to two
+``[at]``, ``( AT )``, ``[@]``, ``{ät}``, ``%40``, `` at ``; "at" or "ät" in any case, up to two
 spaces inside the brackets) with `str.find` and reads the local part backwards and the
 domain forwards from each.
 """
@@ -30,7 +31,7 @@ ID_TYPE = "email"
 _DOT = r"(?:\.|\s*[\[({]\s*(?:dot|piste|\.)\s*[\])}]\s*|\s+(?:dot|piste)\s+)"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _AT_DOMAIN = re.compile(
-    r"(?:\s*@\s*|\s*[\[({]\s*(?:at|ät|@)\s*[\])}]\s*|\s+(?:at|ät)\s+)"
+    r"(?:\s*@\s*|%40|\s*[\[({]\s*(?:at|ät|@)\s*[\])}]\s*|\s+(?:at|ät)\s+)"
     rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})(?![\w-])",
     re.IGNORECASE,
 )
@@ -291,8 +292,8 @@ def _assemble(
 
 
 def _anchors_spelled(text: str) -> list[int]:
-    """Positions of the spelled-out and defanged anchors: " at " and " ät " in any case,
-    and "[at]", "(AT)", "[ at ]", "[@]", "{ät}" ... (`_bracketed`).
+    """Positions of the spelled-out, defanged and percent-encoded anchors: " at " and
+    " ät " in any case, "%40", and "[at]", "(AT)", "[ at ]", "[@]", "{ät}" ... (`_bracketed`).
 
     The bracketed ones are found from their first character (a single-character
     search is much faster than a four-character one).
@@ -304,7 +305,7 @@ def _anchors_spelled(text: str) -> list[int]:
             if _bracketed(text, i):
                 found.append(i)
             i = text.find(opener, i + 1)
-    for word in (" at ", " AT ", " At ", " aT ", " ät ", " ÄT ", " Ät ", " äT "):
+    for word in (" at ", " AT ", " At ", " aT ", " ät ", " ÄT ", " Ät ", " äT ", "%40"):
         i = text.find(word)
         while i >= 0:
             found.append(i)

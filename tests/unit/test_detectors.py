@@ -119,6 +119,10 @@ def test_cpr():
         "matti.meikalainen(ät)example(piste)fi",
         "matti.meikalainen [ÄT] example [PISTE] fi",
         "matti.meikalainen ät example piste fi",
+        # percent-encoded, as in a URL's query string or an access log of them
+        "matti.meikalainen%40example.fi",
+        "https://x.example/reset?email=matti.meikalainen%40example.fi&t=1",
+        "/tilaa?e=Matti.Meikalainen%40Example.FI",
     ],
 )
 def test_email_forms(text):

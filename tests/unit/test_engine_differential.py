@@ -310,6 +310,7 @@ def test_a_digit_padded_away_before_a_chunk_start_still_joins_the_identifier(ker
     "{local}[@]{domain}", "{local} (@) {domain}", "{local}@{dom_defanged}",
     "{local}[@]{dom_defanged}", "{local} [ At ] {domain}", "{local} aT {domain}",
     "{local}( @ ){domain}", "{local}{{at}}{domain}", "{local} (ät) {domain}",
+    "GET /profiili?email={local}%40{domain}&x=1", "{local}%40{domain}",
 ])
 def test_defanged_and_spelled_out_addresses_are_found(form, kernel):  # noqa: ANN001
     """An address written defanged ("x[@]example[.]fi", how security teams and forums keep

@@ -180,6 +180,7 @@ _EMAIL_BITS = [
     "[@]", "(@)", "[.]", "(.)", "[ @ ]", "[At]", "(aT)", "[ at ]", "(  at  )", "[   at]",
     " aT ", "[@)", "[ .]", "[@ ]", "[at ]", "(@", "[ ", "{at}", "{@}", "{.}", "{dot}", "(ät)",
     " ät ", " ÄT ", "[Ät]", "piste", " piste ", "(piste)", "{ piste }", "{", "}", "ä", "Ä",
+    "%40", "%4", "%", "=", "&", "?e=",
 ]
 
 
@@ -193,7 +194,8 @@ def _email_text(rng: random.Random) -> str:
             [p.email, p.email.upper(), p.email.replace("@", " [at] ").replace(".", " dot "),
              p.email.replace("@", "[@]").replace(".", "[.]"),
              p.email.replace("@", " ( At ) ").replace(".", "(.)"),
-             p.email.replace("@", "{ät}").replace(".", " piste ")]))
+             p.email.replace("@", "{ät}").replace(".", " piste "),
+             "?email=" + p.email.replace("@", "%40")]))
     return "".join(parts)
 
 
