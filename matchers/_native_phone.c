@@ -41,20 +41,25 @@ static inline int64_t phone_run_end(const uint8_t *cp, int64_t p)
 }
 
 /* The start of every digit run that may start a number (a "+" or "(" before it, or
- * its first digit the national prefix's; any run when there is none), in order,
+ * its first digit the national prefix's or the country code's first; any run when there
+ * is none), in order,
  * found 16 bytes at a time with SSE2, or 64 with AVX-512 BW (which alone made
  * phone_candidates 1.2x faster on the 40 MB leak corpus): a dump holds a run every
  * dozen bytes, and most cannot start one. `from`: the first position not yet looked
  * at. */
 static void phone_starts_tail(const uint8_t *cp, Py_ssize_t n, Py_ssize_t from,
-                              uint8_t national0, int any_run, i64vec *out)
+                              uint8_t national0, const uint8_t cc2[2], int cc_any,
+                              int any_run, i64vec *out)
 {
     Py_ssize_t i = from;
 #if defined(__SSE2__)
     const __m128i zero = _mm_set1_epi8('0' - 128), span = _mm_set1_epi8(-128 + 9);
-    for (; i + 16 <= n; i += 16) {
+    const __m128i cc_0 = _mm_set1_epi8((char)cc2[0]), cc_1 = _mm_set1_epi8((char)cc2[1]);
+    const __m128i any1 = _mm_set1_epi8(cc_any ? -1 : 0);
+    for (; i + 17 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(cp + i));
         __m128i b = _mm_loadu_si128((const __m128i *)(cp + i - 1));
+        __m128i a = _mm_loadu_si128((const __m128i *)(cp + i + 1)); /* (padded: in cp) */
         /* v - '0' <= 9 unsigned, as a signed compare of both sides shifted by 128 */
         unsigned dv = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(_mm_sub_epi8(v, zero), span));
         unsigned db = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(_mm_sub_epi8(b, zero), span));
@@ -63,7 +68,9 @@ static void phone_starts_tail(const uint8_t *cp, Py_ssize_t n, Py_ssize_t from,
             continue;
         if (!any_run) {
             unsigned lead = (unsigned)_mm_movemask_epi8(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8((char)national0)));
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)national0)),
+                             _mm_and_si128(_mm_cmpeq_epi8(v, cc_0),
+                                           _mm_or_si128(_mm_cmpeq_epi8(a, cc_1), any1))));
             unsigned opens = (unsigned)_mm_movemask_epi8(_mm_or_si128(
                 _mm_cmpeq_epi8(b, _mm_set1_epi8('+')), _mm_cmpeq_epi8(b, _mm_set1_epi8('('))));
             starts &= lead | opens;
@@ -74,7 +81,9 @@ static void phone_starts_tail(const uint8_t *cp, Py_ssize_t n, Py_ssize_t from,
 #endif
     for (; i < n; i++) {
         if (phone_digit(cp[i]) && !phone_digit(cp[i - 1])
-            && (any_run || cp[i] == national0 || cp[i - 1] == '+' || cp[i - 1] == '('))
+            && (any_run || cp[i] == national0
+                || (cp[i] == cc2[0] && (cc_any || cp[i + 1] == cc2[1]))
+                || cp[i - 1] == '+' || cp[i - 1] == '('))
             vec_push(out, (int64_t)i);
     }
 }
@@ -82,21 +91,25 @@ static void phone_starts_tail(const uint8_t *cp, Py_ssize_t n, Py_ssize_t from,
 #ifdef CPU_X86_SIMD
 /* phone_starts_tail's first part, 64 bytes a step; returns where it stopped. */
 __attribute__((target("avx512f,avx512bw"))) static Py_ssize_t
-phone_starts_avx512(const uint8_t *cp, Py_ssize_t n, uint8_t national0, int any_run,
-                    i64vec *out)
+phone_starts_avx512(const uint8_t *cp, Py_ssize_t n, uint8_t national0, const uint8_t cc2[2],
+                    int cc_any, int any_run, i64vec *out)
 {
     const __m512i zero = _mm512_set1_epi8('0'), nine = _mm512_set1_epi8(9);
     const __m512i lead0 = _mm512_set1_epi8((char)national0);
+    const __m512i cc_0 = _mm512_set1_epi8((char)cc2[0]), cc_1 = _mm512_set1_epi8((char)cc2[1]);
     const __m512i plus = _mm512_set1_epi8('+'), open = _mm512_set1_epi8('(');
     Py_ssize_t i = 1;
-    for (; i + 64 <= n; i += 64) {
+    for (; i + 65 <= n; i += 64) {
         __m512i v = _mm512_loadu_si512((const void *)(cp + i));
+        __m512i a = _mm512_loadu_si512((const void *)(cp + i + 1));
         __m512i b = _mm512_loadu_si512((const void *)(cp + i - 1));
         uint64_t starts = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, zero), nine)
                           & ~_mm512_cmple_epu8_mask(_mm512_sub_epi8(b, zero), nine);
         if (!any_run)
-            starts &= _mm512_cmpeq_epi8_mask(v, lead0) | _mm512_cmpeq_epi8_mask(b, plus)
-                      | _mm512_cmpeq_epi8_mask(b, open);
+            starts &= _mm512_cmpeq_epi8_mask(v, lead0)
+                      | (_mm512_cmpeq_epi8_mask(v, cc_0)
+                         & (cc_any ? ~(uint64_t)0 : _mm512_cmpeq_epi8_mask(a, cc_1)))
+                      | _mm512_cmpeq_epi8_mask(b, plus) | _mm512_cmpeq_epi8_mask(b, open);
         if (!starts)
             continue;
         if (vec_room(out, __builtin_popcountll(starts)) < 0)
@@ -111,16 +124,16 @@ phone_starts_avx512(const uint8_t *cp, Py_ssize_t n, uint8_t national0, int any_
 #endif
 
 /* `wide`: the widest step the CPU has (else SSE2's, as tests ask for) */
-static void phone_starts(const uint8_t *cp, Py_ssize_t n, uint8_t national0, int any_run,
-                         int wide, i64vec *out)
+static void phone_starts(const uint8_t *cp, Py_ssize_t n, uint8_t national0,
+                         const uint8_t cc2[2], int cc_any, int any_run, int wide, i64vec *out)
 {
     Py_ssize_t from = 1;
 #ifdef CPU_X86_SIMD
     if (wide && cpu_has(CPU_AVX512_BW))
-        from = phone_starts_avx512(cp, n, national0, any_run, out);
+        from = phone_starts_avx512(cp, n, national0, cc2, cc_any, any_run, out);
 #endif
     (void)wide;
-    phone_starts_tail(cp, n, from, national0, any_run, out);
+    phone_starts_tail(cp, n, from, national0, cc2, cc_any, any_run, out);
 }
 
 static PyObject *phone_candidates(PyObject *self, PyObject *args)
@@ -154,14 +167,26 @@ static PyObject *phone_candidates(PyObject *self, PyObject *args)
     }
     if (ncc == 0)
         goto finish;
+    /* a run that starts with the country code's first two digits (a one-digit code: its
+       digit, then any) may be one read without its "+" */
+    const uint8_t cc2[2] = {cc[0], ncc > 1 ? cc[1] : 0};
+    const int cc_any = ncc == 1;
     Py_BEGIN_ALLOW_THREADS
-    phone_starts(cp, ncp, nnat ? national[0] : 0, nnat == 0, simd, &heads);
+    phone_starts(cp, ncp, nnat ? national[0] : 0, cc2, cc_any, nnat == 0, simd, &heads);
     Py_END_ALLOW_THREADS
     const int g = max_groups + 1, k = max_groups;
     for (Py_ssize_t h = 0; h < heads.len; h++) {
         int64_t head = heads.data[h];
         uint8_t before = cp[head - 1];
         int plus = before == '+', paren = before == '(';
+        int usual = plus || paren || nnat == 0 || cp[head] == national[0];
+        /* a run that starts with the country code is also read with its "+" left out
+           ("358401234567"), after the usual reading */
+        int bare = !plus;
+        for (Py_ssize_t j = 0; bare && j < ncc; j++)
+            bare = cp[head + j] == cc[j];
+        if (!usual && !bare)
+            continue;
         int64_t at = head - plus; /* "(" is a delimiter itself */
         if (at < 2 || glued[cp[at - 1] * 256 + cp[at - 2]])
             continue;
@@ -221,38 +246,44 @@ static PyObject *phone_candidates(PyObject *self, PyObject *args)
             for (int64_t w = 0; w < n; w++)
                 digits[prev + w] = cp[st[i] + w];
         }
-        int has_intl = !plus; /* (a loop: memcmp's call cost more than its 2-3 bytes) */
-        for (Py_ssize_t j = 0; has_intl && j < nintl; j++)
-            has_intl = digits[j] == intl[j];
-        int nat = !plus && !has_intl;
-        int64_t skip = has_intl ? nintl : nat ? nnat : 0;
-        int64_t head_len = nat ? 1 + ncc : 1;
+        int starts_intl = 1; /* (a loop: memcmp's call cost more than its 2-3 bytes) */
+        for (Py_ssize_t j = 0; starts_intl && j < nintl; j++)
+            starts_intl = digits[j] == intl[j];
         int opened = paren && closes[0];
-        /* room for a reading per cut, written in place (a value row is zeroed 64
-         * bytes at a time: room for 64 past the last row) */
-        if (vec_room(&o_start, k) < 0 || vec_room(&o_end, k) < 0 || vec_room(&o_len, k) < 0
-            || vec_room(&o_group, k) < 0 || vec_room(&o_ngroups, k) < 0
-            || u8_room(&o_values, (Py_ssize_t)k * width + 64) == NULL)
-            break;
-        for (int i = 0; i < k; i++) {
-            if (!valid[i])
+        for (int as_bare = 0; as_bare < 2; as_bare++) {
+            if (as_bare ? !bare || starts_intl : !usual)
                 continue;
-            int64_t body = ndig[i] - skip, total = head_len + body;
-            if (total - 1 < e164_min || total - 1 > e164_max || body <= 0)
-                continue;
-            uint8_t *value = o_values.data + o_values.len;
-            memset(value, 0, 64);
-            value[0] = '+';
-            for (int64_t c = 1; c < head_len; c++)
-                value[c] = cc[c - 1];
-            for (int64_t c = head_len; c < total; c++)
-                value[c] = digits[skip + c - head_len];
-            o_values.len += width;
-            o_start.data[o_start.len++] = head - (plus || (opened && i > 0)) - pad_before;
-            o_end.data[o_end.len++] = en[i] - pad_before;
-            o_len.data[o_len.len++] = total;
-            o_group.data[o_group.len++] = head;
-            o_ngroups.data[o_ngroups.len++] = (int64_t)(i + 1);
+            int has_intl = !as_bare && !plus && starts_intl;
+            int nat = !as_bare && !plus && !has_intl;
+            int64_t skip = has_intl ? nintl : nat ? nnat : 0;
+            int64_t head_len = nat ? 1 + ncc : 1;
+            /* room for a reading per cut, written in place (a value row is zeroed 64
+             * bytes at a time: room for 64 past the last row) */
+            if (vec_room(&o_start, k) < 0 || vec_room(&o_end, k) < 0
+                || vec_room(&o_len, k) < 0 || vec_room(&o_group, k) < 0
+                || vec_room(&o_ngroups, k) < 0
+                || u8_room(&o_values, (Py_ssize_t)k * width + 64) == NULL)
+                break;
+            for (int i = 0; i < k; i++) {
+                if (!valid[i])
+                    continue;
+                int64_t body = ndig[i] - skip, total = head_len + body;
+                if (total - 1 < e164_min || total - 1 > e164_max || body <= 0)
+                    continue;
+                uint8_t *value = o_values.data + o_values.len;
+                memset(value, 0, 64);
+                value[0] = '+';
+                for (int64_t c = 1; c < head_len; c++)
+                    value[c] = cc[c - 1];
+                for (int64_t c = head_len; c < total; c++)
+                    value[c] = digits[skip + c - head_len];
+                o_values.len += width;
+                o_start.data[o_start.len++] = head - (plus || (opened && i > 0)) - pad_before;
+                o_end.data[o_end.len++] = en[i] - pad_before;
+                o_len.data[o_len.len++] = total;
+                o_group.data[o_group.len++] = head;
+                o_ngroups.data[o_ngroups.len++] = (int64_t)(i + 1);
+            }
         }
     }
 finish:

@@ -82,7 +82,9 @@ def _parse(candidate: str, region: str) -> str | None:
 
 
 def validate(number: str, region: str = DEFAULT_REGION) -> str:
-    """E.164 form, or a stdnum `InvalidFormat` (which never holds the value)."""
+    """E.164 form, or a stdnum `InvalidFormat` (which never holds the value). (A number
+    with the region's country code but no "+", "358401234567", phonenumbers reads as
+    international itself.)"""
     result = _parse(compact(number), region)
     if result is None:
         raise InvalidFormat()
@@ -119,28 +121,46 @@ def find(
     prefix = _national_prefix(region)
     plus = before == ord("+")
     national = (r.at(p) == ord(prefix[0])) if prefix else np.ones(len(p), bool)
+    bare = ~plus & _bare_runs(r, _region_prefixes(region)[0])
     # "00" international prefixes start with 0 too; both are taken here.
-    starts_ok = (plus | (before == ord("(")) | national) & start_ok(r, p - plus)
+    starts_ok = (plus | (before == ord("(")) | national | bare) & start_ok(r, p - plus)
     cand = p[starts_ok] - PAD_BEFORE
     cand_before = before[starts_ok]
+    usual = (plus | (before == ord("(")) | national)[starts_ok]
     last_end = -1
-    for pos, b in zip(cand.tolist(), cand_before.tolist(), strict=True):
+    for pos, b, as_usual, as_bare in zip(cand.tolist(), cand_before.tolist(), usual.tolist(),
+                                         bare[starts_ok].tolist(), strict=True):
         # "(09) 123 4567" starts at its "(", "(0401234567)" at its first digit
         firsts = (pos - 1, pos) if b == ord("(") else (pos - 1,) if b == ord("+") else (pos,)
-        for start in firsts:
-            hit = _valid_at(text, start, region) if start >= last_end else None
+        readings = [(start, False) for start in firsts] if as_usual else []
+        if as_bare:  # "358401234567": the "+" left out
+            readings.append((pos, True))
+        for start, implied_plus in readings:
+            hit = _valid_at(text, start, region, implied_plus) if start >= last_end else None
             if hit is not None:
                 last_end = start + hit[0]
                 yield start, last_end, hit[1]
                 break
 
 
-def _valid_at(text: str, start: int, region: str) -> tuple[int, str] | None:
-    """(length, E.164) of the number that starts at `start` and ends a token, or None."""
+def _bare_runs(r: DigitRuns, cc: bytes) -> np.ndarray:
+    """Per digit run of `r`: does it start with the country code `cc` (ASCII digits)?"""
+    if not cc:
+        return np.zeros(len(r.start), bool)
+    found = r.length >= len(cc)
+    for j, digit in enumerate(cc):
+        found &= r.at(r.start + j) == digit
+    return found
+
+
+def _valid_at(text: str, start: int, region: str,
+              implied_plus: bool = False) -> tuple[int, str] | None:
+    """(length, E.164) of the number that starts at `start` and ends a token, or None.
+    `implied_plus`: read it as if a "+" stood before it."""
     m = _CANDIDATE.match(text, start)
     if not m:
         return None
-    hit = _longest_valid(m.group(), region)
+    hit = _longest_valid(m.group(), region, implied_plus)
     if hit is None:
         return None
     end = start + hit[0]
@@ -149,7 +169,8 @@ def _valid_at(text: str, start: int, region: str) -> tuple[int, str] | None:
     return hit
 
 
-def _longest_valid(candidate: str, region: str) -> tuple[int, str] | None:
+def _longest_valid(candidate: str, region: str,
+                   implied_plus: bool = False) -> tuple[int, str] | None:
     """The longest prefix of `candidate`, cut at a separator, that is a valid number.
 
     Two numbers in a row ("040 123 4567 050 765 4321") read as one run of digit
@@ -164,7 +185,7 @@ def _longest_valid(candidate: str, region: str) -> tuple[int, str] | None:
         piece = candidate[:e].rstrip(" -(")
         if piece.count("(") != piece.count(")"):
             continue
-        result = _parse(piece, region)
+        result = _parse("+" + piece if implied_plus else piece, region)
         if result is not None:
             return len(piece), result
     return None
@@ -178,7 +199,9 @@ def _longest_valid(candidate: str, region: str) -> tuple[int, str] | None:
 # scan derives, with numpy, the E.164 string every plausible reading of a digit
 # chain would have (national "0..." -> "+<cc>...", "+..." and "00..." as
 # international, "(0)" trunk dropped), for every cut at a group boundary, and the
-# engine keys them all and keeps the longest reading found in the index.
+# engine keys them all and keeps the longest reading found in the index. A chain that
+# starts with the country code is also read as international without its "+"
+# ("358401234567": a spreadsheet's or an SMS log's way).
 
 MAX_GROUPS = 6  # "+358 (0)40 123 45 67" is six groups
 _MAX_DIGITS = 17  # raw digits of a candidate (with "00" / trunk "0")
@@ -247,11 +270,17 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
     before = r.at(r.start - 1)
     maybe = (before == ord("+")) | (before == ord("("))
     maybe |= (first == national[0]) if national else True
-    s = np.flatnonzero(maybe)
+    # A run that starts with the country code is also read with the "+" left out
+    # ("358401234567"): a row of its own, after the usual reading of the same run.
+    bare = (before != ord("+")) & _bare_runs(r, cc)
+    s = np.concatenate((np.flatnonzero(maybe), np.flatnonzero(bare)))
+    as_bare = np.concatenate((np.zeros(int(maybe.sum()), bool), np.ones(int(bare.sum()), bool)))
+    order = np.lexsort((as_bare, s))
+    s, as_bare = s[order], as_bare[order]
     bs = before[s]
     plus, paren = bs == ord("+"), bs == ord("(")
     ok = start_ok(r, r.start[s] - plus)  # "(" is a delimiter itself
-    s, plus, paren = s[ok], plus[ok], paren[ok]
+    s, plus, paren, as_bare = s[ok], plus[ok], paren[ok], as_bare[ok]
     if not len(s):
         return _empty_candidates()
 
@@ -299,10 +328,12 @@ def candidates(runs: DigitRuns, region: str = DEFAULT_REGION) -> Candidates:
 
     # How each start is read: international after "+" or the call prefix, else national.
     li = len(intl)
-    has_intl = ~plus & np.all(digits[:, :li] == np.frombuffer(intl, np.uint8), axis=1)
-    nat = ~plus & ~has_intl
+    starts_intl = np.all(digits[:, :li] == np.frombuffer(intl, np.uint8), axis=1)
+    has_intl = ~plus & ~as_bare & starts_intl
+    nat = ~plus & ~has_intl & ~as_bare
     skip = np.where(has_intl, li, np.where(nat, len(national), 0))
     head_len = np.where(nat, 1 + len(cc), 1)
+    valid &= ~(as_bare & starts_intl)[:, None]  # (a call prefix is read as such)
 
     ci, ki = np.nonzero(valid)
     body = ndig[ci, ki] - skip[ci]

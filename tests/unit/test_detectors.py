@@ -152,6 +152,19 @@ def test_phone_region_and_invalid():
     assert found(phone, "2023-01-05 05.01.2023 0401234567890123 INV-0401234567") == []
 
 
+def test_a_number_with_its_country_code_but_no_plus():
+    """As a spreadsheet, an SMS gateway's log or a chat export keeps it: "358401234567"
+    was no number (not national, no "+"), neither in a scan nor in an enrolment."""
+    assert phone.canonical("358401234567") == "+358401234567"
+    assert phone.canonical("358 40 123 4567") == "+358401234567"
+    assert phone.canonical("46701234567", "SE") == "+46701234567"
+    for form in ("358401234567", "358 40 123 4567", "358-40-1234567", "(358) 40 123 4567"):
+        assert found(phone, f"puh;{form};x") == ["+358401234567"], form
+    assert found(phone, "+358401234567 00358401234567") == ["+358401234567"] * 2
+    # glued to a longer token, or inside a longer run of digits: no number
+    assert found(phone, "INV-358401234567 1358401234567 x358401234567") == []
+
+
 def test_two_phones_in_a_row():
     assert found(phone, "040 123 4567 050 765 4321") == ["+358401234567", "+358507654321"]
 

@@ -136,6 +136,13 @@ def _filler(rng: random.Random, n_words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n_words))
 
 
+def _phone_form(rng: random.Random, national: str) -> str:
+    if rng.random() < 0.2:  # the country code without its "+" ("358401234567")
+        digits = national.replace(" ", "").replace("-", "")
+        return rng.choice(["358" + digits[1:], f"358 {digits[1:3]} {digits[3:]}"])
+    return rng.choice(synthetic.fi_phone_forms(national))
+
+
 def _record(rng: random.Random, kind: str) -> str:
     p = rng.choice(PEOPLE + OTHERS)
     q = rng.choice(PEOPLE)  # someone else's name nearby sometimes
@@ -144,7 +151,7 @@ def _record(rng: random.Random, kind: str) -> str:
         name = f"{p.last_name}, {p.first_name}"
     name = _obfuscate_letters(rng, name)
     parts = [name, _hetu_form(rng, p.hetu), _email_form(rng, p.email),
-             rng.choice(synthetic.fi_phone_forms(p.phone)), _date_form(rng, p.birth_date)]
+             _phone_form(rng, p.phone), _date_form(rng, p.birth_date)]
     rng.shuffle(parts)
     k = rng.randint(1, len(parts))
     parts = parts[:k]

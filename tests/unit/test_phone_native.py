@@ -129,10 +129,12 @@ def test_the_scanner_finds_the_same_phones_without_c(monkeypatch):
     key = Key(bytes(range(32)))
     people = synthetic.make_people(20, seed=4)
     index = synthetic_index(key, people)
-    text = "".join(f"{p.full_name};+358 {p.phone[1:]};({p.phone[:3]}) {p.phone[3:]}\n"
-                   for p in people)
+    text = "".join(f"{p.full_name};+358 {p.phone[1:]};({p.phone[:3]}) {p.phone[3:]};"
+                   f"358{p.phone[1:].replace(' ', '')}\n" for p in people)
     options = ScanOptions(types=frozenset({"phone"}))
     with_c = Scanner(index, key, options).scan_text(text, "x")
     monkeypatch.setattr(native, "lib", None)
     assert Scanner(index, key, options).scan_text(text, "x") == with_c
     assert len(with_c) >= 20
+    bare = [f for f in with_c if text[f.start:f.start + 3] == "358"]
+    assert len(bare) == len(people)  # "358401234567": the country code without its "+"
