@@ -50,6 +50,7 @@ from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
 from .documents.rtf import rtf_parts
 from .documents.sqlite import sqlite_parts
+from .documents.xls import xls_parts
 
 if sys.version_info >= (3, 14):
     from compression import zstd
@@ -619,6 +620,9 @@ def _document_or_plain(
                              location, limits, budget)
     elif kind == "rtf":
         yield from _document(rtf_parts(data, _text_budget(limits)), kind, location, limits,
+                             budget)
+    elif kind == "ole2" and documents.is_workbook(data):
+        yield from _document(xls_parts(data, _text_budget(limits)), "xls", location, limits,
                              budget)
     elif kind == "ole2":
         yield Member(location, None, documents.ole2_reason(data))

@@ -431,4 +431,108 @@ def test_an_outlook_message_is_named_as_such() -> None:
                                            "extracted (export it as .eml to have it read)"}
     doc = OLE2_MAGIC + bytes(1000) + "WordDocument".encode("utf-16-le") + bytes(3000)
     assert _reasons(list(iter_members(doc, "old.doc"))) == {
-        "old.doc": "binary: legacy Office (OLE2) document, not extracted"}
+        "old.doc": "binary: legacy Word document (.doc), not extracted (save it as .docx to "
+                   "have it read)"}
+
+
+# -- legacy Excel (.xls) -------------------------------------------------------------------
+
+
+def _xls(sheets: dict[str, list[list[object]]]) -> bytes:
+    """A real .xls (BIFF8 in OLE2), written by xlwt; dates get a date format."""
+    import datetime as dt
+
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    date_style = xlwt.easyxf(num_format_str="DD.MM.YYYY")
+    for name, rows in sheets.items():
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, dt.date):
+                    sheet.write(r, c, value, date_style)
+                else:
+                    sheet.write(r, c, value)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def test_a_legacy_excel_workbook_is_read() -> None:
+    """Older patient systems export .xls: it was "binary: legacy Office (OLE2) document",
+    and none of its cells was read."""
+    import datetime as dt
+
+    data = _xls({"Potilaat": [["Nimi", "Hetu", "Puhelin", "Syntynyt", "Käyntejä"],
+                              ["Matti Meikäläinen", HETU, "040 1234567", dt.date(1952, 10, 13),
+                               12],
+                              ["Liisa Mäkelä", "", 401234567, None, 2.5]],
+                 "Muistiinpanot": [[SECRET]]})
+    assert data.startswith(b"\xd0\xcf\x11\xe0")
+    got = list(iter_members(data, "rekisteri.xls"))
+    assert _texts(got) == {
+        "rekisteri.xls!sheet:Potilaat": (
+            "Nimi\tHetu\tPuhelin\tSyntynyt\tKäyntejä\n"
+            f"Matti Meikäläinen\t{HETU}\t040 1234567\t1952-10-13\t12\n"
+            "Liisa Mäkelä\t\t401234567\t\t2.5\n"),
+        "rekisteri.xls!sheet:Muistiinpanot": SECRET + "\n"}
+    assert [m.text_from for m in got] == ["xls", "xls"]
+
+
+def test_a_damaged_or_hostile_workbook_is_reported_without_its_content() -> None:
+    data = _xls({"Potilaat": [[SECRET, HETU]] * 50})
+    for a, b in ((512, len(data) // 2), (600, 700)):  # its sheets' records overwritten
+        broken = list(iter_members(data[:a] + b"\xff" * (b - a) + data[b:], "broken.xls"))
+        assert set(_reasons(broken)) == {"broken.xls"}
+        assert _reasons(broken)["broken.xls"].startswith("extraction failed: xls (")
+        _no_content_in_reasons(broken)
+    # mutated workbooks: every one gives parts or a reason, and no reason holds a cell
+    rng = __import__("random").Random(7)
+    for _ in range(300):
+        bad = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            bad[rng.randrange(512, len(bad))] = rng.randrange(256)
+        members = list(iter_members(bytes(bad), "bad.xls"))
+        assert members
+        _no_content_in_reasons(members)
+    # a budget of text: cut there, and said so
+    big = _xls({"A": [[SECRET] * 20] * 200})
+    over = list(iter_members(big, "big.xls", ArchiveLimits(max_member_size=50_000)))
+    assert _reasons(over)["big.xls"].startswith("too large")
+
+
+def test_only_a_workbook_is_read_as_one() -> None:
+    """A .doc with an embedded workbook, or an encrypted xlsx, names its own reason."""
+    from vahti.matchers.documents import OLE2_MAGIC, is_workbook
+
+    workbook = "Workbook".encode("utf-16-le")
+    assert is_workbook(_xls({"A": [["x"]]}))
+    assert not is_workbook(OLE2_MAGIC + bytes(500) + workbook
+                           + "WordDocument".encode("utf-16-le"))
+    assert not is_workbook(OLE2_MAGIC + bytes(500) + workbook
+                           + "EncryptedPackage".encode("utf-16-le"))
+    assert not is_workbook(OLE2_MAGIC + bytes(500) + "Bookmarks".encode("utf-16-le"))
+
+
+def test_a_workbook_s_people_are_found(tmp_path) -> None:
+    from tests.support.index import synthetic_index
+    from vahti.demo import synthetic
+    from vahti.matchers.engine import Finding, Scanned, ScanOptions
+    from vahti.matchers.keys import Key
+    from vahti.matchers.scanfiles import scan_files
+
+    key = Key(bytes(range(32)))
+    people = synthetic.make_people(20, seed=47)
+    rows = [["nimi", "hetu", "email", "puhelin", "syntynyt"]] + [
+        [p.full_name, p.hetu, p.email, p.phone, p.birth_date] for p in people]
+    path = tmp_path / "asiakkaat.xls"
+    path.write_bytes(_xls({"Asiakkaat": rows}))
+    events = list(scan_files([str(path)], synthetic_index(key, people), key, ScanOptions()))
+    found = [e for e in events if isinstance(e, Finding)]
+    assert {(f.id_type, f.ref) for f in found} == {
+        (t, p.ref) for p in people for t in ("hetu", "email", "phone")}
+    assert {f.location for f in found} == {f"{path}!sheet:Asiakkaat"}
+    assert all(f.score == 1.0 for f in found if f.id_type == "hetu")  # name and date beside it
+    (scanned,) = [e for e in events if isinstance(e, Scanned)]
+    assert scanned.encoding == "xls" and scanned.status == "ok"
