@@ -42,6 +42,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import BinaryIO
 
 from . import base64_blobs, decode, documents, mail
@@ -491,11 +492,13 @@ def _readable(data: bytes) -> bool:
 
 
 
-def iter_encoded_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Member]:
+def iter_encoded_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS,
+                       regions: list[tuple[int, int]] | None = None) -> Iterator[Member]:
     """What a text file's own bytes encode, read a block at a time: a message's or
     mailbox's decoded parts (`_mail_parts`), or any other text's base64 blobs
     (`_base64_parts`). For a file whose own bytes are scanned in ranges
-    (matchers.scanfiles)."""
+    (matchers.scanfiles). `regions`: where its blobs may lie (`base64_blobs.Regions`, found
+    while another reader read it): only those are read."""
     try:
         fh = open(path, "rb")
     except OSError:
@@ -507,13 +510,22 @@ def iter_encoded_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Ite
             blocks = iter(lambda: fh.read(mail.BLOCK), b"")
             if kind is not None:
                 yield from _mail_parts(blocks, kind, path, 0, limits, _Budget(limits))
+                return
+            if regions is not None:
+                found = base64_blobs.blobs_in_regions(partial(_read_at, fh), regions,
+                                                      limits.max_member_size)
             else:
                 found = base64_blobs.blobs_in_blocks(blocks, limits.max_member_size)
-                yield from _base64_parts(found, path, 0, limits, _Budget(limits))
+            yield from _base64_parts(found, path, 0, limits, _Budget(limits))
     except _StopInput:
         return
     except OSError as exc:
         yield Member(path, None, f"unreadable: {type(exc).__name__}")
+
+
+def _read_at(fh: BinaryIO, at: int, n: int) -> bytes:
+    fh.seek(at)
+    return fh.read(n)
 
 
 def _descend(

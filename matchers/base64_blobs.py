@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,7 @@ _LINE = re.compile(rb"[^\r\n]+")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 _RUN = re.compile(rb"[A-Za-z0-9+/=_\-][A-Za-z0-9+/=_\-\r\n]*")
 _CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\r\n"
+_HEX_AND_ENDS = b"0123456789abcdefABCDEF\r\n"
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,19 @@ class Blob:
 def blobs(data: bytes | memoryview, max_bytes: int) -> Iterator[Blob]:
     """The base64 blobs of `data`, decoded (at most `max_bytes` each), in order."""
     for a, b in _runs(data):
-        yield from _blobs_in_run(data, a, b, max_bytes)
+        if bytes(data[a:b]).translate(None, _HEX_AND_ENDS):
+            yield from _blobs_in_run(data, a, b, max_bytes)
+        # else hex digits only: a list of hashes or a hex dump, never base64 of anything
+        # (of base64's 64 characters 22 are hex digits: a blob holds the others at once)
 
 
 def blobs_in_blocks(blocks: Iterable[bytes], max_bytes: int) -> Iterator[Blob]:
     """`blobs` of the concatenated `blocks` (a file read a block at a time): the run of
-    the alphabet a block ends in is carried into the next, up to what `max_bytes` decoded
-    takes; a longer one is given as too large once, and skipped to its end."""
-    too_long = max_bytes * 4 // 3 + 2 * (max_bytes // 48 + 2)  # characters and line ends
-    carry, at, skipping = b"", 0, False  # `at`: where `carry` starts in the input
+    the alphabet a block ends in is carried into the next (grown in place: a run as long
+    as the file costs no copy per block), up to what `max_bytes` decoded takes; a longer
+    one is given as too large once, and skipped to its end."""
+    too_long = _too_long(max_bytes)
+    carry, at, skipping = bytearray(), 0, False  # `at`: where `carry` starts in the input
     for block in blocks:
         if skipping:  # the rest of a run that was too large
             rest = block.lstrip(_CHARS)
@@ -63,14 +68,72 @@ def blobs_in_blocks(blocks: Iterable[bytes], max_bytes: int) -> Iterator[Blob]:
             block, skipping = rest, not rest
             if skipping:
                 continue
-        buf = carry + block if carry else block
-        tail = len(buf.rstrip(_CHARS))
-        yield from _shifted(blobs(memoryview(buf)[:tail], max_bytes), at)
-        carry, at = buf[tail:], at + tail
+        tail = len(block.rstrip(_CHARS))  # where the run the block ends in starts
+        if tail:  # the carried run ended in this block: what is before `tail` is whole
+            whole = bytes(carry) + block[:tail] if carry else block[:tail]
+            yield from _shifted(blobs(whole, max_bytes), at)
+            carry, at = bytearray(block[tail:]), at + len(whole)
+        else:
+            carry += block
         if len(carry) > too_long:
             yield Blob(at + len(carry) - len(carry.lstrip(b"\r\n")), None)
-            carry, at, skipping = b"", at + len(carry), True
-    yield from _shifted(blobs(carry, max_bytes), at)
+            carry, at, skipping = bytearray(), at + len(carry), True
+    yield from _shifted(blobs(bytes(carry), max_bytes), at)
+
+
+def _too_long(max_bytes: int) -> int:
+    """The longest run of the alphabet whose blob can decode to at most `max_bytes`: its
+    characters, and a line end every 48 bytes (64 characters, as openssl wraps)."""
+    return max_bytes * 4 // 3 + 2 * (max_bytes // 48 + 2)
+
+
+def blobs_in_regions(read: Callable[[int, int], bytes], regions: list[tuple[int, int]],
+                     max_bytes: int) -> Iterator[Blob]:
+    """`blobs` of an input in the `regions` (`Regions.close`) only, read with
+    ``read(start, n)``."""
+    for a, b in regions:
+        if b - a > _too_long(max_bytes):
+            head = read(a, 64)
+            yield Blob(a + len(head) - len(head.lstrip(b"\r\n")), None)
+            continue
+        yield from _shifted(blobs(read(a, b - a), max_bytes), a)
+
+
+class Regions:
+    """Where blobs may lie in an input read a block at a time by another reader (the
+    thread that hashes a big file, matchers.scanfiles), so that the blobs are then read
+    from those regions alone instead of the whole file again: each block's runs of the
+    alphabet (`_runs`), and a run a block's end cuts, joined to the next block's start.
+    A superset: `blobs` of each region finds what `blobs` of the whole input finds."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[int, int]] = []
+        self._at = 0  # where the next block starts in the input
+        self._open: int | None = None  # where a run the last block ended in starts
+
+    def feed(self, block: bytes) -> None:
+        head = 0
+        if self._open is not None:
+            head = len(block) - len(block.lstrip(_CHARS))
+            if head == len(block):  # the run goes on through the whole block
+                self._at += len(block)
+                return
+            self.found.append((self._open, self._at + head))
+            self._open = None
+        tail = len(block.rstrip(_CHARS))  # the run the block ends in starts there
+        for a, b in _runs(block):
+            if head <= a < tail:  # (not the runs joined to the blocks before and after)
+                self.found.append((self._at + a, self._at + b))
+        if tail < len(block):
+            self._open = self._at + max(tail, head)
+        self._at += len(block)
+
+    def close(self) -> list[tuple[int, int]]:
+        """The regions (start, end), in order; none shorter than a blob can be."""
+        if self._open is not None:
+            self.found.append((self._open, self._at))
+            self._open = None
+        return [(a, b) for a, b in self.found if b - a >= MIN_CHARS]
 
 
 def _shifted(found: Iterator[Blob], by: int) -> Iterator[Blob]:

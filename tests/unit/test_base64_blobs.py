@@ -141,6 +141,23 @@ def test_blobs_read_a_block_at_a_time_are_the_same(block):
     assert list(base64_blobs.blobs_in_blocks(blocks, 1000)) == whole
 
 
+@pytest.mark.parametrize("block", [7, 64, 100, 1000, 1 << 20])
+def test_the_regions_a_reader_of_blocks_finds_hold_every_blob(block):
+    """The hashing thread feeds a big file's blocks to `Regions`; the blobs are then read
+    from those regions only. They must be the blobs of the whole file."""
+    parts = [INTRO, base64.encodebytes(CSV), b"x " * 50, base64.b64encode(CSV[:900]), b"\n",
+             base64.encodebytes(gzip.compress(CSV)), b"loppu\n", b"sana\n" * 40,
+             base64.urlsafe_b64encode(CSV[:300]), b"\n"]
+    data = b"".join(parts)
+    regions = base64_blobs.Regions()
+    for i in range(0, len(data), block):
+        regions.feed(data[i:i + block])
+    found = [base64_blobs.Blob(b.start + a, b.data) for a, e in regions.close()
+             for b in base64_blobs.blobs(data[a:e], 1 << 20)]
+    assert found == list(base64_blobs.blobs(data, 1 << 20))
+    assert len(found) == 4
+
+
 def test_the_c_runs_are_the_python_runs(monkeypatch):
     rng = synthetic.random.Random(9)
     alphabet = b"AZaz09+/=-_\r\n .;:\xc3\xa4"
@@ -148,6 +165,25 @@ def test_the_c_runs_are_the_python_runs(monkeypatch):
         n = rng.randrange(0, 300)
         data = bytes(rng.choice(alphabet) if rng.random() < 0.2 else rng.choice(b"Qw7\n")
                      for _ in range(n))
+        c = base64_blobs._runs(data)
+        monkeypatch.setattr(base64_blobs.native, "lib", None)
+        py = base64_blobs._runs(data)
+        monkeypatch.undo()
+        assert c == py, data
+    # long texts: words, and runs of every length around a line's 40 and the 64 bytes the
+    # C search looks at a time, anywhere
+    for _ in range(300):
+        parts = []
+        for _ in range(rng.randrange(1, 40)):
+            r = rng.random()
+            if r < 0.5:
+                parts.append(rng.choice([b"sana ", b"x; ", b"\n", b"\xc3\xa4 ", b"12.3 "]))
+            else:
+                n = rng.choice([rng.randrange(1, 200), rng.randrange(36, 44),
+                                rng.randrange(60, 70), rng.randrange(120, 135)])
+                parts.append(bytes(rng.choice(b"Ab9+/=_-\n" if r < 0.6 else b"QwE7")
+                                   for _ in range(n)))
+        data = b"".join(parts)
         c = base64_blobs._runs(data)
         monkeypatch.setattr(base64_blobs.native, "lib", None)
         py = base64_blobs._runs(data)
@@ -166,3 +202,10 @@ def test_a_big_paste_is_read_in_ranges_and_its_blobs_too(tmp_path, monkeypatch):
     for jobs in (1, 2):
         events = _scan(tmp_path, data, jobs=jobs)
         assert _found_in(events, where) == _expected(CSV)
+    # one job: the blobs are read from where the hashing thread saw them, not from a
+    # second read of the whole file
+    read_again = []
+    monkeypatch.setattr(base64_blobs, "blobs_in_blocks",
+                        lambda *args: read_again.append(args) or iter(()))
+    assert _found_in(_scan(tmp_path, data), where) == _expected(CSV)
+    assert read_again == []
