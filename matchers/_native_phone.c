@@ -249,42 +249,47 @@ static PyObject *phone_candidates(PyObject *self, PyObject *args)
         int starts_intl = 1; /* (a loop: memcmp's call cost more than its 2-3 bytes) */
         for (Py_ssize_t j = 0; starts_intl && j < nintl; j++)
             starts_intl = digits[j] == intl[j];
+        int has_intl = !plus && starts_intl;
+        int nat = !plus && !has_intl;
         int opened = paren && closes[0];
-        for (int as_bare = 0; as_bare < 2; as_bare++) {
-            if (as_bare ? !bare || starts_intl : !usual)
-                continue;
-            int has_intl = !as_bare && !plus && starts_intl;
-            int nat = !as_bare && !plus && !has_intl;
+        /* room for the readings of a cut, written in place (a value row is zeroed 64
+         * bytes at a time: room for 64 past the last row) */
+        if (vec_room(&o_start, 2 * k) < 0 || vec_room(&o_end, 2 * k) < 0
+            || vec_room(&o_len, 2 * k) < 0 || vec_room(&o_group, 2 * k) < 0
+            || vec_room(&o_ngroups, 2 * k) < 0
+            || u8_room(&o_values, (Py_ssize_t)2 * k * width + 64) == NULL)
+            break;
+/* The chain's reading at every cut: `skip` digits dropped (a national or call prefix),
+   then "+" and `head_len - 1` digits of the country code before the rest. */
+#define PHONE_READINGS(skip, head_len)                                                   \
+    for (int i = 0; i < k; i++) {                                                        \
+        if (!valid[i])                                                                   \
+            continue;                                                                    \
+        int64_t body = ndig[i] - (skip), total = (head_len) + body;                      \
+        if (total - 1 < e164_min || total - 1 > e164_max || body <= 0)                   \
+            continue;                                                                    \
+        uint8_t *value = o_values.data + o_values.len;                                   \
+        memset(value, 0, 64);                                                            \
+        value[0] = '+';                                                                  \
+        for (int64_t c = 1; c < (head_len); c++)                                         \
+            value[c] = cc[c - 1];                                                        \
+        for (int64_t c = (head_len); c < total; c++)                                     \
+            value[c] = digits[(skip) + c - (head_len)];                                  \
+        o_values.len += width;                                                           \
+        o_start.data[o_start.len++] = head - (plus || (opened && i > 0)) - pad_before;   \
+        o_end.data[o_end.len++] = en[i] - pad_before;                                    \
+        o_len.data[o_len.len++] = total;                                                 \
+        o_group.data[o_group.len++] = head;                                              \
+        o_ngroups.data[o_ngroups.len++] = (int64_t)(i + 1);                              \
+    }
+        if (usual) {
             int64_t skip = has_intl ? nintl : nat ? nnat : 0;
             int64_t head_len = nat ? 1 + ncc : 1;
-            /* room for a reading per cut, written in place (a value row is zeroed 64
-             * bytes at a time: room for 64 past the last row) */
-            if (vec_room(&o_start, k) < 0 || vec_room(&o_end, k) < 0
-                || vec_room(&o_len, k) < 0 || vec_room(&o_group, k) < 0
-                || vec_room(&o_ngroups, k) < 0
-                || u8_room(&o_values, (Py_ssize_t)k * width + 64) == NULL)
-                break;
-            for (int i = 0; i < k; i++) {
-                if (!valid[i])
-                    continue;
-                int64_t body = ndig[i] - skip, total = head_len + body;
-                if (total - 1 < e164_min || total - 1 > e164_max || body <= 0)
-                    continue;
-                uint8_t *value = o_values.data + o_values.len;
-                memset(value, 0, 64);
-                value[0] = '+';
-                for (int64_t c = 1; c < head_len; c++)
-                    value[c] = cc[c - 1];
-                for (int64_t c = head_len; c < total; c++)
-                    value[c] = digits[skip + c - head_len];
-                o_values.len += width;
-                o_start.data[o_start.len++] = head - (plus || (opened && i > 0)) - pad_before;
-                o_end.data[o_end.len++] = en[i] - pad_before;
-                o_len.data[o_len.len++] = total;
-                o_group.data[o_group.len++] = head;
-                o_ngroups.data[o_ngroups.len++] = (int64_t)(i + 1);
-            }
+            PHONE_READINGS(skip, head_len)
         }
+        if (bare && !starts_intl) /* read as if after a "+" */
+            PHONE_READINGS(0, 1)
+#undef PHONE_READINGS
     }
 finish:
     if (o_start.failed || o_end.failed || o_len.failed || o_group.failed || o_ngroups.failed
