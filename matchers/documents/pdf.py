@@ -40,13 +40,22 @@ def pdf_parts(data: bytes, budget: TextBudget,
         )
     except subprocess.TimeoutExpired:
         raise ExtractError(time_limit("PDF", budget.timeout_s)) from None
-    status, _, body = done.stdout.partition(b"\n")
-    if status == b"encrypted":
+    line, _, body = done.stdout.partition(b"\n")
+    if line == b"encrypted":
         raise ExtractError("encrypted: password-protected PDF")
-    if status.startswith(b"error "):
-        raise ExtractError(failed("pdf", status[6:60].decode("ascii", "replace")))
-    if status not in (b"ok", b"cut"):  # killed: out of memory, a crash
-        raise ExtractError(failed("pdf", f"child exit {done.returncode}"))
+    if line.startswith(b"error "):
+        raise ExtractError(failed("pdf", line[6:60].decode("ascii", "replace")))
+    status, pages, pictures = (line.split() + [b"", b"", b""])[:3]
+    if status not in (b"ok", b"cut") or not (pages.isdigit() and pictures.isdigit()):
+        raise ExtractError(failed("pdf", f"child exit {done.returncode}"))  # killed, crashed
+    unread = None
+    if int(pictures):  # scanned pages: their text is in pictures, which are not read
+        unread = (f"binary: PDF pages that are pictures without text (a scan?), {int(pictures)} "
+                  f"of {int(pages)}: not read (no OCR)")
+        if int(pictures) == int(pages):
+            raise ExtractError(unread)
     text = body.decode("utf-8", "replace")
     yield Part("", text, "pdf")
+    if unread is not None:
+        yield Part("!pictures", "", "pdf", reason=unread)
     budget.take(len(text) + (budget.max_chars + 1 if status == b"cut" else 0))

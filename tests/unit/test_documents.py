@@ -175,6 +175,39 @@ def test_broken_and_slow_pdfs_are_reported() -> None:
     _no_content_in_reasons(got)
 
 
+def _pdf_pages(pages: list[str | None]) -> bytes:
+    """A PDF of pages of text, or (None) of a picture only, as a scanner makes them."""
+    import numpy as np
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    buf = io.BytesIO()
+    with PdfPages(buf) as pdf:
+        for text in pages:
+            fig = plt.figure()
+            if text is None:
+                fig.figimage(np.random.default_rng(1).random((60, 80)), cmap="gray")
+            else:
+                fig.text(0.05, 0.5, text)
+            pdf.savefig(fig)
+            plt.close(fig)
+    return buf.getvalue()
+
+
+def test_a_scanned_pdf_says_its_pages_were_not_read() -> None:
+    """A scanned referral letter is pictures of pages, with no text to extract: it was
+    "Scanned ok", and nothing of it had been read. Its pages of pictures are reported."""
+    got = list(iter_members(_pdf_pages([None, None]), "lahete.pdf"))
+    assert _reasons(got) == {"lahete.pdf": "binary: PDF pages that are pictures without text "
+                                           "(a scan?), 2 of 2: not read (no OCR)"}
+    assert _texts(got) == {}
+    mixed = list(iter_members(_pdf_pages([SECRET, None, SECRET]), "liite.pdf"))
+    assert SECRET in _texts(mixed)["liite.pdf"]
+    assert _reasons(mixed) == {"liite.pdf!pictures": "binary: PDF pages that are pictures "
+                                                     "without text (a scan?), 1 of 3: not "
+                                                     "read (no OCR)"}
+    assert _reasons(list(iter_members(_pdf_pages([SECRET, ""]), "tyhja.pdf"))) == {}
+
+
 def test_pdf_text_over_the_budget_is_cut_and_reported() -> None:
     got = list(iter_members(_pdf(SECRET), "big.pdf", ArchiveLimits(max_member_size=20)))
     assert _reasons(got)["big.pdf"].startswith("too large: more than 20 characters")
