@@ -491,7 +491,6 @@ def _readable(data: bytes) -> bool:
     return len(sample.translate(None, _LOW_BYTES)) <= _MAX_HIGH_SHARE * len(sample)
 
 
-
 def iter_encoded_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS,
                        regions: list[tuple[int, int]] | None = None) -> Iterator[Member]:
     """What a text file's own bytes encode, read a block at a time: a message's or

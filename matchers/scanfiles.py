@@ -62,7 +62,6 @@ bytes in hand.
 
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
 import heapq
@@ -435,7 +434,8 @@ class _Hashes:
         self._ids = ids
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[int, tuple[Future[_Hashed], _RangeTask]] = {}
-        self._regions: dict[int, list[tuple[int, int]]] = {}  # by file id, until asked
+        # the thread's work on a split file, by id, until `regions` asks for it
+        self._hashing: dict[int, Future[_Hashed]] = {}
         # files to hash once released, and their bytes if the parent read them
         self._held: list[tuple[_RangeTask, bytes | None]] | None = None
         self.next_id = 0
@@ -471,7 +471,7 @@ class _Hashes:
     def forget(self, file_id: int) -> None:
         """No `scanned` will come for this file (it could not be read to its end)."""
         self.in_hand.pop(file_id, None)
-        self._regions.pop(file_id, None)
+        self._hashing.pop(file_id, None)
         future, _ = self._pending.pop(file_id, (None, None))
         if future is not None:
             future.cancel()
@@ -493,28 +493,21 @@ class _Hashes:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="vahti-sha256")
         future = self._pool.submit(_hash_and_regions, path, data)
-        future.add_done_callback(functools.partial(self._keep_regions, file_id))
+        self._hashing[file_id] = future
         return future
-
-    def _keep_regions(self, file_id: int, future: Future[_Hashed]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            regions = future.result()[1]
-            if regions is not None:
-                self._regions[file_id] = regions
 
     def regions(self, file_id: int) -> list[tuple[int, int]] | None:
         """Where a split file's base64 blobs may lie, found by the thread as it hashed the
-        file (it is waited for); None when they were not looked for (a held file: the
+        file (it is waited for); None when they were not looked for (a file held back: the
         workers have not forked, so the thread may not start), or the file could not be
-        read: then read it for its blobs."""
-        if file_id not in self._regions and self._held is None:
-            future, _ = self._pending.get(file_id, (None, None))
-            if future is not None:
-                try:
-                    future.result()
-                except (OSError, CancelledError):
-                    return None
-        return self._regions.pop(file_id, None)
+        read: then read it for its blobs. Asked once per file."""
+        future = self._hashing.pop(file_id, None)
+        if future is None:
+            return None
+        try:
+            return future.result()[1]
+        except (OSError, CancelledError):
+            return None
 
     def scanned(self, file_id: int) -> Scanned:
         self.in_hand.pop(file_id, None)
@@ -528,6 +521,7 @@ class _Hashes:
 
     def close(self) -> None:
         self.in_hand.clear()
+        self._hashing.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -16,6 +16,10 @@ import resource
 import struct
 import sys
 
+# A page with fewer characters than this (a page number, a stamp) and a picture is a
+# scanned page: its text is in the picture.
+MIN_PAGE_TEXT = 20
+
 
 def main() -> None:
     stdin = sys.stdin.buffer
@@ -47,11 +51,6 @@ def main() -> None:
                   + "\f".join(texts).encode("utf-8", "replace"))
     except BaseException as exc:  # noqa: BLE001 - reported by type name only
         out.write(f"error {type(exc).__name__}\n".encode())
-
-
-# A page with fewer characters than this (a page number, a stamp) and a picture is a
-# scanned page: its text is in the picture.
-MIN_PAGE_TEXT = 20
 
 
 def _has_picture(page) -> bool:  # noqa: ANN001
