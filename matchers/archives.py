@@ -167,6 +167,11 @@ def _ratio_reason(limits: ArchiveLimits) -> str:
     return f"archive bomb: compression ratio over {limits.max_ratio:g}"
 
 
+def _too_deep(limits: ArchiveLimits) -> str:
+    """An archive (or a base64 blob) inside more layers than `max_depth`."""
+    return f"archive bomb: nested deeper than {limits.max_depth} archives"
+
+
 def _too_large(limits: ArchiveLimits) -> str:
     """A file, stdin or mail message over the member size, not read at all."""
     return f"too large: over {_size(limits.max_member_size)}"
@@ -379,8 +384,7 @@ def _expand(
             yield from _base64_parts(found, location, depth, limits, budget)
         return
     if depth >= limits.max_depth:
-        reason = f"archive bomb: nested deeper than {limits.max_depth} archives"
-        yield Member(location, None, reason)
+        yield Member(location, None, _too_deep(limits))
         return
     if kind == "zip":
         members = _iter_zip(src, location, depth, limits, budget)
@@ -456,8 +460,7 @@ def _base64_parts(found: Iterator[base64_blobs.Blob], location: str, depth: int,
         if not _readable(blob.data):
             continue
         if depth >= limits.max_depth:
-            yield Member(loc, None, f"archive bomb: nested deeper than {limits.max_depth} "
-                                    "archives")
+            yield Member(loc, None, _too_deep(limits))
             return
         if not budget.allow_members(1):
             yield from _stopped(location, _too_many(limits))

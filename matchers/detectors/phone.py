@@ -121,15 +121,16 @@ def find(
     prefix = _national_prefix(region)
     plus = before == ord("+")
     national = (r.at(p) == ord(prefix[0])) if prefix else np.ones(len(p), bool)
-    bare = ~plus & _bare_runs(r, _region_prefixes(region)[0])
     # "00" international prefixes start with 0 too; both are taken here.
-    starts_ok = (plus | (before == ord("(")) | national | bare) & start_ok(r, p - plus)
+    usual = plus | (before == ord("(")) | national
+    bare = ~plus & _bare_runs(r, _region_prefixes(region)[0])
+    starts_ok = (usual | bare) & start_ok(r, p - plus)
     cand = p[starts_ok] - PAD_BEFORE
     cand_before = before[starts_ok]
-    usual = (plus | (before == ord("(")) | national)[starts_ok]
     last_end = -1
-    for pos, b, as_usual, as_bare in zip(cand.tolist(), cand_before.tolist(), usual.tolist(),
-                                         bare[starts_ok].tolist(), strict=True):
+    for pos, b, as_usual, as_bare in zip(cand.tolist(), cand_before.tolist(),
+                                         usual[starts_ok].tolist(), bare[starts_ok].tolist(),
+                                         strict=True):
         # "(09) 123 4567" starts at its "(", "(0401234567)" at its first digit
         firsts = (pos - 1, pos) if b == ord("(") else (pos - 1,) if b == ord("+") else (pos,)
         readings = [(start, False) for start in firsts] if as_usual else []

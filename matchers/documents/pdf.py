@@ -48,14 +48,14 @@ def pdf_parts(data: bytes, budget: TextBudget,
     status, pages, pictures = (line.split() + [b"", b"", b""])[:3]
     if status not in (b"ok", b"cut") or not (pages.isdigit() and pictures.isdigit()):
         raise ExtractError(failed("pdf", f"child exit {done.returncode}"))  # killed, crashed
-    unread = None
-    if int(pictures):  # scanned pages: their text is in pictures, which are not read
-        unread = (f"binary: PDF pages that are pictures without text (a scan?), {int(pictures)} "
-                  f"of {int(pages)}: not read (no OCR)")
-        if int(pictures) == int(pages):
-            raise ExtractError(unread)
+    n_pages, n_pictures = int(pages), int(pictures)
+    # scanned pages: their text is in pictures, which are not read
+    unread = (f"binary: PDF pages that are pictures without text (a scan?), {n_pictures} "
+              f"of {n_pages}: not read (no OCR)")
+    if n_pictures and n_pictures == n_pages:
+        raise ExtractError(unread)
     text = body.decode("utf-8", "replace")
     yield Part("", text, "pdf")
-    if unread is not None:
+    if n_pictures:
         yield Part("!pictures", "", "pdf", reason=unread)
     budget.take(len(text) + (budget.max_chars + 1 if status == b"cut" else 0))
