@@ -47,8 +47,11 @@ from typing import BinaryIO
 
 from . import base64_blobs, decode, documents, mail
 from .documents import ExtractError, Part, TextBudget
+from .documents.doc import doc_parts
+from .documents.msg import Message, read_msg
 from .documents.office import office_kind, office_parts
 from .documents.pdf import pdf_parts
+from .documents.ppt import ppt_parts
 from .documents.rtf import rtf_parts
 from .documents.sqlite import sqlite_parts
 from .documents.xls import xls_parts
@@ -375,7 +378,7 @@ def _expand(
             yield Member(location, None, _too_large(limits))
             return
         data = src.read()
-        yield from _document_or_plain(data, location, limits, budget)
+        yield from _document_or_plain(data, location, depth, limits, budget)
         mail_kind = mail.mail_kind(head)
         if mail_kind is not None:
             yield from _mail_parts([data], mail_kind, location, depth, limits, budget)
@@ -396,11 +399,11 @@ def _expand(
         members = iter_7z(src, location, depth, limits, budget)
     else:
         members = _iter_compressed(src, location, depth, limits, budget, kind)
-    yield from _or_text(members, src, location, limits, budget)
+    yield from _or_text(members, src, location, depth, limits, budget)
 
 
-def _or_text(members: Iterator[Member], src: _Source, location: str, limits: ArchiveLimits,
-             budget: _Budget) -> Iterator[Member]:
+def _or_text(members: Iterator[Member], src: _Source, location: str, depth: int,
+             limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
     """An archive's members; but an "archive" that is corrupt before anything came out of
     it, and whose bytes read as text all over, is text behind an archive's magic bytes
     (put there to hide a dump from a monitor, or a truncated zip of stored text files),
@@ -413,7 +416,7 @@ def _or_text(members: Iterator[Member], src: _Source, location: str, limits: Arc
             and src.size() <= limits.max_member_size):
         data = src.read()
         if decode.text_all_over(data):
-            yield from _document_or_plain(data, location, limits, budget)
+            yield from _document_or_plain(data, location, depth, limits, budget)
             return
     yield first
     yield from members
@@ -621,10 +624,10 @@ def _text_budget(limits: ArchiveLimits) -> TextBudget:
 
 
 def _document_or_plain(
-    data: bytes, location: str, limits: ArchiveLimits, budget: _Budget
+    data: bytes, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
-    """A SQLite database, PDF or RTF document becomes its text parts; anything else is one
-    member."""
+    """A SQLite database, PDF, RTF or legacy Office document becomes its text parts;
+    anything else is one member."""
     kind = documents.document_kind(data[:16])
     if kind == "sqlite":
         yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, limits,
@@ -635,13 +638,62 @@ def _document_or_plain(
     elif kind == "rtf":
         yield from _document(rtf_parts(data, _text_budget(limits)), kind, location, limits,
                              budget)
-    elif kind == "ole2" and documents.is_workbook(data):
-        yield from _document(xls_parts(data, _text_budget(limits)), "xls", location, limits,
-                             budget)
     elif kind == "ole2":
-        yield Member(location, None, documents.ole2_reason(data))
+        yield from _ole2(data, location, depth, limits, budget)
     else:
         yield Member(location, data, None)
+
+
+_OLE2_READERS = {"xls": xls_parts, "doc": doc_parts, "ppt": ppt_parts}
+
+
+def _ole2(data: bytes, location: str, depth: int, limits: ArchiveLimits,
+          budget: _Budget) -> Iterator[Member]:
+    """A legacy Office file (`documents.ole2_kind`): its text, or an Outlook message's
+    text, bodies and attachments."""
+    try:
+        kind = documents.ole2_kind(data)
+    except ExtractError as exc:
+        yield Member(location, None, exc.reason)
+        return
+    if kind in _OLE2_READERS:
+        yield from _document(_OLE2_READERS[kind](data, _text_budget(limits)), kind, location,
+                             limits, budget)
+    elif kind == "msg":
+        try:
+            message = read_msg(data, _text_budget(limits))
+        except ExtractError as exc:
+            yield Member(location, None, exc.reason)
+            return
+        yield from _outlook_message(message, location, depth, limits, budget)
+    else:
+        yield Member(location, None, documents.OLE2_REASONS[kind])
+
+
+def _outlook_message(message: Message, location: str, depth: int, limits: ArchiveLimits,
+                     budget: _Budget) -> Iterator[Member]:
+    """An Outlook message's text, then its HTML and RTF bodies and its attachments,
+    each an input of its own; an attached message the same way, one level deeper."""
+    yield from _document(iter([Part("", message.text, "msg")]), "msg", location, limits,
+                         budget)
+    if message.rtf_reason is not None:
+        yield Member(f"{location}!body.rtf", None, message.rtf_reason)
+    inputs = [("body.html", message.html), ("body.rtf", message.rtf)]
+    inputs += [(a.name, a.data) for a in message.attachments if a.data is not None]
+    for name, data in inputs:
+        if data is None:
+            continue
+        if not budget.allow_members(1):
+            yield from _stopped(location, _too_many(limits))
+        yield from _descend(data, f"{location}!{name}", depth, limits, budget)
+    for att in message.attachments:
+        loc = f"{location}!{att.name}"
+        if att.reason is not None:
+            yield Member(loc, None, att.reason)
+        elif att.message is not None and depth + 1 >= limits.max_depth:
+            yield Member(loc, None, _too_deep(limits))
+        elif att.message is not None:
+            yield from _outlook_message(att.message, loc, depth + 1, limits, budget)
 
 
 def _document(

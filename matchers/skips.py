@@ -7,7 +7,7 @@ while the detail tells which limit or format. Reasons never hold content.
 Kinds: binary (no known text format), encrypted, archive bomb (which limit),
 too many members, too large, unreadable (permissions), not a regular file (FIFO,
 socket, device), not found, corrupt archive / extraction failed (format errors),
-unsupported (a compression method), time limit.
+unsupported (a compression method, a form of a format), time limit.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ of plain text that the normal scan reads:
   xlsx/ods one part per sheet, ``book.xlsx!sheet:Potilaat``; the XML is parsed
   by expat with DTDs refused, so no entity can expand;
 * RTF (`rtf.py`): the text a word processor shows, its escapes and code page read;
-* legacy Excel (`xls.py`): .xls workbooks one part per sheet, read with xlrd. Other
-  OLE2 files (.doc, .ppt, Outlook .msg) are reported by name, not read.
+* legacy Office, OLE2 files (`ole.py` tells them apart): Excel .xls workbooks one part
+  per sheet, read with xlrd (`xls.py`); Word .doc (`doc.py`) and PowerPoint .ppt
+  (`ppt.py`) as one text; Outlook .msg (`msg.py`): its text, bodies and attachments.
 
 Parts come with a location suffix (``""`` for the document itself) that names
 a table or a sheet, never a value. What cannot be extracted raises
@@ -29,16 +30,6 @@ import time
 from dataclasses import dataclass
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# An encrypted docx/xlsx/pptx is an OLE2 file holding a stream of this name (UTF-16).
-_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
-# An Outlook message (.msg) keeps its properties in streams named so.
-_OUTLOOK_STREAM = "__substg1.0_".encode("utf-16-le")
-# The main streams of Excel 97-2003 (BIFF8), Excel 5/95 (BIFF5), Word and PowerPoint files.
-_WORKBOOK_STREAM = "Workbook".encode("utf-16-le")
-_BOOK_STREAM = "Book\x00".encode("utf-16-le")  # (the name ends there: not "Bookmarks")
-_WORD_STREAM = "WordDocument".encode("utf-16-le")
-_POWERPOINT_STREAM = "PowerPoint Document".encode("utf-16-le")
-
 
 @dataclass(frozen=True)
 class Part:
@@ -102,34 +93,26 @@ def document_kind(head: bytes) -> str | None:
     return None
 
 
-def _directory_names(data: bytes, *names: bytes) -> bool:
-    """Does an OLE2 file's directory name one of the streams `names` (UTF-16)? It is
-    looked for in the file's first and last MiB, where writers put it."""
-    ends = (data[: 1 << 20], data[-(1 << 20):])
-    return any(name in end for name in names for end in ends)
+def ole2_kind(data: bytes) -> str:
+    """What an OLE2 file is, by the streams at its root: "msg" (an Outlook message),
+    "doc", "xls", "ppt", "encrypted" (a password-protected docx/xlsx/pptx is an OLE2
+    file too) or "other". Raises ExtractError for a container that cannot be opened."""
+    from .ole import open_ole
+
+    with open_ole(data, "ole2") as ole:
+        root = {path[0] for path in ole.listdir(streams=True, storages=True) if len(path) == 1}
+    if "EncryptedPackage" in root:
+        return "encrypted"
+    if any(name.startswith("__substg1.0_") for name in root):
+        return "msg"
+    for kind, names in (("doc", ("WordDocument",)), ("xls", ("Workbook", "Book")),
+                        ("ppt", ("PowerPoint Document",))):
+        if root.intersection(names):
+            return kind
+    return "other"
 
 
-def is_workbook(data: bytes) -> bool:
-    """Is an OLE2 file a legacy Excel workbook (.xls: a "Workbook" or "Book" stream), not
-    an encrypted docx/xlsx (which also is OLE2), nor a Word or PowerPoint file (which
-    may hold a workbook as an embedded object)?"""
-    return (_directory_names(data, _WORKBOOK_STREAM, _BOOK_STREAM)
-            and not _directory_names(data, _ENCRYPTED_PACKAGE, _WORD_STREAM,
-                                     _POWERPOINT_STREAM))
-
-
-def ole2_reason(data: bytes) -> str:
-    """Why an OLE2 file that is no workbook is not read: an encrypted Office file, an
-    Outlook message, a legacy Word or PowerPoint file."""
-    if _directory_names(data, _ENCRYPTED_PACKAGE):
-        return "encrypted: password-protected Office document"
-    if _directory_names(data, _OUTLOOK_STREAM):
-        return ("binary: Outlook message (.msg, OLE2), not extracted (export it as .eml to "
-                "have it read)")
-    if _directory_names(data, _WORD_STREAM):
-        return ("binary: legacy Word document (.doc), not extracted (save it as .docx to "
-                "have it read)")
-    if _directory_names(data, _POWERPOINT_STREAM):
-        return ("binary: legacy PowerPoint file (.ppt), not extracted (save it as .pptx to "
-                "have it read)")
-    return "binary: legacy Office (OLE2) document, not extracted"
+OLE2_REASONS = {
+    "encrypted": "encrypted: password-protected Office document",
+    "other": "binary: OLE2 file that is no Word, Excel, PowerPoint or Outlook file, not read",
+}

@@ -1,0 +1,350 @@
+"""Legacy Office files (OLE2): Word .doc, PowerPoint .ppt and Outlook .msg are read.
+
+They were "binary: ..., not extracted": a ransomware dump of a clinic's file share or
+mailbox is full of them, and none of their text was read. The .doc and .ppt files are
+LibreOffice's (tests/fixtures/legacy_office/make.py writes them); the messages and the
+damaged files are built here (tests/support/cfb.py).
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from tests.support.cfb import compound_file
+from tests.unit.test_documents import HETU, SECRET, _no_content_in_reasons, _reasons, _texts
+from vahti.demo.synthetic import make_people
+from vahti.matchers.archives import ArchiveLimits, Member, iter_members
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_office"
+PEOPLE = make_people(12, seed=41)  # as in make.py
+
+
+def _fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+# -- Word ---------------------------------------------------------------------------------
+
+
+def test_a_word_document_s_text_is_read_wherever_it_is() -> None:
+    """Paragraphs, a table (a row a line), a footnote, the header and footer, a mailto
+    link's address, a code written with Word's non-breaking hyphen, UTF-16 text."""
+    got = list(iter_members(_fixture("potilaat.doc"), "lahete.doc"))
+    assert not _reasons(got) and [m.text_from for m in got] == ["doc"]
+    text = _texts(got)["lahete.doc"]
+    p = PEOPLE
+    for x in p[0:3]:
+        assert f"Potilas {x.full_name}, henkilötunnus {x.hetu}, puh. {x.phone}.\n" in text
+    assert f"{p[3].full_name} {p[3].hetu}\n" in text  # the non-breaking hyphen is "-"
+    for x in p[4:8]:
+        assert f"{x.full_name}\t{x.hetu}\t{x.email}\n" in text
+    assert f"{p[8].full_name} {p[8].hetu}" in text  # the footnote
+    assert f'"mailto:{p[9].email}"' in text
+    assert f"Пациент {p[10].full_name} Ωμέγα {p[10].hetu}" in text
+    assert f"Ylätunniste {p[11].hetu}" in text and f"Alatunniste {p[11].email}" in text
+    assert not any(c in text for c in "\x07\x13\x14\x15\x1e\r")
+
+
+def _word_file(pieces: list[tuple[str, bool]], n_fib: int = 0xC1, flags: int = 0x0200,
+               text_length: int | None = None) -> bytes:
+    """A Word 97 document whose text is `pieces` (text, stored one byte a character),
+    with the FIB, piece table and streams MS-DOC describes."""
+    body = bytearray(b"\0" * 0x400)  # the FIB's room
+    cps, descriptors = [0], []
+    for text, compressed in pieces:
+        if compressed:
+            fc = (len(body) * 2) | 0x40000000
+            body += text.encode("cp1252")
+        else:
+            fc = len(body)
+            body += text.encode("utf-16-le")
+        cps.append(cps[-1] + len(text))
+        descriptors.append(struct.pack("<HIH", 0, fc, 0))
+    plc = struct.pack(f"<{len(cps)}I", *cps) + b"".join(descriptors)
+    clx = b"\x01" + struct.pack("<h", 3) + b"abc" + b"\x02" + struct.pack("<I", len(plc)) + plc
+    table = bytes(16) + clx
+    fib = bytearray(struct.pack("<HH", 0xA5EC, n_fib) + bytes(6) + struct.pack("<H", flags))
+    fib += bytes(0x20 - len(fib))
+    longs = [0] * 22
+    longs[3] = cps[-1] if text_length is None else text_length
+    pairs = [(0, 0)] * 93
+    pairs[33] = (16, len(clx))
+    fib += struct.pack("<H", 14) + bytes(28) + struct.pack("<H", 22)
+    fib += struct.pack("<22i", *longs) + struct.pack("<H", 93)
+    fib += b"".join(struct.pack("<II", *pair) for pair in pairs)
+    body[: len(fib)] = fib
+    return compound_file({"WordDocument": bytes(body), "1Table": table})
+
+
+def test_pieces_of_one_byte_and_of_utf16_characters_are_read_in_order() -> None:
+    """Word writes a piece one byte a character when all of it is in cp1252 (what
+    LibreOffice does not do: the fixture's pieces are all UTF-16)."""
+    data = _word_file([("Potilas Matti Meikäläinen 131052\x1e308T\r", True),
+                       ("Пациент\x07040 1234567\x07\x07", False),
+                       ("lo\x1fpuksi\x13 HYPERLINK \x14linkki\x15.\r", True)])
+    assert _texts(list(iter_members(data, "w.doc"))) == {
+        "w.doc": f"Potilas Matti Meikäläinen {HETU}\nПациент\t040 1234567\n"
+                 "lopuksi  HYPERLINK  linkki .\n"}
+
+
+def test_a_word_6_or_95_document_is_read_when_it_was_saved_whole() -> None:
+    text = SECRET.encode("cp1252")
+    stream = bytearray(0x300)
+    stream[:4] = struct.pack("<HH", 0xA5EC, 0x65)
+    stream[0x18:0x20] = struct.pack("<II", 0x300, 0x300 + len(text))
+    whole = compound_file({"WordDocument": bytes(stream) + text})
+    assert _texts(list(iter_members(whole, "w95.doc"))) == {"w95.doc": SECRET}
+    stream[10] = 0x04  # fast-saved
+    fast = compound_file({"WordDocument": bytes(stream) + text})
+    assert _reasons(list(iter_members(fast, "w95.doc"))) == {
+        "w95.doc": "unsupported: fast-saved Word 6/95 document (.doc), not extracted (save it "
+                   "again to have it read)"}
+
+
+def test_an_encrypted_word_document_says_so() -> None:
+    for flags in (0x0300, 0x8200):  # encrypted, obfuscated
+        got = list(iter_members(_word_file([(SECRET, True)], flags=flags), "salainen.doc"))
+        assert _reasons(got) == {
+            "salainen.doc": "encrypted: password-protected Word document (.doc)"}
+
+
+# -- PowerPoint ---------------------------------------------------------------------------
+
+
+def test_a_powerpoint_file_s_slides_and_notes_are_read() -> None:
+    got = list(iter_members(_fixture("potilaat.ppt"), "lista.ppt"))
+    assert not _reasons(got) and [m.text_from for m in got] == ["ppt"]
+    text = _texts(got)["lista.ppt"]
+    for x in PEOPLE[:11]:
+        assert f"{x.full_name} {x.hetu} {x.email} {x.phone}\n" in text
+    assert f"Muistiinpano: {PEOPLE[11].full_name} {PEOPLE[11].hetu}\n" in text  # the notes
+    assert "Potilaslista 3 — Äänekoski\n" in text
+
+
+def _record(kind: int, body: bytes, container: bool = False) -> bytes:
+    return struct.pack("<HHI", 0xF if container else 0, kind, len(body)) + body
+
+
+def test_every_kind_of_powerpoint_text_atom_is_read() -> None:
+    """UTF-16 characters, one-byte characters and strings, inside nested containers;
+    an encrypted file is reported."""
+    inner = (_record(0x0FA0, "Matti Meikäläinen\r131052-308T".encode("utf-16-le"))
+             + _record(0x0FA8, "Liisa Mäkelä 040 1234567".encode("latin-1"))
+             + _record(0x0FF5, b"\x00" * 7)  # a record of no text
+             + _record(0x0FBA, "mailto:matti@example.fi".encode("utf-16-le")))
+    stream = _record(0x03E8, _record(0x0FF0, inner, container=True), container=True)
+    got = list(iter_members(compound_file({"PowerPoint Document": stream}), "p.ppt"))
+    assert _texts(got) == {"p.ppt": f"Matti Meikäläinen\n{HETU}\nLiisa Mäkelä 040 1234567\n"
+                                    "mailto:matti@example.fi\n"}
+    crypted = compound_file({"PowerPoint Document": _record(0x2F14, b"\0" * 40, True)})
+    assert _reasons(list(iter_members(crypted, "c.ppt"))) == {
+        "c.ppt": "encrypted: password-protected PowerPoint file (.ppt)"}
+
+
+# -- Outlook ------------------------------------------------------------------------------
+
+
+def _prop(pid: int, value: str | bytes, kind: int | None = None) -> tuple[str, bytes]:
+    if isinstance(value, str):
+        kind = kind or 0x001F
+        raw = value.encode("utf-16-le" if kind == 0x001F else "cp1252")
+    else:
+        kind, raw = 0x0102, value
+    return f"__substg1.0_{pid:04X}{kind:04X}", raw
+
+
+def _lzfu(rtf: bytes) -> bytes:
+    """RTF compressed as LZFu with literals only, and its end marker (MS-OXRTFCP)."""
+    out = bytearray()
+    for k in range(0, len(rtf), 8):
+        chunk = rtf[k:k + 8]
+        out += b"\x00" + chunk
+    end = (207 + len(rtf)) % 4096  # the window's write position: the end
+    if len(rtf) % 8:
+        out[-(len(rtf) % 8) - 1] |= 1 << (len(rtf) % 8)
+        out += struct.pack(">H", end << 4)
+    else:
+        out += b"\x01" + struct.pack(">H", end << 4)
+    return struct.pack("<IIII", len(out) + 12, len(rtf), 0x75465A4C, 0) + bytes(out)
+
+
+def _message(people, attachments: dict[str, dict] | None = None) -> dict:  # noqa: ANN001
+    a, b, c = people[:3]
+    tree = dict([
+        _prop(0x0037, f"Lähete: {a.full_name}"),
+        _prop(0x1000, f"Hei,\r\npotilaan henkilötunnus on {a.hetu}.\r\n"),
+        _prop(0x0C1A, b.full_name), _prop(0x0C1F, b.email, 0x001E),
+        _prop(0x1013, f"<p>puh. <b>{a.phone}</b></p>".encode()),
+        _prop(0x1009, _lzfu(f"{{\\rtf1\\ansi {c.full_name} {c.hetu}\\par}}".encode())),
+    ])
+    tree["__properties_version1.0"] = bytes(32)
+    tree["__recip_version1.0_#00000000"] = dict([_prop(0x3001, c.full_name),
+                                                 _prop(0x39FE, c.email)])
+    for n, (name, node) in enumerate((attachments or {}).items()):
+        tree[f"__attach_version1.0_#{n:08X}"] = node
+    return tree
+
+
+def _file_attachment(name: str, data: bytes) -> dict:
+    return dict([_prop(0x3707, name), _prop(0x3701, data)])
+
+
+def test_an_outlook_message_s_text_bodies_and_attachments_are_read() -> None:
+    p = PEOPLE
+    csv = "".join(f"{x.full_name};{x.hetu}\n" for x in p[3:6]).encode()
+    nested = {**dict([_prop(0x3707, "Fwd.msg")]),
+              "__substg1.0_3701000D": _message(p[6:9], {"a": _file_attachment(
+                  "lausunto.txt", p[9].email.encode())})}
+    ole_object = {**dict([_prop(0x3707, "kaavio.xls")]),
+                  "__substg1.0_3701000D": {"Workbook": b"\0" * 100}}
+    msg = compound_file(_message(p, {"csv": _file_attachment("potilaat.csv", csv),
+                                     "fwd": nested, "ole": ole_object,
+                                     "link": dict([_prop(0x3707, "linkki.url")])}))
+    got = list(iter_members(msg, "viesti.msg"))
+    texts = _texts(got)
+    text = texts["viesti.msg"]
+    for line in (f"Lähete: {p[0].full_name}", f"potilaan henkilötunnus on {p[0].hetu}.",
+                 p[1].full_name, p[1].email, p[2].full_name, p[2].email, "potilaat.csv"):
+        assert line in text
+    assert texts["viesti.msg!body.html"] == f"<p>puh. <b>{p[0].phone}</b></p>"
+    assert texts["viesti.msg!body.rtf"] == f"{p[2].full_name} {p[2].hetu}\n"
+    assert texts["viesti.msg!potilaat.csv"] == csv.decode()
+    assert p[6].hetu in texts["viesti.msg!Fwd.msg"]
+    assert texts["viesti.msg!Fwd.msg!lausunto.txt"] == p[9].email
+    assert [m.text_from for m in got if m.location == "viesti.msg"] == ["msg"]
+    assert _reasons(got) == {
+        "viesti.msg!kaavio.xls": "binary: OLE object attached to an Outlook message, not "
+                                 "extracted",
+        "viesti.msg!linkki.url": "unsupported: Outlook attachment without its data (a link "
+                                 "or a reference to a file elsewhere)"}
+    _no_content_in_reasons(got)
+
+
+def test_messages_attached_to_messages_stop_at_the_depth_limit() -> None:
+    tree = _message(PEOPLE)
+    for _ in range(5):
+        tree = _message(PEOPLE, {"m": {**dict([_prop(0x3707, "m.msg")]),
+                                       "__substg1.0_3701000D": tree}})
+    got = list(iter_members(compound_file(tree), "v.msg", ArchiveLimits(max_depth=3)))
+    deepest = "v.msg" + "!m.msg" * 3
+    assert _reasons(got)[deepest] == "archive bomb: nested deeper than 3 archives"
+    assert f"v.msg{'!m.msg' * 2}" in _texts(got)
+
+
+def test_the_lzfu_example_of_the_specification_decompresses() -> None:
+    from vahti.matchers.documents.msg import decompress_rtf
+
+    example = bytes.fromhex("2d0000002b0000004c5a4675f1c5c7a703000a0072637067313235423"
+                            "20af32068656c090020627705b06c647d0a800fa0")
+    assert decompress_rtf(example) == b"{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n"
+    raw = b"{\\rtf1 " + SECRET.encode("cp1252") * 40 + b"}"
+    assert decompress_rtf(_lzfu(raw)) == raw
+    assert decompress_rtf(struct.pack("<IIII", len(raw) + 12, len(raw), 0x414C454D, 0)
+                          + raw) == raw  # stored, not compressed
+
+
+# -- which OLE2 file is which, and what breaks ------------------------------------------
+
+
+def test_an_ole2_file_is_told_by_the_streams_at_its_root() -> None:
+    """An embedded object (a workbook in a Word file, a Word file in a workbook) does not
+    make its container something else."""
+    from vahti.matchers.documents import ole2_kind
+
+    cases = {
+        "doc": {"WordDocument": b"\0" * 10, "ObjectPool": {"_1": {"Workbook": b"\0"}}},
+        "xls": {"Workbook": b"\0" * 10, "MBD0001": {"WordDocument": b"\0"}},
+        "ppt": {"PowerPoint Document": b"\0" * 10},
+        "msg": dict([_prop(0x0037, "x")]),
+        "encrypted": {"EncryptedPackage": b"\0" * 10, "EncryptionInfo": b"\0"},
+        "other": {"Contents": b"\0" * 10},
+    }
+    for kind, tree in cases.items():
+        assert ole2_kind(compound_file(tree)) == kind
+    assert _reasons(list(iter_members(compound_file(cases["other"]), "x.bin"))) == {
+        "x.bin": "binary: OLE2 file that is no Word, Excel, PowerPoint or Outlook file, not read"}
+    broken = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(3000) + SECRET.encode("utf-16-le")
+    (reason,) = _reasons(list(iter_members(broken, "rikki.msg"))).values()
+    assert reason.startswith("extraction failed: ole2 (")
+
+
+def _mutations(data: bytes, rng: random.Random, n: int) -> list[bytes]:
+    out = []
+    for _ in range(n):
+        bad = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            bad[rng.randrange(0, len(bad))] = rng.randrange(256)
+        out.append(bytes(bad))
+    out += [data[: len(data) * k // 8] for k in range(1, 8)]  # cut short
+    return out
+
+
+@pytest.mark.parametrize("name", ["potilaat.doc", "potilaat.ppt", "viesti.msg"])
+def test_a_damaged_file_gives_text_or_a_reason_and_never_its_content(name: str) -> None:
+    if name == "viesti.msg":
+        data = compound_file(_message(PEOPLE, {"a": _file_attachment("a.txt", SECRET.encode())}))
+    else:
+        data = _fixture(name)
+    for bad in _mutations(data, random.Random(name), 150):
+        members = list(iter_members(bad, name))
+        assert members
+        for m in members:
+            assert (m.data is None) == (m.skipped_reason is not None)
+            for x in PEOPLE:
+                assert x.hetu not in (m.skipped_reason or "")
+                assert x.last_name not in (m.skipped_reason or "")
+    _no_content_in_reasons([Member(name, None, "x")])
+
+
+def test_a_legacy_file_s_text_over_the_budget_is_cut_and_reported() -> None:
+    for name in ("potilaat.doc", "potilaat.ppt"):
+        got = list(iter_members(_fixture(name), name, ArchiveLimits(max_member_size=200)))
+        assert _reasons(got)[name].startswith("too large: more than 200 characters")
+
+
+# -- the people in them are found ----------------------------------------------------------
+
+
+def test_the_people_in_legacy_office_files_are_found(tmp_path) -> None:
+    from tests.support.index import synthetic_index
+    from vahti.matchers.engine import Finding, Scanned, ScanOptions
+    from vahti.matchers.keys import Key
+    from vahti.matchers.scanfiles import scan_files
+
+    key = Key(bytes(range(32)))
+    doc = tmp_path / "lahete.doc"
+    doc.write_bytes(_fixture("potilaat.doc"))
+    ppt = tmp_path / "lista.ppt"
+    ppt.write_bytes(_fixture("potilaat.ppt"))
+    msg = tmp_path / "viesti.msg"
+    csv = "".join(f"{x.full_name};{x.hetu}\n" for x in PEOPLE[3:6]).encode()
+    msg.write_bytes(compound_file(_message(PEOPLE, {"a": _file_attachment("p.csv", csv)})))
+    events = list(scan_files([str(doc), str(ppt), str(msg)], synthetic_index(key, PEOPLE), key,
+                             ScanOptions()))
+    found = {(f.location, f.id_type, f.ref) for f in events if isinstance(f, Finding)}
+    hetus = {(loc, ref) for loc, t, ref in found if t == "hetu"}
+    assert {ref for loc, ref in hetus if loc == str(doc)} == {
+        x.ref for x in PEOPLE if x is not PEOPLE[9]}  # (the mailto link's person: an address)
+    assert (str(doc), "email", PEOPLE[9].ref) in found
+    assert {ref for loc, ref in hetus if loc == str(ppt)} == {x.ref for x in PEOPLE}
+    assert {(loc, ref) for loc, ref in hetus if loc.startswith(str(msg))} == {
+        (str(msg), PEOPLE[0].ref), (f"{msg}!body.rtf", PEOPLE[2].ref),
+        *((f"{msg}!p.csv", x.ref) for x in PEOPLE[3:6])}
+    emails = {ref for loc, t, ref in found if t == "email" and loc == str(ppt)}
+    assert emails == {x.ref for x in PEOPLE[:11]}
+    scanned = {e.location: e for e in events if isinstance(e, Scanned)}
+    assert scanned[str(doc)].status == "ok" and scanned[str(doc)].encoding == "doc"
+
+
+def test_a_damaged_body_or_attachment_loses_only_itself() -> None:
+    """A body in an unknown compression is reported at its own location; the message's
+    text and its other attachments are read."""
+    tree = _message(PEOPLE, {"a": _file_attachment("a.txt", SECRET.encode())})
+    tree["__substg1.0_10090102"] = struct.pack("<IIII", 12, 0, 0x12345678, 0)
+    got = list(iter_members(compound_file(tree), "v.msg"))
+    assert _reasons(got) == {"v.msg!body.rtf": "unsupported: Outlook RTF body compression"}
+    assert _texts(got)["v.msg!a.txt"] == SECRET and PEOPLE[0].hetu in _texts(got)["v.msg"]
