@@ -3,10 +3,12 @@
 Run as ``python -I _pdf_child.py`` (isolated: no PYTHONPATH, no current directory
 on sys.path). Reads from stdin a 4-byte big-endian header length, a JSON header
 ({"max_chars": N, "memory_bytes": N, "passwords": [...]}) and the PDF's bytes.
-Writes to stdout one status line, then the text as UTF-8 (pages separated by form
-feeds): "ok P N" or "cut P N" (text limit reached; P pages read, N of them pictures
-without text: a scan), "encrypted" or "error TYPE" (an exception type name, never a
-message: messages can quote the document). pypdf's own warnings go to stderr, which
+Writes to stdout one status line, then a line of JSON with the text that is no page's
+(the document's properties, its form's field values, its links' targets: "" when
+there are none), then the pages' text as UTF-8 (separated by form feeds). The status
+is "ok P N" or "cut P N" (text limit reached; P pages read, N of them pictures without
+text: a scan), "encrypted" or "error TYPE" (an exception type name, never a message:
+messages can quote the document). pypdf's own warnings go to stderr, which
 the parent throws away.
 """
 
@@ -47,10 +49,70 @@ def main() -> None:
             if chars > header["max_chars"]:
                 status = "cut"
                 break
+        extras = {"properties": _properties(reader), "form": _form(reader),
+                  "links": _links(reader)}
         out.write(f"{status} {len(texts)} {pictures}\n".encode()
+                  + json.dumps(extras).encode() + b"\n"
                   + "\f".join(texts).encode("utf-8", "replace"))
     except BaseException as exc:  # noqa: BLE001 - reported by type name only
         out.write(f"error {type(exc).__name__}\n".encode())
+
+
+# Dates, and the names of the programs that wrote the file: in every PDF, no one's data.
+_NOT_TEXT = ("/CreationDate", "/ModDate", "/Creator", "/Producer")
+
+
+def _lines(values) -> str:  # noqa: ANN001
+    return "".join(f"{v}\n" for v in values if str(v).strip())
+
+
+def _properties(reader) -> str:  # noqa: ANN001
+    """The document information: title, author, subject, keywords, and any key of the
+    writer's own (a title is often the patient's name and code)."""
+    try:
+        info = reader.metadata or {}
+        return _lines(info[k] for k in info
+                      if k not in _NOT_TEXT and isinstance(info[k], str))
+    except Exception:  # noqa: BLE001 - a broken dictionary: its text is not had
+        return ""
+
+
+def _form(reader) -> str:  # noqa: ANN001
+    """A filled-in form's values, each after its field's name. Page text does not hold
+    them: a viewer draws them from the form, not from the page."""
+    try:
+        fields = reader.get_fields() or {}
+    except Exception:  # noqa: BLE001
+        return ""
+    lines = []
+    for name, field in list(fields.items())[:100_000]:
+        try:
+            value = field.get("/V")
+            if isinstance(value, list):
+                value = " ".join(map(str, value))
+            if value is not None and str(value).strip():
+                lines.append(f"{name}\t{str(value).removeprefix('/')}")
+        except Exception:  # noqa: BLE001
+            continue
+    return _lines(lines)
+
+
+def _links(reader) -> str:  # noqa: ANN001
+    """The targets of the pages' links (``mailto:``, a URL with a query)."""
+    uris = []
+    try:
+        for page in reader.pages:
+            for ref in page.get("/Annots") or ():
+                try:
+                    action = ref.get_object().get("/A")
+                    uri = action.get_object().get("/URI") if action is not None else None
+                    if isinstance(uri, str):
+                        uris.append(uri)
+                except Exception:  # noqa: BLE001
+                    continue
+    except Exception:  # noqa: BLE001
+        pass
+    return _lines(uris)
 
 
 def _has_picture(page) -> bool:  # noqa: ANN001

@@ -40,7 +40,7 @@ def pdf_parts(data: bytes, budget: TextBudget,
         )
     except subprocess.TimeoutExpired:
         raise ExtractError(time_limit("PDF", budget.timeout_s)) from None
-    line, _, body = done.stdout.partition(b"\n")
+    line, _, rest = done.stdout.partition(b"\n")
     if line == b"encrypted":
         raise ExtractError("encrypted: password-protected PDF")
     if line.startswith(b"error "):
@@ -48,14 +48,26 @@ def pdf_parts(data: bytes, budget: TextBudget,
     status, pages, pictures = (line.split() + [b"", b"", b""])[:3]
     if status not in (b"ok", b"cut") or not (pages.isdigit() and pictures.isdigit()):
         raise ExtractError(failed("pdf", f"child exit {done.returncode}"))  # killed, crashed
+    extras_line, _, body = rest.partition(b"\n")
+    try:
+        extras = json.loads(extras_line)
+    except ValueError:
+        raise ExtractError(failed("pdf", "child output")) from None
     n_pages, n_pictures = int(pages), int(pictures)
     # scanned pages: their text is in pictures, which are not read
     unread = (f"binary: PDF pages that are pictures without text (a scan?), {n_pictures} "
               f"of {n_pages}: not read (no OCR)")
-    if n_pictures and n_pictures == n_pages:
-        raise ExtractError(unread)
     text = body.decode("utf-8", "replace")
-    yield Part("", text, "pdf")
-    if n_pictures:
+    if n_pictures and n_pictures == n_pages:
+        yield Part("", "", "pdf", reason=unread)
+    else:
+        yield Part("", text, "pdf")
+    if n_pictures and n_pictures < n_pages:
         yield Part("!pictures", "", "pdf", reason=unread)
+    # what no page shows: the document's properties, a form's values, links' targets
+    for name in ("properties", "form", "links"):
+        extra = extras.get(name) if isinstance(extras, dict) else None
+        if isinstance(extra, str) and extra:
+            budget.take(len(extra))
+            yield Part(f"!{name}", extra, "pdf")
     budget.take(len(text) + (budget.max_chars + 1 if status == b"cut" else 0))

@@ -193,6 +193,46 @@ def _pdf_pages(pages: list[str | None]) -> bytes:
     return buf.getvalue()
 
 
+def _pdf_with_extras(pdf: bytes, title: str, field_value: str, link: str) -> bytes:
+    """`pdf` with a title and an author, a filled-in text field and a link."""
+    from pypdf.annotations import Link
+    from pypdf.generic import (ArrayObject, DictionaryObject, FloatObject, NameObject,
+                               TextStringObject)
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(pdf)))
+    writer.add_metadata({"/Title": title, "/Author": "Liisa Lääkäri"})
+    writer.add_annotation(0, Link(rect=(10, 10, 100, 30), url=link))
+    field = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/Widget"),
+        NameObject("/FT"): NameObject("/Tx"), NameObject("/T"): TextStringObject("hetu"),
+        NameObject("/V"): TextStringObject(field_value),
+        NameObject("/Rect"): ArrayObject([FloatObject(v) for v in (10, 50, 200, 70)])}))
+    writer.pages[0][NameObject("/Annots")].append(field)
+    writer._root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject([field])})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_what_no_page_of_a_pdf_shows_is_read() -> None:
+    """A PDF's title (a referral's is often the patient's name and code), a filled-in
+    form's values and its links' targets are in no page's text: they were never read."""
+    data = _pdf_with_extras(_pdf("Lähete"), f"Lähete Matti Meikäläinen {HETU}", HETU,
+                            "mailto:matti.meikalainen@example.fi")
+    got = list(iter_members(data, "lahete.pdf"))
+    assert _texts(got) == {
+        "lahete.pdf": "Lähete",
+        "lahete.pdf!properties": f"Lähete Matti Meikäläinen {HETU}\nLiisa Lääkäri\n",
+        "lahete.pdf!form": f"hetu\t{HETU}\n",
+        "lahete.pdf!links": "mailto:matti.meikalainen@example.fi\n"}
+    # a scan's pages are not read, but its title is
+    scan = _pdf_with_extras(_pdf_pages([None]), f"Matti Meikäläinen {HETU}", "", "https://x/")
+    got = list(iter_members(scan, "scan.pdf"))
+    assert set(_reasons(got)) == {"scan.pdf"}
+    assert _texts(got)["scan.pdf!properties"].startswith(f"Matti Meikäläinen {HETU}")
+
+
 def test_a_scanned_pdf_says_its_pages_were_not_read() -> None:
     """A scanned referral letter is pictures of pages, with no text to extract: it was
     "Scanned ok", and nothing of it had been read. Its pages of pictures are reported."""
