@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterator
 
 from . import ExtractError, Part, TextBudget, failed
-from .ole import open_ole, read_stream
+from .ole import open_ole, properties_part, read_stream
 
 _WORD_MAGIC = 0xA5EC
 _WORD97_NFIB = 0xC1  # Word 97 and later; 101-105 are Word 6 and Word 95
@@ -44,8 +44,8 @@ _CONTROLS = str.maketrans({
 
 
 def doc_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
-    """The document's text (one part). Raises ExtractError for a document that cannot
-    be read."""
+    """The document's text, then its properties (`ole.properties_part`). Raises
+    ExtractError for a document that cannot be read."""
     with open_ole(data, "doc") as ole:
         word = read_stream(ole, "WordDocument", "doc")
         if len(word) < 0x20 or struct.unpack_from("<H", word)[0] != _WORD_MAGIC:
@@ -58,8 +58,10 @@ def doc_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
         else:
             table = read_stream(ole, "1Table" if flags & _TABLE_1 else "0Table", "doc")
             text = "".join(_word97_pieces(word, table, budget))
+        properties = list(properties_part(ole, "doc"))
     # a row's end is a second cell mark: the row is a line
     yield Part("", text.replace("\x07\x07", "\n").translate(_CONTROLS), "doc")
+    yield from properties
 
 
 def _word95_text(word: bytes, flags: int, budget: TextBudget) -> str:

@@ -57,10 +57,96 @@ def office_parts(kind: str, names: list[str], read: Callable[[str], bytes],
             yield Part("", _ooxml_text(kind, names, read, budget), kind)
         else:
             yield from _odf(kind, names, read, budget)
+        yield from _unshown(kind, names, read, budget)
     except _Refused:
         raise ExtractError(failed(kind, "DTD refused")) from None
     except expat.ExpatError as exc:
         raise ExtractError(failed(kind, exc)) from None
+
+
+_XLINK_HREF = "http://www.w3.org/1999/xlink}href"
+_NOT_LINKS = ("#", "./", "Pictures/", "Object")  # within the document: a bookmark, an object
+
+
+# -- what the document does not show -----------------------------------------------------
+
+# OOXML: the comments of a workbook's cells (old and threaded) and of a presentation.
+_COMMENTS = {"xlsx": (r"xl/comments\d*\.xml", r"xl/threadedComments/[^/]+\.xml"),
+             "pptx": (r"ppt/comments/[^/]+\.xml",)}
+# Properties that are no one's data: dates, counts, the writing program.
+_NOT_PROPERTIES = {"created", "modified", "lastPrinted", "revision", "TotalTime", "generator",
+                   "creation-date", "date", "print-date", "editing-cycles", "editing-duration",
+                   "document-statistic", "template"}
+
+
+def _unshown(kind: str, names: list[str], read: Callable[[str], bytes],
+             budget: TextBudget) -> Iterator[Part]:
+    """What a reader of the document does not see on its pages, each a part of its own:
+    the document's properties (``!properties``: title, subject, author, keywords, its
+    writer's own fields; a letter's title is often its patient's name), the targets of
+    its links (``!links``: a mailto link shows a name, not the address) and the comments
+    of a workbook's cells or a presentation's slides (``!comments``)."""
+    if kind in ("docx", "xlsx", "pptx"):
+        props = [n for n in ("docProps/core.xml", "docProps/custom.xml") if n in names]
+        texts = [_element_texts(read(n), budget, kind) for n in props]
+        if "docProps/app.xml" in names:  # of its counts and names, the organisation's
+            texts.append(_element_texts(read("docProps/app.xml"), budget, kind,
+                                        only={"Company", "Manager"}))
+        links = [rel.get("Target", "") for n in names
+                 if n.endswith(".rels") and n != "_rels/.rels"
+                 for rel in _attributes(read(n), "Relationship")
+                 if rel.get("TargetMode") == "External"]
+        comments = [_element_texts(read(n), budget, kind, only={"t", "text"})
+                    for pattern in _COMMENTS.get(kind, ()) for n in names
+                    if re.fullmatch(pattern, n)]
+        yield from _links(links, kind, budget)
+    else:  # (an annotation is in content.xml, read with the text; links: `_odf`)
+        texts = [_element_texts(read("meta.xml"), budget, kind)] if "meta.xml" in names else []
+        comments = []
+    yield from _part("!properties", "".join(texts), kind)
+    yield from _part("!comments", "".join(comments), kind)
+
+
+def _part(suffix: str, text: str, kind: str) -> Iterator[Part]:
+    if text:
+        yield Part(suffix, text, kind)
+
+
+def _links(links: list[str], kind: str, budget: TextBudget) -> Iterator[Part]:
+    text = "".join(f"{link}\n" for link in links if link.strip())
+    budget.take(len(text))
+    yield from _part("!links", text, kind)
+
+
+def _element_texts(data: bytes, budget: TextBudget, kind: str,
+                   only: set[str] | None = None) -> str:
+    """The text of each element (of the local names `only`, or of any but
+    `_NOT_PROPERTIES`), a line each."""
+    lines: list[str] = []
+    stack: list[list[str]] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        stack.append([])
+
+    def end(name: str) -> None:
+        text = "".join(stack.pop()).strip()
+        local = name.rsplit("}", 1)[-1]
+        if text and (local in only if only is not None else local not in _NOT_PROPERTIES):
+            lines.append(text + "\n")
+
+    def chars(s: str) -> None:
+        if stack:
+            stack[-1].append(s)
+
+    parser = _parser()
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.CharacterDataHandler = chars
+    for pos in range(0, max(len(data), 1), PARSE_STEP):
+        parser.Parse(data[pos : pos + PARSE_STEP], pos + PARSE_STEP >= len(data))
+        budget.check_time(kind)
+    text = "".join(lines)
+    budget.take(len(text))
+    return text
 
 
 # -- a streaming XML-to-text walker ------------------------------------------------------
@@ -79,6 +165,7 @@ class _Walker:
         self.text, self.lines, self.cells = text, lines, cells
         self.breaks, self.tabs, self.spaces, self.split = breaks, tabs, spaces, split
         self.inside = 0
+        self.links: list[str] = []  # OpenDocument's link targets (xlink:href)
         self.out: list[str] = []
         self.parts: list[tuple[str, list[str]]] = []
         self.chars = 0
@@ -100,6 +187,9 @@ class _Walker:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         local = name.rsplit("}", 1)[-1]
+        href = attrs.get(_XLINK_HREF) if attrs else None
+        if href is not None and not href.startswith(_NOT_LINKS):
+            self.links.append(href)
         if local == self.split:
             sheet = next((v for k, v in attrs.items() if k.rsplit("}", 1)[-1] == "name"), "")
             self.out = []
@@ -287,6 +377,7 @@ def _odf(kind: str, names: list[str], read: Callable[[str], bytes],
     walker.parse(read("content.xml"), budget, kind)
     if walker.split is None:
         yield Part("", "".join(walker.out), kind)
-        return
-    for sheet, out in walker.parts:
-        yield Part(f"!sheet:{sheet}", "".join(out), kind)
+    else:
+        for sheet, out in walker.parts:
+            yield Part(f"!sheet:{sheet}", "".join(out), kind)
+    yield from _links(walker.links, kind, budget)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from . import ExtractError, failed
+from . import ExtractError, Part, failed
 
 if TYPE_CHECKING:
     import olefile
@@ -45,3 +45,69 @@ def read_stream(ole: olefile.OleFileIO, name: str, fmt: str) -> bytes:
     if not ole.exists(name) or ole.get_type(name) != 2:  # 2: STGTY_STREAM
         raise ExtractError(failed(fmt, f"no {name} stream"))
     return ole.openstream(name).read()
+
+
+# The summary information's text properties (a letter's title is often its patient's
+# name; a custom property may be a record's code), read by this bounded parser of
+# MS-OLEPS: olefile's loops as often as a damaged stream's count says.
+_SUMMARY_STREAMS = ("\x05SummaryInformation", "\x05DocumentSummaryInformation")
+_SUMMARY_FMTID = bytes.fromhex("e0859ff2f94f6810ab9108002b27b3d9")
+_NOT_TEXT = {7, 9, 18}  # the summary's template, revision number, program: no one's data
+_LPSTR, _LPWSTR, _CODEPAGE = 0x1E, 0x1F, 1
+_MAX_PROPERTIES = 1000  # a set's; Office writes a few dozen
+_MAX_SETS = 4
+
+
+def properties_part(ole: olefile.OleFileIO, fmt: str) -> Iterator[Part]:
+    """The file's summary information's text as a part (``!properties``), when it has
+    any; a damaged one is reported at that location."""
+    lines: list[str] = []
+    for name in _SUMMARY_STREAMS:
+        if not ole.exists(name):
+            continue
+        try:
+            lines += _property_strings(ole.openstream(name).read())
+        except BROKEN as exc:
+            yield Part("!properties", "", fmt, reason=failed(f"{fmt} properties", exc))
+            return
+    text = "".join(f"{line}\n" for line in lines if line)
+    if text:
+        yield Part("!properties", text, fmt)
+
+
+def _property_strings(data: bytes) -> list[str]:
+    """The string values of every property set in a property set stream."""
+    (n_sets,) = struct.unpack_from("<I", data, 24)
+    found = []
+    for k in range(min(n_sets, _MAX_SETS)):
+        fmtid = data[28 + 20 * k:44 + 20 * k]
+        (at,) = struct.unpack_from("<I", data, 44 + 20 * k)
+        size, count = struct.unpack_from("<II", data, at)
+        block = data[at:at + size]
+        count = min(count, _MAX_PROPERTIES, max(0, (len(block) - 8) // 8))
+        ids = [struct.unpack_from("<II", block, 8 + 8 * i) for i in range(count)]
+        codec = "cp1252"
+        for pid, offset in ids:
+            if pid == _CODEPAGE and struct.unpack_from("<H", block, offset)[0] == 0x02:
+                codec = _codec(struct.unpack_from("<H", block, offset + 4)[0])
+        for pid, offset in ids:
+            if pid <= _CODEPAGE or (fmtid == _SUMMARY_FMTID and pid in _NOT_TEXT):
+                continue  # (0: a custom set's dictionary of names)
+            kind, length = struct.unpack_from("<H2xI", block, offset)
+            if kind == _LPSTR:
+                raw = block[offset + 8:offset + 8 + length]
+                try:
+                    value = raw.decode(codec)
+                except (UnicodeDecodeError, LookupError):
+                    value = raw.decode("cp1252", "replace")
+            elif kind == _LPWSTR:
+                value = block[offset + 8:offset + 8 + 2 * length].decode("utf-16-le", "replace")
+            else:
+                continue
+            found.append(value.strip("\0 \t\r\n"))
+    return found
+
+
+def _codec(codepage: int) -> str:
+    page = codepage & 0xFFFF
+    return {65001: "utf-8", 1200: "utf-16-le", 10000: "mac_roman"}.get(page, f"cp{page}")

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Iterator
 
 from . import ExtractError, Part, TextBudget
-from .ole import open_ole, read_stream
+from .ole import open_ole, properties_part, read_stream
 
 _CONTAINER = 0xF  # recVer of a container: its body is records
 _TEXT_CHARS = 0x0FA0  # UTF-16LE
@@ -28,14 +28,16 @@ _LINES = str.maketrans({"\r": "\n", "\x0b": "\n"})  # paragraph, line break
 
 
 def ppt_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
-    """The presentation's text (one part). Raises ExtractError for a file that cannot
-    be read."""
+    """The presentation's text, then its properties (`ole.properties_part`). Raises
+    ExtractError for a file that cannot be read."""
     with open_ole(data, "ppt") as ole:
         if ole.exists("EncryptedSummary"):
             raise ExtractError("encrypted: password-protected PowerPoint file (.ppt)")
         stream = read_stream(ole, "PowerPoint Document", "ppt")
+        properties = list(properties_part(ole, "ppt"))
     texts = list(_text_atoms(stream, budget))
     yield Part("", "\n".join(texts).translate(_LINES) + ("\n" if texts else ""), "ppt")
+    yield from properties
 
 
 def _text_atoms(stream: bytes, budget: TextBudget) -> Iterator[str]:

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Iterator
 
 from . import ExtractError, Part, TextBudget, failed
+from .ole import open_ole, properties_part
 
 # What a damaged workbook raises in xlrd's parsers, besides its own XLRDError.
 _BROKEN = (struct.error, IndexError, KeyError, ValueError, TypeError, AssertionError,
@@ -22,8 +23,9 @@ _BROKEN = (struct.error, IndexError, KeyError, ValueError, TypeError, AssertionE
 
 
 def xls_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
-    """One part per sheet (``!sheet:NAME``), a line per row. Raises ExtractError for a
-    workbook that cannot be opened."""
+    """One part per sheet (``!sheet:NAME``), a line per row, then the workbook's
+    properties (`ole.properties_part`). Raises ExtractError for a workbook that cannot be
+    opened."""
     import xlrd  # only when a workbook is read (its import is 30 ms)
 
     try:
@@ -57,6 +59,9 @@ def xls_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
             yield Part(suffix, "\n".join(lines) + "\n" if lines else "", "xls")
     finally:
         book.release_resources()
+    with open_ole(data, "xls") as ole:
+        properties = list(properties_part(ole, "xls"))
+    yield from properties
 
 
 def _cell(cell, datemode: int, xlrd) -> str:  # noqa: ANN001  (xlrd is imported lazily)

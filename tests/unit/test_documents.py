@@ -196,8 +196,13 @@ def _pdf_pages(pages: list[str | None]) -> bytes:
 def _pdf_with_extras(pdf: bytes, title: str, field_value: str, link: str) -> bytes:
     """`pdf` with a title and an author, a filled-in text field and a link."""
     from pypdf.annotations import Link
-    from pypdf.generic import (ArrayObject, DictionaryObject, FloatObject, NameObject,
-                               TextStringObject)
+    from pypdf.generic import (
+        ArrayObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        TextStringObject,
+    )
 
     writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(pdf)))
     writer.add_metadata({"/Title": title, "/Author": "Liisa Lääkäri"})
@@ -357,6 +362,68 @@ def test_odt_and_ods() -> None:
     assert list(texts) == ["b.ods!sheet:Käynnit"]
     assert texts["b.ods!sheet:Käynnit"].startswith(f"Matti\t\t{HETU}\t\t")
     assert len(texts["b.ods!sheet:Käynnit"]) < 100  # repeated empty cells are not expanded
+
+
+RELS = 'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"'
+CORE = ('xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"')
+
+
+def test_what_an_office_document_does_not_show_is_read() -> None:
+    """Its properties (Word's title is often the letter's patient), a link's target (a
+    mailto link shows a name), a cell's or a slide's comment: none was ever read."""
+    email = "matti.meikalainen@example.fi"
+    core = (f"{XML}<cp:coreProperties {CORE}><dc:title>Lähete Matti Meikäläinen</dc:title>"
+            f"<dc:subject>{HETU}</dc:subject><dc:creator>Liisa</dc:creator>"
+            "<dcterms:created>2026-01-02T03:04:05Z</dcterms:created>"
+            "<cp:revision>3</cp:revision></cp:coreProperties>")
+    app = (f"{XML}<Properties><Application>Microsoft Office Word</Application><Pages>2</Pages>"
+           "<Company>Terapiakeskus Oy</Company></Properties>")
+    custom = (f"{XML}<Properties><property name=\"Potilas\"><lpwstr>040 1234567</lpwstr>"
+              "</property></Properties>")
+    link = (f"{XML}<Relationships {RELS}><Relationship Id=\"rId9\" Target=\"mailto:{email}\" "
+            "TargetMode=\"External\"/><Relationship Id=\"rId1\" Target=\"styles.xml\"/>"
+            "</Relationships>")
+    docx = _office({"word/document.xml": f"{XML}<w:document {W}><w:body><w:p><w:r><w:t>Hei"
+                                         "</w:t></w:r></w:p></w:body></w:document>",
+                    "docProps/core.xml": core, "docProps/app.xml": app,
+                    "docProps/custom.xml": custom, "word/_rels/document.xml.rels": link})
+    assert _texts(list(iter_members(docx, "kirje.docx"))) == {
+        "kirje.docx": "Hei\n\n",
+        "kirje.docx!links": f"mailto:{email}\n",
+        "kirje.docx!properties": f"Lähete Matti Meikäläinen\n{HETU}\nLiisa\n040 1234567\n"
+                                 "Terapiakeskus Oy\n"}
+    sheet = f"{XML}<worksheet {S}><sheetData/></worksheet>"
+    xlsx = _office({
+        "xl/workbook.xml": f"{XML}<workbook {S}><sheets/></workbook>",
+        "xl/worksheets/sheet1.xml": sheet,
+        "xl/comments1.xml": f"{XML}<comments {S}><authors><author>Liisa</author></authors>"
+                            f"<commentList><comment ref=\"A1\"><text><r><t>hetu {HETU}</t></r>"
+                            "</text></comment></commentList></comments>",
+        "xl/threadedComments/threadedComment1.xml":
+            f"{XML}<ThreadedComments><threadedComment><text>{email}</text></threadedComment>"
+            "</ThreadedComments>"})
+    texts = _texts(list(iter_members(xlsx, "t.xlsx")))
+    assert texts["t.xlsx!comments"] == f"hetu {HETU}\n{email}\n"
+    pptx = _office({"ppt/presentation.xml": f"{XML}<p:presentation {P}/>",
+                    "ppt/comments/comment1.xml": f"{XML}<p:cmLst {P}><p:cm><p:text>{HETU}"
+                                                 "</p:text></p:cm></p:cmLst>"})
+    assert _texts(list(iter_members(pptx, "d.pptx")))["d.pptx!comments"] == f"{HETU}\n"
+    odt = _office({
+        "mimetype": "application/vnd.oasis.opendocument.text",
+        "meta.xml": f"{XML}<office:document-meta {ODF} xmlns:dc=\"http://purl.org/dc/elements/"
+                    "1.1/\" xmlns:meta=\"urn:oasis:names:tc:opendocument:xmlns:meta:1.0\">"
+                    "<office:meta><meta:generator>LibreOffice/7.4</meta:generator>"
+                    f"<dc:title>{HETU}</dc:title><dc:date>2026-01-02T03:04:05</dc:date>"
+                    "<meta:user-defined meta:name=\"puh\">040 1234567</meta:user-defined>"
+                    "</office:meta></office:document-meta>",
+        "content.xml": f"{XML}<office:document-content {ODF} xmlns:xlink=\"http://www.w3.org/"
+                       "1999/xlink\"><office:body><office:text><text:p><text:a xlink:href="
+                       f"\"mailto:{email}\">Matti</text:a> <text:a xlink:href=\"#kohta\">x"
+                       "</text:a></text:p></office:text></office:body></office:document-content>"})
+    assert _texts(list(iter_members(odt, "a.odt"))) == {
+        "a.odt": "Matti x\n", "a.odt!links": f"mailto:{email}\n",
+        "a.odt!properties": f"{HETU}\n040 1234567\n"}
 
 
 def test_office_xml_with_a_dtd_is_refused() -> None:

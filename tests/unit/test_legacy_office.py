@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,11 @@ def test_a_word_document_s_text_is_read_wherever_it_is() -> None:
     """Paragraphs, a table (a row a line), a footnote, the header and footer, a mailto
     link's address, a code written with Word's non-breaking hyphen, UTF-16 text."""
     got = list(iter_members(_fixture("potilaat.doc"), "lahete.doc"))
-    assert not _reasons(got) and [m.text_from for m in got] == ["doc"]
+    assert not _reasons(got) and [m.text_from for m in got] == ["doc", "doc"]
     text = _texts(got)["lahete.doc"]
     p = PEOPLE
+    # the title and subject (the summary information)
+    assert _texts(got)["lahete.doc!properties"] == f"Lähete {p[0].full_name}\n{p[0].hetu}\n"
     for x in p[0:3]:
         assert f"Potilas {x.full_name}, henkilötunnus {x.hetu}, puh. {x.phone}.\n" in text
     assert f"{p[3].full_name} {p[3].hetu}\n" in text  # the non-breaking hyphen is "-"
@@ -50,7 +53,7 @@ def test_a_word_document_s_text_is_read_wherever_it_is() -> None:
 
 
 def _word_file(pieces: list[tuple[str, bool]], n_fib: int = 0xC1, flags: int = 0x0200,
-               text_length: int | None = None) -> bytes:
+               text_length: int | None = None, streams: dict[str, bytes] | None = None) -> bytes:
     """A Word 97 document whose text is `pieces` (text, stored one byte a character),
     with the FIB, piece table and streams MS-DOC describes."""
     body = bytearray(b"\0" * 0x400)  # the FIB's room
@@ -77,7 +80,7 @@ def _word_file(pieces: list[tuple[str, bool]], n_fib: int = 0xC1, flags: int = 0
     fib += struct.pack("<22i", *longs) + struct.pack("<H", 93)
     fib += b"".join(struct.pack("<II", *pair) for pair in pairs)
     body[: len(fib)] = fib
-    return compound_file({"WordDocument": bytes(body), "1Table": table})
+    return compound_file({"WordDocument": bytes(body), "1Table": table, **(streams or {})})
 
 
 def test_pieces_of_one_byte_and_of_utf16_characters_are_read_in_order() -> None:
@@ -112,12 +115,65 @@ def test_an_encrypted_word_document_says_so() -> None:
             "salainen.doc": "encrypted: password-protected Word document (.doc)"}
 
 
+SUMMARY = bytes.fromhex("e0859ff2f94f6810ab9108002b27b3d9")
+CUSTOM = bytes.fromhex("05d5cdd59c2e1b10939708002b2cf9ae")
+
+
+def _property_sets(sets: list[tuple[bytes, dict[int, tuple[int, bytes]]]],
+                   count: int | None = None) -> bytes:
+    """A property set stream (MS-OLEPS): each set's properties as (type, value bytes)."""
+    head = struct.pack("<HHI", 0xFFFE, 0, 0) + bytes(16) + struct.pack("<I", len(sets))
+    at = len(head) + 20 * len(sets)
+    directory, blocks = b"", b""
+    for fmtid, props in sets:
+        values, ids = b"", []
+        for pid, (kind, raw) in props.items():
+            ids.append((pid, 8 + 8 * len(props) + len(values)))
+            values += struct.pack("<H2x", kind) + raw + bytes(-len(raw) % 4)
+        block = b"".join(struct.pack("<II", *x) for x in ids) + values
+        n = len(props) if count is None else count
+        block = struct.pack("<II", 8 + len(block), n) + block
+        directory += fmtid + struct.pack("<I", at + len(blocks))
+        blocks += block
+    return head + directory + blocks
+
+
+def _lpstr(text: str, codec: str) -> tuple[int, bytes]:
+    raw = text.encode(codec) + b"\0"
+    return 0x1E, struct.pack("<I", len(raw)) + raw
+
+
+def test_a_word_document_s_properties_are_read_and_a_hostile_set_is_bounded() -> None:
+    """Title (UTF-16), a custom property (cp1252); the template and the writing program
+    are not read. A set that claims four billion properties costs no time."""
+    title = "Lähete Matti Meikäläinen"
+    summary = _property_sets([(SUMMARY, {
+        1: (0x02, struct.pack("<H2x", 1252)),
+        2: (0x1F, struct.pack("<I", len(title) + 1) + (title + "\0").encode("utf-16-le")),
+        7: _lpstr("Normal.dot", "cp1252"), 18: _lpstr("Microsoft Word 8.0", "cp1252")})])
+    custom = _property_sets([(CUSTOM, {1: (0x02, struct.pack("<H2x", 1252)),
+                                       2: _lpstr(f"{HETU} Mäkelä", "cp1252")})])
+    data = _word_file([("Hei\r", True)], streams={"\x05SummaryInformation": summary,
+                                                  "\x05DocumentSummaryInformation": custom})
+    assert _texts(list(iter_members(data, "k.doc"))) == {
+        "k.doc": "Hei\n", "k.doc!properties": f"{title}\n{HETU} Mäkelä\n"}
+    hostile = _property_sets([(SUMMARY, {2: _lpstr(title, "cp1252")})], count=0xFFFFFFFF)
+    start = time.monotonic()
+    got = list(iter_members(_word_file([("Hei\r", True)],
+                                       streams={"\x05SummaryInformation": hostile}), "h.doc"))
+    assert time.monotonic() - start < 5
+    assert _texts(got)["h.doc"] == "Hei\n"
+    _no_content_in_reasons(got)
+
+
 # -- PowerPoint ---------------------------------------------------------------------------
 
 
 def test_a_powerpoint_file_s_slides_and_notes_are_read() -> None:
     got = list(iter_members(_fixture("potilaat.ppt"), "lista.ppt"))
-    assert not _reasons(got) and [m.text_from for m in got] == ["ppt"]
+    assert not _reasons(got) and [m.text_from for m in got] == ["ppt", "ppt"]
+    assert _texts(got)["lista.ppt!properties"] == (
+        f"Potilaslista {PEOPLE[1].full_name}\n{PEOPLE[1].hetu}\n")
     text = _texts(got)["lista.ppt"]
     for x in PEOPLE[:11]:
         assert f"{x.full_name} {x.hetu} {x.email} {x.phone}\n" in text
@@ -184,7 +240,7 @@ def _message(people, attachments: dict[str, dict] | None = None) -> dict:  # noq
     tree["__properties_version1.0"] = bytes(32)
     tree["__recip_version1.0_#00000000"] = dict([_prop(0x3001, c.full_name),
                                                  _prop(0x39FE, c.email)])
-    for n, (name, node) in enumerate((attachments or {}).items()):
+    for n, node in enumerate((attachments or {}).values()):
         tree[f"__attach_version1.0_#{n:08X}"] = node
     return tree
 
