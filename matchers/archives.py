@@ -46,10 +46,10 @@ from functools import partial
 from typing import BinaryIO
 
 from . import base64_blobs, decode, documents, mail
-from .documents import ExtractError, Part, TextBudget
+from .documents import ExtractError, Part, TextBudget, ole
 from .documents.doc import doc_parts
 from .documents.msg import Message, read_msg
-from .documents.office import office_kind, office_parts
+from .documents.office import is_embedded, office_kind, office_parts
 from .documents.pdf import pdf_parts
 from .documents.ppt import ppt_parts
 from .documents.rtf import rtf_parts
@@ -561,27 +561,36 @@ def _iter_zip(
         if office is not None:
             parts = office_parts(office, names, read, _text_budget(limits))
             yield from _document(parts, office, location, limits, budget)
+            # then the files embedded in it (a workbook in a letter), each an input
+            embedded = [i for i in zf.infolist() if is_embedded(office, i.filename)]
+            yield from _zip_members(zf, embedded, location, depth, limits, budget)
             return
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            if not budget.allow_members(1):
-                yield from _stopped(location, _too_many(limits))
-            loc = f"{location}!{info.filename}"
-            try:
-                data = _zip_member(zf, info, limits, budget)
-            except ExtractError as exc:
-                yield Member(loc, None, exc.reason)
-                continue
-            except _Limit as lim:
-                yield from _stopped(loc, lim)
-                continue
-            except _CORRUPT as exc:
-                reason = (f"unsupported: zip compression method {info.compress_type}"
-                          if isinstance(exc, NotImplementedError) else _corrupt("zip", exc))
-                yield Member(loc, None, reason)
-                continue
-            yield from _descend(data, loc, depth, limits, budget)
+        yield from _zip_members(zf, zf.infolist(), location, depth, limits, budget)
+
+
+def _zip_members(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], location: str, depth: int,
+                 limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    """These members of a zip, each expanded as an input of its own."""
+    for info in infos:
+        if info.is_dir():
+            continue
+        if not budget.allow_members(1):
+            yield from _stopped(location, _too_many(limits))
+        loc = f"{location}!{info.filename}"
+        try:
+            data = _zip_member(zf, info, limits, budget)
+        except ExtractError as exc:
+            yield Member(loc, None, exc.reason)
+            continue
+        except _Limit as lim:
+            yield from _stopped(loc, lim)
+            continue
+        except _CORRUPT as exc:
+            reason = (f"unsupported: zip compression method {info.compress_type}"
+                      if isinstance(exc, NotImplementedError) else _corrupt("zip", exc))
+            yield Member(loc, None, reason)
+            continue
+        yield from _descend(data, loc, depth, limits, budget)
 
 
 _ZIP_AES = 99  # WinZip AES: zipfile reads only the old ZipCrypto encryption
@@ -649,25 +658,48 @@ _OLE2_READERS = {"xls": xls_parts, "doc": doc_parts, "ppt": ppt_parts}
 
 def _ole2(data: bytes, location: str, depth: int, limits: ArchiveLimits,
           budget: _Budget) -> Iterator[Member]:
-    """A legacy Office file (`documents.ole2_kind`): its text, or an Outlook message's
-    text, bodies and attachments."""
+    """A legacy Office file (`documents.ole2_kind`): its text, then the objects embedded
+    in it; an Outlook message's text, bodies and attachments; an embedded object's file."""
     try:
         kind = documents.ole2_kind(data)
+        if kind == "msg":
+            message = read_msg(data, _text_budget(limits))
+        elif kind == "object":
+            inner = [ole.object_bytes_of(data)]
     except ExtractError as exc:
         yield Member(location, None, exc.reason)
         return
     if kind in _OLE2_READERS:
         yield from _document(_OLE2_READERS[kind](data, _text_budget(limits)), kind, location,
                              limits, budget)
-    elif kind == "msg":
         try:
-            message = read_msg(data, _text_budget(limits))
-        except ExtractError as exc:
-            yield Member(location, None, exc.reason)
-            return
+            inner = ole.embedded_objects(data, kind)
+        except ExtractError:
+            return  # (the container's failure was reported with its text)
+        yield from _embedded(inner, location, depth, limits, budget)
+    elif kind == "msg":
         yield from _outlook_message(message, location, depth, limits, budget)
+    elif kind == "object":
+        yield from _embedded(inner, location, depth, limits, budget, numbered=False)
     else:
         yield Member(location, None, documents.OLE2_REASONS[kind])
+
+
+def _embedded(objects: list[ole.Embedded], location: str, depth: int, limits: ArchiveLimits,
+              budget: _Budget, numbered: bool = True) -> Iterator[Member]:
+    """Embedded objects, each an input of its own: ``doc!object:2`` (by its number),
+    and by the file name it was packaged with (``doc!object:2!potilaat.csv``). The one
+    file of an object's wrapper (`numbered` False) is read at the wrapper's location."""
+    for n, obj in enumerate(objects, 1):
+        loc = f"{location}!object:{n}" if numbered else location
+        loc = f"{loc}!{obj.name}" if obj.name else loc
+        if not budget.allow_members(1):
+            yield from _stopped(location, _too_many(limits))
+        try:
+            budget.take(len(obj.data))
+        except _Limit as lim:
+            yield from _stopped(loc, lim)
+        yield from _descend(obj.data, loc, depth, limits, budget)
 
 
 def _outlook_message(message: Message, location: str, depth: int, limits: ArchiveLimits,

@@ -95,7 +95,8 @@ def document_kind(head: bytes) -> str | None:
 
 def ole2_kind(data: bytes) -> str:
     """What an OLE2 file is, by the streams at its root: "msg" (an Outlook message),
-    "doc", "xls", "ppt", "encrypted" (a password-protected docx/xlsx/pptx is an OLE2
+    "doc", "xls", "ppt", "object" (an embedded object's wrapper around a file:
+    `ole.object_bytes`), "encrypted" (a password-protected docx/xlsx/pptx is an OLE2
     file too) or "other". Raises ExtractError for a container that cannot be opened."""
     from .ole import open_ole
 
@@ -106,7 +107,8 @@ def ole2_kind(data: bytes) -> str:
     if any(name.startswith("__substg1.0_") for name in root):
         return "msg"
     for kind, names in (("doc", ("WordDocument",)), ("xls", ("Workbook", "Book")),
-                        ("ppt", ("PowerPoint Document",))):
+                        ("ppt", ("PowerPoint Document",)),
+                        ("object", ("Package", "\x01Ole10Native", "CONTENTS"))):
         if root.intersection(names):
             return kind
     return "other"

@@ -10,9 +10,9 @@ named ``__substg1.0_IIIITTTT`` (property id, type; MS-OXMSG 2.1). Read here:
 * the HTML body, and the RTF body (compressed with LZFu, MS-OXRTFCP), as they are
   stored: `matchers.archives` reads them as inputs of their own (``mail.msg!body.html``,
   ``mail.msg!body.rtf``);
-* attachments: their bytes (a file: an input of its own, ``mail.msg!lausunto.pdf``), or
-  a message of their own (a forwarded .msg, read the same way). An attached OLE object
-  is reported, not read.
+* attachments: their bytes (a file: an input of its own, ``mail.msg!lausunto.pdf``), a
+  message of their own (a forwarded .msg, read the same way), or an OLE object (a
+  workbook, a document: written out as a file of its own, `ole.object_bytes`).
 
 Strings of one-byte characters (older messages) are UTF-8 when they decode so, else
 cp1252. Nothing here raises with content: a broken message raises ExtractError with
@@ -26,7 +26,7 @@ import struct
 from dataclasses import dataclass, field
 
 from . import ExtractError, TextBudget, failed
-from .ole import BROKEN, open_ole
+from .ole import BROKEN, object_bytes, open_ole
 
 _PROPERTY = re.compile(r"__substg1\.0_([0-9A-Fa-f]{4})([0-9A-Fa-f]{4})$")
 _UNICODE, _STRING8, _BINARY, _OBJECT = 0x001F, 0x001E, 0x0102, 0x000D
@@ -105,8 +105,9 @@ def _attachment(ole, storage: list[str], n: int, budget: TextBudget,  # noqa: AN
     if ole.exists("/".join(nested)):
         if _properties(ole, nested):
             return Attachment(name, message=_message(ole, nested, budget, nesting + 1))
-        return Attachment(name, reason="binary: OLE object attached to an Outlook message, "
-                                       "not extracted")
+        data = object_bytes(ole, nested).data  # an object: a workbook, a document
+        budget.take(len(data))
+        return Attachment(name, data=data)
     return Attachment(name, reason="unsupported: Outlook attachment without its data "
                                    "(a link or a reference to a file elsewhere)")
 

@@ -46,6 +46,20 @@ def office_kind(names: list[str], read: Callable[[str], bytes]) -> str | None:
     return None
 
 
+# Files embedded in a document (a workbook in a letter, an OLE object's wrapper): Office
+# Open XML keeps them in its embeddings folders, OpenDocument an OLE object as "Object N"
+# (an embedded OpenDocument object is a folder of its own: `_odf` reads its text).
+_EMBEDDED = {"docx": r"word/embeddings/[^/]+", "xlsx": r"xl/embeddings/[^/]+",
+             "pptx": r"ppt/embeddings/[^/]+"}
+_ODF_OBJECT = r"Object \d+"
+
+
+def is_embedded(kind: str, name: str) -> bool:
+    """Is this member of an Office document a file embedded in it, to read as an input
+    of its own?"""
+    return re.fullmatch(_EMBEDDED.get(kind, _ODF_OBJECT), name) is not None
+
+
 def office_parts(kind: str, names: list[str], read: Callable[[str], bytes],
                  budget: TextBudget) -> Iterator[Part]:
     """The text parts of an Office document. `read(name)` inflates one member under
@@ -380,4 +394,12 @@ def _odf(kind: str, names: list[str], read: Callable[[str], bytes],
     else:
         for sheet, out in walker.parts:
             yield Part(f"!sheet:{sheet}", "".join(out), kind)
+    # embedded OpenDocument objects (a chart's table, a spreadsheet in a text): a
+    # folder each, "Object 1/content.xml", its rows a line each
+    for name in _numbered(names, r"Object (\d+)/content\.xml"):
+        sub = _Walker(text={"p", "h"}, lines={"p", "h", "table-row"}, cells={"table-cell"},
+                      breaks={"line-break"}, tabs={"tab"}, spaces={"s"})
+        sub.parse(read(name), budget, kind)
+        yield Part(f"!{name.split('/')[0]}", "".join(sub.out), kind)
+        walker.links += sub.links
     yield from _links(walker.links, kind, budget)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import ExtractError, Part, failed
+from .cfb import compound_file
 
 if TYPE_CHECKING:
     import olefile
@@ -38,6 +40,86 @@ def open_ole(data: bytes, fmt: str) -> Iterator[olefile.OleFileIO]:
         raise ExtractError(failed(fmt, exc)) from None
     finally:
         ole.close()
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An object embedded in a legacy Office file or attached to a message as an object:
+    its bytes (a file of its own: an xlsx, a compound file, a packaged CSV), read like
+    any input. `name` is the file name it was packaged with, or "" (then it is known by
+    its number)."""
+
+    name: str
+    data: bytes
+
+
+# An embedded object's storage: an Office Open XML file whole ("Package"), any file
+# packaged by Windows' Object Packager ("\x01Ole10Native"), a PDF ("CONTENTS"), or else
+# an OLE document (a workbook, a Word file), which is written out as a compound file.
+_PACKAGE, _NATIVE, _CONTENTS = "Package", "\x01Ole10Native", "CONTENTS"
+
+
+def embedded_objects(data: bytes, kind: str) -> list[Embedded]:
+    """The objects embedded in a Word document (its "ObjectPool") or a workbook (its
+    "MBD..." storages). Raises ExtractError for a container that cannot be read."""
+    with open_ole(data, kind) as ole:
+        paths = ole.listdir(streams=False, storages=True)
+        if kind == "doc":
+            found = [p for p in paths if len(p) == 2 and p[0] == "ObjectPool"]
+        elif kind == "xls":
+            found = [p for p in paths if len(p) == 1 and p[0].startswith("MBD")]
+        else:
+            found = []
+        return [object_bytes(ole, path) for path in sorted(found)]
+
+
+def object_bytes_of(data: bytes) -> Embedded:
+    """The file that an embedded object's compound file wraps (an OLE object in an
+    Office Open XML file's embeddings, ``oleObject1.bin``)."""
+    with open_ole(data, "ole2") as ole:
+        return object_bytes(ole, [])
+
+
+def object_bytes(ole: olefile.OleFileIO, storage: list[str]) -> Embedded:
+    """An embedded object's storage as the file it holds (see `_PACKAGE`)."""
+    inside = {tuple(p[len(storage):]): p for p in ole.listdir(streams=True, storages=True)
+              if len(p) > len(storage) and p[: len(storage)] == storage}
+    for name in (_PACKAGE, _CONTENTS):
+        if (name,) in inside and ole.get_type("/".join(inside[(name,)])) == 2:
+            return Embedded("", ole.openstream("/".join(inside[(name,)])).read())
+    if (_NATIVE,) in inside:
+        return _native(ole.openstream("/".join(inside[(_NATIVE,)])).read())
+    tree: dict = {}
+    for rel, path in sorted(inside.items()):
+        node = tree
+        for part in rel[:-1]:
+            node = node.setdefault(part, {})
+        if ole.get_type("/".join(path)) == 2:
+            node[rel[-1]] = ole.openstream("/".join(path)).read()
+        else:
+            node.setdefault(rel[-1], {})
+    return Embedded("", compound_file(tree))
+
+
+def _native(stream: bytes) -> Embedded:
+    """An Ole10Native stream: its size, then (Object Packager's form) a label, the
+    original path, a temporary path and the file's bytes; or the bytes alone."""
+    (size,) = struct.unpack_from("<I", stream)
+    body = stream[4:4 + size]
+    try:
+        at = 2
+        label_end = body.index(b"\0", at)
+        label = body[at:label_end].decode("cp1252", "replace")
+        at = body.index(b"\0", label_end + 1) + 1 + 4  # the original path, 4 bytes
+        (n,) = struct.unpack_from("<I", body, at)
+        at += 4 + n  # the temporary path
+        (n,) = struct.unpack_from("<I", body, at)
+        data = body[at + 4:at + 4 + n]
+        if len(data) == n and body[:2] == b"\x02\x00":
+            return Embedded(label.replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1], data)
+    except (ValueError, struct.error):
+        pass
+    return Embedded("", body)
 
 
 def read_stream(ole: olefile.OleFileIO, name: str, fmt: str) -> bytes:

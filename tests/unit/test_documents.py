@@ -447,7 +447,7 @@ def test_office_zip_bomb_is_stopped_by_the_archive_limits() -> None:
 
 
 def test_encrypted_office_documents_are_reported() -> None:
-    from tests.support.cfb import compound_file
+    from vahti.matchers.documents.cfb import compound_file
 
     ole2 = compound_file({"EncryptionInfo": b"\0" * 100, "EncryptedPackage": b"\0" * 5000})
     assert _reasons(list(iter_members(ole2, "locked.xlsx"))) == {

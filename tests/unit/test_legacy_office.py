@@ -15,10 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cfb import compound_file
-from tests.unit.test_documents import HETU, SECRET, _no_content_in_reasons, _reasons, _texts
+from tests.unit.test_documents import (
+    HETU,
+    ODF,
+    SECRET,
+    XML,
+    W,
+    _docx,
+    _no_content_in_reasons,
+    _office,
+    _reasons,
+    _texts,
+    _xls,
+)
 from vahti.demo.synthetic import make_people
 from vahti.matchers.archives import ArchiveLimits, Member, iter_members
+from vahti.matchers.documents.cfb import compound_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_office"
 PEOPLE = make_people(12, seed=41)  # as in make.py
@@ -256,7 +268,7 @@ def test_an_outlook_message_s_text_bodies_and_attachments_are_read() -> None:
               "__substg1.0_3701000D": _message(p[6:9], {"a": _file_attachment(
                   "lausunto.txt", p[9].email.encode())})}
     ole_object = {**dict([_prop(0x3707, "kaavio.xls")]),
-                  "__substg1.0_3701000D": {"Workbook": b"\0" * 100}}
+                  "__substg1.0_3701000D": _storage(_xls({"A": [[p[10].hetu]]}))}
     msg = compound_file(_message(p, {"csv": _file_attachment("potilaat.csv", csv),
                                      "fwd": nested, "ole": ole_object,
                                      "link": dict([_prop(0x3707, "linkki.url")])}))
@@ -272,9 +284,8 @@ def test_an_outlook_message_s_text_bodies_and_attachments_are_read() -> None:
     assert p[6].hetu in texts["viesti.msg!Fwd.msg"]
     assert texts["viesti.msg!Fwd.msg!lausunto.txt"] == p[9].email
     assert [m.text_from for m in got if m.location == "viesti.msg"] == ["msg"]
+    assert texts["viesti.msg!kaavio.xls!sheet:A"] == f"{p[10].hetu}\n"  # an OLE object
     assert _reasons(got) == {
-        "viesti.msg!kaavio.xls": "binary: OLE object attached to an Outlook message, not "
-                                 "extracted",
         "viesti.msg!linkki.url": "unsupported: Outlook attachment without its data (a link "
                                  "or a reference to a file elsewhere)"}
     _no_content_in_reasons(got)
@@ -301,6 +312,80 @@ def test_the_lzfu_example_of_the_specification_decompresses() -> None:
     assert decompress_rtf(_lzfu(raw)) == raw
     assert decompress_rtf(struct.pack("<IIII", len(raw) + 12, len(raw), 0x414C454D, 0)
                           + raw) == raw  # stored, not compressed
+
+
+# -- embedded objects ----------------------------------------------------------------------
+
+
+def _storage(compound: bytes) -> dict:
+    """A compound file's streams and storages as a tree (to embed it as an object)."""
+    import olefile
+
+    tree: dict = {}
+    with olefile.OleFileIO(compound) as ole:
+        for path in ole.listdir(streams=True, storages=True):
+            node = tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            if ole.get_type("/".join(path)) == 2:
+                node[path[-1]] = ole.openstream("/".join(path)).read()
+            else:
+                node.setdefault(path[-1], {})
+    return tree
+
+
+def _native(name: str, data: bytes) -> bytes:
+    """An Ole10Native stream of Object Packager: a file packaged into a document."""
+    temp = f"C:\\Temp\\{name}\0".encode("cp1252")
+    body = (b"\x02\x00" + name.encode("cp1252") + b"\0" + f"C:\\{name}".encode("cp1252")
+            + b"\0" + b"\x00\x00\x03\x00" + struct.pack("<I", len(temp)) + temp
+            + struct.pack("<I", len(data)) + data)
+    return struct.pack("<I", len(body)) + body
+
+
+def test_objects_embedded_in_documents_are_read() -> None:
+    """A workbook, a packaged CSV file or a docx embedded in a Word document, a workbook
+    or a Word file; they were never read."""
+    p = PEOPLE
+    csv = f"{p[0].full_name};{p[0].hetu}\n".encode()
+    pool = {"ObjectPool": {
+        "_1001": _storage(_xls({"Potilaat": [[p[1].full_name, p[1].hetu]]})),
+        "_1002": {"\x01CompObj": b"\0" * 20, "\x01Ole10Native": _native("potilaat.csv", csv)},
+        "_1003": {"Package": _docx(f"<w:p><w:r><w:t>{p[2].hetu}</w:t></w:r></w:p>")}}}
+    doc = _word_file([("Liite:\r", True)], streams=pool)
+    assert _texts(list(iter_members(doc, "w.doc"))) == {
+        "w.doc": "Liite:\n",
+        "w.doc!object:1!sheet:Potilaat": f"{p[1].full_name}\t{p[1].hetu}\n",
+        "w.doc!object:2!potilaat.csv": csv.decode(),
+        "w.doc!object:3": f"{p[2].hetu}\n\n"}
+    book = compound_file({**_storage(_xls({"A": [["x"]]})),
+                          "MBD0001": {"\x01Ole10Native": _native("lista.txt", csv)}})
+    assert _texts(list(iter_members(book, "b.xls")))["b.xls!object:1!lista.txt"] == csv.decode()
+    docx = _office({
+        "word/document.xml": f"{XML}<w:document {W}><w:body/></w:document>",
+        "word/embeddings/oleObject1.bin": compound_file(
+            {"\x01Ole10Native": _native("potilaat.csv", csv)}),
+        "word/embeddings/Microsoft_Excel_97-2003_Worksheet.xls": _xls({"A": [[p[3].hetu]]}),
+        "word/media/image1.png": b"\x89PNG\r\n\x1a\n"})
+    texts = _texts(list(iter_members(docx, "k.docx")))
+    assert texts["k.docx!word/embeddings/oleObject1.bin!potilaat.csv"] == csv.decode()
+    assert texts["k.docx!word/embeddings/Microsoft_Excel_97-2003_Worksheet.xls!sheet:A"] == (
+        f"{p[3].hetu}\n")
+    assert not any("media" in loc for loc in texts)  # (the document's own pictures)
+    odt = _office({
+        "mimetype": "application/vnd.oasis.opendocument.text",
+        "content.xml": f"{XML}<office:document-content {ODF}><office:body><office:text>"
+                       "<text:p>Kaavio</text:p></office:text></office:body>"
+                       "</office:document-content>",
+        "Object 1/content.xml": f"{XML}<office:document-content {ODF}><office:body>"
+                                "<office:spreadsheet><table:table><table:table-row>"
+                                f"<table:table-cell><text:p>{p[4].hetu}</text:p>"
+                                "</table:table-cell></table:table-row></table:table>"
+                                "</office:spreadsheet></office:body></office:document-content>",
+        "Object 2": compound_file({"\x01Ole10Native": _native("a.csv", csv)})})
+    texts = _texts(list(iter_members(odt, "a.odt")))
+    assert texts["a.odt!Object 1"] == f"{p[4].hetu}\n\t\n"
+    assert texts["a.odt!Object 2!a.csv"] == csv.decode()
 
 
 # -- which OLE2 file is which, and what breaks ------------------------------------------

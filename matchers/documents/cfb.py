@@ -1,13 +1,19 @@
-"""A small writer of OLE2 Compound Files (MS-CFB, version 3), for tests.
+"""A small writer of OLE2 Compound Files (MS-CFB, version 3).
 
-No Python library writes Outlook .msg files, and olefile edits only streams of an
-existing file; tests build their messages (and damaged legacy Office files) with this.
+An object embedded in a legacy Office file or an Outlook message (a workbook in a Word
+document, a document attached to a message as an object) is a *storage* inside the
+container: to read it, `ole.embedded_objects` writes it out as a compound file of its
+own with this, and the scan reads that as it reads any .xls or .doc. Tests build their
+Outlook messages and damaged files with it too (olefile edits only streams of an
+existing file, and no Python library writes .msg files).
+
 Streams under 4,096 bytes go to the mini stream, as the format requires; larger ones
 get sectors of their own. Storages nest: a tree is ``{name: bytes | dict}``.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 SECTOR = 512
@@ -22,6 +28,8 @@ def _key(name: str) -> tuple[int, str]:  # the order of siblings in a storage (M
 
 
 def compound_file(tree: dict) -> bytes:
+    """The compound file of `tree` (a storage: stream names to bytes, storage names to
+    trees)."""
     entries: list[dict] = []  # name, type, children (ids), data
 
     def add(name: str, node: bytes | dict, kind: int) -> int:
@@ -65,12 +73,15 @@ def compound_file(tree: dict) -> bytes:
     root = entries[0]
     root["start"], root["size"] = chain(bytes(mini)), len(mini)
     minifat_start = chain(b"".join(struct.pack("<I", x) for x in minifat))
+    # siblings are chained through their right links (a valid, if unbalanced, tree)
+    right = {a: b for e in entries
+             for a, b in itertools.pairwise(e["children"])}
     directory = bytearray()
     for i, e in enumerate(entries):
         name = e["name"].encode("utf-16-le") + b"\0\0"
         child = e["children"][0] if e["children"] else NONE
         directory += name.ljust(64, b"\0") + struct.pack("<HBB", len(name), e["type"], 1)
-        directory += struct.pack("<III", NONE, _right(entries, i), child)
+        directory += struct.pack("<III", NONE, right.get(i, NONE), child)
         directory += bytes(16 + 4 + 16) + struct.pack("<IQ", e["start"], e["size"])
     directory += bytes(-len(directory) % SECTOR)
     dir_start = chain(bytes(directory))
@@ -90,13 +101,3 @@ def compound_file(tree: dict) -> bytes:
                             minifat_start, -(-len(minifat) * 4 // SECTOR), END, 0)
               + b"".join(struct.pack("<I", x) for x in difat))
     return header + b"".join(sectors)
-
-
-def _right(entries: list[dict], i: int) -> int:
-    """Siblings are chained through their right links (a valid, if unbalanced, tree)."""
-    for e in entries:
-        kids = e["children"]
-        if i in kids:
-            k = kids.index(i)
-            return kids[k + 1] if k + 1 < len(kids) else NONE
-    return NONE
