@@ -560,7 +560,7 @@ def _iter_zip(
             office = None  # a damaged or encrypted "mimetype": read it as a plain zip
         if office is not None:
             parts = office_parts(office, names, read, _text_budget(limits))
-            yield from _document(parts, office, location, limits, budget)
+            yield from _document(parts, office, location, depth, limits, budget)
             # then the files embedded in it (a workbook in a letter), each an input
             embedded = [i for i in zf.infolist() if is_embedded(office, i.filename)]
             yield from _zip_members(zf, embedded, location, depth, limits, budget)
@@ -639,14 +639,14 @@ def _document_or_plain(
     anything else is one member."""
     kind = documents.document_kind(data[:16])
     if kind == "sqlite":
-        yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, limits,
-                             budget)
+        yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, depth,
+                             limits, budget)
     elif kind == "pdf":
         yield from _document(pdf_parts(data, _text_budget(limits), limits.passwords), kind,
-                             location, limits, budget)
+                             location, depth, limits, budget)
     elif kind == "rtf":
-        yield from _document(rtf_parts(data, _text_budget(limits)), kind, location, limits,
-                             budget)
+        yield from _document(rtf_parts(data, _text_budget(limits)), kind, location, depth,
+                             limits, budget)
     elif kind == "ole2":
         yield from _ole2(data, location, depth, limits, budget)
     else:
@@ -671,7 +671,7 @@ def _ole2(data: bytes, location: str, depth: int, limits: ArchiveLimits,
         return
     if kind in _OLE2_READERS:
         yield from _document(_OLE2_READERS[kind](data, _text_budget(limits)), kind, location,
-                             limits, budget)
+                             depth, limits, budget)
         try:
             inner = ole.embedded_objects(data, kind)
         except ExtractError:
@@ -706,8 +706,8 @@ def _outlook_message(message: Message, location: str, depth: int, limits: Archiv
                      budget: _Budget) -> Iterator[Member]:
     """An Outlook message's text, then its HTML and RTF bodies and its attachments,
     each an input of its own; an attached message the same way, one level deeper."""
-    yield from _document(iter([Part("", message.text, "msg")]), "msg", location, limits,
-                         budget)
+    yield from _document(iter([Part("", message.text, "msg")]), "msg", location, depth,
+                         limits, budget)
     if message.rtf_reason is not None:
         yield Member(f"{location}!body.rtf", None, message.rtf_reason)
     inputs = [("body.html", message.html), ("body.rtf", message.rtf)]
@@ -728,17 +728,22 @@ def _outlook_message(message: Message, location: str, depth: int, limits: Archiv
             yield from _outlook_message(att.message, loc, depth + 1, limits, budget)
 
 
-def _document(
-    parts: Iterator[Part], fmt: str, location: str, limits: ArchiveLimits, budget: _Budget
-) -> Iterator[Member]:
+def _document(parts: Iterator[Part], fmt: str, location: str, depth: int,
+              limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
     """Each extracted part as a member (`location` + the part's suffix); a failure or a
-    limit after some parts reports the document, the parts before it stand."""
+    limit after some parts reports the document, the parts before it stand. A file
+    embedded in the document (a part with `data`) is expanded as an input of its own,
+    after the document's text."""
+    files: list[Part] = []
     try:
         for part in parts:
             if part.suffix and not budget.allow_members(1):
                 yield from _stopped(location, _too_many(limits))
             if part.reason is not None:
                 yield Member(location + part.suffix, None, part.reason)
+                continue
+            if part.data is not None:
+                files.append(part)
                 continue
             text = part.text.encode("utf-8", "replace")
             budget.take(len(text))
@@ -749,6 +754,13 @@ def _document(
         yield from _stopped(location, lim)
     except _CORRUPT as exc:
         yield Member(location, None, documents.failed(fmt, exc))
+    for part in files:
+        assert part.data is not None
+        try:
+            budget.take(len(part.data))
+        except _Limit as lim:
+            yield from _stopped(location + part.suffix, lim)
+        yield from _descend(part.data, location + part.suffix, depth, limits, budget)
 
 
 def _iter_tar(

@@ -33,13 +33,14 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 @dataclass(frozen=True)
 class Part:
-    """Text of one table, sheet or whole document; `suffix` is appended to the
-    document's location ("" for the document itself)."""
+    """Text of one table, sheet or whole document, or a file embedded in it (`data`);
+    `suffix` is appended to the document's location ("" for the document itself)."""
 
     suffix: str
     text: str
     fmt: str  # the format it came from: sqlite, pdf, docx, xlsx, ...
     reason: str | None = None  # set when this part alone could not be read (text is "")
+    data: bytes | None = None  # a file embedded in the document: read as an input of its own
 
 
 class ExtractError(Exception):

@@ -2,16 +2,17 @@
 
 Run as ``python -I _pdf_child.py`` (isolated: no PYTHONPATH, no current directory
 on sys.path). Reads from stdin a 4-byte big-endian header length, a JSON header
-({"max_chars": N, "memory_bytes": N, "passwords": [...]}) and the PDF's bytes.
-Writes to stdout one status line, then a line of JSON with the text that is no page's
-(the document's properties, its form's field values, its links' targets: "" when
-there are none), then the pages' text as UTF-8 (separated by form feeds). The status
-is "ok P N" or "cut P N" (text limit reached; P pages read, N of them pictures without
-text: a scan), "encrypted" or "error TYPE" (an exception type name, never a message:
-messages can quote the document). pypdf's own warnings go to stderr, which
-the parent throws away.
+({"max_chars": N, "max_file_bytes": N, "memory_bytes": N, "passwords": [...]}) and
+the PDF's bytes. Writes to stdout one status line, then a line of JSON with the text
+that is no page's (the document's properties, its form's field values, its links'
+targets: "" when there are none) and the files attached to it (base64), then the
+pages' text as UTF-8 (separated by form feeds). The status is "ok P N" or "cut P N"
+(text limit reached; P pages read, N of them pictures without text: a scan),
+"encrypted" or "error TYPE" (an exception type name, never a message: messages can
+quote the document). pypdf's own warnings go to stderr, which the parent throws away.
 """
 
+import base64
 import io
 import json
 import resource
@@ -50,7 +51,7 @@ def main() -> None:
                 status = "cut"
                 break
         extras = {"properties": _properties(reader), "form": _form(reader),
-                  "links": _links(reader)}
+                  "links": _links(reader), "files": _files(reader, header["max_file_bytes"])}
         out.write(f"{status} {len(texts)} {pictures}\n".encode()
                   + json.dumps(extras).encode() + b"\n"
                   + "\f".join(texts).encode("utf-8", "replace"))
@@ -113,6 +114,35 @@ def _links(reader) -> str:  # noqa: ANN001
     except Exception:  # noqa: BLE001
         pass
     return _lines(uris)
+
+
+def _files(reader, max_bytes: int) -> list:  # noqa: ANN001
+    """Files attached to the document (its embedded files, and attachment annotations
+    on its pages): [name, base64 of the bytes] each; [name, None] for one over
+    `max_bytes`; ["", "error TYPE"] when they could not be had."""
+    found: list = []
+    try:
+        for entry in reader.attachment_list:
+            found.append(_file(entry.name, lambda e=entry: e.content, max_bytes))
+        for page in reader.pages:
+            for ref in page.get("/Annots") or ():
+                annot = ref.get_object()
+                if annot.get("/Subtype") != "/FileAttachment":
+                    continue
+                spec = annot["/FS"].get_object()
+                name = str(spec.get("/UF") or spec.get("/F") or "")
+                stream = spec["/EF"].get_object()["/F"].get_object()
+                found.append(_file(name, stream.get_data, max_bytes))
+    except BaseException as exc:  # noqa: BLE001 - reported by type name only
+        found.append(["", f"error {type(exc).__name__}"])
+    return found
+
+
+def _file(name: str, content, max_bytes: int) -> list:  # noqa: ANN001
+    data = content()
+    if len(data) > max_bytes:
+        return [name, None]
+    return [name, base64.b64encode(data).decode("ascii")]
 
 
 def _has_picture(page) -> bool:  # noqa: ANN001

@@ -11,6 +11,7 @@ the text. Starting the child costs about 0.2 s per PDF.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import struct
@@ -31,6 +32,7 @@ def pdf_parts(data: bytes, budget: TextBudget,
     the part when the text outgrew the budget (cut at a page)."""
     remaining = max(0.0, budget.deadline - time.monotonic())
     header = json.dumps({"max_chars": budget.max_chars - budget.used,
+                         "max_file_bytes": budget.max_chars,
                          "memory_bytes": MEMORY_FLOOR + 4 * len(data),
                          "passwords": list(passwords)}).encode()
     try:
@@ -70,4 +72,24 @@ def pdf_parts(data: bytes, budget: TextBudget,
         if isinstance(extra, str) and extra:
             budget.take(len(extra))
             yield Part(f"!{name}", extra, "pdf")
+    yield from _attached(extras.get("files") if isinstance(extras, dict) else None, budget)
     budget.take(len(text) + (budget.max_chars + 1 if status == b"cut" else 0))
+
+
+def _attached(files: object, budget: TextBudget) -> Iterator[Part]:
+    """The files attached to the document (`!NAME`, by their file name, or
+    `!attachment:N`), each to be read as an input of its own."""
+    for n, entry in enumerate(files if isinstance(files, list) else [], 1):
+        if not (isinstance(entry, list) and len(entry) == 2):
+            continue
+        name, content = entry
+        if isinstance(content, str) and content.startswith("error "):
+            yield Part("!attachments", "", "pdf", reason=failed("pdf attachments", content[6:60]))
+            continue
+        name = str(name).replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1].strip()
+        suffix = f"!{name or f'attachment:{n}'}"
+        if content is None:
+            yield Part(suffix, "", "pdf", reason=f"too large: a file attached to a PDF over "
+                                                 f"{budget.max_chars} bytes")
+            continue
+        yield Part(suffix, "", "pdf", data=base64.b64decode(str(content)))

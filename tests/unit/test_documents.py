@@ -238,6 +238,44 @@ def test_what_no_page_of_a_pdf_shows_is_read() -> None:
     assert _texts(got)["scan.pdf!properties"].startswith(f"Matti Meikäläinen {HETU}")
 
 
+def test_files_attached_to_a_pdf_are_read() -> None:
+    """A PDF carries files: in its embedded-files list (a PDF portfolio) and as
+    attachment annotations on a page. Each is an input of its own (never read before)."""
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        TextStringObject,
+    )
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(_pdf("Liitteet"))))
+    writer.add_attachment("potilaat.csv", f"Matti Meikäläinen;{HETU}\n".encode())
+    stream = DecodedStreamObject()
+    stream.set_data(SECRET.encode())
+    stream[NameObject("/Type")] = NameObject("/EmbeddedFile")
+    spec = DictionaryObject({NameObject("/Type"): NameObject("/Filespec"),
+                             NameObject("/F"): TextStringObject("C:\\temp\\liite!1.txt"),
+                             NameObject("/EF"): DictionaryObject(
+                                 {NameObject("/F"): writer._add_object(stream)})})
+    annot = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"),
+        NameObject("/Subtype"): NameObject("/FileAttachment"),
+        NameObject("/FS"): writer._add_object(spec),
+        NameObject("/Rect"): ArrayObject([FloatObject(v) for v in (10, 10, 30, 30)])}))
+    writer.pages[0][NameObject("/Annots")] = ArrayObject([annot])
+    buf = io.BytesIO()
+    writer.write(buf)
+    got = list(iter_members(buf.getvalue(), "l.pdf"))
+    assert _texts(got) == {"l.pdf": "Liitteet",
+                           "l.pdf!potilaat.csv": f"Matti Meikäläinen;{HETU}\n",
+                           "l.pdf!liite_1.txt": SECRET}
+    small = list(iter_members(buf.getvalue(), "l.pdf", ArchiveLimits(max_member_size=30)))
+    assert _reasons(small)["l.pdf!liite_1.txt"].startswith("too large: a file attached")
+    _no_content_in_reasons(small)
+
+
 def test_a_scanned_pdf_says_its_pages_were_not_read() -> None:
     """A scanned referral letter is pictures of pages, with no text to extract: it was
     "Scanned ok", and nothing of it had been read. Its pages of pictures are reported."""
