@@ -68,14 +68,34 @@ def office_parts(kind: str, names: list[str], read: Callable[[str], bytes],
         if kind == "xlsx":
             yield from _xlsx(names, read, budget)
         elif kind in ("docx", "pptx"):
-            yield Part("", _ooxml_text(kind, names, read, budget), kind)
+            yield _or_pictures(Part("", _ooxml_text(kind, names, read, budget), kind), names)
         else:
-            yield from _odf(kind, names, read, budget)
+            for part in _odf(kind, names, read, budget):
+                yield _or_pictures(part, names) if part.suffix == "" else part
         yield from _unshown(kind, names, read, budget)
     except _Refused:
         raise ExtractError(failed(kind, "DTD refused")) from None
     except expat.ExpatError as exc:
         raise ExtractError(failed(kind, exc)) from None
+
+
+# A document with less text than this and pictures is a scan (its text is in them).
+MIN_TEXT = 20
+_PICTURES = re.compile(r"(?:word/media|ppt/media|Pictures)/[^/]+\.(?:png|jpe?g|tiff?|gif|bmp"
+                       r"|emf|wmf|jp2)", re.IGNORECASE)
+
+
+def _or_pictures(part: Part, names: list[str]) -> Part:
+    """A document whose text is pictures (scanned pages pasted into a Word file, photos
+    of papers in a presentation) says so: its pictures are not read."""
+    if len("".join(part.text.split())) >= MIN_TEXT:
+        return part
+    pictures = sum(1 for n in names if _PICTURES.fullmatch(n))
+    if not pictures:
+        return part
+    counted = f"{pictures} picture{'s' if pictures != 1 else ''}"
+    return Part("", "", part.fmt, reason=f"binary: {part.fmt} of pictures without text "
+                                         f"(a scan?), {counted}: not read (no OCR)")
 
 
 _XLINK_HREF = "http://www.w3.org/1999/xlink}href"

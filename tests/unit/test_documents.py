@@ -464,6 +464,31 @@ def test_what_an_office_document_does_not_show_is_read() -> None:
         "a.odt!properties": f"{HETU}\n040 1234567\n"}
 
 
+def test_an_office_document_of_pictures_says_they_were_not_read() -> None:
+    """Scanned pages pasted into a Word file, photos of papers in a presentation: the
+    text is in the pictures, and the document was "Scanned ok" with nothing read."""
+    def body(text: str) -> str:
+        return (f"{XML}<w:document {W}><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p>"
+                "</w:body></w:document>")
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(100)
+    scan = _office({"word/document.xml": body("Sivu 1"), "word/media/image1.jpeg": jpeg,
+                    "word/media/image2.png": b"\x89PNG" + bytes(50)})
+    assert _reasons(list(iter_members(scan, "lahete.docx"))) == {
+        "lahete.docx": "binary: docx of pictures without text (a scan?), 2 pictures: not "
+                       "read (no OCR)"}
+    typed = _office({"word/document.xml": body(SECRET), "word/media/image1.jpeg": jpeg})
+    assert _texts(list(iter_members(typed, "kirje.docx"))) == {"kirje.docx": SECRET + "\n\n"}
+    deck = _office({"ppt/presentation.xml": f"{XML}<p:presentation {P}/>",
+                    "ppt/media/image3.jpg": jpeg})
+    assert _reasons(list(iter_members(deck, "kuvat.pptx")))["kuvat.pptx"].startswith(
+        "binary: pptx of pictures without text (a scan?), 1 picture:")
+    odt = _office({"mimetype": "application/vnd.oasis.opendocument.text",
+                   "content.xml": f"{XML}<office:document-content {ODF}><office:body>"
+                                  "<office:text/></office:body></office:document-content>",
+                   "Pictures/1000000.jpg": jpeg})
+    assert _reasons(list(iter_members(odt, "s.odt")))["s.odt"].startswith("binary: odt of")
+
+
 def test_office_xml_with_a_dtd_is_refused() -> None:
     """Billion laughs and external entities both need a DTD: none is accepted."""
     laughs = ('<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa">'
