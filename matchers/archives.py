@@ -456,7 +456,7 @@ def _base64_parts(found: Iterator[base64_blobs.Blob], location: str, depth: int,
     to text, an archive or a document, each read as an input. A blob that decodes to
     anything else (an image, a key) is left: its characters were read as text."""
     for blob in found:
-        loc = f"{location}!base64:{blob.start}"
+        loc = f"{location}!{blob.encoding}:{blob.start}"
         if blob.data is None:
             yield Member(loc, None, _too_large(limits))
             continue

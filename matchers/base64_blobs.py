@@ -1,5 +1,5 @@
-"""Dumps pasted as base64: found in a text input and decoded, to be read as inputs of
-their own (`matchers.archives`).
+"""Dumps pasted as base64, and a database dump's hex blobs: found in a text input and
+decoded, to be read as inputs of their own (`matchers.archives`).
 
 A paste site's or forum's filter lets a base64 blob through where it would flag a list
 of identity codes, so a dump is often posted encoded (and a zip of one always is). Its
@@ -10,6 +10,12 @@ four-character quanta (padded with "="), so a short word on the next line is not
 it. A blob may
 start inside a run of the alphabet: the first line of equal ones starts it, so a word
 glued before it on a line of its own does not shift it.
+
+A database dump holds its binary columns as hex literals: MySQL's ``0x4D61...``
+(``mysqldump --hex-blob``), PostgreSQL's bytea ``\\x4d61...`` (``COPY``, ``pg_dump``). A
+note stored as a BLOB is then hex, never read as text. A run of hex digits after such a
+prefix, of at least MIN_CHARS digits, is a blob too (`Blob.encoding` "hex"); a run of
+hex digits alone (a list of hashes) is not.
 
 Which blobs are read (text, an archive or a document, not an image or a key) is the
 caller's decision: every blob that decodes is given.
@@ -34,21 +40,41 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 _RUN = re.compile(rb"[A-Za-z0-9+/=_\-][A-Za-z0-9+/=_\-\r\n]*")
 _CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\r\n"
 _HEX_AND_ENDS = b"0123456789abcdefABCDEF\r\n"
+# SQL's hex literals in a run: MySQL's 0x..., PostgreSQL's \x... (the backslash is not in
+# the alphabet: its run starts at the x), after the start of a line or a character that
+# is no letter or digit (``body=0x...``); standard SQL's X'...' is a run of hex digits
+# after "X'".
+_HEX_LITERAL = re.compile(rb"(?<![0-9A-Za-z])(?:0x|x)((?:[0-9A-Fa-f]{2}){%d,})(?![0-9A-Za-z])"
+                          % (MIN_CHARS // 2))
+_HEX_DIGITS = re.compile(rb"(?:[0-9A-Fa-f]{2}){%d,}" % (MIN_CHARS // 2))
+# A literal's MIN_CHARS hex digits in a row, looked for first with two passes of C (base64
+# holds such a row about once in 10^30: the regular expression then runs on literals only)
+_AS_HEX = bytes(ord("h") if chr(c) in "0123456789abcdefABCDEF" else ord(".") for c in range(256))
+_HEX_ROW = b"h" * MIN_CHARS
 
 
 @dataclass(frozen=True)
 class Blob:
-    """A blob at byte `start` of the input: its decoded bytes, or None when they would
-    be over the size given (`too_large`)."""
+    """A blob at byte `start` of the input (its first encoded character): its decoded
+    bytes, or None when they would be over the size given (`too_large`)."""
 
     start: int
     data: bytes | None
+    encoding: str = "base64"  # or "hex": a SQL hex literal
 
 
 def blobs(data: bytes | memoryview, max_bytes: int) -> Iterator[Blob]:
     """The base64 blobs of `data`, decoded (at most `max_bytes` each), in order."""
     for a, b in _runs(data):
-        if bytes(data[a:b]).translate(None, _HEX_AND_ENDS):
+        run = bytes(data[a:b])
+        rest = run.translate(None, _HEX_AND_ENDS)
+        if ((b"x" in rest and _HEX_ROW in run.translate(_AS_HEX))
+                or (not rest and bytes(data[max(0, a - 2):a]).lower() == b"x'")):
+            literals = list(_hex_in_run(data, a, b, max_bytes))
+            if literals:
+                yield from literals
+                continue
+        if rest:
             yield from _blobs_in_run(data, a, b, max_bytes)
         # else hex digits only: a list of hashes or a hex dump, never base64 of anything
         # (of base64's 64 characters 22 are hex digits: a blob holds the others at once)
@@ -61,6 +87,7 @@ def blobs_in_blocks(blocks: Iterable[bytes], max_bytes: int) -> Iterator[Blob]:
     one is given as too large once, and skipped to its end."""
     too_long = _too_long(max_bytes)
     carry, at, skipping = bytearray(), 0, False  # `at`: where `carry` starts in the input
+    before = b""  # the two bytes before `at` (an "X'" that starts a SQL hex literal)
     for block in blocks:
         if skipping:  # the rest of a run that was too large
             rest = block.lstrip(_CHARS)
@@ -71,14 +98,15 @@ def blobs_in_blocks(blocks: Iterable[bytes], max_bytes: int) -> Iterator[Blob]:
         tail = len(block.rstrip(_CHARS))  # where the run the block ends in starts
         if tail:  # the carried run ended in this block: what is before `tail` is whole
             whole = bytes(carry) + block[:tail] if carry else block[:tail]
-            yield from _shifted(blobs(whole, max_bytes), at)
+            yield from _shifted(blobs(before + whole, max_bytes), at - len(before))
+            before = (before + whole)[-2:]
             carry, at = bytearray(block[tail:]), at + len(whole)
         else:
             carry += block
         if len(carry) > too_long:
             yield Blob(at + len(carry) - len(carry.lstrip(b"\r\n")), None)
-            carry, at, skipping = bytearray(), at + len(carry), True
-    yield from _shifted(blobs(bytes(carry), max_bytes), at)
+            carry, at, skipping, before = bytearray(), at + len(carry), True, b""
+    yield from _shifted(blobs(before + bytes(carry), max_bytes), at - len(before))
 
 
 def _too_long(max_bytes: int) -> int:
@@ -96,7 +124,8 @@ def blobs_in_regions(read: Callable[[int, int], bytes], regions: list[tuple[int,
             head = read(a, 64)
             yield Blob(a + len(head) - len(head.lstrip(b"\r\n")), None)
             continue
-        yield from _shifted(blobs(read(a, b - a), max_bytes), a)
+        pre = min(2, a)  # (an "X'" before the region: a SQL hex literal)
+        yield from _shifted(blobs(read(a - pre, b - a + pre), max_bytes), a - pre)
 
 
 class Regions:
@@ -138,7 +167,7 @@ class Regions:
 
 def _shifted(found: Iterator[Blob], by: int) -> Iterator[Blob]:
     for blob in found:
-        yield Blob(blob.start + by, blob.data)
+        yield Blob(blob.start + by, blob.data, blob.encoding)
 
 
 def _runs(data: bytes | memoryview) -> list[tuple[int, int]]:
@@ -177,6 +206,23 @@ def _blobs_in_run(data: bytes | memoryview, a: int, b: int, max_bytes: int
                 if decoded:
                     yield Blob(start, decoded)
         i = j
+
+
+def _hex_in_run(data: bytes | memoryview, a: int, b: int, max_bytes: int
+                ) -> Iterator[Blob]:
+    """The SQL hex literals of a run (or the run itself, after "X'")."""
+    run = bytes(data[a:b])
+    if a >= 2 and bytes(data[a - 2:a]).lower() == b"x'":
+        found = [(0, m) for m in [_HEX_DIGITS.fullmatch(run)] if m is not None]
+    else:
+        found = [(m.start(1) - m.start(), m) for m in _HEX_LITERAL.finditer(run)]
+    for shift, m in found:
+        digits = m.group(1) if m.re is _HEX_LITERAL else m.group()
+        start = a + m.start() + shift
+        if len(digits) // 2 > max_bytes:
+            yield Blob(start, None, "hex")
+        else:
+            yield Blob(start, binascii.unhexlify(digits), "hex")
 
 
 def _decoded(encoded: bytes) -> bytes | None:

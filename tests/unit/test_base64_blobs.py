@@ -209,3 +209,65 @@ def test_a_big_paste_is_read_in_ranges_and_its_blobs_too(tmp_path, monkeypatch):
                         lambda *args: read_again.append(args) or iter(()))
     assert _found_in(_scan(tmp_path, data), where) == _expected(CSV)
     assert read_again == []
+
+
+# -- SQL's hex literals ----------------------------------------------------------------------
+
+NOTE = "\n".join(f"{p.full_name} {p.hetu} {p.email}" for p in PEOPLE[:10]).encode()
+
+
+def _sql_dump(note: bytes) -> tuple[bytes, list[int]]:
+    """A dump with a BLOB column as MySQL (mysqldump --hex-blob, after "=" in an UPDATE),
+    PostgreSQL (COPY's bytea) and SQLite (.dump's X'...') write it; and where each note's
+    hex digits start."""
+    h = note.hex().encode()
+    parts = [b"INSERT INTO `muistiinpanot` VALUES (1,'2026-01-02',0x", h.upper(), b"),(2,NULL,0x",
+             h, b");\nUPDATE muistiinpanot SET teksti=0x", h, b" WHERE id=3;\n"
+             b"COPY notes (id, body) FROM stdin;\n4\t\\\\x", h, b"\n\\.\n"
+             b"INSERT INTO notes VALUES(5,X'", h, b"');\n"]
+    data, starts = b"", []
+    for part in parts:
+        if part in (h, h.upper()):
+            starts.append(len(data))
+        data += part
+    return data, starts
+
+
+def test_sql_hex_literals_are_read(tmp_path):
+    """A note stored as a BLOB is hex in a dump: it was never read as text (0 of 5)."""
+    data, starts = _sql_dump(NOTE)
+    events = _scan(tmp_path, data, "dump.sql")
+    for start in starts:
+        assert _found_in(events, f"{tmp_path / 'dump.sql'}!hex:{start}") == _expected(NOTE)
+    # hex digits alone (a list of hashes) and short literals are not blobs
+    hashes = b"\n".join(bytes(range(i, i + 32)).hex().encode() for i in range(20)) + b"\n"
+    assert list(base64_blobs.blobs(hashes, 1 << 20)) == []
+    assert list(base64_blobs.blobs(b"(0x" + NOTE[:30].hex().encode() + b")", 1 << 20)) == []
+
+
+@pytest.mark.parametrize("block", [7, 64, 100, 1000, 1 << 20])
+def test_sql_hex_literals_read_in_blocks_or_regions_are_the_same(block):
+    data, starts = _sql_dump(NOTE)
+    data = b"sana " * 300 + data + base64.encodebytes(CSV) + data
+    whole = list(base64_blobs.blobs(data, 1 << 20))
+    assert [b.encoding for b in whole] == ["hex"] * 5 + ["base64"] + ["hex"] * 5
+    blocks = [data[i:i + block] for i in range(0, len(data), block)]
+    assert list(base64_blobs.blobs_in_blocks(blocks, 1 << 20)) == whole
+    regions = base64_blobs.Regions()
+    for b in blocks:
+        regions.feed(b)
+    got = base64_blobs.blobs_in_regions(lambda at, n: data[at:at + n], regions.close(), 1 << 20)
+    assert list(got) == whole
+
+
+def test_a_big_dump_s_hex_literals_are_read_in_ranges(tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "TASK_BYTES", 48 << 10)
+    monkeypatch.setattr(sf, "RANGE_BYTES", 4 << 10)
+    filler = b"".join(f"INSERT INTO t VALUES ({i},'ei mitaan');\n".encode() for i in range(3000))
+    dump, starts = _sql_dump(NOTE)
+    data = filler + dump + filler
+    for jobs in (1, 2):
+        events = _scan(tmp_path, data, "dump.sql", jobs=jobs)
+        for start in starts:
+            where = f"{tmp_path / 'dump.sql'}!hex:{len(filler) + start}"
+            assert _found_in(events, where) == _expected(NOTE), (jobs, start)
