@@ -14,7 +14,7 @@ glued before it on a line of its own does not shift it.
 A database dump holds its binary columns as hex literals: MySQL's ``0x4D61...``
 (``mysqldump --hex-blob``), PostgreSQL's bytea ``\\x4d61...`` (``COPY``, ``pg_dump``). A
 note stored as a BLOB is then hex, never read as text. A run of hex digits after such a
-prefix, of at least MIN_CHARS digits, is a blob too (`Blob.encoding` "hex"); a run of
+prefix, of at least MIN_HEX digits, is a blob too (`Blob.encoding` "hex"); a run of
 hex digits alone (a list of hashes) is not.
 
 Which blobs are read (text, an archive or a document, not an image or a key) is the
@@ -44,13 +44,16 @@ _HEX_AND_ENDS = b"0123456789abcdefABCDEF\r\n"
 # the alphabet: its run starts at the x), after the start of a line or a character that
 # is no letter or digit (``body=0x...``); standard SQL's X'...' is a run of hex digits
 # after "X'".
+# From MIN_HEX digits, 19 bytes (a name and a code): with its "0x", the shortest run of
+# the alphabet that is looked at (MIN_LINE).
+MIN_HEX = MIN_LINE - 2
 _HEX_LITERAL = re.compile(rb"(?<![0-9A-Za-z])(?:0x|x)((?:[0-9A-Fa-f]{2}){%d,})(?![0-9A-Za-z])"
-                          % (MIN_CHARS // 2))
-_HEX_DIGITS = re.compile(rb"(?:[0-9A-Fa-f]{2}){%d,}" % (MIN_CHARS // 2))
-# A literal's MIN_CHARS hex digits in a row, looked for first with two passes of C (base64
-# holds such a row about once in 10^30: the regular expression then runs on literals only)
+                          % (MIN_HEX // 2))
+_HEX_DIGITS = re.compile(rb"(?:[0-9A-Fa-f]{2}){%d,}" % (MIN_HEX // 2))
+# A literal's MIN_HEX hex digits in a row, looked for first with two passes of C (base64
+# holds such a row about once in 10^18: the regular expression then runs on literals only)
 _AS_HEX = bytes(ord("h") if chr(c) in "0123456789abcdefABCDEF" else ord(".") for c in range(256))
-_HEX_ROW = b"h" * MIN_CHARS
+_HEX_ROW = b"h" * MIN_HEX
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,9 @@ def test_sql_hex_literals_are_read(tmp_path):
     # hex digits alone (a list of hashes) and short literals are not blobs
     hashes = b"\n".join(bytes(range(i, i + 32)).hex().encode() for i in range(20)) + b"\n"
     assert list(base64_blobs.blobs(hashes, 1 << 20)) == []
-    assert list(base64_blobs.blobs(b"(0x" + NOTE[:30].hex().encode() + b")", 1 << 20)) == []
+    assert list(base64_blobs.blobs(b"(0x" + NOTE[:18].hex().encode() + b")", 1 << 20)) == []
+    (short,) = base64_blobs.blobs(b"(0x" + NOTE[:19].hex().encode() + b")", 1 << 20)
+    assert short.data == NOTE[:19]  # 19 bytes: a name and a code
 
 
 @pytest.mark.parametrize("block", [7, 64, 100, 1000, 1 << 20])

@@ -1,0 +1,59 @@
+"""What was never read, read end to end: legacy Word and PowerPoint files, an Outlook
+message and its attachments (one named after an identity code), a file attached to a
+PDF, a document's properties, a SQL dump's hex blobs. A real `vahti scan` against the
+real embedded database; then everything vahti wrote is searched for the plaintext."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from tests.integration.test_hunt import enroll
+from tests.integration.test_unread_inputs import found, pdf
+from tests.privacy import assert_no_plaintext, everything_written
+from tests.unit.test_legacy_office import PEOPLE, _file_attachment, _fixture, _message
+from vahti.matchers.documents.cfb import compound_file
+
+pytestmark = pytest.mark.integration
+
+
+def test_legacy_documents_attachments_and_hex_blobs_are_found(vahti, tmp_path: Path) -> None:
+    enroll(vahti, tmp_path, PEOPLE)
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    p = PEOPLE
+    (dump / "lahete.doc").write_bytes(_fixture("potilaat.doc"))
+    (dump / "lista.ppt").write_bytes(_fixture("potilaat.ppt"))
+    named = f"{p[5].hetu}.csv"  # a file named after its patient's code
+    (dump / "viesti.msg").write_bytes(compound_file(_message(p, {
+        "a": _file_attachment(named, f"{p[5].full_name};{p[5].email}\n".encode())})))
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(str(pdf(dump / "x.pdf", "Liite"))))
+    writer.add_attachment("potilaat.csv", f"{p[6].full_name};{p[6].hetu}\n".encode())
+    buf = io.BytesIO()
+    writer.write(buf)
+    (dump / "x.pdf").write_bytes(buf.getvalue())
+    note = f"{p[7].full_name} {p[7].hetu}".encode()
+    sql = b"INSERT INTO notes VALUES (1,0x" + note.hex().encode() + b");\n"
+    (dump / "dump.sql").write_bytes(sql)
+
+    scanned = vahti.run("scan", str(dump), "--json", timeout=300)
+    assert scanned.returncode == 1, scanned.stderr
+    by_location, summary = found(scanned.stdout)
+    assert summary is None, summary  # nothing unread
+    refs = {x.ref for x in p}
+    assert by_location[f"{dump}/lahete.doc"] == refs  # (P9 by the mailto link's address)
+    assert by_location[f"{dump}/lahete.doc!properties"] == {p[0].ref}
+    assert by_location[f"{dump}/lista.ppt"] == refs
+    assert by_location[f"{dump}/viesti.msg"] >= {p[0].ref, p[1].ref, p[2].ref}
+    attached = [loc for loc in by_location if loc.startswith(f"{dump}/viesti.msg![hetu:")]
+    assert len(attached) == 1 and by_location[attached[0]] == {p[5].ref}  # its name: a token
+    assert by_location[f"{dump}/x.pdf!potilaat.csv"] == {p[6].ref}
+    assert by_location[f"{dump}/dump.sql!hex:{sql.index(b'0x') + 2}"] == {p[7].ref}
+
+    plaintext = [v for x in p for v in (x.hetu, x.email, x.full_name)]
+    assert_no_plaintext(everything_written(vahti, tmp_path / "db-dump",
+                                           [("scan", scanned.stdout + scanned.stderr)]),
+                        plaintext)
