@@ -672,11 +672,12 @@ def _ole2(data: bytes, location: str, depth: int, limits: ArchiveLimits,
     if kind in _OLE2_READERS:
         yield from _document(_OLE2_READERS[kind](data, _text_budget(limits)), kind, location,
                              depth, limits, budget)
-        try:
-            inner = ole.embedded_objects(data, kind)
-        except ExtractError:
-            return  # (the container's failure was reported with its text)
-        yield from _embedded(inner, location, depth, limits, budget)
+        if kind in ("doc", "xls"):  # (a .ppt keeps its objects compressed in records)
+            try:
+                inner = ole.embedded_objects(data, kind)
+            except ExtractError:
+                return  # (the container's failure was reported with its text)
+            yield from _embedded(inner, location, depth, limits, budget)
     elif kind == "msg":
         yield from _outlook_message(message, location, depth, limits, budget)
     elif kind == "object":
@@ -717,6 +718,10 @@ def _outlook_message(message: Message, location: str, depth: int, limits: Archiv
             continue
         if not budget.allow_members(1):
             yield from _stopped(location, _too_many(limits))
+        try:
+            budget.take(len(data))
+        except _Limit as lim:
+            yield from _stopped(f"{location}!{name}", lim)
         yield from _descend(data, f"{location}!{name}", depth, limits, budget)
     for att in message.attachments:
         loc = f"{location}!{att.name}"

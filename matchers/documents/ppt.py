@@ -14,33 +14,50 @@ read too, it was in the file that leaked. An encrypted file is reported.
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 
-from . import ExtractError, Part, TextBudget
+from . import ExtractError, Part, TextBudget, failed
 from .ole import open_ole, properties_part, read_stream
 
 _CONTAINER = 0xF  # recVer of a container: its body is records
 _TEXT_CHARS = 0x0FA0  # UTF-16LE
 _TEXT_BYTES = 0x0FA8  # Latin-1
 _CSTRING = 0x0FBA  # UTF-16LE
+_OLE_OBJECT = 0x1011  # ExOleObjStg: an embedded object's storage
 _CRYPT_SESSION = 0x2F14  # an encrypted file's CryptSession10Container
 _LINES = str.maketrans({"\r": "\n", "\x0b": "\n"})  # paragraph, line break
 
 
 def ppt_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
-    """The presentation's text, then its properties (`ole.properties_part`). Raises
-    ExtractError for a file that cannot be read."""
+    """The presentation's text, then its properties (`ole.properties_part`), then the
+    objects embedded in it (``!object:N``, a compound file each: a workbook, a document).
+    Raises ExtractError for a file that cannot be read."""
     with open_ole(data, "ppt") as ole:
         if ole.exists("EncryptedSummary"):
             raise ExtractError("encrypted: password-protected PowerPoint file (.ppt)")
         stream = read_stream(ole, "PowerPoint Document", "ppt")
         properties = list(properties_part(ole, "ppt"))
-    texts = list(_text_atoms(stream, budget))
+    texts, objects = [], []
+    for kind, instance, body in _atoms(stream, budget):
+        if kind == _OLE_OBJECT:
+            objects.append(_object(body, instance, len(objects) + 1, budget))
+            continue
+        if kind in (_TEXT_CHARS, _CSTRING):
+            text = body[: len(body) & ~1].decode("utf-16-le", "replace")
+        elif kind == _TEXT_BYTES:
+            text = body.decode("latin-1")
+        else:
+            continue
+        budget.take(len(text) + 1)
+        texts.append(text)
     yield Part("", "\n".join(texts).translate(_LINES) + ("\n" if texts else ""), "ppt")
     yield from properties
+    yield from objects
 
 
-def _text_atoms(stream: bytes, budget: TextBudget) -> Iterator[str]:
+def _atoms(stream: bytes, budget: TextBudget) -> Iterator[tuple[int, int, bytes]]:
+    """(record type, instance, body) of every atom, in the order they are stored."""
     at, end, n = 0, len(stream) - 8, 0
     while at <= end:
         ver_instance, kind, size = struct.unpack_from("<HHI", stream, at)
@@ -49,16 +66,25 @@ def _text_atoms(stream: bytes, budget: TextBudget) -> Iterator[str]:
             raise ExtractError("encrypted: password-protected PowerPoint file (.ppt)")
         if ver_instance & 0xF == _CONTAINER:
             continue  # its records follow
-        body = stream[at:at + size]
-        at += size
-        if kind in (_TEXT_CHARS, _CSTRING):
-            text = body[: len(body) & ~1].decode("utf-16-le", "replace")
-        elif kind == _TEXT_BYTES:
-            text = body.decode("latin-1")
-        else:
-            continue
-        budget.take(len(text) + 1)
         n += 1
         if n % 1024 == 0:
             budget.check_time("ppt")
-        yield text
+        yield kind, ver_instance >> 4, stream[at:at + size]
+        at += size
+
+
+def _object(body: bytes, instance: int, n: int, budget: TextBudget) -> Part:
+    """An embedded object's storage (ExOleObjStg): a compound file, zlib-compressed
+    after its size (instance 1) or stored; over the budget it is reported."""
+    suffix = f"!object:{n}"
+    if instance != 1:
+        return Part(suffix, "", "ppt", data=body)
+    inflate = zlib.decompressobj()
+    try:
+        data = inflate.decompress(body[4:], budget.max_chars + 1)
+    except zlib.error as exc:
+        return Part(suffix, "", "ppt", reason=failed("ppt object", exc))
+    if len(data) > budget.max_chars:
+        return Part(suffix, "", "ppt", reason=f"too large: an object in a PowerPoint file "
+                                              f"over {budget.max_chars} bytes")
+    return Part(suffix, "", "ppt", data=data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import struct
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -199,7 +200,8 @@ def _record(kind: int, body: bytes, container: bool = False) -> bytes:
 
 def test_every_kind_of_powerpoint_text_atom_is_read() -> None:
     """UTF-16 characters, one-byte characters and strings, inside nested containers;
-    an encrypted file is reported."""
+    embedded objects (compressed or not) are read as inputs; an encrypted file is
+    reported."""
     inner = (_record(0x0FA0, "Matti Meikäläinen\r131052-308T".encode("utf-16-le"))
              + _record(0x0FA8, "Liisa Mäkelä 040 1234567".encode("latin-1"))
              + _record(0x0FF5, b"\x00" * 7)  # a record of no text
@@ -208,6 +210,14 @@ def test_every_kind_of_powerpoint_text_atom_is_read() -> None:
     got = list(iter_members(compound_file({"PowerPoint Document": stream}), "p.ppt"))
     assert _texts(got) == {"p.ppt": f"Matti Meikäläinen\n{HETU}\nLiisa Mäkelä 040 1234567\n"
                                     "mailto:matti@example.fi\n"}
+    # an embedded workbook: its storage as a compound file, zlib-compressed after its size
+    book = _xls({"A": [[HETU]]})
+    packed = struct.pack("<I", len(book)) + zlib.compress(book)
+    objects = (struct.pack("<HHI", 1 << 4, 0x1011, len(packed)) + packed
+               + struct.pack("<HHI", 0, 0x1011, len(book)) + book)
+    got = list(iter_members(compound_file({"PowerPoint Document": stream + objects}), "o.ppt"))
+    assert _texts(got)["o.ppt!object:1!sheet:A"] == _texts(got)["o.ppt!object:2!sheet:A"] == (
+        f"{HETU}\n")
     crypted = compound_file({"PowerPoint Document": _record(0x2F14, b"\0" * 40, True)})
     assert _reasons(list(iter_members(crypted, "c.ppt"))) == {
         "c.ppt": "encrypted: password-protected PowerPoint file (.ppt)"}
