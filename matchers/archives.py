@@ -54,6 +54,7 @@ from .documents.pdf import pdf_parts
 from .documents.ppt import ppt_parts
 from .documents.rtf import rtf_parts
 from .documents.sqlite import sqlite_parts
+from .documents.tnef import read_tnef
 from .documents.xls import xls_parts
 
 if sys.version_info >= (3, 14):
@@ -635,8 +636,9 @@ def _text_budget(limits: ArchiveLimits) -> TextBudget:
 def _document_or_plain(
     data: bytes, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
-    """A SQLite database, PDF, RTF or legacy Office document becomes its text parts;
-    anything else is one member."""
+    """A SQLite database, PDF, RTF or legacy Office document becomes its text parts, an
+    Outlook message or a TNEF (winmail.dat) its text and attachments; anything else is
+    one member."""
     kind = documents.document_kind(data[:16])
     if kind == "sqlite":
         yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, depth,
@@ -649,6 +651,13 @@ def _document_or_plain(
                              limits, budget)
     elif kind == "ole2":
         yield from _ole2(data, location, depth, limits, budget)
+    elif kind == "tnef":
+        try:
+            message = read_tnef(data, _text_budget(limits))
+        except ExtractError as exc:
+            yield Member(location, None, exc.reason)
+            return
+        yield from _outlook_message(message, location, depth, limits, budget)
     else:
         yield Member(location, data, None)
 

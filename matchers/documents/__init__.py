@@ -14,7 +14,9 @@ of plain text that the normal scan reads:
 * RTF (`rtf.py`): the text a word processor shows, its escapes and code page read;
 * legacy Office, OLE2 files (`ole.py` tells them apart): Excel .xls workbooks one part
   per sheet, read with xlrd (`xls.py`); Word .doc (`doc.py`) and PowerPoint .ppt
-  (`ppt.py`) as one text; Outlook .msg (`msg.py`): its text, bodies and attachments.
+  (`ppt.py`) as one text; Outlook .msg (`msg.py`): its text, bodies and attachments;
+* TNEF (`tnef.py`, winmail.dat: how Exchange sends a message's attachments to other
+  mail systems): read like an Outlook message.
 
 Parts come with a location suffix (``""`` for the document itself) that names
 a table or a sheet, never a value. What cannot be extracted raises
@@ -30,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # winmail.dat (`tnef.py`)
 
 @dataclass(frozen=True)
 class Part:
@@ -81,7 +84,7 @@ def failed(fmt: str, exc: BaseException | str) -> str:
 
 
 def document_kind(head: bytes) -> str | None:
-    """"sqlite", "pdf", "rtf" or "ole2" by magic bytes; Office zips are told by their
+    """"sqlite", "pdf", "rtf", "ole2" or "tnef" by magic bytes; Office zips are told by their
     members (`office.office_kind`)."""
     if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{\\rtf"):
         return "rtf"
@@ -91,6 +94,8 @@ def document_kind(head: bytes) -> str | None:
         return "pdf"
     if head.startswith(OLE2_MAGIC):
         return "ole2"
+    if head.startswith(TNEF_MAGIC):
+        return "tnef"
     return None
 
 

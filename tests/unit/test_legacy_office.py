@@ -499,3 +499,84 @@ def test_a_damaged_body_or_attachment_loses_only_itself() -> None:
     got = list(iter_members(compound_file(tree), "v.msg"))
     assert _reasons(got) == {"v.msg!body.rtf": "unsupported: Outlook RTF body compression"}
     assert _texts(got)["v.msg!a.txt"] == SECRET and PEOPLE[0].hetu in _texts(got)["v.msg"]
+
+
+# -- TNEF (winmail.dat) ---------------------------------------------------------------------
+
+
+def _attr(level: int, attr: int, data: bytes) -> bytes:
+    checksum = struct.pack("<H", sum(data) & 0xFFFF)
+    return struct.pack("<BII", level, attr, len(data)) + data + checksum
+
+
+def _mapi(props: list[tuple[int, int, bytes]]) -> bytes:
+    """A MAPI property list: (type, id, value) with strings and binaries as one value;
+    ids from 0x8000 are named properties (by a number here)."""
+    out = struct.pack("<I", len(props))
+    for ptype, pid, value in props:
+        out += struct.pack("<HH", ptype, pid)
+        if pid >= 0x8000:
+            out += bytes(16) + struct.pack("<II", 0, 0x8501)
+        if ptype in (0x0003, 0x000B):
+            out += value + bytes(-len(value) % 4)
+        else:
+            out += struct.pack("<II", 1, len(value)) + value + bytes(-len(value) % 4)
+    return out
+
+
+def _tnef(people, csv: bytes, nested: bytes | None = None) -> bytes:  # noqa: ANN001
+    a, b, c = people[:3]
+    out = b"\x78\x9f\x3e\x22" + struct.pack("<H", 0x1234)
+    out += _attr(1, 0x00089006, struct.pack("<I", 0x00010000))
+    out += _attr(1, 0x00018004, f"Lähete {a.full_name}\0".encode("cp1252"))
+    out += _attr(1, 0x0001800C, f"Hetu {a.hetu}\r\n\0".encode("cp1252"))
+    out += _attr(1, 0x00069003, _mapi([
+        (0x0003, 0x0E07, struct.pack("<I", 1)),  # a number: passed over
+        (0x001E, 0x0C1F, b.email.encode() + b"\0"),
+        (0x001F, 0x8001, f"{b.full_name}\0".encode("utf-16-le")),  # a named property
+        (0x0102, 0x1013, f"<p>{b.phone}</p>".encode()),
+        (0x0102, 0x1009, _lzfu(f"{{\\rtf1 {c.full_name} {c.hetu}\\par}}".encode()))]))
+    out += _attr(2, 0x00069002, bytes(14))
+    out += _attr(2, 0x00018010, b"LISTA~1.CSV\0")
+    out += _attr(2, 0x0006800F, csv)
+    out += _attr(2, 0x00069005, _mapi([(0x001F, 0x3707, "potilaslista.csv\0".encode("utf-16-le"))]))
+    if nested is not None:
+        out += _attr(2, 0x00069002, bytes(14))
+        out += _attr(2, 0x00018010, b"Fwd\0")
+        out += _attr(2, 0x00069005, _mapi([(0x000D, 0x3701, bytes(16) + nested)]))
+    return out
+
+
+def test_a_winmail_dat_s_body_and_attachments_are_read() -> None:
+    """Exchange sends a message's attachments to other mail systems inside one
+    winmail.dat (TNEF): it was "binary", and none of them was read."""
+    import email.message
+
+    p = PEOPLE
+    csv = "".join(f"{x.full_name};{x.hetu}\n" for x in p[3:6]).encode()
+    inner = _tnef(p[6:9], f"{p[9].full_name};{p[9].hetu}\n".encode())
+    mail = email.message.EmailMessage()
+    mail["Subject"] = "Lähete"
+    mail.set_content("Liitteenä.")
+    mail.add_attachment(_tnef(p, csv, inner), maintype="application", subtype="ms-tnef",
+                        filename="winmail.dat")
+    got = list(iter_members(mail.as_bytes(), "viesti.eml"))
+    texts = _texts(got)
+    at = "viesti.eml!winmail.dat"
+    for value in (p[0].full_name, p[0].hetu, p[1].email, p[1].full_name, "potilaslista.csv"):
+        assert value in texts[at]
+    assert texts[f"{at}!body.html"] == f"<p>{p[1].phone}</p>"
+    assert texts[f"{at}!body.rtf"] == f"{p[2].full_name} {p[2].hetu}\n"
+    assert texts[f"{at}!potilaslista.csv"] == csv.decode()
+    assert p[6].hetu in texts[f"{at}!Fwd"]
+    assert texts[f"{at}!Fwd!potilaslista.csv"] == f"{p[9].full_name};{p[9].hetu}\n"
+    assert not _reasons(got)
+    # damaged: cut anywhere, or bytes changed, it gives what it can and never its content
+    whole = _tnef(p, csv, inner)
+    rng = random.Random(5)
+    for bad in [whole[:k] for k in range(0, len(whole), 7)] + _mutations(whole, rng, 300):
+        members = list(iter_members(bad, "winmail.dat"))
+        assert members
+        _no_content_in_reasons(members)
+        for m in members:
+            assert all(x.hetu not in (m.skipped_reason or "") for x in p)
