@@ -74,6 +74,13 @@ class TextBudget:
             raise ExtractError(time_limit(what, self.timeout_s))
 
 
+def file_name(name: object) -> str:
+    """A file name that a document gives an attached or embedded file, fit to end a
+    location: its last path component ("/" or "\\"), "!" (the location separator)
+    replaced; "" when there is none."""
+    return str(name).replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1].strip()
+
+
 def time_limit(what: str, seconds: float) -> str:
     return f"time limit: {what} text extraction over {seconds:g} s"
 

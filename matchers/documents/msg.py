@@ -25,7 +25,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-from . import ExtractError, TextBudget, failed
+from . import ExtractError, TextBudget, failed, file_name
 from .ole import BROKEN, object_bytes, open_ole
 
 _PROPERTY = re.compile(r"__substg1\.0_([0-9A-Fa-f]{4})([0-9A-Fa-f]{4})$")
@@ -95,8 +95,7 @@ def _attachment(ole, storage: list[str], n: int, budget: TextBudget,  # noqa: AN
     props = _properties(ole, storage)
     name = next((_string(ole, props[(pid, kind)], kind) for pid in _ATTACH_NAMES
                  for kind in (_UNICODE, _STRING8) if (pid, kind) in props), "")
-    name = name.replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = name or f"attachment:{n}"
+    name = file_name(name) or f"attachment:{n}"
     if (_ATTACH_DATA, _BINARY) in props:
         data = _bytes(ole, props[(_ATTACH_DATA, _BINARY)])
         budget.take(len(data))

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import ExtractError, Part, failed
+from . import ExtractError, Part, failed, file_name
 from .cfb import compound_file
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def _native(stream: bytes) -> Embedded:
         (n,) = struct.unpack_from("<I", body, at)
         data = body[at + 4:at + 4 + n]
         if len(data) == n and body[:2] == b"\x02\x00":
-            return Embedded(label.replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1], data)
+            return Embedded(file_name(label), data)
     except (ValueError, struct.error):
         pass
     return Embedded("", body)

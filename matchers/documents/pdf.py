@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from . import ExtractError, Part, TextBudget, failed, time_limit
+from . import ExtractError, Part, TextBudget, failed, file_name, time_limit
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pdf_child.py")
 MEMORY_FLOOR = 1 << 30  # address space for the child beyond a few copies of the input
@@ -86,8 +86,7 @@ def _attached(files: object, budget: TextBudget) -> Iterator[Part]:
         if isinstance(content, str) and content.startswith("error "):
             yield Part("!attachments", "", "pdf", reason=failed("pdf attachments", content[6:60]))
             continue
-        name = str(name).replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1].strip()
-        suffix = f"!{name or f'attachment:{n}'}"
+        suffix = f"!{file_name(name) or f'attachment:{n}'}"
         if content is None:
             yield Part(suffix, "", "pdf", reason=f"too large: a file attached to a PDF over "
                                                  f"{budget.max_chars} bytes")

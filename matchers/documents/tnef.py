@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 
-from . import TNEF_MAGIC, ExtractError, TextBudget, failed
+from . import TNEF_MAGIC, ExtractError, TextBudget, failed, file_name
 from .msg import Attachment, Message, decompress_rtf
 
 SIGNATURE = TNEF_MAGIC
@@ -91,8 +91,7 @@ def read_tnef(data: bytes, budget: TextBudget, nesting: int = 0) -> Message:
 
 
 def _attachment(found: dict, n: int) -> Attachment:
-    name = str(found["name"]).replace("!", "_").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = name or f"attachment:{n}"
+    name = file_name(found["name"]) or f"attachment:{n}"
     if isinstance(found["message"], Message):
         return Attachment(name, message=found["message"])
     if found["data"] is not None:
