@@ -38,7 +38,8 @@ def ppt_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
             raise ExtractError("encrypted: password-protected PowerPoint file (.ppt)")
         stream = read_stream(ole, "PowerPoint Document", "ppt")
         properties = list(properties_part(ole, "ppt"))
-    texts, objects = [], []
+    texts: list[str] = []
+    objects: list[Part] = []
     for kind, instance, body in _atoms(stream, budget):
         if kind == _OLE_OBJECT:
             objects.append(_object(body, instance, len(objects) + 1, budget))
