@@ -444,11 +444,7 @@ def _mail_parts(blocks: Iterable[bytes], kind: str, location: str, depth: int,
             if part.data is None:
                 yield Member(loc, None, part.reason)
                 continue
-            try:
-                budget.take(len(part.data))
-            except _Limit as lim:
-                yield from _stopped(loc, lim)
-            yield from _descend(part.data, loc, depth, limits, budget)
+            yield from _inner(part.data, loc, location, depth, limits, budget, counted=True)
 
 
 def _base64_parts(found: Iterator[base64_blobs.Blob], location: str, depth: int,
@@ -466,13 +462,7 @@ def _base64_parts(found: Iterator[base64_blobs.Blob], location: str, depth: int,
         if depth >= limits.max_depth:
             yield Member(loc, None, _too_deep(limits))
             return
-        if not budget.allow_members(1):
-            yield from _stopped(location, _too_many(limits))
-        try:
-            budget.take(len(blob.data))
-        except _Limit as lim:
-            yield from _stopped(loc, lim)
-        yield from _descend(blob.data, loc, depth, limits, budget)
+        yield from _inner(blob.data, loc, location, depth, limits, budget)
 
 
 # A decoded blob in a single-byte code page is read when fewer of its bytes are over 0x7F:
@@ -532,6 +522,20 @@ def iter_encoded_parts(path: str, limits: ArchiveLimits = DEFAULT_LIMITS,
 def _read_at(fh: BinaryIO, at: int, n: int) -> bytes:
     fh.seek(at)
     return fh.read(n)
+
+
+def _inner(data: bytes, loc: str, location: str, depth: int, limits: ArchiveLimits,
+           budget: _Budget, counted: bool = False) -> Iterator[Member]:
+    """A file inside an input (decoded, attached or embedded) at `loc`: counted as one of
+    `location`'s members (unless `counted` already) and in the unpacked total, then
+    expanded as an input of its own."""
+    if not counted and not budget.allow_members(1):
+        yield from _stopped(location, _too_many(limits))
+    try:
+        budget.take(len(data))
+    except _Limit as lim:
+        yield from _stopped(loc, lim)
+    yield from _descend(data, loc, depth, limits, budget)
 
 
 def _descend(
@@ -703,13 +707,7 @@ def _embedded(objects: list[ole.Embedded], location: str, depth: int, limits: Ar
     for n, obj in enumerate(objects, 1):
         loc = f"{location}!object:{n}" if numbered else location
         loc = f"{loc}!{obj.name}" if obj.name else loc
-        if not budget.allow_members(1):
-            yield from _stopped(location, _too_many(limits))
-        try:
-            budget.take(len(obj.data))
-        except _Limit as lim:
-            yield from _stopped(loc, lim)
-        yield from _descend(obj.data, loc, depth, limits, budget)
+        yield from _inner(obj.data, loc, location, depth, limits, budget)
 
 
 def _outlook_message(message: Message, location: str, depth: int, limits: ArchiveLimits,
@@ -723,15 +721,8 @@ def _outlook_message(message: Message, location: str, depth: int, limits: Archiv
     inputs = [("body.html", message.html), ("body.rtf", message.rtf)]
     inputs += [(a.name, a.data) for a in message.attachments if a.data is not None]
     for name, data in inputs:
-        if data is None:
-            continue
-        if not budget.allow_members(1):
-            yield from _stopped(location, _too_many(limits))
-        try:
-            budget.take(len(data))
-        except _Limit as lim:
-            yield from _stopped(f"{location}!{name}", lim)
-        yield from _descend(data, f"{location}!{name}", depth, limits, budget)
+        if data is not None:
+            yield from _inner(data, f"{location}!{name}", location, depth, limits, budget)
     for att in message.attachments:
         loc = f"{location}!{att.name}"
         if att.reason is not None:
@@ -768,13 +759,10 @@ def _document(parts: Iterator[Part], fmt: str, location: str, depth: int,
         yield from _stopped(location, lim)
     except _CORRUPT as exc:
         yield Member(location, None, documents.failed(fmt, exc))
-    for part in files:
+    for part in files:  # (counted as members above)
         assert part.data is not None
-        try:
-            budget.take(len(part.data))
-        except _Limit as lim:
-            yield from _stopped(location + part.suffix, lim)
-        yield from _descend(part.data, location + part.suffix, depth, limits, budget)
+        yield from _inner(part.data, location + part.suffix, location, depth, limits, budget,
+                          counted=True)
 
 
 def _iter_tar(

@@ -89,16 +89,23 @@ def object_bytes(ole: olefile.OleFileIO, storage: list[str]) -> Embedded:
             return Embedded("", ole.openstream("/".join(inside[(name,)])).read())
     if (_NATIVE,) in inside:
         return _native(ole.openstream("/".join(inside[(_NATIVE,)])).read())
+    return Embedded("", compound_file(storage_tree(ole, storage)))
+
+
+def storage_tree(ole: olefile.OleFileIO, storage: list[str]) -> dict:
+    """A storage's streams and storages as a tree (`cfb.compound_file` writes it)."""
     tree: dict = {}
-    for rel, path in sorted(inside.items()):
+    for path in sorted(ole.listdir(streams=True, storages=True)):
+        if len(path) <= len(storage) or path[: len(storage)] != storage:
+            continue
         node = tree
-        for part in rel[:-1]:
+        for part in path[len(storage):-1]:
             node = node.setdefault(part, {})
         if ole.get_type("/".join(path)) == 2:
-            node[rel[-1]] = ole.openstream("/".join(path)).read()
+            node[path[-1]] = ole.openstream("/".join(path)).read()
         else:
-            node.setdefault(rel[-1], {})
-    return Embedded("", compound_file(tree))
+            node.setdefault(path[-1], {})
+    return tree
 
 
 def _native(stream: bytes) -> Embedded:

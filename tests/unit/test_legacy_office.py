@@ -331,17 +331,10 @@ def _storage(compound: bytes) -> dict:
     """A compound file's streams and storages as a tree (to embed it as an object)."""
     import olefile
 
-    tree: dict = {}
+    from vahti.matchers.documents.ole import storage_tree
+
     with olefile.OleFileIO(compound) as ole:
-        for path in ole.listdir(streams=True, storages=True):
-            node = tree
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            if ole.get_type("/".join(path)) == 2:
-                node[path[-1]] = ole.openstream("/".join(path)).read()
-            else:
-                node.setdefault(path[-1], {})
-    return tree
+        return storage_tree(ole, [])
 
 
 def _native(name: str, data: bytes) -> bytes:
