@@ -118,12 +118,23 @@ def _links(reader) -> str:  # noqa: ANN001
 
 def _files(reader, max_bytes: int) -> list:  # noqa: ANN001
     """Files attached to the document (its embedded files, and attachment annotations
-    on its pages): [name, base64 of the bytes] each; [name, None] for one over
-    `max_bytes`; ["", "error TYPE"] when they could not be had."""
+    on its pages): [name, base64 of the bytes] each; [name, None] for one that would
+    take them over `max_bytes` in all (the child's memory holds them all at once);
+    ["", "error TYPE"] when they could not be had."""
     found: list = []
+    room = [max_bytes]
+
+    def add(name: str, content) -> None:  # noqa: ANN001
+        data = content()
+        if len(data) > room[0]:
+            found.append([name, None])
+            return
+        room[0] -= len(data)
+        found.append([name, base64.b64encode(data).decode("ascii")])
+
     try:
         for entry in reader.attachment_list:
-            found.append(_file(entry.name, lambda e=entry: e.content, max_bytes))
+            add(entry.name, lambda e=entry: e.content)
         for page in reader.pages:
             for ref in page.get("/Annots") or ():
                 annot = ref.get_object()
@@ -131,18 +142,10 @@ def _files(reader, max_bytes: int) -> list:  # noqa: ANN001
                     continue
                 spec = annot["/FS"].get_object()
                 name = str(spec.get("/UF") or spec.get("/F") or "")
-                stream = spec["/EF"].get_object()["/F"].get_object()
-                found.append(_file(name, stream.get_data, max_bytes))
+                add(name, spec["/EF"].get_object()["/F"].get_object().get_data)
     except BaseException as exc:  # noqa: BLE001 - reported by type name only
         found.append(["", f"error {type(exc).__name__}"])
     return found
-
-
-def _file(name: str, content, max_bytes: int) -> list:  # noqa: ANN001
-    data = content()
-    if len(data) > max_bytes:
-        return [name, None]
-    return [name, base64.b64encode(data).decode("ascii")]
 
 
 def _has_picture(page) -> bool:  # noqa: ANN001

@@ -88,7 +88,7 @@ def _attached(files: object, budget: TextBudget) -> Iterator[Part]:
             continue
         suffix = f"!{file_name(name) or f'attachment:{n}'}"
         if content is None:
-            yield Part(suffix, "", "pdf", reason=f"too large: a file attached to a PDF over "
-                                                 f"{budget.max_chars} bytes")
+            yield Part(suffix, "", "pdf", reason=f"too large: files attached to a PDF over "
+                                                 f"{budget.max_chars} bytes in all")
             continue
         yield Part(suffix, "", "pdf", data=base64.b64decode(str(content)))

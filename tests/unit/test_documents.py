@@ -272,8 +272,13 @@ def test_files_attached_to_a_pdf_are_read() -> None:
                            "l.pdf!potilaat.csv": f"Matti Meikäläinen;{HETU}\n",
                            "l.pdf!liite_1.txt": SECRET}
     small = list(iter_members(buf.getvalue(), "l.pdf", ArchiveLimits(max_member_size=30)))
-    assert _reasons(small)["l.pdf!liite_1.txt"].startswith("too large: a file attached")
+    assert _reasons(small)["l.pdf!liite_1.txt"].startswith("too large: files attached")
     _no_content_in_reasons(small)
+    # each under the limit, both over it: the child holds them all at once
+    both = list(iter_members(buf.getvalue(), "l.pdf", ArchiveLimits(max_member_size=60)))
+    assert _texts(both)["l.pdf!potilaat.csv"] == f"Matti Meikäläinen;{HETU}\n"
+    assert _reasons(both) == {"l.pdf!liite_1.txt": "too large: files attached to a PDF over "
+                                                   "60 bytes in all"}
 
 
 def test_a_scanned_pdf_says_its_pages_were_not_read() -> None:
