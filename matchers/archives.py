@@ -666,37 +666,41 @@ def _document_or_plain(
         yield Member(location, data, None)
 
 
-_OLE2_READERS = {"xls": xls_parts, "doc": doc_parts, "ppt": ppt_parts}
+_OLE2_READERS = {"doc": doc_parts, "ppt": ppt_parts}  # (xlrd reads a workbook's own bytes)
 
 
 def _ole2(data: bytes, location: str, depth: int, limits: ArchiveLimits,
           budget: _Budget) -> Iterator[Member]:
-    """A legacy Office file (`documents.ole2_kind`): its text, then the objects embedded
-    in it; an Outlook message's text, bodies and attachments; an embedded object's file."""
+    """A legacy Office file (`ole.ole2_kind`): its text, then the objects embedded in
+    it; an Outlook message's text, bodies and attachments; an embedded object's file.
+    The container is opened once for all of it."""
+    inner: list[ole.Embedded] = []
+    message: Message | None = None
     try:
-        kind = documents.ole2_kind(data)
-        if kind == "msg":
-            message = read_msg(data, _text_budget(limits))
-        elif kind == "object":
-            inner = [ole.object_bytes_of(data)]
+        with ole.open_ole(data, "ole2") as container:
+            kind = ole.ole2_kind(container)
+            if kind in ("doc", "xls", "ppt"):
+                text_budget = _text_budget(limits)
+                parts = (xls_parts(data, container, text_budget) if kind == "xls"
+                         else _OLE2_READERS[kind](container, text_budget))
+                yield from _document(parts, kind, location, depth, limits, budget)
+                if kind != "ppt":  # (a .ppt keeps its objects compressed in records)
+                    try:
+                        inner = ole.embedded_objects(container, kind)
+                    except ExtractError:
+                        pass  # (the container's failure was reported with its text)
+            elif kind == "msg":
+                message = read_msg(container, _text_budget(limits))
+            elif kind == "object":
+                inner = [ole.object_bytes(container, [])]
     except ExtractError as exc:
         yield Member(location, None, exc.reason)
         return
-    if kind in _OLE2_READERS:
-        yield from _document(_OLE2_READERS[kind](data, _text_budget(limits)), kind, location,
-                             depth, limits, budget)
-        if kind in ("doc", "xls"):  # (a .ppt keeps its objects compressed in records)
-            try:
-                inner = ole.embedded_objects(data, kind)
-            except ExtractError:
-                return  # (the container's failure was reported with its text)
-            yield from _embedded(inner, location, depth, limits, budget)
-    elif kind == "msg":
+    if message is not None:
         yield from _outlook_message(message, location, depth, limits, budget)
-    elif kind == "object":
-        yield from _embedded(inner, location, depth, limits, budget, numbered=False)
-    else:
-        yield Member(location, None, documents.OLE2_REASONS[kind])
+    elif kind in ole.OLE2_REASONS:
+        yield Member(location, None, ole.OLE2_REASONS[kind])
+    yield from _embedded(inner, location, depth, limits, budget, numbered=kind != "object")
 
 
 def _embedded(objects: list[ole.Embedded], location: str, depth: int, limits: ArchiveLimits,

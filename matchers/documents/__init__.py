@@ -34,6 +34,7 @@ from dataclasses import dataclass
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # winmail.dat (`tnef.py`)
 
+
 @dataclass(frozen=True)
 class Part:
     """Text of one table, sheet or whole document, or a file embedded in it (`data`);
@@ -104,30 +105,3 @@ def document_kind(head: bytes) -> str | None:
     if head.startswith(TNEF_MAGIC):
         return "tnef"
     return None
-
-
-def ole2_kind(data: bytes) -> str:
-    """What an OLE2 file is, by the streams at its root: "msg" (an Outlook message),
-    "doc", "xls", "ppt", "object" (an embedded object's wrapper around a file:
-    `ole.object_bytes`), "encrypted" (a password-protected docx/xlsx/pptx is an OLE2
-    file too) or "other". Raises ExtractError for a container that cannot be opened."""
-    from .ole import open_ole
-
-    with open_ole(data, "ole2") as ole:
-        root = {path[0] for path in ole.listdir(streams=True, storages=True) if len(path) == 1}
-    if "EncryptedPackage" in root:
-        return "encrypted"
-    if any(name.startswith("__substg1.0_") for name in root):
-        return "msg"
-    for kind, names in (("doc", ("WordDocument",)), ("xls", ("Workbook", "Book")),
-                        ("ppt", ("PowerPoint Document",)),
-                        ("object", ("Package", "\x01Ole10Native", "CONTENTS"))):
-        if root.intersection(names):
-            return kind
-    return "other"
-
-
-OLE2_REASONS = {
-    "encrypted": "encrypted: password-protected Office document",
-    "other": "binary: OLE2 file that is no Word, Excel, PowerPoint or Outlook file, not read",
-}

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import ExtractError, Part, TextBudget, failed
-from .ole import open_ole, properties_part, read_stream
+from .ole import properties_part, read_stream, reading
+
+if TYPE_CHECKING:
+    import olefile
 
 _WORD_MAGIC = 0xA5EC
 _WORD97_NFIB = 0xC1  # Word 97 and later; 101-105 are Word 6 and Word 95
@@ -43,10 +47,10 @@ _CONTROLS = str.maketrans({
 })
 
 
-def doc_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
-    """The document's text, then its properties (`ole.properties_part`). Raises
-    ExtractError for a document that cannot be read."""
-    with open_ole(data, "doc") as ole:
+def doc_parts(ole: olefile.OleFileIO, budget: TextBudget) -> Iterator[Part]:
+    """The document's text, then its properties (`ole.properties_part`), from its open
+    container. Raises ExtractError for a document that cannot be read."""
+    with reading("doc"):
         word = read_stream(ole, "WordDocument", "doc")
         if len(word) < 0x20 or struct.unpack_from("<H", word)[0] != _WORD_MAGIC:
             raise ExtractError(failed("doc", "not a Word document"))

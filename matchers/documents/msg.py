@@ -24,9 +24,13 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import ExtractError, TextBudget, failed, file_name
-from .ole import BROKEN, object_bytes, open_ole
+from .ole import BROKEN, object_bytes, reading
+
+if TYPE_CHECKING:
+    import olefile
 
 _PROPERTY = re.compile(r"__substg1\.0_([0-9A-Fa-f]{4})([0-9A-Fa-f]{4})$")
 _UNICODE, _STRING8, _BINARY, _OBJECT = 0x001F, 0x001E, 0x0102, 0x000D
@@ -54,9 +58,10 @@ class Message:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-def read_msg(data: bytes, budget: TextBudget) -> Message:
-    """The message in `data`. Raises ExtractError for one that cannot be read."""
-    with open_ole(data, "msg") as ole:
+def read_msg(ole: olefile.OleFileIO, budget: TextBudget) -> Message:
+    """The message in an open container. Raises ExtractError for one that cannot be
+    read."""
+    with reading("msg"):
         return _message(ole, [], budget, 0)
 
 

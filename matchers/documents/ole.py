@@ -26,20 +26,27 @@ BROKEN = (OSError, struct.error, IndexError, KeyError, ValueError, TypeError,
 
 @contextmanager
 def open_ole(data: bytes, fmt: str) -> Iterator[olefile.OleFileIO]:
-    """The container; a failure in it, or in the reading of its streams, raises
-    ExtractError ("extraction failed: FMT (TYPE)")."""
+    """The container, opened once for all that is read of it; a failure in it, or in the
+    reading of its streams, raises ExtractError ("extraction failed: FMT (TYPE)")."""
     import olefile  # only when a legacy Office file is read
 
-    try:
+    with reading(fmt):
         ole = olefile.OleFileIO(data)
-    except BROKEN as exc:
-        raise ExtractError(failed(fmt, exc)) from None
     try:
-        yield ole
-    except BROKEN as exc:
-        raise ExtractError(failed(fmt, exc)) from None
+        with reading(fmt):
+            yield ole
     finally:
         ole.close()
+
+
+@contextmanager
+def reading(fmt: str) -> Iterator[None]:
+    """What olefile raises while a format's streams are read, as ExtractError
+    ("extraction failed: FMT (TYPE)"): each reader names its own format."""
+    try:
+        yield
+    except BROKEN as exc:
+        raise ExtractError(failed(fmt, exc)) from None
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,34 @@ class Embedded:
 _PACKAGE, _NATIVE, _CONTENTS = "Package", "\x01Ole10Native", "CONTENTS"
 
 
-def embedded_objects(data: bytes, kind: str) -> list[Embedded]:
+def ole2_kind(ole: olefile.OleFileIO) -> str:
+    """What an OLE2 file is, by the streams at its root: "msg" (an Outlook message),
+    "doc", "xls", "ppt", "object" (an embedded object's wrapper around a file:
+    `object_bytes`), "encrypted" (a password-protected docx/xlsx/pptx is an OLE2 file
+    too) or "other"."""
+    root = {path[0] for path in ole.listdir(streams=True, storages=True) if len(path) == 1}
+    if "EncryptedPackage" in root:
+        return "encrypted"
+    if any(name.startswith("__substg1.0_") for name in root):
+        return "msg"
+    for kind, names in (("doc", ("WordDocument",)), ("xls", ("Workbook", "Book")),
+                        ("ppt", ("PowerPoint Document",)),
+                        ("object", (_PACKAGE, _NATIVE, _CONTENTS))):
+        if root.intersection(names):
+            return kind
+    return "other"
+
+
+OLE2_REASONS = {
+    "encrypted": "encrypted: password-protected Office document",
+    "other": "binary: OLE2 file that is no Word, Excel, PowerPoint or Outlook file, not read",
+}
+
+
+def embedded_objects(ole: olefile.OleFileIO, kind: str) -> list[Embedded]:
     """The objects embedded in a Word document (its "ObjectPool") or a workbook (its
     "MBD..." storages). Raises ExtractError for a container that cannot be read."""
-    with open_ole(data, kind) as ole:
+    with reading(kind):
         paths = ole.listdir(streams=False, storages=True)
         if kind == "doc":
             found = [p for p in paths if len(p) == 2 and p[0] == "ObjectPool"]
@@ -73,15 +104,10 @@ def embedded_objects(data: bytes, kind: str) -> list[Embedded]:
         return [object_bytes(ole, path) for path in sorted(found)]
 
 
-def object_bytes_of(data: bytes) -> Embedded:
-    """The file that an embedded object's compound file wraps (an OLE object in an
-    Office Open XML file's embeddings, ``oleObject1.bin``)."""
-    with open_ole(data, "ole2") as ole:
-        return object_bytes(ole, [])
-
-
 def object_bytes(ole: olefile.OleFileIO, storage: list[str]) -> Embedded:
-    """An embedded object's storage as the file it holds (see `_PACKAGE`)."""
+    """An embedded object's storage as the file it holds (see `_PACKAGE`); with
+    `storage` [], the file that an embedded object's compound file wraps (an OLE object
+    in an Office Open XML file's embeddings, ``oleObject1.bin``)."""
     inside = {tuple(p[len(storage):]): p for p in ole.listdir(streams=True, storages=True)
               if len(p) > len(storage) and p[: len(storage)] == storage}
     for name in (_PACKAGE, _CONTENTS):

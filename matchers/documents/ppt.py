@@ -16,9 +16,13 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import ExtractError, Part, TextBudget, failed
-from .ole import open_ole, properties_part, read_stream
+from .ole import properties_part, read_stream, reading
+
+if TYPE_CHECKING:
+    import olefile
 
 _CONTAINER = 0xF  # recVer of a container: its body is records
 _TEXT_CHARS = 0x0FA0  # UTF-16LE
@@ -29,11 +33,11 @@ _CRYPT_SESSION = 0x2F14  # an encrypted file's CryptSession10Container
 _LINES = str.maketrans({"\r": "\n", "\x0b": "\n"})  # paragraph, line break
 
 
-def ppt_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
+def ppt_parts(ole: olefile.OleFileIO, budget: TextBudget) -> Iterator[Part]:
     """The presentation's text, then its properties (`ole.properties_part`), then the
     objects embedded in it (``!object:N``, a compound file each: a workbook, a document).
-    Raises ExtractError for a file that cannot be read."""
-    with open_ole(data, "ppt") as ole:
+    From its open container; raises ExtractError for a file that cannot be read."""
+    with reading("ppt"):
         if ole.exists("EncryptedSummary"):
             raise ExtractError("encrypted: password-protected PowerPoint file (.ppt)")
         stream = read_stream(ole, "PowerPoint Document", "ppt")

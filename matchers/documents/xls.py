@@ -13,19 +13,24 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import ExtractError, Part, TextBudget, failed
-from .ole import open_ole, properties_part
+from .ole import properties_part, reading
+
+if TYPE_CHECKING:
+    import olefile
 
 # What a damaged workbook raises in xlrd's parsers, besides its own XLRDError.
 _BROKEN = (struct.error, IndexError, KeyError, ValueError, TypeError, AssertionError,
            UnicodeDecodeError, EOFError, OverflowError, ZeroDivisionError, AttributeError)
 
 
-def xls_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
+def xls_parts(data: bytes, ole: olefile.OleFileIO, budget: TextBudget) -> Iterator[Part]:
     """One part per sheet (``!sheet:NAME``), a line per row, then the workbook's
-    properties (`ole.properties_part`). Raises ExtractError for a workbook that cannot be
-    opened."""
+    properties (`ole.properties_part`, from its open container `ole`: xlrd reads `data`
+    with a compound-file reader of its own). Raises ExtractError for a workbook that
+    cannot be opened."""
     import xlrd  # only when a workbook is read (its import is 30 ms)
 
     try:
@@ -59,7 +64,7 @@ def xls_parts(data: bytes, budget: TextBudget) -> Iterator[Part]:
             yield Part(suffix, "\n".join(lines) + "\n" if lines else "", "xls")
     finally:
         book.release_resources()
-    with open_ole(data, "xls") as ole:
+    with reading("xls"):
         properties = list(properties_part(ole, "xls"))
     yield from properties
 
