@@ -687,8 +687,8 @@ def _ole2(data: bytes, location: str, depth: int, limits: ArchiveLimits,
                 if kind != "ppt":  # (a .ppt keeps its objects compressed in records)
                     try:
                         inner = ole.embedded_objects(container, kind)
-                    except ExtractError:
-                        pass  # (the container's failure was reported with its text)
+                    except ExtractError as exc:
+                        yield Member(f"{location}!objects", None, exc.reason)
             elif kind == "msg":
                 message = read_msg(container, _text_budget(limits))
             elif kind == "object":
@@ -711,6 +711,9 @@ def _embedded(objects: list[ole.Embedded], location: str, depth: int, limits: Ar
     for n, obj in enumerate(objects, 1):
         loc = f"{location}!object:{n}" if numbered else location
         loc = f"{loc}!{obj.name}" if obj.name else loc
+        if obj.reason is not None:
+            yield Member(loc, None, obj.reason)
+            continue
         yield from _inner(obj.data, loc, location, depth, limits, budget)
 
 

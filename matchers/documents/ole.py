@@ -54,10 +54,11 @@ class Embedded:
     """An object embedded in a legacy Office file or attached to a message as an object:
     its bytes (a file of its own: an xlsx, a compound file, a packaged CSV), read like
     any input. `name` is the file name it was packaged with, or "" (then it is known by
-    its number)."""
+    its number). An object that could not be read has a `reason` instead."""
 
     name: str
     data: bytes
+    reason: str | None = None
 
 
 # An embedded object's storage: an Office Open XML file whole ("Package"), any file
@@ -92,16 +93,23 @@ OLE2_REASONS = {
 
 def embedded_objects(ole: olefile.OleFileIO, kind: str) -> list[Embedded]:
     """The objects embedded in a Word document (its "ObjectPool") or a workbook (its
-    "MBD..." storages). Raises ExtractError for a container that cannot be read."""
+    "MBD..." storages); one that cannot be read, with its reason. Raises ExtractError
+    for a container whose objects cannot be listed."""
     with reading(kind):
         paths = ole.listdir(streams=False, storages=True)
-        if kind == "doc":
-            found = [p for p in paths if len(p) == 2 and p[0] == "ObjectPool"]
-        elif kind == "xls":
-            found = [p for p in paths if len(p) == 1 and p[0].startswith("MBD")]
-        else:
-            found = []
-        return [object_bytes(ole, path) for path in sorted(found)]
+    if kind == "doc":
+        found = [p for p in paths if len(p) == 2 and p[0] == "ObjectPool"]
+    elif kind == "xls":
+        found = [p for p in paths if len(p) == 1 and p[0].startswith("MBD")]
+    else:
+        found = []
+    objects = []
+    for path in sorted(found):
+        try:
+            objects.append(object_bytes(ole, path))
+        except BROKEN as exc:  # this object is damaged; the others are read
+            objects.append(Embedded("", b"", failed(f"{kind} object", exc)))
+    return objects
 
 
 def object_bytes(ole: olefile.OleFileIO, storage: list[str]) -> Embedded:

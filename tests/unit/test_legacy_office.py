@@ -574,3 +574,25 @@ def test_a_winmail_dat_s_body_and_attachments_are_read() -> None:
         _no_content_in_reasons(members)
         for m in members:
             assert all(x.hetu not in (m.skipped_reason or "") for x in p)
+
+
+def test_an_embedded_object_that_cannot_be_read_is_reported(monkeypatch) -> None:
+    """A damaged object in a Word file's ObjectPool: it is reported at its own location,
+    and the objects after it are read (all of them were dropped without a word)."""
+    from vahti.matchers.documents import ole
+
+    pool = {"ObjectPool": {"_1": {"Package": b"broken"},
+                           "_2": {"\x01Ole10Native": _native("a.csv", SECRET.encode())}}}
+    doc = _word_file([("Liite:\r", True)], streams=pool)
+    real = ole.object_bytes
+
+    def damaged(container, storage):  # noqa: ANN001, ANN202
+        if storage == ["ObjectPool", "_1"]:
+            raise OSError("a broken sector chain")
+        return real(container, storage)
+
+    monkeypatch.setattr(ole, "object_bytes", damaged)
+    got = list(iter_members(doc, "w.doc"))
+    assert _reasons(got) == {"w.doc!object:1": "extraction failed: doc object (OSError)"}
+    assert _texts(got)["w.doc!object:2!a.csv"] == SECRET
+    _no_content_in_reasons(got)
