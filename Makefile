@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 # its own) serves an onion paste site and leak site where part of it is
 # republished, the daemon raises alerts, then an incident search and the weekly
 # report. Everything runs in a temporary home and is stopped at the end.
-demo: SYSTEM_PKGS = tor iproute2 util-linux
+demo: SYSTEM_PKGS = tor iproute2 util-linux libarchive-tools
 demo: setup system-deps
 	$(BIN)/vahti demo
 
@@ -21,7 +21,7 @@ demo: setup system-deps
 # suite runs in a network namespace with nothing but loopback, so no tor it
 # starts can reach the real Tor network.
 # chromium renders the weekly report in a test
-test: SYSTEM_PKGS = tor iproute2 util-linux chromium
+test: SYSTEM_PKGS = tor iproute2 util-linux libarchive-tools chromium
 test: setup system-deps
 	tests/tor/run_in_netns.sh $(BIN)/python -m pytest
 
@@ -34,14 +34,15 @@ $(BIN)/vahti: pyproject.toml $(wildcard matchers/_native*.c)
 	touch $@
 
 # Debian packages (SYSTEM_PKGS, set by the target): tor for the private Tor
-# network, iproute2 and util-linux for its network namespace. Tor's maintainer
+# network, iproute2 and util-linux for its network namespace, libarchive-tools for
+# libarchive (libarchive13, which reads RAR archives; bsdtar is its command). Tor's maintainer
 # scripts would start a system tor that reaches the real Tor network: a
 # policy-rc.d that denies every service start prevents that, and is removed
 # again afterwards. A package is installed when its command is missing.
-SYSTEM_PKGS ?= tor iproute2 util-linux
+SYSTEM_PKGS ?= tor iproute2 util-linux libarchive-tools
 system-deps:
 	@missing=0; \
-	for cmd in $(patsubst iproute2,ip,$(patsubst util-linux,unshare,$(SYSTEM_PKGS))); do \
+	for cmd in $(patsubst libarchive-tools,bsdtar,$(patsubst iproute2,ip,$(patsubst util-linux,unshare,$(SYSTEM_PKGS)))); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$cmd >/dev/null 2>&1 || missing=1; \
 	done; \
 	if [ $$missing = 1 ]; then \

@@ -315,6 +315,8 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "zip"
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return "7z"
+    if head.startswith(b"Rar!\x1a\x07"):
+        return "rar"
     if head.startswith(b"\x1f\x8b"):
         return "gz"
     if head.startswith(b"BZh") and head[3:4].isdigit():
@@ -398,6 +400,14 @@ def _expand(
         from .archive_7z import iter_7z  # py7zr only when a 7z is opened (0.1 s of import)
 
         members = iter_7z(src, location, depth, limits, budget)
+    elif kind == "rar":
+        try:
+            from .archive_rar import iter_rar  # libarchive only when a RAR is opened
+        except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
+            yield Member(location, None, "unsupported: RAR archive, and this machine has no "
+                         "libarchive to read it (install libarchive13)")
+            return
+        members = iter_rar(src, location, depth, limits, budget)
     else:
         members = _iter_compressed(src, location, depth, limits, budget, kind)
     yield from _or_text(members, src, location, depth, limits, budget)

@@ -1,6 +1,7 @@
 """What was never read, read end to end: legacy Word and PowerPoint files, an Outlook
 message and its attachments (one named after an identity code), a file attached to a
-PDF, a document's properties, a SQL dump's hex blobs. A real `vahti scan` against the
+PDF, a document's properties, a SQL dump's hex blobs, a RAR archive (a member named after
+an identity code). A real `vahti scan` against the
 real embedded database; then everything vahti wrote is searched for the plaintext."""
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import pytest
 from tests.integration.test_hunt import enroll
 from tests.integration.test_unread_inputs import found, pdf
 from tests.privacy import assert_no_plaintext, everything_written
+from tests.unit.rar_files import rar5
 from tests.unit.test_legacy_office import PEOPLE, _file_attachment, _fixture, _message
 from vahti.matchers.documents.cfb import compound_file
 
 pytestmark = pytest.mark.integration
 
 
-def test_legacy_documents_attachments_and_hex_blobs_are_found(vahti, tmp_path: Path) -> None:
+def test_legacy_documents_attachments_hex_blobs_and_rars_are_found(vahti, tmp_path: Path) -> None:
     enroll(vahti, tmp_path, PEOPLE)
     dump = tmp_path / "dump"
     dump.mkdir()
@@ -38,6 +40,10 @@ def test_legacy_documents_attachments_and_hex_blobs_are_found(vahti, tmp_path: P
     note = f"{p[7].full_name} {p[7].hetu}".encode()
     sql = b"INSERT INTO notes VALUES (1,0x" + note.hex().encode() + b");\n"
     (dump / "dump.sql").write_bytes(sql)
+    in_rar = f"{p[8].hetu}.txt"
+    (dump / "vuoto.rar").write_bytes(rar5([
+        ("potilaat.csv", f"{p[3].full_name};{p[3].hetu}\n".encode()),
+        (in_rar, f"{p[8].full_name} {p[8].email}\n".encode())]))
 
     scanned = vahti.run("scan", str(dump), "--json", timeout=300)
     assert scanned.returncode == 1, scanned.stderr
@@ -52,6 +58,9 @@ def test_legacy_documents_attachments_and_hex_blobs_are_found(vahti, tmp_path: P
     assert len(attached) == 1 and by_location[attached[0]] == {p[5].ref}  # its name: a token
     assert by_location[f"{dump}/x.pdf!potilaat.csv"] == {p[6].ref}
     assert by_location[f"{dump}/dump.sql!hex:{sql.index(b'0x') + 2}"] == {p[7].ref}
+    assert by_location[f"{dump}/vuoto.rar!potilaat.csv"] == {p[3].ref}
+    in_rar_found = [loc for loc in by_location if loc.startswith(f"{dump}/vuoto.rar![hetu:")]
+    assert len(in_rar_found) == 1 and by_location[in_rar_found[0]] == {p[8].ref}
 
     plaintext = [v for x in p for v in (x.hetu, x.email, x.full_name)]
     assert_no_plaintext(everything_written(vahti, tmp_path / "db-dump",

@@ -1,0 +1,276 @@
+"""RAR archives (RAR 5 and RAR 1.5-4.x), for `archives`: imported only when one is opened.
+
+Leak forums post their dumps as .rar more than as anything else. They are read with
+libarchive (through libarchive-c: the system's libarchive.so.13, BSD licensed, the
+library behind bsdtar), which decompresses every RAR method, solid archives included,
+one member at a time as a stream. Each member goes through the same guards as a tar's:
+its size, the input's unpacked total and member count, and the ratio of what came out
+to the archive bytes libarchive has read so far, checked every `BLOCK`.
+
+What libarchive does not do, and what is therefore said instead of read:
+
+* Decrypt: a password-protected member, or an archive whose headers are encrypted, is
+  reported "encrypted". libarchive 3.6 notices RAR 4 encryption itself, but skips a
+  RAR 5 member's encryption record and would hand out its ciphertext as the member's
+  bytes, a silent miss; `_rar5_layout` reads the RAR 5 headers first to know them.
+* Join volumes: one volume of a multi-volume set is read on its own; a member that
+  continues in another volume is reported with that reason.
+
+Reasons name the format and libarchive's error class, never member contents.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import libarchive
+import libarchive.ffi
+from libarchive.exception import ArchiveError
+
+from .archives import (
+    BLOCK,
+    ArchiveLimits,
+    Member,
+    _Budget,
+    _check_ratio,
+    _corrupt,
+    _descend,
+    _Limit,
+    _member_size_reason,
+    _Source,
+    _stopped,
+    _too_many,
+)
+
+RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
+RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
+
+_is_data_encrypted = libarchive.ffi.libarchive.archive_entry_is_data_encrypted
+_is_data_encrypted.argtypes = [ctypes.c_void_p]
+_is_data_encrypted.restype = ctypes.c_int
+
+_ENCRYPTED_MEMBER = "encrypted: password-protected RAR member (vahti cannot decrypt RAR)"
+_ENCRYPTED_ARCHIVE = ("encrypted: RAR archive with encrypted file names "
+                      "(vahti cannot decrypt RAR)")
+_IN_NEXT_VOLUME = ("incomplete: continues in another volume of a multi-volume RAR "
+                   "(each volume is read on its own)")
+
+
+@dataclass
+class _Layout:
+    """What the headers say before anything is decompressed."""
+
+    volume: bool = False
+    headers_encrypted: bool = False
+    cut: bool = False  # RAR 5: the headers end before the end-of-archive header
+    encrypted: set[str] = field(default_factory=set)  # RAR 5 member names
+    split: set[str] = field(default_factory=set)  # RAR 5 members continued elsewhere
+
+
+def rar_format(head: bytes) -> str | None:
+    """libarchive's name of the reader for this signature, or None."""
+    if head.startswith(RAR5_SIGNATURE):
+        return "rar5"
+    if head.startswith(RAR4_SIGNATURE):
+        return "rar"
+    return None
+
+
+def iter_rar(src: _Source, location: str, depth: int, limits: ArchiveLimits,
+             budget: _Budget) -> Iterator[Member]:
+    head = src.head()
+    fmt = rar_format(head) or "rar"
+    with src.open() as fobj:
+        layout = _rar5_layout(fobj, limits.max_members * 4) if fmt == "rar5" else _rar4_layout(head)
+    if layout.headers_encrypted:
+        yield Member(location, None, _ENCRYPTED_ARCHIVE)
+        return
+    with src.open() as fobj:
+        try:
+            # only this format and no filter: no other libarchive parser sees the bytes
+            with libarchive.stream_reader(fobj, format_name=fmt, filter_name="none",
+                                          block_size=BLOCK) as archive:
+                yield from _members(archive, layout, location, depth, limits, budget)
+        except ArchiveError as exc:
+            # the archive as a whole (its first header) could not be read
+            yield Member(location, None, _reason(exc, layout))
+
+
+def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: str,
+             depth: int, limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    entries = iter(archive)
+    files = 0
+    while True:
+        try:
+            entry = next(entries, None)
+        except ArchiveError as exc:
+            # a damaged header: what follows it cannot be found
+            yield Member(location, None, _reason(exc, layout))
+            return
+        if entry is None:
+            break
+        if not entry.isfile:
+            continue
+        files += 1
+        if not budget.allow_members(1):
+            yield from _stopped(location, _too_many(limits))
+        name = _name(entry.pathname)
+        loc = f"{location}!{name}"
+        if name in layout.encrypted or _is_data_encrypted(entry._entry_p):
+            yield Member(loc, None, _ENCRYPTED_MEMBER)
+            continue
+        if entry.size is not None and entry.size > limits.max_member_size:
+            yield Member(loc, None, _member_size_reason(limits))
+            continue
+        try:
+            data = _read(entry, archive, limits, budget)
+        except _Limit as lim:
+            # the stream itself is the bomb (a solid archive's members share it)
+            yield from _stopped(loc, lim)
+            return
+        except ArchiveError as exc:
+            yield Member(loc, None, _IN_NEXT_VOLUME if name in layout.split
+                         else _reason(exc, layout))
+            return  # libarchive cannot go on after a failed read
+        yield from _descend(data, loc, depth, limits, budget)
+    # libarchive ends quietly where the bytes end: a cut archive must not look whole
+    if layout.cut:
+        yield Member(location, None, "corrupt archive: rar (cut short before its end)")
+    elif not files:
+        yield Member(location, None, "empty: a RAR archive with no file in it")
+
+
+def _name(pathname: str | bytes) -> str:
+    """A member's name. RAR 5 names are UTF-8; an old RAR's may be in the DOS code page
+    of the machine that wrote it (libarchive-c then gives bytes), read as cp437 as zipfile
+    reads such zip names."""
+    return pathname.decode("cp437") if isinstance(pathname, bytes) else pathname
+
+
+def _read(entry: libarchive.entry.ArchiveEntry, archive: libarchive.read.ArchiveRead,
+          limits: ArchiveLimits, budget: _Budget) -> bytes:
+    """A member's bytes, a block at a time, under the member size, the budget and the
+    ratio (to the archive bytes read so far: a bomb stops within a block)."""
+    buf = io.BytesIO()
+    out = 0
+    for block in entry.get_blocks(BLOCK):
+        out += len(block)
+        if out > limits.max_member_size:
+            raise _Limit(_member_size_reason(limits))
+        budget.take(len(block))
+        _check_ratio(out, archive.bytes_read, limits)
+        buf.write(block)
+    return buf.getvalue()
+
+
+def _reason(exc: ArchiveError, layout: _Layout) -> str:
+    """libarchive's error as a reason: its message names only the problem (a fixed
+    phrase of libarchive's), which is kept to its first words."""
+    message = str(getattr(exc, "msg", "") or "")
+    if "ncrypt" in message:
+        return _ENCRYPTED_ARCHIVE
+    if layout.volume and ("runcated" in message or "volume" in message):
+        return _IN_NEXT_VOLUME
+    return _corrupt("rar", exc)
+
+
+# --- the headers, read before libarchive decompresses anything -------------------------
+
+
+def _vint(data: bytes, at: int) -> tuple[int, int]:
+    """A RAR 5 variable-length integer at `at`: (value, the offset after it)."""
+    value = shift = 0
+    while at < len(data) and shift < 64:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    raise ValueError("truncated number")
+
+
+def _rar5_layout(fobj: BinaryIO, max_headers: int) -> _Layout:
+    """Which RAR 5 members are encrypted or split across volumes, from the headers alone
+    (the data areas are skipped with seeks). A damaged header ends the walk: libarchive
+    then reports the damage itself."""
+    layout = _Layout()
+    at = len(RAR5_SIGNATURE)
+    for _ in range(max_headers):
+        fobj.seek(at)
+        start = fobj.read(4 + 3)  # the CRC32, then the size in at most 3 bytes
+        try:
+            size, body_at = _vint(start, 4)
+            if size > 2 * 1024 * 1024:  # the format's own bound on a header
+                raise ValueError("header too large")
+            fobj.seek(at + body_at)
+            body = fobj.read(size)
+            if len(body) < size:
+                raise ValueError("cut short")
+            data_size = _rar5_header(body, layout)
+        except (ValueError, IndexError, UnicodeDecodeError):
+            layout.cut = True
+            break
+        if data_size is None:
+            break
+        at += body_at + size + data_size
+    return layout
+
+
+def _rar5_header(body: bytes, layout: _Layout) -> int | None:
+    """Note what one header says; the size of its data area, or None at the end."""
+    kind, at = _vint(body, 0)
+    flags, at = _vint(body, at)
+    extra_size = data_size = 0
+    if flags & 0x0001:
+        extra_size, at = _vint(body, at)
+    if flags & 0x0002:
+        data_size, at = _vint(body, at)
+    if extra_size > len(body):
+        raise ValueError("extra area larger than its header")
+    if kind == 1:  # main archive header
+        archive_flags, at = _vint(body, at)
+        layout.volume = bool(archive_flags & 0x0001)
+    elif kind == 4:  # archive encryption header: every header after it is encrypted
+        layout.headers_encrypted = True
+        return None
+    elif kind == 5:  # end of archive
+        return None
+    elif kind == 2:  # a file
+        file_flags, at = _vint(body, at)
+        _, at = _vint(body, at)  # unpacked size
+        _, at = _vint(body, at)  # attributes
+        at += 4 * bool(file_flags & 0x0002) + 4 * bool(file_flags & 0x0004)  # mtime, CRC
+        _, at = _vint(body, at)  # compression information
+        _, at = _vint(body, at)  # host OS
+        name_size, at = _vint(body, at)
+        name = body[at:at + name_size].decode("utf-8")
+        if flags & 0x0008 or flags & 0x0010:  # data continues from / in another volume
+            layout.split.add(name)
+        if _has_record(body[len(body) - extra_size:], 0x01):
+            layout.encrypted.add(name)
+    return data_size
+
+
+def _has_record(extra: bytes, wanted: int) -> bool:
+    """Does a RAR 5 extra area hold a record of this type?"""
+    at = 0
+    while at < len(extra):
+        size, after = _vint(extra, at)
+        kind, _ = _vint(extra, after)
+        if kind == wanted:
+            return True
+        at = after + size
+    return False
+
+
+def _rar4_layout(head: bytes) -> _Layout:
+    """RAR 4's archive header (right after the signature): volume and encrypted-headers
+    flags. libarchive itself notices an encrypted member of RAR 4."""
+    flags = int.from_bytes(head[len(RAR4_SIGNATURE) + 3:len(RAR4_SIGNATURE) + 5], "little")
+    return _Layout(volume=bool(flags & 0x0001), headers_encrypted=bool(flags & 0x0080))
+
