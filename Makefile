@@ -35,7 +35,7 @@ $(BIN)/vahti: pyproject.toml $(wildcard matchers/_native*.c)
 
 # Debian packages (SYSTEM_PKGS, set by the target): tor for the private Tor
 # network, iproute2 and util-linux for its network namespace, libarchive-tools for
-# libarchive (libarchive13, which reads RAR archives; bsdtar is its command). Tor's maintainer
+# libarchive (libarchive13, which reads RAR archives and AES zips; bsdtar is its command). Tor's maintainer
 # scripts would start a system tor that reaches the real Tor network: a
 # policy-rc.d that denies every service start prevents that, and is removed
 # again afterwards. A package is installed when its command is missing.

@@ -402,7 +402,7 @@ def _expand(
         members = iter_7z(src, location, depth, limits, budget)
     elif kind == "rar":
         try:
-            from .archive_rar import iter_rar  # libarchive only when a RAR is opened
+            from .archive_libarchive import iter_rar  # libarchive only when a RAR is opened
         except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
             yield Member(location, None, "unsupported: RAR archive, and this machine has no "
                          "libarchive to read it (install libarchive13)")
@@ -578,20 +578,33 @@ def _iter_zip(
             yield from _document(parts, office, location, depth, limits, budget)
             # then the files embedded in it (a workbook in a letter), each an input
             embedded = [i for i in zf.infolist() if is_embedded(office, i.filename)]
-            yield from _zip_members(zf, embedded, location, depth, limits, budget)
+            yield from _zip_members(zf, src, embedded, location, depth, limits, budget)
             return
-        yield from _zip_members(zf, zf.infolist(), location, depth, limits, budget)
+        yield from _zip_members(zf, src, zf.infolist(), location, depth, limits, budget)
 
 
-def _zip_members(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], location: str, depth: int,
-                 limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
-    """These members of a zip, each expanded as an input of its own."""
+def _zip_members(zf: zipfile.ZipFile, src: _Source, infos: list[zipfile.ZipInfo],
+                 location: str, depth: int, limits: ArchiveLimits,
+                 budget: _Budget) -> Iterator[Member]:
+    """These members of a zip, each expanded as an input of its own. The AES-encrypted
+    ones, which zipfile cannot decrypt, are read last, in one pass of libarchive's
+    (also when the member limit ends the zip: they were counted)."""
+    aes: dict[str, int] = {}
     for info in infos:
         if info.is_dir():
             continue
         if not budget.allow_members(1):
+            yield from _zip_aes(src, aes, location, depth, limits, budget)
             yield from _stopped(location, _too_many(limits))
         loc = f"{location}!{info.filename}"
+        if _is_aes(info) and limits.passwords and info.filename not in aes:
+            try:  # what the headers admit, before anything is decrypted
+                _zip_sizes(info, limits)
+            except _Limit as lim:
+                yield from _stopped(loc, lim)
+                continue
+            aes[info.filename] = info.compress_size
+            continue
         try:
             data = _zip_member(zf, info, limits, budget)
         except ExtractError as exc:
@@ -606,9 +619,38 @@ def _zip_members(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], location: st
             yield Member(loc, None, reason)
             continue
         yield from _descend(data, loc, depth, limits, budget)
+    yield from _zip_aes(src, aes, location, depth, limits, budget)
+
+
+def _zip_aes(src: _Source, aes: dict[str, int], location: str, depth: int,
+             limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    """The AES-encrypted members named in `aes` (name: compressed size), with libarchive."""
+    if not aes:
+        return
+    try:
+        from .archive_libarchive import iter_zip_aes
+    except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
+        for name in aes:
+            yield Member(f"{location}!{name}", None, _NO_AES)
+        return
+    yield from iter_zip_aes(src, aes, location, depth, limits, budget)
 
 
 _ZIP_AES = 99  # WinZip AES: zipfile reads only the old ZipCrypto encryption
+_NO_AES = ("encrypted: AES-encrypted zip member, and this machine has no libarchive to "
+           "decrypt it (install libarchive13)")
+
+
+def _is_aes(info: zipfile.ZipInfo) -> bool:
+    return bool(info.flag_bits & 0x1) and info.compress_type == _ZIP_AES
+
+
+def _zip_sizes(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
+    """Headers can lie (that is how bombs hide), but when they admit to a bomb there is
+    no need to inflate anything: _Limit."""
+    if info.file_size > limits.max_member_size:
+        raise _Limit(_member_size_reason(limits))
+    _check_ratio(info.file_size, info.compress_size, limits)
 
 
 def _zip_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo | str, limits: ArchiveLimits,
@@ -616,15 +658,11 @@ def _zip_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo | str, limits: Arch
     """Inflate one member under the limits, trying the passwords on an encrypted one.
     Raises _Limit, ExtractError (encrypted) or what zipfile raises."""
     info = zf.getinfo(member) if isinstance(member, str) else member
-    # Headers can lie (that is how bombs hide), but when they admit to a
-    # bomb there is no need to inflate anything.
-    if info.file_size > limits.max_member_size:
-        raise _Limit(_member_size_reason(limits))
-    _check_ratio(info.file_size, info.compress_size, limits)
+    _zip_sizes(info, limits)
     if not info.flag_bits & 0x1:
         return _inflate(zf, info, None, limits, budget)
-    if info.compress_type == _ZIP_AES:
-        raise ExtractError("encrypted: AES-encrypted zip member (only ZipCrypto is supported)")
+    if info.compress_type == _ZIP_AES:  # with passwords, `_zip_members` has libarchive read it
+        raise ExtractError(f"encrypted: AES-encrypted zip member{_none_fits(limits)}")
     for password in limits.passwords:
         try:
             return _inflate(zf, info, password.encode("utf-8"), limits, budget)

@@ -1,20 +1,25 @@
-"""RAR archives (RAR 5 and RAR 1.5-4.x), for `archives`: imported only when one is opened.
+"""What vahti reads with libarchive: RAR archives (RAR 5 and RAR 1.5-4.x), and zip members
+encrypted with WinZip AES. Imported only when one of them is met.
 
-Leak forums post their dumps as .rar more than as anything else. They are read with
-libarchive (through libarchive-c: the system's libarchive.so.13, BSD licensed, the
-library behind bsdtar), which decompresses every RAR method, solid archives included,
-one member at a time as a stream. Each member goes through the same guards as a tar's:
-its size, the input's unpacked total and member count, and the ratio of what came out
-to the archive bytes libarchive has read so far, checked every `BLOCK`.
+libarchive-c is a ctypes binding to the system's libarchive.so.13 (BSD licensed, the
+library behind bsdtar). Each member's bytes come out a block at a time and go through the
+same guards as a tar's: its size, the input's unpacked total and member count, and the
+compression ratio, checked every `BLOCK`.
 
-What libarchive does not do, and what is therefore said instead of read:
+RAR: leak forums post their dumps as .rar more than as anything else. libarchive
+decompresses every RAR method, solid archives included. What it does not do is said
+instead of read:
 
-* Decrypt: a password-protected member, or an archive whose headers are encrypted, is
-  reported "encrypted". libarchive 3.6 notices RAR 4 encryption itself, but skips a
+* Decrypt RAR: a password-protected member, or an archive whose headers are encrypted,
+  is reported "encrypted". libarchive 3.6 notices RAR 4 encryption itself, but skips a
   RAR 5 member's encryption record and would hand out its ciphertext as the member's
   bytes, a silent miss; `_rar5_layout` reads the RAR 5 headers first to know them.
 * Join volumes: one volume of a multi-volume set is read on its own; a member that
   continues in another volume is reported with that reason.
+
+Zip: Python's zipfile decrypts only the old ZipCrypto. 7-Zip, WinZip and WinRAR encrypt
+a zip with AES (method 99), which libarchive decrypts with the passwords of
+`--password-file`, all of them offered at once (it tries each on each member).
 
 Reasons name the format and libarchive's error class, never member contents.
 """
@@ -23,13 +28,18 @@ from __future__ import annotations
 
 import ctypes
 import io
-from collections.abc import Iterator
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import BinaryIO
 
 import libarchive
 import libarchive.ffi
 from libarchive.exception import ArchiveError
+from libarchive.read import ArchiveRead, new_archive_read
 
 from .archives import (
     BLOCK,
@@ -41,6 +51,7 @@ from .archives import (
     _descend,
     _Limit,
     _member_size_reason,
+    _none_fits,
     _Source,
     _stopped,
     _too_many,
@@ -48,6 +59,11 @@ from .archives import (
 
 RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
 RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
+
+# libarchive-c logs libarchive's warnings, and they hold values of the content ("ZIP bad
+# CRC: 0x691d28f3 should be 0x691d280c": the CRC32 of a one-line member can be brute-forced
+# back to the identity code it holds). A warning changes nothing of what is read.
+logging.getLogger("libarchive").disabled = True
 
 _is_data_encrypted = libarchive.ffi.libarchive.archive_entry_is_data_encrypted
 _is_data_encrypted.argtypes = [ctypes.c_void_p]
@@ -127,7 +143,7 @@ def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: st
             yield Member(loc, None, _member_size_reason(limits))
             continue
         try:
-            data = _read(entry, archive, limits, budget)
+            data = _read(entry, limits, budget, lambda: archive.bytes_read)
         except _Limit as lim:
             # the stream itself is the bomb (a solid archive's members share it)
             yield from _stopped(loc, lim)
@@ -151,10 +167,10 @@ def _name(pathname: str | bytes) -> str:
     return pathname.decode("cp437") if isinstance(pathname, bytes) else pathname
 
 
-def _read(entry: libarchive.entry.ArchiveEntry, archive: libarchive.read.ArchiveRead,
-          limits: ArchiveLimits, budget: _Budget) -> bytes:
+def _read(entry: libarchive.entry.ArchiveEntry, limits: ArchiveLimits, budget: _Budget,
+          compressed: Callable[[], int]) -> bytes:
     """A member's bytes, a block at a time, under the member size, the budget and the
-    ratio (to the archive bytes read so far: a bomb stops within a block)."""
+    ratio to `compressed()` (so a bomb stops within a block)."""
     buf = io.BytesIO()
     out = 0
     for block in entry.get_blocks(BLOCK):
@@ -162,7 +178,7 @@ def _read(entry: libarchive.entry.ArchiveEntry, archive: libarchive.read.Archive
         if out > limits.max_member_size:
             raise _Limit(_member_size_reason(limits))
         budget.take(len(block))
-        _check_ratio(out, archive.bytes_read, limits)
+        _check_ratio(out, compressed(), limits)
         buf.write(block)
     return buf.getvalue()
 
@@ -176,6 +192,79 @@ def _reason(exc: ArchiveError, layout: _Layout) -> str:
     if layout.volume and ("runcated" in message or "volume" in message):
         return _IN_NEXT_VOLUME
     return _corrupt("rar", exc)
+
+
+# --- zip members encrypted with AES ----------------------------------------------------
+
+
+def iter_zip_aes(src: _Source, sizes: dict[str, int], location: str, depth: int,
+                 limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    """The AES-encrypted members of the zip `src` named in `sizes` (name: compressed size,
+    from zipfile's reading of the central directory, which checked their sizes), in one
+    pass, each decrypted with the first of `limits.passwords` that fits; zipfile has
+    already counted them as members."""
+    left = dict(sizes)
+    try:
+        yield from _zip_aes_members(src, left, location, depth, limits, budget)
+    except ArchiveError as exc:  # libarchive could not open it (zipfile could)
+        for name in left:
+            yield Member(f"{location}!{name}", None, _corrupt("zip", exc))
+        return
+    for name in left:  # in the central directory, but libarchive found no such entry
+        yield Member(f"{location}!{name}", None, "corrupt archive: zip (AES member not found)")
+
+
+def _zip_aes_members(src: _Source, left: dict[str, int], location: str, depth: int,
+                     limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    """`iter_zip_aes`, taking each member it reads out of `left`."""
+    with _zip_reader(src, limits.passwords) as archive:
+        entries = iter(archive)
+        while left:
+            entry = next(entries, None)  # a damaged header: the rest is reported by the caller
+            if entry is None:
+                return
+            name = _name(entry.pathname)
+            if name not in left:
+                continue
+            loc = f"{location}!{name}"
+            packed = left.pop(name)
+            try:
+                data = _read(entry, limits, budget, partial(int, packed))
+            except _Limit as lim:
+                yield from _stopped(loc, lim)
+                continue
+            except ArchiveError as exc:
+                yield Member(loc, None, _zip_aes_reason(exc, limits))
+                continue
+            yield from _descend(data, loc, depth, limits, budget)
+
+
+@contextmanager
+def _zip_reader(src: _Source, passwords: tuple[str, ...]) -> Iterator[ArchiveRead]:
+    """libarchive's zip reader (from the central directory, as zipfile reads) over `src`,
+    holding every password; libarchive-c's own readers take one."""
+    with new_archive_read("zip_seekable", "none") as archive_p:
+        for password in passwords:
+            libarchive.ffi.read_add_passphrase(archive_p, password.encode("utf-8"))
+        if src.data is not None:
+            data = src.data  # held by `src` for as long as libarchive reads it
+            libarchive.ffi.read_open_memory(archive_p, data, len(data))
+            yield ArchiveRead(archive_p)
+            return
+        assert src.path is not None
+        fd = os.open(src.path, os.O_RDONLY)
+        try:
+            libarchive.ffi.read_open_fd(archive_p, fd, BLOCK)
+            yield ArchiveRead(archive_p)
+        finally:
+            os.close(fd)
+
+
+def _zip_aes_reason(exc: ArchiveError, limits: ArchiveLimits) -> str:
+    message = str(getattr(exc, "msg", "") or "")
+    if "assphrase" in message:  # "Incorrect passphrase", "Passphrase required ..."
+        return f"encrypted: AES-encrypted zip member{_none_fits(limits)}"
+    return _corrupt("zip", exc)
 
 
 # --- the headers, read before libarchive decompresses anything -------------------------
