@@ -6,8 +6,9 @@ on sys.path). Reads from stdin a 4-byte big-endian header length, a JSON header
 the PDF's bytes. Writes to stdout one status line, then a line of JSON with the text
 that is no page's (the document's properties, its form's field values, its links'
 targets: "" when there are none) and the files attached to it (base64), then the
-pages' text as UTF-8 (separated by form feeds). The status is "ok P N" or "cut P N"
-(text limit reached; P pages read, N of them pictures without text: a scan),
+pages' text as UTF-8 (separated by form feeds). The status is "ok P N G" or "cut P N G"
+(text limit reached; P pages read, N of them pictures without text: a scan, G of them
+text in glyph codes: a font without a Unicode map),
 "encrypted" or "error TYPE" (an exception type name, never a message: messages can
 quote the document). pypdf's own warnings go to stderr, which the parent throws away.
 """
@@ -22,6 +23,13 @@ import sys
 # A page with fewer characters than this (a page number, a stamp) and a picture is a
 # scanned page: its text is in the picture.
 MIN_PAGE_TEXT = 20
+# A font without a Unicode map (no /ToUnicode, an Identity-H encoding: what some print
+# drivers write) gives its glyph numbers as "text": for a subset font, small numbers,
+# control characters where letters should be; a symbolic font, the Private Use Area.
+# A page with this many of them, and this share of its text, says its text was not read.
+MIN_GLYPH_CODES = 10
+GLYPH_SHARE = 0.1
+_GLYPH_CODES = frozenset(chr(c) for c in (*range(0x20), 0x7F, 0xFFFD)) - set("\t\n\r\f\v")
 
 
 def main() -> None:
@@ -40,19 +48,21 @@ def main() -> None:
         ):
             out.write(b"encrypted\n")
             return
-        texts, chars, status, pictures = [], 0, "ok", 0
+        texts, chars, status, pictures, glyphs = [], 0, "ok", 0, 0
         for page in reader.pages:
             text = page.extract_text() or ""
             chars += len(text) + 1
             texts.append(text)
             if len("".join(text.split())) < MIN_PAGE_TEXT and _has_picture(page):
                 pictures += 1
+            elif _glyph_codes(text):
+                glyphs += 1
             if chars > header["max_chars"]:
                 status = "cut"
                 break
         extras = {"properties": _properties(reader), "form": _form(reader),
                   "links": _links(reader), "files": _files(reader, header["max_file_bytes"])}
-        out.write(f"{status} {len(texts)} {pictures}\n".encode()
+        out.write(f"{status} {len(texts)} {pictures} {glyphs}\n".encode()
                   + json.dumps(extras).encode() + b"\n"
                   + "\f".join(texts).encode("utf-8", "replace"))
     except BaseException as exc:  # noqa: BLE001 - reported by type name only
@@ -146,6 +156,13 @@ def _files(reader, max_bytes: int) -> list:  # noqa: ANN001
     except BaseException as exc:  # noqa: BLE001 - reported by type name only
         found.append(["", f"error {type(exc).__name__}"])
     return found
+
+
+def _glyph_codes(text: str) -> bool:
+    """Is this page's "text" a font's glyph numbers rather than letters?"""
+    visible = "".join(text.split())
+    codes = sum(ch in _GLYPH_CODES or "\ue000" <= ch <= "\uf8ff" for ch in visible)
+    return codes >= MIN_GLYPH_CODES and codes >= GLYPH_SHARE * len(visible)
 
 
 def _has_picture(page) -> bool:  # noqa: ANN001

@@ -47,15 +47,15 @@ def pdf_parts(data: bytes, budget: TextBudget,
         raise ExtractError("encrypted: password-protected PDF")
     if line.startswith(b"error "):
         raise ExtractError(failed("pdf", line[6:60].decode("ascii", "replace")))
-    status, pages, pictures = (line.split() + [b"", b"", b""])[:3]
-    if status not in (b"ok", b"cut") or not (pages.isdigit() and pictures.isdigit()):
+    status, pages, pictures, glyphs = (line.split() + [b"", b"", b"", b""])[:4]
+    if status not in (b"ok", b"cut") or not all(x.isdigit() for x in (pages, pictures, glyphs)):
         raise ExtractError(failed("pdf", f"child exit {done.returncode}"))  # killed, crashed
     extras_line, _, body = rest.partition(b"\n")
     try:
         extras = json.loads(extras_line)
     except ValueError:
         raise ExtractError(failed("pdf", "child output")) from None
-    n_pages, n_pictures = int(pages), int(pictures)
+    n_pages, n_pictures, n_glyphs = int(pages), int(pictures), int(glyphs)
     # scanned pages: their text is in pictures, which are not read
     unread = (f"binary: PDF pages that are pictures without text (a scan?), {n_pictures} "
               f"of {n_pages}: not read (no OCR)")
@@ -66,6 +66,11 @@ def pdf_parts(data: bytes, budget: TextBudget,
         yield Part("", text, "pdf")
     if n_pictures and n_pictures < n_pages:
         yield Part("!pictures", "", "pdf", reason=unread)
+    if n_glyphs:
+        # what of their text was letters was read with the rest
+        yield Part("!glyphs", "", "pdf", reason=(
+            f"binary: PDF pages whose text is glyph numbers, not letters (a font without a "
+            f"Unicode map), {n_glyphs} of {n_pages}: not read"))
     # what no page shows: the document's properties, a form's values, links' targets
     for name in ("properties", "form", "links"):
         extra = extras.get(name) if isinstance(extras, dict) else None

@@ -296,6 +296,54 @@ def test_a_scanned_pdf_says_its_pages_were_not_read() -> None:
     assert _reasons(list(iter_members(_pdf_pages([SECRET, ""]), "tyhja.pdf"))) == {}
 
 
+def _pdf_with_glyph_page(pdf: bytes, text: str) -> bytes:
+    """`pdf` and a page of `text` in a font without a Unicode map, as some print drivers
+    write it: a subset TrueType font (Identity-H, no /ToUnicode) whose glyph numbers are
+    the standard order's (space 3, "A" 36: a character's code less 29)."""
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+        NumberObject,
+        TextStringObject,
+    )
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(pdf)))
+    page = writer.add_blank_page(595, 842)
+    n = NameObject
+    cid = DictionaryObject({
+        n("/Type"): n("/Font"), n("/Subtype"): n("/CIDFontType2"),
+        n("/BaseFont"): n("/ABCDEF+Calibri"),
+        n("/CIDSystemInfo"): DictionaryObject({
+            n("/Registry"): TextStringObject("Adobe"),
+            n("/Ordering"): TextStringObject("Identity"), n("/Supplement"): NumberObject(0)})})
+    font = DictionaryObject({
+        n("/Type"): n("/Font"), n("/Subtype"): n("/Type0"), n("/BaseFont"): n("/ABCDEF+Calibri"),
+        n("/Encoding"): n("/Identity-H"),
+        n("/DescendantFonts"): ArrayObject([writer._add_object(cid)])})
+    page[n("/Resources")] = DictionaryObject({
+        n("/Font"): DictionaryObject({n("/F1"): writer._add_object(font)})})
+    glyphs = "".join(f"{ord(c) - 29:04X}" for c in text)
+    content = DecodedStreamObject()
+    content.set_data(f"BT /F1 11 Tf 72 700 Td <{glyphs}> Tj ET".encode())
+    page[n("/Contents")] = writer._add_object(content)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_a_pdf_page_in_a_font_without_a_unicode_map_says_it_was_not_read() -> None:
+    """Its "text" is the font's glyph numbers (control characters and shifted letters):
+    the page was "Scanned ok" with the people on it unread."""
+    prose = "Potilas Matti Meikalainen, henkilotunnus 131052-308T, kavi vastaanotolla."
+    got = list(iter_members(_pdf_with_glyph_page(_pdf(SECRET), prose), "lahete.pdf"))
+    assert SECRET in _texts(got)["lahete.pdf"]
+    assert _reasons(got) == {"lahete.pdf!glyphs": (
+        "binary: PDF pages whose text is glyph numbers, not letters (a font without a "
+        "Unicode map), 1 of 2: not read")}
+
+
 def test_pdf_text_over_the_budget_is_cut_and_reported() -> None:
     got = list(iter_members(_pdf(SECRET), "big.pdf", ArchiveLimits(max_member_size=20)))
     assert _reasons(got)["big.pdf"].startswith("too large: more than 20 characters")
