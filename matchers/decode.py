@@ -178,6 +178,23 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return None
 
 
+def _utf32_without_bom(sample: bytes) -> str | None:
+    """UTF-32 of BMP text has NULs in two bytes of every four (its high bytes: the last two
+    for little endian, the first two for big endian), and its characters decode to text
+    (32-bit numbers under 65,536 have the same NULs)."""
+    n = len(sample) - (len(sample) % 4)
+    if n < 32:
+        return None
+    quarter = n // 4
+    nul = [sample[i:n:4].count(0) / quarter for i in range(4)]
+    codec = ("utf-32-le" if nul[2] > 0.95 and nul[3] > 0.95 and nul[0] < 0.05 else
+             "utf-32-be" if nul[0] > 0.95 and nul[1] > 0.95 and nul[3] < 0.05 else None)
+    if codec is None:
+        return None
+    text = sample[:n].decode(codec, errors="replace")
+    return codec if _binary_reason(text.encode("utf-8")) is None else None
+
+
 def _binary_reason(sample: bytes) -> str | None:
     if not sample:
         return None
@@ -398,7 +415,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
     if label is not None and not all_text:
         return Decoded(None, "binary", "binary", f"binary: {label}")
     sample = _sample(data)
-    utf16 = _utf16_without_bom(data[:SAMPLE_BYTES])
+    utf16 = _utf32_without_bom(data[:SAMPLE_BYTES]) or _utf16_without_bom(data[:SAMPLE_BYTES])
     if utf16 is not None:
         text = data.decode(utf16, errors="replace")
         return Decoded(text, utf16, sniff_kind(text, name), None)

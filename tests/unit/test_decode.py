@@ -48,6 +48,23 @@ def test_utf16_without_bom_is_detected_from_nul_pattern(codec: str) -> None:
     assert d.kind == "csv"
 
 
+@pytest.mark.parametrize("codec", ["utf-32-le", "utf-32-be"])
+def test_utf32_without_bom_is_detected_from_nul_pattern(codec: str) -> None:
+    """It was "cp1252+nul": its NULs made spaces, `1   3   1   0 ...`, and no code was
+    whole; "Scanned ok", nothing found."""
+    text = f"id;nimi;hetu\n1;Matti Meikäläinen;{SECRET}\n" * 20
+    d = decode_bytes(text.encode(codec))
+    assert d.text == text
+    assert d.encoding == codec
+    assert d.kind == "csv"
+
+
+def test_small_integers_are_no_utf32() -> None:
+    """32-bit numbers under 256 hold the NULs of UTF-32 text, not its characters."""
+    data = b"".join(n.to_bytes(4, "little") for n in random.Random(1).choices(range(32), k=4000))
+    assert decode_bytes(data).kind == "binary"
+
+
 def test_cp1252_finnish_falls_back() -> None:
     text = "Potilas kertoi, että hänen äitinsä on sairastunut. Hinta 5 € – ”tärkeää”.\n" * 30
     d = decode_bytes(text.encode("cp1252"))
