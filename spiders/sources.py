@@ -51,6 +51,7 @@ DURATION_RE = re.compile(r"(\d+)\s*([smhd])")
 EVERY_RE = re.compile(r"every\s+(.+)")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+# Every format vahti reads (a leak site serves its dumps as whatever it likes).
 DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
     "text/*",
     "application/json",
@@ -68,8 +69,32 @@ DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
     "application/x-tar",
     "application/x-bzip2",
     "application/x-xz",
+    "application/x-gtar",
+    "application/x-bzip",
+    "application/vnd.rar",
+    "application/x-rar-compressed",
+    "application/x-rar",
+    "application/zstd",
+    "application/x-zstd",
+    # documents and mail (matchers.documents, matchers.mail)
+    "application/pdf",
+    "application/rtf",
+    "application/msword",
     "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.ms-outlook",
+    "application/vnd.ms-tnef",
+    "application/ms-tnef",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "message/rfc822",
+    "application/mbox",
+    "application/vnd.sqlite3",
+    "application/x-sqlite3",
     "application/octet-stream",
 )
 
