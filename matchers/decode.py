@@ -70,6 +70,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"ID3\x03", "MP3 audio"),
     (b"ID3\x04", "MP3 audio"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE2 document"),
+    # formats whose text vahti does not read, with what to do about it
+    (b"!BDN", "Outlook mailbox (.pst/.ost), not read: convert it to mail (readpst of "
+              "pst-utils, readpst -r -e) and scan that"),
     (b"wOFF", "web font"),
     (b"wOF2", "web font"),
 )
@@ -143,6 +146,9 @@ def _magic(data: bytes) -> str | None:
         return "bzip2 data"
     if len(data) > 262 and data[257:262] == b"ustar":
         return "tar archive"
+    if data[:4] == b"\x00\x01\x00\x00" and data[4:19] in (b"Standard Jet DB", b"Standard ACE DB"):
+        return ("Microsoft Access database, not read: export its tables (mdb-export of "
+                "mdbtools, or Access itself) and scan those")
     return None
 
 

@@ -65,6 +65,18 @@ def test_small_integers_are_no_utf32() -> None:
     assert decode_bytes(data).kind == "binary"
 
 
+@pytest.mark.parametrize("head,says", [
+    (b"!BDN\x8b\xb7\x7f\x1aSM\x17\x00\x13\x00\x01\x01", "Outlook mailbox (.pst/.ost), not read"),
+    (b"\x00\x01\x00\x00Standard Jet DB\x00\x01\x00\x00\x00", "Microsoft Access database"),
+    (b"\x00\x01\x00\x00Standard ACE DB\x00\x02\x00\x00\x00", "Microsoft Access database"),
+])
+def test_a_mailbox_or_database_vahti_cannot_read_says_what_to_do(head: bytes, says: str) -> None:
+    """It was "binary: 41% NUL bytes in sample": true, and no help at 3 a.m."""
+    d = decode_bytes(head + bytes(range(256)) * 8)
+    assert d.kind == "binary" and d.reason is not None
+    assert d.reason.startswith(f"binary: {says}") and "scan" in d.reason
+
+
 def test_cp1252_finnish_falls_back() -> None:
     text = "Potilas kertoi, että hänen äitinsä on sairastunut. Hinta 5 € – ”tärkeää”.\n" * 30
     d = decode_bytes(text.encode("cp1252"))
