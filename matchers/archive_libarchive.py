@@ -39,9 +39,10 @@ from typing import BinaryIO
 import libarchive
 import libarchive.ffi
 from libarchive.exception import ArchiveError
-from libarchive.read import ArchiveRead, new_archive_read
+from libarchive.read import ArchiveRead
 
 from .archives import (
+    _UUENCODED,
     BLOCK,
     ArchiveLimits,
     Member,
@@ -49,6 +50,7 @@ from .archives import (
     _check_ratio,
     _corrupt,
     _descend,
+    _inner_name,
     _Limit,
     _member_size_reason,
     _none_fits,
@@ -105,15 +107,12 @@ def iter_rar(src: _Source, location: str, depth: int, limits: ArchiveLimits,
     if layout.headers_encrypted:
         yield Member(location, None, _ENCRYPTED_ARCHIVE)
         return
-    with src.open() as fobj:
-        try:
-            # only this format and no filter: no other libarchive parser sees the bytes
-            with libarchive.stream_reader(fobj, format_name=fmt, filter_name="none",
-                                          block_size=BLOCK) as archive:
-                yield from _members(archive, layout, location, depth, limits, budget)
-        except ArchiveError as exc:
-            # the archive as a whole (its first header) could not be read
-            yield Member(location, None, _reason(exc, layout))
+    try:
+        with _reader(src, (fmt,)) as archive:
+            yield from _members(archive, layout, location, depth, limits, budget)
+    except ArchiveError as exc:
+        # the archive as a whole (its first header) could not be read
+        yield Member(location, None, _reason(exc, layout))
 
 
 def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: str,
@@ -194,6 +193,70 @@ def _reason(exc: ArchiveError, layout: _Layout) -> str:
     return _corrupt("rar", exc)
 
 
+# --- single compressed streams: lz4, lzip, compress (.Z), uuencode ---------------------
+
+_FILTER_OF = {"lz4": "lz4", "lzip": "lzip", "Z": "compress", "uu": "uu"}
+
+
+class FilterRefused(Exception):
+    """The stream is not what its first bytes said (libarchive's filter refused it)."""
+
+
+def iter_filtered(src: _Source, location: str, depth: int, limits: ArchiveLimits,
+                  budget: _Budget, kind: str) -> Iterator[Member]:
+    """lz4, lzip, .Z or uuencoded data: a tar inside is expanded in the same layer
+    (x.tar.lz4!member), anything else is one member named after the file
+    (x.sql.lz4!x.sql), as for .gz (`archives._iter_compressed`)."""
+    filter_name = _FILTER_OF[kind]
+    loc = location
+    try:
+        # A tar is told by its "ustar" mark, as in a .gz: left to libarchive's bidding, a
+        # file that begins with 1,024 NUL bytes would be an empty tar, and nothing read.
+        tar = _stream_head(src, filter_name)[257:262] == b"ustar"
+        with _reader(src, ("tar",) if tar else ("raw",), (filter_name,)) as archive:
+            for entry in archive:
+                if not tar:
+                    loc = f"{location}!{_stream_name(src, location, kind)}"
+                else:
+                    if not entry.isfile:
+                        continue
+                    if not budget.allow_members(1):
+                        yield from _stopped(location, _too_many(limits))
+                    loc = f"{location}!{_name(entry.pathname)}"
+                try:
+                    data = _read(entry, limits, budget, lambda: archive.bytes_read)
+                except _Limit as lim:
+                    yield from _stopped(loc, lim)  # the stream itself is the bomb
+                    return
+                yield from _descend(data, loc, depth, limits, budget)
+    except (ArchiveError, FilterRefused) as exc:
+        yield Member(loc, None, _corrupt(kind, exc))
+
+
+def _stream_head(src: _Source, filter_name: str) -> bytes:
+    """The first 512 bytes the stream unpacks to; FilterRefused when libarchive's filter
+    does not take it (libarchive would then read the bytes as they are, and the same
+    input would come out again, one layer deeper each time)."""
+    head = b""
+    with _reader(src, ("raw",), (filter_name,)) as archive:
+        entry = next(iter(archive), None)
+        if entry is None or not archive.filter_names:
+            raise FilterRefused
+        for block in entry.get_blocks(512):
+            head += block
+            if len(head) >= 512:
+                break
+    return head[:512]
+
+
+def _stream_name(src: _Source, location: str, kind: str) -> str:
+    """The name of the one file in a stream: uuencode's "begin" line names it, the others
+    are named after the file (x.sql.lz4: x.sql)."""
+    begin = _UUENCODED.match(src.head()) if kind == "uu" else None
+    name = begin.group(1).decode("utf-8", "replace").strip().rsplit("/", 1)[-1] if begin else ""
+    return name if name not in ("", "-") else _inner_name(location, kind)
+
+
 # --- zip members encrypted with AES ----------------------------------------------------
 
 
@@ -217,7 +280,8 @@ def iter_zip_aes(src: _Source, sizes: dict[str, int], location: str, depth: int,
 def _zip_aes_members(src: _Source, left: dict[str, int], location: str, depth: int,
                      limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
     """`iter_zip_aes`, taking each member it reads out of `left`."""
-    with _zip_reader(src, limits.passwords) as archive:
+    # from the central directory, as zipfile reads it
+    with _reader(src, ("zip_seekable",), passwords=limits.passwords) as archive:
         entries = iter(archive)
         while left:
             entry = next(entries, None)  # a damaged header: the rest is reported by the caller
@@ -240,10 +304,17 @@ def _zip_aes_members(src: _Source, left: dict[str, int], location: str, depth: i
 
 
 @contextmanager
-def _zip_reader(src: _Source, passwords: tuple[str, ...]) -> Iterator[ArchiveRead]:
-    """libarchive's zip reader (from the central directory, as zipfile reads) over `src`,
-    holding every password; libarchive-c's own readers take one."""
-    with new_archive_read("zip_seekable", "none") as archive_p:
+def _reader(src: _Source, formats: tuple[str, ...], filters: tuple[str, ...] = ("none",),
+            passwords: tuple[str, ...] = ()) -> Iterator[ArchiveRead]:
+    """A libarchive reader of `src` that knows only these formats and filters (no other
+    libarchive parser sees the bytes), holding every password (libarchive-c's own
+    readers take one format and one password)."""
+    archive_p = libarchive.ffi.read_new()
+    try:
+        for name in formats:
+            libarchive.ffi.get_read_format_function(name)(archive_p)
+        for name in filters:
+            libarchive.ffi.get_read_filter_function(name)(archive_p)
         for password in passwords:
             libarchive.ffi.read_add_passphrase(archive_p, password.encode("utf-8"))
         if src.data is not None:
@@ -258,6 +329,8 @@ def _zip_reader(src: _Source, passwords: tuple[str, ...]) -> Iterator[ArchiveRea
             yield ArchiveRead(archive_p)
         finally:
             os.close(fd)
+    finally:
+        libarchive.ffi.read_free(archive_p)
 
 
 def _zip_aes_reason(exc: ArchiveError, limits: ArchiveLimits) -> str:

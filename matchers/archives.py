@@ -34,6 +34,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import struct
 import sys
 import tarfile
@@ -327,6 +328,8 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "zst"
     if head[257:262] == b"ustar":
         return "tar"
+    if head.startswith((b"\x04\x22\x4d\x18", b"LZIP", b"\x1f\x9d")) or _UUENCODED.match(head):
+        return _FILTERED[head[:2]] if head[:2] in _FILTERED else "uu"
     name = location.rsplit("!", 1)[-1].lower()
     if name.endswith(".zip"):
         return "zip"
@@ -337,13 +340,20 @@ def archive_kind(head: bytes, location: str) -> str | None:
     return None
 
 
+# Single compressed streams read with libarchive (archive_libarchive.iter_filtered): the
+# first two bytes of lz4, lzip and compress (.Z); uuencode starts with its "begin" line.
+_FILTERED = {b"\x04\x22": "lz4", b"LZ": "lzip", b"\x1f\x9d": "Z"}
+_UUENCODED = re.compile(rb"begin [0-7]{3,4} ([^\r\n]+)\r?\n")
+
+
 def _inner_name(location: str, kind: str) -> str:
     """Name of the single file inside a .gz/.bz2/.xz/.zst: the outer name minus its suffix."""
     base = location.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     low = base.lower()
     for suffix, repl in ((".tgz", ".tar"), (".tbz2", ".tar"), (".tbz", ".tar"), (".txz", ".tar"),
                          (".tzst", ".tar"), (".gz", ""), (".bz2", ""), (".xz", ""),
-                         (".zst", "")):
+                         (".zst", ""), (".lz4", ""), (".lz", ""), (".z", ""), (".uue", ""),
+                         (".uu", "")):
         if low.endswith(suffix) and len(base) > len(suffix):
             return base[: -len(suffix)] + repl
     return base
@@ -408,6 +418,14 @@ def _expand(
                          "libarchive to read it (install libarchive13)")
             return
         members = iter_rar(src, location, depth, limits, budget)
+    elif kind in _FILTERED.values() or kind == "uu":
+        try:
+            from .archive_libarchive import iter_filtered
+        except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
+            yield Member(location, None, f"unsupported: {kind} data, and this machine has no "
+                         "libarchive to read it (install libarchive13)")
+            return
+        members = iter_filtered(src, location, depth, limits, budget, kind)
     else:
         members = _iter_compressed(src, location, depth, limits, budget, kind)
     yield from _or_text(members, src, location, depth, limits, budget)
