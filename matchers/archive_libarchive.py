@@ -65,7 +65,8 @@ RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
 # libarchive-c logs libarchive's warnings, and they hold values of the content ("ZIP bad
 # CRC: 0x691d28f3 should be 0x691d280c": the CRC32 of a one-line member can be brute-forced
 # back to the identity code it holds). A warning changes nothing of what is read.
-logging.getLogger("libarchive").disabled = True
+# (A filter, which logging.config leaves in place: a dictConfig enables a disabled logger.)
+logging.getLogger("libarchive").addFilter(lambda record: False)
 
 _is_data_encrypted = libarchive.ffi.libarchive.archive_entry_is_data_encrypted
 _is_data_encrypted.argtypes = [ctypes.c_void_p]

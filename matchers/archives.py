@@ -328,8 +328,14 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "zst"
     if head[257:262] == b"ustar":
         return "tar"
-    if head.startswith((b"\x04\x22\x4d\x18", b"LZIP", b"\x1f\x9d")) or _UUENCODED.match(head):
-        return _FILTERED[head[:2]] if head[:2] in _FILTERED else "uu"
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return "lz4"
+    if head.startswith(b"LZIP"):
+        return "lzip"
+    if head.startswith(b"\x1f\x9d"):
+        return "Z"
+    if _UUENCODED.match(head):
+        return "uu"
     name = location.rsplit("!", 1)[-1].lower()
     if name.endswith(".zip"):
         return "zip"
@@ -340,9 +346,9 @@ def archive_kind(head: bytes, location: str) -> str | None:
     return None
 
 
-# Single compressed streams read with libarchive (archive_libarchive.iter_filtered): the
-# first two bytes of lz4, lzip and compress (.Z); uuencode starts with its "begin" line.
-_FILTERED = {b"\x04\x22": "lz4", b"LZ": "lzip", b"\x1f\x9d": "Z"}
+# Single streams read with libarchive (archive_libarchive.iter_filtered): lz4, lzip,
+# compress (.Z), and uuencode, which starts with its "begin" line.
+_STREAMS = ("lz4", "lzip", "Z", "uu")
 _UUENCODED = re.compile(rb"begin [0-7]{3,4} ([^\r\n]+)\r?\n")
 
 
@@ -410,22 +416,14 @@ def _expand(
         from .archive_7z import iter_7z  # py7zr only when a 7z is opened (0.1 s of import)
 
         members = iter_7z(src, location, depth, limits, budget)
-    elif kind == "rar":
-        try:
-            from .archive_libarchive import iter_rar  # libarchive only when a RAR is opened
-        except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
-            yield Member(location, None, "unsupported: RAR archive, and this machine has no "
-                         "libarchive to read it (install libarchive13)")
+    elif kind == "rar" or kind in _STREAMS:
+        with_libarchive = _libarchive()
+        if with_libarchive is None:
+            yield Member(location, None, f"unsupported: {kind} data, {_NO_LIBARCHIVE}")
             return
-        members = iter_rar(src, location, depth, limits, budget)
-    elif kind in _FILTERED.values() or kind == "uu":
-        try:
-            from .archive_libarchive import iter_filtered
-        except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
-            yield Member(location, None, f"unsupported: {kind} data, and this machine has no "
-                         "libarchive to read it (install libarchive13)")
-            return
-        members = iter_filtered(src, location, depth, limits, budget, kind)
+        members = (with_libarchive.iter_rar(src, location, depth, limits, budget)
+                   if kind == "rar" else
+                   with_libarchive.iter_filtered(src, location, depth, limits, budget, kind))
     else:
         members = _iter_compressed(src, location, depth, limits, budget, kind)
     yield from _or_text(members, src, location, depth, limits, budget)
@@ -566,6 +564,19 @@ def _inner(data: bytes, loc: str, location: str, depth: int, limits: ArchiveLimi
     yield from _descend(data, loc, depth, limits, budget)
 
 
+_NO_LIBARCHIVE = "and this machine has no libarchive to read it (install libarchive13)"
+
+
+def _libarchive():  # noqa: ANN202 - the module, or None
+    """`archive_libarchive` (RAR, AES zips, lz4/lzip/.Z/uuencode), imported when first
+    needed; None on a machine without libarchive.so.13."""
+    try:
+        from . import archive_libarchive
+    except (ImportError, OSError, AttributeError):
+        return None
+    return archive_libarchive
+
+
 def _descend(
     data: bytes, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
@@ -645,18 +656,16 @@ def _zip_aes(src: _Source, aes: dict[str, int], location: str, depth: int,
     """The AES-encrypted members named in `aes` (name: compressed size), with libarchive."""
     if not aes:
         return
-    try:
-        from .archive_libarchive import iter_zip_aes
-    except (ImportError, OSError, AttributeError):  # no libarchive.so.13 on this machine
+    with_libarchive = _libarchive()
+    if with_libarchive is None:
         for name in aes:
-            yield Member(f"{location}!{name}", None, _NO_AES)
+            yield Member(f"{location}!{name}", None,
+                         f"encrypted: AES-encrypted zip member, {_NO_LIBARCHIVE}")
         return
-    yield from iter_zip_aes(src, aes, location, depth, limits, budget)
+    yield from with_libarchive.iter_zip_aes(src, aes, location, depth, limits, budget)
 
 
 _ZIP_AES = 99  # WinZip AES: zipfile reads only the old ZipCrypto encryption
-_NO_AES = ("encrypted: AES-encrypted zip member, and this machine has no libarchive to "
-           "decrypt it (install libarchive13)")
 
 
 def _is_aes(info: zipfile.ZipInfo) -> bool:

@@ -174,3 +174,13 @@ def test_the_people_in_a_rar_are_found(tmp_path: Path) -> None:
     found = {f.ref for f in events if isinstance(f, Finding) and f.kind == "identifier"
              and f.location == f"{path}!potilaat.csv"}
     assert found == {p.ref for p in PEOPLE}
+
+
+def test_without_libarchive_a_rar_says_what_is_missing(monkeypatch) -> None:  # noqa: ANN001
+    """`pip install .` on a machine without libarchive.so.13: reported, never a crash."""
+    from vahti.matchers import archives
+
+    monkeypatch.setattr(archives, "_libarchive", lambda: None)
+    members = _members(rar5([("potilaat.csv", CSV)]))
+    assert _reasons(members) == {"vuoto.rar": "unsupported: rar data, and this machine has no "
+                                              "libarchive to read it (install libarchive13)"}

@@ -8,6 +8,7 @@ The archives are written by libarchive, as 7-Zip writes them (WinZip AES-256, me
 from __future__ import annotations
 
 import logging
+import logging.config
 import random
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def test_damaged_aes_zips_are_reported_and_never_raise(tmp_path: Path, caplog) -
     """Nor logged: libarchive's warnings hold values of the content ("ZIP bad CRC:
     0x691d28f3 should be 0x691d280c", the CRC32 of a member, which for a one-line member
     can be brute-forced back to its identity code)."""
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # as vahti's
     caplog.set_level(logging.DEBUG)
     data = _aes_zip(tmp_path, [("potilaat.csv", CSV), ("lahete.txt", NOTE)]).read_bytes()
     rng = random.Random(42)
