@@ -68,6 +68,14 @@ RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
 # (A filter, which logging.config leaves in place: a dictConfig enables a disabled logger.)
 logging.getLogger("libarchive").addFilter(lambda record: False)
 
+# What libarchive reads of the archive at a time (from a file or from memory: by default
+# it takes a buffer whole). A member's compression ratio is to the archive bytes read
+# while it came out, which may be short of the truth by this much (`_consumed`).
+READ_AHEAD = 64 * 1024
+_read_open_memory2 = libarchive.ffi.ffi(
+    "read_open_memory2", [libarchive.ffi.c_archive_p, ctypes.c_void_p, ctypes.c_size_t,
+                          ctypes.c_size_t], ctypes.c_int, libarchive.ffi.check_int)
+
 _is_data_encrypted = libarchive.ffi.libarchive.archive_entry_is_data_encrypted
 _is_data_encrypted.argtypes = [ctypes.c_void_p]
 _is_data_encrypted.restype = ctypes.c_int
@@ -143,7 +151,7 @@ def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: st
             yield Member(loc, None, _member_size_reason(limits))
             continue
         try:
-            data = _read(entry, limits, budget, lambda: archive.bytes_read)
+            data = _read(entry, limits, budget, _consumed(archive))
         except _Limit as lim:
             # the stream itself is the bomb (a solid archive's members share it)
             yield from _stopped(loc, lim)
@@ -165,6 +173,14 @@ def _name(pathname: str | bytes) -> str:
     of the machine that wrote it (libarchive-c then gives bytes), read as cp437 as zipfile
     reads such zip names."""
     return pathname.decode("cp437") if isinstance(pathname, bytes) else pathname
+
+
+def _consumed(archive: ArchiveRead) -> Callable[[], int]:
+    """The archive bytes libarchive reads from now on (and what it may already hold): a
+    member's own share of the archive, for its ratio. Counted from the archive's start,
+    a bomb after a large member would pass."""
+    start = archive.bytes_read
+    return lambda: archive.bytes_read - start + READ_AHEAD
 
 
 def _read(entry: libarchive.entry.ArchiveEntry, limits: ArchiveLimits, budget: _Budget,
@@ -225,7 +241,7 @@ def iter_filtered(src: _Source, location: str, depth: int, limits: ArchiveLimits
                         yield from _stopped(location, _too_many(limits))
                     loc = f"{location}!{_name(entry.pathname)}"
                 try:
-                    data = _read(entry, limits, budget, lambda: archive.bytes_read)
+                    data = _read(entry, limits, budget, _consumed(archive))
                 except _Limit as lim:
                     yield from _stopped(loc, lim)  # the stream itself is the bomb
                     return
@@ -320,13 +336,13 @@ def _reader(src: _Source, formats: tuple[str, ...], filters: tuple[str, ...] = (
             libarchive.ffi.read_add_passphrase(archive_p, password.encode("utf-8"))
         if src.data is not None:
             data = src.data  # held by `src` for as long as libarchive reads it
-            libarchive.ffi.read_open_memory(archive_p, data, len(data))
+            _read_open_memory2(archive_p, data, len(data), READ_AHEAD)
             yield ArchiveRead(archive_p)
             return
         assert src.path is not None
         fd = os.open(src.path, os.O_RDONLY)
         try:
-            libarchive.ffi.read_open_fd(archive_p, fd, BLOCK)
+            libarchive.ffi.read_open_fd(archive_p, fd, READ_AHEAD)
             yield ArchiveRead(archive_p)
         finally:
             os.close(fd)

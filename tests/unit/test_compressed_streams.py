@@ -79,3 +79,17 @@ def test_damaged_streams_are_reported_and_never_raise(tmp_path: Path, filter_nam
         for _ in range(rng.randint(1, 8)):
             mutated[rng.randrange(len(mutated))] = rng.randrange(256)
         _no_content_in_reasons(list(iter_members(bytes(mutated), "x" + FILTERS[filter_name])))
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["file", "bytes"])
+def test_a_bomb_after_a_large_member_is_stopped(tmp_path: Path, on_disk: bool) -> None:
+    """A member's ratio is to its own share of the archive: counted from the archive's
+    start, 200 MiB of zeros after 8 MiB that does not compress passed as 200 MiB of data."""
+    noise = random.Random(1).randbytes(8 << 20)
+    data = _stream(tmp_path, "lz4", [("kohina.bin", noise), ("nollat.csv", bytes(200 << 20))],
+                   tar=True)
+    path = tmp_path / "vuoto.tar.lz4"
+    path.write_bytes(data)
+    got = list(iter_members(str(path) if on_disk else data, "vuoto.tar.lz4"))
+    assert _reasons(got) == {"vuoto.tar.lz4!nollat.csv": "archive bomb: compression ratio over 100"}
+    assert list(_data(got)) == ["vuoto.tar.lz4!kohina.bin"]
