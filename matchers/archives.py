@@ -596,7 +596,7 @@ def _iter_zip(
         names = [i.filename for i in zf.infolist() if not i.is_dir()]
 
         def read(name: str) -> bytes:
-            return _zip_member(zf, name, limits, budget)
+            return _zip_member(zf, name, limits, budget, src)
 
         try:
             office = office_kind(names, read)
@@ -635,7 +635,7 @@ def _zip_members(zf: zipfile.ZipFile, src: _Source, infos: list[zipfile.ZipInfo]
             aes[info.filename] = info.compress_size
             continue
         try:
-            data = _zip_member(zf, info, limits, budget)
+            data = _zip_member(zf, info, limits, budget, src)
         except ExtractError as exc:
             yield Member(loc, None, exc.reason)
             continue
@@ -681,11 +681,13 @@ def _zip_sizes(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
 
 
 def _zip_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo | str, limits: ArchiveLimits,
-                budget: _Budget) -> bytes:
-    """Inflate one member under the limits, trying the passwords on an encrypted one.
-    Raises _Limit, ExtractError (encrypted) or what zipfile raises."""
+                budget: _Budget, src: _Source) -> bytes:
+    """Inflate one member of the zip `src` under the limits, trying the passwords on an
+    encrypted one. Raises _Limit, ExtractError (encrypted) or what zipfile raises."""
     info = zf.getinfo(member) if isinstance(member, str) else member
     _zip_sizes(info, limits)
+    if info.compress_type == _DEFLATE64 and not info.flag_bits & 0x1:
+        return _deflate64(src, info, limits, budget)
     if not info.flag_bits & 0x1:
         return _inflate(zf, info, None, limits, budget)
     if info.compress_type == _ZIP_AES:  # with passwords, `_zip_members` has libarchive read it
@@ -697,6 +699,47 @@ def _zip_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo | str, limits: Arch
             # a wrong password: refused by the check byte, or (1 in 256) by the CRC at the end
             continue
     raise ExtractError(f"encrypted: password-protected member{_none_fits(limits)}")
+
+
+# Deflate64 ("enhanced deflate"): what Windows Explorer writes into a zip of more than
+# 2 GB, every member of it. zipfile cannot inflate it; inflate64 (py7zr's) can.
+_DEFLATE64 = 9
+_DEFLATE64_PIECE = 4 * KiB  # compressed bytes per inflate call: a bomb's output per call
+                            # stays under ~100 MB (inflate64 has no output bound)
+
+
+def _deflate64(src: _Source, info: zipfile.ZipInfo, limits: ArchiveLimits,
+               budget: _Budget) -> bytes:
+    """A Deflate64 member, from its local header on, under the member size, the budget
+    and the ratio, its CRC checked. Raises _Limit, BadZipFile, ValueError (inflate64)."""
+    import inflate64
+
+    out = io.BytesIO()
+    crc = 0
+    with src.open() as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile("no local header")
+        name_size, extra_size = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_size + extra_size)
+        inflater = inflate64.Inflater()
+        read = 0
+        while read < info.compress_size and not inflater.eof:
+            piece = f.read(min(_DEFLATE64_PIECE, info.compress_size - read))
+            if not piece:
+                raise EOFError
+            read += len(piece)
+            data = inflater.inflate(piece)
+            if out.tell() + len(data) > limits.max_member_size:
+                raise _Limit(_member_size_reason(limits))
+            budget.take(len(data))
+            _check_ratio(out.tell() + len(data), read, limits)
+            crc = zlib.crc32(data, crc)
+            out.write(data)
+    if crc != info.CRC or out.tell() != info.file_size:
+        raise zipfile.BadZipFile("CRC or size")
+    return out.getvalue()
 
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, password: bytes | None,
