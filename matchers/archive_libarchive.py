@@ -1,5 +1,6 @@
-"""What vahti reads with libarchive: RAR archives (RAR 5 and RAR 1.5-4.x), and zip members
-encrypted with WinZip AES. Imported only when one of them is met.
+"""What vahti reads with libarchive: RAR archives (RAR 5 and RAR 1.5-4.x), zip members
+encrypted with WinZip AES, and single streams of lz4, lzip, compress (.Z) and uuencode.
+Imported only when one of them is met.
 
 libarchive-c is a ctypes binding to the system's libarchive.so.13 (BSD licensed, the
 library behind bsdtar). Each member's bytes come out a block at a time and go through the
@@ -21,7 +22,12 @@ Zip: Python's zipfile decrypts only the old ZipCrypto. 7-Zip, WinZip and WinRAR 
 a zip with AES (method 99), which libarchive decrypts with the passwords of
 `--password-file`, all of them offered at once (it tries each on each member).
 
-Reasons name the format and libarchive's error class, never member contents.
+Streams: unpacked like a .gz (`iter_filtered`), with libarchive told the filter and the
+format, never left to guess them.
+
+Reasons name the format and libarchive's error class, never member contents. Each reader
+knows only the formats and filters it needs (`_reader`), so no other libarchive parser
+sees the bytes.
 """
 
 from __future__ import annotations
@@ -200,8 +206,8 @@ def _read(entry: libarchive.entry.ArchiveEntry, limits: ArchiveLimits, budget: _
 
 
 def _reason(exc: ArchiveError, layout: _Layout) -> str:
-    """libarchive's error as a reason: its message names only the problem (a fixed
-    phrase of libarchive's), which is kept to its first words."""
+    """libarchive's error as a reason. Its message (a phrase of libarchive's, which may
+    quote a member's name) is looked into, never shown."""
     message = str(getattr(exc, "msg", "") or "")
     if "ncrypt" in message:
         return _ENCRYPTED_ARCHIVE
