@@ -48,6 +48,7 @@ from typing import BinaryIO
 
 from . import base64_blobs, decode, documents, mail
 from .documents import ExtractError, Part, TextBudget, ole
+from .documents.dicom import dicom_parts
 from .documents.doc import doc_parts
 from .documents.msg import Message, read_msg
 from .documents.office import is_embedded, office_kind, office_parts
@@ -401,7 +402,7 @@ def _expand(
         mail_kind = mail.mail_kind(head)
         if mail_kind is not None:
             yield from _mail_parts([data], mail_kind, location, depth, limits, budget)
-        elif documents.document_kind(head[:16]) is None:
+        elif documents.document_kind(head) is None:
             found = base64_blobs.blobs(data, limits.max_member_size)
             yield from _base64_parts(found, location, depth, limits, budget)
         return
@@ -503,7 +504,7 @@ def _readable(data: bytes) -> bool:
     """Is a decoded blob text, an archive or a document (not an image, a key or noise
     that happened to be base64's alphabet)?"""
     head = data[:HEAD]
-    if archive_kind(head, "") is not None or documents.document_kind(head[:16]) is not None:
+    if archive_kind(head, "") is not None or documents.document_kind(head) is not None:
         return True
     judged = decode.judge(data)
     if judged.text is None:
@@ -758,10 +759,10 @@ def _text_budget(limits: ArchiveLimits) -> TextBudget:
 def _document_or_plain(
     data: bytes, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
-    """A SQLite database, PDF, RTF or legacy Office document becomes its text parts, an
+    """A SQLite database, PDF, RTF, DICOM or legacy Office document becomes its text parts, an
     Outlook message or a TNEF (winmail.dat) its text and attachments; anything else is
     one member."""
-    kind = documents.document_kind(data[:16])
+    kind = documents.document_kind(data[:documents.KIND_HEAD])
     if kind == "sqlite":
         yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, depth,
                              limits, budget)
@@ -773,6 +774,9 @@ def _document_or_plain(
                              limits, budget)
     elif kind == "ole2":
         yield from _ole2(data, location, depth, limits, budget)
+    elif kind == "dicom":
+        yield from _document(dicom_parts(data, _text_budget(limits)), kind, location, depth,
+                             limits, budget)
     elif kind == "tnef":
         try:
             message = read_tnef(data, _text_budget(limits))

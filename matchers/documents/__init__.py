@@ -16,7 +16,9 @@ of plain text that the normal scan reads:
   per sheet, read with xlrd (`xls.py`); Word .doc (`doc.py`) and PowerPoint .ppt
   (`ppt.py`) as one text; Outlook .msg (`msg.py`): its text, bodies and attachments;
 * TNEF (`tnef.py`, winmail.dat: how Exchange sends a message's attachments to other
-  mail systems): read like an Outlook message.
+  mail systems): read like an Outlook message;
+* DICOM (`dicom.py`, medical images): the text of its data elements (the patient's
+  name, ID and birth date among them), not its pixels.
 
 Parts come with a location suffix (``""`` for the document itself) that names
 a table or a sheet, never a value. What cannot be extracted raises
@@ -33,6 +35,8 @@ from dataclasses import dataclass
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # winmail.dat (`tnef.py`)
+DICOM_MAGIC = b"DICM"  # after a 128-byte preamble (`dicom.py`)
+KIND_HEAD = 132  # the bytes `document_kind` looks at
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ def failed(fmt: str, exc: BaseException | str) -> str:
 
 
 def document_kind(head: bytes) -> str | None:
-    """"sqlite", "pdf", "rtf", "ole2" or "tnef" by magic bytes; Office zips are told by their
-    members (`office.office_kind`)."""
+    """"sqlite", "pdf", "rtf", "ole2", "tnef" or "dicom" by magic bytes in the first
+    `KIND_HEAD` bytes; Office zips are told by their members (`office.office_kind`)."""
+    head = head[:KIND_HEAD]
     if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{\\rtf"):
         return "rtf"
     if head.startswith(b"SQLite format 3\x00"):
@@ -104,4 +109,6 @@ def document_kind(head: bytes) -> str | None:
         return "ole2"
     if head.startswith(TNEF_MAGIC):
         return "tnef"
+    if head[128:132] == DICOM_MAGIC:
+        return "dicom"
     return None
