@@ -1,8 +1,9 @@
 """What was never read, read end to end: legacy Word and PowerPoint files, an Outlook
 message and its attachments (one named after an identity code), a file attached to a
 PDF, a document's properties, a SQL dump's hex blobs, a RAR archive (a member named after
-an identity code). A real `vahti scan` against the
-real embedded database; then everything vahti wrote is searched for the plaintext."""
+an identity code), DICOM images, one of them damaged (pydicom's warnings quote values).
+A real `vahti scan` against the real embedded database; then everything vahti wrote is
+searched for the plaintext."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.integration.test_hunt import enroll
 from tests.integration.test_unread_inputs import found, pdf
 from tests.privacy import assert_no_plaintext, everything_written
 from tests.unit.rar_files import rar5
+from tests.unit.test_dicom import _dicom
 from tests.unit.test_legacy_office import PEOPLE, _file_attachment, _fixture, _message
 from vahti.matchers.documents.cfb import compound_file
 
@@ -40,6 +42,10 @@ def test_legacy_documents_attachments_hex_blobs_and_rars_are_found(vahti, tmp_pa
     note = f"{p[7].full_name} {p[7].hetu}".encode()
     sql = b"INSERT INTO notes VALUES (1,0x" + note.hex().encode() + b");\n"
     (dump / "dump.sql").write_bytes(sql)
+    (dump / "kuva.dcm").write_bytes(_dicom(p[10]))
+    damaged = bytearray(_dicom(p[11]))
+    damaged[damaged.index(b"\x08\x00\x18\x00UI") + 12] = 0xBD  # a UID pydicom warns of
+    (dump / "rikki.dcm").write_bytes(bytes(damaged))
     in_rar = f"{p[8].hetu}.txt"
     (dump / "vuoto.rar").write_bytes(rar5([
         ("potilaat.csv", f"{p[3].full_name};{p[3].hetu}\n".encode()),
@@ -59,6 +65,9 @@ def test_legacy_documents_attachments_hex_blobs_and_rars_are_found(vahti, tmp_pa
     assert by_location[f"{dump}/x.pdf!potilaat.csv"] == {p[6].ref}
     assert by_location[f"{dump}/dump.sql!hex:{sql.index(b'0x') + 2}"] == {p[7].ref}
     assert by_location[f"{dump}/vuoto.rar!potilaat.csv"] == {p[3].ref}
+    assert by_location[f"{dump}/kuva.dcm"] == {p[10].ref}
+    assert by_location[f"{dump}/rikki.dcm"] == {p[11].ref}
+    assert "Invalid value" not in scanned.stderr  # pydicom's warning, which quotes the value
     in_rar_found = [loc for loc in by_location if loc.startswith(f"{dump}/vuoto.rar![hetu:")]
     assert len(in_rar_found) == 1 and by_location[in_rar_found[0]] == {p[8].ref}
 
