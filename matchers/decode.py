@@ -421,10 +421,10 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
     if label is not None and not all_text:
         return Decoded(None, "binary", "binary", f"binary: {label}")
     sample = _sample(data)
-    utf16 = _utf32_without_bom(data[:SAMPLE_BYTES]) or _utf16_without_bom(data[:SAMPLE_BYTES])
-    if utf16 is not None:
-        text = data.decode(utf16, errors="replace")
-        return Decoded(text, utf16, sniff_kind(text, name), None)
+    wide = _utf32_without_bom(data[:SAMPLE_BYTES]) or _utf16_without_bom(data[:SAMPLE_BYTES])
+    if wide is not None:
+        text = data.decode(wide, errors="replace")
+        return Decoded(text, wide, sniff_kind(text, name), None)
     reason = _binary_reason(sample)
     if reason is not None and _nul_padded_text(sample):
         text, encoding = _decode_unicode(data.replace(b"\0", b" "), spread)
