@@ -600,7 +600,7 @@ def _plain_file_tasks(
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
             if (archives.archive_kind(head[: archives.HEAD], path) is not None
-                    or documents.document_kind(head[:documents.KIND_HEAD]) is not None):
+                    or documents.document_kind(head) is not None):
                 return None  # a member: its text is what archives extracts (RTF is text)
             size = os.fstat(fh.fileno()).st_size
             if size <= TASK_BYTES and not (fine and size > RANGE_BYTES):

@@ -76,6 +76,9 @@ DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
     "application/x-rar",
     "application/zstd",
     "application/x-zstd",
+    "application/x-lz4",
+    "application/x-lzip",
+    "application/x-compress",
     # documents and mail (matchers.documents, matchers.mail)
     "application/pdf",
     "application/rtf",
@@ -95,6 +98,7 @@ DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
     "application/mbox",
     "application/vnd.sqlite3",
     "application/x-sqlite3",
+    "application/dicom",
     "application/octet-stream",
 )
 

@@ -90,7 +90,8 @@ READ_FORMATS = [
     "application/vnd.oasis.opendocument.presentation", "message/rfc822", "application/mbox",
     "application/vnd.sqlite3", "application/x-sqlite3", "application/vnd.rar",
     "application/x-rar-compressed", "application/x-rar", "application/zstd",
-    "application/x-zstd", "application/x-gtar", "application/x-bzip",
+    "application/x-zstd", "application/x-gtar", "application/x-bzip", "application/x-lz4",
+    "application/x-lzip", "application/x-compress", "application/dicom",
 ]
 
 
