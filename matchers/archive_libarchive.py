@@ -91,6 +91,8 @@ _ENCRYPTED_ARCHIVE = ("encrypted: RAR archive with encrypted file names "
                       "(vahti cannot decrypt RAR)")
 _IN_NEXT_VOLUME = ("incomplete: continues in another volume of a multi-volume RAR "
                    "(each volume is read on its own)")
+_FROM_PREVIOUS_VOLUME = ("incomplete: the rest of a member begun in another volume of a "
+                         "multi-volume RAR, not read (each volume is read on its own)")
 
 
 @dataclass
@@ -102,6 +104,7 @@ class _Layout:
     cut: bool = False  # RAR 5: the headers end before the end-of-archive header
     encrypted: set[str] = field(default_factory=set)  # RAR 5 member names
     split: set[str] = field(default_factory=set)  # RAR 5 members continued elsewhere
+    continued: list[str] = field(default_factory=list)  # RAR 5 members begun elsewhere
 
 
 def rar_format(head: bytes) -> str | None:
@@ -132,8 +135,11 @@ def iter_rar(src: _Source, location: str, depth: int, limits: ArchiveLimits,
 
 def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: str,
              depth: int, limits: ArchiveLimits, budget: _Budget) -> Iterator[Member]:
+    for name in layout.continued:  # never an entry of libarchive's
+        if budget.allow_members(1):
+            yield Member(f"{location}!{name}", None, _FROM_PREVIOUS_VOLUME)
     entries = iter(archive)
-    files = 0
+    files = len(layout.continued)
     while True:
         try:
             entry = next(entries, None)
@@ -143,12 +149,12 @@ def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: st
             return
         if entry is None:
             break
-        if not entry.isfile:
+        name = _name(entry.pathname)
+        if not entry.isfile or name in layout.continued:
             continue
         files += 1
         if not budget.allow_members(1):
             yield from _stopped(location, _too_many(limits))
-        name = _name(entry.pathname)
         loc = f"{location}!{name}"
         if name in layout.encrypted or _is_data_encrypted(entry._entry_p):
             yield Member(loc, None, _ENCRYPTED_MEMBER)
@@ -434,8 +440,10 @@ def _rar5_header(body: bytes, layout: _Layout) -> int | None:
         _, at = _vint(body, at)  # host OS
         name_size, at = _vint(body, at)
         name = body[at:at + name_size].decode("utf-8")
-        if flags & 0x0008 or flags & 0x0010:  # data continues from / in another volume
+        if flags & 0x0010:  # its data continues in the next volume
             layout.split.add(name)
+        if flags & 0x0008:  # its data began in the previous volume: libarchive skips it
+            layout.continued.append(name)
         if _has_record(body[len(body) - extra_size:], 0x01):
             layout.encrypted.add(name)
     return data_size

@@ -124,6 +124,18 @@ def test_a_member_that_continues_in_the_next_volume_says_so() -> None:
         "(each volume is read on its own)")}
 
 
+def test_a_member_begun_in_the_previous_volume_says_so() -> None:
+    """The second volume begins with the rest of a member of the first: libarchive skips
+    it without a word, and the members after it are read."""
+    data = rar5([("iso.sql", NOTE * 5), ("potilaat.csv", CSV)], volume=True,
+                continued=frozenset({"iso.sql"}))
+    members = _members(data)
+    assert _data(members) == {"vuoto.rar!potilaat.csv": CSV}
+    assert _reasons(members) == {"vuoto.rar!iso.sql": (
+        "incomplete: the rest of a member begun in another volume of a multi-volume RAR, "
+        "not read (each volume is read on its own)")}
+
+
 def test_rar_members_keep_to_the_limits() -> None:
     big = ("iso.csv", CSV * 100)
     members = _members(rar5([big, ("pieni.txt", NOTE)]),
