@@ -8,7 +8,8 @@ Kinds: binary (no known text format), encrypted, archive bomb (which limit),
 too many members, too large, unreadable (permissions), not a regular file (FIFO,
 socket, device), not found, corrupt archive / extraction failed (format errors),
 unsupported (a compression method, a form of a format), time limit, incomplete (a
-member that goes on in, or began in, another volume of a multi-volume RAR), empty (a RAR with no file).
+member that goes on in, or began in, another volume of a multi-volume RAR), empty (a RAR
+with no file).
 """
 
 from __future__ import annotations
