@@ -33,7 +33,6 @@ sees the bytes.
 from __future__ import annotations
 
 import ctypes
-import io
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -53,7 +52,7 @@ from .archives import (
     ArchiveLimits,
     Member,
     _Budget,
-    _check_ratio,
+    _collect,
     _corrupt,
     _descend,
     _inner_name,
@@ -163,7 +162,7 @@ def _members(archive: libarchive.read.ArchiveRead, layout: _Layout, location: st
             yield Member(loc, None, _member_size_reason(limits))
             continue
         try:
-            data = _read(entry, limits, budget, _consumed(archive))
+            data = _collect(entry.get_blocks(BLOCK), limits, budget, _consumed(archive))
         except _Limit as lim:
             # the stream itself is the bomb (a solid archive's members share it)
             yield from _stopped(loc, lim)
@@ -193,22 +192,6 @@ def _consumed(archive: ArchiveRead) -> Callable[[], int]:
     a bomb after a large member would pass."""
     start = archive.bytes_read
     return lambda: archive.bytes_read - start + READ_AHEAD
-
-
-def _read(entry: libarchive.entry.ArchiveEntry, limits: ArchiveLimits, budget: _Budget,
-          compressed: Callable[[], int]) -> bytes:
-    """A member's bytes, a block at a time, under the member size, the budget and the
-    ratio to `compressed()` (so a bomb stops within a block)."""
-    buf = io.BytesIO()
-    out = 0
-    for block in entry.get_blocks(BLOCK):
-        out += len(block)
-        if out > limits.max_member_size:
-            raise _Limit(_member_size_reason(limits))
-        budget.take(len(block))
-        _check_ratio(out, compressed(), limits)
-        buf.write(block)
-    return buf.getvalue()
 
 
 def _reason(exc: ArchiveError, layout: _Layout) -> str:
@@ -253,7 +236,7 @@ def iter_filtered(src: _Source, location: str, depth: int, limits: ArchiveLimits
                         yield from _stopped(location, _too_many(limits))
                     loc = f"{location}!{_name(entry.pathname)}"
                 try:
-                    data = _read(entry, limits, budget, _consumed(archive))
+                    data = _collect(entry.get_blocks(BLOCK), limits, budget, _consumed(archive))
                 except _Limit as lim:
                     yield from _stopped(loc, lim)  # the stream itself is the bomb
                     return
@@ -322,7 +305,7 @@ def _zip_aes_members(src: _Source, left: dict[str, int], location: str, depth: i
             loc = f"{location}!{name}"
             packed = left.pop(name)
             try:
-                data = _read(entry, limits, budget, partial(int, packed))
+                data = _collect(entry.get_blocks(BLOCK), limits, budget, partial(int, packed))
             except _Limit as lim:
                 yield from _stopped(loc, lim)
                 continue

@@ -285,15 +285,22 @@ def _read_member(
     budget: _Budget | None,
     compressed: Callable[[], int] | None,
 ) -> bytes:
-    """Read a whole member in BLOCK steps, checking size, budget and ratio after
-    each step. `budget`/`compressed` are None when a guarded stream below
+    """Read a whole member in BLOCK steps (`_collect`)."""
+    return _collect(iter(partial(stream.read, BLOCK), b""), limits, budget, compressed)
+
+
+def _collect(
+    blocks: Iterable[bytes],
+    limits: ArchiveLimits,
+    budget: _Budget | None,
+    compressed: Callable[[], int] | None,
+) -> bytes:
+    """A member's bytes from its blocks as they come out, checking size, budget and ratio
+    after each block. `budget`/`compressed` are None when a guarded stream below
     already does that accounting."""
     buf = io.BytesIO()
     n = 0
-    while True:
-        block = stream.read(BLOCK)
-        if not block:
-            break
+    for block in blocks:
         n += len(block)
         if n > limits.max_member_size:
             raise _Limit(_member_size_reason(limits))
@@ -715,8 +722,6 @@ def _deflate64(src: _Source, info: zipfile.ZipInfo, limits: ArchiveLimits,
     and the ratio, its CRC checked. Raises _Limit, BadZipFile, ValueError (inflate64)."""
     import inflate64
 
-    out = io.BytesIO()
-    crc = 0
     with src.open() as f:
         f.seek(info.header_offset)
         local = f.read(30)
@@ -725,22 +730,20 @@ def _deflate64(src: _Source, info: zipfile.ZipInfo, limits: ArchiveLimits,
         name_size, extra_size = struct.unpack("<HH", local[26:30])
         f.seek(info.header_offset + 30 + name_size + extra_size)
         inflater = inflate64.Inflater()
-        read = 0
-        while read < info.compress_size and not inflater.eof:
-            piece = f.read(min(_DEFLATE64_PIECE, info.compress_size - read))
-            if not piece:
-                raise EOFError
-            read += len(piece)
-            data = inflater.inflate(piece)
-            if out.tell() + len(data) > limits.max_member_size:
-                raise _Limit(_member_size_reason(limits))
-            budget.take(len(data))
-            _check_ratio(out.tell() + len(data), read, limits)
-            crc = zlib.crc32(data, crc)
-            out.write(data)
-    if crc != info.CRC or out.tell() != info.file_size:
+        read = [0]  # compressed bytes fed so far
+
+        def inflated() -> Iterator[bytes]:
+            while read[0] < info.compress_size and not inflater.eof:
+                piece = f.read(min(_DEFLATE64_PIECE, info.compress_size - read[0]))
+                if not piece:
+                    raise EOFError
+                read[0] += len(piece)
+                yield inflater.inflate(piece)
+
+        data = _collect(inflated(), limits, budget, lambda: read[0])
+    if zlib.crc32(data) != info.CRC or len(data) != info.file_size:
         raise zipfile.BadZipFile("CRC or size")
-    return out.getvalue()
+    return data
 
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, password: bytes | None,
