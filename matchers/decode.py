@@ -421,7 +421,8 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
     if label is not None and not all_text:
         return Decoded(None, "binary", "binary", f"binary: {label}")
     sample = _sample(data)
-    wide = _utf32_without_bom(data[:SAMPLE_BYTES]) or _utf16_without_bom(data[:SAMPLE_BYTES])
+    first = data[:SAMPLE_BYTES]
+    wide = _utf32_without_bom(first) or _utf16_without_bom(first)
     if wide is not None:
         text = data.decode(wide, errors="replace")
         return Decoded(text, wide, sniff_kind(text, name), None)

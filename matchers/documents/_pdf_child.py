@@ -53,9 +53,10 @@ def main() -> None:
             text = page.extract_text() or ""
             chars += len(text) + 1
             texts.append(text)
-            if len("".join(text.split())) < MIN_PAGE_TEXT and _has_picture(page):
+            visible = "".join(text.split())
+            if len(visible) < MIN_PAGE_TEXT and _has_picture(page):
                 pictures += 1
-            elif _glyph_codes(text):
+            elif _glyph_codes(visible):
                 glyphs += 1
             if chars > header["max_chars"]:
                 status = "cut"
@@ -158,9 +159,9 @@ def _files(reader, max_bytes: int) -> list:  # noqa: ANN001
     return found
 
 
-def _glyph_codes(text: str) -> bool:
-    """Is this page's "text" a font's glyph numbers rather than letters?"""
-    visible = "".join(text.split())
+def _glyph_codes(visible: str) -> bool:
+    """Is this page's "text" (without its white space) a font's glyph numbers rather
+    than letters?"""
     codes = sum(ch in _GLYPH_CODES or "\ue000" <= ch <= "\uf8ff" for ch in visible)
     return codes >= MIN_GLYPH_CODES and codes >= GLYPH_SHARE * len(visible)
 
