@@ -344,6 +344,8 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "Z"
     if _UUENCODED.match(head):
         return "uu"
+    if head.startswith(b"PGDMP"):
+        return "pgdump"
     name = location.rsplit("!", 1)[-1].lower()
     if name.endswith(".zip"):
         return "zip"
@@ -424,6 +426,10 @@ def _expand(
         from .archive_7z import iter_7z  # py7zr only when a 7z is opened (0.1 s of import)
 
         members = iter_7z(src, location, depth, limits, budget)
+    elif kind == "pgdump":
+        from .archive_pgdump import iter_pgdump
+
+        members = iter_pgdump(src, location, depth, limits, budget)
     elif kind == "rar" or kind in _STREAMS:
         with_libarchive = _libarchive()
         if with_libarchive is None:

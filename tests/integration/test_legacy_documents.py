@@ -1,7 +1,8 @@
 """What was never read, read end to end: legacy Word and PowerPoint files, an Outlook
 message and its attachments (one named after an identity code), a file attached to a
 PDF, a document's properties, a SQL dump's hex blobs, a RAR archive (a member named after
-an identity code), DICOM images, one of them damaged (pydicom's warnings quote values).
+an identity code), DICOM images, one of them damaged (pydicom's warnings quote values), a
+PostgreSQL custom-format dump (a table and a large object).
 A real `vahti scan` against the real embedded database; then everything vahti wrote is
 searched for the plaintext."""
 
@@ -16,6 +17,7 @@ import pytest
 from tests.integration.test_hunt import enroll
 from tests.integration.test_unread_inputs import found, pdf
 from tests.privacy import assert_no_plaintext, everything_written
+from tests.unit.pgdump_files import Dump, Table
 from tests.unit.rar_files import rar5
 from tests.unit.test_dicom import _dicom
 from tests.unit.test_legacy_office import PEOPLE, _file_attachment, _fixture, _message
@@ -24,7 +26,8 @@ from vahti.matchers.documents.cfb import compound_file
 pytestmark = pytest.mark.integration
 
 
-def test_legacy_documents_attachments_hex_blobs_and_rars_are_found(vahti, tmp_path: Path) -> None:
+def test_legacy_documents_attachments_hex_blobs_rars_and_pg_dumps_are_found(
+        vahti, tmp_path: Path) -> None:
     enroll(vahti, tmp_path, PEOPLE)
     dump = tmp_path / "dump"
     dump.mkdir()
@@ -50,6 +53,9 @@ def test_legacy_documents_attachments_hex_blobs_and_rars_are_found(vahti, tmp_pa
     (dump / "vuoto.rar").write_bytes(rar5([
         ("potilaat.csv", f"{p[3].full_name};{p[3].hetu}\n".encode()),
         (in_rar, f"{p[8].full_name} {p[8].email}\n".encode())]))
+    (dump / "klinikka.dump").write_bytes(Dump(
+        [Table("potilaat", ["nimi", "hetu"], f"{p[4].full_name}\t{p[4].hetu}\n".encode())],
+        blobs={16401: f"{p[9].full_name} {p[9].email}\n".encode()}).write())
 
     scanned = vahti.run("scan", str(dump), "--json", timeout=300)
     assert scanned.returncode == 1, scanned.stderr
@@ -65,6 +71,8 @@ def test_legacy_documents_attachments_hex_blobs_and_rars_are_found(vahti, tmp_pa
     assert by_location[f"{dump}/x.pdf!potilaat.csv"] == {p[6].ref}
     assert by_location[f"{dump}/dump.sql!hex:{sql.index(b'0x') + 2}"] == {p[7].ref}
     assert by_location[f"{dump}/vuoto.rar!potilaat.csv"] == {p[3].ref}
+    assert by_location[f"{dump}/klinikka.dump!public.potilaat"] == {p[4].ref}
+    assert by_location[f"{dump}/klinikka.dump!blob:16401"] == {p[9].ref}
     assert by_location[f"{dump}/kuva.dcm"] == {p[10].ref}
     assert by_location[f"{dump}/rikki.dcm"] == {p[11].ref}
     assert "Invalid value" not in scanned.stderr  # pydicom's warning, which quotes the value
