@@ -50,6 +50,7 @@ from . import base64_blobs, decode, documents, mail
 from .documents import ExtractError, Part, TextBudget, ole
 from .documents.dicom import dicom_parts
 from .documents.doc import doc_parts
+from .documents.mongo import archive_parts, bson_parts, is_bson
 from .documents.msg import Message, read_msg
 from .documents.office import is_embedded, office_kind, office_parts
 from .documents.pdf import pdf_parts
@@ -768,9 +769,9 @@ def _text_budget(limits: ArchiveLimits) -> TextBudget:
 def _document_or_plain(
     data: bytes, location: str, depth: int, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[Member]:
-    """A SQLite database, PDF, RTF, DICOM or legacy Office document becomes its text parts, an
-    Outlook message or a TNEF (winmail.dat) its text and attachments; anything else is
-    one member."""
+    """A SQLite database, PDF, RTF, DICOM, MongoDB dump or legacy Office document becomes
+    its text parts, an Outlook message or a TNEF (winmail.dat) its text and attachments;
+    anything else is one member."""
     kind = documents.document_kind(data[:documents.KIND_HEAD])
     if kind == "sqlite":
         yield from _document(sqlite_parts(data, _text_budget(limits)), kind, location, depth,
@@ -793,6 +794,12 @@ def _document_or_plain(
             yield Member(location, None, exc.reason)
             return
         yield from _outlook_message(message, location, depth, limits, budget)
+    elif kind == "mongo archive":
+        yield from _document(archive_parts(data, _text_budget(limits)), "bson", location,
+                             depth, limits, budget)
+    elif is_bson(data):  # (no magic bytes: told by its structure)
+        yield from _document(bson_parts(data, _text_budget(limits)), "bson", location, depth,
+                             limits, budget)
     else:
         yield Member(location, data, None)
 

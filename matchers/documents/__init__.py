@@ -18,7 +18,9 @@ of plain text that the normal scan reads:
 * TNEF (`tnef.py`, winmail.dat: how Exchange sends a message's attachments to other
   mail systems): read like an Outlook message;
 * DICOM (`dicom.py`, medical images): the text of its data elements (the patient's
-  name, ID and birth date among them), not its pixels.
+  name, ID and birth date among them), not its pixels;
+* MongoDB dumps (`mongo.py`): mongodump's collection files (.bson, told by their
+  structure: `mongo.is_bson`) and archives, each document a line of JSON.
 
 Parts come with a location suffix (``""`` for the document itself) that names
 a table or a sheet, never a value. What cannot be extracted raises
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # winmail.dat (`tnef.py`)
 DICOM_MAGIC = b"DICM"  # after a 128-byte preamble (`dicom.py`)
+MONGO_ARCHIVE_MAGIC = b"\x6d\xe2\x99\x81"  # mongodump --archive (`mongo.py`)
 KIND_HEAD = 132  # the bytes `document_kind` looks at
 
 
@@ -96,8 +99,9 @@ def failed(fmt: str, exc: BaseException | str) -> str:
 
 
 def document_kind(head: bytes) -> str | None:
-    """"sqlite", "pdf", "rtf", "ole2", "tnef" or "dicom" by magic bytes in the first
-    `KIND_HEAD` bytes; Office zips are told by their members (`office.office_kind`)."""
+    """"sqlite", "pdf", "rtf", "ole2", "tnef", "dicom" or "mongo archive" by magic bytes in
+    the first `KIND_HEAD` bytes; Office zips are told by their members
+    (`office.office_kind`), MongoDB collection files by their structure (`mongo.is_bson`)."""
     head = head[:KIND_HEAD]
     if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{\\rtf"):
         return "rtf"
@@ -111,4 +115,6 @@ def document_kind(head: bytes) -> str | None:
         return "tnef"
     if head[128:132] == DICOM_MAGIC:
         return "dicom"
+    if head.startswith(MONGO_ARCHIVE_MAGIC):
+        return "mongo archive"
     return None

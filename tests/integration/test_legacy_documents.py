@@ -2,7 +2,8 @@
 message and its attachments (one named after an identity code), a file attached to a
 PDF, a document's properties, a SQL dump's hex blobs, a RAR archive (a member named after
 an identity code), DICOM images, one of them damaged (pydicom's warnings quote values), a
-PostgreSQL custom-format dump (a table and a large object).
+PostgreSQL custom-format dump (a table and a large object), MongoDB dumps (a collection
+file and an archive).
 A real `vahti scan` against the real embedded database; then everything vahti wrote is
 searched for the plaintext."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import bson
 import pypdf
 import pytest
 
@@ -21,12 +23,13 @@ from tests.unit.pgdump_files import Dump, Table
 from tests.unit.rar_files import rar5
 from tests.unit.test_dicom import _dicom
 from tests.unit.test_legacy_office import PEOPLE, _file_attachment, _fixture, _message
+from tests.unit.test_mongo_dumps import archive
 from vahti.matchers.documents.cfb import compound_file
 
 pytestmark = pytest.mark.integration
 
 
-def test_legacy_documents_attachments_hex_blobs_rars_and_pg_dumps_are_found(
+def test_legacy_documents_attachments_blobs_rars_and_database_dumps_are_found(
         vahti, tmp_path: Path) -> None:
     enroll(vahti, tmp_path, PEOPLE)
     dump = tmp_path / "dump"
@@ -56,6 +59,10 @@ def test_legacy_documents_attachments_hex_blobs_rars_and_pg_dumps_are_found(
     (dump / "klinikka.dump").write_bytes(Dump(
         [Table("potilaat", ["nimi", "hetu"], f"{p[4].full_name}\t{p[4].hetu}\n".encode())],
         blobs={16401: f"{p[9].full_name} {p[9].email}\n".encode()}).write())
+    (dump / "potilaat.bson").write_bytes(b"".join(
+        bson.encode({"nimi": x.full_name, "hetu": x.hetu}) for x in (p[1], p[2])))
+    (dump / "klinikka.archive").write_bytes(archive(
+        {"klinikka.potilaat": [{"nimi": p[3].full_name, "email": p[3].email}]}))
 
     scanned = vahti.run("scan", str(dump), "--json", timeout=300)
     assert scanned.returncode == 1, scanned.stderr
@@ -73,6 +80,8 @@ def test_legacy_documents_attachments_hex_blobs_rars_and_pg_dumps_are_found(
     assert by_location[f"{dump}/vuoto.rar!potilaat.csv"] == {p[3].ref}
     assert by_location[f"{dump}/klinikka.dump!public.potilaat"] == {p[4].ref}
     assert by_location[f"{dump}/klinikka.dump!blob:16401"] == {p[9].ref}
+    assert by_location[f"{dump}/potilaat.bson"] == {p[1].ref, p[2].ref}
+    assert by_location[f"{dump}/klinikka.archive!klinikka.potilaat"] == {p[3].ref}
     assert by_location[f"{dump}/kuva.dcm"] == {p[10].ref}
     assert by_location[f"{dump}/rikki.dcm"] == {p[11].ref}
     assert "Invalid value" not in scanned.stderr  # pydicom's warning, which quotes the value
