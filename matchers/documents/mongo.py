@@ -76,12 +76,18 @@ class _Writer:
         self.inputs: list[Part] = []
         self.count = 0  # documents written
         self._found = 0  # binary inputs of the current document
+        self._gridfs: dict[str, list[tuple[int, bytes]]] = {}  # a file's id: (n, its chunk)
         # Only what JSON has no form for comes to `_other`: no walk over every value.
         self._encode = json.JSONEncoder(ensure_ascii=False, default=self._other).encode
 
     def add(self, document: dict[str, Any]) -> None:
         self.count += 1
         self._found = 0
+        if document.keys() == _GRIDFS_CHUNK and isinstance(document["data"], bytes):
+            file_id = str(document["files_id"])
+            self._gridfs.setdefault(file_id, []).append((_number(document["n"]),
+                                                         bytes(document["data"])))
+            document = {**document, "data": f"<GridFS chunk, read in file:{file_id}>"}
         line = self._encode(document) + "\n"
         self.budget.take(len(line))
         self.lines.append(line)
@@ -106,6 +112,19 @@ class _Writer:
     def parts(self) -> Iterator[Part]:
         yield Part(self.suffix, "".join(self.lines), "bson")
         yield from self.inputs
+        for file_id, chunks in self._gridfs.items():  # its chunks joined in their order
+            chunks.sort(key=lambda chunk: chunk[0])
+            yield Part(f"{self.suffix}!file:{_UNSAFE.sub('_', file_id)}", "", "bson",
+                       data=b"".join(data for _, data in chunks))
+
+
+# A chunk of a file stored in GridFS (fs.chunks): files as large as a scanned referral
+# are cut into 255 KiB chunks, one document each; they are joined, and read, as the file.
+_GRIDFS_CHUNK = {"_id", "files_id", "n", "data"}
+
+
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) else 0
 
 
 _BATCH = 1 << 20  # bytes of documents decoded in one call

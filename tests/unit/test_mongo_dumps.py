@@ -118,6 +118,20 @@ def test_binary_values_are_read_as_text_or_as_inputs_of_their_own() -> None:
     assert got["x.bson!doc:1:binary:1!lahete.txt"].startswith(PEOPLE[1].full_name.encode())
 
 
+def test_a_file_stored_in_gridfs_is_joined_from_its_chunks_and_read() -> None:
+    csv = "".join(f"{p.full_name};{p.hetu}\n" for p in PEOPLE).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("potilaat.csv", csv)
+    stored, file_id = buf.getvalue(), bson.ObjectId()
+    pieces = [stored[i:i + 100] for i in range(0, len(stored), 100)]
+    chunks = [{"_id": bson.ObjectId(), "files_id": file_id, "n": n, "data": piece}
+              for n, piece in enumerate(pieces)]
+    got = _data(_members(_collection(chunks[::-1]), "fs.chunks.bson"))  # in any order
+    assert got[f"fs.chunks.bson!file:{file_id}!potilaat.csv"] == csv
+    assert len(got) == 2  # the chunks' documents and the file: no chunk read on its own
+
+
 def test_a_document_that_does_not_decode_ends_the_file_and_is_said() -> None:
     docs = [bson.encode(d) for d in _patients()[:4]]
     broken = bytearray(docs[2])
