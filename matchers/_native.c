@@ -1196,6 +1196,7 @@ done:
 #include "_native_json.c"
 #include "_native_utf8.c"
 #include "_native_base64.c"
+#include "_native_strings.c"
 
 /* ---------------------------------------------------------------------------------- */
 
@@ -1214,6 +1215,7 @@ static PyMethodDef methods[] = {
     JSON_METHODS
     UTF8_METHODS
     BASE64_METHODS
+    STRINGS_METHODS
     {NULL, NULL, 0, NULL},
 };
 

@@ -304,7 +304,8 @@ class Scanned:
     """One input (file or archive member) that was read, after its findings.
 
     `content_id` is the keyed id of the input's raw bytes (`matchers.contentid`);
-    `status` is "ok", or why there was no text to scan ("binary", "empty"); `kind`
+    `status` is "ok", or why there was no text to scan ("binary", "empty"), or "strings":
+    binary, and only its text strings were read (`matchers.binary_strings`); `kind`
     and `encoding` as `matchers.decode` judged them (for text extracted from a
     document, `encoding` names its format: sqlite, pdf, docx, ...). A "binary" input
     was not read: `reason` says what it looked like ("binary: PNG image"), as a

@@ -80,7 +80,17 @@ from typing import BinaryIO
 
 import numpy as np
 
-from . import archives, base64_blobs, decode, documents, fragments, native, normalize, workers
+from . import (
+    archives,
+    base64_blobs,
+    binary_strings,
+    decode,
+    documents,
+    fragments,
+    native,
+    normalize,
+    workers,
+)
 from .contentid import ContentIds, shareable_sha256
 from .engine import (
     FINDING_ORDER,
@@ -296,8 +306,13 @@ def member_columns(scanner: Scanner, location: str, data: bytes,
     kept = scanner.retained
     if kept is not None:
         kept.clear()
-    if dec.text is None:
-        status = "binary"
+    if dec.text is None:  # a format vahti does not read: its strings are, and it is said
+        status, strings = "binary", binary_strings.strings_text(data)
+        if strings:
+            status = "strings"
+            dec = decode.Decoded(None, binary_strings.ENCODING, "binary",
+                                 binary_strings.read_reason(dec.reason))
+            found = scanner.scan_range_columns(strings, 0, len(strings), location, "text")
     elif not data:
         status = "empty"
     else:

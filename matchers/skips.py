@@ -4,7 +4,8 @@ A skip reason is "kind: detail" (`archive bomb: compression ratio over 100`); th
 kind is one of a fixed vocabulary, so reasons can be counted and stored (`runs`)
 while the detail tells which limit or format. Reasons never hold content.
 
-Kinds: binary (no known text format), encrypted, archive bomb (which limit),
+Kinds: binary (no known text format), strings only (binary, but its text strings were
+read: `matchers.binary_strings`), encrypted, archive bomb (which limit),
 too many members, too large, unreadable (permissions), not a regular file (FIFO,
 socket, device), not found, corrupt archive / extraction failed (format errors),
 unsupported (a compression method, a form of a format), time limit, incomplete (a
@@ -22,10 +23,10 @@ from .engine import Scanned, Skipped
 
 def skip_reason(event: object) -> str | None:
     """Why an event's input was not read, or None when it was: a `Skipped` input, or a
-    `Scanned` one that held no text (binary)."""
+    `Scanned` one that held no text (binary) or of which only the strings were read."""
     if isinstance(event, Skipped):
         return event.reason
-    if isinstance(event, Scanned) and event.status == "binary":
+    if isinstance(event, Scanned) and event.status in ("binary", "strings"):
         return event.reason or "binary"
     return None
 

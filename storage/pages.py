@@ -22,7 +22,8 @@ class PageRecord:
     source: str
     content_id: str  # keyed id of the bytes (matchers.contentid), "" when not read
     size: int
-    status: str = "ok"  # ok | truncated | binary | error:<kind>
+    # ok | truncated | binary | strings (binary, its strings read) | error:<kind>
+    status: str = "ok"
     hit_counts: dict[str, int] = field(default_factory=dict)  # id_type -> hits
     watchlist_version: int = 0  # the watchlist this page was scanned with
     seen_at: datetime | None = None

@@ -20,6 +20,7 @@ from vahti.config import Config
 from vahti.display import echo, shown_location
 from vahti.errors import VahtiError
 from vahti.matchers.archives import ArchiveLimits
+from vahti.matchers.binary_strings import KIND as STRINGS_ONLY
 from vahti.matchers.engine import Finding, FindingColumns, Scanned, ScanOptions
 from vahti.matchers.keys import secret_file_problem
 from vahti.matchers.lazy import lazy_module
@@ -130,7 +131,7 @@ class SightingWriter:
                                page_content_id=s.content_id)
             for f in found
         ]
-        if s.retained is not None and s.status == "ok":
+        if s.retained is not None and s.status in ("ok", "strings"):
             self.kept.append(candidates.CandidateSet(s.content_id, s.retained, s.partial))
         if len(self.pages) >= STORE_EVERY:
             self.flush()
@@ -367,7 +368,8 @@ def record_event(event, tally: ScanTally, writer: SightingWriter | None,  # noqa
             writer.scanned(event)
     reason = skip_reason(event)
     if reason is not None:
-        if event.location in tally.locations:  # a read that failed after findings
+        if not isinstance(event, Scanned) and event.location in tally.locations:
+            # a read that failed after findings (a Scanned input was counted above)
             tally.inputs += 1
         tally.skips.add(redactor.redact(event.location), reason)
         echo(f"vahti: skipped {shown_location(event.location, redactor)}: {reason}", err=True)
@@ -436,5 +438,7 @@ def print_not_read(skipped: Counter) -> None:
     """The line that keeps skipped inputs from passing unnoticed (each one is on stderr)."""
     if sum(skipped.values()):
         partly = " (where a read failed, nothing after it)" if "read failed" in skipped else ""
+        if STRINGS_ONLY in skipped:
+            partly += f" but the text strings of the {STRINGS_ONLY} ones"
         console().print(f"NOT READ: {summary(skipped)}; nothing in them was looked at{partly} "
                         "(the 'skipped' lines say where and why)", style="bold")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import zipfile
@@ -20,7 +21,10 @@ import pytest
 
 from tests.integration.test_hunt import enroll as enroll_people
 from tests.privacy import assert_no_plaintext, everything_written
+from tests.unit.test_binary_strings import page
 from vahti.demo.synthetic import make_people
+from vahti.matchers import decode
+from vahti.matchers.binary_strings import read_reason
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -110,29 +114,38 @@ def test_documents_are_found_and_unread_inputs_reported(vahti, tmp_path: Path) -
     docx(dump / "notes.docx", line(c))
     encrypted_zip(dump / "locked.zip", line(d))
     (dump / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    # a database file vahti has no reader for: its strings are read, and it is reported
+    mdf = page([PEOPLE[4]], random.Random(4))
+    (dump / "tietokanta.mdf").write_bytes(mdf)
+    strings_only = read_reason(decode.decode_bytes(mdf).reason)
 
     scanned = vahti.run("scan", str(dump), "--json", timeout=300)
     assert scanned.returncode == 1, scanned.stderr
     by_location, summary = found(scanned.stdout)
     assert by_location == {f"{dump}/patients.db!table:visits": {a.ref},
-                           f"{dump}/report.pdf": {b.ref}, f"{dump}/notes.docx": {c.ref}}
+                           f"{dump}/report.pdf": {b.ref}, f"{dump}/notes.docx": {c.ref},
+                           f"{dump}/tietokanta.mdf": {PEOPLE[4].ref}}
     assert summary is not None
-    assert summary["skipped"]["by_reason"] == {"binary": 1, "encrypted": 1}
+    assert summary["skipped"]["by_reason"] == {"binary": 1, "encrypted": 1, "strings only": 1}
     assert summary["skipped"]["inputs"] == [
         {"location": f"{dump}/locked.zip!notes.txt",
          "reason": "encrypted: password-protected member"},
-        {"location": f"{dump}/photo.png", "reason": "binary: PNG image"}]
+        {"location": f"{dump}/photo.png", "reason": "binary: PNG image"},
+        {"location": f"{dump}/tietokanta.mdf", "reason": strings_only}]
+    assert strings_only.startswith("strings only: ") and "NUL bytes" in strings_only
     assert summary["read"] == 3
 
     human = vahti.run("scan", str(dump), "--no-store", timeout=300)
     assert human.returncode == 1, human.stderr
-    assert ("NOT READ: 2 inputs skipped (1 binary, 1 encrypted); nothing in them was looked at"
-            in human.stdout)
+    assert ("NOT READ: 3 inputs skipped (1 binary, 1 encrypted, 1 strings only); nothing in "
+            "them was looked at but the text strings of the strings only ones"
+            in " ".join(human.stdout.split()))
     assert f"skipped {dump}/locked.zip!notes.txt: encrypted" in human.stderr
 
     run = [r for r in vahti.stored("runs", {"kind": "scan"})]
     assert len(run) == 1 and run[0]["state"] == "done"
-    assert run[0]["skipped"] == {"binary": 1, "encrypted": 1} and run[0]["read"] == 3
+    assert run[0]["skipped"] == {"binary": 1, "encrypted": 1, "strings only": 1}
+    assert run[0]["read"] == 3
 
     # the password file opens the zip: mode 0600 or it is refused
     passwords = tmp_path / "passwords.txt"

@@ -1,0 +1,99 @@
+"""A binary input vahti has no reader for has its text strings read, as strings(1) finds
+them, and is still reported: before, a database file or a memory dump was "binary" and
+the people in it unfound.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scan_throughput import build_index
+from vahti.demo import synthetic
+from vahti.matchers import binary_strings, native
+from vahti.matchers import scanfiles as sf
+from vahti.matchers.engine import Finding, Scanned, Scanner, ScanOptions
+from vahti.matchers.keys import Key
+from vahti.matchers.skips import skip_reason
+
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(12, seed=45)
+
+
+def page(people: list[synthetic.Person], rng: random.Random) -> bytes:
+    """Records as a database page holds them: binary fields, a varchar code after its
+    length byte, an nvarchar name (UTF-16LE) after its 2-byte length, an address."""
+    page = b""
+    for p in people:
+        name = p.full_name.encode("utf-16-le")
+        page += (rng.randbytes(24) + bytes([len(p.hetu)]) + p.hetu.encode()
+                 + len(p.full_name).to_bytes(2, "little") + name + b"\x03" + rng.randbytes(8)
+                 + b"\x00\x1a" + p.email.encode() + bytes(16))
+    return page
+
+
+def _strings(data: bytes, with_native: bool) -> str:
+    saved = native.lib
+    if not with_native:
+        native.lib = None
+    try:
+        return binary_strings.strings_text(data)
+    finally:
+        native.lib = saved
+
+
+@pytest.mark.parametrize("with_native", [True, False], ids=["c", "python"])
+def test_strings_of_each_kind(with_native: bool) -> None:
+    if with_native and native.lib is None:
+        pytest.skip("the C extension is not built")
+    data = (b"\x00\x01" + "Meikäläinen Matti".encode("cp1252") + b"\x00\x0b131052-308T\x02"
+            + "Käynti sovittu".encode() + b"\x00\x00" + "Äiti Vänskä".encode("utf-16-le")
+            + b"\x01\x02abcde\x00\x00" + "Tapio Ölund".encode("cp1252") + b"\x05")
+    assert _strings(data, with_native).splitlines() == [
+        "Meikäläinen Matti",  # cp1252: each ä right after an ASCII letter
+        "131052-308T",
+        "Käynti sovittu",  # UTF-8
+        "Äiti Vänskä",  # UTF-16LE
+        # "abcde": shorter than MIN_RUN
+        "Tapio ",  # a Latin-1 letter after no ASCII letter ends a string ("lund": too short)
+    ]
+
+
+def test_the_c_and_python_readings_are_the_same() -> None:
+    if native.lib is None:
+        pytest.skip("the C extension is not built")
+    rng = random.Random(1)
+    pieces = [b"\x00", b"a", b"Z", b" ", b"\xe4", b"\xc3\xa4", b"\xc3", b"\xa4", b"1", b"\x0b",
+              b"\xff", b"\xd7", b"\t", b"M\x00", b"\xe4\x00", b"\x7f", b"\xe2\x82\xac"]
+    for k in range(3000):
+        data = (os.urandom(rng.randrange(400)) if k % 3 == 0 else
+                b"".join(rng.choice(pieces) for _ in range(rng.randrange(200))))
+        assert _strings(data, True) == _strings(data, False), data
+
+
+def test_a_database_page_s_people_are_found_and_it_is_still_reported(tmp_path: Path) -> None:
+    path = tmp_path / "potilaat.mdf"
+    path.write_bytes(page(PEOPLE, random.Random(5)))
+    index = build_index(KEY, PEOPLE, True)
+    events = list(sf.scan_files([str(path)], index, KEY, ScanOptions()))
+    (scanned,) = [e for e in events if isinstance(e, Scanned)]
+    assert scanned.status == "strings" and scanned.encoding == "strings"
+    assert skip_reason(scanned) == ("strings only: 26% NUL bytes in sample; its text strings "
+                                    "were read, not its format")
+    found = [e for e in events if isinstance(e, Finding)]
+    assert {f.ref for f in found if f.id_type == "hetu"} == {p.ref for p in PEOPLE}
+    assert {f.ref for f in found if f.id_type == "email"} == {p.ref for p in PEOPLE}
+    # the UTF-16 name beside the code corroborates it, as in text
+    assert all(f.score > 0.9 for f in found if f.id_type == "hetu")
+
+
+def test_a_binary_without_strings_is_binary_as_before() -> None:
+    index = build_index(KEY, PEOPLE, True)
+    data = bytes(range(32)) * 100  # control bytes only
+    scanner = Scanner(index, KEY, ScanOptions())
+    (scanned,) = [e for e in sf.scan_member(scanner, "x.bin", data) if isinstance(e, Scanned)]
+    assert scanned.status == "binary"
+    assert skip_reason(scanned) == scanned.reason == "binary: 3% NUL bytes in sample"
