@@ -25,7 +25,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from . import native
+from . import decode, native
 
 MIN_RUN = 6  # characters: an identity code has 11, a phone number 7 and more
 ENCODING = "strings"  # how a Scanned input read this way names its encoding
@@ -44,6 +44,20 @@ def _latin1_letters(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error("vahti-latin1-letters", _latin1_letters)
 
 
+EDGE = 1 << 20  # of a compressed format, the strings of this much of its head and tail
+
+
+def strings_read(data: bytes, reason: str | None) -> tuple[str, str]:
+    """The strings of a binary input, and its reason once they were read. Of a format
+    whose body is compressed (`decode.COMPRESSED_LABELS`: images, audio and video,
+    archives) only its first and last `EDGE` bytes: metadata (EXIF, XMP, tags) is there,
+    and the body's strings are chance runs of bytes that cost time and find nothing."""
+    if len(data) > 2 * EDGE and decode.magic_label(data) in decode.COMPRESSED_LABELS:
+        text = strings_text(data[:EDGE]) + strings_text(data[-EDGE:])
+        return text, read_reason(reason, "the text strings of its first and last MiB")
+    return strings_text(data), read_reason(reason)
+
+
 def strings_text(data: bytes) -> str:
     """The strings of `data`, each a line."""
     lib = native.lib
@@ -60,8 +74,8 @@ def strings_text(data: bytes) -> str:
 KIND = "strings only"  # the reason's kind (`matchers.skips`)
 
 
-def read_reason(reason: str | None) -> str:
+def read_reason(reason: str | None, what: str = "its text strings") -> str:
     """A binary input's reason ("binary: PNG image") once its strings were read: "strings
     only: PNG image; ..." (a kind of its own, so the NOT READ line can say it)."""
     detail = (reason or "binary").removeprefix("binary").lstrip(": ") or "binary"
-    return f"{KIND}: {detail}; its text strings were read, not its format"
+    return f"{KIND}: {detail}; {what} were read, not its format"

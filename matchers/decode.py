@@ -75,7 +75,18 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
               "pst-utils, readpst -r -e) and scan that"),
     (b"wOFF", "web font"),
     (b"wOF2", "web font"),
+    (b"\x1aE\xdf\xa3", "Matroska/WebM video"),
+    (b"fLaC", "FLAC audio"),
 )
+
+# Formats whose body is compressed media or packed data: text strings are in their head
+# and tail at most (EXIF and XMP, tags, an archive's names), not in the body
+# (`binary_strings`). A video of gigabytes is not read through for them.
+COMPRESSED_LABELS = frozenset({
+    "PNG image", "JPEG image", "GIF image", "zip archive", "gzip data", "xz data",
+    "zstd data", "7z archive", "rar archive", "bzip2 data", "Ogg media", "MP3 audio",
+    "web font", "Matroska/WebM video", "FLAC audio", "MP4/QuickTime video",
+    "RIFF media (AVI, WAV, WebP)"})
 
 _EXT_KIND = {
     "html": "html", "htm": "html", "xhtml": "html",
@@ -135,6 +146,11 @@ def _sample(data: bytes) -> bytes:
     return data[:SAMPLE_BYTES] + data[mid : mid + MID_SAMPLE_BYTES]
 
 
+def magic_label(data: bytes) -> str | None:
+    """What a binary format's magic bytes name it ("PNG image"), or None."""
+    return _magic(data)
+
+
 def _magic(data: bytes) -> str | None:
     for magic, label in _MAGIC:
         if data.startswith(magic):
@@ -146,6 +162,10 @@ def _magic(data: bytes) -> str | None:
         return "bzip2 data"
     if len(data) > 262 and data[257:262] == b"ustar":
         return "tar archive"
+    if data[4:8] == b"ftyp":
+        return "MP4/QuickTime video"
+    if data[:4] == b"RIFF" and data[8:12] in (b"AVI ", b"WAVE", b"WEBP"):
+        return "RIFF media (AVI, WAV, WebP)"
     if data[:4] == b"\x00\x01\x00\x00" and data[4:19] in (b"Standard Jet DB", b"Standard ACE DB"):
         return ("Microsoft Access database, not read: export its tables (mdb-export of "
                 "mdbtools, or Access itself) and scan those")

@@ -307,11 +307,10 @@ def member_columns(scanner: Scanner, location: str, data: bytes,
     if kept is not None:
         kept.clear()
     if dec.text is None:  # a format vahti does not read: its strings are, and it is said
-        status, strings = "binary", binary_strings.strings_text(data)
+        status, (strings, reason) = "binary", binary_strings.strings_read(data, dec.reason)
         if strings:
             status = "strings"
-            dec = decode.Decoded(None, binary_strings.ENCODING, "binary",
-                                 binary_strings.read_reason(dec.reason))
+            dec = decode.Decoded(None, binary_strings.ENCODING, "binary", reason)
             found = scanner.scan_range_columns(strings, 0, len(strings), location, "text")
     elif not data:
         status = "empty"

@@ -97,3 +97,22 @@ def test_a_binary_without_strings_is_binary_as_before() -> None:
     (scanned,) = [e for e in sf.scan_member(scanner, "x.bin", data) if isinstance(e, Scanned)]
     assert scanned.status == "binary"
     assert skip_reason(scanned) == scanned.reason == "binary: 3% NUL bytes in sample"
+
+
+def test_of_compressed_media_only_the_head_and_tail_are_read() -> None:
+    """EXIF, XMP and tags are there; a video's body of gigabytes is chance runs."""
+    rng = random.Random(2)
+    head, middle, tail = (f"\x00{p.full_name}\x00{p.hetu}\x00".encode() for p in PEOPLE[:3])
+    body = rng.randbytes(3 << 20)
+    jpeg = b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00" + head + body + middle + body + tail
+    index = build_index(KEY, PEOPLE, True)
+    events = Scanner(index, KEY, ScanOptions())
+    got = sf.scan_member(events, "kuva.jpg", jpeg)
+    scanned = got[-1]
+    assert isinstance(scanned, Scanned) and scanned.status == "strings"
+    assert scanned.reason == ("strings only: JPEG image; the text strings of its first and "
+                              "last MiB were read, not its format")
+    assert {f.ref for f in got if isinstance(f, Finding)} == {PEOPLE[0].ref, PEOPLE[2].ref}
+    mp4 = b"\x00\x00\x00\x20ftypisom" + head + body
+    assert sf.scan_member(events, "video.mp4", mp4)[-1].reason.startswith(
+        "strings only: MP4/QuickTime video; the text strings of its first and last MiB")
