@@ -50,6 +50,24 @@ static Py_ssize_t str16_run(const uint8_t *d, Py_ssize_t n, Py_ssize_t i, Py_ssi
     return i;
 }
 
+typedef Py_ssize_t (*run_finder)(const uint8_t *, Py_ssize_t, Py_ssize_t, Py_ssize_t *);
+
+/* The next run `run` finds from *i on with at least min_run characters, unless one is
+ * waiting (*a >= 0): its start in *a (-1: none), its end in *b; *i goes past it. */
+static void next_run(run_finder run, const uint8_t *d, Py_ssize_t n, Py_ssize_t min_run,
+                     Py_ssize_t *i, Py_ssize_t *a, Py_ssize_t *b)
+{
+    Py_ssize_t chars;
+    while (*a < 0 && *i < n) {
+        Py_ssize_t end = run(d, n, *i, &chars);
+        if (chars >= min_run) {
+            *a = *i;
+            *b = end;
+        }
+        *i = end > *i ? end : *i + 1;
+    }
+}
+
 static void put_latin1(u8vec *out, uint8_t c)
 {
     uint8_t *p = u8_room(out, 2);
@@ -109,24 +127,10 @@ static PyObject *binary_strings(PyObject *self, PyObject *args)
        share a character at most (an 8-bit run's last, when a NUL follows it: either
        reading may be the right one, so both keep it). A run too short is passed over
        whole: no start inside it makes a run long enough. */
-    Py_ssize_t i8 = 0, i16 = 0, a8 = -1, b8 = 0, a16 = -1, b16 = 0, chars;
+    Py_ssize_t i8 = 0, i16 = 0, a8 = -1, b8 = 0, a16 = -1, b16 = 0;
     for (;;) {
-        while (a8 < 0 && i8 < n) {
-            Py_ssize_t end = str8_run(d, n, i8, &chars);
-            if (chars >= min_run) {
-                a8 = i8;
-                b8 = end;
-            }
-            i8 = end > i8 ? end : i8 + 1;
-        }
-        while (a16 < 0 && i16 < n) {
-            Py_ssize_t end = str16_run(d, n, i16, &chars);
-            if (chars >= min_run) {
-                a16 = i16;
-                b16 = end;
-            }
-            i16 = end > i16 ? end : i16 + 1;
-        }
+        next_run(str8_run, d, n, min_run, &i8, &a8, &b8);
+        next_run(str16_run, d, n, min_run, &i16, &a16, &b16);
         if (a8 < 0 && a16 < 0)
             break;
         if (a16 < 0 || (a8 >= 0 && a8 < a16)) {

@@ -16,13 +16,12 @@ from pathlib import Path
 import bson
 import pytest
 
-from benchmarks.scan_throughput import build_index
+from tests.unit.test_pgdump import found_in
+from tests.unit.test_rar import _data, _reasons
 from vahti.demo import synthetic
-from vahti.matchers import scanfiles as sf
 from vahti.matchers.archives import ArchiveLimits, Member, iter_members
 from vahti.matchers.documents import MONGO_ARCHIVE_MAGIC
 from vahti.matchers.documents.mongo import is_bson
-from vahti.matchers.engine import Finding, Scanned, ScanOptions, Skipped
 from vahti.matchers.keys import Key
 
 KEY = Key(bytes(range(32)))
@@ -67,32 +66,12 @@ def _members(data: bytes, name: str, limits: ArchiveLimits | None = None) -> lis
     return list(iter_members(data, name, limits or ArchiveLimits()))
 
 
-def _data(members: list[Member]) -> dict[str, bytes]:
-    return {m.location: m.data for m in members if m.data is not None}
-
-
-def _reasons(members: list[Member]) -> dict[str, str]:
-    return {m.location: m.skipped_reason for m in members if m.skipped_reason}
-
-
-def _found(path: Path) -> tuple[dict[str, set[str]], list[str]]:
-    index = build_index(KEY, PEOPLE, True)
-    found: dict[str, set[str]] = {}
-    unread = []
-    for e in sf.scan_files([str(path)], index, KEY, ScanOptions()):
-        if isinstance(e, Finding):
-            found.setdefault(e.location.split("!", 1)[-1], set()).add(e.ref)
-        elif isinstance(e, Skipped) or (isinstance(e, Scanned) and e.status != "ok"):
-            unread.append(e.location)
-    return found, unread
-
-
 def test_a_collection_file_is_read_and_everyone_in_it_found(tmp_path: Path) -> None:
     path = tmp_path / "potilaat.bson"
     path.write_bytes(_collection(_patients()))
-    found, unread = _found(path)
+    found, unread = found_in(path, PEOPLE)
     assert not unread
-    assert found[str(path)] == {p.ref for p in PEOPLE}
+    assert found[""] == {p.ref for p in PEOPLE}
     text = _data(_members(path.read_bytes(), "potilaat.bson"))["potilaat.bson"].decode()
     lines = text.splitlines()
     assert len(lines) == len(PEOPLE)

@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks.scan_throughput import build_index
 from tests.unit.pgdump_files import Dump, Table
+from tests.unit.test_rar import _data, _no_content_in_reasons, _reasons
 from vahti.demo import synthetic
 from vahti.matchers import scanfiles as sf
 from vahti.matchers.archives import ArchiveLimits, Member, iter_members
@@ -37,30 +38,16 @@ def _members(data: bytes, limits: ArchiveLimits | None = None) -> list[Member]:
     return list(iter_members(data, "klinikka.dump", limits or ArchiveLimits()))
 
 
-def _data(members: list[Member]) -> dict[str, bytes]:
-    return {m.location: m.data for m in members if m.data is not None}
-
-
-def _reasons(members: list[Member]) -> dict[str, str]:
-    return {m.location: m.skipped_reason for m in members if m.skipped_reason}
-
-
-def _no_content_in_reasons(members: list[Member]) -> None:
-    for m in members:
-        assert (m.data is None) == (m.skipped_reason is not None)
-        for p in PEOPLE:
-            assert p.hetu not in (m.skipped_reason or "")
-            assert p.full_name.split()[0] not in (m.skipped_reason or "")
-
-
-def _found(path: Path) -> tuple[dict[str, set[str]], list[str]]:
-    """People found per member of a scan of `path`, and what was not read."""
-    index = build_index(KEY, PEOPLE, True)
+def found_in(path: Path, people: list[synthetic.Person]) -> tuple[dict[str, set[str]], list[str]]:
+    """The people found per location of a scan of `path` (a member by what follows
+    "path!", the file itself as ""), and the locations not read."""
+    index = build_index(KEY, people, True)
     found: dict[str, set[str]] = {}
     unread = []
     for e in sf.scan_files([str(path)], index, KEY, ScanOptions()):
         if isinstance(e, Finding):
-            found.setdefault(e.location.rsplit("!", 1)[-1], set()).add(e.ref)
+            found.setdefault(e.location.removeprefix(str(path)).removeprefix("!"),
+                             set()).add(e.ref)
         elif isinstance(e, Skipped) or (isinstance(e, Scanned) and e.status != "ok"):
             unread.append(e.location)
     return found, unread
@@ -68,7 +55,7 @@ def _found(path: Path) -> tuple[dict[str, set[str]], list[str]]:
 
 def test_a_dump_written_by_pg_dump_is_read() -> None:
     """pg_dump 15's default: zlib-compressed tables and a large object."""
-    found, unread = _found(FIXTURES / "klinikka.dump")
+    found, unread = found_in(FIXTURES / "klinikka.dump", PEOPLE)
     assert not unread
     everyone = {p.ref for p in PEOPLE}
     assert found["public.potilaat"] == everyone  # codes, addresses and phones
@@ -128,7 +115,7 @@ def test_a_dump_cut_anywhere_says_so() -> None:
     for n in range(64, len(whole), 31):  # never an exception, never silence
         members = _members(whole[:n])
         assert _reasons(members), n
-        _no_content_in_reasons(members)
+        _no_content_in_reasons(members, PEOPLE)
 
 
 def test_a_dump_cut_at_a_block_s_edge_says_which_data_it_lacks() -> None:
@@ -194,4 +181,5 @@ def test_damaged_dumps_are_reported_and_never_raise() -> None:
         data = bytearray(whole)
         for _ in range(rng.randint(1, 8)):
             data[rng.randrange(len(data))] = rng.randrange(256)
-        _no_content_in_reasons(_members(bytes(data), ArchiveLimits(max_member_size=1 << 20)))
+        _no_content_in_reasons(_members(bytes(data), ArchiveLimits(max_member_size=1 << 20)),
+                               PEOPLE)
