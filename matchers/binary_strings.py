@@ -8,7 +8,7 @@ binary. So a binary input's strings are scanned, and the input is still reported
 "strings only: 26% NUL bytes in sample; its text strings were read, not its format":
 what a format packs or compresses is not there, and text packed against other text with
 nothing between (two columns of a row side by side) reads as one word, in which an
-identifier is not told apart.
+e-mail address or a phone number is not told apart (an identity code is: `_codes_apart`).
 
 A string is a run of at least `MIN_RUN` characters:
 - 8-bit: printable ASCII or a tab, a 2-byte UTF-8 sequence (ä, ö, å and the rest of
@@ -26,6 +26,7 @@ import codecs
 import re
 
 from . import decode, native
+from .detectors import hetu
 
 MIN_RUN = 6  # characters: an identity code has 11, a phone number 7 and more
 ENCODING = "strings"  # how a Scanned input read this way names its encoding
@@ -59,16 +60,29 @@ def strings_read(data: bytes, reason: str | None) -> tuple[str, str]:
 
 
 def strings_text(data: bytes) -> str:
-    """The strings of `data`, each a line."""
+    """The strings of `data`, each a line, identity codes set apart (`_codes_apart`)."""
     lib = native.lib
     if lib is not None:
-        return lib.binary_strings(data, MIN_RUN).decode("utf-8")
+        return _codes_apart(lib.binary_strings(data, MIN_RUN).decode("utf-8"))
     runs = sorted([(m.start(), m.end(), 8) for m in _RUN8.finditer(data)]
                   + [(m.start(), m.end(), 16) for m in _RUN16.finditer(data)])
-    return "".join(
+    return _codes_apart("".join(
         (data[a:b].decode("utf-8", "vahti-latin1-letters") if kind == 8
          else data[a:b].decode("utf-16-le")) + "\n"
-        for a, b, kind in runs)
+        for a, b, kind in runs))
+
+
+# In a binary, text packed against other text is the rule: a row's columns side by side
+# ("Lehtonen110378-566Wlaura@..."). The scan wants a boundary around an identity code, so
+# there it would not be one. Its shape and check character are exact enough to set it
+# apart here, with a space on each side (codes only: where an e-mail address or a phone
+# number begins in packed text is not known).
+_HETU_SHAPE = re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]")
+
+
+def _codes_apart(text: str) -> str:
+    return _HETU_SHAPE.sub(
+        lambda m: f" {m.group()} " if hetu.is_valid(m.group()) else m.group(), text)
 
 
 KIND = "strings only"  # the reason's kind (`matchers.skips`)

@@ -54,7 +54,7 @@ def test_strings_of_each_kind(with_native: bool) -> None:
             + b"\x01\x02abcde\x00\x00" + "Tapio Ölund".encode("cp1252") + b"\x05")
     assert _strings(data, with_native).splitlines() == [
         "Meikäläinen Matti",  # cp1252: each ä right after an ASCII letter
-        "131052-308T",
+        " 131052-308T ",  # (an identity code is set apart: see the next test but one)
         "Käynti sovittu",  # UTF-8
         "Äiti Vänskä",  # UTF-16LE
         # "abcde": shorter than MIN_RUN
@@ -88,6 +88,23 @@ def test_a_database_page_s_people_are_found_and_it_is_still_reported(tmp_path: P
     assert {f.ref for f in found if f.id_type == "email"} == {p.ref for p in PEOPLE}
     # the UTF-16 name beside the code corroborates it, as in text
     assert all(f.score > 0.9 for f in found if f.id_type == "hetu")
+
+
+def test_identity_codes_packed_against_other_text_are_found(tmp_path: Path) -> None:
+    """A row's columns side by side, as a database file keeps them."""
+    rng = random.Random(6)
+    rows = b"".join(rng.randbytes(80) + f"{p.full_name}{p.hetu}{p.email}".encode()
+                    + bytes(24) + f"12{p.hetu}X".encode() + rng.randbytes(80)
+                    for p in PEOPLE)
+    index = build_index(KEY, PEOPLE, True)
+    scanner = Scanner(index, KEY, ScanOptions())
+    events = sf.scan_member(scanner, "rivit.ibd", rows)
+    assert events[-1].status == "strings"
+    found = [e for e in events if isinstance(e, Finding)]
+    assert {f.ref for f in found if f.id_type == "hetu"} == {p.ref for p in PEOPLE}
+    assert sum(f.id_type == "hetu" for f in found) == 2 * len(PEOPLE)
+    # the address after a code: found once the code is set apart
+    assert {f.ref for f in found if f.id_type == "email"} == {p.ref for p in PEOPLE}
 
 
 def test_a_binary_without_strings_is_binary_as_before() -> None:
