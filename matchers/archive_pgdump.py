@@ -59,6 +59,7 @@ _NONE, _GZIP, _LZ4, _ZSTD = 0, 1, 2, 3  # pg_compress_algorithm
 _ALGORITHM = {_NONE: "none", _GZIP: "gzip", _LZ4: "lz4", _ZSTD: "zstd"}
 _BLK_DATA, _BLK_BLOBS = 1, 3
 _OFFSET_NOT_SET, _OFFSET_SET = 1, 2  # a TOC entry's data: written, where not known / known
+MAX_STRING = 64 << 20  # a TOC string (SQL that makes an object) is never near this
 OLDEST, NEWEST = (1, 10), (1, 16)  # the archive versions of PostgreSQL 8.0 to 17 and on
 
 
@@ -104,6 +105,8 @@ class _Reader:
         n = self.int()
         if n < 0:
             return None
+        if n > MAX_STRING:  # a damaged length would have a gigabyte read into memory
+            raise PgDumpError("corrupt archive: pgdump (a string of more than 64 MiB)")
         return self.take(n)  # (a length past the file's end: "cut short")
 
     def at_end(self) -> bool:

@@ -174,6 +174,14 @@ def test_a_newer_archive_version_is_said_not_read() -> None:
         "klinikka.dump": "unsupported: pg_dump archive version 1.17 (vahti reads 1.10 to 1.16)"}
 
 
+def test_a_damaged_length_is_not_read_into_memory() -> None:
+    data = bytearray(Dump(_tables()).write())
+    at = data.index(b"klinikka") - 4  # the database name's length
+    data[at:at + 4] = (1 << 30).to_bytes(4, "little")
+    assert _reasons(_members(bytes(data) + bytes(100 << 20))) == {
+        "klinikka.dump": "corrupt archive: pgdump (a string of more than 64 MiB)"}
+
+
 def test_damaged_dumps_are_reported_and_never_raise() -> None:
     whole = Dump(_tables(), blobs={7: ROWS}, algorithm="gzip").write()
     rng = random.Random(5)
