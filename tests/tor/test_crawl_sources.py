@@ -89,7 +89,8 @@ def test_leak_site_archives_encodings_truncation(vahti, tor_network, onion_for, 
         assert not [k for k in first["errors"] if k.startswith(("http_", "Socks", "TorRoute"))]
         by_url = {p["url"]: p for p in stored(vahti, "pages")}
         assert by_url[base + site.layout["big"]]["status"] == "truncated"
-        assert by_url[base + site.layout["junk"]]["status"] == "binary"
+        # random bytes: binary, with its chance text strings read (`binary_strings`)
+        assert by_url[base + site.layout["junk"]]["status"] == "strings"
         zip_url = base + site.layout["zip"]
         assert by_url[zip_url]["final"] is True
         assert any(u.startswith(zip_url + "!") and "2019.zip!" in u for u in by_url)  # nested
