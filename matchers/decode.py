@@ -148,10 +148,6 @@ def _sample(data: bytes) -> bytes:
 
 def magic_label(data: bytes) -> str | None:
     """What a binary format's magic bytes name it ("PNG image"), or None."""
-    return _magic(data)
-
-
-def _magic(data: bytes) -> str | None:
     for magic, label in _MAGIC:
         if data.startswith(magic):
             return label
@@ -434,7 +430,7 @@ def decode_bytes(data: bytes, name: str = "", whole_text: bool = True,
         codec, skip = bom
         text = data[skip:].decode(codec, errors="replace")
         return Decoded(text, codec, sniff_kind(text, name), None)
-    label = _magic(data)
+    label = magic_label(data)
     # The whole input reads as text (the caller says so, or it was counted): no magic
     # bytes or samples make it binary.
     all_text = text_known or (label is not None and text_all_over(data))
