@@ -241,6 +241,10 @@ class _Broken(Exception):
     """A compressed stream that does not decompress (the error's type name)."""
 
 
+class _Unsupported(Exception):
+    """A stream this machine cannot decompress (the reason)."""
+
+
 def _decompressed(chunks: _Chunks, algorithm: int, limits: ArchiveLimits) -> Iterator[bytes]:
     """The stream's bytes, at most BLOCK at a time out of a decompressor."""
     try:
@@ -292,7 +296,7 @@ def _lz4(chunks: _Chunks, limits: ArchiveLimits) -> Iterator[bytes]:
     at most the member size)."""
     with_libarchive = _libarchive()
     if with_libarchive is None:
-        raise PgDumpError(f"unsupported: lz4 data, {_NO_LIBARCHIVE}")
+        raise _Unsupported(f"unsupported: lz4 data, {_NO_LIBARCHIVE}")
     framed = bytearray()
     for piece in chunks:
         framed += piece
@@ -325,6 +329,8 @@ class _UpToBreak:
             self.broken, self.cut = exc.reason, True
         except _Broken as exc:
             self.broken = f"corrupt archive: pgdump ({_ALGORITHM[self.algorithm]} data: {exc})"
+        except _Unsupported as exc:
+            self.broken = str(exc)
 
 
 class _Ended(Exception):

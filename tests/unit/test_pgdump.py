@@ -16,6 +16,7 @@ from benchmarks.scan_throughput import build_index
 from tests.unit.pgdump_files import Dump, Table
 from tests.unit.test_rar import _data, _no_content_in_reasons, _reasons
 from vahti.demo import synthetic
+from vahti.matchers import archive_pgdump
 from vahti.matchers import scanfiles as sf
 from vahti.matchers.archives import ArchiveLimits, Member, iter_members
 from vahti.matchers.engine import Finding, Scanned, ScanOptions, Skipped
@@ -165,6 +166,16 @@ def test_too_many_large_objects_are_reported() -> None:
     assert len(_data(members)) == 10
     assert set(_reasons(members).values()) == {
         "too many members: more than 10 in one input (the rest was not read)"}
+
+
+def test_lz4_without_libarchive_is_said_and_the_next_table_read(monkeypatch) -> None:
+    monkeypatch.setattr(archive_pgdump, "_libarchive", lambda: None)
+    dump = Dump([Table("a", ["x"], ROWS), Table("b", ["x"], ROWS)], version=16, algorithm="lz4")
+    members = _members(dump.write())
+    reason = ("unsupported: lz4 data, and this machine has no libarchive to read it "
+              "(install libarchive13)")
+    assert _reasons(members) == {"klinikka.dump!public.a": reason, "klinikka.dump!public.b": reason}
+    assert set(_data(members)) == {"klinikka.dump!toc.sql"}
 
 
 def test_a_newer_archive_version_is_said_not_read() -> None:
