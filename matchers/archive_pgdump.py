@@ -16,7 +16,7 @@ contents (TOC) and then the data blocks, one after the other:
   chunks, up to an oid of 0.
 
 The blocks are read in the order they were written (with their offsets in the TOC or
-without, as `pg_dump -Fc > file` writes them), so the file is read once, front to back.
+without, as pg_dump writes them to a pipe), so the file is read once, front to back.
 
 Each input becomes: `dump!toc.sql`, the TOC's SQL (comments, defaults and views may hold
 data too); `dump!schema.table`, a table's rows in COPY's text form after their COPY

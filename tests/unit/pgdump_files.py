@@ -116,7 +116,7 @@ class Dump:
             if self.version >= 16:
                 toc += _int(ord("r") if desc == "TABLE" else 0)
             toc += _str("postgres") + _str("false") + _str(None)
-            if self.fmt == 1:  # where its data is: not known (pg_dump -Fc > file), or none
+            if self.fmt == 1:  # where its data is: not known (written to a pipe), or none
                 toc += bytes([1 if desc in ("TABLE DATA", "BLOBS") else 3]) + bytes(8)
             else:
                 toc += _str(f"{dump_id}.dat.gz" if desc == "TABLE DATA" else None)
