@@ -48,7 +48,7 @@ def _strings(data: bytes, with_native: bool) -> str:
 @pytest.mark.parametrize("with_native", [True, False], ids=["c", "python"])
 def test_strings_of_each_kind(with_native: bool) -> None:
     if with_native and native.lib is None:
-        pytest.skip("the C extension is not built")
+        pytest.fail("matchers._native is not built (pip install -e .), or VAHTI_NO_NATIVE is set")
     data = (b"\x00\x01" + "Meikäläinen Matti".encode("cp1252") + b"\x00\x0b131052-308T\x02"
             + "Käynti sovittu".encode() + b"\x00\x00" + "Äiti Vänskä".encode("utf-16-le")
             + b"\x01\x02abcde\x00\x00" + "Tapio Ölund".encode("cp1252") + b"\x05")
@@ -64,7 +64,7 @@ def test_strings_of_each_kind(with_native: bool) -> None:
 
 def test_the_c_and_python_readings_are_the_same() -> None:
     if native.lib is None:
-        pytest.skip("the C extension is not built")
+        pytest.fail("matchers._native is not built (pip install -e .), or VAHTI_NO_NATIVE is set")
     rng = random.Random(1)
     pieces = [b"\x00", b"a", b"Z", b" ", b"\xe4", b"\xc3\xa4", b"\xc3", b"\xa4", b"1", b"\x0b",
               b"\xff", b"\xd7", b"\t", b"M\x00", b"\xe4\x00", b"\x7f", b"\xe2\x82\xac"]
