@@ -22,7 +22,6 @@ fifth of that.
 
 from __future__ import annotations
 
-import codecs
 import re
 
 from . import decode, native
@@ -34,15 +33,6 @@ ENCODING = "strings"  # how a Scanned input read this way names its encoding
 _RUN8 = re.compile(rb"(?:[\t\x20-\x7e]|[\xc2-\xdf][\x80-\xbf]"
                    rb"|(?<=[A-Za-z])[\xc0-\xd6\xd8-\xf6\xf8-\xff]){%d,}" % MIN_RUN)
 _RUN16 = re.compile(rb"(?:[\t\x20-\x7e\xa0-\xff]\x00){%d,}" % MIN_RUN)
-
-
-def _latin1_letters(err: UnicodeError) -> tuple[str, int]:
-    """A run's single Latin-1 letters (bytes that begin no whole UTF-8 sequence)."""
-    assert isinstance(err, UnicodeDecodeError)
-    return err.object[err.start:err.end].decode("latin-1"), err.end
-
-
-codecs.register_error("vahti-latin1-letters", _latin1_letters)
 
 
 EDGE = 1 << 20  # of a compressed format, the strings of this much of its head and tail
@@ -66,8 +56,10 @@ def strings_text(data: bytes) -> str:
         return _codes_apart(lib.binary_strings(data, MIN_RUN).decode("utf-8"))
     runs = sorted([(m.start(), m.end(), 8) for m in _RUN8.finditer(data)]
                   + [(m.start(), m.end(), 16) for m in _RUN16.finditer(data)])
+    # an 8-bit run's single Latin-1 letters (no whole UTF-8 sequence) go to decode's
+    # "vahti-latin1" handler
     return _codes_apart("".join(
-        (data[a:b].decode("utf-8", "vahti-latin1-letters") if kind == 8
+        (data[a:b].decode("utf-8", "vahti-latin1") if kind == 8
          else data[a:b].decode("utf-16-le")) + "\n"
         for a, b, kind in runs))
 
