@@ -39,11 +39,13 @@ from typing import BinaryIO
 from .archives import (
     _NO_LIBARCHIVE,
     BLOCK,
+    PGDUMP_MAGIC,
     ArchiveLimits,
     Member,
     _Budget,
     _collect,
     _descend,
+    _inner,
     _libarchive,
     _Limit,
     _member_size_reason,
@@ -53,7 +55,6 @@ from .archives import (
     zstd,
 )
 
-MAGIC = b"PGDMP"
 _CUSTOM, _TAR, _DIRECTORY = 1, 3, 5  # pg_dump's ArchiveFormat
 _NONE, _GZIP, _LZ4, _ZSTD = 0, 1, 2, 3  # pg_compress_algorithm
 _ALGORITHM = {_NONE: "none", _GZIP: "gzip", _LZ4: "lz4", _ZSTD: "zstd"}
@@ -137,7 +138,7 @@ class _Entry:
 
 
 def _header(r: _Reader) -> _Header:
-    r.take(len(MAGIC))
+    r.take(len(PGDUMP_MAGIC))
     major, minor, _rev = r.byte(), r.byte(), r.byte()
     version = (major, minor)
     if major != OLDEST[0] or not OLDEST[1] <= minor <= NEWEST[1]:
@@ -363,7 +364,7 @@ def iter_pgdump(src: _Source, location: str, depth: int, limits: ArchiveLimits,
             return
         toc = _toc_text(entries)
         if toc:
-            yield from _toc_member(toc, f"{location}!toc.sql", depth, limits, budget)
+            yield from _inner(toc, f"{location}!toc.sql", location, depth, limits, budget)
         if h.fmt != _CUSTOM:
             return  # the data is in files of its own
         by_id = {e.dump_id: e for e in entries}
@@ -380,18 +381,6 @@ def iter_pgdump(src: _Source, location: str, depth: int, limits: ArchiveLimits,
             yield Member(f"{location}!{by_id[dump_id].name()}", None,
                          "corrupt archive: pgdump (not reached: the file is cut short or "
                          "damaged before it)")
-
-
-def _toc_member(toc: bytes, loc: str, depth: int, limits: ArchiveLimits,
-                budget: _Budget) -> Iterator[Member]:
-    if not budget.allow_members(1):
-        yield from _stopped(loc, _too_many(limits))
-    try:
-        budget.take(len(toc))
-    except _Limit as lim:
-        yield from _stopped(loc, lim)
-        return
-    yield from _descend(toc, loc, depth, limits, budget)
 
 
 def _block(r: _Reader, h: _Header, by_id: dict[int, _Entry], unseen: set[int], location: str,

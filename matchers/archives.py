@@ -345,7 +345,7 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "Z"
     if _UUENCODED.match(head):
         return "uu"
-    if head.startswith(b"PGDMP"):
+    if head.startswith(PGDUMP_MAGIC):
         return "pgdump"
     name = location.rsplit("!", 1)[-1].lower()
     if name.endswith(".zip"):
@@ -356,6 +356,8 @@ def archive_kind(head: bytes, location: str) -> str | None:
         return "tar"
     return None
 
+
+PGDUMP_MAGIC = b"PGDMP"  # pg_dump's own format (archive_pgdump)
 
 # Single streams read with libarchive (archive_libarchive.iter_filtered): lz4, lzip,
 # compress (.Z), and uuencode, which starts with its "begin" line.
