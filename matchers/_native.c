@@ -175,7 +175,7 @@ static int indices_within(const int64_t *idx, Py_ssize_t n, Py_ssize_t limit,
 /* ---------------------------------------------------------------------------------- */
 /* character classes (ASCII; code points >= 256 read as 255, which is in none) */
 
-static uint8_t T_ALNUM[256], T_JOINER[256], T_SIGN[256], T_CHECK_ANY[256], T_SPACE[256];
+static uint8_t T_ALNUM[256], T_SIGN[256], T_CHECK_ANY[256], T_SPACE[256];
 static int T_CENTURY[256];
 static const char CHECK_CHARS[] = "0123456789ABCDEFHJKLMNPRSTUVWXY";
 
@@ -186,8 +186,6 @@ static void init_tables(void)
         T_ALNUM[c] = 1;
     for (int c = 'A'; c <= 'Z'; c++)
         T_ALNUM[c] = T_ALNUM[c + 32] = 1;
-    for (p = "-+/_"; *p; p++)
-        T_JOINER[(uint8_t)*p] = 1;
     for (p = "-+ABCDEFUVWXYabcdefuvwxy"; *p; p++)
         T_SIGN[(uint8_t)*p] = 1;
     for (p = CHECK_CHARS; *p; p++) {
@@ -250,16 +248,14 @@ static int hetu_valid(uint8_t *canon)
                                       Py_ssize_t q, i64vec *starts, u8vec *canon,          \
                                       i64vec *loose)                                       \
     {                                                                                      \
-        unsigned c1 = at_##NAME(b, n, p - 1);                                              \
-        if (T_ALNUM[c1] || (T_JOINER[c1] && T_ALNUM[at_##NAME(b, n, p - 2)]))              \
-            return;                                                                        \
+        /* [p, q) is a run of exactly six digits: no digit before it, and letters or   \
+           punctuation glued to a code do not hide it (see hetu.py) */                   \
         unsigned sign = at_##NAME(b, n, q);                                                \
-        unsigned c5 = at_##NAME(b, n, q + 5);                                              \
+        unsigned check = at_##NAME(b, n, q + 4);                                           \
         int tight = T_SIGN[sign] && IS_DIGIT(at_##NAME(b, n, q + 1))                       \
                     && IS_DIGIT(at_##NAME(b, n, q + 2))                                    \
-                    && IS_DIGIT(at_##NAME(b, n, q + 3))                                    \
-                    && T_CHECK_ANY[at_##NAME(b, n, q + 4)] && !T_ALNUM[c5]                 \
-                    && !(T_JOINER[c5] && T_ALNUM[at_##NAME(b, n, q + 6)]);                  \
+                    && IS_DIGIT(at_##NAME(b, n, q + 3)) && T_CHECK_ANY[check]              \
+                    && !(IS_DIGIT(check) && IS_DIGIT(at_##NAME(b, n, q + 5)));             \
         if (tight) {                                                                       \
             uint8_t row[11];                                                               \
             for (int j = 0; j < 11; j++)                                                   \
@@ -416,9 +412,9 @@ PyDoc_STRVAR(hetu_find_doc,
 "HETU candidates in a code-point buffer (uint8 or uint32 items) or a str (read\n"
 "where it lies, without a copy into a buffer of code points): `starts`\n"
 "(int64 bytes) and `canon` (11 upper-cased bytes each) of the valid codes of\n"
-"the tight form DDMMYYCNNNQ with token boundaries, and `loose` (int64 bytes):\n"
-"starts of date parts followed by whitespace and then a century sign, for\n"
-"the regular expression. Offsets are item indices.");
+"the tight form DDMMYYCNNNQ not inside a longer run of digits, and `loose`\n"
+"(int64 bytes): starts of date parts followed by whitespace and then a\n"
+"century sign, for the regular expression. Offsets are item indices.");
 
 static PyObject *hetu_find(PyObject *self, PyObject *args)
 {

@@ -29,8 +29,6 @@ from stdnum.fi import hetu as _stdnum_hetu
 from .. import native
 from ..normalize import normalize
 from ._common import (
-    BOUNDARY_AFTER,
-    BOUNDARY_BEFORE,
     PAD_BEFORE,
     DigitRuns,
     ascii_table,
@@ -72,10 +70,21 @@ canonical = validate
 is_valid = validity_check(validate)
 
 
+# Where a code is read. Other identifiers want a token of their own (`_common`'s
+# BOUNDARY_*), but a code's own characters set it apart: a run of exactly six digits, a
+# sign, three digits and a check character that must agree with the nine digits. So
+# letters and punctuation glued to it do not hide it, as a fixed-width export writes it
+# when a full name field runs into the code field ("Lehtonen131052-308T"), or a packed
+# row its next column ("131052-308Tmatti@..."). Digits do: inside a longer run of them,
+# where a code begins is not known. A digit check character must end its run too; a
+# letter one ends the code by itself ("131052-308T1990" is a code and a year).
+_NOT_AFTER_DIGIT = r"(?<![0-9])"
+_CHECK_THEN_END = r"(?:[0-9](?![0-9])|[A-Ya-y])"
+
 _LOOSE_RE = re.compile(
-    BOUNDARY_BEFORE
-    + r"(\d{6})[ \t]*(?:\r?\n[ \t]*)?([-+A-FU-Ya-fu-y])[ \t]*(?:\r?\n[ \t]*)?(\d{3}[0-9A-Ya-y])"
-    + BOUNDARY_AFTER
+    _NOT_AFTER_DIGIT
+    + r"([0-9]{6})[ \t]*(?:\r?\n[ \t]*)?([-+A-FU-Ya-fu-y])[ \t]*(?:\r?\n[ \t]*)?"
+    + r"([0-9]{3}" + _CHECK_THEN_END + ")"
 )
 
 _SIGN = ascii_table("-+ABCDEFUVWXYabcdefuvwxy")
@@ -118,19 +127,17 @@ def find_arrays(
     q = r.six_ends  # padded index of the char after the date
     if not len(q):
         return empty
-    p = q - 6
+    p = q - 6  # a run of exactly six digits: no digit before it (see _NOT_AFTER_DIGIT)
     c_sign = r.at(q)
-    q_ok = r.ok_before(p)
     tight = (
-        q_ok
-        & _SIGN[c_sign]
+        _SIGN[c_sign]
         & r.dig[q + 1]
         & r.dig[q + 2]
         & r.dig[q + 3]
         & _CHECK_ANYCASE[r.at(q + 4)]
-        & r.ok_after(q + 5)
+        & ~(r.dig[q + 4] & r.dig[q + 5])
     )
-    loose = q_ok & ~tight & (_SPACE[c_sign] | (_SIGN[c_sign] & _SPACE[r.at(q + 1)]))
+    loose = ~tight & (_SPACE[c_sign] | (_SIGN[c_sign] & _SPACE[r.at(q + 1)]))
     if loose.any():
         # Numbers followed by a space are common; only those whose first
         # non-space character (within 4) is a century sign go to the regex.

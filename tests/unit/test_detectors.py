@@ -50,9 +50,9 @@ def test_hetu_obfuscations():
         assert found(hetu, text) == [code], text
 
 
-def test_hetu_inside_longer_tokens_is_not_found():
-    for text in ("123456789131052-308T9876543210", "INV-131052-308T", "131052-308T-7",
-                 "X131052-308T", "131052-308TX", "2023-131052-308T", "131052-308T1"):
+def test_hetu_inside_a_longer_number_is_not_found():
+    # glued to letters or punctuation it is found: test_glued_codes.py
+    for text in ("123456789131052-308T9876543210", "9131052-308T"):
         assert found(hetu, text) == [], text
 
 

@@ -37,7 +37,8 @@ def test_offsets_point_at_the_mangled_original():
 
 def test_fast_path_ascii_and_all_types():
     p = PEOPLE[1]
-    text = f"{p.hetu};{p.email.upper()};{p.phone}\nnoise 123456 {PEOPLE[2].hetu}x"
+    # the last code is inside a longer number: not read (glued to letters it would be)
+    text = f"{p.hetu};{p.email.upper()};{p.phone}\nnoise 123456 9{PEOPLE[2].hetu}x"
     found = Scanner(INDEX, KEY).scan_text(text, "dump.csv")
     assert [(f.id_type, text[f.start:f.end]) for f in found] == [
         ("hetu", p.hetu), ("email", p.email.upper()), ("phone", p.phone)]

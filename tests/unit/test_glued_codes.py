@@ -1,0 +1,94 @@
+"""An identity code glued to the text around it, as a fixed-width export or a packed row
+writes it: a full name field runs into the code field ("Lehtonen110378-566W"), the code
+into the e-mail address after it ("110378-566Wlaura@..."). A code's own characters (a
+run of exactly six digits, its sign, three digits and its check character) set it apart;
+letters and punctuation around it do not hide it. Only digits do: inside a longer run of
+digits, where a code begins is not known.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
+from vahti.matchers import native
+from vahti.matchers.detectors import hetu
+from vahti.matchers.engine import Scanner, ScanOptions
+from vahti.matchers.keys import Key
+from vahti.matchers.normalize import normalize
+
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(30, seed=44)
+CODE = "131052-308T"
+
+
+def found(text: str) -> list[str]:
+    return [c for _, _, c in hetu.find(normalize(text).text)]
+
+
+@pytest.mark.parametrize("text", [
+    "Lehtonen131052-308T", "X131052-308T", "131052-308TX", "131052-308tmatti",
+    "INV-131052-308T", "2023-131052-308T", "131052-308T-7", "potilas_131052-308T.txt",
+    "nimi:Matti131052-308Tmatti@example.fi", "131052-308T1990",  # a letter check, a year
+    "Lehtonen131052 - 308T", "Lehtonen131052-\n308Tx",  # the loose form, glued
+])
+def test_a_code_glued_to_letters_or_punctuation_is_found(text: str) -> None:
+    assert found(text) == [CODE], text
+
+
+@pytest.mark.parametrize("text", [
+    "123456789131052-308T9876543210", "9131052-308T", "12131052-308T",
+    "010101-1020", "010101-10201",  # a digit check character followed by a digit
+])
+def test_a_code_inside_a_longer_run_of_digits_is_not_found(text: str) -> None:
+    if text == "010101-1020":  # the control: alone, it is a code
+        assert found(text) == [text]
+        return
+    assert found(text) == [], text
+
+
+def test_codes_glued_to_each_other_are_each_found() -> None:
+    codes = [p.hetu for p in PEOPLE if not p.hetu[-1].isdigit()][:4]
+    assert found("".join(codes)) == codes
+
+
+def test_glued_codes_are_read_alike_with_and_without_the_c_scanner(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if native.lib is None:
+        pytest.fail("the C extension is not built (make setup)")
+    rng = random.Random(44)
+    glue = ["", "x", "Ä", "-", "_", "/", "+", "7", "ab", "\u20ac", " "]
+    texts = []
+    for _ in range(2000):
+        h = synthetic.random_hetu(rng)
+        h = h.lower() if rng.random() < 0.2 else h
+        texts.append(rng.choice(glue) + h + rng.choice(glue) + rng.choice(glue))
+    text = "".join(texts)
+    with_c = hetu.find_arrays(None, text)
+    monkeypatch.setattr(native, "lib", None)
+    without = hetu.find_arrays(None, text)
+    for a, b in zip(with_c, without, strict=True):
+        assert np.array_equal(a, b)
+    assert len(with_c[0]) > 1000
+
+
+def _fixed_width(people: list[synthetic.Person]) -> str:
+    """A register exported in fixed-width fields, the name field full: no space left."""
+    return "".join(f"{p.full_name[:14]:<14}{p.hetu}{p.email}\n" for p in people)
+
+
+def test_a_fixed_width_export_finds_every_person_at_the_code_itself() -> None:
+    text = _fixed_width(PEOPLE)
+    full = [p for p in PEOPLE if len(p.full_name) >= 14]
+    assert full, "the test needs names that fill their field"
+    index = synthetic_index(KEY, PEOPLE)
+    cols = Scanner(index, KEY, ScanOptions(types=frozenset({"hetu"}))).scan_range_columns(
+        text, 0, len(text), "vienti.txt", "text")
+    by_ref = {p.ref: p for p in PEOPLE}
+    assert set(cols.refs) == set(by_ref)
+    for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
+        assert text[s:e] == by_ref[ref].hetu
