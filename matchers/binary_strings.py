@@ -8,7 +8,8 @@ binary. So a binary input's strings are scanned, and the input is still reported
 "strings only: 26% NUL bytes in sample; its text strings were read, not its format":
 what a format packs or compresses is not there, and text packed against other text with
 nothing between (two columns of a row side by side) reads as one word, in which an
-e-mail address or a phone number is not told apart (an identity code is: `_codes_apart`).
+e-mail address or a phone number is not told apart (an identity code is: `_codes_apart`;
+and so an address right after one).
 
 A string is a run of at least `MIN_RUN` characters:
 - 8-bit: printable ASCII or a tab, a 2-byte UTF-8 sequence (ä, ö, å and the rest of
@@ -65,10 +66,12 @@ def strings_text(data: bytes) -> str:
 
 
 # In a binary, text packed against other text is the rule: a row's columns side by side
-# ("Lehtonen110378-566Wlaura@..."). The scan wants a boundary around an identity code, so
-# there it would not be one. Its shape and check character are exact enough to set it
-# apart here, with a space on each side (codes only: where an e-mail address or a phone
-# number begins in packed text is not known).
+# ("Lehtonen110378-566Wlaura@..."). The scan reads a code glued to letters (and the
+# address glued to its end), but not one after a digit, where a text's code would be
+# part of a longer number; in a binary that digit is a length or the column before it.
+# Its shape and check character are exact enough to set it apart here, with a space on
+# each side (codes only: where an e-mail address or a phone number begins in packed text
+# is not known).
 _HETU_SHAPE = re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]")
 
 

@@ -727,10 +727,12 @@ class Scanner:
             t0 = time.perf_counter()
             runs = DigitRuns(codes)
             self.timings["digit runs"] += time.perf_counter() - t0
+        codes_at = None  # the valid identity codes' spans, for the e-mail addresses after them
         for t in self.types:
             t0 = time.perf_counter()
             if t == "hetu":
                 starts, ends, canon = hetu.find_arrays(codes, text, runs)
+                codes_at = (starts, ends)
                 keys = to_u64(self._digester.digest_fixed("hetu", canon)) if len(starts) else None
                 part = "hetu"
             elif t == "phone":
@@ -740,7 +742,10 @@ class Scanner:
                 continue
             elif t == "email":
                 assert codes is not None
-                starts, ends, values, lengths = email.find_arrays(codes, text)
+                if codes_at is None:
+                    codes_at = hetu.find_arrays(codes, text, runs)[:2]
+                starts, ends, values, lengths = email.after_codes(
+                    codes, text, codes_at[1], email.find_arrays(codes, text))
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
                         if len(starts) else None)
                 part = "email"

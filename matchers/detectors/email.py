@@ -100,6 +100,12 @@ def _match_anchor(text: str, a: int) -> tuple[int, int, str] | None:
         k -= 1
     if k == j or (k > 0 and (text[k - 1] in _LOCAL_CHARS or text[k - 1].isalnum())):
         return None
+    return _address(text, k, j)
+
+
+def _address(text: str, k: int, j: int) -> tuple[int, int, str] | None:
+    """The address whose local part is `text[k:j]` (dots and quotes at its ends dropped)
+    and whose anchor and domain follow at `j`, if there is one."""
     local = text[k:j].strip(".'")
     k += text[k:j].index(local) if local else 0
     if not local:
@@ -273,22 +279,66 @@ def _assemble(
                     extra.append(m)
                     last_end = m[1]
             idx = np.asarray(sel, dtype=np.int64)
-            starts, ends, values, lengths = starts[idx], ends[idx], values[idx], lengths[idx]
-            if extra:
-                enc = [m[2].encode("utf-8") for m in extra]
-                width = max(values.shape[1], *map(len, enc))
-                v2 = np.zeros((len(extra), width), np.uint8)
-                for i, b in enumerate(enc):
-                    v2[i, : len(b)] = np.frombuffer(b, np.uint8)
-                values = np.pad(values, ((0, 0), (0, width - values.shape[1])))
-                starts = np.concatenate((starts, [m[0] for m in extra]))
-                ends = np.concatenate((ends, [m[1] for m in extra]))
-                values = np.concatenate((values, v2))
-                lengths = np.concatenate((lengths, [len(b) for b in enc]))
-                order = np.argsort(starts, kind="stable")
-                starts, ends = starts[order], ends[order]
-                values, lengths = values[order], lengths[order]
+            starts, ends, values, lengths = _with_rows(
+                starts[idx], ends[idx], values[idx], lengths[idx], extra)
     return starts.astype(np.int64), ends.astype(np.int64), values, lengths.astype(np.int64)
+
+
+def _with_rows(
+    starts: np.ndarray, ends: np.ndarray, values: np.ndarray, lengths: np.ndarray,
+    extra: list[tuple[int, int, str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`find_arrays`'s columns with the addresses `extra` (start, end, value) added, in
+    text order."""
+    if not extra:
+        return starts, ends, values, lengths
+    enc = [m[2].encode("utf-8") for m in extra]
+    width = max(values.shape[1], *map(len, enc))
+    v2 = np.zeros((len(extra), width), np.uint8)
+    for i, b in enumerate(enc):
+        v2[i, : len(b)] = np.frombuffer(b, np.uint8)
+    values = np.pad(values, ((0, 0), (0, width - values.shape[1])))
+    starts = np.concatenate((starts, [m[0] for m in extra]))
+    ends = np.concatenate((ends, [m[1] for m in extra]))
+    values = np.concatenate((values, v2))
+    lengths = np.concatenate((lengths, [len(b) for b in enc]))
+    order = np.argsort(starts, kind="stable")
+    return starts[order], ends[order], values[order], lengths[order]
+
+
+def after_codes(
+    codes: np.ndarray, text: str, code_ends: np.ndarray,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`found` (`find_arrays` of `codes`/`text`) and the addresses glued to an identity
+    code's end (`code_ends`: of the valid codes in `text`, `hetu.find_arrays`).
+
+    In a packed row (a fixed-width export, a database page's strings) the code column
+    runs into the e-mail column: "Lehtonen131052-308Tmatti@example.fi". `find` reads
+    "lehtonen131052-308tmatti@example.fi", nobody's, or nothing at all when a letter it
+    cannot read comes before ("Väisänen131052-..."). A code's check character says
+    where it ends, so the address after it is read too. Only after a code: a name or a
+    number before an address ("xyz2laura@") may as well be part of it.
+    """
+    n = len(text)
+    ends = code_ends[code_ends < n]
+    ends = ends[np.take(_LOCAL_T, np.minimum(codes[ends], 255))]  # few: glued ones
+    extra = []
+    for c in ends.tolist():
+        if text[c] in ".'":  # a local part does not begin with them: not glued
+            continue
+        j = c
+        while j < n and j - c < _MAX_LOCAL and text[j] in _LOCAL_CHARS:
+            j += 1
+        a = j  # the anchor: at once, or after spaces when it is no bare "@" (as in find)
+        while a < n and a < j + 8 and text[a] in " \t":
+            a += 1
+        if (j < n and text[j] in _LOCAL_CHARS) or (a < n and a > j and text[a] == "@"):
+            continue
+        m = _address(text, c, j)
+        if m is not None:
+            extra.append(m)
+    return _with_rows(*found, extra)
 
 
 def _anchors_spelled(text: str) -> list[int]:

@@ -92,3 +92,30 @@ def test_a_fixed_width_export_finds_every_person_at_the_code_itself() -> None:
     assert set(cols.refs) == set(by_ref)
     for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
         assert text[s:e] == by_ref[ref].hetu
+
+
+def test_the_address_after_a_glued_code_is_found_as_well() -> None:
+    text = _fixed_width(PEOPLE)
+    index = synthetic_index(KEY, PEOPLE)
+    cols = Scanner(index, KEY, ScanOptions(types=frozenset({"email"}))).scan_range_columns(
+        text, 0, len(text), "vienti.txt", "text")
+    by_ref = {p.ref: p for p in PEOPLE}
+    assert sorted(cols.refs) == sorted(by_ref)
+    for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
+        assert text[s:e] == by_ref[ref].email
+
+
+def test_only_a_code_sets_an_address_apart() -> None:
+    """A name or a number before an address may be part of it: "2laura@..." is
+    someone else's address, not laura's."""
+    p = PEOPLE[0]
+    local, domain = p.email.split("@")
+    index = synthetic_index(KEY, PEOPLE)
+    scanner = Scanner(index, KEY, ScanOptions(types=frozenset({"email"})))
+    for text in (f"x2{p.email}", f"Lehtonen{p.email}", f"131052-308{p.email}",
+                 f"{p.hetu}@{domain}", f"{p.hetu}.{p.email}"):
+        cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
+        assert list(cols.refs) == [], text
+    text = f"{p.hetu}{local.upper()}@{domain}"  # the case of the text is kept
+    cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
+    assert list(cols.refs) == [p.ref] and text[cols.starts[0]:] == f"{local.upper()}@{domain}"
