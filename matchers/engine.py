@@ -727,25 +727,29 @@ class Scanner:
             t0 = time.perf_counter()
             runs = DigitRuns(codes)
             self.timings["digit runs"] += time.perf_counter() - t0
-        codes_at = None  # the valid identity codes' spans, for the e-mail addresses after them
+        # The valid identity codes' ends: an e-mail address or a phone number glued to one
+        # is read from there (a packed row's next column, see `email.after_codes`).
+        code_ends = None
         for t in self.types:
             t0 = time.perf_counter()
             if t == "hetu":
                 starts, ends, canon = hetu.find_arrays(codes, text, runs)
-                codes_at = (starts, ends)
+                code_ends = ends
                 keys = to_u64(self._digester.digest_fixed("hetu", canon)) if len(starts) else None
                 part = "hetu"
             elif t == "phone":
-                assert runs is not None
-                yield from self._phones(runs)
+                assert runs is not None and codes is not None
+                if code_ends is None:
+                    code_ends = hetu.find_arrays(codes, text, runs)[1]
+                yield from self._phones(runs, codes, text, code_ends)
                 self.timings["phone"] += time.perf_counter() - t0
                 continue
             elif t == "email":
                 assert codes is not None
-                if codes_at is None:
-                    codes_at = hetu.find_arrays(codes, text, runs)[:2]
+                if code_ends is None:
+                    code_ends = hetu.find_arrays(codes, text, runs)[1]
                 starts, ends, values, lengths = email.after_codes(
-                    codes, text, codes_at[1], email.find_arrays(codes, text))
+                    codes, text, code_ends, email.find_arrays(codes, text))
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
                         if len(starts) else None)
                 part = "email"
@@ -764,7 +768,18 @@ class Scanner:
                     yield t, starts[where], ends[where], people
             self.timings[part] += time.perf_counter() - t0
 
-    def _phones(self, runs: DigitRuns) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    def _phones(
+        self, runs: DigitRuns, codes: np.ndarray, text: str, code_ends: np.ndarray
+    ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+        glued = phone.after_codes(codes, text, code_ends, self.options.region)
+        if glued:  # a number glued to a code's end (which `candidates` takes for a longer code)
+            keys = to_u64(self._digester.digest_many("phone", [g[2] for g in glued]))
+            if self.retained is not None:
+                self.retained.add("phone", keys)
+            where, people = self.index.lookup("phone", keys)
+            if len(where):
+                at = np.array([g[:2] for g in glued], dtype=np.int64).reshape(-1, 2)
+                yield "phone", at[where, 0], at[where, 1], people
         cands = phone.candidates(runs, self.options.region)
         if not len(cands.starts):
             return

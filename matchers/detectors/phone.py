@@ -34,7 +34,7 @@ from stdnum.exceptions import InvalidFormat, ValidationError
 from .. import native
 from ..lazy import lazy_module
 from ..normalize import normalize
-from ._common import PAD_BEFORE, DigitRuns, ascii_table, code_points
+from ._common import PAD_BEFORE, DigitRuns, ascii_table, code_points, member
 
 phonenumbers = lazy_module("phonenumbers")  # loaded on first use: hetu-only scans never
 
@@ -142,6 +142,31 @@ def find(
                 last_end = start + hit[0]
                 yield start, last_end, hit[1]
                 break
+
+
+_NUMBER_START = ascii_table("0123456789+(")
+
+
+def after_codes(codes: np.ndarray, text: str, code_ends: np.ndarray,
+                region: str = DEFAULT_REGION) -> list[tuple[int, int, str]]:
+    """(start, end, E.164) of the numbers glued to an identity code's end.
+
+    A number glued to a letter is taken for part of a longer code (the module doc), but
+    in a packed row the code column runs into the phone column: "131052-308T0401234567".
+    A code's check character says where it ends, so a number right after it is read.
+    `codes`: the code points of `text`; `code_ends`: the valid codes' ends in it
+    (`hetu.find_arrays`), which end at a letter (a digit check character followed by a
+    digit is no code)."""
+    ends = code_ends[code_ends < len(text)]
+    ends = ends[member(_NUMBER_START, codes[ends])]  # few: glued ones
+    found = []
+    for c in ends.tolist():
+        hit = _valid_at(text, c, region)
+        if hit is None and text.startswith(_region_prefixes(region)[0].decode(), c):
+            hit = _valid_at(text, c, region, implied_plus=True)  # "358401234567"
+        if hit is not None:
+            found.append((c, c + hit[0], hit[1]))
+    return found
 
 
 def _bare_runs(r: DigitRuns, cc: bytes) -> np.ndarray:

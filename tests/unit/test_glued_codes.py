@@ -119,3 +119,29 @@ def test_only_a_code_sets_an_address_apart() -> None:
     text = f"{p.hetu}{local.upper()}@{domain}"  # the case of the text is kept
     cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
     assert list(cols.refs) == [p.ref] and text[cols.starts[0]:] == f"{local.upper()}@{domain}"
+
+
+def test_the_phone_number_after_a_glued_code_is_found_as_well() -> None:
+    index = synthetic_index(KEY, PEOPLE)
+    scanner = Scanner(index, KEY, ScanOptions(types=frozenset({"phone"})))
+    coded = [p for p in PEOPLE if not p.hetu[-1].isdigit()]  # a digit check runs on
+    writings = [lambda p: p.phone, lambda p: p.phone.replace(" ", ""),
+                lambda p: synthetic.e164_fi(p.phone), lambda p: synthetic.e164_fi(p.phone)[1:]]
+    for write in writings:
+        text = "".join(f"{p.full_name[:14]:<14}{p.hetu}{write(p)};x\n" for p in coded)
+        cols = scanner.scan_range_columns(text, 0, len(text), "vienti.txt", "text")
+        assert sorted(cols.refs) == sorted(p.ref for p in coded), write(coded[0])
+        by_ref = {p.ref: write(p) for p in coded}
+        for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
+            assert text[s:e] == by_ref[ref]
+
+
+def test_only_a_code_sets_a_phone_number_apart() -> None:
+    p = PEOPLE[0]
+    index = synthetic_index(KEY, PEOPLE)
+    scanner = Scanner(index, KEY, ScanOptions(types=frozenset({"phone"})))
+    number = p.phone.replace(" ", "")
+    for text in (f"abc{number}", f"INV-{number}", f"131052-308{number}",
+                 f"{p.hetu}{number}7", f"{p.hetu[:-1]}{number}"):
+        cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
+        assert list(cols.refs) == [], text
