@@ -748,8 +748,8 @@ class Scanner:
                 assert codes is not None
                 if code_ends is None:
                     code_ends = hetu.find_arrays(codes, text, runs)[1]
-                starts, ends, values, lengths = email.after_codes(
-                    codes, text, code_ends, email.find_arrays(codes, text))
+                starts, ends, values, lengths = email.without_tags(email.after_codes(
+                    codes, text, code_ends, email.find_arrays(codes, text)))
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
                         if len(starts) else None)
                 part = "email"
