@@ -16,18 +16,28 @@ def find_numeric(
     shapes: list[tuple[int, str, tuple[int, ...]]],
     plain_lengths: tuple[int, ...],
     canonical: Callable[[str], str],
+    glued: tuple[str, ...] = (),
 ) -> Iterator[tuple[int, int, str]]:
     """Candidates from digit runs, validated one by one with stdnum.
 
     `plain_lengths`: a single run of one of these lengths is a candidate.
     `shapes`: (first run length, separator chars, second run lengths) for
-    forms like DDMMYY-SSSS. Both ends must be token boundaries.
+    forms like DDMMYY-SSSS. Both ends must be token boundaries, except for the forms
+    in `glued` ("plain", "shapes"): those are read glued to letters or punctuation too
+    (only digits hide them; the runs are maximal), where the number's check digits set
+    it apart as a HETU's check character does (see `hetu`).
     """
     spans: list[tuple[int, int]] = []
+
+    def bounded(p: np.ndarray, e: np.ndarray, form: str) -> np.ndarray:
+        if form in glued:
+            return np.ones(len(p), dtype=bool)
+        return runs.ok_before(p) & runs.ok_after(e)
+
     if plain_lengths:
         i = np.flatnonzero(np.isin(runs.length, plain_lengths))
         p, e = runs.start[i], runs.end[i]
-        ok = runs.ok_before(p) & runs.ok_after(e)
+        ok = bounded(p, e, "plain")
         spans += zip(p[ok].tolist(), e[ok].tolist(), strict=True)
     for first, seps, second in shapes:
         i = np.flatnonzero(runs.length == first)
@@ -38,7 +48,7 @@ def find_numeric(
             table[ord(ch)] = True
         ok, e = runs.followed_by_run(i, table, second)
         p = runs.start[i]
-        ok &= runs.ok_before(p) & runs.ok_after(e)
+        ok &= bounded(p, e, "shapes")
         spans += zip(p[ok].tolist(), e[ok].tolist(), strict=True)
     spans.sort()
     for p, e in spans:

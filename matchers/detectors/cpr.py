@@ -36,4 +36,5 @@ is_valid = validity_check(validate)
 def find(text: str, runs: DigitRuns | None = None) -> Iterator[tuple[int, int, str]]:
     """(start, end, canonical) of every valid CPR number in normalised `text`."""
     r = runs if runs is not None else runs_of(text)
+    # A token of its own, never glued: no check digit tells it from an invoice number.
     return find_numeric(text, r, [(6, "-", (4,))], (10,), validate)

@@ -34,4 +34,5 @@ is_valid = validity_check(validate)
 def find(text: str, runs: DigitRuns | None = None) -> Iterator[tuple[int, int, str]]:
     """(start, end, canonical) of every valid fødselsnummer in normalised `text`."""
     r = runs if runs is not None else runs_of(text)
-    return find_numeric(text, r, [(6, " ", (5,))], (11,), validate)
+    # Two check digits: glued to letters it is still told apart (as a HETU is).
+    return find_numeric(text, r, [(6, " ", (5,))], (11,), validate, glued=("plain", "shapes"))

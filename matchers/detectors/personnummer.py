@@ -43,4 +43,7 @@ is_valid = validity_check(validate)
 def find(text: str, runs: DigitRuns | None = None) -> Iterator[tuple[int, int, str]]:
     """(start, end, canonical) of every valid personnummer in normalised `text`."""
     r = runs if runs is not None else runs_of(text)
-    return find_numeric(text, r, [(6, "-+", (4,)), (8, "-+", (4,))], (10, 12), validate)
+    # Glued to letters only as written with its "-" or "+": a bare run of 10 or 12
+    # digits with one Luhn digit is an order or product number as often as not.
+    return find_numeric(text, r, [(6, "-+", (4,)), (8, "-+", (4,))], (10, 12), validate,
+                        glued=("shapes",))

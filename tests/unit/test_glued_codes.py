@@ -145,3 +145,31 @@ def test_only_a_code_sets_a_phone_number_apart() -> None:
                  f"{p.hetu}{number}7", f"{p.hetu[:-1]}{number}"):
         cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
         assert list(cols.refs) == [], text
+
+
+# -- the Nordic numbers: glued to letters where check digits set them apart --------------
+
+def _nordic(mod, text: str) -> list[str]:  # noqa: ANN001
+    return [c for _, _, c in mod.find(normalize(text).text)]
+
+
+def test_nordic_numbers_with_check_digits_are_found_glued() -> None:
+    from vahti.matchers.detectors import fodselsnummer, personnummer
+    for text in ("Andersson880320-0016", "INV-880320-0016", "880320-0016x", "pnr:19880320-0016kr"):
+        assert _nordic(personnummer, text) == ["198803200016"], text
+    for text in ("Hansen15108695088", "15108695088kr", "fnr_151086 95088"):
+        assert _nordic(fodselsnummer, text) == ["15108695088"], text
+
+
+def test_nordic_numbers_without_enough_check_stay_tokens_of_their_own() -> None:
+    """A personnummer written without its "-" is 10 or 12 digits with one Luhn digit,
+    and a CPR number has no check digit at all: glued to letters, such a run is a
+    product, order or invoice number ("INV-010199-1234") as often as anything."""
+    from vahti.matchers.detectors import cpr, personnummer
+    for text in ("Andersson8803200016", "SKU198803200016", "x8803200016"):
+        assert _nordic(personnummer, text) == [], text
+    for text in ("Jensen211062-5629", "INV-211062-5629", "211062-5629x", "x2110625629"):
+        assert _nordic(cpr, text) == [], text
+    # inside a longer run of digits, none of them
+    assert _nordic(personnummer, "9880320-0016") == []
+    assert _nordic(cpr, "9211062-5629") == []
