@@ -23,6 +23,7 @@ from vahti.matchers.normalize import normalize
 
 KEY = Key(bytes(range(32)))
 PEOPLE = synthetic.make_people(30, seed=44)
+INDEX = synthetic_index(KEY, PEOPLE)
 CODE = "131052-308T"
 
 
@@ -81,28 +82,23 @@ def _fixed_width(people: list[synthetic.Person]) -> str:
     return "".join(f"{p.full_name[:14]:<14}{p.hetu}{p.email}\n" for p in people)
 
 
+def scanned(text: str, id_type: str) -> list[tuple[str, str]]:
+    """(ref, the text of the finding) of each finding of `id_type` in `text`."""
+    cols = Scanner(INDEX, KEY, ScanOptions(types=frozenset({id_type}))).scan_range_columns(
+        text, 0, len(text), "vienti.txt", "text")
+    return [(r, text[s:e]) for r, s, e in zip(cols.refs, cols.starts.tolist(),
+                                                cols.ends.tolist(), strict=True)]
+
+
 def test_a_fixed_width_export_finds_every_person_at_the_code_itself() -> None:
     text = _fixed_width(PEOPLE)
-    full = [p for p in PEOPLE if len(p.full_name) >= 14]
-    assert full, "the test needs names that fill their field"
-    index = synthetic_index(KEY, PEOPLE)
-    cols = Scanner(index, KEY, ScanOptions(types=frozenset({"hetu"}))).scan_range_columns(
-        text, 0, len(text), "vienti.txt", "text")
-    by_ref = {p.ref: p for p in PEOPLE}
-    assert set(cols.refs) == set(by_ref)
-    for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
-        assert text[s:e] == by_ref[ref].hetu
+    assert [p for p in PEOPLE if len(p.full_name) >= 14], "names that fill their field"
+    assert sorted(scanned(text, "hetu")) == sorted((p.ref, p.hetu) for p in PEOPLE)
 
 
 def test_the_address_after_a_glued_code_is_found_as_well() -> None:
     text = _fixed_width(PEOPLE)
-    index = synthetic_index(KEY, PEOPLE)
-    cols = Scanner(index, KEY, ScanOptions(types=frozenset({"email"}))).scan_range_columns(
-        text, 0, len(text), "vienti.txt", "text")
-    by_ref = {p.ref: p for p in PEOPLE}
-    assert sorted(cols.refs) == sorted(by_ref)
-    for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
-        assert text[s:e] == by_ref[ref].email
+    assert sorted(scanned(text, "email")) == sorted((p.ref, p.email) for p in PEOPLE)
 
 
 def test_only_a_code_sets_an_address_apart() -> None:
@@ -110,41 +106,28 @@ def test_only_a_code_sets_an_address_apart() -> None:
     someone else's address, not laura's."""
     p = PEOPLE[0]
     local, domain = p.email.split("@")
-    index = synthetic_index(KEY, PEOPLE)
-    scanner = Scanner(index, KEY, ScanOptions(types=frozenset({"email"})))
     for text in (f"x2{p.email}", f"Lehtonen{p.email}", f"131052-308{p.email}",
                  f"{p.hetu}@{domain}", f"{p.hetu}.{p.email}"):
-        cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
-        assert list(cols.refs) == [], text
+        assert scanned(text, "email") == [], text
     text = f"{p.hetu}{local.upper()}@{domain}"  # the case of the text is kept
-    cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
-    assert list(cols.refs) == [p.ref] and text[cols.starts[0]:] == f"{local.upper()}@{domain}"
+    assert scanned(text, "email") == [(p.ref, f"{local.upper()}@{domain}")]
 
 
 def test_the_phone_number_after_a_glued_code_is_found_as_well() -> None:
-    index = synthetic_index(KEY, PEOPLE)
-    scanner = Scanner(index, KEY, ScanOptions(types=frozenset({"phone"})))
     coded = [p for p in PEOPLE if not p.hetu[-1].isdigit()]  # a digit check runs on
     writings = [lambda p: p.phone, lambda p: p.phone.replace(" ", ""),
                 lambda p: synthetic.e164_fi(p.phone), lambda p: synthetic.e164_fi(p.phone)[1:]]
     for write in writings:
         text = "".join(f"{p.full_name[:14]:<14}{p.hetu}{write(p)};x\n" for p in coded)
-        cols = scanner.scan_range_columns(text, 0, len(text), "vienti.txt", "text")
-        assert sorted(cols.refs) == sorted(p.ref for p in coded), write(coded[0])
-        by_ref = {p.ref: write(p) for p in coded}
-        for ref, s, e in zip(cols.refs, cols.starts.tolist(), cols.ends.tolist(), strict=True):
-            assert text[s:e] == by_ref[ref]
+        assert sorted(scanned(text, "phone")) == sorted((p.ref, write(p)) for p in coded)
 
 
 def test_only_a_code_sets_a_phone_number_apart() -> None:
     p = PEOPLE[0]
-    index = synthetic_index(KEY, PEOPLE)
-    scanner = Scanner(index, KEY, ScanOptions(types=frozenset({"phone"})))
     number = p.phone.replace(" ", "")
     for text in (f"abc{number}", f"INV-{number}", f"131052-308{number}",
                  f"{p.hetu}{number}7", f"{p.hetu[:-1]}{number}"):
-        cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
-        assert list(cols.refs) == [], text
+        assert scanned(text, "phone") == [], text
 
 
 # -- the Nordic numbers: glued to letters where check digits set them apart --------------
