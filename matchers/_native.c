@@ -246,7 +246,7 @@ static int hetu_valid(uint8_t *canon)
     }                                                                                      \
     static void hetu_candidate_##NAME(const T *b, Py_ssize_t n, Py_ssize_t p,             \
                                       Py_ssize_t q, i64vec *starts, u8vec *canon,          \
-                                      i64vec *loose)                                       \
+                                      i64vec *loose, i64vec *runon)                        \
     {                                                                                      \
         /* [p, q) is a run of exactly six digits: no digit before it, and letters or   \
            punctuation glued to a code do not hide it (see hetu.py) */                   \
@@ -254,13 +254,16 @@ static int hetu_valid(uint8_t *canon)
         unsigned check = at_##NAME(b, n, q + 4);                                           \
         int tight = T_SIGN[sign] && IS_DIGIT(at_##NAME(b, n, q + 1))                       \
                     && IS_DIGIT(at_##NAME(b, n, q + 2))                                    \
-                    && IS_DIGIT(at_##NAME(b, n, q + 3)) && T_CHECK_ANY[check]              \
-                    && !(IS_DIGIT(check) && IS_DIGIT(at_##NAME(b, n, q + 5)));             \
+                    && IS_DIGIT(at_##NAME(b, n, q + 3)) && T_CHECK_ANY[check];             \
         if (tight) {                                                                       \
+            /* a digit check character followed by a digit: a run-on code */              \
+            int on = IS_DIGIT(check) && IS_DIGIT(at_##NAME(b, n, q + 5));                  \
             uint8_t row[11];                                                               \
             for (int j = 0; j < 11; j++)                                                   \
                 row[j] = (uint8_t)at_##NAME(b, n, p + j);                                  \
             if (hetu_valid(row)) {                                                         \
+                if (on)                                                                    \
+                    vec_push(runon, (int64_t)starts->len);                                 \
                 vec_push(starts, (int64_t)p);                                              \
                 u8_append(canon, row, 11);                                                 \
             }                                                                              \
@@ -287,7 +290,7 @@ DEFINE_HETU_CANDIDATE(u32, uint32_t)
    or a uint32 buffer) skip along the digits. */
 #define DEFINE_HETU_SCAN(NAME, T)                                                          \
     static void hetu_scan_##NAME(const T *b, Py_ssize_t n, i64vec *starts, u8vec *canon,   \
-                                 i64vec *loose)                                            \
+                                 i64vec *loose, i64vec *runon)                             \
     {                                                                                      \
         Py_ssize_t i = 0;                                                                  \
         /* invariant: i == 0 or b[i - 1] is not a digit; a run of six digits that starts  \
@@ -303,7 +306,7 @@ DEFINE_HETU_CANDIDATE(u32, uint32_t)
             while (e < n && IS_DIGIT(b[e]))                                                \
                 e++;                                                                       \
             if (e - s == 6)                                                                \
-                hetu_candidate_##NAME(b, n, s, e, starts, canon, loose);                   \
+                hetu_candidate_##NAME(b, n, s, e, starts, canon, loose, runon);            \
             i = e + 1;                                                                     \
         }                                                                                  \
     }
@@ -367,7 +370,7 @@ static inline int ctz64(uint64_t x) /* x != 0 */
    mask of bytes [i - 1, i + 63): bit k (1 <= k <= 56) is a start when bits k..k+5
    are digits and bits k-1 and k+6 are not. Candidates come out in text order. */
 static void hetu_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *starts, u8vec *canon,
-                         i64vec *loose, int simd)
+                         i64vec *loose, i64vec *runon, int simd)
 {
     for (Py_ssize_t i = 0; i < n; i += 56) {
         Py_ssize_t from = i - 1;
@@ -389,7 +392,7 @@ static void hetu_scan_u8(const uint8_t *b, Py_ssize_t n, i64vec *starts, u8vec *
         while (exact) {
             Py_ssize_t s = from + ctz64(exact);
             exact &= exact - 1;
-            hetu_candidate_u8(b, n, s, s + 6, starts, canon, loose);
+            hetu_candidate_u8(b, n, s, s + 6, starts, canon, loose, runon);
         }
     }
 }
@@ -408,13 +411,15 @@ static int get_codes(PyObject *obj, Py_buffer *view)
 }
 
 PyDoc_STRVAR(hetu_find_doc,
-"hetu_find(codes[, simd]) -> (starts, canon, loose)\n\n"
+"hetu_find(codes[, simd]) -> (starts, canon, loose, runon)\n\n"
 "HETU candidates in a code-point buffer (uint8 or uint32 items) or a str (read\n"
 "where it lies, without a copy into a buffer of code points): `starts`\n"
 "(int64 bytes) and `canon` (11 upper-cased bytes each) of the valid codes of\n"
 "the tight form DDMMYYCNNNQ not inside a longer run of digits, and `loose`\n"
 "(int64 bytes): starts of date parts followed by whitespace and then a\n"
-"century sign, for the regular expression. Offsets are item indices.");
+"century sign, for the regular expression, and `runon` (int64 bytes): the\n"
+"indices in `starts` of the codes whose digit check character a digit follows\n"
+"(read only when corroborated). Offsets are item indices.");
 
 static PyObject *hetu_find(PyObject *self, PyObject *args)
 {
@@ -442,35 +447,38 @@ static PyObject *hetu_find(PyObject *self, PyObject *args)
         width = (int)view.itemsize;
         n = view.len / view.itemsize;
     }
-    i64vec starts = {0}, loose = {0};
+    i64vec starts = {0}, loose = {0}, runon = {0};
     u8vec canon = {0};
     /* (a str is immutable, so its data can be read without the GIL too) */
     Py_BEGIN_ALLOW_THREADS
     if (width == 1)
-        hetu_scan_u8((const uint8_t *)data, n, &starts, &canon, &loose, simd);
+        hetu_scan_u8((const uint8_t *)data, n, &starts, &canon, &loose, &runon, simd);
     else if (width == 2)
-        hetu_scan_u16((const uint16_t *)data, n, &starts, &canon, &loose);
+        hetu_scan_u16((const uint16_t *)data, n, &starts, &canon, &loose, &runon);
     else
-        hetu_scan_u32((const uint32_t *)data, n, &starts, &canon, &loose);
+        hetu_scan_u32((const uint32_t *)data, n, &starts, &canon, &loose, &runon);
     Py_END_ALLOW_THREADS
     if (!is_str)
         PyBuffer_Release(&view);
     PyObject *result = NULL;
-    if (starts.failed || canon.failed || loose.failed) {
+    if (starts.failed || canon.failed || loose.failed || runon.failed) {
         PyErr_NoMemory();
     } else {
         PyObject *a = vec_bytes(&starts);
         PyObject *b = PyBytes_FromStringAndSize((const char *)canon.data, canon.len);
         PyObject *c = vec_bytes(&loose);
-        if (a && b && c)
-            result = PyTuple_Pack(3, a, b, c);
+        PyObject *d = vec_bytes(&runon);
+        if (a && b && c && d)
+            result = PyTuple_Pack(4, a, b, c, d);
         Py_XDECREF(a);
         Py_XDECREF(b);
         Py_XDECREF(c);
+        Py_XDECREF(d);
     }
     free(starts.data);
     free(canon.data);
     free(loose.data);
+    free(runon.data);
     return result;
 }
 

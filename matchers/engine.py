@@ -67,7 +67,7 @@ import time
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from operator import attrgetter
@@ -350,6 +350,10 @@ class ScanOptions:
 TYPE_NAMES = tuple(sorted(IDENTIFIER_TYPES))
 _TYPE_CODE = {t: i for i, t in enumerate(TYPE_NAMES)}
 _TYPE_NAME_ARRAY = np.array(TYPE_NAMES, dtype=object)
+# A run-on identity code (`hetu.find_with_run_on`) is a hit of its own kind until it is
+# scored: it is reported, as a "hetu" finding, only when corroborated.
+RUN_ON_HETU = "hetu, run-on"
+_TYPE_CODE[RUN_ON_HETU] = len(TYPE_NAMES)
 
 
 class _Hits:
@@ -733,10 +737,9 @@ class Scanner:
         for t in self.types:
             t0 = time.perf_counter()
             if t == "hetu":
-                starts, ends, canon = hetu.find_arrays(codes, text, runs)
-                code_ends = ends
-                keys = to_u64(self._digester.digest_fixed("hetu", canon)) if len(starts) else None
-                part = "hetu"
+                code_ends = yield from self._codes(codes, text, runs)
+                self.timings["hetu"] += time.perf_counter() - t0
+                continue
             elif t == "phone":
                 assert runs is not None and codes is not None
                 if code_ends is None:
@@ -767,6 +770,31 @@ class Scanner:
                 if len(where):
                     yield t, starts[where], ends[where], people
             self.timings[part] += time.perf_counter() - t0
+
+    def _codes(
+        self, codes: np.ndarray | None, text: str, runs: DigitRuns | None
+    ) -> Generator[tuple[str, np.ndarray, np.ndarray, np.ndarray], None, np.ndarray]:
+        """The enrolled identity codes' hits; returns the ends of the codes read (not
+        run-on). Run-on codes are looked for only when a corroboration can confirm
+        them (`_score`), and are not retained: a retro-hunt has no window to read."""
+        if self.index.corroborating:
+            starts, ends, canon, run_on = hetu.find_with_run_on(codes, text, runs)
+        else:
+            starts, ends, canon = hetu.find_arrays(codes, text, runs)
+            run_on = np.zeros(len(starts), dtype=bool)
+        if not len(starts):
+            return ends
+        read = ~run_on
+        keys = to_u64(self._digester.digest_fixed("hetu", canon))
+        if self.retained is not None:
+            self.retained.add("hetu", keys[read])
+        where, people = self.index.lookup("hetu", keys)
+        if len(where):
+            on = run_on[where]
+            yield "hetu", starts[where[~on]], ends[where[~on]], people[~on]
+            if on.any():
+                yield RUN_ON_HETU, starts[where[on]], ends[where[on]], people[on]
+        return ends[read]
 
     def _phones(
         self, runs: DigitRuns, codes: np.ndarray, text: str, code_ends: np.ndarray
@@ -830,15 +858,25 @@ class Scanner:
             return FindingColumns.empty(location)
         type_of = np.concatenate([b.types for b in batches])
         people = np.concatenate([b.people for b in batches])
-        scores = np.full(len(type_of), self.options.base_score)
-        if self.index.corroborating:
-            t0 = time.perf_counter()
-            scores = np.minimum(1.0, scores + self._corroboration(batches, people))
-            self.timings["corroboration"] += time.perf_counter() - t0
-        persons, person_at = _distinct_people(people)
-        refs = self.index.refs.many(persons)
         starts = np.concatenate([b.starts for b in batches])
         ends = np.concatenate([b.ends for b in batches])
+        scores = np.full(len(type_of), self.options.base_score)
+        bonus = np.zeros(len(type_of))
+        if self.index.corroborating:
+            t0 = time.perf_counter()
+            bonus = self._corroboration(batches, people)
+            scores = np.minimum(1.0, scores + bonus)
+            self.timings["corroboration"] += time.perf_counter() - t0
+        run_on = type_of == _TYPE_CODE[RUN_ON_HETU]
+        if run_on.any():  # reported as codes when corroborated, else not at all
+            keep = ~run_on | (bonus > 0) | _beside_another(
+                run_on, people, starts, max(0, self.options.window))
+            type_of = np.where(run_on, _TYPE_CODE["hetu"], type_of)[keep]
+            people, starts, ends, scores = people[keep], starts[keep], ends[keep], scores[keep]
+            if not len(type_of):
+                return FindingColumns.empty(location)
+        persons, person_at = _distinct_people(people)
+        refs = self.index.refs.many(persons)
         order = _finding_order(starts, ends, type_of, refs, person_at)
         return FindingColumns(
             ["identifier"] * len(type_of),
@@ -1176,6 +1214,26 @@ def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
 # Below heap.MMAP_THRESHOLD (its int64 slots: 16 MiB), so a table comes from the heap and
 # its pages are reused from batch to batch.
 _PEOPLE_TABLE_MAX = 1 << 21
+
+
+def _beside_another(run_on: np.ndarray, people: np.ndarray, starts: np.ndarray,
+                    w: int) -> np.ndarray:
+    """Per hit: is it a run-on code with another hit of the same person (an e-mail
+    address, a phone number, a code) within `w` characters? A row of a register names
+    its person by more than one identifier, and chance would not put two of one
+    person's together."""
+    out = np.zeros(len(run_on), dtype=bool)
+    others = np.flatnonzero(~run_on)
+    if not len(others):
+        return out
+    order = np.lexsort((starts[others], people[others]))
+    person_of, start_of = people[others][order], starts[others][order]
+    for i in np.flatnonzero(run_on).tolist():
+        lo, hi = np.searchsorted(person_of, people[i], "left"), np.searchsorted(
+            person_of, people[i], "right")
+        near = np.searchsorted(start_of[lo:hi], starts[i] - w, "left")
+        out[i] = near < hi - lo and start_of[lo + near] <= starts[i] + w
+    return out
 
 
 def _distinct_people(people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,7 +45,8 @@ CENTURIES.update(dict.fromkeys("BCDEF", 2000))
 # 2023 signs) validate a code with its sign replaced by this one.
 _CLASSIC_SIGN = {s: {1800: "+", 1900: "-", 2000: "A"}[c] for s, c in CENTURIES.items()}
 
-__all__ = ["ID_TYPE", "compact", "validate", "is_valid", "canonical", "find", "find_arrays"]
+__all__ = ["ID_TYPE", "compact", "validate", "is_valid", "canonical", "find", "find_arrays",
+           "find_with_run_on"]
 
 
 def compact(number: str) -> str:
@@ -76,8 +77,9 @@ is_valid = validity_check(validate)
 # letters and punctuation glued to it do not hide it, as a fixed-width export writes it
 # when a full name field runs into the code field ("Lehtonen131052-308T"), or a packed
 # row its next column ("131052-308Tmatti@..."). Digits do: inside a longer run of them,
-# where a code begins is not known. A digit check character must end its run too; a
-# letter one ends the code by itself ("131052-308T1990" is a code and a year).
+# where a code begins is not known. A digit check character must end its run too (else
+# the code is run-on: `find_with_run_on`); a letter one ends the code by itself
+# ("131052-308T1990" is a code and a year).
 _NOT_AFTER_DIGIT = r"(?<![0-9])"
 _CHECK_THEN_END = r"(?:[0-9](?![0-9])|[A-Ya-y])"
 
@@ -107,14 +109,36 @@ def find(text: str) -> Iterator[tuple[int, int, str]]:
 def find_arrays(
     codes: np.ndarray | None, text: str, runs: DigitRuns | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised `find`: start and end offsets and an (n, 11) uint8 array of canonical codes.
+    """Vectorised `find`: start and end offsets and an (n, 11) uint8 array of canonical
+    codes (`find_with_run_on`'s codes that are not run-on)."""
+    starts, ends, canon, run_on = find_with_run_on(codes, text, runs)
+    if run_on.any():
+        keep = ~run_on
+        return starts[keep], ends[keep], canon[keep]
+    return starts, ends, canon
+
+
+Found = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def find_with_run_on(codes: np.ndarray | None, text: str, runs: DigitRuns | None = None
+                     ) -> Found:
+    """`find_arrays`, and the run-on codes with them: (starts, ends, canon, run_on).
+
+    A run-on code has a digit check character followed by a digit (`010101-10201`):
+    where it ends is known only if it is one. A fixed-width export whose numeric field
+    follows the always-full code field writes every such code so (10 in 31 codes), and
+    so does a date-prefixed serial number (`261204-00112345`) that is no code. The scan
+    reports a run-on code only when its finding is corroborated (the person's name or
+    birth date beside it).
 
     `codes` are the code points of `text` (see `code_points`), or None: the C
     scanner then reads `text` where it lies (without it they are made here).
     `text` is otherwise only read where a date part is followed by whitespace (the
     rare loose form). `runs` may be passed in when the caller already computed them.
     """
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11), np.uint8))
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11), np.uint8),
+             np.zeros(0, bool))
     n = len(codes) if codes is not None else len(text)
     if n < 11:
         if n and text.strip():
@@ -135,7 +159,6 @@ def find_arrays(
         & r.dig[q + 2]
         & r.dig[q + 3]
         & _CHECK_ANYCASE[r.at(q + 4)]
-        & ~(r.dig[q + 4] & r.dig[q + 5])
     )
     loose = ~tight & (_SPACE[c_sign] | (_SIGN[c_sign] & _SPACE[r.at(q + 1)]))
     if loose.any():
@@ -145,33 +168,32 @@ def find_arrays(
         window = np.take(r.cp, ql[:, None] + np.arange(5))
         first = np.argmax(~_SPACE[window], axis=1)
         loose[loose] = _SIGN[window[np.arange(len(ql)), first]]
-    pt = p[tight]
+    pt, qt = p[tight], q[tight]
     canon = np.take(r.cp, pt[:, None] + np.arange(11))
-    found = (pt - PAD_BEFORE, pt - PAD_BEFORE + 11, canon)
+    found = (pt - PAD_BEFORE, pt - PAD_BEFORE + 11, canon, r.dig[qt + 4] & r.dig[qt + 5])
     if loose.any():
         found = _loose(text, p[loose] - PAD_BEFORE, found)
     return _validated(*found)
 
 
-def _find_native(
-    lib, codes: np.ndarray | str, text: str  # noqa: ANN001
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`find_arrays` with the C scanner (of `codes`, or of the str itself): it finds
-    and validates the tight form (in text order); the loose candidates it reports go
-    to the regex here."""
-    s_b, canon_b, loose_b = lib.hetu_find(codes)
+def _find_native(lib, codes: np.ndarray | str, text: str) -> Found:  # noqa: ANN001
+    """`find_with_run_on` with the C scanner (of `codes`, or of the str itself): it
+    finds and validates the tight form (in text order); the loose candidates it reports
+    go to the regex here."""
+    s_b, canon_b, loose_b, runon_b = lib.hetu_find(codes)
     starts = np.frombuffer(s_b, dtype=np.int64)
     canon = np.frombuffer(canon_b, dtype=np.uint8).reshape(-1, 11)
-    found = (starts, starts + 11, canon)
+    run_on = np.zeros(len(starts), dtype=bool)
+    run_on[np.frombuffer(runon_b, dtype=np.int64)] = True
+    found = (starts, starts + 11, canon, run_on)
     if not loose_b:
         return found
     return _validated(*_loose(text, np.frombuffer(loose_b, dtype=np.int64), found))
 
 
-def _loose(
-    text: str, positions: np.ndarray, found: tuple[np.ndarray, np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Add the loose-form matches at `positions` (or anywhere, for tiny texts) to `found`."""
+def _loose(text: str, positions: np.ndarray, found: Found) -> Found:
+    """Add the loose-form matches at `positions` (or anywhere, for tiny texts) to `found`
+    (none of them run-on: `_CHECK_THEN_END`)."""
     starts, ends, rows = [], [], []
     matches = (
         (_LOOSE_RE.match(text, pos) for pos in positions.tolist())
@@ -191,15 +213,15 @@ def _loose(
         np.concatenate((found[0], np.asarray(starts, np.int64))),
         np.concatenate((found[1], np.asarray(ends, np.int64))),
         np.concatenate((found[2], extra)),
+        np.concatenate((found[3], np.zeros(len(rows), bool))),
     )
 
 
-def _validated(
-    starts: np.ndarray, ends: np.ndarray, canon: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _validated(starts: np.ndarray, ends: np.ndarray, canon: np.ndarray, run_on: np.ndarray
+               ) -> Found:
     """Keep the candidates with a real date, individual number >= 2 and the right check char."""
     if not len(canon):
-        return starts, ends, canon
+        return starts, ends, canon, run_on
     lower = (canon >= 97) & (canon <= 122)
     canon = canon - (lower * 32).astype(np.uint8)
     d = canon.astype(np.int64) - 48
@@ -222,9 +244,9 @@ def _validated(
         & (_CHECK_CODE[number % 31] == canon[:, 10])
     )
     if not ok.all():
-        starts, ends, canon = starts[ok], ends[ok], canon[ok]
+        starts, ends, canon, run_on = starts[ok], ends[ok], canon[ok], run_on[ok]
     order = np.argsort(starts, kind="stable")
-    return starts[order], ends[order], canon[order]
+    return starts[order], ends[order], canon[order], run_on[order]
 
 
 # Re-exported so callers can catch the one base class.

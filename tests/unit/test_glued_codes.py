@@ -43,7 +43,7 @@ def test_a_code_glued_to_letters_or_punctuation_is_found(text: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "123456789131052-308T9876543210", "9131052-308T", "12131052-308T",
-    "010101-1020", "010101-10201",  # a digit check character followed by a digit
+    "010101-1020", "010101-10201",  # a digit check character followed by a digit (run-on)
 ])
 def test_a_code_inside_a_longer_run_of_digits_is_not_found(text: str) -> None:
     if text == "010101-1020":  # the control: alone, it is a code
@@ -69,12 +69,12 @@ def test_glued_codes_are_read_alike_with_and_without_the_c_scanner(
         h = h.lower() if rng.random() < 0.2 else h
         texts.append(rng.choice(glue) + h + rng.choice(glue) + rng.choice(glue))
     text = "".join(texts)
-    with_c = hetu.find_arrays(None, text)
+    with_c = hetu.find_with_run_on(None, text)
     monkeypatch.setattr(native, "lib", None)
-    without = hetu.find_arrays(None, text)
+    without = hetu.find_with_run_on(None, text)
     for a, b in zip(with_c, without, strict=True):
         assert np.array_equal(a, b)
-    assert len(with_c[0]) > 1000
+    assert len(with_c[0]) > 1000 and 20 < with_c[3].sum() < 200  # some run on into a 7
 
 
 def _fixed_width(people: list[synthetic.Person]) -> str:
@@ -156,3 +156,63 @@ def test_nordic_numbers_without_enough_check_stay_tokens_of_their_own() -> None:
     # inside a longer run of digits, none of them
     assert _nordic(personnummer, "9880320-0016") == []
     assert _nordic(cpr, "9211062-5629") == []
+
+
+# -- run-on codes: a digit check character followed by a digit ----------------------------
+
+def _run_on_rows(people: list[synthetic.Person], named: bool) -> str:
+    """A fixed-width register whose phone field follows the always-full code field."""
+    return "".join((f"{p.full_name:<24}" if named else f"{i:<24}")
+                   + f"{p.hetu}{p.phone.replace(' ', '')}  Kotikatu {i}\n"
+                   for i, p in enumerate(people))
+
+
+def test_a_run_on_code_is_found_where_its_person_is_named_beside_it() -> None:
+    run_on = [p for p in PEOPLE if p.hetu[-1].isdigit()]
+    assert len(run_on) >= 5
+    text = _run_on_rows(PEOPLE, named=True)
+    cols = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"hetu"}))).scan_range_columns(
+        text, 0, len(text), "vienti.txt", "text")
+    found = {(r, text[s:e]) for r, s, e in zip(cols.refs, cols.starts.tolist(),
+                                               cols.ends.tolist(), strict=True)}
+    assert found == {(p.ref, p.hetu) for p in PEOPLE}
+    assert min(cols.scores) > ScanOptions().base_score  # each one corroborated
+
+
+def test_a_run_on_code_alone_is_not_reported() -> None:
+    """Without a name or a birth date beside it, a run-on code may be a date-prefixed
+    serial number ("261204-00112345"): not reported, nor retained for a retro-hunt."""
+    text = _run_on_rows(PEOPLE, named=False)
+    scanner = Scanner(INDEX, KEY, ScanOptions(types=frozenset({"hetu"}), retain=True))
+    assert sorted(r for r, _ in _spans(scanner, text)) == sorted(
+        p.ref for p in PEOPLE if not p.hetu[-1].isdigit())
+    serials = "".join(f"tilaus {p.hetu}{i:04d}\n" for i, p in enumerate(PEOPLE)
+                      if p.hetu[-1].isdigit())
+    scanner.retained.take()
+    assert _spans(scanner, serials) == []
+    assert "hetu" not in scanner.retained.take()
+
+
+def _spans(scanner: Scanner, text: str) -> list[tuple[str, str]]:
+    cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
+    return [(r, text[s:e]) for r, s, e in zip(cols.refs, cols.starts.tolist(),
+                                                cols.ends.tolist(), strict=True)]
+
+
+def test_a_run_on_code_is_found_beside_another_of_its_persons_identifiers() -> None:
+    """A name cut short by its field does not corroborate; the person's e-mail address
+    or phone number on the same row does."""
+    text = "".join(f"{i:<6}{p.hetu}{p.phone.replace(' ', '')}  {p.email}\n"
+                   for i, p in enumerate(PEOPLE))
+    scanner = Scanner(INDEX, KEY, ScanOptions())
+    assert sorted(r for r, t in _spans(scanner, text) if t == _hetu_of(r)) == sorted(
+        p.ref for p in PEOPLE)
+    # the addresses far from the codes (further than the 200-character window)
+    alone = "".join(f"{i:<6}{p.hetu}{p.phone.replace(' ', '')}\n" for i, p in enumerate(PEOPLE))
+    alone += "x" * 300 + "\n" + "".join(f"{p.email}\n" for p in PEOPLE)
+    assert sorted(r for r, t in _spans(scanner, alone) if t == _hetu_of(r)) == sorted(
+        p.ref for p in PEOPLE if not p.hetu[-1].isdigit())
+
+
+def _hetu_of(ref: str) -> str:
+    return next(p.hetu for p in PEOPLE if p.ref == ref)

@@ -101,7 +101,7 @@ def test_hetu_find_at_buffer_edges() -> None:
     for pad in range(0, 70):
         for text in (h + "." * pad, "x" * pad + " " + h, "x" * pad + ";" + h + " " * pad):
             for simd in (True, False):
-                starts, canon, loose = LIB.hetu_find(text.encode("latin-1"), simd)
+                starts, canon, loose, _ = LIB.hetu_find(text.encode("latin-1"), simd)
                 assert np.frombuffer(starts, np.int64).tolist() == [text.index(h)]
                 assert canon == h.encode()
                 assert loose == b""
@@ -329,6 +329,6 @@ def test_random_bytes_do_not_crash() -> None:
         LIB.clean_bytes(b"abc", 0, 3, True, False, False, b"short")
     with pytest.raises(TypeError):
         LIB.hetu_find(12345)
-    assert LIB.hetu_find("a str") == (b"", b"", b"")  # a str is read as it is
+    assert LIB.hetu_find("a str") == (b"", b"", b"", b"")  # a str is read as it is
     with pytest.raises(ValueError):
         LIB.email_scan(np.zeros(4, dtype=np.uint16))
