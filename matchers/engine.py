@@ -774,9 +774,10 @@ class Scanner:
     def _codes(
         self, codes: np.ndarray | None, text: str, runs: DigitRuns | None
     ) -> Generator[tuple[str, np.ndarray, np.ndarray, np.ndarray], None, np.ndarray]:
-        """The enrolled identity codes' hits; returns the ends of the codes read (not
-        run-on). Run-on codes are looked for only when a corroboration can confirm
-        them (`_score`), and are not retained: a retro-hunt has no window to read."""
+        """The enrolled identity codes' hits; returns the ends of the codes, run-on ones
+        too (a number glued to one is read: `phone.after_codes`). Run-on codes are looked
+        for only when a corroboration can confirm them (`_score`), and are not retained:
+        a retro-hunt has no window to read."""
         if self.index.corroborating:
             starts, ends, canon, run_on = hetu.find_with_run_on(codes, text, runs)
         else:
@@ -794,7 +795,7 @@ class Scanner:
             yield "hetu", starts[where[~on]], ends[where[~on]], people[~on]
             if on.any():
                 yield RUN_ON_HETU, starts[where[on]], ends[where[on]], people[on]
-        return ends[read]
+        return ends
 
     def _phones(
         self, runs: DigitRuns, codes: np.ndarray, text: str, code_ends: np.ndarray

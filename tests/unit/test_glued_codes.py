@@ -201,14 +201,17 @@ def _spans(scanner: Scanner, text: str) -> list[tuple[str, str]]:
 
 def test_a_run_on_code_is_found_beside_another_of_its_persons_identifiers() -> None:
     """A name cut short by its field does not corroborate; the person's e-mail address
-    or phone number on the same row does."""
-    text = "".join(f"{i:<6}{p.hetu}{p.phone.replace(' ', '')}  {p.email}\n"
-                   for i, p in enumerate(PEOPLE))
+    or phone number on the same row does (the number glued to the code is read too)."""
     scanner = Scanner(INDEX, KEY, ScanOptions())
-    assert sorted(r for r, t in _spans(scanner, text) if t == _hetu_of(r)) == sorted(
-        p.ref for p in PEOPLE)
-    # the addresses far from the codes (further than the 200-character window)
-    alone = "".join(f"{i:<6}{p.hetu}{p.phone.replace(' ', '')}\n" for i, p in enumerate(PEOPLE))
+    for row in (lambda i, p: f"{i:<6}{p.hetu}{i:05d}  {p.email}\n",
+                lambda i, p: f"{i:<6}{p.hetu}{p.phone.replace(' ', '')}  Kotikatu 5\n"):
+        text = "".join(row(i, p) for i, p in enumerate(PEOPLE))
+        found = _spans(scanner, text)
+        assert sorted(r for r, t in found if t == _hetu_of(r)) == sorted(p.ref for p in PEOPLE)
+    assert sorted(t for r, t in found if t != _hetu_of(r)) == sorted(
+        p.phone.replace(" ", "") for p in PEOPLE)
+    # a numeric field that is no phone number, the addresses further than the window
+    alone = "".join(f"{i:<6}{p.hetu}{i:05d}\n" for i, p in enumerate(PEOPLE))
     alone += "x" * 300 + "\n" + "".join(f"{p.email}\n" for p in PEOPLE)
     assert sorted(r for r, t in _spans(scanner, alone) if t == _hetu_of(r)) == sorted(
         p.ref for p in PEOPLE if not p.hetu[-1].isdigit())
