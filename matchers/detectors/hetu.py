@@ -129,8 +129,8 @@ def find_with_run_on(codes: np.ndarray | None, text: str, runs: DigitRuns | None
     where it ends is known only if it is one. A fixed-width export whose numeric field
     follows the always-full code field writes every such code so (10 in 31 codes), and
     so does a date-prefixed serial number (`261204-00112345`) that is no code. The scan
-    reports a run-on code only when its finding is corroborated (the person's name or
-    birth date beside it).
+    reports a run-on code only when its finding is corroborated: the person's name,
+    birth date or another identifier beside it (`engine.Scanner._score`).
 
     `codes` are the code points of `text` (see `code_points`), or None: the C
     scanner then reads `text` where it lies (without it they are made here).
