@@ -419,7 +419,7 @@ PyDoc_STRVAR(hetu_find_doc,
 "(int64 bytes): starts of date parts followed by whitespace and then a\n"
 "century sign, for the regular expression, and `runon` (int64 bytes): the\n"
 "indices in `starts` of the codes whose digit check character a digit follows\n"
-"(read only when corroborated). Offsets are item indices.");
+"(reported only when confirmed). Offsets are item indices.");
 
 static PyObject *hetu_find(PyObject *self, PyObject *args)
 {

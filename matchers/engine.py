@@ -742,15 +742,15 @@ class Scanner:
                 continue
             elif t == "phone":
                 assert runs is not None and codes is not None
-                if code_ends is None:
-                    code_ends = hetu.find_arrays(codes, text, runs)[1]
+                if code_ends is None:  # the codes are not scanned for
+                    code_ends = hetu.find_with_run_on(codes, text, runs)[1]
                 yield from self._phones(runs, codes, text, code_ends)
                 self.timings["phone"] += time.perf_counter() - t0
                 continue
             elif t == "email":
                 assert codes is not None
                 if code_ends is None:
-                    code_ends = hetu.find_arrays(codes, text, runs)[1]
+                    code_ends = hetu.find_with_run_on(codes, text, runs)[1]
                 starts, ends, values, lengths = email.without_tags(email.after_codes(
                     codes, text, code_ends, email.find_arrays(codes, text)))
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
@@ -775,14 +775,10 @@ class Scanner:
         self, codes: np.ndarray | None, text: str, runs: DigitRuns | None
     ) -> Generator[tuple[str, np.ndarray, np.ndarray, np.ndarray], None, np.ndarray]:
         """The enrolled identity codes' hits; returns the ends of the codes, run-on ones
-        too (a number glued to one is read: `phone.after_codes`). Run-on codes are looked
-        for only when a corroboration can confirm them (`_score`), and are not retained:
-        a retro-hunt has no window to read."""
-        if self.index.corroborating:
-            starts, ends, canon, run_on = hetu.find_with_run_on(codes, text, runs)
-        else:
-            starts, ends, canon = hetu.find_arrays(codes, text, runs)
-            run_on = np.zeros(len(starts), dtype=bool)
+        too (a number glued to one is read: `phone.after_codes`). A run-on code's hit is
+        reported only when confirmed (`_score`), and it is not retained: a retro-hunt
+        has no window to confirm it in."""
+        starts, ends, canon, run_on = hetu.find_with_run_on(codes, text, runs)
         if not len(starts):
             return ends
         read = ~run_on

@@ -335,7 +335,7 @@ def after_codes(
     found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`found` (`find_arrays` of `codes`/`text`) and the addresses glued to an identity
-    code's end (`code_ends`: of the valid codes in `text`, `hetu.find_arrays`).
+    code's end (`code_ends`: of the valid codes in `text`, `hetu.find_with_run_on`).
 
     In a packed row (a fixed-width export, a database page's strings) the code column
     runs into the e-mail column: "Lehtonen131052-308Tmatti@example.fi". `find` reads

@@ -155,14 +155,17 @@ def after_codes(codes: np.ndarray, text: str, code_ends: np.ndarray,
     in a packed row the code column runs into the phone column: "131052-308T0401234567".
     A code's check character says where it ends, so a number right after it is read.
     `codes`: the code points of `text`; `code_ends`: the valid codes' ends in it
-    (`hetu.find_arrays`), which end at a letter (a digit check character followed by a
-    digit is no code)."""
+    (`hetu.find_with_run_on`: a run-on code's number is read too, for what follows a
+    fixed-width code field is a numeric field as often as not)."""
     ends = code_ends[code_ends < len(text)]
     ends = ends[member(_NUMBER_START, codes[ends])]  # few: glued ones
-    found = []
+    found: list[tuple[int, int, str]] = []
+    if not len(ends):
+        return found
+    cc = _region_prefixes(region)[0].decode()
     for c in ends.tolist():
         hit = _valid_at(text, c, region)
-        if hit is None and text.startswith(_region_prefixes(region)[0].decode(), c):
+        if hit is None and cc and text.startswith(cc, c):
             hit = _valid_at(text, c, region, implied_plus=True)  # "358401234567"
         if hit is not None:
             found.append((c, c + hit[0], hit[1]))
