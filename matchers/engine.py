@@ -781,16 +781,19 @@ class Scanner:
         starts, ends, canon, run_on = hetu.find_with_run_on(codes, text, runs)
         if not len(starts):
             return ends
-        read = ~run_on
         keys = to_u64(self._digester.digest_fixed("hetu", canon))
+        some_on = run_on.any()  # seldom: only packed text has them
         if self.retained is not None:
-            self.retained.add("hetu", keys[read])
+            self.retained.add("hetu", keys[~run_on] if some_on else keys)
         where, people = self.index.lookup("hetu", keys)
+        if not some_on:
+            if len(where):
+                yield "hetu", starts[where], ends[where], people
+            return ends
         if len(where):
             on = run_on[where]
             yield "hetu", starts[where[~on]], ends[where[~on]], people[~on]
-            if on.any():
-                yield RUN_ON_HETU, starts[where[on]], ends[where[on]], people[on]
+            yield RUN_ON_HETU, starts[where[on]], ends[where[on]], people[on]
         return ends
 
     def _phones(

@@ -316,11 +316,11 @@ def without_tags(
     starts, ends, values, lengths = found
     if not len(starts):
         return found
-    # a row's bytes past its length are not its own (the text after it: ";+358...")
-    inside = np.arange(values.shape[1]) < lengths[:, None]
-    rows = np.flatnonzero(((values == ord("+")) & inside).any(axis=1))  # few
+    # One pass over the rows: the "+"s in them, of which those past a row's length are
+    # not its own (the text after it: ";+358...").
+    row, col = np.divmod(np.flatnonzero(values == ord("+")), values.shape[1])
     extra = []
-    for r in rows.tolist():
+    for r in np.unique(row[col < lengths[row]]).tolist():  # few
         value = values[r, : lengths[r]].tobytes()
         at = value.find(b"@")
         plus = value.find(b"+")
@@ -346,11 +346,11 @@ def after_codes(
     """
     n = len(text)
     ends = code_ends[code_ends < n]
-    ends = ends[np.take(_LOCAL_T, np.minimum(codes[ends], 255))]  # few: glued ones
+    # few: the codes a letter follows (an address glued to a code begins with one; a
+    # digit after a code is a numeric field's, and "." or "'" begins no local part)
+    ends = ends[np.take(_ALPHA_T, np.minimum(codes[ends], 255))]
     extra = []
     for c in ends.tolist():
-        if text[c] in ".'":  # a local part does not begin with them: not glued
-            continue
         j = c
         while j < n and j - c < _MAX_LOCAL and text[j] in _LOCAL_CHARS:
             j += 1
