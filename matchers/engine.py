@@ -732,8 +732,13 @@ class Scanner:
             runs = DigitRuns(codes)
             self.timings["digit runs"] += time.perf_counter() - t0
         # The valid identity codes' ends: an e-mail address or a phone number glued to one
-        # is read from there (a packed row's next column, see `email.after_codes`).
+        # is read from there (a packed row's next column, see `email.after_codes`). The
+        # hetu branch makes them (it comes first), or here when codes are not scanned for.
         code_ends = None
+        if "hetu" not in self.types and ("email" in self.types or "phone" in self.types):
+            t0 = time.perf_counter()
+            code_ends = hetu.find_with_run_on(codes, text, runs)[1]
+            self.timings["hetu"] += time.perf_counter() - t0
         for t in self.types:
             t0 = time.perf_counter()
             if t == "hetu":
@@ -741,16 +746,12 @@ class Scanner:
                 self.timings["hetu"] += time.perf_counter() - t0
                 continue
             elif t == "phone":
-                assert runs is not None and codes is not None
-                if code_ends is None:  # the codes are not scanned for
-                    code_ends = hetu.find_with_run_on(codes, text, runs)[1]
+                assert runs is not None and codes is not None and code_ends is not None
                 yield from self._phones(runs, codes, text, code_ends)
                 self.timings["phone"] += time.perf_counter() - t0
                 continue
             elif t == "email":
-                assert codes is not None
-                if code_ends is None:
-                    code_ends = hetu.find_with_run_on(codes, text, runs)[1]
+                assert codes is not None and code_ends is not None
                 starts, ends, values, lengths = email.without_tags(email.after_codes(
                     codes, text, code_ends, email.find_arrays(codes, text)))
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
@@ -764,12 +765,18 @@ class Scanner:
                         if found else None)
                 part = "other numeric" if t in NUMERIC_TYPES else "other"
             if keys is not None:
-                if self.retained is not None:
-                    self.retained.add(t, keys)
-                where, people = self.index.lookup(t, keys)
+                where, people = self._looked_up(t, keys)
                 if len(where):
                     yield t, starts[where], ends[where], people
             self.timings[part] += time.perf_counter() - t0
+
+    def _looked_up(self, t: str, keys: np.ndarray,
+                   retain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The watchlist's hits among `keys` of type `t` (where, people); `retain`, the
+        keys kept for later retro-hunts (all of them when None), are kept."""
+        if self.retained is not None:
+            self.retained.add(t, keys if retain is None else retain)
+        return self.index.lookup(t, keys)
 
     def _codes(
         self, codes: np.ndarray | None, text: str, runs: DigitRuns | None
@@ -783,9 +790,7 @@ class Scanner:
             return ends
         keys = to_u64(self._digester.digest_fixed("hetu", canon))
         some_on = run_on.any()  # seldom: only packed text has them
-        if self.retained is not None:
-            self.retained.add("hetu", keys[~run_on] if some_on else keys)
-        where, people = self.index.lookup("hetu", keys)
+        where, people = self._looked_up("hetu", keys, keys[~run_on] if some_on else None)
         if not some_on:
             if len(where):
                 yield "hetu", starts[where], ends[where], people
@@ -802,9 +807,7 @@ class Scanner:
         glued = phone.after_codes(codes, text, code_ends, self.options.region)
         if glued:  # a number glued to a code's end (which `candidates` takes for a longer code)
             keys = to_u64(self._digester.digest_many("phone", [g[2] for g in glued]))
-            if self.retained is not None:
-                self.retained.add("phone", keys)
-            where, people = self.index.lookup("phone", keys)
+            where, people = self._looked_up("phone", keys)
             if len(where):
                 at = np.array([g[:2] for g in glued], dtype=np.int64).reshape(-1, 2)
                 yield "phone", at[where, 0], at[where, 1], people
@@ -812,9 +815,7 @@ class Scanner:
         if not len(cands.starts):
             return
         keys = to_u64(self._digester.digest_rows("phone", cands.values, cands.lengths))
-        if self.retained is not None:
-            self.retained.add("phone", keys)  # every reading: a search keys one of them
-        where, people = self.index.lookup("phone", keys)
+        where, people = self._looked_up("phone", keys)  # every reading retained: a search keys one
         if not len(where):
             return
         keep = phone.reported(cands, where)

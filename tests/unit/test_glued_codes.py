@@ -84,10 +84,7 @@ def _fixed_width(people: list[synthetic.Person]) -> str:
 
 def scanned(text: str, id_type: str) -> list[tuple[str, str]]:
     """(ref, the text of the finding) of each finding of `id_type` in `text`."""
-    cols = Scanner(INDEX, KEY, ScanOptions(types=frozenset({id_type}))).scan_range_columns(
-        text, 0, len(text), "vienti.txt", "text")
-    return [(r, text[s:e]) for r, s, e in zip(cols.refs, cols.starts.tolist(),
-                                                cols.ends.tolist(), strict=True)]
+    return _spans(Scanner(INDEX, KEY, ScanOptions(types=frozenset({id_type}))), text)
 
 
 def test_a_fixed_width_export_finds_every_person_at_the_code_itself() -> None:
