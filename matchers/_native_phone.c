@@ -17,6 +17,12 @@
  * phone_keep(groups, ngroups, starts, ends, hit)
  *     phone.py `select` as a mask over `hit` (the enrolled readings' indices, repeats
  *     allowed): 1 where hit[i] is a reading to report.
+ *
+ * phone_fields(cp, firsts, lengths, prefixes, cc, glued, sep, after_bad[, simd])
+ *     phone.py `without_trunk`'s runs: the padded start and end (int64 arrays as bytes)
+ *     of every digit run that is a whole field with a mobile number's length (lengths:
+ *     a 0/1 byte per digit count, 16) and first two digits (prefixes: 100 bytes),
+ *     `firsts` the 10-bit mask of the first digits those prefixes have.
  */
 
 #define PHONE_MAX_GROUPS 16
@@ -88,6 +94,18 @@ static void phone_starts_tail(const uint8_t *cp, Py_ssize_t n, Py_ssize_t from,
     }
 }
 
+/* Appends base + k for every bit k set in `bits`, in order; -1 when out of memory. */
+static inline int push_bits(i64vec *out, uint64_t bits, Py_ssize_t base)
+{
+    if (vec_room(out, __builtin_popcountll(bits)) < 0)
+        return -1;
+    int64_t *o = out->data + out->len;
+    for (; bits; bits &= bits - 1)
+        *o++ = (int64_t)(base + __builtin_ctzll(bits));
+    out->len = o - out->data;
+    return 0;
+}
+
 #ifdef CPU_X86_SIMD
 /* phone_starts_tail's first part, 64 bytes a step; returns where it stopped. */
 __attribute__((target("avx512f,avx512bw"))) static Py_ssize_t
@@ -112,12 +130,8 @@ phone_starts_avx512(const uint8_t *cp, Py_ssize_t n, uint8_t national0, const ui
                       | _mm512_cmpeq_epi8_mask(b, plus) | _mm512_cmpeq_epi8_mask(b, open);
         if (!starts)
             continue;
-        if (vec_room(out, __builtin_popcountll(starts)) < 0)
+        if (push_bits(out, starts, i) < 0)
             return n;
-        int64_t *o = out->data + out->len;
-        for (; starts; starts &= starts - 1)
-            *o++ = (int64_t)(i + __builtin_ctzll(starts));
-        out->len = o - out->data;
     }
     return i;
 }
@@ -452,5 +466,144 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* phone_fields: mobile numbers kept as numbers (phone.py `without_trunk`) */
+
+static const char phone_fields_doc[] =
+    "phone_fields(cp, firsts, lengths, prefixes, cc, glued, sep, after_bad[, simd])\n"
+    "Whole-field digit runs shaped like a mobile number without its trunk prefix "
+    "(see matchers/_native_phone.c).";
+
+/* Is the run that starts at i (a digit after a non-digit, its first digit one of
+ * `firsts`) a whole field of a mobile number's shape? Its end in *end. */
+static inline int phone_field_at(const uint8_t *cp, int64_t i, const uint8_t *lengths,
+                                 const uint8_t *prefixes, const uint8_t *cc, Py_ssize_t ncc,
+                                 const uint8_t *glued, const uint8_t *sep,
+                                 const uint8_t *after_bad, int64_t *end)
+{
+    int64_t e = phone_run_end(cp, i), n = e - i;
+    if (n > 15 || !lengths[n] || !prefixes[(cp[i] - '0') * 10 + (cp[i + 1] - '0')])
+        return 0;
+    uint8_t b1 = cp[i - 1], b2 = cp[i - 2], a0 = cp[e], a1 = cp[e + 1];
+    if (glued[b1 * 256 + b2] || b1 == '+' || b1 == '(' || b1 == ')'
+        || (sep[b1] && phone_digit(b2)))
+        return 0; /* glued to a token, or the next group of a chain ("+358 40...") */
+    if (after_bad[a0] || (sep[a0] && phone_digit(a1)))
+        return 0; /* glued, a chain's first group */
+    if (a0 == '.' && phone_digit(a1) && (a1 != '0' || phone_digit(cp[e + 2])))
+        return 0; /* a decimal; but "401234567.0" is an integer written as a float */
+    int with_cc = n >= ncc && ncc > 0;
+    for (Py_ssize_t j = 0; with_cc && j < ncc; j++)
+        with_cc = cp[i + j] == cc[j];
+    *end = e;
+    return !with_cc; /* a run with the country code is read without its "+" instead */
+}
+
+#ifdef CPU_X86_SIMD
+/* The run starts whose first digit is one of `firsts`, 64 bytes a step; returns where
+ * it stopped (the scalar loop of phone_fields goes on from there). */
+__attribute__((target("avx512f,avx512bw"))) static Py_ssize_t
+phone_fields_avx512(const uint8_t *cp, Py_ssize_t n, unsigned firsts, int shortest,
+                    i64vec *heads)
+{
+    const __m512i zero = _mm512_set1_epi8('0'), nine = _mm512_set1_epi8(9);
+    /* byte k of each 16-byte lane: 0xFF when digit k may start a field */
+    uint8_t lane[16] = {0};
+    for (int k = 0; k < 10; k++)
+        lane[k] = (firsts >> k) & 1 ? 0xFF : 0;
+    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)lane));
+    Py_ssize_t i = 2;
+    for (; i + 128 <= n; i += 64) {
+        __m512i v = _mm512_sub_epi8(_mm512_loadu_si512((const void *)(cp + i)), zero);
+        __m512i b = _mm512_sub_epi8(_mm512_loadu_si512((const void *)(cp + i - 1)), zero);
+        uint64_t dv = _mm512_cmple_epu8_mask(v, nine);
+        uint64_t starts = dv & ~_mm512_cmple_epu8_mask(b, nine);
+        if (!starts)
+            continue;
+        __m512i allowed = _mm512_shuffle_epi8(table, v); /* by each byte's low nibble */
+        starts &= _mm512_test_epi8_mask(allowed, allowed);
+        if (!starts)
+            continue;
+        /* and at least `shortest` digits long (most runs of a dump are shorter): the
+         * digits k on, from this block's digit mask and the next one's */
+        uint64_t dn = _mm512_cmple_epu8_mask(
+            _mm512_sub_epi8(_mm512_loadu_si512((const void *)(cp + i + 64)), zero), nine);
+        for (int k = 1; k < shortest; k++)
+            starts &= (dv >> k) | (dn << (64 - k));
+        if (!starts)
+            continue;
+        if (push_bits(heads, starts, i) < 0)
+            return n;
+    }
+    return i;
+}
+#endif
+
+static PyObject *phone_fields(PyObject *self, PyObject *args)
+{
+    Py_buffer vcp, vlen, vpre, vcc, vglued, vsep, vbad;
+    unsigned firsts;
+    int simd = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*Iy*y*y*y*y*y*|p", &vcp, &firsts, &vlen, &vpre, &vcc,
+                          &vglued, &vsep, &vbad, &simd))
+        return NULL;
+    PyObject *result = NULL;
+    i64vec heads = {0}, o_start = {0}, o_end = {0};
+    const uint8_t *cp = (const uint8_t *)vcp.buf;
+    Py_ssize_t n = vcp.len;
+    if (vlen.len != 16 || vpre.len != 100 || vglued.len != 65536 || vsep.len != 256
+        || vbad.len != 256 || ((const uint8_t *)vlen.buf)[0] || ((const uint8_t *)vlen.buf)[1]) {
+        PyErr_SetString(PyExc_ValueError, "phone_fields: bad arguments");
+        goto done;
+    }
+    /* every read below stays inside cp: two non-digits at each end */
+    if (n < 4 || phone_digit(cp[0]) || phone_digit(cp[1]) || phone_digit(cp[n - 2])
+        || phone_digit(cp[n - 1])) {
+        PyErr_SetString(PyExc_ValueError, "phone_fields: digits in the padding");
+        goto done;
+    }
+    const uint8_t *lengths = (const uint8_t *)vlen.buf;
+    int shortest = 2;
+    while (shortest < 15 && !lengths[shortest])
+        shortest++;
+    Py_ssize_t from = 2;
+#ifdef CPU_X86_SIMD
+    if (simd && cpu_has(CPU_AVX512_BW))
+        from = phone_fields_avx512(cp, n, firsts, shortest, &heads);
+#endif
+    for (Py_ssize_t i = from; i < n - 2; i++)
+        if (phone_digit(cp[i]) && !phone_digit(cp[i - 1]) && (firsts >> (cp[i] - '0')) & 1)
+            vec_push(&heads, (int64_t)i);
+    for (Py_ssize_t h = 0; h < heads.len; h++) {
+        int64_t end;
+        if (phone_field_at(cp, heads.data[h], lengths,
+                           (const uint8_t *)vpre.buf, (const uint8_t *)vcc.buf, vcc.len,
+                           (const uint8_t *)vglued.buf, (const uint8_t *)vsep.buf,
+                           (const uint8_t *)vbad.buf, &end)) {
+            vec_push(&o_start, heads.data[h]);
+            vec_push(&o_end, end);
+        }
+    }
+    if (heads.failed || o_start.failed || o_end.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_BuildValue("(NN)", vec_bytes(&o_start), vec_bytes(&o_end));
+done:
+    free(heads.data);
+    free(o_start.data);
+    free(o_end.data);
+    PyBuffer_Release(&vcp);
+    PyBuffer_Release(&vlen);
+    PyBuffer_Release(&vpre);
+    PyBuffer_Release(&vcc);
+    PyBuffer_Release(&vglued);
+    PyBuffer_Release(&vsep);
+    PyBuffer_Release(&vbad);
+    return result;
+}
+
 #define PHONE_METHODS {"phone_candidates", phone_candidates, METH_VARARGS, phone_candidates_doc}, \
-    {"phone_keep", phone_keep, METH_VARARGS, phone_keep_doc},
+    {"phone_keep", phone_keep, METH_VARARGS, phone_keep_doc}, \
+    {"phone_fields", phone_fields, METH_VARARGS, phone_fields_doc},

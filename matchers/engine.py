@@ -350,10 +350,17 @@ class ScanOptions:
 TYPE_NAMES = tuple(sorted(IDENTIFIER_TYPES))
 _TYPE_CODE = {t: i for i, t in enumerate(TYPE_NAMES)}
 _TYPE_NAME_ARRAY = np.array(TYPE_NAMES, dtype=object)
-# A run-on identity code (`hetu.find_with_run_on`) is a hit of its own kind until it is
-# scored: it is reported, as a "hetu" finding, only when corroborated.
+# Hits of their own kind until they are scored, reported (as the type they read as)
+# only when confirmed beside their person (`_score`): a run-on identity code
+# (`hetu.find_with_run_on`) may be a date-prefixed serial number, and a mobile number
+# without its leading 0 (`phone.without_trunk`) any nine digits.
 RUN_ON_HETU = "hetu, run-on"
-_TYPE_CODE[RUN_ON_HETU] = len(TYPE_NAMES)
+PHONE_WITHOUT_0 = "phone, without its 0"
+_REPORTED_AS = {RUN_ON_HETU: "hetu", PHONE_WITHOUT_0: "phone"}
+for _pending in _REPORTED_AS:
+    _TYPE_CODE[_pending] = len(_TYPE_CODE)
+# code -> the code it is reported as (itself, but for the pending kinds)
+_REPORTED_CODE = np.array([_TYPE_CODE[_REPORTED_AS.get(t, t)] for t in _TYPE_CODE], np.int64)
 
 
 class _Hits:
@@ -811,6 +818,12 @@ class Scanner:
             if len(where):
                 at = np.array([g[:2] for g in glued], dtype=np.int64).reshape(-1, 2)
                 yield "phone", at[where, 0], at[where, 1], people
+        bare = phone.without_trunk(runs, self.options.region)
+        if len(bare.starts):  # a mobile number kept as a number; not retained (no window)
+            keys = to_u64(self._digester.digest_rows("phone", bare.values, bare.lengths))
+            where, people = self._looked_up("phone", keys, keys[:0])
+            if len(where):
+                yield PHONE_WITHOUT_0, bare.starts[where], bare.ends[where], people
         cands = phone.candidates(runs, self.options.region)
         if not len(cands.starts):
             return
@@ -868,11 +881,11 @@ class Scanner:
             bonus = self._corroboration(batches, people)
             scores = np.minimum(1.0, scores + bonus)
             self.timings["corroboration"] += time.perf_counter() - t0
-        run_on = type_of == _TYPE_CODE[RUN_ON_HETU]
-        if run_on.any():  # reported as codes when corroborated, else not at all
-            keep = ~run_on | (bonus > 0) | _beside_another(
-                run_on, people, starts, max(0, self.options.window))
-            type_of = np.where(run_on, _TYPE_CODE["hetu"], type_of)[keep]
+        pending = type_of >= len(TYPE_NAMES)
+        if pending.any():  # reported when corroborated or confirmed, else not at all
+            keep = ~pending | (bonus > 0) | _beside_another(
+                pending, type_of, people, starts, max(0, self.options.window))
+            type_of = _REPORTED_CODE[type_of][keep]
             people, starts, ends, scores = people[keep], starts[keep], ends[keep], scores[keep]
             if not len(type_of):
                 return FindingColumns.empty(location)
@@ -1217,23 +1230,24 @@ def _finding_order(starts: np.ndarray, ends: np.ndarray, type_of: np.ndarray,
 _PEOPLE_TABLE_MAX = 1 << 21
 
 
-def _beside_another(run_on: np.ndarray, people: np.ndarray, starts: np.ndarray,
-                    w: int) -> np.ndarray:
-    """Per hit: is it a run-on code with another hit of the same person (an e-mail
-    address, a phone number, a code) within `w` characters? A row of a register names
-    its person by more than one identifier, and chance would not put two of one
-    person's together."""
-    out = np.zeros(len(run_on), dtype=bool)
-    others = np.flatnonzero(~run_on)
-    if not len(others):
-        return out
-    order = np.lexsort((starts[others], people[others]))
-    person_of, start_of = people[others][order], starts[others][order]
-    for i in np.flatnonzero(run_on).tolist():
-        lo, hi = np.searchsorted(person_of, people[i], "left"), np.searchsorted(
-            person_of, people[i], "right")
-        near = np.searchsorted(start_of[lo:hi], starts[i] - w, "left")
-        out[i] = near < hi - lo and start_of[lo + near] <= starts[i] + w
+def _beside_another(pending: np.ndarray, type_of: np.ndarray, people: np.ndarray,
+                    starts: np.ndarray, w: int) -> np.ndarray:
+    """Per hit: is it a pending one (a run-on code, a number without its 0) with a hit of
+    another kind of the same person (an e-mail address, a phone number, a code) within
+    `w` characters? A row of a register names its person by more than one identifier,
+    and chance would not put two of one person's together."""
+    out = np.zeros(len(pending), dtype=bool)
+    for kind in np.unique(type_of[pending]).tolist():
+        others = np.flatnonzero(type_of != kind)
+        if not len(others):
+            continue
+        order = np.lexsort((starts[others], people[others]))
+        person_of, start_of = people[others][order], starts[others][order]
+        for i in np.flatnonzero(type_of == kind).tolist():
+            lo, hi = np.searchsorted(person_of, people[i], "left"), np.searchsorted(
+                person_of, people[i], "right")
+            near = np.searchsorted(start_of[lo:hi], starts[i] - w, "left")
+            out[i] = near < hi - lo and start_of[lo + near] <= starts[i] + w
     return out
 
 

@@ -19,6 +19,10 @@ digit ("abc0401234567" is a product code, not a number; hetu's rule too), after
 "x/0401234567"), or after a ``.`` that follows a digit (a decimal or a date:
 "1.0401234567"). Digit runs are maximal, so a longer number never yields a
 phone from its middle.
+
+A mobile number kept as a number has lost its leading 0 ("401234567"):
+`without_trunk` reads such a field with it put back, and the engine reports one
+only when its person is confirmed beside it (see the section at the end).
 """
 
 from __future__ import annotations
@@ -443,3 +447,115 @@ def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
             out.append(i)
             last_end = end
     return np.asarray(out, dtype=np.int64)
+
+
+# -- mobile numbers kept as numbers ------------------------------------------------------
+#
+# A spreadsheet's number cell, a SQLite INTEGER column and a JSON number keep a mobile
+# number without its leading 0 ("401234567"). Such a field is read with the region's
+# national prefix put back, but only as a whole field (a digit run with nothing glued
+# to it and no digit group beside it), only with a length and first two digits that
+# the region's mobile numbers have, and it is reported only when confirmed beside its
+# person (the engine): alone, nine digits are an order's or a customer's number as
+# often as a phone's. Landlines are not read so: without their 0 they are digit runs
+# that begin with almost anything.
+
+_DECIMAL_POINT = ascii_table(".")
+_BEFORE_NUMBER = ascii_table("+()")
+
+
+@dataclass(frozen=True)
+class Readings:
+    """E.164 readings of text spans, one each: `values` rows (ASCII, `lengths` bytes)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+    lengths: np.ndarray
+
+
+@dataclass(frozen=True)
+class _MobileShape:
+    """What a region's mobile numbers look like without their trunk prefix: boolean
+    tables over the digit count (16) and the first two digits (100), and the mask of
+    first digits (bit d: digit d)."""
+
+    lengths: np.ndarray
+    prefixes: np.ndarray
+    firsts: int
+
+
+@functools.cache
+def _mobile_shape(region: str) -> _MobileShape | None:
+    """From phonenumbers' metadata; None when the region has no trunk prefix to leave
+    out (Norway, Denmark)."""
+    cc, national, _ = _region_prefixes(region)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = meta.mobile if meta is not None else None
+    if not cc or not national or desc is None or not desc.national_number_pattern:
+        return None
+    pattern = re.compile(desc.national_number_pattern)
+    lengths = np.zeros(_E164_MAX + 1, bool)
+    prefixes = np.zeros(100, bool)
+    for n in desc.possible_length:
+        if 2 <= n <= _E164_MAX - len(cc):
+            lengths[n] = True
+            for p in range(10, 100):  # a prefix whose numbers match with any digit repeated
+                prefixes[p] |= any(pattern.fullmatch(f"{p}{d * (n - 2)}") for d in "0123456789")
+    firsts = sum(1 << d for d in range(10) if prefixes[10 * d:10 * d + 10].any())
+    return _MobileShape(lengths, prefixes, firsts) if lengths.any() and firsts else None
+
+
+@functools.cache
+def _c_tables(region: str) -> tuple[int, bytes, bytes]:
+    """The region's `_MobileShape` as `phone_fields` (matchers/_native_phone.c) takes it."""
+    shape = _mobile_shape(region)
+    assert shape is not None
+    return (shape.firsts, shape.lengths.astype(np.uint8).tobytes(),
+            shape.prefixes.astype(np.uint8).tobytes())
+
+
+def without_trunk(runs: DigitRuns, region: str = DEFAULT_REGION) -> Readings:
+    """The whole-field digit runs that read as the region's mobile numbers with their
+    national prefix put back ("401234567" -> "+358401234567"); see above."""
+    shape = _mobile_shape(region)
+    width = _E164_MAX + 1
+    if shape is None:
+        z = np.zeros(0, np.int64)
+        return Readings(z, z, np.zeros((0, width), np.uint8), z)
+    r, cc = runs, _region_prefixes(region)[0]
+    lib = native.lib
+    if lib is not None:
+        s, e = (np.frombuffer(b, np.int64) for b in lib.phone_fields(
+            r.cp, *_c_tables(region), cc, _GLUED_BYTES, _SEP_BYTES, _AFTER_BAD_BYTES))
+    else:
+        s, e = _whole_fields(r, shape, cc)
+    head = np.frombuffer(b"+" + cc, np.uint8)
+    n = e - s
+    values = np.zeros((len(s), width), np.uint8)
+    values[:, :len(head)] = head
+    col = np.arange(width - len(head))[None, :]
+    digits = r.cp[np.minimum(s[:, None] + col, len(r.cp) - 1)]
+    values[:, len(head):] = np.where(col < n[:, None], digits, 0)
+    return Readings(s - PAD_BEFORE, e - PAD_BEFORE, values, n + len(head))
+
+
+def _whole_fields(r: DigitRuns, shape: _MobileShape, cc: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """`without_trunk`'s runs with numpy (matchers/_native_phone.c `phone_fields`):
+    padded starts and ends."""
+    if not len(r.start):
+        return r.start, r.end
+    cand = shape.lengths[np.minimum(r.length, _E164_MAX)]
+    s, e = r.start[cand], r.end[cand]
+    first_two = (r.at(s).astype(np.int64) - 48) * 10 + (r.at(s + 1).astype(np.int64) - 48)
+    b1, b2, a0, a1 = r.at(s - 1), r.at(s - 2), r.at(e), r.at(e + 1)
+    b2_digit, a1_digit = (b2 - 48) < 10, (a1 - 48) < 10
+    whole = shape.prefixes[first_two] & ~_GLUED[b1, b2] & ~_BEFORE_NUMBER[b1]
+    whole &= ~(_SEP[b1] & b2_digit)  # the next group of "040 1234567", "+358 40..."
+    whole &= ~_AFTER_BAD[a0] & ~(_SEP[a0] & a1_digit)
+    # a decimal, but for "401234567.0": an integer written as a float (pandas' CSV of a
+    # column with gaps)
+    float_zero = (a1 == ord("0")) & ((r.at(e + 2) - 48) >= 10)
+    whole &= ~(_DECIMAL_POINT[a0] & a1_digit & ~float_zero)
+    whole &= ~_bare_runs(r, cc)[cand]  # read with its country code (`candidates`)
+    return s[whole], e[whole]
