@@ -352,11 +352,13 @@ _TYPE_CODE = {t: i for i, t in enumerate(TYPE_NAMES)}
 _TYPE_NAME_ARRAY = np.array(TYPE_NAMES, dtype=object)
 # Hits of their own kind until they are scored, reported (as the type they read as)
 # only when confirmed beside their person (`_score`): a run-on identity code
-# (`hetu.find_with_run_on`) may be a date-prefixed serial number, and a mobile number
-# without its leading 0 (`phone.without_trunk`) any nine digits.
+# (`hetu.find_with_run_on`) may be a date-prefixed serial number, a mobile number
+# without its leading 0 (`phone.without_trunk`) any nine digits, and a number glued to
+# the letters before it (`phone.after_letters`) part of a product code.
 RUN_ON_HETU = "hetu, run-on"
 PHONE_WITHOUT_0 = "phone, without its 0"
-_REPORTED_AS = {RUN_ON_HETU: "hetu", PHONE_WITHOUT_0: "phone"}
+PHONE_AFTER_LETTER = "phone, after a letter"
+_REPORTED_AS = {RUN_ON_HETU: "hetu", PHONE_WITHOUT_0: "phone", PHONE_AFTER_LETTER: "phone"}
 for _pending in _REPORTED_AS:
     _TYPE_CODE[_pending] = len(_TYPE_CODE)
 # code -> the code it is reported as (itself, but for the pending kinds)
@@ -733,7 +735,7 @@ class Scanner:
             need.discard("hetu")
         if codes is None and (need or "email" in self.types or native.lib is None):
             codes = code_points(text)
-        if need:
+        if need or "email" in self.types:
             assert codes is not None
             t0 = time.perf_counter()
             runs = DigitRuns(codes)
@@ -746,6 +748,14 @@ class Scanner:
             t0 = time.perf_counter()
             code_ends = hetu.find_with_run_on(codes, text, runs)[1]
             self.timings["hetu"] += time.perf_counter() - t0
+        # The numbers glued to the letters before them (a packed row's phone column after
+        # its name column): read as phones, and an address glued to their end is read.
+        packed = None
+        if "email" in self.types or "phone" in self.types:
+            t0 = time.perf_counter()
+            assert runs is not None
+            packed = phone.after_letters(runs, self.options.region)
+            self.timings["phone"] += time.perf_counter() - t0
         for t in self.types:
             t0 = time.perf_counter()
             if t == "hetu":
@@ -754,13 +764,15 @@ class Scanner:
                 continue
             elif t == "phone":
                 assert runs is not None and codes is not None and code_ends is not None
-                yield from self._phones(runs, codes, text, code_ends)
+                assert packed is not None
+                yield from self._phones(runs, codes, text, code_ends, packed)
                 self.timings["phone"] += time.perf_counter() - t0
                 continue
             elif t == "email":
-                assert codes is not None and code_ends is not None
+                assert codes is not None and code_ends is not None and packed is not None
                 starts, ends, values, lengths = email.without_tags(email.after_codes(
-                    codes, text, code_ends, email.find_arrays(codes, text)))
+                    codes, text, np.concatenate((code_ends, packed.ends)),
+                    email.find_arrays(codes, text)))
                 keys = (to_u64(self._digester.digest_rows("email", values, lengths))
                         if len(starts) else None)
                 part = "email"
@@ -809,7 +821,8 @@ class Scanner:
         return ends
 
     def _phones(
-        self, runs: DigitRuns, codes: np.ndarray, text: str, code_ends: np.ndarray
+        self, runs: DigitRuns, codes: np.ndarray, text: str, code_ends: np.ndarray,
+        packed: phone.Readings,
     ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         glued = phone.after_codes(codes, text, code_ends, self.options.region)
         if glued:  # a number glued to a code's end (which `candidates` takes for a longer code)
@@ -818,12 +831,19 @@ class Scanner:
             if len(where):
                 at = np.array([g[:2] for g in glued], dtype=np.int64).reshape(-1, 2)
                 yield "phone", at[where, 0], at[where, 1], people
-        bare = phone.without_trunk(runs, self.options.region)
-        if len(bare.starts):  # a mobile number kept as a number; not retained (no window)
-            keys = to_u64(self._digester.digest_rows("phone", bare.values, bare.lengths))
+        # pending kinds, not retained (a retro-hunt has no window to confirm them in); a
+        # number right after a code is read as such (above), not as one after a letter
+        for kind, found in ((PHONE_WITHOUT_0, phone.without_trunk(runs, self.options.region)),
+                            (PHONE_AFTER_LETTER, packed)):
+            if not len(found.starts):
+                continue
+            keys = to_u64(self._digester.digest_rows("phone", found.values, found.lengths))
             where, people = self._looked_up("phone", keys, keys[:0])
+            if kind == PHONE_AFTER_LETTER and len(where):
+                keep = ~np.isin(found.starts[where], code_ends, kind="sort")
+                where, people = where[keep], people[keep]
             if len(where):
-                yield PHONE_WITHOUT_0, bare.starts[where], bare.ends[where], people
+                yield kind, found.starts[where], found.ends[where], people
         cands = phone.candidates(runs, self.options.region)
         if not len(cands.starts):
             return
@@ -1232,13 +1252,15 @@ _PEOPLE_TABLE_MAX = 1 << 21
 
 def _beside_another(pending: np.ndarray, type_of: np.ndarray, people: np.ndarray,
                     starts: np.ndarray, w: int) -> np.ndarray:
-    """Per hit: is it a pending one (a run-on code, a number without its 0) with a hit of
-    another kind of the same person (an e-mail address, a phone number, a code) within
-    `w` characters? A row of a register names its person by more than one identifier,
-    and chance would not put two of one person's together."""
+    """Per hit: is it a pending one (a run-on code, a number without its 0 or after a
+    letter) with a hit of another identifier type of the same person (an e-mail address,
+    a phone number, a code) within `w` characters? A row of a register names its person
+    by more than one identifier, and chance would not put two of one person's together.
+    (The same identifier again says nothing of what the pending digits are.)"""
     out = np.zeros(len(pending), dtype=bool)
+    reported = _REPORTED_CODE[type_of]
     for kind in np.unique(type_of[pending]).tolist():
-        others = np.flatnonzero(type_of != kind)
+        others = np.flatnonzero(reported != _REPORTED_CODE[kind])
         if not len(others):
             continue
         order = np.lexsort((starts[others], people[others]))

@@ -38,6 +38,7 @@ _AT_DOMAIN = re.compile(
 _DOT_RE = re.compile(_DOT, re.IGNORECASE)
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-'")
 _MAX_LOCAL = 64
+_LOCAL_RUN = re.compile(r"[a-zA-Z0-9._%+'-]{0," + str(_MAX_LOCAL) + "}")  # _LOCAL_CHARS
 _FULL = re.compile(r"^[^@\s]{1,64}@" + rf"{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,24}}$", re.IGNORECASE)
 
 
@@ -351,9 +352,7 @@ def after_codes(
     ends = ends[np.take(_ALPHA_T, np.minimum(codes[ends], 255))]
     extra = []
     for c in ends.tolist():
-        j = c
-        while j < n and j - c < _MAX_LOCAL and text[j] in _LOCAL_CHARS:
-            j += 1
+        j = _LOCAL_RUN.match(text, c).end()  # type: ignore[union-attr]  # (matches "")
         a = j  # the anchor: at once, or after spaces when it is no bare "@" (as in find)
         while a < n and a < j + 8 and text[a] in " \t":
             a += 1

@@ -449,16 +449,23 @@ def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-# -- mobile numbers kept as numbers ------------------------------------------------------
+# -- numbers of a field of their own that `candidates` does not read ----------------------
 #
-# A spreadsheet's number cell, a SQLite INTEGER column and a JSON number keep a mobile
-# number without its leading 0 ("401234567"). Such a field is read with the region's
-# national prefix put back, but only as a whole field (a digit run with nothing glued
-# to it and no digit group beside it), only with a length and first two digits that
-# the region's mobile numbers have, and it is reported only when confirmed beside its
-# person (the engine): alone, nine digits are an order's or a customer's number as
-# often as a phone's. Landlines are not read so: without their 0 they are digit runs
-# that begin with almost anything.
+# Two kinds of digit run, each reported only when its person is confirmed beside it (the
+# engine): alone, such digits are an order's or a customer's number as often as a phone's.
+#
+# - A mobile number kept as a number: a spreadsheet's number cell, a SQLite INTEGER
+#   column and a JSON number keep it without its leading 0 ("401234567"). A whole
+#   field (a digit run with nothing glued to it and no digit group beside it) with a
+#   length and first two digits that the region's mobile numbers have is read with the
+#   national prefix put back. Landlines are not read so: without their 0 they are digit
+#   runs that begin with almost anything.
+# - A number in a packed row: a database page's strings (InnoDB and SQL Server keep a
+#   row's text columns side by side) and a fixed-width export whose name field is full
+#   run the name into the number ("Åberg0401234567elina.aberg@..."). A digit run right
+#   after a letter, that starts with the national prefix or the country code and has
+#   the length of a number of the region with it, is read. (`candidates` takes it for
+#   part of a longer code.) One run only: "Åberg040 123 4567" is not read.
 
 _DECIMAL_POINT = ascii_table(".")
 _BEFORE_NUMBER = ascii_table("+()")
@@ -474,21 +481,29 @@ class Readings:
     lengths: np.ndarray
 
 
+_NO_READINGS = Readings(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                        np.zeros((0, _E164_MAX + 1), np.uint8), np.zeros(0, np.int64))
+
+
 @dataclass(frozen=True)
-class _MobileShape:
-    """What a region's mobile numbers look like without their trunk prefix: boolean
-    tables over the digit count (16) and the first two digits (100), and the mask of
-    first digits (bit d: digit d)."""
+class _RunShape:
+    """The digit runs of one kind: boolean tables over the digit count (16) and the
+    first two digits (100), and the mask of first digits (bit d: digit d)."""
 
     lengths: np.ndarray
     prefixes: np.ndarray
     firsts: int
 
+    @staticmethod
+    def of(lengths: np.ndarray, prefixes: np.ndarray) -> _RunShape | None:
+        firsts = sum(1 << d for d in range(10) if prefixes[10 * d:10 * d + 10].any())
+        return _RunShape(lengths, prefixes, firsts) if lengths.any() and firsts else None
+
 
 @functools.cache
-def _mobile_shape(region: str) -> _MobileShape | None:
-    """From phonenumbers' metadata; None when the region has no trunk prefix to leave
-    out (Norway, Denmark)."""
+def _mobile_shape(region: str) -> _RunShape | None:
+    """A mobile number without its trunk prefix, from phonenumbers' metadata; None when
+    the region has no trunk prefix to leave out (Norway, Denmark)."""
     cc, national, _ = _region_prefixes(region)
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     desc = meta.mobile if meta is not None else None
@@ -502,14 +517,36 @@ def _mobile_shape(region: str) -> _MobileShape | None:
             lengths[n] = True
             for p in range(10, 100):  # a prefix whose numbers match with any digit repeated
                 prefixes[p] |= any(pattern.fullmatch(f"{p}{d * (n - 2)}") for d in "0123456789")
-    firsts = sum(1 << d for d in range(10) if prefixes[10 * d:10 * d + 10].any())
-    return _MobileShape(lengths, prefixes, firsts) if lengths.any() and firsts else None
+    return _RunShape.of(lengths, prefixes)
 
 
 @functools.cache
-def _c_tables(region: str) -> tuple[int, bytes, bytes]:
-    """The region's `_MobileShape` as `phone_fields` (matchers/_native_phone.c) takes it."""
-    shape = _mobile_shape(region)
+def _packed_shape(region: str) -> _RunShape | None:
+    """A number of the region with its national prefix ("0401234567") or its country
+    code ("358401234567"), of any type."""
+    cc, national, _ = _region_prefixes(region)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if not cc or meta is None:
+        return None
+    lengths = np.zeros(_E164_MAX + 1, bool)
+    prefixes = np.zeros(100, bool)
+    for head in (national, cc):
+        if not head:
+            continue
+        for n in meta.general_desc.possible_length:
+            if 2 <= len(head) + n <= _E164_MAX and n + len(cc) <= _E164_MAX:
+                lengths[len(head) + n] = True
+        first = int(head[:1])
+        lo, hi = ((int(head[:2]), int(head[:2]) + 1) if len(head) > 1
+                  else (10 * first + 1, 10 * first + 10))  # a national number's 1-9
+        prefixes[lo:hi] = True
+    return _RunShape.of(lengths, prefixes)
+
+
+@functools.cache
+def _c_tables(region: str, packed: bool) -> tuple[int, bytes, bytes]:
+    """The region's `_RunShape` as `phone_fields` (matchers/_native_phone.c) takes it."""
+    shape = (_packed_shape if packed else _mobile_shape)(region)
     assert shape is not None
     return (shape.firsts, shape.lengths.astype(np.uint8).tobytes(),
             shape.prefixes.astype(np.uint8).tobytes())
@@ -518,31 +555,59 @@ def _c_tables(region: str) -> tuple[int, bytes, bytes]:
 def without_trunk(runs: DigitRuns, region: str = DEFAULT_REGION) -> Readings:
     """The whole-field digit runs that read as the region's mobile numbers with their
     national prefix put back ("401234567" -> "+358401234567"); see above."""
-    shape = _mobile_shape(region)
+    return _field_readings(runs, region, packed=False)
+
+
+def after_letters(runs: DigitRuns, region: str = DEFAULT_REGION) -> Readings:
+    """The region's numbers right after a letter, a packed row's ("Åberg0401234567"
+    -> "+358401234567"); see above."""
+    return _field_readings(runs, region, packed=True)
+
+
+def _field_readings(r: DigitRuns, region: str, packed: bool) -> Readings:
+    shape = (_packed_shape if packed else _mobile_shape)(region)
     width = _E164_MAX + 1
     if shape is None:
-        z = np.zeros(0, np.int64)
-        return Readings(z, z, np.zeros((0, width), np.uint8), z)
-    r, cc = runs, _region_prefixes(region)[0]
+        return _NO_READINGS
+    cc, national, _ = _region_prefixes(region)
     lib = native.lib
     if lib is not None:
         s, e = (np.frombuffer(b, np.int64) for b in lib.phone_fields(
-            r.cp, *_c_tables(region), cc, _GLUED_BYTES, _SEP_BYTES, _AFTER_BAD_BYTES))
+            r.cp, *_c_tables(region, packed), cc, _GLUED_BYTES, _SEP_BYTES,
+            _AFTER_BAD_BYTES, packed))
     else:
-        s, e = _whole_fields(r, shape, cc)
+        s, e = _fields(r, shape, cc, packed)
+    if not len(s):  # (nearly every chunk)
+        return _NO_READINGS
+    # "+", the country code unless the run starts with it, then the digits after the
+    # national prefix (none left out of a mobile number without its 0)
+    with_cc = _starts_with(r, s, cc) if packed else np.zeros(len(s), bool)
+    skip = np.where(with_cc, 0, len(national) if packed else 0)
+    head_len = np.where(with_cc, 1, 1 + len(cc))
+    n = e - s - skip
+    total = head_len + n
+    keep = (total - 1 >= _E164_MIN) & (total - 1 <= _E164_MAX)
+    s, e, skip, head_len, n, total = s[keep], e[keep], skip[keep], head_len[keep], n[keep], \
+        total[keep]
+    col = np.arange(width)[None, :]
     head = np.frombuffer(b"+" + cc, np.uint8)
-    n = e - s
-    values = np.zeros((len(s), width), np.uint8)
-    values[:, :len(head)] = head
-    col = np.arange(width - len(head))[None, :]
-    digits = r.cp[np.minimum(s[:, None] + col, len(r.cp) - 1)]
-    values[:, len(head):] = np.where(col < n[:, None], digits, 0)
-    return Readings(s - PAD_BEFORE, e - PAD_BEFORE, values, n + len(head))
+    at = s[:, None] + skip[:, None] + col - head_len[:, None]
+    digits = r.cp[np.clip(at, 0, len(r.cp) - 1)]
+    values = np.where(col < head_len[:, None], head[np.minimum(col, len(head) - 1)], digits)
+    values = np.where(col < total[:, None], values, 0).astype(np.uint8)
+    return Readings(s - PAD_BEFORE, e - PAD_BEFORE, values, total)
 
 
-def _whole_fields(r: DigitRuns, shape: _MobileShape, cc: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """`without_trunk`'s runs with numpy (matchers/_native_phone.c `phone_fields`):
-    padded starts and ends."""
+def _starts_with(r: DigitRuns, s: np.ndarray, digits: bytes) -> np.ndarray:
+    found = np.ones(len(s), bool)
+    for j, digit in enumerate(digits):
+        found &= r.at(s + j) == digit
+    return found
+
+
+def _fields(r: DigitRuns, shape: _RunShape, cc: bytes,
+            packed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`phone_fields` (matchers/_native_phone.c) with numpy: padded starts and ends."""
     if not len(r.start):
         return r.start, r.end
     cand = shape.lengths[np.minimum(r.length, _E164_MAX)]
@@ -550,12 +615,25 @@ def _whole_fields(r: DigitRuns, shape: _MobileShape, cc: bytes) -> tuple[np.ndar
     first_two = (r.at(s).astype(np.int64) - 48) * 10 + (r.at(s + 1).astype(np.int64) - 48)
     b1, b2, a0, a1 = r.at(s - 1), r.at(s - 2), r.at(e), r.at(e + 1)
     b2_digit, a1_digit = (b2 - 48) < 10, (a1 - 48) < 10
-    whole = shape.prefixes[first_two] & ~_GLUED[b1, b2] & ~_BEFORE_NUMBER[b1]
-    whole &= ~(_SEP[b1] & b2_digit)  # the next group of "040 1234567", "+358 40..."
-    whole &= ~_AFTER_BAD[a0] & ~(_SEP[a0] & a1_digit)
+    ok = shape.prefixes[first_two] & ~(_SEP[a0] & a1_digit)  # a chain's first group
     # a decimal, but for "401234567.0": an integer written as a float (pandas' CSV of a
     # column with gaps)
     float_zero = (a1 == ord("0")) & ((r.at(e + 2) - 48) >= 10)
-    whole &= ~(_DECIMAL_POINT[a0] & a1_digit & ~float_zero)
-    whole &= ~_bare_runs(r, cc)[cand]  # read with its country code (`candidates`)
-    return s[whole], e[whole]
+    ok &= ~(_DECIMAL_POINT[a0] & a1_digit & ~float_zero)
+    if packed:
+        ok &= _LETTER[b1]
+    else:
+        ok &= ~_GLUED[b1, b2] & ~_BEFORE_NUMBER[b1] & ~_AFTER_BAD[a0]
+        ok &= ~(_SEP[b1] & b2_digit)  # the next group of "040 1234567", "+358 40..."
+        ok &= ~_bare_runs(r, cc)[cand]  # read with its country code (`candidates`)
+    return s[ok], e[ok]
+
+
+def _letter_table() -> np.ndarray:
+    """Letters of the padded code points (Latin-1; a code point over 255 reads 255)."""
+    c = np.arange(256)
+    return (((c | 0x20) >= ord("a")) & ((c | 0x20) <= ord("z"))) | (
+        (c >= 0xC0) & (c != 0xD7) & (c != 0xF7))
+
+
+_LETTER = _letter_table()

@@ -74,8 +74,24 @@ def reference_findings(scanner: Scanner, text: str, kind: str, location: str) ->
                 score += bonus
         out.append(Finding("identifier", t, INDEX.refs[person], location, s, e,
                            min(1.0, score)))
+    out = [_reported(f, out, w, scanner.options.base_score) for f in out]
+    out = [f for f in out if f is not None]
     out.sort(key=lambda f: (f.start, f.end, f.kind, f.id_type, f.ref))
     return out
+
+
+def _reported(f: Finding, hits: list[Finding], w: int, base: float) -> Finding | None:
+    """A pending hit (a run-on code, a phone number without its 0 or after a letter) as
+    the type it reads as when corroborated or beside another identifier type of its
+    person, else None; any other hit as it is."""
+    as_type = engine._REPORTED_AS.get(f.id_type)
+    if as_type is None:
+        return f
+    beside = any(g.ref == f.ref and engine._REPORTED_AS.get(g.id_type, g.id_type) != as_type
+                 and abs(g.start - f.start) <= w for g in hits)
+    if f.score > base or beside:
+        return Finding(f.kind, as_type, f.ref, f.location, f.start, f.end, f.score)
+    return None
 
 
 # -- seeded obfuscated leak text -------------------------------------------------------------

@@ -150,8 +150,8 @@ def test_the_c_and_the_numpy_readings_agree(monkeypatch: pytest.MonkeyPatch) -> 
     runs = DigitRuns(code_points(text))
     with_c = phone.without_trunk(runs)
     scalar = native.lib.phone_fields(  # without AVX-512
-        runs.cp, *phone._c_tables("FI"), b"358", phone._GLUED_BYTES, phone._SEP_BYTES,
-        phone._AFTER_BAD_BYTES, False)
+        runs.cp, *phone._c_tables("FI", False), b"358", phone._GLUED_BYTES, phone._SEP_BYTES,
+        phone._AFTER_BAD_BYTES, False, False)
     monkeypatch.setattr(native, "lib", None)
     without = phone.without_trunk(DigitRuns(code_points(text)))
     for a, b in zip(astuple(with_c), astuple(without), strict=True):

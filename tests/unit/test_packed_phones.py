@@ -1,0 +1,120 @@
+"""A phone number glued to the letters before it: a packed row. InnoDB and SQL Server keep
+a row's text columns side by side, so a database file's strings run the name into the
+number and the number into the e-mail address ("Elina Åberg0401234567elina.aberg@...");
+a fixed-width export whose name field is full does the same. Such a number is read, and
+reported when its person is confirmed beside it (their name, birth date or another
+identifier); the address glued to its end is read as well.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import astuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.index import synthetic_index
+from vahti.demo import synthetic
+from vahti.matchers import native, scanfiles
+from vahti.matchers.detectors import phone
+from vahti.matchers.detectors._common import DigitRuns, code_points
+from vahti.matchers.engine import Finding, Scanner, ScanOptions
+from vahti.matchers.keys import Key
+
+KEY = Key(bytes(range(32)))
+PEOPLE = synthetic.make_people(30, seed=46)
+INDEX = synthetic_index(KEY, PEOPLE)
+
+
+def digits(p: synthetic.Person) -> str:
+    return p.phone.replace(" ", "")
+
+
+def spans(scanner: Scanner, text: str) -> list[tuple[str, str]]:
+    cols = scanner.scan_range_columns(text, 0, len(text), "x", "text")
+    return [(r, text[s:e]) for r, s, e in zip(cols.refs, cols.starts.tolist(),
+                                                cols.ends.tolist(), strict=True)]
+
+
+@pytest.mark.parametrize("number", [digits, lambda p: "358" + digits(p)[1:]])
+def test_a_packed_rows_number_and_address_are_found(number) -> None:  # noqa: ANN001
+    text = "".join(f"{p.full_name}{number(p)}{p.email}\n" for p in PEOPLE)
+    found = spans(Scanner(INDEX, KEY, ScanOptions()), text)
+    assert sorted(found) == sorted([(p.ref, number(p)) for p in PEOPLE]
+                                   + [(p.ref, p.email) for p in PEOPLE])
+
+
+@pytest.mark.parametrize("types", [{"phone"}, {"email"}])
+def test_one_type_scans_read_a_packed_row_alike(types: set[str]) -> None:
+    text = "".join(f"{p.full_name}{digits(p)}{p.email}\n" for p in PEOPLE)
+    found = spans(Scanner(INDEX, KEY, ScanOptions(types=frozenset(types))), text)
+    want = digits if types == {"phone"} else (lambda p: p.email)
+    assert sorted(found) == sorted((p.ref, want(p)) for p in PEOPLE)
+
+
+def test_a_number_after_letters_alone_is_not_reported_nor_retained() -> None:
+    """"SKU0401234567": without its person beside it, part of a product code."""
+    scanner = Scanner(INDEX, KEY, ScanOptions(retain=True))
+    text = "".join(f"tuote SKU{digits(p)} {i}\n" for i, p in enumerate(PEOPLE))
+    assert spans(scanner, text) == []
+    assert "phone" not in scanner.retained.take()
+
+
+def test_a_number_after_a_code_is_found_once() -> None:
+    text = "".join(f"{p.full_name} {p.hetu}{digits(p)}\n" for p in PEOPLE)
+    phones = [t for _, t in spans(Scanner(INDEX, KEY, ScanOptions()), text) if t.isdigit()]
+    assert sorted(phones) == sorted(digits(p) for p in PEOPLE)
+
+
+@pytest.mark.parametrize("form", ["{name}040 {rest}", "{name}x2{d}", "{name}{d}5", "{name}{d}.5",
+                                  "{name}{d}-1", "{name}1{d}"])
+def test_what_is_not_a_packed_number(form: str) -> None:
+    """A chain of digit groups, a longer run of digits, a decimal: not read after letters."""
+    p = PEOPLE[0]
+    text = form.format(name=p.full_name.replace(" ", ""), d=digits(p), rest=digits(p)[3:])
+    assert [t for _, t in spans(Scanner(INDEX, KEY, ScanOptions(types=frozenset({"phone"}))),
+                                text)] == [], form
+
+
+def test_a_database_files_strings_are_read_as_packed_rows(tmp_path: Path) -> None:
+    """A data file vahti has no reader for (an InnoDB tablespace's shape: a record header
+    of binary bytes before each row, the row's text columns side by side)."""
+    rng = random.Random(46)
+    page = bytearray(secrets.token_bytes(64))
+    for i, p in enumerate(PEOPLE):
+        page += bytes([len(p.email), len(digits(p)), len(p.full_name), 0, 0, 0x10, 0, i, 0x80])
+        page += f"{p.full_name}{digits(p)}{p.email}".encode()
+        page += bytes(rng.randrange(9) for _ in range(rng.randint(1, 8)))  # next header
+    path = tmp_path / "potilaat.ibd"
+    path.write_bytes(bytes(page) + bytes(16384 - len(page) % 16384))
+    events = list(scanfiles.scan_files([str(path)], INDEX, KEY, ScanOptions()))
+    found = sorted((e.ref, e.id_type) for e in events if isinstance(e, Finding))
+    assert found == sorted([(p.ref, "email") for p in PEOPLE] + [(p.ref, "phone") for p in PEOPLE])
+
+
+def test_the_c_and_the_numpy_readings_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    if native.lib is None:
+        pytest.fail("the C extension is not built (make setup)")
+    rng = random.Random(46)
+    glue = ["", " ", ";", "x", "Åberg", "é", "-", "+", "(", ".", "7", " 1", "-2", ".5", ".0",
+            "\u20ac", "_", "×", "Z", "laura@"]
+    parts = []
+    for _ in range(4000):
+        d = rng.choice(["0", "04", "050", "358", "35", "4", "09", "1"]) + "".join(
+            rng.choice("0123456789") for _ in range(rng.randint(3, 12)))
+        parts.append(rng.choice(glue) + d + rng.choice(glue))
+    text = "".join(parts)
+    with_c = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.after_letters,
+                                                                  phone.without_trunk)]
+    monkeypatch.setattr(native, "lib", None)
+    without = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.after_letters,
+                                                                   phone.without_trunk)]
+    for c, n in zip(with_c, without, strict=True):
+        for a, b in zip(c, n, strict=True):
+            assert np.array_equal(a, b)
+    starts, _, values, lengths = with_c[0]
+    assert 300 < len(starts) < 3000
+    assert {bytes(v[:4]) for v in values} == {b"+358"}
