@@ -260,9 +260,19 @@ def _text_in_blocks(blocks: Iterable[bytes], n: int) -> bool:
 
 def _nul_padded_text(sample: bytes) -> bool:
     """Text padded with NULs (fixed-width exports, the rows inside many database
-    files): without its NULs the sample is text by the usual control-byte rule."""
+    files): without its NULs the sample is text by the usual control-byte rule, and its
+    text is 8-bit. UTF-16 among NULs (a SQL Server page of nvarchar columns, behind a
+    binary header) is no such text: each of its characters is followed by a NUL, and
+    read with the NULs as spaces its letters would stand apart ("1 3 1 0 5 2 - ..."),
+    nothing in it found. It stays binary, and its strings are read (`binary_strings`)."""
     rest = sample.replace(b"\0", b"")
-    return len(rest) >= 64 and _binary_reason(rest) is None
+    if len(rest) < 64 or _binary_reason(rest) is not None:
+        return False
+    before_nul = len(_BEFORE_NUL.findall(sample))
+    return before_nul * 2 < len(rest)  # in padded 8-bit text, only a field's last byte
+
+
+_BEFORE_NUL = re.compile(rb"[^\0]\0")
 
 
 def utf8_text(data: bytes | memoryview, errors: str = "strict") -> str:

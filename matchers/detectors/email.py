@@ -32,7 +32,9 @@ _DOT = r"(?:\.|\s*[\[({]\s*(?:dot|piste|\.)\s*[\])}]\s*|\s+(?:dot|piste)\s+)"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _AT_DOMAIN = re.compile(
     r"(?:\s*@\s*|%40|\s*[\[({]\s*(?:at|ät|@)\s*[\])}]\s*|\s+(?:at|ät)\s+)"
-    rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})(?![\w-])",
+    # A top-level domain is letters: digits right after one end the address (a database
+    # page's next row glued to its last column: "x@example.fi0"), a letter does not.
+    rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})(?![^\W\d]|[_-])",
     re.IGNORECASE,
 )
 _DOT_RE = re.compile(_DOT, re.IGNORECASE)

@@ -133,3 +133,27 @@ def test_of_compressed_media_only_the_head_and_tail_are_read() -> None:
     mp4 = b"\x00\x00\x00\x20ftypisom" + head + body
     assert sf.scan_member(events, "video.mp4", mp4)[-1].reason.startswith(
         "strings only: MP4/QuickTime video; the text strings of its first and last MiB")
+
+
+def _nvarchar_page(people: list[synthetic.Person], rng: random.Random) -> bytes:
+    """A SQL Server data page whose columns are nvarchar (UTF-16LE): a 96-byte binary page
+    header, each row a small binary header and its columns side by side, the page's free
+    space NULs. Without the header, nearly every byte that is not NUL is a letter."""
+    rows = b"".join(bytes([0x30, 0, 0x0c, 0, i, 0, 0, 0, 3, 0])
+                    + f"{p.hetu}{p.full_name} {p.email}".encode("utf-16-le")
+                    for i, p in enumerate(people))
+    return rng.randbytes(96) + rows + bytes(8192 - 96 - len(rows))
+
+
+def test_utf16_columns_among_nuls_are_read_not_spaced_out(tmp_path: Path) -> None:
+    """Such a page is no text padded with NULs: reading each NUL as a space spread every
+    letter apart ("1 3 1 0 5 2 - 3 0 8 T"), and the page was "ok" with nobody found."""
+    path = tmp_path / "asiakkaat.mdf"
+    path.write_bytes(_nvarchar_page(PEOPLE, random.Random(6)) * 3)
+    index = build_index(KEY, PEOPLE, True)
+    events = list(sf.scan_files([str(path)], index, KEY, ScanOptions()))
+    found = sorted((e.ref, e.id_type) for e in events if isinstance(e, Finding))
+    assert found == sorted([(p.ref, "hetu") for p in PEOPLE] * 3
+                           + [(p.ref, "email") for p in PEOPLE] * 3)
+    (scanned,) = [e for e in events if isinstance(e, Scanned)]
+    assert scanned.encoding == binary_strings.ENCODING and scanned.status == "strings"
