@@ -18,14 +18,15 @@
  *     phone.py `select` as a mask over `hit` (the enrolled readings' indices, repeats
  *     allowed): 1 where hit[i] is a reading to report.
  *
- * phone_fields(cp, firsts, lengths, prefixes, cc, glued, sep, after_bad, after_letter
+ * phone_fields(cp, firsts, lengths, prefixes, cc, glued, sep, after_bad, packed
  *              [, simd])
- *     phone.py `without_trunk`'s and `after_letters`' runs: the padded start and end
+ *     phone.py `without_trunk`'s and `glued_to_letters`' runs: the padded start and end
  *     (int64 arrays as bytes) of every digit run with a number's length (lengths: a 0/1
  *     byte per digit count, 16) and first two digits (prefixes: 100 bytes), `firsts` the
  *     10-bit mask of the first digits those prefixes have, that is a whole field (a
- *     mobile number without its 0), or with `after_letter` one that a letter comes
- *     right before (a packed row's phone column after its name column).
+ *     mobile number without its 0), or with `packed` one glued to a letter: right
+ *     after one, or at a token's start with one right after it (a packed row's phone
+ *     column between its name column and its e-mail column).
  */
 
 #define PHONE_MAX_GROUPS 16
@@ -473,7 +474,7 @@ done:
 /* phone_fields: mobile numbers kept as numbers (phone.py `without_trunk`) */
 
 static const char phone_fields_doc[] =
-    "phone_fields(cp, firsts, lengths, prefixes, cc, glued, sep, after_bad, after_letter"
+    "phone_fields(cp, firsts, lengths, prefixes, cc, glued, sep, after_bad, packed"
     "[, simd])\n"
     "Digit runs shaped like a phone number: whole fields, or after a letter "
     "(see matchers/_native_phone.c).";
@@ -486,12 +487,12 @@ static inline int phone_letter(uint8_t c)
 }
 
 /* Is the run that starts at i (a digit after a non-digit, its first digit one of
- * `firsts`) of the shape asked for, a whole field or (`after_letter`) one right after
- * a letter? Its end in *end. */
+ * `firsts`) of the shape asked for, a whole field or (`packed`) one glued to a
+ * letter? Its end in *end. */
 static inline int phone_field_at(const uint8_t *cp, int64_t i, const uint8_t *lengths,
                                  const uint8_t *prefixes, const uint8_t *cc, Py_ssize_t ncc,
                                  const uint8_t *glued, const uint8_t *sep,
-                                 const uint8_t *after_bad, int after_letter, int64_t *end)
+                                 const uint8_t *after_bad, int packed, int64_t *end)
 {
     int64_t e = phone_run_end(cp, i), n = e - i;
     if (n > 15 || !lengths[n] || !prefixes[(cp[i] - '0') * 10 + (cp[i + 1] - '0')])
@@ -501,17 +502,19 @@ static inline int phone_field_at(const uint8_t *cp, int64_t i, const uint8_t *le
         return 0; /* a chain's first group */
     if (a0 == '.' && phone_digit(a1) && (a1 != '0' || phone_digit(cp[e + 2])))
         return 0; /* a decimal; but "401234567.0" is an integer written as a float */
-    if (after_letter) {
-        *end = e;
-        return phone_letter(b1);
-    }
+    *end = e;
+    if (packed && phone_letter(b1))
+        return 1;
     if (glued[b1 * 256 + b2] || b1 == '+' || b1 == '(' || b1 == ')'
-        || (sep[b1] && phone_digit(b2)) || after_bad[a0])
+        || (sep[b1] && phone_digit(b2)))
         return 0; /* glued to a token, or the next group of a chain ("+358 40...") */
+    if (packed) /* or at a token's start, with a letter right after it */
+        return phone_letter(a0);
+    if (after_bad[a0])
+        return 0;
     int with_cc = n >= ncc && ncc > 0;
     for (Py_ssize_t j = 0; with_cc && j < ncc; j++)
         with_cc = cp[i + j] == cc[j];
-    *end = e;
     return !with_cc; /* a run with the country code is read without its "+" instead */
 }
 
@@ -520,11 +523,8 @@ static inline int phone_field_at(const uint8_t *cp, int64_t i, const uint8_t *le
  * it stopped (the scalar loop of phone_fields goes on from there). */
 __attribute__((target("avx512f,avx512bw"))) static Py_ssize_t
 phone_fields_avx512(const uint8_t *cp, Py_ssize_t n, unsigned firsts, int shortest,
-                    int after_letter, i64vec *heads)
+                    i64vec *heads)
 {
-    const __m512i lower = _mm512_set1_epi8(0x20), a = _mm512_set1_epi8('a');
-    const __m512i z = _mm512_set1_epi8(25), latin = _mm512_set1_epi8((char)0xC0);
-    const __m512i times = _mm512_set1_epi8((char)0xD7), divide = _mm512_set1_epi8((char)0xF7);
     const __m512i zero = _mm512_set1_epi8('0'), nine = _mm512_set1_epi8(9);
     /* byte k of each 16-byte lane: 0xFF when digit k may start a field */
     uint8_t lane[16] = {0};
@@ -541,13 +541,6 @@ phone_fields_avx512(const uint8_t *cp, Py_ssize_t n, unsigned firsts, int shorte
             continue;
         __m512i allowed = _mm512_shuffle_epi8(table, v); /* by each byte's low nibble */
         starts &= _mm512_test_epi8_mask(allowed, allowed);
-        if (starts && after_letter) { /* phone_letter of the byte before */
-            __m512i raw = _mm512_loadu_si512((const void *)(cp + i - 1));
-            starts &= _mm512_cmple_epu8_mask(
-                          _mm512_sub_epi8(_mm512_or_si512(raw, lower), a), z)
-                      | (_mm512_cmpge_epu8_mask(raw, latin) & _mm512_cmpneq_epi8_mask(raw, times)
-                         & _mm512_cmpneq_epi8_mask(raw, divide));
-        }
         if (!starts)
             continue;
         /* and at least `shortest` digits long (most runs of a dump are shorter): the
@@ -569,10 +562,10 @@ static PyObject *phone_fields(PyObject *self, PyObject *args)
 {
     Py_buffer vcp, vlen, vpre, vcc, vglued, vsep, vbad;
     unsigned firsts;
-    int after_letter, simd = 1;
+    int packed, simd = 1;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*Iy*y*y*y*y*y*p|p", &vcp, &firsts, &vlen, &vpre, &vcc,
-                          &vglued, &vsep, &vbad, &after_letter, &simd))
+                          &vglued, &vsep, &vbad, &packed, &simd))
         return NULL;
     PyObject *result = NULL;
     i64vec heads = {0}, o_start = {0}, o_end = {0};
@@ -596,7 +589,7 @@ static PyObject *phone_fields(PyObject *self, PyObject *args)
     Py_ssize_t from = 2;
 #ifdef CPU_X86_SIMD
     if (simd && cpu_has(CPU_AVX512_BW))
-        from = phone_fields_avx512(cp, n, firsts, shortest, after_letter, &heads);
+        from = phone_fields_avx512(cp, n, firsts, shortest, &heads);
 #endif
     for (Py_ssize_t i = from; i < n - 2; i++)
         if (phone_digit(cp[i]) && !phone_digit(cp[i - 1]) && (firsts >> (cp[i] - '0')) & 1)
@@ -606,7 +599,7 @@ static PyObject *phone_fields(PyObject *self, PyObject *args)
         if (phone_field_at(cp, heads.data[h], lengths,
                            (const uint8_t *)vpre.buf, (const uint8_t *)vcc.buf, vcc.len,
                            (const uint8_t *)vglued.buf, (const uint8_t *)vsep.buf,
-                           (const uint8_t *)vbad.buf, after_letter, &end)) {
+                           (const uint8_t *)vbad.buf, packed, &end)) {
             vec_push(&o_start, heads.data[h]);
             vec_push(&o_end, end);
         }

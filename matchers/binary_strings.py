@@ -8,8 +8,8 @@ binary. So a binary input's strings are scanned, and the input is still reported
 "strings only: 26% NUL bytes in sample; its text strings were read, not its format":
 what a format packs or compresses is not there, and text packed against other text with
 nothing between (two columns of a row side by side) reads as one word. In it an identity
-code is told apart (`_codes_apart`), and so is a phone number right after a letter
-(`detectors.phone.after_letters`, reported when its person is confirmed beside it), and
+code is told apart (`_codes_apart`), and so is a phone number glued to a letter
+(`detectors.phone.glued_to_letters`, reported when its person is confirmed beside it), and
 an e-mail address right after either; an address right after other text is not.
 
 A string is a run of at least `MIN_RUN` characters:

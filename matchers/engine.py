@@ -354,11 +354,11 @@ _TYPE_NAME_ARRAY = np.array(TYPE_NAMES, dtype=object)
 # only when confirmed beside their person (`_score`): a run-on identity code
 # (`hetu.find_with_run_on`) may be a date-prefixed serial number, a mobile number
 # without its leading 0 (`phone.without_trunk`) any nine digits, and a number glued to
-# the letters before it (`phone.after_letters`) part of a product code.
+# the letters before it (`phone.glued_to_letters`) part of a product code.
 RUN_ON_HETU = "hetu, run-on"
 PHONE_WITHOUT_0 = "phone, without its 0"
-PHONE_AFTER_LETTER = "phone, after a letter"
-_REPORTED_AS = {RUN_ON_HETU: "hetu", PHONE_WITHOUT_0: "phone", PHONE_AFTER_LETTER: "phone"}
+PHONE_GLUED = "phone, glued to a letter"
+_REPORTED_AS = {RUN_ON_HETU: "hetu", PHONE_WITHOUT_0: "phone", PHONE_GLUED: "phone"}
 for _pending in _REPORTED_AS:
     _TYPE_CODE[_pending] = len(_TYPE_CODE)
 # code -> the code it is reported as (itself, but for the pending kinds)
@@ -754,7 +754,7 @@ class Scanner:
         if "email" in self.types or "phone" in self.types:
             t0 = time.perf_counter()
             assert runs is not None
-            packed = phone.after_letters(runs, self.options.region)
+            packed = phone.glued_to_letters(runs, self.options.region)
             self.timings["phone"] += time.perf_counter() - t0
         for t in self.types:
             t0 = time.perf_counter()
@@ -834,12 +834,12 @@ class Scanner:
         # pending kinds, not retained (a retro-hunt has no window to confirm them in); a
         # number right after a code is read as such (above), not as one after a letter
         for kind, found in ((PHONE_WITHOUT_0, phone.without_trunk(runs, self.options.region)),
-                            (PHONE_AFTER_LETTER, packed)):
+                            (PHONE_GLUED, packed)):
             if not len(found.starts):
                 continue
             keys = to_u64(self._digester.digest_rows("phone", found.values, found.lengths))
             where, people = self._looked_up("phone", keys, keys[:0])
-            if kind == PHONE_AFTER_LETTER and len(where):
+            if kind == PHONE_GLUED and len(where):
                 keep = ~np.isin(found.starts[where], code_ends, kind="sort")
                 where, people = where[keep], people[keep]
             if len(where):

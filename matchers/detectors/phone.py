@@ -461,11 +461,13 @@ def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
 #   national prefix put back. Landlines are not read so: without their 0 they are digit
 #   runs that begin with almost anything.
 # - A number in a packed row: a database page's strings (InnoDB and SQL Server keep a
-#   row's text columns side by side) and a fixed-width export whose name field is full
-#   run the name into the number ("Åberg0401234567elina.aberg@..."). A digit run right
-#   after a letter, that starts with the national prefix or the country code and has
-#   the length of a number of the region with it, is read. (`candidates` takes it for
-#   part of a longer code.) One run only: "Åberg040 123 4567" is not read.
+#   row's text columns side by side) and a fixed-width export whose fields are full run
+#   the name into the number and the number into the e-mail address
+#   ("Åberg0401234567elina.aberg@..."). A digit run glued to a letter (right after one,
+#   or at a token's start with one right after it) that starts with the national prefix
+#   or the country code and has the length of a number of the region with it is read.
+#   (`candidates` takes it for part of a longer code.) One run only: "Åberg040 123 4567"
+#   is not read.
 
 _DECIMAL_POINT = ascii_table(".")
 _BEFORE_NUMBER = ascii_table("+()")
@@ -558,9 +560,9 @@ def without_trunk(runs: DigitRuns, region: str = DEFAULT_REGION) -> Readings:
     return _field_readings(runs, region, packed=False)
 
 
-def after_letters(runs: DigitRuns, region: str = DEFAULT_REGION) -> Readings:
-    """The region's numbers right after a letter, a packed row's ("Åberg0401234567"
-    -> "+358401234567"); see above."""
+def glued_to_letters(runs: DigitRuns, region: str = DEFAULT_REGION) -> Readings:
+    """The region's numbers glued to a letter, a packed row's ("Åberg0401234567",
+    "0401234567elina" -> "+358401234567"); see above."""
     return _field_readings(runs, region, packed=True)
 
 
@@ -620,11 +622,12 @@ def _fields(r: DigitRuns, shape: _RunShape, cc: bytes,
     # column with gaps)
     float_zero = (a1 == ord("0")) & ((r.at(e + 2) - 48) >= 10)
     ok &= ~(_DECIMAL_POINT[a0] & a1_digit & ~float_zero)
-    if packed:
-        ok &= _LETTER[b1]
+    # not glued to a token, nor the next group of a chain ("040 1234567", "+358 40...")
+    token_start = ~_GLUED[b1, b2] & ~_BEFORE_NUMBER[b1] & ~(_SEP[b1] & b2_digit)
+    if packed:  # right after a letter, or at a token's start with a letter right after
+        ok &= _LETTER[b1] | (token_start & _LETTER[a0])
     else:
-        ok &= ~_GLUED[b1, b2] & ~_BEFORE_NUMBER[b1] & ~_AFTER_BAD[a0]
-        ok &= ~(_SEP[b1] & b2_digit)  # the next group of "040 1234567", "+358 40..."
+        ok &= token_start & ~_AFTER_BAD[a0]
         ok &= ~_bare_runs(r, cc)[cand]  # read with its country code (`candidates`)
     return s[ok], e[ok]
 

@@ -47,6 +47,15 @@ def test_a_packed_rows_number_and_address_are_found(number) -> None:  # noqa: AN
                                    + [(p.ref, p.email) for p in PEOPLE])
 
 
+def test_a_fixed_width_exports_full_number_field_is_read() -> None:
+    """A name padded to its field, then a number that fills its own: the number is glued
+    only to the address after it ("Mika Mattila  0403344091mika.mattila@...")."""
+    text = "".join(f"{p.full_name[:18]:<18}{digits(p)}{p.email}\n" for p in PEOPLE)
+    found = spans(Scanner(INDEX, KEY, ScanOptions()), text)
+    assert sorted(found) == sorted([(p.ref, digits(p)) for p in PEOPLE]
+                                   + [(p.ref, p.email) for p in PEOPLE])
+
+
 @pytest.mark.parametrize("types", [{"phone"}, {"email"}])
 def test_one_type_scans_read_a_packed_row_alike(types: set[str]) -> None:
     text = "".join(f"{p.full_name}{digits(p)}{p.email}\n" for p in PEOPLE)
@@ -55,7 +64,7 @@ def test_one_type_scans_read_a_packed_row_alike(types: set[str]) -> None:
     assert sorted(found) == sorted((p.ref, want(p)) for p in PEOPLE)
 
 
-def test_a_number_after_letters_alone_is_not_reported_nor_retained() -> None:
+def test_a_number_glued_to_letters_alone_is_not_reported_nor_retained() -> None:
     """"SKU0401234567": without its person beside it, part of a product code."""
     scanner = Scanner(INDEX, KEY, ScanOptions(retain=True))
     text = "".join(f"tuote SKU{digits(p)} {i}\n" for i, p in enumerate(PEOPLE))
@@ -70,7 +79,8 @@ def test_a_number_after_a_code_is_found_once() -> None:
 
 
 @pytest.mark.parametrize("form", ["{name}040 {rest}", "{name}x2{d}", "{name}{d}5", "{name}{d}.5",
-                                  "{name}{d}-1", "{name}1{d}"])
+                                  "{name}{d}-1", "{name}1{d}", "{name} INV-{d}x", "{name} 12 {d}x",
+                                  "{name} 1.{d}x", "{name} +{d}x"])
 def test_what_is_not_a_packed_number(form: str) -> None:
     """A chain of digit groups, a longer run of digits, a decimal: not read after letters."""
     p = PEOPLE[0]
@@ -107,10 +117,10 @@ def test_the_c_and_the_numpy_readings_agree(monkeypatch: pytest.MonkeyPatch) -> 
             rng.choice("0123456789") for _ in range(rng.randint(3, 12)))
         parts.append(rng.choice(glue) + d + rng.choice(glue))
     text = "".join(parts)
-    with_c = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.after_letters,
+    with_c = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.glued_to_letters,
                                                                   phone.without_trunk)]
     monkeypatch.setattr(native, "lib", None)
-    without = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.after_letters,
+    without = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.glued_to_letters,
                                                                    phone.without_trunk)]
     for c, n in zip(with_c, without, strict=True):
         for a, b in zip(c, n, strict=True):
