@@ -469,6 +469,10 @@ def select(cands: Candidates, hit: np.ndarray) -> np.ndarray:
 #   (`candidates` takes it for part of a longer code.) One run only: "Åberg040 123 4567"
 #   is not read.
 
+# The fewest digits of a packed number without its prefix: a person's number has 7 or
+# more (a Finnish landline 8, a mobile 9). Shorter runs glued to letters are an identity
+# code's date part before its sign ("020512D512X": 6 digits), ids and versions.
+_PACKED_MIN_NATIONAL = 7
 _DECIMAL_POINT = ascii_table(".")
 _BEFORE_NUMBER = ascii_table("+()")
 
@@ -536,7 +540,8 @@ def _packed_shape(region: str) -> _RunShape | None:
         if not head:
             continue
         for n in meta.general_desc.possible_length:
-            if 2 <= len(head) + n <= _E164_MAX and n + len(cc) <= _E164_MAX:
+            if _PACKED_MIN_NATIONAL <= n and len(head) + n <= _E164_MAX \
+                    and n + len(cc) <= _E164_MAX:
                 lengths[len(head) + n] = True
         first = int(head[:1])
         lo, hi = ((int(head[:2]), int(head[:2]) + 1) if len(head) > 1

@@ -128,3 +128,11 @@ def test_the_c_and_the_numpy_readings_agree(monkeypatch: pytest.MonkeyPatch) -> 
     starts, _, values, lengths = with_c[0]
     assert 300 < len(starts) < 3000
     assert {bytes(v[:4]) for v in values} == {b"+358"}
+
+
+def test_short_runs_glued_to_letters_are_not_read() -> None:
+    """An identity code's date part before its letter sign ("020512D512X") and other runs
+    shorter than a person's number: not read as packed numbers (a realistic corpus had one
+    such reading per identity code of the 2000s)."""
+    text = "".join(f"hetu: {p.hetu}\n" for p in PEOPLE) + "v0123456b x0401234y\n"
+    assert len(phone.glued_to_letters(DigitRuns(code_points(text))).starts) == 0
