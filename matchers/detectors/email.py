@@ -33,8 +33,10 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _AT_DOMAIN = re.compile(
     r"(?:\s*@\s*|%40|\s*[\[({]\s*(?:at|ät|@)\s*[\])}]\s*|\s+(?:at|ät)\s+)"
     # A top-level domain is letters: digits right after one end the address (a database
-    # page's next row glued to its last column: "x@example.fi0"), a letter does not.
-    rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})(?![^\W\d]|[_-])",
+    # page's next row glued to its last column: "x@example.fi0"), a letter does not, nor
+    # digits that go on into a word or an address ("%40sanna.heikkila955@example.fi").
+    rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[a-z]{{2,24}})"
+    r"(?![^\W\d]|-|\d+(?:[^\W\d]|[.%+'@-]))",
     re.IGNORECASE,
 )
 _DOT_RE = re.compile(_DOT, re.IGNORECASE)

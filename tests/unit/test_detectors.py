@@ -139,6 +139,9 @@ def test_email_canonical_and_invalid():
     assert not email.is_valid("matti@localhost")
     assert not email.is_valid("not an address")
     assert found(email, "a@b, @example.com, x@y.z9") == []
+    # digits after a top-level domain that go on into a word or an address
+    assert found(email, "x@host.fi0abc, y%40sanna.heikkila955@example.fi") == [
+        "y%40sanna.heikkila955@example.fi"]
 
 
 # -- phone -----------------------------------------------------------------------------
