@@ -354,7 +354,7 @@ _TYPE_NAME_ARRAY = np.array(TYPE_NAMES, dtype=object)
 # only when confirmed beside their person (`_score`): a run-on identity code
 # (`hetu.find_with_run_on`) may be a date-prefixed serial number, a mobile number
 # without its leading 0 (`phone.without_trunk`) any nine digits, and a number glued to
-# the letters before it (`phone.glued_to_letters`) part of a product code.
+# letters (`phone.glued_to_letters`) part of a product code.
 RUN_ON_HETU = "hetu, run-on"
 PHONE_WITHOUT_0 = "phone, without its 0"
 PHONE_GLUED = "phone, glued to a letter"
@@ -748,8 +748,8 @@ class Scanner:
             t0 = time.perf_counter()
             code_ends = hetu.find_with_run_on(codes, text, runs)[1]
             self.timings["hetu"] += time.perf_counter() - t0
-        # The numbers glued to the letters before them (a packed row's phone column after
-        # its name column): read as phones, and an address glued to their end is read.
+        # The numbers glued to letters (a packed row's phone column between its name and
+        # its e-mail column): read as phones, and an address glued to their end is read.
         packed = None
         if "email" in self.types or "phone" in self.types:
             t0 = time.perf_counter()
@@ -832,7 +832,7 @@ class Scanner:
                 at = np.array([g[:2] for g in glued], dtype=np.int64).reshape(-1, 2)
                 yield "phone", at[where, 0], at[where, 1], people
         # pending kinds, not retained (a retro-hunt has no window to confirm them in); a
-        # number right after a code is read as such (above), not as one after a letter
+        # number right after a code is read as such (above), not as one glued to a letter
         for kind, found in ((PHONE_WITHOUT_0, phone.without_trunk(runs, self.options.region)),
                             (PHONE_GLUED, packed)):
             if not len(found.starts):
@@ -903,8 +903,10 @@ class Scanner:
             self.timings["corroboration"] += time.perf_counter() - t0
         pending = type_of >= len(TYPE_NAMES)
         if pending.any():  # reported when corroborated or confirmed, else not at all
-            keep = ~pending | (bonus > 0) | _beside_another(
-                pending, type_of, people, starts, max(0, self.options.window))
+            keep = ~pending | (bonus > 0)
+            if not keep.all():  # (a loop over the hits that no name or date confirmed)
+                keep |= _beside_another(~keep, type_of, people, starts,
+                                        max(0, self.options.window))
             type_of = _REPORTED_CODE[type_of][keep]
             people, starts, ends, scores = people[keep], starts[keep], ends[keep], scores[keep]
             if not len(type_of):
@@ -1252,25 +1254,28 @@ _PEOPLE_TABLE_MAX = 1 << 21
 
 def _beside_another(pending: np.ndarray, type_of: np.ndarray, people: np.ndarray,
                     starts: np.ndarray, w: int) -> np.ndarray:
-    """Per hit: is it a pending one (a run-on code, a number without its 0 or after a
-    letter) with a hit of another identifier type of the same person (an e-mail address,
+    """Per hit: is it one of `pending` (a run-on code, a number without its 0 or glued to
+    a letter) with a hit of another identifier type of the same person (an e-mail address,
     a phone number, a code) within `w` characters? A row of a register names its person
     by more than one identifier, and chance would not put two of one person's together.
     (The same identifier again says nothing of what the pending digits are.)"""
     out = np.zeros(len(pending), dtype=bool)
     reported = _REPORTED_CODE[type_of]
+    # (person, start) as one sortable number: a person's hits in order of their starts
+    at = people.astype(np.int64) << _START_BITS | starts
     for kind in np.unique(type_of[pending]).tolist():
-        others = np.flatnonzero(reported != _REPORTED_CODE[kind])
-        if not len(others):
+        others = np.sort(at[reported != _REPORTED_CODE[kind]])
+        mine = np.flatnonzero(pending & (type_of == kind))
+        if not len(others) or not len(mine):
             continue
-        order = np.lexsort((starts[others], people[others]))
-        person_of, start_of = people[others][order], starts[others][order]
-        for i in np.flatnonzero(type_of == kind).tolist():
-            lo, hi = np.searchsorted(person_of, people[i], "left"), np.searchsorted(
-                person_of, people[i], "right")
-            near = np.searchsorted(start_of[lo:hi], starts[i] - w, "left")
-            out[i] = near < hi - lo and start_of[lo + near] <= starts[i] + w
+        lo = (people[mine].astype(np.int64) << _START_BITS) | np.maximum(starts[mine] - w, 0)
+        near = np.searchsorted(others, lo, "left")
+        out[mine] = (near < len(others)) & (
+            others[np.minimum(near, len(others) - 1)] <= at[mine] + w)
     return out
+
+
+_START_BITS = 40  # a hit's start in a text of less than a TiB
 
 
 def _distinct_people(people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
