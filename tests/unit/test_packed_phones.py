@@ -105,29 +105,36 @@ def test_a_database_files_strings_are_read_as_packed_rows(tmp_path: Path) -> Non
     assert found == sorted([(p.ref, "email") for p in PEOPLE] + [(p.ref, "phone") for p in PEOPLE])
 
 
-def test_the_c_and_the_numpy_readings_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", ["glued_to_letters", "without_trunk"])
+def test_the_c_and_the_numpy_readings_agree(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both kinds of `phone_fields` reading, in C (with and without AVX-512) and numpy,
+    over runs of the shapes either reads between glue of every kind."""
     if native.lib is None:
         pytest.fail("the C extension is not built (make setup)")
     rng = random.Random(46)
-    glue = ["", " ", ";", "x", "Åberg", "é", "-", "+", "(", ".", "7", " 1", "-2", ".5", ".0",
-            "\u20ac", "_", "×", "Z", "laura@"]
+    glue = ["", " ", ";", "\t", "\n", "x", "Åberg", "é", "Ä", "-", "+", "(", ")", ".", ",", "7",
+            " 1", "-2", ".5", ".0", ".00", ".0x", "+358 ", "\u20ac", "_", "/", "×", "Z", "laura@"]
     parts = []
     for _ in range(4000):
-        d = rng.choice(["0", "04", "050", "358", "35", "4", "09", "1"]) + "".join(
-            rng.choice("0123456789") for _ in range(rng.randint(3, 12)))
+        d = rng.choice(["0", "04", "050", "358", "35", "4", "40", "49", "5", "50", "09", "1",
+                        "9"]) + "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 12)))
         parts.append(rng.choice(glue) + d + rng.choice(glue))
     text = "".join(parts)
-    with_c = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.glued_to_letters,
-                                                                  phone.without_trunk)]
+    read = getattr(phone, kind)
+    runs = DigitRuns(code_points(text))
+    with_c = read(runs)
+    simd, scalar = (native.lib.phone_fields(  # with AVX-512 (where the CPU has it), without
+        runs.cp, *phone._c_tables("FI", kind == "glued_to_letters"), b"358", phone._GLUED_BYTES,
+        phone._SEP_BYTES, phone._AFTER_BAD_BYTES, kind == "glued_to_letters", wide)
+        for wide in (True, False))
     monkeypatch.setattr(native, "lib", None)
-    without = [astuple(f(DigitRuns(code_points(text)))) for f in (phone.glued_to_letters,
-                                                                   phone.without_trunk)]
-    for c, n in zip(with_c, without, strict=True):
-        for a, b in zip(c, n, strict=True):
-            assert np.array_equal(a, b)
-    starts, _, values, lengths = with_c[0]
-    assert 300 < len(starts) < 3000
-    assert {bytes(v[:4]) for v in values} == {b"+358"}
+    without = read(DigitRuns(code_points(text)))
+    for a, b in zip(astuple(with_c), astuple(without), strict=True):
+        assert np.array_equal(a, b)
+    assert simd == scalar
+    assert 100 < len(with_c.starts) < 3000
+    heads = (b"+3584", b"+35850") if kind == "without_trunk" else (b"+358",)
+    assert all(bytes(v).startswith(heads) for v in with_c.values)
 
 
 def test_short_runs_glued_to_letters_are_not_read() -> None:

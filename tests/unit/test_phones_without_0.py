@@ -7,19 +7,14 @@ a run-on identity code is: alone, nine digits are as often an order or a custome
 
 from __future__ import annotations
 
-import random
 import sqlite3
-from dataclasses import astuple
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.support.index import synthetic_index
 from vahti.demo import synthetic
-from vahti.matchers import native, scanfiles
-from vahti.matchers.detectors import phone
-from vahti.matchers.detectors._common import PAD_BEFORE, DigitRuns, code_points
+from vahti.matchers import scanfiles
 from vahti.matchers.engine import Finding, Scanner, ScanOptions
 from vahti.matchers.keys import Key
 
@@ -133,31 +128,3 @@ def test_the_region_decides_what_is_read_without_a_0() -> None:
                  text) == []
     assert len(spans(Scanner(INDEX, KEY, PHONE_ONLY), text)) == 1
 
-
-def test_the_c_and_the_numpy_readings_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    if native.lib is None:
-        pytest.fail("the C extension is not built (make setup)")
-    rng = random.Random(45)
-    glue = ["", " ", ";", "\t", "x", "-", "+", "(", ")", ".", ",", "7", " 1", "-2", ".5", ".0",
-            ".00", ".0x",
-            "+358 ", "\n", "Ä", "/", "_"]
-    parts = []
-    for _ in range(4000):
-        digits = rng.choice(["4", "5", "50", "40", "49", "358", "9", "1"]) + "".join(
-            rng.choice("0123456789") for _ in range(rng.randint(3, 11)))
-        parts.append(rng.choice(glue) + digits + rng.choice(glue))
-    text = "".join(parts)
-    runs = DigitRuns(code_points(text))
-    with_c = phone.without_trunk(runs)
-    scalar = native.lib.phone_fields(  # without AVX-512
-        runs.cp, *phone._c_tables("FI", False), b"358", phone._GLUED_BYTES, phone._SEP_BYTES,
-        phone._AFTER_BAD_BYTES, False, False)
-    monkeypatch.setattr(native, "lib", None)
-    without = phone.without_trunk(DigitRuns(code_points(text)))
-    for a, b in zip(astuple(with_c), astuple(without), strict=True):
-        assert np.array_equal(a, b)
-    assert np.array_equal(np.frombuffer(scalar[0], np.int64) - PAD_BEFORE, with_c.starts)
-    assert np.array_equal(np.frombuffer(scalar[1], np.int64) - PAD_BEFORE, with_c.ends)
-    assert 200 < len(with_c.starts) < 2000
-    assert all(bytes(v[:n]).startswith(b"+3584") or bytes(v[:n]).startswith(b"+35850")
-               for v, n in zip(with_c.values, with_c.lengths.tolist(), strict=True))
