@@ -20,9 +20,11 @@ digit ("abc0401234567" is a product code, not a number; hetu's rule too), after
 "1.0401234567"). Digit runs are maximal, so a longer number never yields a
 phone from its middle.
 
-A mobile number kept as a number has lost its leading 0 ("401234567"):
-`without_trunk` reads such a field with it put back, and the engine reports one
-only when its person is confirmed beside it (see the section at the end).
+Two kinds of number are read apart, and the engine reports one only when its
+person is confirmed beside it (see the section at the end): a mobile number kept
+as a number, without its leading 0 ("401234567": `without_trunk` puts it back),
+and a number glued to letters in a packed row ("Åberg0401234567elina@...":
+`glued_to_letters`), which the rule above takes for part of a longer code.
 """
 
 from __future__ import annotations
