@@ -42,6 +42,17 @@ static inline int phone_digit(uint8_t c)
     return (uint8_t)(c - '0') <= 9;
 }
 
+/* Is `cp` padded with two non-digits at each end, as every read of a run's
+ * neighbours assumes (they stay inside cp)? Else a ValueError naming `who`. */
+static int phone_padded(const uint8_t *cp, Py_ssize_t n, const char *who)
+{
+    if (n >= 4 && !phone_digit(cp[0]) && !phone_digit(cp[1]) && !phone_digit(cp[n - 2])
+        && !phone_digit(cp[n - 1]))
+        return 1;
+    PyErr_Format(PyExc_ValueError, "%s: digits in the padding", who);
+    return 0;
+}
+
 /* The end of the digit run that starts at p (cp ends in non-digits: it stops there). */
 static inline int64_t phone_run_end(const uint8_t *cp, int64_t p)
 {
@@ -177,12 +188,8 @@ static PyObject *phone_candidates(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "phone_candidates: bad arguments");
         goto done;
     }
-    /* every read below stays inside cp: it is padded with two non-digits at each end */
-    if (ncp < 4 || phone_digit(cp[0]) || phone_digit(cp[1]) || phone_digit(cp[ncp - 2])
-        || phone_digit(cp[ncp - 1])) {
-        PyErr_SetString(PyExc_ValueError, "phone_candidates: digits in the padding");
+    if (!phone_padded(cp, ncp, "phone_candidates"))
         goto done;
-    }
     if (ncc == 0)
         goto finish;
     /* a run that starts with the country code's first two digits (a one-digit code: its
@@ -576,12 +583,8 @@ static PyObject *phone_fields(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "phone_fields: bad arguments");
         goto done;
     }
-    /* every read below stays inside cp: two non-digits at each end */
-    if (n < 4 || phone_digit(cp[0]) || phone_digit(cp[1]) || phone_digit(cp[n - 2])
-        || phone_digit(cp[n - 1])) {
-        PyErr_SetString(PyExc_ValueError, "phone_fields: digits in the padding");
+    if (!phone_padded(cp, n, "phone_fields"))
         goto done;
-    }
     const uint8_t *lengths = (const uint8_t *)vlen.buf;
     int shortest = 2;
     while (shortest < 15 && !lengths[shortest])

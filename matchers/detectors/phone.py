@@ -182,9 +182,15 @@ def _bare_runs(r: DigitRuns, cc: bytes) -> np.ndarray:
     """Per digit run of `r`: does it start with the country code `cc` (ASCII digits)?"""
     if not cc:
         return np.zeros(len(r.start), bool)
-    found = r.length >= len(cc)
-    for j, digit in enumerate(cc):
-        found &= r.at(r.start + j) == digit
+    return _starts_with(r, r.start, cc)
+
+
+def _starts_with(r: DigitRuns, s: np.ndarray, digits: bytes) -> np.ndarray:
+    """Per padded position in `s`: do the ASCII `digits` stand there (all of them in its
+    run, since what ends a run is no digit)?"""
+    found = np.ones(len(s), bool)
+    for j, digit in enumerate(digits):
+        found &= r.at(s + j) == digit
     return found
 
 
@@ -607,13 +613,6 @@ def _field_readings(r: DigitRuns, region: str, packed: bool) -> Readings:
     return Readings(s - PAD_BEFORE, e - PAD_BEFORE, values, total)
 
 
-def _starts_with(r: DigitRuns, s: np.ndarray, digits: bytes) -> np.ndarray:
-    found = np.ones(len(s), bool)
-    for j, digit in enumerate(digits):
-        found &= r.at(s + j) == digit
-    return found
-
-
 def _fields(r: DigitRuns, shape: _RunShape, cc: bytes,
             packed: bool) -> tuple[np.ndarray, np.ndarray]:
     """`phone_fields` (matchers/_native_phone.c) with numpy: padded starts and ends."""
@@ -635,7 +634,7 @@ def _fields(r: DigitRuns, shape: _RunShape, cc: bytes,
         ok &= _LETTER[b1] | (token_start & _LETTER[a0])
     else:
         ok &= token_start & ~_AFTER_BAD[a0]
-        ok &= ~_bare_runs(r, cc)[cand]  # read with its country code (`candidates`)
+        ok &= ~_starts_with(r, s, cc)  # read with its country code (`candidates`)
     return s[ok], e[ok]
 
 
